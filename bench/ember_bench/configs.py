@@ -1,0 +1,82 @@
+"""Process configurations: what interpreter, flags and environment each mode uses.
+
+Every mode is a separate process configuration. Child processes never inherit
+the caller's environment wholesale: :func:`base_environ` keeps a short
+whitelist (like ``pyperf``'s own worker environment) and each configuration
+adds exactly the variables it needs, so an ``EMBER_*`` variable can only reach
+a child on purpose.
+
+CPython 3.13 modes (all use the project venv's interpreter):
+
+* ``nojit``      -- ``EMBER_DISABLE=1``: the plain interpreter.
+* ``ember-auto`` -- ``EMBER_AUTO=N``: compile a function after N calls.
+* ``ember-list`` -- ``EMBER_JIT_LIST=<generated list>``: only the benchmark's functions.
+* ``ember-all``  -- ``EMBER_AUTO=0``: compile every function at its first call.
+
+Peers are added by :mod:`ember_bench.peers`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+EMBER_MODES = ("ember-auto", "ember-list", "ember-all")
+CPYTHON_MODES = ("nojit",) + EMBER_MODES
+BASELINE = "nojit"
+
+_ENV_WHITELIST = ("PATH", "HOME", "TMPDIR", "TEMP", "LANG", "LC_ALL", "LC_CTYPE",
+                  "PYTHON_CPU_COUNT")
+
+
+@dataclass
+class Config:
+    """One process configuration.
+
+    ``argv`` is the interpreter plus its own flags (the driver and the script
+    follow). ``env`` holds the extra environment variables; per-process
+    values such as ``EMBER_LOG`` are filled in by the runner. ``ember`` marks
+    configurations that must prove JIT activity. ``own_baseline`` names the
+    configuration with the same interpreter and no JIT (None for CPython 3.13
+    modes, whose baseline is ``nojit``). ``family`` groups a peer and its
+    baseline; ``label`` is the human name used in tables and plots.
+    """
+
+    name: str
+    label: str
+    argv: list
+    env: dict = field(default_factory=dict)
+    ember: bool = False
+    own_baseline: str | None = None
+    family: str = "cpython3.13"
+    jit_list_per_bench: bool = False
+    note: str = ""
+
+
+def base_environ() -> dict:
+    """Return the minimal environment every benchmark child starts from."""
+    env = {k: os.environ[k] for k in _ENV_WHITELIST if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env["PYTHONHASHSEED"] = "0"  # identical dict/set layout in every process
+    return env
+
+
+def cpython_config(mode: str, python: str, auto_threshold: int) -> Config:
+    """Build the :class:`Config` for one CPython 3.13 mode.
+
+    ``python`` is the project venv's interpreter, ``auto_threshold`` the call
+    count for ``ember-auto``. Raises ValueError for an unknown mode.
+    """
+    if mode == "nojit":
+        return Config("nojit", "CPython 3.13 (no JIT)", [python],
+                      {"EMBER_DISABLE": "1"})
+    if mode == "ember-auto":
+        return Config("ember-auto", f"Ember auto (N={auto_threshold})", [python],
+                      {"EMBER_AUTO": str(auto_threshold)}, ember=True)
+    if mode == "ember-list":
+        return Config("ember-list", "Ember jit-list", [python], {}, ember=True,
+                      jit_list_per_bench=True)
+    if mode == "ember-all":
+        return Config("ember-all", "Ember all (first call)", [python],
+                      {"EMBER_AUTO": "0"}, ember=True)
+    raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(CPYTHON_MODES)}")

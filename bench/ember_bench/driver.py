@@ -1,0 +1,102 @@
+"""Process driver: runs one unmodified pyperformance script inside a benchmark process.
+
+Usage (by the harness, with any interpreter: CPython 3.13, PyPy 3.9, 3.10)::
+
+    python driver.py [--proof FILE] [--oneshot] SCRIPT [script arguments...]
+
+The script is executed with ``runpy.run_path(..., run_name="__main__")``, so
+its functions live in module ``__main__`` exactly as when run directly.
+
+* Without ``--oneshot`` the script's arguments (pyperf ``--worker ...``) are
+  passed through: this is the steady-state regime, one pyperf worker process.
+* With ``--oneshot``, ``pyperf.Runner`` is replaced by a subclass that calls
+  the benchmark function exactly once (``loops=1`` for time functions) and
+  records nothing: this is the cold regime, the process a user running the
+  script once would see. Its wall time is measured from outside by
+  ``pyperf command``.
+* ``--proof FILE`` appends one JSON line at exit: whether the ``ember`` module
+  was loaded and what ``ember.compiled_functions()`` returned.
+
+Everything here must stay importable on Python 3.9 and must not define
+functions that could be mistaken for benchmark code: the names all start with
+``_ember_bench`` / ``_EmberBench`` and the log parser ignores them.
+"""
+
+import atexit
+import json
+import os
+import runpy
+import sys
+
+
+def _ember_bench_write_proof(path):
+    """Append a JSON line describing Ember's state in this process to ``path``."""
+    mod = sys.modules.get("ember")
+    info = {"pid": os.getpid(), "executable": sys.executable,
+            "ember_loaded": mod is not None}
+    if mod is not None:
+        try:
+            funcs = [str(f) for f in mod.compiled_functions()]
+            info["compiled_functions"] = funcs
+            info["compiled_count"] = len(funcs)
+        except Exception as exc:  # report, never hide
+            info["error"] = "ember.compiled_functions() failed: %r" % (exc,)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(info) + "\n")
+
+
+def _ember_bench_install_oneshot():
+    """Replace ``pyperf.Runner`` by a runner that calls the workload once."""
+    import pyperf
+
+    class _EmberBenchOneShotRunner(pyperf.Runner):
+        """pyperf.Runner whose bench methods run the workload a single time."""
+
+        def bench_func(self, name, func, *args, **kwargs):
+            self.parse_args()
+            func(*args)
+
+        def bench_time_func(self, name, time_func, *args, **kwargs):
+            self.parse_args()
+            time_func(1, *args)
+
+        def bench_async_func(self, name, func, *args, **kwargs):
+            import asyncio
+            self.parse_args()
+            asyncio.run(func(*args))
+
+        def bench_command(self, name, command):
+            raise NotImplementedError("cold mode does not support bench_command")
+
+        def timeit(self, *args, **kwargs):
+            raise NotImplementedError("cold mode does not support timeit")
+
+    pyperf.Runner = _EmberBenchOneShotRunner
+
+
+def _ember_bench_main(argv):
+    """Parse the driver's own options, then run the script; returns nothing."""
+    proof = None
+    oneshot = False
+    while argv and argv[0].startswith("--"):
+        opt = argv.pop(0)
+        if opt == "--proof":
+            proof = argv.pop(0)
+        elif opt == "--oneshot":
+            oneshot = True
+        else:
+            sys.exit("driver.py: unknown option %s" % opt)
+    if not argv:
+        sys.exit("usage: driver.py [--proof FILE] [--oneshot] SCRIPT [ARGS...]")
+    script = os.path.abspath(argv[0])
+    if proof:
+        atexit.register(_ember_bench_write_proof, proof)
+    if oneshot:
+        _ember_bench_install_oneshot()
+    sys.argv = [script] + argv[1:]
+    sys.path[0] = os.path.dirname(script)
+    runpy.run_path(script, run_name="__main__")
+
+
+if __name__ == "__main__":
+    _ember_bench_main(sys.argv[1:])

@@ -1,0 +1,114 @@
+"""Parse Ember's compile log: the proof that the JIT actually ran.
+
+Ember appends one line per function to ``EMBER_LOG``::
+
+    Finished compiling module:qualname (N bytes, T ms)
+    Not compiling module:qualname: reason
+
+Lines may carry a prefix (timestamp, pid); the patterns are searched, not
+anchored. Functions of the harness's own driver (``_ember_bench*`` /
+``_EmberBench*``) are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BENCH_MODULE = "__main__"
+
+_FINISHED = re.compile(
+    r"Finished compiling (?P<module>[^\s:]+):(?P<qual>\S+)"
+    r"(?: \((?P<bytes>\d+) bytes?, (?P<ms>[0-9.]+(?:[eE][-+]?\d+)?) ?ms\))?")
+_NOT = re.compile(r"Not compiling (?P<module>[^\s:]+):(?P<qual>\S+?): (?P<reason>.*)$")
+_HARNESS = re.compile(r"(^|\.)(_ember_bench|_EmberBench)")
+
+
+@dataclass
+class LogStats:
+    """What one Ember log file says about one process (or several, appended).
+
+    ``compiled`` counts "Finished compiling" lines, ``compiled_bench`` those in
+    the benchmark module (``__main__``); ``compile_ms`` is the sum of their
+    compile times in milliseconds; ``code_bytes`` the sum of machine-code
+    sizes; ``rejected`` counts "Not compiling" lines and ``reasons`` groups
+    them; ``excerpt`` keeps the first lines verbatim. ``exists`` is False when
+    the file was never written (Ember not loaded or not logging).
+    """
+
+    path: str
+    exists: bool = False
+    compiled: int = 0
+    compiled_bench: int = 0
+    compile_ms: float = 0.0
+    code_bytes: int = 0
+    rejected: int = 0
+    reasons: dict = field(default_factory=dict)
+    excerpt: list = field(default_factory=list)
+    functions: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """Return the stats as a plain dict (for JSON)."""
+        return asdict(self)
+
+
+def parse_log_text(text: str, path: str = "<text>", excerpt_lines: int = 12) -> LogStats:
+    """Parse the text of an Ember log; see :class:`LogStats` for the fields.
+
+    Never raises on malformed lines: unknown lines are only kept in the excerpt.
+    """
+    st = LogStats(path=path, exists=True)
+    reasons: Counter = Counter()
+    for line in text.splitlines():
+        if len(st.excerpt) < excerpt_lines and line.strip():
+            st.excerpt.append(line.rstrip())
+        m = _FINISHED.search(line)
+        if m:
+            if _HARNESS.search(m.group("qual")):
+                continue
+            st.compiled += 1
+            name = f"{m.group('module')}:{m.group('qual')}"
+            st.functions.append(name)
+            if m.group("module") == BENCH_MODULE:
+                st.compiled_bench += 1
+            if m.group("ms"):
+                st.compile_ms += float(m.group("ms"))
+            if m.group("bytes"):
+                st.code_bytes += int(m.group("bytes"))
+            continue
+        m = _NOT.search(line)
+        if m:
+            if _HARNESS.search(m.group("qual")):
+                continue
+            st.rejected += 1
+            reasons[m.group("reason").strip()] += 1
+    st.reasons = dict(reasons.most_common())
+    return st
+
+
+def parse_log(path: Path, excerpt_lines: int = 12) -> LogStats:
+    """Parse the Ember log at ``path``; a missing file gives ``exists=False``.
+
+    Raises OSError only for unreadable existing files.
+    """
+    p = Path(path)
+    if not p.exists():
+        return LogStats(path=str(p), exists=False)
+    return parse_log_text(p.read_text(errors="replace"), str(p), excerpt_lines)
+
+
+def validity(st: LogStats) -> tuple[bool, str]:
+    """Decide whether a process's log proves JIT activity on benchmark code.
+
+    Returns ``(valid, reason)``: valid only when the log exists and at least
+    one function of the benchmark module (``__main__``) was compiled.
+    """
+    if not st.exists:
+        return False, "no Ember log written (Ember not loaded?)"
+    if st.compiled_bench == 0:
+        if st.compiled:
+            return False, f"0 benchmark functions compiled ({st.compiled} other)"
+        return False, "0 functions compiled"
+    return True, f"{st.compiled_bench} benchmark functions compiled"

@@ -1,0 +1,321 @@
+"""Run the benchmarks: calibration, then interleaved rounds of both regimes.
+
+For each benchmark, in this order:
+
+1. *Calibration* (steady state only, unless ``--loops`` is given): one pyperf
+   worker per configuration with ``--calibrate-loops`` so each value lasts at
+   least ``--min-time``; the loop count is fixed for all later rounds of that
+   configuration. Calibration results are kept apart and never reported.
+2. *Rounds*: round ``r`` runs one steady-state process for every
+   configuration (A B C ...), then one cold process for every configuration,
+   so that machine drift is spread over all of them (A B A B ...).
+
+Steady state: a pyperf worker process (``run_benchmark.py --worker``) does
+``--warmups`` warm-up values then ``--values`` timed values in-process and
+appends them to ``steady/<config>.json`` (pyperf JSON).
+
+Cold: ``pyperf command`` times a whole process that runs the workload once
+(:mod:`ember_bench.driver` ``--oneshot``), appending to ``cold/<config>.json``.
+
+Each process gets its own Ember log (``EMBER_LOG``), proof file and output
+file under ``logs/<bench>/<config>/``; the manifest records them all.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyperf
+
+from .benchmarks import BenchmarkScript
+from .configs import Config, base_environ
+from .emberlog import parse_log, validity
+from .jitlist import write_jit_list
+
+DRIVER = Path(__file__).resolve().with_name("driver.py")
+
+
+@dataclass
+class Settings:
+    """Run parameters. Times are in seconds; counts are per configuration.
+
+    ``processes``: steady-state worker processes (rounds); ``warmups`` and
+    ``values``: per steady process; ``min_time``: minimum duration of one
+    value (pyperf ``--min-time``); ``loops``: fixed inner loops (None =
+    calibrate); ``cold_runs``: cold processes; ``regimes``: subset of
+    ("steady", "cold"); ``timeout``: limit for one process.
+    """
+
+    processes: int = 4
+    warmups: int = 5
+    values: int = 5
+    min_time: float = 0.1
+    loops: int | None = None
+    cold_runs: int = 5
+    regimes: tuple = ("steady", "cold")
+    auto_threshold: int = 2
+    timeout: float = 900.0
+
+
+@dataclass
+class Chunk:
+    """The record of one benchmark process (one row of the manifest)."""
+
+    bench: str
+    config: str
+    regime: str          # "calibration", "steady" or "cold"
+    tag: str             # "cal" or the round number
+    ok: bool
+    returncode: int | None
+    seconds: float
+    output: str
+    log: dict | None = None
+    proof: list | None = None
+    error: str = ""
+
+
+class RunError(RuntimeError):
+    """A benchmark process failed; the message holds its output's tail."""
+
+
+class BenchRunner:
+    """Runs benchmarks for a set of configurations into ``run_dir``.
+
+    ``python`` is the project venv's interpreter: it runs ``pyperf command``
+    for the cold regime (with Ember disabled). ``progress`` is any object with
+    ``advance(description)`` (see :mod:`ember_bench.progress`), or None.
+    """
+
+    def __init__(self, run_dir: Path, scripts: list, configs: list,
+                 settings: Settings, python: str, progress=None, console=None):
+        self.run_dir = Path(run_dir)
+        self.scripts: list[BenchmarkScript] = scripts
+        self.configs: list[Config] = configs
+        self.settings = settings
+        self.python = python
+        self.progress = progress
+        self.console = console
+        self.chunks: list[Chunk] = []
+        self.loops: dict = {}
+        self.failed: dict = {}
+        self.env_tool = shutil.which("env") or "/usr/bin/env"
+
+    # -- planning ---------------------------------------------------------
+    def total_processes(self) -> int:
+        """Number of benchmark processes the run will start (for progress bars)."""
+        s = self.settings
+        per_cfg = 0
+        if "steady" in s.regimes:
+            per_cfg += s.processes + (0 if s.loops else 1)
+        if "cold" in s.regimes:
+            per_cfg += s.cold_runs
+        return per_cfg * len(self.configs) * len(self.scripts)
+
+    # -- helpers ----------------------------------------------------------
+    def _paths(self, bench: str, cfg: str, regime: str, tag: str) -> dict:
+        d = self.run_dir / "logs" / bench / cfg
+        d.mkdir(parents=True, exist_ok=True)
+        stem = f"{regime}-{tag}"
+        return {"log": d / f"{stem}.ember.log", "proof": d / f"{stem}.proof.jsonl",
+                "out": d / f"{stem}.out.txt"}
+
+    def _env(self, cfg: Config, bench: BenchmarkScript, paths: dict) -> dict:
+        env = base_environ()
+        env.update(cfg.env)
+        if cfg.family == "cpython3.13":
+            # nojit too: a log with compiled functions would expose a leak.
+            env["EMBER_LOG"] = str(paths["log"])
+        if cfg.jit_list_per_bench:
+            env["EMBER_JIT_LIST"] = str(self.jit_list(bench))
+        return env
+
+    def jit_list(self, bench: BenchmarkScript) -> Path:
+        """Return (generating on first use) the JIT list file for ``bench``."""
+        path = self.run_dir / "jitlists" / f"{bench.name}.txt"
+        if not path.exists():
+            write_jit_list(bench.script, path)
+        return path
+
+    def _exec(self, cmd: list, env: dict, out_path: Path) -> tuple[int | None, float, str]:
+        t0 = time.perf_counter()
+        with open(out_path, "w") as out:
+            out.write("$ " + " ".join(cmd) + "\n")
+            out.flush()
+            try:
+                proc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, timeout=self.settings.timeout,
+                                      cwd=str(self.run_dir))
+                rc = proc.returncode
+                err = ""
+            except subprocess.TimeoutExpired:
+                rc = None
+                err = f"timed out after {self.settings.timeout:.0f} s"
+        dt = time.perf_counter() - t0
+        if rc != 0 and not err:
+            tail = out_path.read_text(errors="replace").strip().splitlines()[-8:]
+            err = f"exit code {rc}: " + " | ".join(tail)
+        return rc, dt, err
+
+    def _record(self, bench, cfg, regime, tag, paths, rc, dt, err) -> Chunk:
+        log = None
+        if cfg.family == "cpython3.13":
+            st = parse_log(paths["log"])
+            valid, why = validity(st)
+            log = st.as_dict()
+            log.pop("functions", None)
+            log["valid"] = valid
+            log["why"] = why
+        proof = []
+        if paths["proof"].exists():
+            for line in paths["proof"].read_text().splitlines():
+                try:
+                    p = json.loads(line)
+                except ValueError:
+                    continue
+                if "compiled_functions" in p:
+                    p["compiled_functions"] = p["compiled_functions"][:50]
+                proof.append(p)
+        ch = Chunk(bench.name, cfg.name, regime, tag, rc == 0, rc, round(dt, 3),
+                   str(paths["out"].relative_to(self.run_dir)), log, proof, err)
+        self.chunks.append(ch)
+        return ch
+
+    def _advance(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.advance(text)
+
+    def _warn(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(f"[yellow]warning:[/] {text}")
+
+    # -- process kinds ----------------------------------------------------
+    def _steady_cmd(self, cfg: Config, bench: BenchmarkScript, paths: dict,
+                    dest: Path, calibrate: bool) -> list:
+        s = self.settings
+        cmd = list(cfg.argv) + [str(DRIVER), "--proof", str(paths["proof"]),
+                                str(bench.script), "--worker",
+                                "--warmups", str(s.warmups),
+                                "--min-time", str(s.min_time),
+                                "--append", str(dest)]
+        if calibrate:
+            cmd += ["--calibrate-loops", "--values", "1"]
+        else:
+            cmd += ["--loops", str(self.loops[(bench.name, cfg.name)]),
+                    "--values", str(s.values)]
+        return cmd
+
+    def _cold_cmd(self, cfg: Config, bench: BenchmarkScript, paths: dict, dest: Path,
+                  env: dict) -> tuple[list, dict]:
+        inner = [self.env_tool, "-i"] + [f"{k}={v}" for k, v in sorted(env.items())]
+        inner += list(cfg.argv) + [str(DRIVER), "--oneshot", "--proof", str(paths["proof"]),
+                                   str(bench.script)]
+        outer_env = base_environ()
+        outer_env["EMBER_DISABLE"] = "1"  # the timing process itself never runs Ember
+        cmd = [self.python, "-m", "pyperf", "command", "--worker", "--loops", "1",
+               "--warmups", "0", "--values", "1", "--name", bench.name,
+               "--append", str(dest), "--"] + inner
+        return cmd, outer_env
+
+    def calibrate(self, bench: BenchmarkScript, cfg: Config) -> None:
+        """Find the inner loop count for (bench, cfg); raises RunError on failure."""
+        if self.settings.loops:
+            self.loops[(bench.name, cfg.name)] = self.settings.loops
+            return
+        paths = self._paths(bench.name, cfg.name, "calibration", "cal")
+        dest = self.run_dir / "calibration" / f"{cfg.name}.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        env = self._env(cfg, bench, paths)
+        rc, dt, err = self._exec(self._steady_cmd(cfg, bench, paths, dest, True), env,
+                                 paths["out"])
+        self._record(bench, cfg, "calibration", "cal", paths, rc, dt, err)
+        self._advance(f"{bench.name} {cfg.name} calibration")
+        if rc != 0:
+            raise RunError(err)
+        suite = pyperf.BenchmarkSuite.load(str(dest))
+        runs = suite.get_benchmark(bench.name).get_runs()
+        loops = runs[-1].get_metadata().get("calibrate_loops")
+        if not loops:
+            raise RunError(f"no calibrate_loops in {dest}")
+        self.loops[(bench.name, cfg.name)] = int(loops)
+
+    def steady(self, bench: BenchmarkScript, cfg: Config, rnd: int) -> Chunk:
+        """Run one steady-state worker process (round ``rnd``)."""
+        tag = str(rnd)
+        paths = self._paths(bench.name, cfg.name, "steady", tag)
+        dest = self.run_dir / "steady" / f"{cfg.name}.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        env = self._env(cfg, bench, paths)
+        rc, dt, err = self._exec(self._steady_cmd(cfg, bench, paths, dest, False), env,
+                                 paths["out"])
+        ch = self._record(bench, cfg, "steady", tag, paths, rc, dt, err)
+        self._advance(f"{bench.name} {cfg.name} steady #{rnd + 1}")
+        return ch
+
+    def cold(self, bench: BenchmarkScript, cfg: Config, rnd: int) -> Chunk:
+        """Run one cold process, timed whole by ``pyperf command`` (round ``rnd``)."""
+        tag = str(rnd)
+        paths = self._paths(bench.name, cfg.name, "cold", tag)
+        dest = self.run_dir / "cold" / f"{cfg.name}.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        env = self._env(cfg, bench, paths)
+        cmd, outer_env = self._cold_cmd(cfg, bench, paths, dest, env)
+        rc, dt, err = self._exec(cmd, outer_env, paths["out"])
+        ch = self._record(bench, cfg, "cold", tag, paths, rc, dt, err)
+        self._advance(f"{bench.name} {cfg.name} cold #{rnd + 1}")
+        return ch
+
+    # -- the whole run ----------------------------------------------------
+    def _skip(self, bench, cfg, regime, n) -> None:
+        for _ in range(n):
+            self._advance(f"{bench} {cfg} {regime} (skipped)")
+
+    def run_benchmark(self, bench: BenchmarkScript) -> None:
+        """Calibrate and run all rounds of one benchmark for every configuration."""
+        s = self.settings
+        do_steady = "steady" in s.regimes
+        do_cold = "cold" in s.regimes
+        broken: dict = {}  # (cfg, regime) -> error
+        if do_steady:
+            for cfg in self.configs:
+                try:
+                    self.calibrate(bench, cfg)
+                except (RunError, OSError, KeyError, ValueError) as exc:
+                    broken[(cfg.name, "steady")] = f"calibration failed: {exc}"
+                    self._warn(f"{bench.name}/{cfg.name}: calibration failed: {exc}")
+                    self._skip(bench.name, cfg.name, "steady", s.processes)
+        rounds = max(s.processes if do_steady else 0, s.cold_runs if do_cold else 0)
+        for rnd in range(rounds):
+            for regime, n, fn in (("steady", s.processes, self.steady),
+                                  ("cold", s.cold_runs, self.cold)):
+                if regime not in s.regimes or rnd >= n:
+                    continue
+                for cfg in self.configs:
+                    if (cfg.name, regime) in broken:
+                        continue
+                    ch = fn(bench, cfg, rnd)
+                    if not ch.ok:
+                        broken[(cfg.name, regime)] = ch.error
+                        self._warn(f"{bench.name}/{cfg.name} {regime}: {ch.error}")
+                        self._skip(bench.name, cfg.name, regime, n - rnd - 1)
+        for (cfg, regime), err in broken.items():
+            self.failed[(bench.name, cfg, regime)] = err
+
+    def run(self) -> None:
+        """Run every benchmark in order; failures are recorded, not raised."""
+        for bench in self.scripts:
+            self.run_benchmark(bench)
+
+    def manifest_part(self) -> dict:
+        """Return what this runner learned, for ``manifest.json``."""
+        return {
+            "settings": asdict(self.settings),
+            "loops": {f"{b}/{c}": n for (b, c), n in self.loops.items()},
+            "failed": [{"bench": b, "config": c, "regime": r, "error": e}
+                       for (b, c, r), e in self.failed.items()],
+            "chunks": [asdict(ch) for ch in self.chunks],
+        }

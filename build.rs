@@ -1,0 +1,91 @@
+//! Build script: regenerates `include/ember.h` with cbindgen and compiles the runtime helpers
+//! in `cpython-glue/` to LLVM bitcode with clang-19 (embedded as `BUILTIN_BITCODE`).
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn python_include() -> Option<PathBuf> {
+    if let Ok(p) = env::var("EMBER_PYTHON_INCLUDE") {
+        return Some(PathBuf::from(p));
+    }
+    let candidates = [env::var("EMBER_PYTHON").ok(), env::var("PYO3_PYTHON").ok(), env::var("PYTHON_SYS_EXECUTABLE").ok()];
+    let mut pythons: Vec<String> = candidates.into_iter().flatten().collect();
+    if let Ok(out) = Command::new("pyenv").args(["prefix", "3.13.0"]).output() {
+        if out.status.success() {
+            pythons.push(format!("{}/bin/python3.13", String::from_utf8_lossy(&out.stdout).trim()));
+        }
+    }
+    for py in pythons {
+        let out = Command::new(&py).args(["-c", "import sysconfig,sys; print(sysconfig.get_paths()['include']) if sys.version_info[:2]==(3,13) else None"]).output();
+        if let Ok(out) = out {
+            let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && !s.is_empty() && s != "None" && Path::new(&s).join("internal").exists() {
+                return Some(PathBuf::from(s));
+            }
+        }
+    }
+    None
+}
+
+fn build_bitcode(out: &Path) {
+    let dst = out.join("helpers.bc");
+    println!("cargo:rerun-if-env-changed=EMBER_PYTHON_INCLUDE");
+    println!("cargo:rerun-if-env-changed=EMBER_PYTHON");
+    println!("cargo:rerun-if-env-changed=EMBER_NO_BITCODE");
+    for f in ["jit_bitcode.c", "runtime_fast.c", "frame_fast.c", "ember_runtime.h"] {
+        println!("cargo:rerun-if-changed=cpython-glue/{f}");
+    }
+    let src = Path::new("cpython-glue/jit_bitcode.c");
+    let inc = python_include();
+    let clang = env::var("EMBER_CLANG").unwrap_or_else(|_| "clang-19".into());
+    let ok = match (&inc, src.exists(), env::var("EMBER_NO_BITCODE").is_ok()) {
+        (Some(inc), true, false) => {
+            let st = Command::new(&clang)
+                .args(["-O2", "-DNDEBUG", "-emit-llvm", "-c", "-fPIC", "-fno-stack-protector"])
+                .arg(format!("-I{}", inc.display()))
+                .arg(format!("-I{}/internal", inc.display()))
+                .arg("-Icpython-glue")
+                .arg(src)
+                .arg("-o")
+                .arg(&dst)
+                .status();
+            match st {
+                Ok(s) if s.success() => true,
+                other => {
+                    println!("cargo:warning=helper bitcode not built ({clang}: {other:?}); helpers will be called, not inlined");
+                    false
+                }
+            }
+        }
+        (None, _, _) => {
+            println!("cargo:warning=CPython 3.13 headers not found; helper bitcode not built");
+            false
+        }
+        _ => false,
+    };
+    if !ok {
+        std::fs::write(&dst, b"").unwrap();
+    }
+}
+
+fn main() {
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    build_bitcode(&out);
+    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=src/hir/op.rs");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();
+    let cfg = cbindgen::Config::from_file(Path::new(&crate_dir).join("cbindgen.toml")).expect("cbindgen.toml");
+    match cbindgen::Builder::new().with_crate(&crate_dir).with_config(cfg).generate() {
+        Ok(b) => {
+            // Written to OUT_DIR; the committed copy in include/ is checked by tests/header.rs
+            // and refreshed by `make header`.
+            b.write_to_file(out.join("ember.h"));
+            if env::var("EMBER_WRITE_HEADER").is_ok() {
+                b.write_to_file(Path::new(&crate_dir).join("include/ember.h"));
+            }
+        }
+        Err(e) => println!("cargo:warning=cbindgen failed: {e}"),
+    }
+}

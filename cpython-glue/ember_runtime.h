@@ -1,0 +1,192 @@
+/*
+ * ember_runtime.h -- the runtime helpers that Ember-compiled code calls (CPython 3.13).
+ *
+ * This is the contract between libember (src/lower/helpers.rs declares the same names and
+ * signatures) and the C shim. Every helper is registered with the compiler by name and address
+ * (ember_init), and the fast-path helpers (runtime_fast.c) are also compiled by build.rs with
+ * clang-19 to LLVM bitcode that the JIT links and inlines.
+ *
+ * Conventions (mirroring the value stack of Python/bytecodes.c):
+ *  - Object inputs are CONSUMED (the helper owns one reference to each and must release it on
+ *    every path, success or error), unless the parameter is marked "borrowed".
+ *  - A PyObject* result is a NEW reference; NULL means an exception is set.
+ *  - An int result is 0 on success and -1 with an exception set.
+ *  - "i64" parameters are immediates from the HIR wire format (opargs, cache values, indices).
+ *  - Fast-path helpers (`_int`, `_instance_value`, ...) carry the specialising interpreter's
+ *    inline-cache data; when the guard fails they fall back to the generic helper, so they are
+ *    always correct, never deopt.
+ */
+#ifndef EMBER_RUNTIME_H
+#define EMBER_RUNTIME_H
+
+#ifndef Py_BUILD_CORE
+#define Py_BUILD_CORE 1
+#endif
+#include <Python.h>
+#include <stdint.h>
+#include "internal/pycore_frame.h"
+
+typedef int64_t i64;
+
+#if defined(__clang__)
+#define EMBER_COLD __attribute__((cold, noinline))
+#else
+#define EMBER_COLD __attribute__((cold, noinline))
+#endif
+
+/* ---- refcounts (3.13 immortal-aware, exactly Py_INCREF / Py_DECREF) ---- */
+void ember_incref(PyObject *o);
+void ember_decref(PyObject *o);
+void ember_xdecref(PyObject *o);
+
+/* ---- frame protocol (shim.c) ---- */
+/* Eval-breaker check (RESUME, JUMP_BACKWARD): 0 to continue, -1 error (e.g. KeyboardInterrupt),
+ * 1 when compiled code must hand the frame to the interpreter (tracing/monitoring became active). */
+int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f);
+/* Normal return: unlink, clear and pop the frame; returns `retval` unchanged. */
+PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval);
+/* Raise at code-unit index `bc` with `depth` owned values spilled at localsplus[nlocalsplus..]:
+ * traceback entry, monitoring RAISE, exception-table lookup; if a handler exists the frame is
+ * handed to the interpreter at the handler, else the frame is popped and NULL returned. */
+PyObject *ember_rt_raise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
+/* Deopt: the frame (locals in place, `depth` stack values spilled) resumes in the interpreter
+ * at code unit `bc`; returns the function's result. */
+PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
+/* 1 if an exception is set, else 0. */
+int ember_err_occurred(PyThreadState *ts);
+/* UnboundLocalError for local `idx` (LOAD_FAST_CHECK, DELETE_FAST); always returns NULL. */
+PyObject *ember_raise_unbound_local(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx);
+
+/* ---- arithmetic and truth (BINARY_OP, UNARY_*, TO_BOOL, COMPARE_OP, IS_OP, CONTAINS_OP) ---- */
+/* `nb` is BINARY_OP's oparg (NB_ADD, NB_INPLACE_ADD, ...). */
+PyObject *ember_binary_op(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_add_int(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_subtract_int(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_multiply_int(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_add_float(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_subtract_float(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_multiply_float(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_add_unicode(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_unary_not(PyObject *v);          /* v is a bool (the compiler emits TO_BOOL first) */
+PyObject *ember_unary_negative(PyObject *v);
+PyObject *ember_unary_invert(PyObject *v);
+/* TO_BOOL: returns Py_True/Py_False (new reference). `tv` is the type version for _always_true. */
+PyObject *ember_to_bool(PyObject *v);
+PyObject *ember_to_bool_bool(PyObject *v);
+PyObject *ember_to_bool_int(PyObject *v);
+PyObject *ember_to_bool_none(PyObject *v);
+PyObject *ember_to_bool_list(PyObject *v);
+PyObject *ember_to_bool_str(PyObject *v);
+PyObject *ember_to_bool_always_true(PyObject *v, i64 tv);
+/* COMPARE_OP: `oparg` is the 3.13 oparg (op = oparg >> 5, bit 16 = coerce to bool). */
+PyObject *ember_compare_op(PyObject *a, PyObject *b, i64 oparg);
+PyObject *ember_compare_op_int(PyObject *a, PyObject *b, i64 oparg);
+PyObject *ember_compare_op_float(PyObject *a, PyObject *b, i64 oparg);
+PyObject *ember_compare_op_str(PyObject *a, PyObject *b, i64 oparg);
+PyObject *ember_is_op(PyObject *a, PyObject *b, i64 invert);
+PyObject *ember_contains_op(PyObject *a, PyObject *b, i64 invert);  /* `a in b` */
+
+/* ---- globals (LOAD_GLOBAL, STORE_GLOBAL) ---- `name` is borrowed (a constant). */
+PyObject *ember_load_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name);
+PyObject *ember_load_global_module(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name,
+                                   i64 keys_version, i64 index);
+PyObject *ember_load_global_builtin(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name,
+                                    i64 globals_version, i64 builtins_version, i64 index);
+int ember_store_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name, PyObject *v);
+
+/* ---- attributes (LOAD_ATTR, STORE_ATTR) ---- `name` and `descr` are borrowed constants. */
+PyObject *ember_load_attr(PyThreadState *ts, PyObject *owner, PyObject *name);
+PyObject *ember_load_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name,
+                                         i64 type_version, i64 index);
+PyObject *ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
+                               i64 type_version, i64 offset);
+PyObject *ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
+                                 i64 keys_version, i64 index);
+/* Method form (LOAD_ATTR with oparg & 1): returns the callable; *self_out receives `self`
+ * (new reference) for an unbound method, or NULL when the result is an ordinary attribute. */
+PyObject *ember_load_method(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject **self_out);
+PyObject *ember_load_method_with_values(PyThreadState *ts, PyObject *owner, PyObject *name,
+                                        i64 type_version, i64 keys_version, PyObject *descr,
+                                        PyObject **self_out);
+PyObject *ember_load_method_no_dict(PyThreadState *ts, PyObject *owner, PyObject *name,
+                                    i64 type_version, PyObject *descr, PyObject **self_out);
+/* STORE_ATTR: consumes owner and v. */
+int ember_store_attr(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v);
+int ember_store_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                                    i64 type_version, i64 index);
+int ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                          i64 type_version, i64 offset);
+
+/* ---- subscripts ---- */
+PyObject *ember_binary_subscr(PyObject *container, PyObject *sub);
+PyObject *ember_binary_subscr_list_int(PyObject *container, PyObject *sub);
+PyObject *ember_binary_subscr_tuple_int(PyObject *container, PyObject *sub);
+PyObject *ember_binary_subscr_dict(PyObject *container, PyObject *sub);
+int ember_store_subscr(PyObject *container, PyObject *sub, PyObject *v);
+int ember_store_subscr_list_int(PyObject *container, PyObject *sub, PyObject *v);
+int ember_store_subscr_dict(PyObject *container, PyObject *sub, PyObject *v);
+int ember_delete_subscr(PyObject *container, PyObject *sub);
+
+/* ---- building (BUILD_*, LIST_APPEND, LIST_EXTEND) ---- `items` points at n (2n for maps)
+ * owned references, which the helper consumes. */
+PyObject *ember_build_tuple(PyObject **items, i64 n);
+PyObject *ember_build_list(PyObject **items, i64 n);
+PyObject *ember_build_map(PyObject **items, i64 n);          /* items: k0 v0 k1 v1 ... */
+PyObject *ember_build_const_key_map(PyObject **items, i64 n); /* items: v0..v(n-1) keys_tuple */
+int ember_list_append(PyObject *list /* borrowed */, PyObject *v);
+int ember_list_extend(PyObject *list /* borrowed */, PyObject *iterable);
+
+/* ---- calls (CALL, CALL_KW) ----
+ * `base` points at [callable, self_or_null, arg0 .. arg(nargs-1)] (self_or_null may be NULL);
+ * all consumed. `kwnames` (CALL_KW) is a tuple of the trailing keyword names, or NULL.
+ * Calls of Ember-compiled functions go straight to their compiled entry. */
+PyObject *ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames);
+
+/* ---- iteration (GET_ITER, FOR_ITER) ----
+ * ember_for_iter borrows the iterator and returns the next item, or NULL when it is exhausted
+ * (no exception) or failed (exception set: check ember_err_occurred). StopIteration is cleared
+ * as in the interpreter. */
+PyObject *ember_get_iter(PyObject *iterable);
+PyObject *ember_for_iter(PyThreadState *ts, PyObject *it);
+PyObject *ember_for_iter_range(PyThreadState *ts, PyObject *it);
+PyObject *ember_for_iter_list(PyThreadState *ts, PyObject *it);
+PyObject *ember_for_iter_tuple(PyThreadState *ts, PyObject *it);
+
+/* ---- exceptions ---- */
+/* RAISE_VARARGS n (0: re-raise the handled exception, 1: exc, 2: exc from cause). Unused
+ * arguments are NULL. Always returns NULL. */
+PyObject *ember_raise_varargs(PyThreadState *ts, PyObject *exc, PyObject *cause, i64 n);
+PyObject *ember_load_assertion_error(void);
+
+/* ---- sequences ---- */
+/* UNPACK_SEQUENCE n: consumes seq, writes n new references to out[0..n) in STACK order
+ * (out[0] is the bottom = last element, as the interpreter pushes them). */
+int ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out);
+
+/* The helper table: X(name) for every helper above, used by the shim to register addresses. */
+#define EMBER_RUNTIME_HELPERS(X) \
+    X(ember_incref) X(ember_decref) X(ember_xdecref) \
+    X(ember_rt_periodic) X(ember_rt_leave) X(ember_rt_raise) X(ember_rt_deopt) \
+    X(ember_err_occurred) X(ember_raise_unbound_local) \
+    X(ember_binary_op) X(ember_binary_op_add_int) X(ember_binary_op_subtract_int) \
+    X(ember_binary_op_multiply_int) X(ember_binary_op_add_float) X(ember_binary_op_subtract_float) \
+    X(ember_binary_op_multiply_float) X(ember_binary_op_add_unicode) \
+    X(ember_unary_not) X(ember_unary_negative) X(ember_unary_invert) \
+    X(ember_to_bool) X(ember_to_bool_bool) X(ember_to_bool_int) X(ember_to_bool_none) \
+    X(ember_to_bool_list) X(ember_to_bool_str) X(ember_to_bool_always_true) \
+    X(ember_compare_op) X(ember_compare_op_int) X(ember_compare_op_float) X(ember_compare_op_str) \
+    X(ember_is_op) X(ember_contains_op) \
+    X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_store_global) \
+    X(ember_load_attr) X(ember_load_attr_instance_value) X(ember_load_attr_slot) X(ember_load_attr_module) \
+    X(ember_load_method) X(ember_load_method_with_values) X(ember_load_method_no_dict) \
+    X(ember_store_attr) X(ember_store_attr_instance_value) X(ember_store_attr_slot) \
+    X(ember_binary_subscr) X(ember_binary_subscr_list_int) X(ember_binary_subscr_tuple_int) \
+    X(ember_binary_subscr_dict) X(ember_store_subscr) X(ember_store_subscr_list_int) \
+    X(ember_store_subscr_dict) X(ember_delete_subscr) \
+    X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
+    X(ember_list_append) X(ember_list_extend) \
+    X(ember_call) \
+    X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) \
+    X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence)
+
+#endif /* EMBER_RUNTIME_H */

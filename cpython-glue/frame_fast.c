@@ -1,0 +1,34 @@
+/* frame_fast.c -- the inlinable half of Ember's frame protocol for CPython 3.13:
+ * the eval-breaker check and the normal-return epilogue of compiled code.
+ * Mirrors RESUME / CHECK_EVAL_BREAKER (Python/bytecodes.c, Python/ceval_macros.h) and the
+ * frame pop of `_PyEval_EvalFrameDefault`'s return path. The slow paths live in shim.c. */
+#include "ember_runtime.h"
+
+/* Exported by libpython 3.13.0 but declared in no installed header. */
+extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame *frame);
+/* shim.c: handles pending calls / signals / GIL drop and instrumentation changes. */
+int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f);
+
+/* RESUME and JUMP_BACKWARD: 0 = go on, -1 = exception, 1 = hand the frame to the
+ * interpreter (monitoring or tracing was switched on: the code's instrumentation version no
+ * longer matches the thread's). */
+int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f)
+{
+    uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    if ((eb & _PY_EVAL_EVENTS_MASK) != 0 ||
+        co->_co_instrumentation_version != (eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK)) {
+        return ember_rt_periodic_slow(ts, f);
+    }
+    return 0;
+}
+
+/* Normal return of compiled code: unlink the frame, give back the recursion budget, then
+ * clear and pop it (decrefs localsplus[0..stacktop), the function and the code). */
+PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval)
+{
+    ts->current_frame = f->previous;
+    ts->py_recursion_remaining++;
+    _PyEval_FrameClearAndPop(ts, f);
+    return retval;
+}

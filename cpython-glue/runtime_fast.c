@@ -1,0 +1,672 @@
+/*
+ * runtime_fast.c -- Ember's inlinable runtime fast paths (CPython 3.13).
+ *
+ * The small helpers of ember_runtime.h that compiled code calls on its hot paths: reference
+ * counting, and one helper per specialised instruction of the 3.13 specialising interpreter
+ * (BINARY_OP_ADD_INT, LOAD_ATTR_INSTANCE_VALUE, FOR_ITER_RANGE, ...). Each one checks the same
+ * guards as the instruction in Python/bytecodes.c, using the inline-cache data passed as i64
+ * immediates, and computes the same result. When a guard fails it calls the generic helper
+ * (runtime_slow.c) with the same, still owned, inputs, so it is always correct and never deopts.
+ *
+ * This file is compiled twice: by gcc into the extension module, and by clang-19 to LLVM
+ * bitcode (-O2 -DNDEBUG) that is linked into every JIT module and inlined. Keep it small: the
+ * out-of-line generic code lives in runtime_slow.c. Public helpers are external (non-static) so
+ * that both builds export them. Only exported libpython symbols and static inline header
+ * helpers that use exported symbols may be referenced here.
+ *
+ * Ownership follows ember_runtime.h: object inputs are consumed unless marked borrowed, object
+ * results are new references, NULL / -1 means an exception is set.
+ */
+#include "ember_runtime.h"
+
+#include "internal/pycore_code.h"         /* COMPARISON_BIT, COMPARISON_* masks */
+#include "internal/pycore_dict.h"         /* PyDictKeysObject, DK_UNICODE_ENTRIES, PyDictValues */
+#include "internal/pycore_floatobject.h"  /* _PyFloat_ExactDealloc */
+#include "internal/pycore_list.h"         /* _PyList_AppendTakeRef, _PyListIterObject */
+#include "internal/pycore_long.h"         /* _PyLong_Add, _PyLong_IsCompact, ... */
+#include "internal/pycore_moduleobject.h" /* PyModuleObject */
+#include "internal/pycore_object.h"       /* _PyObject_InlineValues, _Py_DECREF_SPECIALIZED */
+#include "internal/pycore_pyerrors.h"     /* _PyErr_SetKeyError */
+#include "internal/pycore_range.h"        /* _PyRangeIterObject */
+#include "internal/pycore_tuple.h"        /* _PyTupleIterObject */
+#include "internal/pycore_unicodeobject.h" /* _PyUnicode_ExactDealloc, _PyUnicode_Equal */
+
+#define EMBER_LIKELY(x) __builtin_expect(!!(x), 1)
+#define EMBER_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Exact ints are freed with PyObject_Free by the interpreter's specialised decrefs
+ * (_Py_DECREF_SPECIALIZED(x, (destructor)PyObject_Free)); small ints are immortal. */
+static void
+ember_free_exact_int(PyObject *o)
+{
+    PyObject_Free(o);
+}
+
+/* ======================================================================================
+ * Reference counting
+ * ====================================================================================== */
+
+/* Py_INCREF of 3.13 (32-bit saturating add: immortal objects are left alone). */
+void
+ember_incref(PyObject *o)
+{
+    Py_INCREF(o);
+}
+
+/* Py_DECREF of 3.13 (immortal objects skipped, _Py_Dealloc at zero). */
+void
+ember_decref(PyObject *o)
+{
+    Py_DECREF(o);
+}
+
+/* Py_XDECREF of 3.13. */
+void
+ember_xdecref(PyObject *o)
+{
+    Py_XDECREF(o);
+}
+
+/* _PyErr_Occurred(tstate): 1 if an exception is set on `ts`, else 0. */
+int
+ember_err_occurred(PyThreadState *ts)
+{
+    return ts->current_exception != NULL;
+}
+
+/* ======================================================================================
+ * BINARY_OP specialisations
+ * ====================================================================================== */
+
+/* BINARY_OP_ADD_INT: both exact ints -> _PyLong_Add. */
+PyObject *
+ember_binary_op_add_int(PyObject *a, PyObject *b, i64 nb)
+{
+    if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
+        return ember_binary_op(a, b, nb);
+    }
+    PyObject *res = _PyLong_Add((PyLongObject *)a, (PyLongObject *)b);
+    _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
+    _Py_DECREF_SPECIALIZED(a, ember_free_exact_int);
+    return res;
+}
+
+/* BINARY_OP_SUBTRACT_INT: both exact ints -> _PyLong_Subtract. */
+PyObject *
+ember_binary_op_subtract_int(PyObject *a, PyObject *b, i64 nb)
+{
+    if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
+        return ember_binary_op(a, b, nb);
+    }
+    PyObject *res = _PyLong_Subtract((PyLongObject *)a, (PyLongObject *)b);
+    _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
+    _Py_DECREF_SPECIALIZED(a, ember_free_exact_int);
+    return res;
+}
+
+/* BINARY_OP_MULTIPLY_INT: both exact ints -> _PyLong_Multiply. */
+PyObject *
+ember_binary_op_multiply_int(PyObject *a, PyObject *b, i64 nb)
+{
+    if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
+        return ember_binary_op(a, b, nb);
+    }
+    PyObject *res = _PyLong_Multiply((PyLongObject *)a, (PyLongObject *)b);
+    _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
+    _Py_DECREF_SPECIALIZED(a, ember_free_exact_int);
+    return res;
+}
+
+/* DECREF_INPUTS_AND_REUSE_FLOAT (ceval_macros.h): store the result into an operand that is
+ * about to die (refcount 1), otherwise allocate a new float. Consumes a and b. */
+static inline PyObject *
+ember_float_result(PyObject *a, PyObject *b, double d)
+{
+    if (Py_REFCNT(a) == 1) {
+        ((PyFloatObject *)a)->ob_fval = d;
+        _Py_DECREF_SPECIALIZED(b, _PyFloat_ExactDealloc);
+        return a;
+    }
+    if (Py_REFCNT(b) == 1) {
+        ((PyFloatObject *)b)->ob_fval = d;
+        _Py_DECREF_NO_DEALLOC(a);
+        return b;
+    }
+    PyObject *res = PyFloat_FromDouble(d);
+    /* a and b both have refcount > 1 here, so neither can die. */
+    _Py_DECREF_NO_DEALLOC(a);
+    _Py_DECREF_NO_DEALLOC(b);
+    return res;
+}
+
+/* BINARY_OP_ADD_FLOAT: both exact floats. */
+PyObject *
+ember_binary_op_add_float(PyObject *a, PyObject *b, i64 nb)
+{
+    if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
+        return ember_binary_op(a, b, nb);
+    }
+    double d = ((PyFloatObject *)a)->ob_fval + ((PyFloatObject *)b)->ob_fval;
+    return ember_float_result(a, b, d);
+}
+
+/* BINARY_OP_SUBTRACT_FLOAT: both exact floats. */
+PyObject *
+ember_binary_op_subtract_float(PyObject *a, PyObject *b, i64 nb)
+{
+    if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
+        return ember_binary_op(a, b, nb);
+    }
+    double d = ((PyFloatObject *)a)->ob_fval - ((PyFloatObject *)b)->ob_fval;
+    return ember_float_result(a, b, d);
+}
+
+/* BINARY_OP_MULTIPLY_FLOAT: both exact floats. */
+PyObject *
+ember_binary_op_multiply_float(PyObject *a, PyObject *b, i64 nb)
+{
+    if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
+        return ember_binary_op(a, b, nb);
+    }
+    double d = ((PyFloatObject *)a)->ob_fval * ((PyFloatObject *)b)->ob_fval;
+    return ember_float_result(a, b, d);
+}
+
+/* BINARY_OP_ADD_UNICODE: both exact str -> PyUnicode_Concat. */
+PyObject *
+ember_binary_op_add_unicode(PyObject *a, PyObject *b, i64 nb)
+{
+    if (EMBER_UNLIKELY(!PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b))) {
+        return ember_binary_op(a, b, nb);
+    }
+    PyObject *res = PyUnicode_Concat(a, b);
+    _Py_DECREF_SPECIALIZED(a, _PyUnicode_ExactDealloc);
+    _Py_DECREF_SPECIALIZED(b, _PyUnicode_ExactDealloc);
+    return res;
+}
+
+/* ======================================================================================
+ * UNARY_NOT, TO_BOOL specialisations, IS_OP
+ * ====================================================================================== */
+
+/* UNARY_NOT: the operand is a bool (TO_BOOL ran first). Anything else goes through the
+ * generic truth test. */
+PyObject *
+ember_unary_not(PyObject *v)
+{
+    if (EMBER_LIKELY(v == Py_False)) {
+        return Py_True;     /* bools are immortal: no reference counting needed */
+    }
+    if (EMBER_LIKELY(v == Py_True)) {
+        return Py_False;
+    }
+    PyObject *b = ember_to_bool(v);
+    if (b == NULL) {
+        return NULL;
+    }
+    return b == Py_False ? Py_True : Py_False;
+}
+
+/* TO_BOOL_BOOL: a bool is its own truth value. */
+PyObject *
+ember_to_bool_bool(PyObject *v)
+{
+    if (EMBER_UNLIKELY(!PyBool_Check(v))) {
+        return ember_to_bool(v);
+    }
+    return v;
+}
+
+/* TO_BOOL_INT: exact int, false iff zero. */
+PyObject *
+ember_to_bool_int(PyObject *v)
+{
+    if (EMBER_UNLIKELY(!PyLong_CheckExact(v))) {
+        return ember_to_bool(v);
+    }
+    PyObject *res = _PyLong_IsZero((PyLongObject *)v) ? Py_False : Py_True;
+    Py_DECREF(v);
+    return res;
+}
+
+/* TO_BOOL_NONE: None is false. */
+PyObject *
+ember_to_bool_none(PyObject *v)
+{
+    if (EMBER_UNLIKELY(v != Py_None)) {
+        return ember_to_bool(v);
+    }
+    return Py_False;        /* None is immortal */
+}
+
+/* TO_BOOL_LIST: exact list, false iff empty. */
+PyObject *
+ember_to_bool_list(PyObject *v)
+{
+    if (EMBER_UNLIKELY(!PyList_CheckExact(v))) {
+        return ember_to_bool(v);
+    }
+    PyObject *res = PyList_GET_SIZE(v) ? Py_True : Py_False;
+    Py_DECREF(v);
+    return res;
+}
+
+/* TO_BOOL_STR: exact str, false iff it is the empty string. */
+PyObject *
+ember_to_bool_str(PyObject *v)
+{
+    if (EMBER_UNLIKELY(!PyUnicode_CheckExact(v))) {
+        return ember_to_bool(v);
+    }
+    PyObject *res = PyUnicode_GET_LENGTH(v) ? Py_True : Py_False;
+    Py_DECREF(v);
+    return res;
+}
+
+/* TO_BOOL_ALWAYS_TRUE: the type (version `tv`) has no __bool__/__len__, so it is true. */
+PyObject *
+ember_to_bool_always_true(PyObject *v, i64 tv)
+{
+    if (EMBER_UNLIKELY(tv == 0 || (i64)Py_TYPE(v)->tp_version_tag != tv)) {
+        return ember_to_bool(v);
+    }
+    Py_DECREF(v);
+    return Py_True;
+}
+
+/* IS_OP: identity test, `invert` is the oparg (1 for `is not`). */
+PyObject *
+ember_is_op(PyObject *a, PyObject *b, i64 invert)
+{
+    int res = (a == b) ^ (int)(invert & 1);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return res ? Py_True : Py_False;
+}
+
+/* ======================================================================================
+ * COMPARE_OP specialisations (oparg: op << 5 | 16 if bool-coerced | comparison mask)
+ * ====================================================================================== */
+
+/* COMPARE_OP_INT: both exact compact ints, result = COMPARISON_BIT(l, r) & oparg. */
+PyObject *
+ember_compare_op_int(PyObject *a, PyObject *b, i64 oparg)
+{
+    if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b) ||
+                       !_PyLong_IsCompact((PyLongObject *)a) ||
+                       !_PyLong_IsCompact((PyLongObject *)b))) {
+        return ember_compare_op(a, b, oparg);
+    }
+    Py_ssize_t l = _PyLong_CompactValue((PyLongObject *)a);
+    Py_ssize_t r = _PyLong_CompactValue((PyLongObject *)b);
+    int sign_bit = COMPARISON_BIT(l, r);
+    _Py_DECREF_SPECIALIZED(a, ember_free_exact_int);
+    _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
+    return (sign_bit & oparg) ? Py_True : Py_False;
+}
+
+/* COMPARE_OP_FLOAT: both exact floats; NaN sets COMPARISON_UNORDERED. */
+PyObject *
+ember_compare_op_float(PyObject *a, PyObject *b, i64 oparg)
+{
+    if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
+        return ember_compare_op(a, b, oparg);
+    }
+    double l = PyFloat_AS_DOUBLE(a);
+    double r = PyFloat_AS_DOUBLE(b);
+    int sign_bit = COMPARISON_BIT(l, r);
+    _Py_DECREF_SPECIALIZED(a, _PyFloat_ExactDealloc);
+    _Py_DECREF_SPECIALIZED(b, _PyFloat_ExactDealloc);
+    return (sign_bit & oparg) ? Py_True : Py_False;
+}
+
+/* COMPARE_OP_STR: both exact str, only == and != (as in 3.13). */
+PyObject *
+ember_compare_op_str(PyObject *a, PyObject *b, i64 oparg)
+{
+    int op = (int)(oparg >> 5);
+    if (EMBER_UNLIKELY(!PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b) ||
+                       (op != Py_EQ && op != Py_NE))) {
+        return ember_compare_op(a, b, oparg);
+    }
+    int eq = _PyUnicode_Equal(a, b);
+    _Py_DECREF_SPECIALIZED(a, _PyUnicode_ExactDealloc);
+    _Py_DECREF_SPECIALIZED(b, _PyUnicode_ExactDealloc);
+    /* COMPARISON_NOT_EQUALS + 1 == COMPARISON_EQUALS */
+    return ((COMPARISON_NOT_EQUALS + eq) & oparg) ? Py_True : Py_False;
+}
+
+/* ======================================================================================
+ * LOAD_GLOBAL specialisations
+ * ====================================================================================== */
+
+/* LOAD_GLOBAL_MODULE: globals keys version (u16 cache), value read from entries[index]. */
+PyObject *
+ember_load_global_module(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name,
+                         i64 keys_version, i64 index)
+{
+    PyDictObject *g = (PyDictObject *)f->f_globals;
+    if (EMBER_LIKELY(keys_version != 0 && PyDict_CheckExact(g) &&
+                     (i64)g->ma_keys->dk_version == keys_version)) {
+        PyObject *res = DK_UNICODE_ENTRIES(g->ma_keys)[index].me_value;
+        if (EMBER_LIKELY(res != NULL)) {
+            return Py_NewRef(res);
+        }
+    }
+    return ember_load_global(ts, f, name);
+}
+
+/* LOAD_GLOBAL_BUILTIN: globals and builtins keys versions, value from builtins entries[index]. */
+PyObject *
+ember_load_global_builtin(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name,
+                          i64 globals_version, i64 builtins_version, i64 index)
+{
+    PyDictObject *g = (PyDictObject *)f->f_globals;
+    PyDictObject *b = (PyDictObject *)f->f_builtins;
+    if (EMBER_LIKELY(globals_version != 0 && builtins_version != 0 &&
+                     PyDict_CheckExact(g) && (i64)g->ma_keys->dk_version == globals_version &&
+                     PyDict_CheckExact(b) && (i64)b->ma_keys->dk_version == builtins_version)) {
+        PyObject *res = DK_UNICODE_ENTRIES(b->ma_keys)[index].me_value;
+        if (EMBER_LIKELY(res != NULL)) {
+            return Py_NewRef(res);
+        }
+    }
+    return ember_load_global(ts, f, name);
+}
+
+/* ======================================================================================
+ * LOAD_ATTR / STORE_ATTR specialisations
+ * ====================================================================================== */
+
+static inline int
+ember_type_version_ok(PyObject *owner, i64 type_version)
+{
+    return type_version != 0 && (i64)Py_TYPE(owner)->tp_version_tag == type_version;
+}
+
+/* LOAD_ATTR_INSTANCE_VALUE: type version, inline values valid, values[index] (slot index). */
+PyObject *
+ember_load_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name,
+                               i64 type_version, i64 index)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
+        PyDictValues *values = _PyObject_InlineValues(owner);
+        if (EMBER_LIKELY(values->valid)) {
+            PyObject *attr = values->values[index];
+            if (EMBER_LIKELY(attr != NULL)) {
+                Py_INCREF(attr);
+                Py_DECREF(owner);
+                return attr;
+            }
+        }
+    }
+    return ember_load_attr(ts, owner, name);
+}
+
+/* LOAD_ATTR_SLOT: type version, PyObject* at byte `offset` in the object (NULL -> generic). */
+PyObject *
+ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
+                     i64 type_version, i64 offset)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
+        PyObject *attr = *(PyObject **)((char *)owner + offset);
+        if (EMBER_LIKELY(attr != NULL)) {
+            Py_INCREF(attr);
+            Py_DECREF(owner);
+            return attr;
+        }
+    }
+    return ember_load_attr(ts, owner, name);
+}
+
+/* LOAD_ATTR_MODULE: exact module, md_dict keys version (u32), entries[index]. */
+PyObject *
+ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
+                       i64 keys_version, i64 index)
+{
+    if (EMBER_LIKELY(keys_version != 0 && PyModule_CheckExact(owner))) {
+        PyDictObject *dict = (PyDictObject *)((PyModuleObject *)owner)->md_dict;
+        if (EMBER_LIKELY(dict != NULL && (i64)dict->ma_keys->dk_version == keys_version)) {
+            PyObject *attr = DK_UNICODE_ENTRIES(dict->ma_keys)[index].me_value;
+            if (EMBER_LIKELY(attr != NULL)) {
+                Py_INCREF(attr);
+                Py_DECREF(owner);
+                return attr;
+            }
+        }
+    }
+    return ember_load_attr(ts, owner, name);
+}
+
+/* LOAD_ATTR_METHOD_WITH_VALUES: type version, inline values valid, shared keys version
+ * (no shadowing instance attribute); result = descr, self = owner. */
+PyObject *
+ember_load_method_with_values(PyThreadState *ts, PyObject *owner, PyObject *name,
+                              i64 type_version, i64 keys_version, PyObject *descr,
+                              PyObject **self_out)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version) &&
+                     _PyObject_InlineValues(owner)->valid &&
+                     (i64)((PyHeapTypeObject *)Py_TYPE(owner))->ht_cached_keys->dk_version ==
+                         keys_version)) {
+        *self_out = owner;              /* ownership of owner moves to self */
+        return Py_NewRef(descr);
+    }
+    return ember_load_method(ts, owner, name, self_out);
+}
+
+/* LOAD_ATTR_METHOD_NO_DICT: type version only; result = descr, self = owner. */
+PyObject *
+ember_load_method_no_dict(PyThreadState *ts, PyObject *owner, PyObject *name,
+                          i64 type_version, PyObject *descr, PyObject **self_out)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
+        *self_out = owner;
+        return Py_NewRef(descr);
+    }
+    return ember_load_method(ts, owner, name, self_out);
+}
+
+/* STORE_ATTR_INSTANCE_VALUE: type version, no materialised managed dict, inline values valid;
+ * store into values[index], recording the insertion order of a new attribute. */
+int
+ember_store_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                                i64 type_version, i64 index)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version) &&
+                     _PyObject_GetManagedDict(owner) == NULL &&
+                     _PyObject_InlineValues(owner)->valid)) {
+        PyDictValues *values = _PyObject_InlineValues(owner);
+        PyObject *old = values->values[index];
+        values->values[index] = v;
+        if (old == NULL) {
+            _PyDictValues_AddToInsertionOrder(values, index);
+        }
+        else {
+            Py_DECREF(old);
+        }
+        Py_DECREF(owner);
+        return 0;
+    }
+    return ember_store_attr(ts, owner, name, v);
+}
+
+/* STORE_ATTR_SLOT: type version, PyObject* at byte `offset`. */
+int
+ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                      i64 type_version, i64 offset)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
+        PyObject **addr = (PyObject **)((char *)owner + offset);
+        PyObject *old = *addr;
+        *addr = v;
+        Py_XDECREF(old);
+        Py_DECREF(owner);
+        return 0;
+    }
+    return ember_store_attr(ts, owner, name, v);
+}
+
+/* ======================================================================================
+ * Subscript specialisations
+ * ====================================================================================== */
+
+/* BINARY_SUBSCR_LIST_INT: exact list, exact non-negative compact int index in range. */
+PyObject *
+ember_binary_subscr_list_int(PyObject *container, PyObject *sub)
+{
+    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
+                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
+        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
+        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) {
+            PyObject *res = Py_NewRef(PyList_GET_ITEM(container, i));
+            _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
+            Py_DECREF(container);
+            return res;
+        }
+    }
+    return ember_binary_subscr(container, sub);
+}
+
+/* BINARY_SUBSCR_TUPLE_INT: exact tuple, exact non-negative compact int index in range. */
+PyObject *
+ember_binary_subscr_tuple_int(PyObject *container, PyObject *sub)
+{
+    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyTuple_CheckExact(container) &&
+                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
+        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
+        if (EMBER_LIKELY(i < PyTuple_GET_SIZE(container))) {
+            PyObject *res = Py_NewRef(PyTuple_GET_ITEM(container, i));
+            _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
+            Py_DECREF(container);
+            return res;
+        }
+    }
+    return ember_binary_subscr(container, sub);
+}
+
+/* BINARY_SUBSCR_DICT: exact dict, PyDict_GetItemRef; a missing key raises KeyError(sub). */
+PyObject *
+ember_binary_subscr_dict(PyObject *container, PyObject *sub)
+{
+    if (EMBER_UNLIKELY(!PyDict_CheckExact(container))) {
+        return ember_binary_subscr(container, sub);
+    }
+    PyObject *res;
+    int rc = PyDict_GetItemRef(container, sub, &res);
+    if (rc == 0) {
+        _PyErr_SetKeyError(sub);
+    }
+    Py_DECREF(container);
+    Py_DECREF(sub);
+    return rc > 0 ? res : NULL;
+}
+
+/* STORE_SUBSCR_LIST_INT: exact list, exact non-negative compact int index in range. */
+int
+ember_store_subscr_list_int(PyObject *container, PyObject *sub, PyObject *v)
+{
+    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
+                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
+        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
+        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) {
+            PyObject *old = PyList_GET_ITEM(container, i);
+            PyList_SET_ITEM(container, i, v);
+            Py_DECREF(old);
+            _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
+            Py_DECREF(container);
+            return 0;
+        }
+    }
+    return ember_store_subscr(container, sub, v);
+}
+
+/* STORE_SUBSCR_DICT: exact dict, _PyDict_SetItem_Take2 (takes key and value). */
+int
+ember_store_subscr_dict(PyObject *container, PyObject *sub, PyObject *v)
+{
+    if (EMBER_UNLIKELY(!PyDict_CheckExact(container))) {
+        return ember_store_subscr(container, sub, v);
+    }
+    int err = _PyDict_SetItem_Take2((PyDictObject *)container, sub, v);
+    Py_DECREF(container);
+    return err ? -1 : 0;
+}
+
+/* LIST_APPEND: _PyList_AppendTakeRef (list borrowed, v consumed on every path). */
+int
+ember_list_append(PyObject *list, PyObject *v)
+{
+    return _PyList_AppendTakeRef((PyListObject *)list, v) < 0 ? -1 : 0;
+}
+
+/* ======================================================================================
+ * FOR_ITER specialisations (iterator borrowed; NULL without exception = exhausted)
+ * ====================================================================================== */
+
+/* FOR_ITER_RANGE: range iterator, next value = start, start += step, len--. */
+PyObject *
+ember_for_iter_range(PyThreadState *ts, PyObject *it)
+{
+    if (EMBER_UNLIKELY(Py_TYPE(it) != &PyRangeIter_Type)) {
+        return ember_for_iter(ts, it);
+    }
+    _PyRangeIterObject *r = (_PyRangeIterObject *)it;
+    if (r->len <= 0) {
+        return NULL;
+    }
+    long value = r->start;
+    r->start = value + r->step;
+    r->len--;
+    return PyLong_FromLong(value);
+}
+
+/* FOR_ITER_LIST: list iterator; on exhaustion it_index = -1 and the list is released. */
+PyObject *
+ember_for_iter_list(PyThreadState *ts, PyObject *it)
+{
+    if (EMBER_UNLIKELY(Py_TYPE(it) != &PyListIter_Type)) {
+        return ember_for_iter(ts, it);
+    }
+    _PyListIterObject *li = (_PyListIterObject *)it;
+    PyListObject *seq = li->it_seq;
+    if (seq == NULL || (size_t)li->it_index >= (size_t)PyList_GET_SIZE(seq)) {
+        li->it_index = -1;
+        if (seq != NULL) {
+            li->it_seq = NULL;
+            Py_DECREF(seq);
+        }
+        return NULL;
+    }
+    return Py_NewRef(PyList_GET_ITEM(seq, li->it_index++));
+}
+
+/* FOR_ITER_TUPLE: tuple iterator; on exhaustion the tuple is released. */
+PyObject *
+ember_for_iter_tuple(PyThreadState *ts, PyObject *it)
+{
+    if (EMBER_UNLIKELY(Py_TYPE(it) != &PyTupleIter_Type)) {
+        return ember_for_iter(ts, it);
+    }
+    _PyTupleIterObject *ti = (_PyTupleIterObject *)it;
+    PyTupleObject *seq = ti->it_seq;
+    if (seq == NULL || ti->it_index >= PyTuple_GET_SIZE(seq)) {
+        if (seq != NULL) {
+            ti->it_seq = NULL;
+            Py_DECREF(seq);
+        }
+        return NULL;
+    }
+    return Py_NewRef(PyTuple_GET_ITEM(seq, ti->it_index++));
+}
+
+/* ======================================================================================
+ * Misc
+ * ====================================================================================== */
+
+/* LOAD_ASSERTION_ERROR: a new reference to AssertionError. */
+PyObject *
+ember_load_assertion_error(void)
+{
+    return Py_NewRef(PyExc_AssertionError);
+}

@@ -1,0 +1,559 @@
+/*
+ * runtime_slow.c -- Ember's generic (out-of-line) runtime helpers (CPython 3.13).
+ *
+ * The unspecialised forms of the instructions of ember_runtime.h: BINARY_OP, COMPARE_OP,
+ * LOAD_GLOBAL, LOAD_ATTR, CALL, FOR_ITER, RAISE_VARARGS, UNPACK_SEQUENCE, BUILD_*, ... Each one
+ * does what the generic instruction of Python/bytecodes.c (3.13) does, with the same errors and
+ * messages, using only symbols that libpython3.13 exports. The fast paths in runtime_fast.c
+ * fall back to these when their guards fail.
+ *
+ * Compiled by gcc into the extension module only (it is not turned into bitcode).
+ *
+ * Ownership follows ember_runtime.h: object inputs are consumed on every path unless marked
+ * borrowed, object results are new references, NULL / -1 means an exception is set.
+ */
+#include "ember_runtime.h"
+
+#include "internal/pycore_ceval.h"   /* _PyEval_BinaryOps, _PyEval_FormatExcCheckArg, ... */
+#include "internal/pycore_dict.h"    /* _PyDict_LoadGlobal, _PyDict_FromItems */
+#include "internal/pycore_list.h"    /* _PyList_FromArraySteal, _PyList_Extend */
+#include "internal/pycore_object.h"  /* _PyObject_GetMethod */
+#include "opcode.h"                 /* NB_* (BINARY_OP opargs) */
+#include "internal/pycore_pyerrors.h" /* _PyErr_Format, _PyErr_SetString, ... */
+#include "internal/pycore_tuple.h"   /* _PyTuple_FromArraySteal */
+
+/* The interpreter's messages (Python/ceval_macros.h / ceval.c, not in installed headers). */
+#define EMBER_NAME_ERROR_MSG "name '%.200s' is not defined"
+#define EMBER_UNBOUNDLOCAL_ERROR_MSG \
+    "cannot access local variable '%s' where it is not associated with a value"
+
+/* ======================================================================================
+ * Errors
+ * ====================================================================================== */
+
+/* LOAD_FAST_CHECK / DELETE_FAST unbound_local_error (ceval.c): UnboundLocalError naming local
+ * `idx` of the frame's code object. Always returns NULL. */
+PyObject *
+ember_raise_unbound_local(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
+{
+    PyCodeObject *code = (PyCodeObject *)f->f_executable;
+    PyObject *name = PyTuple_GetItem(code->co_localsplusnames, (Py_ssize_t)idx);
+    _PyEval_FormatExcCheckArg(ts, PyExc_UnboundLocalError, EMBER_UNBOUNDLOCAL_ERROR_MSG, name);
+    return NULL;
+}
+
+/* ======================================================================================
+ * Arithmetic, truth and comparisons
+ * ====================================================================================== */
+
+/* BINARY_OP (generic): _PyEval_BinaryOps[nb](a, b). */
+PyObject *
+ember_binary_op(PyObject *a, PyObject *b, i64 nb)
+{
+    PyObject *res;
+    if (nb < 0 || nb > NB_INPLACE_XOR) {
+        _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError,
+                         "bad BINARY_OP oparg");
+        res = NULL;
+    }
+    else {
+        res = _PyEval_BinaryOps[nb](a, b);
+    }
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return res;
+}
+
+/* UNARY_NEGATIVE: PyNumber_Negative. */
+PyObject *
+ember_unary_negative(PyObject *v)
+{
+    PyObject *res = PyNumber_Negative(v);
+    Py_DECREF(v);
+    return res;
+}
+
+/* UNARY_INVERT: PyNumber_Invert. */
+PyObject *
+ember_unary_invert(PyObject *v)
+{
+    PyObject *res = PyNumber_Invert(v);
+    Py_DECREF(v);
+    return res;
+}
+
+/* TO_BOOL (generic _TO_BOOL): PyObject_IsTrue -> Py_True / Py_False. */
+PyObject *
+ember_to_bool(PyObject *v)
+{
+    int err = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    if (err < 0) {
+        return NULL;
+    }
+    return err ? Py_True : Py_False;
+}
+
+/* COMPARE_OP (generic _COMPARE_OP): PyObject_RichCompare(a, b, oparg >> 5), coerced to a
+ * bool with PyObject_IsTrue when oparg & 16. */
+PyObject *
+ember_compare_op(PyObject *a, PyObject *b, i64 oparg)
+{
+    int op = (int)(oparg >> 5);
+    PyObject *res;
+    if (op < Py_LT || op > Py_GE) {
+        _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError,
+                         "bad COMPARE_OP oparg");
+        res = NULL;
+    }
+    else {
+        res = PyObject_RichCompare(a, b, op);
+    }
+    Py_DECREF(a);
+    Py_DECREF(b);
+    if (res == NULL) {
+        return NULL;
+    }
+    if (oparg & 16) {
+        int truth = PyObject_IsTrue(res);
+        Py_DECREF(res);
+        if (truth < 0) {
+            return NULL;
+        }
+        res = truth ? Py_True : Py_False;
+    }
+    return res;
+}
+
+/* CONTAINS_OP: `a in b` via PySequence_Contains(b, a); `invert` is the oparg (`not in`). */
+PyObject *
+ember_contains_op(PyObject *a, PyObject *b, i64 invert)
+{
+    int res = PySequence_Contains(b, a);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    if (res < 0) {
+        return NULL;
+    }
+    return (res ^ (int)(invert & 1)) ? Py_True : Py_False;
+}
+
+/* ======================================================================================
+ * Globals
+ * ====================================================================================== */
+
+/* LOAD_GLOBAL (generic _LOAD_GLOBAL): _PyDict_LoadGlobal when globals and builtins are exact
+ * dicts, else the mapping protocol; NameError with the interpreter's message. */
+PyObject *
+ember_load_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name)
+{
+    PyObject *globals = f->f_globals;
+    PyObject *builtins = f->f_builtins;
+    PyObject *res;
+    if (PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)) {
+        /* In 3.13.0 this returns a NEW reference (measured), or NULL with or without an
+         * exception (without one: the name is in neither dict). */
+        res = _PyDict_LoadGlobal((PyDictObject *)globals, (PyDictObject *)builtins, name);
+        if (res == NULL && ts->current_exception == NULL) {
+            _PyEval_FormatExcCheckArg(ts, PyExc_NameError, EMBER_NAME_ERROR_MSG, name);
+        }
+        return res;
+    }
+    /* Slow path: globals or builtins is not an exact dict. */
+    if (PyMapping_GetOptionalItem(globals, name, &res) < 0) {
+        return NULL;
+    }
+    if (res == NULL) {
+        if (PyMapping_GetOptionalItem(builtins, name, &res) < 0) {
+            return NULL;
+        }
+        if (res == NULL) {
+            _PyEval_FormatExcCheckArg(ts, PyExc_NameError, EMBER_NAME_ERROR_MSG, name);
+            return NULL;
+        }
+    }
+    return res;
+}
+
+/* STORE_GLOBAL: PyDict_SetItem(globals, name, v). */
+int
+ember_store_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name, PyObject *v)
+{
+    int err = PyDict_SetItem(f->f_globals, name, v);
+    Py_DECREF(v);
+    return err ? -1 : 0;
+}
+
+/* ======================================================================================
+ * Attributes
+ * ====================================================================================== */
+
+/* LOAD_ATTR (generic, attribute form): PyObject_GetAttr. */
+PyObject *
+ember_load_attr(PyThreadState *ts, PyObject *owner, PyObject *name)
+{
+    PyObject *res = PyObject_GetAttr(owner, name);
+    Py_DECREF(owner);
+    return res;
+}
+
+/* LOAD_ATTR (generic, method form, oparg & 1): _PyObject_GetMethod. An unbound method gives
+ * (method, self = owner); anything else gives (attribute, NULL). */
+PyObject *
+ember_load_method(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject **self_out)
+{
+    PyObject *meth = NULL;
+    if (_PyObject_GetMethod(owner, name, &meth)) {
+        *self_out = owner;              /* ownership of owner moves to self */
+        return meth;
+    }
+    Py_DECREF(owner);
+    *self_out = NULL;
+    return meth;                        /* NULL with an exception on failure */
+}
+
+/* STORE_ATTR (generic): PyObject_SetAttr(owner, name, v). */
+int
+ember_store_attr(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v)
+{
+    int err = PyObject_SetAttr(owner, name, v);
+    Py_DECREF(v);
+    Py_DECREF(owner);
+    return err ? -1 : 0;
+}
+
+/* ======================================================================================
+ * Subscripts
+ * ====================================================================================== */
+
+/* BINARY_SUBSCR (generic): PyObject_GetItem. */
+PyObject *
+ember_binary_subscr(PyObject *container, PyObject *sub)
+{
+    PyObject *res = PyObject_GetItem(container, sub);
+    Py_DECREF(container);
+    Py_DECREF(sub);
+    return res;
+}
+
+/* STORE_SUBSCR (generic): container[sub] = v via PyObject_SetItem. */
+int
+ember_store_subscr(PyObject *container, PyObject *sub, PyObject *v)
+{
+    int err = PyObject_SetItem(container, sub, v);
+    Py_DECREF(v);
+    Py_DECREF(container);
+    Py_DECREF(sub);
+    return err ? -1 : 0;
+}
+
+/* DELETE_SUBSCR: del container[sub] via PyObject_DelItem. */
+int
+ember_delete_subscr(PyObject *container, PyObject *sub)
+{
+    int err = PyObject_DelItem(container, sub);
+    Py_DECREF(container);
+    Py_DECREF(sub);
+    return err ? -1 : 0;
+}
+
+/* ======================================================================================
+ * Building
+ * ====================================================================================== */
+
+/* BUILD_TUPLE: _PyTuple_FromArraySteal (steals the items, also on failure). */
+PyObject *
+ember_build_tuple(PyObject **items, i64 n)
+{
+    return _PyTuple_FromArraySteal(items, (Py_ssize_t)n);
+}
+
+/* BUILD_LIST: _PyList_FromArraySteal (steals the items, also on failure). */
+PyObject *
+ember_build_list(PyObject **items, i64 n)
+{
+    return _PyList_FromArraySteal(items, (Py_ssize_t)n);
+}
+
+static void
+ember_decref_array(PyObject **items, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(items[i]);
+    }
+}
+
+/* BUILD_MAP: _PyDict_FromItems over k0 v0 k1 v1 ... (it does not steal; inputs released). */
+PyObject *
+ember_build_map(PyObject **items, i64 n)
+{
+    PyObject *map = _PyDict_FromItems(items, 2, items + 1, 2, (Py_ssize_t)n);
+    ember_decref_array(items, 2 * (Py_ssize_t)n);
+    return map;
+}
+
+/* BUILD_CONST_KEY_MAP: values v0..v(n-1) then the keys tuple; _PyDict_FromItems. */
+PyObject *
+ember_build_const_key_map(PyObject **items, i64 n)
+{
+    PyObject *keys = items[n];
+    PyObject *map;
+    if (!PyTuple_CheckExact(keys) || PyTuple_GET_SIZE(keys) != (Py_ssize_t)n) {
+        _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError,
+                         "bad BUILD_CONST_KEY_MAP keys argument");
+        map = NULL;
+    }
+    else {
+        map = _PyDict_FromItems(&PyTuple_GET_ITEM(keys, 0), 1, items, 1, (Py_ssize_t)n);
+    }
+    ember_decref_array(items, (Py_ssize_t)n + 1);
+    return map;
+}
+
+/* LIST_EXTEND: _PyList_Extend (list borrowed, iterable consumed), with the interpreter's
+ * "Value after * must be an iterable" TypeError. */
+int
+ember_list_extend(PyObject *list, PyObject *iterable)
+{
+    PyObject *none_val = _PyList_Extend((PyListObject *)list, iterable);
+    if (none_val == NULL) {
+        PyThreadState *ts = PyThreadState_GetUnchecked();
+        if (_PyErr_ExceptionMatches(ts, PyExc_TypeError) &&
+            Py_TYPE(iterable)->tp_iter == NULL && !PySequence_Check(iterable)) {
+            _PyErr_Clear(ts);
+            _PyErr_Format(ts, PyExc_TypeError,
+                          "Value after * must be an iterable, not %.200s",
+                          Py_TYPE(iterable)->tp_name);
+        }
+        Py_DECREF(iterable);
+        return -1;
+    }
+    Py_DECREF(none_val);
+    Py_DECREF(iterable);
+    return 0;
+}
+
+/* ======================================================================================
+ * Calls
+ * ====================================================================================== */
+
+/* CALL / CALL_KW (generic, non-inlined path): base = [callable, self_or_null, args...].
+ * With self_or_null the call gets self + args; without it, a bound method (PyMethod_Type)
+ * is unpacked into its function and self like the interpreter does. Everything (callable,
+ * self, args, kwnames) is consumed. */
+PyObject *
+ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames)
+{
+    PyObject *callable = base[0];
+    PyObject **args = base + 2;
+    Py_ssize_t total = (Py_ssize_t)nargs;
+    if (base[1] != NULL) {
+        args--;
+        total++;
+    }
+    else if (Py_TYPE(callable) == &PyMethod_Type) {
+        PyObject *self = ((PyMethodObject *)callable)->im_self;
+        PyObject *func = ((PyMethodObject *)callable)->im_func;
+        base[1] = Py_NewRef(self);
+        base[0] = Py_NewRef(func);
+        Py_DECREF(callable);
+        callable = func;
+        args--;
+        total++;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *res = PyObject_Vectorcall(
+        callable, args, (size_t)(total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+    Py_XDECREF(kwnames);
+    Py_DECREF(callable);
+    for (Py_ssize_t i = 0; i < total; i++) {
+        Py_DECREF(args[i]);
+    }
+    return res;
+}
+
+/* ======================================================================================
+ * Iteration
+ * ====================================================================================== */
+
+/* GET_ITER: PyObject_GetIter. */
+PyObject *
+ember_get_iter(PyObject *iterable)
+{
+    PyObject *it = PyObject_GetIter(iterable);
+    Py_DECREF(iterable);
+    return it;
+}
+
+/* FOR_ITER (generic _FOR_ITER, no monitoring): tp_iternext; a StopIteration raised by the
+ * iterator is cleared and means "exhausted". The iterator is borrowed. */
+PyObject *
+ember_for_iter(PyThreadState *ts, PyObject *it)
+{
+    PyObject *next = (*Py_TYPE(it)->tp_iternext)(it);
+    if (next == NULL && ts->current_exception != NULL) {
+        if (!_PyErr_ExceptionMatches(ts, PyExc_StopIteration)) {
+            return NULL;                /* a real error */
+        }
+        _PyErr_Clear(ts);               /* iterator ended normally */
+    }
+    return next;
+}
+
+/* ======================================================================================
+ * Exceptions
+ * ====================================================================================== */
+
+/* Instantiate an exception class with no arguments, checking the result is an instance
+ * (do_raise in ceval.c). Returns a new reference or NULL. Borrows cls. */
+static PyObject *
+ember_instantiate_exc(PyThreadState *ts, PyObject *cls)
+{
+    PyObject *inst = PyObject_CallNoArgs(cls);
+    if (inst == NULL) {
+        return NULL;
+    }
+    if (!PyExceptionInstance_Check(inst)) {
+        _PyErr_Format(ts, PyExc_TypeError,
+                      "calling %R should have returned an instance of "
+                      "BaseException, not %R",
+                      cls, Py_TYPE(inst));
+        Py_DECREF(inst);
+        return NULL;
+    }
+    return inst;
+}
+
+/* The bare `raise` of do_raise: re-raise the exception being handled. */
+static void
+ember_reraise(PyThreadState *ts)
+{
+    PyObject *exc = PyErr_GetHandledException();
+    if (exc == NULL) {
+        _PyErr_SetString(ts, PyExc_RuntimeError, "No active exception to reraise");
+        return;
+    }
+    PyErr_SetRaisedException(exc);
+}
+
+/* RAISE_VARARGS n (ceval.c do_raise): 0 re-raises the handled exception (RuntimeError
+ * "No active exception to reraise" if none), 1 raises exc (a class is instantiated), 2 also
+ * sets exc.__cause__ (None clears it). Consumes exc and cause; always returns NULL. */
+PyObject *
+ember_raise_varargs(PyThreadState *ts, PyObject *exc, PyObject *cause, i64 n)
+{
+    PyObject *value = NULL, *type = NULL;
+
+    switch (n) {
+    case 0:
+        Py_XDECREF(exc);
+        Py_XDECREF(cause);
+        ember_reraise(ts);
+        return NULL;
+    case 1:
+        Py_XDECREF(cause);
+        cause = NULL;
+        break;
+    case 2:
+        break;
+    default:
+        Py_XDECREF(exc);
+        Py_XDECREF(cause);
+        _PyErr_SetString(ts, PyExc_SystemError, "bad RAISE_VARARGS oparg");
+        return NULL;
+    }
+    if (exc == NULL) {              /* n >= 1 always carries an exception */
+        Py_XDECREF(cause);
+        ember_reraise(ts);
+        return NULL;
+    }
+
+    if (PyExceptionClass_Check(exc)) {
+        type = exc;                 /* our reference to exc is now type's */
+        value = ember_instantiate_exc(ts, type);
+        if (value == NULL) {
+            goto fail;
+        }
+    }
+    else if (PyExceptionInstance_Check(exc)) {
+        value = exc;                /* our reference to exc is now value's */
+        type = Py_NewRef(PyExceptionInstance_Class(exc));
+    }
+    else {
+        Py_DECREF(exc);
+        _PyErr_SetString(ts, PyExc_TypeError, "exceptions must derive from BaseException");
+        goto fail;
+    }
+
+    if (cause != NULL) {
+        PyObject *fixed_cause;
+        if (PyExceptionClass_Check(cause)) {
+            fixed_cause = ember_instantiate_exc(ts, cause);
+            if (fixed_cause == NULL) {
+                goto fail;
+            }
+            Py_DECREF(cause);
+        }
+        else if (PyExceptionInstance_Check(cause)) {
+            fixed_cause = cause;    /* reference moves to fixed_cause */
+        }
+        else if (Py_IsNone(cause)) {
+            Py_DECREF(cause);
+            fixed_cause = NULL;
+        }
+        else {
+            _PyErr_SetString(ts, PyExc_TypeError,
+                             "exception causes must derive from BaseException");
+            goto fail;
+        }
+        cause = NULL;
+        PyException_SetCause(value, fixed_cause);   /* steals fixed_cause */
+    }
+
+    PyErr_SetObject(type, value);   /* chains __context__; increfs its arguments */
+    Py_DECREF(value);
+    Py_DECREF(type);
+    return NULL;
+
+fail:
+    Py_XDECREF(value);
+    Py_XDECREF(type);
+    Py_XDECREF(cause);
+    return NULL;
+}
+
+/* ======================================================================================
+ * Sequences
+ * ====================================================================================== */
+
+/* UNPACK_SEQUENCE n: UNPACK_SEQUENCE_TUPLE / _LIST for an exact tuple or list of length n,
+ * else _PyEval_UnpackIterable. out[] is in stack order: out[0] = last element (bottom),
+ * out[n-1] = first element (top). */
+int
+ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
+{
+    PyObject **items = NULL;
+    if (PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == n) {
+        items = _PyTuple_ITEMS(seq);
+    }
+    else if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) == n) {
+        items = _PyList_ITEMS(seq);
+    }
+    if (items != NULL) {
+        for (i64 i = 0; i < n; i++) {
+            out[i] = Py_NewRef(items[n - 1 - i]);
+        }
+        Py_DECREF(seq);
+        return 0;
+    }
+    if (n < 0 || n > INT_MAX) {
+        Py_DECREF(seq);
+        _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError,
+                         "bad UNPACK_SEQUENCE oparg");
+        return -1;
+    }
+    /* Writes the first element at out[n-1] and goes down; cleans up after itself on error. */
+    int ok = _PyEval_UnpackIterable(PyThreadState_GetUnchecked(), seq, (int)n, -1, out + n);
+    Py_DECREF(seq);
+    return ok ? 0 : -1;
+}

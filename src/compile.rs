@@ -1,0 +1,182 @@
+//! The compile pipeline: wire bytes → SSA HIR → passes → LLVM IR (+ helper bitcode) →
+//! LLVM passes → ORC LLJIT → native entry point.
+
+use std::time::Instant;
+
+use inkwell::context::ContextRef;
+use inkwell::memory_buffer::MemoryBuffer;
+use inkwell::module::{Linkage, Module};
+use inkwell::passes::PassBuilderOptions;
+use inkwell::targets::TargetMachine;
+use inkwell::OptimizationLevel;
+use llvm_sys::orc2::*;
+
+use crate::error::EmberError;
+use crate::hir::{self, Function};
+use crate::lower;
+use crate::orc::{self, Jit, Tracker};
+use crate::passes;
+
+/// One compiled function.
+pub struct Compiled {
+    /// Address of the entry point `PyObject *(*)(PyThreadState *, _PyInterpreterFrame *)`.
+    pub entry: u64,
+    /// Native `.text` bytes of the function's module (including inlined helpers).
+    pub code_size: u64,
+    /// Wall time of the whole compile, in nanoseconds.
+    pub compile_ns: u64,
+    /// Frees the code when passed to [`Compiler::free`].
+    pub tracker: Tracker,
+}
+
+/// Compiler configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Runtime helpers: symbol name → address.
+    pub helpers: Vec<(String, u64)>,
+    /// LLVM bitcode with inlinable helper definitions (may be empty).
+    pub bitcode: Vec<u8>,
+    /// Optimisation level: 0 = no IR passes and fast instruction selection, 1 = `default<O1>`,
+    /// 2 = `default<O2>` (the default).
+    pub opt_level: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { helpers: vec![], bitcode: vec![], opt_level: 2 }
+    }
+}
+
+/// A JIT compiler instance: an LLJIT with the runtime helpers defined.
+pub struct Compiler {
+    jit: Jit,
+    tm: TargetMachine,
+    config: Config,
+    next_id: u64,
+}
+
+fn codegen_level(opt: u32) -> OptimizationLevel {
+    match opt {
+        0 => OptimizationLevel::None,
+        1 => OptimizationLevel::Less,
+        _ => OptimizationLevel::Default,
+    }
+}
+
+impl Compiler {
+    /// Creates a compiler.
+    ///
+    /// Errors: [`EmberError::Llvm`] if the JIT cannot be created or a helper symbol cannot be
+    /// defined; [`EmberError::Usage`] for an opt level above 3.
+    pub fn new(config: Config) -> Result<Compiler, EmberError> {
+        if config.opt_level > 3 {
+            return Err(EmberError::Usage(format!("opt level {} (expected 0..=3)", config.opt_level)));
+        }
+        let jit = Jit::new(codegen_level(config.opt_level))?;
+        jit.define_absolute(&config.helpers)?;
+        let tm = orc::target_machine(&jit.triple, codegen_level(config.opt_level))?;
+        Ok(Compiler { jit, tm, config, next_id: 0 })
+    }
+
+    /// Decodes, builds and compiles one wire function.
+    ///
+    /// Errors: every [`EmberError`] variant the stages produce; on error nothing is kept.
+    pub fn compile_wire(&mut self, wire: &[u8]) -> Result<Compiled, EmberError> {
+        let start = Instant::now();
+        let w = hir::wire::decode(wire)?;
+        let f = hir::build::build(&w)?;
+        self.compile_hir_from(f, start)
+    }
+
+    /// Compiles a HIR function (e.g. one parsed from the text form).
+    ///
+    /// Errors: as [`Compiler::compile_wire`] after decoding.
+    pub fn compile_hir(&mut self, f: Function) -> Result<Compiled, EmberError> {
+        self.compile_hir_from(f, Instant::now())
+    }
+
+    fn compile_hir_from(&mut self, mut f: Function, start: Instant) -> Result<Compiled, EmberError> {
+        hir::verify::verify(&f)?;
+        passes::run_all(&mut f)?;
+        hir::verify::verify(&f)?;
+        self.next_id += 1;
+        let symbol = lower::entry_symbol(self.next_id);
+        unsafe {
+            let tsc = LLVMOrcCreateNewThreadSafeContext();
+            let ctx = ContextRef::new(LLVMOrcThreadSafeContextGetContext(tsc));
+            let built = self.build_module(ctx, &f, &symbol);
+            let m = match built {
+                Ok(m) => m,
+                Err(e) => {
+                    LLVMOrcDisposeThreadSafeContext(tsc);
+                    return Err(e);
+                }
+            };
+            let raw = m.as_mut_ptr();
+            std::mem::forget(m);
+            let tsm = LLVMOrcCreateNewThreadSafeModule(raw, tsc);
+            LLVMOrcDisposeThreadSafeContext(tsc);
+            let (entry, code_size, tracker) = self.jit.add_and_lookup(tsm, &symbol)?;
+            Ok(Compiled { entry, code_size, compile_ns: start.elapsed().as_nanos() as u64, tracker })
+        }
+    }
+
+    /// Lowers `f`, links the helper bitcode, and runs the LLVM pipeline for this opt level.
+    fn build_module<'ctx>(&self, ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<Module<'ctx>, EmberError> {
+        let m = lower::lower(ctx, f, symbol)?;
+        m.set_triple(&inkwell::targets::TargetTriple::create(&self.jit.triple));
+        m.set_data_layout(&self.tm.get_target_data().get_data_layout());
+        link_bitcode(ctx, &m, &self.config.bitcode, symbol)?;
+        let pipeline = match self.config.opt_level {
+            0 => "globaldce",
+            1 => "globaldce,default<O1>",
+            _ => "globaldce,default<O2>",
+        };
+        m.run_passes(pipeline, &self.tm, PassBuilderOptions::create()).map_err(|e| EmberError::Llvm(e.to_string()))?;
+        Ok(m)
+    }
+
+    /// Frees a compiled function's code.
+    pub fn free(&mut self, c: Tracker) {
+        self.jit.remove(c);
+    }
+
+    /// The JIT's target triple.
+    pub fn triple(&self) -> &str {
+        &self.jit.triple
+    }
+}
+
+/// Links helper bitcode into `m` and gives every linked definition internal linkage so that
+/// the optimiser can inline it and drop what is unused (see `llvm19-orc.md` section 5).
+///
+/// Errors: [`EmberError::Llvm`] if the bitcode cannot be parsed or linked.
+pub fn link_bitcode<'ctx>(ctx: ContextRef<'ctx>, m: &Module<'ctx>, bitcode: &[u8], keep: &str) -> Result<(), EmberError> {
+    if bitcode.is_empty() {
+        return Ok(());
+    }
+    let buf = MemoryBuffer::create_from_memory_range_copy(bitcode, "ember-helpers");
+    let helpers = Module::parse_bitcode_from_buffer(&buf, ctx).map_err(|e| EmberError::Llvm(format!("helper bitcode: {e}")))?;
+    helpers.set_data_layout(&m.get_data_layout());
+    helpers.set_triple(&m.get_triple());
+    m.link_in_module(helpers).map_err(|e| EmberError::Llvm(format!("linking helper bitcode: {e}")))?;
+    let mut f = m.get_first_function();
+    while let Some(func) = f {
+        if func.count_basic_blocks() > 0 && func.get_name().to_bytes() != keep.as_bytes() {
+            func.set_linkage(Linkage::Internal);
+        }
+        f = func.get_next_function();
+    }
+    let mut g = m.get_first_global();
+    while let Some(gv) = g {
+        if gv.get_initializer().is_some() {
+            if !gv.is_constant() {
+                let name = gv.get_name().to_string_lossy().into_owned();
+                return Err(EmberError::Llvm(format!("helper bitcode defines mutable global {name}")));
+            }
+            gv.set_linkage(Linkage::Internal);
+        }
+        g = gv.get_next_global();
+    }
+    Ok(())
+}

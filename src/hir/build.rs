@@ -1,0 +1,338 @@
+//! Wire → SSA HIR: abstract interpretation of the value stack.
+//!
+//! Basic blocks start at jump targets and after terminators. Starting from the entry with an
+//! empty stack, each reachable block is interpreted once; the stack at a block's entry becomes
+//! its parameters, and every edge passes the current stack as arguments (the classic
+//! stack-to-SSA construction that CinderX's HIR builder also uses). Blocks reachable only
+//! through the exception table (handlers) are not compiled: exceptions hand the frame to the
+//! interpreter. Mirrors the stack effects of CPython 3.13's `Python/bytecodes.c`.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use crate::error::EmberError;
+use crate::hir::op::Op;
+use crate::hir::wire::{WireFunction, WireInstr};
+use crate::hir::{Block, BlockCall, BlockId, FrameState, Function, Instr, Type, Value};
+
+struct Builder<'w> {
+    w: &'w WireFunction,
+    f: Function,
+    /// Wire block start (instruction index) → HIR block.
+    block_of_start: HashMap<usize, BlockId>,
+    /// HIR block → wire instruction range start.
+    start_of_block: Vec<usize>,
+    /// Instruction index of each leader, sorted.
+    leaders: BTreeSet<usize>,
+    /// bc → instruction index.
+    index_of_bc: HashMap<u32, usize>,
+    pending: VecDeque<BlockId>,
+    /// Blocks built so far (None until visited).
+    built: Vec<Option<Block>>,
+}
+
+fn instr(op: Op, imms: Vec<i64>, args: Vec<Value>, results: Vec<Value>) -> Instr {
+    Instr { op, imms, args, results, targets: vec![], fs: None }
+}
+
+/// Builds SSA HIR from a decoded wire function.
+///
+/// Errors: [`EmberError::Unsupported`] when a reachable instruction is [`Op::Unsupported`]
+/// (the message names the CPython opcode); [`EmberError::Build`] for stack underflow, stack
+/// depth above `stacksize`, inconsistent depths at a join, or falling off the end.
+pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
+    let mut index_of_bc = HashMap::new();
+    for (i, ins) in w.instrs.iter().enumerate() {
+        index_of_bc.entry(ins.bc).or_insert(i);
+    }
+    let mut leaders = BTreeSet::new();
+    leaders.insert(0usize);
+    for (i, ins) in w.instrs.iter().enumerate() {
+        if let Some(t) = ins.op.jump_target(&ins.imms) {
+            leaders.insert(index_of_bc[&(t as u32)]);
+        }
+        if ins.op.info().terminator || ins.op.jump_target(&ins.imms).is_some() {
+            if i + 1 < w.instrs.len() {
+                leaders.insert(i + 1);
+            }
+        }
+    }
+    let mut b = Builder {
+        w,
+        f: Function {
+            module: w.strings[0].clone(),
+            qualname: w.strings[1].clone(),
+            nlocalsplus: w.nlocalsplus,
+            argcount: w.argcount,
+            stacksize: w.stacksize,
+            layout: w.layout.clone(),
+            consts: w.consts.clone(),
+            blocks: vec![],
+            types: vec![],
+        },
+        block_of_start: HashMap::new(),
+        start_of_block: vec![],
+        leaders,
+        index_of_bc,
+        pending: VecDeque::new(),
+        built: vec![],
+    };
+    let entry = b.block_for(0, &[])?;
+    debug_assert_eq!(entry, BlockId(0));
+    while let Some(id) = b.pending.pop_front() {
+        b.build_block(id)?;
+    }
+    let mut f = b.f;
+    f.blocks = b.built.into_iter().map(|x| x.expect("every created block is built")).collect();
+    infer_param_types(&mut f);
+    Ok(f)
+}
+
+/// Propagates `OptObject` from edge arguments into block parameters until stable.
+fn infer_param_types(f: &mut Function) {
+    loop {
+        let mut changed = false;
+        let mut updates = vec![];
+        for b in &f.blocks {
+            for t in &b.term.targets {
+                let params = &f.blocks[t.block.0 as usize].params;
+                for (p, a) in params.iter().zip(&t.args) {
+                    if f.ty(*a) == Type::OptObject && f.ty(*p) == Type::Object {
+                        updates.push(*p);
+                    }
+                }
+            }
+        }
+        for p in updates {
+            if f.types[p.0 as usize] != Type::OptObject {
+                f.types[p.0 as usize] = Type::OptObject;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+impl<'w> Builder<'w> {
+    fn err(&self, ins: &WireInstr, msg: impl std::fmt::Display) -> EmberError {
+        EmberError::Build(format!("{} at code unit {} ({}): {msg}", self.w.full_name(), ins.bc, ins.op.info().name))
+    }
+
+    /// Returns the block starting at wire instruction `start`, creating it (with fresh
+    /// parameters matching `stack`) on first sight and checking the depth afterwards.
+    fn block_for(&mut self, start: usize, stack: &[Value]) -> Result<BlockId, EmberError> {
+        if let Some(&id) = self.block_of_start.get(&start) {
+            let want = self.built_params_len(id);
+            if want != stack.len() {
+                let ins = &self.w.instrs[start];
+                return Err(self.err(ins, format!("stack depth {} at a join, {} on another path", stack.len(), want)));
+            }
+            return Ok(id);
+        }
+        let id = BlockId(self.start_of_block.len() as u32);
+        self.start_of_block.push(start);
+        self.block_of_start.insert(start, id);
+        let params: Vec<Value> = stack.iter().map(|v| self.f.new_value(self.f.ty(*v))).collect();
+        self.built.push(Some(Block {
+            params,
+            instrs: vec![],
+            term: instr(Op::Nop, vec![], vec![], vec![]),
+        }));
+        self.pending.push_back(id);
+        Ok(id)
+    }
+
+    fn built_params_len(&self, id: BlockId) -> usize {
+        self.built[id.0 as usize].as_ref().map(|b| b.params.len()).unwrap_or(0)
+    }
+
+    fn edge(&mut self, start: usize, stack: &[Value]) -> Result<BlockCall, EmberError> {
+        let block = self.block_for(start, stack)?;
+        Ok(BlockCall { block, args: stack.to_vec() })
+    }
+
+    fn target_index(&self, bc: i64) -> usize {
+        self.index_of_bc[&(bc as u32)]
+    }
+
+    fn build_block(&mut self, id: BlockId) -> Result<(), EmberError> {
+        let start = self.start_of_block[id.0 as usize];
+        let mut stack: Vec<Value> = self.built[id.0 as usize].as_ref().unwrap().params.clone();
+        let mut out: Vec<Instr> = vec![];
+        let mut i = start;
+        let term: Instr = loop {
+            if i >= self.w.instrs.len() {
+                let last = &self.w.instrs[self.w.instrs.len() - 1];
+                return Err(self.err(last, "control falls off the end of the code"));
+            }
+            if i != start && self.leaders.contains(&i) {
+                let e = self.edge(i, &stack)?;
+                let mut t = instr(Op::Jump, vec![self.w.instrs[i].bc as i64], vec![], vec![]);
+                t.targets.push(e);
+                break t;
+            }
+            let ins = &self.w.instrs[i];
+            let (pops, pushes) = ins.op.stack_effect(&ins.imms).ok_or_else(|| self.err(ins, "bad immediates"))?;
+            if pops > stack.len() {
+                return Err(self.err(ins, format!("stack underflow: needs {pops}, has {}", stack.len())));
+            }
+            if stack.len() - pops + pushes > self.w.stacksize as usize {
+                return Err(self.err(ins, format!("stack depth exceeds stacksize {}", self.w.stacksize)));
+            }
+            let bc = ins.bc;
+            let fs = |stack: &[Value]| Some(FrameState { bc, stack: stack.to_vec() });
+            match ins.op {
+                Op::Nop => {}
+                Op::Unsupported => {
+                    let name = &self.w.strings[ins.imms[1] as usize];
+                    return Err(EmberError::Unsupported(format!("opcode {name} at code unit {bc}")));
+                }
+                Op::Deopt => {
+                    let mut t = instr(Op::Deopt, vec![], vec![], vec![]);
+                    t.fs = fs(&stack);
+                    break t;
+                }
+                Op::Resume | Op::DeleteFast => {
+                    let mut x = instr(ins.op, ins.imms.clone(), vec![], vec![]);
+                    x.fs = fs(&stack);
+                    out.push(x);
+                }
+                Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::LoadConst | Op::PushNull
+                | Op::LoadAssertionError => {
+                    let ty = if matches!(ins.op, Op::LoadFastAndClear | Op::PushNull) { Type::OptObject } else { Type::Object };
+                    let v = self.f.new_value(ty);
+                    let mut x = instr(ins.op, ins.imms.clone(), vec![], vec![v]);
+                    if ins.op.info().can_raise {
+                        x.fs = fs(&stack);
+                    }
+                    out.push(x);
+                    stack.push(v);
+                }
+                Op::StoreFast | Op::PopTop | Op::StoreGlobal => {
+                    let v = stack.pop().unwrap();
+                    let mut x = instr(ins.op, ins.imms.clone(), vec![v], vec![]);
+                    if ins.op.info().can_raise {
+                        x.fs = fs(&stack);
+                    }
+                    out.push(x);
+                }
+                Op::Copy => {
+                    let k = ins.imms[0] as usize;
+                    let src = stack[stack.len() - k];
+                    let v = self.f.new_value(self.f.ty(src));
+                    out.push(instr(Op::Copy, ins.imms.clone(), vec![src], vec![v]));
+                    stack.push(v);
+                }
+                Op::Swap => {
+                    let k = ins.imms[0] as usize;
+                    let n = stack.len();
+                    stack.swap(n - 1, n - k);
+                }
+                Op::ListAppend | Op::ListExtend => {
+                    let v = stack.pop().unwrap();
+                    let k = ins.imms[0] as usize;
+                    let list = stack[stack.len() - k];
+                    let mut x = instr(ins.op, ins.imms.clone(), vec![list, v], vec![]);
+                    x.fs = fs(&stack);
+                    out.push(x);
+                }
+                Op::LoadGlobal => {
+                    let v = self.f.new_value(Type::Object);
+                    let mut x = instr(Op::LoadGlobal, ins.imms.clone(), vec![], vec![v]);
+                    x.fs = fs(&stack);
+                    out.push(x);
+                    stack.push(v);
+                    if ins.imms[1] != 0 {
+                        let n = self.f.new_value(Type::OptObject);
+                        out.push(instr(Op::PushNull, vec![], vec![], vec![n]));
+                        stack.push(n);
+                    }
+                }
+                Op::LoadMethod => {
+                    let owner = stack.pop().unwrap();
+                    let m = self.f.new_value(Type::Object);
+                    let s = self.f.new_value(Type::OptObject);
+                    let mut x = instr(Op::LoadMethod, ins.imms.clone(), vec![owner], vec![m, s]);
+                    x.fs = fs(&stack);
+                    out.push(x);
+                    stack.push(m);
+                    stack.push(s);
+                }
+                Op::BinaryOp | Op::UnaryNot | Op::UnaryNegative | Op::UnaryInvert | Op::ToBool | Op::CompareOp
+                | Op::IsOp | Op::ContainsOp | Op::LoadAttr | Op::StoreAttr | Op::BinarySubscr | Op::StoreSubscr
+                | Op::DeleteSubscr | Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap
+                | Op::Call | Op::CallKw | Op::GetIter | Op::UnpackSequence => {
+                    let args = stack.split_off(stack.len() - pops);
+                    let results: Vec<Value> = (0..pushes).map(|_| self.f.new_value(Type::Object)).collect();
+                    let mut x = instr(ins.op, ins.imms.clone(), args, results.clone());
+                    x.fs = fs(&stack);
+                    out.push(x);
+                    stack.extend(results);
+                }
+                Op::ForIter => {
+                    let it = *stack.last().unwrap();
+                    let item = self.f.new_value(Type::Object);
+                    let mut x = instr(Op::ForIter, ins.imms.clone(), vec![it], vec![item]);
+                    x.fs = fs(&stack);
+                    let mut cont = stack.clone();
+                    cont.push(item);
+                    let next = i + 1;
+                    if next >= self.w.instrs.len() {
+                        return Err(self.err(ins, "FOR_ITER at the end of the code"));
+                    }
+                    let c = self.edge(next, &cont)?;
+                    let mut done = stack.clone();
+                    done.pop();
+                    let e = self.edge(self.target_index(ins.imms[0]), &done)?;
+                    x.targets = vec![c, e];
+                    break x;
+                }
+                Op::Jump | Op::JumpBackward => {
+                    let e = self.edge(self.target_index(ins.imms[0]), &stack)?;
+                    let mut x = instr(ins.op, ins.imms.clone(), vec![], vec![]);
+                    if ins.op == Op::JumpBackward {
+                        x.fs = fs(&stack);
+                    }
+                    x.targets = vec![e];
+                    break x;
+                }
+                Op::PopJumpIfFalse | Op::PopJumpIfTrue | Op::PopJumpIfNone | Op::PopJumpIfNotNone => {
+                    let cond = stack.pop().unwrap();
+                    if i + 1 >= self.w.instrs.len() {
+                        return Err(self.err(ins, "branch at the end of the code"));
+                    }
+                    let taken = self.edge(self.target_index(ins.imms[0]), &stack)?;
+                    let fall = self.edge(i + 1, &stack)?;
+                    let mut x = instr(ins.op, ins.imms.clone(), vec![cond], vec![]);
+                    x.targets = vec![taken, fall];
+                    break x;
+                }
+                Op::ReturnValue | Op::ReturnConst => {
+                    let v = if ins.op == Op::ReturnConst {
+                        let v = self.f.new_value(Type::Object);
+                        out.push(instr(Op::LoadConst, ins.imms.clone(), vec![], vec![v]));
+                        v
+                    } else {
+                        stack.pop().unwrap()
+                    };
+                    if !stack.is_empty() {
+                        return Err(self.err(ins, format!("return with {} values left on the stack", stack.len())));
+                    }
+                    break instr(Op::ReturnValue, vec![], vec![v], vec![]);
+                }
+                Op::RaiseVarargs => {
+                    let args = stack.split_off(stack.len() - pops);
+                    let mut x = instr(Op::RaiseVarargs, ins.imms.clone(), args, vec![]);
+                    x.fs = fs(&stack);
+                    break x;
+                }
+            }
+            i += 1;
+        };
+        let b = self.built[id.0 as usize].as_mut().unwrap();
+        b.instrs = out;
+        b.term = term;
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! Ember's opcode set: the operations of the HIR wire format and of SSA HIR.
+//!
+//! Each opcode is version-neutral: the C shim maps CPython 3.13 bytecode (`Python/bytecodes.c`)
+//! onto these operations and passes the specialising interpreter's inline-cache data as
+//! immediates. The table in [`Op::info`] gives, per opcode, its name (used by the text form),
+//! how many immediates it takes and its stack effect (used by the SSA builder).
+
+/// A wire/HIR opcode. The numeric values are part of the C ABI (`EMBER_OP_*` in `ember.h`).
+#[repr(u16)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// No operation (`NOP`, `EXTENDED_ARG` folded by the shim).
+    Nop = 0,
+    /// Function entry / loop header eval-breaker check (`RESUME`).
+    Resume = 1,
+    /// Push local `imm0` (`LOAD_FAST`); the local is known to be bound.
+    LoadFast = 2,
+    /// Push local `imm0`, raising `UnboundLocalError` if it is unbound (`LOAD_FAST_CHECK`).
+    LoadFastCheck = 3,
+    /// Push local `imm0` (possibly NULL) and clear it (`LOAD_FAST_AND_CLEAR`).
+    LoadFastAndClear = 4,
+    /// Pop into local `imm0` (`STORE_FAST`).
+    StoreFast = 5,
+    /// Unbind local `imm0`, raising `UnboundLocalError` if unbound (`DELETE_FAST`).
+    DeleteFast = 6,
+    /// Push constant `imm0` (an index into the constant table) (`LOAD_CONST`).
+    LoadConst = 7,
+    /// Push NULL (`PUSH_NULL`).
+    PushNull = 8,
+    /// Pop and release the top of stack (`POP_TOP`, `END_FOR`).
+    PopTop = 9,
+    /// Push a new reference to the `imm0`-th value from the top (`COPY`).
+    Copy = 10,
+    /// Swap the top with the `imm0`-th value from the top (`SWAP`).
+    Swap = 11,
+    /// `BINARY_OP`: imm0 = oparg (`NB_*`), imm1 = specialisation (0 generic, 1 add int, 2 subtract int,
+    /// 3 multiply int, 4 add float, 5 subtract float, 6 multiply float, 7 add str).
+    BinaryOp = 12,
+    /// `UNARY_NOT` on a bool.
+    UnaryNot = 13,
+    /// `UNARY_NEGATIVE`.
+    UnaryNegative = 14,
+    /// `UNARY_INVERT`.
+    UnaryInvert = 15,
+    /// `TO_BOOL`: imm0 = specialisation, imm1 = type version (for `always_true`).
+    ToBool = 16,
+    /// `COMPARE_OP`: imm0 = oparg, imm1 = specialisation (0 generic, 1 int, 2 float, 3 str).
+    CompareOp = 17,
+    /// `IS_OP`: imm0 = invert.
+    IsOp = 18,
+    /// `CONTAINS_OP`: imm0 = invert.
+    ContainsOp = 19,
+    /// `LOAD_GLOBAL`: imm0 = name constant, imm1 = push NULL after, imm2 = spec
+    /// (0 generic, 1 module, 2 builtin), imm3/imm4 = keys versions, imm5 = index.
+    LoadGlobal = 20,
+    /// `STORE_GLOBAL`: imm0 = name constant.
+    StoreGlobal = 21,
+    /// `LOAD_ATTR` (attribute form): imm0 = name, imm1 = spec (0 generic, 1 instance value,
+    /// 2 slot, 3 module), imm2 = type/keys version, imm3 = index or offset.
+    LoadAttr = 22,
+    /// `LOAD_ATTR` (method form): pushes callable and self-or-NULL. imm0 = name, imm1 = spec
+    /// (0 generic, 1 with values, 2 no dict), imm2 = type version, imm3 = keys version,
+    /// imm4 = descriptor handle.
+    LoadMethod = 23,
+    /// `STORE_ATTR`: stack (v, owner). imm0 = name, imm1 = spec (0 generic, 1 instance value,
+    /// 2 slot), imm2 = type version, imm3 = index or offset.
+    StoreAttr = 24,
+    /// `BINARY_SUBSCR`: imm0 = spec (0 generic, 1 list[int], 2 tuple[int], 3 dict).
+    BinarySubscr = 25,
+    /// `STORE_SUBSCR`: stack (v, container, sub). imm0 = spec (0 generic, 1 list[int], 2 dict).
+    StoreSubscr = 26,
+    /// `DELETE_SUBSCR`.
+    DeleteSubscr = 27,
+    /// `BUILD_TUPLE` imm0 items.
+    BuildTuple = 28,
+    /// `BUILD_LIST` imm0 items.
+    BuildList = 29,
+    /// `BUILD_MAP` imm0 pairs.
+    BuildMap = 30,
+    /// `BUILD_CONST_KEY_MAP` imm0 values plus a keys tuple.
+    BuildConstKeyMap = 31,
+    /// `LIST_APPEND` imm0.
+    ListAppend = 32,
+    /// `LIST_EXTEND` imm0.
+    ListExtend = 33,
+    /// `CALL` imm0 positional arguments: stack (callable, self_or_null, args...).
+    Call = 34,
+    /// `CALL_KW` imm0 arguments: stack (callable, self_or_null, args..., kwnames).
+    CallKw = 35,
+    /// `GET_ITER`.
+    GetIter = 36,
+    /// `FOR_ITER`: imm0 = exhaustion target (code unit, past `END_FOR`), imm1 = spec
+    /// (0 generic, 1 range, 2 list, 3 tuple). Block terminator.
+    ForIter = 37,
+    /// Unconditional forward jump to code unit imm0. Block terminator.
+    Jump = 38,
+    /// Backward jump to code unit imm0 with an eval-breaker check. Block terminator.
+    JumpBackward = 39,
+    /// `POP_JUMP_IF_FALSE` to imm0. Block terminator.
+    PopJumpIfFalse = 40,
+    /// `POP_JUMP_IF_TRUE` to imm0. Block terminator.
+    PopJumpIfTrue = 41,
+    /// `POP_JUMP_IF_NONE` to imm0. Block terminator.
+    PopJumpIfNone = 42,
+    /// `POP_JUMP_IF_NOT_NONE` to imm0. Block terminator.
+    PopJumpIfNotNone = 43,
+    /// `RETURN_VALUE`. Block terminator.
+    ReturnValue = 44,
+    /// `RETURN_CONST` imm0. Block terminator.
+    ReturnConst = 45,
+    /// `RAISE_VARARGS` imm0. Block terminator.
+    RaiseVarargs = 46,
+    /// `LOAD_ASSERTION_ERROR`.
+    LoadAssertionError = 47,
+    /// `UNPACK_SEQUENCE` imm0.
+    UnpackSequence = 48,
+    /// A CPython instruction Ember cannot compile: imm0 = CPython opcode, imm1 = string index
+    /// of its name. Compiling a function in which it is reachable fails with its name.
+    Unsupported = 49,
+    /// Hand the frame to the interpreter at this instruction (HIR only; no wire encoding is
+    /// produced by the shim today). Block terminator.
+    Deopt = 50,
+}
+
+/// Static facts about an opcode.
+#[derive(Clone, Copy, Debug)]
+pub struct OpInfo {
+    /// Name used by the HIR text form.
+    pub name: &'static str,
+    /// Number of immediates the wire record must carry.
+    pub nimm: usize,
+    /// True when the opcode ends a basic block.
+    pub terminator: bool,
+    /// True when the operation can raise (needs a frame-state snapshot).
+    pub can_raise: bool,
+}
+
+macro_rules! ops {
+    ($($v:ident = $n:literal, $nimm:literal, $term:literal, $raise:literal;)*) => {
+        impl Op {
+            /// All opcodes in numeric order.
+            pub const ALL: &'static [Op] = &[$(Op::$v),*];
+            /// Decodes a wire opcode; `None` for an unknown number.
+            pub fn from_u16(x: u16) -> Option<Op> {
+                match x { $($n => Some(Op::$v),)* _ => None }
+            }
+            /// Looks an opcode up by its text-form name.
+            pub fn from_name(s: &str) -> Option<Op> {
+                match s { $(stringify!($v) => Some(Op::$v),)* _ => None }
+            }
+            /// Static facts about this opcode.
+            pub fn info(self) -> OpInfo {
+                match self { $(Op::$v => OpInfo { name: stringify!($v), nimm: $nimm, terminator: $term, can_raise: $raise },)* }
+            }
+        }
+    };
+}
+
+ops! {
+    Nop = 0, 0, false, false;
+    Resume = 1, 0, false, true;
+    LoadFast = 2, 1, false, false;
+    LoadFastCheck = 3, 1, false, true;
+    LoadFastAndClear = 4, 1, false, false;
+    StoreFast = 5, 1, false, false;
+    DeleteFast = 6, 1, false, true;
+    LoadConst = 7, 1, false, false;
+    PushNull = 8, 0, false, false;
+    PopTop = 9, 0, false, false;
+    Copy = 10, 1, false, false;
+    Swap = 11, 1, false, false;
+    BinaryOp = 12, 2, false, true;
+    UnaryNot = 13, 0, false, true;
+    UnaryNegative = 14, 0, false, true;
+    UnaryInvert = 15, 0, false, true;
+    ToBool = 16, 2, false, true;
+    CompareOp = 17, 2, false, true;
+    IsOp = 18, 1, false, true;
+    ContainsOp = 19, 1, false, true;
+    LoadGlobal = 20, 6, false, true;
+    StoreGlobal = 21, 1, false, true;
+    LoadAttr = 22, 4, false, true;
+    LoadMethod = 23, 5, false, true;
+    StoreAttr = 24, 4, false, true;
+    BinarySubscr = 25, 1, false, true;
+    StoreSubscr = 26, 1, false, true;
+    DeleteSubscr = 27, 0, false, true;
+    BuildTuple = 28, 1, false, true;
+    BuildList = 29, 1, false, true;
+    BuildMap = 30, 1, false, true;
+    BuildConstKeyMap = 31, 1, false, true;
+    ListAppend = 32, 1, false, true;
+    ListExtend = 33, 1, false, true;
+    Call = 34, 1, false, true;
+    CallKw = 35, 1, false, true;
+    GetIter = 36, 0, false, true;
+    ForIter = 37, 2, true, true;
+    Jump = 38, 1, true, false;
+    JumpBackward = 39, 1, true, true;
+    PopJumpIfFalse = 40, 1, true, false;
+    PopJumpIfTrue = 41, 1, true, false;
+    PopJumpIfNone = 42, 1, true, false;
+    PopJumpIfNotNone = 43, 1, true, false;
+    ReturnValue = 44, 0, true, false;
+    ReturnConst = 45, 1, true, false;
+    RaiseVarargs = 46, 1, true, true;
+    LoadAssertionError = 47, 0, false, false;
+    UnpackSequence = 48, 1, false, true;
+    Unsupported = 49, 2, false, false;
+    Deopt = 50, 0, true, false;
+}
+
+impl Op {
+    /// Stack effect `(pops, pushes)` given the immediates, mirroring CPython 3.13's
+    /// `_PyOpcode_num_popped/pushed`. For [`Op::ForIter`] it is the fall-through (continue)
+    /// effect; branches pop their condition. Returns `None` when the immediates are invalid.
+    pub fn stack_effect(self, imms: &[i64]) -> Option<(usize, usize)> {
+        let n = |i: usize| -> Option<usize> { imms.get(i).and_then(|&v| usize::try_from(v).ok()) };
+        Some(match self {
+            Op::Nop | Op::Resume | Op::DeleteFast | Op::Jump | Op::JumpBackward | Op::Deopt => (0, 0),
+            Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::LoadConst | Op::PushNull
+            | Op::LoadAssertionError => (0, 1),
+            Op::StoreFast | Op::PopTop | Op::StoreGlobal => (1, 0),
+            Op::Copy => {
+                let k = n(0)?;
+                if k == 0 { return None; }
+                (k, k + 1)
+            }
+            Op::Swap => {
+                let k = n(0)?;
+                if k < 2 { return None; }
+                (k, k)
+            }
+            Op::BinaryOp | Op::CompareOp | Op::IsOp | Op::ContainsOp | Op::BinarySubscr => (2, 1),
+            Op::UnaryNot | Op::UnaryNegative | Op::UnaryInvert | Op::ToBool | Op::LoadAttr | Op::GetIter => (1, 1),
+            Op::LoadGlobal => (0, if imms.get(1).copied().unwrap_or(0) != 0 { 2 } else { 1 }),
+            Op::LoadMethod => (1, 2),
+            Op::StoreAttr | Op::DeleteSubscr => (2, 0),
+            Op::StoreSubscr => (3, 0),
+            Op::BuildTuple | Op::BuildList => (n(0)?, 1),
+            Op::BuildMap => (n(0)?.checked_mul(2)?, 1),
+            Op::BuildConstKeyMap => (n(0)?.checked_add(1)?, 1),
+            Op::ListAppend | Op::ListExtend => {
+                let k = n(0)?;
+                if k == 0 { return None; }
+                (k + 1, k)
+            }
+            Op::Call => (n(0)?.checked_add(2)?, 1),
+            Op::CallKw => (n(0)?.checked_add(3)?, 1),
+            Op::ForIter => (1, 2),
+            Op::PopJumpIfFalse | Op::PopJumpIfTrue | Op::PopJumpIfNone | Op::PopJumpIfNotNone
+            | Op::ReturnValue => (1, 0),
+            Op::ReturnConst => (0, 0),
+            Op::RaiseVarargs => {
+                let k = n(0)?;
+                if k > 2 { return None; }
+                (k, 0)
+            }
+            Op::UnpackSequence => (1, n(0)?),
+            Op::Unsupported => (0, 0),
+        })
+    }
+
+    /// The code-unit jump target carried in the immediates, for jumping opcodes.
+    pub fn jump_target(self, imms: &[i64]) -> Option<i64> {
+        match self {
+            Op::ForIter | Op::Jump | Op::JumpBackward | Op::PopJumpIfFalse | Op::PopJumpIfTrue
+            | Op::PopJumpIfNone | Op::PopJumpIfNotNone => imms.first().copied(),
+            _ => None,
+        }
+    }
+}

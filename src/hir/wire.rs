@@ -1,0 +1,288 @@
+//! The HIR wire format: the bytes the C shim sends for one code object.
+//!
+//! Little-endian throughout. Layout (see `ember.h`, `EMBER_WIRE_MAGIC`):
+//!
+//! ```text
+//! u32 magic "EMB1"   u16 version (1)   u16 flags (bit 0: None/True/False are immortal)
+//! u32 nlocalsplus    u32 argcount      u32 stacksize    u32 ncode_units
+//! u32 localsplus_offset (bytes from the frame pointer to localsplus[0])
+//! u32 instr_ptr_offset  (bytes from the frame pointer to the instr_ptr field)
+//! u64 code_base         (address of code unit 0; instr_ptr = code_base + 2 * unit)
+//! u64 none, true, false (object handles)
+//! u32 nstrings, then per string: u32 len, bytes (UTF-8)   -- string 0 = module, 1 = qualname
+//! u32 nconsts,  then u64 handle each
+//! u32 ninstrs,  then per instruction: u16 op, u16 nimm, u32 code unit, i64 imm[nimm]
+//! ```
+//! Every field is validated; malformed input yields [`EmberError::Wire`], never a panic.
+
+use crate::error::EmberError;
+use crate::hir::op::Op;
+
+/// Magic number at the start of every wire function ("EMB1", little-endian).
+pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
+/// Wire format version this library reads.
+pub const EMBER_WIRE_VERSION: u16 = 1;
+/// Upper bounds that keep a malformed length from allocating gigabytes.
+const MAX_COUNT: u32 = 1 << 20;
+
+/// Runtime layout facts the shim passes so the compiler stays version-neutral.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Layout {
+    /// Bytes from the frame pointer to `localsplus[0]` (72 on CPython 3.13 x86-64).
+    pub localsplus_offset: u32,
+    /// Bytes from the frame pointer to `instr_ptr` (56 on CPython 3.13 x86-64).
+    pub instr_ptr_offset: u32,
+    /// Address of code unit 0 of the code object (2 bytes per unit).
+    pub code_base: u64,
+    /// Handle of `None`.
+    pub none: u64,
+    /// Handle of `True`.
+    pub true_: u64,
+    /// Handle of `False`.
+    pub false_: u64,
+    /// `None`, `True` and `False` need no reference counting (CPython 3.12+ immortals).
+    pub immortal_singletons: bool,
+}
+
+/// One wire instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireInstr {
+    /// The operation.
+    pub op: Op,
+    /// Code-unit index of the instruction (its first `EXTENDED_ARG`), used for `instr_ptr`,
+    /// tracebacks, raise and deopt.
+    pub bc: u32,
+    /// Immediates; the count is fixed per opcode ([`Op::info`]).
+    pub imms: Vec<i64>,
+}
+
+/// A decoded, validated wire function.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct WireFunction {
+    /// Number of local, cell and free slots (`co_nlocalsplus`).
+    pub nlocalsplus: u32,
+    /// Positional parameter count (`co_argcount`).
+    pub argcount: u32,
+    /// Maximum value-stack depth (`co_stacksize`).
+    pub stacksize: u32,
+    /// Code units in the code object (bound for every code-unit index).
+    pub ncode_units: u32,
+    /// Runtime layout facts.
+    pub layout: Layout,
+    /// Strings: 0 = module, 1 = qualname, then opcode names for `Unsupported`.
+    pub strings: Vec<String>,
+    /// Object handles referenced by `LoadConst`, names, descriptors.
+    pub consts: Vec<u64>,
+    /// Instructions in code order.
+    pub instrs: Vec<WireInstr>,
+}
+
+impl WireFunction {
+    /// `module:qualname`, the name used in logs and jit lists.
+    pub fn full_name(&self) -> String {
+        format!(
+            "{}:{}",
+            self.strings.first().map(String::as_str).unwrap_or("?"),
+            self.strings.get(1).map(String::as_str).unwrap_or("?")
+        )
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], EmberError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
+            EmberError::Wire(format!("truncated input reading {what} at byte {}", self.pos))
+        })?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u16(&mut self, what: &str) -> Result<u16, EmberError> {
+        Ok(u16::from_le_bytes(self.take(2, what)?.try_into().unwrap()))
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, EmberError> {
+        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().unwrap()))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64, EmberError> {
+        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().unwrap()))
+    }
+    fn count(&mut self, what: &str) -> Result<usize, EmberError> {
+        let n = self.u32(what)?;
+        if n > MAX_COUNT {
+            return Err(EmberError::Wire(format!("{what} count {n} exceeds {MAX_COUNT}")));
+        }
+        Ok(n as usize)
+    }
+}
+
+/// Decodes and validates wire bytes.
+///
+/// Errors: [`EmberError::Wire`] for a bad magic or version, truncation, an unknown opcode, a
+/// wrong immediate count, a code-unit index or constant/string index out of range, or
+/// trailing bytes.
+pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
+    let mut r = Reader { buf, pos: 0 };
+    let magic = r.u32("magic")?;
+    if magic != EMBER_WIRE_MAGIC {
+        return Err(EmberError::Wire(format!("bad magic {magic:#x}")));
+    }
+    let version = r.u16("version")?;
+    if version != EMBER_WIRE_VERSION {
+        return Err(EmberError::Wire(format!("unsupported wire version {version}")));
+    }
+    let flags = r.u16("flags")?;
+    let mut f = WireFunction {
+        nlocalsplus: r.u32("nlocalsplus")?,
+        argcount: r.u32("argcount")?,
+        stacksize: r.u32("stacksize")?,
+        ncode_units: r.u32("ncode_units")?,
+        ..Default::default()
+    };
+    f.layout.localsplus_offset = r.u32("localsplus_offset")?;
+    f.layout.instr_ptr_offset = r.u32("instr_ptr_offset")?;
+    f.layout.code_base = r.u64("code_base")?;
+    f.layout.none = r.u64("none")?;
+    f.layout.true_ = r.u64("true")?;
+    f.layout.false_ = r.u64("false")?;
+    f.layout.immortal_singletons = flags & 1 != 0;
+    for (what, v) in [("nlocalsplus", f.nlocalsplus), ("stacksize", f.stacksize), ("ncode_units", f.ncode_units)] {
+        if v > MAX_COUNT {
+            return Err(EmberError::Wire(format!("{what} {v} exceeds {MAX_COUNT}")));
+        }
+    }
+    if f.argcount > f.nlocalsplus {
+        return Err(EmberError::Wire(format!("argcount {} > nlocalsplus {}", f.argcount, f.nlocalsplus)));
+    }
+    let ns = r.count("string")?;
+    for i in 0..ns {
+        let len = r.count("string length")?;
+        let bytes = r.take(len, "string")?;
+        let s = std::str::from_utf8(bytes)
+            .map_err(|_| EmberError::Wire(format!("string {i} is not UTF-8")))?;
+        f.strings.push(s.to_owned());
+    }
+    if f.strings.len() < 2 {
+        return Err(EmberError::Wire("missing module and qualname strings".into()));
+    }
+    let nc = r.count("const")?;
+    for _ in 0..nc {
+        f.consts.push(r.u64("const")?);
+    }
+    let ni = r.count("instruction")?;
+    if ni == 0 {
+        return Err(EmberError::Wire("function has no instructions".into()));
+    }
+    for i in 0..ni {
+        let raw = r.u16("opcode")?;
+        let op = Op::from_u16(raw)
+            .ok_or_else(|| EmberError::Wire(format!("instruction {i}: unknown opcode {raw}")))?;
+        let nimm = r.u16("immediate count")? as usize;
+        let bc = r.u32("code unit")?;
+        if nimm != op.info().nimm {
+            return Err(EmberError::Wire(format!(
+                "instruction {i} ({}): {nimm} immediates, expected {}",
+                op.info().name,
+                op.info().nimm
+            )));
+        }
+        let mut imms = Vec::with_capacity(nimm);
+        for _ in 0..nimm {
+            imms.push(r.u64("immediate")? as i64);
+        }
+        f.instrs.push(WireInstr { op, bc, imms });
+    }
+    if r.pos != buf.len() {
+        return Err(EmberError::Wire(format!("{} trailing bytes", buf.len() - r.pos)));
+    }
+    validate(&f)?;
+    Ok(f)
+}
+
+/// Checks indices that need the whole function: code units, locals, constants, strings,
+/// jump targets and stack effects' immediates.
+pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
+    let err = |i: usize, ins: &WireInstr, msg: String| {
+        EmberError::Wire(format!("instruction {i} ({} @{}): {msg}", ins.op.info().name, ins.bc))
+    };
+    let mut last_bc = None;
+    for (i, ins) in f.instrs.iter().enumerate() {
+        if ins.bc >= f.ncode_units {
+            return Err(err(i, ins, format!("code unit {} out of range {}", ins.bc, f.ncode_units)));
+        }
+        if let Some(prev) = last_bc {
+            if ins.bc < prev {
+                return Err(err(i, ins, "code units are not in order".into()));
+            }
+        }
+        last_bc = Some(ins.bc);
+        if ins.op.stack_effect(&ins.imms).is_none() {
+            return Err(err(i, ins, format!("invalid immediates {:?}", ins.imms)));
+        }
+        let imm = |k: usize| ins.imms[k];
+        let local_ok = |v: i64| v >= 0 && (v as u64) < f.nlocalsplus as u64;
+        let const_ok = |v: i64| v >= 0 && (v as u64) < f.consts.len() as u64;
+        match ins.op {
+            Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::StoreFast | Op::DeleteFast => {
+                if !local_ok(imm(0)) {
+                    return Err(err(i, ins, format!("local {} out of range {}", imm(0), f.nlocalsplus)));
+                }
+            }
+            Op::LoadConst | Op::ReturnConst | Op::StoreGlobal | Op::LoadGlobal | Op::LoadAttr
+            | Op::LoadMethod | Op::StoreAttr => {
+                if !const_ok(imm(0)) {
+                    return Err(err(i, ins, format!("constant {} out of range {}", imm(0), f.consts.len())));
+                }
+            }
+            Op::Unsupported => {
+                if imm(1) < 0 || imm(1) as u64 >= f.strings.len() as u64 {
+                    return Err(err(i, ins, format!("string {} out of range", imm(1))));
+                }
+            }
+            _ => {}
+        }
+        if let Some(t) = ins.op.jump_target(&ins.imms) {
+            if t < 0 || t as u64 >= f.ncode_units as u64 || !f.instrs.iter().any(|x| x.bc as i64 == t) {
+                return Err(err(i, ins, format!("jump target {t} is not an instruction")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Encodes a wire function (the inverse of [`decode`]); used by tests and `ember-compile`.
+pub fn encode(f: &WireFunction) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&EMBER_WIRE_MAGIC.to_le_bytes());
+    out.extend_from_slice(&EMBER_WIRE_VERSION.to_le_bytes());
+    out.extend_from_slice(&(f.layout.immortal_singletons as u16).to_le_bytes());
+    for v in [f.nlocalsplus, f.argcount, f.stacksize, f.ncode_units, f.layout.localsplus_offset, f.layout.instr_ptr_offset] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [f.layout.code_base, f.layout.none, f.layout.true_, f.layout.false_] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(f.strings.len() as u32).to_le_bytes());
+    for s in &f.strings {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(&(f.consts.len() as u32).to_le_bytes());
+    for c in &f.consts {
+        out.extend_from_slice(&c.to_le_bytes());
+    }
+    out.extend_from_slice(&(f.instrs.len() as u32).to_le_bytes());
+    for ins in &f.instrs {
+        out.extend_from_slice(&(ins.op as u16).to_le_bytes());
+        out.extend_from_slice(&(ins.imms.len() as u16).to_le_bytes());
+        out.extend_from_slice(&ins.bc.to_le_bytes());
+        for v in &ins.imms {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}

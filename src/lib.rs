@@ -1,0 +1,21 @@
+//! Ember: a JIT compiler for CPython, written in Rust on LLVM.
+//!
+//! Pipeline: HIR wire bytes from the C shim ([`hir::wire`]) → SSA HIR ([`hir::build`]) →
+//! optimisation passes ([`passes`]) → LLVM IR ([`lower`]) linked with the runtime-helper
+//! bitcode → ORC LLJIT ([`orc`]) → native entry point. The library knows nothing of the
+//! CPython version: struct offsets, helper addresses and the meaning of specialised
+//! instructions arrive through the wire format and the helper bitcode. The C ABI is [`ffi`].
+
+pub mod compile;
+pub mod error;
+pub mod ffi;
+pub mod hir;
+pub mod lower;
+pub mod orc;
+pub mod passes;
+
+pub use error::EmberError;
+
+/// Helper bitcode compiled by build.rs from `cpython-glue/jit_bitcode.c` (empty if clang-19 or
+/// the CPython headers were unavailable at build time).
+pub static BUILTIN_BITCODE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/helpers.bc"));

@@ -1,0 +1,128 @@
+//! The runtime-helper ABI: the name and C signature of every helper compiled code calls.
+//!
+//! Mirrors `cpython-glue/ember_runtime.h` one to one (a test checks that every name here is
+//! declared there). `P` is a pointer (object, thread state, frame, array), `I` an `int64_t`.
+
+/// A parameter's machine type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// A pointer.
+    P,
+    /// A 64-bit integer.
+    I,
+}
+
+/// A helper's return type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ret {
+    /// `PyObject *` (NULL = exception set, unless documented otherwise).
+    Ptr,
+    /// `int` (0 = success, -1 = exception set).
+    I32,
+    /// `void`.
+    Void,
+}
+
+/// One helper's signature.
+#[derive(Clone, Copy, Debug)]
+pub struct HelperSig {
+    /// Symbol name.
+    pub name: &'static str,
+    /// Parameter types.
+    pub params: &'static [Arg],
+    /// Return type.
+    pub ret: Ret,
+    /// Rarely called (error, deopt and raise paths): call sites are marked `cold`.
+    pub cold: bool,
+}
+
+use Arg::{I, P};
+
+macro_rules! helpers {
+    ($($name:ident ( $($a:ident),* ) -> $ret:ident $(, $cold:ident)?;)*) => {
+        /// Every helper, in the order of `EMBER_RUNTIME_HELPERS` in `ember_runtime.h`.
+        pub const HELPERS: &[HelperSig] = &[
+            $(HelperSig { name: stringify!($name), params: &[$($a),*], ret: Ret::$ret, cold: helpers!(@cold $($cold)?) },)*
+        ];
+    };
+    (@cold cold) => { true };
+    (@cold) => { false };
+}
+
+helpers! {
+    ember_incref(P) -> Void;
+    ember_decref(P) -> Void;
+    ember_xdecref(P) -> Void;
+    ember_rt_periodic(P, P) -> I32;
+    ember_rt_leave(P, P, P) -> Ptr;
+    ember_rt_raise(P, P, I, I) -> Ptr, cold;
+    ember_rt_deopt(P, P, I, I) -> Ptr, cold;
+    ember_err_occurred(P) -> I32;
+    ember_raise_unbound_local(P, P, I) -> Ptr, cold;
+    ember_binary_op(P, P, I) -> Ptr;
+    ember_binary_op_add_int(P, P, I) -> Ptr;
+    ember_binary_op_subtract_int(P, P, I) -> Ptr;
+    ember_binary_op_multiply_int(P, P, I) -> Ptr;
+    ember_binary_op_add_float(P, P, I) -> Ptr;
+    ember_binary_op_subtract_float(P, P, I) -> Ptr;
+    ember_binary_op_multiply_float(P, P, I) -> Ptr;
+    ember_binary_op_add_unicode(P, P, I) -> Ptr;
+    ember_unary_not(P) -> Ptr;
+    ember_unary_negative(P) -> Ptr;
+    ember_unary_invert(P) -> Ptr;
+    ember_to_bool(P) -> Ptr;
+    ember_to_bool_bool(P) -> Ptr;
+    ember_to_bool_int(P) -> Ptr;
+    ember_to_bool_none(P) -> Ptr;
+    ember_to_bool_list(P) -> Ptr;
+    ember_to_bool_str(P) -> Ptr;
+    ember_to_bool_always_true(P, I) -> Ptr;
+    ember_compare_op(P, P, I) -> Ptr;
+    ember_compare_op_int(P, P, I) -> Ptr;
+    ember_compare_op_float(P, P, I) -> Ptr;
+    ember_compare_op_str(P, P, I) -> Ptr;
+    ember_is_op(P, P, I) -> Ptr;
+    ember_contains_op(P, P, I) -> Ptr;
+    ember_load_global(P, P, P) -> Ptr;
+    ember_load_global_module(P, P, P, I, I) -> Ptr;
+    ember_load_global_builtin(P, P, P, I, I, I) -> Ptr;
+    ember_store_global(P, P, P, P) -> I32;
+    ember_load_attr(P, P, P) -> Ptr;
+    ember_load_attr_instance_value(P, P, P, I, I) -> Ptr;
+    ember_load_attr_slot(P, P, P, I, I) -> Ptr;
+    ember_load_attr_module(P, P, P, I, I) -> Ptr;
+    ember_load_method(P, P, P, P) -> Ptr;
+    ember_load_method_with_values(P, P, P, I, I, P, P) -> Ptr;
+    ember_load_method_no_dict(P, P, P, I, P, P) -> Ptr;
+    ember_store_attr(P, P, P, P) -> I32;
+    ember_store_attr_instance_value(P, P, P, P, I, I) -> I32;
+    ember_store_attr_slot(P, P, P, P, I, I) -> I32;
+    ember_binary_subscr(P, P) -> Ptr;
+    ember_binary_subscr_list_int(P, P) -> Ptr;
+    ember_binary_subscr_tuple_int(P, P) -> Ptr;
+    ember_binary_subscr_dict(P, P) -> Ptr;
+    ember_store_subscr(P, P, P) -> I32;
+    ember_store_subscr_list_int(P, P, P) -> I32;
+    ember_store_subscr_dict(P, P, P) -> I32;
+    ember_delete_subscr(P, P) -> I32;
+    ember_build_tuple(P, I) -> Ptr;
+    ember_build_list(P, I) -> Ptr;
+    ember_build_map(P, I) -> Ptr;
+    ember_build_const_key_map(P, I) -> Ptr;
+    ember_list_append(P, P) -> I32;
+    ember_list_extend(P, P) -> I32;
+    ember_call(P, P, I, P) -> Ptr;
+    ember_get_iter(P) -> Ptr;
+    ember_for_iter(P, P) -> Ptr;
+    ember_for_iter_range(P, P) -> Ptr;
+    ember_for_iter_list(P, P) -> Ptr;
+    ember_for_iter_tuple(P, P) -> Ptr;
+    ember_raise_varargs(P, P, P, I) -> Ptr, cold;
+    ember_load_assertion_error() -> Ptr;
+    ember_unpack_sequence(P, I, P) -> I32;
+}
+
+/// Looks a helper up by name.
+pub fn find(name: &str) -> Option<&'static HelperSig> {
+    HELPERS.iter().find(|h| h.name == name)
+}

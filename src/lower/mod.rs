@@ -1,0 +1,639 @@
+//! HIR → LLVM IR.
+//!
+//! A compiled function has the C signature `PyObject *fn(PyThreadState *ts,
+//! _PyInterpreterFrame *frame)`: the shim has pushed and linked the frame with the arguments
+//! bound in `localsplus`. Locals are loads and stores of `localsplus[i]`; value-stack entries are
+//! SSA registers; every operation is a call to a named runtime helper (see [`helpers`]), which
+//! the JIT resolves to the shim's address or inlines from the helper bitcode. Each instruction
+//! that can raise gets a cold side exit that spills its frame-state stack into
+//! `localsplus[nlocalsplus..]` and returns `ember_rt_raise(ts, frame, bc, depth)`: the runtime
+//! unwinds exactly as the interpreter would (`Python/ceval.c`, `exception_unwind`).
+
+pub mod helpers;
+
+use std::collections::HashMap;
+
+use inkwell::attributes::{Attribute, AttributeLoc};
+use inkwell::basic_block::BasicBlock;
+use inkwell::builder::Builder;
+use inkwell::context::ContextRef;
+use inkwell::module::{Linkage, Module};
+use inkwell::values::{AnyValue, BasicMetadataValueEnum, BasicValueEnum, FunctionValue, IntValue, PhiValue, PointerValue};
+use inkwell::{AddressSpace, IntPredicate};
+
+use crate::error::EmberError;
+use crate::hir::{BlockCall, FrameState, Function, Instr, Op, Type, Value};
+use helpers::{Arg, Ret};
+
+/// Name of the compiled entry symbol for function number `id`.
+pub fn entry_symbol(id: u64) -> String {
+    format!("ember_fn_{id}")
+}
+
+struct Lower<'ctx, 'f> {
+    ctx: ContextRef<'ctx>,
+    m: Module<'ctx>,
+    b: Builder<'ctx>,
+    f: &'f Function,
+    func: FunctionValue<'ctx>,
+    ts: PointerValue<'ctx>,
+    frame: PointerValue<'ctx>,
+    locals: PointerValue<'ctx>,
+    self_slot: PointerValue<'ctx>,
+    vals: HashMap<Value, PointerValue<'ctx>>,
+    blocks: Vec<BasicBlock<'ctx>>,
+    phis: Vec<Vec<PhiValue<'ctx>>>,
+    last_ip: Option<u32>,
+}
+
+fn llvm(e: impl std::fmt::Display) -> EmberError {
+    EmberError::Llvm(e.to_string())
+}
+
+/// Lowers `f` into a new module in `ctx`, defining the entry function `symbol`.
+///
+/// Errors: [`EmberError::Unsupported`] for an instruction with no lowering (e.g. a reachable
+/// [`Op::Unsupported`]), [`EmberError::Llvm`] if LLVM rejects the generated IR.
+pub fn lower<'ctx>(ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<Module<'ctx>, EmberError> {
+    let m = ctx.create_module(&f.full_name());
+    let ptr = ctx.ptr_type(AddressSpace::default());
+    let fnty = ptr.fn_type(&[ptr.into(), ptr.into()], false);
+    let func = m.add_function(symbol, fnty, Some(Linkage::External));
+    let b = ctx.create_builder();
+    let entry = ctx.append_basic_block(func, "entry");
+    b.position_at_end(entry);
+    let ts = func.get_nth_param(0).unwrap().into_pointer_value();
+    let frame = func.get_nth_param(1).unwrap().into_pointer_value();
+    let i8t = ctx.i8_type();
+    let locals = unsafe {
+        b.build_in_bounds_gep(i8t, frame, &[ctx.i64_type().const_int(f.layout.localsplus_offset as u64, false)], "locals")
+    }
+    .map_err(llvm)?;
+    let self_slot = b.build_alloca(ptr, "self_slot").map_err(llvm)?;
+    let mut blocks = vec![];
+    let mut phis = vec![];
+    for (i, blk) in f.blocks.iter().enumerate() {
+        let bb = ctx.append_basic_block(func, &format!("bb{i}"));
+        b.position_at_end(bb);
+        let mut ps = vec![];
+        for p in &blk.params {
+            ps.push(b.build_phi(ptr, &format!("v{}", p.0)).map_err(llvm)?);
+        }
+        blocks.push(bb);
+        phis.push(ps);
+    }
+    b.position_at_end(entry);
+    b.build_unconditional_branch(blocks[0]).map_err(llvm)?;
+    let mut l = Lower { ctx, m, b, f, func, ts, frame, locals, self_slot, vals: HashMap::new(), blocks, phis, last_ip: None };
+    for (i, blk) in f.blocks.iter().enumerate() {
+        for (p, phi) in blk.params.iter().zip(&l.phis[i]) {
+            l.vals.insert(*p, phi.as_basic_value().into_pointer_value());
+        }
+    }
+    for (i, blk) in f.blocks.iter().enumerate() {
+        l.b.position_at_end(l.blocks[i]);
+        l.last_ip = None;
+        for ins in &blk.instrs {
+            l.instr(ins)?;
+        }
+        l.instr(&blk.term)?;
+    }
+    if !l.func.verify(false) {
+        let ir = l.func.print_to_string().to_string();
+        return Err(EmberError::Llvm(format!("generated function failed verification:\n{ir}")));
+    }
+    Ok(l.m)
+}
+
+impl<'ctx> Lower<'ctx, '_> {
+    fn ptr_t(&self) -> inkwell::types::PointerType<'ctx> {
+        self.ctx.ptr_type(AddressSpace::default())
+    }
+
+    fn i64c(&self, v: i64) -> IntValue<'ctx> {
+        self.ctx.i64_type().const_int(v as u64, true)
+    }
+
+    fn handle(&self, addr: u64) -> Result<PointerValue<'ctx>, EmberError> {
+        self.b.build_int_to_ptr(self.ctx.i64_type().const_int(addr, false), self.ptr_t(), "h").map_err(llvm)
+    }
+
+    fn konst(&self, k: i64) -> Result<PointerValue<'ctx>, EmberError> {
+        let addr = *self.f.consts.get(k as usize).ok_or_else(|| EmberError::Verify(format!("constant {k} out of range")))?;
+        self.handle(addr)
+    }
+
+    fn val(&self, v: Value) -> Result<PointerValue<'ctx>, EmberError> {
+        self.vals.get(&v).copied().ok_or_else(|| EmberError::Verify(format!("v{} used before definition", v.0)))
+    }
+
+    fn helper(&self, name: &str) -> Result<FunctionValue<'ctx>, EmberError> {
+        if let Some(fv) = self.m.get_function(name) {
+            return Ok(fv);
+        }
+        let sig = helpers::find(name).ok_or_else(|| EmberError::Llvm(format!("unknown helper {name}")))?;
+        let ptr = self.ptr_t();
+        let params: Vec<inkwell::types::BasicMetadataTypeEnum> = sig
+            .params
+            .iter()
+            .map(|a| match a {
+                Arg::P => ptr.into(),
+                Arg::I => self.ctx.i64_type().into(),
+            })
+            .collect();
+        let fnty = match sig.ret {
+            Ret::Ptr => ptr.fn_type(&params, false),
+            Ret::I32 => self.ctx.i32_type().fn_type(&params, false),
+            Ret::Void => self.ctx.void_type().fn_type(&params, false),
+        };
+        Ok(self.m.add_function(name, fnty, Some(Linkage::External)))
+    }
+
+    /// Calls helper `name`; returns its result (None for void).
+    fn call(&self, name: &str, args: &[BasicValueEnum<'ctx>]) -> Result<Option<BasicValueEnum<'ctx>>, EmberError> {
+        let fv = self.helper(name)?;
+        let a: Vec<BasicMetadataValueEnum> = args.iter().map(|&x| x.into()).collect();
+        let cs = self.b.build_call(fv, &a, "").map_err(llvm)?;
+        if helpers::find(name).is_some_and(|h| h.cold) {
+            let kind = Attribute::get_named_enum_kind_id("cold");
+            cs.add_attribute(AttributeLoc::Function, self.ctx.create_enum_attribute(kind, 0));
+        }
+        Ok(match cs.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(v) => Some(v),
+            inkwell::values::ValueKind::Instruction(_) => None,
+        })
+    }
+
+    fn call_ptr(&self, name: &str, args: &[BasicValueEnum<'ctx>]) -> Result<PointerValue<'ctx>, EmberError> {
+        Ok(self.call(name, args)?.ok_or_else(|| EmberError::Llvm(format!("{name} returns void")))?.into_pointer_value())
+    }
+
+    fn local_slot(&self, i: u64) -> Result<PointerValue<'ctx>, EmberError> {
+        unsafe { self.b.build_in_bounds_gep(self.ptr_t(), self.locals, &[self.ctx.i64_type().const_int(i, false)], "slot") }.map_err(llvm)
+    }
+
+    /// Address of value-stack slot `depth` in the frame (`localsplus[nlocalsplus + depth]`).
+    fn stack_slot(&self, depth: usize) -> Result<PointerValue<'ctx>, EmberError> {
+        self.local_slot(self.f.nlocalsplus as u64 + depth as u64)
+    }
+
+    fn set_ip(&mut self, bc: u32) -> Result<(), EmberError> {
+        if self.last_ip == Some(bc) {
+            return Ok(());
+        }
+        let addr = self.f.layout.code_base.wrapping_add(2 * bc as u64);
+        let slot = unsafe {
+            self.b.build_in_bounds_gep(self.ctx.i8_type(), self.frame, &[self.i64c(self.f.layout.instr_ptr_offset as i64)], "ipslot")
+        }
+        .map_err(llvm)?;
+        self.b.build_store(slot, self.handle(addr)?).map_err(llvm)?;
+        self.last_ip = Some(bc);
+        Ok(())
+    }
+
+    fn new_block(&self, name: &str) -> BasicBlock<'ctx> {
+        self.ctx.append_basic_block(self.func, name)
+    }
+
+    /// Emits a side exit for `fs` calling `rt` (`ember_rt_raise` or `ember_rt_deopt`) and
+    /// returns the exit block; the builder position is preserved.
+    fn exit_block(&mut self, fs: &FrameState, rt: &str) -> Result<BasicBlock<'ctx>, EmberError> {
+        let here = self.b.get_insert_block().unwrap();
+        let bb = self.new_block(&format!("{}_{}", if rt == "ember_rt_raise" { "raise" } else { "deopt" }, fs.bc));
+        self.b.position_at_end(bb);
+        for (d, v) in fs.stack.iter().enumerate() {
+            let slot = self.stack_slot(d)?;
+            self.b.build_store(slot, self.val(*v)?).map_err(llvm)?;
+        }
+        let r = self.call_ptr(rt, &[self.ts.into(), self.frame.into(), self.i64c(fs.bc as i64).into(), self.i64c(fs.stack.len() as i64).into()])?;
+        self.b.build_return(Some(&r)).map_err(llvm)?;
+        self.b.position_at_end(here);
+        Ok(bb)
+    }
+
+    /// Branches to a raise exit when `failed` is true, continuing in a fresh block otherwise.
+    fn check(&mut self, failed: IntValue<'ctx>, fs: &FrameState) -> Result<(), EmberError> {
+        let exit = self.exit_block(fs, "ember_rt_raise")?;
+        let cont = self.new_block("ok");
+        self.b.build_conditional_branch(failed, exit, cont).map_err(llvm)?;
+        self.b.position_at_end(cont);
+        Ok(())
+    }
+
+    fn check_null(&mut self, p: PointerValue<'ctx>, fs: &FrameState) -> Result<(), EmberError> {
+        let c = self.b.build_is_null(p, "isnull").map_err(llvm)?;
+        self.check(c, fs)
+    }
+
+    fn check_int(&mut self, r: Option<BasicValueEnum<'ctx>>, fs: &FrameState) -> Result<(), EmberError> {
+        let r = r.ok_or_else(|| EmberError::Llvm("int helper returned void".into()))?.into_int_value();
+        let c = self.b.build_int_compare(IntPredicate::SLT, r, self.ctx.i32_type().const_zero(), "failed").map_err(llvm)?;
+        self.check(c, fs)
+    }
+
+    fn incref(&self, v: PointerValue<'ctx>) -> Result<(), EmberError> {
+        self.call("ember_incref", &[v.into()]).map(|_| ())
+    }
+
+    fn release(&self, v: Value) -> Result<(), EmberError> {
+        let p = self.val(v)?;
+        match self.f.ty(v) {
+            Type::Object => self.call("ember_decref", &[p.into()]),
+            Type::OptObject => self.call("ember_xdecref", &[p.into()]),
+        }
+        .map(|_| ())
+    }
+
+    fn jump(&mut self, t: &BlockCall) -> Result<(), EmberError> {
+        let here = self.b.get_insert_block().unwrap();
+        for (phi, a) in self.phis[t.block.0 as usize].clone().iter().zip(&t.args) {
+            phi.add_incoming(&[(&self.val(*a)?, here)]);
+        }
+        self.b.build_unconditional_branch(self.blocks[t.block.0 as usize]).map_err(llvm)?;
+        Ok(())
+    }
+
+    /// Stores `args` into the frame's value-stack area starting at `depth`; returns its address.
+    fn spill_args(&self, args: &[Value], depth: usize) -> Result<PointerValue<'ctx>, EmberError> {
+        for (k, v) in args.iter().enumerate() {
+            let slot = self.stack_slot(depth + k)?;
+            self.b.build_store(slot, self.val(*v)?).map_err(llvm)?;
+        }
+        self.stack_slot(depth)
+    }
+
+    fn def(&mut self, v: Value, p: PointerValue<'ctx>) {
+        self.vals.insert(v, p);
+    }
+
+    fn periodic(&mut self, fs: &FrameState) -> Result<(), EmberError> {
+        self.set_ip(fs.bc)?;
+        let r = self.call("ember_rt_periodic", &[self.ts.into(), self.frame.into()])?.unwrap().into_int_value();
+        let zero = self.ctx.i32_type().const_zero();
+        let bad = self.b.build_int_compare(IntPredicate::NE, r, zero, "pending").map_err(llvm)?;
+        let slow = self.new_block("periodic_slow");
+        let cont = self.new_block("periodic_ok");
+        self.b.build_conditional_branch(bad, slow, cont).map_err(llvm)?;
+        self.b.position_at_end(slow);
+        let raise = self.exit_block(fs, "ember_rt_raise")?;
+        let deopt = self.exit_block(fs, "ember_rt_deopt")?;
+        let neg = self.b.build_int_compare(IntPredicate::SLT, r, zero, "err").map_err(llvm)?;
+        self.b.build_conditional_branch(neg, raise, deopt).map_err(llvm)?;
+        self.b.position_at_end(cont);
+        Ok(())
+    }
+
+    fn instr(&mut self, ins: &Instr) -> Result<(), EmberError> {
+        let ptr_null = self.ptr_t().const_null();
+        let fs = ins.fs.clone().unwrap_or_default();
+        if ins.fs.is_some() && !matches!(ins.op, Op::Resume | Op::JumpBackward) {
+            self.set_ip(fs.bc)?;
+        }
+        let imm = |k: usize| ins.imms[k];
+        let arg = |k: usize| ins.args[k];
+        let unsupported = || EmberError::Unsupported(format!("no lowering for {} with immediates {:?}", ins.op.info().name, ins.imms));
+        match ins.op {
+            Op::Nop => {}
+            Op::Unsupported => return Err(unsupported()),
+            Op::Resume => self.periodic(&fs)?,
+            Op::LoadFast | Op::LoadFastCheck => {
+                let slot = self.local_slot(imm(0) as u64)?;
+                let v = self.b.build_load(self.ptr_t(), slot, "local").map_err(llvm)?.into_pointer_value();
+                if ins.op == Op::LoadFastCheck {
+                    let isnull = self.b.build_is_null(v, "unbound").map_err(llvm)?;
+                    let here = self.b.get_insert_block().unwrap();
+                    let err = self.new_block("unbound");
+                    let ok = self.new_block("bound");
+                    self.b.build_conditional_branch(isnull, err, ok).map_err(llvm)?;
+                    self.b.position_at_end(err);
+                    self.call("ember_raise_unbound_local", &[self.ts.into(), self.frame.into(), self.i64c(imm(0)).into()])?;
+                    let exit = self.exit_block(&fs, "ember_rt_raise")?;
+                    self.b.build_unconditional_branch(exit).map_err(llvm)?;
+                    let _ = here;
+                    self.b.position_at_end(ok);
+                }
+                self.incref(v)?;
+                self.def(ins.results[0], v);
+            }
+            Op::LoadFastAndClear => {
+                let slot = self.local_slot(imm(0) as u64)?;
+                let v = self.b.build_load(self.ptr_t(), slot, "local").map_err(llvm)?.into_pointer_value();
+                self.b.build_store(slot, ptr_null).map_err(llvm)?;
+                self.def(ins.results[0], v);
+            }
+            Op::StoreFast => {
+                let slot = self.local_slot(imm(0) as u64)?;
+                let old = self.b.build_load(self.ptr_t(), slot, "old").map_err(llvm)?;
+                self.b.build_store(slot, self.val(arg(0))?).map_err(llvm)?;
+                self.call("ember_xdecref", &[old])?;
+            }
+            Op::DeleteFast => {
+                let slot = self.local_slot(imm(0) as u64)?;
+                let old = self.b.build_load(self.ptr_t(), slot, "old").map_err(llvm)?.into_pointer_value();
+                let isnull = self.b.build_is_null(old, "unbound").map_err(llvm)?;
+                let err = self.new_block("unbound");
+                let ok = self.new_block("bound");
+                self.b.build_conditional_branch(isnull, err, ok).map_err(llvm)?;
+                self.b.position_at_end(err);
+                self.call("ember_raise_unbound_local", &[self.ts.into(), self.frame.into(), self.i64c(imm(0)).into()])?;
+                let exit = self.exit_block(&fs, "ember_rt_raise")?;
+                self.b.build_unconditional_branch(exit).map_err(llvm)?;
+                self.b.position_at_end(ok);
+                self.b.build_store(slot, ptr_null).map_err(llvm)?;
+                self.call("ember_decref", &[old.into()])?;
+            }
+            Op::LoadConst => {
+                let addr = self.f.consts[imm(0) as usize];
+                let c = self.konst(imm(0))?;
+                if !self.is_immortal_singleton(addr) {
+                    self.incref(c)?;
+                }
+                self.def(ins.results[0], c);
+            }
+            Op::PushNull => self.def(ins.results[0], ptr_null),
+            Op::PopTop => self.release(arg(0))?,
+            Op::Copy => {
+                let v = self.val(arg(0))?;
+                match self.f.ty(arg(0)) {
+                    Type::Object => self.incref(v)?,
+                    Type::OptObject => {
+                        let isnull = self.b.build_is_null(v, "n").map_err(llvm)?;
+                        let inc = self.new_block("copy_inc");
+                        let cont = self.new_block("copy_done");
+                        self.b.build_conditional_branch(isnull, cont, inc).map_err(llvm)?;
+                        self.b.position_at_end(inc);
+                        self.incref(v)?;
+                        self.b.build_unconditional_branch(cont).map_err(llvm)?;
+                        self.b.position_at_end(cont);
+                    }
+                }
+                self.def(ins.results[0], v);
+            }
+            Op::Swap => {}
+            Op::BinaryOp => {
+                let name = match imm(1) {
+                    0 => "ember_binary_op",
+                    1 => "ember_binary_op_add_int",
+                    2 => "ember_binary_op_subtract_int",
+                    3 => "ember_binary_op_multiply_int",
+                    4 => "ember_binary_op_add_float",
+                    5 => "ember_binary_op_subtract_float",
+                    6 => "ember_binary_op_multiply_float",
+                    7 => "ember_binary_op_add_unicode",
+                    _ => return Err(unsupported()),
+                };
+                let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.i64c(imm(0)).into()])?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::UnaryNot | Op::UnaryNegative | Op::UnaryInvert | Op::GetIter | Op::LoadAssertionError => {
+                let name = match ins.op {
+                    Op::UnaryNot => "ember_unary_not",
+                    Op::UnaryNegative => "ember_unary_negative",
+                    Op::UnaryInvert => "ember_unary_invert",
+                    Op::GetIter => "ember_get_iter",
+                    _ => "ember_load_assertion_error",
+                };
+                let a: Vec<BasicValueEnum> = ins.args.iter().map(|v| self.val(*v).map(Into::into)).collect::<Result<_, _>>()?;
+                let r = self.call_ptr(name, &a)?;
+                if ins.op.info().can_raise {
+                    self.check_null(r, &fs)?;
+                }
+                self.def(ins.results[0], r);
+            }
+            Op::ToBool => {
+                let v = self.val(arg(0))?.into();
+                let r = match imm(0) {
+                    0 => self.call_ptr("ember_to_bool", &[v])?,
+                    1 => self.call_ptr("ember_to_bool_bool", &[v])?,
+                    2 => self.call_ptr("ember_to_bool_int", &[v])?,
+                    3 => self.call_ptr("ember_to_bool_none", &[v])?,
+                    4 => self.call_ptr("ember_to_bool_list", &[v])?,
+                    5 => self.call_ptr("ember_to_bool_str", &[v])?,
+                    6 => self.call_ptr("ember_to_bool_always_true", &[v, self.i64c(imm(1)).into()])?,
+                    _ => return Err(unsupported()),
+                };
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::CompareOp | Op::IsOp | Op::ContainsOp => {
+                let name = match (ins.op, if ins.op == Op::CompareOp { imm(1) } else { 0 }) {
+                    (Op::CompareOp, 0) => "ember_compare_op",
+                    (Op::CompareOp, 1) => "ember_compare_op_int",
+                    (Op::CompareOp, 2) => "ember_compare_op_float",
+                    (Op::CompareOp, 3) => "ember_compare_op_str",
+                    (Op::IsOp, _) => "ember_is_op",
+                    (Op::ContainsOp, _) => "ember_contains_op",
+                    _ => return Err(unsupported()),
+                };
+                let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.i64c(imm(0)).into()])?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::LoadGlobal => {
+                let base: Vec<BasicValueEnum> = vec![self.ts.into(), self.frame.into(), self.konst(imm(0))?.into()];
+                let r = match imm(2) {
+                    0 => self.call_ptr("ember_load_global", &base)?,
+                    1 => self.call_ptr("ember_load_global_module", &[base[0], base[1], base[2], self.i64c(imm(3)).into(), self.i64c(imm(5)).into()])?,
+                    2 => self.call_ptr(
+                        "ember_load_global_builtin",
+                        &[base[0], base[1], base[2], self.i64c(imm(3)).into(), self.i64c(imm(4)).into(), self.i64c(imm(5)).into()],
+                    )?,
+                    _ => return Err(unsupported()),
+                };
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::StoreGlobal => {
+                let r = self.call("ember_store_global", &[self.ts.into(), self.frame.into(), self.konst(imm(0))?.into(), self.val(arg(0))?.into()])?;
+                self.check_int(r, &fs)?;
+            }
+            Op::LoadAttr => {
+                let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
+                let (a, b2) = (self.i64c(imm(2)).into(), self.i64c(imm(3)).into());
+                let r = match imm(1) {
+                    0 => self.call_ptr("ember_load_attr", &base)?,
+                    1 => self.call_ptr("ember_load_attr_instance_value", &[base[0], base[1], base[2], a, b2])?,
+                    2 => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
+                    3 => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
+                    _ => return Err(unsupported()),
+                };
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::LoadMethod => {
+                let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
+                let slot = self.self_slot.into();
+                let r = match imm(1) {
+                    0 => self.call_ptr("ember_load_method", &[base[0], base[1], base[2], slot])?,
+                    1 => self.call_ptr(
+                        "ember_load_method_with_values",
+                        &[base[0], base[1], base[2], self.i64c(imm(2)).into(), self.i64c(imm(3)).into(), self.handle(imm(4) as u64)?.into(), slot],
+                    )?,
+                    2 => self.call_ptr(
+                        "ember_load_method_no_dict",
+                        &[base[0], base[1], base[2], self.i64c(imm(2)).into(), self.handle(imm(4) as u64)?.into(), slot],
+                    )?,
+                    _ => return Err(unsupported()),
+                };
+                self.check_null(r, &fs)?;
+                let s = self.b.build_load(self.ptr_t(), self.self_slot, "self").map_err(llvm)?.into_pointer_value();
+                self.def(ins.results[0], r);
+                self.def(ins.results[1], s);
+            }
+            Op::StoreAttr => {
+                let (v, owner) = (self.val(arg(0))?.into(), self.val(arg(1))?.into());
+                let base: [BasicValueEnum; 4] = [self.ts.into(), owner, self.konst(imm(0))?.into(), v];
+                let (a, b2) = (self.i64c(imm(2)).into(), self.i64c(imm(3)).into());
+                let r = match imm(1) {
+                    0 => self.call("ember_store_attr", &base)?,
+                    1 => self.call("ember_store_attr_instance_value", &[base[0], base[1], base[2], base[3], a, b2])?,
+                    2 => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
+                    _ => return Err(unsupported()),
+                };
+                self.check_int(r, &fs)?;
+            }
+            Op::BinarySubscr => {
+                let name = match imm(0) {
+                    0 => "ember_binary_subscr",
+                    1 => "ember_binary_subscr_list_int",
+                    2 => "ember_binary_subscr_tuple_int",
+                    3 => "ember_binary_subscr_dict",
+                    _ => return Err(unsupported()),
+                };
+                let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into()])?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::StoreSubscr => {
+                let name = match imm(0) {
+                    0 => "ember_store_subscr",
+                    1 => "ember_store_subscr_list_int",
+                    2 => "ember_store_subscr_dict",
+                    _ => return Err(unsupported()),
+                };
+                let r = self.call(name, &[self.val(arg(1))?.into(), self.val(arg(2))?.into(), self.val(arg(0))?.into()])?;
+                self.check_int(r, &fs)?;
+            }
+            Op::DeleteSubscr => {
+                let r = self.call("ember_delete_subscr", &[self.val(arg(0))?.into(), self.val(arg(1))?.into()])?;
+                self.check_int(r, &fs)?;
+            }
+            Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap => {
+                let name = match ins.op {
+                    Op::BuildTuple => "ember_build_tuple",
+                    Op::BuildList => "ember_build_list",
+                    Op::BuildMap => "ember_build_map",
+                    _ => "ember_build_const_key_map",
+                };
+                let base = self.spill_args(&ins.args, fs.stack.len())?;
+                let r = self.call_ptr(name, &[base.into(), self.i64c(imm(0)).into()])?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::ListAppend | Op::ListExtend => {
+                let name = if ins.op == Op::ListAppend { "ember_list_append" } else { "ember_list_extend" };
+                let r = self.call(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into()])?;
+                self.check_int(r, &fs)?;
+            }
+            Op::Call | Op::CallKw => {
+                let (pos, kw) = if ins.op == Op::CallKw {
+                    let (last, rest) = ins.args.split_last().unwrap();
+                    (rest, self.val(*last)?)
+                } else {
+                    (&ins.args[..], ptr_null)
+                };
+                let base = self.spill_args(pos, fs.stack.len())?;
+                let r = self.call_ptr("ember_call", &[self.ts.into(), base.into(), self.i64c(imm(0)).into(), kw.into()])?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::UnpackSequence => {
+                let out = self.stack_slot(fs.stack.len())?;
+                let r = self.call("ember_unpack_sequence", &[self.val(arg(0))?.into(), self.i64c(imm(0)).into(), out.into()])?;
+                self.check_int(r, &fs)?;
+                for (k, res) in ins.results.iter().enumerate() {
+                    let slot = self.stack_slot(fs.stack.len() + k)?;
+                    let v = self.b.build_load(self.ptr_t(), slot, "item").map_err(llvm)?.into_pointer_value();
+                    self.def(*res, v);
+                }
+            }
+            Op::ForIter => {
+                let name = match imm(1) {
+                    0 => "ember_for_iter",
+                    1 => "ember_for_iter_range",
+                    2 => "ember_for_iter_list",
+                    3 => "ember_for_iter_tuple",
+                    _ => return Err(unsupported()),
+                };
+                let it = self.val(arg(0))?;
+                let item = self.call_ptr(name, &[self.ts.into(), it.into()])?;
+                self.def(ins.results[0], item);
+                let isnull = self.b.build_is_null(item, "done").map_err(llvm)?;
+                let body = self.new_block("for_body");
+                let stop = self.new_block("for_stop");
+                self.b.build_conditional_branch(isnull, stop, body).map_err(llvm)?;
+                self.b.position_at_end(stop);
+                let e = self.call("ember_err_occurred", &[self.ts.into()])?.unwrap().into_int_value();
+                let failed = self.b.build_int_compare(IntPredicate::NE, e, self.ctx.i32_type().const_zero(), "failed").map_err(llvm)?;
+                self.check(failed, &fs)?;
+                self.call("ember_decref", &[it.into()])?;
+                self.jump(&ins.targets[1])?;
+                self.b.position_at_end(body);
+                self.jump(&ins.targets[0])?;
+            }
+            Op::Jump => self.jump(&ins.targets[0])?,
+            Op::JumpBackward => {
+                self.periodic(&fs)?;
+                self.jump(&ins.targets[0])?;
+            }
+            Op::PopJumpIfFalse | Op::PopJumpIfTrue | Op::PopJumpIfNone | Op::PopJumpIfNotNone => {
+                let cond = self.val(arg(0))?;
+                let (cmp_to, pred) = match ins.op {
+                    Op::PopJumpIfFalse => (self.f.layout.false_, IntPredicate::EQ),
+                    Op::PopJumpIfTrue => (self.f.layout.true_, IntPredicate::EQ),
+                    Op::PopJumpIfNone => (self.f.layout.none, IntPredicate::EQ),
+                    _ => (self.f.layout.none, IntPredicate::NE),
+                };
+                let ci = self.b.build_ptr_to_int(cond, self.ctx.i64_type(), "c").map_err(llvm)?;
+                let taken = self.b.build_int_compare(pred, ci, self.ctx.i64_type().const_int(cmp_to, false), "taken").map_err(llvm)?;
+                let is_bool_test = matches!(ins.op, Op::PopJumpIfFalse | Op::PopJumpIfTrue);
+                if !(self.f.layout.immortal_singletons && is_bool_test) {
+                    self.release(arg(0))?;
+                }
+                let tb = self.new_block("taken");
+                let fb = self.new_block("not_taken");
+                self.b.build_conditional_branch(taken, tb, fb).map_err(llvm)?;
+                self.b.position_at_end(tb);
+                self.jump(&ins.targets[0])?;
+                self.b.position_at_end(fb);
+                self.jump(&ins.targets[1])?;
+            }
+            Op::ReturnValue => {
+                let r = self.call_ptr("ember_rt_leave", &[self.ts.into(), self.frame.into(), self.val(arg(0))?.into()])?;
+                self.b.build_return(Some(&r)).map_err(llvm)?;
+            }
+            Op::ReturnConst => return Err(unsupported()),
+            Op::RaiseVarargs => {
+                let mut a: Vec<BasicValueEnum> = vec![self.ts.into(), ptr_null.into(), ptr_null.into()];
+                for (k, v) in ins.args.iter().enumerate() {
+                    a[1 + k] = self.val(*v)?.into();
+                }
+                a.push(self.i64c(imm(0)).into());
+                self.call("ember_raise_varargs", &a)?;
+                let exit = self.exit_block(&fs, "ember_rt_raise")?;
+                self.b.build_unconditional_branch(exit).map_err(llvm)?;
+            }
+            Op::Deopt => {
+                let exit = self.exit_block(&fs, "ember_rt_deopt")?;
+                self.b.build_unconditional_branch(exit).map_err(llvm)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn is_immortal_singleton(&self, addr: u64) -> bool {
+        let l = &self.f.layout;
+        l.immortal_singletons && (addr == l.none || addr == l.true_ || addr == l.false_)
+    }
+}

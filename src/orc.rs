@@ -1,0 +1,231 @@
+//! A thin owner of an ORC LLJIT instance over the LLVM 19 C API (`llvm_sys::orc2`).
+//!
+//! Follows `shared/design/llvm19-orc.md` section 2: the target machine is created with PIC and
+//! the small code model (the C API's JIT default would be the large model), runtime helpers
+//! are defined as absolute symbols (a cdylib loaded `RTLD_LOCAL` is invisible to the process
+//! symbol generator), and every compiled module gets its own resource tracker so its code can
+//! be freed. An object-transform hook records the `.text` bytes of each object as it is linked.
+
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use inkwell::targets::{CodeModel, InitializationConfig, RelocMode, Target, TargetMachine};
+use inkwell::OptimizationLevel;
+use llvm_sys::error::{LLVMDisposeErrorMessage, LLVMErrorRef, LLVMGetErrorMessage};
+use llvm_sys::object::*;
+use llvm_sys::orc2::lljit::*;
+use llvm_sys::orc2::*;
+use llvm_sys::prelude::LLVMMemoryBufferRef;
+
+use crate::error::EmberError;
+
+/// Converts an `LLVMErrorRef` into an [`EmberError::Llvm`] (consuming it).
+pub(crate) fn take_error(e: LLVMErrorRef, what: &str) -> Result<(), EmberError> {
+    if e.is_null() {
+        return Ok(());
+    }
+    unsafe {
+        let m = LLVMGetErrorMessage(e);
+        let s = CStr::from_ptr(m).to_string_lossy().into_owned();
+        LLVMDisposeErrorMessage(m);
+        Err(EmberError::Llvm(format!("{what}: {s}")))
+    }
+}
+
+/// Initialises the x86-64 and AArch64 backends (once per process).
+pub fn init_targets() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let cfg = InitializationConfig::default();
+        Target::initialize_x86(&cfg);
+        Target::initialize_aarch64(&cfg);
+    });
+}
+
+/// Creates a target machine for `triple` (PIC, small code model).
+///
+/// Errors: [`EmberError::Llvm`] when LLVM does not know the triple.
+pub fn target_machine(triple: &str, opt: OptimizationLevel) -> Result<TargetMachine, EmberError> {
+    init_targets();
+    let t = inkwell::targets::TargetTriple::create(triple);
+    let target = Target::from_triple(&t).map_err(|e| EmberError::Llvm(format!("target {triple}: {e}")))?;
+    let (cpu, features) = if triple == host_triple() {
+        (TargetMachine::get_host_cpu_name().to_string(), TargetMachine::get_host_cpu_features().to_string())
+    } else {
+        ("generic".to_string(), String::new())
+    };
+    target
+        .create_target_machine(&t, &cpu, &features, opt, RelocMode::PIC, CodeModel::Small)
+        .ok_or_else(|| EmberError::Llvm(format!("cannot create a target machine for {triple}")))
+}
+
+/// The host's target triple, e.g. `x86_64-pc-linux-gnu`.
+pub fn host_triple() -> String {
+    TargetMachine::get_default_triple().as_str().to_string_lossy().into_owned()
+}
+
+/// Sums the sizes of the `.text*` sections of an object file in memory (bytes).
+pub fn text_bytes(buf: LLVMMemoryBufferRef) -> u64 {
+    unsafe {
+        let mut err = std::ptr::null_mut();
+        let bin = LLVMCreateBinary(buf, std::ptr::null_mut(), &mut err);
+        if bin.is_null() {
+            if !err.is_null() {
+                llvm_sys::core::LLVMDisposeMessage(err);
+            }
+            return 0;
+        }
+        let it = LLVMObjectFileCopySectionIterator(bin);
+        let mut total = 0;
+        while LLVMObjectFileIsSectionIteratorAtEnd(bin, it) == 0 {
+            let name = LLVMGetSectionName(it);
+            if !name.is_null() && CStr::from_ptr(name).to_bytes().starts_with(b".text") {
+                total += LLVMGetSectionSize(it);
+            }
+            LLVMMoveToNextSection(it);
+        }
+        LLVMDisposeSectionIterator(it);
+        LLVMDisposeBinary(bin);
+        total
+    }
+}
+
+extern "C" fn record_object(ctx: *mut libc::c_void, obj: *mut LLVMMemoryBufferRef) -> LLVMErrorRef {
+    let counter = unsafe { &*(ctx as *const AtomicU64) };
+    let n = unsafe { text_bytes(*obj) };
+    counter.fetch_add(n, Ordering::Relaxed);
+    std::ptr::null_mut()
+}
+
+/// An LLJIT with its main JITDylib.
+pub struct Jit {
+    j: LLVMOrcLLJITRef,
+    jd: LLVMOrcJITDylibRef,
+    /// Text bytes linked so far (updated by the object-transform hook).
+    text: Box<AtomicU64>,
+    /// Data layout string of the JIT's target.
+    pub data_layout: String,
+    /// Triple of the JIT's target.
+    pub triple: String,
+}
+
+// The LLJIT is only used under the compiler's mutex.
+unsafe impl Send for Jit {}
+
+/// Owner of one compiled module's code and data.
+pub struct Tracker(LLVMOrcResourceTrackerRef);
+unsafe impl Send for Tracker {}
+
+impl Jit {
+    /// Creates an LLJIT for the host with codegen level `opt`.
+    ///
+    /// Errors: [`EmberError::Llvm`] if LLVM cannot create the JIT.
+    pub fn new(opt: OptimizationLevel) -> Result<Jit, EmberError> {
+        init_targets();
+        let tm = target_machine(&host_triple(), opt)?;
+        unsafe {
+            let raw_tm = tm.as_mut_ptr();
+            std::mem::forget(tm); // consumed by the JIT target machine builder
+            let jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(raw_tm as _);
+            let builder = LLVMOrcCreateLLJITBuilder();
+            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
+            let mut j = std::ptr::null_mut();
+            take_error(LLVMOrcCreateLLJIT(&mut j, builder), "LLJIT creation")?;
+            let jd = LLVMOrcLLJITGetMainJITDylib(j);
+            let mut g = std::ptr::null_mut();
+            take_error(
+                LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&mut g, LLVMOrcLLJITGetGlobalPrefix(j), None, std::ptr::null_mut()),
+                "process symbol generator",
+            )?;
+            LLVMOrcJITDylibAddGenerator(jd, g);
+            let text = Box::new(AtomicU64::new(0));
+            LLVMOrcObjectTransformLayerSetTransform(
+                LLVMOrcLLJITGetObjTransformLayer(j),
+                record_object,
+                &*text as *const AtomicU64 as *mut libc::c_void,
+            );
+            let data_layout = CStr::from_ptr(LLVMOrcLLJITGetDataLayoutStr(j)).to_string_lossy().into_owned();
+            let triple = CStr::from_ptr(LLVMOrcLLJITGetTripleString(j)).to_string_lossy().into_owned();
+            Ok(Jit { j, jd, text, data_layout, triple })
+        }
+    }
+
+    /// Defines `name → address` absolute symbols (runtime helpers) in the main JITDylib.
+    ///
+    /// Errors: [`EmberError::Llvm`] (e.g. a duplicate definition).
+    pub fn define_absolute(&self, syms: &[(String, u64)]) -> Result<(), EmberError> {
+        if syms.is_empty() {
+            return Ok(());
+        }
+        unsafe {
+            let mut pairs: Vec<LLVMOrcCSymbolMapPair> = Vec::with_capacity(syms.len());
+            for (name, addr) in syms {
+                let c = CString::new(name.as_str()).map_err(|_| EmberError::Usage(format!("helper name {name:?} has a NUL")))?;
+                let interned = LLVMOrcLLJITMangleAndIntern(self.j, c.as_ptr());
+                pairs.push(LLVMOrcCSymbolMapPair {
+                    Name: interned,
+                    Sym: LLVMJITEvaluatedSymbol {
+                        Address: *addr,
+                        Flags: LLVMJITSymbolFlags {
+                            GenericFlags: (LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsExported as u8)
+                                | (LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsCallable as u8),
+                            TargetFlags: 0,
+                        },
+                    },
+                });
+            }
+            let mu = LLVMOrcAbsoluteSymbols(pairs.as_mut_ptr(), pairs.len());
+            let e = LLVMOrcJITDylibDefine(self.jd, mu);
+            if !e.is_null() {
+                LLVMOrcDisposeMaterializationUnit(mu);
+                return take_error(e, "defining helper symbols");
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a module (ownership passes to ORC), compiles it, and returns the address of
+    /// `symbol`, the `.text` bytes linked for it, and its resource tracker.
+    ///
+    /// # Safety
+    /// `tsm` must be a valid thread-safe module not used afterwards.
+    ///
+    /// Errors: [`EmberError::Llvm`] from codegen, linking (e.g. an undefined helper) or lookup.
+    pub unsafe fn add_and_lookup(&self, tsm: LLVMOrcThreadSafeModuleRef, symbol: &str) -> Result<(u64, u64, Tracker), EmberError> {
+        let rt = LLVMOrcJITDylibCreateResourceTracker(self.jd);
+        if let Err(e) = take_error(LLVMOrcLLJITAddLLVMIRModuleWithRT(self.j, rt, tsm), "adding module") {
+            LLVMOrcReleaseResourceTracker(rt);
+            return Err(e);
+        }
+        let before = self.text.load(Ordering::Relaxed);
+        let name = CString::new(symbol).unwrap();
+        let mut addr = 0;
+        let r = take_error(LLVMOrcLLJITLookup(self.j, &mut addr, name.as_ptr()), "compiling and linking");
+        let size = self.text.load(Ordering::Relaxed) - before;
+        let tracker = Tracker(rt);
+        match r {
+            Ok(()) => Ok((addr, size, tracker)),
+            Err(e) => {
+                self.remove(tracker);
+                Err(e)
+            }
+        }
+    }
+
+    /// Frees the code and data of one compiled module.
+    pub fn remove(&self, t: Tracker) {
+        unsafe {
+            let e = LLVMOrcResourceTrackerRemove(t.0);
+            let _ = take_error(e, "removing module");
+            LLVMOrcReleaseResourceTracker(t.0);
+        }
+    }
+}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        unsafe {
+            let _ = take_error(LLVMOrcDisposeLLJIT(self.j), "disposing LLJIT");
+        }
+    }
+}
