@@ -52,6 +52,11 @@ PyObject *ember_rt_raise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
 /* Deopt: the frame (locals in place, `depth` stack values spilled) resumes in the interpreter
  * at code unit `bc`; returns the function's result. */
 PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
+/* Bare `raise` (RAISE_VARARGS 0): like ember_rt_raise, without a new traceback entry when an
+ * active exception was re-raised. */
+PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
+/* The slow half of ember_rt_periodic (pending calls, instrumentation changes). */
+int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f);
 /* 1 if an exception is set, else 0. */
 int ember_err_occurred(PyThreadState *ts);
 /* UnboundLocalError for local `idx` (LOAD_FAST_CHECK, DELETE_FAST); always returns NULL. */

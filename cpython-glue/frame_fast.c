@@ -4,6 +4,8 @@
  * frame pop of `_PyEval_EvalFrameDefault`'s return path. The slow paths live in shim.c. */
 #include "ember_runtime.h"
 
+#include "internal/pycore_ceval.h"
+
 /* Exported by libpython 3.13.0 but declared in no installed header. */
 extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame *frame);
 /* shim.c: handles pending calls / signals / GIL drop and instrumentation changes. */

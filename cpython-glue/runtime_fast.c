@@ -133,9 +133,10 @@ ember_float_result(PyObject *a, PyObject *b, double d)
         return b;
     }
     PyObject *res = PyFloat_FromDouble(d);
-    /* a and b both have refcount > 1 here, so neither can die. */
+    /* Both refcounts are > 1, so a cannot die here. b gets a full decref: when a == b (one
+     * float owned only by these two references) the second decref must free it. */
     _Py_DECREF_NO_DEALLOC(a);
-    _Py_DECREF_NO_DEALLOC(b);
+    Py_DECREF(b);
     return res;
 }
 

@@ -18,9 +18,9 @@
 #include "internal/pycore_dict.h"    /* _PyDict_LoadGlobal, _PyDict_FromItems */
 #include "internal/pycore_list.h"    /* _PyList_FromArraySteal, _PyList_Extend */
 #include "internal/pycore_object.h"  /* _PyObject_GetMethod */
-#include "opcode.h"                 /* NB_* (BINARY_OP opargs) */
 #include "internal/pycore_pyerrors.h" /* _PyErr_Format, _PyErr_SetString, ... */
 #include "internal/pycore_tuple.h"   /* _PyTuple_FromArraySteal */
+#include "opcode.h"                  /* NB_* (BINARY_OP opargs) */
 
 /* The interpreter's messages (Python/ceval_macros.h / ceval.c, not in installed headers). */
 #define EMBER_NAME_ERROR_MSG "name '%.200s' is not defined"

@@ -199,14 +199,14 @@ class BenchRunner:
         s = self.settings
         cmd = list(cfg.argv) + [str(DRIVER), "--proof", str(paths["proof"]),
                                 str(bench.script), "--worker",
-                                "--warmups", str(s.warmups),
                                 "--min-time", str(s.min_time),
                                 "--append", str(dest)]
         if calibrate:
-            cmd += ["--calibrate-loops", "--values", "1"]
+            # pyperf doubles the loops until one value lasts --min-time.
+            cmd += ["--calibrate-loops", "--warmups", "1", "--values", "1"]
         else:
             cmd += ["--loops", str(self.loops[(bench.name, cfg.name)]),
-                    "--values", str(s.values)]
+                    "--warmups", str(s.warmups), "--values", str(s.values)]
         return cmd
 
     def _cold_cmd(self, cfg: Config, bench: BenchmarkScript, paths: dict, dest: Path,

@@ -40,7 +40,7 @@ use Arg::{I, P};
 
 macro_rules! helpers {
     ($($name:ident ( $($a:ident),* ) -> $ret:ident $(, $cold:ident)?;)*) => {
-        /// Every helper, in the order of `EMBER_RUNTIME_HELPERS` in `ember_runtime.h`.
+        /// Every helper of `ember_runtime.h` (`EMBER_RUNTIME_HELPERS`) plus `ember_rt_reraise`.
         pub const HELPERS: &[HelperSig] = &[
             $(HelperSig { name: stringify!($name), params: &[$($a),*], ret: Ret::$ret, cold: helpers!(@cold $($cold)?) },)*
         ];
@@ -57,6 +57,7 @@ helpers! {
     ember_rt_leave(P, P, P) -> Ptr;
     ember_rt_raise(P, P, I, I) -> Ptr, cold;
     ember_rt_deopt(P, P, I, I) -> Ptr, cold;
+    ember_rt_reraise(P, P, I, I) -> Ptr, cold;
     ember_err_occurred(P) -> I32;
     ember_raise_unbound_local(P, P, I) -> Ptr, cold;
     ember_binary_op(P, P, I) -> Ptr;

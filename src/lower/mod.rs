@@ -199,7 +199,7 @@ impl<'ctx> Lower<'ctx, '_> {
     /// returns the exit block; the builder position is preserved.
     fn exit_block(&mut self, fs: &FrameState, rt: &str) -> Result<BasicBlock<'ctx>, EmberError> {
         let here = self.b.get_insert_block().unwrap();
-        let bb = self.new_block(&format!("{}_{}", if rt == "ember_rt_raise" { "raise" } else { "deopt" }, fs.bc));
+        let bb = self.new_block(&format!("{}_{}", rt.trim_start_matches("ember_rt_"), fs.bc));
         self.b.position_at_end(bb);
         for (d, v) in fs.stack.iter().enumerate() {
             let slot = self.stack_slot(d)?;
@@ -621,7 +621,8 @@ impl<'ctx> Lower<'ctx, '_> {
                 }
                 a.push(self.i64c(imm(0)).into());
                 self.call("ember_raise_varargs", &a)?;
-                let exit = self.exit_block(&fs, "ember_rt_raise")?;
+                let rt = if imm(0) == 0 { "ember_rt_reraise" } else { "ember_rt_raise" };
+                let exit = self.exit_block(&fs, rt)?;
                 self.b.build_unconditional_branch(exit).map_err(llvm)?;
             }
             Op::Deopt => {

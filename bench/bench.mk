@@ -1,0 +1,106 @@
+# bench/bench.mk -- Makefile fragment of Ember's benchmark harness (see bench/README.md).
+#
+# Included by the main Makefile, which must define `setup` (creates .venv from
+# pyenv's CPython 3.13.0 and installs ember, pyperformance, pyperf, pytest).
+#
+#   make bench                     full run (< 30 min): 12 benchmarks, nojit + ember-auto + peers
+#   make bench-quick               3-minute smoke run (same, with --quick)
+#   make bench BENCH_ARGS="-b richards,go -m nojit,ember-auto,ember-all"
+#   make bench-peers               (re)install the peers only: PyPy, pyston-lite, CinderX
+#   make bench-test                the harness's own tests (statistics, compare)
+#
+# Peers are best effort: a peer that cannot be installed is reported by the run
+# ("NOT RUN: <reason>"), it never fails the target.
+
+BENCH_DIR          := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+BENCH_ROOT         := $(abspath $(BENCH_DIR)/..)
+BENCH_VENV         ?= $(BENCH_ROOT)/.venv
+BENCH_PY           := $(BENCH_VENV)/bin/python
+BENCH_ARGS         ?=
+BENCH_PYPY_VENV    := $(BENCH_ROOT)/.venv-pypy
+BENCH_PYSTON_VENV  := $(BENCH_ROOT)/.venv-pyston
+BENCH_CINDERX_VENV := $(BENCH_ROOT)/.venv-cinderx
+BENCH_PYSTON_BASE  ?= 3.10.13
+BENCH_DEPS_STAMP   := $(BENCH_VENV)/.ember-bench-deps
+# The harness process itself never runs under Ember; each benchmark process
+# gets exactly the EMBER_* variables of its mode.
+BENCH_RUN = env -u EMBER_AUTO -u EMBER_JIT_LIST -u EMBER_LOG EMBER_DISABLE=1 \
+	$(BENCH_PY) $(abspath $(BENCH_DIR))/run.py
+# Same pyperf version in every interpreter (falls back to the newest).
+BENCH_PYPERF_PIN = $$($(BENCH_PY) -c 'import pyperf; print("pyperf==" + pyperf.__version__)' 2>/dev/null || echo pyperf)
+
+.PHONY: bench bench-quick bench-deps bench-peers bench-peer-pypy bench-peer-pyston \
+	bench-peer-cinderx bench-test
+
+bench: setup bench-deps bench-peers
+	$(BENCH_RUN) $(BENCH_ARGS)
+
+bench-quick: setup bench-deps bench-peers
+	$(BENCH_RUN) --quick $(BENCH_ARGS)
+
+bench-deps: $(BENCH_DEPS_STAMP)
+
+$(BENCH_DEPS_STAMP): $(BENCH_DIR)/requirements.txt | setup
+	$(BENCH_PY) -m pip install -q -r $(BENCH_DIR)/requirements.txt
+	touch $@
+
+bench-test: bench-deps
+	$(BENCH_PY) -m pytest -q $(BENCH_ROOT)/tests/python/test_bench_stats.py
+
+bench-peers: bench-peer-pypy bench-peer-pyston bench-peer-cinderx
+
+# PyPy 3 from Debian. pypy3 -m pip does not exist there; pypy3-venv brings
+# ensurepip, so a venv gets pip. pyperf is installed with --no-deps: its
+# psutil dependency does not build for PyPy without pypy3-dev and pyperf runs
+# without it.
+bench-peer-pypy: bench-deps
+	@if ! command -v pypy3 >/dev/null 2>&1; then \
+	  echo "bench: installing Debian's pypy3"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3 pypy3-venv >/dev/null; } \
+	  || echo "bench: WARNING: could not install pypy3; the PyPy peer will not run"; \
+	fi
+	@if command -v pypy3 >/dev/null 2>&1 && ! pypy3 -c 'import ensurepip' >/dev/null 2>&1; then \
+	  echo "bench: installing pypy3-venv (ensurepip for PyPy)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3-venv >/dev/null \
+	  || echo "bench: WARNING: could not install pypy3-venv; the PyPy peer will not run"; \
+	fi
+	@if command -v pypy3 >/dev/null 2>&1 && ! $(BENCH_PYPY_VENV)/bin/python -c 'import pyperf' >/dev/null 2>&1; then \
+	  echo "bench: creating $(BENCH_PYPY_VENV)"; \
+	  rm -rf $(BENCH_PYPY_VENV); \
+	  { pypy3 -m venv $(BENCH_PYPY_VENV) \
+	    && $(BENCH_PYPY_VENV)/bin/python -m pip install -q --no-deps $(BENCH_PYPERF_PIN); } \
+	  || echo "bench: WARNING: PyPy venv set-up failed; the PyPy peer will not run"; \
+	fi
+
+# pyston-lite (PyPI, wheels up to CPython 3.10) in a venv of pyenv's CPython 3.10.
+# pyston_lite_autoload enables it at start-up unless DISABLE_PYSTON is set,
+# which gives the peer's own no-JIT baseline with the same binary.
+bench-peer-pyston: bench-deps
+	@base=$$(pyenv prefix $(BENCH_PYSTON_BASE) 2>/dev/null || true); \
+	[ -n "$$base" ] || base=$${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(BENCH_PYSTON_BASE); \
+	if [ ! -x "$$base/bin/python" ]; then \
+	  echo "bench: WARNING: no CPython $(BENCH_PYSTON_BASE) from pyenv; the pyston-lite peer will not run"; \
+	elif ! $(BENCH_PYSTON_VENV)/bin/python -c 'import pyston_lite, pyperf' >/dev/null 2>&1; then \
+	  echo "bench: creating $(BENCH_PYSTON_VENV) from $$base"; \
+	  rm -rf $(BENCH_PYSTON_VENV); \
+	  { "$$base/bin/python" -m venv $(BENCH_PYSTON_VENV) \
+	    && $(BENCH_PYSTON_VENV)/bin/python -m pip install -q pyston_lite_autoload $(BENCH_PYPERF_PIN); } \
+	  || echo "bench: WARNING: pyston-lite venv set-up failed; the pyston-lite peer will not run"; \
+	fi
+
+# CinderX needs CPython 3.14; none can be installed here, so this is usually a
+# clear skip. When one exists, cinderx is installed in a venv together with a
+# .pth hook that calls cinderx.jit.auto() when EMBER_BENCH_CINDERX=1.
+bench-peer-cinderx: bench-deps
+	@py=$$(command -v python3.14 || ls $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.14*/bin/python3.14 2>/dev/null | head -n 1); \
+	if [ -z "$$py" ]; then \
+	  echo "bench: CinderX skipped: no python3.14 interpreter on this machine (CinderX requires CPython 3.14)"; \
+	elif ! EMBER_BENCH_CINDERX=1 $(BENCH_CINDERX_VENV)/bin/python -c 'import sys, pyperf; assert "cinderx" in sys.modules' >/dev/null 2>&1; then \
+	  echo "bench: creating $(BENCH_CINDERX_VENV) from $$py"; \
+	  rm -rf $(BENCH_CINDERX_VENV); \
+	  { "$$py" -m venv $(BENCH_CINDERX_VENV) \
+	    && $(BENCH_CINDERX_VENV)/bin/python -m pip install -q cinderx $(BENCH_PYPERF_PIN) \
+	    && cp $(BENCH_DIR)/peers/ember_bench_cinderx.pth \
+	       "$$($(BENCH_CINDERX_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"; } \
+	  || echo "bench: WARNING: CinderX set-up failed; the CinderX peer will not run"; \
+	fi

@@ -1,0 +1,370 @@
+"""Command line of the Ember benchmark harness (``python bench/run.py --help``).
+
+Subcommands: ``run`` (the default), ``compare``, ``report``, ``peers``,
+``jitlist``. Exit codes: 0 success; 1 usage or set-up error; 2 an Ember mode
+was requested but Ember is unusable; 3 the run finished but some Ember
+result is invalid (no proof of JIT activity) or failed; 4 ``compare
+--fail-on-slowdown`` found a significant slowdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from . import stats
+from .benchmarks import (BENCHMARKS, BenchmarkError, check_requirements, find_scripts,
+                         locate_benchmarks_dir, parse_selection)
+from .configs import BASELINE, CPYTHON_MODES, EMBER_MODES, cpython_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODES = "nojit,ember-auto"
+DEFAULT_PEERS = "pypy,pyston,cinderx"
+QUICK = {"processes": 2, "warmups": 1, "values": 3, "min_time": 0.05, "cold_runs": 2}
+FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 5}
+SUBCOMMANDS = ("run", "compare", "report", "peers", "jitlist")
+
+EPILOG = """\
+modes (each a separate process configuration of the venv's CPython 3.13):
+  nojit       interpreter only (EMBER_DISABLE=1); the baseline of every ratio
+  ember-auto  EMBER_AUTO=N: compile a function after N calls (--auto-threshold)
+  ember-list  EMBER_JIT_LIST=<the benchmark's own functions, generated>
+  ember-all   EMBER_AUTO=0: compile every function at its first call
+peers (installed by `make bench-peers`; missing ones are reported, not fatal):
+  pypy (vs pypy3 --jit off), pyston (pyston-lite vs CPython 3.10),
+  cinderx (only with a python3.14 on the machine)
+regimes (reported separately):
+  steady      pyperf worker processes: warm-up values, then timed values
+  cold        whole process running the workload once, timed by `pyperf command`
+
+examples:
+  python bench/run.py --quick -b richards,nbody
+  python bench/run.py -m nojit,ember-auto,ember-all --no-peers
+  python bench/run.py compare results/A/steady/ember-auto.json results/B/steady/ember-auto.json
+"""
+
+
+def _csv(text: str) -> list:
+    return [t for t in re.split(r"[,\s]+", text.strip()) if t]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argparse parser for all subcommands."""
+    p = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Honest, repeatable performance comparisons of Ember against the "
+                    "CPython 3.13 interpreter and other Python JITs, on pyperformance's "
+                    "own benchmark code. Without a subcommand, `run` is assumed.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}")
+
+    r = sub.add_parser("run", help="run benchmarks (default)", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("-b", "--benchmarks", default="all",
+                   help=f"comma-separated subset of: {', '.join(BENCHMARKS)} (default: all)")
+    r.add_argument("-m", "--modes", default=DEFAULT_MODES,
+                   help=f"comma-separated subset of {', '.join(CPYTHON_MODES)} "
+                        f"(default: {DEFAULT_MODES}; nojit is always added)")
+    r.add_argument("--peers", default=DEFAULT_PEERS,
+                   help=f"peers to include when installed (default: {DEFAULT_PEERS})")
+    r.add_argument("--no-peers", action="store_true", help="run no peer")
+    r.add_argument("--regimes", default="steady,cold", help="steady, cold or both (default)")
+    r.add_argument("--quick", action="store_true",
+                   help="smoke run (about 3 minutes for all benchmarks in the default "
+                        "modes): " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+    r.add_argument("-p", "--processes", type=int, help=f"steady-state processes per mode "
+                   f"(default {FULL['processes']})")
+    r.add_argument("-w", "--warmups", type=int,
+                   help=f"warm-up values per steady process (default {FULL['warmups']})")
+    r.add_argument("-n", "--values", type=int,
+                   help=f"timed values per steady process (default {FULL['values']})")
+    r.add_argument("--min-time", type=float,
+                   help=f"minimum seconds per value, pyperf --min-time "
+                        f"(default {FULL['min_time']})")
+    r.add_argument("--loops", type=int, help="fixed inner loops (default: calibrate per mode)")
+    r.add_argument("--cold-runs", type=int,
+                   help=f"cold processes per mode (default {FULL['cold_runs']})")
+    r.add_argument("--auto-threshold", type=int,
+                   default=int(os.environ.get("EMBER_BENCH_AUTO_THRESHOLD", "2")),
+                   help="EMBER_AUTO call count for ember-auto (default 2, or "
+                        "$EMBER_BENCH_AUTO_THRESHOLD); keep it below --warmups, "
+                        "since pyperf time functions are called once per value")
+    r.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"),
+                   help="CPython 3.13 venv interpreter with ember, pyperf, pyperformance "
+                        "(default: .venv/bin/python)")
+    r.add_argument("--results-dir", default=str(ROOT / "results"),
+                   help="where run directories go (default: results/)")
+    r.add_argument("--run-id", help="run directory name (default: date-time)")
+    r.add_argument("--confidence", type=float, default=stats.DEFAULT_CONFIDENCE,
+                   help="CI level (default 0.95)")
+    r.add_argument("--resamples", type=int, default=stats.DEFAULT_RESAMPLES,
+                   help=f"bootstrap resamples (default {stats.DEFAULT_RESAMPLES})")
+    r.add_argument("--timeout", type=float, default=900.0,
+                   help="limit in seconds for one benchmark process (default 900)")
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+    c = sub.add_parser("compare", help="compare two pyperf result files (from -> to)")
+    c.add_argument("from_file", help="pyperf JSON of the old state (e.g. commit A)")
+    c.add_argument("to_file", help="pyperf JSON of the new state (e.g. commit B)")
+    c.add_argument("-b", "--benchmarks", help="restrict to these benchmarks")
+    c.add_argument("--confidence", type=float, default=stats.DEFAULT_CONFIDENCE)
+    c.add_argument("--resamples", type=int, default=stats.DEFAULT_RESAMPLES)
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.add_argument("--fail-on-slowdown", action="store_true",
+                   help="exit 4 if any benchmark is significantly slower")
+
+    rep = sub.add_parser("report", help="recompute summary.md and plots of a run directory")
+    rep.add_argument("run_dir", nargs="?", default=str(ROOT / "results" / "latest"))
+    rep.add_argument("--confidence", type=float, default=stats.DEFAULT_CONFIDENCE)
+    rep.add_argument("--resamples", type=int, default=stats.DEFAULT_RESAMPLES)
+    rep.add_argument("--no-plots", action="store_true")
+
+    sub.add_parser("peers", help="show which peers are installed and usable")
+
+    j = sub.add_parser("jitlist", help="print the generated ember-list JIT list of a benchmark")
+    j.add_argument("benchmark", choices=BENCHMARKS)
+    j.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    return p
+
+
+def _console():
+    from rich.console import Console
+    return Console(stderr=True, highlight=False)
+
+
+def _git_describe() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        rev = out.stdout.strip() or "no commit"
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev + (" (dirty)" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def _settings(args):
+    from .runner import Settings
+    base = dict(QUICK if args.quick else FULL)
+    for k in base:
+        v = getattr(args, k)
+        if v is not None:
+            base[k] = v
+    regimes = tuple(r for r in ("steady", "cold") if r in _csv(args.regimes))
+    if not regimes:
+        raise SystemExit("error: --regimes must name steady and/or cold")
+    for k in ("processes", "values", "cold_runs"):
+        if base[k] < 1:
+            raise SystemExit(f"error: --{k.replace('_', '-')} must be >= 1")
+    return Settings(loops=args.loops, regimes=regimes, auto_threshold=args.auto_threshold,
+                    timeout=args.timeout, **base)
+
+
+def cmd_run(args) -> int:
+    """The ``run`` subcommand; returns the exit code."""
+    from .peers import PEERS, detect
+    from .preflight import EmberUnavailable, check_ember, check_nojit
+    from .progress import RunProgress
+    from .runner import BenchRunner
+
+    con = _console()
+    settings = _settings(args)
+    python = args.python
+    if not Path(python).exists():
+        con.print(f"[red]error:[/] {python} does not exist: create the project venv first "
+                  "(`make setup`)")
+        return 1
+    modes = _csv(args.modes)
+    bad = [m for m in modes if m not in CPYTHON_MODES]
+    if bad:
+        con.print(f"[red]error:[/] unknown mode(s) {bad}; choose from {CPYTHON_MODES}")
+        return 1
+    modes = [BASELINE] + [m for m in CPYTHON_MODES if m in modes and m != BASELINE]
+    try:
+        names = parse_selection(args.benchmarks)
+        bench_dir, pp_version = locate_benchmarks_dir(python)
+        scripts = find_scripts(bench_dir, names)
+    except BenchmarkError as exc:
+        con.print(f"[red]error:[/] {exc}")
+        return 1
+    for problem in check_requirements(scripts):
+        con.print(f"[yellow]warning:[/] {problem}")
+
+    preflight = {}
+    if any(m in EMBER_MODES for m in modes):
+        con.print("pre-flight: checking that Ember loads and compiles ...")
+        try:
+            preflight["ember"] = check_ember(python)
+        except EmberUnavailable as exc:
+            con.print(f"[red bold]error: Ember modes requested ({', '.join(m for m in modes if m in EMBER_MODES)}) "
+                      f"but Ember is unusable:[/]\n{exc}\n"
+                      "Not running: an Ember mode never falls back to the interpreter. "
+                      "Use `-m nojit` to benchmark without Ember.")
+            return 2
+    try:
+        preflight["nojit"] = check_nojit(python)
+    except EmberUnavailable as exc:
+        con.print(f"[red]error:[/] the nojit interpreter does not run: {exc}")
+        return 1
+    if preflight["nojit"]["log_compiled"] or preflight["nojit"]["compiled"]:
+        con.print("[red]error:[/] Ember compiled functions despite EMBER_DISABLE=1; "
+                  "nojit would not be an interpreter baseline")
+        return 1
+
+    configs = [cpython_config(m, python, settings.auto_threshold) for m in modes]
+    peer_names = [] if args.no_peers else _csv(args.peers)
+    bad = [p for p in peer_names if p not in PEERS]
+    if bad:
+        con.print(f"[red]error:[/] unknown peer(s) {bad}; choose from {PEERS}")
+        return 1
+    statuses = detect(peer_names, ROOT)
+    for st in statuses:
+        color = "green" if st.available else "yellow"
+        con.print(f"peer {st.name}: [{color}]{'available' if st.available else 'not run'}[/]"
+                  f" -- {st.message}")
+        if st.available:
+            configs += st.configs
+
+    run_id = args.run_id or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results_dir = Path(args.results_dir)
+    run_dir = results_dir / run_id
+    if run_dir.exists():
+        con.print(f"[red]error:[/] {run_dir} already exists")
+        return 1
+    run_dir.mkdir(parents=True)
+
+    runner = BenchRunner(run_dir, scripts, configs, settings, python, console=con)
+    if "ember-list" in modes:
+        for s in scripts:
+            runner.jit_list(s)
+    manifest = {
+        "run_id": run_id,
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "argv": sys.argv,
+        "environment": {"host": platform.node(), "cpus": os.cpu_count(),
+                        "platform": platform.platform(), "git": _git_describe()},
+        "benchmarks_dir": str(bench_dir),
+        "pyperformance_version": pp_version,
+        "benchmarks": names,
+        "configs": [asdict(c) for c in configs],
+        "peers": [{"name": s.name, "available": s.available, "message": s.message}
+                  for s in statuses],
+        "preflight": preflight,
+        "confidence": args.confidence,
+    }
+    total = runner.total_processes()
+    con.print(f"running {len(scripts)} benchmark(s) x {len(configs)} configuration(s) "
+              f"({', '.join(c.name for c in configs)}): {total} processes -> {run_dir}")
+    t0 = time.monotonic()
+    with RunProgress(total, con) as prog:
+        runner.progress = prog
+        try:
+            runner.run()
+        finally:
+            manifest.update(runner.manifest_part())
+            manifest["duration_s"] = round(time.monotonic() - t0, 1)
+            (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    latest = results_dir / "latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_id)
+    except OSError:
+        pass
+    return _report(run_dir, args.confidence, args.resamples, not args.no_plots, con)
+
+
+def _report(run_dir: Path, confidence: float, resamples: int, plots: bool, con) -> int:
+    from .report import cpython_table, peer_table, render
+    from .results import analyze
+    data = analyze(run_dir, confidence, resamples)
+    written = []
+    if plots:
+        from .plots import plot_all
+        written = [str(p.relative_to(run_dir)) for p in plot_all(data, run_dir / "plots")]
+    (run_dir / "summary.md").write_text(render(data, written))
+    for regime in data.regimes():
+        # Plain print: tables must not be re-wrapped to the terminal width.
+        print(f"\n## {regime}\n", flush=True)
+        print("\n".join(cpython_table(data, regime)))
+        pt = peer_table(data, regime)
+        if pt:
+            print()
+            print("\n".join(pt), flush=True)
+    con.print(f"\nsummary: {run_dir / 'summary.md'}"
+              + (f"; {len(written)} plots in {run_dir / 'plots'}" if written else ""))
+    if data.has_invalid:
+        con.print("[red bold]some Ember results are INVALID or failed (see summary.md)[/]")
+        return 3
+    return 0
+
+
+def cmd_report(args) -> int:
+    """The ``report`` subcommand; returns the exit code."""
+    run_dir = Path(args.run_dir).resolve()
+    if not (run_dir / "manifest.json").exists():
+        print(f"error: {run_dir} has no manifest.json", file=sys.stderr)
+        return 1
+    return _report(run_dir, args.confidence, args.resamples, not args.no_plots, _console())
+
+
+def cmd_compare(args) -> int:
+    """The ``compare`` subcommand; returns the exit code."""
+    from .compare import CompareError, compare_files, format_comparisons
+    try:
+        rows = compare_files(Path(args.from_file), Path(args.to_file),
+                             benches=_csv(args.benchmarks) if args.benchmarks else None,
+                             confidence=args.confidence, n_resamples=args.resamples)
+    except CompareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=1))
+    else:
+        print(format_comparisons(rows, args.from_file, args.to_file))
+    if args.fail_on_slowdown and any(r.estimate.verdict == "slower" for r in rows):
+        return 4
+    return 0
+
+
+def cmd_peers(args) -> int:
+    """The ``peers`` subcommand: print each peer's status; returns 0."""
+    from .peers import PEERS, detect
+    for st in detect(list(PEERS), ROOT):
+        print(f"{st.name:8} {'available' if st.available else 'not run':10} {st.message}")
+        for c in st.configs:
+            print(f"         config {c.name}: {' '.join(c.argv)} {c.env or ''}")
+    return 0
+
+
+def cmd_jitlist(args) -> int:
+    """The ``jitlist`` subcommand: print the generated list; returns the exit code."""
+    from .jitlist import jit_list_lines
+    try:
+        bench_dir, _ = locate_benchmarks_dir(args.python)
+        script = find_scripts(bench_dir, [args.benchmark])[0]
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(jit_list_lines(script.script)))
+    return 0
+
+
+def main(argv: list | None = None) -> int:
+    """Entry point: parse ``argv`` (default ``sys.argv[1:]``) and run; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    return {"run": cmd_run, "compare": cmd_compare, "report": cmd_report,
+            "peers": cmd_peers, "jitlist": cmd_jitlist}[args.command](args)

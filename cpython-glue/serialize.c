@@ -1,0 +1,364 @@
+/* serialize.c -- CPython 3.13 code object (+ the specialising interpreter's inline caches)
+ * -> Ember HIR wire bytes (format: src/hir/wire.rs, opcodes: EmberOp in include/ember.h).
+ *
+ * Walks _PyCode_CODE(co) like the interpreter does: EXTENDED_ARG prefixes are folded, each
+ * specialised opcode is mapped back to its base with _PyOpcode_Deopt, and the cache entries
+ * of specialised forms (Include/internal/pycore_code.h layouts) become immediates. Opcodes
+ * Ember cannot compile become EMBER_OP_UNSUPPORTED carrying their name; the compiler
+ * refuses the function only if such an instruction is reachable. */
+#define NEED_OPCODE_METADATA
+#include "ember_runtime.h"
+#include "internal/pycore_code.h"
+#include "internal/pycore_opcode_metadata.h"
+#include "internal/pycore_function.h"
+#include "serialize.h"
+#include "ember.h"
+
+#include <string.h>
+
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+    int oom;
+} Buf;
+
+static void put(Buf *b, const void *p, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + n) cap *= 2;
+        unsigned char *d = PyMem_Realloc(b->data, cap);
+        if (!d) { b->oom = 1; return; }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+static void put_u16(Buf *b, uint16_t v) { put(b, &v, 2); }
+static void put_u32(Buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(Buf *b, uint64_t v) { put(b, &v, 8); }
+static void put_str(Buf *b, const char *s, size_t n) { put_u32(b, (uint32_t)n); put(b, s, n); }
+
+/* Instructions are staged so the instruction count can precede them. */
+typedef struct {
+    uint16_t op;
+    uint16_t nimm;
+    uint32_t bc;
+    int64_t imm[6];
+} Ins;
+
+typedef struct {
+    Ins *v;
+    Py_ssize_t n, cap;
+    const char *names[64];  /* unsupported opcode names, interned by index */
+    int nnames;
+} Prog;
+
+static int emit(Prog *p, uint16_t op, uint32_t bc, int nimm, int64_t a, int64_t b, int64_t c,
+                int64_t d, int64_t e, int64_t f)
+{
+    if (p->n == p->cap) {
+        Py_ssize_t cap = p->cap ? p->cap * 2 : 64;
+        Ins *v = PyMem_Realloc(p->v, cap * sizeof(Ins));
+        if (!v) return -1;
+        p->v = v;
+        p->cap = cap;
+    }
+    Ins *x = &p->v[p->n++];
+    x->op = op;
+    x->nimm = (uint16_t)nimm;
+    x->bc = bc;
+    x->imm[0] = a; x->imm[1] = b; x->imm[2] = c; x->imm[3] = d; x->imm[4] = e; x->imm[5] = f;
+    return 0;
+}
+#define E0(op) emit(&prog, op, (uint32_t)i, 0, 0, 0, 0, 0, 0, 0)
+#define E1(op, a) emit(&prog, op, (uint32_t)i, 1, a, 0, 0, 0, 0, 0)
+#define E2(op, a, b) emit(&prog, op, (uint32_t)i, 2, a, b, 0, 0, 0, 0)
+
+static int name_index(Prog *p, const char *name)
+{
+    for (int k = 0; k < p->nnames; k++)
+        if (strcmp(p->names[k], name) == 0) return k + 2;
+    if (p->nnames == 64) return 2;  /* reuse the first name; message still says unsupported */
+    p->names[p->nnames++] = name;
+    return p->nnames + 1;
+}
+
+/* Jump targets point at an instruction's first unit; the wire names instructions by their
+ * opcode unit, after any EXTENDED_ARG prefix. */
+static Py_ssize_t op_unit(_Py_CODEUNIT *code, Py_ssize_t n, Py_ssize_t t)
+{
+    while (t + 1 < n && t >= 0 && code[t].op.code == EXTENDED_ARG) t++;
+    return t;
+}
+#define T(x) op_unit(code, n, (x))
+
+static uint32_t cache_u32(_Py_CODEUNIT *c) { return read_u32(&c->cache); }
+static uint64_t cache_ptr(_Py_CODEUNIT *c) { return (uint64_t)(uintptr_t)read_obj(&c->cache); }
+
+int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen, char *why, size_t whylen)
+{
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    Py_ssize_t n = Py_SIZE(co);
+    Py_ssize_t nconsts = PyTuple_GET_SIZE(co->co_consts);
+    Prog prog = {0};
+    int rc = -1;
+    Buf b = {0};
+
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t start = i;
+        int op = code[i].op.code;
+        int oparg = code[i].op.arg;
+        while (op == EXTENDED_ARG && i + 1 < n) {
+            i++;
+            op = code[i].op.code;
+            oparg = (oparg << 8) | code[i].op.arg;
+        }
+        (void)start;
+        int base = _PyOpcode_Deopt[op];
+        int ncache = _PyOpcode_Caches[base];
+        _Py_CODEUNIT *cache = &code[i + 1];
+        Py_ssize_t next = i + 1 + ncache;
+        int r = 0;
+        switch (base) {
+        case NOP: case CACHE: case RESERVED:
+            r = E0(EMBER_OP_NOP); break;
+        case RESUME:
+            r = E0(EMBER_OP_RESUME); break;
+        case LOAD_FAST:
+            r = E1(EMBER_OP_LOAD_FAST, oparg); break;
+        case LOAD_FAST_CHECK:
+            r = E1(EMBER_OP_LOAD_FAST_CHECK, oparg); break;
+        case LOAD_FAST_AND_CLEAR:
+            r = E1(EMBER_OP_LOAD_FAST_AND_CLEAR, oparg); break;
+        case LOAD_FAST_LOAD_FAST:
+            r = E1(EMBER_OP_LOAD_FAST, oparg >> 4) || E1(EMBER_OP_LOAD_FAST, oparg & 15); break;
+        case STORE_FAST:
+            r = E1(EMBER_OP_STORE_FAST, oparg); break;
+        case STORE_FAST_LOAD_FAST:
+            r = E1(EMBER_OP_STORE_FAST, oparg >> 4) || E1(EMBER_OP_LOAD_FAST, oparg & 15); break;
+        case STORE_FAST_STORE_FAST:
+            r = E1(EMBER_OP_STORE_FAST, oparg >> 4) || E1(EMBER_OP_STORE_FAST, oparg & 15); break;
+        case DELETE_FAST:
+            r = E1(EMBER_OP_DELETE_FAST, oparg); break;
+        case LOAD_CONST:
+            r = E1(EMBER_OP_LOAD_CONST, oparg); break;
+        case RETURN_CONST:
+            r = E1(EMBER_OP_RETURN_CONST, oparg); break;
+        case RETURN_VALUE:
+            r = E0(EMBER_OP_RETURN_VALUE); break;
+        case POP_TOP: case END_FOR:
+            r = E0(EMBER_OP_POP_TOP); break;
+        case PUSH_NULL:
+            r = E0(EMBER_OP_PUSH_NULL); break;
+        case COPY:
+            r = E1(EMBER_OP_COPY, oparg); break;
+        case SWAP:
+            r = E1(EMBER_OP_SWAP, oparg); break;
+        case BINARY_OP: {
+            int spec = 0;
+            switch (op) {
+            case BINARY_OP_ADD_INT: spec = 1; break;
+            case BINARY_OP_SUBTRACT_INT: spec = 2; break;
+            case BINARY_OP_MULTIPLY_INT: spec = 3; break;
+            case BINARY_OP_ADD_FLOAT: spec = 4; break;
+            case BINARY_OP_SUBTRACT_FLOAT: spec = 5; break;
+            case BINARY_OP_MULTIPLY_FLOAT: spec = 6; break;
+            case BINARY_OP_ADD_UNICODE: spec = 7; break;
+            }
+            r = E2(EMBER_OP_BINARY_OP, oparg, spec);
+            break;
+        }
+        case UNARY_NOT: r = E0(EMBER_OP_UNARY_NOT); break;
+        case UNARY_NEGATIVE: r = E0(EMBER_OP_UNARY_NEGATIVE); break;
+        case UNARY_INVERT: r = E0(EMBER_OP_UNARY_INVERT); break;
+        case TO_BOOL: {
+            int spec = 0;
+            int64_t tv = 0;
+            switch (op) {
+            case TO_BOOL_BOOL: spec = 1; break;
+            case TO_BOOL_INT: spec = 2; break;
+            case TO_BOOL_NONE: spec = 3; break;
+            case TO_BOOL_LIST: spec = 4; break;
+            case TO_BOOL_STR: spec = 5; break;
+            case TO_BOOL_ALWAYS_TRUE: spec = 6; tv = cache_u32(&cache[1]); break;
+            }
+            r = E2(EMBER_OP_TO_BOOL, spec, tv);
+            break;
+        }
+        case COMPARE_OP: {
+            int spec = op == COMPARE_OP_INT ? 1 : op == COMPARE_OP_FLOAT ? 2 : op == COMPARE_OP_STR ? 3 : 0;
+            r = E2(EMBER_OP_COMPARE_OP, oparg, spec);
+            break;
+        }
+        case IS_OP: r = E1(EMBER_OP_IS_OP, oparg); break;
+        case CONTAINS_OP: r = E1(EMBER_OP_CONTAINS_OP, oparg); break;
+        case LOAD_GLOBAL: {
+            int spec = 0;
+            int64_t v1 = 0, v2 = 0, idx = 0;
+            if (op == LOAD_GLOBAL_MODULE) {
+                spec = 1; v1 = cache[1].cache; idx = cache[3].cache;
+            } else if (op == LOAD_GLOBAL_BUILTIN) {
+                spec = 2; v1 = cache[1].cache; v2 = cache[2].cache; idx = cache[3].cache;
+            }
+            r = emit(&prog, EMBER_OP_LOAD_GLOBAL, (uint32_t)i, 6, nconsts + (oparg >> 1), oparg & 1, spec, v1, v2, idx);
+            break;
+        }
+        case STORE_GLOBAL:
+            r = E1(EMBER_OP_STORE_GLOBAL, nconsts + oparg); break;
+        case LOAD_ATTR: {
+            int64_t name = nconsts + (oparg >> 1);
+            if (oparg & 1) {
+                int spec = 0;
+                int64_t tv = 0, kv = 0, descr = 0;
+                if (op == LOAD_ATTR_METHOD_WITH_VALUES) {
+                    spec = 1; tv = cache_u32(&cache[1]); kv = cache_u32(&cache[3]); descr = (int64_t)cache_ptr(&cache[5]);
+                } else if (op == LOAD_ATTR_METHOD_NO_DICT) {
+                    spec = 2; tv = cache_u32(&cache[1]); descr = (int64_t)cache_ptr(&cache[5]);
+                }
+                r = emit(&prog, EMBER_OP_LOAD_METHOD, (uint32_t)i, 5, name, spec, tv, kv, descr, 0);
+            } else {
+                int spec = 0;
+                int64_t a = 0, c = 0;
+                if (op == LOAD_ATTR_INSTANCE_VALUE) { spec = 1; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                else if (op == LOAD_ATTR_SLOT) { spec = 2; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                else if (op == LOAD_ATTR_MODULE) { spec = 3; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                r = emit(&prog, EMBER_OP_LOAD_ATTR, (uint32_t)i, 4, name, spec, a, c, 0, 0);
+            }
+            break;
+        }
+        case STORE_ATTR: {
+            int spec = 0;
+            int64_t a = 0, c = 0;
+            if (op == STORE_ATTR_INSTANCE_VALUE) { spec = 1; a = cache_u32(&cache[1]); c = cache[3].cache; }
+            else if (op == STORE_ATTR_SLOT) { spec = 2; a = cache_u32(&cache[1]); c = cache[3].cache; }
+            r = emit(&prog, EMBER_OP_STORE_ATTR, (uint32_t)i, 4, nconsts + oparg, spec, a, c, 0, 0);
+            break;
+        }
+        case BINARY_SUBSCR: {
+            int spec = op == BINARY_SUBSCR_LIST_INT ? 1 : op == BINARY_SUBSCR_TUPLE_INT ? 2 : op == BINARY_SUBSCR_DICT ? 3 : 0;
+            r = E1(EMBER_OP_BINARY_SUBSCR, spec);
+            break;
+        }
+        case STORE_SUBSCR: {
+            int spec = op == STORE_SUBSCR_LIST_INT ? 1 : op == STORE_SUBSCR_DICT ? 2 : 0;
+            r = E1(EMBER_OP_STORE_SUBSCR, spec);
+            break;
+        }
+        case DELETE_SUBSCR: r = E0(EMBER_OP_DELETE_SUBSCR); break;
+        case BUILD_TUPLE: r = E1(EMBER_OP_BUILD_TUPLE, oparg); break;
+        case BUILD_LIST: r = E1(EMBER_OP_BUILD_LIST, oparg); break;
+        case BUILD_MAP: r = E1(EMBER_OP_BUILD_MAP, oparg); break;
+        case BUILD_CONST_KEY_MAP: r = E1(EMBER_OP_BUILD_CONST_KEY_MAP, oparg); break;
+        case LIST_APPEND: r = E1(EMBER_OP_LIST_APPEND, oparg); break;
+        case LIST_EXTEND: r = E1(EMBER_OP_LIST_EXTEND, oparg); break;
+        case CALL: r = E1(EMBER_OP_CALL, oparg); break;
+        case CALL_KW: r = E1(EMBER_OP_CALL_KW, oparg); break;
+        case GET_ITER: r = E0(EMBER_OP_GET_ITER); break;
+        case FOR_ITER: {
+            /* Exhaustion pops the iterator and skips the END_FOR; POP_TOP pair at the target. */
+            Py_ssize_t t = next + oparg;
+            int spec = op == FOR_ITER_RANGE ? 1 : op == FOR_ITER_LIST ? 2 : op == FOR_ITER_TUPLE ? 3 : 0;
+            if (t + 1 < n && _PyOpcode_Deopt[code[t].op.code] == END_FOR && _PyOpcode_Deopt[code[t + 1].op.code] == POP_TOP)
+                r = E2(EMBER_OP_FOR_ITER, T(t + 2), spec);
+            else
+                r = E2(EMBER_OP_UNSUPPORTED, base, name_index(&prog, "FOR_ITER (unexpected loop exit shape)"));
+            break;
+        }
+        case JUMP_FORWARD: r = E1(EMBER_OP_JUMP, T(next + oparg)); break;
+        case JUMP_BACKWARD: r = E1(EMBER_OP_JUMP_BACKWARD, T(next - oparg)); break;
+        case JUMP_BACKWARD_NO_INTERRUPT: r = E1(EMBER_OP_JUMP, T(next - oparg)); break;
+        case POP_JUMP_IF_FALSE: r = E1(EMBER_OP_POP_JUMP_IF_FALSE, T(next + oparg)); break;
+        case POP_JUMP_IF_TRUE: r = E1(EMBER_OP_POP_JUMP_IF_TRUE, T(next + oparg)); break;
+        case POP_JUMP_IF_NONE: r = E1(EMBER_OP_POP_JUMP_IF_NONE, T(next + oparg)); break;
+        case POP_JUMP_IF_NOT_NONE: r = E1(EMBER_OP_POP_JUMP_IF_NOT_NONE, T(next + oparg)); break;
+        case RAISE_VARARGS: r = E1(EMBER_OP_RAISE_VARARGS, oparg); break;
+        case LOAD_ASSERTION_ERROR: r = E0(EMBER_OP_LOAD_ASSERTION_ERROR); break;
+        case UNPACK_SEQUENCE: r = E1(EMBER_OP_UNPACK_SEQUENCE, oparg); break;
+        default: {
+            const char *nm = _PyOpcode_OpName[base] ? _PyOpcode_OpName[base] : "<unknown>";
+            r = E2(EMBER_OP_UNSUPPORTED, base, name_index(&prog, nm));
+            break;
+        }
+        }
+        if (r) { PyErr_NoMemory(); goto done; }
+        i = next;
+    }
+
+    /* header */
+    put_u32(&b, EMBER_WIRE_MAGIC);
+    put_u16(&b, EMBER_WIRE_VERSION);
+    put_u16(&b, 1); /* None/True/False are immortal in 3.13 */
+    put_u32(&b, (uint32_t)co->co_nlocalsplus);
+    put_u32(&b, (uint32_t)co->co_argcount);
+    put_u32(&b, (uint32_t)co->co_stacksize);
+    put_u32(&b, (uint32_t)n);
+    put_u32(&b, (uint32_t)offsetof(_PyInterpreterFrame, localsplus));
+    put_u32(&b, (uint32_t)offsetof(_PyInterpreterFrame, instr_ptr));
+    put_u64(&b, (uint64_t)(uintptr_t)code);
+    put_u64(&b, (uint64_t)(uintptr_t)Py_None);
+    put_u64(&b, (uint64_t)(uintptr_t)Py_True);
+    put_u64(&b, (uint64_t)(uintptr_t)Py_False);
+    /* strings: module, qualname, unsupported opcode names */
+    put_u32(&b, (uint32_t)(2 + prog.nnames));
+    {
+        const char *mod = "?";
+        Py_ssize_t modlen = 1;
+        if (func->func_module && PyUnicode_Check(func->func_module)) {
+            mod = PyUnicode_AsUTF8AndSize(func->func_module, &modlen);
+            if (!mod) { PyErr_Clear(); mod = "?"; modlen = 1; }
+        }
+        put_str(&b, mod, (size_t)modlen);
+        Py_ssize_t qlen;
+        const char *q = PyUnicode_AsUTF8AndSize(co->co_qualname, &qlen);
+        if (!q) goto done;
+        put_str(&b, q, (size_t)qlen);
+        for (int k = 0; k < prog.nnames; k++) put_str(&b, prog.names[k], strlen(prog.names[k]));
+    }
+    /* constants: co_consts, then co_names */
+    Py_ssize_t nnames = PyTuple_GET_SIZE(co->co_names);
+    put_u32(&b, (uint32_t)(nconsts + nnames));
+    for (Py_ssize_t k = 0; k < nconsts; k++) put_u64(&b, (uint64_t)(uintptr_t)PyTuple_GET_ITEM(co->co_consts, k));
+    for (Py_ssize_t k = 0; k < nnames; k++) put_u64(&b, (uint64_t)(uintptr_t)PyTuple_GET_ITEM(co->co_names, k));
+    put_u32(&b, (uint32_t)prog.n);
+    for (Py_ssize_t k = 0; k < prog.n; k++) {
+        Ins *x = &prog.v[k];
+        put_u16(&b, x->op);
+        put_u16(&b, x->nimm);
+        put_u32(&b, x->bc);
+        for (int j = 0; j < x->nimm; j++) put_u64(&b, (uint64_t)x->imm[j]);
+    }
+    if (b.oom) { PyErr_NoMemory(); goto done; }
+    *out = b.data;
+    *outlen = b.len;
+    b.data = NULL;
+    rc = 0;
+done:
+    if (rc != 0 && why && whylen) {
+        snprintf(why, whylen, "serialisation failed");
+    }
+    PyMem_Free(b.data);
+    PyMem_Free(prog.v);
+    return rc;
+}
+
+Py_ssize_t ember_instr_start(PyCodeObject *co, Py_ssize_t unit)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    Py_ssize_t n = Py_SIZE(co);
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t start = i;
+        int op = code[i].op.code;
+        while (op == EXTENDED_ARG && i + 1 < n) {
+            i++;
+            op = code[i].op.code;
+        }
+        if (i == unit) return start;
+        if (i > unit) return unit;
+        i += 1 + _PyOpcode_Caches[_PyOpcode_Deopt[op]];
+    }
+    return unit;
+}

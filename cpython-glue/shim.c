@@ -1,0 +1,582 @@
+/* shim.c -- the `ember._shim` extension module: Ember's host inside CPython 3.13.
+ *
+ *  - loads libember.so (dlopen, RTLD_LOCAL) and registers the runtime helpers by address;
+ *  - counts calls and compiles hot functions: a function's vectorcall is replaced by
+ *    ember_vectorcall (PyFunction_SetVectorcall), which pushes a real _PyInterpreterFrame inline
+ *    and enters compiled code, or falls back to CPython's own _PyFunction_Vectorcall;
+ *  - a function watcher installs the trampoline on new functions (autojit / jit list);
+ *  - the frame protocol's slow half: eval-breaker handling, raising (unwinding with the code
+ *    object's exception table, as Python/ceval.c does) and deopt into _PyEval_EvalFrameDefault.
+ * See shared/design/cpython313-hosting.md sections 4-8 for the measured protocol. */
+#include "ember_runtime.h"
+#include "internal/pycore_code.h"
+#include "internal/pycore_function.h"
+#include "internal/pycore_interp.h"
+#include "internal/pycore_ceval.h"
+#include "serialize.h"
+#include "ember.h"
+
+#include <dlfcn.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame *frame);
+
+/* ---- libember entry points ---- */
+static EmberStatus (*p_init)(const EmberConfig *, char *, size_t);
+static EmberStatus (*p_compile)(const uint8_t *, size_t, EmberCompiled *, char *, size_t);
+static EmberStatus (*p_free)(uint64_t);
+static EmberStatus (*p_hir_text)(const uint8_t *, size_t, char *, size_t);
+static size_t (*p_builtin_bitcode)(const uint8_t **);
+static const char *(*p_version)(void);
+
+typedef PyObject *(*entry_fn)(PyThreadState *, _PyInterpreterFrame *);
+
+/* Per-code-object state, stored in co_extra. */
+typedef struct {
+    entry_fn entry;      /* compiled entry, NULL until compiled */
+    uint64_t handle;     /* libember handle */
+    uint64_t code_size;  /* native bytes */
+    uint64_t ncalls;     /* calls seen through the trampoline */
+    int state;           /* 0 fresh, 1 compiled, 2 refused (stays interpreted) */
+} CodeInfo;
+
+static Py_ssize_t extra_index = -1;
+static vectorcallfunc py_function_vectorcall;   /* _PyFunction_Vectorcall (not exported) */
+static int enabled;                /* the JIT is loaded and not disabled */
+static long auto_threshold = -1;   /* compile after N calls; -1 = autojit off */
+static PyObject *jit_list;         /* list of pattern str, or NULL */
+static PyObject *compiled_names;   /* list of "module:qualname" */
+static FILE *log_file;
+static int watcher_id = -1;
+static uint64_t total_compile_ns;
+static long n_compiled, n_refused;
+
+static void ember_log(const char *fmt, ...)
+{
+    if (!log_file) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(log_file, fmt, ap);
+    va_end(ap);
+    fputc('\n', log_file);
+    fflush(log_file);
+}
+
+static void free_info(void *p)
+{
+    CodeInfo *info = p;
+    if (!info) return;
+    if (info->handle && p_free) p_free(info->handle);
+    PyMem_RawFree(info);
+}
+
+/* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */
+typedef struct {
+    Py_ssize_t ce_size;
+    void *ce_extras[1];
+} CodeExtra;
+
+static inline CodeInfo *get_info(PyCodeObject *co)
+{
+    CodeExtra *ex = (CodeExtra *)co->co_extra;
+    if (ex && extra_index < ex->ce_size) return ex->ce_extras[extra_index];
+    return NULL;
+}
+
+static CodeInfo *get_or_make_info(PyCodeObject *co)
+{
+    CodeInfo *info = get_info(co);
+    if (info) return info;
+    info = PyMem_RawCalloc(1, sizeof(CodeInfo));
+    if (!info) return NULL;
+    if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, info) < 0) {
+        PyErr_Clear();
+        PyMem_RawFree(info);
+        return NULL;
+    }
+    return info;
+}
+
+static PyObject *full_name(PyFunctionObject *func)
+{
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    PyObject *mod = func->func_module;
+    if (mod && PyUnicode_Check(mod)) return PyUnicode_FromFormat("%U:%U", mod, co->co_qualname);
+    return PyUnicode_FromFormat("?:%U", co->co_qualname);
+}
+
+/* ---- monitoring: native code emits no events, so it never runs while any is on ---- */
+static inline int monitoring_active(PyThreadState *ts, PyCodeObject *co)
+{
+    uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
+    uintptr_t version = eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK;
+    if (version == 0) return 0;  /* monitoring was never switched on in this process */
+    if (co->_co_instrumentation_version != version) return 1;
+    PyInterpreterState *interp = ts->interp;
+    for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
+        if (interp->monitors.tools[e]) return 1;
+    if (co->_co_monitoring) {
+        for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
+            if (co->_co_monitoring->active_monitors.tools[e]) return 1;
+    }
+    return 0;
+}
+
+/* ---- compiling ---- */
+static int jit_list_matches(PyObject *name)
+{
+    if (!jit_list) return 1;
+    const char *s = PyUnicode_AsUTF8(name);
+    if (!s) { PyErr_Clear(); return 0; }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(jit_list); i++) {
+        const char *pat = PyUnicode_AsUTF8(PyList_GET_ITEM(jit_list, i));
+        if (pat && fnmatch(pat, s, 0) == 0) return 1;
+    }
+    return 0;
+}
+
+static const char *refusal_reason(PyCodeObject *co)
+{
+    if (co->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE))
+        return "generator, coroutine and async generator functions are not compiled yet";
+    return NULL;
+}
+
+/* Compiles func's code object once; returns 1 when compiled code is available. */
+static int try_compile(PyFunctionObject *func, CodeInfo *info)
+{
+    if (info->state != 0) return info->state == 1;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    PyObject *name = full_name(func);
+    if (!name) { PyErr_Clear(); info->state = 2; return 0; }
+    const char *cname = PyUnicode_AsUTF8(name);
+    if (!cname) { PyErr_Clear(); cname = "?"; }
+    const char *why = refusal_reason(co);
+    char err[1024] = {0};
+    if (why) {
+        ember_log("Not compiling %s: %s", cname, why);
+        goto refused;
+    }
+    unsigned char *wire = NULL;
+    size_t len = 0;
+    PyObject *exc = PyErr_GetRaisedException();
+    if (ember_serialize(func, &wire, &len, err, sizeof err) < 0) {
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+        ember_log("Not compiling %s: %s", cname, err);
+        goto refused;
+    }
+    PyErr_SetRaisedException(exc);
+    if (getenv("EMBER_DUMP_HIR") && p_hir_text) {
+        char *buf = PyMem_RawMalloc(1 << 20);
+        if (buf) {
+            p_hir_text(wire, len, buf, 1 << 20);
+            ember_log("HIR for %s:\n%s", cname, buf);
+            PyMem_RawFree(buf);
+        }
+    }
+    EmberCompiled out;
+    EmberStatus st = p_compile(wire, len, &out, err, sizeof err);
+    PyMem_Free(wire);
+    if (st != EMBER_STATUS_OK) {
+        ember_log("Not compiling %s: %s", cname, err);
+        goto refused;
+    }
+    info->entry = (entry_fn)out.entry;
+    info->handle = out.handle;
+    info->code_size = out.code_size;
+    info->state = 1;
+    total_compile_ns += out.compile_ns;
+    n_compiled++;
+    ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out.code_size, out.compile_ns / 1e6);
+    if (compiled_names && PyList_Append(compiled_names, name) < 0) PyErr_Clear();
+    Py_DECREF(name);
+    return 1;
+refused:
+    n_refused++;
+    info->state = 2;
+    Py_DECREF(name);
+    return 0;
+}
+
+/* Enters compiled code on a pushed, initialised frame (hosting note, section 8). */
+static PyObject *enter(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
+{
+    if (ts->py_recursion_remaining <= 0) {
+        /* Let the interpreter raise RecursionError exactly as it would. */
+        return _PyEval_EvalFrameDefault(ts, f, 0);
+    }
+    if (ts->c_recursion_remaining-- <= 0) {
+        ts->c_recursion_remaining++;
+        return _PyEval_EvalFrameDefault(ts, f, 0);
+    }
+    ts->py_recursion_remaining--;
+    f->previous = ts->current_frame;
+    ts->current_frame = f;
+    PyObject *r = entry(ts, f);
+    ts->c_recursion_remaining++;
+    return r;
+}
+
+static void restore_interpreted(PyFunctionObject *func)
+{
+    func->vectorcall = py_function_vectorcall;
+    if (func->func_version == 0)
+        _PyFunction_SetVersion(func, ((PyCodeObject *)func->func_code)->co_version);
+}
+
+/* The vectorcall of every function Ember watches. */
+static PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    CodeInfo *info = get_info(co);
+    if (!info || !info->entry) {
+        if (!enabled) return py_function_vectorcall(callable, args, nargsf, kwnames);
+        if (func->func_version != 0) _PyFunction_SetVersion(func, 0); /* keep call sites generic */
+        if (!info) info = get_or_make_info(co);
+        if (!info) return py_function_vectorcall(callable, args, nargsf, kwnames);
+        info->ncalls++;
+        if (info->state == 2) {
+            restore_interpreted(func);
+            return py_function_vectorcall(callable, args, nargsf, kwnames);
+        }
+        if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold || !try_compile(func, info)) {
+            if (info->state == 2) restore_interpreted(func);
+            return py_function_vectorcall(callable, args, nargsf, kwnames);
+        }
+    }
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+    if (!enabled || monitoring_active(ts, co)) return py_function_vectorcall(callable, args, nargsf, kwnames);
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    _PyInterpreterFrame *f;
+    if (kwnames == NULL && nargs == co->co_argcount &&
+        (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 && co->co_kwonlyargcount == 0 &&
+        _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
+        f = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(func), (int)nargs);
+        for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = Py_NewRef(args[i]);
+    } else {
+        Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+        Py_INCREF(func);
+        for (Py_ssize_t i = 0; i < total; i++) Py_INCREF(args[i]);
+        f = _PyEvalFramePushAndInit(ts, func, NULL, args, nargs, kwnames);
+        if (!f) return NULL;
+    }
+    return enter(ts, f, info->entry);
+}
+
+/* ---- frame protocol, slow half ---- */
+int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f)
+{
+    uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
+    if (eb & _PY_EVAL_EVENTS_MASK) {
+        if (_Py_HandlePending(ts) != 0) return -1;
+        eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
+    }
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    if (co->_co_instrumentation_version != (eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK)) return 1;
+    return 0;
+}
+
+/* One exception-table varint (6 bits per byte, 0x40 = more follows); Objects/codeobject.c. */
+static int read_varint6(const unsigned char **p)
+{
+    unsigned b = *(*p)++;
+    int v = b & 63;
+    while (b & 64) {
+        b = *(*p)++;
+        v = (v << 6) | (b & 63);
+    }
+    return v;
+}
+
+/* Looks up the handler covering code unit `index` (mirrors get_exception_handler in
+ * Python/ceval.c). Returns 1 and fills the outputs when found. */
+static int find_handler(PyCodeObject *co, int index, int *target, int *level, int *lasti)
+{
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(co->co_exceptiontable);
+    const unsigned char *end = p + PyBytes_GET_SIZE(co->co_exceptiontable);
+    while (p < end) {
+        int start = read_varint6(&p);
+        int size = read_varint6(&p);
+        int tgt = read_varint6(&p);
+        int dl = read_varint6(&p);
+        if (index < start) return 0;
+        if (index < start + size) {
+            *target = tgt;
+            *level = dl >> 1;
+            *lasti = dl & 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *unwind(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth, int add_traceback)
+{
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    int nlp = co->co_nlocalsplus;
+    PyObject **stack = f->localsplus + nlp;
+    f->instr_ptr = code + bc;
+    f->stacktop = nlp + (int)depth;
+    if (add_traceback) {
+        PyFrameObject *fo = PyEval_GetFrame();
+        if (fo) PyTraceBack_Here(fo);
+        _PyEval_MonitorRaise(ts, f, code + bc);
+    }
+    int target, level, lasti;
+    if (find_handler(co, (int)bc, &target, &level, &lasti)) {
+        while (depth > level) Py_XDECREF(stack[--depth]);
+        if (lasti) {
+            PyObject *l = PyLong_FromLong((long)bc);
+            if (!l) goto no_handler;
+            stack[depth++] = l;
+        }
+        stack[depth++] = PyErr_GetRaisedException();
+        f->stacktop = nlp + (int)depth;
+        f->instr_ptr = code + target;
+        ts->current_frame = f->previous;
+        ts->py_recursion_remaining++;
+        return _PyEval_EvalFrameDefault(ts, f, 0);
+    }
+no_handler:
+    while (depth > 0) Py_XDECREF(stack[--depth]);
+    f->stacktop = nlp;
+    ts->current_frame = f->previous;
+    ts->py_recursion_remaining++;
+    _PyEval_FrameClearAndPop(ts, f);
+    return NULL;
+}
+
+PyObject *ember_rt_raise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth)
+{
+    return unwind(ts, f, bc, depth, 1);
+}
+
+/* Bare `raise`: a successful re-raise unwinds without a new traceback entry (do_raise
+ * returning 1 in Python/ceval.c); "No active exception" is an ordinary error. */
+PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth)
+{
+    PyObject *handled = PyErr_GetHandledException();
+    int reraised = handled != NULL && handled != Py_None;
+    Py_XDECREF(handled);
+    return unwind(ts, f, bc, depth, !reraised);
+}
+
+PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth)
+{
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    f->instr_ptr = _PyCode_CODE(co) + ember_instr_start(co, (Py_ssize_t)bc);
+    f->stacktop = co->co_nlocalsplus + (int)depth;
+    ts->current_frame = f->previous;
+    ts->py_recursion_remaining++;
+    return _PyEval_EvalFrameDefault(ts, f, 0);
+}
+
+/* ---- function watcher ---- */
+static int should_watch(PyFunctionObject *func)
+{
+    if (!enabled || (auto_threshold < 0 && !jit_list)) return 0;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    if (refusal_reason(co)) return 0;
+    if (jit_list) {
+        PyObject *name = full_name(func);
+        if (!name) { PyErr_Clear(); return 0; }
+        int m = jit_list_matches(name);
+        Py_DECREF(name);
+        return m;
+    }
+    return 1;
+}
+
+static void watch(PyFunctionObject *func)
+{
+    if (func->vectorcall == py_function_vectorcall) func->vectorcall = ember_vectorcall;
+}
+
+static int func_watcher(PyFunction_WatchEvent event, PyFunctionObject *func, PyObject *new_value)
+{
+    (void)new_value;
+    if (event == PyFunction_EVENT_CREATE && should_watch(func)) watch(func);
+    return 0;
+}
+
+/* ---- Python API ---- */
+static PyObject *shim_force_compile(PyObject *self, PyObject *arg)
+{
+    if (!PyFunction_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "force_compile() needs a Python function");
+        return NULL;
+    }
+    if (!enabled) Py_RETURN_FALSE;
+    PyFunctionObject *func = (PyFunctionObject *)arg;
+    CodeInfo *info = get_or_make_info((PyCodeObject *)func->func_code);
+    if (!info) return PyErr_NoMemory();
+    if (!try_compile(func, info)) Py_RETURN_FALSE;
+    if (func->vectorcall == py_function_vectorcall || func->vectorcall == ember_vectorcall)
+        PyFunction_SetVectorcall(func, ember_vectorcall);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *shim_watch(PyObject *self, PyObject *arg)
+{
+    if (PyFunction_Check(arg) && should_watch((PyFunctionObject *)arg)) watch((PyFunctionObject *)arg);
+    Py_RETURN_NONE;
+}
+
+static CodeInfo *info_of(PyObject *arg)
+{
+    if (!PyFunction_Check(arg)) return NULL;
+    return get_info((PyCodeObject *)((PyFunctionObject *)arg)->func_code);
+}
+
+static PyObject *shim_is_compiled(PyObject *self, PyObject *arg)
+{
+    CodeInfo *info = info_of(arg);
+    return PyBool_FromLong(info && info->entry && ((PyFunctionObject *)arg)->vectorcall == ember_vectorcall);
+}
+
+static PyObject *shim_compiled_size(PyObject *self, PyObject *arg)
+{
+    CodeInfo *info = info_of(arg);
+    return PyLong_FromUnsignedLongLong(info && info->entry ? info->code_size : 0);
+}
+
+static PyObject *shim_compiled_functions(PyObject *self, PyObject *unused)
+{
+    return PyList_GetSlice(compiled_names, 0, PY_SSIZE_T_MAX);
+}
+
+static PyObject *shim_set_auto(PyObject *self, PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    auto_threshold = n;
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_set_jit_list(PyObject *self, PyObject *arg)
+{
+    if (arg != Py_None && !PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "jit list must be a list of str or None");
+        return NULL;
+    }
+    Py_XSETREF(jit_list, arg == Py_None ? NULL : PyList_GetSlice(arg, 0, PY_SSIZE_T_MAX));
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_disable(PyObject *self, PyObject *unused)
+{
+    enabled = 0;
+    auto_threshold = -1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_stats(PyObject *self, PyObject *unused)
+{
+    return Py_BuildValue("{s:l,s:l,s:d,s:l,s:O}", "compiled", n_compiled, "refused", n_refused,
+                         "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
+                         "enabled", enabled ? Py_True : Py_False);
+}
+
+static PyObject *shim_set_log(PyObject *self, PyObject *arg)
+{
+    const char *path = PyUnicode_AsUTF8(arg);
+    if (!path) return NULL;
+    if (log_file && log_file != stderr) fclose(log_file);
+    log_file = strcmp(path, "-") == 0 ? stderr : fopen(path, "a");
+    if (!log_file) return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+    Py_RETURN_NONE;
+}
+
+#define X(name) {#name, (const void *)name},
+static const EmberHelper helper_table[] = {
+    EMBER_RUNTIME_HELPERS(X)
+    X(ember_rt_periodic_slow)
+    X(ember_rt_reraise)
+};
+#undef X
+
+static void probe_function(void) {}
+
+/* load(path, opt_level): dlopen libember and initialise the compiler. */
+static PyObject *shim_load(PyObject *self, PyObject *args)
+{
+    const char *path;
+    int opt = 2;
+    if (!PyArg_ParseTuple(args, "s|i", &path, &opt)) return NULL;
+    if (enabled) Py_RETURN_NONE;
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        PyErr_Format(PyExc_ImportError, "cannot load %s: %s", path, dlerror());
+        return NULL;
+    }
+    p_init = dlsym(h, "ember_init");
+    p_compile = dlsym(h, "ember_compile");
+    p_free = dlsym(h, "ember_free");
+    p_hir_text = dlsym(h, "ember_hir_text");
+    p_builtin_bitcode = dlsym(h, "ember_builtin_bitcode");
+    p_version = dlsym(h, "ember_version");
+    if (!p_init || !p_compile || !p_free || !p_builtin_bitcode || !p_version) {
+        PyErr_Format(PyExc_ImportError, "%s lacks the Ember C ABI", path);
+        return NULL;
+    }
+    const uint8_t *bc = NULL;
+    size_t bclen = getenv("EMBER_NO_INLINE") ? 0 : p_builtin_bitcode(&bc);
+    EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, bclen, (uint32_t)opt};
+    char err[1024];
+    if (p_init(&cfg, err, sizeof err) != EMBER_STATUS_OK) {
+        PyErr_Format(PyExc_RuntimeError, "ember_init failed: %s", err);
+        return NULL;
+    }
+    extra_index = PyUnstable_Eval_RequestCodeExtraIndex(free_info);
+    if (extra_index < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "no free co_extra index");
+        return NULL;
+    }
+    watcher_id = PyFunction_AddWatcher(func_watcher);
+    if (watcher_id < 0) return NULL;
+    enabled = 1;
+    return PyUnicode_FromFormat("%s (bitcode %zu bytes)", p_version(), bclen);
+}
+
+static PyMethodDef methods[] = {
+    {"load", shim_load, METH_VARARGS, "load(path, opt_level=2): load libember.so and initialise the JIT."},
+    {"force_compile", shim_force_compile, METH_O, "Compile a function now; True if it is compiled."},
+    {"watch", shim_watch, METH_O, "Count calls of an existing function (autojit / jit list)."},
+    {"is_compiled", shim_is_compiled, METH_O, "True if calls of the function run compiled code."},
+    {"compiled_size", shim_compiled_size, METH_O, "Native code bytes of a compiled function (0 if none)."},
+    {"compiled_functions", shim_compiled_functions, METH_NOARGS, "List of compiled 'module:qualname'."},
+    {"set_auto", shim_set_auto, METH_O, "Compile functions after N calls (-1 switches autojit off)."},
+    {"set_jit_list", shim_set_jit_list, METH_O, "Only compile functions matching these patterns (None: all)."},
+    {"disable", shim_disable, METH_NOARGS, "Stop compiling and entering compiled code."},
+    {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, enabled."},
+    {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "ember._shim", "Ember's CPython 3.13 shim.", -1, methods};
+
+PyMODINIT_FUNC PyInit__shim(void)
+{
+    /* Capture _PyFunction_Vectorcall (not exported) from a fresh function. */
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    PyObject *code = (PyObject *)PyCode_NewEmpty("ember", "probe", 1);
+    if (!code) return NULL;
+    PyObject *g = PyDict_New();
+    PyObject *fn = g ? PyFunction_New(code, g) : NULL;
+    Py_DECREF(code);
+    Py_XDECREF(g);
+    if (!fn) return NULL;
+    py_function_vectorcall = ((PyFunctionObject *)fn)->vectorcall;
+    Py_DECREF(fn);
+    (void)probe_function;
+    compiled_names = PyList_New(0);
+    if (!compiled_names) return NULL;
+    return m;
+}

@@ -1,0 +1,100 @@
+"""Ember: a JIT compiler for CPython 3.13 (Rust + LLVM).
+
+Importing this module loads `libember.so` and the shim; nothing is compiled until a mode is
+chosen: `auto(n)` (compile a function after n calls, 0 = at its first call), a jit list
+(`jit_list([...])`, `module:qualname` patterns with `*` wildcards), or `force_compile(f)`.
+Environment: EMBER_AUTO=N, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path ('-' = stderr),
+EMBER_OPT=0|1|2 (LLVM optimisation level, default 2), EMBER_DUMP_HIR=1 (log HIR text).
+"""
+import gc
+import glob
+import os
+import types
+
+from . import _shim
+
+__all__ = ["auto", "force_compile", "is_compiled", "compiled_size", "compiled_functions", "disable",
+           "jit_list", "stats", "start_from_env", "version"]
+
+_here = os.path.dirname(os.path.abspath(__file__))
+
+
+def _library_path():
+    """Path of libember.so inside the package. Raises ImportError when it is missing."""
+    found = sorted(glob.glob(os.path.join(_here, "libember*.so")))
+    if not found:
+        raise ImportError(f"libember.so not found in {_here}")
+    return found[0]
+
+
+version = _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "2")))
+if os.environ.get("EMBER_LOG"):
+    _shim.set_log(os.environ["EMBER_LOG"])
+
+
+def _watch_existing():
+    for o in gc.get_objects():
+        if isinstance(o, types.FunctionType):
+            _shim.watch(o)
+
+
+def auto(n=100):
+    """Compile every Python function after `n` calls (0: at its first call). Functions that
+    already exist are included."""
+    _shim.set_auto(int(n))
+    _watch_existing()
+
+
+def jit_list(patterns):
+    """Restrict compilation to functions whose `module:qualname` matches one of `patterns`
+    (fnmatch wildcards); listed functions compile at their first call unless auto() set a
+    threshold. `None` removes the restriction."""
+    _shim.set_jit_list(None if patterns is None else [str(p) for p in patterns])
+    if patterns is not None and _shim.stats()["auto"] < 0:
+        _shim.set_auto(0)
+    _watch_existing()
+
+
+def force_compile(f):
+    """Compile function `f` now. Returns True if its calls now run compiled code, False if
+    Ember refused it (the log says why). Raises TypeError for a non-function."""
+    return _shim.force_compile(f)
+
+
+def is_compiled(f):
+    """True if calls of `f` run Ember-compiled code."""
+    return _shim.is_compiled(f)
+
+
+def compiled_size(f):
+    """Native code size of `f` in bytes (0 if not compiled)."""
+    return _shim.compiled_size(f)
+
+
+def compiled_functions():
+    """List of `module:qualname` of every function compiled so far, in order."""
+    return _shim.compiled_functions()
+
+
+def disable():
+    """Stop compiling; calls of already compiled functions run in the interpreter again."""
+    _shim.disable()
+
+
+def stats():
+    """Dict with counts of compiled and refused functions, total compile time (ms), the auto
+    threshold and whether the JIT is enabled."""
+    return _shim.stats()
+
+
+def start_from_env():
+    """Apply EMBER_DISABLE, EMBER_JIT_LIST and EMBER_AUTO (used by ember-jit.pth)."""
+    if os.environ.get("EMBER_DISABLE"):
+        disable()
+        return
+    path = os.environ.get("EMBER_JIT_LIST")
+    if path:
+        with open(path) as fh:
+            jit_list([ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")])
+    if os.environ.get("EMBER_AUTO") is not None:
+        auto(int(os.environ["EMBER_AUTO"]))

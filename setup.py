@@ -1,0 +1,39 @@
+"""Builds the `ember` package: the C shim extension (`ember._shim`, gcc, CPython 3.13 internal
+headers) and the Rust cdylib `libember.so` (setuptools-rust), and installs `ember-jit.pth` so that
+EMBER_AUTO / EMBER_JIT_LIST switch the JIT on in any process of the environment."""
+import os
+import shutil
+import sysconfig
+
+from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+from setuptools_rust import Binding, RustExtension
+
+INC = sysconfig.get_paths()["include"]
+GLUE = "cpython-glue"
+
+
+class BuildPyWithPth(build_py):
+    """Copies python/ember-jit.pth next to the package (site-packages root)."""
+
+    def run(self):
+        super().run()
+        shutil.copy(os.path.join("python", "ember-jit.pth"), os.path.join(self.build_lib, "ember-jit.pth"))
+
+
+os.environ.setdefault("EMBER_PYTHON_INCLUDE", INC)
+
+setup(
+    ext_modules=[
+        Extension(
+            "ember._shim",
+            sources=[f"{GLUE}/{f}" for f in ("shim.c", "serialize.c", "runtime_fast.c", "runtime_slow.c", "frame_fast.c")],
+            include_dirs=[GLUE, "include", os.path.join(INC, "internal")],
+            extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"],
+            depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", "include/ember.h"],
+        )
+    ],
+    rust_extensions=[RustExtension("ember.libember", path="Cargo.toml", binding=Binding.NoBinding, debug=False)],
+    cmdclass={"build_py": BuildPyWithPth},
+    zip_safe=False,
+)
