@@ -146,6 +146,9 @@ int ember_list_extend(PyObject *list /* borrowed */, PyObject *iterable);
  * all consumed. `kwnames` (CALL_KW) is a tuple of the trailing keyword names, or NULL.
  * Calls of Ember-compiled functions go straight to their compiled entry. */
 PyObject *ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames);
+/* shim.c: direct call of an Ember-compiled function (steals callable and args when it
+ * returns 1; returns 0 and steals nothing when the generic route must be taken). */
+int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result);
 
 /* ---- iteration (GET_ITER, FOR_ITER) ----
  * ember_for_iter borrows the iterator and returns the next item, or NULL when it is exhausted

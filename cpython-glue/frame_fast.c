@@ -31,6 +31,19 @@ PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *re
 {
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
+    if (f->frame_obj == NULL && f->f_locals == NULL) {
+        /* The common case of clear_thread_frame (Python/ceval.c): no frame object to hand
+         * the locals to. Release locals, function and code, then pop the data stack. */
+        PyObject **lp = f->localsplus;
+        for (int i = 0; i < f->stacktop; i++) Py_XDECREF(lp[i]);
+        Py_DECREF(f->f_funcobj);
+        Py_DECREF(f->f_executable);
+        if ((PyObject **)f != &ts->datastack_chunk->data[0])
+            ts->datastack_top = (PyObject **)f;
+        else
+            _PyThreadState_PopFrame(ts, f);
+        return retval;
+    }
     _PyEval_FrameClearAndPop(ts, f);
     return retval;
 }

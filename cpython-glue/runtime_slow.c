@@ -361,8 +361,12 @@ ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames)
         args--;
         total++;
     }
+    PyObject *res;
+    if (kwnames == NULL && ember_call_direct(ts, callable, args, total, &res)) {
+        return res;   /* compiled callee: callable and args were consumed */
+    }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    PyObject *res = PyObject_Vectorcall(
+    res = PyObject_Vectorcall(
         callable, args, (size_t)(total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
     Py_XDECREF(kwnames);
     Py_DECREF(callable);

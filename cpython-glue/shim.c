@@ -221,6 +221,43 @@ static PyObject *enter(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry
     return r;
 }
 
+/* Pushes a frame for `func` taking ownership of `func` and of args[0..nargs) (the caller
+ * guarantees nargs == co_argcount, no *args/**kwargs/keyword-only parameters and stack
+ * space), then enters compiled code. */
+static inline PyObject *push_stolen_and_enter(PyThreadState *ts, PyFunctionObject *func, PyObject *const *args,
+                                              Py_ssize_t nargs, entry_fn entry)
+{
+    _PyInterpreterFrame *f = _PyFrame_PushUnchecked(ts, func, (int)nargs);
+    for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = args[i];
+    return enter(ts, f, entry);
+}
+
+static inline int simple_call(PyCodeObject *co, Py_ssize_t nargs)
+{
+    return nargs == co->co_argcount && (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 &&
+           co->co_kwonlyargcount == 0;
+}
+
+PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+
+/* Compiled-to-compiled call (from ember_call): when `callable` is a compiled function and the
+ * call binds positionally, push its frame directly with the caller's thread state, skipping
+ * the vectorcall machinery. Steals callable and args and returns 1 with *result set; returns
+ * 0 (nothing stolen) when the call must take the generic route. */
+int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result)
+{
+    if (Py_TYPE(callable) != &PyFunction_Type) return 0;
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    if (func->vectorcall != ember_vectorcall || !enabled) return 0;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    CodeInfo *info = get_info(co);
+    if (!info || !info->entry || !simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
+        monitoring_active(ts, co))
+        return 0;
+    *result = push_stolen_and_enter(ts, func, args, nargs, info->entry);
+    return 1;
+}
+
 static void restore_interpreted(PyFunctionObject *func)
 {
     func->vectorcall = py_function_vectorcall;
@@ -229,7 +266,7 @@ static void restore_interpreted(PyFunctionObject *func)
 }
 
 /* The vectorcall of every function Ember watches. */
-static PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
@@ -253,9 +290,7 @@ static PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, siz
     if (!enabled || monitoring_active(ts, co)) return py_function_vectorcall(callable, args, nargsf, kwnames);
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     _PyInterpreterFrame *f;
-    if (kwnames == NULL && nargs == co->co_argcount &&
-        (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 && co->co_kwonlyargcount == 0 &&
-        _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
+    if (kwnames == NULL && simple_call(co, nargs) && _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
         f = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(func), (int)nargs);
         for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = Py_NewRef(args[i]);
     } else {

@@ -34,7 +34,8 @@ class LogStats:
     the benchmark module (``__main__``); ``compile_ms`` is the sum of their
     compile times in milliseconds; ``code_bytes`` the sum of machine-code
     sizes; ``rejected`` counts "Not compiling" lines and ``reasons`` groups
-    them; ``excerpt`` keeps the first lines verbatim. ``exists`` is False when
+    them; ``excerpt`` keeps the first lines verbatim and ``bench_excerpt`` the
+    first lines about benchmark-module functions. ``exists`` is False when
     the file was never written (Ember not loaded or not logging).
     """
 
@@ -47,6 +48,7 @@ class LogStats:
     rejected: int = 0
     reasons: dict = field(default_factory=dict)
     excerpt: list = field(default_factory=list)
+    bench_excerpt: list = field(default_factory=list)
     functions: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -64,6 +66,9 @@ def parse_log_text(text: str, path: str = "<text>", excerpt_lines: int = 12) -> 
     for line in text.splitlines():
         if len(st.excerpt) < excerpt_lines and line.strip():
             st.excerpt.append(line.rstrip())
+        if (len(st.bench_excerpt) < excerpt_lines and f" {BENCH_MODULE}:" in line
+                and not _HARNESS.search(line)):
+            st.bench_excerpt.append(line.rstrip())
         m = _FINISHED.search(line)
         if m:
             if _HARNESS.search(m.group("qual")):

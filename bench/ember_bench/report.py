@@ -175,7 +175,8 @@ def excerpts(data: RunData, lines_per_log: int = 6) -> list:
                 cell = data.cells.get((regime, b, c["name"]))
                 if cell is None or cell.jit is None:
                     continue
-                out.append(f"**{b}** ({regime}, first process)")
+                out.append(f"**{b}** ({regime}, first process; {cell.jit.compiled_bench[0]} "
+                           f"benchmark functions compiled, {cell.jit.compiled_total[0]} in all)")
                 out.append("```")
                 out += cell.jit.excerpt[:lines_per_log] or ["(log empty or missing)"]
                 if cell.jit.reasons:

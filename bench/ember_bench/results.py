@@ -30,7 +30,8 @@ class JitActivity:
     ``processes``: timed processes; ``compiled_bench``/``compiled_total``:
     (min, max) per process; ``compile_ms``: median per process (milliseconds);
     ``valid``: every process compiled benchmark code and exited 0; ``why``:
-    the reason when not valid; ``excerpt``: log lines of the first process;
+    the reason when not valid; ``excerpt``: log lines of the first process
+    (those about benchmark functions, else the first lines);
     ``api_counts``: ``len(ember.compiled_functions())`` seen at exit.
     """
 
@@ -121,7 +122,7 @@ def _jit_activity(chunks: list) -> JitActivity:
     ja.compiled_bench = (min(cb), max(cb))
     ja.compiled_total = (min(ct), max(ct))
     ja.compile_ms = float(statistics.median([lg.get("compile_ms", 0.0) for lg in logs]))
-    ja.excerpt = logs[0].get("excerpt", [])
+    ja.excerpt = logs[0].get("bench_excerpt") or logs[0].get("excerpt", [])
     reasons: dict = {}
     for lg in logs:
         for k, v in (lg.get("reasons") or {}).items():

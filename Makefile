@@ -1,0 +1,53 @@
+# Ember: set-up, build, tests and the main job. Every target installs what it needs.
+#   make run    -- pyperformance richards under the interpreter and under Ember (auto-compile)
+#   make test   -- every test in tests/ (Rust and Python)
+SHELL := /bin/bash
+PYENV_313 := $(shell pyenv prefix 3.13.0 2>/dev/null || echo $$HOME/.pyenv/versions/3.13.0)
+PY313 := $(PYENV_313)/bin/python3.13
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PKGS := llvm-19-dev libpolly-19-dev libzstd-dev clang-19 zlib1g-dev libffi-dev
+PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+EMBER_AUTO_RUN ?= 2
+
+.PHONY: deps venv setup build test test-rust test-python run header clean
+
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+$(VENV)/.stamp: | deps
+	$(PY313) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q $(PIP_PKGS)
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# Builds libember.so (cargo, via setuptools-rust) and the C shim, and installs `ember`.
+build: venv
+	$(VENV)/bin/pip install --no-build-isolation -q .
+
+setup: deps build
+
+test-rust: deps
+	cargo test --release
+
+test-python: build
+	$(PY) -m pytest -q tests/python
+
+test: deps build test-rust test-python
+
+run: build
+	$(PY) bench/richards_main.py --auto $(EMBER_AUTO_RUN)
+
+# Regenerates the committed C header from src/ffi.rs and src/hir/op.rs.
+header:
+	EMBER_WRITE_HEADER=1 cargo build --release --lib
+
+clean:
+	rm -rf build target $(VENV) results
+
+-include bench/bench.mk
