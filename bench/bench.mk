@@ -25,7 +25,7 @@ BENCH_DEPS_STAMP   := $(BENCH_VENV)/.ember-bench-deps
 # The harness process itself never runs under Ember; each benchmark process
 # gets exactly the EMBER_* variables of its mode.
 BENCH_RUN = env -u EMBER_AUTO -u EMBER_JIT_LIST -u EMBER_LOG EMBER_DISABLE=1 \
-	$(BENCH_PY) $(abspath $(BENCH_DIR))/run.py
+	$(BENCH_PY) $(abspath $(BENCH_DIR))/run.py run --python $(BENCH_PY)
 # Same pyperf version in every interpreter (falls back to the newest).
 BENCH_PYPERF_PIN = $$($(BENCH_PY) -c 'import pyperf; print("pyperf==" + pyperf.__version__)' 2>/dev/null || echo pyperf)
 

@@ -90,6 +90,16 @@ pub fn text_bytes(buf: LLVMMemoryBufferRef) -> u64 {
     }
 }
 
+/// The last error ORC reported through the session's error reporter (e.g. "Symbols not
+/// found: [ ember_incref ]"), which the lookup error itself does not carry.
+static REPORTED: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+extern "C" fn report_error(_ctx: *mut libc::c_void, e: LLVMErrorRef) {
+    if let Err(EmberError::Llvm(m)) = take_error(e, "session") {
+        *REPORTED.lock().unwrap_or_else(|p| p.into_inner()) = m;
+    }
+}
+
 extern "C" fn record_object(ctx: *mut libc::c_void, obj: *mut LLVMMemoryBufferRef) -> LLVMErrorRef {
     let counter = unsafe { &*(ctx as *const AtomicU64) };
     let n = unsafe { text_bytes(*obj) };
@@ -132,6 +142,7 @@ impl Jit {
             let mut j = std::ptr::null_mut();
             take_error(LLVMOrcCreateLLJIT(&mut j, builder), "LLJIT creation")?;
             let jd = LLVMOrcLLJITGetMainJITDylib(j);
+            LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j), report_error, std::ptr::null_mut());
             let mut g = std::ptr::null_mut();
             take_error(
                 LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&mut g, LLVMOrcLLJITGetGlobalPrefix(j), None, std::ptr::null_mut()),
@@ -198,6 +209,7 @@ impl Jit {
             return Err(e);
         }
         let before = self.text.load(Ordering::Relaxed);
+        REPORTED.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let name = CString::new(symbol).unwrap();
         let mut addr = 0;
         let r = take_error(LLVMOrcLLJITLookup(self.j, &mut addr, name.as_ptr()), "compiling and linking");
@@ -205,6 +217,11 @@ impl Jit {
         let tracker = Tracker(rt);
         match r {
             Ok(()) => Ok((addr, size, tracker)),
+            Err(EmberError::Llvm(m)) => {
+                self.remove(tracker);
+                let detail = std::mem::take(&mut *REPORTED.lock().unwrap_or_else(|p| p.into_inner()));
+                Err(EmberError::Llvm(if detail.is_empty() { m } else { format!("{m} ({detail})") }))
+            }
             Err(e) => {
                 self.remove(tracker);
                 Err(e)

@@ -81,7 +81,7 @@ def plot_overview(data: RunData, regime: str, dest: Path) -> Path | None:
     colors = _colors([c["name"] for c in cfgs])
     n = len(cfgs)
     width = 0.8 / n
-    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(data.benches) * max(1, n / 3)), 5))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(8.0, 2 + 0.3 * n * len(data.benches))), 6))
     for bi, b in enumerate(data.benches):
         items = []
         for c in cfgs:

@@ -76,8 +76,21 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
         pending: VecDeque::new(),
         built: vec![],
     };
-    let entry = b.block_for(0, &[])?;
-    debug_assert_eq!(entry, BlockId(0));
+    // The entry block must have no predecessors; a loop back to the first instruction gets a
+    // synthetic entry block that jumps to it.
+    let loops_to_start = w.instrs.iter().any(|i| i.op.jump_target(&i.imms) == Some(w.instrs[0].bc as i64));
+    if loops_to_start {
+        b.start_of_block.push(usize::MAX);
+        b.built.push(Some(Block { params: vec![], instrs: vec![], term: instr(Op::Nop, vec![], vec![], vec![]) }));
+    }
+    let first = b.block_for(0, &[])?;
+    if loops_to_start {
+        let mut t = instr(Op::Jump, vec![w.instrs[0].bc as i64], vec![], vec![]);
+        t.targets.push(BlockCall { block: first, args: vec![] });
+        b.built[0].as_mut().unwrap().term = t;
+    } else {
+        debug_assert_eq!(first, BlockId(0));
+    }
     while let Some(id) = b.pending.pop_front() {
         b.build_block(id)?;
     }

@@ -1,0 +1,32 @@
+//! Cross-language contracts: the committed `include/ember.h` is what cbindgen generates from
+//! the current sources, and every runtime helper the lowering can call is declared in
+//! `cpython-glue/ember_runtime.h` and registered by the shim.
+
+use std::path::Path;
+
+#[test]
+fn committed_header_is_fresh() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = cbindgen::Config::from_file(root.join("cbindgen.toml")).unwrap();
+    let generated = cbindgen::Builder::new().with_crate(root).with_config(cfg).generate().unwrap();
+    let mut buf = Vec::new();
+    generated.write(&mut buf);
+    let committed = std::fs::read_to_string(root.join("include/ember.h")).unwrap();
+    assert!(
+        String::from_utf8(buf).unwrap() == committed,
+        "include/ember.h is stale: run `make header` and commit it"
+    );
+}
+
+#[test]
+fn every_helper_is_declared_and_registered() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("cpython-glue/ember_runtime.h")).unwrap();
+    let shim = std::fs::read_to_string(root.join("cpython-glue/shim.c")).unwrap();
+    for h in ember::lower::helpers::HELPERS {
+        let decl = format!("{}(", h.name);
+        assert!(header.contains(&decl), "{} is not declared in ember_runtime.h", h.name);
+        let registered = header.contains(&format!("X({})", h.name)) || shim.contains(&format!("X({})", h.name));
+        assert!(registered, "{} is not in the shim's helper table", h.name);
+    }
+}

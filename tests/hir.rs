@@ -1,0 +1,169 @@
+//! HIR layer tests: wire decoding and validation, SSA construction, the text form round trip,
+//! and robustness of every stage against malformed input (proptest).
+
+mod common;
+
+use common::asm;
+use ember::hir::{build, parser, printer, verify, wire, Op};
+use ember::EmberError;
+use proptest::prelude::*;
+
+fn sum_loop() -> wire::WireFunction {
+    // def f(n): t = 0; for i in range(n): t = t + i; return t   (range elided: GET_ITER on n)
+    asm(3, 1, 3, vec![0x10], &[
+        (Op::Resume, &[]),                 // 0
+        (Op::LoadConst, &[0]),             // 1
+        (Op::StoreFast, &[1]),             // 2
+        (Op::LoadFast, &[0]),              // 3
+        (Op::GetIter, &[]),                // 4
+        (Op::ForIter, &[12, 0]),           // 5
+        (Op::StoreFast, &[2]),             // 6
+        (Op::LoadFast, &[1]),              // 7
+        (Op::LoadFast, &[2]),              // 8
+        (Op::BinaryOp, &[0, 0]),           // 9
+        (Op::StoreFast, &[1]),             // 10
+        (Op::JumpBackward, &[5]),          // 11
+        (Op::LoadFast, &[1]),              // 12
+        (Op::ReturnValue, &[]),            // 13
+    ])
+}
+
+#[test]
+fn wire_round_trip() {
+    let w = sum_loop();
+    let bytes = wire::encode(&w);
+    assert_eq!(wire::decode(&bytes).unwrap(), w);
+}
+
+#[test]
+fn builds_expected_ssa() {
+    let f = build::build(&sum_loop()).unwrap();
+    let text = printer::print(&f);
+    let body: String = text.lines().skip(3).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        "bb0:\n  Resume @0[]\n  v0 = LoadConst<0>\n  StoreFast<1> v0\n  v1 = LoadFast<0>\n  v2 = GetIter v1 @4[]\n  Jump<5> -> bb1(v2)\n\
+bb1(v3):\n  v4 = ForIter<12, 0> v3 -> bb2(v3, v4), bb3() @5[v3]\n\
+bb2(v5, v6):\n  StoreFast<2> v6\n  v7 = LoadFast<1>\n  v8 = LoadFast<2>\n  v9 = BinaryOp<0, 0> v7 v8 @9[v5]\n  StoreFast<1> v9\n  JumpBackward<5> -> bb1(v5) @11[v5]\n\
+bb3:\n  v10 = LoadFast<1>\n  ReturnValue v10\n"
+    );
+}
+
+#[test]
+fn text_round_trip() {
+    let f = build::build(&sum_loop()).unwrap();
+    let text = printer::print(&f);
+    let g = parser::parse(&text).unwrap();
+    assert_eq!(g, f);
+    assert_eq!(printer::print(&g), text);
+}
+
+#[test]
+fn parse_reports_line_of_error() {
+    let f = build::build(&sum_loop()).unwrap();
+    let text = printer::print(&f).replace("v9 = BinaryOp<0, 0> v7 v8", "v9 = BinaryOpp<0, 0> v7 v8");
+    match parser::parse(&text) {
+        Err(EmberError::Parse(m)) => assert!(m.contains("line 17") && m.contains("BinaryOpp"), "{m}"),
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+}
+
+#[test]
+fn verify_rejects_undefined_value_and_bad_edge() {
+    let f = build::build(&sum_loop()).unwrap();
+    let mut g = f.clone();
+    g.blocks[1].term.targets[0].args.pop();
+    assert!(matches!(verify::verify(&g), Err(EmberError::Verify(m)) if m.contains("passes 1 values for 2 parameters")));
+    let text = printer::print(&f).replace("ReturnValue v10", "ReturnValue v99");
+    assert!(matches!(parser::parse(&text), Err(EmberError::Parse(m)) if m.contains("v99")));
+}
+
+#[test]
+fn unsupported_opcode_is_named_only_when_reachable() {
+    let reachable = asm(1, 0, 1, vec![1], &[(Op::Unsupported, &[85, 2]), (Op::LoadConst, &[0]), (Op::ReturnValue, &[])]);
+    match build::build(&reachable) {
+        Err(EmberError::Unsupported(m)) => assert!(m.contains("SETUP_ANNOTATIONS"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // The same opcode after a return (e.g. an exception handler) does not matter.
+    let dead = asm(1, 0, 1, vec![1], &[(Op::LoadConst, &[0]), (Op::ReturnValue, &[]), (Op::Unsupported, &[85, 2])]);
+    assert!(build::build(&dead).is_ok());
+}
+
+#[test]
+fn stack_errors_are_reported() {
+    let underflow = asm(1, 0, 1, vec![], &[(Op::PopTop, &[]), (Op::ReturnConst, &[0])]);
+    assert!(matches!(wire::validate(&underflow), Err(EmberError::Wire(_))));
+    let underflow = asm(1, 0, 1, vec![7], &[(Op::PopTop, &[]), (Op::ReturnConst, &[0])]);
+    assert!(matches!(build::build(&underflow), Err(EmberError::Build(m)) if m.contains("underflow")));
+    let too_deep = asm(1, 0, 1, vec![7], &[(Op::LoadConst, &[0]), (Op::LoadConst, &[0]), (Op::BinaryOp, &[0, 0]), (Op::ReturnValue, &[])]);
+    assert!(matches!(build::build(&too_deep), Err(EmberError::Build(m)) if m.contains("stacksize")));
+    let falls_off = asm(1, 0, 1, vec![7], &[(Op::LoadConst, &[0]), (Op::PopTop, &[])]);
+    assert!(matches!(build::build(&falls_off), Err(EmberError::Build(m)) if m.contains("falls off")));
+}
+
+#[test]
+fn decode_rejects_malformed_headers() {
+    let good = wire::encode(&sum_loop());
+    let mut bad = good.clone();
+    bad[0] ^= 0xff;
+    assert!(matches!(wire::decode(&bad), Err(EmberError::Wire(m)) if m.contains("magic")));
+    assert!(matches!(wire::decode(&good[..good.len() - 3]), Err(EmberError::Wire(m)) if m.contains("truncated")));
+    let mut extra = good.clone();
+    extra.push(0);
+    assert!(matches!(wire::decode(&extra), Err(EmberError::Wire(m)) if m.contains("trailing")));
+    let mut w = sum_loop();
+    w.instrs[3].imms[0] = 99; // local out of range
+    assert!(matches!(wire::decode(&wire::encode(&w)), Err(EmberError::Wire(m)) if m.contains("local 99")));
+    let mut w = sum_loop();
+    w.instrs[11].imms[0] = 77; // jump target out of range
+    assert!(matches!(wire::decode(&wire::encode(&w)), Err(EmberError::Wire(m)) if m.contains("jump target")));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    /// Arbitrary bytes never panic the decoder or the builder.
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(w) = wire::decode(&bytes) { let _ = build::build(&w); }
+    }
+
+    /// Corrupting any byte of a valid function gives an error or a function that still builds
+    /// or fails cleanly: never a panic.
+    #[test]
+    fn corrupted_valid_input_never_panics(pos in 0usize..400, byte in any::<u8>()) {
+        let mut bytes = wire::encode(&sum_loop());
+        let p = pos % bytes.len();
+        bytes[p] = byte;
+        if let Ok(w) = wire::decode(&bytes) {
+            if let Ok(f) = build::build(&w) { verify::verify(&f).unwrap(); }
+        }
+    }
+
+    /// Random stack programs over a small opcode set never panic the builder, and whatever it
+    /// builds verifies and survives the text round trip.
+    #[test]
+    fn random_programs_build_or_fail_cleanly(ops in proptest::collection::vec((0usize..8, 0i64..4), 1..24)) {
+        let table = [Op::LoadConst, Op::LoadFast, Op::StoreFast, Op::PopTop, Op::BinaryOp, Op::ReturnValue, Op::PopJumpIfTrue, Op::Copy];
+        let n = ops.len() as i64;
+        let code: Vec<(Op, Vec<i64>)> = ops.iter().map(|&(k, x)| {
+            let op = table[k];
+            let imms = match op {
+                Op::LoadConst | Op::LoadFast | Op::StoreFast => vec![x % 2],
+                Op::BinaryOp => vec![0, 0],
+                Op::PopJumpIfTrue => vec![x % n],
+                Op::Copy => vec![1 + x % 2],
+                _ => vec![],
+            };
+            (op, imms)
+        }).collect();
+        let refs: Vec<(Op, &[i64])> = code.iter().map(|(o, i)| (*o, i.as_slice())).collect();
+        let w = asm(2, 0, 4, vec![1, 2], &refs);
+        if wire::validate(&w).is_ok() {
+            if let Ok(f) = build::build(&w) {
+                verify::verify(&f).unwrap();
+                prop_assert_eq!(parser::parse(&printer::print(&f)).unwrap(), f);
+            }
+        }
+    }
+}

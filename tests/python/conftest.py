@@ -1,0 +1,344 @@
+"""Shared helpers of Ember's Python test suite.
+
+The differential helpers build two copies of the same functions from one source string:
+
+* ``both(src, name)`` execs ``src`` into two fresh module-like namespaces (same ``__name__``,
+  same file name, so tracebacks and qualnames agree), force-compiles every function and method
+  the source defines in the second namespace (a test fails if Ember refuses one), and returns
+  ``(interpreted, compiled)``.
+* ``run_both(fi, fc, *args, **kw)`` calls each copy on its own deep copy of the arguments and
+  returns the two ``Outcome`` records after asserting that they agree: result (or exception
+  type, message, cause/context), traceback of the test code (function, lineno, end_lineno,
+  colno, end_colno and ``tb_lasti`` of every frame), the state of the arguments after the
+  call (side effects) and the data globals of the module.
+
+Arguments that must be built inside each namespace (instances of a class the source defines)
+are passed as ``Make(lambda ns: ns["C"](1))``. Helpers import ``ember`` lazily so that test
+modules which do not need the JIT (test_bench_stats.py) do not depend on it being built.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import linecache
+import math
+import re
+import sys
+import traceback
+import types
+import warnings
+from dataclasses import dataclass, field
+
+import pytest
+
+MODULE_NAME = "ember_difftest"
+_counter = itertools.count()
+
+
+def _ember():
+    import ember  # noqa: PLC0415 (lazy on purpose, see the module docstring)
+    return ember
+
+
+# --------------------------------------------------------------------------------------------
+# Building the two copies
+# --------------------------------------------------------------------------------------------
+
+class Pair(tuple):
+    """(interpreted, compiled) with the two namespaces attached as .ns_i / .ns_c."""
+
+    ns_i: dict
+    ns_c: dict
+    compiled: list
+
+
+def _namespace(filename, extra_globals):
+    ns = {"__name__": MODULE_NAME, "__file__": filename, "__builtins__": __builtins__}
+    if extra_globals:
+        ns.update(copy.copy(extra_globals))
+    return ns
+
+
+def defined_functions(ns, filename):
+    """Every function (and method of a class) defined by the source at `filename` in `ns`,
+    as (qualname, function) in a stable order."""
+    seen = {}
+
+    def visit(obj, depth=0):
+        if isinstance(obj, types.FunctionType):
+            if obj.__code__.co_filename == filename and obj.__qualname__ not in seen:
+                seen[obj.__qualname__] = obj
+        elif isinstance(obj, (staticmethod, classmethod)):
+            visit(obj.__func__, depth)
+        elif isinstance(obj, property):
+            for part in (obj.fget, obj.fset, obj.fdel):
+                if part is not None:
+                    visit(part, depth)
+        elif isinstance(obj, type) and depth < 3 and obj.__module__ == MODULE_NAME:
+            for v in list(vars(obj).values()):
+                visit(v, depth + 1)
+
+    for v in list(ns.values()):
+        visit(v)
+    return sorted(seen.items())
+
+
+def both(src, name="f", *, exclude=(), extra_globals=None, warm=None):
+    """Exec `src` into two fresh namespaces and force-compile, in the second one, every function
+    the source defines except the qualnames in `exclude` (those stay interpreted in both).
+    Fails the test when Ember refuses one of them. `warm` is an optional list of argument
+    tuples: both copies are called with each of them twice *before* compiling, so the
+    specialising interpreter fills the inline caches that Ember turns into fast paths (the
+    outcomes of these interpreted calls are compared too). Returns a Pair (fi, fc)."""
+    ember = _ember()
+    filename = f"<ember-diff-{next(_counter)}>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    code = compile(src, filename, "exec")
+    ns_i = _namespace(filename, extra_globals)
+    ns_c = _namespace(filename, extra_globals)
+    exec(code, ns_i)
+    exec(code, ns_c)
+    fi, fc = _resolve(ns_i, name), _resolve(ns_c, name)
+    for args in warm or ():
+        for _ in range(2):
+            run_both(fi, fc, *_as_args(args))
+    compiled = []
+    for qualname, func in defined_functions(ns_c, filename):
+        if qualname in exclude:
+            continue
+        ok = ember.force_compile(func)
+        assert ok, f"Ember refused to compile {qualname} (see EMBER_LOG for the reason):\n{src}"
+        assert ember.is_compiled(func), qualname
+        compiled.append(qualname)
+    for qualname, func in defined_functions(ns_i, filename):
+        assert not ember.is_compiled(func), f"interpreted copy {qualname} is compiled"
+    pair = Pair((fi, fc))
+    pair.ns_i, pair.ns_c, pair.compiled = ns_i, ns_c, compiled
+    return pair
+
+
+def _resolve(ns, dotted):
+    obj = ns[dotted.split(".")[0]]
+    for part in dotted.split(".")[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+def _as_args(spec):
+    """A call spec is a tuple of positional args or a Call."""
+    if isinstance(spec, Call):
+        return spec.args, spec.kwargs
+    return tuple(spec), {}
+
+
+@dataclass
+class Call:
+    """A call with keyword arguments: Call(1, 2, key=3)."""
+
+    args: tuple
+    kwargs: dict
+
+    def __init__(self, *args, **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+
+    def __repr__(self):
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"({', '.join(parts)})"
+
+
+class Make:
+    """An argument built separately inside each namespace: Make(lambda ns: ns["C"](1))."""
+
+    def __init__(self, build, label="Make"):
+        self.build = build
+        self.label = label
+
+    def __repr__(self):
+        return self.label
+
+
+# --------------------------------------------------------------------------------------------
+# Comparable snapshots of values and state
+# --------------------------------------------------------------------------------------------
+
+_ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def snapshot(v, depth=0, memo=None):
+    """A structure that compares equal for equivalent values built in two namespaces: type
+    names instead of types, reprs for scalars (so nan == nan and -0.0 != 0.0), recursion into
+    containers and instance state, object addresses removed."""
+    if memo is None:
+        memo = {}
+    if depth > 12:
+        return ("...",)
+    if id(v) in memo:
+        return ("<cycle>", memo[id(v)])
+    t = type(v)
+    tname = t.__qualname__
+    if v is None or isinstance(v, (bool, int, float, complex, str, bytes)):
+        return (tname, repr(v))
+    memo[id(v)] = len(memo)
+    try:
+        if isinstance(v, (list, tuple)):
+            return (tname, tuple(snapshot(x, depth + 1, memo) for x in v))
+        if isinstance(v, dict):
+            return (tname, tuple((snapshot(k, depth + 1, memo), snapshot(x, depth + 1, memo))
+                                 for k, x in v.items()))
+        if isinstance(v, (set, frozenset)):
+            return (tname, tuple(sorted(repr(snapshot(x, depth + 1, memo)) for x in v)))
+        if isinstance(v, BaseException):
+            return (tname, str(v))
+        if isinstance(v, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+            return (tname, getattr(v, "__qualname__", repr(v)))
+        if isinstance(v, type):
+            return ("type", v.__qualname__)
+        if isinstance(v, types.ModuleType):
+            return ("module", v.__name__)
+        state = []
+        d = getattr(v, "__dict__", None)
+        if isinstance(d, dict):
+            state.append(snapshot(d, depth + 1, memo))
+        for klass in t.__mro__:
+            for slot in klass.__dict__.get("__slots__", ()):
+                if slot in ("__dict__", "__weakref__"):
+                    continue
+                state.append((slot, snapshot(getattr(v, slot, "<unset>"), depth + 1, memo)))
+        if state:
+            return (tname, tuple(state))
+        return (tname, _ADDR.sub("", repr(v)))
+    finally:
+        memo.pop(id(v), None)
+
+
+def data_globals(ns):
+    """The module's data: globals that are not dunders, functions, classes or modules."""
+    return {k: v for k, v in ns.items()
+            if not k.startswith("__")
+            and not isinstance(v, (types.FunctionType, type, types.ModuleType, types.BuiltinFunctionType))}
+
+
+# --------------------------------------------------------------------------------------------
+# Running both copies
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """What one call did, in comparable form."""
+
+    kind: str                 # "return" or "raise"
+    value: object             # snapshot of the result, or (exception type, message)
+    chain: tuple = ()         # (__cause__, __context__) snapshots for an exception
+    traceback: list = field(default_factory=list)  # frames of the test code
+    args_after: object = None
+    globals_after: object = None
+    warnings: list = field(default_factory=list)  # (category, message, filename, lineno)
+
+    def describe(self):
+        return (f"{self.kind} {self.value!r}\n  chain={self.chain!r}\n  traceback={self.traceback!r}\n"
+                f"  args after={self.args_after!r}\n  globals after={self.globals_after!r}\n"
+                f"  warnings={self.warnings!r}")
+
+
+def traceback_summary(exc, filename):
+    """(qualname, lineno, end_lineno, colno, end_colno, tb_lasti) of the traceback frames whose
+    code comes from `filename`, innermost last. Positions come from traceback.extract_tb."""
+    tb = exc.__traceback__
+    frames = []
+    summaries = traceback.extract_tb(tb)
+    for fs, t in zip(summaries, _walk_tb(tb)):
+        code = t.tb_frame.f_code
+        if code.co_filename != filename:
+            continue
+        assert fs.name == code.co_name
+        frames.append((code.co_qualname, fs.lineno, fs.end_lineno, fs.colno, fs.end_colno, t.tb_lasti))
+    return frames
+
+
+def _walk_tb(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _exc_chain(exc):
+    out = []
+    for e in (exc.__cause__, exc.__context__):
+        out.append(None if e is None else (type(e).__qualname__, str(e)))
+    return tuple(out) + (exc.__suppress_context__,)
+
+
+def _prepare(spec, ns):
+    args, kw = _as_args(spec)
+    memo = {}
+    args = tuple(a.build(ns) if isinstance(a, Make) else copy.deepcopy(a, memo) for a in args)
+    kw = {k: (a.build(ns) if isinstance(a, Make) else copy.deepcopy(a, memo)) for k, a in kw.items()}
+    return args, kw
+
+
+def call_outcome(f, spec, filename=None):
+    """Calls f with fresh copies of the arguments in `spec` and records an Outcome."""
+    ns = f.__globals__
+    filename = filename or f.__code__.co_filename
+    args, kw = _prepare(spec, ns)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            r = f(*args, **kw)
+        except Exception as e:  # noqa: BLE001 -- every exception is part of the outcome
+            out = Outcome("raise", (type(e).__qualname__, str(e)), _exc_chain(e),
+                          traceback_summary(e, filename))
+            del e
+        else:
+            out = Outcome("return", snapshot(r))
+    out.warnings = [(w.category.__name__, str(w.message), w.filename, w.lineno) for w in caught]
+    out.args_after = snapshot((args, kw))
+    out.globals_after = snapshot(data_globals(ns))
+    return out
+
+
+def assert_same(oi, oc, label=""):
+    """Fails with both outcomes shown when they differ in any recorded respect."""
+    if oi != oc:
+        pytest.fail(f"interpreter and Ember disagree{(' on ' + label) if label else ''}:\n"
+                    f"interpreter: {oi.describe()}\nember:       {oc.describe()}", pytrace=False)
+
+
+def run_both(fi, fc, *args, **kw):
+    """Calls the interpreted and the compiled copy with equal fresh arguments, asserts that
+    result / exception, message, traceback, argument state and module data agree, and returns
+    (outcome_interpreted, outcome_compiled)."""
+    spec = Call(*args, **kw)
+    oi = call_outcome(fi, spec)
+    oc = call_outcome(fc, spec)
+    assert_same(oi, oc, f"{fc.__qualname__}{spec!r}")
+    return oi, oc
+
+
+def run_spec(pair, spec):
+    """run_both for a call spec (tuple of args or Call)."""
+    args, kw = _as_args(spec)
+    return run_both(pair[0], pair[1], *args, **kw)
+
+
+def same_float(a, b):
+    """Equality for floats that treats two nans as equal and tells -0.0 from 0.0."""
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) and math.isnan(b):
+            return True
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    return type(a) is type(b) and a == b
+
+
+@pytest.fixture
+def ember_mod():
+    """The `ember` module (imported lazily)."""
+    return _ember()
+
+
+@pytest.fixture(autouse=True)
+def _restore_recursion_limit():
+    limit = sys.getrecursionlimit()
+    yield
+    sys.setrecursionlimit(limit)

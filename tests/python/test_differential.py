@@ -1,0 +1,1097 @@
+"""Differential tests: every function of the corpus runs interpreted and Ember-compiled on the
+same inputs (including inputs that raise), and the two must agree on the result or exception
+(type, message, cause/context), on the traceback of the test code (function, line and column
+range, tb_lasti of every frame), on the state the call leaves in its arguments and on the
+module's data globals.
+
+Each case runs twice: "cold" compiles before the first call (generic inline caches, so the
+generic runtime helpers run) and "warm" compiles after the interpreter specialised the code
+on the inputs (so the specialised fast paths and their guard failures run).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import Call, Make, both, run_both, run_spec
+
+ember = pytest.importorskip("ember")
+
+BIG = 2 ** 100
+NAN = float("nan")
+INF = float("inf")
+
+
+class Case:
+    """One corpus entry: source, entry point, call specs (tuples or Call)."""
+
+    def __init__(self, id, src, calls, name="f", exclude=(), extra_globals=None, xfail=None):
+        self.id = id
+        self.src = src
+        self.calls = calls
+        self.name = name
+        self.exclude = exclude
+        self.extra_globals = extra_globals
+        self.xfail = xfail
+
+
+def mk(cls_name, *a, **kw):
+    """An argument: an instance of class `cls_name` defined by the case's own source."""
+    return Make(lambda ns: ns[cls_name](*a, **kw), f"{cls_name}{a!r}")
+
+
+CLASSES = """
+class P:
+    def __init__(self, x, y=0):
+        self.x = x
+        self.y = y
+    def norm1(self):
+        return abs(self.x) + abs(self.y)
+    def scale(self, k):
+        self.x = self.x * k
+        self.y = self.y * k
+        return self
+    def boom(self):
+        raise ValueError("boom from method")
+
+class S:
+    __slots__ = ("a", "b")
+    def __init__(self, a):
+        self.a = a
+
+class Truthy:
+    def __init__(self, v):
+        self.v = v
+    def __bool__(self):
+        if self.v is None:
+            raise RuntimeError("no truth")
+        return self.v
+
+class BadLen:
+    def __len__(self):
+        return -1
+
+class Prop:
+    @property
+    def p(self):
+        raise KeyError("from property")
+    @property
+    def q(self):
+        return 42
+"""
+
+CASES = [
+    # ---------------------------------------------------------------- locals, constants
+    Case("locals_consts", """
+def f(a, b):
+    x = a
+    y = 3
+    z = "s"
+    w = None
+    x, y = y, x
+    return x, y, z, w, b, 1.5, (1, 2), -7
+""", [(1, 2), ("a", None), ([1], {"k": 1})]),
+    Case("unbound_local", """
+def f(c):
+    if c:
+        x = 1
+    return x
+""", [(True,), (False,), (0,)]),
+    Case("unbound_after_del", """
+def f(a):
+    x = a
+    del x
+    return x
+""", [(1,), ("s",)]),
+    Case("del_unbound", """
+def f(c):
+    if c:
+        y = 2
+    del y
+    return 1
+""", [(1,), (0,)]),
+    # ---------------------------------------------------------------- arithmetic
+    Case("add", "def f(a, b):\n    return a + b\n",
+         [(1, 2), (BIG, 1), (-BIG, BIG), (1.5, 2), (2, 1.25), ("a", "b"), ([1], [2]), ((1,), (2,)),
+          (None, 1), ("a", 1), (1, "a"), (True, True), (2 ** 62, 2 ** 62), (1e308, 1e308)]),
+    Case("sub", "def f(a, b):\n    return a - b\n",
+         [(1, 2), (-BIG, 1), (0.5, 0.25), (INF, INF), ({1, 2}, {2}), ("a", "b"), (-(2 ** 63), 1)]),
+    Case("mul", "def f(a, b):\n    return a * b\n",
+         [(3, 4), (BIG, BIG), (2.5, 4.0), ("ab", 3), (3, [0]), (-1, 0.0), ([1], [1]), (None, None),
+          (2 ** 31, 2 ** 33)]),
+    Case("truediv", "def f(a, b):\n    return a / b\n",
+         [(1, 2), (7, -2), (1.0, 0), (0, 0), (BIG, 3), (10 ** 400, 1), (1, 10 ** 400), ("a", 1)]),
+    Case("floordiv_mod", "def f(a, b):\n    return a // b, a % b\n",
+         [(7, 2), (-7, 2), (7, -2), (7.5, 2), (BIG, 7), (1, 0), (1.0, 0.0), ("%d-%s", (1, "x"))]),
+    Case("pow", "def f(a, b):\n    return a ** b\n",
+         [(2, 10), (2, -1), (2, 200), (-8, 1 / 3), (0, -1), (0.0, -1), (10.0, 400), (2, "x")]),
+    Case("bitops", """
+def f(a, b):
+    return a & b, a | b, a ^ b, a << 3, a >> 1, ~a
+""", [(12, 10), (-1, BIG), (0, 0), (True, False), (1.5, 1)]),
+    Case("shift_errors", "def f(a, b):\n    return a << b\n",
+         [(1, 3), (1, 100), (1, -1), (BIG, 2), (1, 1.0)]),
+    Case("unary", "def f(a):\n    return -a, not a, a\n",
+         [(1,), (-BIG,), (0.0,), (-0.0,), (True,), ([],), (None,)]),
+    Case("unary_invert_err", "def f(a):\n    return ~a\n", [(5,), (1.5,), ("s",), (True,)]),
+    Case("inplace_ops", """
+def f(a, b):
+    x = a
+    x += b
+    x -= b
+    x *= 2
+    x //= 3
+    x %= 1000
+    x **= 2
+    x <<= 1
+    x >>= 1
+    x |= 1
+    x &= 255
+    x ^= 7
+    return x
+""", [(5, 3), (BIG, 1), (7, 1.5), (1, None)]),
+    Case("inplace_list", """
+def f(a, b):
+    a += b
+    a *= 2
+    return a
+""", [([1], [2]), ([1], (2, 3)), ([1], 5), ("ab", "c")]),
+    Case("float_math", """
+def f(x, y):
+    a = x * y + x - y
+    b = (x - y) * (x + y)
+    c = a / (b + 1.0)
+    return a, b, c
+""", [(1.5, 2.25), (NAN, 1.0), (INF, 1.0), (1e300, 1e300), (3.0, 2.0), (1, 2), (1.0, 0.0)]),
+    Case("float_reuse", """
+def f(x):
+    t = 0.0
+    i = 0
+    while i < 50:
+        t = t * 0.5 + x
+        t = t - 0.25
+        i += 1
+    return t
+""", [(1.0,), (NAN,), (-INF,), (3,), (BIG,)]),
+    Case("str_concat", """
+def f(a, b):
+    s = a + b
+    s = s + a
+    s += "!"
+    return s, len(s)
+""", [("ab", "cd"), ("", ""), ("é", "ß"), ("a", 1), (b"a", b"b")]),
+    Case("percent_format", "def f(fmt, v):\n    return fmt % v\n",
+         [("%d", 3), ("%s-%s", (1, 2)), ("%d", "x"), ("%s %s", (1,)), (7, 3)]),
+    Case("int_loop_overflow", """
+def f(n):
+    x = 1
+    for i in range(n):
+        x = x * 3 + i
+    return x
+""", [(10,), (100,), (0,)]),
+    # ---------------------------------------------------------------- comparisons
+    Case("compare_all", """
+def f(a, b):
+    return a < b, a <= b, a == b, a != b, a > b, a >= b
+""", [(1, 2), (2, 1), (BIG, BIG), (BIG, -BIG), (1.0, NAN), (NAN, NAN), (INF, 1e308), (1, 1.0),
+      ("a", "b"), ("b", "b"), ([1, 2], [1, 3]), ((1,), (1, 0)), (1, "a"), (None, None), ({1}, {1, 2})]),
+    Case("compare_branch", """
+def f(a, b):
+    if a < b:
+        return "lt"
+    elif a == b:
+        return "eq"
+    elif a > b:
+        return "gt"
+    return "unordered"
+""", [(1, 2), (2, 2), (3, 2), (NAN, 1.0), (1.5, 1.5), ("x", "y"), ("x", 1), (-BIG, 0)]),
+    Case("compare_chain", "def f(a, b, c):\n    return a < b < c, a == b != c, a <= b >= c\n",
+         [(1, 2, 3), (1, 1, 1), (3, 2, 1), (1, "a", 2), (1.0, NAN, 2.0)]),
+    Case("compare_str_eq", """
+def f(a, b):
+    n = 0
+    for i in range(3):
+        if a == b:
+            n += 1
+        if a != b:
+            n -= 10
+    return n
+""", [("abc", "abc"), ("abc", "abd"), ("", ""), ("a", 1), (1, 1)]),
+    Case("richcompare_error", """
+class Bad:
+    def __eq__(self, other):
+        raise ArithmeticError("eq failed")
+    def __lt__(self, other):
+        return NotImplemented
+    __hash__ = None
+
+def f(a, b):
+    return a == b
+
+def g(a, b):
+    return Bad() < a
+
+def h(a, b):
+    return Bad() == b
+""", [(1, 1), (1, 2)]),
+    # ---------------------------------------------------------------- boolean ops, truth
+    Case("bool_ops", """
+def f(a, b):
+    return (a and b), (a or b), (not a), (a and not b), (not a or b)
+""", [(0, 1), (1, 0), ("", "x"), ([], [1]), (None, 0), (2, 3)]),
+    Case("short_circuit", """
+LOG = []
+
+def note(x):
+    LOG.append(x)
+    return x
+
+def f(a, b):
+    LOG.clear()
+    r = note(a) and note(b) or note("c")
+    return r, list(LOG)
+""", [(0, 1), (1, 0), (1, 2), ("", "")]),
+    Case("truthiness", CLASSES + """
+def f(v):
+    if v:
+        return "yes"
+    return "no"
+""", [(0,), (1,), (BIG,), ("",), ("x",), ([],), ([0],), ({},), (None,), (0.0,), (NAN,),
+      (mk("Truthy", True),), (mk("Truthy", False),), (mk("Truthy", None),), (mk("Truthy", 3),),
+      (mk("BadLen"),), (mk("P", 1),)]),
+    # ---------------------------------------------------------------- branches
+    Case("branches", """
+def f(x):
+    if x is None:
+        return "none"
+    if x is not None and x == 0:
+        return "zero"
+    r = "pos" if x > 0 else "neg"
+    if x > 100:
+        r = r + "-big"
+    elif x < -100:
+        r = r + "-small"
+    else:
+        r = r + "-mid"
+    return r
+""", [(None,), (0,), (5,), (500,), (-500,), (-1.5,), ("s",), (NAN,)]),
+    Case("match_literal", """
+def f(x):
+    match x:
+        case 1:
+            return "one"
+        case "two":
+            return 2
+        case None:
+            return "none"
+    return "other"
+""", [(1,), ("two",), (None,), (3,), (1.0,)]),
+    # ---------------------------------------------------------------- loops
+    Case("for_range", """
+def f(a, b, c):
+    t = 0
+    for i in range(a, b, c):
+        t = t + i
+    return t
+""", [(0, 10, 1), (10, 0, -3), (0, 0, 1), (0, 10, 0), (-BIG, -BIG + 5, 2), (0, 2 ** 64, 2 ** 62),
+      (0, 5.0, 1), (2 ** 63 - 3, 2 ** 63 + 2, 1)]),
+    Case("for_iterables", """
+def f(xs):
+    out = []
+    n = 0
+    for x in xs:
+        out.append(x)
+        n += 1
+    return n, out
+""", [([1, 2, 3],), ((4, 5),), ("héllo",), ({"a": 1, "b": 2},), ({3},), (range(3),), (b"ab",),
+      ([],), (5,), (None,), (iter([7, 8]),)]),
+    Case("for_custom_iterator", """
+class Countdown:
+    def __init__(self, n, fail_at=None):
+        self.n = n
+        self.fail_at = fail_at
+    def __iter__(self):
+        return self
+    def __next__(self):
+        if self.n == self.fail_at:
+            raise LookupError("failed at %d" % self.n)
+        if self.n <= 0:
+            raise StopIteration
+        self.n -= 1
+        return self.n
+
+class NoIter:
+    pass
+
+def f(it):
+    s = 0
+    for v in it:
+        s += v
+    return s
+""", [(mk("Countdown", 5),), (mk("Countdown", 5, 2),), (mk("Countdown", 0),), (mk("NoIter"),)]),
+    Case("list_mutated_while_iterating", """
+def f(xs):
+    for x in xs:
+        if x < 5:
+            xs.append(x + 10)
+    return xs
+""", [([1, 2, 6],), ([],)]),
+    Case("while_break_continue", """
+def f(n):
+    i = 0
+    t = 0
+    while True:
+        i += 1
+        if i > n:
+            break
+        if i % 3 == 0:
+            continue
+        t += i
+    return t, i
+""", [(10,), (0,), (100,), (1.5,), ("x",)]),
+    Case("for_else", """
+def f(xs, target):
+    for i, x in enumerate(xs):
+        if x == target:
+            break
+    else:
+        return -1
+    return i
+""", [([1, 2, 3], 2), ([1, 2, 3], 5), ([], 1), (None, 1)]),
+    Case("nested_loops", """
+def f(n):
+    t = 0
+    for i in range(n):
+        j = 0
+        while j < i:
+            for k in (1, 2, 3):
+                if k == 2:
+                    continue
+                t += i * j + k
+            j += 1
+    return t
+""", [(5,), (12,), (0,), ("x",)]),
+    Case("loop_exception_midway", """
+def f(xs):
+    total = 0
+    for x in xs:
+        total += 100 // x
+    return total
+""", [([1, 2, 4],), ([1, 0, 4],), ([1, "a"],)]),
+    # ---------------------------------------------------------------- globals and builtins
+    Case("globals_read", """
+G = 10
+H = [1, 2]
+
+def f(x):
+    return G + x, H[0], len(H), abs(-x), max(x, G), min(H)
+""", [(1,), (-5,), (2.5,), ("s",)]),
+    Case("globals_write", """
+COUNT = 0
+ACC = []
+
+def f(x):
+    global COUNT
+    COUNT += 1
+    ACC.append(x)
+    return COUNT
+""", [(1,), (2,), (None,)]),
+    Case("global_create", """
+def f(x):
+    global NEWG
+    NEWG = x * 2
+    return NEWG
+""", [(3,), ("ab",), (None,)]),
+    Case("name_error", """
+def f(x):
+    if x:
+        return undefined_global_name + 1
+    return len
+""", [(1,), (0,)]),
+    Case("builtin_shadowed_by_global", """
+def len(x):
+    return 42
+
+def f(x):
+    return len(x), abs(x)
+""", [([1, 2],), (-3,)]),
+    Case("builtin_errors", """
+def f(x):
+    return int(x) + len(x)
+""", [("12",), ("zz",), (None,), ([1],)]),
+    # ---------------------------------------------------------------- attributes
+    Case("attr_load_store", CLASSES + """
+def f(p, v):
+    p.x = v
+    p.y = p.x + 1
+    p.z = p.y * 2
+    return p.x, p.y, p.z
+""", [(mk("P", 1, 2), 5), (mk("P", 0), "a"), (mk("P", 0), None), (mk("S", 1), 2), (1, 2)]),
+    Case("attr_errors", CLASSES + """
+def f(o):
+    return o.missing_attribute
+
+def g(o):
+    return o.p
+
+def h(o):
+    return o.q + o.x
+""", [(mk("P", 1),), (None,), (1,), ("s",), (mk("Prop"),)]),
+    Case("attr_property_raises", CLASSES + """
+def f(o):
+    return o.p
+""", [(mk("Prop"),), (mk("P", 1),)]),
+    Case("slots", CLASSES + """
+def f(s, v):
+    s.b = v
+    r = s.a + s.b
+    s.a = r
+    return s.a
+
+def g(s, v):
+    return s.b
+""", [(mk("S", 1), 2), (mk("S", "x"), "y"), (mk("S", 1), "y"), (mk("P", 1), 2)]),
+    Case("slots_unset", CLASSES + """
+def f(s):
+    return s.b
+""", [(mk("S", 1),)]),
+    Case("store_attr_errors", """
+def f(o, v):
+    o.attr = v
+    return o
+""", [(1, 2), ("s", 1), (None, 1), ((), 1)]),
+    Case("module_attr", """
+import math as _m
+
+def f(x):
+    return _m.sqrt(x) + _m.pi, _m.nope
+""", [(4.0,), (-1.0,), ("x",)]),
+    Case("class_attr", """
+class K:
+    count = 0
+    def bump(self):
+        K.count += 1
+        self.count = K.count * 10
+        return self.count
+
+def f(n):
+    k = K()
+    r = 0
+    for i in range(n):
+        r = k.bump()
+    return r, K.count, k.count
+""", [(3,), (0,)]),
+    # ---------------------------------------------------------------- method calls
+    Case("builtin_methods", """
+def f(xs, d, s):
+    xs.append(len(xs))
+    xs.extend([9, 8])
+    xs.sort()
+    v = d.get("a", 0) + d.setdefault("b", 5)
+    d.pop("c")
+    return xs, d, v, s.upper().split("-"), s.replace("-", "+").count("+")
+""", [([3, 1], {"a": 1, "c": 2}, "a-b"), ([], {"c": 0}, ""), ([1], {}, "x"), ([1, "a"], {"c": 1}, "q"),
+      (None, {}, "")]),
+    Case("user_methods", CLASSES + """
+def f(p, k):
+    q = p.scale(k)
+    m = q.norm1
+    return m(), q is p
+
+def g(p, k):
+    return p.boom()
+""", [(mk("P", 3, -4), 2), (mk("P", 1.5), 0.5), (mk("P", "ab"), 2), (mk("P", None), 2)]),
+    Case("method_errors", CLASSES + """
+def f(o):
+    return o.boom()
+""", [(mk("P", 1),), ([1],), (None,)]),
+    Case("method_wrong_args", CLASSES + """
+def f(p):
+    return p.scale()
+""", [(mk("P", 1),)]),
+    # ---------------------------------------------------------------- calls
+    Case("calls_positional_keyword", """
+def target(a, b, c=3, *, d=4):
+    return (a, b, c, d)
+
+def f(x):
+    r1 = target(x, 2)
+    r2 = target(x, b=5)
+    r3 = target(c=x, b=1, a=0, d=9)
+    r4 = target(1, 2, 3, d=x)
+    return r1, r2, r3, r4
+""", [(1,), ("s",), (None,)]),
+    Case("call_errors", """
+def target(a, b):
+    return a + b
+
+def f(k):
+    if k == 0:
+        return target(1)
+    if k == 1:
+        return target(1, 2, 3)
+    if k == 2:
+        return target(1, c=2)
+    if k == 3:
+        return target(1, 2)
+    if k == 4:
+        n = 5
+        return n(1)
+    return target(1, "x")
+""", [(0,), (1,), (2,), (3,), (4,), (5,)]),
+    Case("call_builtins_kw", """
+def f(xs):
+    a = sorted(xs, key=abs, reverse=True)
+    b = dict(a=1, b=xs[0])
+    c = int("ff", base=16)
+    d = max(xs, default=None)
+    return a, b, c, d, print is print
+""", [([3, -5, 1],), ([],), ([1, "a"],)]),
+    Case("call_class_and_lambda_arg", CLASSES + """
+def f(a, fn):
+    p = P(a, y=fn(a))
+    return p.norm1(), P.norm1(p)
+""", [(3, abs), (-2, abs), (1, str)]),
+    Case("call_defaults_varargs", """
+def v(*args, **kw):
+    return args, sorted(kw.items())
+
+def d(a, b=2, c=[]):
+    c.append(a)
+    return a + b, len(c)
+
+def f(x):
+    return v(x, 1, k=x), v(), d(x), d(x, 10)
+""", [(1,), (2.5,), ("s",)]),
+    Case("recursion_fib", """
+def f(n):
+    if n < 2:
+        return n
+    return f(n - 1) + f(n - 2)
+""", [(0,), (1,), (15,), (-3,), (2.0,)]),
+    Case("recursion_bigint", """
+def f(n):
+    if n <= 1:
+        return 1
+    return n * f(n - 1)
+""", [(30,), (60,), (1,)]),
+    # ---------------------------------------------------------------- building
+    Case("build_containers", """
+def f(a, b):
+    t = (a, b, a)
+    l = [a, b, [a]]
+    d = {"a": a, "b": b}
+    e = {a: b, b: a}
+    n = {}
+    n[a] = l
+    return t, l, d, e, n, [], (), [*l, *t]
+""", [(1, 2), ("x", "y"), (1, [2]), ([1], 2), (None, None)]),
+    Case("list_comprehension", """
+def f(xs, k):
+    return [x * k for x in xs if x != 2]
+""", [([1, 2, 3], 2), ((), 1), ([1, "a"], 3), ([None], 1), (5, 1)]),
+    Case("list_star_error", "def f(a):\n    return [1, *a]\n", [([2, 3],), ("ab",), (5,), (None,)]),
+    # ---------------------------------------------------------------- subscripts
+    Case("subscr_load", """
+def f(c, i):
+    return c[i]
+""", [([1, 2, 3], 1), ([1, 2, 3], -1), ([1, 2, 3], 3), ([1, 2, 3], BIG), ((1, 2), 0), ((1, 2), 5),
+      ({"a": 1}, "a"), ({"a": 1}, "b"), ({(1, 2): 3}, (1, 2)), ({}, [1]), ("abc", 1), ("abc", "a"),
+      ([1], "x"), (None, 0), (5, 0), (range(10), 3), ({1: 2}, 1.0), ([0, 1], True)]),
+    Case("subscr_store", """
+def f(c, i, v):
+    c[i] = v
+    return c
+""", [([1, 2, 3], 0, 9), ([1, 2, 3], -1, 9), ([1], 5, 0), ({}, "k", 1), ({"k": 0}, "k", 2),
+      ({}, [], 1), ((1, 2), 0, 1), ("abc", 0, "x"), ([1], "a", 1), (None, 0, 1)]),
+    Case("subscr_delete", """
+def f(c, i):
+    del c[i]
+    return c
+""", [([1, 2, 3], 0), ([1], 4), ({"a": 1, "b": 2}, "a"), ({"a": 1}, "z"), ((1,), 0), ({}, [])]),
+    Case("subscr_augmented", """
+def f(d, k):
+    d[k] += 1
+    d[k] *= 3
+    return d
+""", [({"a": 1}, "a"), ({}, "a"), ([5, 6], 1), ([5], 3), ({"a": "s"}, "a")]),
+    Case("nested_subscr", """
+def f(m):
+    t = 0
+    for i in range(len(m)):
+        for j in range(len(m[i])):
+            m[i][j] = m[i][j] * 2 + m[j][i]
+            t += m[i][j]
+    return t, m
+""", [([[1, 2], [3, 4]],), ([[1, 2, 3], [4, 5, 6], [7, 8, 9]],), ([[1, 2], [3]],)]),
+    # ---------------------------------------------------------------- is / in
+    Case("is_in", """
+def f(a, b):
+    return a is b, a is not b, a in b, a not in b
+""", [(1, [1, 2]), ("a", "abc"), ("z", {"z": 1}), (None, (None,)), (3, range(5)), (1, 5),
+      (1, "abc"), ([], [[]]), (1.0, {1}), ([1], {1})]),
+    Case("is_none_branches", """
+def f(x):
+    n = 0
+    if x is None:
+        n += 1
+    if x is not None:
+        n += 10
+    if not x is None:
+        n += 100
+    return n
+""", [(None,), (0,), ("",)]),
+    # ---------------------------------------------------------------- unpacking
+    Case("unpack", """
+def f(seq):
+    a, b, c = seq
+    return c, b, a
+""", [((1, 2, 3),), ([4, 5, 6],), ("xyz",), ({1: 1, 2: 2, 3: 3},), ((1, 2),), ([1, 2, 3, 4],), (5,),
+      (None,), (iter([1, 2, 3]),), (iter([1, 2]),), (range(3),)]),
+    Case("unpack_nested_for", """
+def f(pairs):
+    s = 0
+    for (a, b), c in pairs:
+        s += a * b - c
+    return s
+""", [([((1, 2), 3), ((4, 5), 6)],), ([((1, 2), 3), ((4,), 6)],), ([(1, 2)],)]),
+    Case("swap_rotate", """
+def f(a, b, c):
+    a, b, c = c, a, b
+    b, a = a, b
+    return a, b, c
+""", [(1, 2, 3), ("x", None, 2.5)]),
+    # ---------------------------------------------------------------- raise / assert
+    Case("raise_forms", """
+class MyErr(Exception):
+    pass
+
+def f(k):
+    if k == 0:
+        raise ValueError("bad value %d" % k)
+    if k == 1:
+        raise KeyError
+    if k == 2:
+        raise MyErr("mine", 2)
+    if k == 3:
+        raise 42
+    if k == 4:
+        raise ValueError("outer") from KeyError("inner")
+    if k == 5:
+        raise ValueError("no cause") from None
+    if k == 6:
+        raise
+    if k == 7:
+        raise TypeError from 5
+    if k == 8:
+        raise StopIteration(8)
+    return k
+""", [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,)]),
+    Case("assert", """
+def f(x, y):
+    assert x, "x must be true"
+    assert x > y
+    assert y, y
+    return x
+""", [(1, 0), (0, 1), (2, 1), (1, 2), (2, [])]),
+    # ---------------------------------------------------------------- try/except in the function
+    Case("try_except_local", """
+def f(a, b):
+    try:
+        r = a / b
+    except ZeroDivisionError:
+        r = "div0"
+    except TypeError as e:
+        r = "type:" + str(e)
+    return r, a
+""", [(1, 2), (1, 0), ("a", 1), (None, None)]),
+    Case("try_except_reraise", """
+LOG = []
+
+def f(k):
+    try:
+        if k:
+            raise KeyError(k)
+        return "fine"
+    except KeyError as e:
+        LOG.append(repr(e))
+        raise
+    finally:
+        LOG.append("finally")
+""", [(0,), (1,), ("x",)]),
+    Case("try_else_finally_loop", """
+def f(xs):
+    out = []
+    for x in xs:
+        try:
+            v = 10 // x
+        except ZeroDivisionError:
+            out.append("z")
+            continue
+        else:
+            out.append(v)
+        finally:
+            out.append("f")
+        if v > 5:
+            break
+    return out
+""", [([5, 0, 2],), ([0, 0],), ([1, 3],), ([2, "a"],)]),
+    Case("exception_in_handler", """
+def f(x):
+    try:
+        return 1 / x
+    except ZeroDivisionError:
+        return undefined_in_handler
+""", [(1,), (0,)]),
+    Case("raise_in_except_chains_context", """
+def f(x):
+    try:
+        {}[x]
+    except KeyError as e:
+        raise ValueError("converted") from e
+""", [("k",), ([],)]),
+    # ---------------------------------------------------------------- exceptions through frames
+    Case("propagate_through_frames", """
+def h(x):
+    return 10 // x
+
+def g(x):
+    y = h(x) + 1
+    return y
+
+def f(x):
+    r = g(x)
+    return r * 2
+""", [(5,), (0,), ("a",), (None,)]),
+    Case("propagate_to_catching_caller", """
+def h(d, k):
+    return d[k]
+
+def g(d, k):
+    return h(d, k) * 2
+
+def f(d, k):
+    try:
+        return g(d, k)
+    except KeyError as e:
+        return ("missing", e.args)
+""", [({"a": 1}, "a"), ({}, "a"), ({"a": "x"}, "a"), ({"a": None}, "a")]),
+    Case("propagate_through_interpreted", """
+def gen(n):
+    for i in range(n):
+        if i == 2:
+            raise OverflowError("from generator")
+        yield i
+
+def g(n):
+    return list(gen(n))
+
+def f(n):
+    return g(n)
+""", [(2,), (5,)], exclude=("gen",)),
+    Case("propagate_method_chain", CLASSES + """
+def g(p):
+    return p.boom()
+
+def f(p):
+    x = g(p)
+    return x
+""", [(mk("P", 1),)]),
+    Case("recursion_raise_deep", """
+def f(n):
+    if n == 0:
+        raise LookupError("bottom")
+    return f(n - 1) + 1
+""", [(0,), (5,), (30,)]),
+    # ---------------------------------------------------------------- side effects
+    Case("side_effects_containers", """
+def f(xs, d):
+    xs.append(len(xs))
+    xs[0] = "first"
+    del xs[-1]
+    xs.insert(0, d.get("k"))
+    d["n"] = d.get("n", 0) + 1
+    d["k"] = xs
+    if "gone" in d:
+        del d["gone"]
+    return None
+""", [([1, 2], {}), ([0], {"gone": 1, "n": 41}), ([], {})]),
+    Case("side_effects_attrs_globals", CLASSES + """
+TOTAL = 0
+SEEN = {}
+
+def f(p, k):
+    global TOTAL
+    p.x = p.x + k
+    p.extra = [k]
+    TOTAL = TOTAL + p.x
+    SEEN[k] = p.x
+    return TOTAL
+""", [(mk("P", 1), 2), (mk("P", 10), 3), (mk("P", "s"), 3), (mk("P", 1), "x")]),
+]
+
+
+def _params():
+    for case in CASES:
+        for mode in ("cold", "warm"):
+            marks = [pytest.mark.xfail(reason=case.xfail, strict=True)] if case.xfail else []
+            yield pytest.param(case, mode, id=f"{case.id}-{mode}", marks=marks)
+
+
+@pytest.mark.parametrize("case,mode", list(_params()))
+def test_corpus(case, mode):
+    """Interpreter and Ember agree on every input of one corpus function: result or exception
+    (type, message, chain), traceback positions, argument state and globals."""
+    warm = list(case.calls) if mode == "warm" else None
+    pair = both(case.src, case.name, exclude=case.exclude, extra_globals=case.extra_globals, warm=warm)
+    entries = [case.name] + [q for q in ("g", "h") if q in pair.ns_c and q not in case.exclude
+                             and callable(pair.ns_c[q]) and q != case.name]
+    for _ in range(2):  # the second round runs with whatever the first one left behind
+        for spec in case.calls:
+            for entry in entries:
+                fi, fc = pair.ns_i[entry], pair.ns_c[entry]
+                if entry != case.name and not _arity_ok(fc, spec):
+                    continue
+                run_both(fi, fc, *_args(spec), **_kwargs(spec))
+    assert all(ember.is_compiled(f) for f in _compiled(pair))
+
+
+def _args(spec):
+    return spec.args if isinstance(spec, Call) else tuple(spec)
+
+
+def _kwargs(spec):
+    return spec.kwargs if isinstance(spec, Call) else {}
+
+
+def _arity_ok(f, spec):
+    return f.__code__.co_argcount == len(_args(spec))
+
+
+def _compiled(pair):
+    from conftest import defined_functions
+    fs = dict(defined_functions(pair.ns_c, pair[1].__code__.co_filename))
+    return [fs[q] for q in pair.compiled]
+
+
+def test_corpus_size():
+    """The corpus has at least 60 functions and every family of the supported subset."""
+    assert len(CASES) >= 60
+
+
+# ------------------------------------------------------------------------------------------------
+# Property tests (hypothesis)
+# ------------------------------------------------------------------------------------------------
+
+ARITH_SRC = """
+def f(a, b):
+    return (a + b, a - b, a * b, -a, a == b, a != b, a < b, a <= b, a > b, a >= b)
+
+def div(a, b):
+    return a / b, a // b, a % b
+
+def bits(a, b):
+    return a & b, a | b, a ^ b, ~a, a >> (b % 70 if b >= 0 else 3), a << (b % 70 if b >= 0 else 3)
+
+def accum(a, b):
+    t = a
+    i = 0
+    while i < 8:
+        t = t * 3 + b - i
+        if t > a:
+            t = t - b
+        i += 1
+    return t
+"""
+
+@functools.cache
+def arith_pairs():
+    """(cold, warm) pairs of the arithmetic property functions, built once."""
+    return (both(ARITH_SRC), both(ARITH_SRC, warm=[(3, 4), (2 ** 40, -7), (1.5, 2.5)]))
+
+ints = st.one_of(st.integers(min_value=-2 ** 30, max_value=2 ** 30), st.integers(),
+                 st.integers(min_value=-2 ** 200, max_value=2 ** 200),
+                 st.sampled_from([0, 1, -1, 2 ** 62, -2 ** 62, 2 ** 63 - 1, -2 ** 63, 2 ** 64, BIG]))
+floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                   st.sampled_from([0.0, -0.0, NAN, INF, -INF, 5e-324, 1.7976931348623157e308]))
+numbers = st.one_of(ints, floats, st.booleans())
+
+PROPS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
+                 suppress_health_check=[HealthCheck.too_slow])
+
+
+def _check(pairs, fname, a, b):
+    for pair in pairs:
+        run_both(pair.ns_i[fname], pair.ns_c[fname], a, b)
+
+
+@PROPS
+@given(ints, ints)
+def test_property_int_arith_compare(a, b):
+    """Integer + - * negation and all six comparisons agree for random ints (small, 64-bit
+    edges, big)."""
+    _check(arith_pairs(), "f", a, b)
+
+
+@PROPS
+@given(floats, floats)
+def test_property_float_arith_compare(a, b):
+    """Float arithmetic and comparisons agree, including nan, inf, -0.0 and subnormals."""
+    _check(arith_pairs(), "f", a, b)
+
+
+@PROPS
+@given(numbers, numbers)
+def test_property_mixed_arith_and_division(a, b):
+    """Mixed int/float/bool arithmetic and / // % (with ZeroDivisionError and OverflowError)
+    agree."""
+    _check(arith_pairs(), "f", a, b)
+    _check(arith_pairs(), "div", a, b)
+
+
+@PROPS
+@given(ints, ints)
+def test_property_int_bits_and_loops(a, b):
+    """Bitwise operators, shifts and a small arithmetic loop agree for random ints."""
+    _check(arith_pairs(), "bits", a, b)
+    _check(arith_pairs(), "accum", a, b)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.integers(min_value=-5, max_value=5), max_size=8), st.integers(min_value=-10, max_value=10))
+def test_property_subscripts(xs, i):
+    """List indexing, store and delete agree (IndexError on out-of-range indices)."""
+    pair = subscr_pair()
+    for name in ("get", "put", "drop"):
+        run_both(pair.ns_i[name], pair.ns_c[name], xs, i)
+
+
+@functools.cache
+def subscr_pair():
+    """Interpreted/compiled list subscript functions, built once."""
+    return both("""
+def get(xs, i):
+    return xs[i], xs[-i] if i else None
+
+def put(xs, i):
+    xs[i] = i * 2
+    return xs
+
+def drop(xs, i):
+    del xs[i]
+    return xs, len(xs)
+""", "get")
+
+
+def test_float_specialisation_result_object_reuse():
+    """The float fast path's result-object reuse never mutates a float that is still
+    referenced elsewhere (arguments and constants keep their values)."""
+    fi, fc = both("""
+def f(x, y):
+    a = x + y
+    b = a * x
+    c = b - y
+    return x, y, a, b, c
+""", warm=[(1.5, 2.5)])
+    x, y = 1.25, 3.5
+    for _ in range(3):
+        assert fc(x, y) == fi(x, y)
+        assert (x, y) == (1.25, 3.5)
+
+
+def test_traceback_has_all_compiled_frames():
+    """An exception raised three compiled frames deep carries a traceback entry for each of
+    them with the interpreter's line numbers and columns."""
+    src = """
+def h(x):
+    return x.nope
+
+def g(x):
+    return [h(x)]
+
+def f(x):
+    return g(x)
+"""
+    fi, fc = both(src)
+    oi, oc = run_both(fi, fc, 1)
+    names = [fr[0] for fr in oc.traceback]
+    assert names == ["f", "g", "h"]
+    assert [fr[1] for fr in oc.traceback] == [9, 6, 3]
+    assert oc.value == ("AttributeError", "'int' object has no attribute 'nope'")
+
+
+def test_frames_visible_to_sys_getframe_and_introspection():
+    """Compiled frames are real frames: sys._getframe(), f_back, f_locals and co_qualname seen
+    from a callee match the interpreter."""
+    src = """
+import sys as _sys
+
+def probe():
+    fr = _sys._getframe(1)
+    return fr.f_code.co_qualname, fr.f_lineno, sorted(fr.f_locals.items()), fr.f_back.f_code.co_qualname
+
+def f(a):
+    b = a * 2
+    return probe()
+"""
+    fi, fc = both(src)
+    assert ember.is_compiled(fc)
+    expected = ("f", 10, [("a", 3), ("b", 6)], "test_frames_visible_to_sys_getframe_and_introspection")
+    assert fi(3) == expected
+    assert fc(3) == expected
+
+
+def test_exception_caught_by_caller_repeatedly():
+    """A compiled function that raises, caught by an interpreted caller in a loop, leaves
+    sys.exc_info() clean and gives the same exception each time."""
+    fi, fc = both("def f(d, k):\n    return d[k]\n")
+    for f in (fi, fc):
+        msgs = []
+        for i in range(50):
+            try:
+                f({}, i)
+            except KeyError as e:
+                msgs.append(e.args)
+        assert msgs == [(i,) for i in range(50)]
+        assert sys.exc_info() == (None, None, None)
+
+
+def test_math_edge_floats_direct():
+    """A few float corner cases, compared with math.isclose-free exact equality (same_float)."""
+    from conftest import same_float
+    fi, fc = both("def f(x):\n    return x * 0.1 + x / 3.0 - x\n")
+    for x in (0.1, -0.0, 1e-310, 1e308, NAN, INF, 7.0, 123456789.123):
+        assert same_float(fi(x), fc(x)), x
+    assert math.isnan(fc(NAN))
+
+
+def test_harness_detects_differences():
+    """The differential harness itself: results, exception messages, tracebacks (even a
+    different column), argument side effects and globals that differ are all reported."""
+    from conftest import _namespace, MODULE_NAME  # noqa: F401
+    fail = pytest.fail.Exception
+
+    def pair(src_i, src_c, name="f"):
+        ns_i, ns_c = {"__name__": MODULE_NAME}, {"__name__": MODULE_NAME}
+        exec(compile(src_i, "<harness>", "exec"), ns_i)
+        exec(compile(src_c, "<harness>", "exec"), ns_c)
+        return ns_i[name], ns_c[name]
+
+    with pytest.raises(fail):  # result
+        run_both(*pair("def f(x):\n    return x\n", "def f(x):\n    return x + 0.0\n"), 1)
+    with pytest.raises(fail):  # message
+        run_both(*pair("def f(x):\n    raise ValueError(1)\n", "def f(x):\n    raise ValueError(2)\n"), 1)
+    with pytest.raises(fail):  # column of the raising expression
+        run_both(*pair("def f(x):\n    return x.a\n", "def f(x):\n    return  x.a\n"), 1)
+    with pytest.raises(fail):  # side effect on an argument
+        run_both(*pair("def f(x):\n    x.append(1)\n", "def f(x):\n    x.append(2)\n"), [])
+    with pytest.raises(fail):  # global state
+        run_both(*pair("def f(x):\n    global G\n    G = 1\n", "def f(x):\n    global G\n    G = 2\n"), 0)
+    with pytest.raises(fail):  # warnings
+        run_both(*pair("def f(x):\n    return ~x\n", "def f(x):\n    return ~int(x)\n"), True)
+    run_both(*pair("def f(x):\n    return [x]\n", "def f(x):\n    return [x]\n"), 1)
