@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame *frame);
 
@@ -192,6 +193,16 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info)
     total_compile_ns += out.compile_ns;
     n_compiled++;
     ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out.code_size, out.compile_ns / 1e6);
+    if (getenv("EMBER_PERF_MAP")) {
+        /* perf's JIT symbol map: /tmp/perf-<pid>.map, "start size name" per line. */
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+        FILE *pm = fopen(path, "a");
+        if (pm) {
+            fprintf(pm, "%lx %lx ember:%s\n", (unsigned long)(uintptr_t)out.entry, (unsigned long)out.code_size, cname);
+            fclose(pm);
+        }
+    }
     if (compiled_names && PyList_Append(compiled_names, name) < 0) PyErr_Clear();
     Py_DECREF(name);
     return 1;

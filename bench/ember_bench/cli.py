@@ -1,10 +1,12 @@
 """Command line of the Ember benchmark harness (``python bench/run.py --help``).
 
 Subcommands: ``run`` (the default), ``compare``, ``report``, ``peers``,
-``jitlist``. Exit codes: 0 success; 1 usage or set-up error; 2 an Ember mode
-was requested but Ember is unusable; 3 the run finished but some Ember
-result is invalid (no proof of JIT activity) or failed; 4 ``compare
---fail-on-slowdown`` found a significant slowdown.
+``jitlist``.
+
+Exit codes: 0 success; 1 usage or set-up error; 2 an Ember mode was requested
+but Ember is unusable; 3 the run finished but some Ember result is invalid
+(no proof of JIT activity) or failed, or the nojit baseline failed; 4
+``compare --fail-on-slowdown`` found a significant slowdown.
 """
 
 from __future__ import annotations
@@ -304,7 +306,8 @@ def _report(run_dir: Path, confidence: float, resamples: int, plots: bool, con) 
     con.print(f"\nsummary: {run_dir / 'summary.md'}"
               + (f"; {len(written)} plots in {run_dir / 'plots'}" if written else ""))
     if data.has_invalid:
-        con.print("[red bold]some Ember results are INVALID or failed (see summary.md)[/]")
+        con.print("[red bold]some Ember results are INVALID or failed, or the nojit "
+                  "baseline failed (see summary.md)[/]")
         return 3
     return 0
 

@@ -95,8 +95,10 @@ class RunData:
 
     @property
     def has_invalid(self) -> bool:
-        """True if any Ember cell lacks proof of JIT activity or failed."""
-        return any((c.invalid or (c.summary is None and self.config(k[2]).get("ember")))
+        """True if any Ember cell lacks proof of JIT activity or failed, or the
+        nojit baseline has no data (so no Ember ratio can be computed)."""
+        return any(c.invalid or (c.summary is None and (self.config(k[2]).get("ember")
+                                                        or k[2] == BASELINE))
                    for k, c in self.cells.items())
 
 

@@ -24,7 +24,9 @@ file under ``logs/<bench>/<config>/``; the manifest records them all.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -77,6 +79,15 @@ class Chunk:
     log: dict | None = None
     proof: list | None = None
     error: str = ""
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the process group led by ``proc`` (started with a new session) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 class RunError(RuntimeError):
@@ -146,15 +157,21 @@ class BenchRunner:
         with open(out_path, "w") as out:
             out.write("$ " + " ".join(cmd) + "\n")
             out.flush()
+            # A new session per process, so a timeout (or Ctrl-C) ends the whole
+            # tree this harness started (pyperf command -> timer -> benchmark).
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=str(self.run_dir),
+                                    start_new_session=True)
+            err = ""
             try:
-                proc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, timeout=self.settings.timeout,
-                                      cwd=str(self.run_dir))
-                rc = proc.returncode
-                err = ""
+                rc = proc.wait(timeout=self.settings.timeout)
             except subprocess.TimeoutExpired:
+                _kill_group(proc)
                 rc = None
-                err = f"timed out after {self.settings.timeout:.0f} s"
+                err = f"timed out after {self.settings.timeout:g} s"
+            except BaseException:
+                _kill_group(proc)
+                raise
         dt = time.perf_counter() - t0
         if rc != 0 and not err:
             tail = out_path.read_text(errors="replace").strip().splitlines()[-8:]

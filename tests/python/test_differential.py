@@ -808,6 +808,99 @@ def f(n):
         raise LookupError("bottom")
     return f(n - 1) + 1
 """, [(0,), (5,), (30,)]),
+    Case("locals_visible_in_handler", """
+def f(a):
+    x = 1
+    x = x + a
+    y = [x, a]
+    z = y
+    try:
+        x = x * 2
+        y = y + [x]
+        w = 10 // (a - 3)
+    except ZeroDivisionError:
+        return "handler", x, y, z
+    return "ok", x, y, z, w
+""", [(1,), (3,), (2,)]),
+    Case("for_over_generator", """
+def gen(n, fail):
+    for i in range(n):
+        if i == fail:
+            raise IndexError("gen failed at %d" % i)
+        yield i * i
+
+def f(n, fail, stop):
+    out = []
+    for v in gen(n, fail):
+        if v >= stop:
+            break
+        out.append(v)
+    return out
+""", [(5, -1, 100), (5, 3, 100), (10, -1, 10), (0, 0, 0)], exclude=("gen",)),
+    Case("locals_builtin_and_frame_write", """
+import sys as _sys
+
+def poke(name, value):
+    _sys._getframe(1).f_locals[name] = value
+    return 0
+
+def f(a):
+    b = a + 1
+    c = poke("b", 99)
+    snap = sorted(locals().items())
+    return b, c, snap
+""", [(1,), ("s",)]),
+    Case("returned_frame_object", """
+import sys as _sys
+
+def f(a):
+    b = [a]
+    fr = _sys._getframe()
+    c = a * 2
+    return fr
+
+def g(a):
+    fr = f(a)
+    return fr.f_code.co_name, fr.f_lineno, sorted(k for k in fr.f_locals), fr.f_locals["c"], fr.f_back is None
+""", [(1,), (2,)]),
+    Case("many_locals_extended_arg", "def f(a):\n" + "".join(f"    v{i} = a + {i}\n" for i in range(300))
+         + "    if a == 'boom':\n        return v299.nope\n"
+         + "    t = 0\n" + "".join(f"    t = t + v{i}\n" for i in range(0, 300, 7))
+         + "    return t, v0, v150, v299, v299 // (a - 1)\n",
+         [(2,), (1,), (2.5,), ("boom",)]),
+    Case("long_jumps", "def f(x):\n    r = 0\n    for i in range(x):\n"
+         + "".join(f"        if i == {k}:\n            r = r + {k} * x\n" for k in range(120))
+         + "    return r, 1 // (x - 7)\n",
+         [(5,), (150,), (7,), (0,)]),
+    Case("materialized_instance_dict", CLASSES + """
+def f(p, v):
+    d = vars(p)
+    p.x = v
+    p.new_attr = v
+    return p.x + p.y, d["x"], p.new_attr, sorted(d)
+""", [(mk("P", 1, 2), 5), (mk("P", 1, 2), "s")]),
+    Case("keyboard_like_baseexception_subclass", """
+class Stop(BaseException):
+    pass
+
+def g(x):
+    if x:
+        raise Stop("base")
+    return 1
+
+def f(x):
+    try:
+        return g(x)
+    except Exception:
+        return "not caught here"
+""", [(0,)]),
+    Case("many_args_and_stack", """
+def t8(a, b, c, d, e, f, g, h):
+    return a - b + c - d + e - f + g - h
+
+def f(x):
+    return t8(x, 1, x, 2, x, 3, x, 4), [x, [x, [x, [x, (x, {x: [x, x]})]]]], t8(x, 1, x, 2, x, 3, x, "s")
+""", [(1,), (2.5,)]),
     # ---------------------------------------------------------------- side effects
     Case("side_effects_containers", """
 def f(xs, d):
