@@ -59,16 +59,16 @@ bench-peer-pypy: bench-deps
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3 pypy3-venv >/dev/null; } \
 	  || echo "bench: WARNING: could not install pypy3; the PyPy peer will not run"; \
 	fi
-	@if command -v pypy3 >/dev/null 2>&1 && ! pypy3 -c 'import ensurepip' >/dev/null 2>&1; then \
-	  echo "bench: installing pypy3-venv (ensurepip for PyPy)"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3-venv >/dev/null \
-	  || echo "bench: WARNING: could not install pypy3-venv; the PyPy peer will not run"; \
-	fi
 	@if command -v pypy3 >/dev/null 2>&1 && ! $(BENCH_PYPY_VENV)/bin/python -c 'import pyperf' >/dev/null 2>&1; then \
 	  echo "bench: creating $(BENCH_PYPY_VENV)"; \
 	  rm -rf $(BENCH_PYPY_VENV); \
-	  { pypy3 -m venv $(BENCH_PYPY_VENV) \
-	    && $(BENCH_PYPY_VENV)/bin/python -m pip install -q --no-deps $(BENCH_PYPERF_PIN); } \
+	  if ! pypy3 -m venv $(BENCH_PYPY_VENV) >/dev/null 2>&1; then \
+	    echo "bench: pypy3 -m venv failed; installing pypy3-venv (pip wheels for ensurepip)"; \
+	    rm -rf $(BENCH_PYPY_VENV); \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3-venv; } >/dev/null 2>&1 \
+	      && pypy3 -m venv $(BENCH_PYPY_VENV); \
+	  fi; \
+	  $(BENCH_PYPY_VENV)/bin/python -m pip install -q --no-deps $(BENCH_PYPERF_PIN) \
 	  || echo "bench: WARNING: PyPy venv set-up failed; the PyPy peer will not run"; \
 	fi
 
