@@ -45,7 +45,7 @@ fn builds_expected_ssa() {
         "bb0:\n  Resume @0[]\n  v0 = LoadConst<0>\n  StoreFast<1> v0\n  v1 = LoadFast<0>\n  v2 = GetIter v1 @4[]\n  Jump<5> -> bb1(v2)\n\
 bb1(v3):\n  v4 = ForIter<12, 0> v3 -> bb2(v3, v4), bb3() @5[v3]\n\
 bb2(v5, v6):\n  StoreFast<2> v6\n  v7 = LoadFast<1>\n  v8 = LoadFast<2>\n  v9 = BinaryOp<0, 0> v7 v8 @9[v5]\n  StoreFast<1> v9\n  JumpBackward<5> -> bb1(v5) @11[v5]\n\
-bb3:\n  v10 = LoadFast<1>\n  ReturnValue v10\n"
+bb3:\n  v10 = LoadFast<1>\n  ReturnValue v10 @13[]\n"
     );
 }
 
@@ -74,7 +74,7 @@ fn verify_rejects_undefined_value_and_bad_edge() {
     let mut g = f.clone();
     g.blocks[1].term.targets[0].args.pop();
     assert!(matches!(verify::verify(&g), Err(EmberError::Verify(m)) if m.contains("passes 1 values for 2 parameters")));
-    let text = printer::print(&f).replace("ReturnValue v10", "ReturnValue v99");
+    let text = printer::print(&f).replace("ReturnValue v10 @13[]", "ReturnValue v99 @13[]");
     assert!(matches!(parser::parse(&text), Err(EmberError::Parse(m)) if m.contains("v99")));
 }
 

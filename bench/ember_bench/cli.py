@@ -31,7 +31,8 @@ from .configs import BASELINE, CPYTHON_MODES, EMBER_MODES, cpython_config
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODES = "nojit,ember-auto"
 DEFAULT_PEERS = "pypy,pyston,cinderx"
-QUICK = {"processes": 2, "warmups": 1, "values": 3, "min_time": 0.05, "cold_runs": 2}
+QUICK_BENCHMARKS = ("richards", "nbody", "float", "go")
+QUICK = {"processes": 2, "warmups": 3, "values": 3, "min_time": 0.05, "cold_runs": 2}
 FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 5}
 SUBCOMMANDS = ("run", "compare", "report", "peers", "jitlist")
 
@@ -71,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run benchmarks (default)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("-b", "--benchmarks", default="all",
-                   help=f"comma-separated subset of: {', '.join(BENCHMARKS)} (default: all)")
+    r.add_argument("-b", "--benchmarks",
+                   help=f"comma-separated subset of: {', '.join(BENCHMARKS)}, or all "
+                        f"(default: all; with --quick: {','.join(QUICK_BENCHMARKS)})")
     r.add_argument("-m", "--modes", default=DEFAULT_MODES,
                    help=f"comma-separated subset of {', '.join(CPYTHON_MODES)} "
                         f"(default: {DEFAULT_MODES}; nojit is always added)")
@@ -81,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-peers", action="store_true", help="run no peer")
     r.add_argument("--regimes", default="steady,cold", help="steady, cold or both (default)")
     r.add_argument("--quick", action="store_true",
-                   help="smoke run (about 3 minutes for all benchmarks in the default "
-                        "modes): " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+                   help="smoke run of about 3 minutes: benchmarks "
+                        f"{','.join(QUICK_BENCHMARKS)} unless -b is given, "
+                        + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     r.add_argument("-p", "--processes", type=int, help=f"steady-state processes per mode "
                    f"(default {FULL['processes']})")
     r.add_argument("-w", "--warmups", type=int,
@@ -193,7 +196,10 @@ def cmd_run(args) -> int:
         return 1
     modes = [BASELINE] + [m for m in CPYTHON_MODES if m in modes and m != BASELINE]
     try:
-        names = parse_selection(args.benchmarks)
+        selection = args.benchmarks
+        if selection is None:
+            selection = ",".join(QUICK_BENCHMARKS) if args.quick else "all"
+        names = parse_selection(selection)
         bench_dir, pp_version = locate_benchmarks_dir(python)
         scripts = find_scripts(bench_dir, names)
     except BenchmarkError as exc:

@@ -23,6 +23,7 @@ _FINISHED = re.compile(
     r"Finished compiling (?P<module>[^\s:]+):(?P<qual>\S+)"
     r"(?: \((?P<bytes>\d+) bytes?, (?P<ms>[0-9.]+(?:[eE][-+]?\d+)?) ?ms\))?")
 _NOT = re.compile(r"Not compiling (?P<module>[^\s:]+):(?P<qual>\S+?): (?P<reason>.*)$")
+_OFFSET = re.compile(r" at (?:code unit|offset) \d+")
 _HARNESS = re.compile(r"(^|\.)(_ember_bench|_EmberBench)")
 
 
@@ -88,7 +89,8 @@ def parse_log_text(text: str, path: str = "<text>", excerpt_lines: int = 12) -> 
             if _HARNESS.search(m.group("qual")):
                 continue
             st.rejected += 1
-            reasons[m.group("reason").strip()] += 1
+            # Group "unsupported: opcode X at code unit 12" by opcode, not by offset.
+            reasons[_OFFSET.sub("", m.group("reason").strip())] += 1
     st.reasons = dict(reasons.most_common())
     return st
 

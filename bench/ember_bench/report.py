@@ -201,7 +201,8 @@ def render(data: RunData, plots: list | None = None) -> str:
         f"(installed package, unmodified): {m.get('benchmarks_dir', '?')}",
         f"- steady state: {s['processes']} processes x ({s['warmups']} warm-up + "
         f"{s['values']} timed values), min {s['min_time']} s per value, "
-        f"loops calibrated per mode" + ("" if not s.get("loops") else f" (fixed {s['loops']})"),
+        + (f"fixed {s['loops']} loops" if s.get("loops") else
+           "loops calibrated on nojit (shared by the Ember modes) and per peer interpreter"),
         f"- cold: {s['cold_runs']} whole-process runs of one workload iteration, "
         "timed by `pyperf command`",
         f"- ember-auto threshold: {s['auto_threshold']} calls; processes interleaved "

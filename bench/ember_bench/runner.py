@@ -3,9 +3,10 @@
 For each benchmark, in this order:
 
 1. *Calibration* (steady state only, unless ``--loops`` is given): one pyperf
-   worker per configuration with ``--calibrate-loops`` so each value lasts at
-   least ``--min-time``; the loop count is fixed for all later rounds of that
-   configuration. Calibration results are kept apart and never reported.
+   worker with ``--calibrate-loops`` so each value lasts at least
+   ``--min-time``, for ``nojit`` (whose loop count all Ember modes share) and
+   for each peer interpreter; the loop count is fixed for all later rounds.
+   Calibration results are kept apart and never reported.
 2. *Rounds*: round ``r`` runs one steady-state process for every
    configuration (A B C ...), then one cold process for every configuration,
    so that machine drift is spread over all of them (A B A B ...).
@@ -35,7 +36,7 @@ from pathlib import Path
 import pyperf
 
 from .benchmarks import BenchmarkScript
-from .configs import Config, base_environ
+from .configs import BASELINE, Config, base_environ
 from .emberlog import parse_log, validity
 from .jitlist import write_jit_list
 
@@ -120,12 +121,15 @@ class BenchRunner:
     def total_processes(self) -> int:
         """Number of benchmark processes the run will start (for progress bars)."""
         s = self.settings
-        per_cfg = 0
-        if "steady" in s.regimes:
-            per_cfg += s.processes + (0 if s.loops else 1)
-        if "cold" in s.regimes:
-            per_cfg += s.cold_runs
-        return per_cfg * len(self.configs) * len(self.scripts)
+        total = 0
+        for cfg in self.configs:
+            if "steady" in s.regimes:
+                total += s.processes
+                if not s.loops and not self.shares_calibration(cfg):
+                    total += 1
+            if "cold" in s.regimes:
+                total += s.cold_runs
+        return total * len(self.scripts)
 
     # -- helpers ----------------------------------------------------------
     def _paths(self, bench: str, cfg: str, regime: str, tag: str) -> dict:
@@ -238,10 +242,25 @@ class BenchRunner:
                "--append", str(dest), "--"] + inner
         return cmd, outer_env
 
+    def shares_calibration(self, cfg: Config) -> bool:
+        """True for Ember modes: they reuse nojit's loop count (same interpreter).
+
+        Equal loops mean every value of every CPython 3.13 mode times the same
+        amount of work, and no Ember process is spent on calibration.
+        """
+        return cfg.family == "cpython3.13" and cfg.name != BASELINE and any(
+            c.name == BASELINE for c in self.configs)
+
     def calibrate(self, bench: BenchmarkScript, cfg: Config) -> None:
         """Find the inner loop count for (bench, cfg); raises RunError on failure."""
         if self.settings.loops:
             self.loops[(bench.name, cfg.name)] = self.settings.loops
+            return
+        if self.shares_calibration(cfg):
+            key = (bench.name, BASELINE)
+            if key not in self.loops:
+                raise RunError("the nojit calibration failed, so no loop count to share")
+            self.loops[(bench.name, cfg.name)] = self.loops[key]
             return
         paths = self._paths(bench.name, cfg.name, "calibration", "cal")
         dest = self.run_dir / "calibration" / f"{cfg.name}.json"

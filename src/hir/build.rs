@@ -332,7 +332,11 @@ impl<'w> Builder<'w> {
                     if !stack.is_empty() {
                         return Err(self.err(ins, format!("return with {} values left on the stack", stack.len())));
                     }
-                    break instr(Op::ReturnValue, vec![], vec![v], vec![]);
+                    // The frame state only records the code unit: a frame object that outlives
+                    // the call must report the return's line (f_lineno, f_lasti).
+                    let mut x = instr(Op::ReturnValue, vec![], vec![v], vec![]);
+                    x.fs = fs(&stack);
+                    break x;
                 }
                 Op::RaiseVarargs => {
                     let args = stack.split_off(stack.len() - pops);

@@ -874,9 +874,7 @@ def make_frame(a):
 def f(a):
     fr = make_frame(a)
     return fr.f_lineno, fr.f_lasti
-""", [(1,)], xfail="Ember bug: the frame object of a finished compiled function reports the "
-      "line/lasti of its last call (line 5), not of its return statement (line 7): compiled "
-      "code does not set instr_ptr at RETURN_VALUE"),
+""", [(1,)]),
     Case("many_locals_extended_arg", "def f(a):\n" + "".join(f"    v{i} = a + {i}\n" for i in range(300))
          + "    if a == 'boom':\n        return v299.nope\n"
          + "    t = 0\n" + "".join(f"    t = t + v{i}\n" for i in range(0, 300, 7))
@@ -915,6 +913,44 @@ def t8(a, b, c, d, e, f, g, h):
 def f(x):
     return t8(x, 1, x, 2, x, 3, x, 4), [x, [x, [x, [x, (x, {x: [x, x]})]]]], t8(x, 1, x, 2, x, 3, x, "s")
 """, [(1,), (2.5,)]),
+    Case("raise_in_callee_from_handler", """
+def g(x):
+    if x:
+        raise KeyError("from callee")
+    raise
+
+def f(x):
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        return g(x)
+""", [(1,), (0,)]),
+    Case("bare_raise_outside_handler", """
+def f(x):
+    if x:
+        raise
+    return x
+""", [(1,), (0,)]),
+    Case("del_triggers_reentry", """
+LOG = []
+
+class Noisy:
+    def __init__(self, tag):
+        self.tag = tag
+    def __del__(self):
+        LOG.append(("del", self.tag, f(None)))
+
+def f(tag):
+    if tag is None:
+        return len(LOG)
+    n = Noisy(tag)
+    LOG.append(("made", tag))
+    n = None
+    LOG.append(("after", tag))
+    m = [Noisy(tag + 1)]
+    del m[0]
+    return list(LOG)
+""", [(1,), (10,)]),
     # ---------------------------------------------------------------- side effects
     Case("side_effects_containers", """
 def f(xs, d):
@@ -984,6 +1020,47 @@ def _compiled(pair):
     from conftest import defined_functions
     fs = dict(defined_functions(pair.ns_c, pair[1].__code__.co_filename))
     return [fs[q] for q in pair.compiled]
+
+
+def test_dict_subclass_globals():
+    """Functions whose globals are a dict subclass (LOAD_GLOBAL's mapping slow path):
+    __missing__ supplies names, and builtins are still found."""
+    src = """
+def f(x):
+    return provided_by_missing + x, len([x]), looked_up_twice * 2
+"""
+
+    class Globals(dict):
+        def __missing__(self, key):
+            if key in ("provided_by_missing", "looked_up_twice"):
+                self.setdefault("misses", []).append(key)
+                return 7
+            raise KeyError(key)
+
+    code = compile(src, "<dict-subclass-globals>", "exec")
+    gi, gc_ = Globals(__name__="m"), Globals(__name__="m")
+    exec(code, gi)
+    exec(code, gc_)
+    assert ember.force_compile(gc_["f"])
+    for x in (1, 2.5, "s"):
+        oi, oc = run_both(gi["f"], gc_["f"], x)
+    assert gi["misses"] == gc_["misses"]
+
+
+def test_defaults_changed_after_compile():
+    """__defaults__ and __kwdefaults__ replaced after compilation are used by later calls of
+    the compiled function (positional-only calls included)."""
+    fi, fc = both("def f(a, b=1, *, c=2):\n    return a, b, c\n")
+    for f in (fi, fc):
+        f.__defaults__ = (10,)
+        f.__kwdefaults__ = {"c": 20}
+    run_both(fi, fc, 1)
+    run_both(fi, fc, 1, 2)
+    run_both(fi, fc, 1, c=3)
+    for f in (fi, fc):
+        f.__defaults__ = None
+    oi, oc = run_both(fi, fc, 1)
+    assert oc.kind == "raise"
 
 
 def test_corpus_size():

@@ -475,6 +475,58 @@ def f(n, tracer):
     assert run(fi) == run(fc)
 
 
+def test_setprofile_events_match_interpreter():
+    """With sys.setprofile active a compiled function produces the interpreter's call,
+    return, c_call and c_return events."""
+    fi, fc = both(TRACE_SRC + "\ndef g(xs):\n    return len(xs) + max(xs) + f(4)\n")
+    fname = fi.__code__.co_filename
+
+    def run(func, arg):
+        events = []
+
+        def prof(frame, event, arg):
+            if frame.f_code.co_filename == fname:
+                name = getattr(arg, "__name__", None) if event.startswith("c_") else None
+                events.append((event, frame.f_code.co_qualname, frame.f_lineno, name))
+        sys.setprofile(prof)
+        try:
+            r = func(arg)
+        finally:
+            sys.setprofile(None)
+        return r, events
+
+    gi, gc_ = fi.__globals__["g"], fc.__globals__["g"]
+    assert run(gi, [1, 5, 2]) == run(gc_, [1, 5, 2])
+    assert run(fi, 3) == run(fc, 3)
+    assert ember.is_compiled(gc_)
+
+
+def test_runtime_disable_falls_back(tmp_path):
+    """ember.disable() at run time: already compiled functions keep giving correct results
+    (now interpreted, also when called from each other), and nothing new is compiled."""
+    proc = ok(run_script(tmp_path, """
+        import ember
+        def leaf(x):
+            return x + 1
+        def f(x):
+            return leaf(x) * 2
+        def later(x):
+            return x - 1
+        for _ in range(3):
+            f(1)
+        assert ember.is_compiled(f) and ember.is_compiled(leaf)
+        ember.disable()
+        r = [f(i) for i in range(5)] + [later(i) for i in range(5)]
+        try:
+            f(None)
+        except TypeError as e:
+            r.append(str(e))
+        print(r, ember.is_compiled(later), ember.stats()["enabled"], ember.force_compile(later))
+    """, env=clean_env(EMBER_AUTO=1)))
+    assert proc.stdout.strip() == ("[2, 4, 6, 8, 10, -1, 0, 1, 2, 3, \"unsupported operand type(s) "
+                                   "for +: 'NoneType' and 'int'\"] False False False")
+
+
 def test_sys_monitoring_events_match_interpreter():
     """With a sys.monitoring tool registered for PY_START/LINE/PY_RETURN/RAISE a compiled
     function reports the same events as the interpreter."""
@@ -595,12 +647,19 @@ INTERRUPT_BODY = """
         while n:
             i = inner(i)
         return i
+    def spin_caught(n):
+        # (a try around the loop itself would not do: the interpreter checks for signals
+        # at JUMP_BACKWARD, which 3.13 places outside the try range)
+        try:
+            return spin(n)
+        except KeyboardInterrupt:
+            return "caught"
     def inner(i):
         return i + 1
-    for f in (spin, spin_calls, inner):
+    for f in (spin, spin_calls, spin_caught, inner):
         assert ember.force_compile(f)
     how = sys.argv[1]
-    for target in (spin, spin_calls):
+    for target in (spin, spin_calls, spin_caught):
         if how == "interrupt_main":
             threading.Timer(0.3, _thread.interrupt_main).start()
         elif how == "sigint":
@@ -612,7 +671,8 @@ INTERRUPT_BODY = """
             signal.setitimer(signal.ITIMER_REAL, 0.3)
         t0 = time.monotonic()
         try:
-            target(1)
+            r = target(1)
+            print(target.__name__, r, round(time.monotonic() - t0, 1) < 3.0, ember.is_compiled(target))
         except KeyboardInterrupt as e:
             dt = time.monotonic() - t0
             names = [fs.name for fs in traceback.extract_tb(e.__traceback__)]
@@ -625,10 +685,12 @@ INTERRUPT_BODY = """
 def test_infinite_loop_interrupted(tmp_path, how):
     """A compiled infinite loop (with and without calls in its body) is interrupted promptly
     by _thread.interrupt_main, SIGINT or a SIGALRM handler raising KeyboardInterrupt, with the
-    compiled function in the traceback."""
+    compiled function in the traceback; a compiled caller's try/except KeyboardInterrupt
+    catches it."""
     proc = ok(run_script(tmp_path, INTERRUPT_BODY, how, timeout=30))
     assert proc.stdout.splitlines() == ["spin interrupted True True True",
-                                        "spin_calls interrupted True True True"], proc.stderr
+                                        "spin_calls interrupted True True True",
+                                        "spin_caught caught True True"], proc.stderr
 
 
 def test_signal_handler_runs_during_compiled_loop(tmp_path):

@@ -164,6 +164,25 @@ def kwtarget(a, b=None):
 def call_error(a):
     return kwtarget(a, c=a)
 
+def raise_from(a, b):
+    raise ValueError(a) from b
+
+def raise_bad_cause(a):
+    raise ValueError(a) from 5
+
+def raise_class(a):
+    raise Err
+
+def bare_reraise(a):
+    try:
+        raise KeyError(a)
+    except KeyError:
+        raise
+
+def unpack_iter_error(it):
+    x, y = it
+    return x
+
 def compare(a, b):
     return a < b, a == b, a is b, a in [b]
 
@@ -228,6 +247,11 @@ RAISING = [
     ("call_error", lambda ns: (object(),), TypeError),
     ("arith", lambda ns: (object(), 1), TypeError),
     ("unpack", lambda ns: ((object(),),), ValueError),
+    ("raise_from", lambda ns: (object(), KeyError("cause")), ValueError),
+    ("raise_bad_cause", lambda ns: (object(),), TypeError),
+    ("raise_class", lambda ns: (object(),), Exception),
+    ("bare_reraise", lambda ns: (object(),), KeyError),
+    ("unpack_iter_error", lambda ns: ([object(), object(), object()],), ValueError),
 ]
 
 
