@@ -553,7 +553,7 @@ static void probe_function(void) {}
 static PyObject *shim_load(PyObject *self, PyObject *args)
 {
     const char *path;
-    int opt = 2;
+    int opt = 1;
     if (!PyArg_ParseTuple(args, "s|i", &path, &opt)) return NULL;
     if (enabled) Py_RETURN_NONE;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -591,7 +591,7 @@ static PyObject *shim_load(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
-    {"load", shim_load, METH_VARARGS, "load(path, opt_level=2): load libember.so and initialise the JIT."},
+    {"load", shim_load, METH_VARARGS, "load(path, opt_level=1): load libember.so and initialise the JIT."},
     {"force_compile", shim_force_compile, METH_O, "Compile a function now; True if it is compiled."},
     {"watch", shim_watch, METH_O, "Count calls of an existing function (autojit / jit list)."},
     {"is_compiled", shim_is_compiled, METH_O, "True if calls of the function run compiled code."},

@@ -315,7 +315,7 @@ typedef struct EmberConfig {
    */
   size_t bitcode_len;
   /**
-   * 0 (fast compile), 1, or 2 (`default<O2>`, the default).
+   * 0 (no IR passes), 1 (inline helper fast paths and clean up; the default), 2 (`default<O2>`).
    */
   uint32_t opt_level;
 } EmberConfig;

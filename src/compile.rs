@@ -29,6 +29,12 @@ pub struct Compiled {
     pub tracker: Tracker,
 }
 
+/// Opt level 1 (the default): inline the helper fast paths and clean up, without the full
+/// `default<O2>` pipeline. On richards it compiles 35-40 % faster than O2 (13.9 vs 22.3 ms per
+/// function) with the same steady-state speed (81.0 vs 80.2 ms per run, single samples).
+pub const LIGHT_PIPELINE: &str =
+    "globaldce,cgscc(inline),function(sroa,early-cse,instcombine<no-verify-fixpoint>,simplifycfg,gvn,simplifycfg),globaldce";
+
 /// Compiler configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -36,14 +42,14 @@ pub struct Config {
     pub helpers: Vec<(String, u64)>,
     /// LLVM bitcode with inlinable helper definitions (may be empty).
     pub bitcode: Vec<u8>,
-    /// Optimisation level: 0 = no IR passes and fast instruction selection, 1 = `default<O1>`,
-    /// 2 = `default<O2>` (the default).
+    /// Optimisation level: 0 = no IR passes and fast instruction selection, 1 =
+    /// [`LIGHT_PIPELINE`] with codegen level Less (the default), 2 = `default<O2>`.
     pub opt_level: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { helpers: vec![], bitcode: vec![], opt_level: 2 }
+        Config { helpers: vec![], bitcode: vec![], opt_level: 1 }
     }
 }
 
@@ -69,8 +75,8 @@ impl Compiler {
     /// Errors: [`EmberError::Llvm`] if the JIT cannot be created or a helper symbol cannot be
     /// defined; [`EmberError::Usage`] for an opt level above 3.
     pub fn new(config: Config) -> Result<Compiler, EmberError> {
-        if config.opt_level > 3 {
-            return Err(EmberError::Usage(format!("opt level {} (expected 0..=3)", config.opt_level)));
+        if config.opt_level > 2 {
+            return Err(EmberError::Usage(format!("opt level {} (expected 0..=2)", config.opt_level)));
         }
         let jit = Jit::new(codegen_level(config.opt_level))?;
         jit.define_absolute(&config.helpers)?;
@@ -129,7 +135,7 @@ impl Compiler {
         link_bitcode(ctx, &m, &self.config.bitcode, symbol)?;
         let pipeline = match self.config.opt_level {
             0 => "globaldce",
-            1 => "globaldce,default<O1>",
+            1 => LIGHT_PIPELINE,
             _ => "globaldce,default<O2>",
         };
         m.run_passes(pipeline, &self.tm, PassBuilderOptions::create()).map_err(|e| EmberError::Llvm(e.to_string()))?;

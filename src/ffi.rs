@@ -52,7 +52,7 @@ pub struct EmberConfig {
     pub bitcode: *const u8,
     /// Length of `bitcode` in bytes.
     pub bitcode_len: usize,
-    /// 0 (fast compile), 1, or 2 (`default<O2>`, the default).
+    /// 0 (no IR passes), 1 (inline helper fast paths and clean up; the default), 2 (`default<O2>`).
     pub opt_level: u32,
 }
 

@@ -4,7 +4,7 @@ Importing this module loads `libember.so` and the shim; nothing is compiled unti
 chosen: `auto(n)` (compile a function after n calls, 0 = at its first call), a jit list
 (`jit_list([...])`, `module:qualname` patterns with `*` wildcards), or `force_compile(f)`.
 Environment: EMBER_AUTO=N, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path ('-' = stderr),
-EMBER_OPT=0|1|2 (LLVM optimisation level, default 2), EMBER_DUMP_HIR=1 (log HIR text).
+EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM default<O2>), EMBER_DUMP_HIR=1 (log HIR text).
 """
 import gc
 import glob
@@ -27,7 +27,7 @@ def _library_path():
     return found[0]
 
 
-version = _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "2")))
+version = _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "1")))
 if os.environ.get("EMBER_LOG"):
     _shim.set_log(os.environ["EMBER_LOG"])
 
