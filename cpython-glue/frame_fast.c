@@ -12,14 +12,13 @@ extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame 
 int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f);
 
 /* RESUME and JUMP_BACKWARD: 0 = go on, -1 = exception, 1 = hand the frame to the
- * interpreter (monitoring or tracing was switched on: the code's instrumentation version no
- * longer matches the thread's). */
+ * interpreter (monitoring or tracing is on, or the code's instrumentation is out of date). */
 int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f)
 {
-    uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
-    PyCodeObject *co = (PyCodeObject *)f->f_executable;
-    if ((eb & _PY_EVAL_EVENTS_MASK) != 0 ||
-        co->_co_instrumentation_version != (eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK)) {
+    /* eval_breaker is 0 unless an event is pending or sys.monitoring / sys.settrace has been
+     * switched on at some point in this process (its upper bits are the instrumentation
+     * version); only then does the slow path need to look closer. */
+    if (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) != 0) {
         return ember_rt_periodic_slow(ts, f);
     }
     return 0;

@@ -322,9 +322,9 @@ int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f)
         if (_Py_HandlePending(ts) != 0) return -1;
         eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
     }
-    PyCodeObject *co = (PyCodeObject *)f->f_executable;
-    if (co->_co_instrumentation_version != (eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK)) return 1;
-    return 0;
+    /* Monitoring switched on while this frame runs re-instruments the executing code objects
+     * (so the versions can match again): check the active tools, not just the version. */
+    return monitoring_active(ts, (PyCodeObject *)f->f_executable) ? 1 : 0;
 }
 
 /* One exception-table varint (6 bits per byte, 0x40 = more follows); Objects/codeobject.c. */

@@ -282,6 +282,16 @@ impl<'w> Builder<'w> {
                     x.fs = fs(&stack);
                     out.push(x);
                     stack.extend(results);
+                    if matches!(ins.op, Op::Call | Op::CallKw) {
+                        // A call can switch tracing or monitoring on (or leave a signal
+                        // pending): check the eval breaker and, if the frame must go to the
+                        // interpreter, resume it at the next instruction with the result pushed.
+                        if let Some(next) = self.w.instrs.get(i + 1) {
+                            let mut r = instr(Op::Resume, vec![], vec![], vec![]);
+                            r.fs = Some(FrameState { bc: next.bc, stack: stack.clone() });
+                            out.push(r);
+                        }
+                    }
                 }
                 Op::ForIter => {
                     let it = *stack.last().unwrap();

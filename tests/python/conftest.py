@@ -23,7 +23,6 @@ import itertools
 import linecache
 import math
 import re
-import sys
 import traceback
 import types
 import warnings
@@ -99,9 +98,10 @@ def both(src, name="f", *, exclude=(), extra_globals=None, warm=None):
     exec(code, ns_i)
     exec(code, ns_c)
     fi, fc = _resolve(ns_i, name), _resolve(ns_c, name)
-    for args in warm or ():
+    for spec in warm or ():
+        args, kwargs = _as_args(spec)
         for _ in range(2):
-            run_both(fi, fc, *_as_args(args))
+            run_both(fi, fc, *args, **kwargs)
     compiled = []
     for qualname, func in defined_functions(ns_c, filename):
         if qualname in exclude:
@@ -316,12 +316,6 @@ def run_both(fi, fc, *args, **kw):
     return oi, oc
 
 
-def run_spec(pair, spec):
-    """run_both for a call spec (tuple of args or Call)."""
-    args, kw = _as_args(spec)
-    return run_both(pair[0], pair[1], *args, **kw)
-
-
 def same_float(a, b):
     """Equality for floats that treats two nans as equal and tells -0.0 from 0.0."""
     if isinstance(a, float) and isinstance(b, float):
@@ -335,10 +329,3 @@ def same_float(a, b):
 def ember_mod():
     """The `ember` module (imported lazily)."""
     return _ember()
-
-
-@pytest.fixture(autouse=True)
-def _restore_recursion_limit():
-    limit = sys.getrecursionlimit()
-    yield
-    sys.setrecursionlimit(limit)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Call, Make, both, run_both, run_spec
+from conftest import Call, Make, both, run_both
 
 ember = pytest.importorskip("ember")
 
@@ -602,7 +603,8 @@ def f(c, i):
     return c[i]
 """, [([1, 2, 3], 1), ([1, 2, 3], -1), ([1, 2, 3], 3), ([1, 2, 3], BIG), ((1, 2), 0), ((1, 2), 5),
       ({"a": 1}, "a"), ({"a": 1}, "b"), ({(1, 2): 3}, (1, 2)), ({}, [1]), ("abc", 1), ("abc", "a"),
-      ([1], "x"), (None, 0), (5, 0), (range(10), 3), ({1: 2}, 1.0), ([0, 1], True)]),
+      ([1], "x"), (None, 0), (5, 0), (range(10), 3), ({1: 2}, 1.0), ([0, 1], True), ({}, (1, 2)),
+      ({}, ()), ({"a": 1}, ("a",)), ((1, 2), -3), ([1, 2], -(2 ** 70))]),
     Case("subscr_store", """
 def f(c, i, v):
     c[i] = v
@@ -613,7 +615,8 @@ def f(c, i, v):
 def f(c, i):
     del c[i]
     return c
-""", [([1, 2, 3], 0), ([1], 4), ({"a": 1, "b": 2}, "a"), ({"a": 1}, "z"), ((1,), 0), ({}, [])]),
+""", [([1, 2, 3], 0), ([1], 4), ({"a": 1, "b": 2}, "a"), ({"a": 1}, "z"), ((1,), 0), ({}, []),
+      ({}, (1, 2)), ([1, 2], slice(0, 1))]),
     Case("subscr_augmented", """
 def f(d, k):
     d[k] += 1
@@ -874,7 +877,7 @@ def make_frame(a):
 def f(a):
     fr = make_frame(a)
     return fr.f_lineno, fr.f_lasti
-""", [(1,)]),
+""", [(1,), (2.5,)]),  # regression: compiled code must set instr_ptr at RETURN_VALUE
     Case("many_locals_extended_arg", "def f(a):\n" + "".join(f"    v{i} = a + {i}\n" for i in range(300))
          + "    if a == 'boom':\n        return v299.nope\n"
          + "    t = 0\n" + "".join(f"    t = t + v{i}\n" for i in range(0, 300, 7))
@@ -951,6 +954,83 @@ def f(tag):
     del m[0]
     return list(LOG)
 """, [(1,), (10,)]),
+    Case("expression_statements", CLASSES + """
+G = 1
+
+def f(o, k):
+    o
+    G
+    if k == 0:
+        o.missing
+    if k == 1:
+        o + 1
+    if k == 2:
+        o[5]
+    if k == 3:
+        o == o
+        undefined_stmt_name
+    if k == 4:
+        o.p
+    if k == 5:
+        -o
+        not o
+    return k
+""", [(1, 0), ([], 1), ([1], 2), (mk("P", 1), 3), (mk("Prop"), 4), ("s", 5), (2, 6)]),
+    Case("gc_during_compiled_call", """
+import gc as _gc
+
+class Node:
+    def __init__(self, v):
+        self.v = v
+        self.other = None
+
+def collect():
+    return _gc.collect() >= 0
+
+def f(n):
+    keep = []
+    for i in range(n):
+        a = Node(i)
+        b = Node([a])
+        a.other = b
+        keep.append([a, b, collect(), Node(i).v, (a, [b, (a,)])][4][1][0].v[0].v)
+        a = b = None
+    return keep, collect()
+""", [(3,), (0,)]),
+    Case("builtin_subclass_overrides", """
+class MyInt(int):
+    def __add__(self, other):
+        return ("MyInt.add", int(self), other)
+    def __lt__(self, other):
+        return "MyInt.lt"
+
+class MyFloat(float):
+    def __mul__(self, other):
+        return "MyFloat.mul"
+
+class MyStr(str):
+    def __eq__(self, other):
+        return "MyStr.eq"
+    __hash__ = str.__hash__
+
+class MyList(list):
+    def __getitem__(self, i):
+        return ("MyList.getitem", i)
+    def __setitem__(self, i, v):
+        list.__setitem__(self, i, ("wrapped", v))
+
+class MyDict(dict):
+    def __missing__(self, key):
+        return ("missing", key)
+
+def f(kind, n):
+    if kind == 0:
+        a, b, c, s, l, d = n, 1.5, 2.5, "x", [1, 2], {}
+    else:
+        a, b, c, s, l, d = MyInt(n), MyFloat(1.5), 2.5, MyStr("x"), MyList([1, 2]), MyDict()
+    l[1] = n
+    return a + 1, a < 2, b * c, s == "x", s != "y", l[0], list(l), d["k"] if kind else None
+""", [(0, 1), (0, 5), (1, 1), (1, 5), (0, 3)]),
     # ---------------------------------------------------------------- side effects
     Case("side_effects_containers", """
 def f(xs, d):
@@ -1257,7 +1337,7 @@ def test_math_edge_floats_direct():
 def test_harness_detects_differences():
     """The differential harness itself: results, exception messages, tracebacks (even a
     different column), argument side effects and globals that differ are all reported."""
-    from conftest import _namespace, MODULE_NAME  # noqa: F401
+    from conftest import MODULE_NAME
     fail = pytest.fail.Exception
 
     def pair(src_i, src_c, name="f"):
@@ -1279,3 +1359,80 @@ def test_harness_detects_differences():
     with pytest.raises(fail):  # warnings
         run_both(*pair("def f(x):\n    return ~x\n", "def f(x):\n    return ~int(x)\n"), True)
     run_both(*pair("def f(x):\n    return [x]\n", "def f(x):\n    return [x]\n"), 1)
+
+
+def test_warm_mode_specialises_before_compiling():
+    """The harness's "warm" mode really lets the interpreter specialise the code before Ember
+    compiles it (so the specialised fast paths are what the warm corpus runs exercise)."""
+    import dis
+    pair = both("""
+class C:
+    def __init__(self, v):
+        self.v = v
+
+def f(o, a, b):
+    if o:
+        return o.v + a * b, a < b
+    return None
+""", warm=[(Make(lambda ns: ns["C"](1)), 2, 3)])
+    ops = {i.opname for i in dis.get_instructions(pair[1], adaptive=True)}
+    assert {"TO_BOOL_ALWAYS_TRUE", "LOAD_ATTR_INSTANCE_VALUE", "BINARY_OP_MULTIPLY_INT",
+            "BINARY_OP_ADD_INT", "COMPARE_OP_INT"} <= ops, ops
+    run_both(*pair, Make(lambda ns: ns["C"](5)), 2, 3)
+    run_both(*pair, Make(lambda ns: ns["C"](5.5)), 2.0, "x")
+
+
+# ------------------------------------------------------------------------------------------------
+# Random programs (hypothesis): expression trees inside a few statement templates
+# ------------------------------------------------------------------------------------------------
+
+LEAF_VALUES = st.one_of(
+    st.integers(min_value=-1000, max_value=1000), st.sampled_from([0, 1, -1, 2 ** 64, -(2 ** 70)]),
+    st.floats(allow_nan=True, allow_infinity=True, width=32), st.booleans(), st.none(),
+    st.sampled_from(["", "ab", "xyz"]), st.tuples(st.integers(-3, 3), st.integers(-3, 3)))
+
+BINOPS = ["+", "-", "*", "/", "//", "%", "&", "|", "^", "<", "<=", "==", "!=", ">", ">=",
+          "and", "or", "is", "is not", "in", "not in"]
+
+
+def _expr(depth):
+    leaf = st.one_of(st.sampled_from(["a", "b", "c"]), LEAF_VALUES.map(repr))
+    if depth == 0:
+        return leaf
+    sub = _expr(depth - 1)
+    return st.one_of(
+        leaf,
+        st.tuples(sub, st.sampled_from(BINOPS), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(st.sampled_from(["-", "not ", "~"]), sub).map(lambda t: f"({t[0]}{t[1]})"),
+        st.tuples(sub, st.integers(0, 3)).map(lambda t: f"({t[0]} ** {t[1]})"),
+        st.tuples(sub, st.integers(0, 8)).map(lambda t: f"({t[0]} << {t[1]})"),
+        st.tuples(sub, sub, sub).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"),
+        st.tuples(sub, st.integers(-3, 3)).map(lambda t: f"({t[0]})[{t[1]}]"),
+        st.tuples(sub, sub).map(lambda t: f"[{t[0]}, {t[1]}]"),
+        st.tuples(sub, sub).map(lambda t: f"({t[0]}, {t[1]})"),
+    )
+
+
+TEMPLATES = [
+    "def f(a, b, c):\n    return {e}\n",
+    "def f(a, b, c):\n    x = {e}\n    if x:\n        return 1, x\n    return 0, x\n",
+    "def f(a, b, c):\n    t = 0\n    for i in range(3):\n        a = {e}\n        t = t + i\n    return a, t\n",
+    "def f(a, b, c):\n    try:\n        r = {e}\n    except TypeError as exc:\n        r = 'TypeError'\n    return r\n",
+    "def f(a, b, c):\n    n = 0\n    while n < 3 and ({e}):\n        n += 1\n    return n\n",
+]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.sampled_from(TEMPLATES), _expr(3), LEAF_VALUES, LEAF_VALUES, LEAF_VALUES)
+def test_property_random_expressions(template, expr, a, b, c):
+    """Random expression trees (arithmetic, bitwise, comparisons, boolean ops, identity,
+    membership, ternaries, subscripts, tuple/list displays over ints, big ints, floats, bools,
+    None, strings, tuples) inside return / branch / loop / try / while templates: interpreter
+    and Ember agree on result, exception, message and traceback."""
+    src = template.format(e=expr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SyntaxWarning for `1 is 2` and the like
+        fi, fc = both(src)
+        run_both(fi, fc, a, b, c)
+        run_both(fi, fc, b, c, a)

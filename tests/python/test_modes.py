@@ -345,9 +345,10 @@ def f(x):
 
 
 def test_class_changes_after_compilation_seen():
-    """Specialised attribute and method caches of compiled code notice class changes: a
-    method replaced, a property added over an instance attribute, __slots__ objects and an
-    instance dict materialised with vars()."""
+    """Specialised attribute, method and truth-test caches of compiled code notice class
+    changes: a method replaced, a property added over an instance attribute, an instance dict
+    materialised with vars(), __len__ and __bool__ added to a class whose instances were
+    always true."""
     src = """
 class C:
     def __init__(self, v):
@@ -361,6 +362,11 @@ def f(o):
 def g(o, x):
     o.v = x
     return o.v
+
+def h(o):
+    if o:
+        return "true"
+    return "false"
 """
     fi, fc = both(src, warm=[(Make(lambda ns: ns["C"](1)),)])
     ci, cc = fi.__globals__["C"], fc.__globals__["C"]
@@ -380,6 +386,20 @@ def g(o, x):
     for C in (ci, cc):
         del C.v
     assert gi(ci(0), 5) == gc_(cc(0), 5) == 5
+    # truth tests specialised on "no __bool__/__len__" (TO_BOOL_ALWAYS_TRUE)
+    hi, hc = both(src, "h", warm=[(Make(lambda ns: ns["C"](1)),)])
+    ci, cc = hi.__globals__["C"], hc.__globals__["C"]
+    for _ in range(3):
+        assert hi(ci(1)) == hc(cc(1)) == "true"
+    for C in (ci, cc):
+        C.__len__ = lambda self: 0
+    assert hi(ci(1)) == hc(cc(1)) == "false"
+    for C in (ci, cc):
+        C.__bool__ = lambda self: 1 / 0
+    with pytest.raises(ZeroDivisionError):
+        hi(ci(1))
+    with pytest.raises(ZeroDivisionError):
+        hc(cc(1))
 
 
 TRACE_SRC = """
@@ -435,44 +455,84 @@ def test_settrace_events_match_interpreter():
     assert fi(7) == fc(7)
 
 
-def test_settrace_switched_on_inside_compiled_code():
-    """Tracing switched on by a callee while a compiled function is running: the rest of the
-    run produces the same events and the same result as in the interpreter."""
-    src = """
+SWITCH_SRC = """
 import sys as _sys
 
-def start_tracing(tracer):
+def start_settrace(tracer):
     _sys.settrace(tracer)
+    return 0
+
+def start_settrace_and_caller(tracer):
+    # what pdb.set_trace() / breakpoint() do: trace the frames already on the stack too
+    _sys._getframe(1).f_trace = tracer
+    _sys.settrace(tracer)
+    return 0
+
+def start_monitoring(tracer):
+    mon = _sys.monitoring
+    mon.use_tool_id(4, "ember-test")
+    mon.register_callback(4, mon.events.LINE, lambda code, line: tracer(code, "mon-line", line))
+    mon.set_events(4, mon.events.LINE)
     return 0
 
 def leaf(x):
     return x + 1
 
-def f(n, tracer):
+def f(n, start, tracer):
     t = 0
     for i in range(n):
         if i == 3:
-            t += start_tracing(tracer)
+            t += start(tracer)
         t += leaf(i)
     return t
 """
-    fi, fc = both(src)
 
-    def run(f):
-        events = []
-        fname = f.__code__.co_filename
+SWITCH_DRIVER = """\
+import json, sys, ember
+how = sys.argv[1]
+SRC = {src!r}
+copies = []
+for compiled in (True, False):   # the compiled copy first, in a process never traced before
+    ns = {{"__name__": "m"}}
+    exec(compile(SRC, "<switch>", "exec"), ns)
+    if compiled:
+        for name in ("f", "leaf", "start_settrace", "start_settrace_and_caller"):
+            assert ember.force_compile(ns[name]), name
+    events = []
+    def tracer(frame, event, arg):
+        code = frame if event == "mon-line" else frame.f_code
+        if code.co_filename == "<switch>":
+            events.append((event, code.co_qualname, arg if event == "mon-line" else frame.f_lineno))
+        return tracer
+    try:
+        r = ns["f"](6, ns[how], tracer)
+    finally:
+        sys.settrace(None)
+        if how == "start_monitoring":
+            sys.monitoring.set_events(4, 0)
+            sys.monitoring.free_tool_id(4)
+    copies.append([r, events])
+print(json.dumps(copies))
+"""
 
-        def tracer(frame, event, arg):
-            if frame.f_code.co_filename == fname:
-                events.append((event, frame.f_code.co_qualname, frame.f_lineno))
-            return tracer
-        try:
-            r = f(6, tracer)
-        finally:
-            sys.settrace(None)
-        return r, events
 
-    assert run(fi) == run(fc)
+@pytest.mark.parametrize("how", [
+    "start_settrace",
+    "start_settrace_and_caller",
+    "start_monitoring",
+])
+def test_tracing_switched_on_inside_compiled_code(tmp_path, how):
+    """Tracing switched on by a callee while a compiled function is running, in a fresh
+    process (sys.settrace for new frames; sys.settrace plus the caller's f_trace as pdb's
+    set_trace does; sys.monitoring LINE events): the rest of the run produces the
+    interpreter's events and result."""
+    import json
+    proc = ok(run_script(tmp_path, SWITCH_DRIVER.format(src=SWITCH_SRC), how))
+    (rc, ec), (ri, ei) = json.loads(proc.stdout)
+    assert ri == rc
+    if how != "start_settrace":
+        assert [e for e in ei if e[1] == "f"], "the interpreter reports events of the running frame"
+    assert ec == ei
 
 
 def test_setprofile_events_match_interpreter():
@@ -716,9 +776,12 @@ def test_signal_handler_runs_during_compiled_loop(tmp_path):
     assert proc.stdout.strip() == "True True"
 
 
-def test_threads_call_compiled_functions(tmp_path):
+@pytest.mark.parametrize("mode", ["force_compile", "auto"])
+def test_threads_call_compiled_functions(tmp_path, mode):
     """Eight threads calling compiled functions concurrently (tiny switch interval, so the GIL
-    moves inside compiled loops) all get correct results, including exceptions."""
+    moves inside compiled loops) all get correct results, including exceptions; in auto mode
+    the functions get compiled while the threads are running them."""
+    env = clean_env(EMBER_AUTO=3) if mode == "auto" else clean_env()
     proc = ok(run_script(tmp_path, """
         import sys, threading, ember
         sys.setswitchinterval(1e-6)
@@ -744,16 +807,58 @@ def test_threads_call_compiled_functions(tmp_path):
                 except KeyError:
                     errs += 1
             out[k] = (total, box.n, errs)
-        for f in (work, fails, Box.__init__):
-            assert ember.force_compile(f)
+        if ember.stats()["auto"] < 0:
+            for f in (work, fails, Box.__init__):
+                assert ember.force_compile(f)
         out = {}
         ts = [threading.Thread(target=worker, args=(k, out)) for k in range(8)]
         for t in ts: t.start()
         for t in ts: t.join()
         expect = {k: (40 * sum((i * k) % 7 for i in range(500)), 40 * 500, 40) for k in range(8)}
-        print(out == expect)
-    """, timeout=60))
-    assert proc.stdout.strip() == "True"
+        print(out == expect, ember.is_compiled(work), ember.is_compiled(fails))
+    """, env=env, timeout=60))
+    assert proc.stdout.strip() == "True True True"
+
+
+def test_monitoring_enabled_from_other_thread(tmp_path):
+    """sys.monitoring switched on by the main thread while a worker thread is inside a
+    compiled loop: the worker's frame is handed to the interpreter at its next back-edge and
+    reports LINE events; after monitoring is off the function runs compiled again."""
+    proc = ok(run_script(tmp_path, '''
+        import sys, threading, time, ember
+        STATE = {"stop": False, "started": False}
+        def step(i):
+            return i + 1
+        def loop(state):
+            i = 0
+            state["started"] = True
+            while not state["stop"]:
+                i = step(i)
+            return i
+        assert ember.force_compile(loop) and ember.force_compile(step)
+        result = []
+        t = threading.Thread(target=lambda: result.append(loop(STATE)))
+        t.start()
+        while not STATE["started"]:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        mon = sys.monitoring
+        seen = {}
+        def on_line(code, line):
+            if code in (loop.__code__, step.__code__) and threading.current_thread() is t:
+                seen[code.co_name] = seen.get(code.co_name, 0) + 1
+        mon.use_tool_id(3, "test")
+        mon.register_callback(3, mon.events.LINE, on_line)
+        mon.set_events(3, mon.events.LINE)
+        time.sleep(0.3)
+        mon.set_events(3, 0)
+        mon.free_tool_id(3)
+        STATE["stop"] = True
+        t.join()
+        again = loop({"stop": True, "started": False})
+        print(result[0] > 0, seen.get("loop", 0) > 0, seen.get("step", 0) > 0, again, ember.is_compiled(loop))
+    ''', timeout=60))
+    assert proc.stdout.strip() == "True True True 0 True"
 
 
 def test_compiled_code_in_new_thread_after_compile(tmp_path):

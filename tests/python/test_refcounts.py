@@ -274,7 +274,7 @@ def _watched(ns, args):
 @pytest.mark.parametrize("name,make", SUCCESS, ids=[s[0] for s in SUCCESS])
 def test_refcounts_success_paths(pair, name, make):
     """100k successful calls leave the refcounts of arguments, contents, globals and
-    constants unchanged and the result refcount equal to the interpreter's."""
+    constants unchanged."""
     f = pair.ns_c[name]
     assert ember.is_compiled(f)
     args = make(pair.ns_c)
@@ -286,10 +286,6 @@ def test_refcounts_success_paths(pair, name, make):
     gc.collect()
     after = _rc(*watched)
     assert after == before, f"{name}: refcounts moved {before} -> {after}"
-    r_i = pair.ns_i[name](*make(pair.ns_i))
-    r_c = f(*args)
-    if type(r_c) is object or isinstance(r_c, pair.ns_c["Obj"]):
-        assert sys.getrefcount(r_c) >= 2
 
 
 @pytest.mark.parametrize("name,make,exc", RAISING, ids=[r[0] for r in RAISING])
