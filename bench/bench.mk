@@ -32,11 +32,16 @@ BENCH_PYPERF_PIN = $$($(BENCH_PY) -c 'import pyperf; print("pyperf==" + pyperf._
 .PHONY: bench bench-quick bench-deps bench-peers bench-peer-pypy bench-peer-pyston \
 	bench-peer-cinderx bench-test
 
+# Exit code 3 means the tables were written but some Ember results are INVALID (no proof
+# of JIT activity, e.g. every benchmark function refused); the tables say so, so make
+# still succeeds. Any other failure fails the target.
+BENCH_OK_IF_INVALID = st=$$?; if [ $$st -eq 3 ]; then echo "bench: some Ember results are INVALID (see summary.md)"; else exit $$st; fi
+
 bench: setup bench-deps bench-peers
-	$(BENCH_RUN) $(BENCH_ARGS)
+	$(BENCH_RUN) $(BENCH_ARGS) || { $(BENCH_OK_IF_INVALID); }
 
 bench-quick: setup bench-deps bench-peers
-	$(BENCH_RUN) --quick $(BENCH_ARGS)
+	$(BENCH_RUN) --quick $(BENCH_ARGS) || { $(BENCH_OK_IF_INVALID); }
 
 bench-deps: $(BENCH_DEPS_STAMP)
 

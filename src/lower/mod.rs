@@ -266,6 +266,21 @@ impl<'ctx> Lower<'ctx, '_> {
         self.vals.insert(v, p);
     }
 
+    /// Raises `UnboundLocalError` for local `idx` when `v` (its value) is NULL
+    /// (`LOAD_FAST_CHECK`, `DELETE_FAST`); continues in a fresh block otherwise.
+    fn raise_if_unbound(&mut self, v: PointerValue<'ctx>, idx: i64, fs: &FrameState) -> Result<(), EmberError> {
+        let isnull = self.b.build_is_null(v, "unbound").map_err(llvm)?;
+        let err = self.new_block("unbound");
+        let ok = self.new_block("bound");
+        self.b.build_conditional_branch(isnull, err, ok).map_err(llvm)?;
+        self.b.position_at_end(err);
+        self.call("ember_raise_unbound_local", &[self.ts.into(), self.frame.into(), self.i64c(idx).into()])?;
+        let exit = self.exit_block(fs, "ember_rt_raise")?;
+        self.b.build_unconditional_branch(exit).map_err(llvm)?;
+        self.b.position_at_end(ok);
+        Ok(())
+    }
+
     fn periodic(&mut self, fs: &FrameState) -> Result<(), EmberError> {
         self.set_ip(fs.bc)?;
         let r = self.call("ember_rt_periodic", &[self.ts.into(), self.frame.into()])?.unwrap().into_int_value();
@@ -300,17 +315,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let slot = self.local_slot(imm(0) as u64)?;
                 let v = self.b.build_load(self.ptr_t(), slot, "local").map_err(llvm)?.into_pointer_value();
                 if ins.op == Op::LoadFastCheck {
-                    let isnull = self.b.build_is_null(v, "unbound").map_err(llvm)?;
-                    let here = self.b.get_insert_block().unwrap();
-                    let err = self.new_block("unbound");
-                    let ok = self.new_block("bound");
-                    self.b.build_conditional_branch(isnull, err, ok).map_err(llvm)?;
-                    self.b.position_at_end(err);
-                    self.call("ember_raise_unbound_local", &[self.ts.into(), self.frame.into(), self.i64c(imm(0)).into()])?;
-                    let exit = self.exit_block(&fs, "ember_rt_raise")?;
-                    self.b.build_unconditional_branch(exit).map_err(llvm)?;
-                    let _ = here;
-                    self.b.position_at_end(ok);
+                    self.raise_if_unbound(v, imm(0), &fs)?;
                 }
                 self.incref(v)?;
                 self.def(ins.results[0], v);
@@ -330,15 +335,7 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::DeleteFast => {
                 let slot = self.local_slot(imm(0) as u64)?;
                 let old = self.b.build_load(self.ptr_t(), slot, "old").map_err(llvm)?.into_pointer_value();
-                let isnull = self.b.build_is_null(old, "unbound").map_err(llvm)?;
-                let err = self.new_block("unbound");
-                let ok = self.new_block("bound");
-                self.b.build_conditional_branch(isnull, err, ok).map_err(llvm)?;
-                self.b.position_at_end(err);
-                self.call("ember_raise_unbound_local", &[self.ts.into(), self.frame.into(), self.i64c(imm(0)).into()])?;
-                let exit = self.exit_block(&fs, "ember_rt_raise")?;
-                self.b.build_unconditional_branch(exit).map_err(llvm)?;
-                self.b.position_at_end(ok);
+                self.raise_if_unbound(old, imm(0), &fs)?;
                 self.b.build_store(slot, ptr_null).map_err(llvm)?;
                 self.call("ember_decref", &[old.into()])?;
             }
