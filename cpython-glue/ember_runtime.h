@@ -103,6 +103,8 @@ int ember_store_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name
 PyObject *ember_load_attr(PyThreadState *ts, PyObject *owner, PyObject *name);
 PyObject *ember_load_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name,
                                          i64 type_version, i64 index);
+PyObject *ember_load_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name,
+                                    i64 type_version, i64 hint);
 PyObject *ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
                                i64 type_version, i64 offset);
 PyObject *ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
@@ -119,6 +121,8 @@ PyObject *ember_load_method_no_dict(PyThreadState *ts, PyObject *owner, PyObject
 int ember_store_attr(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v);
 int ember_store_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
                                     i64 type_version, i64 index);
+int ember_store_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                               i64 type_version, i64 hint);
 int ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
                           i64 type_version, i64 offset);
 
@@ -171,6 +175,12 @@ PyObject *ember_load_assertion_error(void);
  * (out[0] is the bottom = last element, as the interpreter pushes them). */
 int ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out);
 
+/* ---- f-strings (FORMAT_SIMPLE, FORMAT_WITH_SPEC, CONVERT_VALUE, BUILD_STRING) ---- */
+PyObject *ember_format_simple(PyObject *v);
+PyObject *ember_format_with_spec(PyObject *v, PyObject *spec);
+PyObject *ember_convert_value(PyObject *v, i64 oparg);      /* 1 str, 2 repr, 3 ascii */
+PyObject *ember_build_string(PyObject **items, i64 n);      /* consumes the n pieces */
+
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
@@ -185,9 +195,9 @@ int ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out);
     X(ember_compare_op) X(ember_compare_op_int) X(ember_compare_op_float) X(ember_compare_op_str) \
     X(ember_is_op) X(ember_contains_op) \
     X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_store_global) \
-    X(ember_load_attr) X(ember_load_attr_instance_value) X(ember_load_attr_slot) X(ember_load_attr_module) \
+    X(ember_load_attr) X(ember_load_attr_instance_value) X(ember_load_attr_with_hint) X(ember_load_attr_slot) X(ember_load_attr_module) \
     X(ember_load_method) X(ember_load_method_with_values) X(ember_load_method_no_dict) \
-    X(ember_store_attr) X(ember_store_attr_instance_value) X(ember_store_attr_slot) \
+    X(ember_store_attr) X(ember_store_attr_instance_value) X(ember_store_attr_with_hint) X(ember_store_attr_slot) \
     X(ember_binary_subscr) X(ember_binary_subscr_list_int) X(ember_binary_subscr_tuple_int) \
     X(ember_binary_subscr_dict) X(ember_store_subscr) X(ember_store_subscr_list_int) \
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
@@ -195,6 +205,7 @@ int ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out);
     X(ember_list_append) X(ember_list_extend) \
     X(ember_call) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) \
-    X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence)
+    X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence) \
+    X(ember_format_simple) X(ember_format_with_spec) X(ember_convert_value) X(ember_build_string)
 
 #endif /* EMBER_RUNTIME_H */

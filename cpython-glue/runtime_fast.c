@@ -404,6 +404,38 @@ ember_load_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *nam
     return ember_load_attr(ts, owner, name);
 }
 
+/* The managed __dict__ entry at `hint` if its key is `name` (LOAD_ATTR_WITH_HINT and
+ * STORE_ATTR_WITH_HINT); NULL when the dict is missing or the hint no longer fits. */
+static inline PyObject **ember_hint_slot(PyObject *owner, PyObject *name, i64 hint, PyDictObject **dict_out)
+{
+    PyDictObject *dict = _PyObject_GetManagedDict(owner);
+    if (dict == NULL || hint < 0 || hint >= dict->ma_keys->dk_nentries) return NULL;
+    *dict_out = dict;
+    if (DK_IS_UNICODE(dict->ma_keys)) {
+        PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys) + hint;
+        return ep->me_key == name ? &ep->me_value : NULL;
+    }
+    PyDictKeyEntry *ep = DK_ENTRIES(dict->ma_keys) + hint;
+    return ep->me_key == name ? &ep->me_value : NULL;
+}
+
+/* LOAD_ATTR_WITH_HINT: type version, managed dict, entry `hint` holds `name`. */
+PyObject *
+ember_load_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name, i64 type_version, i64 hint)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version) &&
+                     (Py_TYPE(owner)->tp_flags & Py_TPFLAGS_MANAGED_DICT))) {
+        PyDictObject *dict;
+        PyObject **slot = ember_hint_slot(owner, name, hint, &dict);
+        if (EMBER_LIKELY(slot != NULL && *slot != NULL)) {
+            PyObject *attr = Py_NewRef(*slot);
+            Py_DECREF(owner);
+            return attr;
+        }
+    }
+    return ember_load_attr(ts, owner, name);
+}
+
 /* LOAD_ATTR_SLOT: type version, PyObject* at byte `offset` in the object (NULL -> generic). */
 PyObject *
 ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
@@ -488,6 +520,31 @@ ember_store_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *na
         }
         Py_DECREF(owner);
         return 0;
+    }
+    return ember_store_attr(ts, owner, name, v);
+}
+
+/* STORE_ATTR_WITH_HINT: replace an existing entry of the managed __dict__ in place, with
+ * the interpreter's dict-version bump. Watched dicts (dict watchers need the unexported
+ * _PyDict_SendEvent) and an untracked dict receiving a trackable value take the generic path. */
+int
+ember_store_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                           i64 type_version, i64 hint)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version) &&
+                     (Py_TYPE(owner)->tp_flags & Py_TPFLAGS_MANAGED_DICT))) {
+        PyDictObject *dict;
+        PyObject **slot = ember_hint_slot(owner, name, hint, &dict);
+        if (EMBER_LIKELY(slot != NULL && *slot != NULL && (dict->ma_version_tag & DICT_WATCHER_MASK) == 0 &&
+                         (_PyObject_GC_IS_TRACKED(dict) || !_PyObject_GC_MAY_BE_TRACKED(v)))) {
+            PyObject *old = *slot;
+            *slot = v;
+            dict->ma_version_tag = DICT_NEXT_VERSION(ts->interp) |
+                                   (dict->ma_version_tag & DICT_WATCHER_AND_MODIFICATION_MASK);
+            Py_DECREF(old);
+            Py_DECREF(owner);
+            return 0;
+        }
     }
     return ember_store_attr(ts, owner, name, v);
 }

@@ -20,6 +20,7 @@
 #include "internal/pycore_object.h"  /* _PyObject_GetMethod */
 #include "internal/pycore_pyerrors.h" /* _PyErr_Format, _PyErr_SetString, ... */
 #include "internal/pycore_tuple.h"   /* _PyTuple_FromArraySteal */
+#include "internal/pycore_unicodeobject.h" /* _PyUnicode_JoinArray */
 #include "opcode.h"                  /* NB_* (BINARY_OP opargs) */
 
 /* The interpreter's messages (Python/ceval_macros.h / ceval.c, not in installed headers). */
@@ -560,4 +561,58 @@ ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
     int ok = _PyEval_UnpackIterable(PyThreadState_GetUnchecked(), seq, (int)n, -1, out + n);
     Py_DECREF(seq);
     return ok ? 0 : -1;
+}
+
+/* ======================================================================================
+ * f-strings
+ * ====================================================================================== */
+
+/* FORMAT_SIMPLE: an exact str passes through, anything else is PyObject_Format(v, NULL). */
+PyObject *
+ember_format_simple(PyObject *v)
+{
+    if (PyUnicode_CheckExact(v)) {
+        return v;
+    }
+    PyObject *res = PyObject_Format(v, NULL);
+    Py_DECREF(v);
+    return res;
+}
+
+/* FORMAT_WITH_SPEC: PyObject_Format(v, spec). */
+PyObject *
+ember_format_with_spec(PyObject *v, PyObject *spec)
+{
+    PyObject *res = PyObject_Format(v, spec);
+    Py_DECREF(v);
+    Py_DECREF(spec);
+    return res;
+}
+
+/* CONVERT_VALUE: !s, !r, !a (the interpreter's _PyEval_ConversionFuncs table). */
+PyObject *
+ember_convert_value(PyObject *v, i64 oparg)
+{
+    PyObject *res;
+    switch (oparg) {
+    case FVC_STR: res = PyObject_Str(v); break;
+    case FVC_REPR: res = PyObject_Repr(v); break;
+    case FVC_ASCII: res = PyObject_ASCII(v); break;
+    default:
+        PyErr_Format(PyExc_SystemError, "unexpected conversion flag %d", (int)oparg);
+        res = NULL;
+    }
+    Py_DECREF(v);
+    return res;
+}
+
+/* BUILD_STRING: join the pieces with the empty string (_PyUnicode_JoinArray). */
+PyObject *
+ember_build_string(PyObject **items, i64 n)
+{
+    PyObject *res = _PyUnicode_JoinArray(Py_GetConstantBorrowed(Py_CONSTANT_EMPTY_STR), items, (Py_ssize_t)n);
+    for (i64 i = 0; i < n; i++) {
+        Py_DECREF(items[i]);
+    }
+    return res;
 }

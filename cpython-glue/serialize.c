@@ -226,6 +226,7 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
                 if (op == LOAD_ATTR_INSTANCE_VALUE) { spec = 1; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_SLOT) { spec = 2; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_MODULE) { spec = 3; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                else if (op == LOAD_ATTR_WITH_HINT) { spec = 4; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 r = emit(&prog, EMBER_OP_LOAD_ATTR, (uint32_t)i, 4, name, spec, a, c, 0, 0);
             }
             break;
@@ -235,6 +236,7 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
             int64_t a = 0, c = 0;
             if (op == STORE_ATTR_INSTANCE_VALUE) { spec = 1; a = cache_u32(&cache[1]); c = cache[3].cache; }
             else if (op == STORE_ATTR_SLOT) { spec = 2; a = cache_u32(&cache[1]); c = cache[3].cache; }
+            else if (op == STORE_ATTR_WITH_HINT) { spec = 3; a = cache_u32(&cache[1]); c = cache[3].cache; }
             r = emit(&prog, EMBER_OP_STORE_ATTR, (uint32_t)i, 4, nconsts + oparg, spec, a, c, 0, 0);
             break;
         }
@@ -278,6 +280,10 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
         case RAISE_VARARGS: r = E1(EMBER_OP_RAISE_VARARGS, oparg); break;
         case LOAD_ASSERTION_ERROR: r = E0(EMBER_OP_LOAD_ASSERTION_ERROR); break;
         case UNPACK_SEQUENCE: r = E1(EMBER_OP_UNPACK_SEQUENCE, oparg); break;
+        case FORMAT_SIMPLE: r = E0(EMBER_OP_FORMAT_SIMPLE); break;
+        case FORMAT_WITH_SPEC: r = E0(EMBER_OP_FORMAT_WITH_SPEC); break;
+        case CONVERT_VALUE: r = E1(EMBER_OP_CONVERT_VALUE, oparg); break;
+        case BUILD_STRING: r = E1(EMBER_OP_BUILD_STRING, oparg); break;
         default: {
             const char *nm = _PyOpcode_OpName[base] ? _PyOpcode_OpName[base] : "<unknown>";
             r = E2(EMBER_OP_UNSUPPORTED, base, name_index(&prog, nm));

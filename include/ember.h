@@ -152,7 +152,8 @@ enum EmberOp
   EMBER_OP_STORE_GLOBAL = 21,
   /**
    * `LOAD_ATTR` (attribute form): imm0 = name, imm1 = spec (0 generic, 1 instance value,
-   * 2 slot, 3 module), imm2 = type/keys version, imm3 = index or offset.
+   * 2 slot, 3 module, 4 dict with hint), imm2 = type/keys version, imm3 = index, offset or
+   * hint.
    */
   EMBER_OP_LOAD_ATTR = 22,
   /**
@@ -163,7 +164,7 @@ enum EmberOp
   EMBER_OP_LOAD_METHOD = 23,
   /**
    * `STORE_ATTR`: stack (v, owner). imm0 = name, imm1 = spec (0 generic, 1 instance value,
-   * 2 slot), imm2 = type version, imm3 = index or offset.
+   * 2 slot, 3 dict with hint), imm2 = type version, imm3 = index, offset or hint.
    */
   EMBER_OP_STORE_ATTR = 24,
   /**
@@ -273,6 +274,22 @@ enum EmberOp
    * produced by the shim today). Block terminator.
    */
   EMBER_OP_DEOPT = 50,
+  /**
+   * `FORMAT_SIMPLE`: `format(v)` (str passes through).
+   */
+  EMBER_OP_FORMAT_SIMPLE = 51,
+  /**
+   * `FORMAT_WITH_SPEC`: `format(v, spec)`.
+   */
+  EMBER_OP_FORMAT_WITH_SPEC = 52,
+  /**
+   * `CONVERT_VALUE` imm0 (1 `str`, 2 `repr`, 3 `ascii`).
+   */
+  EMBER_OP_CONVERT_VALUE = 53,
+  /**
+   * `BUILD_STRING` imm0 pieces.
+   */
+  EMBER_OP_BUILD_STRING = 54,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

@@ -139,6 +139,11 @@ impl Compiler {
             _ => "globaldce,default<O2>",
         };
         m.run_passes(pipeline, &self.tm, PassBuilderOptions::create()).map_err(|e| EmberError::Llvm(e.to_string()))?;
+        if let Some(dir) = std::env::var_os("EMBER_DUMP_IR") {
+            // Debug aid: the optimised module of every compiled function, one file each.
+            let path = std::path::Path::new(&dir).join(format!("{}.ll", f.full_name().replace(['/', ':', '<', '>'], "_")));
+            let _ = m.print_to_file(path);
+        }
         Ok(m)
     }
 

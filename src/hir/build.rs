@@ -275,7 +275,8 @@ impl<'w> Builder<'w> {
                 Op::BinaryOp | Op::UnaryNot | Op::UnaryNegative | Op::UnaryInvert | Op::ToBool | Op::CompareOp
                 | Op::IsOp | Op::ContainsOp | Op::LoadAttr | Op::StoreAttr | Op::BinarySubscr | Op::StoreSubscr
                 | Op::DeleteSubscr | Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap
-                | Op::Call | Op::CallKw | Op::GetIter | Op::UnpackSequence => {
+                | Op::Call | Op::CallKw | Op::GetIter | Op::UnpackSequence | Op::FormatSimple | Op::FormatWithSpec
+                | Op::ConvertValue | Op::BuildString => {
                     let args = stack.split_off(stack.len() - pops);
                     let results: Vec<Value> = (0..pushes).map(|_| self.f.new_value(Type::Object)).collect();
                     let mut x = instr(ins.op, ins.imms.clone(), args, results.clone());

@@ -56,14 +56,15 @@ pub enum Op {
     /// `STORE_GLOBAL`: imm0 = name constant.
     StoreGlobal = 21,
     /// `LOAD_ATTR` (attribute form): imm0 = name, imm1 = spec (0 generic, 1 instance value,
-    /// 2 slot, 3 module), imm2 = type/keys version, imm3 = index or offset.
+    /// 2 slot, 3 module, 4 dict with hint), imm2 = type/keys version, imm3 = index, offset or
+    /// hint.
     LoadAttr = 22,
     /// `LOAD_ATTR` (method form): pushes callable and self-or-NULL. imm0 = name, imm1 = spec
     /// (0 generic, 1 with values, 2 no dict), imm2 = type version, imm3 = keys version,
     /// imm4 = descriptor handle.
     LoadMethod = 23,
     /// `STORE_ATTR`: stack (v, owner). imm0 = name, imm1 = spec (0 generic, 1 instance value,
-    /// 2 slot), imm2 = type version, imm3 = index or offset.
+    /// 2 slot, 3 dict with hint), imm2 = type version, imm3 = index, offset or hint.
     StoreAttr = 24,
     /// `BINARY_SUBSCR`: imm0 = spec (0 generic, 1 list[int], 2 tuple[int], 3 dict).
     BinarySubscr = 25,
@@ -120,6 +121,14 @@ pub enum Op {
     /// Hand the frame to the interpreter at this instruction (HIR only; no wire encoding is
     /// produced by the shim today). Block terminator.
     Deopt = 50,
+    /// `FORMAT_SIMPLE`: `format(v)` (str passes through).
+    FormatSimple = 51,
+    /// `FORMAT_WITH_SPEC`: `format(v, spec)`.
+    FormatWithSpec = 52,
+    /// `CONVERT_VALUE` imm0 (1 `str`, 2 `repr`, 3 `ascii`).
+    ConvertValue = 53,
+    /// `BUILD_STRING` imm0 pieces.
+    BuildString = 54,
 }
 
 /// Static facts about an opcode.
@@ -208,6 +217,10 @@ ops! {
     UnpackSequence = 48, 1, false, true;
     Unsupported = 49, 2, false, false;
     Deopt = 50, 0, true, false;
+    FormatSimple = 51, 0, false, true;
+    FormatWithSpec = 52, 0, false, true;
+    ConvertValue = 53, 1, false, true;
+    BuildString = 54, 1, false, true;
 }
 
 impl Op {
@@ -232,7 +245,10 @@ impl Op {
                 (k, k)
             }
             Op::BinaryOp | Op::CompareOp | Op::IsOp | Op::ContainsOp | Op::BinarySubscr => (2, 1),
-            Op::UnaryNot | Op::UnaryNegative | Op::UnaryInvert | Op::ToBool | Op::LoadAttr | Op::GetIter => (1, 1),
+            Op::UnaryNot | Op::UnaryNegative | Op::UnaryInvert | Op::ToBool | Op::LoadAttr | Op::GetIter
+            | Op::FormatSimple | Op::ConvertValue => (1, 1),
+            Op::FormatWithSpec => (2, 1),
+            Op::BuildString => (n(0)?, 1),
             Op::LoadGlobal => (0, if imms.get(1).copied().unwrap_or(0) != 0 { 2 } else { 1 }),
             Op::LoadMethod => (1, 2),
             Op::StoreAttr | Op::DeleteSubscr => (2, 0),

@@ -91,6 +91,7 @@ helpers! {
     ember_load_attr(P, P, P) -> Ptr;
     ember_load_attr_instance_value(P, P, P, I, I) -> Ptr;
     ember_load_attr_slot(P, P, P, I, I) -> Ptr;
+    ember_load_attr_with_hint(P, P, P, I, I) -> Ptr;
     ember_load_attr_module(P, P, P, I, I) -> Ptr;
     ember_load_method(P, P, P, P) -> Ptr;
     ember_load_method_with_values(P, P, P, I, I, P, P) -> Ptr;
@@ -98,6 +99,7 @@ helpers! {
     ember_store_attr(P, P, P, P) -> I32;
     ember_store_attr_instance_value(P, P, P, P, I, I) -> I32;
     ember_store_attr_slot(P, P, P, P, I, I) -> I32;
+    ember_store_attr_with_hint(P, P, P, P, I, I) -> I32;
     ember_binary_subscr(P, P) -> Ptr;
     ember_binary_subscr_list_int(P, P) -> Ptr;
     ember_binary_subscr_tuple_int(P, P) -> Ptr;
@@ -121,6 +123,10 @@ helpers! {
     ember_raise_varargs(P, P, P, I) -> Ptr, cold;
     ember_load_assertion_error() -> Ptr;
     ember_unpack_sequence(P, I, P) -> I32;
+    ember_format_simple(P) -> Ptr;
+    ember_format_with_spec(P, P) -> Ptr;
+    ember_convert_value(P, I) -> Ptr;
+    ember_build_string(P, I) -> Ptr;
 }
 
 /// Looks a helper up by name.

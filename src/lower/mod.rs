@@ -398,6 +398,18 @@ impl<'ctx> Lower<'ctx, '_> {
                 }
                 self.def(ins.results[0], r);
             }
+            Op::FormatSimple | Op::FormatWithSpec => {
+                let name = if ins.op == Op::FormatSimple { "ember_format_simple" } else { "ember_format_with_spec" };
+                let a: Vec<BasicValueEnum> = ins.args.iter().map(|v| self.val(*v).map(Into::into)).collect::<Result<_, _>>()?;
+                let r = self.call_ptr(name, &a)?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::ConvertValue => {
+                let r = self.call_ptr("ember_convert_value", &[self.val(arg(0))?.into(), self.i64c(imm(0)).into()])?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+            }
             Op::ToBool => {
                 let v = self.val(arg(0))?.into();
                 let r = match imm(0) {
@@ -453,6 +465,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     1 => self.call_ptr("ember_load_attr_instance_value", &[base[0], base[1], base[2], a, b2])?,
                     2 => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
                     3 => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
+                    4 => self.call_ptr("ember_load_attr_with_hint", &[base[0], base[1], base[2], a, b2])?,
                     _ => return Err(unsupported()),
                 };
                 self.check_null(r, &fs)?;
@@ -486,6 +499,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     0 => self.call("ember_store_attr", &base)?,
                     1 => self.call("ember_store_attr_instance_value", &[base[0], base[1], base[2], base[3], a, b2])?,
                     2 => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
+                    3 => self.call("ember_store_attr_with_hint", &[base[0], base[1], base[2], base[3], a, b2])?,
                     _ => return Err(unsupported()),
                 };
                 self.check_int(r, &fs)?;
@@ -516,11 +530,12 @@ impl<'ctx> Lower<'ctx, '_> {
                 let r = self.call("ember_delete_subscr", &[self.val(arg(0))?.into(), self.val(arg(1))?.into()])?;
                 self.check_int(r, &fs)?;
             }
-            Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap => {
+            Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap | Op::BuildString => {
                 let name = match ins.op {
                     Op::BuildTuple => "ember_build_tuple",
                     Op::BuildList => "ember_build_list",
                     Op::BuildMap => "ember_build_map",
+                    Op::BuildString => "ember_build_string",
                     _ => "ember_build_const_key_map",
                 };
                 let base = self.spill_args(&ins.args, fs.stack.len())?;
