@@ -1056,6 +1056,22 @@ def f(p, k):
     SEEN[k] = p.x
     return TOTAL
 """, [(mk("P", 1), 2), (mk("P", 10), 3), (mk("P", "s"), 3), (mk("P", 1), "x")]),
+    Case("fstrings", """
+class Shy:
+    def __format__(self, spec):
+        if spec == "boom":
+            raise ValueError("no " + spec)
+        return "<" + spec + ">"
+    def __repr__(self):
+        return "Shy()"
+
+def f(x, spec):
+    a = f"{x}"
+    b = f"[{x!r}|{x!s}|{x!a}]"
+    c = f"{x:{spec}}"
+    return a + b + c + f"{len(a):>4}{'é'!a}"
+""", [(1, ">5"), ("é", "^7"), (3.25, ".1f"), (None, ""), ([1, "x"], ""), (mk("Shy"), "w"), (mk("Shy"), "boom"),
+      (1, "q"), (object, "")]),
 ]
 
 
