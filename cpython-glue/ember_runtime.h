@@ -153,6 +153,9 @@ PyObject *ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kw
 /* shim.c: direct call of an Ember-compiled function (steals callable and args when it
  * returns 1; returns 0 and steals nothing when the generic route must be taken). */
 int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result);
+/* shim.c: `Cls(args)` for a plain Python class (object.__new__, Python __init__), the work of
+ * CALL_ALLOC_AND_ENTER_INIT; returns 1 with *result set when handled (all consumed), else 0. */
+int ember_call_class(PyThreadState *ts, PyObject **base, Py_ssize_t nargs, PyObject **result);
 
 /* ---- iteration (GET_ITER, FOR_ITER) ----
  * ember_for_iter borrows the iterator and returns the next item, or NULL when it is exhausted

@@ -352,6 +352,12 @@ ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames)
         args--;
         total++;
     }
+    else if (kwnames == NULL && Py_TYPE(callable) == &PyType_Type) {
+        PyObject *res;
+        if (ember_call_class(ts, base, (Py_ssize_t)nargs, &res)) {
+            return res;   /* instantiated: the class, the arguments and the new self are dealt with */
+        }
+    }
     else if (Py_TYPE(callable) == &PyMethod_Type) {
         PyObject *self = ((PyMethodObject *)callable)->im_self;
         PyObject *func = ((PyMethodObject *)callable)->im_func;

@@ -269,6 +269,56 @@ int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py
     return 1;
 }
 
+static PyObject *init_name;  /* interned "__init__" */
+
+/* Class instantiation from compiled code, the work CALL_ALLOC_AND_ENTER_INIT does in the
+ * interpreter (Python/bytecodes.c): for a heap class whose metaclass is `type`, whose __new__
+ * is object.__new__ and whose __init__ is a Python function, allocate the instance and call
+ * __init__ directly (entering its compiled code when there is some) instead of going through
+ * type.__call__. base[0] is the class, base[1] is free (self_or_null was NULL), base[2..] the
+ * arguments. Returns 1 with *result set when it handled the call (everything consumed),
+ * 0 when the generic route must be taken (nothing consumed). */
+int ember_call_class(PyThreadState *ts, PyObject **base, Py_ssize_t nargs, PyObject **result)
+{
+    PyObject *callable = base[0];
+    if (Py_TYPE(callable) != &PyType_Type) return 0;
+    PyTypeObject *tp = (PyTypeObject *)callable;
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT) ||
+        tp->tp_new != PyBaseObject_Type.tp_new)
+        return 0;
+    PyObject *init = _PyType_Lookup(tp, init_name);   /* borrowed, through the type cache */
+    if (init == NULL || !PyFunction_Check(init)) return 0;
+    PyObject *self = tp->tp_alloc(tp, 0);
+    if (self == NULL) {
+        *result = NULL;
+        for (Py_ssize_t i = 0; i < nargs + 2; i++) Py_XDECREF(base[i]);
+        return 1;
+    }
+    Py_INCREF(init);
+    base[1] = Py_NewRef(self);
+    PyObject *res;
+    if (!ember_call_direct(ts, init, base + 1, nargs + 1, &res)) {
+        res = PyObject_Vectorcall(init, base + 1, (size_t)(nargs + 1), NULL);
+        Py_DECREF(init);
+        for (Py_ssize_t i = 1; i < nargs + 2; i++) Py_DECREF(base[i]);
+    }
+    Py_DECREF(callable);
+    if (res == NULL) {
+        Py_DECREF(self);
+    }
+    else if (res != Py_None) {
+        PyErr_Format(PyExc_TypeError, "__init__() should return None, not '%.200s'", Py_TYPE(res)->tp_name);
+        Py_DECREF(res);
+        Py_DECREF(self);
+        res = NULL;
+    }
+    else {
+        res = self;
+    }
+    *result = res;
+    return 1;
+}
+
 static void restore_interpreted(PyFunctionObject *func)
 {
     func->vectorcall = py_function_vectorcall;
@@ -624,5 +674,7 @@ PyMODINIT_FUNC PyInit__shim(void)
     (void)probe_function;
     compiled_names = PyList_New(0);
     if (!compiled_names) return NULL;
+    init_name = PyUnicode_InternFromString("__init__");
+    if (!init_name) return NULL;
     return m;
 }
