@@ -1072,6 +1072,61 @@ def f(x, spec):
     return a + b + c + f"{len(a):>4}{'é'!a}"
 """, [(1, ">5"), ("é", "^7"), (3.25, ".1f"), (None, ""), ([1, "x"], ""), (mk("Shy"), "w"), (mk("Shy"), "boom"),
       (1, "q"), (object, "")]),
+    Case("class_instantiation", """
+import abc
+
+class Plain:
+    def __init__(self, a, b=2):
+        self.a = a
+        self.b = b
+
+class Returns:
+    def __init__(self, a):
+        return a
+
+class Raises:
+    def __init__(self, a):
+        raise ValueError(a)
+
+class WithNew:
+    def __new__(cls, a):
+        o = object.__new__(cls)
+        o.tag = "new"
+        return o
+    def __init__(self, a):
+        self.a = a
+
+class Abstract(abc.ABC):
+    @abc.abstractmethod
+    def m(self): ...
+    def __init__(self, a):
+        self.a = a
+
+class Sub(Plain):
+    pass
+
+def f(k, a):
+    if k == 0:
+        o = Plain(a)
+        return o.a, o.b
+    if k == 1:
+        o = Plain(a, a)
+        return o.a, o.b
+    if k == 2:
+        return Returns(a)
+    if k == 3:
+        return Raises(a)
+    if k == 4:
+        o = WithNew(a)
+        return o.tag, o.a
+    if k == 5:
+        return Abstract(a)
+    if k == 6:
+        return Sub(a).a
+    if k == 7:
+        return Plain()
+    return Plain(a, a, a)
+""", [(0, 1), (1, "x"), (2, None), (2, 5), (3, "bad"), (4, 1), (5, 1), (6, 2.5), (7, 0), (8, 0)]),
 ]
 
 
