@@ -184,6 +184,29 @@ PyObject *ember_format_with_spec(PyObject *v, PyObject *spec);
 PyObject *ember_convert_value(PyObject *v, i64 oparg);      /* 1 str, 2 repr, 3 ascii */
 PyObject *ember_build_string(PyObject **items, i64 n);      /* consumes the n pieces */
 
+/* ---- cells, closures, functions, slices, displays, intrinsics (runtime_more.c) ---- */
+int ember_make_cell(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx);
+void ember_copy_free_vars(_PyInterpreterFrame *f, i64 n);
+PyObject *ember_load_deref(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx);
+void ember_store_deref(_PyInterpreterFrame *f, i64 idx, PyObject *v);
+int ember_delete_deref(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx);
+PyObject *ember_make_function(_PyInterpreterFrame *f, PyObject *code);
+PyObject *ember_set_function_attribute(PyObject *attr, PyObject *func, i64 flag);
+PyObject *ember_binary_slice(PyObject *container, PyObject *start, PyObject *stop);
+int ember_store_slice(PyObject *v, PyObject *container, PyObject *start, PyObject *stop);
+PyObject *ember_build_slice(PyObject **items, i64 n);
+PyObject *ember_build_set(PyObject **items, i64 n);
+int ember_set_add(PyObject *set /* borrowed */, PyObject *v);
+int ember_set_update(PyObject *set /* borrowed */, PyObject *iterable);
+int ember_map_add(PyObject *dict /* borrowed */, PyObject *key, PyObject *value);
+int ember_dict_update(PyThreadState *ts, PyObject *dict /* borrowed */, PyObject *update);
+int ember_dict_merge(PyThreadState *ts, PyObject *callable /* borrowed */, PyObject *dict /* borrowed */,
+                     PyObject *update);
+PyObject *ember_call_intrinsic_1(PyThreadState *ts, PyObject *v, i64 oparg);
+PyObject *ember_call_intrinsic_2(PyThreadState *ts, PyObject *v2, PyObject *v1, i64 oparg);
+PyObject *ember_call_function_ex(PyThreadState *ts, PyObject *func, PyObject *null, PyObject *callargs,
+                                 PyObject *kwargs /* may be NULL */);
+
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
@@ -209,6 +232,11 @@ PyObject *ember_build_string(PyObject **items, i64 n);      /* consumes the n pi
     X(ember_call) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) \
     X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence) \
-    X(ember_format_simple) X(ember_format_with_spec) X(ember_convert_value) X(ember_build_string)
+    X(ember_format_simple) X(ember_format_with_spec) X(ember_convert_value) X(ember_build_string) \
+    X(ember_make_cell) X(ember_copy_free_vars) X(ember_load_deref) X(ember_store_deref) X(ember_delete_deref) \
+    X(ember_make_function) X(ember_set_function_attribute) X(ember_binary_slice) X(ember_store_slice) \
+    X(ember_build_slice) X(ember_build_set) X(ember_set_add) X(ember_set_update) X(ember_map_add) \
+    X(ember_dict_update) X(ember_dict_merge) X(ember_call_intrinsic_1) X(ember_call_intrinsic_2) \
+    X(ember_call_function_ex)
 
 #endif /* EMBER_RUNTIME_H */

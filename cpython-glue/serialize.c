@@ -284,6 +284,25 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
         case FORMAT_WITH_SPEC: r = E0(EMBER_OP_FORMAT_WITH_SPEC); break;
         case CONVERT_VALUE: r = E1(EMBER_OP_CONVERT_VALUE, oparg); break;
         case BUILD_STRING: r = E1(EMBER_OP_BUILD_STRING, oparg); break;
+        case MAKE_CELL: r = E1(EMBER_OP_MAKE_CELL, oparg); break;
+        case COPY_FREE_VARS: r = E1(EMBER_OP_COPY_FREE_VARS, oparg); break;
+        case LOAD_DEREF: r = E1(EMBER_OP_LOAD_DEREF, oparg); break;
+        case STORE_DEREF: r = E1(EMBER_OP_STORE_DEREF, oparg); break;
+        case DELETE_DEREF: r = E1(EMBER_OP_DELETE_DEREF, oparg); break;
+        case MAKE_FUNCTION: r = E0(EMBER_OP_MAKE_FUNCTION); break;
+        case SET_FUNCTION_ATTRIBUTE: r = E1(EMBER_OP_SET_FUNCTION_ATTRIBUTE, oparg); break;
+        case BINARY_SLICE: r = E0(EMBER_OP_BINARY_SLICE); break;
+        case STORE_SLICE: r = E0(EMBER_OP_STORE_SLICE); break;
+        case BUILD_SLICE: r = E1(EMBER_OP_BUILD_SLICE, oparg); break;
+        case BUILD_SET: r = E1(EMBER_OP_BUILD_SET, oparg); break;
+        case SET_ADD: r = E1(EMBER_OP_SET_ADD, oparg); break;
+        case SET_UPDATE: r = E1(EMBER_OP_SET_UPDATE, oparg); break;
+        case MAP_ADD: r = E1(EMBER_OP_MAP_ADD, oparg); break;
+        case DICT_UPDATE: r = E1(EMBER_OP_DICT_UPDATE, oparg); break;
+        case DICT_MERGE: r = E1(EMBER_OP_DICT_MERGE, oparg); break;
+        case CALL_INTRINSIC_1: r = E1(EMBER_OP_CALL_INTRINSIC1, oparg); break;
+        case CALL_INTRINSIC_2: r = E1(EMBER_OP_CALL_INTRINSIC2, oparg); break;
+        case CALL_FUNCTION_EX: r = E1(EMBER_OP_CALL_FUNCTION_EX, oparg); break;
         default: {
             const char *nm = _PyOpcode_OpName[base] ? _PyOpcode_OpName[base] : "<unknown>";
             r = E2(EMBER_OP_UNSUPPORTED, base, name_index(&prog, nm));

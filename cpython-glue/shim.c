@@ -420,8 +420,12 @@ static PyObject *unwind(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 d
     f->instr_ptr = code + bc;
     f->stacktop = nlp + (int)depth;
     if (add_traceback) {
-        PyFrameObject *fo = PyEval_GetFrame();
-        if (fo) PyTraceBack_Here(fo);
+        /* Incomplete frames (still in the MAKE_CELL / COPY_FREE_VARS prologue) get no
+         * traceback entry, as in the interpreter's error path. */
+        if (bc >= co->_co_firsttraceable) {
+            PyFrameObject *fo = PyEval_GetFrame();
+            if (fo) PyTraceBack_Here(fo);
+        }
         _PyEval_MonitorRaise(ts, f, code + bc);
     }
     int target, level, lasti;

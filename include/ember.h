@@ -290,6 +290,82 @@ enum EmberOp
    * `BUILD_STRING` imm0 pieces.
    */
   EMBER_OP_BUILD_STRING = 54,
+  /**
+   * `MAKE_CELL` imm0: wrap local imm0 in a cell.
+   */
+  EMBER_OP_MAKE_CELL = 55,
+  /**
+   * `COPY_FREE_VARS` imm0: copy the closure's cells into the frame.
+   */
+  EMBER_OP_COPY_FREE_VARS = 56,
+  /**
+   * `LOAD_DEREF` imm0.
+   */
+  EMBER_OP_LOAD_DEREF = 57,
+  /**
+   * `STORE_DEREF` imm0.
+   */
+  EMBER_OP_STORE_DEREF = 58,
+  /**
+   * `DELETE_DEREF` imm0.
+   */
+  EMBER_OP_DELETE_DEREF = 59,
+  /**
+   * `MAKE_FUNCTION` from the code object on the stack.
+   */
+  EMBER_OP_MAKE_FUNCTION = 60,
+  /**
+   * `SET_FUNCTION_ATTRIBUTE` imm0 (flag): stack (attr, func) → func.
+   */
+  EMBER_OP_SET_FUNCTION_ATTRIBUTE = 61,
+  /**
+   * `BINARY_SLICE`: stack (container, start, stop).
+   */
+  EMBER_OP_BINARY_SLICE = 62,
+  /**
+   * `STORE_SLICE`: stack (v, container, start, stop).
+   */
+  EMBER_OP_STORE_SLICE = 63,
+  /**
+   * `BUILD_SLICE` imm0 (2 or 3).
+   */
+  EMBER_OP_BUILD_SLICE = 64,
+  /**
+   * `BUILD_SET` imm0 items.
+   */
+  EMBER_OP_BUILD_SET = 65,
+  /**
+   * `SET_ADD` imm0.
+   */
+  EMBER_OP_SET_ADD = 66,
+  /**
+   * `SET_UPDATE` imm0.
+   */
+  EMBER_OP_SET_UPDATE = 67,
+  /**
+   * `MAP_ADD` imm0: pops key and value.
+   */
+  EMBER_OP_MAP_ADD = 68,
+  /**
+   * `DICT_UPDATE` imm0.
+   */
+  EMBER_OP_DICT_UPDATE = 69,
+  /**
+   * `DICT_MERGE` imm0: the callable sits three slots below the dict.
+   */
+  EMBER_OP_DICT_MERGE = 70,
+  /**
+   * `CALL_INTRINSIC_1` imm0.
+   */
+  EMBER_OP_CALL_INTRINSIC1 = 71,
+  /**
+   * `CALL_INTRINSIC_2` imm0.
+   */
+  EMBER_OP_CALL_INTRINSIC2 = 72,
+  /**
+   * `CALL_FUNCTION_EX` imm0 (bit 0: a kwargs mapping is on the stack).
+   */
+  EMBER_OP_CALL_FUNCTION_EX = 73,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

@@ -206,13 +206,14 @@ impl<'w> Builder<'w> {
                     t.fs = fs(&stack);
                     break t;
                 }
-                Op::Resume | Op::DeleteFast => {
+                Op::CopyFreeVars => out.push(instr(Op::CopyFreeVars, ins.imms.clone(), vec![], vec![])),
+                Op::Resume | Op::DeleteFast | Op::MakeCell | Op::DeleteDeref => {
                     let mut x = instr(ins.op, ins.imms.clone(), vec![], vec![]);
                     x.fs = fs(&stack);
                     out.push(x);
                 }
                 Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::LoadConst | Op::PushNull
-                | Op::LoadAssertionError => {
+                | Op::LoadAssertionError | Op::LoadDeref => {
                     let ty = if matches!(ins.op, Op::LoadFastAndClear | Op::PushNull) { Type::OptObject } else { Type::Object };
                     let v = self.f.new_value(ty);
                     let mut x = instr(ins.op, ins.imms.clone(), vec![], vec![v]);
@@ -222,7 +223,7 @@ impl<'w> Builder<'w> {
                     out.push(x);
                     stack.push(v);
                 }
-                Op::StoreFast | Op::PopTop | Op::StoreGlobal => {
+                Op::StoreFast | Op::PopTop | Op::StoreGlobal | Op::StoreDeref => {
                     let v = stack.pop().unwrap();
                     let mut x = instr(ins.op, ins.imms.clone(), vec![v], vec![]);
                     if ins.op.info().can_raise {
@@ -242,11 +243,20 @@ impl<'w> Builder<'w> {
                     let n = stack.len();
                     stack.swap(n - 1, n - k);
                 }
-                Op::ListAppend | Op::ListExtend => {
-                    let v = stack.pop().unwrap();
+                Op::ListAppend | Op::ListExtend | Op::SetAdd | Op::SetUpdate | Op::DictUpdate | Op::MapAdd | Op::DictMerge => {
+                    // The container (and, for DictMerge, the callable) stay on the stack:
+                    // they are borrowed operands. Args: [callable,] container, popped values.
+                    let npop = if ins.op == Op::MapAdd { 2 } else { 1 };
+                    let popped = stack.split_off(stack.len() - npop);
                     let k = ins.imms[0] as usize;
-                    let list = stack[stack.len() - k];
-                    let mut x = instr(ins.op, ins.imms.clone(), vec![list, v], vec![]);
+                    let container = stack[stack.len() - k];
+                    let mut args = vec![];
+                    if ins.op == Op::DictMerge {
+                        args.push(stack[stack.len() - k - 3]);
+                    }
+                    args.push(container);
+                    args.extend(popped);
+                    let mut x = instr(ins.op, ins.imms.clone(), args, vec![]);
                     x.fs = fs(&stack);
                     out.push(x);
                 }
@@ -276,7 +286,9 @@ impl<'w> Builder<'w> {
                 | Op::IsOp | Op::ContainsOp | Op::LoadAttr | Op::StoreAttr | Op::BinarySubscr | Op::StoreSubscr
                 | Op::DeleteSubscr | Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap
                 | Op::Call | Op::CallKw | Op::GetIter | Op::UnpackSequence | Op::FormatSimple | Op::FormatWithSpec
-                | Op::ConvertValue | Op::BuildString => {
+                | Op::ConvertValue | Op::BuildString | Op::MakeFunction | Op::SetFunctionAttribute | Op::BinarySlice
+                | Op::StoreSlice | Op::BuildSlice | Op::BuildSet | Op::CallIntrinsic1 | Op::CallIntrinsic2
+                | Op::CallFunctionEx => {
                     let args = stack.split_off(stack.len() - pops);
                     let results: Vec<Value> = (0..pushes).map(|_| self.f.new_value(Type::Object)).collect();
                     let mut x = instr(ins.op, ins.imms.clone(), args, results.clone());

@@ -129,6 +129,44 @@ pub enum Op {
     ConvertValue = 53,
     /// `BUILD_STRING` imm0 pieces.
     BuildString = 54,
+    /// `MAKE_CELL` imm0: wrap local imm0 in a cell.
+    MakeCell = 55,
+    /// `COPY_FREE_VARS` imm0: copy the closure's cells into the frame.
+    CopyFreeVars = 56,
+    /// `LOAD_DEREF` imm0.
+    LoadDeref = 57,
+    /// `STORE_DEREF` imm0.
+    StoreDeref = 58,
+    /// `DELETE_DEREF` imm0.
+    DeleteDeref = 59,
+    /// `MAKE_FUNCTION` from the code object on the stack.
+    MakeFunction = 60,
+    /// `SET_FUNCTION_ATTRIBUTE` imm0 (flag): stack (attr, func) → func.
+    SetFunctionAttribute = 61,
+    /// `BINARY_SLICE`: stack (container, start, stop).
+    BinarySlice = 62,
+    /// `STORE_SLICE`: stack (v, container, start, stop).
+    StoreSlice = 63,
+    /// `BUILD_SLICE` imm0 (2 or 3).
+    BuildSlice = 64,
+    /// `BUILD_SET` imm0 items.
+    BuildSet = 65,
+    /// `SET_ADD` imm0.
+    SetAdd = 66,
+    /// `SET_UPDATE` imm0.
+    SetUpdate = 67,
+    /// `MAP_ADD` imm0: pops key and value.
+    MapAdd = 68,
+    /// `DICT_UPDATE` imm0.
+    DictUpdate = 69,
+    /// `DICT_MERGE` imm0: the callable sits three slots below the dict.
+    DictMerge = 70,
+    /// `CALL_INTRINSIC_1` imm0.
+    CallIntrinsic1 = 71,
+    /// `CALL_INTRINSIC_2` imm0.
+    CallIntrinsic2 = 72,
+    /// `CALL_FUNCTION_EX` imm0 (bit 0: a kwargs mapping is on the stack).
+    CallFunctionEx = 73,
 }
 
 /// Static facts about an opcode.
@@ -221,6 +259,25 @@ ops! {
     FormatWithSpec = 52, 0, false, true;
     ConvertValue = 53, 1, false, true;
     BuildString = 54, 1, false, true;
+    MakeCell = 55, 1, false, true;
+    CopyFreeVars = 56, 1, false, false;
+    LoadDeref = 57, 1, false, true;
+    StoreDeref = 58, 1, false, false;
+    DeleteDeref = 59, 1, false, true;
+    MakeFunction = 60, 0, false, true;
+    SetFunctionAttribute = 61, 1, false, true;
+    BinarySlice = 62, 0, false, true;
+    StoreSlice = 63, 0, false, true;
+    BuildSlice = 64, 1, false, true;
+    BuildSet = 65, 1, false, true;
+    SetAdd = 66, 1, false, true;
+    SetUpdate = 67, 1, false, true;
+    MapAdd = 68, 1, false, true;
+    DictUpdate = 69, 1, false, true;
+    DictMerge = 70, 1, false, true;
+    CallIntrinsic1 = 71, 1, false, true;
+    CallIntrinsic2 = 72, 1, false, true;
+    CallFunctionEx = 73, 1, false, true;
 }
 
 impl Op {
@@ -274,6 +331,35 @@ impl Op {
             }
             Op::UnpackSequence => (1, n(0)?),
             Op::Unsupported => (0, 0),
+            Op::MakeCell | Op::CopyFreeVars | Op::DeleteDeref => (0, 0),
+            Op::LoadDeref => (0, 1),
+            Op::StoreDeref => (1, 0),
+            Op::MakeFunction | Op::CallIntrinsic1 => (1, 1),
+            Op::SetFunctionAttribute | Op::CallIntrinsic2 => (2, 1),
+            Op::BinarySlice => (3, 1),
+            Op::StoreSlice => (4, 0),
+            Op::BuildSlice => {
+                let k = n(0)?;
+                if !(2..=3).contains(&k) { return None; }
+                (k, 1)
+            }
+            Op::BuildSet => (n(0)?, 1),
+            Op::SetAdd | Op::SetUpdate | Op::DictUpdate => {
+                let k = n(0)?;
+                if k == 0 { return None; }
+                (k + 1, k)
+            }
+            Op::MapAdd => {
+                let k = n(0)?;
+                if k == 0 { return None; }
+                (k + 2, k)
+            }
+            Op::DictMerge => {
+                let k = n(0)?;
+                if k == 0 { return None; }
+                (k + 4, k + 3)
+            }
+            Op::CallFunctionEx => (3 + (imms.first().copied().unwrap_or(0) & 1) as usize, 1),
         })
     }
 

@@ -227,7 +227,8 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
         let local_ok = |v: i64| v >= 0 && (v as u64) < f.nlocalsplus as u64;
         let const_ok = |v: i64| v >= 0 && (v as u64) < f.consts.len() as u64;
         match ins.op {
-            Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::StoreFast | Op::DeleteFast => {
+            Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::StoreFast | Op::DeleteFast | Op::MakeCell
+            | Op::LoadDeref | Op::StoreDeref | Op::DeleteDeref => {
                 if !local_ok(imm(0)) {
                     return Err(err(i, ins, format!("local {} out of range {}", imm(0), f.nlocalsplus)));
                 }
@@ -236,6 +237,11 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
             | Op::LoadMethod | Op::StoreAttr => {
                 if !const_ok(imm(0)) {
                     return Err(err(i, ins, format!("constant {} out of range {}", imm(0), f.consts.len())));
+                }
+            }
+            Op::CopyFreeVars => {
+                if imm(0) < 0 || imm(0) as u64 > f.nlocalsplus as u64 {
+                    return Err(err(i, ins, format!("{} free variables for {} slots", imm(0), f.nlocalsplus)));
                 }
             }
             Op::Unsupported => {

@@ -127,6 +127,25 @@ helpers! {
     ember_format_with_spec(P, P) -> Ptr;
     ember_convert_value(P, I) -> Ptr;
     ember_build_string(P, I) -> Ptr;
+    ember_make_cell(P, P, I) -> I32;
+    ember_copy_free_vars(P, I) -> Void;
+    ember_load_deref(P, P, I) -> Ptr;
+    ember_store_deref(P, I, P) -> Void;
+    ember_delete_deref(P, P, I) -> I32;
+    ember_make_function(P, P) -> Ptr;
+    ember_set_function_attribute(P, P, I) -> Ptr;
+    ember_binary_slice(P, P, P) -> Ptr;
+    ember_store_slice(P, P, P, P) -> I32;
+    ember_build_slice(P, I) -> Ptr;
+    ember_build_set(P, I) -> Ptr;
+    ember_set_add(P, P) -> I32;
+    ember_set_update(P, P) -> I32;
+    ember_map_add(P, P, P) -> I32;
+    ember_dict_update(P, P, P) -> I32;
+    ember_dict_merge(P, P, P, P) -> I32;
+    ember_call_intrinsic_1(P, P, I) -> Ptr;
+    ember_call_intrinsic_2(P, P, P, I) -> Ptr;
+    ember_call_function_ex(P, P, P, P, P) -> Ptr;
 }
 
 /// Looks a helper up by name.

@@ -46,6 +46,13 @@ struct Lower<'ctx, 'f> {
     last_ip: Option<u32>,
 }
 
+/// Leading runtime arguments of a helper call.
+#[derive(Clone, Copy)]
+enum Pre {
+    Ts,
+    Frame,
+}
+
 fn llvm(e: impl std::fmt::Display) -> EmberError {
     EmberError::Llvm(e.to_string())
 }
@@ -264,6 +271,33 @@ impl<'ctx> Lower<'ctx, '_> {
 
     fn def(&mut self, v: Value, p: PointerValue<'ctx>) {
         self.vals.insert(v, p);
+    }
+
+    /// Lowers an instruction as one helper call: `pre` (thread state / frame), then the
+    /// operands in stack order, then imm0 when `with_imm`. A pointer result is checked for NULL
+    /// and defines the instruction's result; an int result is checked for < 0.
+    fn helper_op(&mut self, ins: &Instr, fs: &FrameState, name: &str, pre: &[Pre], with_imm: bool) -> Result<(), EmberError> {
+        let mut a: Vec<BasicValueEnum> = pre.iter().map(|p| match p { Pre::Ts => self.ts.into(), Pre::Frame => self.frame.into() }).collect();
+        for v in &ins.args {
+            a.push(self.val(*v)?.into());
+        }
+        if with_imm {
+            a.push(self.i64c(ins.imms[0]).into());
+        }
+        let sig = helpers::find(name).ok_or_else(|| EmberError::Llvm(format!("unknown helper {name}")))?;
+        let r = self.call(name, &a)?;
+        match sig.ret {
+            Ret::Ptr => {
+                let p = r.unwrap().into_pointer_value();
+                self.check_null(p, fs)?;
+                if let Some(res) = ins.results.first() {
+                    self.def(*res, p);
+                }
+            }
+            Ret::I32 => self.check_int(r, fs)?,
+            Ret::Void => {}
+        }
+        Ok(())
     }
 
     /// Raises `UnboundLocalError` for local `idx` when `v` (its value) is NULL
@@ -530,12 +564,15 @@ impl<'ctx> Lower<'ctx, '_> {
                 let r = self.call("ember_delete_subscr", &[self.val(arg(0))?.into(), self.val(arg(1))?.into()])?;
                 self.check_int(r, &fs)?;
             }
-            Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap | Op::BuildString => {
+            Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap | Op::BuildString | Op::BuildSlice
+            | Op::BuildSet => {
                 let name = match ins.op {
                     Op::BuildTuple => "ember_build_tuple",
                     Op::BuildList => "ember_build_list",
                     Op::BuildMap => "ember_build_map",
                     Op::BuildString => "ember_build_string",
+                    Op::BuildSlice => "ember_build_slice",
+                    Op::BuildSet => "ember_build_set",
                     _ => "ember_build_const_key_map",
                 };
                 let base = self.spill_args(&ins.args, fs.stack.len())?;
@@ -636,6 +673,36 @@ impl<'ctx> Lower<'ctx, '_> {
                 let rt = if imm(0) == 0 { "ember_rt_reraise" } else { "ember_rt_raise" };
                 let exit = self.exit_block(&fs, rt)?;
                 self.b.build_unconditional_branch(exit).map_err(llvm)?;
+            }
+            Op::MakeCell => self.helper_op(ins, &fs, "ember_make_cell", &[Pre::Ts, Pre::Frame], true)?,
+            Op::CopyFreeVars => self.helper_op(ins, &fs, "ember_copy_free_vars", &[Pre::Frame], true)?,
+            Op::LoadDeref => self.helper_op(ins, &fs, "ember_load_deref", &[Pre::Ts, Pre::Frame], true)?,
+            Op::StoreDeref => {
+                self.call("ember_store_deref", &[self.frame.into(), self.i64c(imm(0)).into(), self.val(arg(0))?.into()])?;
+            }
+            Op::DeleteDeref => self.helper_op(ins, &fs, "ember_delete_deref", &[Pre::Ts, Pre::Frame], true)?,
+            Op::MakeFunction => self.helper_op(ins, &fs, "ember_make_function", &[Pre::Frame], false)?,
+            Op::SetFunctionAttribute => self.helper_op(ins, &fs, "ember_set_function_attribute", &[], true)?,
+            Op::BinarySlice => self.helper_op(ins, &fs, "ember_binary_slice", &[], false)?,
+            Op::StoreSlice => self.helper_op(ins, &fs, "ember_store_slice", &[], false)?,
+            Op::SetAdd => self.helper_op(ins, &fs, "ember_set_add", &[], false)?,
+            Op::SetUpdate => self.helper_op(ins, &fs, "ember_set_update", &[], false)?,
+            Op::MapAdd => self.helper_op(ins, &fs, "ember_map_add", &[], false)?,
+            Op::DictUpdate => self.helper_op(ins, &fs, "ember_dict_update", &[Pre::Ts], false)?,
+            Op::DictMerge => self.helper_op(ins, &fs, "ember_dict_merge", &[Pre::Ts], false)?,
+            Op::CallIntrinsic1 => self.helper_op(ins, &fs, "ember_call_intrinsic_1", &[Pre::Ts], true)?,
+            Op::CallIntrinsic2 => self.helper_op(ins, &fs, "ember_call_intrinsic_2", &[Pre::Ts], true)?,
+            Op::CallFunctionEx => {
+                let mut a: Vec<BasicValueEnum> = vec![self.ts.into()];
+                for v in &ins.args {
+                    a.push(self.val(*v)?.into());
+                }
+                if ins.args.len() == 3 {
+                    a.push(ptr_null.into());
+                }
+                let r = self.call_ptr("ember_call_function_ex", &a)?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
             }
             Op::Deopt => {
                 let exit = self.exit_block(&fs, "ember_rt_deopt")?;

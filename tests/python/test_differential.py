@@ -1127,6 +1127,56 @@ def f(k, a):
         return Plain()
     return Plain(a, a, a)
 """, [(0, 1), (1, "x"), (2, None), (2, 5), (3, "bad"), (4, 1), (5, 1), (6, 2.5), (7, 0), (8, 0)]),
+    Case("closures_and_cells", """
+def f(x, k):
+    total = 0
+    def add(v, scale=2, *, bias=1) -> int:
+        nonlocal total
+        total = total + v * scale + bias
+        return total
+    fns = [lambda i=i: i * x for i in range(3)]
+    add(x)
+    add(x, 3, bias=0)
+    if k == 1:
+        del total
+        return add(1)
+    if k == 2:
+        def late():
+            return later
+        r = late()
+        later = 5
+        return r
+    return total, [g() for g in fns], add.__defaults__, add.__kwdefaults__, add.__annotations__
+""", [(1, 0), (2.5, 0), ("s", 0), (1, 1), (1, 2)]),
+    Case("slices", """
+def f(xs, i, j, v):
+    a = xs[i:j]
+    b = xs[::2]
+    c = xs[j:i:-1]
+    ys = list(xs)
+    ys[i:j] = v
+    ys[::3] = ys[::3]
+    del ys[:1]
+    return a, b, c, ys
+""", [([1, 2, 3, 4, 5], 1, 3, [9]), ("abcdef", 0, 4, "z"), ([1, 2, 3], None, 2, ()), ([1, 2], 0, "x", []),
+      ([1, 2, 3, 4], 0, 2, 5)]),
+    Case("displays_and_star_calls", """
+def g(*args, **kw):
+    return args, sorted(kw.items())
+
+def f(a, b, d):
+    s = {a, b, *a}
+    l = [*a, *b]
+    t = (*a, *b)
+    dd = {**d, "k": a, **{"z": b}}
+    sc = {x * 2 for x in a}
+    dc = {x: i for i, x in enumerate(a)}
+    r1 = g(*a, *b)
+    r2 = g(*l, **d)
+    r3 = g(1, *t, x=+len(l), **d)
+    return sorted(s, key=repr), l, t, sorted(dd.items(), key=repr), sorted(sc, key=repr), dc, r1, r2, r3
+""", [((1, 2), [3], {"q": 1}), ("ab", "cd", {}), ([1], (2,), {"x": 1}), ((1,), 5, {}), ((1,), [2], {1: 2}),
+      ((1,), [2], [1, 2])]),
 ]
 
 

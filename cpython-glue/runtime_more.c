@@ -1,0 +1,242 @@
+/* runtime_more.c -- runtime helpers for cells and closures, function creation, slices,
+ * set/dict displays, CALL_FUNCTION_EX and the intrinsics (CPython 3.13). Each mirrors the
+ * instruction of the same name in Python/bytecodes.c; conventions are ember_runtime.h's
+ * (inputs consumed unless borrowed, NULL / -1 = exception set). Not inlined into JIT code. */
+#include "ember_runtime.h"
+#include "internal/pycore_ceval.h"       /* _PyEval_FormatExcUnbound, _PyEval_FormatKwargsError */
+#include "internal/pycore_code.h"
+#include "internal/pycore_dict.h"        /* _PyDict_MergeEx, _PyDict_SetItem_Take2 */
+#include "internal/pycore_function.h"    /* _PyFunction_SetVersion */
+#include "internal/pycore_intrinsics.h"  /* _PyIntrinsics_UnaryFunctions / BinaryFunctions */
+#include "internal/pycore_opcode_utils.h" /* MAKE_FUNCTION_* flags */
+#include "internal/pycore_setobject.h"   /* _PySet_Update */
+
+static inline PyCodeObject *frame_code(_PyInterpreterFrame *f) { return (PyCodeObject *)f->f_executable; }
+
+/* MAKE_CELL: wrap local `idx` (possibly NULL) in a new cell. */
+int ember_make_cell(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
+{
+    PyObject *initial = f->localsplus[idx];
+    PyObject *cell = PyCell_New(initial);
+    if (cell == NULL) return -1;
+    f->localsplus[idx] = cell;
+    Py_XDECREF(initial);
+    return 0;
+}
+
+/* COPY_FREE_VARS n: the function's closure cells into the last n slots of localsplus. */
+void ember_copy_free_vars(_PyInterpreterFrame *f, i64 n)
+{
+    PyObject *closure = ((PyFunctionObject *)f->f_funcobj)->func_closure;
+    int offset = frame_code(f)->co_nlocalsplus - (int)n;
+    for (i64 i = 0; i < n; i++) f->localsplus[offset + i] = Py_NewRef(PyTuple_GET_ITEM(closure, i));
+}
+
+/* LOAD_DEREF: the cell's content, or NameError/UnboundLocalError as the interpreter words it. */
+PyObject *ember_load_deref(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
+{
+    PyObject *value = PyCell_GET(f->localsplus[idx]);
+    if (value == NULL) {
+        _PyEval_FormatExcUnbound(ts, frame_code(f), (int)idx);
+        return NULL;
+    }
+    return Py_NewRef(value);
+}
+
+/* STORE_DEREF: consumes v. */
+void ember_store_deref(_PyInterpreterFrame *f, i64 idx, PyObject *v)
+{
+    PyCellObject *cell = (PyCellObject *)f->localsplus[idx];
+    PyObject *old = cell->ob_ref;
+    cell->ob_ref = v;
+    Py_XDECREF(old);
+}
+
+/* DELETE_DEREF. */
+int ember_delete_deref(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
+{
+    PyCellObject *cell = (PyCellObject *)f->localsplus[idx];
+    PyObject *old = cell->ob_ref;
+    if (old == NULL) {
+        _PyEval_FormatExcUnbound(ts, frame_code(f), (int)idx);
+        return -1;
+    }
+    cell->ob_ref = NULL;
+    Py_DECREF(old);
+    return 0;
+}
+
+/* MAKE_FUNCTION: a function of `code` over the frame's globals, versioned like the interpreter's. */
+PyObject *ember_make_function(_PyInterpreterFrame *f, PyObject *code)
+{
+    PyFunctionObject *func = (PyFunctionObject *)PyFunction_New(code, f->f_globals);
+    Py_DECREF(code);
+    if (func == NULL) return NULL;
+    _PyFunction_SetVersion(func, ((PyCodeObject *)code)->co_version);
+    return (PyObject *)func;
+}
+
+/* SET_FUNCTION_ATTRIBUTE flag: stores (steals) attr into func; returns func. */
+PyObject *ember_set_function_attribute(PyObject *attr, PyObject *func, i64 flag)
+{
+    PyFunctionObject *fn = (PyFunctionObject *)func;
+    PyObject **slot;
+    switch (flag) {
+    case MAKE_FUNCTION_CLOSURE: slot = &fn->func_closure; break;
+    case MAKE_FUNCTION_ANNOTATIONS: slot = &fn->func_annotations; break;
+    case MAKE_FUNCTION_KWDEFAULTS: slot = &fn->func_kwdefaults; break;
+    case MAKE_FUNCTION_DEFAULTS: slot = &fn->func_defaults; break;
+    default:
+        Py_DECREF(attr);
+        Py_DECREF(func);
+        PyErr_Format(PyExc_SystemError, "unexpected SET_FUNCTION_ATTRIBUTE flag %d", (int)flag);
+        return NULL;
+    }
+    Py_XSETREF(*slot, attr);
+    return func;
+}
+
+static PyObject *slice_of(PyObject *start, PyObject *stop)
+{
+    PyObject *slice = PySlice_New(start, stop, NULL);
+    Py_DECREF(start);
+    Py_DECREF(stop);
+    return slice;
+}
+
+/* BINARY_SLICE: container[start:stop]. */
+PyObject *ember_binary_slice(PyObject *container, PyObject *start, PyObject *stop)
+{
+    PyObject *slice = slice_of(start, stop);
+    PyObject *res = slice ? PyObject_GetItem(container, slice) : NULL;
+    Py_XDECREF(slice);
+    Py_DECREF(container);
+    return res;
+}
+
+/* STORE_SLICE: container[start:stop] = v. */
+int ember_store_slice(PyObject *v, PyObject *container, PyObject *start, PyObject *stop)
+{
+    PyObject *slice = slice_of(start, stop);
+    int err = slice ? PyObject_SetItem(container, slice, v) : -1;
+    Py_XDECREF(slice);
+    Py_DECREF(v);
+    Py_DECREF(container);
+    return err;
+}
+
+/* BUILD_SLICE n (2 or 3): items are start, stop[, step]. */
+PyObject *ember_build_slice(PyObject **items, i64 n)
+{
+    PyObject *res = PySlice_New(items[0], items[1], n == 3 ? items[2] : NULL);
+    for (i64 i = 0; i < n; i++) Py_DECREF(items[i]);
+    return res;
+}
+
+/* BUILD_SET n. */
+PyObject *ember_build_set(PyObject **items, i64 n)
+{
+    PyObject *set = PySet_New(NULL);
+    int err = set == NULL;
+    for (i64 i = 0; i < n; i++) {
+        if (!err) err = PySet_Add(set, items[i]) < 0;
+        Py_DECREF(items[i]);
+    }
+    if (err) {
+        Py_CLEAR(set);
+    }
+    return set;
+}
+
+/* SET_ADD: set borrowed, v consumed. */
+int ember_set_add(PyObject *set, PyObject *v)
+{
+    int err = PySet_Add(set, v);
+    Py_DECREF(v);
+    return err;
+}
+
+/* SET_UPDATE: set borrowed, iterable consumed. */
+int ember_set_update(PyObject *set, PyObject *iterable)
+{
+    int err = _PySet_Update(set, iterable);
+    Py_DECREF(iterable);
+    return err;
+}
+
+/* MAP_ADD: dict borrowed, key and value consumed. */
+int ember_map_add(PyObject *dict, PyObject *key, PyObject *value)
+{
+    return _PyDict_SetItem_Take2((PyDictObject *)dict, key, value);
+}
+
+/* DICT_UPDATE: dict borrowed, update consumed; a non-mapping gives the interpreter's TypeError. */
+int ember_dict_update(PyThreadState *ts, PyObject *dict, PyObject *update)
+{
+    if (PyDict_Update(dict, update) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Format(PyExc_TypeError, "'%.200s' object is not a mapping", Py_TYPE(update)->tp_name);
+        }
+        Py_DECREF(update);
+        return -1;
+    }
+    Py_DECREF(update);
+    return 0;
+}
+
+/* DICT_MERGE (f(**a, **b)): callable and dict borrowed, update consumed. */
+int ember_dict_merge(PyThreadState *ts, PyObject *callable, PyObject *dict, PyObject *update)
+{
+    if (_PyDict_MergeEx(dict, update, 2) < 0) {
+        _PyEval_FormatKwargsError(ts, callable, update);
+        Py_DECREF(update);
+        return -1;
+    }
+    Py_DECREF(update);
+    return 0;
+}
+
+/* CALL_INTRINSIC_1. */
+PyObject *ember_call_intrinsic_1(PyThreadState *ts, PyObject *v, i64 oparg)
+{
+    PyObject *res = _PyIntrinsics_UnaryFunctions[oparg].func(ts, v);
+    Py_DECREF(v);
+    return res;
+}
+
+/* CALL_INTRINSIC_2: (value2, value1). */
+PyObject *ember_call_intrinsic_2(PyThreadState *ts, PyObject *v2, PyObject *v1, i64 oparg)
+{
+    PyObject *res = _PyIntrinsics_BinaryFunctions[oparg].func(ts, v2, v1);
+    Py_DECREF(v2);
+    Py_DECREF(v1);
+    return res;
+}
+
+/* CALL_FUNCTION_EX: func(*callargs, **kwargs); `null` is the unused slot below callargs. */
+PyObject *ember_call_function_ex(PyThreadState *ts, PyObject *func, PyObject *null, PyObject *callargs,
+                                 PyObject *kwargs)
+{
+    PyObject *res = NULL;
+    if (!PyTuple_CheckExact(callargs)) {
+        if (Py_TYPE(callargs)->tp_iter == NULL && !PySequence_Check(callargs)) {
+            PyObject *fs = _PyObject_FunctionStr(func);
+            if (fs) {
+                PyErr_Format(PyExc_TypeError, "%U argument after * must be an iterable, not %.200s", fs,
+                             Py_TYPE(callargs)->tp_name);
+                Py_DECREF(fs);
+            }
+            goto done;
+        }
+        PyObject *tuple = PySequence_Tuple(callargs);
+        if (tuple == NULL) goto done;
+        Py_SETREF(callargs, tuple);
+    }
+    res = PyObject_Call(func, callargs, kwargs);
+done:
+    Py_DECREF(func);
+    Py_XDECREF(null);
+    Py_DECREF(callargs);
+    Py_XDECREF(kwargs);
+    return res;
+}
