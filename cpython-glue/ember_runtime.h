@@ -204,6 +204,8 @@ int ember_dict_merge(PyThreadState *ts, PyObject *callable /* borrowed */, PyObj
                      PyObject *update);
 PyObject *ember_call_intrinsic_1(PyThreadState *ts, PyObject *v, i64 oparg);
 PyObject *ember_call_intrinsic_2(PyThreadState *ts, PyObject *v2, PyObject *v1, i64 oparg);
+PyObject *ember_load_super_attr(PyThreadState *ts, PyObject *global_super, PyObject *class_, PyObject *self,
+                                PyObject *name /* borrowed */, i64 oparg, PyObject **self_out);
 PyObject *ember_call_function_ex(PyThreadState *ts, PyObject *func, PyObject *null, PyObject *callargs,
                                  PyObject *kwargs /* may be NULL */);
 
@@ -237,6 +239,6 @@ PyObject *ember_call_function_ex(PyThreadState *ts, PyObject *func, PyObject *nu
     X(ember_make_function) X(ember_set_function_attribute) X(ember_binary_slice) X(ember_store_slice) \
     X(ember_build_slice) X(ember_build_set) X(ember_set_add) X(ember_set_update) X(ember_map_add) \
     X(ember_dict_update) X(ember_dict_merge) X(ember_call_intrinsic_1) X(ember_call_intrinsic_2) \
-    X(ember_call_function_ex)
+    X(ember_call_function_ex) X(ember_load_super_attr)
 
 #endif /* EMBER_RUNTIME_H */

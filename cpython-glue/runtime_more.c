@@ -10,6 +10,7 @@
 #include "internal/pycore_intrinsics.h"  /* _PyIntrinsics_UnaryFunctions / BinaryFunctions */
 #include "internal/pycore_opcode_utils.h" /* MAKE_FUNCTION_* flags */
 #include "internal/pycore_setobject.h"   /* _PySet_Update */
+#include "internal/pycore_typeobject.h"  /* _PySuper_Lookup */
 
 static inline PyCodeObject *frame_code(_PyInterpreterFrame *f) { return (PyCodeObject *)f->f_executable; }
 
@@ -239,4 +240,37 @@ done:
     Py_DECREF(callargs);
     Py_XDECREF(kwargs);
     return res;
+}
+
+/* LOAD_SUPER_ATTR (and its _ATTR / _METHOD specialisations): `super(class, self).name` with
+ * the builtin super found by a direct MRO lookup (_PySuper_Lookup); any other `super` is called.
+ * Consumes global_super, class and self; in the method form (oparg & 1) *self_out receives self
+ * when an unbound method was found, else NULL. `name` is borrowed. */
+PyObject *ember_load_super_attr(PyThreadState *ts, PyObject *global_super, PyObject *class_, PyObject *self,
+                                PyObject *name, i64 oparg, PyObject **self_out)
+{
+    *self_out = NULL;
+    if (global_super == (PyObject *)&PySuper_Type && PyType_Check(class_)) {
+        int method_found = 0;
+        int *want = (oparg & 1) && Py_TYPE(self)->tp_getattro == PyObject_GenericGetAttr ? &method_found : NULL;
+        PyObject *attr = _PySuper_Lookup((PyTypeObject *)class_, self, name, want);
+        Py_DECREF(global_super);
+        Py_DECREF(class_);
+        if (attr != NULL && method_found) {
+            *self_out = self;   /* ownership moves to the stack */
+        }
+        else {
+            Py_DECREF(self);
+        }
+        return attr;
+    }
+    PyObject *stack[] = {class_, self};
+    PyObject *super = PyObject_Vectorcall(global_super, stack, (size_t)(oparg & 2), NULL);
+    Py_DECREF(global_super);
+    Py_DECREF(class_);
+    Py_DECREF(self);
+    if (super == NULL) return NULL;
+    PyObject *attr = PyObject_GetAttr(super, name);
+    Py_DECREF(super);
+    return attr;
 }

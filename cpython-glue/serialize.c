@@ -303,6 +303,7 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
         case CALL_INTRINSIC_1: r = E1(EMBER_OP_CALL_INTRINSIC1, oparg); break;
         case CALL_INTRINSIC_2: r = E1(EMBER_OP_CALL_INTRINSIC2, oparg); break;
         case CALL_FUNCTION_EX: r = E1(EMBER_OP_CALL_FUNCTION_EX, oparg); break;
+        case LOAD_SUPER_ATTR: r = E2(EMBER_OP_LOAD_SUPER_ATTR, nconsts + (oparg >> 2), oparg); break;
         default: {
             const char *nm = _PyOpcode_OpName[base] ? _PyOpcode_OpName[base] : "<unknown>";
             r = E2(EMBER_OP_UNSUPPORTED, base, name_index(&prog, nm));

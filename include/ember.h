@@ -366,6 +366,11 @@ enum EmberOp
    * `CALL_FUNCTION_EX` imm0 (bit 0: a kwargs mapping is on the stack).
    */
   EMBER_OP_CALL_FUNCTION_EX = 73,
+  /**
+   * `LOAD_SUPER_ATTR`: stack (super, class, self). imm0 = name constant, imm1 = oparg
+   * (bit 0: method form, pushes self-or-NULL too; bit 1: two-argument call).
+   */
+  EMBER_OP_LOAD_SUPER_ATTR = 74,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

@@ -272,6 +272,18 @@ impl<'w> Builder<'w> {
                         stack.push(n);
                     }
                 }
+                Op::LoadSuperAttr => {
+                    let args = stack.split_off(stack.len() - 3);
+                    let attr = self.f.new_value(Type::Object);
+                    let mut results = vec![attr];
+                    if ins.imms[1] & 1 != 0 {
+                        results.push(self.f.new_value(Type::OptObject));
+                    }
+                    let mut x = instr(Op::LoadSuperAttr, ins.imms.clone(), args, results.clone());
+                    x.fs = fs(&stack);
+                    out.push(x);
+                    stack.extend(results);
+                }
                 Op::LoadMethod => {
                     let owner = stack.pop().unwrap();
                     let m = self.f.new_value(Type::Object);

@@ -167,6 +167,9 @@ pub enum Op {
     CallIntrinsic2 = 72,
     /// `CALL_FUNCTION_EX` imm0 (bit 0: a kwargs mapping is on the stack).
     CallFunctionEx = 73,
+    /// `LOAD_SUPER_ATTR`: stack (super, class, self). imm0 = name constant, imm1 = oparg
+    /// (bit 0: method form, pushes self-or-NULL too; bit 1: two-argument call).
+    LoadSuperAttr = 74,
 }
 
 /// Static facts about an opcode.
@@ -278,6 +281,7 @@ ops! {
     CallIntrinsic1 = 71, 1, false, true;
     CallIntrinsic2 = 72, 1, false, true;
     CallFunctionEx = 73, 1, false, true;
+    LoadSuperAttr = 74, 2, false, true;
 }
 
 impl Op {
@@ -360,6 +364,7 @@ impl Op {
                 (k + 4, k + 3)
             }
             Op::CallFunctionEx => (3 + (imms.first().copied().unwrap_or(0) & 1) as usize, 1),
+            Op::LoadSuperAttr => (3, 1 + (imms.get(1).copied().unwrap_or(0) & 1) as usize),
         })
     }
 

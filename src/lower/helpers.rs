@@ -146,6 +146,7 @@ helpers! {
     ember_call_intrinsic_1(P, P, I) -> Ptr;
     ember_call_intrinsic_2(P, P, P, I) -> Ptr;
     ember_call_function_ex(P, P, P, P, P) -> Ptr;
+    ember_load_super_attr(P, P, P, P, P, I, P) -> Ptr;
 }
 
 /// Looks a helper up by name.

@@ -704,6 +704,24 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.check_null(r, &fs)?;
                 self.def(ins.results[0], r);
             }
+            Op::LoadSuperAttr => {
+                let a: Vec<BasicValueEnum> = vec![
+                    self.ts.into(),
+                    self.val(arg(0))?.into(),
+                    self.val(arg(1))?.into(),
+                    self.val(arg(2))?.into(),
+                    self.konst(imm(0))?.into(),
+                    self.i64c(imm(1)).into(),
+                    self.self_slot.into(),
+                ];
+                let r = self.call_ptr("ember_load_super_attr", &a)?;
+                self.check_null(r, &fs)?;
+                self.def(ins.results[0], r);
+                if let Some(s) = ins.results.get(1) {
+                    let v = self.b.build_load(self.ptr_t(), self.self_slot, "self").map_err(llvm)?.into_pointer_value();
+                    self.def(*s, v);
+                }
+            }
             Op::Deopt => {
                 let exit = self.exit_block(&fs, "ember_rt_deopt")?;
                 self.b.build_unconditional_branch(exit).map_err(llvm)?;

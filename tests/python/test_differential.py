@@ -1177,6 +1177,35 @@ def f(a, b, d):
     return sorted(s, key=repr), l, t, sorted(dd.items(), key=repr), sorted(sc, key=repr), dc, r1, r2, r3
 """, [((1, 2), [3], {"q": 1}), ("ab", "cd", {}), ([1], (2,), {"x": 1}), ((1,), 5, {}), ((1,), [2], {1: 2}),
       ((1,), [2], [1, 2])]),
+    Case("super_calls", """
+class Base:
+    tag = "base"
+    def __init__(self, v):
+        self.v = v
+    def val(self, k):
+        return self.v + k
+    @property
+    def prop(self):
+        return self.v * 2
+
+class Mid(Base):
+    def __init__(self, v):
+        super().__init__(v + 1)
+    def val(self, k):
+        return super().val(k) * 10
+    def two_arg(self):
+        return super(Mid, self).val(0), super(Mid, self).tag, super().prop
+    def missing(self):
+        return super().nope
+
+def f(v, k, which):
+    m = Mid(v)
+    if which == 0:
+        return m.val(k), m.two_arg()
+    if which == 1:
+        return m.missing()
+    return super(Mid, 5)
+""", [(1, 2, 0), (2.5, 1, 0), ("a", "b", 0), (1, 1, 1), (1, 1, 2), (1, "x", 0)]),
 ]
 
 
