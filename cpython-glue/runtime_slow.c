@@ -16,6 +16,7 @@
 
 #include "internal/pycore_ceval.h"   /* _PyEval_BinaryOps, _PyEval_FormatExcCheckArg, ... */
 #include "internal/pycore_dict.h"    /* _PyDict_LoadGlobal, _PyDict_FromItems */
+#include "internal/pycore_long.h"    /* _PyLong_IsCompact */
 #include "internal/pycore_list.h"    /* _PyList_FromArraySteal, _PyList_Extend */
 #include "internal/pycore_object.h"  /* _PyObject_GetMethod */
 #include "internal/pycore_pyerrors.h" /* _PyErr_Format, _PyErr_SetString, ... */
@@ -47,10 +48,31 @@ ember_raise_unbound_local(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
  * Arithmetic, truth and comparisons
  * ====================================================================================== */
 
-/* BINARY_OP (generic): _PyEval_BinaryOps[nb](a, b). */
+/* BINARY_OP (generic): _PyEval_BinaryOps[nb](a, b). Operands of one exact type that a
+ * specialised form handles go to that form first: a site compiled with a stale profile (ints
+ * seen first, floats later) then costs a call, not the whole number protocol, the way the
+ * interpreter would have re-specialised it. */
 PyObject *
 ember_binary_op(PyObject *a, PyObject *b, i64 nb)
 {
+    if (Py_TYPE(a) == Py_TYPE(b)) {
+        int add = nb == NB_ADD || nb == NB_INPLACE_ADD;
+        int sub = nb == NB_SUBTRACT || nb == NB_INPLACE_SUBTRACT;
+        int mul = nb == NB_MULTIPLY || nb == NB_INPLACE_MULTIPLY;
+        if (PyFloat_CheckExact(a)) {
+            if (add) return ember_binary_op_add_float(a, b, nb);
+            if (sub) return ember_binary_op_subtract_float(a, b, nb);
+            if (mul) return ember_binary_op_multiply_float(a, b, nb);
+        }
+        else if (PyLong_CheckExact(a)) {
+            if (add) return ember_binary_op_add_int(a, b, nb);
+            if (sub) return ember_binary_op_subtract_int(a, b, nb);
+            if (mul) return ember_binary_op_multiply_int(a, b, nb);
+        }
+        else if (PyUnicode_CheckExact(a) && add) {
+            return ember_binary_op_add_unicode(a, b, nb);
+        }
+    }
     PyObject *res;
     if (nb < 0 || nb > NB_INPLACE_XOR) {
         _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError,
@@ -108,6 +130,17 @@ ember_compare_op(PyObject *a, PyObject *b, i64 oparg)
         res = NULL;
     }
     else {
+        /* Same idea as ember_binary_op: exact floats and compact ints take the specialised
+         * comparison even when the site was compiled for another type. */
+        if (Py_TYPE(a) == Py_TYPE(b)) {
+            if (PyFloat_CheckExact(a)) {
+                return ember_compare_op_float(a, b, oparg);
+            }
+            if (PyLong_CheckExact(a) && _PyLong_IsCompact((PyLongObject *)a) &&
+                _PyLong_IsCompact((PyLongObject *)b)) {
+                return ember_compare_op_int(a, b, oparg);
+            }
+        }
         res = PyObject_RichCompare(a, b, op);
     }
     Py_DECREF(a);
