@@ -33,7 +33,7 @@ DEFAULT_MODES = "nojit,ember-auto"
 DEFAULT_PEERS = "pypy,pyston,cinderx"
 QUICK_BENCHMARKS = ("richards", "nbody", "float", "go")
 QUICK = {"processes": 2, "warmups": 3, "values": 3, "min_time": 0.05, "cold_runs": 2}
-FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 5}
+FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 3}
 SUBCOMMANDS = ("run", "compare", "report", "peers", "jitlist")
 
 EPILOG = """\
