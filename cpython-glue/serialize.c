@@ -109,7 +109,6 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
     Buf b = {0};
 
     for (Py_ssize_t i = 0; i < n;) {
-        Py_ssize_t start = i;
         int op = code[i].op.code;
         int oparg = code[i].op.arg;
         while (op == EXTENDED_ARG && i + 1 < n) {
@@ -117,7 +116,6 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
             op = code[i].op.code;
             oparg = (oparg << 8) | code[i].op.arg;
         }
-        (void)start;
         int base = _PyOpcode_Deopt[op];
         int ncache = _PyOpcode_Caches[base];
         _Py_CODEUNIT *cache = &code[i + 1];

@@ -601,8 +601,6 @@ static const EmberHelper helper_table[] = {
 };
 #undef X
 
-static void probe_function(void) {}
-
 /* load(path, opt_level): dlopen libember and initialise the compiler. */
 static PyObject *shim_load(PyObject *self, PyObject *args)
 {
@@ -675,7 +673,6 @@ PyMODINIT_FUNC PyInit__shim(void)
     if (!fn) return NULL;
     py_function_vectorcall = ((PyFunctionObject *)fn)->vectorcall;
     Py_DECREF(fn);
-    (void)probe_function;
     compiled_names = PyList_New(0);
     if (!compiled_names) return NULL;
     init_name = PyUnicode_InternFromString("__init__");
