@@ -8,7 +8,7 @@ PY313 := $(PYENV_313)/bin/python3.13
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PKGS := llvm-19-dev libpolly-19-dev libzstd-dev clang-19 zlib1g-dev libffi-dev
-PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0 numpy scipy matplotlib rich
+PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0 numpy scipy matplotlib rich coverage
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EMBER_AUTO_RUN ?= 2
 
