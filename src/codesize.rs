@@ -13,8 +13,11 @@ use crate::error::EmberError;
 use crate::hir::{parser, Function};
 use crate::passes_llvm::Target;
 
-const HEADER: &str = "layout localsplus=72 instr_ptr=56 code_base=0x7f3a10000000 none=0x7f3a20000010 true=0x7f3a20000020 false=0x7f3a20000030 immortal=1\n\
-consts [0x7f3a20001000, 0x7f3a20000010, 0x7f3a20001040]\n";
+/// Layout and constants of every shape: CPython 3.13 frame offsets; `None`, `True`, `False` and
+/// the global function `g` (constant 0) at the fixed addresses the qemu harness's runtime maps
+/// (`tests/aarch64/runtime.c`, `CONST_PAGE`); constant 1 is `None`, constant 2 the int 1.
+pub const HEADER: &str = "layout localsplus=72 instr_ptr=56 code_base=0x7f3a10000000 none=0x7f3a20000000 true=0x7f3a20000040 false=0x7f3a20000080 immortal=1\n\
+consts [0x7f3a20001000, 0x7f3a20000000, 0x7f3a20002040]\n";
 
 fn finish(name: &str, nlocals: u32, argcount: u32, stacksize: u32, body: &str) -> Result<Function, EmberError> {
     parser::parse(&format!("function shapes:{name} nlocals={nlocals} argcount={argcount} stacksize={stacksize}\n{HEADER}bb0:\n{body}"))
