@@ -16,6 +16,8 @@ use crate::passes_llvm::Target;
 /// Layout and constants of every shape: CPython 3.13 frame offsets; `None`, `True`, `False` and
 /// the global function `g` (constant 0) at the fixed addresses the qemu harness's runtime maps
 /// (`tests/aarch64/runtime.c`, `CONST_PAGE`); constant 1 is `None`, constant 2 the int 1.
+///
+/// cbindgen:ignore
 pub const HEADER: &str = "layout localsplus=72 instr_ptr=56 code_base=0x7f3a10000000 none=0x7f3a20000000 true=0x7f3a20000040 false=0x7f3a20000080 immortal=1\n\
 consts [0x7f3a20001000, 0x7f3a20000000, 0x7f3a20002040]\n";
 
@@ -59,6 +61,8 @@ const DISTINCT_OPS: &[(&str, &str, usize)] = &[
 
 /// Number of distinct runtime helpers [`distinct`] cycles through (one per operation kind the
 /// HIR can express as a single straight-line helper call), besides incref/xdecref/raise.
+///
+/// cbindgen:ignore
 pub const DISTINCT_HELPERS: usize = DISTINCT_OPS.len();
 
 /// A function of `n` Python operations `x = a <op> b` (operands loaded from locals 0 and 1,

@@ -19,9 +19,13 @@ use super::{called_function, calls_in, fn_name};
 use crate::error::EmberError;
 
 /// LLVM's `x86_regcallcc` calling-convention number.
+///
+/// cbindgen:ignore
 pub const REGCALL_CC: u32 = LLVMCallConv::LLVMX86RegCallCallConv as u32;
 
 /// Symbol prefix clang gives `regcall` functions.
+///
+/// cbindgen:ignore
 pub const REGCALL_PREFIX: &str = "__regcall3__";
 
 /// True when `v` is the result of a direct call to an external helper.
@@ -29,7 +33,10 @@ unsafe fn is_helper_result(v: LLVMValueRef) -> bool {
     if LLVMIsACallInst(v).is_null() {
         return false;
     }
-    called_function(v).is_some_and(|f| LLVMIsDeclaration(f) != 0 && crate::lower::helpers::find(fn_name(f)).is_some())
+    called_function(v).is_some_and(|f| {
+        let name = fn_name(f);
+        LLVMIsDeclaration(f) != 0 && crate::lower::helpers::find(name.strip_prefix(REGCALL_PREFIX).unwrap_or(name)).is_some()
+    })
 }
 
 /// Redirects every helper call whose first argument is another helper call's result to the

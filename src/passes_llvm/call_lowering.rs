@@ -39,6 +39,8 @@ pub struct LoweringStats {
 }
 
 /// Name of the per-module target table.
+///
+/// cbindgen:ignore
 pub const TABLE_SYMBOL: &str = "__ember_targets";
 
 /// Applies `policy` for `target` to every helper call in `m`. `addrs` maps helper names to

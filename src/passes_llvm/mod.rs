@@ -54,6 +54,16 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The options of the host JIT ([`crate::compile::Compiler`]): [`Options::default`], with
+    /// the policy overridable by `EMBER_CALL_POLICY` (`auto`, `named`, `got`, `table`,
+    /// `absolute`, `hybrid`; an unknown name keeps `auto`) for measurements.
+    pub fn for_host_jit() -> Options {
+        let policy = std::env::var("EMBER_CALL_POLICY").ok().and_then(|p| Policy::parse(&p)).unwrap_or(Policy::Auto);
+        Options { policy, ..Options::default() }
+    }
+}
+
 /// What the passes did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -106,6 +116,8 @@ pub fn synthetic_addresses() -> HashMap<String, u64> {
 }
 
 /// Base of [`synthetic_addresses`] (a 47-bit user-space address).
+///
+/// cbindgen:ignore
 pub const SYNTHETIC_BASE: u64 = 0x7f3a_1234_0000;
 
 /// The call instructions of function `f` (empty for a declaration).

@@ -30,6 +30,8 @@ pub enum Target {
 
 impl Target {
     /// Every supported target.
+    ///
+    /// cbindgen:ignore
     pub const ALL: [Target; 2] = [Target::X86_64, Target::Aarch64];
 
     /// Parses a target name (`x86_64`, `x86-64`, `aarch64`, `arm64` or a full triple starting
@@ -93,6 +95,8 @@ pub enum Policy {
 
 impl Policy {
     /// Every policy, in the order reports list them.
+    ///
+    /// cbindgen:ignore
     pub const ALL: [Policy; 6] = [Policy::Auto, Policy::Named, Policy::Got, Policy::Table, Policy::Absolute, Policy::Hybrid];
 
     /// Parses a policy name (`auto`, `named`, `got`, `table`, `absolute`, `hybrid`).

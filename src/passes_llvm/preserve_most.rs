@@ -14,6 +14,8 @@ use super::{called_function, calls_in, fn_name};
 use crate::error::EmberError;
 
 /// LLVM's `preserve_mostcc` calling-convention number.
+///
+/// cbindgen:ignore
 pub const PRESERVE_MOST_CC: u32 = LLVMCallConv::LLVMPreserveMostCallConv as u32;
 
 /// Switches every call to a helper marked cold in [`crate::lower::helpers::HELPERS`] (and its
