@@ -70,3 +70,36 @@ fn every_policy_runs_correctly_under_orc() {
     }
     eprintln!("ORC host JIT, sum loop (7 helper calls per iteration; best of 5 runs of 100k iterations):\n{}", report.join("\n"));
 }
+
+/// The host default passes over a module linked with the real helper bitcode (what the JIT
+/// inside CPython compiles): every pipeline level and policy still verifies.
+#[test]
+fn passes_accept_modules_linked_with_helper_bitcode() {
+    use inkwell::passes::PassBuilderOptions;
+    if ember::BUILTIN_BITCODE.is_empty() {
+        eprintln!("SKIPPED: no helper bitcode in this build (clang-19 or CPython headers missing)");
+        return;
+    }
+    let zero = 0x7f00_0000_1000u64;
+    let f = build::build(&sum_loop(zero)).unwrap();
+    let host = ember::orc::host_triple();
+    let target = ember::passes_llvm::Target::parse(&host).expect("host target");
+    for policy in Policy::ALL {
+        for (opt, pipeline) in [(0, "globaldce"), (1, ember::compile::LIGHT_PIPELINE), (2, "globaldce,default<O2>")] {
+            let ctx = inkwell::context::Context::create();
+            let cref = unsafe { inkwell::context::ContextRef::new(ctx.raw()) };
+            let tm = ember::orc::target_machine(&host, inkwell::OptimizationLevel::Default).unwrap();
+            let m = ember::lower::lower(cref, &f, "ember_fn_1").unwrap();
+            m.set_triple(&tm.get_triple());
+            m.set_data_layout(&tm.get_target_data().get_data_layout());
+            ember::compile::link_bitcode(cref, &m, ember::BUILTIN_BITCODE, "ember_fn_1").unwrap();
+            let o = Options { policy, ..Options::default() };
+            let shared = ember::passes_llvm::run_early(&m, &o).unwrap();
+            assert!(shared >= 2, "{policy:?} opt {opt}: exits shared");
+            m.run_passes(pipeline, &tm, PassBuilderOptions::create()).unwrap();
+            let addrs = helpers().into_iter().collect();
+            let st = ember::passes_llvm::run(&m, target, &o, &addrs).unwrap();
+            assert!(st.lowering.sites > 0, "{policy:?} opt {opt}");
+        }
+    }
+}
