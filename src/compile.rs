@@ -86,7 +86,10 @@ impl Compiler {
         jit.define_absolute(&config.helpers)?;
         let tm = orc::target_machine(&jit.triple, codegen_level(config.opt_level))?;
         let helper_addrs = config.helpers.iter().cloned().collect();
-        let llvm_passes = crate::passes_llvm::Options::for_host_jit();
+        let llvm_passes = match crate::passes_llvm::Target::parse(&jit.triple) {
+            Some(t) => crate::passes_llvm::Options::for_host_jit(t),
+            None => crate::passes_llvm::Options { share_exits: false, ..Default::default() },
+        };
         Ok(Compiler { jit, tm, config, next_id: 0, llvm_passes, helper_addrs })
     }
 
@@ -159,7 +162,7 @@ impl Compiler {
 
     /// Sets Ember's LLVM passes for functions compiled from now on (call-site policy, shared
     /// exits, calling conventions; see [`crate::passes_llvm`]). The default is
-    /// [`crate::passes_llvm::Options::for_host_jit`].
+    /// [`crate::passes_llvm::Options::for_host_jit`] for the host target.
     pub fn set_llvm_passes(&mut self, o: crate::passes_llvm::Options) {
         self.llvm_passes = o;
     }

@@ -33,9 +33,10 @@ pub struct ObjectOptions {
 }
 
 impl ObjectOptions {
-    /// Options for `target` with the default passes at opt level 2 and entry `ember_fn`.
+    /// Options for `target` with its default passes ([`Options::for_target`]) at opt level 2
+    /// and entry `ember_fn`.
     pub fn new(target: Target) -> ObjectOptions {
-        ObjectOptions { target, opt_level: 2, passes: Some(Options::default()), addrs: HashMap::new(), symbol: "ember_fn".into() }
+        ObjectOptions { target, opt_level: 2, passes: Some(Options::for_target(target)), addrs: HashMap::new(), symbol: "ember_fn".into() }
     }
 }
 

@@ -30,7 +30,7 @@ fn every_policy_runs_correctly_under_orc() {
         for opt in [0, 1, 2] {
             reset();
             let mut c = Compiler::new(Config { helpers: helpers(), bitcode: vec![], opt_level: opt }).unwrap();
-            c.set_llvm_passes(Options { policy, ..Options::default() });
+            c.set_llvm_passes(Options { policy, ..Options::default() }); // exits shared too
             let zero = int(0);
             let compiled = c.compile_hir(build::build(&sum_loop(zero as u64)).unwrap()).unwrap();
             let entry: Entry = unsafe { std::mem::transmute(compiled.entry) };

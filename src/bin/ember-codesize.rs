@@ -1,6 +1,7 @@
 //! `ember-codesize`: compiles the canonical call-heavy shapes ([`ember::codesize`]) for every
 //! target and call-site policy and prints one JSON object per line: shape, target, policy,
-//! variant (`base`, `preserve_most`, `call_chain`, `no_shared_exits`) and the measured sizes.
+//! variant (`base` = the target's defaults, `preserve_most`, `call_chain`, `no_shared_exits`,
+//! `shared_exits`) and the measured sizes.
 //! `bench/codesize.py` turns the lines into markdown tables.
 //!
 //! ```text
@@ -42,10 +43,11 @@ fn run() -> Result<(), String> {
             for t in Target::ALL {
                 let mut configs: Vec<(String, String, Option<Options>)> = vec![("none".into(), "base".into(), None)];
                 for p in Policy::ALL {
-                    configs.push((p.name().into(), "base".into(), Some(Options { policy: p, ..Options::default() })));
+                    configs.push((p.name().into(), "base".into(), Some(Options { policy: p, ..Options::for_target(t) })));
                 }
-                let d = Options::default();
+                let d = Options::for_target(t);
                 configs.push(("auto".into(), "no_shared_exits".into(), Some(Options { share_exits: false, ..d.clone() })));
+                configs.push(("auto".into(), "shared_exits".into(), Some(Options { share_exits: true, ..d.clone() })));
                 configs.push(("auto".into(), "preserve_most".into(), Some(Options { preserve_most: true, ..d.clone() })));
                 configs.push(("auto".into(), "call_chain".into(), Some(Options { call_chain: true, ..d.clone() })));
                 for (pname, variant, passes) in configs {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! ember-compile [--target x86_64|aarch64] [--opt 0|1|2] [--emit obj|ir]
-//!               [--policy auto|named|got|table|absolute|hybrid|none] [--no-shared-exits]
+//!               [--policy auto|named|got|table|absolute|hybrid|none] [--shared-exits|--no-shared-exits]
 //!               [--preserve-most] [--call-chain] [--symbol NAME] IN.hir -o OUT
 //! ember-compile --list-helpers      # helper name and synthetic address (absolute policy)
 //! ```
@@ -15,17 +15,17 @@ use ember::cross::{self, Emit, ObjectOptions};
 use ember::passes_llvm::{Options, Policy, Target};
 
 const USAGE: &str = "usage: ember-compile [--target x86_64|aarch64] [--opt 0|1|2] [--emit obj|ir] \
-[--policy auto|named|got|table|absolute|hybrid|none] [--no-shared-exits] [--preserve-most] [--call-chain] \
+[--policy auto|named|got|table|absolute|hybrid|none] [--shared-exits|--no-shared-exits] [--preserve-most] [--call-chain] \
 [--symbol NAME] IN.hir -o OUT\n       ember-compile --list-helpers";
 
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let (mut target, mut emit, mut input, mut output) = (Target::X86_64, Emit::Object, None, None);
     let mut o = ObjectOptions::new(Target::X86_64);
-    let mut passes = Some(Options::default());
+    let mut policy = Some(Policy::Auto);
     let mut pm = false;
     let mut chain = false;
-    let mut share = true;
+    let mut share = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--target" => {
@@ -42,15 +42,12 @@ fn run() -> Result<(), String> {
             }
             "--policy" => {
                 let p = args.next().ok_or("--policy needs a value")?;
-                passes = if p == "none" {
-                    None
-                } else {
-                    Some(Options { policy: Policy::parse(&p).ok_or_else(|| format!("unknown policy {p}"))?, ..Options::default() })
-                };
+                policy = if p == "none" { None } else { Some(Policy::parse(&p).ok_or_else(|| format!("unknown policy {p}"))?) };
             }
             "--preserve-most" => pm = true,
             "--call-chain" => chain = true,
-            "--no-shared-exits" => share = false,
+            "--no-shared-exits" => share = Some(false),
+            "--shared-exits" => share = Some(true),
             "--symbol" => o.symbol = args.next().ok_or("--symbol needs a value")?,
             "--list-helpers" => {
                 let addrs = ember::passes_llvm::synthetic_addresses();
@@ -72,7 +69,10 @@ fn run() -> Result<(), String> {
     let text = std::fs::read_to_string(&input).map_err(|e| format!("{input}: {e}"))?;
     let f = ember::hir::parser::parse(&text).map_err(|e| e.to_string())?;
     o.target = target;
-    o.passes = passes.map(|p| Options { preserve_most: pm, call_chain: chain, share_exits: share, ..p });
+    o.passes = policy.map(|p| {
+        let d = Options::for_target(target);
+        Options { policy: p, preserve_most: pm, call_chain: chain, share_exits: share.unwrap_or(d.share_exits), ..d }
+    });
     let out = cross::compile(f, &o, emit).map_err(|e| e.to_string())?;
     std::fs::write(&output, &out.bytes).map_err(|e| format!("{output}: {e}"))?;
     Ok(())

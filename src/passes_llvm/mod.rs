@@ -47,20 +47,28 @@ pub struct Options {
 }
 
 impl Default for Options {
-    /// The default for code whose runtime is a plain C ABI (the CPython shim, built by gcc):
-    /// the target's policy and shared exits, no special calling conventions.
+    /// Target-neutral defaults for code whose runtime is a plain C ABI (the CPython shim, built
+    /// by gcc): the target's policy, shared exits, no special calling conventions. Prefer
+    /// [`Options::for_target`].
     fn default() -> Self {
         Options { policy: Policy::Auto, share_exits: true, preserve_most: false, call_chain: false }
     }
 }
 
 impl Options {
-    /// The options of the host JIT ([`crate::compile::Compiler`]): [`Options::default`], with
-    /// the policy overridable by `EMBER_CALL_POLICY` (`auto`, `named`, `got`, `table`,
-    /// `absolute`, `hybrid`; an unknown name keeps `auto`) for measurements.
-    pub fn for_host_jit() -> Options {
+    /// The defaults for `target`: [`Policy::Auto`], exits shared where
+    /// [`Target::shares_exits`] says so, no special calling conventions.
+    pub fn for_target(target: Target) -> Options {
+        Options { share_exits: target.shares_exits(), ..Options::default() }
+    }
+
+    /// The options of the host JIT ([`crate::compile::Compiler`]) on `target`:
+    /// [`Options::for_target`], with the policy overridable by `EMBER_CALL_POLICY` (`auto`,
+    /// `named`, `got`, `table`, `absolute`, `hybrid`; an unknown name keeps `auto`) for
+    /// measurements.
+    pub fn for_host_jit(target: Target) -> Options {
         let policy = std::env::var("EMBER_CALL_POLICY").ok().and_then(|p| Policy::parse(&p)).unwrap_or(Policy::Auto);
-        Options { policy, ..Options::default() }
+        Options { policy, ..Options::for_target(target) }
     }
 }
 
