@@ -22,7 +22,7 @@
 //! | **auto** = named (+ shared exits on AArch64) | **92** | **96.1** | **139** | **120.0** |
 //! | got | 100 | 96.1 | 142 | 123.0 |
 //! | table | 120 | 108.2 | 142 | 123.0 |
-//! | absolute | 100 | 104.1 | 136 | 120.0 |
+//! | absolute | 100 | 104.1 | 145 | 123.0 |
 //! | hybrid | 100 | 104.1 | 138 | 121.0 |
 //!
 //! On the host JIT (ORC, x86-64, mock runtime, `tests/orc_policy.rs`) named calls were also
