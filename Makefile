@@ -1,6 +1,7 @@
 # Ember: set-up, build, tests and the main job. Every target installs what it needs.
 #   make run    -- pyperformance richards under the interpreter and under Ember (auto-compile)
-#   make test   -- every test in tests/ (Rust and Python)
+#   make test   -- every test in tests/ (Rust and Python) plus a fast subset of CPython's own tests under Ember
+#   make test-cpython -- the CPython 3.13 regression-test modules of issue 3, plain vs Ember (EMBER_AUTO=0)
 SHELL := /bin/bash
 PYENV_313 := $(shell pyenv prefix 3.13.0 2>/dev/null || echo $$HOME/.pyenv/versions/3.13.0)
 PY313 := $(PYENV_313)/bin/python3.13
@@ -13,7 +14,7 @@ PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EMBER_AUTO_RUN ?= 2
 
-.PHONY: deps venv setup build test test-rust test-python test-aarch64 run header clean
+.PHONY: deps venv setup build test test-rust test-python test-cpython test-cpython-quick test-aarch64 run header clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -40,7 +41,16 @@ test-rust: deps
 test-python: build
 	$(PY) -m pytest -q tests/python
 
-test: deps build test-rust test-python test-aarch64
+# CPython's own test suite (installed `test` package) with Ember compiling every function at its
+# first call, compared case by case with the same run without Ember; see tests/cpython/run.py.
+CPY_JOBS ?= 2
+test-cpython: build
+	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --keep results/cpython --json results/cpython.json
+
+test-cpython-quick: build
+	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --quick --keep results/cpython-quick
+
+test: deps build test-rust test-python test-cpython-quick test-aarch64
 
 # AArch64 objects linked with a small C runtime and run under qemu-aarch64, compared with the
 # x86-64 run (tests/aarch64_qemu.rs), plus the code-size guards (tests/codesize.rs).

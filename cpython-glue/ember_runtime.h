@@ -209,6 +209,25 @@ PyObject *ember_load_super_attr(PyThreadState *ts, PyObject *global_super, PyObj
 PyObject *ember_call_function_ex(PyThreadState *ts, PyObject *func, PyObject *null, PyObject *callargs,
                                  PyObject *kwargs /* may be NULL */);
 
+/* ---- imports, with, del, class creation, pattern matching, starred unpacking (runtime_stmt.c) ---- */
+PyObject *ember_import_name(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name /* borrowed */,
+                            PyObject *level, PyObject *fromlist);
+/* NULL without an exception: the attribute is missing; compiled code hands the frame to the
+ * interpreter at IMPORT_FROM, which words the ImportError. */
+PyObject *ember_import_from(PyThreadState *ts, PyObject *module /* borrowed */, PyObject *name /* borrowed */);
+/* Returns __enter__()'s result; *exit_out receives the bound __exit__. */
+PyObject *ember_before_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_out);
+int ember_delete_attr(PyObject *name /* borrowed */, PyObject *owner);
+int ember_delete_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name /* borrowed */);
+PyObject *ember_load_build_class(PyThreadState *ts, _PyInterpreterFrame *f);
+PyObject *ember_match_class(PyThreadState *ts, PyObject *subject, PyObject *type, PyObject *names, i64 nargs);
+PyObject *ember_match_mapping(PyObject *subject /* borrowed */);
+PyObject *ember_match_sequence(PyObject *subject /* borrowed */);
+PyObject *ember_match_keys(PyThreadState *ts, PyObject *subject /* borrowed */, PyObject *keys /* borrowed */);
+PyObject *ember_get_len(PyObject *obj /* borrowed */);
+/* UNPACK_EX: out[0 .. before+after] receive the items, the first one at the top. */
+int ember_unpack_ex(PyThreadState *ts, PyObject *seq, i64 oparg, PyObject **out);
+
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
@@ -239,6 +258,9 @@ PyObject *ember_call_function_ex(PyThreadState *ts, PyObject *func, PyObject *nu
     X(ember_make_function) X(ember_set_function_attribute) X(ember_binary_slice) X(ember_store_slice) \
     X(ember_build_slice) X(ember_build_set) X(ember_set_add) X(ember_set_update) X(ember_map_add) \
     X(ember_dict_update) X(ember_dict_merge) X(ember_call_intrinsic_1) X(ember_call_intrinsic_2) \
-    X(ember_call_function_ex) X(ember_load_super_attr)
+    X(ember_call_function_ex) X(ember_load_super_attr) \
+    X(ember_import_name) X(ember_import_from) X(ember_before_with) X(ember_delete_attr) \
+    X(ember_delete_global) X(ember_load_build_class) X(ember_match_class) X(ember_match_mapping) \
+    X(ember_match_sequence) X(ember_match_keys) X(ember_get_len) X(ember_unpack_ex)
 
 #endif /* EMBER_RUNTIME_H */

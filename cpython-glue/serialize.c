@@ -302,6 +302,23 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
         case CALL_INTRINSIC_2: r = E1(EMBER_OP_CALL_INTRINSIC2, oparg); break;
         case CALL_FUNCTION_EX: r = E1(EMBER_OP_CALL_FUNCTION_EX, oparg); break;
         case LOAD_SUPER_ATTR: r = E2(EMBER_OP_LOAD_SUPER_ATTR, nconsts + (oparg >> 2), oparg); break;
+        case IMPORT_NAME: r = E1(EMBER_OP_IMPORT_NAME, nconsts + oparg); break;
+        case IMPORT_FROM: r = E1(EMBER_OP_IMPORT_FROM, nconsts + oparg); break;
+        case BEFORE_WITH: r = E0(EMBER_OP_BEFORE_WITH); break;
+        case DELETE_ATTR: r = E1(EMBER_OP_DELETE_ATTR, nconsts + oparg); break;
+        case DELETE_GLOBAL: r = E1(EMBER_OP_DELETE_GLOBAL, nconsts + oparg); break;
+        case LOAD_BUILD_CLASS: r = E0(EMBER_OP_LOAD_BUILD_CLASS); break;
+        case MATCH_CLASS: r = E1(EMBER_OP_MATCH_CLASS, oparg); break;
+        case MATCH_MAPPING: r = E0(EMBER_OP_MATCH_MAPPING); break;
+        case MATCH_SEQUENCE: r = E0(EMBER_OP_MATCH_SEQUENCE); break;
+        case MATCH_KEYS: r = E0(EMBER_OP_MATCH_KEYS); break;
+        case GET_LEN: r = E0(EMBER_OP_GET_LEN); break;
+        case UNPACK_EX: r = E1(EMBER_OP_UNPACK_EX, oparg); break;
+        /* Namespace opcodes of class bodies and annotation scopes (they use frame->f_locals,
+         * which compiled code does not model): the frame goes to the interpreter there. */
+        case LOAD_NAME: case STORE_NAME: case DELETE_NAME: case LOAD_LOCALS: case SETUP_ANNOTATIONS:
+        case LOAD_FROM_DICT_OR_GLOBALS: case LOAD_FROM_DICT_OR_DEREF:
+            r = E0(EMBER_OP_DEOPT); break;
         default: {
             const char *nm = _PyOpcode_OpName[base] ? _PyOpcode_OpName[base] : "<unknown>";
             r = E2(EMBER_OP_UNSUPPORTED, base, name_index(&prog, nm));

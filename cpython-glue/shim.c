@@ -245,8 +245,10 @@ static inline PyObject *push_stolen_and_enter(PyThreadState *ts, PyFunctionObjec
 
 static inline int simple_call(PyCodeObject *co, Py_ssize_t nargs)
 {
+    /* CO_OPTIMIZED: a code object without it (module or class body called as a function)
+     * runs with f_locals = its globals (_PyFunction_Vectorcall), which only the slow push sets. */
     return nargs == co->co_argcount && (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 &&
-           co->co_kwonlyargcount == 0;
+           co->co_kwonlyargcount == 0 && (co->co_flags & CO_OPTIMIZED);
 }
 
 PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
@@ -358,7 +360,8 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
         Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
         Py_INCREF(func);
         for (Py_ssize_t i = 0; i < total; i++) Py_INCREF(args[i]);
-        f = _PyEvalFramePushAndInit(ts, func, NULL, args, nargs, kwnames);
+        PyObject *locals = (co->co_flags & CO_OPTIMIZED) ? NULL : Py_NewRef(func->func_globals);
+        f = _PyEvalFramePushAndInit(ts, func, locals, args, nargs, kwnames);
         if (!f) return NULL;
     }
     return enter(ts, f, info->entry);
@@ -481,8 +484,8 @@ PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
 static int should_watch(PyFunctionObject *func)
 {
     if (!enabled || (auto_threshold < 0 && !jit_list)) return 0;
-    PyCodeObject *co = (PyCodeObject *)func->func_code;
-    if (refusal_reason(co)) return 0;
+    /* Refused kinds (generators) are watched too: their first call logs the refusal once and
+     * puts the interpreter's vectorcall back. */
     if (jit_list) {
         PyObject *name = full_name(func);
         if (!name) { PyErr_Clear(); return 0; }

@@ -393,6 +393,54 @@ enum EmberOp
    * (bit 0: method form, pushes self-or-NULL too; bit 1: two-argument call).
    */
   EMBER_OP_LOAD_SUPER_ATTR = 74,
+  /**
+   * `IMPORT_NAME`: stack (level, fromlist) → module. imm0 = name constant.
+   */
+  EMBER_OP_IMPORT_NAME = 75,
+  /**
+   * `IMPORT_FROM`: stack (module) → (module, attr); the module stays. imm0 = name constant.
+   */
+  EMBER_OP_IMPORT_FROM = 76,
+  /**
+   * `BEFORE_WITH`: stack (mgr) → (bound `__exit__`, result of `__enter__()`).
+   */
+  EMBER_OP_BEFORE_WITH = 77,
+  /**
+   * `DELETE_ATTR`: stack (owner) → (). imm0 = name constant.
+   */
+  EMBER_OP_DELETE_ATTR = 78,
+  /**
+   * `DELETE_GLOBAL`: imm0 = name constant.
+   */
+  EMBER_OP_DELETE_GLOBAL = 79,
+  /**
+   * `LOAD_BUILD_CLASS`: pushes `builtins.__build_class__`.
+   */
+  EMBER_OP_LOAD_BUILD_CLASS = 80,
+  /**
+   * `MATCH_CLASS` imm0 positional patterns: stack (subject, type, names) → attrs or None.
+   */
+  EMBER_OP_MATCH_CLASS = 81,
+  /**
+   * `MATCH_MAPPING`: stack (subject) → (subject, bool); the subject stays.
+   */
+  EMBER_OP_MATCH_MAPPING = 82,
+  /**
+   * `MATCH_SEQUENCE`: stack (subject) → (subject, bool); the subject stays.
+   */
+  EMBER_OP_MATCH_SEQUENCE = 83,
+  /**
+   * `MATCH_KEYS`: stack (subject, keys) → (subject, keys, values tuple or None).
+   */
+  EMBER_OP_MATCH_KEYS = 84,
+  /**
+   * `GET_LEN`: stack (obj) → (obj, len(obj)).
+   */
+  EMBER_OP_GET_LEN = 85,
+  /**
+   * `UNPACK_EX` imm0 = oparg (low byte: targets before the starred one, high byte: after).
+   */
+  EMBER_OP_UNPACK_EX = 86,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

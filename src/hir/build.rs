@@ -284,6 +284,15 @@ impl<'w> Builder<'w> {
                     out.push(x);
                     stack.extend(results);
                 }
+                Op::ImportFrom | Op::MatchMapping | Op::MatchSequence | Op::MatchKeys | Op::GetLen => {
+                    // The operands stay on the stack (borrowed); one new value is pushed.
+                    let args = stack[stack.len() - pops..].to_vec();
+                    let v = self.f.new_value(Type::Object);
+                    let mut x = instr(ins.op, ins.imms.clone(), args, vec![v]);
+                    x.fs = fs(&stack);
+                    out.push(x);
+                    stack.push(v);
+                }
                 Op::LoadMethod => {
                     let owner = stack.pop().unwrap();
                     let m = self.f.new_value(Type::Object);
@@ -300,7 +309,8 @@ impl<'w> Builder<'w> {
                 | Op::Call | Op::CallKw | Op::GetIter | Op::UnpackSequence | Op::FormatSimple | Op::FormatWithSpec
                 | Op::ConvertValue | Op::BuildString | Op::MakeFunction | Op::SetFunctionAttribute | Op::BinarySlice
                 | Op::StoreSlice | Op::BuildSlice | Op::BuildSet | Op::CallIntrinsic1 | Op::CallIntrinsic2
-                | Op::CallFunctionEx => {
+                | Op::CallFunctionEx | Op::ImportName | Op::BeforeWith | Op::DeleteAttr | Op::DeleteGlobal
+                | Op::LoadBuildClass | Op::MatchClass | Op::UnpackEx => {
                     let args = stack.split_off(stack.len() - pops);
                     let results: Vec<Value> = (0..pushes).map(|_| self.f.new_value(Type::Object)).collect();
                     let mut x = instr(ins.op, ins.imms.clone(), args, results.clone());

@@ -170,6 +170,30 @@ pub enum Op {
     /// `LOAD_SUPER_ATTR`: stack (super, class, self). imm0 = name constant, imm1 = oparg
     /// (bit 0: method form, pushes self-or-NULL too; bit 1: two-argument call).
     LoadSuperAttr = 74,
+    /// `IMPORT_NAME`: stack (level, fromlist) → module. imm0 = name constant.
+    ImportName = 75,
+    /// `IMPORT_FROM`: stack (module) → (module, attr); the module stays. imm0 = name constant.
+    ImportFrom = 76,
+    /// `BEFORE_WITH`: stack (mgr) → (bound `__exit__`, result of `__enter__()`).
+    BeforeWith = 77,
+    /// `DELETE_ATTR`: stack (owner) → (). imm0 = name constant.
+    DeleteAttr = 78,
+    /// `DELETE_GLOBAL`: imm0 = name constant.
+    DeleteGlobal = 79,
+    /// `LOAD_BUILD_CLASS`: pushes `builtins.__build_class__`.
+    LoadBuildClass = 80,
+    /// `MATCH_CLASS` imm0 positional patterns: stack (subject, type, names) → attrs or None.
+    MatchClass = 81,
+    /// `MATCH_MAPPING`: stack (subject) → (subject, bool); the subject stays.
+    MatchMapping = 82,
+    /// `MATCH_SEQUENCE`: stack (subject) → (subject, bool); the subject stays.
+    MatchSequence = 83,
+    /// `MATCH_KEYS`: stack (subject, keys) → (subject, keys, values tuple or None).
+    MatchKeys = 84,
+    /// `GET_LEN`: stack (obj) → (obj, len(obj)).
+    GetLen = 85,
+    /// `UNPACK_EX` imm0 = oparg (low byte: targets before the starred one, high byte: after).
+    UnpackEx = 86,
 }
 
 /// Static facts about an opcode.
@@ -282,6 +306,18 @@ ops! {
     CallIntrinsic2 = 72, 1, false, true;
     CallFunctionEx = 73, 1, false, true;
     LoadSuperAttr = 74, 2, false, true;
+    ImportName = 75, 1, false, true;
+    ImportFrom = 76, 1, false, true;
+    BeforeWith = 77, 0, false, true;
+    DeleteAttr = 78, 1, false, true;
+    DeleteGlobal = 79, 1, false, true;
+    LoadBuildClass = 80, 0, false, true;
+    MatchClass = 81, 1, false, true;
+    MatchMapping = 82, 0, false, false;
+    MatchSequence = 83, 0, false, false;
+    MatchKeys = 84, 0, false, true;
+    GetLen = 85, 0, false, true;
+    UnpackEx = 86, 1, false, true;
 }
 
 impl Op {
@@ -365,6 +401,19 @@ impl Op {
             }
             Op::CallFunctionEx => (3 + (imms.first().copied().unwrap_or(0) & 1) as usize, 1),
             Op::LoadSuperAttr => (3, 1 + (imms.get(1).copied().unwrap_or(0) & 1) as usize),
+            Op::ImportName => (2, 1),
+            Op::ImportFrom | Op::MatchMapping | Op::MatchSequence | Op::GetLen => (1, 2),
+            Op::BeforeWith => (1, 2),
+            Op::DeleteAttr => (1, 0),
+            Op::DeleteGlobal => (0, 0),
+            Op::LoadBuildClass => (0, 1),
+            Op::MatchClass => (3, 1),
+            Op::MatchKeys => (2, 3),
+            Op::UnpackEx => {
+                let k = n(0)?;
+                if k > 0xFFFF { return None; }
+                (1, (k & 0xFF) + (k >> 8) + 1)
+            }
         })
     }
 

@@ -234,7 +234,8 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
                 }
             }
             Op::LoadConst | Op::ReturnConst | Op::StoreGlobal | Op::LoadGlobal | Op::LoadAttr
-            | Op::LoadMethod | Op::StoreAttr | Op::LoadSuperAttr => {
+            | Op::LoadMethod | Op::StoreAttr | Op::LoadSuperAttr | Op::ImportName | Op::ImportFrom | Op::DeleteAttr
+            | Op::DeleteGlobal => {
                 if !const_ok(imm(0)) {
                     return Err(err(i, ins, format!("constant {} out of range {}", imm(0), f.consts.len())));
                 }

@@ -147,6 +147,18 @@ helpers! {
     ember_call_intrinsic_2(P, P, P, I) -> Ptr;
     ember_call_function_ex(P, P, P, P, P) -> Ptr;
     ember_load_super_attr(P, P, P, P, P, I, P) -> Ptr;
+    ember_import_name(P, P, P, P, P) -> Ptr;
+    ember_import_from(P, P, P) -> Ptr;
+    ember_before_with(P, P, P) -> Ptr;
+    ember_delete_attr(P, P) -> I32;
+    ember_delete_global(P, P, P) -> I32;
+    ember_load_build_class(P, P) -> Ptr;
+    ember_match_class(P, P, P, P, I) -> Ptr;
+    ember_match_mapping(P) -> Ptr;
+    ember_match_sequence(P) -> Ptr;
+    ember_match_keys(P, P, P) -> Ptr;
+    ember_get_len(P) -> Ptr;
+    ember_unpack_ex(P, P, I, P) -> I32;
 }
 
 /// Looks a helper up by name.

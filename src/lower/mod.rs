@@ -51,6 +51,8 @@ struct Lower<'ctx, 'f> {
 enum Pre {
     Ts,
     Frame,
+    /// The instruction's name constant (`imms[0]`).
+    Name,
 }
 
 fn llvm(e: impl std::fmt::Display) -> EmberError {
@@ -277,7 +279,14 @@ impl<'ctx> Lower<'ctx, '_> {
     /// operands in stack order, then imm0 when `with_imm`. A pointer result is checked for NULL
     /// and defines the instruction's result; an int result is checked for < 0.
     fn helper_op(&mut self, ins: &Instr, fs: &FrameState, name: &str, pre: &[Pre], with_imm: bool) -> Result<(), EmberError> {
-        let mut a: Vec<BasicValueEnum> = pre.iter().map(|p| match p { Pre::Ts => self.ts.into(), Pre::Frame => self.frame.into() }).collect();
+        let mut a: Vec<BasicValueEnum> = Vec::with_capacity(pre.len() + ins.args.len() + 1);
+        for p in pre {
+            a.push(match p {
+                Pre::Ts => self.ts.into(),
+                Pre::Frame => self.frame.into(),
+                Pre::Name => self.konst(ins.imms[0])?.into(),
+            });
+        }
         for v in &ins.args {
             a.push(self.val(*v)?.into());
         }
@@ -720,6 +729,52 @@ impl<'ctx> Lower<'ctx, '_> {
                 if let Some(s) = ins.results.get(1) {
                     let v = self.b.build_load(self.ptr_t(), self.self_slot, "self").map_err(llvm)?.into_pointer_value();
                     self.def(*s, v);
+                }
+            }
+            Op::ImportName => self.helper_op(ins, &fs, "ember_import_name", &[Pre::Ts, Pre::Frame, Pre::Name], false)?,
+            Op::ImportFrom => {
+                // NULL without an exception: the error message needs interpreter internals,
+                // so the interpreter re-executes IMPORT_FROM (the module is still on the stack).
+                let r = self.call_ptr("ember_import_from", &[self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()])?;
+                let isnull = self.b.build_is_null(r, "isnull").map_err(llvm)?;
+                let slow = self.new_block("import_from_failed");
+                let ok = self.new_block("import_from_ok");
+                self.b.build_conditional_branch(isnull, slow, ok).map_err(llvm)?;
+                self.b.position_at_end(slow);
+                let e = self.call("ember_err_occurred", &[self.ts.into()])?.unwrap().into_int_value();
+                let failed = self.b.build_int_compare(IntPredicate::NE, e, self.ctx.i32_type().const_zero(), "failed").map_err(llvm)?;
+                let raise = self.exit_block(&fs, "ember_rt_raise")?;
+                let deopt = self.exit_block(&fs, "ember_rt_deopt")?;
+                self.b.build_conditional_branch(failed, raise, deopt).map_err(llvm)?;
+                self.b.position_at_end(ok);
+                self.def(ins.results[0], r);
+            }
+            Op::BeforeWith => {
+                let r = self.call_ptr("ember_before_with", &[self.ts.into(), self.val(arg(0))?.into(), self.self_slot.into()])?;
+                self.check_null(r, &fs)?;
+                let exit = self.b.build_load(self.ptr_t(), self.self_slot, "exit").map_err(llvm)?.into_pointer_value();
+                self.def(ins.results[0], exit);
+                self.def(ins.results[1], r);
+            }
+            Op::DeleteAttr => self.helper_op(ins, &fs, "ember_delete_attr", &[Pre::Name], false)?,
+            Op::DeleteGlobal => self.helper_op(ins, &fs, "ember_delete_global", &[Pre::Ts, Pre::Frame, Pre::Name], false)?,
+            Op::LoadBuildClass => self.helper_op(ins, &fs, "ember_load_build_class", &[Pre::Ts, Pre::Frame], false)?,
+            Op::MatchClass => self.helper_op(ins, &fs, "ember_match_class", &[Pre::Ts], true)?,
+            Op::MatchMapping | Op::MatchSequence => {
+                let name = if ins.op == Op::MatchMapping { "ember_match_mapping" } else { "ember_match_sequence" };
+                let r = self.call_ptr(name, &[self.val(arg(0))?.into()])?;
+                self.def(ins.results[0], r);
+            }
+            Op::MatchKeys => self.helper_op(ins, &fs, "ember_match_keys", &[Pre::Ts], false)?,
+            Op::GetLen => self.helper_op(ins, &fs, "ember_get_len", &[], false)?,
+            Op::UnpackEx => {
+                let out = self.stack_slot(fs.stack.len())?;
+                let r = self.call("ember_unpack_ex", &[self.ts.into(), self.val(arg(0))?.into(), self.i64c(imm(0)).into(), out.into()])?;
+                self.check_int(r, &fs)?;
+                for (k, res) in ins.results.iter().enumerate() {
+                    let slot = self.stack_slot(fs.stack.len() + k)?;
+                    let v = self.b.build_load(self.ptr_t(), slot, "item").map_err(llvm)?.into_pointer_value();
+                    self.def(*res, v);
                 }
             }
             Op::Deopt => {

@@ -1206,6 +1206,209 @@ def f(v, k, which):
         return m.missing()
     return super(Mid, 5)
 """, [(1, 2, 0), (2.5, 1, 0), ("a", "b", 0), (1, 1, 1), (1, 1, 2), (1, "x", 0)]),
+    Case("imports", """
+def f(k):
+    import math
+    import os.path
+    import collections.abc as cabc
+    from json import dumps, loads as L
+    from os import path as p2
+    r = [math.floor(2.5), os.path.basename("/a/b"), cabc.Sequence.__name__, dumps([1]), L("2"), p2 is os.path]
+    if k == 1:
+        import ember_no_such_module_xyz
+    if k == 2:
+        from json import ember_no_such_name
+    if k == 3:
+        from . import nothing_here
+    if k == 4:
+        __import__("math", level=-5)
+    return r
+""", [(0,), (1,), (2,), (3,), (4,)]),
+    Case("with_statements", """
+class CM:
+    def __init__(self, log, swallow=False, fail_enter=False):
+        self.log = log
+        self.swallow = swallow
+        self.fail_enter = fail_enter
+    def __enter__(self):
+        if self.fail_enter:
+            raise ValueError("enter")
+        self.log.append("enter")
+        return self
+    def __exit__(self, t, v, tb):
+        self.log.append(("exit", t and t.__name__))
+        return self.swallow
+
+class NoExit:
+    def __enter__(self):
+        return 1
+
+def f(k, log):
+    with CM(log) as c:
+        log.append(c is not None)
+    with CM(log), CM(log, swallow=True):
+        if k == 1:
+            raise KeyError(k)
+        log.append("body")
+    for i in range(3):
+        with CM(log):
+            if i == 1:
+                continue
+            if i == 2:
+                break
+            log.append(i)
+    if k == 2:
+        with CM(log):
+            raise TypeError("propagates")
+    if k == 3:
+        with CM(log, fail_enter=True):
+            log.append("never")
+    if k == 4:
+        with NoExit():
+            pass
+    if k == 5:
+        with 5:
+            pass
+    if k == 6:
+        with CM(log):
+            return "early"
+    return len(log)
+""", [(0, []), (1, []), (2, []), (3, []), (4, []), (5, []), (6, [])]),
+    Case("del_attr_and_global", """
+G = 1
+
+class O:
+    pass
+
+def f(k):
+    global G, H
+    o = O()
+    o.a = 1
+    o.b = 2
+    del o.a
+    r = [hasattr(o, "a"), o.b]
+    H = 5
+    del H
+    if k == 1:
+        del o.zz
+    if k == 2:
+        del H
+    if k == 3:
+        G = 3
+        del G
+        return G
+    if k == 4:
+        del (1).real
+    return r
+""", [(0,), (1,), (2,), (3,), (4,)]),
+    Case("class_definitions_in_functions", """
+def f(x, k):
+    class Local:
+        'doc'
+        a: int = x
+        def get(self):
+            return self.a, __class__.__name__
+    class Child(Local, metaclass=type):
+        b = [x for _ in range(2)]
+        def get(self):
+            return super().get(), self.b
+    r = Child().get(), Local.__doc__, Local.__annotations__, Child.__qualname__
+    if k == 1:
+        class Bad(x):
+            pass
+    return r
+""", [(1, 0), ("s", 0), (1, 1), (int, 1)]),
+    Case("match_statements", """
+from collections import namedtuple
+
+Pt = namedtuple("Pt", "x y")
+
+class C:
+    __match_args__ = ("a", "b")
+    def __init__(self, a, b):
+        self.a = a
+        self.b = b
+
+class NoArgs:
+    pass
+
+def f(v):
+    match v:
+        case []:
+            return "empty"
+        case [1, *rest]:
+            return ("one", rest)
+        case [a, b, c] if a < c:
+            return ("three", a, b, c)
+        case (x, y, *_, z):
+            return ("long", x, y, z)
+        case {"k": 1, **kw}:
+            return ("map", kw)
+        case {"k": (int() | float()) as n}:
+            return ("num", n)
+        case Pt(x=0, y=yy):
+            return ("pt0", yy)
+        case Pt(xx, yy):
+            return ("pt", xx, yy)
+        case C(1, b=bb):
+            return ("c1", bb)
+        case C(aa, bb):
+            return ("c", aa, bb)
+        case NoArgs(1):
+            return "never"
+        case str() | bytes():
+            return ("text", len(v))
+        case int(n) if n > 5:
+            return ("big", n)
+        case _:
+            return ("other", v)
+""", [([],), ([1, 2, 3],), ([2, 0, 3],), ([3, 2, 1],), ((1, 2, 3, 4),), ({"k": 1, "z": 2},), ({"k": 2.5},),
+      ({"k": "s"},), (mk("Pt", 0, 3),), (mk("Pt", 1, 2),), (mk("C", 1, 9),), (mk("C", 2, 3),), ("abc",), (b"xy",),
+      (7,), (3,), (range(3),), ({1, 2},), (mk("NoArgs"),)]),
+    Case("match_class_errors", """
+class C:
+    __match_args__ = ("a",)
+    a = 1
+
+class BadArgs:
+    __match_args__ = 5
+
+def f(v, k):
+    if k == 0:
+        match v:
+            case C(x, y):
+                return x
+    if k == 1:
+        match v:
+            case BadArgs(x):
+                return x
+    if k == 2:
+        match v:
+            case bool(x, y):
+                return x
+    return None
+""", [(mk("C"), 0), (mk("BadArgs"), 1), (True, 2)]),
+    Case("unpack_ex", """
+def f(xs):
+    a, *b = xs
+    *c, d = xs
+    e, *g, h = xs
+    [i, *j] = xs
+    for p, *q in [xs, xs]:
+        pass
+    return a, b, c, d, e, g, h, i, j, p, q
+""", [([1, 2, 3],), ("abcd",), ((1, 2),), ([1],), (5,)]),
+    Case("get_len_and_sequence_patterns", """
+def f(v):
+    match v:
+        case [x]:
+            return 1, x
+        case [x, y]:
+            return 2, x, y
+        case [x, y, z, *rest]:
+            return 3, len(rest)
+    return 0
+""", [([1],), ((1, 2),), (list(range(10)),), ("ab",), (5,), ({},)]),
 ]
 
 
