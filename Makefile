@@ -8,11 +8,13 @@ PY313 := $(PYENV_313)/bin/python3.13
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PKGS := llvm-19-dev libpolly-19-dev libzstd-dev clang-19 zlib1g-dev libffi-dev
+# AArch64 conformance under qemu (make test-aarch64): cross gcc (brings libc6-arm64-cross) and qemu-user.
+APT_PKGS += qemu-user gcc-aarch64-linux-gnu
 PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0 numpy scipy matplotlib rich coverage
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EMBER_AUTO_RUN ?= 2
 
-.PHONY: deps venv setup build test test-rust test-python test-cpython test-cpython-quick run header clean
+.PHONY: deps venv setup build test test-rust test-python test-cpython test-cpython-quick test-aarch64 run header clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -48,7 +50,12 @@ test-cpython: build
 test-cpython-quick: build
 	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --quick --keep results/cpython-quick
 
-test: deps build test-rust test-python test-cpython-quick
+test: deps build test-rust test-python test-cpython-quick test-aarch64
+
+# AArch64 objects linked with a small C runtime and run under qemu-aarch64, compared with the
+# x86-64 run (tests/aarch64_qemu.rs), plus the code-size guards (tests/codesize.rs).
+test-aarch64: deps
+	EMBER_REQUIRE_QEMU=1 cargo test --release --test aarch64_qemu --test codesize
 
 run: build
 	$(PY) bench/richards_main.py --auto $(EMBER_AUTO_RUN)

@@ -9,6 +9,28 @@
 #include <stddef.h>
 
 /**
+ * `flags` bit of [`ember_compile_object`]: call cold helpers with `preserve_mostcc` (the
+ * runtime's cold helpers must be built with clang `__attribute__((preserve_most))`).
+ */
+#define EMBER_OBJ_PRESERVE_MOST 1
+
+/**
+ * `flags` bit of [`ember_compile_object`]: on x86-64, call chains use the helpers'
+ * `__regcall3__` entries (the runtime must provide them).
+ */
+#define EMBER_OBJ_CALL_CHAIN 2
+
+/**
+ * `flags` bit of [`ember_compile_object`]: keep one exit per raising instruction.
+ */
+#define EMBER_OBJ_NO_SHARED_EXITS 4
+
+/**
+ * `flags` bit of [`ember_compile_object`]: emit the lowering as is, without Ember's LLVM passes.
+ */
+#define EMBER_OBJ_NO_PASSES 8
+
+/**
  * Magic number at the start of every wire function ("EMB1", little-endian).
  */
 #define EMBER_WIRE_MAGIC 826428741
@@ -537,5 +559,31 @@ const char *ember_version(void);
  * (0 when build.rs had no clang-19 or no CPython headers).
  */
 size_t ember_builtin_bitcode(const uint8_t **out);
+
+/**
+ * Compiles a function in the HIR text form (`hir`, `len` bytes of UTF-8) to an ELF relocatable
+ * object for `target` (`"x86_64"`, `"aarch64"` or a triple starting with either), without the
+ * JIT and without `ember_init`. The entry symbol is `ember_fn`; helpers are reached as
+ * `policy` says (`"auto"`, `"named"`, `"got"`, `"table"`, `"absolute"`, `"hybrid"`; NULL means
+ * `"auto"`; absolute addresses are the synthetic ones of `ember-compile --list-helpers`).
+ * `flags` is a sum of `EMBER_OBJ_*`; `opt_level` is 0, 1 or 2.
+ *
+ * The object is copied to `out` when it fits in `cap` bytes; `*out_len` always receives its
+ * size in bytes (call with `cap` 0 to ask for the size).
+ * Errors: `Usage` (NULL `hir` or `out_len`, unknown target or policy, `out` too small: nothing
+ * is copied), `Malformed` (text does not parse), `Unsupported`, `InvalidHir`, `Llvm`,
+ * `Internal`; the message goes to `err`.
+ */
+enum EmberStatus ember_compile_object(const char *target,
+                                      const char *policy,
+                                      uint32_t flags,
+                                      uint32_t opt_level,
+                                      const uint8_t *hir,
+                                      size_t len,
+                                      uint8_t *out,
+                                      size_t cap,
+                                      size_t *out_len,
+                                      char *err,
+                                      size_t errlen);
 
 #endif  /* EMBER_H */

@@ -59,6 +59,10 @@ pub struct Compiler {
     tm: TargetMachine,
     config: Config,
     next_id: u64,
+    /// Ember's LLVM passes for the host (call-site policy, shared exits; issue 6).
+    llvm_passes: crate::passes_llvm::Options,
+    /// Helper name → address, for the absolute call-site lowering.
+    helper_addrs: std::collections::HashMap<String, u64>,
 }
 
 fn codegen_level(opt: u32) -> OptimizationLevel {
@@ -81,7 +85,12 @@ impl Compiler {
         let jit = Jit::new(codegen_level(config.opt_level))?;
         jit.define_absolute(&config.helpers)?;
         let tm = orc::target_machine(&jit.triple, codegen_level(config.opt_level))?;
-        Ok(Compiler { jit, tm, config, next_id: 0 })
+        let helper_addrs = config.helpers.iter().cloned().collect();
+        let llvm_passes = match crate::passes_llvm::Target::parse(&jit.triple) {
+            Some(t) => crate::passes_llvm::Options::for_host_jit(t),
+            None => crate::passes_llvm::Options { share_exits: false, ..Default::default() },
+        };
+        Ok(Compiler { jit, tm, config, next_id: 0, llvm_passes, helper_addrs })
     }
 
     /// Decodes, builds and compiles one wire function.
@@ -133,18 +142,29 @@ impl Compiler {
         m.set_triple(&inkwell::targets::TargetTriple::create(&self.jit.triple));
         m.set_data_layout(&self.tm.get_target_data().get_data_layout());
         link_bitcode(ctx, &m, &self.config.bitcode, symbol)?;
+        crate::passes_llvm::run_early(&m, &self.llvm_passes)?;
         let pipeline = match self.config.opt_level {
             0 => "globaldce",
             1 => LIGHT_PIPELINE,
             _ => "globaldce,default<O2>",
         };
         m.run_passes(pipeline, &self.tm, PassBuilderOptions::create()).map_err(|e| EmberError::Llvm(e.to_string()))?;
+        if let Some(t) = crate::passes_llvm::Target::parse(&self.jit.triple) {
+            crate::passes_llvm::run(&m, t, &self.llvm_passes, &self.helper_addrs)?;
+        }
         if let Some(dir) = std::env::var_os("EMBER_DUMP_IR") {
             // Debug aid: the optimised module of every compiled function, one file each.
             let path = std::path::Path::new(&dir).join(format!("{}.ll", f.full_name().replace(['/', ':', '<', '>'], "_")));
             let _ = m.print_to_file(path);
         }
         Ok(m)
+    }
+
+    /// Sets Ember's LLVM passes for functions compiled from now on (call-site policy, shared
+    /// exits, calling conventions; see [`crate::passes_llvm`]). The default is
+    /// [`crate::passes_llvm::Options::for_host_jit`] for the host target.
+    pub fn set_llvm_passes(&mut self, o: crate::passes_llvm::Options) {
+        self.llvm_passes = o;
     }
 
     /// Frees a compiled function's code.

@@ -229,3 +229,71 @@ pub extern "C" fn ember_builtin_bitcode(out: *mut *const u8) -> usize {
     }
     bc.len()
 }
+
+/// `flags` bit of [`ember_compile_object`]: call cold helpers with `preserve_mostcc` (the
+/// runtime's cold helpers must be built with clang `__attribute__((preserve_most))`).
+pub const EMBER_OBJ_PRESERVE_MOST: u32 = 1;
+/// `flags` bit of [`ember_compile_object`]: on x86-64, call chains use the helpers'
+/// `__regcall3__` entries (the runtime must provide them).
+pub const EMBER_OBJ_CALL_CHAIN: u32 = 2;
+/// `flags` bit of [`ember_compile_object`]: keep one exit per raising instruction.
+pub const EMBER_OBJ_NO_SHARED_EXITS: u32 = 4;
+/// `flags` bit of [`ember_compile_object`]: emit the lowering as is, without Ember's LLVM passes.
+pub const EMBER_OBJ_NO_PASSES: u32 = 8;
+
+/// Compiles a function in the HIR text form (`hir`, `len` bytes of UTF-8) to an ELF relocatable
+/// object for `target` (`"x86_64"`, `"aarch64"` or a triple starting with either), without the
+/// JIT and without `ember_init`. The entry symbol is `ember_fn`; helpers are reached as
+/// `policy` says (`"auto"`, `"named"`, `"got"`, `"table"`, `"absolute"`, `"hybrid"`; NULL means
+/// `"auto"`; absolute addresses are the synthetic ones of `ember-compile --list-helpers`).
+/// `flags` is a sum of `EMBER_OBJ_*`; `opt_level` is 0, 1 or 2.
+///
+/// The object is copied to `out` when it fits in `cap` bytes; `*out_len` always receives its
+/// size in bytes (call with `cap` 0 to ask for the size).
+/// Errors: `Usage` (NULL `hir` or `out_len`, unknown target or policy, `out` too small: nothing
+/// is copied), `Malformed` (text does not parse), `Unsupported`, `InvalidHir`, `Llvm`,
+/// `Internal`; the message goes to `err`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn ember_compile_object(
+    target: *const c_char,
+    policy: *const c_char,
+    flags: u32,
+    opt_level: u32,
+    hir: *const u8,
+    len: usize,
+    out: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut c_char,
+    errlen: usize,
+) -> EmberStatus {
+    use crate::passes_llvm::{Options, Policy, Target};
+    guard(err, errlen, || {
+        if target.is_null() || hir.is_null() || out_len.is_null() {
+            return Err(EmberError::Usage("NULL target, hir or out_len".into()));
+        }
+        let tname = unsafe { CStr::from_ptr(target) }.to_string_lossy().into_owned();
+        let t = Target::parse(&tname).ok_or_else(|| EmberError::Usage(format!("unknown target {tname:?}")))?;
+        let pname = if policy.is_null() { "auto".to_string() } else { unsafe { CStr::from_ptr(policy) }.to_string_lossy().into_owned() };
+        let p = Policy::parse(&pname).ok_or_else(|| EmberError::Usage(format!("unknown policy {pname:?}")))?;
+        let text = std::str::from_utf8(unsafe { std::slice::from_raw_parts(hir, len) })
+            .map_err(|e| EmberError::Parse(format!("HIR text is not UTF-8: {e}")))?;
+        let f = crate::hir::parser::parse(text)?;
+        let mut o = crate::cross::ObjectOptions::new(t);
+        o.opt_level = opt_level;
+        o.passes = (flags & EMBER_OBJ_NO_PASSES == 0).then_some(Options {
+            policy: p,
+            share_exits: flags & EMBER_OBJ_NO_SHARED_EXITS == 0,
+            preserve_most: flags & EMBER_OBJ_PRESERVE_MOST != 0,
+            call_chain: flags & EMBER_OBJ_CALL_CHAIN != 0,
+        });
+        let obj = crate::cross::compile(f, &o, crate::cross::Emit::Object)?.bytes;
+        unsafe { *out_len = obj.len() };
+        if out.is_null() || cap < obj.len() {
+            return Err(EmberError::Usage(format!("output buffer too small: the object needs {} bytes", obj.len())));
+        }
+        unsafe { std::ptr::copy_nonoverlapping(obj.as_ptr(), out, obj.len()) };
+        Ok(())
+    })
+}

@@ -19,3 +19,8 @@ pub use error::EmberError;
 /// Helper bitcode compiled by build.rs from `cpython-glue/jit_bitcode.c` (empty if clang-19 or
 /// the CPython headers were unavailable at build time).
 pub static BUILTIN_BITCODE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/helpers.bc"));
+
+// Cross-target code generation and Ember's own LLVM passes (issue 6).
+pub mod codesize;
+pub mod cross;
+pub mod passes_llvm;

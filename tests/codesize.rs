@@ -1,0 +1,160 @@
+//! Code-size guards: the canonical call-heavy shapes compiled for both targets with the
+//! default call-site policy at the JIT's default opt level (1), measured as native code bytes
+//! (`.text` plus the linker stubs per distinct helper, see `ember::codesize::Size::code`) and
+//! instructions, against checked-in limits.
+//!
+//! The limits are the measured values. A regression (larger) fails; so does an improvement of
+//! more than [`SLACK_PERCENT`], so that a better number is recorded on purpose. To update:
+//! run `cargo test --release --test codesize -- --nocapture`, copy the printed `measured`
+//! numbers into [`LIMITS`], and say why in the commit message. `bench/codesize.py` prints the
+//! full table (every policy and variant).
+
+use ember::codesize::{self, Size};
+use ember::cross::{self, Emit, ObjectOptions};
+use ember::hir::Function;
+use ember::passes_llvm::{Options, Policy, Target};
+
+/// How far below its limit a measurement may fall before the limit must be lowered.
+const SLACK_PERCENT: u64 = 3;
+
+/// (shape, target, code bytes, instructions), measured with LLVM 19.1.7 at opt level 1.
+const LIMITS: &[(&str, Target, u64, u64)] = &[
+    ("calls1", Target::X86_64, 244, 59),
+    ("calls2", Target::X86_64, 383, 92),
+    ("calls200", Target::X86_64, 24129, 5444),
+    ("distinct200", Target::X86_64, 15118, 3404),
+    ("calls1", Target::Aarch64, 316, 58),
+    ("calls2", Target::Aarch64, 408, 81),
+    ("calls200", Target::Aarch64, 19440, 4839),
+    ("distinct200", Target::Aarch64, 14164, 3403),
+];
+
+/// The goal: marginal code bytes per Python call site on AArch64.
+const AARCH64_MARGINAL_GOAL: u64 = 100;
+
+fn shape(name: &str) -> Function {
+    let (kind, n) = name.split_at(name.find(|c: char| c.is_ascii_digit()).unwrap());
+    let n: usize = n.parse().unwrap();
+    match kind {
+        "calls" => codesize::calls(n),
+        "distinct" => codesize::distinct(n),
+        "chain" => codesize::chain(n),
+        "checks" => codesize::checks(n),
+        _ => panic!("unknown shape {name}"),
+    }
+    .unwrap()
+}
+
+fn compile(name: &str, t: Target, passes: Option<Options>) -> (Size, ember::passes_llvm::Stats) {
+    let mut o = ObjectOptions::new(t);
+    o.opt_level = 1;
+    o.passes = passes;
+    let out = cross::compile(shape(name), &o, Emit::Object).unwrap();
+    (codesize::measure(&out.bytes, t).unwrap(), out.stats)
+}
+
+fn size(name: &str, t: Target) -> Size {
+    compile(name, t, Some(Options::for_target(t))).0
+}
+
+#[test]
+fn code_size_within_checked_in_limits() {
+    let mut failures = vec![];
+    for &(name, t, code, insts) in LIMITS {
+        let s = size(name, t);
+        eprintln!("{name:>12} {:>8}: measured code {} B, {} insts (limit {code} B, {insts} insts)", t.name(), s.code(), s.insts);
+        for (what, got, limit) in [("code bytes", s.code(), code), ("instructions", s.insts, insts)] {
+            if got > limit {
+                failures.push(format!("{name} {}: {what} {got} > limit {limit} (regression)", t.name()));
+            } else if got * 100 < limit * (100 - SLACK_PERCENT) {
+                failures.push(format!("{name} {}: {what} {got} is more than {SLACK_PERCENT}% below {limit}: lower the limit", t.name()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn marginal_bytes_per_python_call_site() {
+    for t in Target::ALL {
+        let (s1, s2, s200) = (size("calls1", t).code(), size("calls2", t).code(), size("calls200", t).code());
+        let marginal = s2 - s1;
+        let per_site_200 = (s200 - s1) as f64 / 199.0;
+        eprintln!("{:>8}: size1 {s1} B, size2 {s2} B, size2-size1 {marginal} B per call site, size200 {s200} B ({per_site_200:.1} B per site)", t.name());
+        if t == Target::Aarch64 {
+            assert!(marginal <= AARCH64_MARGINAL_GOAL, "AArch64 marginal {marginal} B > {AARCH64_MARGINAL_GOAL} B");
+            assert!(per_site_200 <= AARCH64_MARGINAL_GOAL as f64, "AArch64 {per_site_200:.1} B per site at n=200");
+        }
+    }
+}
+
+#[test]
+fn aarch64_default_is_the_smallest_policy_per_call_site() {
+    let t = Target::Aarch64;
+    let marginal = |p: Policy| {
+        let o = Some(Options { policy: p, ..Options::for_target(t) });
+        compile("calls200", t, o.clone()).0.text - compile("calls1", t, o).0.text
+    };
+    let auto = marginal(Policy::Auto);
+    for p in [Policy::Got, Policy::Table, Policy::Absolute, Policy::Hybrid] {
+        assert!(auto < marginal(p), "auto ({auto} B over 199 sites) must beat {p:?} ({} B)", marginal(p));
+    }
+}
+
+#[test]
+fn policies_change_what_the_linker_adds() {
+    for t in Target::ALL {
+        let with = |p: Policy| compile("distinct200", t, Some(Options { policy: p, ..Options::for_target(t) }));
+        let (named, _) = with(Policy::Named);
+        let (absolute, st_abs) = with(Policy::Absolute);
+        let (table, st_tab) = with(Policy::Table);
+        assert!(named.stubs >= codesize::DISTINCT_HELPERS as u64, "{t:?}: one stub per distinct helper: {named:?}");
+        assert_eq!(absolute.stubs, 0, "{t:?}: absolute calls need no stubs: {absolute:?}");
+        assert!(st_abs.lowering.sites > 0);
+        assert_eq!(table.stubs, 0, "{t:?}: table calls need no stubs: {table:?}");
+        assert_eq!(table.data_bytes, 8 * st_tab.lowering.table_slots as u64, "{t:?}: one 8 B slot per distinct target");
+        assert!(st_tab.lowering.table_slots >= codesize::DISTINCT_HELPERS);
+    }
+}
+
+#[test]
+fn shared_exits_pay_on_aarch64_only() {
+    for t in Target::ALL {
+        let (shared, st) = compile("calls200", t, Some(Options { share_exits: true, ..Options::for_target(t) }));
+        let (separate, _) = compile("calls200", t, Some(Options { share_exits: false, ..Options::for_target(t) }));
+        assert!(st.exits_shared >= 400, "{t:?}: two exits per call site shared: {st:?}");
+        if t == Target::Aarch64 {
+            // One `mov x0; mov x1` pair (8 B) fewer per exit, two exits per call site.
+            assert!(t.shares_exits());
+            assert!(separate.text - shared.text >= 200 * 2 * 8, "{} vs {}", separate.text, shared.text);
+        } else {
+            // LLVM's branch folding already merges the exit tails on x86-64: nothing to gain,
+            // which is why the target's default leaves the pass off.
+            assert!(!t.shares_exits());
+            assert_eq!(separate.text, shared.text);
+        }
+    }
+}
+
+#[test]
+fn call_chain_removes_moves_on_x86_64() {
+    let t = Target::X86_64;
+    let (plain, _) = compile("chain200", t, Some(Options::for_target(t)));
+    let (chained, st) = compile("chain200", t, Some(Options { call_chain: true, ..Options::for_target(t) }));
+    assert_eq!(st.chain_sites, 199, "every link but the first takes the previous result");
+    assert!(chained.insts + 99 <= plain.insts, "{} vs {} instructions", chained.insts, plain.insts);
+    // On AArch64 the result register is the first argument register: nothing to remove.
+    let a = Target::Aarch64;
+    let (a_plain, _) = compile("chain200", a, Some(Options::for_target(a)));
+    let (a_chained, a_st) = compile("chain200", a, Some(Options { call_chain: true, ..Options::for_target(a) }));
+    assert_eq!(a_st.chain_sites, 0);
+    assert_eq!(a_plain, a_chained);
+}
+
+#[test]
+fn preserve_most_marks_every_cold_helper_call() {
+    for t in Target::ALL {
+        let (_, st) = compile("checks16", t, Some(Options { preserve_most: true, ..Options::for_target(t) }));
+        assert!(st.preserve_most_sites >= 16, "{t:?}: {st:?}");
+    }
+}
