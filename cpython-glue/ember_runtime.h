@@ -228,6 +228,37 @@ PyObject *ember_get_len(PyObject *obj /* borrowed */);
 /* UNPACK_EX: out[0 .. before+after] receive the items, the first one at the top. */
 int ember_unpack_ex(PyThreadState *ts, PyObject *seq, i64 oparg, PyObject **out);
 
+/* ---- self-specialising attribute inline caches (runtime_fast.c fast paths, runtime_ic.c misses) ----
+ * One EmberAttrIC per LOAD_ATTR (attribute and method forms) and STORE_ATTR site, in the compiled
+ * module's data. It starts from the interpreter's inline cache (or empty) and, when its guard
+ * fails, is re-specialised from the object at hand with the rules of Python/specialize.c
+ * (instance value, method with values, method without dict), so a site compiled with a stale or
+ * missing profile becomes fast once it sees a stable type. After EMBER_IC_MAX_MISSES failed guards
+ * the site stays generic (megamorphic). */
+#define EMBER_IC_EMPTY 0xFFFFFFFFu
+#define EMBER_IC_MAX_MISSES 64
+enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALUES = 2, EMBER_IC_METHOD_NO_DICT = 3 };
+typedef struct {
+    uint32_t version;       /* type version tag; EMBER_IC_EMPTY = nothing cached */
+    uint32_t kind;          /* EMBER_IC_* */
+    uint32_t index;         /* inline-values index (instance value) */
+    uint32_t keys_version;  /* shared-keys version (method with values) */
+    PyObject *descr;        /* borrowed method descriptor (method forms) */
+    uint32_t misses;        /* failed guards so far */
+    uint32_t unused;
+} EmberAttrIC;
+
+PyObject *ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic);
+PyObject *ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic,
+                               PyObject **self_out);
+int ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, PyObject *v,
+                        EmberAttrIC *ic);
+PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic) EMBER_COLD;
+PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
+                                    PyObject **self_out) EMBER_COLD;
+int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                             EmberAttrIC *ic) EMBER_COLD;
+
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
@@ -261,6 +292,8 @@ int ember_unpack_ex(PyThreadState *ts, PyObject *seq, i64 oparg, PyObject **out)
     X(ember_call_function_ex) X(ember_load_super_attr) \
     X(ember_import_name) X(ember_import_from) X(ember_before_with) X(ember_delete_attr) \
     X(ember_delete_global) X(ember_load_build_class) X(ember_match_class) X(ember_match_mapping) \
-    X(ember_match_sequence) X(ember_match_keys) X(ember_get_len) X(ember_unpack_ex)
+    X(ember_match_sequence) X(ember_match_keys) X(ember_get_len) X(ember_unpack_ex) \
+    X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
+    X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss)
 
 #endif /* EMBER_RUNTIME_H */

@@ -488,6 +488,65 @@ ember_load_method_with_values(PyThreadState *ts, PyObject *owner, PyObject *name
     return ember_load_method(ts, owner, name, self_out);
 }
 
+/* LOAD_ATTR through a self-specialising inline cache (instance value). */
+PyObject *
+ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == ic->version && ic->kind == EMBER_IC_INSTANCE_VALUE)) {
+        PyDictValues *values = _PyObject_InlineValues(owner);
+        if (EMBER_LIKELY(values->valid)) {
+            PyObject *attr = values->values[ic->index];
+            if (EMBER_LIKELY(attr != NULL)) {
+                Py_INCREF(attr);
+                Py_DECREF(owner);
+                return attr;
+            }
+        }
+    }
+    return ember_load_attr_ic_miss(ts, owner, name, ic);
+}
+
+/* LOAD_ATTR (method form) through a self-specialising inline cache. */
+PyObject *
+ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (EMBER_LIKELY(tp->tp_version_tag == ic->version)) {
+        if (EMBER_LIKELY(ic->kind == EMBER_IC_METHOD_WITH_VALUES && _PyObject_InlineValues(owner)->valid &&
+                         ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == ic->keys_version)) {
+            *self_out = owner;
+            return Py_NewRef(ic->descr);
+        }
+        if (ic->kind == EMBER_IC_METHOD_NO_DICT) {
+            *self_out = owner;
+            return Py_NewRef(ic->descr);
+        }
+    }
+    return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
+}
+
+/* STORE_ATTR through a self-specialising inline cache (instance value). */
+int
+ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
+{
+    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == ic->version && ic->kind == EMBER_IC_INSTANCE_VALUE &&
+                     _PyObject_GetManagedDict(owner) == NULL && _PyObject_InlineValues(owner)->valid)) {
+        PyDictValues *values = _PyObject_InlineValues(owner);
+        uint32_t index = ic->index;
+        PyObject *old = values->values[index];
+        values->values[index] = v;
+        if (old == NULL) {
+            _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)index);
+        }
+        else {
+            Py_DECREF(old);
+        }
+        Py_DECREF(owner);
+        return 0;
+    }
+    return ember_store_attr_ic_miss(ts, owner, name, v, ic);
+}
+
 /* LOAD_ATTR_METHOD_NO_DICT: type version only; result = descr, self = owner. */
 PyObject *
 ember_load_method_no_dict(PyThreadState *ts, PyObject *owner, PyObject *name,

@@ -186,6 +186,14 @@ pub fn link_bitcode<'ctx>(ctx: ContextRef<'ctx>, m: &Module<'ctx>, bitcode: &[u8
     if bitcode.is_empty() {
         return Ok(());
     }
+    // The function's own globals (attribute inline caches) are mutable by design; only the
+    // globals the bitcode brings must be constants.
+    let mut own = std::collections::HashSet::new();
+    let mut g = m.get_first_global();
+    while let Some(gv) = g {
+        own.insert(gv.get_name().to_bytes().to_vec());
+        g = gv.get_next_global();
+    }
     let buf = MemoryBuffer::create_from_memory_range_copy(bitcode, "ember-helpers");
     let helpers = Module::parse_bitcode_from_buffer(&buf, ctx).map_err(|e| EmberError::Llvm(format!("helper bitcode: {e}")))?;
     helpers.set_data_layout(&m.get_data_layout());
@@ -200,7 +208,7 @@ pub fn link_bitcode<'ctx>(ctx: ContextRef<'ctx>, m: &Module<'ctx>, bitcode: &[u8
     }
     let mut g = m.get_first_global();
     while let Some(gv) = g {
-        if gv.get_initializer().is_some() {
+        if gv.get_initializer().is_some() && !own.contains(gv.get_name().to_bytes()) {
             if !gv.is_constant() {
                 let name = gv.get_name().to_string_lossy().into_owned();
                 return Err(EmberError::Llvm(format!("helper bitcode defines mutable global {name}")));

@@ -22,11 +22,13 @@ const LIMITS: &[(&str, Target, u64, u64)] = &[
     ("calls1", Target::X86_64, 244, 59),
     ("calls2", Target::X86_64, 383, 92),
     ("calls200", Target::X86_64, 24129, 5444),
-    ("distinct200", Target::X86_64, 15118, 3404),
+    // distinct200 grew by 9 B (x86-64) and 28 B (AArch64) when attribute sites moved to
+    // self-specialising inline caches (one 32 B EmberAttrIC in .data per site, passed by address).
+    ("distinct200", Target::X86_64, 15127, 3404),
     ("calls1", Target::Aarch64, 316, 58),
     ("calls2", Target::Aarch64, 408, 81),
     ("calls200", Target::Aarch64, 19440, 4839),
-    ("distinct200", Target::Aarch64, 14164, 3403),
+    ("distinct200", Target::Aarch64, 14192, 3413),
 ];
 
 /// The goal: marginal code bytes per Python call site on AArch64.
@@ -112,7 +114,10 @@ fn policies_change_what_the_linker_adds() {
         assert_eq!(absolute.stubs, 0, "{t:?}: absolute calls need no stubs: {absolute:?}");
         assert!(st_abs.lowering.sites > 0);
         assert_eq!(table.stubs, 0, "{t:?}: table calls need no stubs: {table:?}");
-        assert_eq!(table.data_bytes, 8 * st_tab.lowering.table_slots as u64, "{t:?}: one 8 B slot per distinct target");
+        // Data besides the table: the attribute inline caches (EmberAttrIC), the same under every policy.
+        assert_eq!(table.data_bytes, 8 * st_tab.lowering.table_slots as u64 + named.data_bytes,
+                   "{t:?}: one 8 B slot per distinct target");
+        assert_eq!(named.data_bytes % 32, 0, "{t:?}: 32 B per attribute inline cache");
         assert!(st_tab.lowering.table_slots >= codesize::DISTINCT_HELPERS);
     }
 }

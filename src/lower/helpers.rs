@@ -159,6 +159,12 @@ helpers! {
     ember_match_keys(P, P, P) -> Ptr;
     ember_get_len(P) -> Ptr;
     ember_unpack_ex(P, P, I, P) -> I32;
+    ember_load_attr_ic(P, P, P, P) -> Ptr;
+    ember_load_method_ic(P, P, P, P, P) -> Ptr;
+    ember_store_attr_ic(P, P, P, P, P) -> I32;
+    ember_load_attr_ic_miss(P, P, P, P) -> Ptr, cold;
+    ember_load_method_ic_miss(P, P, P, P, P) -> Ptr, cold;
+    ember_store_attr_ic_miss(P, P, P, P, P) -> I32, cold;
 }
 
 /// Looks a helper up by name.

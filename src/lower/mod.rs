@@ -127,6 +127,31 @@ impl<'ctx> Lower<'ctx, '_> {
         self.b.build_int_to_ptr(self.ctx.i64_type().const_int(addr, false), self.ptr_t(), "h").map_err(llvm)
     }
 
+    /// A new attribute inline cache (`EmberAttrIC` of `ember_runtime.h`, 32 bytes) in the
+    /// module's data, seeded with the interpreter's profile: `kind` 0 = empty, 1 = instance
+    /// value, 2 = method with values, 3 = method without dict. Runtime misses re-specialise it.
+    fn attr_ic(&self, kind: u32, version: i64, index: i64, keys_version: i64, descr: u64) -> PointerValue<'ctx> {
+        let i32t = self.ctx.i32_type();
+        let ty = self.ctx.struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
+        let empty = kind == 0 || version <= 0 || version > u32::MAX as i64 - 1;
+        let (kind, version) = if empty { (0, u32::MAX as u64) } else { (kind as u64, version as u64) };
+        let descr = self.ctx.i64_type().const_int(descr, false).const_to_pointer(self.ptr_t());
+        let init = ty.const_named_struct(&[
+            i32t.const_int(version, false).into(),
+            i32t.const_int(kind, false).into(),
+            i32t.const_int(index.clamp(0, u32::MAX as i64) as u64, false).into(),
+            i32t.const_int(keys_version.clamp(0, u32::MAX as i64) as u64, false).into(),
+            descr.into(),
+            i32t.const_zero().into(),
+            i32t.const_zero().into(),
+        ]);
+        let g = self.m.add_global(ty, None, "ember_ic");
+        g.set_linkage(Linkage::Private);
+        g.set_initializer(&init);
+        g.set_alignment(8);
+        g.as_pointer_value()
+    }
+
     fn konst(&self, k: i64) -> Result<PointerValue<'ctx>, EmberError> {
         let addr = *self.f.consts.get(k as usize).ok_or_else(|| EmberError::Verify(format!("constant {k} out of range")))?;
         self.handle(addr)
@@ -504,8 +529,10 @@ impl<'ctx> Lower<'ctx, '_> {
                 let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
                 let (a, b2) = (self.i64c(imm(2)).into(), self.i64c(imm(3)).into());
                 let r = match imm(1) {
-                    0 => self.call_ptr("ember_load_attr", &base)?,
-                    1 => self.call_ptr("ember_load_attr_instance_value", &[base[0], base[1], base[2], a, b2])?,
+                    0 | 1 => {
+                        let ic = self.attr_ic(imm(1) as u32, imm(2), imm(3), 0, 0);
+                        self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
+                    }
                     2 => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
                     3 => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
                     4 => self.call_ptr("ember_load_attr_with_hint", &[base[0], base[1], base[2], a, b2])?,
@@ -518,15 +545,12 @@ impl<'ctx> Lower<'ctx, '_> {
                 let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
                 let slot = self.self_slot.into();
                 let r = match imm(1) {
-                    0 => self.call_ptr("ember_load_method", &[base[0], base[1], base[2], slot])?,
-                    1 => self.call_ptr(
-                        "ember_load_method_with_values",
-                        &[base[0], base[1], base[2], self.i64c(imm(2)).into(), self.i64c(imm(3)).into(), self.handle(imm(4) as u64)?.into(), slot],
-                    )?,
-                    2 => self.call_ptr(
-                        "ember_load_method_no_dict",
-                        &[base[0], base[1], base[2], self.i64c(imm(2)).into(), self.handle(imm(4) as u64)?.into(), slot],
-                    )?,
+                    0..=2 => {
+                        // Interpreter spec 1 (with values) / 2 (no dict) are IC kinds 2 / 3.
+                        let kind = if imm(1) == 0 { 0 } else { imm(1) as u32 + 1 };
+                        let ic = self.attr_ic(kind, imm(2), 0, imm(3), imm(4) as u64);
+                        self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?
+                    }
                     _ => return Err(unsupported()),
                 };
                 self.check_null(r, &fs)?;
@@ -539,8 +563,10 @@ impl<'ctx> Lower<'ctx, '_> {
                 let base: [BasicValueEnum; 4] = [self.ts.into(), owner, self.konst(imm(0))?.into(), v];
                 let (a, b2) = (self.i64c(imm(2)).into(), self.i64c(imm(3)).into());
                 let r = match imm(1) {
-                    0 => self.call("ember_store_attr", &base)?,
-                    1 => self.call("ember_store_attr_instance_value", &[base[0], base[1], base[2], base[3], a, b2])?,
+                    0 | 1 => {
+                        let ic = self.attr_ic(imm(1) as u32, imm(2), imm(3), 0, 0);
+                        self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
+                    }
                     2 => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
                     3 => self.call("ember_store_attr_with_hint", &[base[0], base[1], base[2], base[3], a, b2])?,
                     _ => return Err(unsupported()),

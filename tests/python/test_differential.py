@@ -1409,6 +1409,81 @@ def f(v):
             return 3, len(rest)
     return 0
 """, [([1],), ((1, 2),), (list(range(10)),), ("ab",), (5,), ({},)]),
+    Case("attribute_inline_caches_respecialise", """
+class A:
+    def __init__(self, v):
+        self.x = v
+        self.y = v + 1
+    def m(self):
+        return ("A.m", self.x)
+
+class B:
+    __slots__ = ("x", "y")
+    def __init__(self, v):
+        self.x = v
+        self.y = -v
+    def m(self):
+        return ("B.m", self.x)
+
+def get(o):
+    return o.x
+
+def put(o, v):
+    o.x = v
+
+def call(o):
+    return o.m()
+
+def f(k):
+    out = []
+    a, b = A(1), B(2)
+    for i in range(3):
+        out.append((get(a), get(b), call(a), call(b)))
+        put(a, i)
+        put(b, i * 10)
+    if k == 1:
+        A.x = property(lambda self: "prop")          # a data descriptor now shadows the instance value
+        out.append((get(a), get(A(5))))
+        del A.x
+    if k == 2:
+        A.m = lambda self: "replaced"                 # the cached method is stale
+        out.append((call(a), call(A(3))))
+    if k == 3:
+        a.m = lambda: "instance shadows method"       # shadowing instance attribute
+        out.append((call(a), call(A(4))))
+    if k == 4:
+        a.__dict__["z"] = 1                          # materialised dict: inline values invalid
+        out.append((get(a), call(a)))
+        put(a, 99)
+        out.append((get(a), a.__dict__["x"]))
+    if k == 5:
+        del a.x
+        out.append(hasattr(a, "x"))
+        put(a, 7)
+        out.append(get(a))
+        try:
+            get(A.__new__(A))
+        except AttributeError as e:
+            out.append(str(e))
+    if k == 6:
+        kinds = [type(f"K{j}", (A,), {}) for j in range(80)]   # megamorphic
+        for K in kinds:
+            o = K(len(out))
+            put(o, get(o) + 1)
+            out.append((get(o), call(o)[0]))
+    if k == 7:
+        A.__getattr__ = lambda self, name: ("getattr", name)
+        o = A(1)
+        del o.x
+        out.append(get(o))
+    if k == 8:
+        out.append(call([3, 1, 2].copy().__class__([5])) if False else None)
+        class L(list):
+            def m(self):
+                return ("L.m", len(self))
+        out.append((call(L([1, 2])), call(L())))
+    return out
+""", [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,)]),
 ]
 
 
