@@ -213,6 +213,12 @@ refused:
     return 0;
 }
 
+/* Compiled frames use the C stack and its recursion budget (Py_C_RECURSION_LIMIT); the
+ * interpreter runs Python-to-Python calls without either. When a call finds less than this
+ * budget left, its function goes back to the interpreter for good, so deep recursion is bounded
+ * by sys.getrecursionlimit() as in the interpreter instead of raising RecursionError early. */
+#define EMBER_C_RESERVE (Py_C_RECURSION_LIMIT / 4)
+
 /* Enters compiled code on a pushed, initialised frame (hosting note, section 8). */
 static PyObject *enter(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
 {
@@ -265,7 +271,7 @@ int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     CodeInfo *info = get_info(co);
     if (!info || !info->entry || !simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
-        monitoring_active(ts, co))
+        ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
         return 0;
     *result = push_stolen_and_enter(ts, func, args, nargs, info->entry);
     return 1;
@@ -351,6 +357,17 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
     }
     PyThreadState *ts = PyThreadState_GetUnchecked();
     if (!enabled || monitoring_active(ts, co)) return py_function_vectorcall(callable, args, nargsf, kwnames);
+    if (ts->c_recursion_remaining < EMBER_C_RESERVE) {
+        PyObject *name = full_name(func);
+        ember_log("Ember: %s goes back to the interpreter: deep recursion (C recursion budget %d left)",
+                  name ? PyUnicode_AsUTF8(name) : "?", ts->c_recursion_remaining);
+        Py_XDECREF(name);
+        PyErr_Clear();
+        info->entry = NULL;   /* the code stays mapped: frames may still be running it */
+        info->state = 2;
+        restore_interpreted(func);
+        return py_function_vectorcall(callable, args, nargsf, kwnames);
+    }
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     _PyInterpreterFrame *f;
     if (kwnames == NULL && simple_call(co, nargs) && _PyThreadState_HasStackSpace(ts, co->co_framesize)) {

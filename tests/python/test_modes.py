@@ -691,12 +691,10 @@ def test_recursion_limit_gives_recursion_error(tmp_path):
     assert out[1] == "150 True"
 
 
-@pytest.mark.xfail(strict=True, reason="Ember bug: compiled recursion is bounded by the C "
-                   "recursion budget (~10,000 frames) whatever sys.setrecursionlimit() says; the "
-                   "interpreter recurses 20,000 deep fine (shim.c enter()/ember_vectorcall)")
 def test_deep_recursion_beyond_c_limit(tmp_path):
-    """With sys.setrecursionlimit(100000) a compiled recursive function 20,000 deep returns
-    like the interpreted one instead of raising RecursionError."""
+    """With sys.setrecursionlimit(100000) a compiled recursive function 90,000 deep returns like
+    the interpreted one (the function goes back to the interpreter when the C recursion budget
+    runs low, and the log says so), and 101,000 deep raises RecursionError."""
     proc = ok(run_script(tmp_path, """
         import sys, ember
         def f(n):
@@ -706,12 +704,16 @@ def test_deep_recursion_beyond_c_limit(tmp_path):
         sys.setrecursionlimit(100000)
         assert f(20000) == 20000
         assert ember.force_compile(f)
+        print(f(5), ember.is_compiled(f))
+        print(f(90000))
         try:
-            print(f(20000))
+            f(101000)
         except RecursionError as e:
-            print("RecursionError", e)
-    """))
-    assert proc.stdout.strip() == "20000"
+            print("RecursionError")
+        print(ember.is_compiled(f))
+    """, env=clean_env(EMBER_LOG="-")))
+    assert proc.stdout.split() == ["5", "True", "90000", "RecursionError", "False"]
+    assert re.search(r"^Ember: __main__:f goes back to the interpreter: deep recursion", proc.stderr, re.M)
 
 
 INTERRUPT_BODY = """
