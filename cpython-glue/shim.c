@@ -139,10 +139,23 @@ static int jit_list_matches(PyObject *name)
     return 0;
 }
 
+/* Compile time grows with function size (about 1.5 ms per code unit at the default level:
+ * namedtuple's __new__ with 2,000 fields, 5,759 code units, takes 8.8 s), so very large
+ * functions, which are almost always generated code run a few times, stay interpreted.
+ * EMBER_MAX_CODE_UNITS overrides the limit. */
+#define EMBER_MAX_CODE_UNITS_DEFAULT 4000
+
 static const char *refusal_reason(PyCodeObject *co)
 {
+    static long max_units = -1;
+    if (max_units < 0) {
+        const char *e = getenv("EMBER_MAX_CODE_UNITS");
+        max_units = e ? atol(e) : EMBER_MAX_CODE_UNITS_DEFAULT;
+    }
     if (co->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE))
         return "generator, coroutine and async generator functions are not compiled yet";
+    if (Py_SIZE(co) > max_units)
+        return "function too large (more code units than EMBER_MAX_CODE_UNITS, default 4000)";
     return NULL;
 }
 
@@ -513,16 +526,137 @@ static int should_watch(PyFunctionObject *func)
     return 1;
 }
 
+/* ---- parking: sys.monitoring tools that want C_RETURN / C_RAISE ----
+ * The interpreter inlines a call only when the callee's vectorcall is the default one; any
+ * other callee is a "C call" to it, followed by a C_RETURN or C_RAISE event. While a tool
+ * subscribes to those events, every function Ember watches is parked (the interpreter's
+ * vectorcall put back) so that events match the interpreter's, and unparked when no tool wants
+ * them any more. Ember learns of changes through wrappers of sys.monitoring.set_events and
+ * set_local_events (install_monitoring_hooks). */
+static PyObject *registry;     /* dict: address of every watched function -> None */
+static int parked;
+static int local_c_events;     /* set_local_events asked for C_RETURN/C_RAISE at some point */
+static PyObject *orig_set_events, *orig_set_local_events, *orig_get_events;
+
+static void register_func(PyFunctionObject *func)
+{
+    if (!registry) return;
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *key = PyLong_FromVoidPtr(func);
+    if (key == NULL || PyDict_SetItem(registry, key, Py_None) < 0) PyErr_Clear();
+    Py_XDECREF(key);
+    PyErr_SetRaisedException(exc);
+}
+
 static void watch(PyFunctionObject *func)
 {
-    if (func->vectorcall == py_function_vectorcall) func->vectorcall = ember_vectorcall;
+    register_func(func);
+    if (!parked && func->vectorcall == py_function_vectorcall) func->vectorcall = ember_vectorcall;
 }
 
 static int func_watcher(PyFunction_WatchEvent event, PyFunctionObject *func, PyObject *new_value)
 {
     (void)new_value;
     if (event == PyFunction_EVENT_CREATE && should_watch(func)) watch(func);
+    else if (event == PyFunction_EVENT_DESTROY && registry) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *key = PyLong_FromVoidPtr(func);
+        if (key == NULL || PyDict_DelItem(registry, key) < 0) PyErr_Clear();
+        Py_XDECREF(key);
+        PyErr_SetRaisedException(exc);
+    }
     return 0;
+}
+
+static void set_parked(int park)
+{
+    if (park == parked || !registry) return;
+    parked = park;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(registry, &pos, &key, &value)) {
+        PyFunctionObject *func = (PyFunctionObject *)PyLong_AsVoidPtr(key);
+        if (park) {
+            if (func->vectorcall == ember_vectorcall) {
+                func->vectorcall = py_function_vectorcall;
+                if (func->func_version == 0)
+                    _PyFunction_SetVersion(func, ((PyCodeObject *)func->func_code)->co_version);
+            }
+        }
+        else if (func->vectorcall == py_function_vectorcall) {
+            CodeInfo *info = get_info((PyCodeObject *)func->func_code);
+            if (!info || info->state != 2) func->vectorcall = ember_vectorcall;
+        }
+    }
+}
+
+/* 1 when some tool subscribes to CALL, C_RETURN or C_RAISE (globally, or locally at some point). */
+static int c_events_wanted(void)
+{
+    if (local_c_events) return 1;
+    /* C_RETURN and C_RAISE ride on CALL (instrumentation.c C_CALL_EVENTS): get_events shows CALL. */
+    long mask = (1L << PY_MONITORING_EVENT_CALL) | (1L << PY_MONITORING_EVENT_C_RETURN) |
+                (1L << PY_MONITORING_EVENT_C_RAISE);
+    for (int tool = 0; tool < PY_MONITORING_TOOL_IDS; tool++) {
+        PyObject *arg = PyLong_FromLong(tool);
+        PyObject *ev = arg ? PyObject_CallOneArg(orig_get_events, arg) : NULL;
+        Py_XDECREF(arg);
+        if (ev == NULL) { PyErr_Clear(); continue; }
+        long e = PyLong_AsLong(ev);
+        Py_DECREF(ev);
+        if (e == -1 && PyErr_Occurred()) { PyErr_Clear(); continue; }
+        if (e & mask) return 1;
+    }
+    return 0;
+}
+
+static PyObject *mon_set_events(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *r = PyObject_Vectorcall(orig_set_events, args, (size_t)nargs, NULL);
+    if (r) set_parked(c_events_wanted());
+    return r;
+}
+
+static PyObject *mon_set_local_events(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *r = PyObject_Vectorcall(orig_set_local_events, args, (size_t)nargs, NULL);
+    if (r && nargs == 3) {
+        long e = PyLong_AsLong(args[2]);
+        if (e == -1 && PyErr_Occurred()) PyErr_Clear();
+        else if (e & ((1L << PY_MONITORING_EVENT_CALL) | (1L << PY_MONITORING_EVENT_C_RETURN) |
+                      (1L << PY_MONITORING_EVENT_C_RAISE)))
+            local_c_events = 1;
+        set_parked(c_events_wanted());
+    }
+    return r;
+}
+
+static PyMethodDef mon_set_events_def = {"set_events", (PyCFunction)(void (*)(void))mon_set_events, METH_FASTCALL,
+                                         "sys.monitoring.set_events, seen by Ember (parks compiled functions while "
+                                         "a tool wants C_RETURN/C_RAISE events)."};
+static PyMethodDef mon_set_local_events_def = {"set_local_events", (PyCFunction)(void (*)(void))mon_set_local_events,
+                                               METH_FASTCALL, "sys.monitoring.set_local_events, seen by Ember."};
+
+/* Wraps sys.monitoring.set_events and set_local_events (idempotent). */
+static PyObject *shim_install_monitoring_hooks(PyObject *self, PyObject *unused)
+{
+    if (orig_set_events) Py_RETURN_NONE;
+    PyObject *mon = PySys_GetObject("monitoring");   /* borrowed */
+    if (mon == NULL) Py_RETURN_NONE;
+    orig_set_events = PyObject_GetAttrString(mon, "set_events");
+    orig_set_local_events = PyObject_GetAttrString(mon, "set_local_events");
+    orig_get_events = PyObject_GetAttrString(mon, "get_events");
+    registry = PyDict_New();
+    if (!orig_set_events || !orig_set_local_events || !orig_get_events || !registry) return NULL;
+    PyObject *a = PyCFunction_New(&mon_set_events_def, NULL);
+    PyObject *b = PyCFunction_New(&mon_set_local_events_def, NULL);
+    int err = (!a || !b || PyObject_SetAttrString(mon, "set_events", a) < 0 ||
+               PyObject_SetAttrString(mon, "set_local_events", b) < 0);
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    if (err) return NULL;
+    set_parked(c_events_wanted());
+    Py_RETURN_NONE;
 }
 
 /* ---- Python API ---- */
@@ -537,7 +671,8 @@ static PyObject *shim_force_compile(PyObject *self, PyObject *arg)
     CodeInfo *info = get_or_make_info((PyCodeObject *)func->func_code);
     if (!info) return PyErr_NoMemory();
     if (!try_compile(func, info)) Py_RETURN_FALSE;
-    if (func->vectorcall == py_function_vectorcall || func->vectorcall == ember_vectorcall)
+    register_func(func);
+    if (!parked && (func->vectorcall == py_function_vectorcall || func->vectorcall == ember_vectorcall))
         PyFunction_SetVectorcall(func, ember_vectorcall);
     Py_RETURN_TRUE;
 }
@@ -666,6 +801,9 @@ static PyMethodDef methods[] = {
     {"load", shim_load, METH_VARARGS, "load(path, opt_level=1): load libember.so and initialise the JIT."},
     {"force_compile", shim_force_compile, METH_O, "Compile a function now; True if it is compiled."},
     {"watch", shim_watch, METH_O, "Count calls of an existing function (autojit / jit list)."},
+    {"install_monitoring_hooks", shim_install_monitoring_hooks, METH_NOARGS,
+     "Wrap sys.monitoring.set_events/set_local_events so Ember parks its functions while a tool wants "
+     "C_RETURN/C_RAISE events."},
     {"is_compiled", shim_is_compiled, METH_O, "True if calls of the function run compiled code."},
     {"compiled_size", shim_compiled_size, METH_O, "Native code bytes of a compiled function (0 if none)."},
     {"compiled_functions", shim_compiled_functions, METH_NOARGS, "List of compiled 'module:qualname'."},

@@ -28,6 +28,7 @@ def _library_path():
 
 
 version = _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "1")))
+_shim.install_monitoring_hooks()
 if os.environ.get("EMBER_LOG"):
     _shim.set_log(os.environ["EMBER_LOG"])
 

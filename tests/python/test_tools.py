@@ -130,3 +130,89 @@ def test_pdb_session_identical(tmp_path):
     assert plain.stdout == jit.stdout
     assert "-> " in plain.stdout and "(Pdb)" in plain.stdout
     assert "Finished compiling" in jit.stderr
+
+
+MONITORING_EVENTS = """
+import sys, types
+E = sys.monitoring.events
+TOOL = 2
+NAMES = {E.PY_START: "start", E.PY_RETURN: "return", E.RAISE: "raise", E.C_RETURN: "c_return",
+         E.C_RAISE: "c_raise"}
+def callee(x):
+    if x < 0:
+        raise ValueError(x)
+    return x + 1
+def gather(func, arg, local):
+    events = []
+    for ev, name in NAMES.items():
+        def record(*args, name=name):
+            events.append((name, getattr(args[0], "co_name", None)))
+        sys.monitoring.register_callback(TOOL, ev, record)
+    def record_call(code, offset, obj, arg0):
+        events.append(("py_call" if isinstance(obj, types.FunctionType) else "c_call", code.co_name))
+    sys.monitoring.register_callback(TOOL, E.CALL, record_call)
+    evs = E.CALL | E.C_RETURN | E.C_RAISE | E.PY_START | E.PY_RETURN | E.RAISE
+    if local:
+        sys.monitoring.set_local_events(TOOL, gather.__code__, E.CALL | E.C_RETURN | E.C_RAISE)
+    else:
+        sys.monitoring.set_events(TOOL, evs)
+    try:
+        func(arg)
+        len("x")
+    except ValueError:
+        pass
+    sys.monitoring.set_events(TOOL, 0)
+    sys.monitoring.set_local_events(TOOL, gather.__code__, 0)
+    return events
+sys.monitoring.use_tool_id(TOOL, "ember-test")
+for i in range(3):
+    callee(i)          # compiled (EMBER_AUTO=0) before any tool is active
+for local in (False, True):
+    for arg in (1, -1, 2):
+        print(gather(callee, arg, local))
+import ember
+print(ember.is_compiled(callee))   # parked for good after set_local_events
+"""
+
+
+def test_monitoring_call_events_identical(tmp_path):
+    """sys.monitoring CALL / C_RETURN / C_RAISE events (global and local) are the interpreter's:
+    Ember parks its functions while a tool wants them (otherwise the interpreter would report a
+    C_RETURN after every call of an Ember-watched function) and unparks them afterwards,
+    except after set_local_events, which parks for good."""
+    (tmp_path / "prog.py").write_text(textwrap.dedent(MONITORING_EVENTS))
+    plain = _run(tmp_path, [sys.executable, "prog.py"], False)
+    jit = _run(tmp_path, [sys.executable, "prog.py"], True, EMBER_AUTO="0")
+    assert plain.stdout == jit.stdout
+    assert "('c_call', 'gather')" in plain.stdout and "('c_return', 'gather')" in plain.stdout
+    assert "Finished compiling __main__:callee" in jit.stderr
+
+
+def test_large_functions_refused_with_reason(tmp_path):
+    (tmp_path / "prog.py").write_text("def big(x):\n" + "".join(f"    x = x + {i}\n" for i in range(400)) +
+                                      "    return x\nfor _ in range(3):\n    print(big(1))\n")
+    plain = _run(tmp_path, [sys.executable, "prog.py"], False)
+    jit = _run(tmp_path, [sys.executable, "prog.py"], True, EMBER_AUTO="0", EMBER_MAX_CODE_UNITS="1000")
+    assert plain.stdout == jit.stdout
+    assert "Not compiling __main__:big: function too large" in jit.stderr
+
+
+def test_parking_is_undone_when_tools_stop():
+    """A compiled function is parked while a tool wants CALL events and runs compiled again
+    once the tool stops (global events)."""
+    import ember
+    ns = {}
+    exec("def f(x):\n    return x + 1\n", ns)
+    assert ember.force_compile(ns["f"])
+    E = sys.monitoring.events
+    sys.monitoring.use_tool_id(3, "ember-test")
+    try:
+        sys.monitoring.set_events(3, E.CALL)
+        assert not ember.is_compiled(ns["f"]) and ns["f"](1) == 2
+        sys.monitoring.set_events(3, E.PY_START)     # no call events: unparked
+        assert ember.is_compiled(ns["f"])
+        sys.monitoring.set_events(3, 0)
+        assert ember.is_compiled(ns["f"]) and ns["f"](1) == 2
+    finally:
+        sys.monitoring.set_events(3, 0)
+        sys.monitoring.free_tool_id(3)
