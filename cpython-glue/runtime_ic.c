@@ -72,19 +72,24 @@ static Py_ssize_t instance_value_index(PyTypeObject *tp, PyObject *owner, PyObje
     return index;
 }
 
+/* After a miss: cache `name`'s instance-value slot for objects of owner's type, if it has one. */
+static void respecialise_instance_value(EmberAttrIC *ic, PyObject *owner, PyObject *name, int store)
+{
+    if (!may_respecialise(ic)) return;
+    ic_clear(ic);
+    PyTypeObject *tp = Py_TYPE(owner);
+    Py_ssize_t index = instance_value_index(tp, owner, name, store);
+    uint32_t v = index >= 0 ? type_version(tp) : 0;
+    if (v != 0) {
+        ic->index = (uint32_t)index;
+        ic->kind = EMBER_IC_INSTANCE_VALUE;
+        ic->version = v;
+    }
+}
+
 PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
-    if (may_respecialise(ic)) {
-        ic_clear(ic);
-        Py_ssize_t index = instance_value_index(tp, owner, name, 0);
-        uint32_t v = index >= 0 ? type_version(tp) : 0;
-        if (v != 0) {
-            ic->index = (uint32_t)index;
-            ic->kind = EMBER_IC_INSTANCE_VALUE;
-            ic->version = v;
-        }
-    }
+    respecialise_instance_value(ic, owner, name, 0);
     return ember_load_attr(ts, owner, name);
 }
 
@@ -126,16 +131,6 @@ PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject
 
 int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
-    if (may_respecialise(ic)) {
-        ic_clear(ic);
-        Py_ssize_t index = instance_value_index(tp, owner, name, 1);
-        uint32_t ver = index >= 0 ? type_version(tp) : 0;
-        if (ver != 0) {
-            ic->index = (uint32_t)index;
-            ic->kind = EMBER_IC_INSTANCE_VALUE;
-            ic->version = ver;
-        }
-    }
+    respecialise_instance_value(ic, owner, name, 1);
     return ember_store_attr(ts, owner, name, v);
 }

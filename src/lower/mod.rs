@@ -349,6 +349,12 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
+    /// An i1 that is true when the thread state has an exception set (`ember_err_occurred`).
+    fn err_occurred(&self) -> Result<IntValue<'ctx>, EmberError> {
+        let e = self.call("ember_err_occurred", &[self.ts.into()])?.unwrap().into_int_value();
+        self.b.build_int_compare(IntPredicate::NE, e, self.ctx.i32_type().const_zero(), "failed").map_err(llvm)
+    }
+
     fn periodic(&mut self, fs: &FrameState) -> Result<(), EmberError> {
         self.set_ip(fs.bc)?;
         let r = self.call("ember_rt_periodic", &[self.ts.into(), self.frame.into()])?.unwrap().into_int_value();
@@ -658,8 +664,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let stop = self.new_block("for_stop");
                 self.b.build_conditional_branch(isnull, stop, body).map_err(llvm)?;
                 self.b.position_at_end(stop);
-                let e = self.call("ember_err_occurred", &[self.ts.into()])?.unwrap().into_int_value();
-                let failed = self.b.build_int_compare(IntPredicate::NE, e, self.ctx.i32_type().const_zero(), "failed").map_err(llvm)?;
+                let failed = self.err_occurred()?;
                 self.check(failed, &fs)?;
                 self.call("ember_decref", &[it.into()])?;
                 self.jump(&ins.targets[1])?;
@@ -767,8 +772,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let ok = self.new_block("import_from_ok");
                 self.b.build_conditional_branch(isnull, slow, ok).map_err(llvm)?;
                 self.b.position_at_end(slow);
-                let e = self.call("ember_err_occurred", &[self.ts.into()])?.unwrap().into_int_value();
-                let failed = self.b.build_int_compare(IntPredicate::NE, e, self.ctx.i32_type().const_zero(), "failed").map_err(llvm)?;
+                let failed = self.err_occurred()?;
                 let raise = self.exit_block(&fs, "ember_rt_raise")?;
                 let deopt = self.exit_block(&fs, "ember_rt_deopt")?;
                 self.b.build_conditional_branch(failed, raise, deopt).map_err(llvm)?;
