@@ -9,6 +9,7 @@
  *    object's exception table, as Python/ceval.c does) and deopt into _PyEval_EvalFrameDefault.
  * See shared/design/cpython313-hosting.md sections 4-8 for the measured protocol. */
 #include "ember_runtime.h"
+#include "opcode_ids.h"               /* MIN_INSTRUMENTED_OPCODE */
 #include "internal/pycore_code.h"
 #include "internal/pycore_function.h"
 #include "internal/pycore_interp.h"
@@ -159,11 +160,24 @@ static const char *refusal_reason(PyCodeObject *co)
     return NULL;
 }
 
+/* 1 when the bytecode holds INSTRUMENTED_* opcodes (sys.monitoring's rewriting). */
+static int is_instrumented(PyCodeObject *co)
+{
+    if (co->_co_monitoring == NULL) return 0;
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    for (Py_ssize_t i = 0; i < Py_SIZE(co); i++)
+        if (code[i].op.code >= MIN_INSTRUMENTED_OPCODE) return 1;
+    return 0;
+}
+
 /* Compiles func's code object once; returns 1 when compiled code is available. */
 static int try_compile(PyFunctionObject *func, CodeInfo *info)
 {
     if (info->state != 0) return info->state == 1;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
+    /* Instrumented code (a monitoring tool is or was active and the interpreter has not
+     * removed the instrumentation since): not now, and not refused; a later call tries again. */
+    if (is_instrumented(co)) return 0;
     PyObject *name = full_name(func);
     if (!name) { PyErr_Clear(); info->state = 2; return 0; }
     const char *cname = PyUnicode_AsUTF8(name);
