@@ -51,13 +51,6 @@ static int may_respecialise(EmberAttrIC *ic)
     return 1;
 }
 
-static void ic_clear(EmberAttrIC *ic)
-{
-    ic->version = EMBER_IC_EMPTY;
-    ic->kind = EMBER_IC_NONE;
-    ic->descr = NULL;
-}
-
 /* Instance-value slot of `name` for objects of `tp` with valid inline values and no class
  * attribute of that name (specialize_dict_access, descriptor kind ABSENT); -1 otherwise. */
 static Py_ssize_t instance_value_index(PyTypeObject *tp, PyObject *owner, PyObject *name, int store)
@@ -72,11 +65,11 @@ static Py_ssize_t instance_value_index(PyTypeObject *tp, PyObject *owner, PyObje
     return index;
 }
 
-/* After a miss: cache `name`'s instance-value slot for objects of owner's type, if it has one. */
+/* After a miss: cache `name`'s instance-value slot for objects of owner's type, if it has one.
+ * A type that cannot be cached leaves the old entry in place (its type may come back). */
 static void respecialise_instance_value(EmberAttrIC *ic, PyObject *owner, PyObject *name, int store)
 {
     if (!may_respecialise(ic)) return;
-    ic_clear(ic);
     PyTypeObject *tp = Py_TYPE(owner);
     Py_ssize_t index = instance_value_index(tp, owner, name, store);
     uint32_t v = index >= 0 ? type_version(tp) : 0;
@@ -98,7 +91,6 @@ PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject
 {
     PyTypeObject *tp = Py_TYPE(owner);
     if (may_respecialise(ic)) {
-        ic_clear(ic);
         PyObject *descr = tp->tp_getattro == PyObject_GenericGetAttr ? _PyType_Lookup(tp, name) : NULL;
         if (descr != NULL && (Py_TYPE(descr)->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR)) {
             if (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) {

@@ -525,11 +525,16 @@ PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
 }
 
 /* ---- function watcher ---- */
+static int parked;   /* see "parking" below */
+
 static int should_watch(PyFunctionObject *func)
 {
     if (!enabled || (auto_threshold < 0 && !jit_list)) return 0;
-    /* Refused kinds (generators) are watched too: their first call logs the refusal once and
-     * puts the interpreter's vectorcall back. */
+    /* Refused kinds (generators) are watched until their code's first call has logged the
+     * refusal; functions made later from a refused code object are left alone. */
+    CodeInfo *info = get_info((PyCodeObject *)func->func_code);
+    if (info && info->state == 2) return 0;
+    if (parked) return 0;
     if (jit_list) {
         PyObject *name = full_name(func);
         if (!name) { PyErr_Clear(); return 0; }
@@ -547,24 +552,10 @@ static int should_watch(PyFunctionObject *func)
  * vectorcall put back) so that events match the interpreter's, and unparked when no tool wants
  * them any more. Ember learns of changes through wrappers of sys.monitoring.set_events and
  * set_local_events (install_monitoring_hooks). */
-static PyObject *registry;     /* dict: address of every watched function -> None */
-static int parked;
 static int local_c_events;     /* set_local_events asked for C_RETURN/C_RAISE at some point */
 static PyObject *orig_set_events, *orig_set_local_events, *orig_get_events;
-
-static void register_func(PyFunctionObject *func)
-{
-    if (!registry) return;
-    PyObject *exc = PyErr_GetRaisedException();
-    PyObject *key = PyLong_FromVoidPtr(func);
-    if (key == NULL || PyDict_SetItem(registry, key, Py_None) < 0) PyErr_Clear();
-    Py_XDECREF(key);
-    PyErr_SetRaisedException(exc);
-}
-
 static void watch(PyFunctionObject *func)
 {
-    register_func(func);
     if (!parked && func->vectorcall == py_function_vectorcall) func->vectorcall = ember_vectorcall;
 }
 
@@ -572,36 +563,41 @@ static int func_watcher(PyFunction_WatchEvent event, PyFunctionObject *func, PyO
 {
     (void)new_value;
     if (event == PyFunction_EVENT_CREATE && should_watch(func)) watch(func);
-    else if (event == PyFunction_EVENT_DESTROY && registry) {
-        PyObject *exc = PyErr_GetRaisedException();
-        PyObject *key = PyLong_FromVoidPtr(func);
-        if (key == NULL || PyDict_DelItem(registry, key) < 0) PyErr_Clear();
-        Py_XDECREF(key);
-        PyErr_SetRaisedException(exc);
-    }
     return 0;
 }
 
+/* Parks (or unparks) every function: a walk over gc.get_objects(), which is rare (a tool
+ * switching call events on or off) and costs nothing while programs run. Unparking re-watches
+ * what Ember compiled and what autojit or the jit list would watch. */
 static void set_parked(int park)
 {
-    if (park == parked || !registry) return;
+    if (park == parked) return;
     parked = park;
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(registry, &pos, &key, &value)) {
-        PyFunctionObject *func = (PyFunctionObject *)PyLong_AsVoidPtr(key);
-        if (park) {
-            if (func->vectorcall == ember_vectorcall) {
-                func->vectorcall = py_function_vectorcall;
-                if (func->func_version == 0)
-                    _PyFunction_SetVersion(func, ((PyCodeObject *)func->func_code)->co_version);
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *objs = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
+    Py_XDECREF(gc);
+    if (objs && PyList_Check(objs)) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs); i++) {
+            PyObject *o = PyList_GET_ITEM(objs, i);
+            if (!PyFunction_Check(o)) continue;
+            PyFunctionObject *func = (PyFunctionObject *)o;
+            if (park) {
+                if (func->vectorcall == ember_vectorcall) {
+                    func->vectorcall = py_function_vectorcall;
+                    if (func->func_version == 0)
+                        _PyFunction_SetVersion(func, ((PyCodeObject *)func->func_code)->co_version);
+                }
+            }
+            else if (func->vectorcall == py_function_vectorcall) {
+                CodeInfo *info = get_info((PyCodeObject *)func->func_code);
+                if ((info && info->state == 1) || should_watch(func)) func->vectorcall = ember_vectorcall;
             }
         }
-        else if (func->vectorcall == py_function_vectorcall) {
-            CodeInfo *info = get_info((PyCodeObject *)func->func_code);
-            if (!info || info->state != 2) func->vectorcall = ember_vectorcall;
-        }
     }
+    Py_XDECREF(objs);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
 }
 
 /* 1 when some tool subscribes to CALL, C_RETURN or C_RAISE (globally, or locally at some point). */
@@ -660,8 +656,7 @@ static PyObject *shim_install_monitoring_hooks(PyObject *self, PyObject *unused)
     orig_set_events = PyObject_GetAttrString(mon, "set_events");
     orig_set_local_events = PyObject_GetAttrString(mon, "set_local_events");
     orig_get_events = PyObject_GetAttrString(mon, "get_events");
-    registry = PyDict_New();
-    if (!orig_set_events || !orig_set_local_events || !orig_get_events || !registry) return NULL;
+    if (!orig_set_events || !orig_set_local_events || !orig_get_events) return NULL;
     PyObject *a = PyCFunction_New(&mon_set_events_def, NULL);
     PyObject *b = PyCFunction_New(&mon_set_local_events_def, NULL);
     int err = (!a || !b || PyObject_SetAttrString(mon, "set_events", a) < 0 ||
@@ -685,7 +680,6 @@ static PyObject *shim_force_compile(PyObject *self, PyObject *arg)
     CodeInfo *info = get_or_make_info((PyCodeObject *)func->func_code);
     if (!info) return PyErr_NoMemory();
     if (!try_compile(func, info)) Py_RETURN_FALSE;
-    register_func(func);
     if (!parked && (func->vectorcall == py_function_vectorcall || func->vectorcall == ember_vectorcall))
         PyFunction_SetVectorcall(func, ember_vectorcall);
     Py_RETURN_TRUE;
