@@ -232,18 +232,19 @@ int ember_unpack_ex(PyThreadState *ts, PyObject *seq, i64 oparg, PyObject **out)
  * One EmberAttrIC per LOAD_ATTR (attribute and method forms) and STORE_ATTR site, in the compiled
  * module's data. It starts from the interpreter's inline cache (or empty) and, when its guard
  * fails, is re-specialised from the object at hand with the rules of Python/specialize.c
- * (instance value, method with values, method without dict), so a site compiled with a stale or
+ * (instance value, class attribute, method with values, method without dict), so a site compiled with a stale or
  * missing profile becomes fast once it sees a stable type. After EMBER_IC_MAX_MISSES failed guards
  * the site stays generic (megamorphic). */
 #define EMBER_IC_EMPTY 0xFFFFFFFFu
 #define EMBER_IC_MAX_MISSES 64
-enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALUES = 2, EMBER_IC_METHOD_NO_DICT = 3 };
+enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALUES = 2, EMBER_IC_METHOD_NO_DICT = 3,
+       EMBER_IC_CLASS_ATTR = 4 /* LOAD_ATTR_CLASS: `version` is the owner class's own version */ };
 typedef struct {
     uint32_t version;       /* type version tag; EMBER_IC_EMPTY = nothing cached */
     uint32_t kind;          /* EMBER_IC_* */
     uint32_t index;         /* inline-values index (instance value) */
     uint32_t keys_version;  /* shared-keys version (method with values) */
-    PyObject *descr;        /* borrowed method descriptor (method forms) */
+    PyObject *descr;        /* borrowed method descriptor (method forms) or class attribute value */
     uint32_t misses;        /* failed guards so far */
     uint32_t unused;
 } EmberAttrIC;

@@ -488,7 +488,7 @@ ember_load_method_with_values(PyThreadState *ts, PyObject *owner, PyObject *name
     return ember_load_method(ts, owner, name, self_out);
 }
 
-/* LOAD_ATTR through a self-specialising inline cache (instance value). */
+/* LOAD_ATTR through a self-specialising inline cache (instance value or class attribute). */
 PyObject *
 ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
@@ -502,6 +502,12 @@ ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttr
                 return attr;
             }
         }
+    }
+    else if (ic->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) &&
+             ((PyTypeObject *)owner)->tp_version_tag == ic->version) {
+        PyObject *attr = Py_NewRef(ic->descr);
+        Py_DECREF(owner);
+        return attr;
     }
     return ember_load_attr_ic_miss(ts, owner, name, ic);
 }

@@ -80,8 +80,31 @@ static void respecialise_instance_value(EmberAttrIC *ic, PyObject *owner, PyObje
     }
 }
 
+/* LOAD_ATTR_CLASS (specialize_class_load_attr): `owner` is a class whose metaclass is exactly
+ * `type` and has no attribute `name`, and the class's own attribute is a plain value or a
+ * method (loading either from the class returns it unchanged). Returns 1 when cached. */
+static int respecialise_class_attr(EmberAttrIC *ic, PyObject *owner, PyObject *name)
+{
+    if (!PyType_CheckExact(owner) || _PyType_Lookup(&PyType_Type, name) != NULL) return 0;
+    PyTypeObject *cls = (PyTypeObject *)owner;
+    PyObject *descr = _PyType_Lookup(cls, name);
+    if (descr == NULL) return 0;
+    PyTypeObject *dt = Py_TYPE(descr);
+    if (!(dt->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR) && dt->tp_descr_get != NULL) return 0;
+    uint32_t v = type_version(cls);
+    if (v == 0) return 0;
+    ic->descr = descr;
+    ic->kind = EMBER_IC_CLASS_ATTR;
+    ic->version = v;
+    return 1;
+}
+
 PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
+    if (PyType_Check(owner)) {
+        if (may_respecialise(ic)) respecialise_class_attr(ic, owner, name);
+        return ember_load_attr(ts, owner, name);
+    }
     respecialise_instance_value(ic, owner, name, 0);
     return ember_load_attr(ts, owner, name);
 }

@@ -1425,6 +1425,29 @@ class B:
     def m(self):
         return ("B.m", self.x)
 
+class Meta(type):
+    tag = "meta"
+
+class K(metaclass=Meta):
+    tag = "cls"
+
+class Plain:
+    tag = 1
+    def meth(self):
+        return 2
+    @classmethod
+    def cm(cls):
+        return cls.__name__
+    @staticmethod
+    def sm():
+        return "sm"
+
+def cls_get(c):
+    return c.tag, c.meth, c.cm(), c.sm()
+
+def cls_tag(c):
+    return c.tag
+
 def get(o):
     return o.x
 
@@ -1482,8 +1505,20 @@ def f(k):
             def m(self):
                 return ("L.m", len(self))
         out.append((call(L([1, 2])), call(L())))
+    if k == 9:
+        for i in range(4):
+            out.append(cls_get(Plain)[0::2])
+            Plain.tag = i                                 # new version every time
+        out.append((cls_tag(Plain), cls_tag(K), cls_tag(Meta)))
+        Plain.tag = property(lambda self: "p")
+        out.append(type(cls_tag(Plain)).__name__)
+        del Plain.tag
+        try:
+            cls_tag(Plain)
+        except AttributeError as e:
+            out.append(str(e))
     return out
-""", [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,)]),
+""", [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,)]),
 ]
 
 
