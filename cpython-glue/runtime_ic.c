@@ -99,53 +99,91 @@ static int respecialise_class_attr(EmberAttrIC *ic, PyObject *owner, PyObject *n
     return 1;
 }
 
+/* 1 when looking `name` up along the MRO of `tp` cannot run Python code: every heap type's
+ * dict has only str keys (a key with its own __eq__, e.g. test_descr's MRO-mutating key, could
+ * otherwise run during the extra lookups of re-specialisation). Static types' dicts have only
+ * str keys. */
+static int mro_lookup_is_pure(PyTypeObject *tp)
+{
+    PyObject *mro = tp->tp_mro;
+    if (mro == NULL || !PyTuple_Check(mro)) return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *b = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(b->tp_flags & Py_TPFLAGS_HEAPTYPE)) continue;
+        PyObject *d = b->tp_dict;
+        if (d == NULL || !PyDict_CheckExact(d) || !DK_IS_UNICODE(((PyDictObject *)d)->ma_keys)) return 0;
+    }
+    return 1;
+}
+
+static void respecialise_method(EmberAttrIC *ic, PyObject *owner, PyObject *name)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (!may_respecialise(ic) || tp->tp_getattro != PyObject_GenericGetAttr) return;
+    PyObject *descr = _PyType_Lookup(tp, name);
+    if (descr == NULL || !(Py_TYPE(descr)->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR)) return;
+    if (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) {
+        /* LOAD_ATTR_METHOD_WITH_VALUES: no instance attribute can shadow the method. */
+        PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
+        if (_PyObject_InlineValues(owner)->valid && shared_keys_index(keys, name) < 0) {
+            uint32_t kv = keys_version(keys);
+            uint32_t v = kv ? type_version(tp) : 0;
+            if (v != 0) {
+                ic->descr = descr;
+                ic->keys_version = kv;
+                ic->kind = EMBER_IC_METHOD_WITH_VALUES;
+                ic->version = v;
+            }
+        }
+    }
+    else if (tp->tp_dictoffset == 0 && !(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
+        /* LOAD_ATTR_METHOD_NO_DICT. */
+        uint32_t v = type_version(tp);
+        if (v != 0) {
+            ic->descr = descr;
+            ic->kind = EMBER_IC_METHOD_NO_DICT;
+            ic->version = v;
+        }
+    }
+}
+
+/* The miss paths run the generic operation first, so that its effects and their order are
+ * exactly the interpreter's, and re-specialise afterwards, only on success and only when the
+ * lookups cannot run Python code. */
 PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    if (PyType_Check(owner)) {
-        if (may_respecialise(ic)) respecialise_class_attr(ic, owner, name);
-        return ember_load_attr(ts, owner, name);
+    Py_INCREF(owner);
+    PyObject *res = ember_load_attr(ts, owner, name);
+    if (res != NULL && ic->misses < EMBER_IC_MAX_MISSES) {
+        if (PyType_Check(owner)) {
+            if (mro_lookup_is_pure((PyTypeObject *)owner) && may_respecialise(ic))
+                respecialise_class_attr(ic, owner, name);
+        }
+        else if (mro_lookup_is_pure(Py_TYPE(owner))) {
+            respecialise_instance_value(ic, owner, name, 0);
+        }
     }
-    respecialise_instance_value(ic, owner, name, 0);
-    return ember_load_attr(ts, owner, name);
+    Py_DECREF(owner);
+    return res;
 }
 
 PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
                                     PyObject **self_out)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
-    if (may_respecialise(ic)) {
-        PyObject *descr = tp->tp_getattro == PyObject_GenericGetAttr ? _PyType_Lookup(tp, name) : NULL;
-        if (descr != NULL && (Py_TYPE(descr)->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR)) {
-            if (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) {
-                /* LOAD_ATTR_METHOD_WITH_VALUES: no instance attribute can shadow the method. */
-                PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
-                if (_PyObject_InlineValues(owner)->valid && shared_keys_index(keys, name) < 0) {
-                    uint32_t kv = keys_version(keys);
-                    uint32_t v = kv ? type_version(tp) : 0;
-                    if (v != 0) {
-                        ic->descr = descr;
-                        ic->keys_version = kv;
-                        ic->kind = EMBER_IC_METHOD_WITH_VALUES;
-                        ic->version = v;
-                    }
-                }
-            }
-            else if (tp->tp_dictoffset == 0 && !(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
-                /* LOAD_ATTR_METHOD_NO_DICT. */
-                uint32_t v = type_version(tp);
-                if (v != 0) {
-                    ic->descr = descr;
-                    ic->kind = EMBER_IC_METHOD_NO_DICT;
-                    ic->version = v;
-                }
-            }
-        }
-    }
-    return ember_load_method(ts, owner, name, self_out);
+    Py_INCREF(owner);
+    PyObject *res = ember_load_method(ts, owner, name, self_out);
+    if (res != NULL && ic->misses < EMBER_IC_MAX_MISSES && mro_lookup_is_pure(Py_TYPE(owner)))
+        respecialise_method(ic, owner, name);
+    Py_DECREF(owner);
+    return res;
 }
 
 int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    respecialise_instance_value(ic, owner, name, 1);
-    return ember_store_attr(ts, owner, name, v);
+    Py_INCREF(owner);
+    int err = ember_store_attr(ts, owner, name, v);
+    if (err == 0 && ic->misses < EMBER_IC_MAX_MISSES && mro_lookup_is_pure(Py_TYPE(owner)))
+        respecialise_instance_value(ic, owner, name, 1);
+    Py_DECREF(owner);
+    return err;
 }
