@@ -101,8 +101,6 @@ int ember_store_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name
 
 /* ---- attributes (LOAD_ATTR, STORE_ATTR) ---- `name` and `descr` are borrowed constants. */
 PyObject *ember_load_attr(PyThreadState *ts, PyObject *owner, PyObject *name);
-PyObject *ember_load_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name,
-                                         i64 type_version, i64 index);
 PyObject *ember_load_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name,
                                     i64 type_version, i64 hint);
 PyObject *ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
@@ -112,15 +110,8 @@ PyObject *ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *n
 /* Method form (LOAD_ATTR with oparg & 1): returns the callable; *self_out receives `self`
  * (new reference) for an unbound method, or NULL when the result is an ordinary attribute. */
 PyObject *ember_load_method(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject **self_out);
-PyObject *ember_load_method_with_values(PyThreadState *ts, PyObject *owner, PyObject *name,
-                                        i64 type_version, i64 keys_version, PyObject *descr,
-                                        PyObject **self_out);
-PyObject *ember_load_method_no_dict(PyThreadState *ts, PyObject *owner, PyObject *name,
-                                    i64 type_version, PyObject *descr, PyObject **self_out);
 /* STORE_ATTR: consumes owner and v. */
 int ember_store_attr(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v);
-int ember_store_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
-                                    i64 type_version, i64 index);
 int ember_store_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
                                i64 type_version, i64 hint);
 int ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
@@ -274,9 +265,9 @@ int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name,
     X(ember_compare_op) X(ember_compare_op_int) X(ember_compare_op_float) X(ember_compare_op_str) \
     X(ember_is_op) X(ember_contains_op) \
     X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_store_global) \
-    X(ember_load_attr) X(ember_load_attr_instance_value) X(ember_load_attr_with_hint) X(ember_load_attr_slot) X(ember_load_attr_module) \
-    X(ember_load_method) X(ember_load_method_with_values) X(ember_load_method_no_dict) \
-    X(ember_store_attr) X(ember_store_attr_instance_value) X(ember_store_attr_with_hint) X(ember_store_attr_slot) \
+    X(ember_load_attr) X(ember_load_attr_with_hint) X(ember_load_attr_slot) X(ember_load_attr_module) \
+    X(ember_load_method) \
+    X(ember_store_attr) X(ember_store_attr_with_hint) X(ember_store_attr_slot) \
     X(ember_binary_subscr) X(ember_binary_subscr_list_int) X(ember_binary_subscr_tuple_int) \
     X(ember_binary_subscr_dict) X(ember_store_subscr) X(ember_store_subscr_list_int) \
     X(ember_store_subscr_dict) X(ember_delete_subscr) \

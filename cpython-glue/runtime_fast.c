@@ -385,25 +385,6 @@ ember_type_version_ok(PyObject *owner, i64 type_version)
     return type_version != 0 && (i64)Py_TYPE(owner)->tp_version_tag == type_version;
 }
 
-/* LOAD_ATTR_INSTANCE_VALUE: type version, inline values valid, values[index] (slot index). */
-PyObject *
-ember_load_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name,
-                               i64 type_version, i64 index)
-{
-    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
-        PyDictValues *values = _PyObject_InlineValues(owner);
-        if (EMBER_LIKELY(values->valid)) {
-            PyObject *attr = values->values[index];
-            if (EMBER_LIKELY(attr != NULL)) {
-                Py_INCREF(attr);
-                Py_DECREF(owner);
-                return attr;
-            }
-        }
-    }
-    return ember_load_attr(ts, owner, name);
-}
-
 /* The managed __dict__ entry at `hint` if its key is `name` (LOAD_ATTR_WITH_HINT and
  * STORE_ATTR_WITH_HINT); NULL when the dict is missing or the hint no longer fits. */
 static inline PyObject **ember_hint_slot(PyObject *owner, PyObject *name, i64 hint, PyDictObject **dict_out)
@@ -471,23 +452,6 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
     return ember_load_attr(ts, owner, name);
 }
 
-/* LOAD_ATTR_METHOD_WITH_VALUES: type version, inline values valid, shared keys version
- * (no shadowing instance attribute); result = descr, self = owner. */
-PyObject *
-ember_load_method_with_values(PyThreadState *ts, PyObject *owner, PyObject *name,
-                              i64 type_version, i64 keys_version, PyObject *descr,
-                              PyObject **self_out)
-{
-    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version) &&
-                     _PyObject_InlineValues(owner)->valid &&
-                     (i64)((PyHeapTypeObject *)Py_TYPE(owner))->ht_cached_keys->dk_version ==
-                         keys_version)) {
-        *self_out = owner;              /* ownership of owner moves to self */
-        return Py_NewRef(descr);
-    }
-    return ember_load_method(ts, owner, name, self_out);
-}
-
 /* LOAD_ATTR through a self-specialising inline cache (instance value or class attribute). */
 PyObject *
 ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
@@ -551,42 +515,6 @@ ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject
         return 0;
     }
     return ember_store_attr_ic_miss(ts, owner, name, v, ic);
-}
-
-/* LOAD_ATTR_METHOD_NO_DICT: type version only; result = descr, self = owner. */
-PyObject *
-ember_load_method_no_dict(PyThreadState *ts, PyObject *owner, PyObject *name,
-                          i64 type_version, PyObject *descr, PyObject **self_out)
-{
-    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
-        *self_out = owner;
-        return Py_NewRef(descr);
-    }
-    return ember_load_method(ts, owner, name, self_out);
-}
-
-/* STORE_ATTR_INSTANCE_VALUE: type version, no materialised managed dict, inline values valid;
- * store into values[index], recording the insertion order of a new attribute. */
-int
-ember_store_attr_instance_value(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
-                                i64 type_version, i64 index)
-{
-    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version) &&
-                     _PyObject_GetManagedDict(owner) == NULL &&
-                     _PyObject_InlineValues(owner)->valid)) {
-        PyDictValues *values = _PyObject_InlineValues(owner);
-        PyObject *old = values->values[index];
-        values->values[index] = v;
-        if (old == NULL) {
-            _PyDictValues_AddToInsertionOrder(values, index);
-        }
-        else {
-            Py_DECREF(old);
-        }
-        Py_DECREF(owner);
-        return 0;
-    }
-    return ember_store_attr(ts, owner, name, v);
 }
 
 /* STORE_ATTR_WITH_HINT: replace an existing entry of the managed __dict__ in place, with

@@ -89,15 +89,11 @@ helpers! {
     ember_load_global_builtin(P, P, P, I, I, I) -> Ptr;
     ember_store_global(P, P, P, P) -> I32;
     ember_load_attr(P, P, P) -> Ptr;
-    ember_load_attr_instance_value(P, P, P, I, I) -> Ptr;
     ember_load_attr_slot(P, P, P, I, I) -> Ptr;
     ember_load_attr_with_hint(P, P, P, I, I) -> Ptr;
     ember_load_attr_module(P, P, P, I, I) -> Ptr;
     ember_load_method(P, P, P, P) -> Ptr;
-    ember_load_method_with_values(P, P, P, I, I, P, P) -> Ptr;
-    ember_load_method_no_dict(P, P, P, I, P, P) -> Ptr;
     ember_store_attr(P, P, P, P) -> I32;
-    ember_store_attr_instance_value(P, P, P, P, I, I) -> I32;
     ember_store_attr_slot(P, P, P, P, I, I) -> I32;
     ember_store_attr_with_hint(P, P, P, P, I, I) -> I32;
     ember_binary_subscr(P, P) -> Ptr;
