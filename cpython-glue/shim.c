@@ -386,10 +386,11 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
     if (!enabled || monitoring_active(ts, co)) return py_function_vectorcall(callable, args, nargsf, kwnames);
     if (ts->c_recursion_remaining < EMBER_C_RESERVE) {
         PyObject *name = full_name(func);
+        const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+        if (cname == NULL) { PyErr_Clear(); cname = "?"; }
         ember_log("Ember: %s goes back to the interpreter: deep recursion (C recursion budget %d left)",
-                  name ? PyUnicode_AsUTF8(name) : "?", ts->c_recursion_remaining);
+                  cname, ts->c_recursion_remaining);
         Py_XDECREF(name);
-        PyErr_Clear();
         info->entry = NULL;   /* the code stays mapped: frames may still be running it */
         info->state = 2;
         restore_interpreted(func);
