@@ -27,7 +27,7 @@ setup(
     ext_modules=[
         Extension(
             "ember._shim",
-            sources=[f"{GLUE}/{f}" for f in ("shim.c", "serialize.c", "runtime_fast.c", "runtime_slow.c", "runtime_more.c", "runtime_stmt.c", "runtime_ic.c", "frame_fast.c")],
+            sources=[f"{GLUE}/{f}" for f in ("shim.c", "serialize.c", "runtime_fast.c", "runtime_slow.c", "runtime_more.c", "runtime_stmt.c", "runtime_ic.c", "runtime_gen.c", "frame_fast.c")],
             include_dirs=[GLUE, "include", os.path.join(INC, "internal")],
             extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"],
             depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", "include/ember.h"],

@@ -252,6 +252,36 @@ int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name,
                              EmberAttrIC *ic) EMBER_COLD;
 
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
+/* ---- generators, coroutines, async generators (frame_fast.c, runtime_gen.c) ---- */
+/* RETURN_GENERATOR: make the generator/coroutine/async generator for the running frame, move
+ * the frame into it (instr_ptr past RETURN_GENERATOR), pop the thread frame; returns the new
+ * object, NULL with an exception set (the frame is then still the thread's). */
+PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f);
+/* YIELD_VALUE: the generator frame's `depth` saved stack values are already at
+ * localsplus[nlocalsplus..] and instr_ptr is the following RESUME; suspends it as the
+ * interpreter does (gi_frame_state, exc_info, recursion budget, unlink). Returns `value`. */
+PyObject *ember_rt_yield(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *value, i64 depth, i64 oparg);
+/* Code-unit index of the frame's instr_ptr: 0 for a fresh call, a RESUME for a suspended
+ * generator frame. */
+int ember_gen_resume_point(_PyInterpreterFrame *f);
+/* Compiled code has taken the saved stack of a resumed generator frame: stacktop = nlocalsplus. */
+void ember_gen_take_stack(_PyInterpreterFrame *f);
+/* A generator frame suspended where compiled code has no entry: the interpreter resumes it. */
+PyObject *ember_rt_gen_interp(PyThreadState *ts, _PyInterpreterFrame *f);
+/* SEND: receiver is borrowed (it stays on the stack), v is consumed. Returns 0 with *retval
+ * set when the receiver yielded, 1 with *retval = its return value (StopIteration's value)
+ * when it finished, -1 with an exception set. */
+int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **retval);
+/* GET_YIELD_FROM_ITER, GET_AWAITABLE(oparg), GET_AITER: consume the operand. */
+PyObject *ember_get_yield_from_iter(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *iterable);
+PyObject *ember_get_awaitable(PyThreadState *ts, PyObject *iterable, i64 oparg);
+PyObject *ember_get_aiter(PyThreadState *ts, PyObject *obj);
+/* GET_ANEXT: aiter is borrowed (it stays on the stack); returns the awaitable. */
+PyObject *ember_get_anext(PyThreadState *ts, PyObject *aiter);
+/* BEFORE_ASYNC_WITH: consumes mgr; returns the result of __aenter__() and sets *exit_out to
+ * the bound __aexit__. */
+PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_out);
+
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
     X(ember_rt_periodic) X(ember_rt_leave) X(ember_rt_raise) X(ember_rt_deopt) \
@@ -286,6 +316,9 @@ int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name,
     X(ember_delete_global) X(ember_load_build_class) X(ember_match_class) X(ember_match_mapping) \
     X(ember_match_sequence) X(ember_match_keys) X(ember_get_len) X(ember_unpack_ex) \
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
-    X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss)
+    X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
+    X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_resume_point) X(ember_gen_take_stack) \
+    X(ember_rt_gen_interp) X(ember_send) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
+    X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with)
 
 #endif /* EMBER_RUNTIME_H */

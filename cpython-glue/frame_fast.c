@@ -5,6 +5,7 @@
 #include "ember_runtime.h"
 
 #include "internal/pycore_ceval.h"
+#include "internal/pycore_genobject.h"
 
 /* Exported by libpython 3.13.0 but declared in no installed header. */
 extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame *frame);
@@ -30,7 +31,7 @@ PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *re
 {
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
-    if (f->frame_obj == NULL && f->f_locals == NULL) {
+    if (f->frame_obj == NULL && f->f_locals == NULL && f->owner == FRAME_OWNED_BY_THREAD) {
         /* The common case of clear_thread_frame (Python/ceval.c): no frame object to hand
          * the locals to. Release locals, function and code, then pop the data stack. */
         PyObject **lp = f->localsplus;
@@ -45,4 +46,32 @@ PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *re
     }
     _PyEval_FrameClearAndPop(ts, f);
     return retval;
+}
+
+/* YIELD_VALUE (Python/bytecodes.c) for a compiled generator frame. Compiled code has stored
+ * the saved stack at localsplus[nlocalsplus..] and instr_ptr (the following RESUME, whose
+ * oparg tells gen_close and _PyGen_yf what kind of suspension this is). The generator's
+ * state, the exception-state chain, the recursion budget and the frame chain change exactly
+ * as in the interpreter, so it or compiled code can resume the frame. */
+PyObject *ember_rt_yield(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *value, i64 depth, i64 oparg)
+{
+    PyGenObject *gen = _PyFrame_GetGenerator(f);
+    f->stacktop = _PyFrame_GetCode(f)->co_nlocalsplus + (int)depth;
+    gen->gi_frame_state = FRAME_SUSPENDED + (int)oparg;
+    ts->exc_info = gen->gi_exc_state.previous_item;
+    gen->gi_exc_state.previous_item = NULL;
+    ts->py_recursion_remaining++;
+    ts->current_frame = f->previous;
+    f->previous = NULL;
+    return value;
+}
+
+int ember_gen_resume_point(_PyInterpreterFrame *f)
+{
+    return (int)(f->instr_ptr - _PyCode_CODE(_PyFrame_GetCode(f)));
+}
+
+void ember_gen_take_stack(_PyInterpreterFrame *f)
+{
+    f->stacktop = _PyFrame_GetCode(f)->co_nlocalsplus;
 }

@@ -314,6 +314,17 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
         case MATCH_KEYS: r = E0(EMBER_OP_MATCH_KEYS); break;
         case GET_LEN: r = E0(EMBER_OP_GET_LEN); break;
         case UNPACK_EX: r = E1(EMBER_OP_UNPACK_EX, oparg); break;
+        case RETURN_GENERATOR: r = E0(EMBER_OP_RETURN_GENERATOR); break;
+        case YIELD_VALUE: r = E1(EMBER_OP_YIELD_VALUE, oparg); break;
+        case SEND: r = E1(EMBER_OP_SEND, T(next + oparg)); break;
+        case END_SEND: r = E0(EMBER_OP_END_SEND); break;
+        case GET_YIELD_FROM_ITER: r = E0(EMBER_OP_GET_YIELD_FROM_ITER); break;
+        case GET_AWAITABLE: r = E1(EMBER_OP_GET_AWAITABLE, oparg); break;
+        case GET_AITER: r = E0(EMBER_OP_GET_AITER); break;
+        case GET_ANEXT: r = E0(EMBER_OP_GET_ANEXT); break;
+        case BEFORE_ASYNC_WITH: r = E0(EMBER_OP_BEFORE_ASYNC_WITH); break;
+        /* CLEANUP_THROW and END_ASYNC_FOR are only reached through the exception table (the
+         * interpreter runs handlers), so they stay EMBER_OP_UNSUPPORTED: never compiled. */
         /* Namespace opcodes of class bodies and annotation scopes (they use frame->f_locals,
          * which compiled code does not model): the frame goes to the interpreter there. */
         case LOAD_NAME: case STORE_NAME: case DELETE_NAME: case LOAD_LOCALS: case SETUP_ANNOTATIONS:

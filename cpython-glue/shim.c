@@ -55,6 +55,7 @@ static FILE *log_file;
 static int watcher_id = -1;
 static uint64_t total_compile_ns;
 static long n_compiled, n_refused;
+static long n_gen_resumes;       /* generator resumptions that entered compiled code (the hook) */
 
 static void ember_log(const char *fmt, ...)
 {
@@ -121,7 +122,8 @@ static inline int monitoring_active(PyThreadState *ts, PyCodeObject *co)
     for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
         if (interp->monitors.tools[e]) return 1;
     if (co->_co_monitoring) {
-        for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
+        /* _Py_LocalMonitors holds only the local events (_PY_MONITORING_LOCAL_EVENTS). */
+        for (int e = 0; e < _PY_MONITORING_LOCAL_EVENTS; e++)
             if (co->_co_monitoring->active_monitors.tools[e]) return 1;
     }
     return 0;
@@ -146,6 +148,22 @@ static int jit_list_matches(PyObject *name)
  * EMBER_MAX_CODE_UNITS overrides the limit. */
 #define EMBER_MAX_CODE_UNITS_DEFAULT 4000
 
+#define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
+
+/* EMBER_GENERATORS=0 keeps generator-family functions interpreted (and the PEP 523 hook
+ * that resumes compiled generator frames uninstalled). */
+static int generators_enabled(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("EMBER_GENERATORS");
+        on = !(e && strcmp(e, "0") == 0);
+    }
+    return on;
+}
+
+static void install_eval_frame_hook(void);
+
 static const char *refusal_reason(PyCodeObject *co)
 {
     static long max_units = -1;
@@ -153,8 +171,8 @@ static const char *refusal_reason(PyCodeObject *co)
         const char *e = getenv("EMBER_MAX_CODE_UNITS");
         max_units = e ? atol(e) : EMBER_MAX_CODE_UNITS_DEFAULT;
     }
-    if (co->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE))
-        return "generator, coroutine and async generator functions are not compiled yet";
+    if ((co->co_flags & EMBER_GEN_FLAGS) && !generators_enabled())
+        return "generator, coroutine and async generator functions are not compiled (EMBER_GENERATORS=0)";
     if (Py_SIZE(co) > max_units)
         return "function too large (more code units than EMBER_MAX_CODE_UNITS, default 4000)";
     return NULL;
@@ -213,6 +231,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info)
         ember_log("Not compiling %s: %s", cname, err);
         goto refused;
     }
+    if (co->co_flags & EMBER_GEN_FLAGS) install_eval_frame_hook();
     info->entry = (entry_fn)out.entry;
     info->handle = out.handle;
     info->code_size = out.code_size;
@@ -525,6 +544,61 @@ PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
     return _PyEval_EvalFrameDefault(ts, f, 0);
 }
 
+/* A generator frame that the interpreter suspended where compiled code has no resume entry
+ * (inside an exception handler): unlink it again and let the interpreter resume it. */
+PyObject *ember_rt_gen_interp(PyThreadState *ts, _PyInterpreterFrame *f)
+{
+    ts->current_frame = f->previous;
+    ts->py_recursion_remaining++;
+    return _PyEval_EvalFrameDefault(ts, f, 0);
+}
+
+/* ---- resuming generators: the PEP 523 hook ----
+ * A generator, coroutine or async generator is resumed by gen_send_ex2 (Objects/genobject.c)
+ * through _PyEval_EvalFrame, which calls the interpreter's eval_frame function. Once Ember has
+ * compiled a generator-family code object it installs this hook: a generator-owned frame whose
+ * code is compiled, of a function Ember manages, enters compiled code, which dispatches on
+ * instr_ptr to the resume point (the entry's ResumeAt chain); everything else, and
+ * gen.throw() (throwflag), goes to the interpreter unchanged. The hook costs interpreted
+ * Python-to-Python calls their inlining (hosting note, section 3), so it is installed only
+ * when there is something to resume. */
+static int hook_installed;
+
+static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int throwflag)
+{
+    /* Only generators of functions Ember manages (vectorcall is ember_vectorcall: not parked,
+     * not restored to the interpreter) run compiled, exactly like calls. */
+    if (f->owner == FRAME_OWNED_BY_GENERATOR && !throwflag && enabled && PyFunction_Check(f->f_funcobj) &&
+        ((PyFunctionObject *)f->f_funcobj)->vectorcall == ember_vectorcall) {
+        PyCodeObject *co = (PyCodeObject *)f->f_executable;
+        CodeInfo *info = get_info(co);
+        if (info && !info->entry && info->state == 0 && auto_threshold >= 0) {
+            /* Autojit counts resumptions as calls: a generator is hot when it is iterated. */
+            if ((long)++info->ncalls > auto_threshold && !is_instrumented(co))
+                try_compile((PyFunctionObject *)f->f_funcobj, info);
+        }
+        if (info && info->entry && !monitoring_active(ts, co) && ts->c_recursion_remaining >= EMBER_C_RESERVE) {
+            n_gen_resumes++;
+            return enter(ts, f, info->entry);
+        }
+    }
+    return _PyEval_EvalFrameDefault(ts, f, throwflag);
+}
+
+static void install_eval_frame_hook(void)
+{
+    if (hook_installed) return;
+    hook_installed = 1;
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    if (_PyInterpreterState_GetEvalFrameFunc(interp) != _PyEval_EvalFrameDefault) {
+        ember_log("Ember: another PEP 523 eval_frame hook is installed; compiled generators are resumed "
+                  "by it (through the interpreter)");
+        return;
+    }
+    _PyInterpreterState_SetEvalFrameFunc(interp, ember_eval_frame);
+    ember_log("Ember: installed the PEP 523 hook that resumes compiled generators");
+}
+
 /* ---- function watcher ---- */
 static int parked;   /* see "parking" below */
 
@@ -742,9 +816,10 @@ static PyObject *shim_disable(PyObject *self, PyObject *unused)
 
 static PyObject *shim_stats(PyObject *self, PyObject *unused)
 {
-    return Py_BuildValue("{s:l,s:l,s:d,s:l,s:O}", "compiled", n_compiled, "refused", n_refused,
+    return Py_BuildValue("{s:l,s:l,s:d,s:l,s:O,s:l,s:O}", "compiled", n_compiled, "refused", n_refused,
                          "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
-                         "enabled", enabled ? Py_True : Py_False);
+                         "enabled", enabled ? Py_True : Py_False, "gen_resumes", n_gen_resumes,
+                         "gen_hook", hook_installed ? Py_True : Py_False);
 }
 
 static PyObject *shim_set_log(PyObject *self, PyObject *arg)
@@ -819,7 +894,8 @@ static PyMethodDef methods[] = {
     {"set_auto", shim_set_auto, METH_O, "Compile functions after N calls (-1 switches autojit off)."},
     {"set_jit_list", shim_set_jit_list, METH_O, "Only compile functions matching these patterns (None: all)."},
     {"disable", shim_disable, METH_NOARGS, "Stop compiling and entering compiled code."},
-    {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, enabled."},
+    {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, enabled, gen_resumes (generator resumptions that "
+     "entered compiled code), gen_hook (the PEP 523 hook is installed)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {NULL, NULL, 0, NULL},
 };

@@ -441,6 +441,59 @@ enum EmberOp
    * `UNPACK_EX` imm0 = oparg (low byte: targets before the starred one, high byte: after).
    */
   EMBER_OP_UNPACK_EX = 86,
+  /**
+   * `RETURN_GENERATOR`: makes the generator, coroutine or async generator, moves the frame
+   * into it and returns it. Terminator; the code after it runs when the object is first
+   * resumed (see [`Op::ResumeAt`]).
+   */
+  EMBER_OP_RETURN_GENERATOR = 87,
+  /**
+   * `YIELD_VALUE` imm0 = oparg (1 inside `yield from`/`await`): suspends the generator
+   * with the rest of the stack saved in the frame and returns the value. Terminator; its
+   * frame state is the resume point (the following `RESUME`) and the saved stack.
+   */
+  EMBER_OP_YIELD_VALUE = 88,
+  /**
+   * `SEND` imm0 = code-unit target: stack (receiver, v) → (receiver, retval); continues
+   * when the receiver yielded, jumps to the target when it returned.
+   */
+  EMBER_OP_SEND = 89,
+  /**
+   * `END_SEND`: stack (receiver, value) → (value).
+   */
+  EMBER_OP_END_SEND = 90,
+  /**
+   * `GET_YIELD_FROM_ITER`.
+   */
+  EMBER_OP_GET_YIELD_FROM_ITER = 91,
+  /**
+   * `GET_AWAITABLE` imm0 = oparg (1: after `__aenter__`, 2: after `__aexit__`).
+   */
+  EMBER_OP_GET_AWAITABLE = 92,
+  /**
+   * `GET_AITER`.
+   */
+  EMBER_OP_GET_AITER = 93,
+  /**
+   * `GET_ANEXT`: stack (aiter) → (aiter, awaitable); the iterator stays.
+   */
+  EMBER_OP_GET_ANEXT = 94,
+  /**
+   * `BEFORE_ASYNC_WITH`: stack (mgr) → (bound `__aexit__`, result of `__aenter__()`).
+   */
+  EMBER_OP_BEFORE_ASYNC_WITH = 95,
+  /**
+   * HIR only (never on the wire): the resume dispatch of a generator-family function.
+   * imm0 = code unit, imm1 = depth. When the frame's `instr_ptr` is at code unit imm0,
+   * the imm1 results are the saved value stack (ownership moves from the frame) and control
+   * goes to `targets[0]`; otherwise to `targets[1]`.
+   */
+  EMBER_OP_RESUME_AT = 96,
+  /**
+   * HIR only: the frame is suspended at a point compiled code has no entry for (it was
+   * suspended by the interpreter inside an exception handler); the interpreter resumes it.
+   */
+  EMBER_OP_GEN_INTERP = 97,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

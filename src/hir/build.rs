@@ -28,6 +28,9 @@ struct Builder<'w> {
     pending: VecDeque<BlockId>,
     /// Blocks built so far (None until visited).
     built: Vec<Option<Block>>,
+    /// Resume points of a generator-family function: (code unit, block, saved stack types),
+    /// found after `RETURN_GENERATOR` and each `YIELD_VALUE`.
+    resumes: Vec<(u32, BlockId)>,
 }
 
 fn instr(op: Op, imms: Vec<i64>, args: Vec<Value>, results: Vec<Value>) -> Instr {
@@ -75,10 +78,13 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
         index_of_bc,
         pending: VecDeque::new(),
         built: vec![],
+        resumes: vec![],
     };
     // The entry block must have no predecessors; a loop back to the first instruction gets a
-    // synthetic entry block that jumps to it.
-    let loops_to_start = w.instrs.iter().any(|i| i.op.jump_target(&i.imms) == Some(w.instrs[0].bc as i64));
+    // synthetic entry block that jumps to it. A generator-family function's entry is the
+    // resume dispatch (filled in once every resume point is known).
+    let is_gen = w.instrs.iter().any(|i| i.op == Op::ReturnGenerator);
+    let loops_to_start = is_gen || w.instrs.iter().any(|i| i.op.jump_target(&i.imms) == Some(w.instrs[0].bc as i64));
     if loops_to_start {
         b.start_of_block.push(usize::MAX);
         b.built.push(Some(Block { params: vec![], instrs: vec![], term: instr(Op::Nop, vec![], vec![], vec![]) }));
@@ -93,6 +99,9 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
     }
     while let Some(id) = b.pending.pop_front() {
         b.build_block(id)?;
+    }
+    if is_gen {
+        b.build_resume_dispatch(first)?;
     }
     let mut f = b.f;
     f.blocks = b.built.into_iter().map(|x| x.expect("every created block is built")).collect();
@@ -163,6 +172,33 @@ impl<'w> Builder<'w> {
     fn edge(&mut self, start: usize, stack: &[Value]) -> Result<BlockCall, EmberError> {
         let block = self.block_for(start, stack)?;
         Ok(BlockCall { block, args: stack.to_vec() })
+    }
+
+    /// Fills the synthetic entry block of a generator-family function with the resume
+    /// dispatch: a chain of [`Op::ResumeAt`] checks, the fresh call (first code unit) first,
+    /// then every resume point, ending in [`Op::GenInterp`] for a frame the interpreter
+    /// suspended somewhere else.
+    fn build_resume_dispatch(&mut self, first: BlockId) -> Result<(), EmberError> {
+        let mut points = vec![(self.w.instrs[0].bc, first)];
+        points.extend(self.resumes.iter().copied());
+        let mut check = BlockId(0);
+        for (k, (bc, target)) in points.iter().enumerate() {
+            let next = BlockId(self.built.len() as u32);
+            let (bc, target) = (*bc, *target);
+            self.start_of_block.push(usize::MAX);
+            self.built.push(Some(Block { params: vec![], instrs: vec![], term: instr(Op::Nop, vec![], vec![], vec![]) }));
+            let param_types: Vec<Type> =
+                self.built[target.0 as usize].as_ref().unwrap().params.iter().map(|p| self.f.ty(*p)).collect();
+            let results: Vec<Value> = param_types.iter().map(|t| self.f.new_value(*t)).collect();
+            let mut t = instr(Op::ResumeAt, vec![bc as i64, results.len() as i64], vec![], results.clone());
+            t.targets = vec![BlockCall { block: target, args: results }, BlockCall { block: next, args: vec![] }];
+            self.built[check.0 as usize].as_mut().unwrap().term = t;
+            check = next;
+            if k + 1 == points.len() {
+                self.built[next.0 as usize].as_mut().unwrap().term = instr(Op::GenInterp, vec![], vec![], vec![]);
+            }
+        }
+        Ok(())
     }
 
     fn target_index(&self, bc: i64) -> usize {
@@ -284,7 +320,7 @@ impl<'w> Builder<'w> {
                     out.push(x);
                     stack.extend(results);
                 }
-                Op::ImportFrom | Op::MatchMapping | Op::MatchSequence | Op::MatchKeys | Op::GetLen => {
+                Op::ImportFrom | Op::MatchMapping | Op::MatchSequence | Op::MatchKeys | Op::GetLen | Op::GetAnext => {
                     // The operands stay on the stack (borrowed); one new value is pushed.
                     let args = stack[stack.len() - pops..].to_vec();
                     let v = self.f.new_value(Type::Object);
@@ -310,7 +346,8 @@ impl<'w> Builder<'w> {
                 | Op::ConvertValue | Op::BuildString | Op::MakeFunction | Op::SetFunctionAttribute | Op::BinarySlice
                 | Op::StoreSlice | Op::BuildSlice | Op::BuildSet | Op::CallIntrinsic1 | Op::CallIntrinsic2
                 | Op::CallFunctionEx | Op::ImportName | Op::BeforeWith | Op::DeleteAttr | Op::DeleteGlobal
-                | Op::LoadBuildClass | Op::MatchClass | Op::UnpackEx => {
+                | Op::LoadBuildClass | Op::MatchClass | Op::UnpackEx | Op::GetYieldFromIter | Op::GetAwaitable
+                | Op::GetAiter | Op::BeforeAsyncWith => {
                     let args = stack.split_off(stack.len() - pops);
                     let results: Vec<Value> = (0..pushes).map(|_| self.f.new_value(Type::Object)).collect();
                     let mut x = instr(ins.op, ins.imms.clone(), args, results.clone());
@@ -382,6 +419,50 @@ impl<'w> Builder<'w> {
                     let mut x = instr(Op::ReturnValue, vec![], vec![v], vec![]);
                     x.fs = fs(&stack);
                     break x;
+                }
+                Op::EndSend => {
+                    let value = stack.pop().unwrap();
+                    let receiver = stack.pop().unwrap();
+                    out.push(instr(Op::EndSend, vec![], vec![receiver], vec![]));
+                    stack.push(value);
+                }
+                Op::ReturnGenerator | Op::YieldValue => {
+                    // The frame is suspended: the code after this instruction runs when the
+                    // generator is resumed, with the sent value pushed (gen_send_ex2 in
+                    // Objects/genobject.c), through the entry's resume dispatch.
+                    let Some(next) = self.w.instrs.get(i + 1) else {
+                        return Err(self.err(ins, "suspension at the end of the code"));
+                    };
+                    let next_bc = next.bc;
+                    let args = if ins.op == Op::YieldValue { vec![stack.pop().unwrap()] } else { vec![] };
+                    let mut x = instr(ins.op, ins.imms.clone(), args, vec![]);
+                    x.fs = Some(FrameState { bc: if ins.op == Op::YieldValue { next_bc } else { bc }, stack: stack.clone() });
+                    let mut resumed = stack.clone();
+                    resumed.push(self.f.new_value(Type::Object));
+                    let target = self.block_for(i + 1, &resumed)?;
+                    if !self.resumes.iter().any(|r| r.1 == target) {
+                        self.resumes.push((next_bc, target));
+                    }
+                    break x;
+                }
+                Op::Send => {
+                    let v = stack.pop().unwrap();
+                    let receiver = *stack.last().unwrap();
+                    let retval = self.f.new_value(Type::Object);
+                    let mut x = instr(Op::Send, ins.imms.clone(), vec![receiver, v], vec![retval]);
+                    x.fs = fs(&stack);
+                    let mut cont = stack.clone();
+                    cont.push(retval);
+                    if i + 1 >= self.w.instrs.len() {
+                        return Err(self.err(ins, "SEND at the end of the code"));
+                    }
+                    let c = self.edge(i + 1, &cont)?;
+                    let e = self.edge(self.target_index(ins.imms[0]), &cont)?;
+                    x.targets = vec![c, e];
+                    break x;
+                }
+                Op::ResumeAt | Op::GenInterp => {
+                    return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {
                     let args = stack.split_off(stack.len() - pops);

@@ -194,6 +194,37 @@ pub enum Op {
     GetLen = 85,
     /// `UNPACK_EX` imm0 = oparg (low byte: targets before the starred one, high byte: after).
     UnpackEx = 86,
+    /// `RETURN_GENERATOR`: makes the generator, coroutine or async generator, moves the frame
+    /// into it and returns it. Terminator; the code after it runs when the object is first
+    /// resumed (see [`Op::ResumeAt`]).
+    ReturnGenerator = 87,
+    /// `YIELD_VALUE` imm0 = oparg (1 inside `yield from`/`await`): suspends the generator
+    /// with the rest of the stack saved in the frame and returns the value. Terminator; its
+    /// frame state is the resume point (the following `RESUME`) and the saved stack.
+    YieldValue = 88,
+    /// `SEND` imm0 = code-unit target: stack (receiver, v) → (receiver, retval); continues
+    /// when the receiver yielded, jumps to the target when it returned.
+    Send = 89,
+    /// `END_SEND`: stack (receiver, value) → (value).
+    EndSend = 90,
+    /// `GET_YIELD_FROM_ITER`.
+    GetYieldFromIter = 91,
+    /// `GET_AWAITABLE` imm0 = oparg (1: after `__aenter__`, 2: after `__aexit__`).
+    GetAwaitable = 92,
+    /// `GET_AITER`.
+    GetAiter = 93,
+    /// `GET_ANEXT`: stack (aiter) → (aiter, awaitable); the iterator stays.
+    GetAnext = 94,
+    /// `BEFORE_ASYNC_WITH`: stack (mgr) → (bound `__aexit__`, result of `__aenter__()`).
+    BeforeAsyncWith = 95,
+    /// HIR only (never on the wire): the resume dispatch of a generator-family function.
+    /// imm0 = code unit, imm1 = depth. When the frame's `instr_ptr` is at code unit imm0,
+    /// the imm1 results are the saved value stack (ownership moves from the frame) and control
+    /// goes to `targets[0]`; otherwise to `targets[1]`.
+    ResumeAt = 96,
+    /// HIR only: the frame is suspended at a point compiled code has no entry for (it was
+    /// suspended by the interpreter inside an exception handler); the interpreter resumes it.
+    GenInterp = 97,
 }
 
 /// Static facts about an opcode.
@@ -318,6 +349,17 @@ ops! {
     MatchKeys = 84, 0, false, true;
     GetLen = 85, 0, false, true;
     UnpackEx = 86, 1, false, true;
+    ReturnGenerator = 87, 0, true, true;
+    YieldValue = 88, 1, true, false;
+    Send = 89, 1, true, true;
+    EndSend = 90, 0, false, false;
+    GetYieldFromIter = 91, 0, false, true;
+    GetAwaitable = 92, 1, false, true;
+    GetAiter = 93, 0, false, true;
+    GetAnext = 94, 0, false, true;
+    BeforeAsyncWith = 95, 0, false, true;
+    ResumeAt = 96, 2, true, false;
+    GenInterp = 97, 0, true, false;
 }
 
 impl Op {
@@ -414,6 +456,21 @@ impl Op {
                 if k > 0xFFFF { return None; }
                 (1, (k & 0xFF) + (k >> 8) + 1)
             }
+            Op::ReturnGenerator => (0, 1),
+            Op::YieldValue => {
+                if n(0)? > 1 { return None; }
+                (1, 1)
+            }
+            Op::Send => (2, 2),
+            Op::EndSend => (2, 1),
+            Op::GetYieldFromIter | Op::GetAiter => (1, 1),
+            Op::GetAwaitable => {
+                if n(0)? > 2 { return None; }
+                (1, 1)
+            }
+            Op::GetAnext | Op::BeforeAsyncWith => (1, 2),
+            Op::ResumeAt => (0, n(1)?),
+            Op::GenInterp => (0, 0),
         })
     }
 
@@ -421,7 +478,7 @@ impl Op {
     pub fn jump_target(self, imms: &[i64]) -> Option<i64> {
         match self {
             Op::ForIter | Op::Jump | Op::JumpBackward | Op::PopJumpIfFalse | Op::PopJumpIfTrue
-            | Op::PopJumpIfNone | Op::PopJumpIfNotNone => imms.first().copied(),
+            | Op::PopJumpIfNone | Op::PopJumpIfNotNone | Op::Send => imms.first().copied(),
             _ => None,
         }
     }

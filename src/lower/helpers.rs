@@ -154,6 +154,17 @@ helpers! {
     ember_match_sequence(P) -> Ptr;
     ember_match_keys(P, P, P) -> Ptr;
     ember_get_len(P) -> Ptr;
+    ember_rt_return_generator(P, P) -> Ptr;
+    ember_rt_yield(P, P, P, I, I) -> Ptr;
+    ember_gen_resume_point(P) -> I32;
+    ember_gen_take_stack(P) -> Void;
+    ember_rt_gen_interp(P, P) -> Ptr, cold;
+    ember_send(P, P, P, P) -> I32;
+    ember_get_yield_from_iter(P, P, P) -> Ptr;
+    ember_get_awaitable(P, P, I) -> Ptr;
+    ember_get_aiter(P, P) -> Ptr;
+    ember_get_anext(P, P) -> Ptr;
+    ember_before_async_with(P, P, P) -> Ptr;
     ember_unpack_ex(P, P, I, P) -> I32;
     ember_load_attr_ic(P, P, P, P) -> Ptr;
     ember_load_method_ic(P, P, P, P, P) -> Ptr;

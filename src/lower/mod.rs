@@ -811,6 +811,75 @@ impl<'ctx> Lower<'ctx, '_> {
                 let exit = self.exit_block(&fs, "ember_rt_deopt")?;
                 self.b.build_unconditional_branch(exit).map_err(llvm)?;
             }
+            Op::ReturnGenerator => {
+                let r = self.call_ptr("ember_rt_return_generator", &[self.ts.into(), self.frame.into()])?;
+                self.check_null(r, &fs)?;
+                self.b.build_return(Some(&r)).map_err(llvm)?;
+            }
+            Op::YieldValue => {
+                // The saved stack goes into the frame exactly where the interpreter keeps it,
+                // so either tier can resume the generator; instr_ptr (set above) is the RESUME.
+                for (d, v) in fs.stack.iter().enumerate() {
+                    let slot = self.stack_slot(d)?;
+                    self.b.build_store(slot, self.val(*v)?).map_err(llvm)?;
+                }
+                let a = [self.ts.into(), self.frame.into(), self.val(arg(0))?.into(), self.i64c(fs.stack.len() as i64).into(), self.i64c(imm(0)).into()];
+                let r = self.call_ptr("ember_rt_yield", &a)?;
+                self.b.build_return(Some(&r)).map_err(llvm)?;
+            }
+            Op::ResumeAt => {
+                let at = self.call("ember_gen_resume_point", &[self.frame.into()])?.unwrap().into_int_value();
+                let want = self.ctx.i32_type().const_int(imm(0) as u64, false);
+                let hit = self.b.build_int_compare(IntPredicate::EQ, at, want, "resume_here").map_err(llvm)?;
+                let yes = self.new_block(&format!("resume_{}", imm(0)));
+                let no = self.new_block("resume_next");
+                self.b.build_conditional_branch(hit, yes, no).map_err(llvm)?;
+                self.b.position_at_end(yes);
+                for (d, r) in ins.results.iter().enumerate() {
+                    let slot = self.stack_slot(d)?;
+                    let v = self.b.build_load(self.ptr_t(), slot, "saved").map_err(llvm)?.into_pointer_value();
+                    self.def(*r, v);
+                }
+                if !ins.results.is_empty() {
+                    self.call("ember_gen_take_stack", &[self.frame.into()])?;
+                }
+                self.jump(&ins.targets[0])?;
+                self.b.position_at_end(no);
+                self.jump(&ins.targets[1])?;
+            }
+            Op::GenInterp => {
+                let r = self.call_ptr("ember_rt_gen_interp", &[self.ts.into(), self.frame.into()])?;
+                self.b.build_return(Some(&r)).map_err(llvm)?;
+            }
+            Op::Send => {
+                let a = [self.ts.into(), self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.self_slot.into()];
+                let r = self.call("ember_send", &a)?.unwrap().into_int_value();
+                let zero = self.ctx.i32_type().const_zero();
+                let failed = self.b.build_int_compare(IntPredicate::SLT, r, zero, "failed").map_err(llvm)?;
+                self.check(failed, &fs)?;
+                let retval = self.b.build_load(self.ptr_t(), self.self_slot, "retval").map_err(llvm)?.into_pointer_value();
+                self.def(ins.results[0], retval);
+                let done = self.b.build_int_compare(IntPredicate::NE, r, zero, "returned").map_err(llvm)?;
+                let tb = self.new_block("send_returned");
+                let fb = self.new_block("send_yielded");
+                self.b.build_conditional_branch(done, tb, fb).map_err(llvm)?;
+                self.b.position_at_end(tb);
+                self.jump(&ins.targets[1])?;
+                self.b.position_at_end(fb);
+                self.jump(&ins.targets[0])?;
+            }
+            Op::EndSend => self.release(arg(0))?,
+            Op::GetYieldFromIter => self.helper_op(ins, &fs, "ember_get_yield_from_iter", &[Pre::Ts, Pre::Frame], false)?,
+            Op::GetAwaitable => self.helper_op(ins, &fs, "ember_get_awaitable", &[Pre::Ts], true)?,
+            Op::GetAiter => self.helper_op(ins, &fs, "ember_get_aiter", &[Pre::Ts], false)?,
+            Op::GetAnext => self.helper_op(ins, &fs, "ember_get_anext", &[Pre::Ts], false)?,
+            Op::BeforeAsyncWith => {
+                let r = self.call_ptr("ember_before_async_with", &[self.ts.into(), self.val(arg(0))?.into(), self.self_slot.into()])?;
+                self.check_null(r, &fs)?;
+                let exit = self.b.build_load(self.ptr_t(), self.self_slot, "exit").map_err(llvm)?.into_pointer_value();
+                self.def(ins.results[0], exit);
+                self.def(ins.results[1], r);
+            }
         }
         Ok(())
     }

@@ -223,8 +223,7 @@ def test_log_dash_writes_stderr_and_log_file(tmp_path):
 
 def test_statement_constructs_compiled_refusals_logged(tmp_path):
     """`with`, `del`, `match`, imports and `del global` compile and give the interpreter's
-    results; a generator is refused with a `Not compiling module:qualname: reason` line (once,
-    not at every call) and stays correct; namespace opcodes (a module code object called as a
+    results, and so does a generator; namespace opcodes (a module code object called as a
     function, whose locals are its globals) hand the frame to the interpreter."""
     proc = ok(run_script(tmp_path, """
         import ember, types
@@ -272,27 +271,53 @@ def test_statement_constructs_compiled_refusals_logged(tmp_path):
     """, env=clean_env(EMBER_AUTO=1, EMBER_LOG="-")))
     out = proc.stdout.splitlines()
     assert out[0] == "[3, False, 4, 3, False, 6, 3]"
-    assert out[1] == "[True, True, True, True, True, True, False]"
+    assert out[1] == "[True, True, True, True, True, True, True]"
     assert out[2] == "4 4 True"
     log = proc.stderr
-    for fn in ("with_stmt", "del_attr", "matching", "import_inside", "del_global", "supported"):
+    for fn in ("with_stmt", "del_attr", "matching", "import_inside", "del_global", "supported", "gen"):
         assert re.search(rf"^Finished compiling __main__:{fn} ", log, re.M), (fn, log)
-    assert len(re.findall(r"^Not compiling __main__:gen: generator", log, re.M)) == 1, log
-    assert "Not compiling __main__:" + "with_stmt" not in log
+    assert "Not compiling __main__:" not in log
+
+
+def test_generators_switch_off_refusal_logged_once(tmp_path):
+    """EMBER_GENERATORS=0 keeps generator-family functions interpreted: one `Not compiling
+    module:qualname: reason` line per code object (not one per call), correct results, and
+    no PEP 523 hook."""
+    proc = ok(run_script(tmp_path, """
+        import ember
+        def gen(n):
+            yield from range(n)
+        async def co():
+            return 1
+        res = [sum(gen(i)) for i in range(5)]
+        for i in range(3):
+            try:
+                co().send(None)
+            except StopIteration as e:
+                res.append(e.value)
+        print(res, ember.is_compiled(gen), ember.is_compiled(co), ember.stats()["gen_hook"])
+    """, env=clean_env(EMBER_AUTO=1, EMBER_LOG="-", EMBER_GENERATORS="0")))
+    assert proc.stdout.strip() == "[0, 0, 1, 3, 6, 1, 1, 1] False False False"
+    log = proc.stderr
+    for fn in ("gen", "co"):
+        assert len(re.findall(rf"^Not compiling __main__:{fn}: generator.*EMBER_GENERATORS=0", log, re.M)) == 1, log
 
 
 def test_force_compile_refuses_unsupported_in_process():
-    """force_compile returns False for a generator and True for a `with` statement; both keep
+    """force_compile returns False for a function over the size limit (EMBER_MAX_CODE_UNITS,
+    default 4000 code units) and True for a `with` statement and a generator; all keep
     working."""
     ns = {"__name__": "ember_modes"}
+    big = "def big(x):\n" + "".join(f"    x = x + {i}\n" for i in range(1500)) + "    return x\n"
     exec("def gen(n):\n    yield from range(n)\n"
          "import contextlib\n"
-         "def clo(x):\n    with contextlib.nullcontext(x) as y:\n        return y\n", ns)
-    assert ember.force_compile(ns["gen"]) is False
+         "def clo(x):\n    with contextlib.nullcontext(x) as y:\n        return y\n" + big, ns)
+    assert ember.force_compile(ns["big"]) is False
+    assert ember.force_compile(ns["gen"]) is True
     assert ember.force_compile(ns["clo"]) is True
-    assert not ember.is_compiled(ns["gen"]) and ember.is_compiled(ns["clo"])
-    assert list(ns["gen"](3)) == [0, 1, 2] and ns["clo"](5) == 5
-    assert ember.compiled_size(ns["gen"]) == 0 and ember.compiled_size(ns["clo"]) > 0
+    assert not ember.is_compiled(ns["big"]) and ember.is_compiled(ns["clo"]) and ember.is_compiled(ns["gen"])
+    assert list(ns["gen"](3)) == [0, 1, 2] and ns["clo"](5) == 5 and ns["big"](0) == sum(range(1500))
+    assert ember.compiled_size(ns["big"]) == 0 and ember.compiled_size(ns["clo"]) > 0
     with pytest.raises(TypeError):
         ember.force_compile(len)
 

@@ -1,0 +1,175 @@
+/* runtime_gen.c -- runtime helpers for generators, coroutines and async generators:
+ * RETURN_GENERATOR, SEND, GET_YIELD_FROM_ITER, GET_AWAITABLE, GET_AITER, GET_ANEXT and
+ * BEFORE_ASYNC_WITH. Each mirrors the instruction of the same name in CPython 3.13's
+ * Python/bytecodes.c; conventions are ember_runtime.h's. YIELD_VALUE's suspension and the
+ * resume dispatch are in frame_fast.c (inlined into compiled code); the PEP 523 hook that
+ * resumes compiled generator frames is in shim.c. */
+#include "ember_runtime.h"
+#include "internal/pycore_ceval.h"     /* _Py_MakeCoro, _PyEval_FormatAwaitableError */
+#include "internal/pycore_genobject.h" /* _PyGen_yf, _PyCoro_GetAwaitableIter, _PyGen_FetchStopIterationValue */
+#include "internal/pycore_object.h"    /* _PyObject_LookupSpecial */
+#include "internal/pycore_pyerrors.h"  /* _PyErr_Format, _PyErr_FormatFromCause */
+
+static PyObject *str_send, *str_aenter, *str_aexit;
+
+static int init_strings(void)
+{
+    if (str_aexit) return 0;
+    str_send = PyUnicode_InternFromString("send");
+    str_aenter = PyUnicode_InternFromString("__aenter__");
+    str_aexit = PyUnicode_InternFromString("__aexit__");
+    return str_send && str_aenter && str_aexit ? 0 : -1;
+}
+
+PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f)
+{
+    PyFunctionObject *func = (PyFunctionObject *)f->f_funcobj;
+    PyGenObject *gen = (PyGenObject *)_Py_MakeCoro(func);
+    if (gen == NULL) return NULL;
+    _PyInterpreterFrame *gen_frame = &gen->gi_iframe;
+    /* Compiled code set instr_ptr to RETURN_GENERATOR (no inline cache): the generator
+     * starts at the next instruction, as frame->instr_ptr++ does in the interpreter. */
+    f->instr_ptr++;
+    _PyFrame_Copy(f, gen_frame);
+    gen->gi_frame_state = FRAME_CREATED;
+    gen_frame->owner = FRAME_OWNED_BY_GENERATOR;
+    ts->py_recursion_remaining++;          /* _Py_LeaveRecursiveCallPy */
+    ts->current_frame = f->previous;
+    _PyThreadState_PopFrame(ts, f);
+    return (PyObject *)gen;
+}
+
+int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
+{
+    PyObject *retval;
+    if (Py_IsNone(v) && PyIter_Check(receiver)) {
+        retval = Py_TYPE(receiver)->tp_iternext(receiver);
+    }
+    else {
+        if (init_strings() < 0) { Py_DECREF(v); return -1; }
+        retval = PyObject_CallMethodOneArg(receiver, str_send, v);
+    }
+    Py_DECREF(v);
+    if (retval == NULL) {
+        /* The interpreter also emits a monitoring RAISE event for the StopIteration here;
+         * compiled code never runs while a monitoring tool is active. */
+        if (_PyGen_FetchStopIterationValue(&retval) == 0) {
+            *out = retval;
+            return 1;
+        }
+        return -1;
+    }
+    *out = retval;
+    return 0;
+}
+
+PyObject *ember_get_yield_from_iter(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *iterable)
+{
+    if (PyCoro_CheckExact(iterable)) {
+        if (!(_PyFrame_GetCode(f)->co_flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE))) {
+            _PyErr_SetString(ts, PyExc_TypeError,
+                             "cannot 'yield from' a coroutine object in a non-coroutine generator");
+            Py_DECREF(iterable);
+            return NULL;
+        }
+        return iterable;
+    }
+    if (PyGen_CheckExact(iterable)) return iterable;
+    PyObject *iter = PyObject_GetIter(iterable);
+    Py_DECREF(iterable);
+    return iter;
+}
+
+PyObject *ember_get_awaitable(PyThreadState *ts, PyObject *iterable, i64 oparg)
+{
+    PyObject *iter = _PyCoro_GetAwaitableIter(iterable);
+    if (iter == NULL) _PyEval_FormatAwaitableError(ts, Py_TYPE(iterable), (int)oparg);
+    Py_DECREF(iterable);
+    if (iter != NULL && PyCoro_CheckExact(iter)) {
+        PyObject *yf = _PyGen_yf((PyGenObject *)iter);
+        if (yf != NULL) {
+            Py_DECREF(yf);
+            Py_CLEAR(iter);
+            _PyErr_SetString(ts, PyExc_RuntimeError, "coroutine is being awaited already");
+        }
+    }
+    return iter;
+}
+
+PyObject *ember_get_aiter(PyThreadState *ts, PyObject *obj)
+{
+    unaryfunc getter = NULL;
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type->tp_as_async != NULL) getter = type->tp_as_async->am_aiter;
+    if (getter == NULL) {
+        _PyErr_Format(ts, PyExc_TypeError, "'async for' requires an object with __aiter__ method, got %.100s",
+                      type->tp_name);
+        Py_DECREF(obj);
+        return NULL;
+    }
+    PyObject *iter = (*getter)(obj);
+    Py_DECREF(obj);
+    if (iter == NULL) return NULL;
+    if (Py_TYPE(iter)->tp_as_async == NULL || Py_TYPE(iter)->tp_as_async->am_anext == NULL) {
+        _PyErr_Format(ts, PyExc_TypeError,
+                      "'async for' received an object from __aiter__ that does not implement __anext__: %.100s",
+                      Py_TYPE(iter)->tp_name);
+        Py_DECREF(iter);
+        return NULL;
+    }
+    return iter;
+}
+
+PyObject *ember_get_anext(PyThreadState *ts, PyObject *aiter)
+{
+    PyTypeObject *type = Py_TYPE(aiter);
+    if (PyAsyncGen_CheckExact(aiter)) return type->tp_as_async->am_anext(aiter);
+    unaryfunc getter = type->tp_as_async != NULL ? type->tp_as_async->am_anext : NULL;
+    if (getter == NULL) {
+        _PyErr_Format(ts, PyExc_TypeError, "'async for' requires an iterator with __anext__ method, got %.100s",
+                      type->tp_name);
+        return NULL;
+    }
+    PyObject *next_iter = (*getter)(aiter);
+    if (next_iter == NULL) return NULL;
+    PyObject *awaitable = _PyCoro_GetAwaitableIter(next_iter);
+    if (awaitable == NULL) {
+        _PyErr_FormatFromCause(PyExc_TypeError, "'async for' received an invalid object from __anext__: %.100s",
+                               Py_TYPE(next_iter)->tp_name);
+    }
+    Py_DECREF(next_iter);
+    return awaitable;
+}
+
+PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_out)
+{
+    if (init_strings() < 0) { Py_DECREF(mgr); return NULL; }
+    PyObject *enter = _PyObject_LookupSpecial(mgr, str_aenter);
+    if (enter == NULL) {
+        if (!_PyErr_Occurred(ts))
+            _PyErr_Format(ts, PyExc_TypeError, "'%.200s' object does not support the asynchronous context manager protocol",
+                          Py_TYPE(mgr)->tp_name);
+        Py_DECREF(mgr);
+        return NULL;
+    }
+    PyObject *exit = _PyObject_LookupSpecial(mgr, str_aexit);
+    if (exit == NULL) {
+        if (!_PyErr_Occurred(ts))
+            _PyErr_Format(ts, PyExc_TypeError,
+                          "'%.200s' object does not support the asynchronous context manager protocol "
+                          "(missed __aexit__ method)",
+                          Py_TYPE(mgr)->tp_name);
+        Py_DECREF(enter);
+        Py_DECREF(mgr);
+        return NULL;
+    }
+    Py_DECREF(mgr);
+    PyObject *res = PyObject_CallNoArgs(enter);
+    Py_DECREF(enter);
+    if (res == NULL) {
+        Py_DECREF(exit);
+        return NULL;
+    }
+    *exit_out = exit;
+    return res;
+}
