@@ -125,7 +125,9 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
         case NOP: case CACHE: case RESERVED:
             r = E0(EMBER_OP_NOP); break;
         case RESUME:
-            r = E0(EMBER_OP_RESUME); break;
+            /* After `yield from` / `await` (location 2 or 3) the interpreter's RESUME does not
+             * check the eval breaker: a pending signal is handled in the delegate instead. */
+            r = (oparg & 3) >= 2 ? E0(EMBER_OP_NOP) : E0(EMBER_OP_RESUME); break;
         case LOAD_FAST:
             r = E1(EMBER_OP_LOAD_FAST, oparg); break;
         case LOAD_FAST_CHECK:

@@ -46,12 +46,14 @@ test_collections test_heapq test_bisect test_deque test_descr test_super test_pr
 test_funcattrs test_extcall test_call test_isinstance test_iter test_binop test_unary
 test_baseexception test_exception_group test_except_star test_dictviews test_defaultdict
 test_ordered_dict test_userdict test_userlist test_abc test_typing test_sys_settrace
-test_monitoring""".split()
+test_monitoring
+test_generators test_coroutines test_asyncgen test_contextlib_async test_asyncio.test_tasks
+test_asyncio.test_futures test_asyncio.test_locks test_asyncio.test_queues""".split()
 
 #: The fast subset `make test` runs (about a minute on two cores).
 QUICK = """test_grammar test_opcodes test_unpack test_scope test_class test_raise test_with
 test_slice test_keywordonlyarg test_extcall test_fstring test_patma test_exception_group
-test_except_star test_super test_funcattrs test_binop test_unary""".split()
+test_except_star test_super test_funcattrs test_binop test_unary test_generators""".split()
 
 _FINISHED = re.compile(r"Finished compiling (\S+) \((\d+) bytes, ([0-9.]+) ms\)")
 _REFUSED = re.compile(r"Not compiling (\S+): (.*)")

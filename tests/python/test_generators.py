@@ -594,3 +594,33 @@ def f():
     del g
     gc.collect()
     assert r() is None
+
+
+def test_pending_signal_is_delivered_in_the_delegate():
+    """A signal pending when a `yield from` chain is resumed is raised in the innermost
+    generator, as in the interpreter: RESUME after `yield from`/`await` does not check the
+    eval breaker (CPython's SignalAndYieldFromTest)."""
+    _testcapi = pytest.importorskip("_testcapi")
+    src = """
+def inner():
+    try:
+        yield
+    except KeyboardInterrupt:
+        return "PASSED"
+    else:
+        return "FAILED"
+
+def outer():
+    return (yield from inner())
+
+def f():
+    return outer()
+"""
+    for fn in both(src):
+        g = fn()
+        g.send(None)
+        try:
+            _testcapi.raise_SIGINT_then_send_None(g)
+        except BaseException as e:
+            exc = e
+        assert type(exc) is StopIteration and exc.value == "PASSED"
