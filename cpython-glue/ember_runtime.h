@@ -253,6 +253,12 @@ int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name,
 
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 /* ---- generators, coroutines, async generators (frame_fast.c, runtime_gen.c) ---- */
+/* Not a helper of compiled code: the shim's direct resumption of a compiled generator or
+ * coroutine (exact type) from compiled SEND / FOR_ITER, gen_send_ex2 without the trip through
+ * _PyEval_EvalFrame and the PEP 523 hook. `arg` is borrowed. Returns PYGEN_NEXT (yielded),
+ * PYGEN_RETURN (*presult = return value), PYGEN_ERROR, or 2 when the generic route must be
+ * taken (not compiled, running, finished, monitoring on; nothing done). */
+int ember_gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, PyObject **presult);
 /* RETURN_GENERATOR: make the generator/coroutine/async generator for the running frame, move
  * the frame into it (instr_ptr past RETURN_GENERATOR), pop the thread frame; returns the new
  * object, NULL with an exception set (the frame is then still the thread's). */

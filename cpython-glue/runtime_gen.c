@@ -42,6 +42,16 @@ PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f)
 int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
 {
     PyObject *retval;
+    if (PyGen_CheckExact(receiver) || PyCoro_CheckExact(receiver)) {
+        /* What SEND_GEN does in the interpreter (push the delegate's frame), through the
+         * generator's am_send: no bound `send` method, no StopIteration object. */
+        int r = ember_gen_send_direct(ts, (PyGenObject *)receiver, v, &retval);
+        if (r == 2) r = PyIter_Send(receiver, v, &retval);
+        Py_DECREF(v);
+        if (r == PYGEN_ERROR) return -1;
+        *out = retval;
+        return r == PYGEN_RETURN ? 1 : 0;
+    }
     if (Py_IsNone(v) && PyIter_Check(receiver)) {
         retval = Py_TYPE(receiver)->tp_iternext(receiver);
     }

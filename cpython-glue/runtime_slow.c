@@ -434,6 +434,15 @@ ember_get_iter(PyObject *iterable)
 PyObject *
 ember_for_iter(PyThreadState *ts, PyObject *it)
 {
+    if (Py_TYPE(it) == &PyGen_Type) {
+        /* A compiled generator resumes directly (gen_iternext's result rules: a return
+         * value ends the loop like the StopIteration it would carry). */
+        PyObject *res;
+        int r = ember_gen_send_direct(ts, (PyGenObject *)it, Py_None, &res);
+        if (r == PYGEN_NEXT) return res;
+        if (r == PYGEN_RETURN) { Py_DECREF(res); return NULL; }
+        if (r == PYGEN_ERROR) return NULL;
+    }
     PyObject *next = (*Py_TYPE(it)->tp_iternext)(it);
     if (next == NULL && ts->current_exception != NULL) {
         if (!_PyErr_ExceptionMatches(ts, PyExc_StopIteration)) {

@@ -585,6 +585,29 @@ static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int
     return _PyEval_EvalFrameDefault(ts, f, throwflag);
 }
 
+int ember_gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, PyObject **presult)
+{
+    int state = gen->gi_frame_state;
+    if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None) || !enabled) return 2;
+    _PyInterpreterFrame *f = &gen->gi_iframe;
+    PyObject *fn = f->f_funcobj;
+    if (!PyFunction_Check(fn) || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall) return 2;
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    CodeInfo *info = get_info(co);
+    if (!info || !info->entry || ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co)) return 2;
+    /* gen_send_ex2 (Objects/genobject.c): push the sent value, chain the exception state,
+     * mark the generator executing; then what the hook would do. */
+    f->localsplus[f->stacktop++] = Py_NewRef(arg);
+    gen->gi_exc_state.previous_item = ts->exc_info;
+    ts->exc_info = &gen->gi_exc_state;
+    gen->gi_frame_state = FRAME_EXECUTING;
+    n_gen_resumes++;
+    PyObject *r = enter(ts, f, info->entry);
+    *presult = r;
+    if (r == NULL) return PYGEN_ERROR;
+    return FRAME_STATE_SUSPENDED(gen->gi_frame_state) ? PYGEN_NEXT : PYGEN_RETURN;
+}
+
 static void install_eval_frame_hook(void)
 {
     if (hook_installed) return;

@@ -2,7 +2,7 @@
 
 The scripts are never copied: they are used from the ``pyperformance`` package
 installed in the CPython 3.13 venv (``data-files/benchmarks/bm_NAME/
-run_benchmark.py``). Each of the twelve scripts needs only ``pyperf`` and the
+run_benchmark.py``). Each of the fifteen scripts needs only ``pyperf`` and the
 standard library (checked against pyperformance 1.14.0's ``pyproject.toml``
 files; :func:`check_requirements` re-checks this at run time).
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 BENCHMARKS: tuple[str, ...] = (
     "richards", "nbody", "deltablue", "float", "chaos", "go", "raytrace",
     "spectral_norm", "nqueens", "fannkuch", "hexiom", "unpack_sequence",
+    "generators", "coroutines", "async_generators",
 )
 
 _LOCATE = (
