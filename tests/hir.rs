@@ -167,3 +167,78 @@ proptest! {
         }
     }
 }
+
+/// `def g(x): y = yield x; return y` as CPython 3.13 lays it out.
+fn simple_generator() -> wire::WireFunction {
+    asm(2, 1, 2, vec![0x10], &[
+        (Op::ReturnGenerator, &[]),        // 0
+        (Op::PopTop, &[]),                 // 1
+        (Op::Resume, &[]),                 // 2
+        (Op::LoadFast, &[0]),              // 3
+        (Op::YieldValue, &[0]),            // 4
+        (Op::Resume, &[]),                 // 5
+        (Op::StoreFast, &[1]),             // 6
+        (Op::LoadFast, &[1]),              // 7
+        (Op::ReturnValue, &[]),            // 8
+    ])
+}
+
+#[test]
+fn generator_gets_a_resume_dispatch() {
+    // The entry dispatches on instr_ptr: the fresh call (unit 0), the first resumption after
+    // RETURN_GENERATOR (unit 1, the sent value on the stack) and the resumption after the
+    // yield (unit 5); any other suspension point goes to the interpreter (GenInterp).
+    let f = build::build(&simple_generator()).unwrap();
+    verify::verify(&f).unwrap();
+    let text = printer::print(&f);
+    let body: String = text.lines().skip(3).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        "bb0:\n  ResumeAt<0, 0> -> bb1(), bb4()\n\
+bb1:\n  ReturnGenerator @0[]\n\
+bb2(v0):\n  PopTop v0\n  Resume @2[]\n  v1 = LoadFast<0>\n  YieldValue<0> v1 @5[]\n\
+bb3(v2):\n  Resume @5[v2]\n  StoreFast<1> v2\n  v3 = LoadFast<1>\n  ReturnValue v3 @8[]\n\
+bb4:\n  v4 = ResumeAt<1, 1> -> bb2(v4), bb5()\n\
+bb5:\n  v5 = ResumeAt<5, 1> -> bb3(v5), bb6()\n\
+bb6:\n  GenInterp\n"
+    );
+    let g = parser::parse(&text).unwrap();
+    assert_eq!(g, f);
+}
+
+#[test]
+fn send_keeps_the_receiver_and_branches_with_the_result() {
+    // yield from x:  GET_YIELD_FROM_ITER, LOAD_CONST None, SEND, YIELD_VALUE 1, RESUME,
+    // JUMP_BACKWARD_NO_INTERRUPT (a plain Jump), END_SEND.
+    let w = asm(1, 1, 3, vec![0x10], &[
+        (Op::ReturnGenerator, &[]),        // 0
+        (Op::PopTop, &[]),                 // 1
+        (Op::LoadFast, &[0]),              // 2
+        (Op::GetYieldFromIter, &[]),       // 3
+        (Op::LoadConst, &[0]),             // 4
+        (Op::Send, &[9]),                  // 5
+        (Op::YieldValue, &[1]),            // 6
+        (Op::Nop, &[]),                    // 7 (RESUME 2: no eval-breaker check)
+        (Op::Jump, &[5]),                  // 8
+        (Op::EndSend, &[]),                // 9
+        (Op::ReturnValue, &[]),            // 10
+    ]);
+    let f = build::build(&w).unwrap();
+    verify::verify(&f).unwrap();
+    let text = printer::print(&f);
+    assert!(text.contains("= Send<9> v"), "{text}");
+    assert!(text.contains("ResumeAt<7, 2>"), "{text}");
+    assert!(text.contains("EndSend"), "{text}");
+    let g = parser::parse(&text).unwrap();
+    assert_eq!(printer::print(&g), text);
+}
+
+#[test]
+fn hir_only_operations_are_rejected_on_the_wire() {
+    for op in [Op::ResumeAt, Op::GenInterp] {
+        let imms: &[i64] = if op == Op::ResumeAt { &[0, 0] } else { &[] };
+        let w = asm(1, 0, 1, vec![0x10], &[(op, imms), (Op::LoadConst, &[0]), (Op::ReturnValue, &[])]);
+        let err = wire::decode(&wire::encode(&w)).unwrap_err();
+        assert!(matches!(err, EmberError::Wire(_)), "{err:?}");
+    }
+}

@@ -144,18 +144,24 @@ impl<'w> Builder<'w> {
     /// Returns the block starting at wire instruction `start`, creating it (with fresh
     /// parameters matching `stack`) on first sight and checking the depth afterwards.
     fn block_for(&mut self, start: usize, stack: &[Value]) -> Result<BlockId, EmberError> {
+        let types: Vec<Type> = stack.iter().map(|v| self.f.ty(*v)).collect();
+        self.block_for_types(start, &types)
+    }
+
+    /// [`Self::block_for`] given the types of the stack values.
+    fn block_for_types(&mut self, start: usize, types: &[Type]) -> Result<BlockId, EmberError> {
         if let Some(&id) = self.block_of_start.get(&start) {
             let want = self.built_params_len(id);
-            if want != stack.len() {
+            if want != types.len() {
                 let ins = &self.w.instrs[start];
-                return Err(self.err(ins, format!("stack depth {} at a join, {} on another path", stack.len(), want)));
+                return Err(self.err(ins, format!("stack depth {} at a join, {} on another path", types.len(), want)));
             }
             return Ok(id);
         }
         let id = BlockId(self.start_of_block.len() as u32);
         self.start_of_block.push(start);
         self.block_of_start.insert(start, id);
-        let params: Vec<Value> = stack.iter().map(|v| self.f.new_value(self.f.ty(*v))).collect();
+        let params: Vec<Value> = types.iter().map(|t| self.f.new_value(*t)).collect();
         self.built.push(Some(Block {
             params,
             instrs: vec![],
@@ -437,9 +443,9 @@ impl<'w> Builder<'w> {
                     let args = if ins.op == Op::YieldValue { vec![stack.pop().unwrap()] } else { vec![] };
                     let mut x = instr(ins.op, ins.imms.clone(), args, vec![]);
                     x.fs = Some(FrameState { bc: if ins.op == Op::YieldValue { next_bc } else { bc }, stack: stack.clone() });
-                    let mut resumed = stack.clone();
-                    resumed.push(self.f.new_value(Type::Object));
-                    let target = self.block_for(i + 1, &resumed)?;
+                    let mut resumed: Vec<Type> = stack.iter().map(|v| self.f.ty(*v)).collect();
+                    resumed.push(Type::Object);
+                    let target = self.block_for_types(i + 1, &resumed)?;
                     if !self.resumes.iter().any(|r| r.1 == target) {
                         self.resumes.push((next_bc, target));
                     }
