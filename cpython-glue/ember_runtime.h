@@ -267,9 +267,6 @@ PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f);
  * localsplus[nlocalsplus..] and instr_ptr is the following RESUME; suspends it as the
  * interpreter does (gi_frame_state, exc_info, recursion budget, unlink). Returns `value`. */
 PyObject *ember_rt_yield(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *value, i64 depth, i64 oparg);
-/* Code-unit index of the frame's instr_ptr: 0 for a fresh call, a RESUME for a suspended
- * generator frame. */
-int ember_gen_resume_point(_PyInterpreterFrame *f);
 /* Compiled code has taken the saved stack of a resumed generator frame: stacktop = nlocalsplus. */
 void ember_gen_take_stack(_PyInterpreterFrame *f);
 /* A generator frame suspended where compiled code has no entry: the interpreter resumes it. */
@@ -323,7 +320,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_match_sequence) X(ember_match_keys) X(ember_get_len) X(ember_unpack_ex) \
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
-    X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_resume_point) X(ember_gen_take_stack) \
+    X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
     X(ember_rt_gen_interp) X(ember_send) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with)
 

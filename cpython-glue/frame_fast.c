@@ -66,11 +66,6 @@ PyObject *ember_rt_yield(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *va
     return value;
 }
 
-int ember_gen_resume_point(_PyInterpreterFrame *f)
-{
-    return (int)(f->instr_ptr - _PyCode_CODE(_PyFrame_GetCode(f)));
-}
-
 void ember_gen_take_stack(_PyInterpreterFrame *f)
 {
     f->stacktop = _PyFrame_GetCode(f)->co_nlocalsplus;

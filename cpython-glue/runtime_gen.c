@@ -1,24 +1,24 @@
 /* runtime_gen.c -- runtime helpers for generators, coroutines and async generators:
- * RETURN_GENERATOR, SEND, GET_YIELD_FROM_ITER, GET_AWAITABLE, GET_AITER, GET_ANEXT and
+ * RETURN_GENERATOR, GET_YIELD_FROM_ITER, GET_AWAITABLE, GET_AITER, GET_ANEXT and
  * BEFORE_ASYNC_WITH. Each mirrors the instruction of the same name in CPython 3.13's
  * Python/bytecodes.c; conventions are ember_runtime.h's. YIELD_VALUE's suspension and the
  * resume dispatch are in frame_fast.c (inlined into compiled code); the PEP 523 hook that
- * resumes compiled generator frames is in shim.c. */
+ * resumes compiled generator frames and SEND (which resumes compiled delegates directly) are in
+ * shim.c. */
 #include "ember_runtime.h"
 #include "internal/pycore_ceval.h"     /* _Py_MakeCoro, _PyEval_FormatAwaitableError */
 #include "internal/pycore_genobject.h" /* _PyGen_yf, _PyCoro_GetAwaitableIter, _PyGen_FetchStopIterationValue */
 #include "internal/pycore_object.h"    /* _PyObject_LookupSpecial */
 #include "internal/pycore_pyerrors.h"  /* _PyErr_Format, _PyErr_FormatFromCause */
 
-static PyObject *str_send, *str_aenter, *str_aexit;
+static PyObject *str_aenter, *str_aexit;
 
 static int init_strings(void)
 {
     if (str_aexit) return 0;
-    str_send = PyUnicode_InternFromString("send");
     str_aenter = PyUnicode_InternFromString("__aenter__");
     str_aexit = PyUnicode_InternFromString("__aexit__");
-    return str_send && str_aenter && str_aexit ? 0 : -1;
+    return str_aenter && str_aexit ? 0 : -1;
 }
 
 PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f)
@@ -39,39 +39,6 @@ PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f)
     return (PyObject *)gen;
 }
 
-int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
-{
-    PyObject *retval;
-    if (PyGen_CheckExact(receiver) || PyCoro_CheckExact(receiver)) {
-        /* What SEND_GEN does in the interpreter (push the delegate's frame), through the
-         * generator's am_send: no bound `send` method, no StopIteration object. */
-        int r = ember_gen_send_direct(ts, (PyGenObject *)receiver, v, &retval);
-        if (r == 2) r = PyIter_Send(receiver, v, &retval);
-        Py_DECREF(v);
-        if (r == PYGEN_ERROR) return -1;
-        *out = retval;
-        return r == PYGEN_RETURN ? 1 : 0;
-    }
-    if (Py_IsNone(v) && PyIter_Check(receiver)) {
-        retval = Py_TYPE(receiver)->tp_iternext(receiver);
-    }
-    else {
-        if (init_strings() < 0) { Py_DECREF(v); return -1; }
-        retval = PyObject_CallMethodOneArg(receiver, str_send, v);
-    }
-    Py_DECREF(v);
-    if (retval == NULL) {
-        /* The interpreter also emits a monitoring RAISE event for the StopIteration here;
-         * compiled code never runs while a monitoring tool is active. */
-        if (_PyGen_FetchStopIterationValue(&retval) == 0) {
-            *out = retval;
-            return 1;
-        }
-        return -1;
-    }
-    *out = retval;
-    return 0;
-}
 
 PyObject *ember_get_yield_from_iter(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *iterable)
 {

@@ -156,7 +156,6 @@ helpers! {
     ember_get_len(P) -> Ptr;
     ember_rt_return_generator(P, P) -> Ptr;
     ember_rt_yield(P, P, P, I, I) -> Ptr;
-    ember_gen_resume_point(P) -> I32;
     ember_gen_take_stack(P) -> Void;
     ember_rt_gen_interp(P, P) -> Ptr, cold;
     ember_send(P, P, P, P) -> I32;

@@ -828,8 +828,13 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.b.build_return(Some(&r)).map_err(llvm)?;
             }
             Op::ResumeAt => {
-                let at = self.call("ember_gen_resume_point", &[self.frame.into()])?.unwrap().into_int_value();
-                let want = self.ctx.i32_type().const_int(imm(0) as u64, false);
+                // instr_ptr == code_base + 2 * imm0: the frame is suspended (or starts) here.
+                let slot = unsafe {
+                    self.b.build_in_bounds_gep(self.ctx.i8_type(), self.frame, &[self.i64c(self.f.layout.instr_ptr_offset as i64)], "ipslot")
+                }
+                .map_err(llvm)?;
+                let at = self.b.build_load(self.ptr_t(), slot, "ip").map_err(llvm)?.into_pointer_value();
+                let want = self.handle(self.f.layout.code_base.wrapping_add(2 * imm(0) as u64))?;
                 let hit = self.b.build_int_compare(IntPredicate::EQ, at, want, "resume_here").map_err(llvm)?;
                 let yes = self.new_block(&format!("resume_{}", imm(0)));
                 let no = self.new_block("resume_next");
