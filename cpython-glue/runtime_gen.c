@@ -26,7 +26,7 @@ PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f)
     PyFunctionObject *func = (PyFunctionObject *)f->f_funcobj;
     PyGenObject *gen = (PyGenObject *)_Py_MakeCoro(func);
     if (gen == NULL) return NULL;
-    _PyInterpreterFrame *gen_frame = &gen->gi_iframe;
+    _PyInterpreterFrame *gen_frame = (_PyInterpreterFrame *)gen->gi_iframe;
     /* Compiled code set instr_ptr to RETURN_GENERATOR (no inline cache): the generator
      * starts at the next instruction, as frame->instr_ptr++ does in the interpreter. */
     f->instr_ptr++;

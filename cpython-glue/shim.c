@@ -163,6 +163,8 @@ static int generators_enabled(void)
 }
 
 static void install_eval_frame_hook(void);
+static void hook_give_up(const char *why);
+static inline void hook_maybe_restore(PyThreadState *ts);
 
 static const char *refusal_reason(PyCodeObject *co)
 {
@@ -285,7 +287,7 @@ static PyObject *enter(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry
 }
 
 /* Pushes a frame for `func` taking ownership of `func` and of args[0..nargs) (the caller
- * guarantees nargs == co_argcount, no *args/**kwargs/keyword-only parameters and stack
+ * guarantees nargs == co_argcount, no *args / **kwargs / keyword-only parameters and stack
  * space), then enters compiled code. */
 static inline PyObject *push_stolen_and_enter(PyThreadState *ts, PyFunctionObject *func, PyObject *const *args,
                                               Py_ssize_t nargs, entry_fn entry)
@@ -402,6 +404,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
         }
     }
     PyThreadState *ts = PyThreadState_GetUnchecked();
+    hook_maybe_restore(ts);
     if (!enabled || monitoring_active(ts, co)) return py_function_vectorcall(callable, args, nargsf, kwnames);
     if (ts->c_recursion_remaining < EMBER_C_RESERVE) {
         PyObject *name = full_name(func);
@@ -410,6 +413,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
         ember_log("Ember: %s goes back to the interpreter: deep recursion (C recursion budget %d left)",
                   cname, ts->c_recursion_remaining);
         Py_XDECREF(name);
+        hook_give_up("deep recursion (C recursion budget low)");
         info->entry = NULL;   /* the code stays mapped: frames may still be running it */
         info->state = 2;
         restore_interpreted(func);
@@ -562,12 +566,87 @@ PyObject *ember_rt_gen_interp(PyThreadState *ts, _PyInterpreterFrame *f)
  * gen.throw() (throwflag), goes to the interpreter unchanged. The hook costs interpreted
  * Python-to-Python calls their inlining (hosting note, section 3), so it is installed only
  * when there is something to resume. */
-static int hook_installed;
+/* The hook changes what the interpreter does besides resuming generators: with any eval_frame
+ * function set, Python-to-Python calls (CALL_PY_*, SEND_GEN, FOR_ITER_GEN, generic SEND's
+ * inline push) are no longer inlined, so each interpreted call recurses on the C stack, and
+ * sys.settrace / sys.monitoring see the "C calls" and StopIteration raises of the generic paths.
+ * So it is on only while it can be invisible: it is taken off while any tracing or monitoring
+ * tool is active (and while Ember's functions are parked), and for good once a call finds the C
+ * recursion budget low (deep recursion must be the interpreter's own, bounded by
+ * sys.setrecursionlimit). Compiled SEND and FOR_ITER resume compiled generators directly either
+ * way. */
+static int parked;          /* see "parking" below */
+static int hook_wanted;     /* a generator-family function is compiled */
+static int hook_on;         /* ember_eval_frame is the interpreter's eval_frame function */
+static int hook_given_up;   /* deep recursion was seen: never again in this process */
+static int hook_foreign_logged;
+
+static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int throwflag);
+
+/* 1 when a tracing or monitoring tool subscribes to some event globally (sys.settrace and
+ * sys.setprofile are tools too). */
+static inline int global_tools_active(PyThreadState *ts)
+{
+    if ((_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) == 0) return 0;
+    for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
+        if (ts->interp->monitors.tools[e]) return 1;
+    return 0;
+}
+
+static void hook_set(int on)
+{
+    if (on == hook_on) return;
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    if (on) {
+        if (_PyInterpreterState_GetEvalFrameFunc(interp) != _PyEval_EvalFrameDefault) {
+            if (!hook_foreign_logged)
+                ember_log("Ember: another PEP 523 eval_frame hook is installed; compiled generators are "
+                          "resumed in compiled code only from compiled code");
+            hook_foreign_logged = 1;
+            return;
+        }
+        _PyInterpreterState_SetEvalFrameFunc(interp, ember_eval_frame);
+    }
+    else if (_PyInterpreterState_GetEvalFrameFunc(interp) == ember_eval_frame) {
+        _PyInterpreterState_SetEvalFrameFunc(interp, _PyEval_EvalFrameDefault);
+    }
+    hook_on = on;
+}
+
+static inline int hook_may_run(PyThreadState *ts)
+{
+    return hook_wanted && !hook_given_up && !parked && enabled && !global_tools_active(ts);
+}
+
+/* Deep recursion: the interpreter must inline calls from now on. */
+static void hook_give_up(const char *why)
+{
+    if (hook_given_up) return;
+    hook_given_up = 1;
+    hook_set(0);
+    if (hook_wanted) ember_log("Ember: removed the PEP 523 generator hook for good: %s", why);
+}
+
+/* Called where Ember already pays for a call (ember_vectorcall): puts the hook back once
+ * tracing and monitoring are over. */
+static inline void hook_maybe_restore(PyThreadState *ts)
+{
+    if (hook_wanted && !hook_on && !hook_given_up && hook_may_run(ts)) hook_set(1);
+}
 
 static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int throwflag)
 {
     /* Only generators of functions Ember manages (vectorcall is ember_vectorcall: not parked,
      * not restored to the interpreter) run compiled, exactly like calls. */
+    if (ts->c_recursion_remaining < EMBER_C_RESERVE) {
+        hook_give_up("deep recursion (C recursion budget low)");
+        return _PyEval_EvalFrameDefault(ts, f, throwflag);
+    }
+    if (global_tools_active(ts)) {
+        /* Tracing or monitoring started: the interpreter must behave exactly as without us. */
+        hook_set(0);
+        return _PyEval_EvalFrameDefault(ts, f, throwflag);
+    }
     if (f->owner == FRAME_OWNED_BY_GENERATOR && !throwflag && enabled && PyFunction_Check(f->f_funcobj) &&
         ((PyFunctionObject *)f->f_funcobj)->vectorcall == ember_vectorcall) {
         PyCodeObject *co = (PyCodeObject *)f->f_executable;
@@ -589,7 +668,7 @@ static inline int gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject 
 {
     int state = gen->gi_frame_state;
     if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None) || !enabled) return 2;
-    _PyInterpreterFrame *f = &gen->gi_iframe;
+    _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
     PyObject *fn = f->f_funcobj;
     if (!PyFunction_Check(fn) || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall) return 2;
     PyCodeObject *co = (PyCodeObject *)f->f_executable;
@@ -652,20 +731,16 @@ int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **ou
 
 static void install_eval_frame_hook(void)
 {
-    if (hook_installed) return;
-    hook_installed = 1;
-    PyInterpreterState *interp = PyInterpreterState_Get();
-    if (_PyInterpreterState_GetEvalFrameFunc(interp) != _PyEval_EvalFrameDefault) {
-        ember_log("Ember: another PEP 523 eval_frame hook is installed; compiled generators are resumed "
-                  "by it (through the interpreter)");
-        return;
+    if (hook_wanted) return;
+    hook_wanted = 1;
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+    if (hook_may_run(ts)) {
+        hook_set(1);
+        if (hook_on) ember_log("Ember: installed the PEP 523 hook that resumes compiled generators");
     }
-    _PyInterpreterState_SetEvalFrameFunc(interp, ember_eval_frame);
-    ember_log("Ember: installed the PEP 523 hook that resumes compiled generators");
 }
 
 /* ---- function watcher ---- */
-static int parked;   /* see "parking" below */
 
 static int should_watch(PyFunctionObject *func)
 {
@@ -713,6 +788,8 @@ static void set_parked(int park)
 {
     if (park == parked) return;
     parked = park;
+    if (park) hook_set(0);
+    else hook_maybe_restore(PyThreadState_GetUnchecked());
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *gc = PyImport_ImportModule("gc");
     PyObject *objs = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
@@ -884,7 +961,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     return Py_BuildValue("{s:l,s:l,s:d,s:l,s:O,s:l,s:O}", "compiled", n_compiled, "refused", n_refused,
                          "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
                          "enabled", enabled ? Py_True : Py_False, "gen_resumes", n_gen_resumes,
-                         "gen_hook", hook_installed ? Py_True : Py_False);
+                         "gen_hook", hook_on ? Py_True : Py_False);
 }
 
 static PyObject *shim_set_log(PyObject *self, PyObject *arg)
@@ -960,7 +1037,7 @@ static PyMethodDef methods[] = {
     {"set_jit_list", shim_set_jit_list, METH_O, "Only compile functions matching these patterns (None: all)."},
     {"disable", shim_disable, METH_NOARGS, "Stop compiling and entering compiled code."},
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, enabled, gen_resumes (generator resumptions that "
-     "entered compiled code), gen_hook (the PEP 523 hook is installed)."},
+     "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {NULL, NULL, 0, NULL},
 };

@@ -521,7 +521,9 @@ def f(n):
 
 def test_generator_handed_to_interpreter_and_back():
     """Tracing switched on while a compiled generator is suspended: the interpreter resumes it
-    (every line event is reported), and once tracing is off again compiled code resumes it."""
+    (every line event is reported; Ember takes its PEP 523 hook off while a tool is active), and
+    once tracing is off again (and a compiled function has been called, which puts the hook
+    back) compiled code resumes it."""
     src = """
 def gen(n):
     for i in range(n):
@@ -547,6 +549,7 @@ def f():
             got += [next(g), next(g)]
         finally:
             sys.settrace(None)
+        f()  # the next call of a compiled function puts the PEP 523 hook back
         before = resumes()
         got += list(g)
         events[label] = (got, lines, resumes() - before if label == "c" else None)
