@@ -261,6 +261,8 @@ def test_statement_constructs_compiled_refusals_logged(tmp_path):
         for i in range(4):
             res = [with_stmt(i), del_attr(i), matching([i, 1]), import_inside(i + 0.5), del_global(i), supported(i),
                    sum(gen(i))]
+        for i in range(20):  # generators compile 16 events (calls + resumptions) later
+            sum(gen(3))
         print(res)
         print([ember.is_compiled(f) for f in (with_stmt, del_attr, matching, import_inside, del_global, supported, gen)])
         g = {"w": 1}
