@@ -297,6 +297,12 @@ def test_generators_switch_off_refusal_logged_once(tmp_path):
                 co().send(None)
             except StopIteration as e:
                 res.append(e.value)
+        for i in range(30):  # past the autojit threshold of generator-family code
+            sum(gen(2))
+            try:
+                co().send(None)
+            except StopIteration:
+                pass
         print(res, ember.is_compiled(gen), ember.is_compiled(co), ember.stats()["gen_hook"])
     """, env=clean_env(EMBER_AUTO=1, EMBER_LOG="-", EMBER_GENERATORS="0")))
     assert proc.stdout.strip() == "[0, 0, 1, 3, 6, 1, 1, 1] False False False"
