@@ -167,11 +167,13 @@ static void install_eval_frame_hook(void);
 /* Autojit threshold for `co`. A generator-family code object counts its creations and its
  * resumptions; it compiles EMBER_GEN_WARMUP events later than a function, so that the
  * interpreter has run its body often enough to specialise it (compiled with generic inline
- * caches, nqueens' generator expressions ran 10 % slower than interpreted). */
+ * caches, nqueens' generator expressions ran 10 % slower than interpreted). EMBER_AUTO=0
+ * (compile everything at its first call) is unchanged. */
 #define EMBER_GEN_WARMUP 16
 static inline long auto_threshold_for(PyCodeObject *co)
 {
-    return (co->co_flags & EMBER_GEN_FLAGS) ? auto_threshold + EMBER_GEN_WARMUP : auto_threshold;
+    /* EMBER_AUTO=0 means every function at its first call, generators included. */
+    return (co->co_flags & EMBER_GEN_FLAGS) && auto_threshold > 0 ? auto_threshold + EMBER_GEN_WARMUP : auto_threshold;
 }
 static void hook_give_up(const char *why);
 static inline void hook_maybe_restore(PyThreadState *ts);
