@@ -281,6 +281,12 @@ PyObject *ember_get_awaitable(PyThreadState *ts, PyObject *iterable, i64 oparg);
 PyObject *ember_get_aiter(PyThreadState *ts, PyObject *obj);
 /* GET_ANEXT: aiter is borrowed (it stays on the stack); returns the awaitable. */
 PyObject *ember_get_anext(PyThreadState *ts, PyObject *aiter);
+/* Not a helper of compiled code: BEFORE_WITH / BEFORE_ASYNC_WITH's shared body (runtime_stmt.c).
+ * Looks up enter_name and exit_name on type(mgr) (the TypeError names the "<kind>context manager
+ * protocol"), consumes mgr, calls the bound enter method and returns its result, with the bound
+ * exit method in *exit_out. */
+PyObject *ember_enter_context(PyThreadState *ts, PyObject *mgr, PyObject **exit_out, PyObject *enter_name,
+                              PyObject *exit_name, const char *kind);
 /* BEFORE_ASYNC_WITH: consumes mgr; returns the result of __aenter__() and sets *exit_out to
  * the bound __aexit__. */
 PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_out);

@@ -8,7 +8,6 @@
 #include "ember_runtime.h"
 #include "internal/pycore_ceval.h"     /* _Py_MakeCoro, _PyEval_FormatAwaitableError */
 #include "internal/pycore_genobject.h" /* _PyGen_yf, _PyCoro_GetAwaitableIter, _PyGen_FetchStopIterationValue */
-#include "internal/pycore_object.h"    /* _PyObject_LookupSpecial */
 #include "internal/pycore_pyerrors.h"  /* _PyErr_Format, _PyErr_FormatFromCause */
 
 static PyObject *str_aenter, *str_aexit;
@@ -121,32 +120,5 @@ PyObject *ember_get_anext(PyThreadState *ts, PyObject *aiter)
 PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_out)
 {
     if (init_strings() < 0) { Py_DECREF(mgr); return NULL; }
-    PyObject *enter = _PyObject_LookupSpecial(mgr, str_aenter);
-    if (enter == NULL) {
-        if (!_PyErr_Occurred(ts))
-            _PyErr_Format(ts, PyExc_TypeError, "'%.200s' object does not support the asynchronous context manager protocol",
-                          Py_TYPE(mgr)->tp_name);
-        Py_DECREF(mgr);
-        return NULL;
-    }
-    PyObject *exit = _PyObject_LookupSpecial(mgr, str_aexit);
-    if (exit == NULL) {
-        if (!_PyErr_Occurred(ts))
-            _PyErr_Format(ts, PyExc_TypeError,
-                          "'%.200s' object does not support the asynchronous context manager protocol "
-                          "(missed __aexit__ method)",
-                          Py_TYPE(mgr)->tp_name);
-        Py_DECREF(enter);
-        Py_DECREF(mgr);
-        return NULL;
-    }
-    Py_DECREF(mgr);
-    PyObject *res = PyObject_CallNoArgs(enter);
-    Py_DECREF(enter);
-    if (res == NULL) {
-        Py_DECREF(exit);
-        return NULL;
-    }
-    *exit_out = exit;
-    return res;
+    return ember_enter_context(ts, mgr, exit_out, str_aenter, str_aexit, "asynchronous ");
 }

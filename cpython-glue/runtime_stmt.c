@@ -72,23 +72,23 @@ PyObject *ember_import_from(PyThreadState *ts, PyObject *module, PyObject *name)
 }
 
 /* BEFORE_WITH: look up __enter__ and __exit__ on the type, call __enter__. Consumes mgr. */
-PyObject *ember_before_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_out)
+PyObject *ember_enter_context(PyThreadState *ts, PyObject *mgr, PyObject **exit_out, PyObject *enter_name,
+                              PyObject *exit_name, const char *kind)
 {
-    if (init_strings() < 0) { Py_DECREF(mgr); return NULL; }
-    PyObject *enter = _PyObject_LookupSpecial(mgr, str_enter);
+    PyObject *enter = _PyObject_LookupSpecial(mgr, enter_name);
     if (enter == NULL) {
         if (!PyErr_Occurred())
-            PyErr_Format(PyExc_TypeError, "'%.200s' object does not support the context manager protocol",
-                         Py_TYPE(mgr)->tp_name);
+            PyErr_Format(PyExc_TypeError, "'%.200s' object does not support the %scontext manager protocol",
+                         Py_TYPE(mgr)->tp_name, kind);
         Py_DECREF(mgr);
         return NULL;
     }
-    PyObject *exit = _PyObject_LookupSpecial(mgr, str_exit);
+    PyObject *exit = _PyObject_LookupSpecial(mgr, exit_name);
     if (exit == NULL) {
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_TypeError,
-                         "'%.200s' object does not support the context manager protocol (missed __exit__ method)",
-                         Py_TYPE(mgr)->tp_name);
+                         "'%.200s' object does not support the %scontext manager protocol (missed %U method)",
+                         Py_TYPE(mgr)->tp_name, kind, exit_name);
         Py_DECREF(enter);
         Py_DECREF(mgr);
         return NULL;
@@ -102,6 +102,12 @@ PyObject *ember_before_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_ou
     }
     *exit_out = exit;
     return res;
+}
+
+PyObject *ember_before_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_out)
+{
+    if (init_strings() < 0) { Py_DECREF(mgr); return NULL; }
+    return ember_enter_context(ts, mgr, exit_out, str_enter, str_exit, "");
 }
 
 /* DELETE_ATTR. Consumes owner. */

@@ -11,6 +11,7 @@
 #include "ember_runtime.h"
 #include "opcode_ids.h"               /* MIN_INSTRUMENTED_OPCODE */
 #include "internal/pycore_code.h"
+#include "internal/pycore_opcode_metadata.h"   /* _PyOpcode_Caches, _PyOpcode_Deopt (defined in serialize.c) */
 #include "internal/pycore_function.h"
 #include "internal/pycore_interp.h"
 #include "internal/pycore_ceval.h"
@@ -197,8 +198,13 @@ static int is_instrumented(PyCodeObject *co)
 {
     if (co->_co_monitoring == NULL) return 0;
     _Py_CODEUNIT *code = _PyCode_CODE(co);
-    for (Py_ssize_t i = 0; i < Py_SIZE(co); i++)
-        if (code[i].op.code >= MIN_INSTRUMENTED_OPCODE) return 1;
+    /* Instruction by instruction: inline-cache entries hold data (versions, counters) whose
+     * low byte can look like an instrumented opcode. */
+    for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
+        int op = code[i].op.code;
+        if (op >= MIN_INSTRUMENTED_OPCODE) return 1;
+        i += 1 + _PyOpcode_Caches[_PyOpcode_Deopt[op]];
+    }
     return 0;
 }
 

@@ -287,6 +287,17 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
+    /// Two-way branch on `cond` to the HIR edges `if_true` / `if_false`.
+    fn branch(&mut self, cond: IntValue<'ctx>, if_true: &BlockCall, if_false: &BlockCall) -> Result<(), EmberError> {
+        let tb = self.new_block("taken");
+        let fb = self.new_block("not_taken");
+        self.b.build_conditional_branch(cond, tb, fb).map_err(llvm)?;
+        self.b.position_at_end(tb);
+        self.jump(if_true)?;
+        self.b.position_at_end(fb);
+        self.jump(if_false)
+    }
+
     /// Stores `args` into the frame's value-stack area starting at `depth`; returns its address.
     fn spill_args(&self, args: &[Value], depth: usize) -> Result<PointerValue<'ctx>, EmberError> {
         for (k, v) in args.iter().enumerate() {
@@ -690,13 +701,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 if !(self.f.layout.immortal_singletons && is_bool_test) {
                     self.release(arg(0))?;
                 }
-                let tb = self.new_block("taken");
-                let fb = self.new_block("not_taken");
-                self.b.build_conditional_branch(taken, tb, fb).map_err(llvm)?;
-                self.b.position_at_end(tb);
-                self.jump(&ins.targets[0])?;
-                self.b.position_at_end(fb);
-                self.jump(&ins.targets[1])?;
+                self.branch(taken, &ins.targets[0], &ins.targets[1])?;
             }
             Op::ReturnValue => {
                 let r = self.call_ptr("ember_rt_leave", &[self.ts.into(), self.frame.into(), self.val(arg(0))?.into()])?;
@@ -779,8 +784,9 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.b.position_at_end(ok);
                 self.def(ins.results[0], r);
             }
-            Op::BeforeWith => {
-                let r = self.call_ptr("ember_before_with", &[self.ts.into(), self.val(arg(0))?.into(), self.self_slot.into()])?;
+            Op::BeforeWith | Op::BeforeAsyncWith => {
+                let name = if ins.op == Op::BeforeWith { "ember_before_with" } else { "ember_before_async_with" };
+                let r = self.call_ptr(name, &[self.ts.into(), self.val(arg(0))?.into(), self.self_slot.into()])?;
                 self.check_null(r, &fs)?;
                 let exit = self.b.build_load(self.ptr_t(), self.self_slot, "exit").map_err(llvm)?.into_pointer_value();
                 self.def(ins.results[0], exit);
@@ -865,26 +871,13 @@ impl<'ctx> Lower<'ctx, '_> {
                 let retval = self.b.build_load(self.ptr_t(), self.self_slot, "retval").map_err(llvm)?.into_pointer_value();
                 self.def(ins.results[0], retval);
                 let done = self.b.build_int_compare(IntPredicate::NE, r, zero, "returned").map_err(llvm)?;
-                let tb = self.new_block("send_returned");
-                let fb = self.new_block("send_yielded");
-                self.b.build_conditional_branch(done, tb, fb).map_err(llvm)?;
-                self.b.position_at_end(tb);
-                self.jump(&ins.targets[1])?;
-                self.b.position_at_end(fb);
-                self.jump(&ins.targets[0])?;
+                self.branch(done, &ins.targets[1], &ins.targets[0])?;
             }
             Op::EndSend => self.release(arg(0))?,
             Op::GetYieldFromIter => self.helper_op(ins, &fs, "ember_get_yield_from_iter", &[Pre::Ts, Pre::Frame], false)?,
             Op::GetAwaitable => self.helper_op(ins, &fs, "ember_get_awaitable", &[Pre::Ts], true)?,
             Op::GetAiter => self.helper_op(ins, &fs, "ember_get_aiter", &[Pre::Ts], false)?,
             Op::GetAnext => self.helper_op(ins, &fs, "ember_get_anext", &[Pre::Ts], false)?,
-            Op::BeforeAsyncWith => {
-                let r = self.call_ptr("ember_before_async_with", &[self.ts.into(), self.val(arg(0))?.into(), self.self_slot.into()])?;
-                self.check_null(r, &fs)?;
-                let exit = self.b.build_load(self.ptr_t(), self.self_slot, "exit").map_err(llvm)?.into_pointer_value();
-                self.def(ins.results[0], exit);
-                self.def(ins.results[1], r);
-            }
         }
         Ok(())
     }
