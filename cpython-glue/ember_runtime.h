@@ -252,6 +252,12 @@ int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name,
                              EmberAttrIC *ic) EMBER_COLD;
 
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
+/* UNPACK_SEQUENCE n followed by STORE_FAST of items 0..n-1 into dst[0..n) (consecutive locals;
+ * HIR UnpackStore, n <= 16): consumes seq; each old local value is released right after its
+ * slot is overwritten, in order, as the interpreter's STORE_FASTs do. 0 or -1 (exception set,
+ * no local changed). */
+int ember_unpack_store(PyObject *seq, i64 n, PyObject **dst);
+
 /* ---- generators, coroutines, async generators (frame_fast.c, runtime_gen.c) ---- */
 /* Not a helper of compiled code: the shim's direct resumption of a compiled generator or
  * coroutine (exact type) from compiled SEND / FOR_ITER, gen_send_ex2 without the trip through
@@ -328,6 +334,6 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
     X(ember_rt_gen_interp) X(ember_send) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
-    X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with)
+    X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store)
 
 #endif /* EMBER_RUNTIME_H */

@@ -611,6 +611,24 @@ ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
     return ok ? 0 : -1;
 }
 
+int
+ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
+{
+    PyObject *stack[16];            /* stack order: item n-1 first, item 0 on top */
+    if (n < 1 || n > 16) {
+        Py_DECREF(seq);
+        _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError, "bad UnpackStore count");
+        return -1;
+    }
+    if (ember_unpack_sequence(seq, n, stack) < 0) return -1;
+    for (i64 k = 0; k < n; k++) {
+        PyObject *old = dst[k];
+        dst[k] = stack[n - 1 - k];
+        Py_XDECREF(old);
+    }
+    return 0;
+}
+
 /* ======================================================================================
  * f-strings
  * ====================================================================================== */

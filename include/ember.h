@@ -41,6 +41,11 @@
 #define EMBER_WIRE_VERSION 1
 
 /**
+ * Largest unpacking the pass fuses (the helper keeps the items in a fixed buffer).
+ */
+#define MAX_FUSED 16
+
+/**
  * Status code of every C ABI call.
  */
 typedef enum EmberStatus {
@@ -494,6 +499,11 @@ enum EmberOp
    * suspended by the interpreter inside an exception handler); the interpreter resumes it.
    */
   EMBER_OP_GEN_INTERP = 97,
+  /**
+   * HIR only (made by `passes::unpack_store`): `UNPACK_SEQUENCE` imm0 followed by the
+   * `STORE_FAST`s of its items into locals imm1, imm1+1, ... (item 0 first).
+   */
+  EMBER_OP_UNPACK_STORE = 98,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

@@ -242,3 +242,28 @@ fn hir_only_operations_are_rejected_on_the_wire() {
         assert!(matches!(err, EmberError::Wire(_)), "{err:?}");
     }
 }
+
+#[test]
+fn unpack_store_pass_fuses_consecutive_fresh_locals() {
+    // a, b = t  (locals 1, 2) is fused; c, d = t into locals 4, 3 (not ascending) is not.
+    let w = asm(5, 1, 3, vec![0x10], &[
+        (Op::LoadFast, &[0]),              // 0
+        (Op::UnpackSequence, &[2]),        // 1
+        (Op::StoreFast, &[1]),             // 2
+        (Op::StoreFast, &[2]),             // 3
+        (Op::LoadFast, &[0]),              // 4
+        (Op::UnpackSequence, &[2]),        // 5
+        (Op::StoreFast, &[4]),             // 6
+        (Op::StoreFast, &[3]),             // 7
+        (Op::LoadConst, &[0]),             // 8
+        (Op::ReturnValue, &[]),            // 9
+    ]);
+    let mut f = build::build(&w).unwrap();
+    assert_eq!(ember::passes::unpack_store::run(&mut f), 1);
+    verify::verify(&f).unwrap();
+    let text = printer::print(&f);
+    assert!(text.contains("UnpackStore<2, 1> v0 @1[]"), "{text}");
+    assert_eq!(text.matches("UnpackSequence<2>").count(), 1, "{text}");
+    let g = parser::parse(&text).unwrap();
+    assert_eq!(printer::print(&g), text);
+}

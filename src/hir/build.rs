@@ -467,7 +467,7 @@ impl<'w> Builder<'w> {
                     x.targets = vec![c, e];
                     break x;
                 }
-                Op::ResumeAt | Op::GenInterp => {
+                Op::ResumeAt | Op::GenInterp | Op::UnpackStore => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

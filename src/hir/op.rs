@@ -225,6 +225,9 @@ pub enum Op {
     /// HIR only: the frame is suspended at a point compiled code has no entry for (it was
     /// suspended by the interpreter inside an exception handler); the interpreter resumes it.
     GenInterp = 97,
+    /// HIR only (made by `passes::unpack_store`): `UNPACK_SEQUENCE` imm0 followed by the
+    /// `STORE_FAST`s of its items into locals imm1, imm1+1, ... (item 0 first).
+    UnpackStore = 98,
 }
 
 /// Static facts about an opcode.
@@ -360,6 +363,7 @@ ops! {
     BeforeAsyncWith = 95, 0, false, true;
     ResumeAt = 96, 2, true, false;
     GenInterp = 97, 0, true, false;
+    UnpackStore = 98, 2, false, true;
 }
 
 impl Op {
@@ -471,6 +475,7 @@ impl Op {
             Op::GetAnext | Op::BeforeAsyncWith => (1, 2),
             Op::ResumeAt => (0, n(1)?),
             Op::GenInterp => (0, 0),
+            Op::UnpackStore => (1, 0),
         })
     }
 

@@ -227,7 +227,7 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
         let local_ok = |v: i64| v >= 0 && (v as u64) < f.nlocalsplus as u64;
         let const_ok = |v: i64| v >= 0 && (v as u64) < f.consts.len() as u64;
         match ins.op {
-            Op::ResumeAt | Op::GenInterp => {
+            Op::ResumeAt | Op::GenInterp | Op::UnpackStore => {
                 return Err(err(i, ins, "HIR-only operation on the wire".into()));
             }
             Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::StoreFast | Op::DeleteFast | Op::MakeCell

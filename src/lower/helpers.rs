@@ -164,6 +164,7 @@ helpers! {
     ember_get_aiter(P, P) -> Ptr;
     ember_get_anext(P, P) -> Ptr;
     ember_before_async_with(P, P, P) -> Ptr;
+    ember_unpack_store(P, I, P) -> I32;
     ember_unpack_ex(P, P, I, P) -> I32;
     ember_load_attr_ic(P, P, P, P) -> Ptr;
     ember_load_method_ic(P, P, P, P, P) -> Ptr;

@@ -803,6 +803,11 @@ impl<'ctx> Lower<'ctx, '_> {
             }
             Op::MatchKeys => self.helper_op(ins, &fs, "ember_match_keys", &[Pre::Ts], false)?,
             Op::GetLen => self.helper_op(ins, &fs, "ember_get_len", &[], false)?,
+            Op::UnpackStore => {
+                let dst = self.local_slot(imm(1) as u64)?;
+                let r = self.call("ember_unpack_store", &[self.val(arg(0))?.into(), self.i64c(imm(0)).into(), dst.into()])?;
+                self.check_int(r, &fs)?;
+            }
             Op::UnpackEx => {
                 let out = self.stack_slot(fs.stack.len())?;
                 let r = self.call("ember_unpack_ex", &[self.ts.into(), self.val(arg(0))?.into(), self.i64c(imm(0)).into(), out.into()])?;

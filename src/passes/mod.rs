@@ -2,6 +2,7 @@
 //! [`Function`] and leaves it verified.
 
 pub mod pure_pop;
+pub mod unpack_store;
 
 use crate::error::EmberError;
 use crate::hir::Function;
@@ -11,5 +12,6 @@ use crate::hir::Function;
 /// Errors: none today; the signature leaves room for passes that can fail.
 pub fn run_all(f: &mut Function) -> Result<(), EmberError> {
     pure_pop::run(f);
+    unpack_store::run(f);
     Ok(())
 }

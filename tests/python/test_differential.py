@@ -656,6 +656,25 @@ def f(seq):
     return c, b, a
 """, [((1, 2, 3),), ([4, 5, 6],), ("xyz",), ({1: 1, 2: 2, 3: 3},), ((1, 2),), ([1, 2, 3, 4],), (5,),
       (None,), (iter([1, 2, 3]),), (iter([1, 2]),), (range(3),)]),
+    Case("unpack_store_order_and_refcounts", """
+class D:
+    def __init__(self, name, log):
+        self.name = name
+        self.log = log
+    def __del__(self):
+        self.log.append(("del", self.name))
+
+def f(seq):
+    log = []
+    t = (D("a1", log), D("b1", log), D("c1", log))
+    a, b, c = t
+    del t
+    log.append("stored")
+    a, b, c = seq
+    log.append(("after", a, b, c))
+    x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16 = range(17)
+    return log, x16
+""", [((1, 2, 3),), ([4, 5, 6],), ((1, 2),), (iter("abc"),), ("ab",)]),
     Case("unpack_nested_for", """
 def f(pairs):
     s = 0
