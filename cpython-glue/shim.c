@@ -581,10 +581,9 @@ PyObject *ember_rt_gen_interp(PyThreadState *ts, _PyInterpreterFrame *f)
  * compiled a generator-family code object it installs this hook: a generator-owned frame whose
  * code is compiled, of a function Ember manages, enters compiled code, which dispatches on
  * instr_ptr to the resume point (the entry's ResumeAt chain); everything else, and
- * gen.throw() (throwflag), goes to the interpreter unchanged. The hook costs interpreted
- * Python-to-Python calls their inlining (hosting note, section 3), so it is installed only
- * when there is something to resume. */
-/* The hook changes what the interpreter does besides resuming generators: with any eval_frame
+ * gen.throw() (throwflag), goes to the interpreter unchanged.
+ *
+ * The hook changes what the interpreter does besides resuming generators: with any eval_frame
  * function set, Python-to-Python calls (CALL_PY_*, SEND_GEN, FOR_ITER_GEN, generic SEND's
  * inline push) are no longer inlined, so each interpreted call recurses on the C stack, and
  * sys.settrace / sys.monitoring see the "C calls" and StopIteration raises of the generic paths.
@@ -649,13 +648,31 @@ static void hook_give_up(const char *why)
  * tracing and monitoring are over. */
 static inline void hook_maybe_restore(PyThreadState *ts)
 {
-    if (hook_wanted && !hook_on && !hook_given_up && hook_may_run(ts)) hook_set(1);
+    if (!hook_on && hook_may_run(ts)) hook_set(1);
+}
+
+/* The CodeInfo of a generator frame's code when its function is one Ember manages (vectorcall
+ * is ember_vectorcall: not parked, not restored to the interpreter), else NULL: generators
+ * run compiled exactly when calls of their function would. */
+static inline CodeInfo *managed_gen_info(_PyInterpreterFrame *f)
+{
+    PyObject *fn = f->f_funcobj;
+    if (!enabled || !PyFunction_Check(fn) || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall) return NULL;
+    return get_info((PyCodeObject *)f->f_executable);
+}
+
+/* The compiled entry that may resume generator frame `f` now (compiled, no monitoring tool
+ * on its code, C recursion budget left), else NULL. */
+static inline entry_fn gen_entry(PyThreadState *ts, _PyInterpreterFrame *f, CodeInfo *info)
+{
+    if (!info || !info->entry || ts->c_recursion_remaining < EMBER_C_RESERVE ||
+        monitoring_active(ts, (PyCodeObject *)f->f_executable))
+        return NULL;
+    return info->entry;
 }
 
 static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int throwflag)
 {
-    /* Only generators of functions Ember manages (vectorcall is ember_vectorcall: not parked,
-     * not restored to the interpreter) run compiled, exactly like calls. */
     if (ts->c_recursion_remaining < EMBER_C_RESERVE) {
         hook_give_up("deep recursion (C recursion budget low)");
         return _PyEval_EvalFrameDefault(ts, f, throwflag);
@@ -665,18 +682,18 @@ static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int
         hook_set(0);
         return _PyEval_EvalFrameDefault(ts, f, throwflag);
     }
-    if (f->owner == FRAME_OWNED_BY_GENERATOR && !throwflag && enabled && PyFunction_Check(f->f_funcobj) &&
-        ((PyFunctionObject *)f->f_funcobj)->vectorcall == ember_vectorcall) {
-        PyCodeObject *co = (PyCodeObject *)f->f_executable;
-        CodeInfo *info = get_info(co);
+    if (f->owner == FRAME_OWNED_BY_GENERATOR && !throwflag) {
+        CodeInfo *info = managed_gen_info(f);
         if (info && !info->entry && info->state == 0 && auto_threshold >= 0) {
             /* Autojit counts resumptions as calls: a generator is hot when it is iterated. */
+            PyCodeObject *co = (PyCodeObject *)f->f_executable;
             if ((long)++info->ncalls > auto_threshold_for(co) && !is_instrumented(co))
                 try_compile((PyFunctionObject *)f->f_funcobj, info);
         }
-        if (info && info->entry && !monitoring_active(ts, co) && ts->c_recursion_remaining >= EMBER_C_RESERVE) {
+        entry_fn entry = gen_entry(ts, f, info);
+        if (entry) {
             n_gen_resumes++;
-            return enter(ts, f, info->entry);
+            return enter(ts, f, entry);
         }
     }
     return _PyEval_EvalFrameDefault(ts, f, throwflag);
@@ -685,13 +702,10 @@ static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int
 static inline int gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, PyObject **presult)
 {
     int state = gen->gi_frame_state;
-    if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None) || !enabled) return 2;
+    if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None)) return 2;
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
-    PyObject *fn = f->f_funcobj;
-    if (!PyFunction_Check(fn) || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall) return 2;
-    PyCodeObject *co = (PyCodeObject *)f->f_executable;
-    CodeInfo *info = get_info(co);
-    if (!info || !info->entry || ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co)) return 2;
+    entry_fn entry = gen_entry(ts, f, managed_gen_info(f));
+    if (!entry) return 2;
     /* gen_send_ex2 (Objects/genobject.c): push the sent value, chain the exception state,
      * mark the generator executing; then what the hook would do. */
     f->localsplus[f->stacktop++] = Py_NewRef(arg);
@@ -699,7 +713,7 @@ static inline int gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject 
     ts->exc_info = &gen->gi_exc_state;
     gen->gi_frame_state = FRAME_EXECUTING;
     n_gen_resumes++;
-    PyObject *r = enter(ts, f, info->entry);
+    PyObject *r = enter(ts, f, entry);
     *presult = r;
     if (r == NULL) return PYGEN_ERROR;
     return FRAME_STATE_SUSPENDED(gen->gi_frame_state) ? PYGEN_NEXT : PYGEN_RETURN;
@@ -763,8 +777,8 @@ static void install_eval_frame_hook(void)
 static int should_watch(PyFunctionObject *func)
 {
     if (!enabled || (auto_threshold < 0 && !jit_list)) return 0;
-    /* Refused kinds (generators) are watched until their code's first call has logged the
-     * refusal; functions made later from a refused code object are left alone. */
+    /* Refused code (too large, EMBER_GENERATORS=0) is watched until its first compile attempt
+     * has logged the refusal; functions made later from a refused code object are left alone. */
     CodeInfo *info = get_info((PyCodeObject *)func->func_code);
     if (info && info->state == 2) return 0;
     if (parked) return 0;

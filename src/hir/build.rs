@@ -28,8 +28,8 @@ struct Builder<'w> {
     pending: VecDeque<BlockId>,
     /// Blocks built so far (None until visited).
     built: Vec<Option<Block>>,
-    /// Resume points of a generator-family function: (code unit, block, saved stack types),
-    /// found after `RETURN_GENERATOR` and each `YIELD_VALUE`.
+    /// Resume points of a generator-family function: (code unit, block it resumes in), found
+    /// after `RETURN_GENERATOR` and each `YIELD_VALUE`.
     resumes: Vec<(u32, BlockId)>,
 }
 

@@ -215,14 +215,23 @@ impl<'ctx> Lower<'ctx, '_> {
         if self.last_ip == Some(bc) {
             return Ok(());
         }
-        let addr = self.f.layout.code_base.wrapping_add(2 * bc as u64);
-        let slot = unsafe {
-            self.b.build_in_bounds_gep(self.ctx.i8_type(), self.frame, &[self.i64c(self.f.layout.instr_ptr_offset as i64)], "ipslot")
-        }
-        .map_err(llvm)?;
-        self.b.build_store(slot, self.handle(addr)?).map_err(llvm)?;
+        let addr = self.code_unit_addr(bc)?;
+        self.b.build_store(self.ip_slot()?, addr).map_err(llvm)?;
         self.last_ip = Some(bc);
         Ok(())
+    }
+
+    /// Address of the frame's `instr_ptr` field.
+    fn ip_slot(&self) -> Result<PointerValue<'ctx>, EmberError> {
+        unsafe {
+            self.b.build_in_bounds_gep(self.ctx.i8_type(), self.frame, &[self.i64c(self.f.layout.instr_ptr_offset as i64)], "ipslot")
+        }
+        .map_err(llvm)
+    }
+
+    /// The `instr_ptr` value of code unit `bc` (`code_base + 2 * bc`).
+    fn code_unit_addr(&self, bc: u32) -> Result<PointerValue<'ctx>, EmberError> {
+        self.handle(self.f.layout.code_base.wrapping_add(2 * bc as u64))
     }
 
     fn new_block(&self, name: &str) -> BasicBlock<'ctx> {
@@ -235,10 +244,7 @@ impl<'ctx> Lower<'ctx, '_> {
         let here = self.b.get_insert_block().unwrap();
         let bb = self.new_block(&format!("{}_{}", rt.trim_start_matches("ember_rt_"), fs.bc));
         self.b.position_at_end(bb);
-        for (d, v) in fs.stack.iter().enumerate() {
-            let slot = self.stack_slot(d)?;
-            self.b.build_store(slot, self.val(*v)?).map_err(llvm)?;
-        }
+        self.spill_args(&fs.stack, 0)?;
         let r = self.call_ptr(rt, &[self.ts.into(), self.frame.into(), self.i64c(fs.bc as i64).into(), self.i64c(fs.stack.len() as i64).into()])?;
         self.b.build_return(Some(&r)).map_err(llvm)?;
         self.b.position_at_end(here);
@@ -830,22 +836,15 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::YieldValue => {
                 // The saved stack goes into the frame exactly where the interpreter keeps it,
                 // so either tier can resume the generator; instr_ptr (set above) is the RESUME.
-                for (d, v) in fs.stack.iter().enumerate() {
-                    let slot = self.stack_slot(d)?;
-                    self.b.build_store(slot, self.val(*v)?).map_err(llvm)?;
-                }
+                self.spill_args(&fs.stack, 0)?;
                 let a = [self.ts.into(), self.frame.into(), self.val(arg(0))?.into(), self.i64c(fs.stack.len() as i64).into(), self.i64c(imm(0)).into()];
                 let r = self.call_ptr("ember_rt_yield", &a)?;
                 self.b.build_return(Some(&r)).map_err(llvm)?;
             }
             Op::ResumeAt => {
                 // instr_ptr == code_base + 2 * imm0: the frame is suspended (or starts) here.
-                let slot = unsafe {
-                    self.b.build_in_bounds_gep(self.ctx.i8_type(), self.frame, &[self.i64c(self.f.layout.instr_ptr_offset as i64)], "ipslot")
-                }
-                .map_err(llvm)?;
-                let at = self.b.build_load(self.ptr_t(), slot, "ip").map_err(llvm)?.into_pointer_value();
-                let want = self.handle(self.f.layout.code_base.wrapping_add(2 * imm(0) as u64))?;
+                let at = self.b.build_load(self.ptr_t(), self.ip_slot()?, "ip").map_err(llvm)?.into_pointer_value();
+                let want = self.code_unit_addr(imm(0) as u32)?;
                 let hit = self.b.build_int_compare(IntPredicate::EQ, at, want, "resume_here").map_err(llvm)?;
                 let yes = self.new_block(&format!("resume_{}", imm(0)));
                 let no = self.new_block("resume_next");

@@ -12,6 +12,18 @@ use crate::hir::{Function, Instr, Op};
 /// Largest unpacking the pass fuses (the helper keeps the items in a fixed buffer).
 pub const MAX_FUSED: usize = 16;
 
+/// The first local when `stores` are the `StoreFast`s of `unpack`'s results into consecutive
+/// locals (results are in push order, so the first store pops the last one, item 0).
+fn fusable_stores(unpack: &Instr, stores: Option<&[Instr]>) -> Option<i64> {
+    let stores = stores?;
+    let n = unpack.results.len();
+    let base = *stores.first()?.imms.first()?;
+    let ok = stores.iter().enumerate().all(|(k, s)| {
+        s.op == Op::StoreFast && s.args == [unpack.results[n - 1 - k]] && s.imms == [base + k as i64]
+    });
+    (ok && base >= 0).then_some(base)
+}
+
 /// Runs the pass; returns the number of unpackings fused.
 pub fn run(f: &mut Function) -> usize {
     let mut fused = 0;
@@ -21,16 +33,8 @@ pub fn run(f: &mut Function) -> usize {
         while i < b.instrs.len() {
             let ins = &b.instrs[i];
             let n = ins.results.len();
-            if ins.op == Op::UnpackSequence && (1..=MAX_FUSED).contains(&n) && i + n < b.instrs.len() + 1 {
-                let stores = &b.instrs[i + 1..(i + 1 + n).min(b.instrs.len())];
-                // Results are in push order; the first store pops the last one (item 0).
-                let base = stores.first().map(|s| s.imms.first().copied().unwrap_or(-1)).unwrap_or(-1);
-                let ok = stores.len() == n
-                    && base >= 0
-                    && stores.iter().enumerate().all(|(k, s)| {
-                        s.op == Op::StoreFast && s.args == [ins.results[n - 1 - k]] && s.imms == [base + k as i64]
-                    });
-                if ok {
+            if ins.op == Op::UnpackSequence && (1..=MAX_FUSED).contains(&n) {
+                if let Some(base) = fusable_stores(ins, b.instrs.get(i + 1..i + 1 + n)) {
                     out.push(Instr {
                         op: Op::UnpackStore,
                         imms: vec![n as i64, base],
