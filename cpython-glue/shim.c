@@ -662,9 +662,16 @@ static inline CodeInfo *managed_gen_info(_PyInterpreterFrame *f)
 }
 
 /* The compiled entry that may resume generator frame `f` now (compiled, no monitoring tool
- * on its code, C recursion budget left), else NULL. */
+ * on its code, C recursion budget left), else NULL. Autojit counts resumptions as calls (a
+ * generator is hot when it is iterated, even if it was created once), so a resumption of
+ * code not compiled yet may compile it. */
 static inline entry_fn gen_entry(PyThreadState *ts, _PyInterpreterFrame *f, CodeInfo *info)
 {
+    if (info && !info->entry && info->state == 0 && auto_threshold >= 0) {
+        PyCodeObject *co = (PyCodeObject *)f->f_executable;
+        if ((long)++info->ncalls > auto_threshold_for(co) && !is_instrumented(co))
+            try_compile((PyFunctionObject *)f->f_funcobj, info);
+    }
     if (!info || !info->entry || ts->c_recursion_remaining < EMBER_C_RESERVE ||
         monitoring_active(ts, (PyCodeObject *)f->f_executable))
         return NULL;
@@ -683,14 +690,7 @@ static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int
         return _PyEval_EvalFrameDefault(ts, f, throwflag);
     }
     if (f->owner == FRAME_OWNED_BY_GENERATOR && !throwflag) {
-        CodeInfo *info = managed_gen_info(f);
-        if (info && !info->entry && info->state == 0 && auto_threshold >= 0) {
-            /* Autojit counts resumptions as calls: a generator is hot when it is iterated. */
-            PyCodeObject *co = (PyCodeObject *)f->f_executable;
-            if ((long)++info->ncalls > auto_threshold_for(co) && !is_instrumented(co))
-                try_compile((PyFunctionObject *)f->f_funcobj, info);
-        }
-        entry_fn entry = gen_entry(ts, f, info);
+        entry_fn entry = gen_entry(ts, f, managed_gen_info(f));
         if (entry) {
             n_gen_resumes++;
             return enter(ts, f, entry);

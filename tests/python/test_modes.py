@@ -311,6 +311,28 @@ def test_generators_switch_off_refusal_logged_once(tmp_path):
         assert len(re.findall(rf"^Not compiling __main__:{fn}: generator.*EMBER_GENERATORS=0", log, re.M)) == 1, log
 
 
+def test_autojit_compiles_a_generator_created_once_and_iterated(tmp_path):
+    """Autojit counts a generator's resumptions, not only its creations: a generator function
+    called a few times but iterated a thousand times per call is compiled, and once it is, its
+    resumptions from the compiled loop enter compiled code (before any PEP 523 hook exists)."""
+    proc = ok(run_script(tmp_path, """
+        import ember
+        def gen(n):
+            for i in range(n):
+                yield i
+        def run():
+            t = 0
+            for x in gen(1000):
+                t += x
+            return t
+        out = [run() for _ in range(4)]
+        b = ember.stats()["gen_resumes"]
+        out.append(run())
+        print(out, ember.is_compiled(gen), ember.stats()["gen_resumes"] - b)
+    """, env=clean_env(EMBER_AUTO=2)))
+    assert proc.stdout.strip() == "[499500, 499500, 499500, 499500, 499500] True 1001"
+
+
 def test_force_compile_refuses_unsupported_in_process():
     """force_compile returns False for a function over the size limit (EMBER_MAX_CODE_UNITS,
     default 4000 code units) and True for a `with` statement and a generator; all keep
