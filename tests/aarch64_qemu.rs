@@ -144,7 +144,18 @@ fn have(cmd: &str, arg: &str) -> bool {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let mut o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    // The runtime maps its constant page and trampolines at fixed addresses the programs name
+    // (MAP_FIXED_NOREPLACE). Rarely, under qemu-user, the guest address space already holds
+    // something there and the process exits before running anything; that is set-up, not a
+    // result, so such a start is retried (a few times at most).
+    for _ in 0..3 {
+        let err = String::from_utf8_lossy(&o.stderr);
+        if o.status.success() || !(err.contains("mmap const page") || err.contains("mmap trampolines")) {
+            break;
+        }
+        o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    }
     assert!(o.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
