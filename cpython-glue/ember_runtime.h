@@ -101,8 +101,6 @@ int ember_store_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name
 
 /* ---- attributes (LOAD_ATTR, STORE_ATTR) ---- `name` and `descr` are borrowed constants. */
 PyObject *ember_load_attr(PyThreadState *ts, PyObject *owner, PyObject *name);
-PyObject *ember_load_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name,
-                                    i64 type_version, i64 hint);
 PyObject *ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
                                i64 type_version, i64 offset);
 PyObject *ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
@@ -112,8 +110,6 @@ PyObject *ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *n
 PyObject *ember_load_method(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject **self_out);
 /* STORE_ATTR: consumes owner and v. */
 int ember_store_attr(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v);
-int ember_store_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
-                               i64 type_version, i64 hint);
 int ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
                           i64 type_version, i64 offset);
 
@@ -229,7 +225,12 @@ int ember_unpack_ex(PyThreadState *ts, PyObject *seq, i64 oparg, PyObject **out)
 #define EMBER_IC_EMPTY 0xFFFFFFFFu
 #define EMBER_IC_MAX_MISSES 64
 enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALUES = 2, EMBER_IC_METHOD_NO_DICT = 3,
-       EMBER_IC_CLASS_ATTR = 4 /* LOAD_ATTR_CLASS: `version` is the owner class's own version */ };
+       EMBER_IC_CLASS_ATTR = 4 /* LOAD_ATTR_CLASS: `version` is the owner class's own version */,
+       /* An instance attribute of a type with inline values, wherever the instance keeps it: the
+        * inline values while they are valid (`index`, EMBER_IC_EMPTY when the shared keys lack the
+        * name), else the materialised __dict__ at entry `hint` (LOAD_ATTR_WITH_HINT). One kind
+        * for both layouts, so a site that sees both is not megamorphic. */
+       EMBER_IC_INSTANCE_ANY = 5 };
 typedef struct {
     uint32_t version;       /* type version tag; EMBER_IC_EMPTY = nothing cached */
     uint32_t kind;          /* EMBER_IC_* */
@@ -237,7 +238,7 @@ typedef struct {
     uint32_t keys_version;  /* shared-keys version (method with values) */
     PyObject *descr;        /* borrowed method descriptor (method forms) or class attribute value */
     uint32_t misses;        /* failed guards so far */
-    uint32_t unused;
+    uint32_t hint;          /* __dict__ entry index that held the name last (instance any) */
 } EmberAttrIC;
 
 PyObject *ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic);
@@ -310,9 +311,9 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_compare_op) X(ember_compare_op_int) X(ember_compare_op_float) X(ember_compare_op_str) \
     X(ember_is_op) X(ember_contains_op) \
     X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_store_global) \
-    X(ember_load_attr) X(ember_load_attr_with_hint) X(ember_load_attr_slot) X(ember_load_attr_module) \
+    X(ember_load_attr) X(ember_load_attr_slot) X(ember_load_attr_module) \
     X(ember_load_method) \
-    X(ember_store_attr) X(ember_store_attr_with_hint) X(ember_store_attr_slot) \
+    X(ember_store_attr) X(ember_store_attr_slot) \
     X(ember_binary_subscr) X(ember_binary_subscr_list_int) X(ember_binary_subscr_tuple_int) \
     X(ember_binary_subscr_dict) X(ember_store_subscr) X(ember_store_subscr_list_int) \
     X(ember_store_subscr_dict) X(ember_delete_subscr) \

@@ -400,23 +400,6 @@ static inline PyObject **ember_hint_slot(PyObject *owner, PyObject *name, i64 hi
     return ep->me_key == name ? &ep->me_value : NULL;
 }
 
-/* LOAD_ATTR_WITH_HINT: type version, managed dict, entry `hint` holds `name`. */
-PyObject *
-ember_load_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name, i64 type_version, i64 hint)
-{
-    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version) &&
-                     (Py_TYPE(owner)->tp_flags & Py_TPFLAGS_MANAGED_DICT))) {
-        PyDictObject *dict;
-        PyObject **slot = ember_hint_slot(owner, name, hint, &dict);
-        if (EMBER_LIKELY(slot != NULL && *slot != NULL)) {
-            PyObject *attr = Py_NewRef(*slot);
-            Py_DECREF(owner);
-            return attr;
-        }
-    }
-    return ember_load_attr(ts, owner, name);
-}
-
 /* LOAD_ATTR_SLOT: type version, PyObject* at byte `offset` in the object (NULL -> generic). */
 PyObject *
 ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
@@ -452,19 +435,29 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
     return ember_load_attr(ts, owner, name);
 }
 
-/* LOAD_ATTR through a self-specialising inline cache (instance value or class attribute). */
+/* LOAD_ATTR through a self-specialising inline cache (instance value, instance value or
+ * __dict__ entry, class attribute). */
 PyObject *
 ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == ic->version && ic->kind == EMBER_IC_INSTANCE_VALUE)) {
+    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == ic->version &&
+                     (ic->kind == EMBER_IC_INSTANCE_VALUE || ic->kind == EMBER_IC_INSTANCE_ANY))) {
         PyDictValues *values = _PyObject_InlineValues(owner);
+        PyObject *attr = NULL;
         if (EMBER_LIKELY(values->valid)) {
-            PyObject *attr = values->values[ic->index];
-            if (EMBER_LIKELY(attr != NULL)) {
-                Py_INCREF(attr);
-                Py_DECREF(owner);
-                return attr;
-            }
+            if (EMBER_LIKELY(ic->index != EMBER_IC_EMPTY)) attr = values->values[ic->index];
+        }
+        else if (ic->kind == EMBER_IC_INSTANCE_ANY) {
+            /* LOAD_ATTR_WITH_HINT; the type version guarantees the type has no attribute of
+             * this name, so the instance's __dict__ decides, as in the generic lookup. */
+            PyDictObject *dict;
+            PyObject **slot = ember_hint_slot(owner, name, ic->hint, &dict);
+            if (slot != NULL) attr = *slot;
+        }
+        if (EMBER_LIKELY(attr != NULL)) {
+            Py_INCREF(attr);
+            Py_DECREF(owner);
+            return attr;
         }
     }
     else if (ic->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) &&
@@ -482,10 +475,26 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
 {
     PyTypeObject *tp = Py_TYPE(owner);
     if (EMBER_LIKELY(tp->tp_version_tag == ic->version)) {
-        if (EMBER_LIKELY(ic->kind == EMBER_IC_METHOD_WITH_VALUES && _PyObject_InlineValues(owner)->valid &&
-                         ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == ic->keys_version)) {
-            *self_out = owner;
-            return Py_NewRef(ic->descr);
+        if (EMBER_LIKELY(ic->kind == EMBER_IC_METHOD_WITH_VALUES)) {
+            int shadowed = 1;
+            if (EMBER_LIKELY(_PyObject_InlineValues(owner)->valid)) {
+                shadowed = ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version != ic->keys_version;
+            }
+            else {
+                /* A materialised, combined __dict__ (values no longer inline): the method is
+                 * found when the dict lacks the name. All keys are str, so the lookup cannot
+                 * run Python code. */
+                PyDictObject *dict = _PyObject_GetManagedDict(owner);
+                if (dict != NULL && DK_IS_UNICODE(dict->ma_keys)) {
+                    PyObject *shadow;
+                    if (PyDict_GetItemRef((PyObject *)dict, name, &shadow) == 0) shadowed = 0;
+                    else Py_XDECREF(shadow);
+                }
+            }
+            if (EMBER_LIKELY(!shadowed)) {
+                *self_out = owner;
+                return Py_NewRef(ic->descr);
+            }
         }
         if (ic->kind == EMBER_IC_METHOD_NO_DICT) {
             *self_out = owner;
@@ -495,51 +504,61 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
     return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
 }
 
-/* STORE_ATTR through a self-specialising inline cache (instance value). */
-int
-ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
+/* Stores `v` (owned) in inline value `index` of `owner` (STORE_ATTR_INSTANCE_VALUE: valid
+ * inline values, no materialised __dict__), consuming the owner reference. */
+static inline int ember_store_inline_value(PyObject *owner, PyDictValues *values, uint32_t index, PyObject *v)
 {
-    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == ic->version && ic->kind == EMBER_IC_INSTANCE_VALUE &&
-                     _PyObject_GetManagedDict(owner) == NULL && _PyObject_InlineValues(owner)->valid)) {
-        PyDictValues *values = _PyObject_InlineValues(owner);
-        uint32_t index = ic->index;
-        PyObject *old = values->values[index];
-        values->values[index] = v;
-        if (old == NULL) {
-            _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)index);
-        }
-        else {
-            Py_DECREF(old);
-        }
+    PyObject *old = values->values[index];
+    values->values[index] = v;
+    if (old == NULL) {
+        _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)index);
+    }
+    else {
+        Py_DECREF(old);
+    }
+    Py_DECREF(owner);
+    return 0;
+}
+
+/* STORE_ATTR_WITH_HINT: replaces the existing entry `hint` of owner's managed __dict__ when it
+ * holds `name`, with the interpreter's dict-version bump, consuming `v` and the owner
+ * reference; 0. -1 (nothing done, no exception) when the hint does not fit. Watched dicts
+ * (dict watchers need the unexported _PyDict_SendEvent) and an untracked dict receiving a
+ * trackable value are left to the generic path. */
+static inline int ember_store_hinted(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, i64 hint)
+{
+    PyDictObject *dict;
+    PyObject **slot = ember_hint_slot(owner, name, hint, &dict);
+    if (EMBER_LIKELY(slot != NULL && *slot != NULL && (dict->ma_version_tag & DICT_WATCHER_MASK) == 0 &&
+                     (_PyObject_GC_IS_TRACKED(dict) || !_PyObject_GC_MAY_BE_TRACKED(v)))) {
+        PyObject *old = *slot;
+        *slot = v;
+        dict->ma_version_tag = DICT_NEXT_VERSION(ts->interp) |
+                               (dict->ma_version_tag & DICT_WATCHER_AND_MODIFICATION_MASK);
+        Py_DECREF(old);
         Py_DECREF(owner);
         return 0;
     }
-    return ember_store_attr_ic_miss(ts, owner, name, v, ic);
+    return -1;
 }
 
-/* STORE_ATTR_WITH_HINT: replace an existing entry of the managed __dict__ in place, with
- * the interpreter's dict-version bump. Watched dicts (dict watchers need the unexported
- * _PyDict_SendEvent) and an untracked dict receiving a trackable value take the generic path. */
+/* STORE_ATTR through a self-specialising inline cache (instance value, or instance value or
+ * __dict__ entry). */
 int
-ember_store_attr_with_hint(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
-                           i64 type_version, i64 hint)
+ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version) &&
-                     (Py_TYPE(owner)->tp_flags & Py_TPFLAGS_MANAGED_DICT))) {
-        PyDictObject *dict;
-        PyObject **slot = ember_hint_slot(owner, name, hint, &dict);
-        if (EMBER_LIKELY(slot != NULL && *slot != NULL && (dict->ma_version_tag & DICT_WATCHER_MASK) == 0 &&
-                         (_PyObject_GC_IS_TRACKED(dict) || !_PyObject_GC_MAY_BE_TRACKED(v)))) {
-            PyObject *old = *slot;
-            *slot = v;
-            dict->ma_version_tag = DICT_NEXT_VERSION(ts->interp) |
-                                   (dict->ma_version_tag & DICT_WATCHER_AND_MODIFICATION_MASK);
-            Py_DECREF(old);
-            Py_DECREF(owner);
+    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == ic->version &&
+                     (ic->kind == EMBER_IC_INSTANCE_VALUE || ic->kind == EMBER_IC_INSTANCE_ANY))) {
+        if (EMBER_LIKELY(_PyObject_GetManagedDict(owner) == NULL)) {
+            PyDictValues *values = _PyObject_InlineValues(owner);
+            if (EMBER_LIKELY(values->valid && ic->index != EMBER_IC_EMPTY))
+                return ember_store_inline_value(owner, values, ic->index, v);
+        }
+        else if (ic->kind == EMBER_IC_INSTANCE_ANY && ember_store_hinted(ts, owner, name, v, ic->hint) == 0) {
             return 0;
         }
     }
-    return ember_store_attr(ts, owner, name, v);
+    return ember_store_attr_ic_miss(ts, owner, name, v, ic);
 }
 
 /* STORE_ATTR_SLOT: type version, PyObject* at byte `offset`. */

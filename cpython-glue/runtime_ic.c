@@ -1,11 +1,12 @@
 /* runtime_ic.c -- the miss paths of Ember's self-specialising attribute inline caches
  * (EmberAttrIC, ember_runtime.h). On a failed guard the site is re-specialised from the object
  * at hand with the rules CPython 3.13's specialiser uses for the same instruction forms
- * (Python/specialize.c: specialize_dict_access for LOAD_ATTR_INSTANCE_VALUE and
- * STORE_ATTR_INSTANCE_VALUE, specialize_attr_loadclassattr for LOAD_ATTR_METHOD_WITH_VALUES and
- * LOAD_ATTR_METHOD_NO_DICT), then the generic operation runs. Whatever the cache holds, a hit
+ * (Python/specialize.c: specialize_dict_access for LOAD_ATTR_INSTANCE_VALUE,
+ * STORE_ATTR_INSTANCE_VALUE and the _WITH_HINT forms, specialize_attr_loadclassattr for
+ * LOAD_ATTR_METHOD_WITH_VALUES and LOAD_ATTR_METHOD_NO_DICT), then the generic operation runs. Whatever the cache holds, a hit
  * has exactly the generic operation's effect: the guards (type version, inline values valid,
- * shared-keys version) are the interpreter's own. */
+ * shared-keys version, __dict__ entry key) are the interpreter's own, and the one addition, a
+ * str-keyed __dict__ lookup that proves a method unshadowed, cannot run Python code. */
 #include "ember_runtime.h"
 #include "internal/pycore_dict.h"    /* PyDictKeysObject, DK_UNICODE_ENTRIES, PyDictValues */
 #include "internal/pycore_interp.h"  /* interp->dict_state.next_keys_version */
@@ -51,33 +52,48 @@ static int may_respecialise(EmberAttrIC *ic)
     return 1;
 }
 
-/* Instance-value slot of `name` for objects of `tp` with valid inline values and no class
- * attribute of that name (specialize_dict_access, descriptor kind ABSENT); -1 otherwise. */
-static Py_ssize_t instance_value_index(PyTypeObject *tp, PyObject *owner, PyObject *name, int store)
+/* Index of the entry of a combined, str-keyed __dict__ whose key is `name` itself (what
+ * LOAD_ATTR_WITH_HINT caches), or 0 when there is none. */
+static uint32_t dict_hint(PyDictObject *dict, PyObject *name)
 {
-    if (!(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES)) return -1;
-    if (store ? tp->tp_setattro != PyObject_GenericSetAttr : tp->tp_getattro != PyObject_GenericGetAttr) return -1;
-    if (!_PyObject_InlineValues(owner)->valid) return -1;
-    if (store && _PyObject_GetManagedDict(owner) != NULL) return -1;
-    if (_PyType_Lookup(tp, name) != NULL) return -1;
-    Py_ssize_t index = shared_keys_index(((PyHeapTypeObject *)tp)->ht_cached_keys, name);
-    if (index < 0 || index > 0xFFFF) return -1;
-    return index;
+    if (dict == NULL || dict->ma_values != NULL || !DK_IS_UNICODE(dict->ma_keys)) return 0;
+    PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys);
+    Py_ssize_t n = dict->ma_keys->dk_nentries;
+    for (Py_ssize_t i = 0; i < n && i <= 0xFFFF; i++)
+        if (ep[i].me_key == name) return (uint32_t)i;
+    return 0;
 }
 
-/* After a miss: cache `name`'s instance-value slot for objects of owner's type, if it has one.
- * A type that cannot be cached leaves the old entry in place (its type may come back). */
-static void respecialise_instance_value(EmberAttrIC *ic, PyObject *owner, PyObject *name, int store)
+/* After a miss on an instance: cache where objects of owner's type keep `name`
+ * (specialize_dict_access, descriptor kind ABSENT: inline values, generic get/setattr, no class
+ * attribute of that name). An object with valid inline values and no __dict__ gives
+ * LOAD/STORE_ATTR_INSTANCE_VALUE; one with a materialised __dict__, or a site that has
+ * already seen both layouts, gives the instance-any kind, which reads either, with the
+ * __dict__ entry index of this object as hint. A type that cannot be cached leaves the old
+ * entry in place (its type may come back). */
+static void respecialise_instance(EmberAttrIC *ic, PyObject *owner, PyObject *name, int store)
 {
     if (!may_respecialise(ic)) return;
     PyTypeObject *tp = Py_TYPE(owner);
-    Py_ssize_t index = instance_value_index(tp, owner, name, store);
-    uint32_t v = index >= 0 ? type_version(tp) : 0;
-    if (v != 0) {
-        ic->index = (uint32_t)index;
+    if (!(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES)) return;
+    if (store ? tp->tp_setattro != PyObject_GenericSetAttr : tp->tp_getattro != PyObject_GenericGetAttr) return;
+    if (_PyType_Lookup(tp, name) != NULL) return;
+    Py_ssize_t index = shared_keys_index(((PyHeapTypeObject *)tp)->ht_cached_keys, name);
+    if (index > 0xFFFF) index = -1;
+    uint32_t v = type_version(tp);
+    if (v == 0) return;
+    PyDictObject *dict = _PyObject_GetManagedDict(owner);
+    int inline_only = dict == NULL && _PyObject_InlineValues(owner)->valid && index >= 0;
+    int seen_dict = ic->version == v && ic->kind == EMBER_IC_INSTANCE_ANY;
+    ic->index = index >= 0 ? (uint32_t)index : EMBER_IC_EMPTY;
+    if (inline_only && !seen_dict) {
         ic->kind = EMBER_IC_INSTANCE_VALUE;
-        ic->version = v;
     }
+    else {
+        ic->kind = EMBER_IC_INSTANCE_ANY;
+        if (dict != NULL) ic->hint = dict_hint(dict, name);
+    }
+    ic->version = v;
 }
 
 /* LOAD_ATTR_CLASS (specialize_class_load_attr): `owner` is a class whose metaclass is exactly
@@ -125,7 +141,11 @@ static void respecialise_method(EmberAttrIC *ic, PyObject *owner, PyObject *name
     if (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) {
         /* LOAD_ATTR_METHOD_WITH_VALUES: no instance attribute can shadow the method. */
         PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
-        if (_PyObject_InlineValues(owner)->valid && shared_keys_index(keys, name) < 0) {
+        /* The name must be absent from the shared keys (the keys version then proves it
+         * absent from valid inline values); an object whose values moved to a combined
+         * __dict__ is checked by a lookup in that dict on every hit. */
+        int usable = _PyObject_InlineValues(owner)->valid || _PyObject_GetManagedDict(owner) != NULL;
+        if (usable && shared_keys_index(keys, name) < 0) {
             uint32_t kv = keys_version(keys);
             uint32_t v = kv ? type_version(tp) : 0;
             if (v != 0) {
@@ -160,7 +180,7 @@ PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *
                 respecialise_class_attr(ic, owner, name);
         }
         else if (mro_lookup_is_pure(Py_TYPE(owner))) {
-            respecialise_instance_value(ic, owner, name, 0);
+            respecialise_instance(ic, owner, name, 0);
         }
     }
     Py_DECREF(owner);
@@ -183,7 +203,7 @@ int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name,
     Py_INCREF(owner);
     int err = ember_store_attr(ts, owner, name, v);
     if (err == 0 && ic->misses < EMBER_IC_MAX_MISSES && mro_lookup_is_pure(Py_TYPE(owner)))
-        respecialise_instance_value(ic, owner, name, 1);
+        respecialise_instance(ic, owner, name, 1);
     Py_DECREF(owner);
     return err;
 }

@@ -129,8 +129,17 @@ impl<'ctx> Lower<'ctx, '_> {
 
     /// A new attribute inline cache (`EmberAttrIC` of `ember_runtime.h`, 32 bytes) in the
     /// module's data, seeded with the interpreter's profile: `kind` 0 = empty, 1 = instance
-    /// value, 2 = method with values, 3 = method without dict. Runtime misses re-specialise it.
+    /// value, 2 = method with values, 3 = method without dict (no __dict__ hint). Runtime
+    /// misses re-specialise it.
     fn attr_ic(&self, kind: u32, version: i64, index: i64, keys_version: i64, descr: u64) -> PointerValue<'ctx> {
+        self.attr_ic_hinted(kind, version, index, keys_version, descr, 0)
+    }
+
+    /// One `EmberAttrIC` (ember_runtime.h) in the module's data, initialised from the
+    /// interpreter's cache: `kind` (EMBER_IC_*; 5 = instance value or __dict__ entry), type
+    /// `version` (<= 0: empty), inline-values `index` (u32::MAX: none), shared-keys version,
+    /// borrowed `descr` address, and __dict__ entry `hint`.
+    fn attr_ic_hinted(&self, kind: u32, version: i64, index: i64, keys_version: i64, descr: u64, hint: i64) -> PointerValue<'ctx> {
         let i32t = self.ctx.i32_type();
         let ty = self.ctx.struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
         let empty = kind == 0 || version <= 0 || version > u32::MAX as i64 - 1;
@@ -143,7 +152,7 @@ impl<'ctx> Lower<'ctx, '_> {
             i32t.const_int(keys_version.clamp(0, u32::MAX as i64) as u64, false).into(),
             descr.into(),
             i32t.const_zero().into(),
-            i32t.const_zero().into(),
+            i32t.const_int(hint.clamp(0, u32::MAX as i64) as u64, false).into(),
         ]);
         let g = self.m.add_global(ty, None, "ember_ic");
         g.set_linkage(Linkage::Private);
@@ -558,7 +567,12 @@ impl<'ctx> Lower<'ctx, '_> {
                     }
                     2 => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
                     3 => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
-                    4 => self.call_ptr("ember_load_attr_with_hint", &[base[0], base[1], base[2], a, b2])?,
+                    4 => {
+                        // LOAD_ATTR_WITH_HINT seeds the instance-any cache (kind 5): the site
+                        // may also see objects whose values are still inline.
+                        let ic = self.attr_ic_hinted(5, imm(2), u32::MAX as i64, 0, 0, imm(3));
+                        self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
+                    }
                     _ => return Err(unsupported()),
                 };
                 self.check_null(r, &fs)?;
@@ -591,7 +605,10 @@ impl<'ctx> Lower<'ctx, '_> {
                         self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
                     }
                     2 => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
-                    3 => self.call("ember_store_attr_with_hint", &[base[0], base[1], base[2], base[3], a, b2])?,
+                    3 => {
+                        let ic = self.attr_ic_hinted(5, imm(2), u32::MAX as i64, 0, 0, imm(3));
+                        self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
+                    }
                     _ => return Err(unsupported()),
                 };
                 self.check_int(r, &fs)?;

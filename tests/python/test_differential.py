@@ -1538,6 +1538,62 @@ def f(k):
             out.append(str(e))
     return out
 """, [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,)]),
+    Case("instance_layouts_one_site", """
+class A:
+    def __init__(self, v):
+        self.x = v
+        self.y = -v
+    def m(self):
+        return ("A.m", self.x)
+
+def get(o):
+    return o.x, o.y
+
+def put(o, v):
+    o.x = v
+    o.y = v + 1
+
+def call(o):
+    return o.m()
+
+def layouts():
+    # One site sees every way an instance of one class keeps its attributes: inline values,
+    # a materialised __dict__ sharing them, a combined str-keyed __dict__ (values moved out),
+    # a dict with a non-str key, an assigned __dict__, deleted and re-added attributes.
+    inline = A(1)
+    shared = A(2); vars(shared)
+    combined = A(3); combined.__dict__[1] = "int key"; del combined.__dict__[1]
+    nonstr = A(4); nonstr.__dict__[(1, 2)] = "tuple key"
+    assigned = A(5); assigned.__dict__ = {"y": 50, "x": 5}
+    readded = A(6); readded.__dict__[1] = 0; del readded.x; readded.x = 60
+    shadow = A(7); shadow.__dict__[1] = 0; shadow.m = lambda: "instance m"
+    equal_key = A(8); equal_key.__dict__ = {"".join(["x"]): 80, "y": 8}
+    return [inline, shared, combined, nonstr, assigned, readded, shadow, equal_key]
+
+def f(k):
+    objs = layouts()
+    out = []
+    for rnd in range(3):
+        for o in (objs if k == 0 else objs[::-1]):
+            out.append((get(o), call(o)))
+            put(o, rnd * 100 + len(out))
+            out.append(get(o))
+    del objs[2].y
+    try:
+        get(objs[2])
+    except AttributeError as e:
+        out.append(str(e))
+    objs[3].__dict__.clear()
+    try:
+        call(objs[3])
+        get(objs[3])
+    except AttributeError as e:
+        out.append(("cleared", str(e)))
+    A.tag = "new type version"
+    out.append([call(o) for o in objs if o is not objs[3]])
+    out.append([get(o) for o in objs if o not in (objs[2], objs[3])])
+    return out, [sorted(map(str, vars(o))) for o in objs]
+""", [(0,), (1,)]),
 ]
 
 
