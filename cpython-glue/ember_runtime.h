@@ -215,30 +215,44 @@ PyObject *ember_get_len(PyObject *obj /* borrowed */);
 /* UNPACK_EX: out[0 .. before+after] receive the items, the first one at the top. */
 int ember_unpack_ex(PyThreadState *ts, PyObject *seq, i64 oparg, PyObject **out);
 
-/* ---- self-specialising attribute inline caches (runtime_fast.c fast paths, runtime_ic.c misses) ----
+/* ---- self-specialising attribute inline caches (runtime_fast.c fast paths, runtime_ic.c the rest) ----
  * One EmberAttrIC per LOAD_ATTR (attribute and method forms) and STORE_ATTR site, in the compiled
- * module's data. It starts from the interpreter's inline cache (or empty) and, when its guard
- * fails, is re-specialised from the object at hand with the rules of Python/specialize.c
- * (instance value, class attribute, method with values, method without dict), so a site compiled with a stale or
- * missing profile becomes fast once it sees a stable type. After EMBER_IC_MAX_MISSES failed guards
- * the site stays generic (megamorphic). */
+ * module's data: up to EMBER_IC_WAYS entries, each for one type version (polymorphic). Entry 0
+ * starts from the interpreter's inline cache (or empty) and is the one the inlined fast path
+ * checks; when no entry fits, the generic operation runs and an entry is specialised from the
+ * object at hand with the rules of Python/specialize.c (instance value, dict with hint, class
+ * attribute, method with values, method without dict, method with lazy dict). After
+ * EMBER_IC_MAX_MISSES failed lookups the site stops specialising (megamorphic). */
 #define EMBER_IC_EMPTY 0xFFFFFFFFu
 #define EMBER_IC_MAX_MISSES 64
+#define EMBER_IC_WAYS 4
 enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALUES = 2, EMBER_IC_METHOD_NO_DICT = 3,
        EMBER_IC_CLASS_ATTR = 4 /* LOAD_ATTR_CLASS: `version` is the owner class's own version */,
        /* An instance attribute of a type with inline values, wherever the instance keeps it: the
         * inline values while they are valid (`index`, EMBER_IC_EMPTY when the shared keys lack the
         * name), else the materialised __dict__ at entry `hint` (LOAD_ATTR_WITH_HINT). One kind
         * for both layouts, so a site that sees both is not megamorphic. */
-       EMBER_IC_INSTANCE_ANY = 5 };
+       EMBER_IC_INSTANCE_ANY = 5,
+       /* LOAD_ATTR_METHOD_LAZY_DICT: a type with a managed __dict__ but no inline values; the
+        * method is found while the instance has no __dict__ (or one without the name). */
+       EMBER_IC_METHOD_LAZY_DICT = 6,
+       /* A class's own staticmethod or classmethod (exact types), loaded from the class:
+        * `descr`'s __get__(None, owner), which cannot run Python code. */
+       EMBER_IC_CLASS_DESCR = 7 };
+/* One cached type (32 bytes). */
 typedef struct {
     uint32_t version;       /* type version tag; EMBER_IC_EMPTY = nothing cached */
     uint32_t kind;          /* EMBER_IC_* */
-    uint32_t index;         /* inline-values index (instance value) */
+    uint32_t index;         /* inline-values index (instance kinds) */
     uint32_t keys_version;  /* shared-keys version (method with values) */
-    PyObject *descr;        /* borrowed method descriptor (method forms) or class attribute value */
-    uint32_t misses;        /* failed guards so far */
+    PyObject *descr;        /* borrowed method descriptor (method forms) or class attribute */
     uint32_t hint;          /* __dict__ entry index that held the name last (instance any) */
+    uint32_t unused;
+} EmberICEntry;
+typedef struct {
+    EmberICEntry e[EMBER_IC_WAYS];
+    uint32_t misses;        /* lookups no entry answered, so far */
+    uint32_t victim;        /* next entry (1..WAYS-1) to replace when all are taken */
 } EmberAttrIC;
 
 PyObject *ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic);
@@ -246,11 +260,13 @@ PyObject *ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *nam
                                PyObject **self_out);
 int ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, PyObject *v,
                         EmberAttrIC *ic);
-PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic) EMBER_COLD;
+/* Entry 0 did not answer: the other entries, else the generic operation and re-specialisation. */
+PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+    __attribute__((noinline));
 PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
-                                    PyObject **self_out) EMBER_COLD;
+                                    PyObject **self_out) __attribute__((noinline));
 int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
-                             EmberAttrIC *ic) EMBER_COLD;
+                             EmberAttrIC *ic) __attribute__((noinline));
 
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 /* UNPACK_SEQUENCE n followed by STORE_FAST of items 0..n-1 into dst[0..n) (consecutive locals;

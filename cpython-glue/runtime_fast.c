@@ -385,21 +385,6 @@ ember_type_version_ok(PyObject *owner, i64 type_version)
     return type_version != 0 && (i64)Py_TYPE(owner)->tp_version_tag == type_version;
 }
 
-/* The managed __dict__ entry at `hint` if its key is `name` (LOAD_ATTR_WITH_HINT and
- * STORE_ATTR_WITH_HINT); NULL when the dict is missing or the hint no longer fits. */
-static inline PyObject **ember_hint_slot(PyObject *owner, PyObject *name, i64 hint, PyDictObject **dict_out)
-{
-    PyDictObject *dict = _PyObject_GetManagedDict(owner);
-    if (dict == NULL || hint < 0 || hint >= dict->ma_keys->dk_nentries) return NULL;
-    *dict_out = dict;
-    if (DK_IS_UNICODE(dict->ma_keys)) {
-        PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys) + hint;
-        return ep->me_key == name ? &ep->me_value : NULL;
-    }
-    PyDictKeyEntry *ep = DK_ENTRIES(dict->ma_keys) + hint;
-    return ep->me_key == name ? &ep->me_value : NULL;
-}
-
 /* LOAD_ATTR_SLOT: type version, PyObject* at byte `offset` in the object (NULL -> generic). */
 PyObject *
 ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
@@ -435,128 +420,64 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
     return ember_load_attr(ts, owner, name);
 }
 
-/* LOAD_ATTR through a self-specialising inline cache (instance value, instance value or
- * __dict__ entry, class attribute). */
+/* The attribute inline caches' fast paths, inlined into compiled code: entry 0 in its most
+ * common kinds (LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_METHOD_WITH_VALUES / _NO_DICT,
+ * STORE_ATTR_INSTANCE_VALUE, with the interpreter's guards). Everything else (other kinds,
+ * other entries, misses) is runtime_ic.c's. */
 PyObject *
 ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == ic->version &&
-                     (ic->kind == EMBER_IC_INSTANCE_VALUE || ic->kind == EMBER_IC_INSTANCE_ANY))) {
+    EmberICEntry *e = &ic->e[0];
+    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE)) {
         PyDictValues *values = _PyObject_InlineValues(owner);
-        PyObject *attr = NULL;
         if (EMBER_LIKELY(values->valid)) {
-            if (EMBER_LIKELY(ic->index != EMBER_IC_EMPTY)) attr = values->values[ic->index];
+            PyObject *attr = values->values[e->index];
+            if (EMBER_LIKELY(attr != NULL)) {
+                Py_INCREF(attr);
+                Py_DECREF(owner);
+                return attr;
+            }
         }
-        else if (ic->kind == EMBER_IC_INSTANCE_ANY) {
-            /* LOAD_ATTR_WITH_HINT; the type version guarantees the type has no attribute of
-             * this name, so the instance's __dict__ decides, as in the generic lookup. */
-            PyDictObject *dict;
-            PyObject **slot = ember_hint_slot(owner, name, ic->hint, &dict);
-            if (slot != NULL) attr = *slot;
-        }
-        if (EMBER_LIKELY(attr != NULL)) {
-            Py_INCREF(attr);
-            Py_DECREF(owner);
-            return attr;
-        }
-    }
-    else if (ic->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) &&
-             ((PyTypeObject *)owner)->tp_version_tag == ic->version) {
-        PyObject *attr = Py_NewRef(ic->descr);
-        Py_DECREF(owner);
-        return attr;
     }
     return ember_load_attr_ic_miss(ts, owner, name, ic);
 }
 
-/* LOAD_ATTR (method form) through a self-specialising inline cache. */
 PyObject *
 ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out)
 {
     PyTypeObject *tp = Py_TYPE(owner);
-    if (EMBER_LIKELY(tp->tp_version_tag == ic->version)) {
-        if (EMBER_LIKELY(ic->kind == EMBER_IC_METHOD_WITH_VALUES)) {
-            int shadowed = 1;
-            if (EMBER_LIKELY(_PyObject_InlineValues(owner)->valid)) {
-                shadowed = ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version != ic->keys_version;
-            }
-            else {
-                /* A materialised, combined __dict__ (values no longer inline): the method is
-                 * found when the dict lacks the name. All keys are str, so the lookup cannot
-                 * run Python code. */
-                PyDictObject *dict = _PyObject_GetManagedDict(owner);
-                if (dict != NULL && DK_IS_UNICODE(dict->ma_keys)) {
-                    PyObject *shadow;
-                    if (PyDict_GetItemRef((PyObject *)dict, name, &shadow) == 0) shadowed = 0;
-                    else Py_XDECREF(shadow);
-                }
-            }
-            if (EMBER_LIKELY(!shadowed)) {
-                *self_out = owner;
-                return Py_NewRef(ic->descr);
-            }
-        }
-        if (ic->kind == EMBER_IC_METHOD_NO_DICT) {
+    EmberICEntry *e = &ic->e[0];
+    if (EMBER_LIKELY(tp->tp_version_tag == e->version)) {
+        if (EMBER_LIKELY(e->kind == EMBER_IC_METHOD_WITH_VALUES && _PyObject_InlineValues(owner)->valid &&
+                         ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == e->keys_version)) {
             *self_out = owner;
-            return Py_NewRef(ic->descr);
+            return Py_NewRef(e->descr);
+        }
+        if (e->kind == EMBER_IC_METHOD_NO_DICT) {
+            *self_out = owner;
+            return Py_NewRef(e->descr);
         }
     }
     return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
 }
 
-/* Stores `v` (owned) in inline value `index` of `owner` (STORE_ATTR_INSTANCE_VALUE: valid
- * inline values, no materialised __dict__), consuming the owner reference. */
-static inline int ember_store_inline_value(PyObject *owner, PyDictValues *values, uint32_t index, PyObject *v)
-{
-    PyObject *old = values->values[index];
-    values->values[index] = v;
-    if (old == NULL) {
-        _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)index);
-    }
-    else {
-        Py_DECREF(old);
-    }
-    Py_DECREF(owner);
-    return 0;
-}
-
-/* STORE_ATTR_WITH_HINT: replaces the existing entry `hint` of owner's managed __dict__ when it
- * holds `name`, with the interpreter's dict-version bump, consuming `v` and the owner
- * reference; 0. -1 (nothing done, no exception) when the hint does not fit. Watched dicts
- * (dict watchers need the unexported _PyDict_SendEvent) and an untracked dict receiving a
- * trackable value are left to the generic path. */
-static inline int ember_store_hinted(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, i64 hint)
-{
-    PyDictObject *dict;
-    PyObject **slot = ember_hint_slot(owner, name, hint, &dict);
-    if (EMBER_LIKELY(slot != NULL && *slot != NULL && (dict->ma_version_tag & DICT_WATCHER_MASK) == 0 &&
-                     (_PyObject_GC_IS_TRACKED(dict) || !_PyObject_GC_MAY_BE_TRACKED(v)))) {
-        PyObject *old = *slot;
-        *slot = v;
-        dict->ma_version_tag = DICT_NEXT_VERSION(ts->interp) |
-                               (dict->ma_version_tag & DICT_WATCHER_AND_MODIFICATION_MASK);
-        Py_DECREF(old);
-        Py_DECREF(owner);
-        return 0;
-    }
-    return -1;
-}
-
-/* STORE_ATTR through a self-specialising inline cache (instance value, or instance value or
- * __dict__ entry). */
 int
 ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == ic->version &&
-                     (ic->kind == EMBER_IC_INSTANCE_VALUE || ic->kind == EMBER_IC_INSTANCE_ANY))) {
-        if (EMBER_LIKELY(_PyObject_GetManagedDict(owner) == NULL)) {
-            PyDictValues *values = _PyObject_InlineValues(owner);
-            if (EMBER_LIKELY(values->valid && ic->index != EMBER_IC_EMPTY))
-                return ember_store_inline_value(owner, values, ic->index, v);
+    EmberICEntry *e = &ic->e[0];
+    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE &&
+                     _PyObject_GetManagedDict(owner) == NULL && _PyObject_InlineValues(owner)->valid)) {
+        PyDictValues *values = _PyObject_InlineValues(owner);
+        PyObject *old = values->values[e->index];
+        values->values[e->index] = v;
+        if (old == NULL) {
+            _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)e->index);
         }
-        else if (ic->kind == EMBER_IC_INSTANCE_ANY && ember_store_hinted(ts, owner, name, v, ic->hint) == 0) {
-            return 0;
+        else {
+            Py_DECREF(old);
         }
+        Py_DECREF(owner);
+        return 0;
     }
     return ember_store_attr_ic_miss(ts, owner, name, v, ic);
 }

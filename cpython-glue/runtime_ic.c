@@ -1,16 +1,184 @@
-/* runtime_ic.c -- the miss paths of Ember's self-specialising attribute inline caches
- * (EmberAttrIC, ember_runtime.h). On a failed guard the site is re-specialised from the object
- * at hand with the rules CPython 3.13's specialiser uses for the same instruction forms
- * (Python/specialize.c: specialize_dict_access for LOAD_ATTR_INSTANCE_VALUE,
- * STORE_ATTR_INSTANCE_VALUE and the _WITH_HINT forms, specialize_attr_loadclassattr for
- * LOAD_ATTR_METHOD_WITH_VALUES and LOAD_ATTR_METHOD_NO_DICT), then the generic operation runs. Whatever the cache holds, a hit
- * has exactly the generic operation's effect: the guards (type version, inline values valid,
- * shared-keys version, __dict__ entry key) are the interpreter's own, and the one addition, a
- * str-keyed __dict__ lookup that proves a method unshadowed, cannot run Python code. */
+/* runtime_ic.c -- Ember's self-specialising, polymorphic attribute inline caches (EmberAttrIC,
+ * ember_runtime.h) beyond the inlined fast path of entry 0 (runtime_fast.c): the hit tests of
+ * every entry kind, and the misses. On a miss the generic operation runs first, so that its
+ * effects and their order are exactly the interpreter's, and then an entry is specialised from
+ * the object at hand with the rules CPython 3.13's specialiser uses for the same instruction
+ * forms (Python/specialize.c: specialize_dict_access for LOAD/STORE_ATTR_INSTANCE_VALUE and the
+ * _WITH_HINT forms, specialize_class_load_attr for LOAD_ATTR_CLASS,
+ * specialize_attr_loadclassattr for LOAD_ATTR_METHOD_WITH_VALUES, _NO_DICT and _LAZY_DICT), only
+ * when the lookups cannot run Python code. Whatever an entry holds, a hit has exactly the
+ * generic operation's effect: its guards (type version, inline values valid, shared-keys
+ * version, __dict__ entry key) are the interpreter's own, and the additions (a str-keyed
+ * __dict__ lookup that proves a method unshadowed, a staticmethod's or classmethod's __get__)
+ * cannot run Python code. The interpreter keeps one entry per site and re-specialises with
+ * backoff; Ember keeps EMBER_IC_WAYS, so polymorphic sites (a method of a base class called on
+ * several subclasses) stay fast. */
 #include "ember_runtime.h"
 #include "internal/pycore_dict.h"    /* PyDictKeysObject, DK_UNICODE_ENTRIES, PyDictValues */
 #include "internal/pycore_interp.h"  /* interp->dict_state.next_keys_version */
 #include "internal/pycore_object.h"  /* _PyObject_InlineValues, _PyObject_GetManagedDict */
+
+/* ---- hit tests ---- */
+
+/* The managed __dict__ entry at `hint` if its key is `name` (LOAD_ATTR_WITH_HINT and
+ * STORE_ATTR_WITH_HINT); NULL when the dict is missing or the hint no longer fits. */
+static inline PyObject **hint_slot(PyObject *owner, PyObject *name, i64 hint, PyDictObject **dict_out)
+{
+    PyDictObject *dict = _PyObject_GetManagedDict(owner);
+    if (dict == NULL || hint < 0 || hint >= dict->ma_keys->dk_nentries) return NULL;
+    *dict_out = dict;
+    if (DK_IS_UNICODE(dict->ma_keys)) {
+        PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys) + hint;
+        return ep->me_key == name ? &ep->me_value : NULL;
+    }
+    PyDictKeyEntry *ep = DK_ENTRIES(dict->ma_keys) + hint;
+    return ep->me_key == name ? &ep->me_value : NULL;
+}
+
+/* 1 when instance __dict__ `dict` may hold `name` (a str): it does, or its keys are not all
+ * str, so that looking it up could run Python code (the caller then takes the generic path);
+ * 0 when it certainly does not. */
+static inline int str_dict_may_have(PyDictObject *dict, PyObject *name)
+{
+    if (!DK_IS_UNICODE(dict->ma_keys)) return 1;
+    PyObject *found = NULL;
+    int r = PyDict_GetItemRef((PyObject *)dict, name, &found);
+    Py_XDECREF(found);
+    return r != 0;   /* -1 cannot happen for a str key in a str-keyed dict */
+}
+
+/* The value of a cached class attribute of class `owner`, new reference: the attribute itself
+ * (LOAD_ATTR_CLASS), or for a staticmethod / classmethod what its __get__(None, owner) returns
+ * (type_getattro, Objects/typeobject.c); NULL with an exception only for an uninitialised
+ * descriptor, as in the interpreter. */
+static inline PyObject *class_attr_value(PyObject *owner, EmberICEntry *e)
+{
+    if (e->kind == EMBER_IC_CLASS_ATTR) return Py_NewRef(e->descr);
+    return Py_TYPE(e->descr)->tp_descr_get(e->descr, NULL, owner);
+}
+
+static inline int is_class_kind(uint32_t kind)
+{
+    return kind == EMBER_IC_CLASS_ATTR || kind == EMBER_IC_CLASS_DESCR;
+}
+
+/* LOAD_ATTR (attribute form) through entry `e`: 1 with *out set (new reference, or NULL with
+ * an exception) and the owner reference consumed, 0 when the entry does not apply. */
+static inline int load_hit(EmberICEntry *e, PyObject *owner, PyObject *name, PyObject **out)
+{
+    if (Py_TYPE(owner)->tp_version_tag == e->version &&
+        (e->kind == EMBER_IC_INSTANCE_VALUE || e->kind == EMBER_IC_INSTANCE_ANY)) {
+        /* (An entry seeded from LOAD_ATTR_WITH_HINT may be for a managed-dict type without
+         * inline values.) */
+        PyObject *attr = NULL;
+        if ((Py_TYPE(owner)->tp_flags & Py_TPFLAGS_INLINE_VALUES) && _PyObject_InlineValues(owner)->valid) {
+            if (e->index != EMBER_IC_EMPTY) attr = _PyObject_InlineValues(owner)->values[e->index];
+        }
+        else if (e->kind == EMBER_IC_INSTANCE_ANY) {
+            /* LOAD_ATTR_WITH_HINT; the type version guarantees the type has no attribute of
+             * this name, so the instance's __dict__ decides, as in the generic lookup. */
+            PyDictObject *dict;
+            PyObject **slot = hint_slot(owner, name, e->hint, &dict);
+            if (slot != NULL) attr = *slot;
+        }
+        if (attr == NULL) return 0;
+        *out = Py_NewRef(attr);
+        Py_DECREF(owner);
+        return 1;
+    }
+    if (is_class_kind(e->kind) && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
+        *out = class_attr_value(owner, e);
+        Py_DECREF(owner);
+        return 1;
+    }
+    return 0;
+}
+
+/* LOAD_ATTR (method form) through entry `e`: 1 with *out and *self_out set as
+ * ember_load_method_ic sets them, 0 when the entry does not apply. */
+static inline int method_hit(EmberICEntry *e, PyObject *owner, PyObject *name, PyObject **out, PyObject **self_out)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (tp->tp_version_tag == e->version) {
+        int found = 0;
+        if (e->kind == EMBER_IC_METHOD_WITH_VALUES) {
+            if (_PyObject_InlineValues(owner)->valid) {
+                found = ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == e->keys_version;
+            }
+            else {
+                /* The values moved to a combined __dict__: the method is found when the dict
+                 * lacks the name. */
+                PyDictObject *dict = _PyObject_GetManagedDict(owner);
+                found = dict != NULL && !str_dict_may_have(dict, name);
+            }
+        }
+        else if (e->kind == EMBER_IC_METHOD_NO_DICT) {
+            found = 1;
+        }
+        else if (e->kind == EMBER_IC_METHOD_LAZY_DICT && (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
+            PyDictObject *dict = _PyObject_GetManagedDict(owner);
+            found = dict == NULL || !str_dict_may_have(dict, name);
+        }
+        if (found) {
+            *self_out = owner;
+            *out = Py_NewRef(e->descr);
+            return 1;
+        }
+    }
+    if (is_class_kind(e->kind) && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
+        /* A class attribute loaded in method form (`Class.f(...)`): _PyObject_GetMethod falls
+         * back to the generic getattr for a class owner, so the callable comes back alone. */
+        *out = class_attr_value(owner, e);
+        *self_out = NULL;
+        Py_DECREF(owner);
+        return 1;
+    }
+    return 0;
+}
+
+/* STORE_ATTR_WITH_HINT: replaces the existing entry `hint` of owner's managed __dict__ when it
+ * holds `name`, with the interpreter's dict-version bump. Watched dicts (dict watchers need the
+ * unexported _PyDict_SendEvent) and an untracked dict receiving a trackable value are left to
+ * the generic path. 1 when stored. */
+static inline int store_hinted(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, i64 hint)
+{
+    PyDictObject *dict;
+    PyObject **slot = hint_slot(owner, name, hint, &dict);
+    if (slot == NULL || *slot == NULL || (dict->ma_version_tag & DICT_WATCHER_MASK) != 0 ||
+        (!_PyObject_GC_IS_TRACKED(dict) && _PyObject_GC_MAY_BE_TRACKED(v)))
+        return 0;
+    PyObject *old = *slot;
+    *slot = v;
+    dict->ma_version_tag = DICT_NEXT_VERSION(ts->interp) | (dict->ma_version_tag & DICT_WATCHER_AND_MODIFICATION_MASK);
+    Py_DECREF(old);
+    return 1;
+}
+
+/* STORE_ATTR through entry `e`: 1 when stored (v and the owner reference consumed), 0 when
+ * the entry does not apply. */
+static inline int store_hit(PyThreadState *ts, EmberICEntry *e, PyObject *owner, PyObject *name, PyObject *v)
+{
+    if (Py_TYPE(owner)->tp_version_tag != e->version ||
+        (e->kind != EMBER_IC_INSTANCE_VALUE && e->kind != EMBER_IC_INSTANCE_ANY))
+        return 0;
+    if (_PyObject_GetManagedDict(owner) == NULL) {
+        /* STORE_ATTR_INSTANCE_VALUE */
+        if (!(Py_TYPE(owner)->tp_flags & Py_TPFLAGS_INLINE_VALUES)) return 0;
+        PyDictValues *values = _PyObject_InlineValues(owner);
+        if (!values->valid || e->index == EMBER_IC_EMPTY) return 0;
+        PyObject *old = values->values[e->index];
+        values->values[e->index] = v;
+        if (old == NULL) _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)e->index);
+        else Py_DECREF(old);
+    }
+    else if (e->kind != EMBER_IC_INSTANCE_ANY || !store_hinted(ts, owner, name, v, e->hint)) {
+        return 0;
+    }
+    Py_DECREF(owner);
+    return 1;
+}
+
+/* ---- specialisation ---- */
 
 /* Index of `name` in a type's shared keys, or -1 (dictobject.c _PyDictKeys_StringLookup,
  * which is not exported; shared keys hold only str keys). */
@@ -52,6 +220,20 @@ static int may_respecialise(EmberAttrIC *ic)
     return 1;
 }
 
+/* The entry to (re)fill for type version `v`: the one already holding it, else an empty one,
+ * else entries 1..WAYS-1 in turn (entry 0, the inlined one, keeps the first type seen). */
+static EmberICEntry *entry_for(EmberAttrIC *ic, uint32_t v)
+{
+    for (int i = 0; i < EMBER_IC_WAYS; i++)
+        if (ic->e[i].version == v) return &ic->e[i];
+    for (int i = 0; i < EMBER_IC_WAYS; i++)
+        if (ic->e[i].version == EMBER_IC_EMPTY) return &ic->e[i];
+    if (ic->victim < 1 || ic->victim >= EMBER_IC_WAYS) ic->victim = 1;
+    EmberICEntry *e = &ic->e[ic->victim];
+    ic->victim = ic->victim + 1 < EMBER_IC_WAYS ? ic->victim + 1 : 1;
+    return e;
+}
+
 /* Index of the entry of a combined, str-keyed __dict__ whose key is `name` itself (what
  * LOAD_ATTR_WITH_HINT caches), or 0 when there is none. */
 static uint32_t dict_hint(PyDictObject *dict, PyObject *name)
@@ -67,10 +249,10 @@ static uint32_t dict_hint(PyDictObject *dict, PyObject *name)
 /* After a miss on an instance: cache where objects of owner's type keep `name`
  * (specialize_dict_access, descriptor kind ABSENT: inline values, generic get/setattr, no class
  * attribute of that name). An object with valid inline values and no __dict__ gives
- * LOAD/STORE_ATTR_INSTANCE_VALUE; one with a materialised __dict__, or a site that has
+ * LOAD/STORE_ATTR_INSTANCE_VALUE; one with a materialised __dict__, or a type whose entry has
  * already seen both layouts, gives the instance-any kind, which reads either, with the
- * __dict__ entry index of this object as hint. A type that cannot be cached leaves the old
- * entry in place (its type may come back). */
+ * __dict__ entry index of this object as hint. A type that cannot be cached leaves the entries
+ * as they are. */
 static void respecialise_instance(EmberAttrIC *ic, PyObject *owner, PyObject *name, int store)
 {
     if (!may_respecialise(ic)) return;
@@ -82,37 +264,43 @@ static void respecialise_instance(EmberAttrIC *ic, PyObject *owner, PyObject *na
     if (index > 0xFFFF) index = -1;
     uint32_t v = type_version(tp);
     if (v == 0) return;
+    EmberICEntry *e = entry_for(ic, v);
     PyDictObject *dict = _PyObject_GetManagedDict(owner);
     int inline_only = dict == NULL && _PyObject_InlineValues(owner)->valid && index >= 0;
-    int seen_dict = ic->version == v && ic->kind == EMBER_IC_INSTANCE_ANY;
-    ic->index = index >= 0 ? (uint32_t)index : EMBER_IC_EMPTY;
+    int seen_dict = e->version == v && e->kind == EMBER_IC_INSTANCE_ANY;
+    e->index = index >= 0 ? (uint32_t)index : EMBER_IC_EMPTY;
     if (inline_only && !seen_dict) {
-        ic->kind = EMBER_IC_INSTANCE_VALUE;
+        e->kind = EMBER_IC_INSTANCE_VALUE;
     }
     else {
-        ic->kind = EMBER_IC_INSTANCE_ANY;
-        if (dict != NULL) ic->hint = dict_hint(dict, name);
+        e->kind = EMBER_IC_INSTANCE_ANY;
+        if (dict != NULL) e->hint = dict_hint(dict, name);
     }
-    ic->version = v;
+    e->version = v;
 }
 
 /* LOAD_ATTR_CLASS (specialize_class_load_attr): `owner` is a class whose metaclass is exactly
  * `type` and has no attribute `name`, and the class's own attribute is a plain value or a
- * method (loading either from the class returns it unchanged). Returns 1 when cached. */
-static int respecialise_class_attr(EmberAttrIC *ic, PyObject *owner, PyObject *name)
+ * method (loading either from the class returns it unchanged), or, beyond the interpreter, an
+ * exact staticmethod or classmethod (whose __get__ the hit calls: `Class.static_f(...)`). The
+ * type version covers the class's dict and MRO; the descriptor object is the class's own, kept
+ * alive by it while the version holds. */
+static void respecialise_class_attr(EmberAttrIC *ic, PyObject *owner, PyObject *name)
 {
-    if (!PyType_CheckExact(owner) || _PyType_Lookup(&PyType_Type, name) != NULL) return 0;
+    if (!PyType_CheckExact(owner) || _PyType_Lookup(&PyType_Type, name) != NULL) return;
     PyTypeObject *cls = (PyTypeObject *)owner;
     PyObject *descr = _PyType_Lookup(cls, name);
-    if (descr == NULL) return 0;
+    if (descr == NULL) return;
     PyTypeObject *dt = Py_TYPE(descr);
-    if (!(dt->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR) && dt->tp_descr_get != NULL) return 0;
+    uint32_t kind = EMBER_IC_CLASS_ATTR;
+    if (dt == &PyStaticMethod_Type || dt == &PyClassMethod_Type) kind = EMBER_IC_CLASS_DESCR;
+    else if (!(dt->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR) && dt->tp_descr_get != NULL) return;
     uint32_t v = type_version(cls);
-    if (v == 0) return 0;
-    ic->descr = descr;
-    ic->kind = EMBER_IC_CLASS_ATTR;
-    ic->version = v;
-    return 1;
+    if (v == 0) return;
+    EmberICEntry *e = entry_for(ic, v);
+    e->descr = descr;
+    e->kind = kind;
+    e->version = v;
 }
 
 /* 1 when looking `name` up along the MRO of `tp` cannot run Python code: every heap type's
@@ -132,48 +320,57 @@ static int mro_lookup_is_pure(PyTypeObject *tp)
     return 1;
 }
 
+/* The method forms (specialize_attr_loadclassattr), and class attributes in method form. */
 static void respecialise_method(EmberAttrIC *ic, PyObject *owner, PyObject *name)
 {
+    if (PyType_Check(owner)) {
+        if (mro_lookup_is_pure((PyTypeObject *)owner)) respecialise_class_attr(ic, owner, name);
+        return;
+    }
     PyTypeObject *tp = Py_TYPE(owner);
-    if (!may_respecialise(ic) || tp->tp_getattro != PyObject_GenericGetAttr) return;
+    if (tp->tp_getattro != PyObject_GenericGetAttr) return;
     PyObject *descr = _PyType_Lookup(tp, name);
     if (descr == NULL || !(Py_TYPE(descr)->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR)) return;
+    uint32_t kind, kv = 0;
     if (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) {
-        /* LOAD_ATTR_METHOD_WITH_VALUES: no instance attribute can shadow the method. */
+        /* LOAD_ATTR_METHOD_WITH_VALUES. The name must be absent from the shared keys (the keys
+         * version then proves it absent from valid inline values); an object whose values
+         * moved to a combined __dict__ is checked by a lookup in that dict on every hit. */
         PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
-        /* The name must be absent from the shared keys (the keys version then proves it
-         * absent from valid inline values); an object whose values moved to a combined
-         * __dict__ is checked by a lookup in that dict on every hit. */
         int usable = _PyObject_InlineValues(owner)->valid || _PyObject_GetManagedDict(owner) != NULL;
-        if (usable && shared_keys_index(keys, name) < 0) {
-            uint32_t kv = keys_version(keys);
-            uint32_t v = kv ? type_version(tp) : 0;
-            if (v != 0) {
-                ic->descr = descr;
-                ic->keys_version = kv;
-                ic->kind = EMBER_IC_METHOD_WITH_VALUES;
-                ic->version = v;
-            }
-        }
+        if (!usable || shared_keys_index(keys, name) >= 0 || (kv = keys_version(keys)) == 0) return;
+        kind = EMBER_IC_METHOD_WITH_VALUES;
     }
-    else if (tp->tp_dictoffset == 0 && !(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
-        /* LOAD_ATTR_METHOD_NO_DICT. */
-        uint32_t v = type_version(tp);
-        if (v != 0) {
-            ic->descr = descr;
-            ic->kind = EMBER_IC_METHOD_NO_DICT;
-            ic->version = v;
-        }
+    else if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        /* LOAD_ATTR_METHOD_LAZY_DICT (the hit also accepts a __dict__ without the name). */
+        PyDictObject *dict = _PyObject_GetManagedDict(owner);
+        if (dict != NULL && !DK_IS_UNICODE(dict->ma_keys)) return;
+        kind = EMBER_IC_METHOD_LAZY_DICT;
     }
+    else if (tp->tp_dictoffset == 0) {
+        kind = EMBER_IC_METHOD_NO_DICT;
+    }
+    else {
+        return;
+    }
+    uint32_t v = type_version(tp);
+    if (v == 0) return;
+    EmberICEntry *e = entry_for(ic, v);
+    e->descr = descr;
+    e->keys_version = kv;
+    e->kind = kind;
+    e->version = v;
 }
 
-/* The miss paths run the generic operation first, so that its effects and their order are
- * exactly the interpreter's, and re-specialise afterwards, only on success and only when the
- * lookups cannot run Python code. */
+/* ---- entry points from compiled code (entry 0's inlined fast path missed) ---- */
+
 PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
+    PyObject *res;
+    for (int i = 0; i < EMBER_IC_WAYS; i++)
+        if (load_hit(&ic->e[i], owner, name, &res)) return res;
     Py_INCREF(owner);
-    PyObject *res = ember_load_attr(ts, owner, name);
+    res = ember_load_attr(ts, owner, name);
     if (res != NULL && ic->misses < EMBER_IC_MAX_MISSES) {
         if (PyType_Check(owner)) {
             if (mro_lookup_is_pure((PyTypeObject *)owner) && may_respecialise(ic))
@@ -190,9 +387,12 @@ PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *
 PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
                                     PyObject **self_out)
 {
+    PyObject *res;
+    for (int i = 0; i < EMBER_IC_WAYS; i++)
+        if (method_hit(&ic->e[i], owner, name, &res, self_out)) return res;
     Py_INCREF(owner);
-    PyObject *res = ember_load_method(ts, owner, name, self_out);
-    if (res != NULL && ic->misses < EMBER_IC_MAX_MISSES && mro_lookup_is_pure(Py_TYPE(owner)))
+    res = ember_load_method(ts, owner, name, self_out);
+    if (res != NULL && mro_lookup_is_pure(Py_TYPE(owner)) && may_respecialise(ic))
         respecialise_method(ic, owner, name);
     Py_DECREF(owner);
     return res;
@@ -200,6 +400,8 @@ PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject
 
 int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
+    for (int i = 0; i < EMBER_IC_WAYS; i++)
+        if (store_hit(ts, &ic->e[i], owner, name, v)) return 0;
     Py_INCREF(owner);
     int err = ember_store_attr(ts, owner, name, v);
     if (err == 0 && ic->misses < EMBER_IC_MAX_MISSES && mro_lookup_is_pure(Py_TYPE(owner)))

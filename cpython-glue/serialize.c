@@ -218,6 +218,10 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
                     spec = 1; tv = cache_u32(&cache[1]); kv = cache_u32(&cache[3]); descr = (int64_t)cache_ptr(&cache[5]);
                 } else if (op == LOAD_ATTR_METHOD_NO_DICT) {
                     spec = 2; tv = cache_u32(&cache[1]); descr = (int64_t)cache_ptr(&cache[5]);
+                } else if (op == LOAD_ATTR_METHOD_LAZY_DICT && cache[3].cache == 0) {
+                    /* dict_offset 0: the managed __dict__ (a tp_dictoffset type is left to
+                     * the runtime specialiser, which does not cache it). */
+                    spec = 3; tv = cache_u32(&cache[1]); descr = (int64_t)cache_ptr(&cache[5]);
                 }
                 r = emit(&prog, EMBER_OP_LOAD_METHOD, (uint32_t)i, 5, name, spec, tv, kv, descr, 0);
             } else {

@@ -185,7 +185,7 @@ enum EmberOp
   EMBER_OP_LOAD_ATTR = 22,
   /**
    * `LOAD_ATTR` (method form): pushes callable and self-or-NULL. imm0 = name, imm1 = spec
-   * (0 generic, 1 with values, 2 no dict), imm2 = type version, imm3 = keys version,
+   * (0 generic, 1 with values, 2 no dict, 3 lazy dict), imm2 = type version, imm3 = keys version,
    * imm4 = descriptor handle.
    */
   EMBER_OP_LOAD_METHOD = 23,

@@ -60,7 +60,7 @@ pub enum Op {
     /// hint.
     LoadAttr = 22,
     /// `LOAD_ATTR` (method form): pushes callable and self-or-NULL. imm0 = name, imm1 = spec
-    /// (0 generic, 1 with values, 2 no dict), imm2 = type version, imm3 = keys version,
+    /// (0 generic, 1 with values, 2 no dict, 3 lazy dict), imm2 = type version, imm3 = keys version,
     /// imm4 = descriptor handle.
     LoadMethod = 23,
     /// `STORE_ATTR`: stack (v, owner). imm0 = name, imm1 = spec (0 generic, 1 instance value,

@@ -167,9 +167,9 @@ helpers! {
     ember_load_attr_ic(P, P, P, P) -> Ptr;
     ember_load_method_ic(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic(P, P, P, P, P) -> I32;
-    ember_load_attr_ic_miss(P, P, P, P) -> Ptr, cold;
-    ember_load_method_ic_miss(P, P, P, P, P) -> Ptr, cold;
-    ember_store_attr_ic_miss(P, P, P, P, P) -> I32, cold;
+    ember_load_attr_ic_miss(P, P, P, P) -> Ptr;
+    ember_load_method_ic_miss(P, P, P, P, P) -> Ptr;
+    ember_store_attr_ic_miss(P, P, P, P, P) -> I32;
 }
 
 /// Looks a helper up by name.

@@ -23,7 +23,12 @@ use inkwell::{AddressSpace, IntPredicate};
 
 use crate::error::EmberError;
 use crate::hir::{BlockCall, FrameState, Function, Instr, Op, Type, Value};
+
 use helpers::{Arg, Ret};
+
+/// Entries per attribute inline cache (`EMBER_IC_WAYS` of `ember_runtime.h`): the number of
+/// type versions one LOAD_ATTR / STORE_ATTR site keeps specialised at once.
+const IC_WAYS: usize = 4;
 
 /// Name of the compiled entry symbol for function number `id`.
 pub fn entry_symbol(id: u64) -> String {
@@ -127,7 +132,7 @@ impl<'ctx> Lower<'ctx, '_> {
         self.b.build_int_to_ptr(self.ctx.i64_type().const_int(addr, false), self.ptr_t(), "h").map_err(llvm)
     }
 
-    /// A new attribute inline cache (`EmberAttrIC` of `ember_runtime.h`, 32 bytes) in the
+    /// A new attribute inline cache (`EmberAttrIC` of `ember_runtime.h`, 136 bytes) in the
     /// module's data, seeded with the interpreter's profile: `kind` 0 = empty, 1 = instance
     /// value, 2 = method with values, 3 = method without dict (no __dict__ hint). Runtime
     /// misses re-specialise it.
@@ -140,20 +145,27 @@ impl<'ctx> Lower<'ctx, '_> {
     /// `version` (<= 0: empty), inline-values `index` (u32::MAX: none), shared-keys version,
     /// borrowed `descr` address, and __dict__ entry `hint`.
     fn attr_ic_hinted(&self, kind: u32, version: i64, index: i64, keys_version: i64, descr: u64, hint: i64) -> PointerValue<'ctx> {
+        // EmberICEntry {version, kind, index, keys_version, descr, hint, unused} x EMBER_IC_WAYS,
+        // then {misses, victim}; entry 0 holds the profile, the others start empty.
         let i32t = self.ctx.i32_type();
-        let ty = self.ctx.struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
+        let entry_t = self.ctx.struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
+        let entry = |version: u64, kind: u64, index: i64, keys_version: i64, descr: u64, hint: i64| {
+            entry_t.const_named_struct(&[
+                i32t.const_int(version, false).into(),
+                i32t.const_int(kind, false).into(),
+                i32t.const_int(index.clamp(0, u32::MAX as i64) as u64, false).into(),
+                i32t.const_int(keys_version.clamp(0, u32::MAX as i64) as u64, false).into(),
+                self.ctx.i64_type().const_int(descr, false).const_to_pointer(self.ptr_t()).into(),
+                i32t.const_int(hint.clamp(0, u32::MAX as i64) as u64, false).into(),
+                i32t.const_zero().into(),
+            ])
+        };
         let empty = kind == 0 || version <= 0 || version > u32::MAX as i64 - 1;
         let (kind, version) = if empty { (0, u32::MAX as u64) } else { (kind as u64, version as u64) };
-        let descr = self.ctx.i64_type().const_int(descr, false).const_to_pointer(self.ptr_t());
-        let init = ty.const_named_struct(&[
-            i32t.const_int(version, false).into(),
-            i32t.const_int(kind, false).into(),
-            i32t.const_int(index.clamp(0, u32::MAX as i64) as u64, false).into(),
-            i32t.const_int(keys_version.clamp(0, u32::MAX as i64) as u64, false).into(),
-            descr.into(),
-            i32t.const_zero().into(),
-            i32t.const_int(hint.clamp(0, u32::MAX as i64) as u64, false).into(),
-        ]);
+        let mut entries = vec![entry(version, kind, index, keys_version, descr, hint)];
+        entries.extend((1..IC_WAYS).map(|_| entry(u32::MAX as u64, 0, 0, 0, 0, 0)));
+        let ty = self.ctx.struct_type(&[entry_t.array_type(IC_WAYS as u32).into(), i32t.into(), i32t.into()], false);
+        let init = ty.const_named_struct(&[entry_t.const_array(&entries).into(), i32t.const_zero().into(), i32t.const_int(1, false).into()]);
         let g = self.m.add_global(ty, None, "ember_ic");
         g.set_linkage(Linkage::Private);
         g.set_initializer(&init);
@@ -582,9 +594,10 @@ impl<'ctx> Lower<'ctx, '_> {
                 let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
                 let slot = self.self_slot.into();
                 let r = match imm(1) {
-                    0..=2 => {
-                        // Interpreter spec 1 (with values) / 2 (no dict) are IC kinds 2 / 3.
-                        let kind = if imm(1) == 0 { 0 } else { imm(1) as u32 + 1 };
+                    0..=3 => {
+                        // Interpreter spec 1 (with values) / 2 (no dict) / 3 (lazy dict) are IC
+                        // kinds 2 / 3 / 6.
+                        let kind = [0, 2, 3, 6][imm(1) as usize];
                         let ic = self.attr_ic(kind, imm(2), 0, imm(3), imm(4) as u64);
                         self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?
                     }
