@@ -294,6 +294,11 @@ PyObject *ember_rt_yield(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *va
 void ember_gen_take_stack(_PyInterpreterFrame *f);
 /* A generator frame suspended where compiled code has no entry: the interpreter resumes it. */
 PyObject *ember_rt_gen_interp(PyThreadState *ts, _PyInterpreterFrame *f);
+/* An `async for` operation (GET_ANEXT or SEND at code unit `bc`) failed: when the exception
+ * is StopAsyncIteration, does what the interpreter's unwinding and END_ASYNC_FOR do with it
+ * (traceback entry for this frame, monitoring RAISE event, then discard) and returns 1; else
+ * 0 with nothing changed. */
+int ember_rt_async_for_stop(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc) EMBER_COLD;
 /* SEND: receiver is borrowed (it stays on the stack), v is consumed. Returns 0 with *retval
  * set when the receiver yielded, 1 with *retval = its return value (StopIteration's value)
  * when it finished, -1 with an exception set. */
@@ -350,7 +355,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
-    X(ember_rt_gen_interp) X(ember_send) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
+    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store)
 
 #endif /* EMBER_RUNTIME_H */

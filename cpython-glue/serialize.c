@@ -95,6 +95,22 @@ static Py_ssize_t op_unit(_Py_CODEUNIT *code, Py_ssize_t n, Py_ssize_t t)
 }
 #define T(x) op_unit(code, n, (x))
 
+/* For GET_ANEXT and SEND at code unit `i` inside an `async for`: the code unit after the
+ * loop's END_ASYNC_FOR handler and the stack depth there (handler level minus the iterator),
+ * which the interpreter reaches by unwinding on StopAsyncIteration; *exit = -1 elsewhere. */
+static void async_for_exit(PyCodeObject *co, _Py_CODEUNIT *code, Py_ssize_t n, Py_ssize_t i,
+                           int64_t *exit, int64_t *depth)
+{
+    int target, level, lasti;
+    *exit = -1;
+    *depth = 0;
+    if (!ember_find_handler(co, (int)i, &target, &level, &lasti) || lasti || level < 1) return;
+    Py_ssize_t h = op_unit(code, n, target);
+    if (h + 1 >= n || _PyOpcode_Deopt[code[h].op.code] != END_ASYNC_FOR) return;
+    *exit = op_unit(code, n, h + 1 + _PyOpcode_Caches[END_ASYNC_FOR]);
+    *depth = level - 1;
+}
+
 static uint32_t cache_u32(_Py_CODEUNIT *c) { return read_u32(&c->cache); }
 static uint64_t cache_ptr(_Py_CODEUNIT *c) { return (uint64_t)(uintptr_t)read_obj(&c->cache); }
 
@@ -322,12 +338,22 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
         case UNPACK_EX: r = E1(EMBER_OP_UNPACK_EX, oparg); break;
         case RETURN_GENERATOR: r = E0(EMBER_OP_RETURN_GENERATOR); break;
         case YIELD_VALUE: r = E1(EMBER_OP_YIELD_VALUE, oparg); break;
-        case SEND: r = E1(EMBER_OP_SEND, T(next + oparg)); break;
+        case SEND: {
+            int64_t exit, depth;
+            async_for_exit(co, code, n, i, &exit, &depth);
+            r = emit(&prog, EMBER_OP_SEND, (uint32_t)i, 3, T(next + oparg), exit, depth, 0, 0, 0);
+            break;
+        }
         case END_SEND: r = E0(EMBER_OP_END_SEND); break;
         case GET_YIELD_FROM_ITER: r = E0(EMBER_OP_GET_YIELD_FROM_ITER); break;
         case GET_AWAITABLE: r = E1(EMBER_OP_GET_AWAITABLE, oparg); break;
         case GET_AITER: r = E0(EMBER_OP_GET_AITER); break;
-        case GET_ANEXT: r = E0(EMBER_OP_GET_ANEXT); break;
+        case GET_ANEXT: {
+            int64_t exit, depth;
+            async_for_exit(co, code, n, i, &exit, &depth);
+            r = E2(EMBER_OP_GET_ANEXT, exit, depth);
+            break;
+        }
         case BEFORE_ASYNC_WITH: r = E0(EMBER_OP_BEFORE_ASYNC_WITH); break;
         /* CLEANUP_THROW and END_ASYNC_FOR are only reached through the exception table (the
          * interpreter runs handlers), so they stay EMBER_OP_UNSUPPORTED: never compiled. */

@@ -10,4 +10,9 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
 /* The first code unit (its first EXTENDED_ARG) of the instruction whose opcode unit is
  * `unit`; where deopt must point instr_ptr. */
 Py_ssize_t ember_instr_start(PyCodeObject *co, Py_ssize_t unit);
+
+/* The exception-table handler covering code unit `index` of `co` (get_exception_handler in
+ * Python/ceval.c): 1 with its target code unit, stack level and push-lasti flag, 0 when no
+ * handler covers it (shim.c). */
+int ember_find_handler(PyCodeObject *co, int index, int *target, int *level, int *lasti);
 #endif

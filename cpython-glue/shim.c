@@ -480,7 +480,7 @@ static int read_varint6(const unsigned char **p)
 
 /* Looks up the handler covering code unit `index` (mirrors get_exception_handler in
  * Python/ceval.c). Returns 1 and fills the outputs when found. */
-static int find_handler(PyCodeObject *co, int index, int *target, int *level, int *lasti)
+int ember_find_handler(PyCodeObject *co, int index, int *target, int *level, int *lasti)
 {
     const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(co->co_exceptiontable);
     const unsigned char *end = p + PyBytes_GET_SIZE(co->co_exceptiontable);
@@ -518,7 +518,7 @@ static PyObject *unwind(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 d
         _PyEval_MonitorRaise(ts, f, code + bc);
     }
     int target, level, lasti;
-    if (find_handler(co, (int)bc, &target, &level, &lasti)) {
+    if (ember_find_handler(co, (int)bc, &target, &level, &lasti)) {
         while (depth > level) Py_XDECREF(stack[--depth]);
         if (lasti) {
             PyObject *l = PyLong_FromLong((long)bc);
@@ -573,6 +573,23 @@ PyObject *ember_rt_gen_interp(PyThreadState *ts, _PyInterpreterFrame *f)
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
     return _PyEval_EvalFrameDefault(ts, f, 0);
+}
+
+int ember_rt_async_for_stop(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc)
+{
+    if (!PyErr_ExceptionMatches(PyExc_StopAsyncIteration)) return 0;
+    /* The error path of Python/ceval.c (traceback entry, RAISE event) before the handler. */
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    f->instr_ptr = code + bc;
+    if (bc >= co->_co_firsttraceable) {
+        PyFrameObject *fo = PyEval_GetFrame();
+        if (fo) PyTraceBack_Here(fo);
+    }
+    _PyEval_MonitorRaise(ts, f, code + bc);
+    /* END_ASYNC_FOR: a StopAsyncIteration ends the loop. */
+    PyErr_Clear();
+    return 1;
 }
 
 /* ---- resuming generators: the PEP 523 hook ----

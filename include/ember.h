@@ -460,7 +460,8 @@ enum EmberOp
   EMBER_OP_YIELD_VALUE = 88,
   /**
    * `SEND` imm0 = code-unit target: stack (receiver, v) → (receiver, retval); continues
-   * when the receiver yielded, jumps to the target when it returned.
+   * when the receiver yielded, jumps to the target when it returned. imm1, imm2 = the
+   * `async for` exit (see [`Op::async_for_exit`]) when the SEND awaits `__anext__`, else -1, 0.
    */
   EMBER_OP_SEND = 89,
   /**
@@ -480,7 +481,9 @@ enum EmberOp
    */
   EMBER_OP_GET_AITER = 93,
   /**
-   * `GET_ANEXT`: stack (aiter) → (aiter, awaitable); the iterator stays.
+   * `GET_ANEXT`: stack (aiter) → (aiter, awaitable); the iterator stays. imm0, imm1 = the
+   * `async for` exit (see [`Op::async_for_exit`]), or -1, 0. A terminator: continues at the
+   * next instruction, or at the exit when the loop ends.
    */
   EMBER_OP_GET_ANEXT = 94,
   /**

@@ -207,6 +207,50 @@ bb6:\n  GenInterp\n"
 }
 
 #[test]
+fn async_for_ends_by_branching_past_end_async_for() {
+    // async for i in x: yield i   then   return None   (an async generator body; the loop's
+    // exception-table handler END_ASYNC_FOR (unit 16) is not compiled, its exit (17) is).
+    let w = asm(2, 1, 4, vec![0x200], &[
+        (Op::ReturnGenerator, &[]),        // 0
+        (Op::PopTop, &[]),                 // 1
+        (Op::LoadFast, &[0]),              // 2
+        (Op::GetAiter, &[]),               // 3
+        (Op::GetAnext, &[17, 0]),          // 4
+        (Op::LoadConst, &[0]),             // 5
+        (Op::Send, &[10, 17, 0]),          // 6
+        (Op::YieldValue, &[1]),            // 7
+        (Op::Nop, &[]),                    // 8
+        (Op::Jump, &[6]),                  // 9
+        (Op::EndSend, &[]),                // 10
+        (Op::StoreFast, &[1]),             // 11
+        (Op::LoadFast, &[1]),              // 12
+        (Op::YieldValue, &[0]),            // 13
+        (Op::PopTop, &[]),                 // 14
+        (Op::JumpBackward, &[4]),          // 15
+        (Op::Unsupported, &[0, 0]),        // 16 END_ASYNC_FOR
+        (Op::ReturnConst, &[0]),           // 17
+    ]);
+    let f = build::build(&w).unwrap();
+    verify::verify(&f).unwrap();
+    let text = printer::print(&f);
+    assert!(text.contains("GetAnext<17, 0>"), "{text}");
+    assert!(text.contains("Send<10, 17, 0>"), "{text}");
+    assert!(text.contains("ReturnValue"), "the code after the loop is compiled: {text}");
+    assert!(!text.contains("Unsupported"), "END_ASYNC_FOR itself is not: {text}");
+    // The exit edges carry no stack (the iterator and the awaitable are released on them).
+    let exits: Vec<_> = f.blocks.iter().flat_map(|b| b.term.targets.iter().skip(if b.term.op == Op::Send { 2 } else { 1 })
+        .filter(|_| matches!(b.term.op, Op::Send | Op::GetAnext)).cloned()).collect();
+    assert_eq!(exits.len(), 2, "{text}");
+    assert!(exits.iter().all(|e| e.args.is_empty() && e.block == exits[0].block), "{text}");
+    let g = parser::parse(&text).unwrap();
+    assert_eq!(printer::print(&g), text);
+    // A depth above the stack at the loop is malformed input, not a crash.
+    let mut bad = w.clone();
+    bad.instrs[4].imms = vec![17, 3];
+    assert!(build::build(&bad).is_err());
+}
+
+#[test]
 fn send_keeps_the_receiver_and_branches_with_the_result() {
     // yield from x:  GET_YIELD_FROM_ITER, LOAD_CONST None, SEND, YIELD_VALUE 1, RESUME,
     // JUMP_BACKWARD_NO_INTERRUPT (a plain Jump), END_SEND.
@@ -216,7 +260,7 @@ fn send_keeps_the_receiver_and_branches_with_the_result() {
         (Op::LoadFast, &[0]),              // 2
         (Op::GetYieldFromIter, &[]),       // 3
         (Op::LoadConst, &[0]),             // 4
-        (Op::Send, &[9]),                  // 5
+        (Op::Send, &[9, -1, 0]),           // 5 (no async for exit)
         (Op::YieldValue, &[1]),            // 6
         (Op::Nop, &[]),                    // 7 (RESUME 2: no eval-breaker check)
         (Op::Jump, &[5]),                  // 8
@@ -226,7 +270,7 @@ fn send_keeps_the_receiver_and_branches_with_the_result() {
     let f = build::build(&w).unwrap();
     verify::verify(&f).unwrap();
     let text = printer::print(&f);
-    assert!(text.contains("= Send<9> v"), "{text}");
+    assert!(text.contains("= Send<9, -1, 0> v"), "{text}");
     assert!(text.contains("ResumeAt<7, 2>"), "{text}");
     assert!(text.contains("EndSend"), "{text}");
     let g = parser::parse(&text).unwrap();

@@ -53,6 +53,9 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
         if let Some(t) = ins.op.jump_target(&ins.imms) {
             leaders.insert(index_of_bc[&(t as u32)]);
         }
+        if let Some((t, _)) = ins.op.async_for_exit(&ins.imms) {
+            leaders.insert(index_of_bc[&(t as u32)]);
+        }
         if ins.op.info().terminator || ins.op.jump_target(&ins.imms).is_some() {
             if i + 1 < w.instrs.len() {
                 leaders.insert(i + 1);
@@ -207,6 +210,19 @@ impl<'w> Builder<'w> {
         Ok(())
     }
 
+    /// The edge an `async for` takes when `StopAsyncIteration` ends it (see
+    /// [`Op::async_for_exit`]): to the code after `END_ASYNC_FOR` with the stack cut to the
+    /// exit depth; the values above it (the iterator, and SEND's receiver) are released on the
+    /// way. `stack` is the stack when the operation raises.
+    fn async_for_stop(&mut self, ins: &WireInstr, stack: &[Value]) -> Result<Option<BlockCall>, EmberError> {
+        let Some((t, depth)) = ins.op.async_for_exit(&ins.imms) else { return Ok(None) };
+        if depth as usize >= stack.len() {
+            return Err(self.err(ins, "async for exit deeper than the stack"));
+        }
+        let target = self.target_index(t);
+        Ok(Some(self.edge(target, &stack[..depth as usize])?))
+    }
+
     fn target_index(&self, bc: i64) -> usize {
         self.index_of_bc[&(bc as u32)]
     }
@@ -326,7 +342,21 @@ impl<'w> Builder<'w> {
                     out.push(x);
                     stack.extend(results);
                 }
-                Op::ImportFrom | Op::MatchMapping | Op::MatchSequence | Op::MatchKeys | Op::GetLen | Op::GetAnext => {
+                Op::GetAnext => {
+                    // The iterator stays (borrowed); the awaitable is pushed.
+                    let v = self.f.new_value(Type::Object);
+                    let mut x = instr(ins.op, ins.imms.clone(), vec![*stack.last().unwrap()], vec![v]);
+                    x.fs = fs(&stack);
+                    let stop = self.async_for_stop(ins, &stack)?;
+                    stack.push(v);
+                    if i + 1 >= self.w.instrs.len() {
+                        return Err(self.err(ins, "GET_ANEXT at the end of the code"));
+                    }
+                    x.targets = vec![self.edge(i + 1, &stack)?];
+                    x.targets.extend(stop);
+                    break x;
+                }
+                Op::ImportFrom | Op::MatchMapping | Op::MatchSequence | Op::MatchKeys | Op::GetLen => {
                     // The operands stay on the stack (borrowed); one new value is pushed.
                     let args = stack[stack.len() - pops..].to_vec();
                     let v = self.f.new_value(Type::Object);
@@ -465,6 +495,7 @@ impl<'w> Builder<'w> {
                     let c = self.edge(i + 1, &cont)?;
                     let e = self.edge(self.target_index(ins.imms[0]), &cont)?;
                     x.targets = vec![c, e];
+                    x.targets.extend(self.async_for_stop(ins, &stack)?);
                     break x;
                 }
                 Op::ResumeAt | Op::GenInterp | Op::UnpackStore => {

@@ -203,7 +203,8 @@ pub enum Op {
     /// frame state is the resume point (the following `RESUME`) and the saved stack.
     YieldValue = 88,
     /// `SEND` imm0 = code-unit target: stack (receiver, v) → (receiver, retval); continues
-    /// when the receiver yielded, jumps to the target when it returned.
+    /// when the receiver yielded, jumps to the target when it returned. imm1, imm2 = the
+    /// `async for` exit (see [`Op::async_for_exit`]) when the SEND awaits `__anext__`, else -1, 0.
     Send = 89,
     /// `END_SEND`: stack (receiver, value) → (value).
     EndSend = 90,
@@ -213,7 +214,9 @@ pub enum Op {
     GetAwaitable = 92,
     /// `GET_AITER`.
     GetAiter = 93,
-    /// `GET_ANEXT`: stack (aiter) → (aiter, awaitable); the iterator stays.
+    /// `GET_ANEXT`: stack (aiter) → (aiter, awaitable); the iterator stays. imm0, imm1 = the
+    /// `async for` exit (see [`Op::async_for_exit`]), or -1, 0. A terminator: continues at the
+    /// next instruction, or at the exit when the loop ends.
     GetAnext = 94,
     /// `BEFORE_ASYNC_WITH`: stack (mgr) → (bound `__aexit__`, result of `__aenter__()`).
     BeforeAsyncWith = 95,
@@ -354,12 +357,12 @@ ops! {
     UnpackEx = 86, 1, false, true;
     ReturnGenerator = 87, 0, true, true;
     YieldValue = 88, 1, true, false;
-    Send = 89, 1, true, true;
+    Send = 89, 3, true, true;
     EndSend = 90, 0, false, false;
     GetYieldFromIter = 91, 0, false, true;
     GetAwaitable = 92, 1, false, true;
     GetAiter = 93, 0, false, true;
-    GetAnext = 94, 0, false, true;
+    GetAnext = 94, 2, true, true;
     BeforeAsyncWith = 95, 0, false, true;
     ResumeAt = 96, 2, true, false;
     GenInterp = 97, 0, true, false;
@@ -477,6 +480,23 @@ impl Op {
             Op::GenInterp => (0, 0),
             Op::UnpackStore => (1, 0),
         })
+    }
+
+    /// Where an `async for` loop continues when `__anext__` (GET_ANEXT) or awaiting its result
+    /// (SEND) raises `StopAsyncIteration`: (code unit after the loop's `END_ASYNC_FOR`, stack
+    /// depth there). The loop's exception-table handler is `END_ASYNC_FOR`, which the
+    /// interpreter reaches by unwinding; compiled code branches there directly (the
+    /// serialiser reads the exception table). `None` outside an `async for`.
+    pub fn async_for_exit(self, imms: &[i64]) -> Option<(i64, i64)> {
+        let at = match self {
+            Op::Send => 1,
+            Op::GetAnext => 0,
+            _ => return None,
+        };
+        match (imms.get(at), imms.get(at + 1)) {
+            (Some(&t), Some(&d)) if t >= 0 => Some((t, d)),
+            _ => None,
+        }
     }
 
     /// The code-unit jump target carried in the immediates, for jumping opcodes.

@@ -260,6 +260,14 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
                 return Err(err(i, ins, format!("jump target {t} is not an instruction")));
             }
         }
+        if let Some((t, depth)) = ins.op.async_for_exit(&ins.imms) {
+            if !f.instrs.iter().any(|x| x.bc as i64 == t) {
+                return Err(err(i, ins, format!("async for exit {t} is not an instruction")));
+            }
+            if depth < 0 || depth as u64 > f.stacksize as u64 {
+                return Err(err(i, ins, format!("async for exit depth {depth} outside 0..={}", f.stacksize)));
+            }
+        }
     }
     Ok(())
 }

@@ -281,6 +281,31 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
+    /// [`Self::check`] for an operation of an `async for` (GET_ANEXT, SEND): when it failed
+    /// with `StopAsyncIteration` and `stop` (the loop's exit edge) exists, the exception is
+    /// handled as END_ASYNC_FOR handles it (`ember_rt_async_for_stop`), the values of the
+    /// frame state above the exit depth are released, and control goes to the exit.
+    fn check_async_for(&mut self, failed: IntValue<'ctx>, fs: &FrameState, stop: Option<&BlockCall>) -> Result<(), EmberError> {
+        let Some(stop) = stop else { return self.check(failed, fs) };
+        let raise = self.exit_block(fs, "ember_rt_raise")?;
+        let (err, ended, cont) = (self.new_block("async_for_err"), self.new_block("async_for_end"), self.new_block("ok"));
+        self.b.build_conditional_branch(failed, err, cont).map_err(llvm)?;
+        self.b.position_at_end(err);
+        let r = self
+            .call("ember_rt_async_for_stop", &[self.ts.into(), self.frame.into(), self.i64c(fs.bc as i64).into()])?
+            .ok_or_else(|| EmberError::Llvm("ember_rt_async_for_stop returned void".into()))?
+            .into_int_value();
+        let is_stop = self.b.build_int_compare(IntPredicate::NE, r, self.ctx.i32_type().const_zero(), "stop").map_err(llvm)?;
+        self.b.build_conditional_branch(is_stop, ended, raise).map_err(llvm)?;
+        self.b.position_at_end(ended);
+        for v in &fs.stack[stop.args.len()..] {
+            self.release(*v)?;
+        }
+        self.jump(stop)?;
+        self.b.position_at_end(cont);
+        Ok(())
+    }
+
     fn check_null(&mut self, p: PointerValue<'ctx>, fs: &FrameState) -> Result<(), EmberError> {
         let c = self.b.build_is_null(p, "isnull").map_err(llvm)?;
         self.check(c, fs)
@@ -901,7 +926,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let r = self.call("ember_send", &a)?.unwrap().into_int_value();
                 let zero = self.ctx.i32_type().const_zero();
                 let failed = self.b.build_int_compare(IntPredicate::SLT, r, zero, "failed").map_err(llvm)?;
-                self.check(failed, &fs)?;
+                self.check_async_for(failed, &fs, ins.targets.get(2))?;
                 let retval = self.b.build_load(self.ptr_t(), self.self_slot, "retval").map_err(llvm)?.into_pointer_value();
                 self.def(ins.results[0], retval);
                 let done = self.b.build_int_compare(IntPredicate::NE, r, zero, "returned").map_err(llvm)?;
@@ -911,7 +936,13 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::GetYieldFromIter => self.helper_op(ins, &fs, "ember_get_yield_from_iter", &[Pre::Ts, Pre::Frame], false)?,
             Op::GetAwaitable => self.helper_op(ins, &fs, "ember_get_awaitable", &[Pre::Ts], true)?,
             Op::GetAiter => self.helper_op(ins, &fs, "ember_get_aiter", &[Pre::Ts], false)?,
-            Op::GetAnext => self.helper_op(ins, &fs, "ember_get_anext", &[Pre::Ts], false)?,
+            Op::GetAnext => {
+                let r = self.call_ptr("ember_get_anext", &[self.ts.into(), self.val(arg(0))?.into()])?;
+                let failed = self.b.build_is_null(r, "failed").map_err(llvm)?;
+                self.check_async_for(failed, &fs, ins.targets.get(1))?;
+                self.def(ins.results[0], r);
+                self.jump(&ins.targets[0])?;
+            }
         }
         Ok(())
     }

@@ -460,6 +460,91 @@ async def main(n):
 def f(n):
     return _asyncio.run(main(n))
 """, [(0,), (4,)]),
+    GCase("async_for_loop_ends", """
+# Every way an async for ends: exhaustion of an async generator (StopAsyncIteration from the
+# awaited __anext__), a synchronous __anext__ raising StopAsyncIteration (from GET_ANEXT), an
+# awaited __anext__ raising another error, break, a StopAsyncIteration instance that is kept
+# (its traceback shows the frame entries the interpreter adds), nested loops, and code and
+# yields after the loop.
+KEPT = StopAsyncIteration("kept")
+
+async def agen(n):
+    for i in range(n):
+        yield i
+
+class SyncStop:
+    def __init__(self, n):
+        self.n = n
+    def __aiter__(self):
+        return self
+    def __anext__(self):
+        if self.n == 0:
+            raise StopAsyncIteration
+        self.n -= 1
+        return agen_value(self.n)
+
+class AwaitStop:
+    def __init__(self, n, exc):
+        self.n, self.exc = n, exc
+    def __aiter__(self):
+        return self
+    async def __anext__(self):
+        if self.n == 0:
+            raise self.exc
+        self.n -= 1
+        return self.n
+
+async def agen_value(v):
+    return v * 10
+
+async def tree(depth):
+    if depth:
+        async for i in tree(depth - 1):
+            yield i
+    yield depth
+    if depth:
+        async for i in tree(depth - 1):
+            yield -i
+
+async def body(n, mode):
+    out = []
+    async for x in agen(n):
+        out.append(x)
+    out.append("after first loop")
+    async for x in SyncStop(n):
+        out.append(await x)
+    for k in range(2):
+        async for x in agen(k + n):
+            if x == 2:
+                break
+            async for y in agen(x):
+                out.append((k, x, y))
+    out.append([i async for i in tree(3)])
+    if mode == 1:
+        async for x in AwaitStop(n, ValueError("not a stop")):
+            out.append(x)
+    if mode == 2:
+        async for x in AwaitStop(n, KEPT):
+            out.append(x)
+        tb, frames = KEPT.__traceback__, []
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        out.append(frames)
+        KEPT.__traceback__ = None
+    out.append("end")
+    return out
+
+def drive(aw):
+    try:
+        while True:
+            aw.send(None)
+    except StopIteration as e:
+        return e.value
+
+def f(n, mode):
+    return drive(body(n, mode))
+""", [(0, 0), (3, 0), (3, 1), (2, 2)]),
     GCase("async_generator_athrow_and_wrapping", """
 async def agen():
     try:
