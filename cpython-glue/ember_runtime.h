@@ -303,6 +303,7 @@ int ember_rt_async_for_stop(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc) E
  * set when the receiver yielded, 1 with *retval = its return value (StopIteration's value)
  * when it finished, -1 with an exception set. */
 int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **retval);
+PyObject *ember_send_method(PyObject *receiver, PyObject *v /* borrowed */) EMBER_COLD;
 /* GET_YIELD_FROM_ITER, GET_AWAITABLE(oparg), GET_AITER: consume the operand. */
 PyObject *ember_get_yield_from_iter(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *iterable);
 PyObject *ember_get_awaitable(PyThreadState *ts, PyObject *iterable, i64 oparg);
@@ -355,7 +356,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
-    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
+    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store)
 
 #endif /* EMBER_RUNTIME_H */

@@ -661,3 +661,39 @@ ember_load_assertion_error(void)
 {
     return Py_NewRef(PyExc_AssertionError);
 }
+
+/* SEND (Python/bytecodes.c _SEND / SEND_GEN), inlined into compiled code so that resuming an
+ * async generator's asend object, or any iterator, costs no extra C frame; an exact generator
+ * or coroutine is resumed by the shim's direct path (what SEND_GEN does in the interpreter:
+ * no bound `send` method, no StopIteration object). Consumes v; 0 yielded (*out = value),
+ * 1 returned (*out = return value), -1 error. */
+int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
+{
+    PyObject *retval;
+    if (PyGen_CheckExact(receiver) || PyCoro_CheckExact(receiver)) {
+        int r = ember_gen_send_direct(ts, (PyGenObject *)receiver, v, &retval);
+        if (r == 2) r = PyIter_Send(receiver, v, &retval);
+        Py_DECREF(v);
+        if (r == PYGEN_ERROR) return -1;
+        *out = retval;
+        return r == PYGEN_RETURN ? 1 : 0;
+    }
+    if (Py_IsNone(v) && PyIter_Check(receiver)) {
+        retval = Py_TYPE(receiver)->tp_iternext(receiver);
+    }
+    else {
+        retval = ember_send_method(receiver, v);
+    }
+    Py_DECREF(v);
+    if (retval == NULL) {
+        /* The interpreter also emits a monitoring RAISE event for the StopIteration here;
+         * compiled code never runs while a monitoring tool is active. */
+        if (_PyGen_FetchStopIterationValue(&retval) == 0) {
+            *out = retval;
+            return 1;
+        }
+        return -1;
+    }
+    *out = retval;
+    return 0;
+}

@@ -682,3 +682,12 @@ ember_build_string(PyObject **items, i64 n)
     }
     return res;
 }
+
+/* SEND's call of receiver.send(v) (Python/bytecodes.c _SEND, neither an exact generator nor
+ * an iterator receiving None): new reference, or NULL with an exception. */
+PyObject *ember_send_method(PyObject *receiver, PyObject *v)
+{
+    static PyObject *str_send;   /* interned "send" */
+    if (!str_send && !(str_send = PyUnicode_InternFromString("send"))) return NULL;
+    return PyObject_CallMethodOneArg(receiver, str_send, v);
+}

@@ -286,7 +286,7 @@ refused:
 #define EMBER_C_RESERVE (Py_C_RECURSION_LIMIT / 4)
 
 /* Enters compiled code on a pushed, initialised frame (hosting note, section 8). */
-static PyObject *enter(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
+static inline __attribute__((always_inline)) PyObject *enter(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
 {
     if (ts->py_recursion_remaining <= 0) {
         /* Let the interpreter raise RecursionError exactly as it would. */
@@ -736,46 +736,11 @@ static inline int gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject 
     return FRAME_STATE_SUSPENDED(gen->gi_frame_state) ? PYGEN_NEXT : PYGEN_RETURN;
 }
 
+/* Compiled SEND and FOR_ITER's resumption of an exact generator or coroutine: 2 when it must
+ * take the generic route (nothing done). */
 int ember_gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, PyObject **presult)
 {
     return gen_send_direct(ts, gen, arg, presult);
-}
-
-/* SEND (Python/bytecodes.c), in the shim so that the direct resumption inlines into it. */
-static PyObject *str_send;   /* interned "send" */
-
-int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
-{
-    PyObject *retval;
-    if (PyGen_CheckExact(receiver) || PyCoro_CheckExact(receiver)) {
-        /* What SEND_GEN does in the interpreter (push the delegate's frame), through the
-         * generator's am_send: no bound `send` method, no StopIteration object. */
-        int r = gen_send_direct(ts, (PyGenObject *)receiver, v, &retval);
-        if (r == 2) r = PyIter_Send(receiver, v, &retval);
-        Py_DECREF(v);
-        if (r == PYGEN_ERROR) return -1;
-        *out = retval;
-        return r == PYGEN_RETURN ? 1 : 0;
-    }
-    if (Py_IsNone(v) && PyIter_Check(receiver)) {
-        retval = Py_TYPE(receiver)->tp_iternext(receiver);
-    }
-    else {
-        if (!str_send && !(str_send = PyUnicode_InternFromString("send"))) { Py_DECREF(v); return -1; }
-        retval = PyObject_CallMethodOneArg(receiver, str_send, v);
-    }
-    Py_DECREF(v);
-    if (retval == NULL) {
-        /* The interpreter also emits a monitoring RAISE event for the StopIteration here;
-         * compiled code never runs while a monitoring tool is active. */
-        if (_PyGen_FetchStopIterationValue(&retval) == 0) {
-            *out = retval;
-            return 1;
-        }
-        return -1;
-    }
-    *out = retval;
-    return 0;
 }
 
 static void install_eval_frame_hook(void)
