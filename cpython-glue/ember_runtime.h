@@ -28,10 +28,13 @@
 
 typedef int64_t i64;
 
+#define EMBER_COLD __attribute__((cold, noinline))
+/* A helper that must inline into compiled code (its call would add a C frame where one
+ * matters); only the helper bitcode (clang) is built with it. */
 #if defined(__clang__)
-#define EMBER_COLD __attribute__((cold, noinline))
+#define EMBER_INLINE_HELPER __attribute__((always_inline))
 #else
-#define EMBER_COLD __attribute__((cold, noinline))
+#define EMBER_INLINE_HELPER
 #endif
 
 /* ---- refcounts (3.13 immortal-aware, exactly Py_INCREF / Py_DECREF) ---- */
@@ -304,6 +307,19 @@ int ember_rt_async_for_stop(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc) E
  * when it finished, -1 with an exception set. */
 int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **retval);
 PyObject *ember_send_method(PyObject *receiver, PyObject *v /* borrowed */) EMBER_COLD;
+int ember_send_stopped(PyObject **out) EMBER_COLD;
+/* SEND to an exact generator or coroutine (shim.c) the generic way: resumes its compiled code
+ * directly when it may, else through am_send; same contract as ember_send. */
+int ember_send_gen(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out);
+/* A compiled entry: runs the code of frame `f` (linked as the thread's current frame) until it
+ * returns, yields or raises. */
+typedef PyObject *(*entry_fn)(PyThreadState *, _PyInterpreterFrame *);
+/* The first half of resuming exact generator `gen` with `arg` in compiled code (shim.c):
+ * when its compiled code may run now (not running, compiled, managed, recursion budget left),
+ * does gen_send_ex2's protocol (pushes arg, new reference; chains the exception state; marks it
+ * executing) and returns the entry, which the caller links and calls (ember_send); NULL with
+ * nothing changed otherwise. */
+entry_fn ember_gen_prepare(PyThreadState *ts, PyGenObject *gen, PyObject *arg);
 /* GET_YIELD_FROM_ITER, GET_AWAITABLE(oparg), GET_AITER: consume the operand. */
 PyObject *ember_get_yield_from_iter(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *iterable);
 PyObject *ember_get_awaitable(PyThreadState *ts, PyObject *iterable, i64 oparg);
@@ -356,7 +372,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
-    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
+    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store)
 
 #endif /* EMBER_RUNTIME_H */

@@ -662,22 +662,34 @@ ember_load_assertion_error(void)
     return Py_NewRef(PyExc_AssertionError);
 }
 
-/* SEND (Python/bytecodes.c _SEND / SEND_GEN), inlined into compiled code so that resuming an
- * async generator's asend object, or any iterator, costs no extra C frame; an exact generator
- * or coroutine is resumed by the shim's direct path (what SEND_GEN does in the interpreter:
- * no bound `send` method, no StopIteration object). Consumes v; 0 yielded (*out = value),
+/* SEND (Python/bytecodes.c _SEND / SEND_GEN), inlined into compiled code (it is kept small,
+ * and always inlined when built as helper bitcode) so that resuming a delegate costs no C frame
+ * of its own: an exact generator or coroutine goes to the shim's direct resumption
+ * (ember_send_gen, what SEND_GEN does in the interpreter), an async generator's asend object or
+ * any iterator is resumed through tp_iternext here. Consumes v; 0 yielded (*out = value),
  * 1 returned (*out = return value), -1 error. */
-int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
+EMBER_INLINE_HELPER int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
 {
-    PyObject *retval;
     if (PyGen_CheckExact(receiver) || PyCoro_CheckExact(receiver)) {
-        int r = ember_gen_send_direct(ts, (PyGenObject *)receiver, v, &retval);
-        if (r == 2) r = PyIter_Send(receiver, v, &retval);
+        PyGenObject *gen = (PyGenObject *)receiver;
+        entry_fn entry = ember_gen_prepare(ts, gen, v);
+        if (entry == NULL) return ember_send_gen(ts, receiver, v, out);
+        /* The shim's enter(), here so that the delegate's code is the only C frame a level of
+         * `yield from` / `await` adds (a deep delegation chain otherwise overflows the CPU's
+         * return-address predictor; the interpreter adds none). */
+        _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
+        ts->c_recursion_remaining--;
+        ts->py_recursion_remaining--;
+        f->previous = ts->current_frame;
+        ts->current_frame = f;
+        PyObject *r = entry(ts, f);
+        ts->c_recursion_remaining++;
         Py_DECREF(v);
-        if (r == PYGEN_ERROR) return -1;
-        *out = retval;
-        return r == PYGEN_RETURN ? 1 : 0;
+        if (r == NULL) return -1;
+        *out = r;
+        return FRAME_STATE_SUSPENDED(gen->gi_frame_state) ? 0 : 1;
     }
+    PyObject *retval;
     if (Py_IsNone(v) && PyIter_Check(receiver)) {
         retval = Py_TYPE(receiver)->tp_iternext(receiver);
     }
@@ -685,15 +697,7 @@ int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **ou
         retval = ember_send_method(receiver, v);
     }
     Py_DECREF(v);
-    if (retval == NULL) {
-        /* The interpreter also emits a monitoring RAISE event for the StopIteration here;
-         * compiled code never runs while a monitoring tool is active. */
-        if (_PyGen_FetchStopIterationValue(&retval) == 0) {
-            *out = retval;
-            return 1;
-        }
-        return -1;
-    }
+    if (retval == NULL) return ember_send_stopped(out);
     *out = retval;
     return 0;
 }

@@ -691,3 +691,16 @@ PyObject *ember_send_method(PyObject *receiver, PyObject *v)
     if (!str_send && !(str_send = PyUnicode_InternFromString("send"))) return NULL;
     return PyObject_CallMethodOneArg(receiver, str_send, v);
 }
+
+/* SEND's receiver raised or stopped: 1 with *out = the StopIteration value (the interpreter also
+ * emits a monitoring RAISE event for it; compiled code never runs while a monitoring tool is
+ * active), -1 with the exception set otherwise. */
+int ember_send_stopped(PyObject **out)
+{
+    PyObject *retval;
+    if (_PyGen_FetchStopIterationValue(&retval) == 0) {
+        *out = retval;
+        return 1;
+    }
+    return -1;
+}

@@ -35,7 +35,6 @@ static EmberStatus (*p_hir_text)(const uint8_t *, size_t, char *, size_t);
 static size_t (*p_builtin_bitcode)(const uint8_t **);
 static const char *(*p_version)(void);
 
-typedef PyObject *(*entry_fn)(PyThreadState *, _PyInterpreterFrame *);
 
 /* Per-code-object state, stored in co_extra. */
 typedef struct {
@@ -741,6 +740,34 @@ static inline int gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject 
 int ember_gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, PyObject **presult)
 {
     return gen_send_direct(ts, gen, arg, presult);
+}
+
+entry_fn ember_gen_prepare(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
+{
+    int state = gen->gi_frame_state;
+    if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None)) return NULL;
+    _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
+    entry_fn entry = gen_entry(ts, f, managed_gen_info(f));
+    if (!entry || ts->py_recursion_remaining <= 0) return NULL;
+    /* gen_send_ex2 (Objects/genobject.c): push the sent value, chain the exception state,
+     * mark the generator executing. */
+    f->localsplus[f->stacktop++] = Py_NewRef(arg);
+    gen->gi_exc_state.previous_item = ts->exc_info;
+    ts->exc_info = &gen->gi_exc_state;
+    gen->gi_frame_state = FRAME_EXECUTING;
+    n_gen_resumes++;
+    return entry;
+}
+
+int ember_send_gen(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
+{
+    PyObject *retval;
+    int r = gen_send_direct(ts, (PyGenObject *)receiver, v, &retval);
+    if (r == 2) r = PyIter_Send(receiver, v, &retval);
+    Py_DECREF(v);
+    if (r == PYGEN_ERROR) return -1;
+    *out = retval;
+    return r == PYGEN_RETURN ? 1 : 0;
 }
 
 static void install_eval_frame_hook(void)
