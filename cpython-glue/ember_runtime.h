@@ -314,6 +314,18 @@ int ember_send_gen(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject 
 /* A compiled entry: runs the code of frame `f` (linked as the thread's current frame) until it
  * returns, yields or raises. */
 typedef PyObject *(*entry_fn)(PyThreadState *, _PyInterpreterFrame *);
+/* Compiled frames use the C stack and its recursion budget (Py_C_RECURSION_LIMIT); the
+ * interpreter runs Python-to-Python calls without either. When a call finds less than this
+ * budget left, its function goes back to the interpreter for good, so deep recursion is bounded
+ * by sys.getrecursionlimit() as in the interpreter instead of raising RecursionError early. */
+#define EMBER_C_RESERVE (Py_C_RECURSION_LIMIT / 4)
+/* The shim's state the inlined SEND reads (shim.c): the co_extra index of its per-code record
+ * (whose first field is the compiled entry), whether the JIT is on, and the count of
+ * resumptions that entered compiled code (ember.stats()["gen_resumes"]). */
+extern Py_ssize_t ember_extra_index;
+extern int ember_enabled;
+extern long ember_gen_resumes;
+PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 /* The first half of resuming exact generator `gen` with `arg` in compiled code (shim.c):
  * when its compiled code may run now (not running, compiled, managed, recursion budget left),
  * does gen_send_ex2's protocol (pushes arg, new reference; chains the exception state; marks it

@@ -19,6 +19,7 @@
  */
 #include "ember_runtime.h"
 
+#include "internal/pycore_ceval.h"        /* _PY_EVAL_EVENTS_MASK */
 #include "internal/pycore_code.h"         /* COMPARISON_BIT, COMPARISON_* masks */
 #include "internal/pycore_dict.h"         /* PyDictKeysObject, DK_UNICODE_ENTRIES, PyDictValues */
 #include "internal/pycore_floatobject.h"  /* _PyFloat_ExactDealloc */
@@ -662,6 +663,34 @@ ember_load_assertion_error(void)
     return Py_NewRef(PyExc_AssertionError);
 }
 
+/* The common case of ember_gen_prepare (shim.c), inline: `gen` is suspended (or fresh and
+ * sent None), its function is one Ember manages with compiled code, the recursion budgets are
+ * left and no monitoring tool was ever switched on in this process; then gen_send_ex2's
+ * protocol is done and the entry returned. NULL with nothing changed in every other case (the
+ * shim decides those, exactly). */
+static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
+{
+    int state = gen->gi_frame_state;
+    if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None)) return NULL;
+    _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
+    PyObject *fn = f->f_funcobj;
+    if (!ember_enabled || Py_TYPE(fn) != &PyFunction_Type || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall)
+        return NULL;
+    void **extra = (void **)((PyCodeObject *)f->f_executable)->co_extra;   /* _PyCodeObjectExtra */
+    if (extra == NULL || ember_extra_index < 0 || ember_extra_index >= *(Py_ssize_t *)extra) return NULL;
+    void *info = extra[1 + ember_extra_index];
+    entry_fn entry = info ? *(entry_fn *)info : NULL;
+    if (entry == NULL || ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
+        (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
+        return NULL;
+    f->localsplus[f->stacktop++] = Py_NewRef(arg);
+    gen->gi_exc_state.previous_item = ts->exc_info;
+    ts->exc_info = &gen->gi_exc_state;
+    gen->gi_frame_state = FRAME_EXECUTING;
+    ember_gen_resumes++;
+    return entry;
+}
+
 /* SEND (Python/bytecodes.c _SEND / SEND_GEN), inlined into compiled code (it is kept small,
  * and always inlined when built as helper bitcode) so that resuming a delegate costs no C frame
  * of its own: an exact generator or coroutine goes to the shim's direct resumption
@@ -672,7 +701,8 @@ EMBER_INLINE_HELPER int ember_send(PyThreadState *ts, PyObject *receiver, PyObje
 {
     if (PyGen_CheckExact(receiver) || PyCoro_CheckExact(receiver)) {
         PyGenObject *gen = (PyGenObject *)receiver;
-        entry_fn entry = ember_gen_prepare(ts, gen, v);
+        entry_fn entry = ember_gen_entry_now(ts, gen, v);
+        if (entry == NULL) entry = ember_gen_prepare(ts, gen, v);
         if (entry == NULL) return ember_send_gen(ts, receiver, v, out);
         /* The shim's enter(), here so that the delegate's code is the only C frame a level of
          * `yield from` / `await` adds (a deep delegation chain otherwise overflows the CPU's

@@ -36,7 +36,7 @@ static size_t (*p_builtin_bitcode)(const uint8_t **);
 static const char *(*p_version)(void);
 
 
-/* Per-code-object state, stored in co_extra. */
+/* Per-code-object state, stored in co_extra; `entry` first (the inlined SEND reads it). */
 typedef struct {
     entry_fn entry;      /* compiled entry, NULL until compiled */
     uint64_t handle;     /* libember handle */
@@ -45,9 +45,9 @@ typedef struct {
     int state;           /* 0 fresh, 1 compiled, 2 refused (stays interpreted) */
 } CodeInfo;
 
-static Py_ssize_t extra_index = -1;
+Py_ssize_t ember_extra_index = -1;   /* read by the inlined SEND too (ember_runtime.h) */
 static vectorcallfunc py_function_vectorcall;   /* _PyFunction_Vectorcall (not exported) */
-static int enabled;                /* the JIT is loaded and not disabled */
+int ember_enabled;                  /* the JIT is loaded and not disabled */
 static long auto_threshold = -1;   /* compile after N calls; -1 = autojit off */
 static PyObject *jit_list;         /* list of pattern str, or NULL */
 static PyObject *compiled_names;   /* list of "module:qualname" */
@@ -55,7 +55,7 @@ static FILE *log_file;
 static int watcher_id = -1;
 static uint64_t total_compile_ns;
 static long n_compiled, n_refused;
-static long n_gen_resumes;       /* generator resumptions that entered compiled code (the hook) */
+long ember_gen_resumes;             /* generator resumptions that entered compiled code */
 
 static void ember_log(const char *fmt, ...)
 {
@@ -85,7 +85,7 @@ typedef struct {
 static inline CodeInfo *get_info(PyCodeObject *co)
 {
     CodeExtra *ex = (CodeExtra *)co->co_extra;
-    if (ex && extra_index < ex->ce_size) return ex->ce_extras[extra_index];
+    if (ex && ember_extra_index < ex->ce_size) return ex->ce_extras[ember_extra_index];
     return NULL;
 }
 
@@ -95,7 +95,7 @@ static CodeInfo *get_or_make_info(PyCodeObject *co)
     if (info) return info;
     info = PyMem_RawCalloc(1, sizeof(CodeInfo));
     if (!info) return NULL;
-    if (PyUnstable_Code_SetExtra((PyObject *)co, extra_index, info) < 0) {
+    if (PyUnstable_Code_SetExtra((PyObject *)co, ember_extra_index, info) < 0) {
         PyErr_Clear();
         PyMem_RawFree(info);
         return NULL;
@@ -278,12 +278,6 @@ refused:
     return 0;
 }
 
-/* Compiled frames use the C stack and its recursion budget (Py_C_RECURSION_LIMIT); the
- * interpreter runs Python-to-Python calls without either. When a call finds less than this
- * budget left, its function goes back to the interpreter for good, so deep recursion is bounded
- * by sys.getrecursionlimit() as in the interpreter instead of raising RecursionError early. */
-#define EMBER_C_RESERVE (Py_C_RECURSION_LIMIT / 4)
-
 /* Enters compiled code on a pushed, initialised frame (hosting note, section 8). */
 static inline __attribute__((always_inline)) PyObject *enter(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
 {
@@ -332,7 +326,7 @@ int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py
 {
     if (Py_TYPE(callable) != &PyFunction_Type) return 0;
     PyFunctionObject *func = (PyFunctionObject *)callable;
-    if (func->vectorcall != ember_vectorcall || !enabled) return 0;
+    if (func->vectorcall != ember_vectorcall || !ember_enabled) return 0;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     CodeInfo *info = get_info(co);
     if (!info || !info->entry || !simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
@@ -406,7 +400,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     CodeInfo *info = get_info(co);
     if (!info || !info->entry) {
-        if (!enabled) return py_function_vectorcall(callable, args, nargsf, kwnames);
+        if (!ember_enabled) return py_function_vectorcall(callable, args, nargsf, kwnames);
         if (func->func_version != 0) _PyFunction_SetVersion(func, 0); /* keep call sites generic */
         if (!info) info = get_or_make_info(co);
         if (!info) return py_function_vectorcall(callable, args, nargsf, kwnames);
@@ -422,7 +416,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
     }
     PyThreadState *ts = PyThreadState_GetUnchecked();
     hook_maybe_restore(ts);
-    if (!enabled || monitoring_active(ts, co)) return py_function_vectorcall(callable, args, nargsf, kwnames);
+    if (!ember_enabled || monitoring_active(ts, co)) return py_function_vectorcall(callable, args, nargsf, kwnames);
     if (ts->c_recursion_remaining < EMBER_C_RESERVE) {
         PyObject *name = full_name(func);
         const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
@@ -648,7 +642,7 @@ static void hook_set(int on)
 
 static inline int hook_may_run(PyThreadState *ts)
 {
-    return hook_wanted && !hook_given_up && !parked && enabled && !global_tools_active(ts);
+    return hook_wanted && !hook_given_up && !parked && ember_enabled && !global_tools_active(ts);
 }
 
 /* Deep recursion: the interpreter must inline calls from now on. */
@@ -673,7 +667,7 @@ static inline void hook_maybe_restore(PyThreadState *ts)
 static inline CodeInfo *managed_gen_info(_PyInterpreterFrame *f)
 {
     PyObject *fn = f->f_funcobj;
-    if (!enabled || !PyFunction_Check(fn) || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall) return NULL;
+    if (!ember_enabled || !PyFunction_Check(fn) || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall) return NULL;
     return get_info((PyCodeObject *)f->f_executable);
 }
 
@@ -708,7 +702,7 @@ static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int
     if (f->owner == FRAME_OWNED_BY_GENERATOR && !throwflag) {
         entry_fn entry = gen_entry(ts, f, managed_gen_info(f));
         if (entry) {
-            n_gen_resumes++;
+            ember_gen_resumes++;
             return enter(ts, f, entry);
         }
     }
@@ -728,7 +722,7 @@ static inline int gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject 
     gen->gi_exc_state.previous_item = ts->exc_info;
     ts->exc_info = &gen->gi_exc_state;
     gen->gi_frame_state = FRAME_EXECUTING;
-    n_gen_resumes++;
+    ember_gen_resumes++;
     PyObject *r = enter(ts, f, entry);
     *presult = r;
     if (r == NULL) return PYGEN_ERROR;
@@ -755,7 +749,7 @@ entry_fn ember_gen_prepare(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
     gen->gi_exc_state.previous_item = ts->exc_info;
     ts->exc_info = &gen->gi_exc_state;
     gen->gi_frame_state = FRAME_EXECUTING;
-    n_gen_resumes++;
+    ember_gen_resumes++;
     return entry;
 }
 
@@ -785,7 +779,7 @@ static void install_eval_frame_hook(void)
 
 static int should_watch(PyFunctionObject *func)
 {
-    if (!enabled || (auto_threshold < 0 && !jit_list)) return 0;
+    if (!ember_enabled || (auto_threshold < 0 && !jit_list)) return 0;
     /* Refused code (too large, EMBER_GENERATORS=0) is watched until its first compile attempt
      * has logged the refusal; functions made later from a refused code object are left alone. */
     CodeInfo *info = get_info((PyCodeObject *)func->func_code);
@@ -933,7 +927,7 @@ static PyObject *shim_force_compile(PyObject *self, PyObject *arg)
         PyErr_SetString(PyExc_TypeError, "force_compile() needs a Python function");
         return NULL;
     }
-    if (!enabled) Py_RETURN_FALSE;
+    if (!ember_enabled) Py_RETURN_FALSE;
     PyFunctionObject *func = (PyFunctionObject *)arg;
     CodeInfo *info = get_or_make_info((PyCodeObject *)func->func_code);
     if (!info) return PyErr_NoMemory();
@@ -992,7 +986,7 @@ static PyObject *shim_set_jit_list(PyObject *self, PyObject *arg)
 
 static PyObject *shim_disable(PyObject *self, PyObject *unused)
 {
-    enabled = 0;
+    ember_enabled = 0;
     auto_threshold = -1;
     Py_RETURN_NONE;
 }
@@ -1001,7 +995,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
 {
     return Py_BuildValue("{s:l,s:l,s:d,s:l,s:O,s:l,s:O}", "compiled", n_compiled, "refused", n_refused,
                          "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
-                         "enabled", enabled ? Py_True : Py_False, "gen_resumes", n_gen_resumes,
+                         "enabled", ember_enabled ? Py_True : Py_False, "gen_resumes", ember_gen_resumes,
                          "gen_hook", hook_on ? Py_True : Py_False);
 }
 
@@ -1020,6 +1014,11 @@ static const EmberHelper helper_table[] = {
     EMBER_RUNTIME_HELPERS(X)
     X(ember_rt_periodic_slow)
     X(ember_rt_reraise)
+    /* Data the inlined SEND reads (ember_runtime.h). */
+    {"ember_extra_index", (const void *)&ember_extra_index},
+    {"ember_enabled", (const void *)&ember_enabled},
+    {"ember_gen_resumes", (const void *)&ember_gen_resumes},
+    X(ember_vectorcall)
 };
 #undef X
 
@@ -1029,7 +1028,7 @@ static PyObject *shim_load(PyObject *self, PyObject *args)
     const char *path;
     int opt = 1;
     if (!PyArg_ParseTuple(args, "s|i", &path, &opt)) return NULL;
-    if (enabled) Py_RETURN_NONE;
+    if (ember_enabled) Py_RETURN_NONE;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         PyErr_Format(PyExc_ImportError, "cannot load %s: %s", path, dlerror());
@@ -1053,14 +1052,14 @@ static PyObject *shim_load(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_RuntimeError, "ember_init failed: %s", err);
         return NULL;
     }
-    extra_index = PyUnstable_Eval_RequestCodeExtraIndex(free_info);
-    if (extra_index < 0) {
+    ember_extra_index = PyUnstable_Eval_RequestCodeExtraIndex(free_info);
+    if (ember_extra_index < 0) {
         PyErr_SetString(PyExc_RuntimeError, "no free co_extra index");
         return NULL;
     }
     watcher_id = PyFunction_AddWatcher(func_watcher);
     if (watcher_id < 0) return NULL;
-    enabled = 1;
+    ember_enabled = 1;
     return PyUnicode_FromFormat("%s (bitcode %zu bytes)", p_version(), bclen);
 }
 
@@ -1077,7 +1076,7 @@ static PyMethodDef methods[] = {
     {"set_auto", shim_set_auto, METH_O, "Compile functions after N calls (-1 switches autojit off)."},
     {"set_jit_list", shim_set_jit_list, METH_O, "Only compile functions matching these patterns (None: all)."},
     {"disable", shim_disable, METH_NOARGS, "Stop compiling and entering compiled code."},
-    {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, enabled, gen_resumes (generator resumptions that "
+    {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {NULL, NULL, 0, NULL},
