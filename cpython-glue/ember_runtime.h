@@ -326,6 +326,11 @@ extern Py_ssize_t ember_extra_index;
 extern int ember_enabled;
 extern long ember_gen_resumes;
 PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+/* frame_fast.c: may `gen` be resumed with `arg` by the direct paths (suspended, or fresh and
+ * sent None); gen_send_ex2's protocol before its frame runs (push arg, chain the exception
+ * state, mark it executing, count the resumption). */
+int ember_gen_resumable(PyGenObject *gen, PyObject *arg);
+void ember_gen_begin(PyThreadState *ts, PyGenObject *gen, PyObject *arg);
 /* The first half of resuming exact generator `gen` with `arg` in compiled code (shim.c):
  * when its compiled code may run now (not running, compiled, managed, recursion budget left),
  * does gen_send_ex2's protocol (pushes arg, new reference; chains the exception state; marks it

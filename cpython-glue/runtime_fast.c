@@ -670,8 +670,7 @@ ember_load_assertion_error(void)
  * shim decides those, exactly). */
 static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
 {
-    int state = gen->gi_frame_state;
-    if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None)) return NULL;
+    if (!ember_gen_resumable(gen, arg)) return NULL;
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
     PyObject *fn = f->f_funcobj;
     if (!ember_enabled || Py_TYPE(fn) != &PyFunction_Type || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall)
@@ -683,11 +682,7 @@ static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, 
     if (entry == NULL || ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
         (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
         return NULL;
-    f->localsplus[f->stacktop++] = Py_NewRef(arg);
-    gen->gi_exc_state.previous_item = ts->exc_info;
-    ts->exc_info = &gen->gi_exc_state;
-    gen->gi_frame_state = FRAME_EXECUTING;
-    ember_gen_resumes++;
+    ember_gen_begin(ts, gen, arg);
     return entry;
 }
 

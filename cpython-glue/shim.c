@@ -709,48 +709,33 @@ static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int
     return _PyEval_EvalFrameDefault(ts, f, throwflag);
 }
 
-static inline int gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, PyObject **presult)
+entry_fn ember_gen_prepare(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
 {
-    int state = gen->gi_frame_state;
-    if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None)) return 2;
+    if (!ember_gen_resumable(gen, arg)) return NULL;
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
     entry_fn entry = gen_entry(ts, f, managed_gen_info(f));
+    if (!entry || ts->py_recursion_remaining <= 0) return NULL;
+    ember_gen_begin(ts, gen, arg);
+    return entry;
+}
+
+/* Resumes exact generator `gen` with `arg` in compiled code (what the interpreter's SEND_GEN
+ * and FOR_ITER_GEN do, through gen_send_ex2's protocol): PYGEN_NEXT / PYGEN_RETURN with
+ * *presult set, PYGEN_ERROR, or 2 when it must take the generic route (nothing done). */
+static inline int gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, PyObject **presult)
+{
+    entry_fn entry = ember_gen_prepare(ts, gen, arg);
     if (!entry) return 2;
-    /* gen_send_ex2 (Objects/genobject.c): push the sent value, chain the exception state,
-     * mark the generator executing; then what the hook would do. */
-    f->localsplus[f->stacktop++] = Py_NewRef(arg);
-    gen->gi_exc_state.previous_item = ts->exc_info;
-    ts->exc_info = &gen->gi_exc_state;
-    gen->gi_frame_state = FRAME_EXECUTING;
-    ember_gen_resumes++;
-    PyObject *r = enter(ts, f, entry);
+    PyObject *r = enter(ts, (_PyInterpreterFrame *)gen->gi_iframe, entry);
     *presult = r;
     if (r == NULL) return PYGEN_ERROR;
     return FRAME_STATE_SUSPENDED(gen->gi_frame_state) ? PYGEN_NEXT : PYGEN_RETURN;
 }
 
-/* Compiled SEND and FOR_ITER's resumption of an exact generator or coroutine: 2 when it must
- * take the generic route (nothing done). */
+/* Compiled FOR_ITER's resumption of an exact generator (runtime_slow.c): gen_send_direct. */
 int ember_gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, PyObject **presult)
 {
     return gen_send_direct(ts, gen, arg, presult);
-}
-
-entry_fn ember_gen_prepare(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
-{
-    int state = gen->gi_frame_state;
-    if (state >= FRAME_EXECUTING || (state == FRAME_CREATED && arg != Py_None)) return NULL;
-    _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
-    entry_fn entry = gen_entry(ts, f, managed_gen_info(f));
-    if (!entry || ts->py_recursion_remaining <= 0) return NULL;
-    /* gen_send_ex2 (Objects/genobject.c): push the sent value, chain the exception state,
-     * mark the generator executing. */
-    f->localsplus[f->stacktop++] = Py_NewRef(arg);
-    gen->gi_exc_state.previous_item = ts->exc_info;
-    ts->exc_info = &gen->gi_exc_state;
-    gen->gi_frame_state = FRAME_EXECUTING;
-    ember_gen_resumes++;
-    return entry;
 }
 
 int ember_send_gen(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
