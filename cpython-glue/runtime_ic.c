@@ -234,6 +234,18 @@ static EmberICEntry *entry_for(EmberAttrIC *ic, uint32_t v)
     return e;
 }
 
+/* Caches a descriptor-holding entry (class attribute or method kinds) for type version `v`
+ * (nothing when 0: no version could be assigned). */
+static void set_descr_entry(EmberAttrIC *ic, uint32_t v, uint32_t kind, PyObject *descr, uint32_t keys_version)
+{
+    if (v == 0) return;
+    EmberICEntry *e = entry_for(ic, v);
+    e->descr = descr;
+    e->keys_version = keys_version;
+    e->kind = kind;
+    e->version = v;
+}
+
 /* Index of the entry of a combined, str-keyed __dict__ whose key is `name` itself (what
  * LOAD_ATTR_WITH_HINT caches), or 0 when there is none. */
 static uint32_t dict_hint(PyDictObject *dict, PyObject *name)
@@ -295,12 +307,7 @@ static void respecialise_class_attr(EmberAttrIC *ic, PyObject *owner, PyObject *
     uint32_t kind = EMBER_IC_CLASS_ATTR;
     if (dt == &PyStaticMethod_Type || dt == &PyClassMethod_Type) kind = EMBER_IC_CLASS_DESCR;
     else if (!(dt->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR) && dt->tp_descr_get != NULL) return;
-    uint32_t v = type_version(cls);
-    if (v == 0) return;
-    EmberICEntry *e = entry_for(ic, v);
-    e->descr = descr;
-    e->kind = kind;
-    e->version = v;
+    set_descr_entry(ic, type_version(cls), kind, descr, 0);
 }
 
 /* 1 when looking `name` up along the MRO of `tp` cannot run Python code: every heap type's
@@ -353,13 +360,7 @@ static void respecialise_method(EmberAttrIC *ic, PyObject *owner, PyObject *name
     else {
         return;
     }
-    uint32_t v = type_version(tp);
-    if (v == 0) return;
-    EmberICEntry *e = entry_for(ic, v);
-    e->descr = descr;
-    e->keys_version = kv;
-    e->kind = kind;
-    e->version = v;
+    set_descr_entry(ic, type_version(tp), kind, descr, kv);
 }
 
 /* ---- entry points from compiled code (entry 0's inlined fast path missed) ---- */

@@ -30,6 +30,16 @@ class GCase:
         self.id, self.src, self.calls = id, src, calls
 
 
+# Runs a coroutine or awaitable to completion without an event loop (shared by the cases).
+DRIVE = """
+def drive(aw):
+    try:
+        while True:
+            aw.send(None)
+    except StopIteration as e:
+        return e.value
+"""
+
 CASES = [
     GCase("values_send_return", """
 def gen(n):
@@ -389,15 +399,9 @@ async def a6():
     finally:
         c.close()
 
-def run(c):
-    try:
-        while True:
-            c.send(None)
-    except StopIteration as e:
-        return e.value
-
+""" + DRIVE + """
 def f(k):
-    return run([a1, a2, a3, a4, a5, a6][k]())
+    return drive([a1, a2, a3, a4, a5, a6][k]())
 """, [(0,), (1,), (2,), (3,), (4,), (5,)]),
     GCase("asyncio_event_loop", """
 import asyncio as _asyncio
@@ -535,13 +539,7 @@ async def body(n, mode):
     out.append("end")
     return out
 
-def drive(aw):
-    try:
-        while True:
-            aw.send(None)
-    except StopIteration as e:
-        return e.value
-
+""" + DRIVE + """
 def f(n, mode):
     return drive(body(n, mode))
 """, [(0, 0), (3, 0), (3, 1), (2, 2)]),
@@ -553,13 +551,7 @@ async def agen():
     except ValueError as e:
         yield ("caught", str(e))
 
-def drive(aw):
-    try:
-        while True:
-            aw.send(None)
-    except StopIteration as e:
-        return e.value
-
+""" + DRIVE + """
 def f():
     out = []
     a = agen()
