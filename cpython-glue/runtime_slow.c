@@ -620,6 +620,34 @@ ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
         _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError, "bad UnpackStore count");
         return -1;
     }
+    if (PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == n) {
+        /* UNPACK_SEQUENCE_TUPLE without the copy: every item is referenced before any old
+         * value is released (as the interpreter's stack holds them all), and a tuple's items
+         * cannot change meanwhile. The tuple itself is released last instead of first, which
+         * nothing can observe (an exact tuple has no finaliser and no weak references). */
+        PyObject **items = &PyTuple_GET_ITEM(seq, 0);
+        for (i64 k = 0; k < n; k++) Py_INCREF(items[k]);
+        for (i64 k = 0; k < n; k++) {
+            PyObject *old = dst[k];
+            dst[k] = items[k];
+            Py_XDECREF(old);
+        }
+        Py_DECREF(seq);
+        return 0;
+    }
+    if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) == n) {
+        /* UNPACK_SEQUENCE_LIST: a snapshot of the items first (a finaliser run by a released old
+         * value may change the list), then the list is released, as in the interpreter. */
+        PyObject **items = _PyList_ITEMS(seq);
+        for (i64 k = 0; k < n; k++) stack[k] = Py_NewRef(items[k]);
+        Py_DECREF(seq);
+        for (i64 k = 0; k < n; k++) {
+            PyObject *old = dst[k];
+            dst[k] = stack[k];
+            Py_XDECREF(old);
+        }
+        return 0;
+    }
     if (ember_unpack_sequence(seq, n, stack) < 0) return -1;
     for (i64 k = 0; k < n; k++) {
         PyObject *old = dst[k];

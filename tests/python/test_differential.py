@@ -675,6 +675,22 @@ def f(seq):
     x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16 = range(17)
     return log, x16
 """, [((1, 2, 3),), ([4, 5, 6],), ((1, 2),), (iter("abc"),), ("ab",)]),
+    Case("unpack_store_finaliser_mutates_the_list", """
+class Clear:
+    def __init__(self, target, log):
+        self.target, self.log = target, log
+    def __del__(self):
+        self.log.append(("del", len(self.target)))
+        self.target.clear()                    # the list being unpacked, mid-store
+
+def f(kind):
+    log = []
+    seq = [1, 2, 3]
+    a, b, c = Clear(seq, log), "b0", "c0"
+    a, b, c = seq if kind == "list" else tuple(seq)
+    log.append((a, b, c, list(seq)))
+    return log
+""", [("list",), ("tuple",)]),
     Case("unpack_nested_for", """
 def f(pairs):
     s = 0
