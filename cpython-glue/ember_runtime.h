@@ -217,6 +217,11 @@ PyObject *ember_match_keys(PyThreadState *ts, PyObject *subject /* borrowed */, 
 PyObject *ember_get_len(PyObject *obj /* borrowed */);
 /* UNPACK_EX: out[0 .. before+after] receive the items, the first one at the top. */
 int ember_unpack_ex(PyThreadState *ts, PyObject *seq, i64 oparg, PyObject **out);
+/* UNPACK_SEQUENCE n followed by STORE_FAST of items 0..n-1 into dst[0..n) (consecutive locals;
+ * HIR UnpackStore, n <= 16): consumes seq; each old local value is released right after its
+ * slot is overwritten, in order, as the interpreter's STORE_FASTs do. 0 or -1 (exception set,
+ * no local changed). */
+int ember_unpack_store(PyObject *seq, i64 n, PyObject **dst);
 
 /* ---- self-specialising attribute inline caches (runtime_fast.c fast paths, runtime_ic.c the rest) ----
  * One EmberAttrIC per LOAD_ATTR (attribute and method forms) and STORE_ATTR site, in the compiled
@@ -271,13 +276,6 @@ PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject
 int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
                              EmberAttrIC *ic) __attribute__((noinline));
 
-/* The helper table: X(name) for every helper above, used by the shim to register addresses. */
-/* UNPACK_SEQUENCE n followed by STORE_FAST of items 0..n-1 into dst[0..n) (consecutive locals;
- * HIR UnpackStore, n <= 16): consumes seq; each old local value is released right after its
- * slot is overwritten, in order, as the interpreter's STORE_FASTs do. 0 or -1 (exception set,
- * no local changed). */
-int ember_unpack_store(PyObject *seq, i64 n, PyObject **dst);
-
 /* ---- generators, coroutines, async generators (frame_fast.c, runtime_gen.c) ---- */
 /* Not a helper of compiled code: the shim's direct resumption of a compiled generator or
  * coroutine (exact type) from compiled SEND / FOR_ITER, gen_send_ex2 without the trip through
@@ -319,13 +317,58 @@ typedef PyObject *(*entry_fn)(PyThreadState *, _PyInterpreterFrame *);
  * budget left, its function goes back to the interpreter for good, so deep recursion is bounded
  * by sys.getrecursionlimit() as in the interpreter instead of raising RecursionError early. */
 #define EMBER_C_RESERVE (Py_C_RECURSION_LIMIT / 4)
-/* The shim's state the inlined SEND reads (shim.c): the co_extra index of its per-code record
- * (whose first field is the compiled entry), whether the JIT is on, and the count of
- * resumptions that entered compiled code (ember.stats()["gen_resumes"]). */
+/* The shim's state (shim.c) that the inlined SEND reads too: the co_extra index of the
+ * per-code record, whether the JIT is on, and the count of resumptions that entered compiled
+ * code (ember.stats()["gen_resumes"]). */
 extern Py_ssize_t ember_extra_index;
 extern int ember_enabled;
 extern long ember_gen_resumes;
 PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+
+/* Per-code-object state, stored in co_extra (shim.c owns it). */
+typedef struct {
+    entry_fn entry;      /* compiled entry, NULL until compiled */
+    uint64_t handle;     /* libember handle */
+    uint64_t code_size;  /* native bytes */
+    uint64_t ncalls;     /* calls seen through the trampoline */
+    int state;           /* 0 fresh, 1 compiled, 2 refused (stays interpreted) */
+} CodeInfo;
+
+/* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */
+typedef struct {
+    Py_ssize_t ce_size;
+    void *ce_extras[1];
+} CodeExtra;
+
+/* `co`'s per-code record, or NULL when it has none. */
+static inline CodeInfo *ember_code_info(PyCodeObject *co)
+{
+    CodeExtra *ex = (CodeExtra *)co->co_extra;
+    if (ex && ember_extra_index >= 0 && ember_extra_index < ex->ce_size) return ex->ce_extras[ember_extra_index];
+    return NULL;
+}
+
+/* 1 when `fn` is a function Ember manages now: the JIT is on and its vectorcall is Ember's
+ * (not parked, not given back to the interpreter). Its calls, and its generators'
+ * resumptions, may run compiled code. */
+static inline int ember_manages(PyObject *fn)
+{
+    return ember_enabled && Py_TYPE(fn) == &PyFunction_Type && ((PyFunctionObject *)fn)->vectorcall == ember_vectorcall;
+}
+
+/* Links frame `f` as the thread's current frame and runs compiled `entry` on it, charging one
+ * unit of both recursion budgets (the caller checked they are left; the compiled code gives
+ * the Python one back when it leaves the frame). The shim's enter() and the inlined SEND. */
+static inline PyObject *ember_run_entry(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
+{
+    ts->c_recursion_remaining--;
+    ts->py_recursion_remaining--;
+    f->previous = ts->current_frame;
+    ts->current_frame = f;
+    PyObject *r = entry(ts, f);
+    ts->c_recursion_remaining++;
+    return r;
+}
 /* frame_fast.c: may `gen` be resumed with `arg` by the direct paths (suspended, or fresh and
  * sent None); gen_send_ex2's protocol before its frame runs (push arg, chain the exception
  * state, mark it executing, count the resumption). */
@@ -353,6 +396,7 @@ PyObject *ember_enter_context(PyThreadState *ts, PyObject *mgr, PyObject **exit_
  * the bound __aexit__. */
 PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **exit_out);
 
+/* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
     X(ember_rt_periodic) X(ember_rt_leave) X(ember_rt_raise) X(ember_rt_deopt) \

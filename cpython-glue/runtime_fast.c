@@ -672,13 +672,9 @@ static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, 
 {
     if (!ember_gen_resumable(gen, arg)) return NULL;
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
-    PyObject *fn = f->f_funcobj;
-    if (!ember_enabled || Py_TYPE(fn) != &PyFunction_Type || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall)
-        return NULL;
-    void **extra = (void **)((PyCodeObject *)f->f_executable)->co_extra;   /* _PyCodeObjectExtra */
-    if (extra == NULL || ember_extra_index < 0 || ember_extra_index >= *(Py_ssize_t *)extra) return NULL;
-    void *info = extra[1 + ember_extra_index];
-    entry_fn entry = info ? *(entry_fn *)info : NULL;
+    if (!ember_manages(f->f_funcobj)) return NULL;
+    CodeInfo *info = ember_code_info((PyCodeObject *)f->f_executable);
+    entry_fn entry = info ? info->entry : NULL;
     if (entry == NULL || ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
         (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
         return NULL;
@@ -699,16 +695,10 @@ EMBER_INLINE_HELPER int ember_send(PyThreadState *ts, PyObject *receiver, PyObje
         entry_fn entry = ember_gen_entry_now(ts, gen, v);
         if (entry == NULL) entry = ember_gen_prepare(ts, gen, v);
         if (entry == NULL) return ember_send_gen(ts, receiver, v, out);
-        /* The shim's enter(), here so that the delegate's code is the only C frame a level of
-         * `yield from` / `await` adds (a deep delegation chain otherwise overflows the CPU's
-         * return-address predictor; the interpreter adds none). */
-        _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
-        ts->c_recursion_remaining--;
-        ts->py_recursion_remaining--;
-        f->previous = ts->current_frame;
-        ts->current_frame = f;
-        PyObject *r = entry(ts, f);
-        ts->c_recursion_remaining++;
+        /* Run here, not in a shim function, so that the delegate's code is the only C frame a
+         * level of `yield from` / `await` adds (a deep delegation chain otherwise overflows the
+         * CPU's return-address predictor; the interpreter adds none). */
+        PyObject *r = ember_run_entry(ts, (_PyInterpreterFrame *)gen->gi_iframe, entry);
         Py_DECREF(v);
         if (r == NULL) return -1;
         *out = r;

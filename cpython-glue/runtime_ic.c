@@ -212,10 +212,29 @@ static uint32_t type_version(PyTypeObject *tp)
     return tp->tp_version_tag;
 }
 
-/* 1 when the site may try to re-specialise (bounded, so megamorphic sites stop paying). */
-static int may_respecialise(EmberAttrIC *ic)
+/* 1 when looking `name` up along the MRO of `tp` cannot run Python code: every heap type's
+ * dict has only str keys (a key with its own __eq__, e.g. test_descr's MRO-mutating key, could
+ * otherwise run during the extra lookups of re-specialisation). Static types' dicts have only
+ * str keys. */
+static int mro_lookup_is_pure(PyTypeObject *tp)
 {
-    if (ic->misses >= EMBER_IC_MAX_MISSES) return 0;
+    PyObject *mro = tp->tp_mro;
+    if (mro == NULL || !PyTuple_Check(mro)) return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *b = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(b->tp_flags & Py_TPFLAGS_HEAPTYPE)) continue;
+        PyObject *d = b->tp_dict;
+        if (d == NULL || !PyDict_CheckExact(d) || !DK_IS_UNICODE(((PyDictObject *)d)->ma_keys)) return 0;
+    }
+    return 1;
+}
+
+/* 1 when the site may re-specialise after a miss whose lookups go along `tp`'s MRO: it is not
+ * megamorphic yet (bounded, so such sites stop paying) and the lookups cannot run Python code;
+ * counts the miss. */
+static int may_respecialise(EmberAttrIC *ic, PyTypeObject *tp)
+{
+    if (ic->misses >= EMBER_IC_MAX_MISSES || !mro_lookup_is_pure(tp)) return 0;
     ic->misses++;
     return 1;
 }
@@ -267,7 +286,6 @@ static uint32_t dict_hint(PyDictObject *dict, PyObject *name)
  * as they are. */
 static void respecialise_instance(EmberAttrIC *ic, PyObject *owner, PyObject *name, int store)
 {
-    if (!may_respecialise(ic)) return;
     PyTypeObject *tp = Py_TYPE(owner);
     if (!(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES)) return;
     if (store ? tp->tp_setattro != PyObject_GenericSetAttr : tp->tp_getattro != PyObject_GenericGetAttr) return;
@@ -308,23 +326,6 @@ static void respecialise_class_attr(EmberAttrIC *ic, PyObject *owner, PyObject *
     if (dt == &PyStaticMethod_Type || dt == &PyClassMethod_Type) kind = EMBER_IC_CLASS_DESCR;
     else if (!(dt->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR) && dt->tp_descr_get != NULL) return;
     set_descr_entry(ic, type_version(cls), kind, descr, 0);
-}
-
-/* 1 when looking `name` up along the MRO of `tp` cannot run Python code: every heap type's
- * dict has only str keys (a key with its own __eq__, e.g. test_descr's MRO-mutating key, could
- * otherwise run during the extra lookups of re-specialisation). Static types' dicts have only
- * str keys. */
-static int mro_lookup_is_pure(PyTypeObject *tp)
-{
-    PyObject *mro = tp->tp_mro;
-    if (mro == NULL || !PyTuple_Check(mro)) return 0;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
-        PyTypeObject *b = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-        if (!(b->tp_flags & Py_TPFLAGS_HEAPTYPE)) continue;
-        PyObject *d = b->tp_dict;
-        if (d == NULL || !PyDict_CheckExact(d) || !DK_IS_UNICODE(((PyDictObject *)d)->ma_keys)) return 0;
-    }
-    return 1;
 }
 
 /* The method forms (specialize_attr_loadclassattr), and class attributes in method form. */
@@ -372,12 +373,11 @@ PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *
         if (load_hit(&ic->e[i], owner, name, &res)) return res;
     Py_INCREF(owner);
     res = ember_load_attr(ts, owner, name);
-    if (res != NULL && ic->misses < EMBER_IC_MAX_MISSES) {
+    if (res != NULL) {
         if (PyType_Check(owner)) {
-            if (mro_lookup_is_pure((PyTypeObject *)owner) && may_respecialise(ic))
-                respecialise_class_attr(ic, owner, name);
+            if (may_respecialise(ic, (PyTypeObject *)owner)) respecialise_class_attr(ic, owner, name);
         }
-        else if (mro_lookup_is_pure(Py_TYPE(owner))) {
+        else if (may_respecialise(ic, Py_TYPE(owner))) {
             respecialise_instance(ic, owner, name, 0);
         }
     }
@@ -393,8 +393,7 @@ PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject
         if (method_hit(&ic->e[i], owner, name, &res, self_out)) return res;
     Py_INCREF(owner);
     res = ember_load_method(ts, owner, name, self_out);
-    if (res != NULL && mro_lookup_is_pure(Py_TYPE(owner)) && may_respecialise(ic))
-        respecialise_method(ic, owner, name);
+    if (res != NULL && may_respecialise(ic, Py_TYPE(owner))) respecialise_method(ic, owner, name);
     Py_DECREF(owner);
     return res;
 }
@@ -405,8 +404,7 @@ int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name,
         if (store_hit(ts, &ic->e[i], owner, name, v)) return 0;
     Py_INCREF(owner);
     int err = ember_store_attr(ts, owner, name, v);
-    if (err == 0 && ic->misses < EMBER_IC_MAX_MISSES && mro_lookup_is_pure(Py_TYPE(owner)))
-        respecialise_instance(ic, owner, name, 1);
+    if (err == 0 && may_respecialise(ic, Py_TYPE(owner))) respecialise_instance(ic, owner, name, 1);
     Py_DECREF(owner);
     return err;
 }

@@ -611,10 +611,21 @@ ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
     return ok ? 0 : -1;
 }
 
+/* STORE_FAST of src[0..n) (owned) into dst[0..n) in order, each old value released right after
+ * its slot is overwritten. */
+static inline void store_locals_in_order(PyObject **dst, PyObject *const *src, i64 n)
+{
+    for (i64 k = 0; k < n; k++) {
+        PyObject *old = dst[k];
+        dst[k] = src[k];
+        Py_XDECREF(old);
+    }
+}
+
 int
 ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
 {
-    PyObject *stack[16];            /* stack order: item n-1 first, item 0 on top */
+    PyObject *items[16];            /* item 0 first */
     if (n < 1 || n > 16) {
         Py_DECREF(seq);
         _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError, "bad UnpackStore count");
@@ -625,35 +636,26 @@ ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
          * value is released (as the interpreter's stack holds them all), and a tuple's items
          * cannot change meanwhile. The tuple itself is released last instead of first, which
          * nothing can observe (an exact tuple has no finaliser and no weak references). */
-        PyObject **items = &PyTuple_GET_ITEM(seq, 0);
-        for (i64 k = 0; k < n; k++) Py_INCREF(items[k]);
-        for (i64 k = 0; k < n; k++) {
-            PyObject *old = dst[k];
-            dst[k] = items[k];
-            Py_XDECREF(old);
-        }
+        PyObject **tuple_items = &PyTuple_GET_ITEM(seq, 0);
+        for (i64 k = 0; k < n; k++) Py_INCREF(tuple_items[k]);
+        store_locals_in_order(dst, tuple_items, n);
         Py_DECREF(seq);
         return 0;
     }
     if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) == n) {
         /* UNPACK_SEQUENCE_LIST: a snapshot of the items first (a finaliser run by a released old
          * value may change the list), then the list is released, as in the interpreter. */
-        PyObject **items = _PyList_ITEMS(seq);
-        for (i64 k = 0; k < n; k++) stack[k] = Py_NewRef(items[k]);
+        PyObject **list_items = _PyList_ITEMS(seq);
+        for (i64 k = 0; k < n; k++) items[k] = Py_NewRef(list_items[k]);
         Py_DECREF(seq);
-        for (i64 k = 0; k < n; k++) {
-            PyObject *old = dst[k];
-            dst[k] = stack[k];
-            Py_XDECREF(old);
-        }
-        return 0;
     }
-    if (ember_unpack_sequence(seq, n, stack) < 0) return -1;
-    for (i64 k = 0; k < n; k++) {
-        PyObject *old = dst[k];
-        dst[k] = stack[n - 1 - k];
-        Py_XDECREF(old);
+    else {
+        /* Any other iterable: ember_unpack_sequence fills stack order (item 0 last). */
+        PyObject *stack[16];
+        if (ember_unpack_sequence(seq, n, stack) < 0) return -1;
+        for (i64 k = 0; k < n; k++) items[k] = stack[n - 1 - k];
     }
+    store_locals_in_order(dst, items, n);
     return 0;
 }
 

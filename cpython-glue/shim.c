@@ -36,16 +36,7 @@ static size_t (*p_builtin_bitcode)(const uint8_t **);
 static const char *(*p_version)(void);
 
 
-/* Per-code-object state, stored in co_extra; `entry` first (the inlined SEND reads it). */
-typedef struct {
-    entry_fn entry;      /* compiled entry, NULL until compiled */
-    uint64_t handle;     /* libember handle */
-    uint64_t code_size;  /* native bytes */
-    uint64_t ncalls;     /* calls seen through the trampoline */
-    int state;           /* 0 fresh, 1 compiled, 2 refused (stays interpreted) */
-} CodeInfo;
-
-Py_ssize_t ember_extra_index = -1;   /* read by the inlined SEND too (ember_runtime.h) */
+Py_ssize_t ember_extra_index = -1;   /* co_extra index of the CodeInfo records */
 static vectorcallfunc py_function_vectorcall;   /* _PyFunction_Vectorcall (not exported) */
 int ember_enabled;                  /* the JIT is loaded and not disabled */
 static long auto_threshold = -1;   /* compile after N calls; -1 = autojit off */
@@ -76,22 +67,9 @@ static void free_info(void *p)
     PyMem_RawFree(info);
 }
 
-/* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */
-typedef struct {
-    Py_ssize_t ce_size;
-    void *ce_extras[1];
-} CodeExtra;
-
-static inline CodeInfo *get_info(PyCodeObject *co)
-{
-    CodeExtra *ex = (CodeExtra *)co->co_extra;
-    if (ex && ember_extra_index < ex->ce_size) return ex->ce_extras[ember_extra_index];
-    return NULL;
-}
-
 static CodeInfo *get_or_make_info(PyCodeObject *co)
 {
-    CodeInfo *info = get_info(co);
+    CodeInfo *info = ember_code_info(co);
     if (info) return info;
     info = PyMem_RawCalloc(1, sizeof(CodeInfo));
     if (!info) return NULL;
@@ -281,20 +259,10 @@ refused:
 /* Enters compiled code on a pushed, initialised frame (hosting note, section 8). */
 static inline __attribute__((always_inline)) PyObject *enter(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
 {
-    if (ts->py_recursion_remaining <= 0) {
-        /* Let the interpreter raise RecursionError exactly as it would. */
+    /* Out of either budget: let the interpreter raise RecursionError exactly as it would. */
+    if (ts->py_recursion_remaining <= 0 || ts->c_recursion_remaining <= 0)
         return _PyEval_EvalFrameDefault(ts, f, 0);
-    }
-    if (ts->c_recursion_remaining-- <= 0) {
-        ts->c_recursion_remaining++;
-        return _PyEval_EvalFrameDefault(ts, f, 0);
-    }
-    ts->py_recursion_remaining--;
-    f->previous = ts->current_frame;
-    ts->current_frame = f;
-    PyObject *r = entry(ts, f);
-    ts->c_recursion_remaining++;
-    return r;
+    return ember_run_entry(ts, f, entry);
 }
 
 /* Pushes a frame for `func` taking ownership of `func` and of args[0..nargs) (the caller
@@ -324,11 +292,10 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
  * 0 (nothing stolen) when the call must take the generic route. */
 int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result)
 {
-    if (Py_TYPE(callable) != &PyFunction_Type) return 0;
+    if (!ember_manages(callable)) return 0;
     PyFunctionObject *func = (PyFunctionObject *)callable;
-    if (func->vectorcall != ember_vectorcall || !ember_enabled) return 0;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
-    CodeInfo *info = get_info(co);
+    CodeInfo *info = ember_code_info(co);
     if (!info || !info->entry || !simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
         ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
         return 0;
@@ -398,7 +365,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
 {
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
-    CodeInfo *info = get_info(co);
+    CodeInfo *info = ember_code_info(co);
     if (!info || !info->entry) {
         if (!ember_enabled) return py_function_vectorcall(callable, args, nargsf, kwnames);
         if (func->func_version != 0) _PyFunction_SetVersion(func, 0); /* keep call sites generic */
@@ -666,9 +633,7 @@ static inline void hook_maybe_restore(PyThreadState *ts)
  * run compiled exactly when calls of their function would. */
 static inline CodeInfo *managed_gen_info(_PyInterpreterFrame *f)
 {
-    PyObject *fn = f->f_funcobj;
-    if (!ember_enabled || !PyFunction_Check(fn) || ((PyFunctionObject *)fn)->vectorcall != ember_vectorcall) return NULL;
-    return get_info((PyCodeObject *)f->f_executable);
+    return ember_manages(f->f_funcobj) ? ember_code_info((PyCodeObject *)f->f_executable) : NULL;
 }
 
 /* The compiled entry that may resume generator frame `f` now (compiled, no monitoring tool
@@ -767,7 +732,7 @@ static int should_watch(PyFunctionObject *func)
     if (!ember_enabled || (auto_threshold < 0 && !jit_list)) return 0;
     /* Refused code (too large, EMBER_GENERATORS=0) is watched until its first compile attempt
      * has logged the refusal; functions made later from a refused code object are left alone. */
-    CodeInfo *info = get_info((PyCodeObject *)func->func_code);
+    CodeInfo *info = ember_code_info((PyCodeObject *)func->func_code);
     if (info && info->state == 2) return 0;
     if (parked) return 0;
     if (jit_list) {
@@ -827,7 +792,7 @@ static void set_parked(int park)
                 }
             }
             else if (func->vectorcall == py_function_vectorcall) {
-                CodeInfo *info = get_info((PyCodeObject *)func->func_code);
+                CodeInfo *info = ember_code_info((PyCodeObject *)func->func_code);
                 if ((info && info->state == 1) || should_watch(func)) func->vectorcall = ember_vectorcall;
             }
         }
@@ -931,7 +896,7 @@ static PyObject *shim_watch(PyObject *self, PyObject *arg)
 static CodeInfo *info_of(PyObject *arg)
 {
     if (!PyFunction_Check(arg)) return NULL;
-    return get_info((PyCodeObject *)((PyFunctionObject *)arg)->func_code);
+    return ember_code_info((PyCodeObject *)((PyFunctionObject *)arg)->func_code);
 }
 
 static PyObject *shim_is_compiled(PyObject *self, PyObject *arg)

@@ -30,6 +30,14 @@ use helpers::{Arg, Ret};
 /// type versions one LOAD_ATTR / STORE_ATTR site keeps specialised at once.
 const IC_WAYS: usize = 4;
 
+/// Inline-cache entry kinds the lowering seeds from the interpreter's profile (`EMBER_IC_*` of
+/// `ember_runtime.h`).
+const IC_INSTANCE_VALUE: u32 = 1;
+const IC_METHOD_WITH_VALUES: u32 = 2;
+const IC_METHOD_NO_DICT: u32 = 3;
+const IC_INSTANCE_ANY: u32 = 5;
+const IC_METHOD_LAZY_DICT: u32 = 6;
+
 /// Name of the compiled entry symbol for function number `id`.
 pub fn entry_symbol(id: u64) -> String {
     format!("ember_fn_{id}")
@@ -599,7 +607,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let (a, b2) = (self.i64c(imm(2)).into(), self.i64c(imm(3)).into());
                 let r = match imm(1) {
                     0 | 1 => {
-                        let ic = self.attr_ic(imm(1) as u32, imm(2), imm(3), 0, 0);
+                        let ic = self.attr_ic([0, IC_INSTANCE_VALUE][imm(1) as usize], imm(2), imm(3), 0, 0);
                         self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
                     }
                     2 => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
@@ -607,7 +615,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     4 => {
                         // LOAD_ATTR_WITH_HINT seeds the instance-any cache (kind 5): the site
                         // may also see objects whose values are still inline.
-                        let ic = self.attr_ic_hinted(5, imm(2), u32::MAX as i64, 0, 0, imm(3));
+                        let ic = self.attr_ic_hinted(IC_INSTANCE_ANY, imm(2), u32::MAX as i64, 0, 0, imm(3));
                         self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
                     }
                     _ => return Err(unsupported()),
@@ -622,7 +630,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     0..=3 => {
                         // Interpreter spec 1 (with values) / 2 (no dict) / 3 (lazy dict) are IC
                         // kinds 2 / 3 / 6.
-                        let kind = [0, 2, 3, 6][imm(1) as usize];
+                        let kind = [0, IC_METHOD_WITH_VALUES, IC_METHOD_NO_DICT, IC_METHOD_LAZY_DICT][imm(1) as usize];
                         let ic = self.attr_ic(kind, imm(2), 0, imm(3), imm(4) as u64);
                         self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?
                     }
@@ -639,12 +647,12 @@ impl<'ctx> Lower<'ctx, '_> {
                 let (a, b2) = (self.i64c(imm(2)).into(), self.i64c(imm(3)).into());
                 let r = match imm(1) {
                     0 | 1 => {
-                        let ic = self.attr_ic(imm(1) as u32, imm(2), imm(3), 0, 0);
+                        let ic = self.attr_ic([0, IC_INSTANCE_VALUE][imm(1) as usize], imm(2), imm(3), 0, 0);
                         self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
                     }
                     2 => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
                     3 => {
-                        let ic = self.attr_ic_hinted(5, imm(2), u32::MAX as i64, 0, 0, imm(3));
+                        let ic = self.attr_ic_hinted(IC_INSTANCE_ANY, imm(2), u32::MAX as i64, 0, 0, imm(3));
                         self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
                     }
                     _ => return Err(unsupported()),
