@@ -25,6 +25,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include "internal/pycore_frame.h"
+#include "internal/pycore_ceval.h"   /* _PY_EVAL_EVENTS_MASK (ember_gen_entry_now) */
 
 typedef int64_t i64;
 
@@ -156,6 +157,7 @@ PyObject *ember_for_iter(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_range(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_list(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_tuple(PyThreadState *ts, PyObject *it);
+PyObject *ember_for_iter_gen(PyThreadState *ts, PyObject *it);
 
 /* ---- exceptions ---- */
 /* RAISE_VARARGS n (0: re-raise the handled exception, 1: exc, 2: exc from cause). Unused
@@ -287,6 +289,12 @@ int ember_gen_send_direct(PyThreadState *ts, PyGenObject *gen, PyObject *arg, Py
  * the frame into it (instr_ptr past RETURN_GENERATOR), pop the thread frame; returns the new
  * object, NULL with an exception set (the frame is then still the thread's). */
 PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f);
+/* A call of a generator, coroutine or async generator function whose code starts with
+ * RETURN_GENERATOR (runtime_gen.c), from the shim: on the pushed, not yet linked frame `f`
+ * (instr_ptr at its first instruction) does what that instruction does, without entering
+ * compiled code only for it; returns the new object, or NULL with the exception set and `f`
+ * still pushed and unlinked. */
+PyObject *ember_start_generator(PyThreadState *ts, _PyInterpreterFrame *f);
 /* YIELD_VALUE: the generator frame's `depth` saved stack values are already at
  * localsplus[nlocalsplus..] and instr_ptr is the following RESUME; suspends it as the
  * interpreter does (gi_frame_state, exc_info, recursion budget, unlink). Returns `value`. */
@@ -369,11 +377,123 @@ static inline PyObject *ember_run_entry(PyThreadState *ts, _PyInterpreterFrame *
     ts->c_recursion_remaining++;
     return r;
 }
-/* frame_fast.c: may `gen` be resumed with `arg` by the direct paths (suspended, or fresh and
- * sent None); gen_send_ex2's protocol before its frame runs (push arg, chain the exception
- * state, mark it executing, count the resumption). */
-int ember_gen_resumable(PyGenObject *gen, PyObject *arg);
-void ember_gen_begin(PyThreadState *ts, PyGenObject *gen, PyObject *arg);
+/* 1 when generator `gen` may be resumed with `arg` by the direct paths: suspended, or fresh
+ * and sent None; running, finished and cleared generators, and a fresh one sent a value, go
+ * through am_send, which raises what gen_send_ex2 (Objects/genobject.c) raises. */
+static inline int ember_gen_resumable(PyGenObject *gen, PyObject *arg)
+{
+    int state = gen->gi_frame_state;
+    return state < FRAME_EXECUTING && (state != FRAME_CREATED || arg == Py_None);
+}
+
+/* gen_send_ex2's protocol before the frame runs: push the sent value (new reference), chain
+ * the generator's exception state, mark it executing; counts the compiled resumption. */
+static inline void ember_gen_begin(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
+{
+    _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
+    f->localsplus[f->stacktop++] = Py_NewRef(arg);
+    gen->gi_exc_state.previous_item = ts->exc_info;
+    ts->exc_info = &gen->gi_exc_state;
+    gen->gi_frame_state = FRAME_EXECUTING;
+    ember_gen_resumes++;
+}
+
+/* The common case of ember_gen_prepare (shim.c), for code that runs the entry itself: `gen`
+ * is suspended (or fresh and sent None), its function is one Ember manages with compiled
+ * code, the recursion budgets are left and no event is pending; then gen_send_ex2's protocol
+ * is done and the entry returned. NULL with nothing changed in every other case (the shim
+ * decides those, exactly). */
+static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
+{
+    if (!ember_gen_resumable(gen, arg)) return NULL;
+    _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
+    if (!ember_manages(f->f_funcobj)) return NULL;
+    CodeInfo *info = ember_code_info((PyCodeObject *)f->f_executable);
+    entry_fn entry = info ? info->entry : NULL;
+    if (entry == NULL || ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
+        (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
+        return NULL;
+    ember_gen_begin(ts, gen, arg);
+    return entry;
+}
+
+/* FOR_ITER_GEN's resumption of exact generator `gen` when ember_gen_entry_now allows it:
+ * runs the compiled code here and returns 1 with *item = the yielded value, or NULL when the
+ * generator returned (the value is dropped, as the interpreter's END_FOR does; no
+ * StopIteration is made) or raised. 0 with nothing done otherwise. */
+static inline int ember_gen_next_now(PyThreadState *ts, PyGenObject *gen, PyObject **item)
+{
+    entry_fn entry = ember_gen_entry_now(ts, gen, Py_None);
+    if (entry == NULL) return 0;
+    PyObject *r = ember_run_entry(ts, (_PyInterpreterFrame *)gen->gi_iframe, entry);
+    if (r != NULL && !FRAME_STATE_SUSPENDED(gen->gi_frame_state)) Py_CLEAR(r);
+    *item = r;
+    return 1;
+}
+/* PyAsyncGenASend (Objects/genobject.c, private), the awaitable that an async generator's
+ * __anext__() / asend() returns; the shim checks the size against _PyAsyncGenASend_Type. */
+typedef struct {
+    PyObject_HEAD
+    PyAsyncGenObject *ags_gen;
+    PyObject *ags_sendval;   /* NULL in __anext__() mode */
+    int ags_state;           /* AwaitableState */
+} EmberASend;
+#define EMBER_ASEND_INIT 0
+#define EMBER_ASEND_ITER 1
+#define EMBER_ASEND_CLOSED 2
+/* _PyAsyncGenWrappedValue (Objects/genobject.c, private): what an async generator's `yield`
+ * makes of its value (CALL_INTRINSIC_1 ASYNC_GEN_WRAP), so that it can tell it from a value
+ * that an `await` inside passes up. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *agw_val;
+} EmberWrappedValue;
+/* The wrapped-value type (not exported by libpython), learnt at start-up by
+ * ember_learn_async_gen (runtime_gen.c); NULL, which turns ember_asend_now off, when the layout
+ * is not the one above. */
+extern PyTypeObject *ember_async_gen_wrapped_type;
+void ember_learn_async_gen(PyThreadState *ts);
+/* After ember_asend_now ran the async generator and it did not yield: `r` is its return value
+ * (NULL when it raised). Does what gen_send_ex, async_gen_unwrap_value and
+ * async_gen_asend_send (Objects/genobject.c) do in that case, then SEND's part; same contract
+ * as ember_send. */
+int ember_asend_ended(PyThreadState *ts, PyObject *receiver, PyObject *r, PyObject **out) EMBER_COLD;
+
+/* SEND to an async generator's asend awaitable (`receiver`, exact type) whose generator's
+ * compiled code may run now: async_gen_asend_send's protocol (Objects/genobject.c) around a
+ * direct resumption, so that a level of `async for` costs one C frame, the generator's own,
+ * where the interpreter goes through tp_iternext, gen_send_ex2 and a new _PyEval_EvalFrame.
+ * An async `yield` comes back as SEND's "returned" outcome (1, *out = the value): the
+ * interpreter raises StopIteration(value) and SEND fetches the value back from it, which has no
+ * other effect. Consumes v unless it returns 2: not handled, nothing done. */
+static inline int ember_asend_now(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
+{
+    EmberASend *o = (EmberASend *)receiver;
+    PyAsyncGenObject *ag = o->ags_gen;
+    if (ember_async_gen_wrapped_type == NULL || o->ags_state == EMBER_ASEND_CLOSED ||
+        (o->ags_state == EMBER_ASEND_INIT && ag->ag_running_async))
+        return 2;
+    PyObject *arg = v;
+    if (o->ags_state == EMBER_ASEND_INIT && Py_IsNone(v) && o->ags_sendval != NULL) arg = o->ags_sendval;
+    PyGenObject *gen = (PyGenObject *)ag;
+    entry_fn entry = ember_gen_entry_now(ts, gen, arg);
+    if (entry == NULL) return 2;
+    o->ags_state = EMBER_ASEND_ITER;
+    ag->ag_running_async = 1;
+    PyObject *r = ember_run_entry(ts, (_PyInterpreterFrame *)gen->gi_iframe, entry);
+    Py_DECREF(v);
+    if (r == NULL || !FRAME_STATE_SUSPENDED(gen->gi_frame_state)) return ember_asend_ended(ts, receiver, r, out);
+    if (Py_TYPE(r) != ember_async_gen_wrapped_type) {
+        *out = r;   /* an await inside the generator suspends: its value goes up */
+        return 0;
+    }
+    *out = Py_NewRef(((EmberWrappedValue *)r)->agw_val);
+    Py_DECREF(r);
+    ag->ag_running_async = 0;
+    o->ags_state = EMBER_ASEND_CLOSED;
+    return 1;
+}
+
 /* The first half of resuming exact generator `gen` with `arg` in compiled code (shim.c):
  * when its compiled code may run now (not running, compiled, managed, recursion budget left),
  * does gen_send_ex2's protocol (pushes arg, new reference; chains the exception state; marks it
@@ -419,7 +539,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
     X(ember_call) \
-    X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) \
+    X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \
     X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence) \
     X(ember_format_simple) X(ember_format_with_spec) X(ember_convert_value) X(ember_build_string) \
     X(ember_make_cell) X(ember_copy_free_vars) X(ember_load_deref) X(ember_store_deref) X(ember_delete_deref) \
@@ -433,7 +553,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
-    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
+    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store)
 
 #endif /* EMBER_RUNTIME_H */

@@ -71,24 +71,3 @@ void ember_gen_take_stack(_PyInterpreterFrame *f)
 {
     f->stacktop = _PyFrame_GetCode(f)->co_nlocalsplus;
 }
-
-/* 1 when generator `gen` may be resumed with `arg` by the direct paths: suspended, or fresh
- * and sent None; running, finished and cleared generators, and a fresh one sent a value, go
- * through am_send, which raises what gen_send_ex2 (Objects/genobject.c) raises. */
-int ember_gen_resumable(PyGenObject *gen, PyObject *arg)
-{
-    int state = gen->gi_frame_state;
-    return state < FRAME_EXECUTING && (state != FRAME_CREATED || arg == Py_None);
-}
-
-/* gen_send_ex2's protocol before the frame runs: push the sent value (new reference), chain
- * the generator's exception state, mark it executing; counts the compiled resumption. */
-void ember_gen_begin(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
-{
-    _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
-    f->localsplus[f->stacktop++] = Py_NewRef(arg);
-    gen->gi_exc_state.previous_item = ts->exc_info;
-    ts->exc_info = &gen->gi_exc_state;
-    gen->gi_frame_state = FRAME_EXECUTING;
-    ember_gen_resumes++;
-}

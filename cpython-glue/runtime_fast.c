@@ -663,30 +663,25 @@ ember_load_assertion_error(void)
     return Py_NewRef(PyExc_AssertionError);
 }
 
-/* The common case of ember_gen_prepare (shim.c), inline: `gen` is suspended (or fresh and
- * sent None), its function is one Ember manages with compiled code, the recursion budgets are
- * left and no monitoring tool was ever switched on in this process; then gen_send_ex2's
- * protocol is done and the entry returned. NULL with nothing changed in every other case (the
- * shim decides those, exactly). */
-static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
+/* FOR_ITER_GEN (Python/bytecodes.c), inlined into compiled code like ember_send: an exact
+ * generator whose compiled code may run now is resumed here, so the loop adds only the
+ * generator's own C frame; its return ends the loop (the return value is dropped, as the
+ * interpreter's END_FOR does, and no StopIteration is made). Every other case, including a
+ * generator that must be resumed another way, is ember_for_iter's. The iterator is borrowed;
+ * NULL without an exception means exhausted. */
+EMBER_INLINE_HELPER PyObject *ember_for_iter_gen(PyThreadState *ts, PyObject *it)
 {
-    if (!ember_gen_resumable(gen, arg)) return NULL;
-    _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
-    if (!ember_manages(f->f_funcobj)) return NULL;
-    CodeInfo *info = ember_code_info((PyCodeObject *)f->f_executable);
-    entry_fn entry = info ? info->entry : NULL;
-    if (entry == NULL || ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
-        (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
-        return NULL;
-    ember_gen_begin(ts, gen, arg);
-    return entry;
+    PyObject *item;
+    if (EMBER_LIKELY(Py_TYPE(it) == &PyGen_Type) && ember_gen_next_now(ts, (PyGenObject *)it, &item)) return item;
+    return ember_for_iter(ts, it);
 }
 
 /* SEND (Python/bytecodes.c _SEND / SEND_GEN), inlined into compiled code (it is kept small,
  * and always inlined when built as helper bitcode) so that resuming a delegate costs no C frame
  * of its own: an exact generator or coroutine goes to the shim's direct resumption
- * (ember_send_gen, what SEND_GEN does in the interpreter), an async generator's asend object or
- * any iterator is resumed through tp_iternext here. Consumes v; 0 yielded (*out = value),
+ * (ember_send_gen, what SEND_GEN does in the interpreter), an async generator's asend object
+ * whose generator is compiled is resumed directly too (ember_asend_now), any other iterator
+ * through tp_iternext here. Consumes v; 0 yielded (*out = value),
  * 1 returned (*out = return value), -1 error. */
 EMBER_INLINE_HELPER int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
 {
@@ -703,6 +698,10 @@ EMBER_INLINE_HELPER int ember_send(PyThreadState *ts, PyObject *receiver, PyObje
         if (r == NULL) return -1;
         *out = r;
         return FRAME_STATE_SUSPENDED(gen->gi_frame_state) ? 0 : 1;
+    }
+    if (Py_TYPE(receiver) == &_PyAsyncGenASend_Type) {
+        int r = ember_asend_now(ts, receiver, v, out);
+        if (r != 2) return r;
     }
     PyObject *retval;
     if (Py_IsNone(v) && PyIter_Check(receiver)) {

@@ -9,6 +9,7 @@
 #include "internal/pycore_ceval.h"     /* _Py_MakeCoro, _PyEval_FormatAwaitableError */
 #include "internal/pycore_genobject.h" /* _PyGen_yf, _PyCoro_GetAwaitableIter, _PyGen_FetchStopIterationValue */
 #include "internal/pycore_pyerrors.h"  /* _PyErr_Format, _PyErr_FormatFromCause */
+#include "internal/pycore_intrinsics.h" /* _PyIntrinsics_UnaryFunctions, INTRINSIC_ASYNC_GEN_WRAP */
 
 static PyObject *str_aenter, *str_aexit;
 
@@ -20,24 +21,75 @@ static int init_strings(void)
     return str_aenter && str_aexit ? 0 : -1;
 }
 
-PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f)
+/* RETURN_GENERATOR's work (Python/bytecodes.c) on `f`, the thread's current frame, whose
+ * instr_ptr is at that instruction: makes the generator, coroutine or async generator object,
+ * moves the frame into it (to start at the next instruction), unlinks and pops `f`. NULL with
+ * the exception set and `f` untouched when the object cannot be made. The recursion budget is
+ * the caller's. */
+static inline PyObject *frame_to_generator(PyThreadState *ts, _PyInterpreterFrame *f)
 {
     PyFunctionObject *func = (PyFunctionObject *)f->f_funcobj;
     PyGenObject *gen = (PyGenObject *)_Py_MakeCoro(func);
     if (gen == NULL) return NULL;
     _PyInterpreterFrame *gen_frame = (_PyInterpreterFrame *)gen->gi_iframe;
-    /* Compiled code set instr_ptr to RETURN_GENERATOR (no inline cache): the generator
-     * starts at the next instruction, as frame->instr_ptr++ does in the interpreter. */
-    f->instr_ptr++;
+    f->instr_ptr++;                        /* frame->instr_ptr++ in the interpreter */
     _PyFrame_Copy(f, gen_frame);
     gen->gi_frame_state = FRAME_CREATED;
     gen_frame->owner = FRAME_OWNED_BY_GENERATOR;
-    ts->py_recursion_remaining++;          /* _Py_LeaveRecursiveCallPy */
     ts->current_frame = f->previous;
     _PyThreadState_PopFrame(ts, f);
     return (PyObject *)gen;
 }
 
+PyObject *ember_rt_return_generator(PyThreadState *ts, _PyInterpreterFrame *f)
+{
+    /* Compiled code set instr_ptr to RETURN_GENERATOR (no inline cache). */
+    PyObject *gen = frame_to_generator(ts, f);
+    if (gen != NULL) ts->py_recursion_remaining++;   /* _Py_LeaveRecursiveCallPy */
+    return gen;
+}
+
+PyObject *ember_start_generator(PyThreadState *ts, _PyInterpreterFrame *f)
+{
+    f->previous = ts->current_frame;   /* _Py_MakeCoro reads the caller through it (cr_origin) */
+    ts->current_frame = f;
+    PyObject *gen = frame_to_generator(ts, f);
+    if (gen == NULL) ts->current_frame = f->previous;
+    return gen;
+}
+
+
+PyTypeObject *ember_async_gen_wrapped_type;
+
+void ember_learn_async_gen(PyThreadState *ts)
+{
+    PyObject *w = _PyIntrinsics_UnaryFunctions[INTRINSIC_ASYNC_GEN_WRAP].func(ts, Py_None);
+    if (w == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (_PyAsyncGenASend_Type.tp_basicsize == (Py_ssize_t)sizeof(EmberASend) &&
+        Py_TYPE(w)->tp_basicsize == (Py_ssize_t)sizeof(EmberWrappedValue) && ((EmberWrappedValue *)w)->agw_val == Py_None)
+        ember_async_gen_wrapped_type = Py_TYPE(w);
+    Py_DECREF(w);
+}
+
+int ember_asend_ended(PyThreadState *ts, PyObject *receiver, PyObject *r, PyObject **out)
+{
+    EmberASend *o = (EmberASend *)receiver;
+    PyAsyncGenObject *ag = o->ags_gen;
+    if (r != NULL) {
+        /* gen_send_ex: an async generator's return (always None) is StopAsyncIteration. */
+        Py_DECREF(r);
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+    /* async_gen_unwrap_value's error case, then async_gen_asend_send's. */
+    if (_PyErr_ExceptionMatches(ts, PyExc_StopAsyncIteration) || _PyErr_ExceptionMatches(ts, PyExc_GeneratorExit))
+        ag->ag_closed = 1;
+    ag->ag_running_async = 0;
+    o->ags_state = EMBER_ASEND_CLOSED;
+    return ember_send_stopped(out);
+}
 
 PyObject *ember_get_yield_from_iter(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *iterable)
 {

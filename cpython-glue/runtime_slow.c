@@ -105,10 +105,21 @@ ember_unary_invert(PyObject *v)
     return res;
 }
 
-/* TO_BOOL (generic _TO_BOOL): PyObject_IsTrue -> Py_True / Py_False. */
+/* TO_BOOL (generic _TO_BOOL): PyObject_IsTrue -> Py_True / Py_False. The singletons and an
+ * object whose type defines none of nb_bool, mp_length and sq_length (always true) are decided
+ * here, in PyObject_IsTrue's order (Objects/object.c); the rest call it. */
 PyObject *
 ember_to_bool(PyObject *v)
 {
+    if (v == Py_True || v == Py_False) return v;
+    if (v == Py_None) return Py_False;
+    PyTypeObject *tp = Py_TYPE(v);
+    if ((tp->tp_as_number == NULL || tp->tp_as_number->nb_bool == NULL) &&
+        (tp->tp_as_mapping == NULL || tp->tp_as_mapping->mp_length == NULL) &&
+        (tp->tp_as_sequence == NULL || tp->tp_as_sequence->sq_length == NULL)) {
+        Py_DECREF(v);
+        return Py_True;
+    }
     int err = PyObject_IsTrue(v);
     Py_DECREF(v);
     if (err < 0) {
@@ -438,6 +449,7 @@ ember_for_iter(PyThreadState *ts, PyObject *it)
         /* A compiled generator resumes directly (gen_iternext's result rules: a return
          * value ends the loop like the StopIteration it would carry). */
         PyObject *res;
+        if (ember_gen_next_now(ts, (PyGenObject *)it, &res)) return res;
         int r = ember_gen_send_direct(ts, (PyGenObject *)it, Py_None, &res);
         if (r == PYGEN_NEXT) return res;
         if (r == PYGEN_RETURN) { Py_DECREF(res); return NULL; }

@@ -283,7 +283,7 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
         case FOR_ITER: {
             /* Exhaustion pops the iterator and skips the END_FOR; POP_TOP pair at the target. */
             Py_ssize_t t = next + oparg;
-            int spec = op == FOR_ITER_RANGE ? 1 : op == FOR_ITER_LIST ? 2 : op == FOR_ITER_TUPLE ? 3 : 0;
+            int spec = op == FOR_ITER_RANGE ? 1 : op == FOR_ITER_LIST ? 2 : op == FOR_ITER_TUPLE ? 3 : op == FOR_ITER_GEN ? 4 : 0;
             if (t + 1 < n && _PyOpcode_Deopt[code[t].op.code] == END_FOR && _PyOpcode_Deopt[code[t + 1].op.code] == POP_TOP)
                 r = E2(EMBER_OP_FOR_ITER, T(t + 2), spec);
             else

@@ -265,6 +265,24 @@ static inline __attribute__((always_inline)) PyObject *enter(PyThreadState *ts, 
     return ember_run_entry(ts, f, entry);
 }
 
+/* Enters compiled code on a frame just pushed for a call. The call of a generator function
+ * whose code starts with RETURN_GENERATOR (no cells or free variables to set up first) only
+ * makes the generator object: the shim does that itself (ember_start_generator), which is
+ * what the interpreter's RETURN_GENERATOR does, with the same recursion check first. */
+static inline PyObject *enter_new_frame(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
+{
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    if ((co->co_flags & EMBER_GEN_FLAGS) && _PyCode_CODE(co)[0].op.code == RETURN_GENERATOR &&
+        ts->py_recursion_remaining > 0 && ts->c_recursion_remaining > 0) {
+        PyObject *gen = ember_start_generator(ts, f);
+        if (gen != NULL) return gen;
+        /* Out of memory: compiled code runs RETURN_GENERATOR again, and fails the way the
+         * interpreter does (traceback entry for the frame, then the frame is popped). */
+        PyErr_Clear();
+    }
+    return enter(ts, f, entry);
+}
+
 /* Pushes a frame for `func` taking ownership of `func` and of args[0..nargs) (the caller
  * guarantees nargs == co_argcount, no *args / **kwargs / keyword-only parameters and stack
  * space), then enters compiled code. */
@@ -273,7 +291,7 @@ static inline PyObject *push_stolen_and_enter(PyThreadState *ts, PyFunctionObjec
 {
     _PyInterpreterFrame *f = _PyFrame_PushUnchecked(ts, func, (int)nargs);
     for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = args[i];
-    return enter(ts, f, entry);
+    return enter_new_frame(ts, f, entry);
 }
 
 static inline int simple_call(PyCodeObject *co, Py_ssize_t nargs)
@@ -410,7 +428,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
         f = _PyEvalFramePushAndInit(ts, func, locals, args, nargs, kwnames);
         if (!f) return NULL;
     }
-    return enter(ts, f, info->entry);
+    return enter_new_frame(ts, f, info->entry);
 }
 
 /* ---- frame protocol, slow half ---- */
@@ -968,6 +986,7 @@ static const EmberHelper helper_table[] = {
     {"ember_extra_index", (const void *)&ember_extra_index},
     {"ember_enabled", (const void *)&ember_enabled},
     {"ember_gen_resumes", (const void *)&ember_gen_resumes},
+    {"ember_async_gen_wrapped_type", (const void *)&ember_async_gen_wrapped_type},
     X(ember_vectorcall)
 };
 #undef X
@@ -1009,6 +1028,9 @@ static PyObject *shim_load(PyObject *self, PyObject *args)
     }
     watcher_id = PyFunction_AddWatcher(func_watcher);
     if (watcher_id < 0) return NULL;
+    ember_learn_async_gen(PyThreadState_Get());
+    if (ember_async_gen_wrapped_type == NULL)
+        ember_log("Ember: async generator awaitables have an unexpected layout; SEND resumes them through tp_iternext");
     ember_enabled = 1;
     return PyUnicode_FromFormat("%s (bitcode %zu bytes)", p_version(), bclen);
 }

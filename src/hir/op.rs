@@ -91,7 +91,7 @@ pub enum Op {
     /// `GET_ITER`.
     GetIter = 36,
     /// `FOR_ITER`: imm0 = exhaustion target (code unit, past `END_FOR`), imm1 = spec
-    /// (0 generic, 1 range, 2 list, 3 tuple). Block terminator.
+    /// (0 generic, 1 range, 2 list, 3 tuple, 4 generator). Block terminator.
     ForIter = 37,
     /// Unconditional forward jump to code unit imm0. Block terminator.
     Jump = 38,

@@ -734,6 +734,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     1 => "ember_for_iter_range",
                     2 => "ember_for_iter_list",
                     3 => "ember_for_iter_tuple",
+                    4 => "ember_for_iter_gen",
                     _ => return Err(unsupported()),
                 };
                 let it = self.val(arg(0))?;

@@ -543,6 +543,88 @@ async def body(n, mode):
 def f(n, mode):
     return drive(body(n, mode))
 """, [(0, 0), (3, 0), (3, 1), (2, 2)]),
+    GCase("async_generator_asend_protocol", """
+# Compiled SEND resuming a compiled async generator through its asend awaitable directly:
+# values that are tuples, exceptions and None (what StopIteration would carry), asend() with a
+# value (also into a fresh generator), awaits inside the generator that suspend the whole
+# chain, ag_running while running and after, re-awaiting a used awaitable, __anext__ of a
+# running generator, an exception and a return leaving the generator, and aclose/athrow/anext
+# after exhaustion (the closed flag the exhaustion sets).
+class Pause:
+    def __await__(self):
+        got = yield "paused"
+        return got
+
+async def values(log, box):
+    log.append(("running", box[0].ag_running))
+    got = yield (1, 2)
+    log.append(("got", got))
+    got = yield ValueError("a value, not raised")
+    log.append(("got", got))
+    log.append(("resumed with", await Pause()))
+    yield None
+    try:
+        await box[0].__anext__()
+    except RuntimeError as e:
+        log.append(str(e))
+    yield "last"
+
+async def fails(n):
+    yield n
+    raise KeyError(n)
+
+async def body(log):
+    box = [None]
+    ag = box[0] = values(log, box)
+    async for v in ag:
+        log.append(v)
+    log.append(("after", ag.ag_running))
+    a = ag.__anext__()
+    try:
+        await a
+    except StopAsyncIteration:
+        log.append("exhausted")
+    try:
+        await a
+    except RuntimeError as e:
+        log.append(str(e))
+    try:
+        log.append(await ag.athrow(ValueError("late")))
+    except BaseException as e:
+        log.append(("athrow", type(e).__name__))
+    log.append(await ag.aclose())
+    g2 = values(log, [None])
+    try:
+        await g2.asend("not none")
+    except TypeError as e:
+        log.append(str(e))
+    g3 = values(log, [None])
+    g3_first = g3.asend(None)
+    log.append(await g3_first)
+    log.append(await g3.asend("sent"))
+    await g3.aclose()
+    try:
+        async for v in fails(7):
+            log.append(v)
+    except KeyError as e:
+        tb, frames = e.__traceback__, []
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        log.append(("KeyError", frames))
+    return log
+
+def f():
+    log = []
+    c = body(log)
+    steps = []
+    try:
+        while True:
+            steps.append(c.send("from driver" if steps else None))
+    except StopIteration as e:
+        steps.append(e.value is log)
+    return steps, log
+"""),
     GCase("async_generator_athrow_and_wrapping", """
 async def agen():
     try:
