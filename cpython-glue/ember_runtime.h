@@ -30,6 +30,8 @@
 typedef int64_t i64;
 
 #define EMBER_COLD __attribute__((cold, noinline))
+#define EMBER_LIKELY(x) __builtin_expect(!!(x), 1)
+#define EMBER_UNLIKELY(x) __builtin_expect(!!(x), 0)
 /* A helper that must inline into compiled code (its call would add a C frame where one
  * matters); only the helper bitcode (clang) is built with it. */
 #if defined(__clang__)
@@ -311,7 +313,7 @@ int ember_rt_async_for_stop(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc) E
 /* SEND: receiver is borrowed (it stays on the stack), v is consumed. Returns 0 with *retval
  * set when the receiver yielded, 1 with *retval = its return value (StopIteration's value)
  * when it finished, -1 with an exception set. */
-int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **retval);
+int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **retval, void *ic);
 PyObject *ember_send_method(PyObject *receiver, PyObject *v /* borrowed */) EMBER_COLD;
 int ember_send_stopped(PyObject **out) EMBER_COLD;
 /* SEND to an exact generator or coroutine (shim.c) the generic way: resumes its compiled code
@@ -398,18 +400,41 @@ static inline void ember_gen_begin(PyThreadState *ts, PyGenObject *gen, PyObject
     ember_gen_resumes++;
 }
 
+/* A SEND site's cache of the code object it last resumed and that code's compiled entry, so
+ * that resuming a delegate does not walk co_extra each time (on a deep `yield from` chain that
+ * walk, a chain of dependent loads per level, was much of what the interpreter does not pay).
+ * `epoch` is ember_code_epoch when filled: the shim bumps it whenever a code object with a
+ * record dies (so a cached address that a new code object reuses never matches) and whenever
+ * an entry is withdrawn. Zero-initialised in compiled code's data. */
+typedef struct {
+    PyObject *code;   /* borrowed */
+    entry_fn entry;
+    uint64_t epoch;
+} EmberResumeIC;
+extern uint64_t ember_code_epoch;
+/* The miss path (shim.c): `code`'s compiled entry (NULL: none), also stored in `ic`. */
+entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code) EMBER_COLD;
+
 /* The common case of ember_gen_prepare (shim.c), for code that runs the entry itself: `gen`
  * is suspended (or fresh and sent None), its function is one Ember manages with compiled
  * code, the recursion budgets are left and no event is pending; then gen_send_ex2's protocol
  * is done and the entry returned. NULL with nothing changed in every other case (the shim
  * decides those, exactly). */
-static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
+static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, PyObject *arg, EmberResumeIC *ic)
 {
     if (!ember_gen_resumable(gen, arg)) return NULL;
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
     if (!ember_manages(f->f_funcobj)) return NULL;
-    CodeInfo *info = ember_code_info((PyCodeObject *)f->f_executable);
-    entry_fn entry = info ? info->entry : NULL;
+    PyObject *code = f->f_executable;
+    entry_fn entry;
+    if (ic == NULL) {
+        CodeInfo *info = ember_code_info((PyCodeObject *)code);
+        entry = info ? info->entry : NULL;
+    }
+    else if (EMBER_LIKELY(code == ic->code && ic->epoch == ember_code_epoch))
+        entry = ic->entry;
+    else
+        entry = ember_resume_ic_fill(ic, code);
     if (entry == NULL || ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
         (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
         return NULL;
@@ -423,7 +448,7 @@ static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, 
  * StopIteration is made) or raised. 0 with nothing done otherwise. */
 static inline int ember_gen_next_now(PyThreadState *ts, PyGenObject *gen, PyObject **item)
 {
-    entry_fn entry = ember_gen_entry_now(ts, gen, Py_None);
+    entry_fn entry = ember_gen_entry_now(ts, gen, Py_None, NULL);
     if (entry == NULL) return 0;
     PyObject *r = ember_run_entry(ts, (_PyInterpreterFrame *)gen->gi_iframe, entry);
     if (r != NULL && !FRAME_STATE_SUSPENDED(gen->gi_frame_state)) Py_CLEAR(r);
@@ -466,7 +491,8 @@ int ember_asend_ended(PyThreadState *ts, PyObject *receiver, PyObject *r, PyObje
  * An async `yield` comes back as SEND's "returned" outcome (1, *out = the value): the
  * interpreter raises StopIteration(value) and SEND fetches the value back from it, which has no
  * other effect. Consumes v unless it returns 2: not handled, nothing done. */
-static inline int ember_asend_now(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
+static inline int ember_asend_now(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out,
+                                  EmberResumeIC *ic)
 {
     EmberASend *o = (EmberASend *)receiver;
     PyAsyncGenObject *ag = o->ags_gen;
@@ -476,7 +502,7 @@ static inline int ember_asend_now(PyThreadState *ts, PyObject *receiver, PyObjec
     PyObject *arg = v;
     if (o->ags_state == EMBER_ASEND_INIT && Py_IsNone(v) && o->ags_sendval != NULL) arg = o->ags_sendval;
     PyGenObject *gen = (PyGenObject *)ag;
-    entry_fn entry = ember_gen_entry_now(ts, gen, arg);
+    entry_fn entry = ember_gen_entry_now(ts, gen, arg, ic);
     if (entry == NULL) return 2;
     o->ags_state = EMBER_ASEND_ITER;
     ag->ag_running_async = 1;
@@ -553,7 +579,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
-    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
+    X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_resume_ic_fill) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store)
 
 #endif /* EMBER_RUNTIME_H */

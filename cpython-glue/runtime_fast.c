@@ -32,8 +32,6 @@
 #include "internal/pycore_tuple.h"        /* _PyTupleIterObject */
 #include "internal/pycore_unicodeobject.h" /* _PyUnicode_ExactDealloc, _PyUnicode_Equal */
 
-#define EMBER_LIKELY(x) __builtin_expect(!!(x), 1)
-#define EMBER_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Exact ints are freed with PyObject_Free by the interpreter's specialised decrefs
  * (_Py_DECREF_SPECIALIZED(x, (destructor)PyObject_Free)); small ints are immortal. */
@@ -681,13 +679,13 @@ EMBER_INLINE_HELPER PyObject *ember_for_iter_gen(PyThreadState *ts, PyObject *it
  * of its own: an exact generator or coroutine goes to the shim's direct resumption
  * (ember_send_gen, what SEND_GEN does in the interpreter), an async generator's asend object
  * whose generator is compiled is resumed directly too (ember_asend_now), any other iterator
- * through tp_iternext here. Consumes v; 0 yielded (*out = value),
+ * through tp_iternext here. `ic` is the site's EmberResumeIC. Consumes v; 0 yielded (*out = value),
  * 1 returned (*out = return value), -1 error. */
-EMBER_INLINE_HELPER int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out)
+EMBER_INLINE_HELPER int ember_send(PyThreadState *ts, PyObject *receiver, PyObject *v, PyObject **out, void *ic)
 {
     if (PyGen_CheckExact(receiver) || PyCoro_CheckExact(receiver)) {
         PyGenObject *gen = (PyGenObject *)receiver;
-        entry_fn entry = ember_gen_entry_now(ts, gen, v);
+        entry_fn entry = ember_gen_entry_now(ts, gen, v, (EmberResumeIC *)ic);
         if (entry == NULL) entry = ember_gen_prepare(ts, gen, v);
         if (entry == NULL) return ember_send_gen(ts, receiver, v, out);
         /* Run here, not in a shim function, so that the delegate's code is the only C frame a
@@ -700,7 +698,7 @@ EMBER_INLINE_HELPER int ember_send(PyThreadState *ts, PyObject *receiver, PyObje
         return FRAME_STATE_SUSPENDED(gen->gi_frame_state) ? 0 : 1;
     }
     if (Py_TYPE(receiver) == &_PyAsyncGenASend_Type) {
-        int r = ember_asend_now(ts, receiver, v, out);
+        int r = ember_asend_now(ts, receiver, v, out, (EmberResumeIC *)ic);
         if (r != 2) return r;
     }
     PyObject *retval;

@@ -59,10 +59,13 @@ static void ember_log(const char *fmt, ...)
     fflush(log_file);
 }
 
+uint64_t ember_code_epoch;          /* bumped when a code object with a record dies or an entry is withdrawn (EmberResumeIC) */
+
 static void free_info(void *p)
 {
     CodeInfo *info = p;
     if (!info) return;
+    ember_code_epoch++;
     if (info->handle && p_free) p_free(info->handle);
     PyMem_RawFree(info);
 }
@@ -411,6 +414,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
         Py_XDECREF(name);
         hook_give_up("deep recursion (C recursion budget low)");
         info->entry = NULL;   /* the code stays mapped: frames may still be running it */
+        ember_code_epoch++;   /* SEND sites may have cached the entry (EmberResumeIC) */
         info->state = 2;
         restore_interpreted(func);
         return py_function_vectorcall(callable, args, nargsf, kwnames);
@@ -690,6 +694,18 @@ static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int
         }
     }
     return _PyEval_EvalFrameDefault(ts, f, throwflag);
+}
+
+entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code)
+{
+    CodeInfo *info = ember_code_info((PyCodeObject *)code);
+    entry_fn entry = info ? info->entry : NULL;
+    if (entry) {
+        ic->code = code;
+        ic->entry = entry;
+        ic->epoch = ember_code_epoch;
+    }
+    return entry;
 }
 
 entry_fn ember_gen_prepare(PyThreadState *ts, PyGenObject *gen, PyObject *arg)
@@ -986,6 +1002,7 @@ static const EmberHelper helper_table[] = {
     {"ember_extra_index", (const void *)&ember_extra_index},
     {"ember_enabled", (const void *)&ember_enabled},
     {"ember_gen_resumes", (const void *)&ember_gen_resumes},
+    {"ember_code_epoch", (const void *)&ember_code_epoch},
     {"ember_async_gen_wrapped_type", (const void *)&ember_async_gen_wrapped_type},
     X(ember_vectorcall)
 };

@@ -158,7 +158,7 @@ helpers! {
     ember_gen_take_stack(P) -> Void;
     ember_rt_gen_interp(P, P) -> Ptr, cold;
     ember_rt_async_for_stop(P, P, I) -> I32, cold;
-    ember_send(P, P, P, P) -> I32;
+    ember_send(P, P, P, P, P) -> I32;
     ember_get_yield_from_iter(P, P, P) -> Ptr;
     ember_get_awaitable(P, P, I) -> Ptr;
     ember_get_aiter(P, P) -> Ptr;

@@ -181,6 +181,18 @@ impl<'ctx> Lower<'ctx, '_> {
         g.as_pointer_value()
     }
 
+    /// One `EmberResumeIC` (ember_runtime.h) in the module's data for a SEND site: the code
+    /// object it last resumed (borrowed), that code's compiled entry and the code epoch, all
+    /// zero to start.
+    fn resume_ic(&self) -> PointerValue<'ctx> {
+        let ty = self.ctx.struct_type(&[self.ptr_t().into(), self.ptr_t().into(), self.ctx.i64_type().into()], false);
+        let g = self.m.add_global(ty, None, "ember_resume_ic");
+        g.set_linkage(Linkage::Private);
+        g.set_initializer(&ty.const_zero());
+        g.set_alignment(8);
+        g.as_pointer_value()
+    }
+
     fn konst(&self, k: i64) -> Result<PointerValue<'ctx>, EmberError> {
         let addr = *self.f.consts.get(k as usize).ok_or_else(|| EmberError::Verify(format!("constant {k} out of range")))?;
         self.handle(addr)
@@ -931,7 +943,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.b.build_return(Some(&r)).map_err(llvm)?;
             }
             Op::Send => {
-                let a = [self.ts.into(), self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.self_slot.into()];
+                let a = [self.ts.into(), self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.self_slot.into(), self.resume_ic().into()];
                 let r = self.call("ember_send", &a)?.unwrap().into_int_value();
                 let zero = self.ctx.i32_type().const_zero();
                 let failed = self.b.build_int_compare(IntPredicate::SLT, r, zero, "failed").map_err(llvm)?;
