@@ -244,7 +244,7 @@ enum EmberOp
   EMBER_OP_GET_ITER = 36,
   /**
    * `FOR_ITER`: imm0 = exhaustion target (code unit, past `END_FOR`), imm1 = spec
-   * (0 generic, 1 range, 2 list, 3 tuple). Block terminator.
+   * (0 generic, 1 range, 2 list, 3 tuple, 4 generator). Block terminator.
    */
   EMBER_OP_FOR_ITER = 37,
   /**
