@@ -625,6 +625,76 @@ def f():
         steps.append(e.value is log)
     return steps, log
 """),
+    GCase("generator_calls_and_for_loops", """
+# A call of a generator or coroutine function made by the shim without entering compiled code
+# (no cells: plain, coroutine) or by compiled code (a cell, a closure), seen through the frame
+# of the fresh generator and through cr_origin (which _Py_MakeCoro computes from the caller's
+# frame); FOR_ITER over exact generators that return a value (dropped), raise, and are
+# re-entered while running.
+import sys as _sys
+
+def plain(n):
+    for i in range(n):
+        yield i
+    return "dropped"
+
+def with_cell(n):
+    total = 0
+    def add(k):
+        nonlocal total
+        total += k
+    for i in range(n):
+        add(i)
+        yield total
+
+def make_closure(k):
+    def inner():
+        yield k
+        yield k * 2
+    return inner
+
+async def co(x):
+    return x
+
+def raises(n):
+    yield n
+    raise ValueError(n)
+
+def reenter(box):
+    yield 1
+    yield next(box[0])
+
+def f(n):
+    out = []
+    for v in plain(n):
+        out.append(v)
+    out.append(list(with_cell(n)))
+    out.append([list(make_closure(k)()) for k in range(3)])
+    try:
+        for v in raises(n):
+            out.append(v)
+    except ValueError as e:
+        out.append(("ValueError", e.args))
+    box = [None]
+    box[0] = g = reenter(box)
+    try:
+        for v in g:
+            out.append(v)
+    except ValueError as e:
+        out.append(str(e))
+    old = _sys.get_coroutine_origin_tracking_depth()
+    _sys.set_coroutine_origin_tracking_depth(2)
+    try:
+        c = co(n)
+        out.append(c.cr_origin)
+        c.close()
+    finally:
+        _sys.set_coroutine_origin_tracking_depth(old)
+    g = plain(2)
+    out.append((g.gi_frame.f_lasti, g.gi_frame.f_lineno, g.gi_suspended, g.gi_running))
+    out.append(next(g))
+    return out
+""", [(0,), (3,)]),
     GCase("async_generator_athrow_and_wrapping", """
 async def agen():
     try:
@@ -790,3 +860,33 @@ def f():
         except BaseException as e:
             exc = e
         assert type(exc) is StopIteration and exc.value == "PASSED"
+
+
+def test_send_site_cache_follows_code_objects():
+    """One compiled SEND site (`yield from`) resumes compiled generators of many code objects,
+    each dying before the next is made (their addresses may be reused), alternating with
+    interpreted ones: the site's resume cache (EmberResumeIC) must never run the code of a
+    code object it saw before. The values come from the generators' own constants, so running
+    the wrong code shows."""
+    ns = {}
+    exec("def delegate(inner):\n    r = yield from inner\n    yield ('returned', r)\n", ns)
+    assert ember.force_compile(ns["delegate"])
+
+    def make(k, compiled):
+        d = {}
+        exec(f"def g(n):\n    for i in range(n):\n        yield i * {k}\n    return {k}\n", d)
+        if compiled:
+            assert ember.force_compile(d["g"])
+        return d["g"]
+
+    before = resumes()
+    for k in range(60):
+        g = make(k, compiled=k % 3 != 2)
+        got = list(ns["delegate"](g(3)))
+        assert got == [0, k, 2 * k, ("returned", k)], (k, got)
+        del g
+        gc.collect()
+    kept = [make(k, compiled=True) for k in range(3)]
+    for k in range(9):
+        assert list(ns["delegate"](kept[k % 3](2))) == [0, k % 3, ("returned", k % 3)]
+    assert resumes() > before
