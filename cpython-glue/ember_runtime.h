@@ -159,7 +159,7 @@ PyObject *ember_for_iter(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_range(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_list(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_tuple(PyThreadState *ts, PyObject *it);
-PyObject *ember_for_iter_gen(PyThreadState *ts, PyObject *it);
+PyObject *ember_for_iter_gen(PyThreadState *ts, PyObject *it, void *ic);
 
 /* ---- exceptions ---- */
 /* RAISE_VARARGS n (0: re-raise the handled exception, 1: exc, 2: exc from cause). Unused
@@ -446,9 +446,9 @@ static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, 
  * runs the compiled code here and returns 1 with *item = the yielded value, or NULL when the
  * generator returned (the value is dropped, as the interpreter's END_FOR does; no
  * StopIteration is made) or raised. 0 with nothing done otherwise. */
-static inline int ember_gen_next_now(PyThreadState *ts, PyGenObject *gen, PyObject **item)
+static inline int ember_gen_next_now(PyThreadState *ts, PyGenObject *gen, PyObject **item, EmberResumeIC *ic)
 {
-    entry_fn entry = ember_gen_entry_now(ts, gen, Py_None, NULL);
+    entry_fn entry = ember_gen_entry_now(ts, gen, Py_None, ic);
     if (entry == NULL) return 0;
     PyObject *r = ember_run_entry(ts, (_PyInterpreterFrame *)gen->gi_iframe, entry);
     if (r != NULL && !FRAME_STATE_SUSPENDED(gen->gi_frame_state)) Py_CLEAR(r);

@@ -665,12 +665,15 @@ ember_load_assertion_error(void)
  * generator whose compiled code may run now is resumed here, so the loop adds only the
  * generator's own C frame; its return ends the loop (the return value is dropped, as the
  * interpreter's END_FOR does, and no StopIteration is made). Every other case, including a
- * generator that must be resumed another way, is ember_for_iter's. The iterator is borrowed;
- * NULL without an exception means exhausted. */
-EMBER_INLINE_HELPER PyObject *ember_for_iter_gen(PyThreadState *ts, PyObject *it)
+ * generator that must be resumed another way, is ember_for_iter's. Generic FOR_ITER sites use
+ * it too (the interpreter does not specialise FOR_ITER_GEN while a PEP 523 hook is set). `ic`
+ * is the site's EmberResumeIC. The iterator is borrowed; NULL without an exception means
+ * exhausted. */
+EMBER_INLINE_HELPER PyObject *ember_for_iter_gen(PyThreadState *ts, PyObject *it, void *ic)
 {
     PyObject *item;
-    if (EMBER_LIKELY(Py_TYPE(it) == &PyGen_Type) && ember_gen_next_now(ts, (PyGenObject *)it, &item)) return item;
+    if (EMBER_LIKELY(Py_TYPE(it) == &PyGen_Type) && ember_gen_next_now(ts, (PyGenObject *)it, &item, (EmberResumeIC *)ic))
+        return item;
     return ember_for_iter(ts, it);
 }
 

@@ -449,7 +449,7 @@ ember_for_iter(PyThreadState *ts, PyObject *it)
         /* A compiled generator resumes directly (gen_iternext's result rules: a return
          * value ends the loop like the StopIteration it would carry). */
         PyObject *res;
-        if (ember_gen_next_now(ts, (PyGenObject *)it, &res)) return res;
+        if (ember_gen_next_now(ts, (PyGenObject *)it, &res, NULL)) return res;
         int r = ember_gen_send_direct(ts, (PyGenObject *)it, Py_None, &res);
         if (r == PYGEN_NEXT) return res;
         if (r == PYGEN_RETURN) { Py_DECREF(res); return NULL; }

@@ -114,7 +114,7 @@ helpers! {
     ember_for_iter_range(P, P) -> Ptr;
     ember_for_iter_list(P, P) -> Ptr;
     ember_for_iter_tuple(P, P) -> Ptr;
-    ember_for_iter_gen(P, P) -> Ptr;
+    ember_for_iter_gen(P, P, P) -> Ptr;
     ember_raise_varargs(P, P, P, I) -> Ptr, cold;
     ember_load_assertion_error() -> Ptr;
     ember_unpack_sequence(P, I, P) -> I32;

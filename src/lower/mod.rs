@@ -181,7 +181,7 @@ impl<'ctx> Lower<'ctx, '_> {
         g.as_pointer_value()
     }
 
-    /// One `EmberResumeIC` (ember_runtime.h) in the module's data for a SEND site: the code
+    /// One `EmberResumeIC` (ember_runtime.h) in the module's data for a SEND or FOR_ITER site: the code
     /// object it last resumed (borrowed), that code's compiled entry and the code epoch, all
     /// zero to start.
     fn resume_ic(&self) -> PointerValue<'ctx> {
@@ -741,16 +741,17 @@ impl<'ctx> Lower<'ctx, '_> {
                 }
             }
             Op::ForIter => {
-                let name = match imm(1) {
-                    0 => "ember_for_iter",
-                    1 => "ember_for_iter_range",
-                    2 => "ember_for_iter_list",
-                    3 => "ember_for_iter_tuple",
-                    4 => "ember_for_iter_gen",
+                // Generic sites too resume an exact generator inline: while Ember's PEP 523 hook
+                // is installed the interpreter never specialises FOR_ITER_GEN, so a loop over a
+                // generator has no profile.
+                let it = self.val(arg(0))?;
+                let item = match imm(1) {
+                    0 | 4 => self.call_ptr("ember_for_iter_gen", &[self.ts.into(), it.into(), self.resume_ic().into()])?,
+                    1 => self.call_ptr("ember_for_iter_range", &[self.ts.into(), it.into()])?,
+                    2 => self.call_ptr("ember_for_iter_list", &[self.ts.into(), it.into()])?,
+                    3 => self.call_ptr("ember_for_iter_tuple", &[self.ts.into(), it.into()])?,
                     _ => return Err(unsupported()),
                 };
-                let it = self.val(arg(0))?;
-                let item = self.call_ptr(name, &[self.ts.into(), it.into()])?;
                 self.def(ins.results[0], item);
                 let isnull = self.b.build_is_null(item, "done").map_err(llvm)?;
                 let body = self.new_block("for_body");
