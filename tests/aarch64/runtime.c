@@ -98,6 +98,8 @@ Obj *ember_to_bool(Obj *v) { int r = v->a != 0; ember_decref(v); return r ? TRUE
 Obj *ember_unary_negative(Obj *v) { int64_t x = v->a; ember_decref(v); return new_int(-x); }
 Obj *ember_get_iter(Obj *v) { int64_t n = v->a; ember_decref(v); return new_obj(3, 0, n); }
 Obj *ember_for_iter(void *ts, Obj *it) { (void)ts; if (it->a < it->b) { it->a++; return new_int(it->a - 1); } return NULL; }
+/* Generic FOR_ITER's helper (it resumes exact generators inline; there are none here). */
+Obj *ember_for_iter_gen(void *ts, Obj *it, void *ic) { (void)ic; return ember_for_iter(ts, it); }
 Obj *ember_load_global_module(void *ts, Frame *fr, Obj *name, int64_t kv, int64_t idx) {
     (void)ts; (void)fr; (void)kv; (void)idx;
     if (name != GFUNC) { err = 1; return NULL; }
@@ -153,7 +155,7 @@ static const struct { const char *name; void *fn; } impls[] = {
     IMPL(ember_incref), IMPL(ember_decref), IMPL(ember_xdecref), IMPL(ember_rt_periodic), IMPL(ember_rt_leave),
     IMPL(ember_rt_raise), IMPL(ember_rt_deopt), IMPL(ember_rt_reraise), IMPL(ember_err_occurred),
     IMPL(ember_raise_unbound_local), IMPL(ember_raise_varargs), IMPL(ember_binary_op), IMPL(ember_compare_op),
-    IMPL(ember_to_bool), IMPL(ember_unary_negative), IMPL(ember_get_iter), IMPL(ember_for_iter),
+    IMPL(ember_to_bool), IMPL(ember_unary_negative), IMPL(ember_get_iter), IMPL(ember_for_iter), IMPL(ember_for_iter_gen),
     IMPL(ember_load_global_module), IMPL(ember_call), IMPL(ember_build_tuple),
 };
 static void map_trampolines(void) {

@@ -187,6 +187,11 @@ pub extern "C" fn ember_for_iter(_ts: *mut u8, it: *mut Obj) -> *mut Obj {
         }
     }
 }
+/// Generic FOR_ITER's helper (it resumes exact generators inline; the mock has none, so it
+/// is ember_for_iter).
+pub extern "C" fn ember_for_iter_gen(ts: *mut u8, it: *mut Obj, _ic: *mut u8) -> *mut Obj {
+    ember_for_iter(ts, it)
+}
 pub extern "C" fn ember_raise_varargs(_ts: *mut u8, exc: *mut Obj, cause: *mut Obj, _n: i64) -> *mut Obj {
     ember_xdecref(exc);
     ember_xdecref(cause);
@@ -202,7 +207,7 @@ pub fn helpers() -> Vec<(String, u64)> {
     macro_rules! h { ($($n:ident),*) => { vec![$((stringify!($n).to_string(), $n as *const () as usize as u64)),*] } }
     h!(ember_incref, ember_decref, ember_xdecref, ember_rt_periodic, ember_rt_leave, ember_rt_raise, ember_rt_deopt,
        ember_err_occurred, ember_binary_op, ember_compare_op, ember_to_bool, ember_get_iter, ember_for_iter,
-       ember_raise_varargs, ember_rt_reraise)
+       ember_for_iter_gen, ember_raise_varargs, ember_rt_reraise)
 }
 
 pub type Entry = unsafe extern "C" fn(*mut u8, *mut Frame) -> *mut Obj;
