@@ -419,22 +419,15 @@ entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code) EMBER_COLD;
  * is suspended (or fresh and sent None), its function is one Ember manages with compiled
  * code, the recursion budgets are left and no event is pending; then gen_send_ex2's protocol
  * is done and the entry returned. NULL with nothing changed in every other case (the shim
- * decides those, exactly). */
+ * decides those, exactly). `ic` is the calling site's resume cache. */
 static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, PyObject *arg, EmberResumeIC *ic)
 {
     if (!ember_gen_resumable(gen, arg)) return NULL;
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
     if (!ember_manages(f->f_funcobj)) return NULL;
     PyObject *code = f->f_executable;
-    entry_fn entry;
-    if (ic == NULL) {
-        CodeInfo *info = ember_code_info((PyCodeObject *)code);
-        entry = info ? info->entry : NULL;
-    }
-    else if (EMBER_LIKELY(code == ic->code && ic->epoch == ember_code_epoch))
-        entry = ic->entry;
-    else
-        entry = ember_resume_ic_fill(ic, code);
+    entry_fn entry = EMBER_LIKELY(code == ic->code && ic->epoch == ember_code_epoch) ? ic->entry
+                                                                                     : ember_resume_ic_fill(ic, code);
     if (entry == NULL || ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
         (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
         return NULL;

@@ -32,7 +32,6 @@
 #include "internal/pycore_tuple.h"        /* _PyTupleIterObject */
 #include "internal/pycore_unicodeobject.h" /* _PyUnicode_ExactDealloc, _PyUnicode_Equal */
 
-
 /* Exact ints are freed with PyObject_Free by the interpreter's specialised decrefs
  * (_Py_DECREF_SPECIALIZED(x, (destructor)PyObject_Free)); small ints are immortal. */
 static void

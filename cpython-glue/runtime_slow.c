@@ -447,9 +447,9 @@ ember_for_iter(PyThreadState *ts, PyObject *it)
 {
     if (Py_TYPE(it) == &PyGen_Type) {
         /* A compiled generator resumes directly (gen_iternext's result rules: a return
-         * value ends the loop like the StopIteration it would carry). */
+         * value ends the loop like the StopIteration it would carry). Compiled FOR_ITER
+         * sites tried the common case inline already (ember_for_iter_gen). */
         PyObject *res;
-        if (ember_gen_next_now(ts, (PyGenObject *)it, &res, NULL)) return res;
         int r = ember_gen_send_direct(ts, (PyGenObject *)it, Py_None, &res);
         if (r == PYGEN_NEXT) return res;
         if (r == PYGEN_RETURN) { Py_DECREF(res); return NULL; }
