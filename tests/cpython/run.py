@@ -118,9 +118,14 @@ def _run(module: str, ember: bool, timeout: float, workdir: Path) -> Run:
     for k in [k for k in env if k.startswith("EMBER_")]:
         del env[k]
     xml = workdir / f"{module}-{'ember' if ember else 'base'}.xml"
+    xml.unlink(missing_ok=True)  # a run that dies before writing it must not read a stale one
     if ember:
         env["EMBER_AUTO"] = "0"
-        env["EMBER_LOG"] = str(workdir / f"{module}.log")
+        log = workdir / f"{module}.log"
+        # Ember appends to its log (the test's child processes share it), so a kept work
+        # directory would otherwise count the functions of every earlier run again.
+        log.unlink(missing_ok=True)
+        env["EMBER_LOG"] = str(log)
     cmd = [sys.executable, "-m", "test", "--junit-xml", str(xml), "--timeout", str(int(timeout)), module]
     t0 = time.monotonic()
     try:
