@@ -149,6 +149,16 @@ int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py
 /* shim.c: `Cls(args)` for a plain Python class (object.__new__, Python __init__), the work of
  * CALL_ALLOC_AND_ENTER_INIT; returns 1 with *result set when handled (all consumed), else 0. */
 int ember_call_class(PyThreadState *ts, PyObject **base, Py_ssize_t nargs, PyObject **result);
+/* shim.c: iter(obj) for an instance of a Python class whose __iter__ is a function Ember
+ * manages with compiled code (typically a generator function: `for x in obj`, `yield from
+ * obj`), the work of slot_tp_iter and PyObject_GetIter (Objects/typeobject.c, abstract.c)
+ * done by pushing __iter__'s frame directly, as a compiled-to-compiled call does. Returns 1
+ * with *result set (a new reference to the iterator, or NULL with an exception set) when it
+ * handled the call; 0, with nothing done, when PyObject_GetIter must be called. `obj` is
+ * borrowed. */
+int ember_iter_direct(PyThreadState *ts, PyObject *obj, PyObject **result);
+/* slot_tp_iter (static in Objects/typeobject.c), learnt at start-up; NULL if that failed. */
+extern getiterfunc ember_slot_tp_iter;
 
 /* ---- iteration (GET_ITER, FOR_ITER) ----
  * ember_for_iter borrows the iterator and returns the next item, or NULL when it is exhausted

@@ -103,7 +103,12 @@ PyObject *ember_get_yield_from_iter(PyThreadState *ts, _PyInterpreterFrame *f, P
         return iterable;
     }
     if (PyGen_CheckExact(iterable)) return iterable;
-    PyObject *iter = PyObject_GetIter(iterable);
+    PyObject *iter;
+    if (Py_TYPE(iterable)->tp_iter == ember_slot_tp_iter && ember_iter_direct(ts, iterable, &iter)) {
+        Py_DECREF(iterable);
+        return iter;
+    }
+    iter = PyObject_GetIter(iterable);
     Py_DECREF(iterable);
     return iter;
 }

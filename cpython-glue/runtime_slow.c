@@ -431,11 +431,18 @@ ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames)
  * Iteration
  * ====================================================================================== */
 
-/* GET_ITER: PyObject_GetIter. */
+/* GET_ITER: PyObject_GetIter; an instance of a Python class whose __iter__ is compiled gets
+ * its iterator from the compiled code directly (ember_iter_direct). */
 PyObject *
 ember_get_iter(PyObject *iterable)
 {
-    PyObject *it = PyObject_GetIter(iterable);
+    PyObject *it;
+    if (Py_TYPE(iterable)->tp_iter == ember_slot_tp_iter &&
+        ember_iter_direct(PyThreadState_GetUnchecked(), iterable, &it)) {
+        Py_DECREF(iterable);
+        return it;
+    }
+    it = PyObject_GetIter(iterable);
     Py_DECREF(iterable);
     return it;
 }

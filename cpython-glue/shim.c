@@ -325,6 +325,33 @@ int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py
 }
 
 static PyObject *init_name;  /* interned "__init__" */
+static PyObject *iter_name;  /* interned "__iter__" */
+getiterfunc ember_slot_tp_iter;
+
+int ember_iter_direct(PyThreadState *ts, PyObject *obj, PyObject **result)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (tp->tp_iter != ember_slot_tp_iter || ember_slot_tp_iter == NULL) return 0;
+    PyObject *meth = _PyType_Lookup(tp, iter_name);   /* borrowed, through the type cache */
+    if (meth == NULL || !ember_manages(meth)) return 0;
+    PyFunctionObject *func = (PyFunctionObject *)meth;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    CodeInfo *info = ember_code_info(co);
+    if (!info || !info->entry || !simple_call(co, 1) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
+        ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
+        return 0;
+    hook_maybe_restore(ts);
+    _PyInterpreterFrame *f = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(meth), 1);
+    f->localsplus[0] = Py_NewRef(obj);
+    PyObject *res = enter_new_frame(ts, f, info->entry);
+    if (res != NULL && !PyIter_Check(res)) {
+        /* PyObject_GetIter's check of what __iter__ returned (Objects/abstract.c). */
+        PyErr_Format(PyExc_TypeError, "iter() returned non-iterator of type '%.100s'", Py_TYPE(res)->tp_name);
+        Py_SETREF(res, NULL);
+    }
+    *result = res;
+    return 1;
+}
 
 /* Class instantiation from compiled code, the work CALL_ALLOC_AND_ENTER_INIT does in the
  * interpreter (Python/bytecodes.c): for a heap class whose metaclass is `type`, whose __new__
@@ -1086,10 +1113,24 @@ PyMODINIT_FUNC PyInit__shim(void)
     Py_XDECREF(g);
     if (!fn) return NULL;
     py_function_vectorcall = ((PyFunctionObject *)fn)->vectorcall;
+    /* Capture slot_tp_iter (static in Objects/typeobject.c): the tp_iter of a class whose
+     * __iter__ is a Python function. */
+    PyObject *ns = Py_BuildValue("{s:O}", "__iter__", fn);
+    PyObject *probe = ns ? PyObject_CallFunction((PyObject *)&PyType_Type, "s()O", "ember_iter_probe", ns) : NULL;
+    Py_XDECREF(ns);
+    if (probe) {
+        ember_slot_tp_iter = ((PyTypeObject *)probe)->tp_iter;
+        Py_DECREF(probe);
+    }
+    else {
+        PyErr_Clear();
+    }
     Py_DECREF(fn);
     compiled_names = PyList_New(0);
     if (!compiled_names) return NULL;
     init_name = PyUnicode_InternFromString("__init__");
     if (!init_name) return NULL;
+    iter_name = PyUnicode_InternFromString("__iter__");
+    if (!iter_name) return NULL;
     return m;
 }

@@ -695,6 +695,108 @@ def f(n):
     out.append(next(g))
     return out
 """, [(0,), (3,)]),
+    GCase("class_iter_is_a_compiled_generator", """
+# GET_ITER and GET_YIELD_FROM_ITER on instances of Python classes whose __iter__ is compiled:
+# the shim pushes __iter__'s frame itself (ember_iter_direct) instead of slot_tp_iter's call.
+# Covers the tree walk of pyperformance's generators benchmark, inherited and replaced
+# __iter__, __iter__ returning self or a non-iterator, __iter__ = None, an instance attribute
+# named __iter__ (ignored: special method lookup), __iter__ with a default argument (not a
+# simple call: generic path) and an exception raised by __iter__'s generator.
+class Tree:
+    def __init__(self, left, value, right):
+        self.left, self.value, self.right = left, value, right
+    def __iter__(self):
+        if self.left:
+            yield from self.left
+        yield self.value
+        if self.right:
+            yield from self.right
+
+def tree(lo, hi):
+    if lo >= hi:
+        return None
+    mid = (lo + hi) // 2
+    return Tree(tree(lo, mid), mid, tree(mid + 1, hi))
+
+class Sub(Tree):
+    pass
+
+class Counter:
+    def __init__(self):
+        self.i = 0
+    def __iter__(self):
+        return self
+    def __next__(self):
+        self.i += 1
+        if self.i > 3:
+            raise StopIteration
+        return self.i
+
+class Bad:
+    def __iter__(self):
+        return 5
+
+class NoIter:
+    __iter__ = None
+
+class Defaults:
+    def __iter__(self, k=2):
+        yield k
+
+class Fails:
+    def __iter__(self):
+        yield 1
+        raise KeyError("inside")
+
+class Swapped:
+    def __iter__(self):
+        yield "old"
+
+def swapped_iter(self):
+    yield "new"
+
+def delegate(o):
+    yield from o
+
+def collect(o):
+    out = []
+    for x in o:
+        out.append(x)
+    return out
+
+def f(n):
+    out = []
+    t = tree(0, n)
+    out.append(collect(t))
+    out.append(list(delegate(t)))
+    out.append(collect(Sub(None, "s", Sub(None, "t", None))))
+    out.append((collect(Counter()), list(delegate(Counter()))))
+    inst = Tree(None, 1, None)
+    inst.__iter__ = lambda: iter("ignored")
+    out.append(collect(inst))
+    out.append((collect(Defaults()), list(delegate(Defaults()))))
+    for bad in (Bad(), NoIter()):
+        for use in (collect, lambda o: list(delegate(o))):
+            try:
+                use(bad)
+            except TypeError as e:
+                out.append(("TypeError", str(e)))
+    for use in (collect, lambda o: list(delegate(o))):
+        try:
+            use(Fails())
+        except KeyError as e:
+            out.append(("KeyError", e.args))
+    s = Swapped()
+    out.append(collect(s))
+    old = Swapped.__iter__
+    Swapped.__iter__ = swapped_iter
+    try:
+        out.append((collect(s), list(delegate(s))))
+    finally:
+        Swapped.__iter__ = old
+    out.append(collect(s))
+    return out
+""", [(0,), (1,), (40,)]),
     GCase("async_generator_athrow_and_wrapping", """
 async def agen():
     try:
