@@ -650,6 +650,33 @@ ember_for_iter_tuple(PyThreadState *ts, PyObject *it)
 }
 
 /* ======================================================================================
+ * Cells (LOAD_DEREF, STORE_DEREF)
+ * ====================================================================================== */
+
+/* LOAD_DEREF: the cell's content, or NameError/UnboundLocalError as the interpreter words it
+ * (Python/bytecodes.c LOAD_DEREF). */
+PyObject *
+ember_load_deref(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
+{
+    PyObject *value = PyCell_GET(f->localsplus[idx]);
+    if (EMBER_UNLIKELY(value == NULL)) {
+        _PyEval_FormatExcUnbound(ts, _PyFrame_GetCode(f), (int)idx);
+        return NULL;
+    }
+    return Py_NewRef(value);
+}
+
+/* STORE_DEREF: consumes v. */
+void
+ember_store_deref(_PyInterpreterFrame *f, i64 idx, PyObject *v)
+{
+    PyCellObject *cell = (PyCellObject *)f->localsplus[idx];
+    PyObject *old = cell->ob_ref;
+    cell->ob_ref = v;
+    Py_XDECREF(old);
+}
+
+/* ======================================================================================
  * Misc
  * ====================================================================================== */
 

@@ -33,25 +33,7 @@ void ember_copy_free_vars(_PyInterpreterFrame *f, i64 n)
     for (i64 i = 0; i < n; i++) f->localsplus[offset + i] = Py_NewRef(PyTuple_GET_ITEM(closure, i));
 }
 
-/* LOAD_DEREF: the cell's content, or NameError/UnboundLocalError as the interpreter words it. */
-PyObject *ember_load_deref(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
-{
-    PyObject *value = PyCell_GET(f->localsplus[idx]);
-    if (value == NULL) {
-        _PyEval_FormatExcUnbound(ts, frame_code(f), (int)idx);
-        return NULL;
-    }
-    return Py_NewRef(value);
-}
-
-/* STORE_DEREF: consumes v. */
-void ember_store_deref(_PyInterpreterFrame *f, i64 idx, PyObject *v)
-{
-    PyCellObject *cell = (PyCellObject *)f->localsplus[idx];
-    PyObject *old = cell->ob_ref;
-    cell->ob_ref = v;
-    Py_XDECREF(old);
-}
+/* LOAD_DEREF and STORE_DEREF are in runtime_fast.c (inlined into compiled code). */
 
 /* DELETE_DEREF. */
 int ember_delete_deref(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
