@@ -262,11 +262,16 @@ ember_to_bool_str(PyObject *v)
     return res;
 }
 
-/* TO_BOOL_ALWAYS_TRUE: the type (version `tv`) has no __bool__/__len__, so it is true. */
+/* TO_BOOL_ALWAYS_TRUE: the type (version `tv`) has no __bool__/__len__, so it is true. None,
+ * the other value of the common `Optional[Node]` site (`if node.left:`), is decided here too
+ * rather than in the generic helper. */
 PyObject *
 ember_to_bool_always_true(PyObject *v, i64 tv)
 {
     if (EMBER_UNLIKELY(tv == 0 || (i64)Py_TYPE(v)->tp_version_tag != tv)) {
+        if (v == Py_None) {
+            return Py_False;    /* None is immortal */
+        }
         return ember_to_bool(v);
     }
     Py_DECREF(v);

@@ -332,7 +332,25 @@ int ember_iter_direct(PyThreadState *ts, PyObject *obj, PyObject **result)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     if (tp->tp_iter != ember_slot_tp_iter || ember_slot_tp_iter == NULL) return 0;
-    PyObject *meth = _PyType_Lookup(tp, iter_name);   /* borrowed, through the type cache */
+    /* __iter__ by type version: a class's version tag changes whenever its or a base's
+     * attributes do, and tags are never reused, so a hit is the function the type still holds
+     * (borrowed). Saves _PyType_Lookup's thread-local type-cache lookup and reference pair. */
+    static struct { PyTypeObject *tp; unsigned int version; PyObject *meth; } cache[16];
+    unsigned int version = tp->tp_version_tag;
+    PyObject *meth;
+    if (version != 0 && cache[version & 15].version == version && cache[version & 15].tp == tp) {
+        meth = cache[version & 15].meth;
+    }
+    else {
+        meth = _PyType_Lookup(tp, iter_name);   /* borrowed, through the type cache */
+        /* _PyType_Lookup assigns a version tag when the type had none. */
+        version = tp->tp_version_tag;
+        if (meth != NULL && version != 0) {
+            cache[version & 15].tp = tp;
+            cache[version & 15].version = version;
+            cache[version & 15].meth = meth;
+        }
+    }
     if (meth == NULL || !ember_manages(meth)) return 0;
     PyFunctionObject *func = (PyFunctionObject *)meth;
     PyCodeObject *co = (PyCodeObject *)func->func_code;

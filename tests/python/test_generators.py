@@ -755,6 +755,13 @@ class Swapped:
 def swapped_iter(self):
     yield "new"
 
+class Base:
+    def __iter__(self):
+        yield "base"
+
+class Derived(Base):
+    pass
+
 def delegate(o):
     yield from o
 
@@ -795,6 +802,20 @@ def f(n):
     finally:
         Swapped.__iter__ = old
     out.append(collect(s))
+    d = Derived()
+    out.append(collect(d))
+    old = Base.__iter__
+    Base.__iter__ = swapped_iter          # a base's change reaches the subclass
+    try:
+        out.append((collect(d), list(delegate(d))))
+    finally:
+        Base.__iter__ = old
+    Derived.__iter__ = lambda self: iter(("own",))
+    try:
+        out.append((collect(d), collect(Base())))
+    finally:
+        del Derived.__iter__
+    out.append((collect(d), list(delegate(d))))
     return out
 """, [(0,), (1,), (40,)]),
     GCase("async_generator_athrow_and_wrapping", """
