@@ -269,19 +269,38 @@ static inline __attribute__((always_inline)) PyObject *enter(PyThreadState *ts, 
 }
 
 /* Enters compiled code on a frame just pushed for a call. The call of a generator function
- * whose code starts with RETURN_GENERATOR (no cells or free variables to set up first) only
+ * whose code starts with RETURN_GENERATOR (no cells or free variables to set up first), or
+ * with COPY_FREE_VARS then RETURN_GENERATOR (a closure, such as a generator expression), only
  * makes the generator object: the shim does that itself (ember_start_generator), which is
- * what the interpreter's RETURN_GENERATOR does, with the same recursion check first. */
+ * what the interpreter's COPY_FREE_VARS and RETURN_GENERATOR do, with the same recursion
+ * check first. */
 static inline PyObject *enter_new_frame(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
 {
     PyCodeObject *co = (PyCodeObject *)f->f_executable;
-    if ((co->co_flags & EMBER_GEN_FLAGS) && _PyCode_CODE(co)[0].op.code == RETURN_GENERATOR &&
-        ts->py_recursion_remaining > 0 && ts->c_recursion_remaining > 0) {
-        PyObject *gen = ember_start_generator(ts, f);
-        if (gen != NULL) return gen;
-        /* Out of memory: compiled code runs RETURN_GENERATOR again, and fails the way the
-         * interpreter does (traceback entry for the frame, then the frame is popped). */
-        PyErr_Clear();
+    if ((co->co_flags & EMBER_GEN_FLAGS) && ts->py_recursion_remaining > 0 && ts->c_recursion_remaining > 0) {
+        _Py_CODEUNIT *code = _PyCode_CODE(co);
+        if (code[0].op.code == RETURN_GENERATOR) {
+            PyObject *gen = ember_start_generator(ts, f);
+            if (gen != NULL) return gen;
+            /* Out of memory: compiled code runs RETURN_GENERATOR again, and fails the way the
+             * interpreter does (traceback entry for the frame, then the frame is popped). */
+            PyErr_Clear();
+        }
+        else if (code[0].op.code == COPY_FREE_VARS && code[1].op.code == RETURN_GENERATOR) {
+            /* A closure's generator (every generator expression that uses an outer name):
+             * COPY_FREE_VARS's work, then RETURN_GENERATOR's at code unit 1. */
+            int n = code[0].op.arg;
+            int offset = co->co_nlocalsplus - n;
+            PyObject *closure = ((PyFunctionObject *)f->f_funcobj)->func_closure;
+            for (int i = 0; i < n; i++) f->localsplus[offset + i] = Py_NewRef(PyTuple_GET_ITEM(closure, i));
+            f->instr_ptr = code + 1;
+            PyObject *gen = ember_start_generator(ts, f);
+            if (gen != NULL) return gen;
+            /* Out of memory: undone, and compiled code fails from the start as above. */
+            PyErr_Clear();
+            for (int i = 0; i < n; i++) Py_CLEAR(f->localsplus[offset + i]);
+            f->instr_ptr = code;
+        }
     }
     return enter(ts, f, entry);
 }

@@ -693,6 +693,13 @@ def f(n):
     g = plain(2)
     out.append((g.gi_frame.f_lasti, g.gi_frame.f_lineno, g.gi_suspended, g.gi_running))
     out.append(next(g))
+    # Closures' generators (COPY_FREE_VARS, then RETURN_GENERATOR: made by the shim too).
+    c = make_closure(n + 5)()
+    out.append((c.gi_frame.f_lasti, c.gi_frame.f_lineno, sorted(c.gi_frame.f_locals.items()), c.gi_suspended))
+    out.append(list(c))
+    ge = (v * n for v in range(3))
+    out.append((ge.gi_frame.f_lasti, sorted(ge.gi_frame.f_locals), ge.gi_code.co_freevars))
+    out.append((list(ge), tuple(v + n for v in range(n)), set(-v for v in range(n))))
     return out
 """, [(0,), (3,)]),
     GCase("class_iter_is_a_compiled_generator", """
