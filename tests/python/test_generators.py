@@ -982,14 +982,21 @@ def outer():
 def f():
     return outer()
 """
-    for fn in both(src):
-        g = fn()
-        g.send(None)
-        try:
-            _testcapi.raise_SIGINT_then_send_None(g)
-        except BaseException as e:
-            exc = e
-        assert type(exc) is StopIteration and exc.value == "PASSED"
+    import signal
+    # SIGINT may be ignored (pytest run as a background job of a non-interactive shell): use
+    # the handler Python installs by default, which raises KeyboardInterrupt.
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for fn in both(src):
+            g = fn()
+            g.send(None)
+            try:
+                _testcapi.raise_SIGINT_then_send_None(g)
+            except BaseException as e:
+                exc = e
+            assert type(exc) is StopIteration and exc.value == "PASSED"
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def test_send_site_cache_follows_code_objects():

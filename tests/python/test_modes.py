@@ -773,6 +773,9 @@ def test_deep_recursion_beyond_c_limit(tmp_path):
 
 INTERRUPT_BODY = """
     import sys, time, threading, _thread, signal, os, ember, traceback
+    # Python leaves SIGINT ignored when it starts with SIGINT ignored (a background job of a
+    # non-interactive shell): install the handler it would have installed.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     def spin(n):
         i = 0
         while n:
