@@ -14,7 +14,6 @@
  */
 #include "ember_runtime.h"
 
-#include "internal/pycore_call.h"    /* _PyObject_VectorcallTstate */
 #include "internal/pycore_ceval.h"   /* _PyEval_BinaryOps, _PyEval_FormatExcCheckArg, ... */
 #include "internal/pycore_dict.h"    /* _PyDict_LoadGlobal, _PyDict_FromItems */
 #include "internal/pycore_long.h"    /* _PyLong_IsCompact */
@@ -418,10 +417,8 @@ ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames)
         return res;   /* compiled callee: callable and args were consumed */
     }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    /* PyObject_Vectorcall with the thread state compiled code already has (it would look it up
-     * in thread-local storage on every call). */
-    res = _PyObject_VectorcallTstate(
-        ts, callable, args, (size_t)(total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+    res = PyObject_Vectorcall(
+        callable, args, (size_t)(total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
     Py_XDECREF(kwnames);
     Py_DECREF(callable);
     for (Py_ssize_t i = 0; i < total; i++) {

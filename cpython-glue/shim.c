@@ -268,13 +268,37 @@ static inline __attribute__((always_inline)) PyObject *enter(PyThreadState *ts, 
     return ember_run_entry(ts, f, entry);
 }
 
+/* COPY_FREE_VARS then RETURN_GENERATOR, the start of a closure's generator function (every
+ * generator expression that uses an outer name), done by the shim: the free variables are
+ * copied from the function's closure as COPY_FREE_VARS does, then RETURN_GENERATOR's work
+ * at code unit 1. NULL with nothing changed (no exception) when the generator cannot be made:
+ * the caller runs the compiled code from the start, which fails the way the interpreter does.
+ * Out of line, so that enter_new_frame stays small enough to inline. */
+static __attribute__((noinline)) PyObject *start_closure_generator(PyThreadState *ts, _PyInterpreterFrame *f,
+                                                                   PyCodeObject *co)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    int n = code[0].op.arg;
+    int offset = co->co_nlocalsplus - n;
+    PyObject *closure = ((PyFunctionObject *)f->f_funcobj)->func_closure;
+    for (int i = 0; i < n; i++) f->localsplus[offset + i] = Py_NewRef(PyTuple_GET_ITEM(closure, i));
+    f->instr_ptr = code + 1;
+    PyObject *gen = ember_start_generator(ts, f);
+    if (gen == NULL) {
+        PyErr_Clear();
+        for (int i = 0; i < n; i++) Py_CLEAR(f->localsplus[offset + i]);
+        f->instr_ptr = code;
+    }
+    return gen;
+}
+
 /* Enters compiled code on a frame just pushed for a call. The call of a generator function
  * whose code starts with RETURN_GENERATOR (no cells or free variables to set up first), or
- * with COPY_FREE_VARS then RETURN_GENERATOR (a closure, such as a generator expression), only
- * makes the generator object: the shim does that itself (ember_start_generator), which is
- * what the interpreter's COPY_FREE_VARS and RETURN_GENERATOR do, with the same recursion
- * check first. */
-static inline PyObject *enter_new_frame(PyThreadState *ts, _PyInterpreterFrame *f, entry_fn entry)
+ * with COPY_FREE_VARS then RETURN_GENERATOR (start_closure_generator), only makes the
+ * generator object: the shim does that itself (ember_start_generator), which is what the
+ * interpreter's COPY_FREE_VARS and RETURN_GENERATOR do, with the same recursion check first. */
+static inline __attribute__((always_inline)) PyObject *enter_new_frame(PyThreadState *ts, _PyInterpreterFrame *f,
+                                                                       entry_fn entry)
 {
     PyCodeObject *co = (PyCodeObject *)f->f_executable;
     if ((co->co_flags & EMBER_GEN_FLAGS) && ts->py_recursion_remaining > 0 && ts->c_recursion_remaining > 0) {
@@ -287,19 +311,8 @@ static inline PyObject *enter_new_frame(PyThreadState *ts, _PyInterpreterFrame *
             PyErr_Clear();
         }
         else if (code[0].op.code == COPY_FREE_VARS && code[1].op.code == RETURN_GENERATOR) {
-            /* A closure's generator (every generator expression that uses an outer name):
-             * COPY_FREE_VARS's work, then RETURN_GENERATOR's at code unit 1. */
-            int n = code[0].op.arg;
-            int offset = co->co_nlocalsplus - n;
-            PyObject *closure = ((PyFunctionObject *)f->f_funcobj)->func_closure;
-            for (int i = 0; i < n; i++) f->localsplus[offset + i] = Py_NewRef(PyTuple_GET_ITEM(closure, i));
-            f->instr_ptr = code + 1;
-            PyObject *gen = ember_start_generator(ts, f);
+            PyObject *gen = start_closure_generator(ts, f, co);
             if (gen != NULL) return gen;
-            /* Out of memory: undone, and compiled code fails from the start as above. */
-            PyErr_Clear();
-            for (int i = 0; i < n; i++) Py_CLEAR(f->localsplus[offset + i]);
-            f->instr_ptr = code;
         }
     }
     return enter(ts, f, entry);
