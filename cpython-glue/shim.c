@@ -280,8 +280,7 @@ static __attribute__((noinline)) PyObject *start_closure_generator(PyThreadState
     _Py_CODEUNIT *code = _PyCode_CODE(co);
     int n = code[0].op.arg;
     int offset = co->co_nlocalsplus - n;
-    PyObject *closure = ((PyFunctionObject *)f->f_funcobj)->func_closure;
-    for (int i = 0; i < n; i++) f->localsplus[offset + i] = Py_NewRef(PyTuple_GET_ITEM(closure, i));
+    ember_copy_free_vars(f, n);   /* COPY_FREE_VARS */
     f->instr_ptr = code + 1;
     PyObject *gen = ember_start_generator(ts, f);
     if (gen == NULL) {
