@@ -382,17 +382,18 @@ int ember_iter_direct(PyThreadState *ts, PyObject *obj, PyObject **result)
             cache[version & 15].meth = meth;
         }
     }
-    if (meth == NULL || !ember_manages(meth)) return 0;
-    PyFunctionObject *func = (PyFunctionObject *)meth;
-    PyCodeObject *co = (PyCodeObject *)func->func_code;
-    CodeInfo *info = ember_code_info(co);
-    if (!info || !info->entry || !simple_call(co, 1) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
-        ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
+    if (meth == NULL) return 0;
+    /* __iter__(obj) as a compiled-to-compiled call (ember_call_direct makes the same checks as
+     * every such call and steals what it is given when it takes the call). */
+    PyObject *args[1] = {obj};
+    PyObject *res;
+    Py_INCREF(meth);
+    Py_INCREF(obj);
+    if (!ember_call_direct(ts, meth, args, 1, &res)) {
+        Py_DECREF(meth);
+        Py_DECREF(obj);
         return 0;
-    hook_maybe_restore(ts);
-    _PyInterpreterFrame *f = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(meth), 1);
-    f->localsplus[0] = Py_NewRef(obj);
-    PyObject *res = enter_new_frame(ts, f, info->entry);
+    }
     if (res != NULL && !PyIter_Check(res)) {
         /* PyObject_GetIter's check of what __iter__ returned (Objects/abstract.c). */
         PyErr_Format(PyExc_TypeError, "iter() returned non-iterator of type '%.100s'", Py_TYPE(res)->tp_name);
