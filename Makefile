@@ -14,7 +14,7 @@ PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EMBER_AUTO_RUN ?= 2
 
-.PHONY: deps venv setup build test test-rust test-python test-cpython test-cpython-quick test-aarch64 run header clean
+.PHONY: deps venv setup build test test-rust test-python test-cpython test-cpython-quick test-aarch64 test-pgo run header clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -57,6 +57,13 @@ test: deps build test-rust test-python test-cpython-quick test-aarch64
 test-aarch64: deps
 	EMBER_REQUIRE_QEMU=1 cargo test --release --test aarch64_qemu --test codesize
 
+# Ember built for Debian's PGO-built CPython 3.13.x (a private prefix under .peers/, set up by
+# bench/ember_bench/peersetup.py, like `make peers`), and the Python test suite run on it.
+PGO_PY := .peers/cpython-3.13/usr/bin/ember-python3.13
+test-pgo: venv
+	$(PY) bench/run.py setup-peers 3.13
+	$(PGO_PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/test_bench_stats.py
+
 run: build
 	$(PY) bench/richards_main.py --auto $(EMBER_AUTO_RUN)
 
@@ -65,6 +72,6 @@ header:
 	EMBER_WRITE_HEADER=1 cargo build --release --lib
 
 clean:
-	rm -rf build target $(VENV) results
+	rm -rf build build-pgo target target-pgo $(VENV) results .peers
 
 -include bench/bench.mk

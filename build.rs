@@ -45,6 +45,8 @@ fn build_bitcode(out: &Path) {
                 .args(["-O2", "-DNDEBUG", "-emit-llvm", "-c", "-fPIC", "-fno-stack-protector"])
                 .arg(format!("-I{}", inc.display()))
                 .arg(format!("-I{}/internal", inc.display()))
+                // Debian keeps pyconfig.h in <include>/../<multiarch>/python3.13/.
+                .arg(format!("-I{}/..", inc.display()))
                 .arg("-Icpython-glue")
                 .arg(src)
                 .arg("-o")

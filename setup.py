@@ -10,6 +10,9 @@ from setuptools.command.build_py import build_py
 from setuptools_rust import Binding, RustExtension
 
 INC = sysconfig.get_paths()["include"]
+# Debian's builds keep pyconfig.h under <include>/../<multiarch>/python3.13/, found through -I of
+# the include directory's parent (harmless elsewhere).
+INC_PARENT = os.path.dirname(INC)
 GLUE = "cpython-glue"
 
 
@@ -28,12 +31,16 @@ setup(
         Extension(
             "ember._shim",
             sources=[f"{GLUE}/{f}" for f in ("shim.c", "serialize.c", "runtime_fast.c", "runtime_slow.c", "runtime_more.c", "runtime_stmt.c", "runtime_ic.c", "runtime_gen.c", "frame_fast.c")],
-            include_dirs=[GLUE, "include", os.path.join(INC, "internal")],
+            include_dirs=[GLUE, "include", os.path.join(INC, "internal"), INC, INC_PARENT],
             extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"],
             depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", "include/ember.h"],
         )
     ],
     rust_extensions=[RustExtension("ember.libember", path="Cargo.toml", binding=Binding.NoBinding, debug=False)],
     cmdclass={"build_py": BuildPyWithPth},
+    # One build directory per target interpreter: setuptools reuses object files whose sources
+    # are older, so a build for another CPython (make peers: EMBER_BUILD_BASE=build-pgo) must
+    # never share the shim's objects with this one.
+    options={"build": {"build_base": os.environ.get("EMBER_BUILD_BASE", "build")}},
     zip_safe=False,
 )

@@ -3,10 +3,11 @@
 # Included by the main Makefile, which must define `setup` (creates .venv from
 # pyenv's CPython 3.13.0 and installs ember, pyperformance, pyperf, pytest).
 #
-#   make bench                     full run (< 30 min): 12 benchmarks, nojit + ember-auto + peers
-#   make bench-quick               3-minute smoke run (same, with --quick)
-#   make bench BENCH_ARGS="-b richards,go -m nojit,ember-auto,ember-all"
-#   make bench-peers               (re)install the peers only: PyPy, pyston-lite, CinderX
+#   make bench                     full run (< 60 min): 12 benchmarks, nojit + ember-auto + peers
+#   make bench-quick               5-minute smoke run (same, with --quick)
+#   make bench BENCH_ARGS="-b richards,go -c ember-auto,cinderx,ember-pgo"
+#   make peers                     (re)install the peers only: PyPy, pyston-lite, Debian's
+#                                  CPython 3.14 (+ its JIT, CinderX) and 3.13 (+ ember-pgo)
 #   make bench-test                the harness's own tests (statistics, compare)
 #
 # Peers are best effort: a peer that cannot be installed is reported by the run
@@ -26,21 +27,24 @@ BENCH_DEPS_STAMP   := $(BENCH_VENV)/.ember-bench-deps
 # gets exactly the EMBER_* variables of its mode.
 BENCH_RUN = env -u EMBER_AUTO -u EMBER_JIT_LIST -u EMBER_LOG EMBER_DISABLE=1 \
 	$(BENCH_PY) $(abspath $(BENCH_DIR))/run.py run --python $(BENCH_PY)
-# Same pyperf version in every interpreter (falls back to the newest).
+# Same pyperf version in every interpreter where it installs (pyperf 2.11 needs Python 3.11;
+# PyPy 3.9 and CPython 3.10 fall back to the newest pyperf that supports them).
 BENCH_PYPERF_PIN = $$($(BENCH_PY) -c 'import pyperf; print("pyperf==" + pyperf.__version__)' 2>/dev/null || echo pyperf)
 
 .PHONY: bench bench-quick bench-deps bench-peers bench-peer-pypy bench-peer-pyston \
-	bench-peer-cinderx bench-test
+	peers bench-test
 
 # Exit code 3 means the tables were written but some Ember results are INVALID (no proof
 # of JIT activity, e.g. every benchmark function refused); the tables say so, so make
 # still succeeds. Any other failure fails the target.
 BENCH_OK_IF_INVALID = st=$$?; if [ $$st -eq 3 ]; then echo "bench: some Ember results are INVALID (see summary.md)"; else exit $$st; fi
 
-bench: setup bench-deps bench-peers
+BENCH_PEERS_DEP = $(if $(findstring --no-peers,$(BENCH_ARGS)),,peers)
+
+bench: setup bench-deps $(BENCH_PEERS_DEP)
 	$(BENCH_RUN) $(BENCH_ARGS) || { $(BENCH_OK_IF_INVALID); }
 
-bench-quick: setup bench-deps bench-peers
+bench-quick: setup bench-deps $(BENCH_PEERS_DEP)
 	$(BENCH_RUN) --quick $(BENCH_ARGS) || { $(BENCH_OK_IF_INVALID); }
 
 bench-deps: $(BENCH_DEPS_STAMP)
@@ -52,7 +56,7 @@ $(BENCH_DEPS_STAMP): $(BENCH_DIR)/requirements.txt | setup
 bench-test: bench-deps
 	$(BENCH_PY) -m pytest -q $(BENCH_ROOT)/tests/python/test_bench_stats.py
 
-bench-peers: bench-peer-pypy bench-peer-pyston bench-peer-cinderx
+bench-peers: peers
 
 # PyPy 3 from Debian. pypy3 -m pip does not exist there; pypy3-venv brings
 # ensurepip, so a venv gets pip. pyperf is installed with --no-deps: its
@@ -73,7 +77,8 @@ bench-peer-pypy: bench-deps
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pypy3-venv; } >/dev/null 2>&1 \
 	      && pypy3 -m venv $(BENCH_PYPY_VENV); \
 	  fi; \
-	  $(BENCH_PYPY_VENV)/bin/python -m pip install -q --no-deps $(BENCH_PYPERF_PIN) \
+	  { $(BENCH_PYPY_VENV)/bin/python -m pip install -q --no-deps $(BENCH_PYPERF_PIN) 2>/dev/null \
+	    || $(BENCH_PYPY_VENV)/bin/python -m pip install -q --no-deps pyperf; } \
 	  || echo "bench: WARNING: PyPy venv set-up failed; the PyPy peer will not run"; \
 	fi
 
@@ -89,23 +94,15 @@ bench-peer-pyston: bench-deps
 	  echo "bench: creating $(BENCH_PYSTON_VENV) from $$base"; \
 	  rm -rf $(BENCH_PYSTON_VENV); \
 	  { "$$base/bin/python" -m venv $(BENCH_PYSTON_VENV) \
-	    && $(BENCH_PYSTON_VENV)/bin/python -m pip install -q pyston_lite_autoload $(BENCH_PYPERF_PIN); } \
+	    && { $(BENCH_PYSTON_VENV)/bin/python -m pip install -q pyston_lite_autoload $(BENCH_PYPERF_PIN) 2>/dev/null \
+	      || $(BENCH_PYSTON_VENV)/bin/python -m pip install -q pyston_lite_autoload pyperf; }; } \
 	  || echo "bench: WARNING: pyston-lite venv set-up failed; the pyston-lite peer will not run"; \
 	fi
 
-# CinderX needs CPython 3.14; none can be installed here, so this is usually a
-# clear skip. When one exists, cinderx is installed in a venv together with a
-# .pth hook that calls cinderx.jit.auto() when EMBER_BENCH_CINDERX=1.
-bench-peer-cinderx: bench-deps
-	@py=$$(command -v python3.14 || ls $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.14*/bin/python3.14 2>/dev/null | head -n 1); \
-	if [ -z "$$py" ]; then \
-	  echo "bench: CinderX skipped: no python3.14 interpreter on this machine (CinderX requires CPython 3.14)"; \
-	elif ! EMBER_BENCH_CINDERX=1 $(BENCH_CINDERX_VENV)/bin/python -c 'import sys, pyperf; assert "cinderx" in sys.modules' >/dev/null 2>&1; then \
-	  echo "bench: creating $(BENCH_CINDERX_VENV) from $$py"; \
-	  rm -rf $(BENCH_CINDERX_VENV); \
-	  { "$$py" -m venv $(BENCH_CINDERX_VENV) \
-	    && $(BENCH_CINDERX_VENV)/bin/python -m pip install -q cinderx $(BENCH_PYPERF_PIN) \
-	    && cp $(BENCH_DIR)/peers/ember_bench_cinderx.pth \
-	       "$$($(BENCH_CINDERX_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"; } \
-	  || echo "bench: WARNING: CinderX set-up failed; the CinderX peer will not run"; \
-	fi
+# The native-JIT peers (issue 14): Debian sid's PGO-built CPython 3.14 (its own JIT with
+# PYTHON_JIT=1, and CinderX) and 3.13.x (with Ember built for it) in private prefixes under
+# .peers/ (see bench/ember_bench/debprefix.py and peersetup.py). Idempotent; what cannot be
+# fetched is named in a warning and those peers are reported as not run.
+peers: bench-deps bench-peer-pypy bench-peer-pyston
+	@$(BENCH_PY) $(abspath $(BENCH_DIR))/run.py setup-peers \
+	  || echo "bench: WARNING: some native-JIT peers are not set up (see above); the bench reports them as not run"

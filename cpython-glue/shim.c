@@ -1155,6 +1155,12 @@ PyMODINIT_FUNC PyInit__shim(void)
     /* Capture _PyFunction_Vectorcall (not exported) from a fresh function. */
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
+    /* The exact CPython this shim was compiled against (its internal structures are those of
+     * this patch version): python/ember/_compat.py refuses to activate in any other version
+     * that has not been tested with this build. */
+    if (PyModule_AddStringConstant(m, "BUILT_FOR", PY_VERSION) < 0 ||
+        PyModule_AddIntConstant(m, "BUILT_FOR_HEX", PY_VERSION_HEX) < 0)
+        return NULL;
     PyObject *code = (PyObject *)PyCode_NewEmpty("ember", "probe", 1);
     if (!code) return NULL;
     PyObject *g = PyDict_New();

@@ -30,11 +30,13 @@ from .configs import BASELINE, CPYTHON_MODES, EMBER_MODES, cpython_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODES = "nojit,ember-auto"
-DEFAULT_PEERS = "pypy,pyston,cinderx"
-QUICK_BENCHMARKS = ("richards", "nbody", "float", "go")
-QUICK = {"processes": 2, "warmups": 3, "values": 3, "min_time": 0.05, "cold_runs": 2}
+DEFAULT_PEERS = "pypy,pyston,cpython-3.14,cinderx,ember-pgo"
+# --quick stays under 5 minutes with every peer: Ember processes dominate (at threshold 2
+# they compile ~400 functions, 15-20 s per process), so one steady process and two cold ones.
+QUICK_BENCHMARKS = ("richards", "nbody")
+QUICK = {"processes": 1, "warmups": 3, "values": 3, "min_time": 0.05, "cold_runs": 2}
 FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 3}
-SUBCOMMANDS = ("run", "compare", "report", "peers", "jitlist")
+SUBCOMMANDS = ("run", "compare", "report", "peers", "setup-peers", "jitlist")
 
 EPILOG = """\
 modes (each a separate process configuration of the venv's CPython 3.13):
@@ -42,9 +44,14 @@ modes (each a separate process configuration of the venv's CPython 3.13):
   ember-auto  EMBER_AUTO=N: compile a function after N calls (--auto-threshold)
   ember-list  EMBER_JIT_LIST=<the benchmark's own functions, generated>
   ember-all   EMBER_AUTO=0: compile every function at its first call
-peers (installed by `make bench-peers`; missing ones are reported, not fatal):
+peers (installed by `make peers`; missing ones are reported, not fatal):
   pypy (vs pypy3 --jit off), pyston (pyston-lite vs CPython 3.10),
-  cinderx (only with a python3.14 on the machine)
+  cpython-3.14 (Debian's PGO CPython 3.14: cpython-3.14-jit = PYTHON_JIT=1 vs cpython-3.14),
+  cinderx (CinderX's JIT, auto mode, on that CPython 3.14, vs cpython-3.14),
+  ember-pgo (Ember built for Debian's PGO CPython 3.13.x, vs cpython-3.13-pgo)
+configurations (-c/--configs picks any of these; own baselines are added):
+  nojit ember-auto ember-list ember-all pypy pypy-nojit pyston cpython3.10
+  cpython-3.14 cpython-3.14-jit cinderx cpython-3.13-pgo ember-pgo
 regimes (reported separately):
   steady      pyperf worker processes: warm-up values, then timed values
   cold        whole process running the workload once, timed by `pyperf command`
@@ -81,9 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--peers", default=DEFAULT_PEERS,
                    help=f"peers to include when installed (default: {DEFAULT_PEERS})")
     r.add_argument("--no-peers", action="store_true", help="run no peer")
+    r.add_argument("-c", "--configs",
+                   help="comma-separated configurations (columns) to run, instead of -m and "
+                        "--peers: CPython 3.13 modes and peer configurations by name (see "
+                        "below); nojit and each one's own baseline are always added")
     r.add_argument("--regimes", default="steady,cold", help="steady, cold or both (default)")
     r.add_argument("--quick", action="store_true",
-                   help="smoke run of about 3 minutes: benchmarks "
+                   help="smoke run of under 5 minutes: benchmarks "
                         f"{','.join(QUICK_BENCHMARKS)} unless -b is given, "
                         + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     r.add_argument("-p", "--processes", type=int, help=f"steady-state processes per mode "
@@ -134,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-plots", action="store_true")
 
     sub.add_parser("peers", help="show which peers are installed and usable")
+    sp = sub.add_parser("setup-peers", help="fetch Debian's CPython 3.14/3.13 into .peers/, "
+                        "install CinderX and pyperf there and build Ember for 3.13 (what `make "
+                        "peers` runs)")
+    sp.add_argument("minors", nargs="*", metavar="MINOR",
+                    help="only these interpreters: 3.14 and/or 3.13 (default: both)")
 
     j = sub.add_parser("jitlist", help="print the generated ember-list JIT list of a benchmark")
     j.add_argument("benchmark", choices=BENCHMARKS)
@@ -175,9 +191,55 @@ def _settings(args):
                     timeout=args.timeout, **base)
 
 
+def select_configs(args) -> tuple[list, list, set | None]:
+    """Which CPython 3.13 modes and peers to set up, and which configurations to keep.
+
+    With ``-c/--configs`` the named configurations decide everything (``wanted`` is that
+    set); otherwise ``-m/--modes`` and ``--peers``/``--no-peers`` do (``wanted`` None).
+    Raises ValueError naming unknown modes, peers or configurations.
+    """
+    from .peers import PEER_CONFIGS, PEERS
+    if args.configs:
+        wanted = set(_csv(args.configs))
+        known = set(CPYTHON_MODES) | {c for cs in PEER_CONFIGS.values() for c in cs}
+        bad = sorted(wanted - known)
+        if bad:
+            raise ValueError(f"unknown configuration(s) {bad}; choose from "
+                             f"{', '.join(sorted(known))}")
+        modes = [m for m in CPYTHON_MODES if m in wanted or m == BASELINE]
+        peers = [p for p in PEERS if wanted & set(PEER_CONFIGS[p])]
+        return modes, peers, wanted | {BASELINE}
+    modes = _csv(args.modes)
+    bad = [m for m in modes if m not in CPYTHON_MODES]
+    if bad:
+        raise ValueError(f"unknown mode(s) {bad}; choose from {CPYTHON_MODES}")
+    modes = [BASELINE] + [m for m in CPYTHON_MODES if m in modes and m != BASELINE]
+    peers = [] if args.no_peers else _csv(args.peers)
+    bad = [p for p in peers if p not in PEERS]
+    if bad:
+        raise ValueError(f"unknown peer(s) {bad}; choose from {PEERS}")
+    return modes, peers, None
+
+
+def keep_configs(configs: list, wanted: set | None) -> list:
+    """Drop duplicate names (peers sharing a baseline) and, when ``wanted`` is a set, every
+    configuration that is neither wanted nor the own baseline or calibration source of a
+    wanted one. Order is kept (baselines come before the JITs that need them)."""
+    seen: dict = {}
+    for c in configs:
+        seen.setdefault(c.name, c)
+    if wanted is not None:
+        need = set(wanted)
+        for c in seen.values():
+            if c.name in wanted:
+                need |= {n for n in (c.own_baseline, c.calibrate_with) if n}
+        seen = {n: c for n, c in seen.items() if n in need}
+    return list(seen.values())
+
+
 def cmd_run(args) -> int:
     """The ``run`` subcommand; returns the exit code."""
-    from .peers import PEERS, detect
+    from .peers import detect
     from .preflight import EmberUnavailable, check_ember, check_nojit
     from .progress import RunProgress
     from .runner import BenchRunner
@@ -189,12 +251,11 @@ def cmd_run(args) -> int:
         con.print(f"[red]error:[/] {python} does not exist: create the project venv first "
                   "(`make setup`)")
         return 1
-    modes = _csv(args.modes)
-    bad = [m for m in modes if m not in CPYTHON_MODES]
-    if bad:
-        con.print(f"[red]error:[/] unknown mode(s) {bad}; choose from {CPYTHON_MODES}")
+    try:
+        modes, peer_names, wanted = select_configs(args)
+    except ValueError as exc:
+        con.print(f"[red]error:[/] {exc}")
         return 1
-    modes = [BASELINE] + [m for m in CPYTHON_MODES if m in modes and m != BASELINE]
     try:
         selection = args.benchmarks
         if selection is None:
@@ -230,18 +291,14 @@ def cmd_run(args) -> int:
         return 1
 
     configs = [cpython_config(m, python, settings.auto_threshold) for m in modes]
-    peer_names = [] if args.no_peers else _csv(args.peers)
-    bad = [p for p in peer_names if p not in PEERS]
-    if bad:
-        con.print(f"[red]error:[/] unknown peer(s) {bad}; choose from {PEERS}")
-        return 1
-    statuses = detect(peer_names, ROOT)
+    statuses = detect(peer_names, ROOT, settings.auto_threshold)
     for st in statuses:
         color = "green" if st.available else "yellow"
         con.print(f"peer {st.name}: [{color}]{'available' if st.available else 'not run'}[/]"
                   f" -- {st.message}")
         if st.available:
             configs += st.configs
+    configs = keep_configs(configs, wanted)
 
     run_id = args.run_id or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     results_dir = Path(args.results_dir)
@@ -293,7 +350,7 @@ def cmd_run(args) -> int:
 
 
 def _report(run_dir: Path, confidence: float, resamples: int, plots: bool, con) -> int:
-    from .report import cpython_table, peer_table, render
+    from .report import cpython_table, overview_table, peer_table, render
     from .results import analyze
     data = analyze(run_dir, confidence, resamples)
     written = []
@@ -304,6 +361,8 @@ def _report(run_dir: Path, confidence: float, resamples: int, plots: bool, con) 
     for regime in data.regimes():
         # Plain print: tables must not be re-wrapped to the terminal width.
         print(f"\n## {regime}\n", flush=True)
+        print("\n".join(overview_table(data, regime)))
+        print()
         print("\n".join(cpython_table(data, regime)))
         pt = peer_table(data, regime)
         if pt:
@@ -350,10 +409,22 @@ def cmd_peers(args) -> int:
     """The ``peers`` subcommand: print each peer's status; returns 0."""
     from .peers import PEERS, detect
     for st in detect(list(PEERS), ROOT):
-        print(f"{st.name:8} {'available' if st.available else 'not run':10} {st.message}")
+        print(f"{st.name:12} {'available' if st.available else 'not run':10} {st.message}")
         for c in st.configs:
             print(f"         config {c.name}: {' '.join(c.argv)} {c.env or ''}")
     return 0
+
+
+def cmd_setup_peers(args) -> int:
+    """The ``setup-peers`` subcommand (see :mod:`ember_bench.peersetup`); returns its status."""
+    from .debprefix import MINORS
+    from .peersetup import main
+    bad = [m for m in args.minors if m not in MINORS]
+    if bad:
+        print(f"error: unknown interpreter(s) {bad}; choose from {', '.join(MINORS)}",
+              file=sys.stderr)
+        return 1
+    return main(args.minors)
 
 
 def cmd_jitlist(args) -> int:
@@ -376,4 +447,5 @@ def main(argv: list | None = None) -> int:
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     return {"run": cmd_run, "compare": cmd_compare, "report": cmd_report,
-            "peers": cmd_peers, "jitlist": cmd_jitlist}[args.command](args)
+            "peers": cmd_peers, "setup-peers": cmd_setup_peers,
+            "jitlist": cmd_jitlist}[args.command](args)

@@ -22,6 +22,11 @@ import os
 from dataclasses import dataclass, field
 
 EMBER_MODES = ("ember-auto", "ember-list", "ember-all")
+#: Minimum steady-state warm-up of every JIT configuration (Ember, CinderX, CPython's JIT,
+#: PyPy, pyston-lite), in seconds of calibrated values: CinderX compiles after 1000 calls in a
+#: background thread and reaches its speed only after ~1.5 s of richards, so a fixed count of
+#: short warm-up values would time it mid-warm-up.
+JIT_WARMUP_S = 2.0
 CPYTHON_MODES = ("nojit",) + EMBER_MODES
 BASELINE = "nojit"
 
@@ -51,6 +56,18 @@ class Config:
     family: str = "cpython3.13"
     jit_list_per_bench: bool = False
     note: str = ""
+    # The interpreter has Ember installed: every process gets its own EMBER_LOG (nojit too,
+    # so a compiled function there would show).
+    ember_log: bool = False
+    # Name of the configuration whose calibrated loop count this one reuses (same
+    # interpreter, so every value times the same work), or None to calibrate itself.
+    calibrate_with: str | None = None
+    # Which JIT's compiled functions the driver reports at exit: "ember", "cinderx" or "".
+    proof: str = ""
+    # Minimum warm-up of each steady-state process, in seconds of the calibration run's value
+    # time (so in units of work: a JIT that compiles after N calls, in the background, gets
+    # that much work before its timed values). 0: just --warmups values.
+    warmup_s: float = 0.0
 
 
 def base_environ() -> dict:
@@ -67,16 +84,18 @@ def cpython_config(mode: str, python: str, auto_threshold: int) -> Config:
     ``python`` is the project venv's interpreter, ``auto_threshold`` the call
     count for ``ember-auto``. Raises ValueError for an unknown mode.
     """
+    shared = {"ember": True, "ember_log": True, "calibrate_with": BASELINE, "proof": "ember",
+              "warmup_s": JIT_WARMUP_S}
     if mode == "nojit":
         return Config("nojit", "CPython 3.13 (no JIT)", [python],
-                      {"EMBER_DISABLE": "1"})
+                      {"EMBER_DISABLE": "1"}, ember_log=True)
     if mode == "ember-auto":
         return Config("ember-auto", f"Ember auto (N={auto_threshold})", [python],
-                      {"EMBER_AUTO": str(auto_threshold)}, ember=True)
+                      {"EMBER_AUTO": str(auto_threshold)}, **shared)
     if mode == "ember-list":
-        return Config("ember-list", "Ember jit-list", [python], {}, ember=True,
-                      jit_list_per_bench=True)
+        return Config("ember-list", "Ember jit-list", [python], {},
+                      jit_list_per_bench=True, **shared)
     if mode == "ember-all":
         return Config("ember-all", "Ember all (first call)", [python],
-                      {"EMBER_AUTO": "0"}, ember=True)
+                      {"EMBER_AUTO": "0"}, **shared)
     raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(CPYTHON_MODES)}")

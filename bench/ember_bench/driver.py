@@ -2,7 +2,7 @@
 
 Usage (by the harness, with any interpreter: CPython 3.13, PyPy 3.9, 3.10)::
 
-    python driver.py [--proof FILE] [--oneshot] SCRIPT [script arguments...]
+    python driver.py [--proof FILE [--jit ember|cinderx]] [--oneshot] SCRIPT [arguments...]
 
 The script is executed with ``runpy.run_path(..., run_name="__main__")``, so
 its functions live in module ``__main__`` exactly as when run directly.
@@ -14,8 +14,10 @@ its functions live in module ``__main__`` exactly as when run directly.
   records nothing: this is the cold regime, the process a user running the
   script once would see. Its wall time is measured from outside by
   ``pyperf command``.
-* ``--proof FILE`` appends one JSON line at exit: whether the ``ember`` module
-  was loaded and what ``ember.compiled_functions()`` returned.
+* ``--proof FILE`` appends one JSON line at exit: whether the JIT named by
+  ``--jit`` (``ember``, the default, or ``cinderx``) was loaded and the
+  functions it compiled (``ember.compiled_functions()``,
+  ``cinderx.jit.get_compiled_functions()``).
 
 Everything here must stay importable on Python 3.9 and must not define
 functions that could be mistaken for benchmark code: the names all start with
@@ -29,18 +31,31 @@ import runpy
 import sys
 
 
-def _ember_bench_write_proof(path):
-    """Append a JSON line describing Ember's state in this process to ``path``."""
+def _ember_bench_compiled(jit):
+    """``module:qualname`` of every function ``jit`` ("ember" or "cinderx") compiled in this
+    process, or None when that JIT is not loaded."""
+    if jit == "cinderx":
+        if "cinderx" not in sys.modules:
+            return None
+        import cinderx.jit
+        return ["%s:%s" % (getattr(f, "__module__", "?"), getattr(f, "__qualname__", f))
+                for f in cinderx.jit.get_compiled_functions()]
     mod = sys.modules.get("ember")
-    info = {"pid": os.getpid(), "executable": sys.executable,
-            "ember_loaded": mod is not None}
-    if mod is not None:
-        try:
-            funcs = [str(f) for f in mod.compiled_functions()]
+    return None if mod is None else [str(f) for f in mod.compiled_functions()]
+
+
+def _ember_bench_write_proof(path, jit):
+    """Append a JSON line describing ``jit``'s state in this process to ``path``."""
+    info = {"pid": os.getpid(), "executable": sys.executable, "jit": jit,
+            "ember_loaded": "ember" in sys.modules, "jit_loaded": False}
+    try:
+        funcs = _ember_bench_compiled(jit)
+        if funcs is not None:
+            info["jit_loaded"] = True
             info["compiled_functions"] = funcs
             info["compiled_count"] = len(funcs)
-        except Exception as exc:  # report, never hide
-            info["error"] = "ember.compiled_functions() failed: %r" % (exc,)
+    except Exception as exc:  # report, never hide
+        info["error"] = "%s: listing compiled functions failed: %r" % (jit, exc)
     with open(path, "a") as fh:
         fh.write(json.dumps(info) + "\n")
 
@@ -77,20 +92,23 @@ def _ember_bench_install_oneshot():
 def _ember_bench_main(argv):
     """Parse the driver's own options, then run the script; returns nothing."""
     proof = None
+    jit = "ember"
     oneshot = False
     while argv and argv[0].startswith("--"):
         opt = argv.pop(0)
         if opt == "--proof":
             proof = argv.pop(0)
+        elif opt == "--jit":
+            jit = argv.pop(0)
         elif opt == "--oneshot":
             oneshot = True
         else:
             sys.exit("driver.py: unknown option %s" % opt)
     if not argv:
-        sys.exit("usage: driver.py [--proof FILE] [--oneshot] SCRIPT [ARGS...]")
+        sys.exit("usage: driver.py [--proof FILE [--jit ember|cinderx]] [--oneshot] SCRIPT [ARGS...]")
     script = os.path.abspath(argv[0])
     if proof:
-        atexit.register(_ember_bench_write_proof, proof)
+        atexit.register(_ember_bench_write_proof, proof, jit)
     if oneshot:
         _ember_bench_install_oneshot()
     sys.argv = [script] + argv[1:]

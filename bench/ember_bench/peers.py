@@ -8,28 +8,47 @@ speedup can be reported against its own interpreter and against CPython 3.13:
   headers); baseline ``pypy-nojit`` = ``pypy3 --jit off``.
 * ``pyston`` -- ``pyston_lite_autoload`` in ``.venv-pyston`` (pyenv's CPython
   3.10); baseline ``cpython3.10`` = the same venv with ``DISABLE_PYSTON=1``.
-* ``cinderx`` -- ``cinderx`` in ``.venv-cinderx`` made from a ``python3.14``;
-  the venv holds ``ember_bench_cinderx.pth``, which calls
-  ``cinderx.jit.auto()`` when ``EMBER_BENCH_CINDERX=1``; baseline
-  ``cpython3.14`` = the same venv without that variable.
+* ``cpython-3.14`` -- Debian's PGO-built CPython 3.14 in the private prefix
+  ``.peers/cpython-3.14`` (see :mod:`ember_bench.debprefix`): config
+  ``cpython-3.14-jit`` (``PYTHON_JIT=1``, CPython's own JIT) against
+  ``cpython-3.14`` (``PYTHON_JIT=0``).
+* ``cinderx`` -- the ``cinderx`` wheel in that prefix; ``ember_bench_cinderx.pth``
+  calls ``cinderx.jit.auto()`` when ``EMBER_BENCH_CINDERX=1``; baseline
+  ``cpython-3.14``; the driver records ``cinderx.jit.get_compiled_functions()``.
+* ``ember-pgo`` -- Ember built for Debian's PGO-built CPython 3.13 (``.peers/cpython-3.13``),
+  ``EMBER_AUTO=N`` like ``ember-auto``; baseline ``cpython-3.13-pgo`` (the same
+  interpreter with ``EMBER_DISABLE=1``), whose loop count it shares.
 
-The venvs are created by ``bench/bench.mk`` (target ``bench-peers``). A peer
+The venvs and prefixes are created by ``bench/bench.mk`` (``make peers``). A peer
 that is missing or broken is reported with a reason, never fatal.
 """
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .configs import Config, base_environ
+from . import debprefix
+from .configs import JIT_WARMUP_S, Config, base_environ
 
-PEERS = ("pypy", "pyston", "cinderx")
+PEERS = ("pypy", "pyston", "cpython-3.14", "cinderx", "ember-pgo")
+#: The configurations each peer brings (its JIT and its own baseline), for ``-c/--configs``.
+PEER_CONFIGS = {"pypy": ("pypy", "pypy-nojit"), "pyston": ("pyston", "cpython3.10"),
+                "cpython-3.14": ("cpython-3.14", "cpython-3.14-jit"),
+                "cinderx": ("cpython-3.14", "cinderx"),
+                "ember-pgo": ("cpython-3.13-pgo", "ember-pgo")}
+
+#: Run inside the Debian 3.13 prefix: does Ember load, activate and compile there?
+_EMBER_PROBE = (
+    "import json, os, sys; os.environ['EMBER_AUTO'] = '0'; import ember; ember.auto(0)\n"
+    "def _probe(a, b): return a + b\n"
+    "_probe(1, 2)\n"
+    "print(json.dumps({'built_for': ember.built_for, 'inactive': ember.inactive,"
+    " 'compiled': ember.is_compiled(_probe)}))"
+)
 
 _PROBE = (
     "import json, sys, pyperf;"
@@ -53,13 +72,15 @@ class PeerStatus:
     version: str = ""
 
 
-def _probe(argv: list, extra_env: dict, timeout: float = 120.0) -> tuple[dict | None, str]:
-    """Run the probe snippet with ``argv``; return (info, error-text)."""
+def _probe(argv: list, extra_env: dict, timeout: float = 120.0,
+           code: bool = True) -> tuple[dict | None, str]:
+    """Run the probe snippet (``code``: append ``-c _PROBE``) with ``argv``; return
+    (the JSON it printed last, error-text)."""
     env = base_environ()
     env.update(extra_env)
     try:
-        out = subprocess.run(argv + ["-c", _PROBE], capture_output=True, text=True,
-                             env=env, timeout=timeout)
+        out = subprocess.run(argv + (["-c", _PROBE] if code else []), capture_output=True,
+                             text=True, env=env, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, str(exc)
     if out.returncode != 0:
@@ -69,18 +90,6 @@ def _probe(argv: list, extra_env: dict, timeout: float = 120.0) -> tuple[dict | 
         return json.loads(out.stdout.strip().splitlines()[-1]), ""
     except (ValueError, IndexError):
         return None, f"unexpected probe output: {out.stdout[-200:]!r}"
-
-
-def find_python314() -> str | None:
-    """Return a CPython 3.14 interpreter path (PATH or pyenv), or None."""
-    exe = shutil.which("python3.14")
-    if exe:
-        return exe
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    for cand in sorted(glob.glob(os.path.join(root, "versions", "3.14*", "bin", "python3.14"))):
-        if os.access(cand, os.X_OK):
-            return cand
-    return None
 
 
 def detect_pypy(venv: Path) -> PeerStatus:
@@ -96,7 +105,7 @@ def detect_pypy(venv: Path) -> PeerStatus:
         return PeerStatus("pypy", False, f"{py} is {info['impl']}, not PyPy")
     ver = info["full"]
     jit = Config("pypy", f"PyPy {info['version']} (JIT)", [str(py)],
-                 own_baseline="pypy-nojit", family="pypy")
+                 own_baseline="pypy-nojit", family="pypy", warmup_s=JIT_WARMUP_S)
     base = Config("pypy-nojit", f"PyPy {info['version']} --jit off", [str(py), "--jit", "off"],
                   family="pypy")
     return PeerStatus("pypy", True, f"PyPy {ver}", [jit, base], ver)
@@ -117,37 +126,84 @@ def detect_pyston(venv: Path) -> PeerStatus:
         return PeerStatus("pyston", False, f"cannot disable pyston_lite for the baseline {err}")
     v = info["version"]
     jit = Config("pyston", f"pyston-lite (CPython {v})", [str(py)],
-                 own_baseline="cpython3.10", family="pyston")
+                 own_baseline="cpython3.10", family="pyston", warmup_s=JIT_WARMUP_S)
     base = Config("cpython3.10", f"CPython {v} (no JIT)", [str(py)],
                   {"DISABLE_PYSTON": "1"}, family="pyston")
     return PeerStatus("pyston", True, f"pyston-lite on CPython {v}", [jit, base], v)
 
 
-def detect_cinderx(venv: Path) -> PeerStatus:
-    """Check CinderX: needs a python3.14 and the venv at ``venv``."""
-    py314 = find_python314()
-    if py314 is None:
-        return PeerStatus("cinderx", False,
-                          "skipped: no python3.14 interpreter on this machine "
-                          "(CinderX requires CPython 3.14)")
-    py = venv / "bin" / "python"
-    if not py.exists():
-        return PeerStatus("cinderx", False,
-                          f"not set up ({py314} found, no venv at {venv}; run `make bench-peers`)")
+def _deb_python(root: Path, minor: str) -> tuple[Path | None, str, str]:
+    """The launcher of Debian's ``minor`` in its private prefix: (path, version, why-not)."""
+    st = debprefix.detect(root / ".peers", minor)
+    if not st.ok:
+        return None, "", st.message
+    return st.python, st.version, ""
+
+
+def detect_cpython314(root: Path) -> PeerStatus:
+    """Debian's PGO-built CPython 3.14 with its own JIT (``PYTHON_JIT=1``) and without."""
+    py, v, why = _deb_python(root, "3.14")
+    if py is None:
+        return PeerStatus("cpython-3.14", False, why)
+    info, err = _probe([str(py)], {"PYTHON_JIT": "1"})
+    if info is None:
+        return PeerStatus("cpython-3.14", False, f"broken (pyperf missing?): {err}")
+    jit = Config("cpython-3.14-jit", f"CPython {v} JIT", [str(py)], {"PYTHON_JIT": "1"},
+                 own_baseline="cpython-3.14", family="cpython3.14", warmup_s=JIT_WARMUP_S)
+    return PeerStatus("cpython-3.14", True, f"Debian CPython {v} (PGO, PYTHON_JIT=1)",
+                      [_cpython314_base(py, v), jit], v)
+
+
+def _cpython314_base(py: Path, version: str) -> Config:
+    # PYTHON_JIT=0 explicitly: the Debian build's JIT is off by default ("yes-off").
+    return Config("cpython-3.14", f"CPython {version} (PGO)", [str(py)], {"PYTHON_JIT": "0"},
+                  family="cpython3.14")
+
+
+def detect_cinderx(root: Path) -> PeerStatus:
+    """CinderX's JIT in auto mode on Debian's CPython 3.14 (``make peers`` installs the
+    ``cinderx`` wheel and ``ember_bench_cinderx.pth``, which calls ``cinderx.jit.auto()``
+    when ``EMBER_BENCH_CINDERX=1``)."""
+    py, v, why = _deb_python(root, "3.14")
+    if py is None:
+        return PeerStatus("cinderx", False, why)
     info, err = _probe([str(py)], {"EMBER_BENCH_CINDERX": "1"})
     if info is None:
         return PeerStatus("cinderx", False, f"broken: {err}")
     if "cinderx" not in info["modules"]:
         return PeerStatus("cinderx", False,
-                          "cinderx not loaded with EMBER_BENCH_CINDERX=1 (missing .pth hook?)")
-    v = info["version"]
+                          "cinderx not loaded with EMBER_BENCH_CINDERX=1 (run `make peers`)")
     jit = Config("cinderx", f"CinderX (CPython {v})", [str(py)],
-                 {"EMBER_BENCH_CINDERX": "1"}, own_baseline="cpython3.14", family="cinderx")
-    base = Config("cpython3.14", f"CPython {v} (no JIT)", [str(py)], family="cinderx")
-    return PeerStatus("cinderx", True, f"CinderX on CPython {v}", [jit, base], v)
+                 {"EMBER_BENCH_CINDERX": "1", "PYTHON_JIT": "0"}, own_baseline="cpython-3.14",
+                 family="cpython3.14", proof="cinderx", warmup_s=JIT_WARMUP_S)
+    return PeerStatus("cinderx", True, f"CinderX on Debian CPython {v}",
+                      [_cpython314_base(py, v), jit], v)
 
 
-def detect(names: list, root: Path) -> list:
+def detect_ember_pgo(root: Path, auto_threshold: int = 2) -> PeerStatus:
+    """Ember built for and running on Debian's PGO-built CPython 3.13 (``make peers`` builds
+    and installs it into that prefix), beside that interpreter without Ember."""
+    py, v, why = _deb_python(root, "3.13")
+    if py is None:
+        return PeerStatus("ember-pgo", False, why)
+    info, err = _probe([str(py), "-c", _EMBER_PROBE], {}, code=False)
+    if info is None:
+        return PeerStatus("ember-pgo", False, f"Ember does not load in CPython {v}: {err} "
+                          "(run `make peers`)")
+    if info.get("inactive") or not info.get("compiled"):
+        return PeerStatus("ember-pgo", False, f"Ember inactive in CPython {v}: "
+                          f"{info.get('inactive') or 'a trivial function did not compile'}")
+    base = Config("cpython-3.13-pgo", f"CPython {v} (PGO)", [str(py)], {"EMBER_DISABLE": "1"},
+                  family="cpython3.13-pgo", ember_log=True)
+    jit = Config("ember-pgo", f"Ember auto (N={auto_threshold}) on {v}", [str(py)],
+                 {"EMBER_AUTO": str(auto_threshold)}, ember=True, ember_log=True,
+                 own_baseline="cpython-3.13-pgo", family="cpython3.13-pgo",
+                 calibrate_with="cpython-3.13-pgo", proof="ember", warmup_s=JIT_WARMUP_S)
+    return PeerStatus("ember-pgo", True, f"Ember {info['built_for']} build on Debian CPython {v}",
+                      [base, jit], v)
+
+
+def detect(names: list, root: Path, auto_threshold: int = 2) -> list:
     """Detect the requested peers (subset of :data:`PEERS`) under repo ``root``.
 
     Returns one :class:`PeerStatus` per name. Raises ValueError for unknown names.
@@ -158,8 +214,12 @@ def detect(names: list, root: Path) -> list:
             out.append(detect_pypy(root / ".venv-pypy"))
         elif n == "pyston":
             out.append(detect_pyston(root / ".venv-pyston"))
+        elif n == "cpython-3.14":
+            out.append(detect_cpython314(root))
         elif n == "cinderx":
-            out.append(detect_cinderx(root / ".venv-cinderx"))
+            out.append(detect_cinderx(root))
+        elif n == "ember-pgo":
+            out.append(detect_ember_pgo(root, auto_threshold))
         else:
             raise ValueError(f"unknown peer {n!r}; choose from {', '.join(PEERS)}")
     return out

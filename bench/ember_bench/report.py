@@ -103,6 +103,49 @@ def peer_table(data: RunData, regime: str) -> list:
     return _table(header, rows)
 
 
+def _count(cell) -> str:
+    """Compiled-function count of a JIT cell: all functions (benchmark module's), max over
+    processes; empty for configurations without a JIT proof."""
+    if cell is None or cell.jit is None:
+        return ""
+    j = cell.jit
+    return f"; {j.compiled_total[1]} fn ({j.compiled_bench[1]} bench)"
+
+
+def overview_table(data: RunData, regime: str) -> list:
+    """Markdown lines: every configuration's median time per iteration, its speedup over
+    pyenv's CPython 3.13.0 (``nojit``, with CI) and over its own interpreter, and for JITs
+    with a proof (Ember, CinderX) the functions compiled."""
+    cfgs = [c for c in data.configs if c["name"] != BASELINE]
+    header = ["benchmark", f"{BASELINE} time"] + [c["name"] for c in cfgs]
+    rows = []
+    for b in data.benches:
+        base = data.cells.get((regime, b, BASELINE))
+        row = [b, stats.format_seconds(base.summary.median) if base and base.summary else "n/a"]
+        for c in cfgs:
+            cell = data.cells.get((regime, b, c["name"]))
+            if cell is None or cell.summary is None:
+                row.append(_cell_text(data, regime, b, c, "vs_cpython"))
+                continue
+            text = (f"{stats.format_seconds(cell.summary.median)}; "
+                    f"{_cell_text(data, regime, b, c, 'vs_cpython')}")
+            if c.get("own_baseline"):
+                text += f"; own {_cell_text(data, regime, b, c, 'vs_own')}"
+            row.append(text + _count(cell))
+        rows.append(row)
+    geo = ["geometric mean", ""]
+    for c in cfgs:
+        ok = [data.cells[(regime, b, c["name"])] for b in data.benches
+              if (regime, b, c["name"]) in data.cells
+              and not data.cells[(regime, b, c["name"])].invalid]
+        text = _geomean([x.vs_cpython for x in ok])
+        if c.get("own_baseline"):
+            text += f"; own {_geomean([x.vs_own for x in ok])}"
+        geo.append(text)
+    rows.append(geo)
+    return _table(header, rows)
+
+
 def times_table(data: RunData, regime: str) -> list:
     """Markdown lines: median time, IQR and number of values per configuration."""
     header = ["benchmark"] + [c["label"] for c in data.configs]
@@ -123,12 +166,13 @@ def times_table(data: RunData, regime: str) -> list:
 
 def jit_table(data: RunData) -> list:
     """Markdown lines: JIT-activity proof per benchmark, Ember mode and regime."""
-    ember = [c for c in data.configs if c.get("ember")]
+    ember = [c for c in data.configs if c.get("ember") or c.get("proof")]
     if not ember:
         return []
     header = ["benchmark", "mode", "regime", "processes",
               "compiled (benchmark code, min-max per process)", "compiled (all)",
-              "compile time per process (median)", "ember.compiled_functions()", "status"]
+              "compile time per process (median)", "compiled functions listed at exit",
+              "status"]
     rows = []
     for b in data.benches:
         for c in ember:
@@ -141,7 +185,7 @@ def jit_table(data: RunData) -> list:
                 rows.append([b, c["name"], regime, j.processes,
                              f"{j.compiled_bench[0]}-{j.compiled_bench[1]}",
                              f"{j.compiled_total[0]}-{j.compiled_total[1]}",
-                             f"{j.compile_ms:.1f} ms", api,
+                             f"{j.compile_ms:.1f} ms" if c.get("ember") else "n/a", api,
                              "valid" if j.valid else f"**INVALID**: {j.why}"])
     return _table(header, rows)
 
@@ -226,7 +270,13 @@ def render(data: RunData, plots: list | None = None) -> str:
                   "or failed processes); they must not be read as JIT results.", ""]
     for regime in data.regimes():
         lines += [f"## {REGIME_TITLE[regime]}", "",
-                  "### CPython 3.13: Ember modes, speedup over nojit", ""]
+                  "### All configurations", "",
+                  "Each cell: median time per iteration; speedup over pyenv's CPython 3.13.0 "
+                  "(`nojit`) with its interval; `own`: speedup over the configuration's own "
+                  "interpreter; for Ember and CinderX the functions compiled (max per "
+                  "process; in the benchmark module).", ""]
+        lines += overview_table(data, regime) + [""]
+        lines += ["### CPython 3.13: Ember modes, speedup over nojit", ""]
         lines += cpython_table(data, regime) + [""]
         pt = peer_table(data, regime)
         if pt:
@@ -237,7 +287,8 @@ def render(data: RunData, plots: list | None = None) -> str:
         lines += ["### Median times (+- half the IQR)", ""] + times_table(data, regime) + [""]
     jt = jit_table(data)
     if jt:
-        lines += ["## JIT activity (proof from each process's EMBER_LOG)", ""] + jt + [""]
+        lines += ["## JIT activity (Ember: each process's EMBER_LOG; CinderX: "
+                  "cinderx.jit.get_compiled_functions() at exit)", ""] + jt + [""]
         lines += excerpts(data)
     if m.get("failed"):
         lines += ["## Failures", ""]

@@ -64,7 +64,7 @@ class Cell:
 
     @property
     def invalid(self) -> bool:
-        """True when this is an Ember result without proof of JIT activity."""
+        """True when this is a JIT result (Ember, CinderX) without proof of JIT activity."""
         return self.jit is not None and not self.jit.valid
 
 
@@ -146,6 +146,33 @@ def _jit_activity(chunks: list) -> JitActivity:
     return ja
 
 
+def _proof_activity(chunks: list) -> JitActivity:
+    """JIT proof of a peer JIT from the driver's exit records (``--jit cinderx``): the
+    functions it reports compiled; valid when every process ran and had the JIT loaded."""
+    ja = JitActivity(processes=len(chunks))
+    if not chunks:
+        ja.why = "no process ran"
+        return ja
+    proofs = [(c.get("proof") or [{}])[-1] for c in chunks]
+    cb = [p.get("compiled_bench", 0) for p in proofs]
+    ct = [p.get("compiled_count", 0) for p in proofs]
+    ja.compiled_bench = (min(cb), max(cb))
+    ja.compiled_total = (min(ct), max(ct))
+    ja.api_counts = ct
+    ja.excerpt = list(proofs[0].get("compiled_functions", []))[:10]
+    bad = [c for c in chunks if not c.get("ok")]
+    if bad:
+        ja.why = f"{len(bad)} process(es) failed: {bad[0].get('error', '')[:200]}"
+        return ja
+    unloaded = [p for p in proofs if not p.get("jit_loaded")]
+    if unloaded:
+        ja.why = (f"{len(unloaded)}/{len(proofs)} processes without the JIT loaded "
+                  f"{unloaded[0].get('error', '')}")
+        return ja
+    ja.valid = True
+    return ja
+
+
 def analyze(run_dir: Path, confidence: float = stats.DEFAULT_CONFIDENCE,
             n_resamples: int = stats.DEFAULT_RESAMPLES) -> RunData:
     """Load ``run_dir`` and compute summaries, speedups and JIT verdicts.
@@ -171,8 +198,11 @@ def analyze(run_dir: Path, confidence: float = stats.DEFAULT_CONFIDENCE,
             for c in configs:
                 cell = Cell()
                 vals = values[c["name"]].get(bench)
+                chunks = chunks_by.get((regime, bench, c["name"]), [])
                 if c.get("ember"):
-                    cell.jit = _jit_activity(chunks_by.get((regime, bench, c["name"]), []))
+                    cell.jit = _jit_activity(chunks)
+                elif c.get("proof"):
+                    cell.jit = _proof_activity(chunks)
                 err = failed.get((bench, c["name"], regime))
                 if err:
                     cell.error = err

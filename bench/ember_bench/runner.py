@@ -25,6 +25,7 @@ file under ``logs/<bench>/<config>/``; the manifest records them all.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -36,8 +37,8 @@ from pathlib import Path
 import pyperf
 
 from .benchmarks import BenchmarkScript
-from .configs import BASELINE, Config, base_environ
-from .emberlog import parse_log, validity
+from .configs import Config, base_environ
+from .emberlog import BENCH_MODULE, parse_log, validity
 from .jitlist import write_jit_list
 
 DRIVER = Path(__file__).resolve().with_name("driver.py")
@@ -114,6 +115,7 @@ class BenchRunner:
         self.console = console
         self.chunks: list[Chunk] = []
         self.loops: dict = {}
+        self.value_s: dict = {}   # (bench, config) -> seconds of one calibrated value
         self.failed: dict = {}
         self.env_tool = shutil.which("env") or "/usr/bin/env"
 
@@ -142,7 +144,7 @@ class BenchRunner:
     def _env(self, cfg: Config, bench: BenchmarkScript, paths: dict) -> dict:
         env = base_environ()
         env.update(cfg.env)
-        if cfg.family == "cpython3.13":
+        if cfg.ember_log:
             # nojit too: a log with compiled functions would expose a leak.
             env["EMBER_LOG"] = str(paths["log"])
         if cfg.jit_list_per_bench:
@@ -184,7 +186,7 @@ class BenchRunner:
 
     def _record(self, bench, cfg, regime, tag, paths, rc, dt, err) -> Chunk:
         log = None
-        if cfg.family == "cpython3.13":
+        if cfg.ember_log:
             st = parse_log(paths["log"])
             valid, why = validity(st)
             log = st.as_dict()
@@ -199,6 +201,8 @@ class BenchRunner:
                 except ValueError:
                     continue
                 if "compiled_functions" in p:
+                    p["compiled_bench"] = sum(1 for f in p["compiled_functions"]
+                                              if f.startswith(BENCH_MODULE + ":"))
                     p["compiled_functions"] = p["compiled_functions"][:50]
                 proof.append(p)
         ch = Chunk(bench.name, cfg.name, regime, tag, rc == 0, rc, round(dt, 3),
@@ -218,7 +222,7 @@ class BenchRunner:
     def _steady_cmd(self, cfg: Config, bench: BenchmarkScript, paths: dict,
                     dest: Path, calibrate: bool) -> list:
         s = self.settings
-        cmd = list(cfg.argv) + [str(DRIVER), "--proof", str(paths["proof"]),
+        cmd = list(cfg.argv) + [str(DRIVER), *self._proof_args(cfg, paths),
                                 str(bench.script), "--worker",
                                 "--min-time", str(s.min_time),
                                 "--append", str(dest)]
@@ -227,13 +231,22 @@ class BenchRunner:
             cmd += ["--calibrate-loops", "--warmups", "1", "--values", "1"]
         else:
             cmd += ["--loops", str(self.loops[(bench.name, cfg.name)]),
-                    "--warmups", str(s.warmups), "--values", str(s.values)]
+                    "--warmups", str(self.warmups(bench.name, cfg)), "--values", str(s.values)]
         return cmd
+
+    def warmups(self, bench: str, cfg: Config) -> int:
+        """Warm-up values of a steady process: ``--warmups``, raised for a configuration with
+        ``warmup_s`` until the warm-up is at least that many seconds of calibrated values."""
+        n = self.settings.warmups
+        value = self.value_s.get((bench, cfg.name))
+        if cfg.warmup_s > 0 and value:
+            n = max(n, math.ceil(cfg.warmup_s / value))
+        return n
 
     def _cold_cmd(self, cfg: Config, bench: BenchmarkScript, paths: dict, dest: Path,
                   env: dict) -> tuple[list, dict]:
         inner = [self.env_tool, "-i"] + [f"{k}={v}" for k, v in sorted(env.items())]
-        inner += list(cfg.argv) + [str(DRIVER), "--oneshot", "--proof", str(paths["proof"]),
+        inner += list(cfg.argv) + [str(DRIVER), "--oneshot", *self._proof_args(cfg, paths),
                                    str(bench.script)]
         outer_env = base_environ()
         outer_env["EMBER_DISABLE"] = "1"  # the timing process itself never runs Ember
@@ -242,14 +255,22 @@ class BenchRunner:
                "--append", str(dest), "--"] + inner
         return cmd, outer_env
 
-    def shares_calibration(self, cfg: Config) -> bool:
-        """True for Ember modes: they reuse nojit's loop count (same interpreter).
+    @staticmethod
+    def _proof_args(cfg: Config, paths: dict) -> list:
+        """The driver's options that make it report ``cfg.proof``'s compiled functions."""
+        if not cfg.proof:
+            return ["--proof", str(paths["proof"])]
+        return ["--proof", str(paths["proof"]), "--jit", cfg.proof]
 
-        Equal loops mean every value of every CPython 3.13 mode times the same
-        amount of work, and no Ember process is spent on calibration.
+    def shares_calibration(self, cfg: Config) -> bool:
+        """True for configurations that reuse another's loop count (``calibrate_with``,
+        e.g. Ember modes reuse nojit's: same interpreter).
+
+        Equal loops mean every value of a JIT and its interpreter times the same
+        amount of work, and no JIT process is spent on calibration.
         """
-        return cfg.family == "cpython3.13" and cfg.name != BASELINE and any(
-            c.name == BASELINE for c in self.configs)
+        return cfg.calibrate_with is not None and any(
+            c.name == cfg.calibrate_with for c in self.configs)
 
     def calibrate(self, bench: BenchmarkScript, cfg: Config) -> None:
         """Find the inner loop count for (bench, cfg); raises RunError on failure."""
@@ -257,10 +278,13 @@ class BenchRunner:
             self.loops[(bench.name, cfg.name)] = self.settings.loops
             return
         if self.shares_calibration(cfg):
-            key = (bench.name, BASELINE)
+            key = (bench.name, cfg.calibrate_with)
             if key not in self.loops:
-                raise RunError("the nojit calibration failed, so no loop count to share")
+                raise RunError(f"the {cfg.calibrate_with} calibration failed, "
+                               "so no loop count to share")
             self.loops[(bench.name, cfg.name)] = self.loops[key]
+            if key in self.value_s:
+                self.value_s[(bench.name, cfg.name)] = self.value_s[key]
             return
         paths = self._paths(bench.name, cfg.name, "calibration", "cal")
         dest = self.run_dir / "calibration" / f"{cfg.name}.json"
@@ -278,6 +302,10 @@ class BenchRunner:
         if not loops:
             raise RunError(f"no calibrate_loops in {dest}")
         self.loops[(bench.name, cfg.name)] = int(loops)
+        # pyperf stores warm-up values per loop: the last one is the calibrated value.
+        last_loops, per_loop = runs[-1].warmups[-1] if runs[-1].warmups else (0, 0.0)
+        if last_loops:
+            self.value_s[(bench.name, cfg.name)] = last_loops * per_loop
 
     def steady(self, bench: BenchmarkScript, cfg: Config, rnd: int) -> Chunk:
         """Run one steady-state worker process (round ``rnd``)."""
@@ -351,6 +379,8 @@ class BenchRunner:
         return {
             "settings": asdict(self.settings),
             "loops": {f"{b}/{c}": n for (b, c), n in self.loops.items()},
+            "warmups": {f"{b}/{c.name}": self.warmups(b, c) for (b, cn) in self.loops
+                        for c in self.configs if c.name == cn},
             "failed": [{"bench": b, "config": c, "regime": r, "error": e}
                        for (b, c, r), e in self.failed.items()],
             "chunks": [asdict(ch) for ch in self.chunks],

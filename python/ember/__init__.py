@@ -9,9 +9,10 @@ EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM de
 import gc
 import glob
 import os
+import sys
 import types
 
-from . import _shim
+from . import _compat, _shim
 
 __all__ = ["auto", "force_compile", "is_compiled", "compiled_size", "compiled_functions", "disable",
            "jit_list", "stats", "start_from_env", "version"]
@@ -27,10 +28,22 @@ def _library_path():
     return found[0]
 
 
-version = _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "1")))
-_shim.install_monitoring_hooks()
-if os.environ.get("EMBER_LOG"):
-    _shim.set_log(os.environ["EMBER_LOG"])
+#: The CPython version this build is for (``PY_VERSION`` of the headers the shim was compiled with).
+built_for = _shim.BUILT_FOR
+#: Why Ember stayed off in this process (a CPython patch version this build was not tested on),
+#: or None when it is active. See ember._compat.
+inactive = _compat.refusal(built_for, _compat.running_version(sys.version), os.environ)
+if inactive is None:
+    _note = _compat.override_note(built_for, _compat.running_version(sys.version))
+    if _note:
+        print(_note, file=sys.stderr)
+    version = _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "1")))
+    _shim.install_monitoring_hooks()
+    if os.environ.get("EMBER_LOG"):
+        _shim.set_log(os.environ["EMBER_LOG"])
+else:
+    print(inactive, file=sys.stderr)
+    version = None
 
 
 def _watch_existing():
@@ -42,6 +55,8 @@ def _watch_existing():
 def auto(n=100):
     """Compile every Python function after `n` calls (0: at its first call). Functions that
     already exist are included."""
+    if inactive is not None:
+        return
     _shim.set_auto(int(n))
     _watch_existing()
 
@@ -50,6 +65,8 @@ def jit_list(patterns):
     """Restrict compilation to functions whose `module:qualname` matches one of `patterns`
     (fnmatch wildcards); listed functions compile at their first call unless auto() set a
     threshold. `None` removes the restriction."""
+    if inactive is not None:
+        return
     _shim.set_jit_list(None if patterns is None else [str(p) for p in patterns])
     if patterns is not None and _shim.stats()["auto"] < 0:
         _shim.set_auto(0)
@@ -59,6 +76,10 @@ def jit_list(patterns):
 def force_compile(f):
     """Compile function `f` now. Returns True if its calls now run compiled code, False if
     Ember refused it (the log says why). Raises TypeError for a non-function."""
+    if inactive is not None:
+        if not isinstance(f, types.FunctionType):
+            raise TypeError("force_compile() needs a Python function")
+        return False
     return _shim.force_compile(f)
 
 
@@ -84,12 +105,17 @@ def disable():
 
 def stats():
     """Dict with counts of compiled and refused functions, total compile time (ms), the auto
-    threshold and whether the JIT is enabled."""
-    return _shim.stats()
+    threshold and whether the JIT is enabled; ``inactive`` is the reason Ember stayed off in
+    this interpreter (None when active)."""
+    d = _shim.stats()
+    d["inactive"] = inactive
+    return d
 
 
 def start_from_env():
     """Apply EMBER_DISABLE, EMBER_JIT_LIST and EMBER_AUTO (used by ember-jit.pth)."""
+    if inactive is not None:
+        return
     if os.environ.get("EMBER_DISABLE"):
         disable()
         return
