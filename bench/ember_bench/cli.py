@@ -29,7 +29,7 @@ from .benchmarks import (BENCHMARKS, BenchmarkError, check_requirements, find_sc
 from .configs import BASELINE, CPYTHON_MODES, EMBER_MODES, cpython_config
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODES = "nojit,ember-auto"
+DEFAULT_MODES = "nojit,ember"
 DEFAULT_PEERS = "pypy,pyston,cpython-3.14,cinderx,ember-pgo"
 # --quick stays under 5 minutes with every peer: Ember processes dominate (at threshold 2
 # they compile ~400 functions, 15-20 s per process), so one benchmark, one steady process and
@@ -42,6 +42,7 @@ SUBCOMMANDS = ("run", "compare", "report", "peers", "setup-peers", "jitlist")
 EPILOG = """\
 modes (each a separate process configuration of the venv's CPython 3.13):
   nojit       interpreter only (EMBER_DISABLE=1); the baseline of every ratio
+  ember       python -m ember: Ember at its defaults, as users run it
   ember-auto  EMBER_AUTO=N: compile a function after N calls (--auto-threshold)
   ember-list  EMBER_JIT_LIST=<the benchmark's own functions, generated>
   ember-all   EMBER_AUTO=0: compile every function at its first call
@@ -49,9 +50,9 @@ peers (installed by `make peers`; missing ones are reported, not fatal):
   pypy (vs pypy3 --jit off), pyston (pyston-lite vs CPython 3.10),
   cpython-3.14 (Debian's PGO CPython 3.14: cpython-3.14-jit = PYTHON_JIT=1 vs cpython-3.14),
   cinderx (CinderX's JIT, auto mode, on that CPython 3.14, vs cpython-3.14),
-  ember-pgo (Ember built for Debian's PGO CPython 3.13.x, vs cpython-3.13-pgo)
+  ember-pgo (Ember built for Debian's PGO CPython 3.13.x, python -m ember, vs cpython-3.13-pgo)
 configurations (-c/--configs picks any of these; own baselines are added):
-  nojit ember-auto ember-list ember-all pypy pypy-nojit pyston cpython3.10
+  nojit ember ember-auto ember-list ember-all pypy pypy-nojit pyston cpython3.10
   cpython-3.14 cpython-3.14-jit cinderx cpython-3.13-pgo ember-pgo
 regimes (reported separately):
   steady      pyperf worker processes: warm-up values, then timed values
@@ -292,7 +293,7 @@ def cmd_run(args) -> int:
         return 1
 
     configs = [cpython_config(m, python, settings.auto_threshold) for m in modes]
-    statuses = detect(peer_names, ROOT, settings.auto_threshold)
+    statuses = detect(peer_names, ROOT)
     for st in statuses:
         color = "green" if st.available else "yellow"
         con.print(f"peer {st.name}: [{color}]{'available' if st.available else 'not run'}[/]"

@@ -9,6 +9,7 @@ a child on purpose.
 CPython 3.13 modes (all use the project venv's interpreter):
 
 * ``nojit``      -- ``EMBER_DISABLE=1``: the plain interpreter.
+* ``ember``      -- ``python -m ember``: Ember at its defaults, as a user runs it.
 * ``ember-auto`` -- ``EMBER_AUTO=N``: compile a function after N calls.
 * ``ember-list`` -- ``EMBER_JIT_LIST=<generated list>``: only the benchmark's functions.
 * ``ember-all``  -- ``EMBER_AUTO=0``: compile every function at its first call.
@@ -21,7 +22,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-EMBER_MODES = ("ember-auto", "ember-list", "ember-all")
+EMBER_MODES = ("ember", "ember-auto", "ember-list", "ember-all")
+#: How ``ember`` (and ``ember-pgo``) start a benchmark: as a user runs Ember, ``python -m
+#: ember script``, at its default threshold.
+EMBER_DEFAULT_ARGS = ("-m", "ember")
 #: Minimum steady-state warm-up of every JIT configuration (Ember, CinderX, CPython's JIT,
 #: PyPy, pyston-lite), in seconds of calibrated values: CinderX compiles after 1000 calls in a
 #: background thread and reaches its speed only after ~1.5 s of richards, so a fixed count of
@@ -68,6 +72,9 @@ class Config:
     # time (so in units of work: a JIT that compiles after N calls, in the background, gets
     # that much work before its timed values). 0: just --warmups values.
     warmup_s: float = 0.0
+    # A process is valid JIT evidence only if it compiled a function of the benchmark module
+    # (False for Ember at its defaults: any compiled function proves it active).
+    require_bench_compiled: bool = True
 
 
 def base_environ() -> dict:
@@ -89,6 +96,9 @@ def cpython_config(mode: str, python: str, auto_threshold: int) -> Config:
     if mode == "nojit":
         return Config("nojit", "CPython 3.13 (no JIT)", [python],
                       {"EMBER_DISABLE": "1"}, ember_log=True)
+    if mode == "ember":
+        return Config("ember", "Ember defaults (python -m ember)",
+                      [python, *EMBER_DEFAULT_ARGS], {}, require_bench_compiled=False, **shared)
     if mode == "ember-auto":
         return Config("ember-auto", f"Ember auto (N={auto_threshold})", [python],
                       {"EMBER_AUTO": str(auto_threshold)}, **shared)

@@ -16,8 +16,9 @@ speedup can be reported against its own interpreter and against CPython 3.13:
   calls ``cinderx.jit.auto()`` when ``EMBER_BENCH_CINDERX=1``; baseline
   ``cpython-3.14``; the driver records ``cinderx.jit.get_compiled_functions()``.
 * ``ember-pgo`` -- Ember built for Debian's PGO-built CPython 3.13 (``.peers/cpython-3.13``),
-  ``EMBER_AUTO=N`` like ``ember-auto``; baseline ``cpython-3.13-pgo`` (the same
-  interpreter with ``EMBER_DISABLE=1``), whose loop count it shares.
+  run as ``python -m ember`` at its defaults like the ``ember`` mode; baseline
+  ``cpython-3.13-pgo`` (the same interpreter with ``EMBER_DISABLE=1``), whose loop count
+  it shares.
 
 The venvs and prefixes are created by ``bench/bench.mk`` (``make peers``). A peer
 that is missing or broken is reported with a reason, never fatal.
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import debprefix
-from .configs import JIT_WARMUP_S, Config, base_environ
+from .configs import EMBER_DEFAULT_ARGS, JIT_WARMUP_S, Config, base_environ
 
 PEERS = ("pypy", "pyston", "cpython-3.14", "cinderx", "ember-pgo")
 #: The configurations each peer brings (its JIT and its own baseline), for ``-c/--configs``.
@@ -180,9 +181,10 @@ def detect_cinderx(root: Path) -> PeerStatus:
                       [_cpython314_base(py, v), jit], v)
 
 
-def detect_ember_pgo(root: Path, auto_threshold: int = 2) -> PeerStatus:
+def detect_ember_pgo(root: Path) -> PeerStatus:
     """Ember built for and running on Debian's PGO-built CPython 3.13 (``make peers`` builds
-    and installs it into that prefix), beside that interpreter without Ember."""
+    and installs it into that prefix) at its defaults (``python -m ember``, like the ``ember``
+    mode), beside that interpreter without Ember."""
     py, v, why = _deb_python(root, "3.13")
     if py is None:
         return PeerStatus("ember-pgo", False, why)
@@ -195,15 +197,16 @@ def detect_ember_pgo(root: Path, auto_threshold: int = 2) -> PeerStatus:
                           f"{info.get('inactive') or 'a trivial function did not compile'}")
     base = Config("cpython-3.13-pgo", f"CPython {v} (PGO)", [str(py)], {"EMBER_DISABLE": "1"},
                   family="cpython3.13-pgo", ember_log=True)
-    jit = Config("ember-pgo", f"Ember auto (N={auto_threshold}) on {v}", [str(py)],
-                 {"EMBER_AUTO": str(auto_threshold)}, ember=True, ember_log=True,
+    jit = Config("ember-pgo", f"Ember defaults (python -m ember) on {v}",
+                 [str(py), *EMBER_DEFAULT_ARGS], {}, ember=True, ember_log=True,
                  own_baseline="cpython-3.13-pgo", family="cpython3.13-pgo",
-                 calibrate_with="cpython-3.13-pgo", proof="ember", warmup_s=JIT_WARMUP_S)
+                 calibrate_with="cpython-3.13-pgo", proof="ember", warmup_s=JIT_WARMUP_S,
+                 require_bench_compiled=False)
     return PeerStatus("ember-pgo", True, f"Ember {info['built_for']} build on Debian CPython {v}",
                       [base, jit], v)
 
 
-def detect(names: list, root: Path, auto_threshold: int = 2) -> list:
+def detect(names: list, root: Path) -> list:
     """Detect the requested peers (subset of :data:`PEERS`) under repo ``root``.
 
     Returns one :class:`PeerStatus` per name. Raises ValueError for unknown names.
@@ -219,7 +222,7 @@ def detect(names: list, root: Path, auto_threshold: int = 2) -> list:
         elif n == "cinderx":
             out.append(detect_cinderx(root))
         elif n == "ember-pgo":
-            out.append(detect_ember_pgo(root, auto_threshold))
+            out.append(detect_ember_pgo(root))
         else:
             raise ValueError(f"unknown peer {n!r}; choose from {', '.join(PEERS)}")
     return out

@@ -89,11 +89,15 @@ def peer_table(data: RunData, regime: str) -> list:
         return []
     header = ["benchmark"]
     cols = []
+    bases_shown = set()
     for p in peers:
         base = data.config(p["own_baseline"])
-        header += [f"{p['name']} / {base['name']}", f"{p['name']} / {BASELINE}",
-                   f"{base['name']} / {BASELINE}"]
-        cols += [(p, "vs_own"), (p, "vs_cpython"), (base, "vs_cpython")]
+        header += [f"{p['name']} / {base['name']}", f"{p['name']} / {BASELINE}"]
+        cols += [(p, "vs_own"), (p, "vs_cpython")]
+        if base["name"] not in bases_shown:   # a baseline shared by two JITs: one column
+            bases_shown.add(base["name"])
+            header.append(f"{base['name']} / {BASELINE}")
+            cols.append((base, "vs_cpython"))
     rows = [[b] + [_cell_text(data, regime, b, c, a) for c, a in cols] for b in data.benches]
     geo = ["geometric mean"]
     for c, a in cols:

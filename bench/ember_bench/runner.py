@@ -188,7 +188,7 @@ class BenchRunner:
         log = None
         if cfg.ember_log:
             st = parse_log(paths["log"])
-            valid, why = validity(st)
+            valid, why = validity(st, cfg.require_bench_compiled)
             log = st.as_dict()
             log.pop("functions", None)
             log["valid"] = valid
