@@ -55,7 +55,8 @@ _PROBE = (
     "import json, sys, pyperf;"
     "print(json.dumps({'impl': sys.implementation.name,"
     " 'version': sys.version.split()[0], 'full': sys.version.replace(chr(10), ' '),"
-    " 'modules': sorted(m for m in ('pyston_lite', 'cinderx') if m in sys.modules)}))"
+    " 'modules': sorted(m for m in ('pyston_lite', 'cinderx') if m in sys.modules),"
+    " 'jit_enabled': bool(getattr(getattr(sys, '_jit', None), 'is_enabled', bool)())}))"
 )
 
 
@@ -149,6 +150,9 @@ def detect_cpython314(root: Path) -> PeerStatus:
     info, err = _probe([str(py)], {"PYTHON_JIT": "1"})
     if info is None:
         return PeerStatus("cpython-3.14", False, f"broken (pyperf missing?): {err}")
+    if not info.get("jit_enabled"):
+        return PeerStatus("cpython-3.14", False, f"CPython {v}: sys._jit.is_enabled() is False "
+                          "with PYTHON_JIT=1 (built without --enable-experimental-jit?)")
     jit = Config("cpython-3.14-jit", f"CPython {v} JIT", [str(py)], {"PYTHON_JIT": "1"},
                  own_baseline="cpython-3.14", family="cpython3.14", warmup_s=JIT_WARMUP_S)
     return PeerStatus("cpython-3.14", True, f"Debian CPython {v} (PGO, PYTHON_JIT=1)",
