@@ -3,7 +3,8 @@
 * ``speedup_<regime>.png``: all benchmarks, one bar per configuration, speedup
   over CPython 3.13 nojit (log scale, dashed line at 1.0).
 * ``bench_<name>.png``: one benchmark, one panel per regime, speedup over
-  CPython 3.13 and, for peers, over their own interpreter (hatched bars).
+  CPython 3.13 and, for peers, over their own interpreter (hatched bars), each
+  bar labelled with its ratio.
 
 Invalid Ember results (no proof of JIT activity) are drawn grey and labelled.
 """
@@ -35,8 +36,9 @@ def _colors(names: list) -> dict:
     return {n: cmap(i % 10) for i, n in enumerate(names)}
 
 
-def _bars(ax, items: list, x0: float, width: float) -> None:
-    """Draw (est, color, hatch, invalid) bars side by side starting at x0."""
+def _bars(ax, items: list, x0: float, width: float, values: bool = False) -> None:
+    """Draw (est, color, hatch, invalid) bars side by side starting at x0; ``values`` writes
+    each ratio at the end of its bar."""
     for i, (est, color, hatch, invalid) in enumerate(items):
         if est is None:
             continue
@@ -49,6 +51,11 @@ def _bars(ax, items: list, x0: float, width: float) -> None:
                yerr=np.array([[lo], [hi]]), capsize=2, error_kw={"elinewidth": 0.8})
         if invalid:
             ax.text(x, est.ratio, "INVALID", rotation=90, ha="center", va="bottom", fontsize=6)
+        elif values:
+            up = est.ratio >= 1.0
+            end = (est.high if up else est.low) if est.has_ci else est.ratio
+            ax.text(x, end, f"{est.ratio:.2f}x", rotation=90, ha="center",
+                    va="bottom" if up else "top", fontsize=6)
 
 
 def _minor_label(v: float, _pos) -> str:
@@ -109,20 +116,23 @@ def plot_benchmark(data: RunData, bench: str, dest: Path) -> Path | None:
     if not cfgs or not regimes:
         return None
     colors = _colors([c["name"] for c in cfgs])
-    fig, axes = plt.subplots(1, len(regimes), figsize=(5.5 * len(regimes), 4.2), squeeze=False)
+    n_bars = len(cfgs) + sum(1 for c in cfgs if c.get("own_baseline"))
+    panel_w = max(5.5, 0.42 * n_bars + 1.5)
+    fig, axes = plt.subplots(1, len(regimes), figsize=(panel_w * len(regimes), 5.0),
+                             squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         labels, items = [], []
         for c in cfgs:
             cell = data.cells.get((regime, bench, c["name"]))
             invalid = bool(cell and cell.invalid)
             items.append((cell.vs_cpython if cell else None, colors[c["name"]], None, invalid))
-            labels.append(f"{c['name']}\nvs 3.13")
+            labels.append(f"{c['name']} vs 3.13")
             if c.get("own_baseline"):
                 items.append((cell.vs_own if cell else None, colors[c["name"]], "//", invalid))
-                labels.append(f"{c['name']}\nvs own")
-        _bars(ax, items, 0.0, 1.0)
+                labels.append(f"{c['name']} vs own")
+        _bars(ax, items, 0.0, 1.0, values=True)
         ax.set_xticks(range(len(items)))
-        ax.set_xticklabels(labels, fontsize=7, rotation=30, ha="right")
+        ax.set_xticklabels(labels, fontsize=7, rotation=60, ha="right")
         _finish(ax, f"{bench} -- {regime}")
     fig.tight_layout()
     dest.parent.mkdir(parents=True, exist_ok=True)
