@@ -28,12 +28,19 @@
 extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame *frame);
 
 /* ---- libember entry points ---- */
+/* libember.so (and with it LLVM, ~40 ms and ~45 MiB) is loaded at the first compile, not at
+ * `import ember`: a process that never compiles never maps it (ensure_backend). */
+static char *backend_path;
+static int backend_opt = 1;
+static int backend_state;            /* 0 not loaded yet, 1 ready, -1 failed (logged once) */
+static char backend_version[256];
 static EmberStatus (*p_init)(const EmberConfig *, char *, size_t);
 static EmberStatus (*p_compile)(const uint8_t *, size_t, EmberCompiled *, char *, size_t);
 static EmberStatus (*p_free)(uint64_t);
 static EmberStatus (*p_hir_text)(const uint8_t *, size_t, char *, size_t);
 static size_t (*p_builtin_bitcode)(const uint8_t **);
 static const char *(*p_version)(void);
+static int ensure_backend(void);
 
 
 Py_ssize_t ember_extra_index = -1;   /* co_extra index of the CodeInfo records */
@@ -201,6 +208,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info)
     const char *cname = PyUnicode_AsUTF8(name);
     if (!cname) { PyErr_Clear(); cname = "?"; }
     const char *why = refusal_reason(co);
+    if (!why && !ensure_backend()) why = "the compiler (libember.so) could not be loaded (see the log)";
     char err[1024] = {0};
     if (why) {
         ember_log("Not compiling %s: %s", cname, why);
@@ -1086,35 +1094,66 @@ static const EmberHelper helper_table[] = {
 #undef X
 
 /* load(path, opt_level): dlopen libember and initialise the compiler. */
+/* Loads libember.so and initialises the compiler (ember_init) on first use. 1 when ready; on
+ * failure logs the reason once, switches Ember off (functions run interpreted) and returns 0. */
+static int ensure_backend(void)
+{
+    if (backend_state) return backend_state > 0;
+    backend_state = -1;
+    const char *why = NULL;
+    char err[1024] = {0};
+    void *h = backend_path ? dlopen(backend_path, RTLD_NOW | RTLD_LOCAL) : NULL;
+    if (!h) {
+        snprintf(err, sizeof err, "cannot load %s: %s", backend_path ? backend_path : "(no path)",
+                 backend_path ? dlerror() : "ember._shim.load() was not called");
+        why = err;
+    }
+    else {
+        p_init = dlsym(h, "ember_init");
+        p_compile = dlsym(h, "ember_compile");
+        p_free = dlsym(h, "ember_free");
+        p_hir_text = dlsym(h, "ember_hir_text");
+        p_builtin_bitcode = dlsym(h, "ember_builtin_bitcode");
+        p_version = dlsym(h, "ember_version");
+        if (!p_init || !p_compile || !p_free || !p_builtin_bitcode || !p_version) {
+            snprintf(err, sizeof err, "%s lacks the Ember C ABI", backend_path);
+            why = err;
+        }
+    }
+    size_t bclen = 0;
+    if (!why) {
+        const uint8_t *bc = NULL;
+        bclen = getenv("EMBER_NO_INLINE") ? 0 : p_builtin_bitcode(&bc);
+        EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, bclen,
+                           (uint32_t)backend_opt};
+        char ierr[1024];
+        if (p_init(&cfg, ierr, sizeof ierr) != EMBER_STATUS_OK) {
+            snprintf(err, sizeof err, "ember_init failed: %s", ierr);
+            why = err;
+        }
+    }
+    if (why) {
+        ember_log("Ember: the compiler could not be loaded, running uncompiled: %s", why);
+        p_compile = NULL;
+        ember_enabled = 0;
+        return 0;
+    }
+    snprintf(backend_version, sizeof backend_version, "%s (bitcode %zu bytes)", p_version(), bclen);
+    backend_state = 1;
+    return 1;
+}
+
+/* load(path, opt): switches the JIT on. libember.so at `path` is only remembered here and
+ * loaded by the first compile (ensure_backend), so `import ember` does not map LLVM. */
 static PyObject *shim_load(PyObject *self, PyObject *args)
 {
     const char *path;
     int opt = 1;
     if (!PyArg_ParseTuple(args, "s|i", &path, &opt)) return NULL;
-    if (ember_enabled) Py_RETURN_NONE;
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        PyErr_Format(PyExc_ImportError, "cannot load %s: %s", path, dlerror());
-        return NULL;
-    }
-    p_init = dlsym(h, "ember_init");
-    p_compile = dlsym(h, "ember_compile");
-    p_free = dlsym(h, "ember_free");
-    p_hir_text = dlsym(h, "ember_hir_text");
-    p_builtin_bitcode = dlsym(h, "ember_builtin_bitcode");
-    p_version = dlsym(h, "ember_version");
-    if (!p_init || !p_compile || !p_free || !p_builtin_bitcode || !p_version) {
-        PyErr_Format(PyExc_ImportError, "%s lacks the Ember C ABI", path);
-        return NULL;
-    }
-    const uint8_t *bc = NULL;
-    size_t bclen = getenv("EMBER_NO_INLINE") ? 0 : p_builtin_bitcode(&bc);
-    EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, bclen, (uint32_t)opt};
-    char err[1024];
-    if (p_init(&cfg, err, sizeof err) != EMBER_STATUS_OK) {
-        PyErr_Format(PyExc_RuntimeError, "ember_init failed: %s", err);
-        return NULL;
-    }
+    if (ember_enabled || backend_state) Py_RETURN_NONE;
+    backend_path = strdup(path);
+    backend_opt = opt;
+    if (!backend_path) return PyErr_NoMemory();
     ember_extra_index = PyUnstable_Eval_RequestCodeExtraIndex(free_info);
     if (ember_extra_index < 0) {
         PyErr_SetString(PyExc_RuntimeError, "no free co_extra index");
@@ -1126,11 +1165,22 @@ static PyObject *shim_load(PyObject *self, PyObject *args)
     if (ember_async_gen_wrapped_type == NULL)
         ember_log("Ember: async generator awaitables have an unexpected layout; SEND resumes them through tp_iternext");
     ember_enabled = 1;
-    return PyUnicode_FromFormat("%s (bitcode %zu bytes)", p_version(), bclen);
+    Py_RETURN_NONE;
+}
+
+/* backend_version(): loads the compiler if needed; its version string, or None when it could
+ * not be loaded (the log says why). */
+static PyObject *shim_backend_version(PyObject *self, PyObject *unused)
+{
+    if (!ensure_backend()) Py_RETURN_NONE;
+    return PyUnicode_FromString(backend_version);
 }
 
 static PyMethodDef methods[] = {
-    {"load", shim_load, METH_VARARGS, "load(path, opt_level=1): load libember.so and initialise the JIT."},
+    {"load", shim_load, METH_VARARGS, "load(path, opt_level=1): switch the JIT on; libember.so at path is "
+     "loaded by the first compile."},
+    {"backend_version", shim_backend_version, METH_NOARGS, "Load the compiler if needed; its version string "
+     "(None if it cannot be loaded)."},
     {"force_compile", shim_force_compile, METH_O, "Compile a function now; True if it is compiled."},
     {"watch", shim_watch, METH_O, "Count calls of an existing function (autojit / jit list)."},
     {"install_monitoring_hooks", shim_install_monitoring_hooks, METH_NOARGS,

@@ -162,14 +162,21 @@ def speedup(
         # No variability at all: every resample gives the same ratio.
         return RatioEstimate(ratio, ratio, ratio, confidence,
                              int(b.size), int(c.size), "degenerate")
-    low = high = math.nan
-    used = "none"
+    low, high, used = _bootstrap_ci(b, c, _median_ratio, confidence, n_resamples, seed)
+    return RatioEstimate(ratio, low, high, confidence,
+                         int(b.size), int(c.size), used)
+
+
+def _bootstrap_ci(b: np.ndarray, c: np.ndarray, statistic, confidence: float,
+                  n_resamples: int, seed: int | None) -> tuple[float, float, str]:
+    """(low, high, method) of ``statistic(b, c)`` by ``scipy.stats.bootstrap`` over the two
+    independent samples: BCa, or the percentile method when BCa yields NaN."""
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = sps.bootstrap(
                 (b, c),
-                _median_ratio,
+                statistic,
                 n_resamples=n_resamples,
                 vectorized=True,
                 paired=False,
@@ -181,10 +188,45 @@ def speedup(
         low = float(res.confidence_interval.low)
         high = float(res.confidence_interval.high)
         if math.isfinite(low) and math.isfinite(high):
-            used = method
-            break
-    return RatioEstimate(ratio, low, high, confidence,
-                         int(b.size), int(c.size), used)
+            return low, high, method
+    return math.nan, math.nan, "none"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``median(candidate) - median(baseline)`` (in the samples' unit) with its bootstrap CI;
+    ``low``/``high`` are NaN when a sample has fewer than two values."""
+
+    diff: float
+    low: float
+    high: float
+    confidence: float
+    method: str
+
+
+def _median_diff(baseline, candidate, axis=-1):
+    return np.median(candidate, axis=axis) - np.median(baseline, axis=axis)
+
+
+def difference(baseline: Sequence[float], candidate: Sequence[float], *,
+               confidence: float = DEFAULT_CONFIDENCE, n_resamples: int = DEFAULT_RESAMPLES,
+               seed: int | None = DEFAULT_SEED) -> Difference:
+    """How much more ``candidate`` costs than ``baseline`` (e.g. start-up seconds or bytes):
+    the difference of medians with a bootstrap CI, as :func:`speedup` computes its ratio.
+
+    Raises ValueError for empty samples, non-positive values or a confidence outside (0, 1).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError("confidence must be in (0, 1)")
+    b = _as_array(baseline, "baseline")
+    c = _as_array(candidate, "candidate")
+    d = float(_median_diff(b, c))
+    if b.size < 2 or c.size < 2:
+        return Difference(d, math.nan, math.nan, confidence, "none")
+    if np.ptp(b) == 0 and np.ptp(c) == 0:
+        return Difference(d, d, d, confidence, "degenerate")
+    low, high, used = _bootstrap_ci(b, c, _median_diff, confidence, n_resamples, seed)
+    return Difference(d, low, high, confidence, used)
 
 
 def format_ratio(est: RatioEstimate, digits: int = 2) -> str:

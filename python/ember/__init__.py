@@ -7,12 +7,14 @@ Environment: EMBER_AUTO=N, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path 
 EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM default<O2>), EMBER_DUMP_HIR=1 (log HIR text).
 """
 import gc
-import glob
 import os
 import sys
-import types
 
 from . import _compat, _shim
+
+# The function type without importing `types` (start-up: Ember's import pulls in no module
+# the interpreter has not loaded already).
+_FunctionType = type(lambda: None)
 
 __all__ = ["auto", "force_compile", "is_compiled", "compiled_size", "compiled_functions", "disable",
            "jit_list", "stats", "start_from_env", "version"]
@@ -22,10 +24,10 @@ _here = os.path.dirname(os.path.abspath(__file__))
 
 def _library_path():
     """Path of libember.so inside the package. Raises ImportError when it is missing."""
-    found = sorted(glob.glob(os.path.join(_here, "libember*.so")))
+    found = sorted(n for n in os.listdir(_here) if n.startswith("libember") and n.endswith(".so"))
     if not found:
         raise ImportError(f"libember.so not found in {_here}")
-    return found[0]
+    return os.path.join(_here, found[0])
 
 
 #: The CPython version this build is for (``PY_VERSION`` of the headers the shim was compiled with).
@@ -37,18 +39,26 @@ if inactive is None:
     _note = _compat.override_note(built_for, _compat.running_version(sys.version))
     if _note:
         print(_note, file=sys.stderr)
-    version = _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "1")))
-    _shim.install_monitoring_hooks()
     if os.environ.get("EMBER_LOG"):
         _shim.set_log(os.environ["EMBER_LOG"])
+    # Remembers libember.so; LLVM is loaded by the first compile, not here.
+    _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "1")))
+    _shim.install_monitoring_hooks()
 else:
     print(inactive, file=sys.stderr)
-    version = None
+
+
+def __getattr__(name):
+    """``ember.version``: the compiler's version string (loads the compiler, which a plain
+    ``import ember`` does not); None when Ember is inactive or the compiler cannot load."""
+    if name == "version":
+        return None if inactive is not None else _shim.backend_version()
+    raise AttributeError(f"module 'ember' has no attribute {name!r}")
 
 
 def _watch_existing():
     for o in gc.get_objects():
-        if isinstance(o, types.FunctionType):
+        if isinstance(o, _FunctionType):
             _shim.watch(o)
 
 
@@ -77,7 +87,7 @@ def force_compile(f):
     """Compile function `f` now. Returns True if its calls now run compiled code, False if
     Ember refused it (the log says why). Raises TypeError for a non-function."""
     if inactive is not None:
-        if not isinstance(f, types.FunctionType):
+        if not isinstance(f, _FunctionType):
             raise TypeError("force_compile() needs a Python function")
         return False
     return _shim.force_compile(f)

@@ -226,3 +226,18 @@ def test_jitlist_qualnames():
 def test_nan_free_summary_of_identical_values():
     s = stats.summarize([0.5, 0.5])
     assert s.iqr == 0.0 and not math.isnan(s.rel_iqr)
+
+
+def test_difference_recovers_a_known_offset():
+    rng = np.random.default_rng(7)
+    base = [0.020 + x for x in rng.normal(0.0, 0.0005, 40)]
+    cand = [0.023 + x for x in rng.normal(0.0, 0.0005, 40)]
+    d = stats.difference(base, cand, n_resamples=RESAMPLES)
+    assert d.diff == pytest.approx(float(np.median(cand) - np.median(base)))
+    assert d.diff == pytest.approx(0.003, abs=0.0005)
+    assert 0 < d.low < d.diff < d.high < 0.006
+    same = stats.difference(base, base, n_resamples=RESAMPLES)
+    assert same.low <= 0 <= same.high
+    assert math.isnan(stats.difference([1.0], [2.0]).low)
+    with pytest.raises(ValueError):
+        stats.difference([], [1.0])
