@@ -134,22 +134,24 @@ def detect_pyston(venv: Path) -> PeerStatus:
     return PeerStatus("pyston", True, f"pyston-lite on CPython {v}", [jit, base], v)
 
 
-def _deb_python(root: Path, minor: str) -> tuple[Path | None, str, str]:
-    """The launcher of Debian's ``minor`` in its private prefix: (path, version, why-not)."""
+def _deb_probe(root: Path, minor: str, peer: str, env: dict) -> tuple:
+    """Debian's ``minor`` in its private prefix, probed with ``env``: (launcher, version,
+    probe info), or a not-available :class:`PeerStatus` for ``peer`` saying why."""
     st = debprefix.detect(root / ".peers", minor)
     if not st.ok:
-        return None, "", st.message
-    return st.python, st.version, ""
+        return PeerStatus(peer, False, st.message)
+    info, err = _probe([str(st.python)], env)
+    if info is None:
+        return PeerStatus(peer, False, f"broken (pyperf missing? run `make peers`): {err}")
+    return st.python, st.version, info
 
 
 def detect_cpython314(root: Path) -> PeerStatus:
     """Debian's PGO-built CPython 3.14 with its own JIT (``PYTHON_JIT=1``) and without."""
-    py, v, why = _deb_python(root, "3.14")
-    if py is None:
-        return PeerStatus("cpython-3.14", False, why)
-    info, err = _probe([str(py)], {"PYTHON_JIT": "1"})
-    if info is None:
-        return PeerStatus("cpython-3.14", False, f"broken (pyperf missing?): {err}")
+    found = _deb_probe(root, "3.14", "cpython-3.14", {"PYTHON_JIT": "1"})
+    if isinstance(found, PeerStatus):
+        return found
+    py, v, info = found
     if not info.get("jit_enabled"):
         return PeerStatus("cpython-3.14", False, f"CPython {v}: sys._jit.is_enabled() is False "
                           "with PYTHON_JIT=1 (built without --enable-experimental-jit?)")
@@ -169,12 +171,10 @@ def detect_cinderx(root: Path) -> PeerStatus:
     """CinderX's JIT in auto mode on Debian's CPython 3.14 (``make peers`` installs the
     ``cinderx`` wheel and ``ember_bench_cinderx.pth``, which calls ``cinderx.jit.auto()``
     when ``EMBER_BENCH_CINDERX=1``)."""
-    py, v, why = _deb_python(root, "3.14")
-    if py is None:
-        return PeerStatus("cinderx", False, why)
-    info, err = _probe([str(py)], {"EMBER_BENCH_CINDERX": "1"})
-    if info is None:
-        return PeerStatus("cinderx", False, f"broken: {err}")
+    found = _deb_probe(root, "3.14", "cinderx", {"EMBER_BENCH_CINDERX": "1"})
+    if isinstance(found, PeerStatus):
+        return found
+    py, v, info = found
     if "cinderx" not in info["modules"]:
         return PeerStatus("cinderx", False,
                           "cinderx not loaded with EMBER_BENCH_CINDERX=1 (run `make peers`)")
@@ -189,9 +189,10 @@ def detect_ember_pgo(root: Path) -> PeerStatus:
     """Ember built for and running on Debian's PGO-built CPython 3.13 (``make peers`` builds
     and installs it into that prefix) at its defaults (``python -m ember``, like the ``ember``
     mode), beside that interpreter without Ember."""
-    py, v, why = _deb_python(root, "3.13")
-    if py is None:
-        return PeerStatus("ember-pgo", False, why)
+    st = debprefix.detect(root / ".peers", "3.13")
+    if not st.ok:
+        return PeerStatus("ember-pgo", False, st.message)
+    py, v = st.python, st.version
     info, err = _probe([str(py), "-c", _EMBER_PROBE], {}, code=False)
     if info is None:
         return PeerStatus("ember-pgo", False, f"Ember does not load in CPython {v}: {err} "

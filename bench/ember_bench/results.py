@@ -113,16 +113,24 @@ def load_values(path: Path) -> dict:
     return {b.get_name(): list(b.get_values()) for b in suite.get_benchmarks()}
 
 
+def _count_and_check(ja: JitActivity, chunks: list, bench: list, total: list) -> None:
+    """Fills ``ja``'s (min, max) counts from per-process ``bench``/``total`` counts, and its
+    ``why`` when a process failed."""
+    ja.compiled_bench = (min(bench), max(bench))
+    ja.compiled_total = (min(total), max(total))
+    bad = [c for c in chunks if not c.get("ok")]
+    if bad:
+        ja.why = f"{len(bad)} process(es) failed: {bad[0].get('error', '')[:200]}"
+
+
 def _jit_activity(chunks: list) -> JitActivity:
     ja = JitActivity(processes=len(chunks))
     if not chunks:
         ja.why = "no process ran"
         return ja
     logs = [c.get("log") or {} for c in chunks]
-    cb = [lg.get("compiled_bench", 0) for lg in logs]
-    ct = [lg.get("compiled", 0) for lg in logs]
-    ja.compiled_bench = (min(cb), max(cb))
-    ja.compiled_total = (min(ct), max(ct))
+    _count_and_check(ja, chunks, [lg.get("compiled_bench", 0) for lg in logs],
+                     [lg.get("compiled", 0) for lg in logs])
     ja.compile_ms = float(statistics.median([lg.get("compile_ms", 0.0) for lg in logs]))
     ja.excerpt = logs[0].get("bench_excerpt") or logs[0].get("excerpt", [])
     reasons: dict = {}
@@ -134,9 +142,7 @@ def _jit_activity(chunks: list) -> JitActivity:
         for p in c.get("proof") or []:
             if "compiled_count" in p:
                 ja.api_counts.append(p["compiled_count"])
-    bad = [c for c in chunks if not c.get("ok")]
-    if bad:
-        ja.why = f"{len(bad)} process(es) failed: {bad[0].get('error', '')[:200]}"
+    if ja.why:
         return ja
     invalid = [lg for lg in logs if not lg.get("valid")]
     if invalid:
@@ -154,15 +160,10 @@ def _proof_activity(chunks: list) -> JitActivity:
         ja.why = "no process ran"
         return ja
     proofs = [(c.get("proof") or [{}])[-1] for c in chunks]
-    cb = [p.get("compiled_bench", 0) for p in proofs]
-    ct = [p.get("compiled_count", 0) for p in proofs]
-    ja.compiled_bench = (min(cb), max(cb))
-    ja.compiled_total = (min(ct), max(ct))
-    ja.api_counts = ct
+    ja.api_counts = [p.get("compiled_count", 0) for p in proofs]
+    _count_and_check(ja, chunks, [p.get("compiled_bench", 0) for p in proofs], ja.api_counts)
     ja.excerpt = list(proofs[0].get("compiled_functions", []))[:10]
-    bad = [c for c in chunks if not c.get("ok")]
-    if bad:
-        ja.why = f"{len(bad)} process(es) failed: {bad[0].get('error', '')[:200]}"
+    if ja.why:
         return ja
     unloaded = [p for p in proofs if not p.get("jit_loaded")]
     if unloaded:

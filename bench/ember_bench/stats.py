@@ -127,6 +127,13 @@ def summarize(values: Sequence[float]) -> Summary:
     )
 
 
+def _samples(baseline, candidate, confidence: float) -> tuple:
+    """Both samples as arrays, checked (see :func:`_as_array`), and the confidence level."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError("confidence must be in (0, 1)")
+    return _as_array(baseline, "baseline"), _as_array(candidate, "candidate")
+
+
 def _median_ratio(baseline, candidate, axis=-1):
     return np.median(baseline, axis=axis) / np.median(candidate, axis=axis)
 
@@ -150,10 +157,7 @@ def speedup(
     Raises ValueError for empty samples, non-positive values or a confidence
     outside (0, 1). Samples with fewer than two values give NaN bounds.
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError("confidence must be in (0, 1)")
-    b = _as_array(baseline, "baseline")
-    c = _as_array(candidate, "candidate")
+    b, c = _samples(baseline, candidate, confidence)
     ratio = float(_median_ratio(b, c))
     if b.size < 2 or c.size < 2:
         return RatioEstimate(ratio, math.nan, math.nan, confidence,
@@ -216,10 +220,7 @@ def difference(baseline: Sequence[float], candidate: Sequence[float], *,
 
     Raises ValueError for empty samples, non-positive values or a confidence outside (0, 1).
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError("confidence must be in (0, 1)")
-    b = _as_array(baseline, "baseline")
-    c = _as_array(candidate, "candidate")
+    b, c = _samples(baseline, candidate, confidence)
     d = float(_median_diff(b, c))
     if b.size < 2 or c.size < 2:
         return Difference(d, math.nan, math.nan, confidence, "none")
