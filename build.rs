@@ -17,7 +17,9 @@ fn python_include() -> Option<PathBuf> {
         }
     }
     for py in pythons {
-        let out = Command::new(&py).args(["-c", "import sysconfig,sys; print(sysconfig.get_paths()['include']) if sys.version_info[:2]==(3,13) else None"]).output();
+        let out = Command::new(&py)
+            .args(["-c", "import sysconfig,sys; print(sysconfig.get_paths()['include']) if sys.version_info[:2]==(3,13) else None"])
+            .output();
         if let Ok(out) = out {
             let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
             if out.status.success() && !s.is_empty() && s != "None" && Path::new(&s).join("internal").exists() {

@@ -18,7 +18,8 @@ use crate::passes_llvm::Target;
 /// (`tests/aarch64/runtime.c`, `CONST_PAGE`); constant 1 is `None`, constant 2 the int 1.
 ///
 /// cbindgen:ignore
-pub const HEADER: &str = "layout localsplus=72 instr_ptr=56 code_base=0x7f3a10000000 none=0x7f3a20000000 true=0x7f3a20000040 false=0x7f3a20000080 immortal=1\n\
+pub const HEADER: &str =
+    "layout localsplus=72 instr_ptr=56 code_base=0x7f3a10000000 none=0x7f3a20000000 true=0x7f3a20000040 false=0x7f3a20000080 immortal=1\n\
 consts [0x7f3a20001000, 0x7f3a20000000, 0x7f3a20002040]\n";
 
 fn finish(name: &str, nlocals: u32, argcount: u32, stacksize: u32, body: &str) -> Result<Function, EmberError> {
@@ -45,18 +46,46 @@ pub fn calls(n: usize) -> Result<Function, EmberError> {
 
 /// One operation of [`distinct`]: text-form name and immediates, operand count, helper.
 const DISTINCT_OPS: &[(&str, &str, usize)] = &[
-    ("BinaryOp", "<0, 0>", 2), ("BinaryOp", "<0, 1>", 2), ("BinaryOp", "<10, 2>", 2), ("BinaryOp", "<5, 3>", 2),
-    ("BinaryOp", "<0, 4>", 2), ("BinaryOp", "<10, 5>", 2), ("BinaryOp", "<5, 6>", 2), ("BinaryOp", "<0, 7>", 2),
-    ("UnaryNot", "", 1), ("UnaryNegative", "", 1), ("UnaryInvert", "", 1),
-    ("ToBool", "<0, 0>", 1), ("ToBool", "<1, 0>", 1), ("ToBool", "<2, 0>", 1), ("ToBool", "<3, 0>", 1),
-    ("ToBool", "<4, 0>", 1), ("ToBool", "<5, 0>", 1), ("ToBool", "<6, 99>", 1),
-    ("CompareOp", "<16, 0>", 2), ("CompareOp", "<16, 1>", 2), ("CompareOp", "<16, 2>", 2), ("CompareOp", "<16, 3>", 2),
-    ("IsOp", "<0>", 2), ("ContainsOp", "<0>", 2),
-    ("LoadAttr", "<2, 0, 0, 0>", 1), ("LoadAttr", "<2, 1, 77, 3>", 1), ("LoadAttr", "<2, 2, 77, 24>", 1),
-    ("LoadAttr", "<2, 3, 77, 3>", 1), ("LoadAttr", "<2, 4, 77, 3>", 1),
-    ("BinarySubscr", "<0>", 2), ("BinarySubscr", "<1>", 2), ("BinarySubscr", "<2>", 2), ("BinarySubscr", "<3>", 2),
-    ("GetIter", "", 1), ("FormatSimple", "", 1), ("FormatWithSpec", "", 2), ("ConvertValue", "<1>", 1),
-    ("LoadGlobal", "<0, 0, 0, 0, 0, 0>", 0), ("LoadGlobal", "<0, 0, 1, 1234, 0, 7>", 0), ("LoadGlobal", "<0, 0, 2, 1234, 5678, 9>", 0),
+    ("BinaryOp", "<0, 0>", 2),
+    ("BinaryOp", "<0, 1>", 2),
+    ("BinaryOp", "<10, 2>", 2),
+    ("BinaryOp", "<5, 3>", 2),
+    ("BinaryOp", "<0, 4>", 2),
+    ("BinaryOp", "<10, 5>", 2),
+    ("BinaryOp", "<5, 6>", 2),
+    ("BinaryOp", "<0, 7>", 2),
+    ("UnaryNot", "", 1),
+    ("UnaryNegative", "", 1),
+    ("UnaryInvert", "", 1),
+    ("ToBool", "<0, 0>", 1),
+    ("ToBool", "<1, 0>", 1),
+    ("ToBool", "<2, 0>", 1),
+    ("ToBool", "<3, 0>", 1),
+    ("ToBool", "<4, 0>", 1),
+    ("ToBool", "<5, 0>", 1),
+    ("ToBool", "<6, 99>", 1),
+    ("CompareOp", "<16, 0>", 2),
+    ("CompareOp", "<16, 1>", 2),
+    ("CompareOp", "<16, 2>", 2),
+    ("CompareOp", "<16, 3>", 2),
+    ("IsOp", "<0>", 2),
+    ("ContainsOp", "<0>", 2),
+    ("LoadAttr", "<2, 0, 0, 0>", 1),
+    ("LoadAttr", "<2, 1, 77, 3>", 1),
+    ("LoadAttr", "<2, 2, 77, 24>", 1),
+    ("LoadAttr", "<2, 3, 77, 3>", 1),
+    ("LoadAttr", "<2, 4, 77, 3>", 1),
+    ("BinarySubscr", "<0>", 2),
+    ("BinarySubscr", "<1>", 2),
+    ("BinarySubscr", "<2>", 2),
+    ("BinarySubscr", "<3>", 2),
+    ("GetIter", "", 1),
+    ("FormatSimple", "", 1),
+    ("FormatWithSpec", "", 2),
+    ("ConvertValue", "<1>", 1),
+    ("LoadGlobal", "<0, 0, 0, 0, 0, 0>", 0),
+    ("LoadGlobal", "<0, 0, 1, 1234, 0, 7>", 0),
+    ("LoadGlobal", "<0, 0, 2, 1234, 5678, 9>", 0),
 ];
 
 /// Number of distinct runtime helpers [`distinct`] cycles through (one per operation kind the
@@ -230,7 +259,14 @@ fn count_instructions(bytes: &[u8], target: Target) -> u64 {
         let mut out = [0 as libc::c_char; 256];
         let (mut off, mut n) = (0usize, 0u64);
         while off < bytes.len() {
-            let k = LLVMDisasmInstruction(dc, bytes.as_ptr().add(off) as *mut u8, (bytes.len() - off) as u64, off as u64, out.as_mut_ptr(), out.len());
+            let k = LLVMDisasmInstruction(
+                dc,
+                bytes.as_ptr().add(off) as *mut u8,
+                (bytes.len() - off) as u64,
+                off as u64,
+                out.as_mut_ptr(),
+                out.len(),
+            );
             off += k.max(1);
             n += 1;
         }

@@ -64,7 +64,9 @@ pub fn host_triple() -> String {
     TargetMachine::get_default_triple().as_str().to_string_lossy().into_owned()
 }
 
-/// Sums the sizes of the `.text*` sections of an object file in memory (bytes).
+/// Sums the sizes of the `.text*` sections of an object file in memory (bytes). `buf` must be
+/// a live LLVM memory buffer (ORC's object-transform layer hands one over).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn text_bytes(buf: LLVMMemoryBufferRef) -> u64 {
     unsafe {
         let mut err = std::ptr::null_mut();

@@ -54,17 +54,40 @@ fn ip(unit: u64) -> String {
 
 fn programs() -> Vec<Program> {
     let sum_loop: &[(Op, &[i64])] = &[
-        (Op::Resume, &[]), (Op::LoadConst, &[0]), (Op::StoreFast, &[1]), (Op::LoadFast, &[0]), (Op::GetIter, &[]),
-        (Op::ForIter, &[12, 0]), (Op::StoreFast, &[2]), (Op::LoadFast, &[1]), (Op::LoadFast, &[2]), (Op::BinaryOp, &[0, 0]),
-        (Op::StoreFast, &[1]), (Op::JumpBackward, &[5]), (Op::LoadFast, &[1]), (Op::ReturnValue, &[]),
+        (Op::Resume, &[]),
+        (Op::LoadConst, &[0]),
+        (Op::StoreFast, &[1]),
+        (Op::LoadFast, &[0]),
+        (Op::GetIter, &[]),
+        (Op::ForIter, &[12, 0]),
+        (Op::StoreFast, &[2]),
+        (Op::LoadFast, &[1]),
+        (Op::LoadFast, &[2]),
+        (Op::BinaryOp, &[0, 0]),
+        (Op::StoreFast, &[1]),
+        (Op::JumpBackward, &[5]),
+        (Op::LoadFast, &[1]),
+        (Op::ReturnValue, &[]),
     ];
     let max: &[(Op, &[i64])] = &[
-        (Op::Resume, &[]), (Op::LoadFast, &[0]), (Op::LoadFast, &[1]), (Op::CompareOp, &[(4 << 5) | 16, 0]),
-        (Op::PopJumpIfFalse, &[7]), (Op::LoadFast, &[0]), (Op::ReturnValue, &[]), (Op::LoadFast, &[1]), (Op::ReturnValue, &[]),
+        (Op::Resume, &[]),
+        (Op::LoadFast, &[0]),
+        (Op::LoadFast, &[1]),
+        (Op::CompareOp, &[(4 << 5) | 16, 0]),
+        (Op::PopJumpIfFalse, &[7]),
+        (Op::LoadFast, &[0]),
+        (Op::ReturnValue, &[]),
+        (Op::LoadFast, &[1]),
+        (Op::ReturnValue, &[]),
     ];
     let floordiv: &[(Op, &[i64])] = &[
-        (Op::Resume, &[]), (Op::LoadFast, &[0]), (Op::LoadFast, &[0]), (Op::LoadFast, &[1]), (Op::BinaryOp, &[2, 0]),
-        (Op::BinaryOp, &[0, 0]), (Op::ReturnValue, &[]),
+        (Op::Resume, &[]),
+        (Op::LoadFast, &[0]),
+        (Op::LoadFast, &[0]),
+        (Op::LoadFast, &[1]),
+        (Op::BinaryOp, &[2, 0]),
+        (Op::BinaryOp, &[0, 0]),
+        (Op::ReturnValue, &[]),
     ];
     let raise: &[(Op, &[i64])] = &[(Op::Resume, &[]), (Op::LoadFast, &[0]), (Op::RaiseVarargs, &[1])];
     let shape = |f: ember::hir::Function| printer::print(&f);
@@ -193,7 +216,13 @@ fn aarch64_objects_agree_with_x86_64_under_qemu() {
     for (label, flags, defines) in variants() {
         let rt_x86 = dir.join(format!("rt-{label}-x86_64.o"));
         let rt_a64 = dir.join(format!("rt-{label}-aarch64.o"));
-        run(Command::new("clang-19").args(["-O2", "-c"]).arg(format!("-I{}", dir.display())).args(&defines).arg(&rt).arg("-o").arg(&rt_x86));
+        run(Command::new("clang-19")
+            .args(["-O2", "-c"])
+            .arg(format!("-I{}", dir.display()))
+            .args(&defines)
+            .arg(&rt)
+            .arg("-o")
+            .arg(&rt_x86));
         run(Command::new("clang-19")
             .args(["--target=aarch64-linux-gnu", "-O2", "-c"])
             .arg(format!("-I{}", dir.display()))

@@ -68,7 +68,13 @@ fn integrator_flow() {
         let mut out = EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0 };
 
         // Before init: a usage error, not a crash.
-        let good = wire::encode(&asm(2, 2, 2, vec![], &[(Op::LoadFast, &[0]), (Op::LoadFast, &[1]), (Op::BinaryOp, &[0, 0]), (Op::ReturnValue, &[])]));
+        let good = wire::encode(&asm(
+            2,
+            2,
+            2,
+            vec![],
+            &[(Op::LoadFast, &[0]), (Op::LoadFast, &[1]), (Op::BinaryOp, &[0, 0]), (Op::ReturnValue, &[])],
+        ));
         assert_eq!(compile(good.as_ptr(), good.len(), &mut out, err.as_mut_ptr(), err.len()), USAGE);
         assert!(msg(&err).contains("ember_init"), "{}", msg(&err));
         assert_eq!(init(std::ptr::null(), err.as_mut_ptr(), err.len()), USAGE);

@@ -21,7 +21,8 @@ fn emits_elf_objects_for_both_targets() {
     std::fs::write(&input, ADD).unwrap();
     for (target, machine) in [("x86_64", 62u16), ("aarch64", 183u16)] {
         let out = dir.join(format!("add-{target}.o"));
-        let st = Command::new(env!("CARGO_BIN_EXE_ember-compile")).args(["--target", target]).arg(&input).arg("-o").arg(&out).status().unwrap();
+        let st =
+            Command::new(env!("CARGO_BIN_EXE_ember-compile")).args(["--target", target]).arg(&input).arg("-o").arg(&out).status().unwrap();
         assert!(st.success(), "{target}");
         let bytes = std::fs::read(&out).unwrap();
         assert_eq!(&bytes[..4], b"\x7fELF", "{target}");

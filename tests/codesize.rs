@@ -82,7 +82,10 @@ fn marginal_bytes_per_python_call_site() {
         let (s1, s2, s200) = (size("calls1", t).code(), size("calls2", t).code(), size("calls200", t).code());
         let marginal = s2 - s1;
         let per_site_200 = (s200 - s1) as f64 / 199.0;
-        eprintln!("{:>8}: size1 {s1} B, size2 {s2} B, size2-size1 {marginal} B per call site, size200 {s200} B ({per_site_200:.1} B per site)", t.name());
+        eprintln!(
+            "{:>8}: size1 {s1} B, size2 {s2} B, size2-size1 {marginal} B per call site, size200 {s200} B ({per_site_200:.1} B per site)",
+            t.name()
+        );
         if t == Target::Aarch64 {
             assert!(marginal <= AARCH64_MARGINAL_GOAL, "AArch64 marginal {marginal} B > {AARCH64_MARGINAL_GOAL} B");
             assert!(per_site_200 <= AARCH64_MARGINAL_GOAL as f64, "AArch64 {per_site_200:.1} B per site at n=200");
@@ -115,8 +118,7 @@ fn policies_change_what_the_linker_adds() {
         assert!(st_abs.lowering.sites > 0);
         assert_eq!(table.stubs, 0, "{t:?}: table calls need no stubs: {table:?}");
         // Data besides the table: the attribute inline caches (EmberAttrIC), the same under every policy.
-        assert_eq!(table.data_bytes, 8 * st_tab.lowering.table_slots as u64 + named.data_bytes,
-                   "{t:?}: one 8 B slot per distinct target");
+        assert_eq!(table.data_bytes, 8 * st_tab.lowering.table_slots as u64 + named.data_bytes, "{t:?}: one 8 B slot per distinct target");
         assert_eq!(named.data_bytes % 136, 0, "{t:?}: 136 B (4 entries of 32 B, counters) per attribute inline cache");
         assert!(st_tab.lowering.table_slots >= codesize::DISTINCT_HELPERS);
     }

@@ -12,10 +12,7 @@ fn committed_header_is_fresh() {
     let mut buf = Vec::new();
     generated.write(&mut buf);
     let committed = std::fs::read_to_string(root.join("include/ember.h")).unwrap();
-    assert!(
-        String::from_utf8(buf).unwrap() == committed,
-        "include/ember.h is stale: run `make header` and commit it"
-    );
+    assert!(String::from_utf8(buf).unwrap() == committed, "include/ember.h is stale: run `make header` and commit it");
 }
 
 #[test]

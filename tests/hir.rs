@@ -10,22 +10,28 @@ use proptest::prelude::*;
 
 fn sum_loop() -> wire::WireFunction {
     // def f(n): t = 0; for i in range(n): t = t + i; return t   (range elided: GET_ITER on n)
-    asm(3, 1, 3, vec![0x10], &[
-        (Op::Resume, &[]),                 // 0
-        (Op::LoadConst, &[0]),             // 1
-        (Op::StoreFast, &[1]),             // 2
-        (Op::LoadFast, &[0]),              // 3
-        (Op::GetIter, &[]),                // 4
-        (Op::ForIter, &[12, 0]),           // 5
-        (Op::StoreFast, &[2]),             // 6
-        (Op::LoadFast, &[1]),              // 7
-        (Op::LoadFast, &[2]),              // 8
-        (Op::BinaryOp, &[0, 0]),           // 9
-        (Op::StoreFast, &[1]),             // 10
-        (Op::JumpBackward, &[5]),          // 11
-        (Op::LoadFast, &[1]),              // 12
-        (Op::ReturnValue, &[]),            // 13
-    ])
+    asm(
+        3,
+        1,
+        3,
+        vec![0x10],
+        &[
+            (Op::Resume, &[]),        // 0
+            (Op::LoadConst, &[0]),    // 1
+            (Op::StoreFast, &[1]),    // 2
+            (Op::LoadFast, &[0]),     // 3
+            (Op::GetIter, &[]),       // 4
+            (Op::ForIter, &[12, 0]),  // 5
+            (Op::StoreFast, &[2]),    // 6
+            (Op::LoadFast, &[1]),     // 7
+            (Op::LoadFast, &[2]),     // 8
+            (Op::BinaryOp, &[0, 0]),  // 9
+            (Op::StoreFast, &[1]),    // 10
+            (Op::JumpBackward, &[5]), // 11
+            (Op::LoadFast, &[1]),     // 12
+            (Op::ReturnValue, &[]),   // 13
+        ],
+    )
 }
 
 #[test]
@@ -170,17 +176,23 @@ proptest! {
 
 /// `def g(x): y = yield x; return y` as CPython 3.13 lays it out.
 fn simple_generator() -> wire::WireFunction {
-    asm(2, 1, 2, vec![0x10], &[
-        (Op::ReturnGenerator, &[]),        // 0
-        (Op::PopTop, &[]),                 // 1
-        (Op::Resume, &[]),                 // 2
-        (Op::LoadFast, &[0]),              // 3
-        (Op::YieldValue, &[0]),            // 4
-        (Op::Resume, &[]),                 // 5
-        (Op::StoreFast, &[1]),             // 6
-        (Op::LoadFast, &[1]),              // 7
-        (Op::ReturnValue, &[]),            // 8
-    ])
+    asm(
+        2,
+        1,
+        2,
+        vec![0x10],
+        &[
+            (Op::ReturnGenerator, &[]), // 0
+            (Op::PopTop, &[]),          // 1
+            (Op::Resume, &[]),          // 2
+            (Op::LoadFast, &[0]),       // 3
+            (Op::YieldValue, &[0]),     // 4
+            (Op::Resume, &[]),          // 5
+            (Op::StoreFast, &[1]),      // 6
+            (Op::LoadFast, &[1]),       // 7
+            (Op::ReturnValue, &[]),     // 8
+        ],
+    )
 }
 
 #[test]
@@ -210,26 +222,32 @@ bb6:\n  GenInterp\n"
 fn async_for_ends_by_branching_past_end_async_for() {
     // async for i in x: yield i   then   return None   (an async generator body; the loop's
     // exception-table handler END_ASYNC_FOR (unit 16) is not compiled, its exit (17) is).
-    let w = asm(2, 1, 4, vec![0x200], &[
-        (Op::ReturnGenerator, &[]),        // 0
-        (Op::PopTop, &[]),                 // 1
-        (Op::LoadFast, &[0]),              // 2
-        (Op::GetAiter, &[]),               // 3
-        (Op::GetAnext, &[17, 0]),          // 4
-        (Op::LoadConst, &[0]),             // 5
-        (Op::Send, &[10, 17, 0]),          // 6
-        (Op::YieldValue, &[1]),            // 7
-        (Op::Nop, &[]),                    // 8
-        (Op::Jump, &[6]),                  // 9
-        (Op::EndSend, &[]),                // 10
-        (Op::StoreFast, &[1]),             // 11
-        (Op::LoadFast, &[1]),              // 12
-        (Op::YieldValue, &[0]),            // 13
-        (Op::PopTop, &[]),                 // 14
-        (Op::JumpBackward, &[4]),          // 15
-        (Op::Unsupported, &[0, 0]),        // 16 END_ASYNC_FOR
-        (Op::ReturnConst, &[0]),           // 17
-    ]);
+    let w = asm(
+        2,
+        1,
+        4,
+        vec![0x200],
+        &[
+            (Op::ReturnGenerator, &[]), // 0
+            (Op::PopTop, &[]),          // 1
+            (Op::LoadFast, &[0]),       // 2
+            (Op::GetAiter, &[]),        // 3
+            (Op::GetAnext, &[17, 0]),   // 4
+            (Op::LoadConst, &[0]),      // 5
+            (Op::Send, &[10, 17, 0]),   // 6
+            (Op::YieldValue, &[1]),     // 7
+            (Op::Nop, &[]),             // 8
+            (Op::Jump, &[6]),           // 9
+            (Op::EndSend, &[]),         // 10
+            (Op::StoreFast, &[1]),      // 11
+            (Op::LoadFast, &[1]),       // 12
+            (Op::YieldValue, &[0]),     // 13
+            (Op::PopTop, &[]),          // 14
+            (Op::JumpBackward, &[4]),   // 15
+            (Op::Unsupported, &[0, 0]), // 16 END_ASYNC_FOR
+            (Op::ReturnConst, &[0]),    // 17
+        ],
+    );
     let f = build::build(&w).unwrap();
     verify::verify(&f).unwrap();
     let text = printer::print(&f);
@@ -238,8 +256,18 @@ fn async_for_ends_by_branching_past_end_async_for() {
     assert!(text.contains("ReturnValue"), "the code after the loop is compiled: {text}");
     assert!(!text.contains("Unsupported"), "END_ASYNC_FOR itself is not: {text}");
     // The exit edges carry no stack (the iterator and the awaitable are released on them).
-    let exits: Vec<_> = f.blocks.iter().flat_map(|b| b.term.targets.iter().skip(if b.term.op == Op::Send { 2 } else { 1 })
-        .filter(|_| matches!(b.term.op, Op::Send | Op::GetAnext)).cloned()).collect();
+    let exits: Vec<_> = f
+        .blocks
+        .iter()
+        .flat_map(|b| {
+            b.term
+                .targets
+                .iter()
+                .skip(if b.term.op == Op::Send { 2 } else { 1 })
+                .filter(|_| matches!(b.term.op, Op::Send | Op::GetAnext))
+                .cloned()
+        })
+        .collect();
     assert_eq!(exits.len(), 2, "{text}");
     assert!(exits.iter().all(|e| e.args.is_empty() && e.block == exits[0].block), "{text}");
     let g = parser::parse(&text).unwrap();
@@ -254,19 +282,25 @@ fn async_for_ends_by_branching_past_end_async_for() {
 fn send_keeps_the_receiver_and_branches_with_the_result() {
     // yield from x:  GET_YIELD_FROM_ITER, LOAD_CONST None, SEND, YIELD_VALUE 1, RESUME,
     // JUMP_BACKWARD_NO_INTERRUPT (a plain Jump), END_SEND.
-    let w = asm(1, 1, 3, vec![0x10], &[
-        (Op::ReturnGenerator, &[]),        // 0
-        (Op::PopTop, &[]),                 // 1
-        (Op::LoadFast, &[0]),              // 2
-        (Op::GetYieldFromIter, &[]),       // 3
-        (Op::LoadConst, &[0]),             // 4
-        (Op::Send, &[9, -1, 0]),           // 5 (no async for exit)
-        (Op::YieldValue, &[1]),            // 6
-        (Op::Nop, &[]),                    // 7 (RESUME 2: no eval-breaker check)
-        (Op::Jump, &[5]),                  // 8
-        (Op::EndSend, &[]),                // 9
-        (Op::ReturnValue, &[]),            // 10
-    ]);
+    let w = asm(
+        1,
+        1,
+        3,
+        vec![0x10],
+        &[
+            (Op::ReturnGenerator, &[]),  // 0
+            (Op::PopTop, &[]),           // 1
+            (Op::LoadFast, &[0]),        // 2
+            (Op::GetYieldFromIter, &[]), // 3
+            (Op::LoadConst, &[0]),       // 4
+            (Op::Send, &[9, -1, 0]),     // 5 (no async for exit)
+            (Op::YieldValue, &[1]),      // 6
+            (Op::Nop, &[]),              // 7 (RESUME 2: no eval-breaker check)
+            (Op::Jump, &[5]),            // 8
+            (Op::EndSend, &[]),          // 9
+            (Op::ReturnValue, &[]),      // 10
+        ],
+    );
     let f = build::build(&w).unwrap();
     verify::verify(&f).unwrap();
     let text = printer::print(&f);
@@ -290,18 +324,24 @@ fn hir_only_operations_are_rejected_on_the_wire() {
 #[test]
 fn unpack_store_pass_fuses_consecutive_fresh_locals() {
     // a, b = t  (locals 1, 2) is fused; c, d = t into locals 4, 3 (not ascending) is not.
-    let w = asm(5, 1, 3, vec![0x10], &[
-        (Op::LoadFast, &[0]),              // 0
-        (Op::UnpackSequence, &[2]),        // 1
-        (Op::StoreFast, &[1]),             // 2
-        (Op::StoreFast, &[2]),             // 3
-        (Op::LoadFast, &[0]),              // 4
-        (Op::UnpackSequence, &[2]),        // 5
-        (Op::StoreFast, &[4]),             // 6
-        (Op::StoreFast, &[3]),             // 7
-        (Op::LoadConst, &[0]),             // 8
-        (Op::ReturnValue, &[]),            // 9
-    ]);
+    let w = asm(
+        5,
+        1,
+        3,
+        vec![0x10],
+        &[
+            (Op::LoadFast, &[0]),       // 0
+            (Op::UnpackSequence, &[2]), // 1
+            (Op::StoreFast, &[1]),      // 2
+            (Op::StoreFast, &[2]),      // 3
+            (Op::LoadFast, &[0]),       // 4
+            (Op::UnpackSequence, &[2]), // 5
+            (Op::StoreFast, &[4]),      // 6
+            (Op::StoreFast, &[3]),      // 7
+            (Op::LoadConst, &[0]),      // 8
+            (Op::ReturnValue, &[]),     // 9
+        ],
+    );
     let mut f = build::build(&w).unwrap();
     assert_eq!(ember::passes::unpack_store::run(&mut f), 1);
     verify::verify(&f).unwrap();

@@ -16,11 +16,28 @@ fn compiler(opt: u32) -> Compiler {
 }
 
 fn sum_loop() -> ember::hir::wire::WireFunction {
-    asm(3, 1, 3, vec![0], &[
-        (Op::Resume, &[]), (Op::LoadConst, &[0]), (Op::StoreFast, &[1]), (Op::LoadFast, &[0]), (Op::GetIter, &[]),
-        (Op::ForIter, &[12, 0]), (Op::StoreFast, &[2]), (Op::LoadFast, &[1]), (Op::LoadFast, &[2]), (Op::BinaryOp, &[0, 0]),
-        (Op::StoreFast, &[1]), (Op::JumpBackward, &[5]), (Op::LoadFast, &[1]), (Op::ReturnValue, &[]),
-    ])
+    asm(
+        3,
+        1,
+        3,
+        vec![0],
+        &[
+            (Op::Resume, &[]),
+            (Op::LoadConst, &[0]),
+            (Op::StoreFast, &[1]),
+            (Op::LoadFast, &[0]),
+            (Op::GetIter, &[]),
+            (Op::ForIter, &[12, 0]),
+            (Op::StoreFast, &[2]),
+            (Op::LoadFast, &[1]),
+            (Op::LoadFast, &[2]),
+            (Op::BinaryOp, &[0, 0]),
+            (Op::StoreFast, &[1]),
+            (Op::JumpBackward, &[5]),
+            (Op::LoadFast, &[1]),
+            (Op::ReturnValue, &[]),
+        ],
+    )
 }
 
 unsafe fn run(c: &mut Compiler, w: &ember::hir::wire::WireFunction, args: &[*mut Obj]) -> (*mut Obj, Box<Frame>) {
@@ -69,8 +86,15 @@ fn branches_and_compare() {
     let mut c = compiler(2);
     // def f(a, b): return a if a > b else b
     let code: &[(Op, &[i64])] = &[
-        (Op::Resume, &[]), (Op::LoadFast, &[0]), (Op::LoadFast, &[1]), (Op::CompareOp, &[(4 << 5) | 16, 0]),
-        (Op::PopJumpIfFalse, &[7]), (Op::LoadFast, &[0]), (Op::ReturnValue, &[]), (Op::LoadFast, &[1]), (Op::ReturnValue, &[]),
+        (Op::Resume, &[]),
+        (Op::LoadFast, &[0]),
+        (Op::LoadFast, &[1]),
+        (Op::CompareOp, &[(4 << 5) | 16, 0]),
+        (Op::PopJumpIfFalse, &[7]),
+        (Op::LoadFast, &[0]),
+        (Op::ReturnValue, &[]),
+        (Op::LoadFast, &[1]),
+        (Op::ReturnValue, &[]),
     ];
     for (a, b, want) in [(3, 2, 3), (2, 3, 3), (-5, -5, -5)] {
         unsafe {
@@ -90,8 +114,13 @@ fn raise_spills_frame_state_and_sets_instr_ptr() {
     let mut c = compiler(2);
     // return (a, a // b)  modelled as: push a (kept below), a // b fails when b == 0
     let code: &[(Op, &[i64])] = &[
-        (Op::Resume, &[]), (Op::LoadFast, &[0]), (Op::LoadFast, &[0]), (Op::LoadFast, &[1]), (Op::BinaryOp, &[2, 0]),
-        (Op::BinaryOp, &[0, 0]), (Op::ReturnValue, &[]),
+        (Op::Resume, &[]),
+        (Op::LoadFast, &[0]),
+        (Op::LoadFast, &[0]),
+        (Op::LoadFast, &[1]),
+        (Op::BinaryOp, &[2, 0]),
+        (Op::BinaryOp, &[0, 0]),
+        (Op::ReturnValue, &[]),
     ];
     unsafe {
         let (r, mut fr) = run(&mut c, &asm(2, 2, 3, vec![], code), &[int(7), int(0)]);

@@ -30,6 +30,25 @@ def _library_path():
     return os.path.join(_here, found[0])
 
 
+def _env_int(name, default, lowest, highest=None):
+    """The whole number in environment variable `name`, or `default` when it is unset. A value
+    that is not a whole number in [lowest, highest] gives one warning line on stderr (never an
+    exception in the user's program) and `default`."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+        if value < lowest or (highest is not None and value > highest):
+            raise ValueError
+    except ValueError:
+        span = f"{lowest}..{highest}" if highest is not None else f">= {lowest}"
+        print(f"Ember: ignoring {name}={raw!r} (expected a whole number {span}); using {default}",
+              file=sys.stderr)
+        return default
+    return value
+
+
 #: The CPython version this build is for (``PY_VERSION`` of the headers the shim was compiled with).
 built_for = _shim.BUILT_FOR
 #: Why Ember stayed off in this process (a CPython patch version this build was not tested on),
@@ -42,7 +61,7 @@ if inactive is None:
     if os.environ.get("EMBER_LOG"):
         _shim.set_log(os.environ["EMBER_LOG"])
     # Remembers libember.so; LLVM is loaded by the first compile, not here.
-    _shim.load(_library_path(), int(os.environ.get("EMBER_OPT", "1")))
+    _shim.load(_library_path(), _env_int("EMBER_OPT", 1, 0, 2))
     _shim.install_monitoring_hooks()
 else:
     print(inactive, file=sys.stderr)
@@ -122,16 +141,26 @@ def stats():
     return d
 
 
+_started = False
+
+
 def start_from_env():
-    """Apply EMBER_DISABLE, EMBER_JIT_LIST and EMBER_AUTO (used by ember-jit.pth)."""
-    if inactive is not None:
+    """Apply EMBER_DISABLE, EMBER_JIT_LIST and EMBER_AUTO (used by ember-jit.pth). Runs once
+    per process: site can process the same .pth twice (a venv's lib64 -> lib symlink makes
+    site.addsitepackages visit site-packages under both names)."""
+    global _started
+    if inactive is not None or _started:
         return
+    _started = True
     if os.environ.get("EMBER_DISABLE"):
         disable()
         return
     path = os.environ.get("EMBER_JIT_LIST")
     if path:
-        with open(path) as fh:
-            jit_list([ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")])
+        try:
+            with open(path) as fh:
+                jit_list([ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")])
+        except OSError as e:
+            print(f"Ember: ignoring EMBER_JIT_LIST={path!r} ({e.strerror or e})", file=sys.stderr)
     if os.environ.get("EMBER_AUTO") is not None:
-        auto(int(os.environ["EMBER_AUTO"]))
+        auto(_env_int("EMBER_AUTO", 100, 0))

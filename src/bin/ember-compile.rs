@@ -70,8 +70,8 @@ fn run() -> Result<(), String> {
     let f = ember::hir::parser::parse(&text).map_err(|e| e.to_string())?;
     o.target = target;
     o.passes = policy.map(|p| {
-        let d = Options::for_target(target);
-        Options { policy: p, preserve_most: pm, call_chain: chain, share_exits: share.unwrap_or(d.share_exits), ..d }
+        let share_exits = share.unwrap_or(Options::for_target(target).share_exits);
+        Options { policy: p, preserve_most: pm, call_chain: chain, share_exits }
     });
     let out = cross::compile(f, &o, emit).map_err(|e| e.to_string())?;
     std::fs::write(&output, &out.bytes).map_err(|e| format!("{output}: {e}"))?;

@@ -56,10 +56,8 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
         if let Some((t, _)) = ins.op.async_for_exit(&ins.imms) {
             leaders.insert(index_of_bc[&(t as u32)]);
         }
-        if ins.op.info().terminator || ins.op.jump_target(&ins.imms).is_some() {
-            if i + 1 < w.instrs.len() {
-                leaders.insert(i + 1);
-            }
+        if (ins.op.info().terminator || ins.op.jump_target(&ins.imms).is_some()) && i + 1 < w.instrs.len() {
+            leaders.insert(i + 1);
         }
     }
     let mut b = Builder {
@@ -165,11 +163,7 @@ impl<'w> Builder<'w> {
         self.start_of_block.push(start);
         self.block_of_start.insert(start, id);
         let params: Vec<Value> = types.iter().map(|t| self.f.new_value(*t)).collect();
-        self.built.push(Some(Block {
-            params,
-            instrs: vec![],
-            term: instr(Op::Nop, vec![], vec![], vec![]),
-        }));
+        self.built.push(Some(Block { params, instrs: vec![], term: instr(Op::Nop, vec![], vec![], vec![]) }));
         self.pending.push_back(id);
         Ok(id)
     }
@@ -196,8 +190,7 @@ impl<'w> Builder<'w> {
             let (bc, target) = (*bc, *target);
             self.start_of_block.push(usize::MAX);
             self.built.push(Some(Block { params: vec![], instrs: vec![], term: instr(Op::Nop, vec![], vec![], vec![]) }));
-            let param_types: Vec<Type> =
-                self.built[target.0 as usize].as_ref().unwrap().params.iter().map(|p| self.f.ty(*p)).collect();
+            let param_types: Vec<Type> = self.built[target.0 as usize].as_ref().unwrap().params.iter().map(|p| self.f.ty(*p)).collect();
             let results: Vec<Value> = param_types.iter().map(|t| self.f.new_value(*t)).collect();
             let mut t = instr(Op::ResumeAt, vec![bc as i64, results.len() as i64], vec![], results.clone());
             t.targets = vec![BlockCall { block: target, args: results }, BlockCall { block: next, args: vec![] }];
@@ -270,8 +263,13 @@ impl<'w> Builder<'w> {
                     x.fs = fs(&stack);
                     out.push(x);
                 }
-                Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::LoadConst | Op::PushNull
-                | Op::LoadAssertionError | Op::LoadDeref => {
+                Op::LoadFast
+                | Op::LoadFastCheck
+                | Op::LoadFastAndClear
+                | Op::LoadConst
+                | Op::PushNull
+                | Op::LoadAssertionError
+                | Op::LoadDeref => {
                     let ty = if matches!(ins.op, Op::LoadFastAndClear | Op::PushNull) { Type::OptObject } else { Type::Object };
                     let v = self.f.new_value(ty);
                     let mut x = instr(ins.op, ins.imms.clone(), vec![], vec![v]);
@@ -375,15 +373,51 @@ impl<'w> Builder<'w> {
                     stack.push(m);
                     stack.push(s);
                 }
-                Op::BinaryOp | Op::UnaryNot | Op::UnaryNegative | Op::UnaryInvert | Op::ToBool | Op::CompareOp
-                | Op::IsOp | Op::ContainsOp | Op::LoadAttr | Op::StoreAttr | Op::BinarySubscr | Op::StoreSubscr
-                | Op::DeleteSubscr | Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap
-                | Op::Call | Op::CallKw | Op::GetIter | Op::UnpackSequence | Op::FormatSimple | Op::FormatWithSpec
-                | Op::ConvertValue | Op::BuildString | Op::MakeFunction | Op::SetFunctionAttribute | Op::BinarySlice
-                | Op::StoreSlice | Op::BuildSlice | Op::BuildSet | Op::CallIntrinsic1 | Op::CallIntrinsic2
-                | Op::CallFunctionEx | Op::ImportName | Op::BeforeWith | Op::DeleteAttr | Op::DeleteGlobal
-                | Op::LoadBuildClass | Op::MatchClass | Op::UnpackEx | Op::GetYieldFromIter | Op::GetAwaitable
-                | Op::GetAiter | Op::BeforeAsyncWith => {
+                Op::BinaryOp
+                | Op::UnaryNot
+                | Op::UnaryNegative
+                | Op::UnaryInvert
+                | Op::ToBool
+                | Op::CompareOp
+                | Op::IsOp
+                | Op::ContainsOp
+                | Op::LoadAttr
+                | Op::StoreAttr
+                | Op::BinarySubscr
+                | Op::StoreSubscr
+                | Op::DeleteSubscr
+                | Op::BuildTuple
+                | Op::BuildList
+                | Op::BuildMap
+                | Op::BuildConstKeyMap
+                | Op::Call
+                | Op::CallKw
+                | Op::GetIter
+                | Op::UnpackSequence
+                | Op::FormatSimple
+                | Op::FormatWithSpec
+                | Op::ConvertValue
+                | Op::BuildString
+                | Op::MakeFunction
+                | Op::SetFunctionAttribute
+                | Op::BinarySlice
+                | Op::StoreSlice
+                | Op::BuildSlice
+                | Op::BuildSet
+                | Op::CallIntrinsic1
+                | Op::CallIntrinsic2
+                | Op::CallFunctionEx
+                | Op::ImportName
+                | Op::BeforeWith
+                | Op::DeleteAttr
+                | Op::DeleteGlobal
+                | Op::LoadBuildClass
+                | Op::MatchClass
+                | Op::UnpackEx
+                | Op::GetYieldFromIter
+                | Op::GetAwaitable
+                | Op::GetAiter
+                | Op::BeforeAsyncWith => {
                     let args = stack.split_off(stack.len() - pops);
                     let results: Vec<Value> = (0..pushes).map(|_| self.f.new_value(Type::Object)).collect();
                     let mut x = instr(ins.op, ins.imms.clone(), args, results.clone());

@@ -377,22 +377,31 @@ impl Op {
         let n = |i: usize| -> Option<usize> { imms.get(i).and_then(|&v| usize::try_from(v).ok()) };
         Some(match self {
             Op::Nop | Op::Resume | Op::DeleteFast | Op::Jump | Op::JumpBackward | Op::Deopt => (0, 0),
-            Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::LoadConst | Op::PushNull
-            | Op::LoadAssertionError => (0, 1),
+            Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::LoadConst | Op::PushNull | Op::LoadAssertionError => (0, 1),
             Op::StoreFast | Op::PopTop | Op::StoreGlobal => (1, 0),
             Op::Copy => {
                 let k = n(0)?;
-                if k == 0 { return None; }
+                if k == 0 {
+                    return None;
+                }
                 (k, k + 1)
             }
             Op::Swap => {
                 let k = n(0)?;
-                if k < 2 { return None; }
+                if k < 2 {
+                    return None;
+                }
                 (k, k)
             }
             Op::BinaryOp | Op::CompareOp | Op::IsOp | Op::ContainsOp | Op::BinarySubscr => (2, 1),
-            Op::UnaryNot | Op::UnaryNegative | Op::UnaryInvert | Op::ToBool | Op::LoadAttr | Op::GetIter
-            | Op::FormatSimple | Op::ConvertValue => (1, 1),
+            Op::UnaryNot
+            | Op::UnaryNegative
+            | Op::UnaryInvert
+            | Op::ToBool
+            | Op::LoadAttr
+            | Op::GetIter
+            | Op::FormatSimple
+            | Op::ConvertValue => (1, 1),
             Op::FormatWithSpec => (2, 1),
             Op::BuildString => (n(0)?, 1),
             Op::LoadGlobal => (0, if imms.get(1).copied().unwrap_or(0) != 0 { 2 } else { 1 }),
@@ -404,18 +413,21 @@ impl Op {
             Op::BuildConstKeyMap => (n(0)?.checked_add(1)?, 1),
             Op::ListAppend | Op::ListExtend => {
                 let k = n(0)?;
-                if k == 0 { return None; }
+                if k == 0 {
+                    return None;
+                }
                 (k + 1, k)
             }
             Op::Call => (n(0)?.checked_add(2)?, 1),
             Op::CallKw => (n(0)?.checked_add(3)?, 1),
             Op::ForIter => (1, 2),
-            Op::PopJumpIfFalse | Op::PopJumpIfTrue | Op::PopJumpIfNone | Op::PopJumpIfNotNone
-            | Op::ReturnValue => (1, 0),
+            Op::PopJumpIfFalse | Op::PopJumpIfTrue | Op::PopJumpIfNone | Op::PopJumpIfNotNone | Op::ReturnValue => (1, 0),
             Op::ReturnConst => (0, 0),
             Op::RaiseVarargs => {
                 let k = n(0)?;
-                if k > 2 { return None; }
+                if k > 2 {
+                    return None;
+                }
                 (k, 0)
             }
             Op::UnpackSequence => (1, n(0)?),
@@ -429,23 +441,31 @@ impl Op {
             Op::StoreSlice => (4, 0),
             Op::BuildSlice => {
                 let k = n(0)?;
-                if !(2..=3).contains(&k) { return None; }
+                if !(2..=3).contains(&k) {
+                    return None;
+                }
                 (k, 1)
             }
             Op::BuildSet => (n(0)?, 1),
             Op::SetAdd | Op::SetUpdate | Op::DictUpdate => {
                 let k = n(0)?;
-                if k == 0 { return None; }
+                if k == 0 {
+                    return None;
+                }
                 (k + 1, k)
             }
             Op::MapAdd => {
                 let k = n(0)?;
-                if k == 0 { return None; }
+                if k == 0 {
+                    return None;
+                }
                 (k + 2, k)
             }
             Op::DictMerge => {
                 let k = n(0)?;
-                if k == 0 { return None; }
+                if k == 0 {
+                    return None;
+                }
                 (k + 4, k + 3)
             }
             Op::CallFunctionEx => (3 + (imms.first().copied().unwrap_or(0) & 1) as usize, 1),
@@ -460,19 +480,25 @@ impl Op {
             Op::MatchKeys => (2, 3),
             Op::UnpackEx => {
                 let k = n(0)?;
-                if k > 0xFFFF { return None; }
+                if k > 0xFFFF {
+                    return None;
+                }
                 (1, (k & 0xFF) + (k >> 8) + 1)
             }
             Op::ReturnGenerator => (0, 1),
             Op::YieldValue => {
-                if n(0)? > 1 { return None; }
+                if n(0)? > 1 {
+                    return None;
+                }
                 (1, 1)
             }
             Op::Send => (2, 2),
             Op::EndSend => (2, 1),
             Op::GetYieldFromIter | Op::GetAiter => (1, 1),
             Op::GetAwaitable => {
-                if n(0)? > 2 { return None; }
+                if n(0)? > 2 {
+                    return None;
+                }
                 (1, 1)
             }
             Op::GetAnext | Op::BeforeAsyncWith => (1, 2),
@@ -502,8 +528,14 @@ impl Op {
     /// The code-unit jump target carried in the immediates, for jumping opcodes.
     pub fn jump_target(self, imms: &[i64]) -> Option<i64> {
         match self {
-            Op::ForIter | Op::Jump | Op::JumpBackward | Op::PopJumpIfFalse | Op::PopJumpIfTrue
-            | Op::PopJumpIfNone | Op::PopJumpIfNotNone | Op::Send => imms.first().copied(),
+            Op::ForIter
+            | Op::Jump
+            | Op::JumpBackward
+            | Op::PopJumpIfFalse
+            | Op::PopJumpIfTrue
+            | Op::PopJumpIfNone
+            | Op::PopJumpIfNotNone
+            | Op::Send => imms.first().copied(),
             _ => None,
         }
     }

@@ -36,7 +36,10 @@ fn tokenize(line: &str, ln: usize) -> Result<Vec<Tok>, EmberError> {
                 i += 1;
             }
             let s: String = cs[st..i].iter().collect();
-            let (neg, body) = match s.strip_prefix('-') { Some(b) => (true, b), None => (false, s.as_str()) };
+            let (neg, body) = match s.strip_prefix('-') {
+                Some(b) => (true, b),
+                None => (false, s.as_str()),
+            };
             let v = if let Some(h) = body.strip_prefix("0x") {
                 u64::from_str_radix(h, 16).map(|x| x as i64)
             } else {
@@ -82,7 +85,11 @@ impl P<'_> {
         }
     }
     fn expect(&mut self, c: char) -> Result<(), EmberError> {
-        if self.eat(c) { Ok(()) } else { Err(self.err(format!("expected {c:?}"))) }
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(self.err(format!("expected {c:?}")))
+        }
     }
     fn num(&mut self) -> Result<i64, EmberError> {
         match self.peek() {
@@ -123,7 +130,10 @@ impl P<'_> {
     }
     fn block(&mut self) -> Result<BlockId, EmberError> {
         let w = self.word()?;
-        w.strip_prefix("bb").and_then(|d| d.parse::<u32>().ok()).map(BlockId).ok_or_else(|| self.err(format!("expected a block, got {w:?}")))
+        w.strip_prefix("bb")
+            .and_then(|d| d.parse::<u32>().ok())
+            .map(BlockId)
+            .ok_or_else(|| self.err(format!("expected a block, got {w:?}")))
     }
     fn kv(&mut self, key: &str) -> Result<i64, EmberError> {
         let w = self.word()?;
@@ -173,7 +183,17 @@ pub fn parse(text: &str) -> Result<Function, EmberError> {
         consts.push(p.num()? as u64);
         p.eat(',');
     }
-    let mut f = Function { module: module.into(), qualname: qualname.into(), nlocalsplus, argcount, stacksize, layout, consts, blocks: vec![], types: vec![] };
+    let mut f = Function {
+        module: module.into(),
+        qualname: qualname.into(),
+        nlocalsplus,
+        argcount,
+        stacksize,
+        layout,
+        consts,
+        blocks: vec![],
+        types: vec![],
+    };
     let mut types: HashMap<u32, Type> = HashMap::new();
     let mut define = |p: &P, v: Value, t: Type| -> Result<(), EmberError> {
         if types.insert(v.0, t).is_some() {
@@ -210,7 +230,7 @@ pub fn parse(text: &str) -> Result<Function, EmberError> {
         let (_, instrs) = cur.as_mut().ok_or_else(|| p.err("instruction outside a block"))?;
         // results
         let mut results = vec![];
-        let has_eq = toks.iter().any(|t| *t == Tok::Punct('='));
+        let has_eq = toks.contains(&Tok::Punct('='));
         if has_eq {
             loop {
                 let (v, t) = p.value()?;

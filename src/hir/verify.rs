@@ -54,7 +54,8 @@ pub fn verify(f: &Function) -> Result<(), EmberError> {
             if ins.op.info().can_raise && ins.fs.is_none() {
                 return err(format!("bb{bi}: {name} can raise but has no frame state"));
             }
-            let uses = ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.stack.iter()));
+            let uses =
+                ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.stack.iter()));
             for u in uses {
                 if !defined.contains(u) {
                     return err(format!("bb{bi}: {name} uses undefined v{}", u.0));
@@ -65,7 +66,12 @@ pub fn verify(f: &Function) -> Result<(), EmberError> {
                     return err(format!("bb{bi}: {name} jumps to missing bb{}", t.block.0));
                 };
                 if tb.params.len() != t.args.len() {
-                    return err(format!("bb{bi}: edge to bb{} passes {} values for {} parameters", t.block.0, t.args.len(), tb.params.len()));
+                    return err(format!(
+                        "bb{bi}: edge to bb{} passes {} values for {} parameters",
+                        t.block.0,
+                        t.args.len(),
+                        tb.params.len()
+                    ));
                 }
                 if t.block.0 == 0 {
                     return err(format!("bb{bi}: edge to the entry block"));

@@ -80,11 +80,7 @@ pub struct WireFunction {
 impl WireFunction {
     /// `module:qualname`, the name used in logs and jit lists.
     pub fn full_name(&self) -> String {
-        format!(
-            "{}:{}",
-            self.strings.first().map(String::as_str).unwrap_or("?"),
-            self.strings.get(1).map(String::as_str).unwrap_or("?")
-        )
+        format!("{}:{}", self.strings.first().map(String::as_str).unwrap_or("?"), self.strings.get(1).map(String::as_str).unwrap_or("?"))
     }
 }
 
@@ -95,9 +91,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], EmberError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            EmberError::Wire(format!("truncated input reading {what} at byte {}", self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| EmberError::Wire(format!("truncated input reading {what} at byte {}", self.pos)))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -162,8 +160,7 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
     for i in 0..ns {
         let len = r.count("string length")?;
         let bytes = r.take(len, "string")?;
-        let s = std::str::from_utf8(bytes)
-            .map_err(|_| EmberError::Wire(format!("string {i} is not UTF-8")))?;
+        let s = std::str::from_utf8(bytes).map_err(|_| EmberError::Wire(format!("string {i} is not UTF-8")))?;
         f.strings.push(s.to_owned());
     }
     if f.strings.len() < 2 {
@@ -179,16 +176,11 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
     }
     for i in 0..ni {
         let raw = r.u16("opcode")?;
-        let op = Op::from_u16(raw)
-            .ok_or_else(|| EmberError::Wire(format!("instruction {i}: unknown opcode {raw}")))?;
+        let op = Op::from_u16(raw).ok_or_else(|| EmberError::Wire(format!("instruction {i}: unknown opcode {raw}")))?;
         let nimm = r.u16("immediate count")? as usize;
         let bc = r.u32("code unit")?;
         if nimm != op.info().nimm {
-            return Err(EmberError::Wire(format!(
-                "instruction {i} ({}): {nimm} immediates, expected {}",
-                op.info().name,
-                op.info().nimm
-            )));
+            return Err(EmberError::Wire(format!("instruction {i} ({}): {nimm} immediates, expected {}", op.info().name, op.info().nimm)));
         }
         let mut imms = Vec::with_capacity(nimm);
         for _ in 0..nimm {
@@ -206,9 +198,8 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
 /// Checks indices that need the whole function: code units, locals, constants, strings,
 /// jump targets and stack effects' immediates.
 pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
-    let err = |i: usize, ins: &WireInstr, msg: String| {
-        EmberError::Wire(format!("instruction {i} ({} @{}): {msg}", ins.op.info().name, ins.bc))
-    };
+    let err =
+        |i: usize, ins: &WireInstr, msg: String| EmberError::Wire(format!("instruction {i} ({} @{}): {msg}", ins.op.info().name, ins.bc));
     let mut last_bc = None;
     for (i, ins) in f.instrs.iter().enumerate() {
         if ins.bc >= f.ncode_units {
@@ -230,28 +221,40 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
             Op::ResumeAt | Op::GenInterp | Op::UnpackStore => {
                 return Err(err(i, ins, "HIR-only operation on the wire".into()));
             }
-            Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::StoreFast | Op::DeleteFast | Op::MakeCell
-            | Op::LoadDeref | Op::StoreDeref | Op::DeleteDeref => {
-                if !local_ok(imm(0)) {
-                    return Err(err(i, ins, format!("local {} out of range {}", imm(0), f.nlocalsplus)));
-                }
+            Op::LoadFast
+            | Op::LoadFastCheck
+            | Op::LoadFastAndClear
+            | Op::StoreFast
+            | Op::DeleteFast
+            | Op::MakeCell
+            | Op::LoadDeref
+            | Op::StoreDeref
+            | Op::DeleteDeref
+                if !local_ok(imm(0)) =>
+            {
+                return Err(err(i, ins, format!("local {} out of range {}", imm(0), f.nlocalsplus)));
             }
-            Op::LoadConst | Op::ReturnConst | Op::StoreGlobal | Op::LoadGlobal | Op::LoadAttr
-            | Op::LoadMethod | Op::StoreAttr | Op::LoadSuperAttr | Op::ImportName | Op::ImportFrom | Op::DeleteAttr
-            | Op::DeleteGlobal => {
-                if !const_ok(imm(0)) {
-                    return Err(err(i, ins, format!("constant {} out of range {}", imm(0), f.consts.len())));
-                }
+            Op::LoadConst
+            | Op::ReturnConst
+            | Op::StoreGlobal
+            | Op::LoadGlobal
+            | Op::LoadAttr
+            | Op::LoadMethod
+            | Op::StoreAttr
+            | Op::LoadSuperAttr
+            | Op::ImportName
+            | Op::ImportFrom
+            | Op::DeleteAttr
+            | Op::DeleteGlobal
+                if !const_ok(imm(0)) =>
+            {
+                return Err(err(i, ins, format!("constant {} out of range {}", imm(0), f.consts.len())));
             }
-            Op::CopyFreeVars => {
-                if imm(0) < 0 || imm(0) as u64 > f.nlocalsplus as u64 {
-                    return Err(err(i, ins, format!("{} free variables for {} slots", imm(0), f.nlocalsplus)));
-                }
+            Op::CopyFreeVars if imm(0) < 0 || imm(0) as u64 > f.nlocalsplus as u64 => {
+                return Err(err(i, ins, format!("{} free variables for {} slots", imm(0), f.nlocalsplus)));
             }
-            Op::Unsupported => {
-                if imm(1) < 0 || imm(1) as u64 >= f.strings.len() as u64 {
-                    return Err(err(i, ins, format!("string {} out of range", imm(1))));
-                }
+            Op::Unsupported if imm(1) < 0 || imm(1) as u64 >= f.strings.len() as u64 => {
+                return Err(err(i, ins, format!("string {} out of range", imm(1))));
             }
             _ => {}
         }

@@ -87,10 +87,9 @@ pub fn lower<'ctx>(ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<
     let ts = func.get_nth_param(0).unwrap().into_pointer_value();
     let frame = func.get_nth_param(1).unwrap().into_pointer_value();
     let i8t = ctx.i8_type();
-    let locals = unsafe {
-        b.build_in_bounds_gep(i8t, frame, &[ctx.i64_type().const_int(f.layout.localsplus_offset as u64, false)], "locals")
-    }
-    .map_err(llvm)?;
+    let locals =
+        unsafe { b.build_in_bounds_gep(i8t, frame, &[ctx.i64_type().const_int(f.layout.localsplus_offset as u64, false)], "locals") }
+            .map_err(llvm)?;
     let self_slot = b.build_alloca(ptr, "self_slot").map_err(llvm)?;
     let mut blocks = vec![];
     let mut phis = vec![];
@@ -156,7 +155,9 @@ impl<'ctx> Lower<'ctx, '_> {
         // EmberICEntry {version, kind, index, keys_version, descr, hint, unused} x EMBER_IC_WAYS,
         // then {misses, victim}; entry 0 holds the profile, the others start empty.
         let i32t = self.ctx.i32_type();
-        let entry_t = self.ctx.struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
+        let entry_t = self
+            .ctx
+            .struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
         let entry = |version: u64, kind: u64, index: i64, keys_version: i64, descr: u64, hint: i64| {
             entry_t.const_named_struct(&[
                 i32t.const_int(version, false).into(),
@@ -173,7 +174,8 @@ impl<'ctx> Lower<'ctx, '_> {
         let mut entries = vec![entry(version, kind, index, keys_version, descr, hint)];
         entries.extend((1..IC_WAYS).map(|_| entry(u32::MAX as u64, 0, 0, 0, 0, 0)));
         let ty = self.ctx.struct_type(&[entry_t.array_type(IC_WAYS as u32).into(), i32t.into(), i32t.into()], false);
-        let init = ty.const_named_struct(&[entry_t.const_array(&entries).into(), i32t.const_zero().into(), i32t.const_int(1, false).into()]);
+        let init =
+            ty.const_named_struct(&[entry_t.const_array(&entries).into(), i32t.const_zero().into(), i32t.const_int(1, false).into()]);
         let g = self.m.add_global(ty, None, "ember_ic");
         g.set_linkage(Linkage::Private);
         g.set_initializer(&init);
@@ -264,10 +266,8 @@ impl<'ctx> Lower<'ctx, '_> {
 
     /// Address of the frame's `instr_ptr` field.
     fn ip_slot(&self) -> Result<PointerValue<'ctx>, EmberError> {
-        unsafe {
-            self.b.build_in_bounds_gep(self.ctx.i8_type(), self.frame, &[self.i64c(self.f.layout.instr_ptr_offset as i64)], "ipslot")
-        }
-        .map_err(llvm)
+        unsafe { self.b.build_in_bounds_gep(self.ctx.i8_type(), self.frame, &[self.i64c(self.f.layout.instr_ptr_offset as i64)], "ipslot") }
+            .map_err(llvm)
     }
 
     /// The `instr_ptr` value of code unit `bc` (`code_base + 2 * bc`).
@@ -286,7 +286,8 @@ impl<'ctx> Lower<'ctx, '_> {
         let bb = self.new_block(&format!("{}_{}", rt.trim_start_matches("ember_rt_"), fs.bc));
         self.b.position_at_end(bb);
         self.spill_args(&fs.stack, 0)?;
-        let r = self.call_ptr(rt, &[self.ts.into(), self.frame.into(), self.i64c(fs.bc as i64).into(), self.i64c(fs.stack.len() as i64).into()])?;
+        let r = self
+            .call_ptr(rt, &[self.ts.into(), self.frame.into(), self.i64c(fs.bc as i64).into(), self.i64c(fs.stack.len() as i64).into()])?;
         self.b.build_return(Some(&r)).map_err(llvm)?;
         self.b.position_at_end(here);
         Ok(bb)
@@ -600,7 +601,10 @@ impl<'ctx> Lower<'ctx, '_> {
                 let base: Vec<BasicValueEnum> = vec![self.ts.into(), self.frame.into(), self.konst(imm(0))?.into()];
                 let r = match imm(2) {
                     0 => self.call_ptr("ember_load_global", &base)?,
-                    1 => self.call_ptr("ember_load_global_module", &[base[0], base[1], base[2], self.i64c(imm(3)).into(), self.i64c(imm(5)).into()])?,
+                    1 => self.call_ptr(
+                        "ember_load_global_module",
+                        &[base[0], base[1], base[2], self.i64c(imm(3)).into(), self.i64c(imm(5)).into()],
+                    )?,
                     2 => self.call_ptr(
                         "ember_load_global_builtin",
                         &[base[0], base[1], base[2], self.i64c(imm(3)).into(), self.i64c(imm(4)).into(), self.i64c(imm(5)).into()],
@@ -611,7 +615,10 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.def(ins.results[0], r);
             }
             Op::StoreGlobal => {
-                let r = self.call("ember_store_global", &[self.ts.into(), self.frame.into(), self.konst(imm(0))?.into(), self.val(arg(0))?.into()])?;
+                let r = self.call(
+                    "ember_store_global",
+                    &[self.ts.into(), self.frame.into(), self.konst(imm(0))?.into(), self.val(arg(0))?.into()],
+                )?;
                 self.check_int(r, &fs)?;
             }
             Op::LoadAttr => {
@@ -697,8 +704,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let r = self.call("ember_delete_subscr", &[self.val(arg(0))?.into(), self.val(arg(1))?.into()])?;
                 self.check_int(r, &fs)?;
             }
-            Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap | Op::BuildString | Op::BuildSlice
-            | Op::BuildSet => {
+            Op::BuildTuple | Op::BuildList | Op::BuildMap | Op::BuildConstKeyMap | Op::BuildString | Op::BuildSlice | Op::BuildSet => {
                 let name = match ins.op {
                     Op::BuildTuple => "ember_build_tuple",
                     Op::BuildList => "ember_build_list",
@@ -914,7 +920,13 @@ impl<'ctx> Lower<'ctx, '_> {
                 // The saved stack goes into the frame exactly where the interpreter keeps it,
                 // so either tier can resume the generator; instr_ptr (set above) is the RESUME.
                 self.spill_args(&fs.stack, 0)?;
-                let a = [self.ts.into(), self.frame.into(), self.val(arg(0))?.into(), self.i64c(fs.stack.len() as i64).into(), self.i64c(imm(0)).into()];
+                let a = [
+                    self.ts.into(),
+                    self.frame.into(),
+                    self.val(arg(0))?.into(),
+                    self.i64c(fs.stack.len() as i64).into(),
+                    self.i64c(imm(0)).into(),
+                ];
                 let r = self.call_ptr("ember_rt_yield", &a)?;
                 self.b.build_return(Some(&r)).map_err(llvm)?;
             }
@@ -944,7 +956,8 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.b.build_return(Some(&r)).map_err(llvm)?;
             }
             Op::Send => {
-                let a = [self.ts.into(), self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.self_slot.into(), self.resume_ic().into()];
+                let a =
+                    [self.ts.into(), self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.self_slot.into(), self.resume_ic().into()];
                 let r = self.call("ember_send", &a)?.unwrap().into_int_value();
                 let zero = self.ctx.i32_type().const_zero();
                 let failed = self.b.build_int_compare(IntPredicate::SLT, r, zero, "failed").map_err(llvm)?;

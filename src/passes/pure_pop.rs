@@ -11,7 +11,8 @@ fn uses(f: &Function) -> HashMap<Value, usize> {
     let mut n = HashMap::new();
     for b in &f.blocks {
         for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
-            let all = ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.stack.iter()));
+            let all =
+                ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.stack.iter()));
             for v in all {
                 *n.entry(*v).or_insert(0) += 1;
             }

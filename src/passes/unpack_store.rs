@@ -18,9 +18,10 @@ fn fusable_stores(unpack: &Instr, stores: Option<&[Instr]>) -> Option<i64> {
     let stores = stores?;
     let n = unpack.results.len();
     let base = *stores.first()?.imms.first()?;
-    let ok = stores.iter().enumerate().all(|(k, s)| {
-        s.op == Op::StoreFast && s.args == [unpack.results[n - 1 - k]] && s.imms == [base + k as i64]
-    });
+    let ok = stores
+        .iter()
+        .enumerate()
+        .all(|(k, s)| s.op == Op::StoreFast && s.args == [unpack.results[n - 1 - k]] && s.imms == [base + k as i64]);
     (ok && base >= 0).then_some(base)
 }
 

@@ -130,7 +130,10 @@ pub fn run(m: &Module, target: Target, policy: Policy, addrs: &HashMap<String, u
         let mut f = LLVMGetFirstFunction(mr);
         while !f.is_null() {
             let next = LLVMGetNextFunction(f);
-            if LLVMIsDeclaration(f) != 0 && LLVMGetFirstUse(f).is_null() && !CStr::from_ptr(LLVMGetValueName2(f, &mut 0)).to_bytes().starts_with(b"llvm.") {
+            if LLVMIsDeclaration(f) != 0
+                && LLVMGetFirstUse(f).is_null()
+                && !CStr::from_ptr(LLVMGetValueName2(f, &mut 0)).to_bytes().starts_with(b"llvm.")
+            {
                 LLVMDeleteFunction(f);
             }
             f = next;

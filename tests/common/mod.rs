@@ -50,9 +50,15 @@ pub static mut TRUE: Obj = Obj { refcnt: 1 << 40, kind: 1, a: 1, b: 0 };
 pub static mut FALSE: Obj = Obj { refcnt: 1 << 40, kind: 1, a: 0, b: 0 };
 pub static mut DEOPTED: Obj = Obj { refcnt: 1 << 40, kind: 4, a: 0, b: 0 };
 
-pub fn none() -> *mut Obj { &raw mut NONE }
-pub fn t() -> *mut Obj { &raw mut TRUE }
-pub fn f() -> *mut Obj { &raw mut FALSE }
+pub fn none() -> *mut Obj {
+    &raw mut NONE
+}
+pub fn t() -> *mut Obj {
+    &raw mut TRUE
+}
+pub fn f() -> *mut Obj {
+    &raw mut FALSE
+}
 
 pub fn mock_layout() -> Layout {
     Layout {
@@ -94,7 +100,9 @@ pub fn int(v: i64) -> *mut Obj {
     Box::into_raw(Box::new(Obj { refcnt: 1, kind: 0, a: v, b: 0 }))
 }
 
-pub unsafe fn val(o: *mut Obj) -> i64 { (*o).a }
+pub unsafe fn val(o: *mut Obj) -> i64 {
+    (*o).a
+}
 
 pub extern "C" fn ember_incref(o: *mut Obj) {
     unsafe { (*o).refcnt += 1 }
@@ -122,7 +130,9 @@ pub extern "C" fn ember_rt_periodic(_ts: *mut u8, fr: *mut Frame) -> i32 {
     unsafe { LAST_IP.store((*fr).instr_ptr, Ordering::SeqCst) };
     PERIODIC_RESULT.load(Ordering::SeqCst) as i32
 }
-pub extern "C" fn ember_rt_leave(_ts: *mut u8, _fr: *mut Frame, r: *mut Obj) -> *mut Obj { r }
+pub extern "C" fn ember_rt_leave(_ts: *mut u8, _fr: *mut Frame, r: *mut Obj) -> *mut Obj {
+    r
+}
 pub extern "C" fn ember_rt_raise(_ts: *mut u8, fr: *mut Frame, bc: i64, depth: i64) -> *mut Obj {
     RAISED_AT.store(bc, Ordering::SeqCst);
     RAISED_DEPTH.store(depth, Ordering::SeqCst);
@@ -139,7 +149,9 @@ pub extern "C" fn ember_rt_deopt(_ts: *mut u8, fr: *mut Frame, bc: i64, depth: i
     }
     &raw mut DEOPTED
 }
-pub extern "C" fn ember_err_occurred(_ts: *mut u8) -> i32 { ERR.load(Ordering::SeqCst) as i32 }
+pub extern "C" fn ember_err_occurred(_ts: *mut u8) -> i32 {
+    ERR.load(Ordering::SeqCst) as i32
+}
 pub extern "C" fn ember_binary_op(a: *mut Obj, b: *mut Obj, nb: i64) -> *mut Obj {
     let (x, y) = unsafe { (val(a), val(b)) };
     ember_decref(a);
@@ -148,7 +160,13 @@ pub extern "C" fn ember_binary_op(a: *mut Obj, b: *mut Obj, nb: i64) -> *mut Obj
         0 | 13 => x.checked_add(y),
         10 | 23 => x.checked_sub(y),
         5 | 18 => x.checked_mul(y),
-        2 | 15 => if y == 0 { None } else { Some(x.div_euclid(y)) },
+        2 | 15 => {
+            if y == 0 {
+                None
+            } else {
+                Some(x.div_euclid(y))
+            }
+        }
         _ => None,
     };
     match r {
@@ -163,13 +181,28 @@ pub extern "C" fn ember_compare_op(a: *mut Obj, b: *mut Obj, oparg: i64) -> *mut
     let (x, y) = unsafe { (val(a), val(b)) };
     ember_decref(a);
     ember_decref(b);
-    let r = match oparg >> 5 { 0 => x < y, 1 => x <= y, 2 => x == y, 3 => x != y, 4 => x > y, _ => x >= y };
-    if r { t() } else { f() }
+    let r = match oparg >> 5 {
+        0 => x < y,
+        1 => x <= y,
+        2 => x == y,
+        3 => x != y,
+        4 => x > y,
+        _ => x >= y,
+    };
+    if r {
+        t()
+    } else {
+        f()
+    }
 }
 pub extern "C" fn ember_to_bool(v: *mut Obj) -> *mut Obj {
     let r = unsafe { (*v).a != 0 };
     ember_decref(v);
-    if r { t() } else { f() }
+    if r {
+        t()
+    } else {
+        f()
+    }
 }
 pub extern "C" fn ember_get_iter(v: *mut Obj) -> *mut Obj {
     let n = unsafe { val(v) };
@@ -205,9 +238,24 @@ pub extern "C" fn ember_rt_reraise(ts: *mut u8, fr: *mut Frame, bc: i64, depth: 
 /// The mock helpers as (name, address) pairs for `Config::helpers`.
 pub fn helpers() -> Vec<(String, u64)> {
     macro_rules! h { ($($n:ident),*) => { vec![$((stringify!($n).to_string(), $n as *const () as usize as u64)),*] } }
-    h!(ember_incref, ember_decref, ember_xdecref, ember_rt_periodic, ember_rt_leave, ember_rt_raise, ember_rt_deopt,
-       ember_err_occurred, ember_binary_op, ember_compare_op, ember_to_bool, ember_get_iter, ember_for_iter,
-       ember_for_iter_gen, ember_raise_varargs, ember_rt_reraise)
+    h!(
+        ember_incref,
+        ember_decref,
+        ember_xdecref,
+        ember_rt_periodic,
+        ember_rt_leave,
+        ember_rt_raise,
+        ember_rt_deopt,
+        ember_err_occurred,
+        ember_binary_op,
+        ember_compare_op,
+        ember_to_bool,
+        ember_get_iter,
+        ember_for_iter,
+        ember_for_iter_gen,
+        ember_raise_varargs,
+        ember_rt_reraise
+    )
 }
 
 pub type Entry = unsafe extern "C" fn(*mut u8, *mut Frame) -> *mut Obj;

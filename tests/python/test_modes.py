@@ -200,6 +200,25 @@ def test_python_m_ember_auto_env(tmp_path):
     assert proc.stdout.split() == ["False", "True"]
 
 
+@pytest.mark.parametrize("setting", [{"EMBER_AUTO": "lots"}, {"EMBER_AUTO": "-4"},
+                                     {"EMBER_OPT": "fast", "EMBER_AUTO": "100"},
+                                     {"EMBER_OPT": "7", "EMBER_AUTO": "100"},
+                                     {"EMBER_JIT_LIST": "/nonexistent/jitlist.txt"}],
+                         ids=["auto-word", "auto-negative", "opt-word", "opt-range", "jitlist-missing"])
+def test_bad_setting_gives_one_warning_line(tmp_path, setting):
+    """A bad EMBER_* value (through the .pth, as a user sets it) is one 'Ember: ignoring ...'
+    line on stderr and the default; the program runs to the end, without a traceback."""
+    proc = ok(run_script(tmp_path, """
+        def f(x):
+            return x + 1
+        print(sum(f(i) for i in range(300)))
+    """, env=clean_env(**setting)))
+    assert proc.stdout.split() == [str(sum(range(1, 301)))]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Ember: ignoring ") and "Traceback" not in proc.stderr, proc.stderr
+    assert list(setting)[0] + "=" in lines[0]
+
+
 def test_log_dash_writes_stderr_and_log_file(tmp_path):
     """EMBER_LOG=- sends the log to stderr (stdout stays clean); EMBER_LOG=path appends the
     same lines to a file, with the documented `Finished compiling module:qualname (N bytes,
