@@ -77,6 +77,7 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     build_bitcode(&out);
     println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=src/ffi_background.rs");
     println!("cargo:rerun-if-changed=src/hir/op.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();

@@ -351,7 +351,12 @@ typedef struct {
     uint64_t handle;     /* libember handle */
     uint64_t code_size;  /* native bytes */
     uint64_t ncalls;     /* calls seen through the trampoline */
-    int state;           /* 0 fresh, 1 compiled, 2 refused (stays interpreted) */
+    int state;           /* 0 fresh, 1 compiled, 2 refused (stays interpreted), 3 queued: the
+                          * compile thread has it (background compilation, shim.c) */
+    int is_gen;          /* the code is a generator, coroutine or async generator */
+    PyObject *pending_name; /* "module:qualname" while queued (owned), for the install log */
+    uint32_t orig_co_version; /* the code's co_version while Ember holds it at 0 (shim.c, watch) */
+    int version_cleared;  /* co_version is held at 0 */
 } CodeInfo;
 
 /* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */

@@ -41,6 +41,21 @@ static EmberStatus (*p_hir_text)(const uint8_t *, size_t, char *, size_t);
 static size_t (*p_builtin_bitcode)(const uint8_t **);
 static const char *(*p_version)(void);
 static int ensure_backend(void);
+/* Background compilation (libember's ember_bg_*; src/ffi_background.rs). */
+static EmberStatus (*p_bg_submit)(uint64_t, uint64_t, const uint8_t *, size_t, char *, size_t);
+static void (*p_bg_bump)(uint64_t, uint64_t);
+static int32_t (*p_bg_cancel)(uint64_t);
+static uint64_t (*p_bg_ready)(void);
+static size_t (*p_bg_poll)(EmberBgResult *, size_t);
+static int32_t (*p_bg_wait)(uint64_t);
+static void (*p_bg_shutdown)(int32_t);
+static void (*p_bg_stats)(EmberBgStats *);
+/* 1: hot functions are compiled on libember's compile thread while they keep running in the
+ * interpreter (the default); 0: on the calling thread, at the call that made them hot
+ * (EMBER_BACKGROUND=0, set through ember._shim.set_background). */
+static int background = 1;
+static long n_queued;               /* functions handed to the compile thread */
+static int exiting;                 /* the interpreter is exiting: autojit compiles nothing more */
 
 
 Py_ssize_t ember_extra_index = -1;   /* co_extra index of the CodeInfo records */
@@ -73,6 +88,9 @@ static void free_info(void *p)
     CodeInfo *info = p;
     if (!info) return;
     ember_code_epoch++;
+    /* A queued compile of this code: withdrawn, so that no result names the freed record. */
+    if (info->state == 3 && p_bg_cancel) p_bg_cancel((uint64_t)(uintptr_t)info);
+    Py_XDECREF(info->pending_name);
     if (info->handle && p_free) p_free(info->handle);
     PyMem_RawFree(info);
 }
@@ -195,10 +213,88 @@ static int is_instrumented(PyCodeObject *co)
     return 0;
 }
 
-/* Compiles func's code object once; returns 1 when compiled code is available. */
-static int try_compile(PyFunctionObject *func, CodeInfo *info)
+/* Makes compiled code the code object's entry (GIL held): counts, the log line, the perf map. */
+static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
+{
+    const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+    if (!cname) { PyErr_Clear(); cname = "?"; }
+    if (info->is_gen) install_eval_frame_hook();
+    info->entry = (entry_fn)out->entry;
+    info->handle = out->handle;
+    info->code_size = out->code_size;
+    info->state = 1;
+    total_compile_ns += out->compile_ns;
+    n_compiled++;
+    ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out->code_size, out->compile_ns / 1e6);
+    if (getenv("EMBER_PERF_MAP")) {
+        /* perf's JIT symbol map: /tmp/perf-<pid>.map, "start size name" per line. */
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+        FILE *pm = fopen(path, "a");
+        if (pm) {
+            fprintf(pm, "%lx %lx ember:%s\n", (unsigned long)(uintptr_t)out->entry, (unsigned long)out->code_size, cname);
+            fclose(pm);
+        }
+    }
+    if (compiled_names && name && PyList_Append(compiled_names, name) < 0) PyErr_Clear();
+}
+
+/* Installs every finished background compile (GIL held). Cheap when none is ready: one atomic
+ * load in libember. A result names its record by address; records are withdrawn from the
+ * compile thread before they are freed (free_info), so every token here is live. */
+#define BG_POLL_BATCH 16
+static void bg_install_ready(void)
+{
+    if (!p_bg_ready || !p_bg_ready()) return;
+    EmberBgResult res[BG_POLL_BATCH];
+    PyObject *exc = PyErr_GetRaisedException();
+    size_t n;
+    while ((n = p_bg_poll(res, BG_POLL_BATCH)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            CodeInfo *info = (CodeInfo *)(uintptr_t)res[i].token;
+            PyObject *name = info->pending_name;
+            info->pending_name = NULL;
+            if (res[i].status == EMBER_STATUS_OK) {
+                install(info, name, &res[i].compiled);
+            }
+            else if (res[i].status == EMBER_STATUS_DROPPED) {
+                info->state = 0;   /* counts its calls again and is submitted again when hot */
+                info->ncalls = 0;
+            }
+            else {
+                const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+                if (!cname) { PyErr_Clear(); cname = "?"; }
+                ember_log("Not compiling %s: %s", cname, res[i].message);
+                info->state = 2;
+                n_refused++;
+            }
+            Py_XDECREF(name);
+        }
+    }
+    PyErr_SetRaisedException(exc);
+}
+
+/* Waits (GIL released) until the compile thread is idle, at most timeout_ms, then installs
+ * what finished. 1 when idle. */
+static int bg_wait_and_install(uint64_t timeout_ms)
+{
+    if (!p_bg_wait) return 1;
+    int idle;
+    Py_BEGIN_ALLOW_THREADS
+    idle = p_bg_wait(timeout_ms);
+    Py_END_ALLOW_THREADS
+    bg_install_ready();
+    return idle;
+}
+
+/* Compiles func's code object once; returns 1 when compiled code is available. `sync` (or
+ * EMBER_BACKGROUND=0) compiles on this thread now; otherwise the function is serialised here
+ * and queued for the compile thread (state 3), and the function keeps running in the
+ * interpreter until a later call installs the code (bg_install_ready). */
+static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
 {
     if (info->state != 0) return info->state == 1;
+    if (exiting && !sync) return 0;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     /* Instrumented code (a monitoring tool is or was active and the interpreter has not
      * removed the instrumentation since): not now, and not refused; a later call tries again. */
@@ -232,6 +328,24 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info)
             PyMem_RawFree(buf);
         }
     }
+    info->is_gen = (co->co_flags & EMBER_GEN_FLAGS) != 0;
+    if (!sync && background && p_bg_submit) {
+        EmberStatus st = p_bg_submit((uint64_t)(uintptr_t)info, info->ncalls, wire, len, err, sizeof err);
+        PyMem_Free(wire);
+        if (st == EMBER_STATUS_OK) {
+            info->state = 3;
+            info->pending_name = name;   /* the reference moves to the record */
+            n_queued++;
+            return 0;
+        }
+        if (st == EMBER_STATUS_DROPPED) {   /* queue full of hotter functions: try again later */
+            info->ncalls = 0;
+            Py_DECREF(name);
+            return 0;
+        }
+        ember_log("Not compiling %s: %s", cname, err);
+        goto refused;
+    }
     EmberCompiled out;
     EmberStatus st = p_compile(wire, len, &out, err, sizeof err);
     PyMem_Free(wire);
@@ -239,25 +353,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info)
         ember_log("Not compiling %s: %s", cname, err);
         goto refused;
     }
-    if (co->co_flags & EMBER_GEN_FLAGS) install_eval_frame_hook();
-    info->entry = (entry_fn)out.entry;
-    info->handle = out.handle;
-    info->code_size = out.code_size;
-    info->state = 1;
-    total_compile_ns += out.compile_ns;
-    n_compiled++;
-    ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out.code_size, out.compile_ns / 1e6);
-    if (getenv("EMBER_PERF_MAP")) {
-        /* perf's JIT symbol map: /tmp/perf-<pid>.map, "start size name" per line. */
-        char path[64];
-        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-        FILE *pm = fopen(path, "a");
-        if (pm) {
-            fprintf(pm, "%lx %lx ember:%s\n", (unsigned long)(uintptr_t)out.entry, (unsigned long)out.code_size, cname);
-            fclose(pm);
-        }
-    }
-    if (compiled_names && PyList_Append(compiled_names, name) < 0) PyErr_Clear();
+    install(info, name, &out);
     Py_DECREF(name);
     return 1;
 refused:
@@ -459,9 +555,21 @@ int ember_call_class(PyThreadState *ts, PyObject **base, Py_ssize_t nargs, PyObj
     return 1;
 }
 
+/* Gives the code object its co_version back (functions made from it from now on can be
+ * specialised by the interpreter's call sites again). */
+static void release_code_version(PyCodeObject *co)
+{
+    CodeInfo *info = ember_code_info(co);
+    if (info && info->version_cleared) {
+        co->co_version = info->orig_co_version;
+        info->version_cleared = 0;
+    }
+}
+
 static void restore_interpreted(PyFunctionObject *func)
 {
     func->vectorcall = py_function_vectorcall;
+    release_code_version((PyCodeObject *)func->func_code);
     if (func->func_version == 0)
         _PyFunction_SetVersion(func, ((PyCodeObject *)func->func_code)->co_version);
 }
@@ -478,11 +586,21 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
         if (!info) info = get_or_make_info(co);
         if (!info) return py_function_vectorcall(callable, args, nargsf, kwnames);
         info->ncalls++;
-        if (info->state == 2) {
+        if (info->state == 3) {
+            /* Queued: installed at this call if the compile thread has finished it. */
+            bg_install_ready();
+            if (!info->entry) {
+                if (info->state == 3 && (info->ncalls & 63) == 0)
+                    p_bg_bump((uint64_t)(uintptr_t)info, info->ncalls);
+                if (info->state == 2) restore_interpreted(func);
+                return py_function_vectorcall(callable, args, nargsf, kwnames);
+            }
+        }
+        else if (info->state == 2) {
             restore_interpreted(func);
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
-        if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold_for(co) || !try_compile(func, info)) {
+        else if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold_for(co) || !try_compile(func, info, 0)) {
             if (info->state == 2) restore_interpreted(func);
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
@@ -752,7 +870,10 @@ static inline entry_fn gen_entry(PyThreadState *ts, _PyInterpreterFrame *f, Code
     if (info && !info->entry && info->state == 0 && auto_threshold >= 0) {
         PyCodeObject *co = (PyCodeObject *)f->f_executable;
         if ((long)++info->ncalls > auto_threshold_for(co) && !is_instrumented(co))
-            try_compile((PyFunctionObject *)f->f_funcobj, info);
+            try_compile((PyFunctionObject *)f->f_funcobj, info, 0);
+    }
+    else if (info && info->state == 3) {
+        bg_install_ready();
     }
     if (!info || !info->entry || ts->c_recursion_remaining < EMBER_C_RESERVE ||
         monitoring_active(ts, (PyCodeObject *)f->f_executable))
@@ -873,9 +994,24 @@ static int should_watch(PyFunctionObject *func)
  * set_local_events (install_monitoring_hooks). */
 static int local_c_events;     /* set_local_events asked for C_RETURN/C_RAISE at some point */
 static PyObject *orig_set_events, *orig_set_local_events, *orig_get_events;
+/* Routes the function's calls through ember_vectorcall. Its version (and its code's co_version,
+ * which MAKE_FUNCTION copies into every new function of that code right after the watcher's
+ * CREATE event) are held at 0: a call site the interpreter specialises (CALL_PY_EXACT_ARGS)
+ * with a function's version runs that function inline, bypassing the trampoline for good, so
+ * a function first called from a site already warmed up by other functions was never counted
+ * (seen: 1 of 40 functions called in turn from one loop stayed interpreted). */
 static void watch(PyFunctionObject *func)
 {
-    if (!parked && func->vectorcall == py_function_vectorcall) func->vectorcall = ember_vectorcall;
+    if (parked || func->vectorcall != py_function_vectorcall) return;
+    func->vectorcall = ember_vectorcall;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    CodeInfo *info = get_or_make_info(co);
+    if (info && !info->version_cleared && info->state != 2) {
+        info->orig_co_version = co->co_version;
+        info->version_cleared = 1;
+        co->co_version = 0;
+    }
+    if (func->func_version != 0) _PyFunction_SetVersion(func, 0);
 }
 
 static int func_watcher(PyFunction_WatchEvent event, PyFunctionObject *func, PyObject *new_value)
@@ -906,6 +1042,7 @@ static void set_parked(int park)
             if (park) {
                 if (func->vectorcall == ember_vectorcall) {
                     func->vectorcall = py_function_vectorcall;
+                    release_code_version((PyCodeObject *)func->func_code);
                     if (func->func_version == 0)
                         _PyFunction_SetVersion(func, ((PyCodeObject *)func->func_code)->co_version);
                 }
@@ -1000,7 +1137,9 @@ static PyObject *shim_force_compile(PyObject *self, PyObject *arg)
     PyFunctionObject *func = (PyFunctionObject *)arg;
     CodeInfo *info = get_or_make_info((PyCodeObject *)func->func_code);
     if (!info) return PyErr_NoMemory();
-    if (!try_compile(func, info)) Py_RETURN_FALSE;
+    /* Queued for the compile thread: wait for that compile instead of compiling twice. */
+    while (info->state == 3 && !exiting) bg_wait_and_install(1000);
+    if (!try_compile(func, info, 1)) Py_RETURN_FALSE;
     if (!parked && (func->vectorcall == py_function_vectorcall || func->vectorcall == ember_vectorcall))
         PyFunction_SetVectorcall(func, ember_vectorcall);
     Py_RETURN_TRUE;
@@ -1014,6 +1153,7 @@ static PyObject *shim_watch(PyObject *self, PyObject *arg)
 
 static CodeInfo *info_of(PyObject *arg)
 {
+    bg_install_ready();
     if (!PyFunction_Check(arg)) return NULL;
     return ember_code_info((PyCodeObject *)((PyFunctionObject *)arg)->func_code);
 }
@@ -1032,6 +1172,7 @@ static PyObject *shim_compiled_size(PyObject *self, PyObject *arg)
 
 static PyObject *shim_compiled_functions(PyObject *self, PyObject *unused)
 {
+    bg_install_ready();
     return PyList_GetSlice(compiled_names, 0, PY_SSIZE_T_MAX);
 }
 
@@ -1062,10 +1203,51 @@ static PyObject *shim_disable(PyObject *self, PyObject *unused)
 
 static PyObject *shim_stats(PyObject *self, PyObject *unused)
 {
-    return Py_BuildValue("{s:l,s:l,s:d,s:l,s:O,s:l,s:O}", "compiled", n_compiled, "refused", n_refused,
-                         "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
+    bg_install_ready();
+    EmberBgStats bg = {0};
+    if (p_bg_stats) p_bg_stats(&bg);
+    return Py_BuildValue("{s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K}", "compiled", n_compiled,
+                         "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
                          "enabled", ember_enabled ? Py_True : Py_False, "gen_resumes", ember_gen_resumes,
-                         "gen_hook", hook_on ? Py_True : Py_False);
+                         "gen_hook", hook_on ? Py_True : Py_False, "background", background ? Py_True : Py_False,
+                         "queued", n_queued, "bg_queued", (unsigned long long)bg.queued,
+                         "bg_max_queued", (unsigned long long)bg.max_queued,
+                         "bg_dropped", (unsigned long long)bg.dropped, "bg_cancelled", (unsigned long long)bg.cancelled);
+}
+
+static PyObject *shim_set_background(PyObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    background = on;
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_wait_for_compiles(PyObject *self, PyObject *arg)
+{
+    double s = PyFloat_AsDouble(arg);
+    if (s == -1.0 && PyErr_Occurred()) return NULL;
+    if (s < 0) s = 0;
+    return PyBool_FromLong(bg_wait_and_install((uint64_t)(s * 1000.0)));
+}
+
+/* Stops the compile thread for good (atexit): queued compiles are dropped, the one running
+ * gives up before code generation if it has not started it, and the thread is waited for here
+ * (GIL released), before exit() runs any C++ destructor: LLVM registers some of its static
+ * objects' destructors lazily, during a compile, so they run before any handler registered
+ * earlier, and a compile still running then crashes (seen in 1 of 6 exits with a full queue).
+ * Functions stay as they are (queued ones run interpreted). What had finished is installed,
+ * so the log is complete. */
+static PyObject *shim_bg_shutdown(PyObject *self, PyObject *unused)
+{
+    if (p_bg_shutdown) {
+        Py_BEGIN_ALLOW_THREADS
+        p_bg_shutdown(1);
+        Py_END_ALLOW_THREADS
+        bg_install_ready();
+    }
+    exiting = 1;
+    Py_RETURN_NONE;
 }
 
 static PyObject *shim_set_log(PyObject *self, PyObject *arg)
@@ -1115,6 +1297,17 @@ static int ensure_backend(void)
         p_hir_text = dlsym(h, "ember_hir_text");
         p_builtin_bitcode = dlsym(h, "ember_builtin_bitcode");
         p_version = dlsym(h, "ember_version");
+        p_bg_submit = dlsym(h, "ember_bg_submit");
+        p_bg_bump = dlsym(h, "ember_bg_bump");
+        p_bg_cancel = dlsym(h, "ember_bg_cancel");
+        p_bg_ready = dlsym(h, "ember_bg_ready");
+        p_bg_poll = dlsym(h, "ember_bg_poll");
+        p_bg_wait = dlsym(h, "ember_bg_wait");
+        p_bg_shutdown = dlsym(h, "ember_bg_shutdown");
+        p_bg_stats = dlsym(h, "ember_bg_stats");
+        if (!p_bg_submit || !p_bg_bump || !p_bg_cancel || !p_bg_ready || !p_bg_poll || !p_bg_wait ||
+            !p_bg_shutdown || !p_bg_stats)
+            p_bg_submit = NULL;   /* a libember without background compilation: compile synchronously */
         if (!p_init || !p_compile || !p_free || !p_builtin_bitcode || !p_version) {
             snprintf(err, sizeof err, "%s lacks the Ember C ABI", backend_path);
             why = err;
@@ -1140,6 +1333,18 @@ static int ensure_backend(void)
     }
     snprintf(backend_version, sizeof backend_version, "%s (bitcode %zu bytes)", p_version(), bclen);
     backend_state = 1;
+    /* Interpreter exit stops the compile thread first thing (atexit runs before the modules are
+     * torn down): queued compiles are dropped, not finished. */
+    static PyMethodDef exit_def = {"bg_shutdown", shim_bg_shutdown, METH_NOARGS, NULL};
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *fn = atexit ? PyCFunction_New(&exit_def, NULL) : NULL;
+    PyObject *r = fn ? PyObject_CallMethod(atexit, "register", "O", fn) : NULL;
+    if (!r) PyErr_Clear();
+    Py_XDECREF(r);
+    Py_XDECREF(fn);
+    Py_XDECREF(atexit);
+    PyErr_SetRaisedException(exc);
     return 1;
 }
 
@@ -1195,6 +1400,11 @@ static PyMethodDef methods[] = {
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
+    {"set_background", shim_set_background, METH_O, "True: compile hot functions on the compile thread "
+     "(the default); False: at the call that made them hot (EMBER_BACKGROUND=0)."},
+    {"wait_for_compiles", shim_wait_for_compiles, METH_O, "wait_for_compiles(seconds): wait until the compile "
+     "thread is idle and install what it finished; True when idle."},
+    {"bg_shutdown", shim_bg_shutdown, METH_NOARGS, "Stop the compile thread (drops queued compiles); run at exit."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,6 +9,12 @@
 #include <stddef.h>
 
 /**
+ * Jobs the queue holds at most (a job is a function's wire bytes, a few KiB). When it is
+ * full, the coldest job is dropped (reported as [`EmberError::Dropped`]).
+ */
+#define QUEUE_CAPACITY 256
+
+/**
  * `flags` bit of [`ember_compile_object`]: call cold helpers with `preserve_mostcc` (the
  * runtime's cold helpers must be built with clang `__attribute__((preserve_most))`).
  */
@@ -29,6 +35,11 @@
  * `flags` bit of [`ember_compile_object`]: emit the lowering as is, without Ember's LLVM passes.
  */
 #define EMBER_OBJ_NO_PASSES 8
+
+/**
+ * Bytes of [`EmberBgResult::message`], the terminating NUL included.
+ */
+#define EMBER_BG_MESSAGE_BYTES 256
 
 /**
  * Magic number at the start of every wire function ("EMB1", little-endian).
@@ -77,6 +88,11 @@ typedef enum EmberStatus {
    * A caught internal panic.
    */
   EMBER_STATUS_INTERNAL = 6,
+  /**
+   * A background compile job was dropped (queue full, compile thread shut down): the
+   * function stays interpreted and may be submitted again later.
+   */
+  EMBER_STATUS_DROPPED = 7,
 } EmberStatus;
 
 /**
@@ -577,6 +593,62 @@ typedef struct EmberCompiled {
 } EmberCompiled;
 
 /**
+ * One finished background compile, as [`ember_bg_poll`] reports it.
+ */
+typedef struct EmberBgResult {
+  /**
+   * The token given to [`ember_bg_submit`].
+   */
+  uint64_t token;
+  /**
+   * `Ok` (then `compiled` holds the code), `Dropped` (submit again later) or the error.
+   */
+  enum EmberStatus status;
+  /**
+   * The compiled code when `status` is `Ok`, else zeros.
+   */
+  struct EmberCompiled compiled;
+  /**
+   * NUL-terminated reason when `status` is not `Ok` (truncated).
+   */
+  char message[EMBER_BG_MESSAGE_BYTES];
+} EmberBgResult;
+
+/**
+ * Counts of background compile jobs since the process started (see [`crate::background::Stats`]).
+ */
+typedef struct EmberBgStats {
+  /**
+   * Jobs accepted.
+   */
+  uint64_t submitted;
+  /**
+   * Jobs compiled.
+   */
+  uint64_t compiled;
+  /**
+   * Jobs whose compile failed.
+   */
+  uint64_t failed;
+  /**
+   * Jobs dropped (queue full, shut down).
+   */
+  uint64_t dropped;
+  /**
+   * Jobs cancelled by their owner.
+   */
+  uint64_t cancelled;
+  /**
+   * Jobs waiting now.
+   */
+  uint64_t queued;
+  /**
+   * Most jobs ever waiting at once.
+   */
+  uint64_t max_queued;
+} EmberBgStats;
+
+/**
  * Initialises the compiler: creates the LLJIT and defines the runtime helpers.
  *
  * `err`/`errlen`: a buffer that receives a NUL-terminated message (may be NULL).
@@ -601,6 +673,8 @@ enum EmberStatus ember_compile(const uint8_t *wire,
 
 /**
  * Frees the code of a compiled function. The caller guarantees no activation is running.
+ * While the compile thread holds the compiler, the code is freed right after its compile
+ * (the call never waits for it); an unknown handle is then not reported.
  *
  * Errors: `Usage` for an unknown handle or before `ember_init`.
  */
@@ -651,5 +725,63 @@ enum EmberStatus ember_compile_object(const char *target,
                                       size_t *out_len,
                                       char *err,
                                       size_t errlen);
+
+/**
+ * Queues a function's HIR wire bytes (`wire`, `len` bytes, copied) for the compile thread
+ * under `token`, with priority `hotness` (e.g. its call count; hotter compiles first).
+ *
+ * Errors: `Usage` (NULL `wire`), `Dropped` (the queue is full of hotter jobs or the compile
+ * thread has shut down: the function stays interpreted and may be submitted later); the
+ * message goes to `err`.
+ */
+enum EmberStatus ember_bg_submit(uint64_t token,
+                                 uint64_t hotness,
+                                 const uint8_t *wire,
+                                 size_t len,
+                                 char *err,
+                                 size_t errlen);
+
+/**
+ * Raises the priority of `token`'s queued job to `hotness` (ignored when it is not queued).
+ */
+void ember_bg_bump(uint64_t token, uint64_t hotness);
+
+/**
+ * Withdraws `token`'s job, running compile or unpolled result (its code is freed); after it
+ * returns no result names `token`. Returns 1 when something was withdrawn, else 0.
+ */
+int32_t ember_bg_cancel(uint64_t token);
+
+/**
+ * Number of finished results waiting for [`ember_bg_poll`] (cheap: one atomic load).
+ */
+uint64_t ember_bg_ready(void);
+
+/**
+ * Moves up to `cap` finished results, oldest first, into `out`; returns how many.
+ */
+size_t ember_bg_poll(struct EmberBgResult *out, size_t cap);
+
+/**
+ * Waits up to `timeout_ms` milliseconds until no job is queued or compiling. Returns 1 when
+ * idle, 0 on timeout. Call it with the GIL released.
+ */
+int32_t ember_bg_wait(uint64_t timeout_ms);
+
+/**
+ * Stops background compilation for good (interpreter exit): drops queued jobs and makes the
+ * compile in progress give up before machine-code generation if it has not reached it. With
+ * `wait` non-zero, also waits for the compile thread to end. The host must wait before
+ * `exit()` runs C++ destructors: LLVM registers some static destructors lazily, during a
+ * compile, so they run before any handler registered at the first submit, and a compile
+ * still running then uses destroyed objects. The C `atexit` handler registered at the first
+ * submit only covers hosts that never call this. Later submits report `Dropped`.
+ */
+void ember_bg_shutdown(int32_t wait);
+
+/**
+ * Fills `*out` with the job counts (nothing when `out` is NULL).
+ */
+void ember_bg_stats(struct EmberBgStats *out);
 
 #endif  /* EMBER_H */

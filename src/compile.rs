@@ -127,6 +127,12 @@ impl Compiler {
                     return Err(e);
                 }
             };
+            if crate::background::exiting() {
+                // Exit is waiting for this compile: skip machine-code generation.
+                drop(m);
+                LLVMOrcDisposeThreadSafeContext(tsc);
+                return Err(EmberError::Dropped("the interpreter is exiting".into()));
+            }
             let raw = m.as_mut_ptr();
             std::mem::forget(m);
             let tsm = LLVMOrcCreateNewThreadSafeModule(raw, tsc);

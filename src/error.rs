@@ -29,6 +29,10 @@ pub enum EmberError {
     /// A Rust panic was caught at the FFI boundary.
     #[error("internal error (panic): {0}")]
     Internal(String),
+    /// A background compile job was dropped (queue full, compile thread shut down); the
+    /// function stays interpreted and may be submitted again.
+    #[error("not compiled now: {0}")]
+    Dropped(String),
 }
 
 impl EmberError {
@@ -42,6 +46,7 @@ impl EmberError {
             EmberError::Llvm(_) => S::Llvm,
             EmberError::Usage(_) => S::Usage,
             EmberError::Internal(_) => S::Internal,
+            EmberError::Dropped(_) => S::Dropped,
         }
     }
 }

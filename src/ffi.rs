@@ -35,6 +35,9 @@ pub enum EmberStatus {
     Usage = 5,
     /// A caught internal panic.
     Internal = 6,
+    /// A background compile job was dropped (queue full, compile thread shut down): the
+    /// function stays interpreted and may be submitted again later.
+    Dropped = 7,
 }
 
 /// A runtime helper the JIT may call: its symbol name and address.
@@ -85,7 +88,7 @@ unsafe impl Send for State {}
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
-fn write_err(buf: *mut c_char, len: usize, msg: &str) {
+pub(crate) fn write_err(buf: *mut c_char, len: usize, msg: &str) {
     if buf.is_null() || len == 0 {
         return;
     }
@@ -96,7 +99,7 @@ fn write_err(buf: *mut c_char, len: usize, msg: &str) {
     }
 }
 
-fn guard(err: *mut c_char, errlen: usize, f: impl FnOnce() -> Result<(), EmberError>) -> EmberStatus {
+pub(crate) fn guard(err: *mut c_char, errlen: usize, f: impl FnOnce() -> Result<(), EmberError>) -> EmberStatus {
     let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
         let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
         Err(EmberError::Internal(msg))
@@ -167,31 +170,91 @@ pub extern "C" fn ember_compile(wire: *const u8, len: usize, out: *mut EmberComp
             return Err(EmberError::Usage("NULL wire or out".into()));
         }
         let bytes = unsafe { std::slice::from_raw_parts(wire, len) };
-        let mut st = lock();
-        let st = st.as_mut().ok_or_else(|| EmberError::Usage("ember_init has not been called".into()))?;
-        let c = st.compiler.compile_wire(bytes)?;
-        st.next += 1;
-        let handle = st.next;
-        unsafe {
-            *out = EmberCompiled { entry: c.entry as *const libc::c_void, code_size: c.code_size, compile_ns: c.compile_ns, handle };
-        }
-        st.live.insert(handle, c.tracker);
+        let c = compile_bytes(bytes)?;
+        unsafe { *out = c.to_c() };
         Ok(())
     })
 }
 
+/// What a compile hands back, without raw pointers (it crosses from the compile thread).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Code {
+    entry: u64,
+    code_size: u64,
+    compile_ns: u64,
+    handle: u64,
+}
+
+impl Code {
+    /// The handle for [`ember_free`].
+    pub(crate) fn handle(&self) -> u64 {
+        self.handle
+    }
+
+    pub(crate) fn to_c(self) -> EmberCompiled {
+        EmberCompiled {
+            entry: self.entry as *const libc::c_void,
+            code_size: self.code_size,
+            compile_ns: self.compile_ns,
+            handle: self.handle,
+        }
+    }
+}
+
+/// Handles whose code [`ember_free`] could not free at once because a compile held the
+/// compiler; freed by the next holder of the compiler lock.
+static DEFERRED_FREES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+fn free_deferred(st: &mut State) {
+    let handles = std::mem::take(&mut *DEFERRED_FREES.lock().unwrap_or_else(|p| p.into_inner()));
+    for h in handles {
+        if let Some(t) = st.live.remove(&h) {
+            st.compiler.free(t);
+        }
+    }
+}
+
+/// Compiles wire bytes with the process's compiler (either thread) and registers the code
+/// under a new handle.
+pub(crate) fn compile_bytes(bytes: &[u8]) -> Result<Code, EmberError> {
+    let mut st = lock();
+    let st = st.as_mut().ok_or_else(|| EmberError::Usage("ember_init has not been called".into()))?;
+    free_deferred(st);
+    let c = st.compiler.compile_wire(bytes)?;
+    st.next += 1;
+    let handle = st.next;
+    st.live.insert(handle, c.tracker);
+    Ok(Code { entry: c.entry, code_size: c.code_size, compile_ns: c.compile_ns, handle })
+}
+
+/// Frees a handle's code now, or after the compile in progress (never blocks on it).
+pub(crate) fn free_handle(handle: u64) -> Result<(), EmberError> {
+    match STATE.try_lock() {
+        Ok(mut st) => free_now(&mut st, handle),
+        Err(std::sync::TryLockError::Poisoned(p)) => free_now(&mut p.into_inner(), handle),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            DEFERRED_FREES.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+            Ok(())
+        }
+    }
+}
+
+fn free_now(st: &mut Option<State>, handle: u64) -> Result<(), EmberError> {
+    let st = st.as_mut().ok_or_else(|| EmberError::Usage("ember_init has not been called".into()))?;
+    free_deferred(st);
+    let t = st.live.remove(&handle).ok_or_else(|| EmberError::Usage(format!("unknown handle {handle}")))?;
+    st.compiler.free(t);
+    Ok(())
+}
+
 /// Frees the code of a compiled function. The caller guarantees no activation is running.
+/// While the compile thread holds the compiler, the code is freed right after its compile
+/// (the call never waits for it); an unknown handle is then not reported.
 ///
 /// Errors: `Usage` for an unknown handle or before `ember_init`.
 #[no_mangle]
 pub extern "C" fn ember_free(handle: u64) -> EmberStatus {
-    guard(std::ptr::null_mut(), 0, || {
-        let mut st = lock();
-        let st = st.as_mut().ok_or_else(|| EmberError::Usage("ember_init has not been called".into()))?;
-        let t = st.live.remove(&handle).ok_or_else(|| EmberError::Usage(format!("unknown handle {handle}")))?;
-        st.compiler.free(t);
-        Ok(())
-    })
+    guard(std::ptr::null_mut(), 0, || free_handle(handle))
 }
 
 /// Writes the SSA HIR text form of a wire function into `buf` (NUL-terminated, truncated to

@@ -6,9 +6,11 @@
 //! CPython version: struct offsets, helper addresses and the meaning of specialised
 //! instructions arrive through the wire format and the helper bitcode. The C ABI is [`ffi`].
 
+pub mod background;
 pub mod compile;
 pub mod error;
 pub mod ffi;
+pub mod ffi_background;
 pub mod hir;
 pub mod lower;
 pub mod orc;

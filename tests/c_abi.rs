@@ -37,6 +37,7 @@ const OK: i32 = 0;
 const MALFORMED: i32 = 1;
 const UNSUPPORTED: i32 = 2;
 const USAGE: i32 = 5;
+const DROPPED: i32 = 7;
 
 fn library() -> Library {
     // target/<profile>/deps/c_abi-xxxx -> target/<profile>/libember.so
@@ -117,5 +118,68 @@ fn integrator_flow() {
         ember_decref(fr.locals[1]);
         assert_eq!(free(out.handle), OK);
         assert_eq!(free(out.handle), USAGE, "a handle is freed once");
+
+        // Background compilation: submit, wait for the compile thread, poll, run the code.
+        let submit: Symbol<BgSubmit> = lib.get(b"ember_bg_submit").unwrap();
+        let ready: Symbol<unsafe extern "C" fn() -> u64> = lib.get(b"ember_bg_ready").unwrap();
+        let poll: Symbol<BgPoll> = lib.get(b"ember_bg_poll").unwrap();
+        let wait: Symbol<unsafe extern "C" fn(u64) -> i32> = lib.get(b"ember_bg_wait").unwrap();
+        let cancel: Symbol<unsafe extern "C" fn(u64) -> i32> = lib.get(b"ember_bg_cancel").unwrap();
+        let shutdown: Symbol<unsafe extern "C" fn(i32)> = lib.get(b"ember_bg_shutdown").unwrap();
+        let mut results: Vec<EmberBgResult> = (0..4).map(|_| EmberBgResult::zeroed()).collect();
+        assert_eq!(submit(11, 5, good.as_ptr(), good.len(), err.as_mut_ptr(), err.len()), OK, "{}", msg(&err));
+        assert_eq!(submit(12, 1, unsup.as_ptr(), unsup.len(), err.as_mut_ptr(), err.len()), OK, "{}", msg(&err));
+        assert_eq!(submit(13, 1, good.as_ptr(), 3, err.as_mut_ptr(), err.len()), OK, "malformed input is reported by poll");
+        assert_eq!(submit(14, 1, std::ptr::null(), 0, err.as_mut_ptr(), err.len()), USAGE);
+        assert_eq!(wait(60_000), 1, "the compile thread went idle");
+        assert_eq!(ready(), 3);
+        assert_eq!(poll(results.as_mut_ptr(), results.len()), 3);
+        assert_eq!(ready(), 0);
+        let by_token = |t: u64| results.iter().find(|r| r.token == t).unwrap();
+        let r11 = by_token(11);
+        assert_eq!(r11.status, OK, "{}", msg(&r11.message));
+        assert_eq!((by_token(12).status, by_token(13).status), (UNSUPPORTED, MALFORMED));
+        assert!(msg(&by_token(12).message).contains("SETUP_ANNOTATIONS"));
+        let entry: Entry = std::mem::transmute(r11.compiled.entry);
+        let mut fr = Frame::new();
+        fr.locals[0] = int(40);
+        fr.locals[1] = int(2);
+        let r = entry(std::ptr::null_mut(), &mut *fr);
+        assert_eq!(val(r), 42);
+        ember_decref(r);
+        ember_decref(fr.locals[0]);
+        ember_decref(fr.locals[1]);
+        assert_eq!(free(r11.compiled.handle), OK);
+        // A finished result withdrawn before it is polled: its code is freed, poll never sees it.
+        assert_eq!(submit(15, 1, good.as_ptr(), good.len(), err.as_mut_ptr(), err.len()), OK);
+        assert_eq!(wait(60_000), 1);
+        assert_eq!(cancel(15), 1);
+        assert_eq!(cancel(15), 0);
+        assert_eq!(ready(), 0);
+        shutdown(1);
+        assert_eq!(submit(16, 1, good.as_ptr(), good.len(), err.as_mut_ptr(), err.len()), DROPPED);
+        assert!(msg(&err).contains("shut down"), "{}", msg(&err));
     }
 }
+
+#[repr(C)]
+struct EmberBgResult {
+    token: u64,
+    status: i32,
+    compiled: EmberCompiled,
+    message: [c_char; ember::ffi_background::EMBER_BG_MESSAGE_BYTES],
+}
+
+impl EmberBgResult {
+    fn zeroed() -> Self {
+        EmberBgResult {
+            token: 0,
+            status: -1,
+            compiled: EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0 },
+            message: [0; ember::ffi_background::EMBER_BG_MESSAGE_BYTES],
+        }
+    }
+}
+
+type BgSubmit = unsafe extern "C" fn(u64, u64, *const u8, usize, *mut c_char, usize) -> i32;
+type BgPoll = unsafe extern "C" fn(*mut EmberBgResult, usize) -> usize;

@@ -36,7 +36,8 @@ class LogStats:
     compile times in milliseconds; ``code_bytes`` the sum of machine-code
     sizes; ``rejected`` counts "Not compiling" lines and ``reasons`` groups
     them; ``excerpt`` keeps the first lines verbatim and ``bench_excerpt`` the
-    first lines about benchmark-module functions. ``exists`` is False when
+    first lines about benchmark-module functions; ``compile_ms_each`` lists
+    each compiled function's compile time (ms, log order). ``exists`` is False when
     the file was never written (Ember not loaded or not logging).
     """
 
@@ -51,6 +52,7 @@ class LogStats:
     excerpt: list = field(default_factory=list)
     bench_excerpt: list = field(default_factory=list)
     functions: list = field(default_factory=list)
+    compile_ms_each: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """Return the stats as a plain dict (for JSON)."""
@@ -81,6 +83,7 @@ def parse_log_text(text: str, path: str = "<text>", excerpt_lines: int = 12) -> 
                 st.compiled_bench += 1
             if m.group("ms"):
                 st.compile_ms += float(m.group("ms"))
+                st.compile_ms_each.append(float(m.group("ms")))
             if m.group("bytes"):
                 st.code_bytes += int(m.group("bytes"))
             continue

@@ -9,6 +9,7 @@ median times with spread, the JIT-activity proof, and Ember log excerpts.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from . import stats
 from .configs import BASELINE
@@ -211,6 +212,40 @@ def nojit_check(data: RunData) -> list:
     return [msg + ")."]
 
 
+def compile_time_table(data: RunData) -> list:
+    """Markdown lines: the distribution of compile time per function (ms) for each Ember
+    configuration and regime, over every function compiled in every process (read from the
+    processes' Ember logs): count, median, 95th percentile, maximum, and the median total per
+    process."""
+    import numpy as np
+
+    from .emberlog import parse_log
+    header = ["configuration", "regime", "functions compiled (all processes)",
+              "median ms", "p95 ms", "max ms", "total per process (median)"]
+    rows = []
+    for c in data.configs:
+        if not c.get("ember"):
+            continue
+        for regime in data.regimes():
+            each, totals = [], []
+            for ch in data.manifest.get("chunks", []):
+                if ch["config"] != c["name"] or ch["regime"] != regime or not ch.get("log"):
+                    continue
+                path = Path(ch["log"]["path"])
+                if not path.exists():   # the run directory was moved: same place under it
+                    path = data.run_dir / "logs" / ch["bench"] / ch["config"] / path.name
+                st = parse_log(path)
+                each += st.compile_ms_each
+                totals.append(sum(st.compile_ms_each))
+            if not each:
+                continue
+            a = np.asarray(each)
+            rows.append([c["name"], regime, str(len(each)), f"{np.median(a):.1f}",
+                         f"{np.percentile(a, 95):.1f}", f"{a.max():.1f}",
+                         f"{np.median(totals):.0f} ms"])
+    return _table(header, rows) if rows else []
+
+
 def excerpts(data: RunData, lines_per_log: int = 6) -> list:
     """Markdown lines: a collapsible Ember-log excerpt per benchmark and mode."""
     out = []
@@ -293,6 +328,11 @@ def render(data: RunData, plots: list | None = None) -> str:
     if jt:
         lines += ["## JIT activity (Ember: each process's EMBER_LOG; CinderX: "
                   "cinderx.jit.get_compiled_functions() at exit)", ""] + jt + [""]
+        ct = compile_time_table(data)
+        if ct:
+            lines += ["### Compile time per function", "",
+                      "Every `Finished compiling` line of every process, by configuration "
+                      "and regime (compile time on the thread that compiled).", ""] + ct + [""]
         lines += excerpts(data)
     if m.get("failed"):
         lines += ["## Failures", ""]

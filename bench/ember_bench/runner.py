@@ -96,6 +96,19 @@ class RunError(RuntimeError):
     """A benchmark process failed; the message holds its output's tail."""
 
 
+def calibrated_value_s(run) -> float:
+    """Wall seconds of one value at the calibrated loop count, from a pyperf calibration run
+    (0.0 when it has no warm-up values). pyperf stores warm-up values per loop and per inner
+    loop (a benchmark repeating its statement N times inside one loop divides by N, e.g.
+    unpack_sequence's 400): the last warm-up is the calibrated one, and its wall time is
+    loops x inner loops x that value."""
+    if not run.warmups:
+        return 0.0
+    loops, per_loop = run.warmups[-1]
+    inner = int(run.get_metadata().get("inner_loops", 1) or 1)
+    return loops * inner * per_loop
+
+
 class BenchRunner:
     """Runs benchmarks for a set of configurations into ``run_dir``.
 
@@ -191,6 +204,7 @@ class BenchRunner:
             valid, why = validity(st, cfg.require_bench_compiled)
             log = st.as_dict()
             log.pop("functions", None)
+            log.pop("compile_ms_each", None)   # the report reads them from the log file
             log["valid"] = valid
             log["why"] = why
         proof = []
@@ -302,10 +316,9 @@ class BenchRunner:
         if not loops:
             raise RunError(f"no calibrate_loops in {dest}")
         self.loops[(bench.name, cfg.name)] = int(loops)
-        # pyperf stores warm-up values per loop: the last one is the calibrated value.
-        last_loops, per_loop = runs[-1].warmups[-1] if runs[-1].warmups else (0, 0.0)
-        if last_loops:
-            self.value_s[(bench.name, cfg.name)] = last_loops * per_loop
+        value = calibrated_value_s(runs[-1])
+        if value:
+            self.value_s[(bench.name, cfg.name)] = value
 
     def steady(self, bench: BenchmarkScript, cfg: Config, rnd: int) -> Chunk:
         """Run one steady-state worker process (round ``rnd``)."""

@@ -1,10 +1,13 @@
 """Ember: a JIT compiler for CPython 3.13 (Rust + LLVM).
 
-Importing this module loads `libember.so` and the shim; nothing is compiled until a mode is
-chosen: `auto(n)` (compile a function after n calls, 0 = at its first call), a jit list
-(`jit_list([...])`, `module:qualname` patterns with `*` wildcards), or `force_compile(f)`.
+Importing this module loads the shim only (the compiler, libember.so with LLVM, is loaded by
+the first compile); nothing is compiled until a mode is chosen: `auto(n)` (compile a function
+after n calls, 0 = at its first call), a jit list (`jit_list([...])`, `module:qualname`
+patterns with `*` wildcards), or `force_compile(f)`. Hot functions are compiled on a compile
+thread while they keep running in the interpreter; `wait_for_compiles()` waits for it.
 Environment: EMBER_AUTO=N, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path ('-' = stderr),
-EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM default<O2>), EMBER_DUMP_HIR=1 (log HIR text).
+EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM default<O2>), EMBER_DUMP_HIR=1 (log HIR text),
+EMBER_BACKGROUND=0 (compile on the calling thread instead of the compile thread).
 """
 import gc
 import os
@@ -17,7 +20,7 @@ from . import _compat, _shim
 _FunctionType = type(lambda: None)
 
 __all__ = ["auto", "force_compile", "is_compiled", "compiled_size", "compiled_functions", "disable",
-           "jit_list", "stats", "start_from_env", "version"]
+           "jit_list", "stats", "start_from_env", "version", "wait_for_compiles"]
 
 _here = os.path.dirname(os.path.abspath(__file__))
 
@@ -62,6 +65,9 @@ if inactive is None:
         _shim.set_log(os.environ["EMBER_LOG"])
     # Remembers libember.so; LLVM is loaded by the first compile, not here.
     _shim.load(_library_path(), _env_int("EMBER_OPT", 1, 0, 2))
+    # EMBER_BACKGROUND=0: compile on the calling thread at the call that makes a function hot
+    # (deterministic, for tests and measurements); default 1, the compile thread.
+    _shim.set_background(_env_int("EMBER_BACKGROUND", 1, 0, 1))
     _shim.install_monitoring_hooks()
 else:
     print(inactive, file=sys.stderr)
@@ -125,6 +131,20 @@ def compiled_size(f):
 def compiled_functions():
     """List of `module:qualname` of every function compiled so far, in order."""
     return _shim.compiled_functions()
+
+
+def wait_for_compiles(timeout=None):
+    """Wait until the compile thread has no queued or running compile (at most `timeout`
+    seconds; None: no limit) and install what it finished, so that the functions it compiled
+    run compiled from their next call. Returns True when nothing is pending. The GIL is
+    released while waiting. Without background compilation it returns True at once."""
+    if inactive is not None:
+        return True
+    if timeout is not None:
+        return _shim.wait_for_compiles(float(timeout))
+    while not _shim.wait_for_compiles(60.0):
+        pass
+    return True
 
 
 def disable():

@@ -208,6 +208,7 @@ def test_emberlog_counts_and_validity(tmp_path):
     st = parse_log_text(LOG)
     assert (st.compiled, st.compiled_bench) == (3, 2)
     assert st.compile_ms == pytest.approx(3.75)
+    assert st.compile_ms_each == [1.5, 0.25, 2.0]
     assert st.code_bytes == 2048 + 128 + 512
     assert st.rejected == 1 and "generators are not supported" in st.reasons
     assert validity(st)[0]

@@ -24,8 +24,11 @@ TIMEOUT = 60
 
 
 def clean_env(**extra):
-    """The current environment without any EMBER_* variable, plus `extra`."""
+    """The current environment without any EMBER_* variable, plus `extra`. Compiles happen on
+    the calling thread (EMBER_BACKGROUND=0) unless `extra` says otherwise, so that a test can
+    say exactly which call runs compiled code; test_background.py covers the compile thread."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
+    env["EMBER_BACKGROUND"] = "0"
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

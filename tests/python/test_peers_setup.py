@@ -269,3 +269,17 @@ def test_driver_reports_no_jit_when_cinderx_is_absent(tmp_path):
     rec = json.loads(proof.read_text())
     assert rec["jit"] == "cinderx" and rec["jit_loaded"] is False
     assert "compiled_functions" not in rec
+
+
+def test_calibrated_value_counts_inner_loops():
+    """unpack_sequence divides its values by 400 inner loops: a value lasts loops x 400 x the
+    stored value (the warm-up of JIT configurations is counted in such values)."""
+    import pyperf
+    from ember_bench.runner import calibrated_value_s
+    run = pyperf.Run([], warmups=[(1024, 1e-7), (8192, 5.4e-8)],
+                     metadata={"name": "x", "inner_loops": 400, "calibrate_loops": 8192},
+                     collect_metadata=False)
+    assert calibrated_value_s(run) == pytest.approx(8192 * 400 * 5.4e-8)
+    plain = pyperf.Run([], warmups=[(64, 1e-3)], metadata={"name": "y", "calibrate_loops": 64},
+                       collect_metadata=False)
+    assert calibrated_value_s(plain) == pytest.approx(0.064)

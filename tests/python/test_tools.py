@@ -73,6 +73,8 @@ def _env(ember_on, **extra):
             fh.write("__main__:*\n")
         env["EMBER_JIT_LIST"] = jl
         env["EMBER_LOG"] = "-"
+        # Compiled before the tool starts (the programs rely on it): synchronous compiles.
+        env["EMBER_BACKGROUND"] = "0"
     env.update(extra)
     return env
 
