@@ -28,6 +28,8 @@ mod = sys.modules.get("ember")
 info = {"ember_loaded": mod is not None}
 if mod is not None:
     info["has_api"] = hasattr(mod, "compiled_functions")
+    if hasattr(mod, "wait_for_compiles"):   # background compilation: let the queue drain
+        mod.wait_for_compiles(120)
     if info["has_api"]:
         info["compiled"] = [str(f) for f in mod.compiled_functions()]
 print(json.dumps(info))
