@@ -44,11 +44,10 @@ PEER_CONFIGS = {"pypy": ("pypy", "pypy-nojit"), "pyston": ("pyston", "cpython3.1
 
 #: Run inside the Debian 3.13 prefix: does Ember load, activate and compile there?
 _EMBER_PROBE = (
-    "import json, os, sys; os.environ['EMBER_AUTO'] = '0'; import ember; ember.auto(0)\n"
+    "import json, os, sys; import ember\n"
     "def _probe(a, b): return a + b\n"
-    "_probe(1, 2)\n"
     "print(json.dumps({'built_for': ember.built_for, 'inactive': ember.inactive,"
-    " 'compiled': ember.is_compiled(_probe)}))"
+    " 'compiled': ember.force_compile(_probe) and _probe(1, 2) == 3}))"
 )
 
 _PROBE = (
