@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +29,7 @@ import pyperf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ember_bench import stats  # noqa: E402
-from ember_bench.configs import base_environ  # noqa: E402
+from ember_bench.command import time_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -53,15 +51,8 @@ def run(python: str, rounds: int, workdir: Path) -> dict:
     cfgs = configs(python, str(empty))
     for r in range(rounds):
         for i, (name, argv, env, _) in enumerate(cfgs):
-            child = base_environ()
-            child.update(env)
-            inner = [shutil.which("env") or "/usr/bin/env", "-i"] + [f"{k}={v}" for k, v in sorted(child.items())] + argv
-            outer = base_environ()
-            outer["EMBER_DISABLE"] = "1"   # the timing process itself never runs Ember
-            subprocess.run([sys.executable, "-m", "pyperf", "command", "--worker", "--loops", "1",
-                            "--warmups", "0", "--values", "1", "--name", "startup",
-                            "--append", str(workdir / f"{i}.json"), "--", *inner],
-                           env=outer, check=True, capture_output=True, cwd=workdir)
+            if time_process(argv, env, workdir / f"{i}.json", "startup", cwd=workdir) != 0:
+                raise SystemExit(f"{name}: the process failed")
         print(f"round {r + 1}/{rounds}", file=sys.stderr, end="\r")
     print(file=sys.stderr)
     out = {}

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -35,7 +34,7 @@ import pyperf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ember_bench import stats  # noqa: E402
-from ember_bench.configs import base_environ  # noqa: E402
+from ember_bench.command import time_process  # noqa: E402
 from ember_bench.emberlog import parse_log  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,16 +85,8 @@ def run(python: str, src: Path, rounds: int, workdir: Path) -> dict:
             log = workdir / f"{name}-{r}.ember.log"
             junit = workdir / f"{name}-{r}.xml"
             argv = head + ["-q", "-p", "no:cacheprovider", f"--junitxml={junit}", "tests"]
-            child = base_environ()
-            if name == "ember":
-                child["EMBER_LOG"] = str(log)
-            inner = [shutil.which("env") or "/usr/bin/env", "-i"] + [f"{k}={v}" for k, v in sorted(child.items())] + argv
-            outer = base_environ()
-            outer["EMBER_DISABLE"] = "1"   # the timing process itself never runs Ember
-            subprocess.run([sys.executable, "-m", "pyperf", "command", "--worker", "--loops", "1",
-                            "--warmups", "0", "--values", "1", "--name", name,
-                            "--append", str(workdir / f"{name}.json"), "--", *inner],
-                           env=outer, capture_output=True, text=True, cwd=src)
+            env = {"EMBER_LOG": str(log)} if name == "ember" else {}
+            time_process(argv, env, workdir / f"{name}.json", name, cwd=src)
             out[name]["outcomes"].append(outcome(junit))
             if name == "ember":
                 out[name]["compiled"].append(parse_log(log).compiled)
