@@ -615,27 +615,28 @@ typedef struct EmberBgResult {
 } EmberBgResult;
 
 /**
- * Counts of background compile jobs since the process started (see [`crate::background::Stats`]).
+ * Counts kept by a [`Backlog`] since it was created (all counts of jobs). Also the C ABI's
+ * `EmberBgStats` (`ember_bg_stats`; cbindgen renames it).
  */
 typedef struct EmberBgStats {
   /**
-   * Jobs accepted.
+   * Jobs accepted by [`Backlog::submit`].
    */
   uint64_t submitted;
   /**
-   * Jobs compiled.
+   * Jobs whose compile succeeded.
    */
   uint64_t compiled;
   /**
-   * Jobs whose compile failed.
+   * Jobs whose compile failed (unsupported construct, LLVM error, panic).
    */
   uint64_t failed;
   /**
-   * Jobs dropped (queue full, shut down).
+   * Jobs dropped because the queue was full or the backlog shut down.
    */
   uint64_t dropped;
   /**
-   * Jobs cancelled by their owner.
+   * Jobs cancelled by [`Backlog::cancel`] (queued, in compilation or finished).
    */
   uint64_t cancelled;
   /**
@@ -643,7 +644,7 @@ typedef struct EmberBgStats {
    */
   uint64_t queued;
   /**
-   * Most jobs ever waiting at once.
+   * The most jobs that were ever waiting at once.
    */
   uint64_t max_queued;
 } EmberBgStats;
@@ -780,7 +781,7 @@ int32_t ember_bg_wait(uint64_t timeout_ms);
 void ember_bg_shutdown(int32_t wait);
 
 /**
- * Fills `*out` with the job counts (nothing when `out` is NULL).
+ * Fills `*out` with the job counts since the process started (nothing when `out` is NULL).
  */
 void ember_bg_stats(struct EmberBgStats *out);
 

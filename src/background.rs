@@ -44,7 +44,9 @@ pub fn exiting() -> bool {
 /// full, the coldest job is dropped (reported as [`EmberError::Dropped`]).
 pub const QUEUE_CAPACITY: usize = 256;
 
-/// Counts kept by a [`Backlog`] since it was created (all counts of jobs).
+/// Counts kept by a [`Backlog`] since it was created (all counts of jobs). Also the C ABI's
+/// `EmberBgStats` (`ember_bg_stats`; cbindgen renames it).
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Jobs accepted by [`Backlog::submit`].

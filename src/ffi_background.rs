@@ -16,7 +16,7 @@ use std::ffi::c_char;
 use std::sync::Once;
 use std::time::Duration;
 
-use crate::background::{Backlog, QUEUE_CAPACITY};
+use crate::background::{Backlog, Stats, QUEUE_CAPACITY};
 use crate::error::EmberError;
 use crate::ffi::{compile_bytes, free_handle, guard, write_err, Code, EmberCompiled, EmberStatus};
 
@@ -34,26 +34,6 @@ pub struct EmberBgResult {
     pub compiled: EmberCompiled,
     /// NUL-terminated reason when `status` is not `Ok` (truncated).
     pub message: [c_char; EMBER_BG_MESSAGE_BYTES],
-}
-
-/// Counts of background compile jobs since the process started (see [`crate::background::Stats`]).
-#[repr(C)]
-#[derive(Default)]
-pub struct EmberBgStats {
-    /// Jobs accepted.
-    pub submitted: u64,
-    /// Jobs compiled.
-    pub compiled: u64,
-    /// Jobs whose compile failed.
-    pub failed: u64,
-    /// Jobs dropped (queue full, shut down).
-    pub dropped: u64,
-    /// Jobs cancelled by their owner.
-    pub cancelled: u64,
-    /// Jobs waiting now.
-    pub queued: u64,
-    /// Most jobs ever waiting at once.
-    pub max_queued: u64,
 }
 
 fn discard(c: Code) {
@@ -172,22 +152,12 @@ extern "C" fn join_at_exit() {
     });
 }
 
-/// Fills `*out` with the job counts (nothing when `out` is NULL).
+/// Fills `*out` with the job counts since the process started (nothing when `out` is NULL).
 #[no_mangle]
-pub extern "C" fn ember_bg_stats(out: *mut EmberBgStats) {
+pub extern "C" fn ember_bg_stats(out: *mut Stats) {
     if out.is_null() {
         return;
     }
     let s = std::panic::catch_unwind(|| BACKLOG.stats()).unwrap_or_default();
-    unsafe {
-        *out = EmberBgStats {
-            submitted: s.submitted,
-            compiled: s.compiled,
-            failed: s.failed,
-            dropped: s.dropped,
-            cancelled: s.cancelled,
-            queued: s.queued,
-            max_queued: s.max_queued,
-        }
-    };
+    unsafe { *out = s };
 }

@@ -55,6 +55,18 @@ fn msg(buf: &[c_char]) -> String {
     unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
 }
 
+/// Runs the compiled `a + b` on 40 and 2 and checks 42 comes back, releasing every object.
+unsafe fn assert_adds(entry: Entry) {
+    let mut fr = Frame::new();
+    fr.locals[0] = int(40);
+    fr.locals[1] = int(2);
+    let r = entry(std::ptr::null_mut(), &mut *fr);
+    assert_eq!(val(r), 42);
+    ember_decref(r);
+    ember_decref(fr.locals[0]);
+    ember_decref(fr.locals[1]);
+}
+
 #[test]
 #[serial]
 fn integrator_flow() {
@@ -107,15 +119,7 @@ fn integrator_flow() {
         assert_eq!(compile(good.as_ptr(), good.len(), &mut out, err.as_mut_ptr(), err.len()), OK, "{}", msg(&err));
         assert!(!out.entry.is_null() && out.code_size > 0 && out.compile_ns > 0, "{out:?}");
         reset();
-        let entry: Entry = std::mem::transmute(out.entry);
-        let mut fr = Frame::new();
-        fr.locals[0] = int(40);
-        fr.locals[1] = int(2);
-        let r = entry(std::ptr::null_mut(), &mut *fr);
-        assert_eq!(val(r), 42);
-        ember_decref(r);
-        ember_decref(fr.locals[0]);
-        ember_decref(fr.locals[1]);
+        assert_adds(std::mem::transmute::<*const u8, Entry>(out.entry));
         assert_eq!(free(out.handle), OK);
         assert_eq!(free(out.handle), USAGE, "a handle is freed once");
 
@@ -140,15 +144,7 @@ fn integrator_flow() {
         assert_eq!(r11.status, OK, "{}", msg(&r11.message));
         assert_eq!((by_token(12).status, by_token(13).status), (UNSUPPORTED, MALFORMED));
         assert!(msg(&by_token(12).message).contains("SETUP_ANNOTATIONS"));
-        let entry: Entry = std::mem::transmute(r11.compiled.entry);
-        let mut fr = Frame::new();
-        fr.locals[0] = int(40);
-        fr.locals[1] = int(2);
-        let r = entry(std::ptr::null_mut(), &mut *fr);
-        assert_eq!(val(r), 42);
-        ember_decref(r);
-        ember_decref(fr.locals[0]);
-        ember_decref(fr.locals[1]);
+        assert_adds(std::mem::transmute::<*const u8, Entry>(r11.compiled.entry));
         assert_eq!(free(r11.compiled.handle), OK);
         // A finished result withdrawn before it is polled: its code is freed, poll never sees it.
         assert_eq!(submit(15, 1, good.as_ptr(), good.len(), err.as_mut_ptr(), err.len()), OK);
