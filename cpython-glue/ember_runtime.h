@@ -357,6 +357,12 @@ typedef struct {
     PyObject *pending_name; /* "module:qualname" while queued (owned), for the install log */
     uint32_t orig_co_version; /* the code's co_version while Ember holds it at 0 (shim.c, watch) */
     int version_cleared;  /* co_version is held at 0 */
+    PyObject *pending_func; /* while queued: weak reference to the function whose call queued the
+                             * compile (owned); sent to compiled code at install (shim.c) */
+    uint64_t samples;    /* sampler ticks that found this code running in the interpreter (the
+                          * cost policy, shim.c take_sample) */
+    int dropped;         /* a compile of it was dropped from a full queue: its functions keep
+                          * their versions while counted again (shim.c keep_counting) */
 } CodeInfo;
 
 /* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */

@@ -19,6 +19,9 @@
 #include "ember.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,12 +53,17 @@ static size_t (*p_bg_poll)(EmberBgResult *, size_t);
 static int32_t (*p_bg_wait)(uint64_t);
 static void (*p_bg_shutdown)(int32_t);
 static void (*p_bg_stats)(EmberBgStats *);
+static void (*p_bg_set_notify)(void (*)(void));
 /* 1: hot functions are compiled on libember's compile thread while they keep running in the
  * interpreter (the default); 0: on the calling thread, at the call that made them hot
  * (EMBER_BACKGROUND=0, set through ember._shim.set_background). */
 static int background = 1;
 static long n_queued;               /* functions handed to the compile thread */
 static int exiting;                 /* the interpreter is exiting: autojit compiles nothing more */
+static int cost_policy;             /* autojit compiles where it pays (auto_threshold stays -1) */
+static int parked;                  /* see "parking" below */
+static void restore_interpreted(PyFunctionObject *func);
+PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
 
 Py_ssize_t ember_extra_index = -1;   /* co_extra index of the CodeInfo records */
@@ -91,6 +99,7 @@ static void free_info(void *p)
     /* A queued compile of this code: withdrawn, so that no result names the freed record. */
     if (info->state == 3 && p_bg_cancel) p_bg_cancel((uint64_t)(uintptr_t)info);
     Py_XDECREF(info->pending_name);
+    Py_XDECREF(info->pending_func);
     if (info->handle && p_free) p_free(info->handle);
     PyMem_RawFree(info);
 }
@@ -169,6 +178,7 @@ static int generators_enabled(void)
 }
 
 static void install_eval_frame_hook(void);
+static void watch(PyFunctionObject *func);
 
 /* Autojit threshold for `co`. A generator-family code object counts its creations and its
  * resumptions; it compiles EMBER_GEN_WARMUP events later than a function, so that the
@@ -237,6 +247,32 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
         }
     }
     if (compiled_names && name && PyList_Append(compiled_names, name) < 0) PyErr_Clear();
+    /* The function whose call queued the compile ran on in the interpreter with its own calls
+     * (restore_interpreted); from now on its calls run the compiled code. */
+    if (info->pending_func) {
+        PyObject *f = NULL;
+        if (PyWeakref_GetRef(info->pending_func, &f) > 0) {
+            watch((PyFunctionObject *)f);
+            Py_DECREF(f);
+        }
+        PyErr_Clear();
+        Py_CLEAR(info->pending_func);
+    }
+}
+
+/* A function whose compile was dropped from a full queue (EMBER_AUTO=N): its calls keep
+ * going through the trampoline when they are not inlined, to be counted and submitted again,
+ * but it gets its version back, so that call sites the interpreter specialises inline it
+ * meanwhile (a recursion through generic calls of the trampoline would spend the C stack:
+ * CPython's test_call TestRecursion.test_super_deep, with EMBER_AUTO=0, 90,000 levels). */
+static void keep_counting(PyFunctionObject *func, CodeInfo *info)
+{
+    if (cost_policy || parked) return;
+    info->dropped = 1;
+    if (func->vectorcall == ember_vectorcall || func->vectorcall == py_function_vectorcall) {
+        restore_interpreted(func);
+        func->vectorcall = ember_vectorcall;
+    }
 }
 
 /* Installs every finished background compile (GIL held). Cheap when none is ready: one atomic
@@ -254,6 +290,15 @@ static void bg_install_ready(void)
             CodeInfo *info = (CodeInfo *)(uintptr_t)res[i].token;
             PyObject *name = info->pending_name;
             info->pending_name = NULL;
+            if (res[i].status == EMBER_STATUS_DROPPED && info->pending_func) {
+                PyObject *f = NULL;
+                if (PyWeakref_GetRef(info->pending_func, &f) > 0) {
+                    keep_counting((PyFunctionObject *)f, info);
+                    Py_DECREF(f);
+                }
+                PyErr_Clear();
+            }
+            if (res[i].status != EMBER_STATUS_OK) Py_CLEAR(info->pending_func);
             if (res[i].status == EMBER_STATUS_OK) {
                 install(info, name, &res[i].compiled);
             }
@@ -272,6 +317,148 @@ static void bg_install_ready(void)
         }
     }
     PyErr_SetRaisedException(exc);
+}
+
+/* ---- installing without a poll: the compile thread's notify hook ----
+ * Functions waiting for their compile run the interpreter's own calls (restore_interpreted),
+ * so nothing of theirs polls; instead libember calls bg_notify (on its compile thread, without
+ * the GIL) when a result is ready, and bg_notify schedules bg_install_pending as a pending call,
+ * which whichever thread holds the GIL runs at its next eval-breaker check
+ * (Python/ceval_gil.c _PyEval_AddPendingCall, flags 0: not only the main thread). */
+static PyInterpreterState *main_interp;
+static atomic_int install_scheduled;   /* a bg_install_pending call is queued */
+
+static int bg_install_pending(void *unused)
+{
+    (void)unused;
+    atomic_store(&install_scheduled, 0);
+    bg_install_ready();
+    return 0;
+}
+
+static void bg_notify(void)
+{
+    if (main_interp == NULL || atomic_exchange(&install_scheduled, 1)) return;
+    if (_PyEval_AddPendingCall(main_interp, bg_install_pending, NULL, 0) != _Py_ADD_PENDING_SUCCESS)
+        atomic_store(&install_scheduled, 0);   /* queue full: the next result or poll retries */
+}
+
+/* ---- the cost policy: compile where it pays (auto() without a threshold; src/policy.rs) ----
+ * A sampler thread schedules take_sample every EMBER_SAMPLE_INTERVAL_US as a pending call,
+ * which the thread holding the GIL runs at its next eval-breaker check: the innermost Python
+ * frame it is running gets one sample. Functions are never intercepted while they wait (no
+ * trampoline, no zeroed version: the interpreter specialises and inlines their calls); one is
+ * compiled (queued for the compile thread) once the time its code has spent in the
+ * interpreter, times the saving share, reaches the estimated compile cost. After install, a
+ * sample that finds the code running in the interpreter under a function object that still
+ * has the interpreter's calls sends that function to compiled code too. */
+static pthread_t sampler_thread;
+static atomic_int sampler_on;          /* the sampler thread runs (cleared to stop it) */
+static atomic_int sample_scheduled;    /* a take_sample call is queued */
+static uint64_t n_samples;             /* samples taken */
+
+static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync);
+
+/* The jit list, if any, names the function. */
+static int should_compile_sampled(PyFunctionObject *func)
+{
+    if (!jit_list) return 1;
+    PyObject *name = full_name(func);
+    if (!name) { PyErr_Clear(); return 0; }
+    int m = jit_list_matches(name);
+    Py_DECREF(name);
+    return m;
+}
+
+/* The policy's inequality (src/policy.rs): saving (samples x interval x share) >= cost. */
+static inline int worth_compiling(uint64_t samples, uint64_t code_units)
+{
+    uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
+    return saved_us >= EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
+}
+
+static int take_sample(void *unused)
+{
+    (void)unused;
+    atomic_store(&sample_scheduled, 0);
+    if (!cost_policy || !ember_enabled || exiting || parked) return 0;
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+    if (ts == NULL) return 0;
+    n_samples++;
+    _PyInterpreterFrame *f = ts->current_frame;
+    while (f && (f->owner == FRAME_OWNED_BY_CSTACK || _PyFrame_IsIncomplete(f))) f = f->previous;
+    if (f == NULL || !PyCode_Check(f->f_executable) || !PyFunction_Check(f->f_funcobj)) return 0;
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    PyFunctionObject *func = (PyFunctionObject *)f->f_funcobj;
+    if (!(co->co_flags & CO_OPTIMIZED) || func->func_code != (PyObject *)co) return 0;
+    PyObject *exc = PyErr_GetRaisedException();
+    CodeInfo *info = get_or_make_info(co);
+    if (info == NULL) goto done;
+    info->samples++;
+    if (info->state == 1) {
+        /* Compiled, yet running here: a function object made before the install. */
+        if (func->vectorcall == py_function_vectorcall) watch(func);
+    }
+    else if (info->state == 3) {
+        p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
+    }
+    else if (info->state == 0 && worth_compiling(info->samples, (uint64_t)Py_SIZE(co)) &&
+             !is_instrumented(co) && should_compile_sampled(func)) {
+        info->ncalls = info->samples;   /* the compile queue's hotness */
+        if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
+    }
+done:
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+    return 0;
+}
+
+static void *sampler_main(void *unused)
+{
+    (void)unused;
+    const struct timespec period = {0, (long)EMBER_SAMPLE_INTERVAL_US * 1000L};
+    while (atomic_load(&sampler_on)) {
+        nanosleep(&period, NULL);
+        if (!atomic_load(&sampler_on)) break;
+        if (atomic_exchange(&sample_scheduled, 1)) continue;   /* the last one has not run yet */
+        if (_PyEval_AddPendingCall(main_interp, take_sample, NULL, 0) != _Py_ADD_PENDING_SUCCESS)
+            atomic_store(&sample_scheduled, 0);
+    }
+    return NULL;
+}
+
+/* Starts the sampler thread (GIL held; idempotent). It blocks every signal, so that signals
+ * keep going to the interpreter's threads, and has a small stack. 0 on success. */
+static int sampler_start(void)
+{
+    if (atomic_load(&sampler_on)) return 0;
+    if (main_interp == NULL) main_interp = PyInterpreterState_Get();
+    atomic_store(&sampler_on, 1);
+    atomic_store(&sample_scheduled, 0);
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&sampler_thread, &attr, sampler_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (err) {
+        atomic_store(&sampler_on, 0);
+        ember_log("Ember: could not start the sampler thread (error %d): nothing is compiled by the cost policy", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops the sampler thread and waits for it (at most one period; GIL released). */
+static void sampler_stop(void)
+{
+    if (!atomic_exchange(&sampler_on, 0)) return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(sampler_thread, NULL);
+    Py_END_ALLOW_THREADS
 }
 
 /* Waits (GIL released) until the compile thread is idle, at most timeout_ms, then installs
@@ -335,11 +522,14 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
         if (st == EMBER_STATUS_OK) {
             info->state = 3;
             info->pending_name = name;   /* the reference moves to the record */
+            Py_XSETREF(info->pending_func, PyWeakref_NewRef((PyObject *)func, NULL));
+            if (!info->pending_func) PyErr_Clear();
             n_queued++;
             return 0;
         }
         if (st == EMBER_STATUS_DROPPED) {   /* queue full of hotter functions: try again later */
             info->ncalls = 0;
+            keep_counting(func, info);
             Py_DECREF(name);
             return 0;
         }
@@ -582,7 +772,8 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
     CodeInfo *info = ember_code_info(co);
     if (!info || !info->entry) {
         if (!ember_enabled) return py_function_vectorcall(callable, args, nargsf, kwnames);
-        if (func->func_version != 0) _PyFunction_SetVersion(func, 0); /* keep call sites generic */
+        if (func->func_version != 0 && !(info && info->dropped))
+            _PyFunction_SetVersion(func, 0); /* keep call sites generic */
         if (!info) info = get_or_make_info(co);
         if (!info) return py_function_vectorcall(callable, args, nargsf, kwnames);
         info->ncalls++;
@@ -592,7 +783,10 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
             if (!info->entry) {
                 if (info->state == 3 && (info->ncalls & 63) == 0)
                     p_bg_bump((uint64_t)(uintptr_t)info, info->ncalls);
-                if (info->state == 2) restore_interpreted(func);
+                /* Waiting (or refused): the interpreter's own calls, which specialised call
+                 * sites may inline (a deep recursion through Ember's trampoline would spend
+                 * the C stack); install sends the queuing function back here. */
+                if (info->state == 2 || info->state == 3) restore_interpreted(func);
                 return py_function_vectorcall(callable, args, nargsf, kwnames);
             }
         }
@@ -601,7 +795,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
         else if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold_for(co) || !try_compile(func, info, 0)) {
-            if (info->state == 2) restore_interpreted(func);
+            if (info->state == 2 || info->state == 3 || cost_policy) restore_interpreted(func);
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
     }
@@ -794,7 +988,6 @@ int ember_rt_async_for_stop(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc)
  * recursion budget low (deep recursion must be the interpreter's own, bounded by
  * sys.setrecursionlimit). Compiled SEND and FOR_ITER resume compiled generators directly either
  * way. */
-static int parked;          /* see "parking" below */
 static int hook_wanted;     /* a generator-family function is compiled */
 static int hook_on;         /* ember_eval_frame is the interpreter's eval_frame function */
 static int hook_given_up;   /* deep recursion was seen: never again in this process */
@@ -969,11 +1162,19 @@ static void install_eval_frame_hook(void)
 
 static int should_watch(PyFunctionObject *func)
 {
-    if (!ember_enabled || (auto_threshold < 0 && !jit_list)) return 0;
+    if (!ember_enabled) return 0;
+    if (cost_policy) {
+        /* Only compiled code gets the trampoline: waiting functions keep the interpreter's calls. */
+        CodeInfo *ci = ember_code_info((PyCodeObject *)func->func_code);
+        return ci && ci->state == 1 && !parked;
+    }
+    if (auto_threshold < 0 && !jit_list) return 0;
     /* Refused code (too large, EMBER_GENERATORS=0) is watched until its first compile attempt
      * has logged the refusal; functions made later from a refused code object are left alone. */
     CodeInfo *info = ember_code_info((PyCodeObject *)func->func_code);
     if (info && info->state == 2) return 0;
+    /* Queued: new functions of that code keep the interpreter's calls until it is installed. */
+    if (info && info->state == 3) return 0;
     if (parked) return 0;
     if (jit_list) {
         PyObject *name = full_name(func);
@@ -1181,6 +1382,34 @@ static PyObject *shim_set_auto(PyObject *self, PyObject *arg)
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred()) return NULL;
     auto_threshold = n;
+    cost_policy = 0;
+    sampler_stop();
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_set_auto_cost(PyObject *self, PyObject *unused)
+{
+    if (!ember_enabled) Py_RETURN_NONE;
+    auto_threshold = -1;
+    cost_policy = 1;
+    if (sampler_start() < 0) cost_policy = 0;
+    Py_RETURN_NONE;
+}
+
+/* Stops the sampler thread (at exit: registered with atexit by ember.auto()). */
+static PyObject *shim_stop_sampler(PyObject *self, PyObject *unused)
+{
+    sampler_stop();
+    Py_RETURN_NONE;
+}
+
+/* In a child made by fork(): the sampler thread did not survive; start a new one. */
+static PyObject *shim_sampler_after_fork(PyObject *self, PyObject *unused)
+{
+    if (cost_policy && atomic_load(&sampler_on)) {
+        atomic_store(&sampler_on, 0);
+        if (sampler_start() < 0) cost_policy = 0;
+    }
     Py_RETURN_NONE;
 }
 
@@ -1198,6 +1427,8 @@ static PyObject *shim_disable(PyObject *self, PyObject *unused)
 {
     ember_enabled = 0;
     auto_threshold = -1;
+    cost_policy = 0;
+    sampler_stop();
     Py_RETURN_NONE;
 }
 
@@ -1206,7 +1437,9 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     bg_install_ready();
     EmberBgStats bg = {0};
     if (p_bg_stats) p_bg_stats(&bg);
-    return Py_BuildValue("{s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K}", "compiled", n_compiled,
+    const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
+    return Py_BuildValue("{s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K}", "policy", policy,
+                         "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
                          "enabled", ember_enabled ? Py_True : Py_False, "gen_resumes", ember_gen_resumes,
                          "gen_hook", hook_on ? Py_True : Py_False, "background", background ? Py_True : Py_False,
@@ -1241,6 +1474,7 @@ static PyObject *shim_wait_for_compiles(PyObject *self, PyObject *arg)
 static PyObject *shim_bg_shutdown(PyObject *self, PyObject *unused)
 {
     if (p_bg_shutdown) {
+        p_bg_set_notify(NULL);   /* no pending call is scheduled once finalisation starts */
         Py_BEGIN_ALLOW_THREADS
         p_bg_shutdown(1);
         Py_END_ALLOW_THREADS
@@ -1305,8 +1539,9 @@ static int ensure_backend(void)
         p_bg_wait = dlsym(h, "ember_bg_wait");
         p_bg_shutdown = dlsym(h, "ember_bg_shutdown");
         p_bg_stats = dlsym(h, "ember_bg_stats");
+        p_bg_set_notify = dlsym(h, "ember_bg_set_notify");
         if (!p_bg_submit || !p_bg_bump || !p_bg_cancel || !p_bg_ready || !p_bg_poll || !p_bg_wait ||
-            !p_bg_shutdown || !p_bg_stats)
+            !p_bg_shutdown || !p_bg_stats || !p_bg_set_notify)
             p_bg_submit = NULL;   /* a libember without background compilation: compile synchronously */
         if (!p_init || !p_compile || !p_free || !p_builtin_bitcode || !p_version) {
             snprintf(err, sizeof err, "%s lacks the Ember C ABI", backend_path);
@@ -1333,6 +1568,8 @@ static int ensure_backend(void)
     }
     snprintf(backend_version, sizeof backend_version, "%s (bitcode %zu bytes)", p_version(), bclen);
     backend_state = 1;
+    main_interp = PyInterpreterState_Get();
+    if (p_bg_submit) p_bg_set_notify(bg_notify);
     /* Interpreter exit stops the compile thread first thing (atexit runs before the modules are
      * torn down): queued compiles are dropped, not finished. */
     static PyMethodDef exit_def = {"bg_shutdown", shim_bg_shutdown, METH_NOARGS, NULL};
@@ -1395,6 +1632,10 @@ static PyMethodDef methods[] = {
     {"compiled_size", shim_compiled_size, METH_O, "Native code bytes of a compiled function (0 if none)."},
     {"compiled_functions", shim_compiled_functions, METH_NOARGS, "List of compiled 'module:qualname'."},
     {"set_auto", shim_set_auto, METH_O, "Compile functions after N calls (-1 switches autojit off)."},
+    {"set_auto_cost", shim_set_auto_cost, METH_NOARGS, "Compile where it pays: sampled interpreted time "
+     "against estimated compile cost (starts the sampler thread)."},
+    {"stop_sampler", shim_stop_sampler, METH_NOARGS, "Stop the cost policy's sampler thread (at exit)."},
+    {"sampler_after_fork", shim_sampler_after_fork, METH_NOARGS, "Restart the sampler thread in a forked child."},
     {"set_jit_list", shim_set_jit_list, METH_O, "Only compile functions matching these patterns (None: all)."},
     {"disable", shim_disable, METH_NOARGS, "Stop compiling and entering compiled code."},
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "

@@ -57,6 +57,29 @@
 #define MAX_FUSED 16
 
 /**
+ * Sampling period of the cost policy's sampler thread (µs).
+ */
+#define EMBER_SAMPLE_INTERVAL_US 1000
+
+/**
+ * Fixed compile cost of a function (µs of compile-thread CPU): measured for `return a+b`
+ * at the default optimisation level (issue 15: about 9 ms).
+ */
+#define EMBER_COST_FIXED_US 9000
+
+/**
+ * Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included):
+ * issue 15 measured about 0.35 ms per code unit beyond the fixed cost.
+ */
+#define EMBER_COST_PER_CODE_UNIT_US 350
+
+/**
+ * Share of a function's interpreted time that its compiled code saves (%): the first tier's
+ * measured steady-state speed-up is about 1.1–1.3× (`make bench`), a saving of 10–25 %.
+ */
+#define EMBER_SAVING_PERCENT 25
+
+/**
  * Status code of every C ABI call.
  */
 typedef enum EmberStatus {
@@ -741,6 +764,16 @@ enum EmberStatus ember_bg_submit(uint64_t token,
                                  size_t len,
                                  char *err,
                                  size_t errlen);
+
+/**
+ * Sets the hook libember calls each time a background result becomes ready to poll (NULL:
+ * none). It runs on the compile thread (or on the submitting thread, for a job dropped from a
+ * full queue) with the backlog's lock held: it must be quick and thread-safe and must not call
+ * any `ember_bg_*` function. The CPython shim passes a function that schedules the install with
+ * `Py_AddPendingCall`, so that code is installed at the interpreter's next eval-breaker check
+ * even when nothing else polls.
+ */
+void ember_bg_set_notify(void (*notify)(void));
 
 /**
  * Raises the priority of `token`'s queued job to `hotness` (ignored when it is not queued).

@@ -89,6 +89,8 @@ struct Inner<T> {
     worker: Option<JoinHandle<()>>,
     seq: u64,
     stats: Stats,
+    /// The host's "a result is ready" hook ([`Backlog::set_notify`]).
+    notify: Option<extern "C" fn()>,
 }
 
 /// A compile queue with one compile thread. `T` is what a successful compile produces.
@@ -120,6 +122,7 @@ impl<T: Send + 'static> Backlog<T> {
                 worker: None,
                 seq: 0,
                 stats: Stats::ZERO,
+                notify: None,
             }),
             wake: Condvar::new(),
             ready: AtomicU64::new(0),
@@ -141,6 +144,18 @@ impl<T: Send + 'static> Backlog<T> {
     fn finish(&self, g: &mut Inner<T>, token: u64, r: Result<T, EmberError>) {
         g.done.push_back((token, r));
         self.ready.fetch_add(1, Ordering::Release);
+        if let Some(f) = g.notify {
+            f();
+        }
+    }
+
+    /// Sets the hook called each time a result becomes ready for [`Backlog::poll`] (None: no
+    /// hook). It runs on whichever thread finished the job (the compile thread, or the
+    /// submitting thread for a job dropped from a full queue) with the backlog's lock held, so
+    /// it must be quick, thread-safe and must not call back into the backlog. The CPython shim
+    /// schedules the install there with `Py_AddPendingCall`.
+    pub fn set_notify(&self, f: Option<extern "C" fn()>) {
+        self.lock().notify = f;
     }
 
     /// Queues `wire` (a function's HIR wire bytes) under `token` with priority `hotness`

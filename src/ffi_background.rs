@@ -75,6 +75,17 @@ pub extern "C" fn ember_bg_submit(token: u64, hotness: u64, wire: *const u8, len
     })
 }
 
+/// Sets the hook libember calls each time a background result becomes ready to poll (NULL:
+/// none). It runs on the compile thread (or on the submitting thread, for a job dropped from a
+/// full queue) with the backlog's lock held: it must be quick and thread-safe and must not call
+/// any `ember_bg_*` function. The CPython shim passes a function that schedules the install with
+/// `Py_AddPendingCall`, so that code is installed at the interpreter's next eval-breaker check
+/// even when nothing else polls.
+#[no_mangle]
+pub extern "C" fn ember_bg_set_notify(notify: Option<extern "C" fn()>) {
+    let _ = std::panic::catch_unwind(|| BACKLOG.set_notify(notify));
+}
+
 /// Raises the priority of `token`'s queued job to `hotness` (ignored when it is not queued).
 #[no_mangle]
 pub extern "C" fn ember_bg_bump(token: u64, hotness: u64) {

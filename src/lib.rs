@@ -15,6 +15,7 @@ pub mod hir;
 pub mod lower;
 pub mod orc;
 pub mod passes;
+pub mod policy;
 
 pub use error::EmberError;
 

@@ -214,3 +214,34 @@ fn a_forked_child_compiles_its_copy_of_the_queue() {
     assert!(b.wait_idle(Duration::from_secs(10)));
     assert_eq!(ok_values(&b.poll(100)), vec![1, 2]);
 }
+
+static NOTIFIED: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_notify() {
+    NOTIFIED.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+#[serial]
+fn the_notify_hook_runs_once_per_result_including_drops_and_failures() {
+    close_gate();
+    let b = backlog(1);
+    b.set_notify(Some(count_notify));
+    let n0 = NOTIFIED.load(Ordering::SeqCst);
+    let s0 = STARTED.load(Ordering::SeqCst);
+    b.submit(1, 1, vec![1, 1]).unwrap();
+    wait_started(s0 + 1);
+    b.submit(2, 1, vec![0, 2]).unwrap();
+    // Hotter than job 2 in a full queue: 2 is dropped, which is a result too.
+    b.submit(3, 5, vec![2, 3]).unwrap();
+    assert_eq!(NOTIFIED.load(Ordering::SeqCst) - n0, 1);
+    open_gate();
+    assert!(b.wait_idle(Duration::from_secs(10)));
+    // Job 1 compiled, job 3 failed, job 2 dropped: three results, three calls of the hook.
+    assert_eq!(NOTIFIED.load(Ordering::SeqCst) - n0, 3);
+    assert_eq!(b.poll(100).len(), 3);
+    b.set_notify(None);
+    b.submit(4, 1, vec![0, 4]).unwrap();
+    assert!(b.wait_idle(Duration::from_secs(10)));
+    assert_eq!(NOTIFIED.load(Ordering::SeqCst) - n0, 3);
+}

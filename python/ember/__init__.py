@@ -3,9 +3,11 @@
 Importing this module loads the shim only (the compiler, libember.so with LLVM, is loaded by
 the first compile); nothing is compiled until a mode is chosen: `auto(n)` (compile a function
 after n calls, 0 = at its first call), a jit list (`jit_list([...])`, `module:qualname`
-patterns with `*` wildcards), or `force_compile(f)`. Hot functions are compiled on a compile
+patterns with `*` wildcards), or `force_compile(f)`. `auto()` without a threshold compiles where
+it pays: a sampler measures where the interpreter spends its time and a function is compiled
+once that time outweighs its estimated compile cost (docs/compilation.md). Hot functions are compiled on a compile
 thread while they keep running in the interpreter; `wait_for_compiles()` waits for it.
-Environment: EMBER_AUTO=N, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path ('-' = stderr),
+Environment: EMBER_AUTO=N or EMBER_AUTO=cost, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path ('-' = stderr),
 EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM default<O2>), EMBER_DUMP_HIR=1 (log HIR text),
 EMBER_BACKGROUND=0 (compile on the calling thread instead of the compile thread).
 """
@@ -33,7 +35,7 @@ def _library_path():
     return os.path.join(_here, found[0])
 
 
-def _env_int(name, default, lowest, highest=None):
+def _env_int(name, default, lowest, highest=None, default_label=None):
     """The whole number in environment variable `name`, or `default` when it is unset. A value
     that is not a whole number in [lowest, highest] gives one warning line on stderr (never an
     exception in the user's program) and `default`."""
@@ -46,8 +48,8 @@ def _env_int(name, default, lowest, highest=None):
             raise ValueError
     except ValueError:
         span = f"{lowest}..{highest}" if highest is not None else f">= {lowest}"
-        print(f"Ember: ignoring {name}={raw!r} (expected a whole number {span}); using {default}",
-              file=sys.stderr)
+        print(f"Ember: ignoring {name}={raw!r} (expected a whole number {span}); using "
+              f"{default if default_label is None else default_label}", file=sys.stderr)
         return default
     return value
 
@@ -87,13 +89,32 @@ def _watch_existing():
             _shim.watch(o)
 
 
-def auto(n=100):
-    """Compile every Python function after `n` calls (0: at its first call). Functions that
-    already exist are included."""
+def auto(n=None):
+    """Switch autojit on. Without `n` (the default policy, also `python -m ember`'s), compile
+    where it pays: a sampler thread takes one sample of the running Python frame per
+    millisecond, and a function is compiled once the interpreted time its samples add up to,
+    times the share compiled code saves, reaches its estimated compile cost (so short runs
+    compile little or nothing, and huge functions only when very hot). Functions keep the
+    interpreter's own (specialised, inlined) calls until their code is installed. With `n`,
+    compile every Python function after `n` calls (0: at its first call), counted through
+    Ember's call trampoline: deterministic, for tests and experiments. Functions that already
+    exist are included."""
     if inactive is not None:
+        return
+    if n is None:
+        global _cost_hooks
+        _shim.set_auto_cost()
+        if not _cost_hooks:
+            _cost_hooks = True
+            import atexit
+            atexit.register(_shim.stop_sampler)
+            os.register_at_fork(after_in_child=_shim.sampler_after_fork)
         return
     _shim.set_auto(int(n))
     _watch_existing()
+
+
+_cost_hooks = False
 
 
 def jit_list(patterns):
@@ -103,7 +124,7 @@ def jit_list(patterns):
     if inactive is not None:
         return
     _shim.set_jit_list(None if patterns is None else [str(p) for p in patterns])
-    if patterns is not None and _shim.stats()["auto"] < 0:
+    if patterns is not None and _shim.stats()["policy"] == "off":
         _shim.set_auto(0)
     _watch_existing()
 
@@ -182,5 +203,6 @@ def start_from_env():
                 jit_list([ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")])
         except OSError as e:
             print(f"Ember: ignoring EMBER_JIT_LIST={path!r} ({e.strerror or e})", file=sys.stderr)
-    if os.environ.get("EMBER_AUTO") is not None:
-        auto(_env_int("EMBER_AUTO", 100, 0))
+    raw = os.environ.get("EMBER_AUTO")
+    if raw is not None:
+        auto(None if raw.strip() == "cost" else _env_int("EMBER_AUTO", None, 0, default_label="the cost policy"))

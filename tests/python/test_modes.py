@@ -168,7 +168,8 @@ def test_disable_compiles_nothing(tmp_path):
 
 def test_python_m_ember_passes_argv_and_compiles(tmp_path):
     """`python -m ember script.py args` runs the script as __main__ with sys.argv =
-    [script, args...], the script's directory on sys.path, and autojit on (default 100 calls)."""
+    [script, args...], the script's directory on sys.path, and autojit on (here after 100
+    calls; the default policy is tested in test_cost_policy.py)."""
     (tmp_path / "helper_mod.py").write_text("def helper(x):\n    return x + 1\n")
     proc = ok(run_script(tmp_path, """
         import sys, json, os, ember
@@ -180,7 +181,7 @@ def test_python_m_ember_passes_argv_and_compiles(tmp_path):
             t += hot(i)
         print(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]))
         print(__name__, t, ember.is_compiled(hot), ember.is_compiled(helper), ember.stats()["auto"])
-    """, "a b", "--flag", "-x", module_ember=True, env=clean_env(EMBER_LOG="-")))
+    """, "a b", "--flag", "-x", module_ember=True, env=clean_env(EMBER_LOG="-", EMBER_AUTO=100)))
     out = proc.stdout.splitlines()
     assert out[0] == '["script.py", "a b", "--flag", "-x"]'
     assert out[1] == f"__main__ {sum((i + 1) * 2 for i in range(300))} True True 100"

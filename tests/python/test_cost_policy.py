@@ -1,0 +1,212 @@
+"""Autojit's default policy, compile where it pays (issue 15 item 2; docs/compilation.md): a
+sampler charges interpreted time to code objects, a function is compiled once that time
+times the saving share reaches its estimated compile cost, and functions keep the
+interpreter's own (specialised, inlined) calls until their code is installed. Each test runs
+a script in a fresh process under `python -m ember` with no EMBER_AUTO, as a user would."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from test_modes import clean_env, log_lines, ok, run_script
+
+ember = pytest.importorskip("ember")
+
+
+def cost_env(**extra):
+    """The user's defaults: background compilation, the cost policy (no EMBER_AUTO)."""
+    return clean_env(**{"EMBER_BACKGROUND": 1, "EMBER_LOG": "-", **extra})
+
+
+def test_hot_code_is_compiled_and_code_that_ran_briefly_is_not(tmp_path):
+    """A function that takes about a second of interpreted time is compiled and its calls then
+    run compiled code (same results as the interpreter's); one called a few times is not; the
+    policy is reported as `cost` and the sampler took samples."""
+    proc = ok(run_script(tmp_path, """
+        import ember, time
+        def inner(x):
+            return x * 2 + 1
+        def work(n):
+            t = 0
+            for i in range(n):
+                t += inner(i)
+            return t
+        def cold(x):
+            return x - 1
+        for i in range(5):
+            cold(i)
+        expected = sum(i * 2 + 1 for i in range(50_000))
+        deadline = time.monotonic() + 20
+        while not (ember.is_compiled(work) and ember.is_compiled(inner)) and time.monotonic() < deadline:
+            assert work(50_000) == expected
+        ember.wait_for_compiles()
+        assert work(50_000) == expected
+        st = ember.stats()
+        print(ember.is_compiled(work), ember.is_compiled(inner), ember.is_compiled(cold), st["policy"], st["samples"] > 0)
+    """, module_ember=True, env=cost_env()))
+    assert proc.stdout.split() == ["True", "True", "False", "cost", "True"], proc.stderr
+    names = [ln.split()[2] for ln in log_lines(proc.stderr)]
+    assert "__main__:work" in names and "__main__:inner" in names and "__main__:cold" not in names
+
+
+def test_a_short_script_compiles_nothing_and_never_loads_llvm(tmp_path):
+    """A script that runs for a few milliseconds pays no compile: nothing is compiled and
+    libember.so (which links LLVM) is never mapped."""
+    proc = ok(run_script(tmp_path, """
+        import json, ember
+        data = json.dumps({"a": list(range(100))})
+        for _ in range(50):
+            json.loads(data)
+        maps = open("/proc/self/maps").read()
+        print(len(ember.compiled_functions()), "libember" in maps, "libLLVM" in maps)
+    """, module_ember=True, env=cost_env()))
+    assert proc.stdout.split() == ["0", "False", "False"], proc.stderr
+
+
+def test_waiting_functions_keep_the_interpreters_call_specialisation(tmp_path):
+    """Under the cost policy a function that is not compiled keeps its version, so the
+    interpreter specialises the call site that calls it (CALL_PY_EXACT_ARGS). Under a call
+    threshold (EMBER_AUTO=1000, not reached) the same site stays generic: the tax the cost
+    policy removes."""
+    body = """
+        import dis, sys
+        def callee(x):
+            return x + 1
+        def caller():
+            t = 0
+            for i in range(200):
+                t += callee(i)
+            return t
+        for _ in range(3):
+            caller()
+        ops = {i.opname for i in dis.get_instructions(caller, adaptive=True)}
+        print("CALL_PY_EXACT_ARGS" in ops)
+    """
+    cost = ok(run_script(tmp_path, body, module_ember=True, env=cost_env()))
+    calls = ok(run_script(tmp_path, body, module_ember=True, env=cost_env(EMBER_AUTO=1000)))
+    assert (cost.stdout.strip(), calls.stdout.strip()) == ("True", "False"), (cost.stderr, calls.stderr)
+
+
+def test_a_hot_loop_in_a_function_called_once_compiles_it_for_its_next_call(tmp_path):
+    """Samples count loops as well as calls: `main()` is called once and loops; it is compiled
+    while it runs (no on-stack replacement yet: that frame finishes in the interpreter), and
+    its next call runs compiled code with the same result."""
+    proc = ok(run_script(tmp_path, """
+        import ember, time
+        def main(seconds):
+            t, n, end = 0, 0, time.monotonic() + seconds
+            while time.monotonic() < end:
+                for i in range(1000):
+                    t += i % 7
+                n += 1
+            return t // n
+        first = main(1.5)
+        ember.wait_for_compiles()
+        compiled = ember.is_compiled(main)
+        print(first, main(0.05), compiled)
+    """, module_ember=True, env=cost_env()))
+    first, second, compiled = proc.stdout.split()
+    assert first == second == str(sum(i % 7 for i in range(1000))), proc.stderr
+    assert compiled == "True", proc.stderr
+
+
+def test_a_hot_generator_is_compiled(tmp_path):
+    """Time spent in a generator's frame is charged to the generator's code: a generator that
+    does most of the work is compiled, and its values are the interpreter's."""
+    proc = ok(run_script(tmp_path, """
+        import ember, time
+        def squares(n):
+            for i in range(n):
+                yield i * i
+        deadline = time.monotonic() + 20
+        while not ember.is_compiled(squares) and time.monotonic() < deadline:
+            assert sum(squares(20_000)) == sum(i * i for i in range(20_000))
+        ember.wait_for_compiles()
+        print(ember.is_compiled(squares), sum(squares(1000)) == sum(i * i for i in range(1000)))
+    """, module_ember=True, env=cost_env()))
+    assert proc.stdout.split() == ["True", "True"], proc.stderr
+
+
+def test_a_forked_child_samples_and_compiles_on_its_own(tmp_path):
+    """The sampler thread does not survive fork(); the child starts its own and compiles a
+    function that only the child runs hot."""
+    proc = ok(run_script(tmp_path, """
+        import ember, os, time
+        def child_work(n):
+            t = 0
+            for i in range(n):
+                t += i & 3
+            return t
+        pid = os.fork()
+        if pid == 0:
+            deadline = time.monotonic() + 20
+            while not ember.is_compiled(child_work) and time.monotonic() < deadline:
+                child_work(20_000)
+            ember.wait_for_compiles()
+            os._exit(0 if ember.is_compiled(child_work) and child_work(8) == 12 else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), ember.is_compiled(child_work))
+    """, module_ember=True, env=cost_env()))
+    assert proc.stdout.split() == ["0", "False"], proc.stderr
+
+
+def test_a_jit_list_restricts_what_the_cost_policy_compiles(tmp_path):
+    """With a jit list, the cost policy compiles only listed functions, however hot others are."""
+    (tmp_path / "list.txt").write_text("__main__:listed\n")
+    proc = ok(run_script(tmp_path, """
+        import ember, time
+        def listed(n):
+            t = 0
+            for i in range(n):
+                t += i & 1
+            return t
+        def unlisted(n):
+            t = 0
+            for i in range(n):
+                t += i & 1
+            return t
+        ember.auto()
+        deadline = time.monotonic() + 20
+        while not ember.is_compiled(listed) and time.monotonic() < deadline:
+            listed(20_000); unlisted(20_000)
+        for _ in range(200):
+            unlisted(20_000)
+        ember.wait_for_compiles()
+        print(ember.is_compiled(listed), ember.is_compiled(unlisted))
+    """, env=cost_env(EMBER_JIT_LIST=str(tmp_path / "list.txt"))))
+    assert proc.stdout.split() == ["True", "False"], proc.stderr
+
+
+def test_bad_ember_auto_falls_back_to_the_cost_policy(tmp_path):
+    """EMBER_AUTO=abc through the .pth: one warning line naming the fallback, then the cost
+    policy, with no traceback."""
+    proc = ok(run_script(tmp_path, """
+        import ember
+        print(ember.stats()["policy"])
+    """, env={k: v for k, v in cost_env(EMBER_AUTO="abc").items() if k != "EMBER_LOG"}))
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["Ember: ignoring EMBER_AUTO='abc' (expected a whole number >= 0); using the cost policy"], proc.stderr
+    assert proc.stdout.strip() == "cost"
+
+
+def test_deep_recursion_while_compiles_wait_in_a_full_queue(tmp_path):
+    """EMBER_AUTO=0 with background compilation: a function whose compile is queued or was
+    dropped from a full queue keeps the interpreter's inlined calls, so a 90,000-deep
+    recursion does not run out of C stack (CPython's test_call TestRecursion.test_super_deep)."""
+    proc = ok(run_script(tmp_path, """
+        import sys, ember
+        import test.support   # submits a few hundred functions at their first call
+        def recurse(n):
+            if n:
+                recurse(n - 1)
+        recurse(1)
+        sys.setrecursionlimit(100_000)
+        recurse(90_000)
+        print("done")
+    """, env=clean_env(EMBER_AUTO=0, EMBER_BACKGROUND=1)))
+    assert proc.stdout.strip() == "done", proc.stderr
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
