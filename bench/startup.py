@@ -7,7 +7,8 @@ child's peak RSS as ``command_max_rss``), run interleaved round by round (A B C 
 ...) so machine drift reaches all alike:
 
 * ``plain -c pass``: ``python -c pass`` with no EMBER_* variable (the ``.pth`` does nothing);
-* ``EMBER_AUTO=100 -c pass``: Ember switched on through the ``.pth``;
+* ``EMBER_AUTO=100 -c pass``: Ember switched on through the ``.pth`` (a call threshold);
+* ``EMBER_AUTO=cost -c pass``: the same with the default policy (its sampler thread starts);
 * ``plain empty.py``: ``python empty.py``;
 * ``python -m ember empty.py``: Ember's command line on an empty script.
 
@@ -39,6 +40,8 @@ def configs(python: str, empty: str) -> list:
     """(name, argv, extra environment, plain twin's name) of each configuration."""
     return [("plain -c pass", [python, "-c", "pass"], {}, None),
             ("EMBER_AUTO=100 -c pass", [python, "-c", "pass"], {"EMBER_AUTO": "100"},
+             "plain -c pass"),
+            ("EMBER_AUTO=cost -c pass", [python, "-c", "pass"], {"EMBER_AUTO": "cost"},
              "plain -c pass"),
             ("plain empty.py", [python, empty], {}, None),
             ("python -m ember empty.py", [python, "-m", "ember", empty], {}, "plain empty.py")]

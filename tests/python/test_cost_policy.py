@@ -210,3 +210,30 @@ def test_deep_recursion_while_compiles_wait_in_a_full_queue(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def _ember(tmp_path, *argv, stdin=None):
+    import subprocess
+    return subprocess.run([sys.executable, "-m", "ember", *argv], env=cost_env(EMBER_LOG=""), cwd=tmp_path,
+                          capture_output=True, text=True, input=stdin, timeout=120)
+
+
+def test_python_m_ember_runs_modules_code_and_scripts_like_python(tmp_path):
+    """`python -m ember` takes `-m module` and `-c code` as `python` does; a script gets an
+    absolute `__file__`, `sys.argv` as given and its directory as sys.path[0]; its traceback
+    has no runpy.run_path frames; a missing script is one error line and exit status 2."""
+    mod = _ember(tmp_path, "-m", "json.tool", stdin='{"a": 1}')
+    assert mod.returncode == 0 and mod.stdout.split() == ["{", '"a":', "1", "}"], mod.stderr
+    code = _ember(tmp_path, "-c", "import sys; print(sys.argv, __name__)", "x")
+    assert code.stdout.strip() == "['-c', 'x'] __main__", code.stderr
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "s.py").write_text(
+        "import os, sys\nprint(sys.argv, __name__, __file__ == os.path.abspath(__file__), sys.path[0])\n"
+        "raise ValueError('boom')\n")
+    run = _ember(tmp_path, "sub/s.py", "a")
+    assert run.returncode == 1
+    assert run.stdout.strip() == f"['sub/s.py', 'a'] __main__ True {tmp_path / 'sub'}", run.stderr
+    assert "ValueError: boom" in run.stderr and "run_path" not in run.stderr, run.stderr
+    missing = _ember(tmp_path, "nope.py")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == "python -m ember: can't open file 'nope.py': [Errno 2] No such file or directory"
