@@ -8,7 +8,7 @@ in the sdist, not in the wheel), installs the package and its test dependencies 
 interpreter's environment, and runs the suite whole-process, interleaved round by round:
 
 * ``plain``: ``python -m pytest tests``;
-* ``ember``: ``python -m ember <pytest> tests`` (Ember's defaults: autojit at 100 calls,
+* ``ember``: ``python -m ember <pytest> tests`` (Ember's defaults: the cost policy,
   background compilation).
 
 Each process is timed by ``pyperf command`` (wall time). The report gives the medians, the
