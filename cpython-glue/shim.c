@@ -1396,9 +1396,13 @@ static PyObject *shim_set_auto_cost(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Stops the sampler thread (at exit: registered with atexit by ember.auto()). */
+/* Stops the sampler thread (at exit: registered with atexit by ember.auto()) and logs what the
+ * cost policy did, the proof that it ran even in a process where nothing paid to compile. */
 static PyObject *shim_stop_sampler(PyObject *self, PyObject *unused)
 {
+    if (atomic_load(&sampler_on))
+        ember_log("Ember: cost policy took %llu samples; %ld functions compiled, %ld queued",
+                  (unsigned long long)n_samples, n_compiled, n_queued);
     sampler_stop();
     Py_RETURN_NONE;
 }

@@ -23,6 +23,7 @@ _FINISHED = re.compile(
     r"Finished compiling (?P<module>[^\s:]+):(?P<qual>\S+)"
     r"(?: \((?P<bytes>\d+) bytes?, (?P<ms>[0-9.]+(?:[eE][-+]?\d+)?) ?ms\))?")
 _NOT = re.compile(r"Not compiling (?P<module>[^\s:]+):(?P<qual>\S+?): (?P<reason>.*)$")
+_SAMPLES = re.compile(r"Ember: cost policy took (\d+) samples")
 _OFFSET = re.compile(r" at (?:code unit|offset) \d+")
 _HARNESS = re.compile(r"(^|\.)(_ember_bench|_EmberBench)")
 
@@ -38,7 +39,8 @@ class LogStats:
     them; ``excerpt`` keeps the first lines verbatim and ``bench_excerpt`` the
     first lines about benchmark-module functions; ``compile_ms_each`` lists
     each compiled function's compile time (ms, log order). ``exists`` is False when
-    the file was never written (Ember not loaded or not logging).
+    the file was never written (Ember not loaded or not logging). ``samples`` is what the
+    cost policy's exit line reports (``Ember: cost policy took N samples; ...``; 0 without it).
     """
 
     path: str
@@ -53,6 +55,7 @@ class LogStats:
     bench_excerpt: list = field(default_factory=list)
     functions: list = field(default_factory=list)
     compile_ms_each: list = field(default_factory=list)
+    samples: int = 0
 
     def as_dict(self) -> dict:
         """Return the stats as a plain dict (for JSON)."""
@@ -87,6 +90,10 @@ def parse_log_text(text: str, path: str = "<text>", excerpt_lines: int = 12) -> 
             if m.group("bytes"):
                 st.code_bytes += int(m.group("bytes"))
             continue
+        m = _SAMPLES.search(line)
+        if m:
+            st.samples += int(m.group(1))
+            continue
         m = _NOT.search(line)
         if m:
             if _HARNESS.search(m.group("qual")):
@@ -109,17 +116,22 @@ def parse_log(path: Path, excerpt_lines: int = 12) -> LogStats:
     return parse_log_text(p.read_text(errors="replace"), str(p), excerpt_lines)
 
 
-def validity(st: LogStats, require_bench: bool = True) -> tuple[bool, str]:
+def validity(st: LogStats, require_bench: bool = True, cost_policy_may_skip: bool = False) -> tuple[bool, str]:
     """Decide whether a process's log proves JIT activity (on benchmark code).
 
     Returns ``(valid, reason)``: valid only when the log exists and at least
     one function of the benchmark module (``__main__``) was compiled; with
     ``require_bench`` False (Ember at its default threshold, which may rightly
     find no benchmark function hot in a short process), one compiled function
-    of any module suffices.
+    of any module suffices. With ``cost_policy_may_skip`` (Ember's default policy in a
+    whole-process run), a process that compiled nothing is valid when the log proves the cost
+    policy ran (its exit line with the samples it took): in a short process, compiling nothing
+    is the policy's right answer.
     """
     if not st.exists:
         return False, "no Ember log written (Ember not loaded?)"
+    if cost_policy_may_skip and st.compiled == 0 and st.samples > 0:
+        return True, f"0 functions compiled: the cost policy found none worth it ({st.samples} samples)"
     if not require_bench and st.compiled:
         return True, (f"{st.compiled} functions compiled, {st.compiled_bench} of the "
                       "benchmark module")

@@ -217,6 +217,17 @@ def test_emberlog_counts_and_validity(tmp_path):
     assert not missing.exists and not validity(missing)[0]
 
 
+def test_a_cost_policy_run_that_compiled_nothing_is_valid_only_in_whole_process_runs():
+    """The cost policy's exit line proves Ember ran; compiling nothing is valid only where the
+    caller allows it (cold runs of the default configuration), and never without that line."""
+    st = parse_log_text("Ember: cost policy took 412 samples; 0 functions compiled, 0 queued\n")
+    assert st.samples == 412 and st.compiled == 0
+    assert validity(st, False, cost_policy_may_skip=True) == (
+        True, "0 functions compiled: the cost policy found none worth it (412 samples)")
+    assert not validity(st, False)[0]
+    assert not validity(parse_log_text("\n"), False, cost_policy_may_skip=True)[0]
+
+
 def test_jitlist_qualnames():
     src = ("def f():\n    def g(): pass\n"
            "class A:\n    def m(self): pass\n    class B:\n        async def n(self): pass\n"
