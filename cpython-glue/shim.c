@@ -18,6 +18,7 @@
 #include "serialize.h"
 #include "ember.h"
 
+#include <sched.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -370,11 +371,17 @@ static int should_compile_sampled(PyFunctionObject *func)
     return m;
 }
 
-/* The policy's inequality (src/policy.rs): saving (samples x interval x share) >= cost. */
+static long n_cpus = 1;                 /* CPUs this process may run on (sampler_start) */
+
+/* The policy's inequality (src/policy.rs): saving (samples x interval x saving share) >= the
+ * compile cost the program waits for. */
 static inline int worth_compiling(uint64_t samples, uint64_t code_units)
 {
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
-    return saved_us >= EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
+    uint64_t cost_us = EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
+    if (background && n_cpus > 1) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
+    if (backend_state == 0) cost_us += EMBER_COST_FIRST_COMPILE_US;
+    return saved_us >= cost_us;
 }
 
 static int take_sample(void *unused)
@@ -394,7 +401,8 @@ static int take_sample(void *unused)
     PyObject *exc = PyErr_GetRaisedException();
     CodeInfo *info = get_or_make_info(co);
     if (info == NULL) goto done;
-    info->samples++;
+    /* Entered from C (compiled code or a C function): compiling it saves that entry too. */
+    info->samples += (f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK) ? EMBER_BOUNDARY_WEIGHT : 1;
     if (info->state == 1) {
         /* Compiled, yet running here: a function object made before the install. */
         if (func->vectorcall == py_function_vectorcall) watch(func);
@@ -433,6 +441,8 @@ static int sampler_start(void)
 {
     if (atomic_load(&sampler_on)) return 0;
     if (main_interp == NULL) main_interp = PyInterpreterState_Get();
+    cpu_set_t cpus;
+    n_cpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : sysconf(_SC_NPROCESSORS_ONLN);
     atomic_store(&sampler_on, 1);
     atomic_store(&sample_scheduled, 0);
     pthread_attr_t attr;

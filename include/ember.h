@@ -74,6 +74,23 @@
 #define EMBER_COST_PER_CODE_UNIT_US 350
 
 /**
+ * Share of the compile cost counted when the compile runs on the compile thread and the
+ * machine has more than one CPU (%).
+ */
+#define EMBER_COST_BACKGROUND_PERCENT 25
+
+/**
+ * Extra cost of the first compile of a process (µs): loading libember.so with LLVM and
+ * initialising the compiler on the interpreter thread (issue 15: about 39 ms).
+ */
+#define EMBER_COST_FIRST_COMPILE_US 40000
+
+/**
+ * Weight of a sample taken in a frame the interpreter was entered for from C.
+ */
+#define EMBER_BOUNDARY_WEIGHT 2
+
+/**
  * Share of a function's interpreted time that its compiled code saves (%): the first tier's
  * measured steady-state speed-up is about 1.1–1.3× (`make bench`), a saving of 10–25 %.
  */

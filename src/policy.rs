@@ -12,11 +12,27 @@
 //!
 //! ```text
 //! n * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100
-//!     >= EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units
+//!     >= (EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units) * share / 100
+//!        + (EMBER_COST_FIRST_COMPILE_US if libember.so is not loaded yet)
 //! ```
 //!
-//! So a 20-code-unit function needs 64 samples (64 ms of interpreted time) and a 4,000-unit
-//! one 5,636 (5.6 s): huge functions compile only when very hot. The constants live here, in the one
+//! where `share` is [`EMBER_COST_BACKGROUND_PERCENT`] or 100 (see below).
+//!
+//! The compile cost is what the program waits for, not all the CPU it takes: with background
+//! compilation and a spare CPU, only [`EMBER_COST_BACKGROUND_PERCENT`] % of it counts (the
+//! compile thread runs beside the program; what remains is contention, the wait for a compile
+//! still running at exit, and the chance that the program ends before the code pays). The
+//! first compile of a process also loads libember.so and LLVM on the interpreter thread:
+//! [`EMBER_COST_FIRST_COMPILE_US`] more. A sample in a frame the interpreter was entered for
+//! from C (from compiled code, or from a C function such as `sorted`) counts
+//! [`EMBER_BOUNDARY_WEIGHT`] times: compiling that function also saves the C-level entry into
+//! the interpreter, about as costly as a small function's body.
+//!
+//! So, on the compile thread with a spare CPU, a 20-code-unit function needs 16 samples
+//! (16 ms of interpreted time) once LLVM is loaded, and a 4,000-unit one 1,409 (1.4 s): huge
+//! functions compile only when very hot; the first compile of a process waits for 176 ms of
+//! hot code, so that short scripts compile nothing. Synchronous compilation
+//! (`EMBER_BACKGROUND=0`) counts the whole cost: 64 and 5,636 samples. The constants live here, in the one
 //! definition the generated header (`include/ember.h`) gives the shim, because the shim must
 //! decide before libember.so (and LLVM with it) is loaded.
 
@@ -30,6 +46,17 @@ pub const EMBER_COST_FIXED_US: u64 = 9000;
 /// Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included):
 /// issue 15 measured about 0.35 ms per code unit beyond the fixed cost.
 pub const EMBER_COST_PER_CODE_UNIT_US: u64 = 350;
+
+/// Share of the compile cost counted when the compile runs on the compile thread and the
+/// machine has more than one CPU (%).
+pub const EMBER_COST_BACKGROUND_PERCENT: u64 = 25;
+
+/// Extra cost of the first compile of a process (µs): loading libember.so with LLVM and
+/// initialising the compiler on the interpreter thread (issue 15: about 39 ms).
+pub const EMBER_COST_FIRST_COMPILE_US: u64 = 40_000;
+
+/// Weight of a sample taken in a frame the interpreter was entered for from C.
+pub const EMBER_BOUNDARY_WEIGHT: u64 = 2;
 
 /// Share of a function's interpreted time that its compiled code saves (%): the first tier's
 /// measured steady-state speed-up is about 1.1–1.3× (`make bench`), a saving of 10–25 %.
