@@ -88,7 +88,7 @@
 /**
  * Weight of a sample taken in a frame the interpreter was entered for from C.
  */
-#define EMBER_BOUNDARY_WEIGHT 2
+#define EMBER_BOUNDARY_WEIGHT 4
 
 /**
  * Share of a function's interpreted time that its compiled code saves (%): the first tier's
