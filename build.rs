@@ -78,6 +78,7 @@ fn main() {
     build_bitcode(&out);
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=src/ffi_background.rs");
+    println!("cargo:rerun-if-changed=src/policy.rs");
     println!("cargo:rerun-if-changed=src/hir/op.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();
