@@ -424,11 +424,20 @@ done:
 static void *sampler_main(void *unused)
 {
     (void)unused;
-    const struct timespec period = {0, (long)EMBER_SAMPLE_INTERVAL_US * 1000L};
+    long period_us = EMBER_SAMPLE_INTERVAL_US;
     while (atomic_load(&sampler_on)) {
+        struct timespec period = {period_us / 1000000, (period_us % 1000000) * 1000L};
         nanosleep(&period, NULL);
         if (!atomic_load(&sampler_on)) break;
-        if (atomic_exchange(&sample_scheduled, 1)) continue;   /* the last one has not run yet */
+        if (atomic_exchange(&sample_scheduled, 1)) {
+            /* The last sample has not run: no thread runs Python code now (all wait in I/O or
+             * C). Back off up to 16 periods (80 ms), so that an idle process is not woken 200
+             * times a second, while a program that runs again is sampled again within 80 ms;
+             * the first sample taken brings the period back. */
+            if (period_us < 16 * (long)EMBER_SAMPLE_INTERVAL_US) period_us *= 2;
+            continue;
+        }
+        period_us = EMBER_SAMPLE_INTERVAL_US;
         if (_PyEval_AddPendingCall(main_interp, take_sample, NULL, 0) != _Py_ADD_PENDING_SUCCESS)
             atomic_store(&sample_scheduled, 0);
     }

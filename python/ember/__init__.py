@@ -92,7 +92,7 @@ def _watch_existing():
 def auto(n=None):
     """Switch autojit on. Without `n` (the default policy, also `python -m ember`'s), compile
     where it pays: a sampler thread takes one sample of the running Python frame per
-    millisecond, and a function is compiled once the interpreted time its samples add up to,
+    5 ms, and a function is compiled once the interpreted time its samples add up to,
     times the share compiled code saves, reaches its estimated compile cost (so short runs
     compile little or nothing, and huge functions only when very hot). Functions keep the
     interpreter's own (specialised, inlined) calls until their code is installed. With `n`,

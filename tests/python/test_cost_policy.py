@@ -6,6 +6,7 @@ a script in a fresh process under `python -m ember` with no EMBER_AUTO, as a use
 from __future__ import annotations
 
 import sys
+import textwrap
 
 import pytest
 
@@ -17,6 +18,12 @@ ember = pytest.importorskip("ember")
 def cost_env(**extra):
     """The user's defaults: background compilation, the cost policy (no EMBER_AUTO)."""
     return clean_env(**{"EMBER_BACKGROUND": 1, "EMBER_LOG": "-", **extra})
+
+
+def loop_source(name, mask):
+    """Source of a function `name(n)` whose time is its own loop (no generator expression
+    or callee takes the samples): the sum of `i & mask` for i below n."""
+    return f"def {name}(n):\n    t = 0\n    for i in range(n):\n        t += i & {mask}\n    return t\n"
 
 
 def test_hot_code_is_compiled_and_code_that_ran_briefly_is_not(tmp_path):
@@ -131,13 +138,7 @@ def test_a_hot_generator_is_compiled(tmp_path):
 def test_a_forked_child_samples_and_compiles_on_its_own(tmp_path):
     """The sampler thread does not survive fork(); the child starts its own and compiles a
     function that only the child runs hot."""
-    proc = ok(run_script(tmp_path, """
-        import ember, os, time
-        def child_work(n):
-            t = 0
-            for i in range(n):
-                t += i & 3
-            return t
+    proc = ok(run_script(tmp_path, "import ember, os, time\n" + loop_source("child_work", 3) + textwrap.dedent("""
         pid = os.fork()
         if pid == 0:
             deadline = time.monotonic() + 20
@@ -147,25 +148,15 @@ def test_a_forked_child_samples_and_compiles_on_its_own(tmp_path):
             os._exit(0 if ember.is_compiled(child_work) and child_work(8) == 12 else 1)
         _, status = os.waitpid(pid, 0)
         print(os.waitstatus_to_exitcode(status), ember.is_compiled(child_work))
-    """, module_ember=True, env=cost_env()))
+    """), module_ember=True, env=cost_env()))
     assert proc.stdout.split() == ["0", "False"], proc.stderr
 
 
 def test_a_jit_list_restricts_what_the_cost_policy_compiles(tmp_path):
     """With a jit list, the cost policy compiles only listed functions, however hot others are."""
     (tmp_path / "list.txt").write_text("__main__:listed\n")
-    proc = ok(run_script(tmp_path, """
-        import ember, time
-        def listed(n):
-            t = 0
-            for i in range(n):
-                t += i & 1
-            return t
-        def unlisted(n):
-            t = 0
-            for i in range(n):
-                t += i & 1
-            return t
+    proc = ok(run_script(tmp_path, "import ember, time\n" + loop_source("listed", 1) + loop_source("unlisted", 1)
+                         + textwrap.dedent("""
         ember.auto()
         deadline = time.monotonic() + 20
         while not ember.is_compiled(listed) and time.monotonic() < deadline:
@@ -174,8 +165,39 @@ def test_a_jit_list_restricts_what_the_cost_policy_compiles(tmp_path):
             unlisted(20_000)
         ember.wait_for_compiles()
         print(ember.is_compiled(listed), ember.is_compiled(unlisted))
-    """, env=cost_env(EMBER_JIT_LIST=str(tmp_path / "list.txt"))))
+    """), env=cost_env(EMBER_JIT_LIST=str(tmp_path / "list.txt"))))
     assert proc.stdout.split() == ["True", "False"], proc.stderr
+
+
+def test_the_sampler_backs_off_while_no_thread_runs_python(tmp_path):
+    """While the program sleeps, the sampler's last sample waits and its period doubles up to
+    16 periods (80 ms): over one second asleep its thread wakes about 15 times, not 200 (its
+    voluntary context switches, from /proc); once Python runs again samples resume."""
+    proc = ok(run_script(tmp_path, """
+        import ember, os, threading, time
+        def switches():
+            me = threading.get_native_id()
+            total = 0
+            for tid in os.listdir("/proc/self/task"):
+                if int(tid) != me:
+                    for line in open(f"/proc/self/task/{tid}/status"):
+                        if line.startswith("voluntary_ctxt_switches"):
+                            total += int(line.split()[1])
+            return total
+        t = time.monotonic()
+        while time.monotonic() - t < 0.2:
+            pass
+        before, s0 = switches(), ember.stats()["samples"]
+        time.sleep(1.0)
+        asleep = switches() - before
+        t = time.monotonic()
+        while time.monotonic() - t < 0.5:
+            pass
+        print(asleep, ember.stats()["samples"] - s0)
+    """, module_ember=True, env=cost_env()))
+    asleep, samples_after = map(int, proc.stdout.split())
+    assert asleep < 40, proc.stdout
+    assert samples_after > 40, proc.stdout   # 0.5 s at 5 ms, less at most 80 ms of back-off
 
 
 def test_bad_ember_auto_falls_back_to_the_cost_policy(tmp_path):
