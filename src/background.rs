@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -102,6 +102,8 @@ pub struct Backlog<T: Send + 'static> {
     ready: AtomicU64,
     /// Set after `fork()` when queued jobs wait for a compile thread to be started again.
     restart: std::sync::atomic::AtomicBool,
+    /// Kernel thread id of the compile thread (0: none yet), for [`Backlog::prepare_fork`].
+    worker_tid: AtomicI64,
     compile: fn(&[u8]) -> Result<T, EmberError>,
     discard: fn(T),
     capacity: usize,
@@ -127,6 +129,7 @@ impl<T: Send + 'static> Backlog<T> {
             wake: Condvar::new(),
             ready: AtomicU64::new(0),
             restart: std::sync::atomic::AtomicBool::new(false),
+            worker_tid: AtomicI64::new(0),
             compile,
             discard,
             capacity,
@@ -359,6 +362,7 @@ impl<T: Send + 'static> Backlog<T> {
         };
         if let Some(w) = worker {
             let _ = w.join();
+            wait_until_reaped(self.worker_tid.load(Ordering::Acquire));
         }
     }
 
@@ -384,6 +388,8 @@ impl<T: Send + 'static> Backlog<T> {
     }
 
     fn run(&'static self) {
+        // SAFETY: gettid has no preconditions.
+        self.worker_tid.store(unsafe { libc::gettid() } as i64, Ordering::Release);
         let mut g = self.lock();
         loop {
             if g.stopped || g.exit_worker {
@@ -422,5 +428,23 @@ impl<T: Send + 'static> Backlog<T> {
             self.wake.notify_all();
         }
         self.wake.notify_all();
+    }
+}
+
+/// Waits (at most 20 ms) until the kernel has reaped thread `tid` of this process. `join`
+/// returns when the thread's id is cleared, which is before the kernel drops the thread from
+/// the process's thread count; `os.fork()` reads that count (`/proc/self/stat`) for its
+/// multi-threaded-fork warning, and saw the compile thread there (once in about ten runs of
+/// test_background.py's fork test).
+fn wait_until_reaped(tid: i64) {
+    if tid <= 0 {
+        return;
+    }
+    let path = format!("/proc/self/task/{tid}");
+    for _ in 0..400 {
+        if !std::path::Path::new(&path).exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(50));
     }
 }
