@@ -356,6 +356,8 @@ static void bg_notify(void)
 static pthread_t sampler_thread;
 static atomic_int sampler_on;          /* the sampler thread runs (cleared to stop it) */
 static atomic_int sample_scheduled;    /* a take_sample call is queued */
+static pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sampler_wake;    /* CLOCK_MONOTONIC; signalled by sampler_stop */
 static uint64_t n_samples;             /* samples taken */
 
 static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync);
@@ -426,8 +428,17 @@ static void *sampler_main(void *unused)
     (void)unused;
     long period_us = EMBER_SAMPLE_INTERVAL_US;
     while (atomic_load(&sampler_on)) {
-        struct timespec period = {period_us / 1000000, (period_us % 1000000) * 1000L};
-        nanosleep(&period, NULL);
+        /* A timed wait that sampler_stop can cut short (exit does not wait out a period). */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (period_us % 1000000) * 1000L;
+        until.tv_sec += period_us / 1000000 + until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&sampler_lock);
+        while (atomic_load(&sampler_on) &&
+               pthread_cond_timedwait(&sampler_wake, &sampler_lock, &until) == 0) {
+        }
+        pthread_mutex_unlock(&sampler_lock);
         if (!atomic_load(&sampler_on)) break;
         if (atomic_exchange(&sample_scheduled, 1)) {
             /* The last sample has not run: no thread runs Python code now (all wait in I/O or
@@ -450,6 +461,12 @@ static int sampler_start(void)
 {
     if (atomic_load(&sampler_on)) return 0;
     if (main_interp == NULL) main_interp = PyInterpreterState_Get();
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sampler_wake, &ca);   /* again after fork: the child's copy is unusable */
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&sampler_lock, NULL);
     cpu_set_t cpus;
     n_cpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : sysconf(_SC_NPROCESSORS_ONLN);
     atomic_store(&sampler_on, 1);
@@ -475,6 +492,9 @@ static int sampler_start(void)
 static void sampler_stop(void)
 {
     if (!atomic_exchange(&sampler_on, 0)) return;
+    pthread_mutex_lock(&sampler_lock);
+    pthread_cond_signal(&sampler_wake);
+    pthread_mutex_unlock(&sampler_lock);
     Py_BEGIN_ALLOW_THREADS
     pthread_join(sampler_thread, NULL);
     Py_END_ALLOW_THREADS
