@@ -224,6 +224,16 @@ static int is_instrumented(PyCodeObject *co)
     return 0;
 }
 
+/* The function whose call queued info's compile (a new reference), or NULL when there is none
+ * or it has died; the record's weak reference is released either way. */
+static PyObject *take_pending_func(CodeInfo *info)
+{
+    PyObject *f = NULL;
+    if (info->pending_func && PyWeakref_GetRef(info->pending_func, &f) < 0) PyErr_Clear();
+    Py_CLEAR(info->pending_func);
+    return f;
+}
+
 /* Makes compiled code the code object's entry (GIL held): counts, the log line, the perf map. */
 static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
 {
@@ -250,15 +260,9 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
     if (compiled_names && name && PyList_Append(compiled_names, name) < 0) PyErr_Clear();
     /* The function whose call queued the compile ran on in the interpreter with its own calls
      * (restore_interpreted); from now on its calls run the compiled code. */
-    if (info->pending_func) {
-        PyObject *f = NULL;
-        if (PyWeakref_GetRef(info->pending_func, &f) > 0) {
-            watch((PyFunctionObject *)f);
-            Py_DECREF(f);
-        }
-        PyErr_Clear();
-        Py_CLEAR(info->pending_func);
-    }
+    PyObject *f = take_pending_func(info);
+    if (f) watch((PyFunctionObject *)f);
+    Py_XDECREF(f);
 }
 
 /* A function whose compile was dropped from a full queue (EMBER_AUTO=N): its calls keep
@@ -291,23 +295,18 @@ static void bg_install_ready(void)
             CodeInfo *info = (CodeInfo *)(uintptr_t)res[i].token;
             PyObject *name = info->pending_name;
             info->pending_name = NULL;
-            if (res[i].status == EMBER_STATUS_DROPPED && info->pending_func) {
-                PyObject *f = NULL;
-                if (PyWeakref_GetRef(info->pending_func, &f) > 0) {
-                    keep_counting((PyFunctionObject *)f, info);
-                    Py_DECREF(f);
-                }
-                PyErr_Clear();
-            }
-            if (res[i].status != EMBER_STATUS_OK) Py_CLEAR(info->pending_func);
             if (res[i].status == EMBER_STATUS_OK) {
                 install(info, name, &res[i].compiled);
             }
             else if (res[i].status == EMBER_STATUS_DROPPED) {
                 info->state = 0;   /* counts its calls again and is submitted again when hot */
                 info->ncalls = 0;
+                PyObject *f = take_pending_func(info);
+                if (f) keep_counting((PyFunctionObject *)f, info);
+                Py_XDECREF(f);
             }
             else {
+                Py_CLEAR(info->pending_func);
                 const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
                 if (!cname) { PyErr_Clear(); cname = "?"; }
                 ember_log("Not compiling %s: %s", cname, res[i].message);
@@ -362,8 +361,8 @@ static uint64_t n_samples;             /* samples taken */
 
 static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync);
 
-/* The jit list, if any, names the function. */
-static int should_compile_sampled(PyFunctionObject *func)
+/* 1 when there is no jit list or it names the function (both policies ask this). */
+static int jit_list_names(PyFunctionObject *func)
 {
     if (!jit_list) return 1;
     PyObject *name = full_name(func);
@@ -406,14 +405,15 @@ static int take_sample(void *unused)
     /* Entered from C (compiled code or a C function): compiling it saves that entry too. */
     info->samples += (f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK) ? EMBER_BOUNDARY_WEIGHT : 1;
     if (info->state == 1) {
-        /* Compiled, yet running here: a function object made before the install. */
-        if (func->vectorcall == py_function_vectorcall) watch(func);
+        /* Compiled, yet running here: a function object made before the install (watch leaves
+         * functions already on the trampoline, or parked, alone). */
+        watch(func);
     }
     else if (info->state == 3) {
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
     }
     else if (info->state == 0 && worth_compiling(info->samples, (uint64_t)Py_SIZE(co)) &&
-             !is_instrumented(co) && should_compile_sampled(func)) {
+             !is_instrumented(co) && jit_list_names(func)) {
         info->ncalls = info->samples;   /* the compile queue's hotness */
         if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
     }
@@ -1215,14 +1215,7 @@ static int should_watch(PyFunctionObject *func)
     /* Queued: new functions of that code keep the interpreter's calls until it is installed. */
     if (info && info->state == 3) return 0;
     if (parked) return 0;
-    if (jit_list) {
-        PyObject *name = full_name(func);
-        if (!name) { PyErr_Clear(); return 0; }
-        int m = jit_list_matches(name);
-        Py_DECREF(name);
-        return m;
-    }
-    return 1;
+    return jit_list_names(func);
 }
 
 /* ---- parking: sys.monitoring tools that want C_RETURN / C_RAISE ----
