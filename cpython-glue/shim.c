@@ -224,6 +224,22 @@ static int is_instrumented(PyCodeObject *co)
     return 0;
 }
 
+/* A weak reference to func for the queued-compile record (NULL on failure, error cleared). A
+ * reference without a callback holds nothing and cannot be part of a cycle, so a new one is taken
+ * out of the garbage collector's lists: `gc.get_objects()` and collection counts stay those of the
+ * interpreter while a compile is queued (test_descr's lookup-leak check counts them). A reference
+ * that already existed (CPython shares callback-less references) is left as it was. */
+static PyObject *untracked_weakref(PyObject *func)
+{
+    PyObject *ref = PyWeakref_NewRef(func, NULL);
+    if (!ref) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (Py_REFCNT(ref) == 1 && PyObject_GC_IsTracked(ref)) PyObject_GC_UnTrack(ref);
+    return ref;
+}
+
 /* The function whose call queued info's compile (a new reference), or NULL when there is none
  * or it has died; the record's weak reference is released either way. */
 static PyObject *take_pending_func(CodeInfo *info)
@@ -561,8 +577,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
         if (st == EMBER_STATUS_OK) {
             info->state = 3;
             info->pending_name = name;   /* the reference moves to the record */
-            Py_XSETREF(info->pending_func, PyWeakref_NewRef((PyObject *)func, NULL));
-            if (!info->pending_func) PyErr_Clear();
+            Py_XSETREF(info->pending_func, untracked_weakref((PyObject *)func));
             n_queued++;
             return 0;
         }

@@ -231,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         print("documented refusals hit:")
         for m, k in known_hits:
             print(f"  {m}: {k}")
+    # Repeated last, so that a log that keeps only its tail (CI) still names what failed.
+    for r in ordered:
+        for f in r.new_failures[:20]:
+            print(f"new failure: {r.module}: {f}")
+        if r.new_failures and not r.ember.cases:
+            print(f"  {r.module} under Ember ended: " + r.ember.tail[-600:].replace("\n", "\n  "))
     print(f"wall time {time.monotonic() - t0:.0f} s; logs in {workdir}")
     if args.json:
         Path(args.json).write_text(json.dumps({

@@ -254,3 +254,26 @@ def test_in_process_wait_for_compiles_without_queue():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_a_queued_compile_adds_no_object_to_the_garbage_collector(tmp_path):
+    """While a function's compile is queued, Ember keeps only a weak reference to the function
+    (to install its code later); the collector sees no new object, as with the interpreter:
+    test_descr's lookup-leak check compares `len(gc.get_objects())` around a first call. Its
+    code is still installed through that reference once the compile is done."""
+    proc = ok(run_script(tmp_path, MAKE_FUNCS + """
+import gc
+fs = make(40)
+for f in fs:
+    f(2)                                   # 40 compiles queued ahead of g's
+def g(x):
+    return x == x
+before = len(gc.get_objects())
+for i in range(10):
+    g(i)                                   # the first call queues g's compile
+after = len(gc.get_objects())
+queued = not ember.is_compiled(g)
+ember.wait_for_compiles(120)
+print(after - before, queued, g(3), ember.is_compiled(g))
+""", env=gen_only(tmp_path, EMBER_AUTO="0")))
+    assert proc.stdout.split() == ["0", "True", "True", "True"], proc.stdout + proc.stderr
