@@ -80,6 +80,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi_background.rs");
     println!("cargo:rerun-if-changed=src/policy.rs");
     println!("cargo:rerun-if-changed=src/hir/op.rs");
+    println!("cargo:rerun-if-changed=src/hir/wire.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();
     let cfg = cbindgen::Config::from_file(Path::new(&crate_dir).join("cbindgen.toml")).expect("cbindgen.toml");

@@ -363,6 +363,10 @@ typedef struct {
                           * cost policy, shim.c take_sample) */
     int dropped;         /* a compile of it was dropped from a full queue: its functions keep
                           * their versions while counted again (shim.c keep_counting) */
+    int has_osr;         /* compiled with an OSR entry at each loop header (EMBER_WIRE_FLAG_OSR) */
+    int osr_armed;       /* Ember's sys.monitoring JUMP events are on for this code (shim.c OSR) */
+    int osr_count;       /* frames of this code moved into compiled code */
+    int osr_return;      /* 1 + code unit of a RETURN_VALUE; -1 none; 0 not looked up yet */
 } CodeInfo;
 
 /* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */

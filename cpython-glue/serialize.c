@@ -114,7 +114,7 @@ static void async_for_exit(PyCodeObject *co, _Py_CODEUNIT *code, Py_ssize_t n, P
 static uint32_t cache_u32(_Py_CODEUNIT *c) { return read_u32(&c->cache); }
 static uint64_t cache_ptr(_Py_CODEUNIT *c) { return (uint64_t)(uintptr_t)read_obj(&c->cache); }
 
-int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen, char *why, size_t whylen)
+int ember_serialize(PyFunctionObject *func, int osr, unsigned char **out, size_t *outlen, char *why, size_t whylen)
 {
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     _Py_CODEUNIT *code = _PyCode_CODE(co);
@@ -375,7 +375,7 @@ int ember_serialize(PyFunctionObject *func, unsigned char **out, size_t *outlen,
     /* header */
     put_u32(&b, EMBER_WIRE_MAGIC);
     put_u16(&b, EMBER_WIRE_VERSION);
-    put_u16(&b, 1); /* None/True/False are immortal in 3.13 */
+    put_u16(&b, EMBER_WIRE_FLAG_IMMORTAL | (osr ? EMBER_WIRE_FLAG_OSR : 0)); /* immortal None/True/False: 3.13 */
     put_u32(&b, (uint32_t)co->co_nlocalsplus);
     put_u32(&b, (uint32_t)co->co_argcount);
     put_u32(&b, (uint32_t)co->co_stacksize);

@@ -127,7 +127,9 @@ static PyObject *full_name(PyFunctionObject *func)
     return PyUnicode_FromFormat("?:%U", co->co_qualname);
 }
 
-/* ---- monitoring: native code emits no events, so it never runs while any is on ---- */
+/* ---- monitoring: native code emits no events, so it never runs while any is on ----
+ * Except Ember's own tool (on-stack replacement's JUMP events, below): its bit is masked. */
+static uint8_t ember_own_tools;
 static inline int monitoring_active(PyThreadState *ts, PyCodeObject *co)
 {
     uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
@@ -140,7 +142,7 @@ static inline int monitoring_active(PyThreadState *ts, PyCodeObject *co)
     if (co->_co_monitoring) {
         /* _Py_LocalMonitors holds only the local events (_PY_MONITORING_LOCAL_EVENTS). */
         for (int e = 0; e < _PY_MONITORING_LOCAL_EVENTS; e++)
-            if (co->_co_monitoring->active_monitors.tools[e]) return 1;
+            if (co->_co_monitoring->active_monitors.tools[e] & ~ember_own_tools) return 1;
     }
     return 0;
 }
@@ -224,6 +226,249 @@ static int is_instrumented(PyCodeObject *co)
     return 0;
 }
 
+/* ---- on-stack replacement (issue 15, item 3) ----
+ * A function called once whose loop is hot (a main(), richards' schedule) is compiled while its
+ * frame runs in the interpreter, and compiled code would only serve its later calls. OSR moves
+ * that frame into compiled code at a loop header. In CPython 3.13 the one way to change where
+ * the interpreter goes on in a running frame is a sys.monitoring JUMP callback: it may set
+ * frame->instr_ptr, which the interpreter then executes (Python/instrumentation.c
+ * _Py_call_instrumentation_jump). So:
+ *  - a compiled code object (compiled with EMBER_WIRE_FLAG_OSR: a resume point at each loop
+ *    header) that has a frame running is "armed": local JUMP events of Ember's tool
+ *    (sys.monitoring.OPTIMIZER_ID) on that code object only;
+ *  - at the frame's next backward jump, osr_jump moves the frame's locals and value stack into a
+ *    new frame of the same function standing at the loop header (the frame object, if any, moves
+ *    with them) and runs the compiled code on it, in the old frame's place in the frame chain;
+ *  - the compiled code finishes the call. The interpreter's frame is then made to return the
+ *    result: instr_ptr at a RETURN_VALUE with the result on its stack, or at the RETURN_CONST of
+ *    that very constant; the interpreter pops it as it pops any frame;
+ *  - an exception that leaves the compiled frame: its traceback entry is taken off, the locals
+ *    are given back to the interpreter's frame (from the compiled frame's frame object) and
+ *    instr_ptr is set to the raising instruction, so the interpreter's error path adds the same
+ *    entry, finds no handler (a loop header inside a try block is never an OSR point) and pops
+ *    the frame. The one difference left: that entry's frame object is a new one.
+ * Not moved: generator-family frames, module and class bodies, a frame whose function's
+ * __code__ changed, any frame while tracing or another monitoring tool is on. A code object is
+ * disarmed after a move and armed at most EMBER_OSR_MAX_MOVES times. */
+#define EMBER_OSR_TOOL PY_MONITORING_OPTIMIZER_ID
+#define EMBER_OSR_MAX_MOVES 8
+static int osr_mode = 1;         /* EMBER_OSR: 0 off, 1 under the cost policy, 2 under every policy */
+static int osr_tool;             /* 1 claimed, -1 could not be claimed, 0 not tried */
+static long n_osr;               /* frames moved into compiled code (stats "osr") */
+static PyObject *osr_set_local_events;   /* sys.monitoring.set_local_events */
+static PyObject *osr_disable;            /* sys.monitoring.DISABLE */
+static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+static PyMethodDef osr_jump_def = {"_osr_jump", (PyCFunction)(void (*)(void))osr_jump, METH_FASTCALL,
+                                   "Ember's sys.monitoring JUMP callback (on-stack replacement)."};
+
+static inline int osr_on(void)
+{
+    return osr_mode == 2 || (osr_mode == 1 && cost_policy);
+}
+
+/* Claims sys.monitoring's optimizer tool id for Ember and registers the JUMP callback, once. */
+static int osr_claim(void)
+{
+    if (osr_tool) return osr_tool > 0;
+    osr_tool = -1;
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *mon = PySys_GetObject("monitoring");   /* borrowed */
+    PyObject *cb = PyCFunction_New(&osr_jump_def, NULL);
+    PyObject *r = NULL;
+    if (mon && cb) r = PyObject_CallMethod(mon, "use_tool_id", "is", EMBER_OSR_TOOL, "ember");
+    if (r == NULL) {
+        PyErr_Clear();
+        ember_log("Ember: on-stack replacement is off: sys.monitoring tool id %d is taken", EMBER_OSR_TOOL);
+        goto out;
+    }
+    Py_DECREF(r);
+    r = PyObject_CallMethod(mon, "register_callback", "iiO", EMBER_OSR_TOOL, 1 << PY_MONITORING_EVENT_JUMP, cb);
+    Py_XDECREF(r);
+    osr_set_local_events = PyObject_GetAttrString(mon, "set_local_events");
+    osr_disable = PyObject_GetAttrString(mon, "DISABLE");
+    if (r && osr_set_local_events && osr_disable) {
+        osr_tool = 1;
+        ember_own_tools = 1 << EMBER_OSR_TOOL;
+    }
+out:
+    Py_XDECREF(cb);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+    return osr_tool > 0;
+}
+
+static void osr_set_events(PyCodeObject *co, CodeInfo *info, int on)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *r = PyObject_CallFunction(osr_set_local_events, "iOi", EMBER_OSR_TOOL, (PyObject *)co,
+                                        on ? 1 << PY_MONITORING_EVENT_JUMP : 0);
+    if (r) info->osr_armed = on;
+    Py_XDECREF(r);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
+/* Arms `co` (compiled with OSR entries) for a frame running it in the interpreter. */
+static void osr_arm(PyCodeObject *co, CodeInfo *info)
+{
+    if (!osr_on() || !info->has_osr || info->osr_armed || info->state != 1 || info->osr_count >= EMBER_OSR_MAX_MOVES ||
+        parked || exiting || !osr_claim())
+        return;
+    osr_set_events(co, info, 1);
+}
+
+/* At install: arms the code when one of this thread's frames runs it (the function called once
+ * whose loop made it hot is still in that loop). */
+static void osr_arm_if_running(CodeInfo *info)
+{
+    if (!osr_on() || !info->has_osr) return;
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+    for (_PyInterpreterFrame *f = ts ? ts->current_frame : NULL; f; f = f->previous) {
+        if (f->owner == FRAME_OWNED_BY_THREAD && PyCode_Check(f->f_executable) &&
+            ember_code_info((PyCodeObject *)f->f_executable) == info) {
+            osr_arm((PyCodeObject *)f->f_executable, info);
+            return;
+        }
+    }
+}
+
+/* The start of the first RETURN_VALUE of `co` (code units), or -1 when it has none. */
+static int osr_find_return_value(PyCodeObject *co)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
+        int op = _PyOpcode_Deopt[code[i].op.code];
+        if (op == RETURN_VALUE) return (int)i;
+        i += 1 + _PyOpcode_Caches[op];
+    }
+    return -1;
+}
+
+/* The start (its first EXTENDED_ARG) of a RETURN_CONST of `co` whose constant is `v`, or -1. */
+static int osr_find_return_const(PyCodeObject *co, PyObject *v)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    int start = 0, arg = 0;
+    for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
+        int op = _PyOpcode_Deopt[code[i].op.code];
+        arg = (arg << 8) | code[i].op.arg;
+        if (op == RETURN_CONST && arg < PyTuple_GET_SIZE(co->co_consts) && PyTuple_GET_ITEM(co->co_consts, arg) == v)
+            return start;
+        if (op != EXTENDED_ARG) { arg = 0; start = (int)(i + 1 + _PyOpcode_Caches[op]); }
+        i += 1 + _PyOpcode_Caches[op];
+    }
+    return -1;
+}
+
+/* The exception leaving the compiled frame `nfo` (its frame object) of an OSR move: see above. */
+static void osr_hand_back_exception(_PyInterpreterFrame *f, PyCodeObject *co, int header)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *tbo = exc ? PyException_GetTraceback(exc) : NULL;
+    f->instr_ptr = _PyCode_CODE(co) + header;
+    if (tbo && PyTraceBack_Check(tbo)) {
+        PyTracebackObject *tb = (PyTracebackObject *)tbo;
+        PyFrameObject *fo = tb->tb_frame;
+        if (fo && fo->f_frame && fo->f_frame->f_executable == (PyObject *)co) {
+            for (int i = 0; i < co->co_nlocalsplus; i++) {
+                Py_XSETREF(f->localsplus[i], Py_XNewRef(fo->f_frame->localsplus[i]));
+            }
+            f->instr_ptr = _PyCode_CODE(co) + tb->tb_lasti / (int)sizeof(_Py_CODEUNIT);
+            PyException_SetTraceback(exc, tb->tb_next ? (PyObject *)tb->tb_next : Py_None);
+        }
+    }
+    Py_XDECREF(tbo);
+    PyErr_SetRaisedException(exc);
+}
+
+/* sys.monitoring JUMP callback of Ember's tool: (code, from, to), offsets in bytes. Returns None
+ * (go on), DISABLE (never again at this jump), or NULL with an exception (the compiled code of
+ * a moved frame raised it: see above). */
+static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3 || !PyCode_Check(args[0])) Py_RETURN_NONE;
+    PyCodeObject *co = (PyCodeObject *)args[0];
+    long from = PyLong_AsLong(args[1]), to = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NONE; }
+    CodeInfo *info = ember_code_info(co);
+    if (to >= from || !info || !info->has_osr) return Py_NewRef(osr_disable);
+    if (info->state != 1 || !info->osr_armed || !ember_enabled || parked) {
+        if (info->osr_armed) osr_set_events(co, info, 0);
+        Py_RETURN_NONE;
+    }
+    int header = (int)(to / (long)sizeof(_Py_CODEUNIT));
+    int target, level, lasti;
+    if (ember_find_handler(co, header, &target, &level, &lasti)) return Py_NewRef(osr_disable);
+    PyThreadState *ts = PyThreadState_Get();
+    _PyInterpreterFrame *f = ts->current_frame;
+    if (f == NULL || f->f_executable != (PyObject *)co || f->owner != FRAME_OWNED_BY_THREAD ||
+        !PyFunction_Check(f->f_funcobj))
+        Py_RETURN_NONE;
+    PyFunctionObject *func = (PyFunctionObject *)f->f_funcobj;
+    if (func->func_code != (PyObject *)co || !(co->co_flags & CO_OPTIMIZED) || monitoring_active(ts, co) ||
+        !_PyThreadState_HasStackSpace(ts, co->co_framesize) || ts->c_recursion_remaining < EMBER_C_RESERVE ||
+        ts->py_recursion_remaining <= 0)
+        Py_RETURN_NONE;
+    if (info->osr_return == 0) {
+        int k = osr_find_return_value(co);
+        info->osr_return = k < 0 ? -1 : k + 1;
+    }
+    int n = co->co_nlocalsplus;
+    int depth = f->stacktop - n;
+    if (depth < 0) Py_RETURN_NONE;
+    /* The move: locals, value stack and frame object to a new frame at the loop header. */
+    _PyInterpreterFrame *nf = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(func), n + depth);
+    for (int i = 0; i < n + depth; i++) {
+        nf->localsplus[i] = f->localsplus[i];
+        f->localsplus[i] = NULL;
+    }
+    nf->stacktop = n + depth;
+    f->stacktop = n;
+    nf->instr_ptr = _PyCode_CODE(co) + header;
+    if (f->frame_obj) {
+        nf->frame_obj = f->frame_obj;   /* the frame's reference moves too */
+        f->frame_obj = NULL;
+        nf->frame_obj->f_frame = nf;
+    }
+    info->osr_count++;
+    n_osr++;
+    osr_set_events(co, info, 0);
+    PyObject *name = full_name(func);
+    const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+    if (!cname) { PyErr_Clear(); cname = "?"; }
+    ember_log("Ember: on-stack replacement of %s at code unit %d", cname, header);
+    Py_XDECREF(name);
+    /* nf takes f's place in the frame chain (and in the recursion depth) while compiled code runs. */
+    ts->current_frame = f->previous;
+    ts->py_recursion_remaining++;
+    PyObject *r = ember_run_entry(ts, nf, info->entry);
+    ts->py_recursion_remaining--;
+    ts->current_frame = f;
+    if (r == NULL) {
+        osr_hand_back_exception(f, co, header);
+        return NULL;
+    }
+    int k = osr_find_return_const(co, r);
+    if (k >= 0) {
+        Py_DECREF(r);   /* RETURN_CONST pushes its own reference */
+        f->instr_ptr = _PyCode_CODE(co) + k;
+    }
+    else if (info->osr_return > 0) {
+        f->localsplus[n] = r;
+        f->stacktop = n + 1;
+        f->instr_ptr = _PyCode_CODE(co) + (info->osr_return - 1);
+    }
+    else {
+        /* Cannot happen: compiled code returns through the code's own return instructions. */
+        Py_DECREF(r);
+        PyErr_SetString(PyExc_SystemError, "Ember: on-stack replacement found no return instruction");
+        f->instr_ptr = _PyCode_CODE(co) + header;
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* A weak reference to func for the queued-compile record (NULL on failure, error cleared). A
  * reference without a callback holds nothing and cannot be part of a cycle, so a new one is taken
  * out of the garbage collector's lists: `gc.get_objects()` and collection counts stay those of the
@@ -274,6 +519,7 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
         }
     }
     if (compiled_names && name && PyList_Append(compiled_names, name) < 0) PyErr_Clear();
+    osr_arm_if_running(info);
     /* The function whose call queued the compile ran on in the interpreter with its own calls
      * (restore_interpreted); from now on its calls run the compiled code. */
     PyObject *f = take_pending_func(info);
@@ -422,8 +668,11 @@ static int take_sample(void *unused)
     info->samples += (f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK) ? EMBER_BOUNDARY_WEIGHT : 1;
     if (info->state == 1) {
         /* Compiled, yet running here: a function object made before the install (watch leaves
-         * functions already on the trampoline, or parked, alone). */
+         * functions already on the trampoline, or parked, alone), or a frame that started in
+         * the interpreter (OSR moves it at its next backward jump; in compiled code, the events
+         * never fire). */
         watch(func);
+        osr_arm(co, info);
     }
     else if (info->state == 3) {
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
@@ -555,7 +804,8 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     unsigned char *wire = NULL;
     size_t len = 0;
     PyObject *exc = PyErr_GetRaisedException();
-    if (ember_serialize(func, &wire, &len, err, sizeof err) < 0) {
+    int osr = osr_on() && !(co->co_flags & EMBER_GEN_FLAGS);
+    if (ember_serialize(func, osr, &wire, &len, err, sizeof err) < 0) {
         PyErr_Clear();
         PyErr_SetRaisedException(exc);
         ember_log("Not compiling %s: %s", cname, err);
@@ -571,6 +821,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
         }
     }
     info->is_gen = (co->co_flags & EMBER_GEN_FLAGS) != 0;
+    info->has_osr = osr;
     if (!sync && background && p_bg_submit) {
         EmberStatus st = p_bg_submit((uint64_t)(uintptr_t)info, info->ncalls, wire, len, err, sizeof err);
         PyMem_Free(wire);
@@ -1489,14 +1740,15 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     EmberBgStats bg = {0};
     if (p_bg_stats) p_bg_stats(&bg);
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
-    return Py_BuildValue("{s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K}", "policy", policy,
+    return Py_BuildValue("{s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l}", "policy", policy,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
                          "enabled", ember_enabled ? Py_True : Py_False, "gen_resumes", ember_gen_resumes,
                          "gen_hook", hook_on ? Py_True : Py_False, "background", background ? Py_True : Py_False,
                          "queued", n_queued, "bg_queued", (unsigned long long)bg.queued,
                          "bg_max_queued", (unsigned long long)bg.max_queued,
-                         "bg_dropped", (unsigned long long)bg.dropped, "bg_cancelled", (unsigned long long)bg.cancelled);
+                         "bg_dropped", (unsigned long long)bg.dropped, "bg_cancelled", (unsigned long long)bg.cancelled,
+                         "osr", n_osr);
 }
 
 static PyObject *shim_set_background(PyObject *self, PyObject *arg)
@@ -1504,6 +1756,19 @@ static PyObject *shim_set_background(PyObject *self, PyObject *arg)
     int on = PyObject_IsTrue(arg);
     if (on < 0) return NULL;
     background = on;
+    Py_RETURN_NONE;
+}
+
+/* set_osr(mode): EMBER_OSR, 0 off, 1 under the cost policy (the default), 2 under every policy. */
+static PyObject *shim_set_osr(PyObject *self, PyObject *arg)
+{
+    long m = PyLong_AsLong(arg);
+    if (m == -1 && PyErr_Occurred()) return NULL;
+    if (m < 0 || m > 2) {
+        PyErr_SetString(PyExc_ValueError, "set_osr: expected 0, 1 or 2");
+        return NULL;
+    }
+    osr_mode = (int)m;
     Py_RETURN_NONE;
 }
 
@@ -1692,6 +1957,8 @@ static PyMethodDef methods[] = {
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
+    {"set_osr", shim_set_osr, METH_O, "set_osr(mode): on-stack replacement of interpreted frames at loop "
+     "headers: 0 off, 1 under the cost policy (the default), 2 under every policy (EMBER_OSR)."},
     {"set_background", shim_set_background, METH_O, "True: compile hot functions on the compile thread "
      "(the default); False: at the call that made them hot (EMBER_BACKGROUND=0)."},
     {"wait_for_compiles", shim_wait_for_compiles, METH_O, "wait_for_compiles(seconds): wait until the compile "

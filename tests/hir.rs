@@ -351,3 +351,30 @@ fn unpack_store_pass_fuses_consecutive_fresh_locals() {
     let g = parser::parse(&text).unwrap();
     assert_eq!(printer::print(&g), text);
 }
+
+#[test]
+fn osr_entries_resume_at_each_loop_header_with_the_saved_stack() {
+    // With EMBER_WIRE_FLAG_OSR the plain function gets the entry dispatch: the fresh call
+    // (unit 0), then the loop header (unit 5, FOR_ITER) taking the iterator from the frame's
+    // value stack; anywhere else goes to the interpreter. Without the flag: no dispatch.
+    let mut w = sum_loop();
+    w.osr_entries = true;
+    let bytes = wire::encode(&w);
+    assert_eq!(wire::decode(&bytes).unwrap(), w);
+    let f = build::build(&w).unwrap();
+    verify::verify(&f).unwrap();
+    let text = printer::print(&f);
+    let body: String = text.lines().skip(3).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        "bb0:\n  ResumeAt<0, 0> -> bb1(), bb5()\n\
+bb1:\n  Resume @0[]\n  v0 = LoadConst<0>\n  StoreFast<1> v0\n  v1 = LoadFast<0>\n  v2 = GetIter v1 @4[]\n  Jump<5> -> bb2(v2)\n\
+bb2(v3):\n  v4 = ForIter<12, 0> v3 -> bb3(v3, v4), bb4() @5[v3]\n\
+bb3(v5, v6):\n  StoreFast<2> v6\n  v7 = LoadFast<1>\n  v8 = LoadFast<2>\n  v9 = BinaryOp<0, 0> v7 v8 @9[v5]\n  StoreFast<1> v9\n  JumpBackward<5> -> bb2(v5) @11[v5]\n\
+bb4:\n  v10 = LoadFast<1>\n  ReturnValue v10 @13[]\n\
+bb5:\n  v11 = ResumeAt<5, 1> -> bb2(v11), bb6()\n\
+bb6:\n  GenInterp\n"
+    );
+    assert_eq!(parser::parse(&text).unwrap(), f);
+    assert!(!printer::print(&build::build(&sum_loop()).unwrap()).contains("ResumeAt"));
+}

@@ -29,7 +29,8 @@ struct Builder<'w> {
     /// Blocks built so far (None until visited).
     built: Vec<Option<Block>>,
     /// Resume points of a generator-family function: (code unit, block it resumes in), found
-    /// after `RETURN_GENERATOR` and each `YIELD_VALUE`.
+    /// after `RETURN_GENERATOR` and each `YIELD_VALUE`; for a plain function compiled with OSR
+    /// entries ([`WireFunction::osr_entries`]), its loop headers.
     resumes: Vec<(u32, BlockId)>,
 }
 
@@ -85,7 +86,11 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
     // synthetic entry block that jumps to it. A generator-family function's entry is the
     // resume dispatch (filled in once every resume point is known).
     let is_gen = w.instrs.iter().any(|i| i.op == Op::ReturnGenerator);
-    let loops_to_start = is_gen || w.instrs.iter().any(|i| i.op.jump_target(&i.imms) == Some(w.instrs[0].bc as i64));
+    // On-stack replacement (issue 15): a plain function compiled with OSR entries gets the
+    // same dispatch, with a resume point at every loop header.
+    let osr = !is_gen && w.osr_entries && w.instrs.iter().any(|i| i.op == Op::JumpBackward);
+    let loops_to_start =
+        is_gen || osr || w.instrs.iter().any(|i| i.op.jump_target(&i.imms) == Some(w.instrs[0].bc as i64));
     if loops_to_start {
         b.start_of_block.push(usize::MAX);
         b.built.push(Some(Block { params: vec![], instrs: vec![], term: instr(Op::Nop, vec![], vec![], vec![]) }));
@@ -101,7 +106,21 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
     while let Some(id) = b.pending.pop_front() {
         b.build_block(id)?;
     }
-    if is_gen {
+    if osr {
+        for ins in &w.instrs {
+            if ins.op != Op::JumpBackward {
+                continue;
+            }
+            let Some(t) = ins.op.jump_target(&ins.imms) else { continue };
+            let header = b.target_index(t);
+            if let Some(&block) = b.block_of_start.get(&header) {
+                if !b.resumes.iter().any(|r| r.1 == block) {
+                    b.resumes.push((w.instrs[header].bc, block));
+                }
+            }
+        }
+    }
+    if is_gen || osr {
         b.build_resume_dispatch(first)?;
     }
     let mut f = b.f;
@@ -177,10 +196,11 @@ impl<'w> Builder<'w> {
         Ok(BlockCall { block, args: stack.to_vec() })
     }
 
-    /// Fills the synthetic entry block of a generator-family function with the resume
-    /// dispatch: a chain of [`Op::ResumeAt`] checks, the fresh call (first code unit) first,
-    /// then every resume point, ending in [`Op::GenInterp`] for a frame the interpreter
-    /// suspended somewhere else.
+    /// Fills the synthetic entry block of a generator-family function (or of a plain function
+    /// with OSR entries) with the resume dispatch: a chain of [`Op::ResumeAt`] checks on the
+    /// frame's `instr_ptr`, the fresh call (first code unit) first, then every resume point
+    /// (each takes the saved value stack from the frame), ending in [`Op::GenInterp`] for a
+    /// frame that stands anywhere else: the interpreter runs it.
     fn build_resume_dispatch(&mut self, first: BlockId) -> Result<(), EmberError> {
         let mut points = vec![(self.w.instrs[0].bc, first)];
         points.extend(self.resumes.iter().copied());

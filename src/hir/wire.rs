@@ -3,7 +3,7 @@
 //! Little-endian throughout. Layout (see `ember.h`, `EMBER_WIRE_MAGIC`):
 //!
 //! ```text
-//! u32 magic "EMB1"   u16 version (1)   u16 flags (bit 0: None/True/False are immortal)
+//! u32 magic "EMB1"   u16 version (1)   u16 flags (EMBER_WIRE_FLAG_*)
 //! u32 nlocalsplus    u32 argcount      u32 stacksize    u32 ncode_units
 //! u32 localsplus_offset (bytes from the frame pointer to localsplus[0])
 //! u32 instr_ptr_offset  (bytes from the frame pointer to the instr_ptr field)
@@ -22,6 +22,12 @@ use crate::hir::op::Op;
 pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
 /// Wire format version this library reads.
 pub const EMBER_WIRE_VERSION: u16 = 1;
+/// Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
+pub const EMBER_WIRE_FLAG_IMMORTAL: u16 = 1;
+/// Wire `flags` bit: give the compiled code an on-stack-replacement entry at every loop header
+/// (the target of a `JUMP_BACKWARD`), so that a frame the interpreter is running can continue
+/// in compiled code there (see [`crate::hir::build`]).
+pub const EMBER_WIRE_FLAG_OSR: u16 = 2;
 /// Upper bounds that keep a malformed length from allocating gigabytes.
 const MAX_COUNT: u32 = 1 << 20;
 
@@ -75,6 +81,8 @@ pub struct WireFunction {
     pub consts: Vec<u64>,
     /// Instructions in code order.
     pub instrs: Vec<WireInstr>,
+    /// Compile on-stack-replacement entries at loop headers ([`EMBER_WIRE_FLAG_OSR`]).
+    pub osr_entries: bool,
 }
 
 impl WireFunction {
@@ -147,7 +155,8 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
     f.layout.none = r.u64("none")?;
     f.layout.true_ = r.u64("true")?;
     f.layout.false_ = r.u64("false")?;
-    f.layout.immortal_singletons = flags & 1 != 0;
+    f.layout.immortal_singletons = flags & EMBER_WIRE_FLAG_IMMORTAL != 0;
+    f.osr_entries = flags & EMBER_WIRE_FLAG_OSR != 0;
     for (what, v) in [("nlocalsplus", f.nlocalsplus), ("stacksize", f.stacksize), ("ncode_units", f.ncode_units)] {
         if v > MAX_COUNT {
             return Err(EmberError::Wire(format!("{what} {v} exceeds {MAX_COUNT}")));
@@ -280,7 +289,14 @@ pub fn encode(f: &WireFunction) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&EMBER_WIRE_MAGIC.to_le_bytes());
     out.extend_from_slice(&EMBER_WIRE_VERSION.to_le_bytes());
-    out.extend_from_slice(&(f.layout.immortal_singletons as u16).to_le_bytes());
+    let mut flags = 0u16;
+    if f.layout.immortal_singletons {
+        flags |= EMBER_WIRE_FLAG_IMMORTAL;
+    }
+    if f.osr_entries {
+        flags |= EMBER_WIRE_FLAG_OSR;
+    }
+    out.extend_from_slice(&flags.to_le_bytes());
     for v in [f.nlocalsplus, f.argcount, f.stacksize, f.ncode_units, f.layout.localsplus_offset, f.layout.instr_ptr_offset] {
         out.extend_from_slice(&v.to_le_bytes());
     }

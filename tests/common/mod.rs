@@ -18,6 +18,7 @@ pub fn asm(nlocals: u32, argcount: u32, stacksize: u32, consts: Vec<u64>, code: 
         strings: vec!["t".into(), "f".into(), "SETUP_ANNOTATIONS".into()],
         consts,
         instrs: code.iter().enumerate().map(|(i, (op, imms))| WireInstr { op: *op, bc: i as u32, imms: imms.to_vec() }).collect(),
+        osr_entries: false,
     }
 }
 

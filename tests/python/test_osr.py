@@ -1,0 +1,217 @@
+"""On-stack replacement (issue 15, item 3): a frame running in the interpreter when its code's
+compiled version is installed moves into compiled code at its next backward jump
+(cpython-glue/shim.c, "on-stack replacement").
+
+Each case is differential: the same script runs under the interpreter (EMBER_DISABLE=1) and under
+Ember, and stdout (results, tracebacks, frame checks) must be identical. Under Ember the move is
+made deterministic: EMBER_AUTO=0 with background compilation queues a function's compile at its
+first call, which goes on in the interpreter; the loop calls `sync()` (ember.wait_for_compiles)
+after a few iterations, which installs the code and arms the running frame, so the next backward
+jump moves it. The Ember log must show the move (or, where a move is not allowed, its absence).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from test_modes import clean_env, run_script
+
+ember = pytest.importorskip("ember")
+
+PRELUDE = """
+import sys, traceback
+try:
+    import ember
+    def sync():
+        ember.wait_for_compiles(60)
+except ImportError:
+    def sync():
+        pass
+"""
+
+
+def osr_moves(log):
+    return re.findall(r"on-stack replacement of (\S+) at code unit (\d+)", log)
+
+
+def differential(tmp_path, body, **env):
+    """Runs PRELUDE + body plainly and under Ember (EMBER_OSR=2, first-call compiles in the
+    background); returns (Ember's stdout, the moves Ember logged). Asserts equal output."""
+    script = PRELUDE + body
+    plain = run_script(tmp_path, script, env=clean_env(EMBER_DISABLE="1"), name="plain.py")
+    log = tmp_path / "ember.log"
+    jl = tmp_path / "jitlist.txt"
+    jl.write_text("__main__:*\n")
+    settings = dict(EMBER_AUTO="0", EMBER_BACKGROUND="1", EMBER_OSR="2", EMBER_LOG=str(log), EMBER_JIT_LIST=str(jl))
+    em = run_script(tmp_path, script, name="plain.py", env=clean_env(**{**settings, **env}))
+    assert plain.returncode == 0, plain.stderr
+    assert em.returncode == 0, em.stdout + em.stderr
+    assert em.stdout == plain.stdout
+    assert em.stderr == plain.stderr
+    return em.stdout, osr_moves(log.read_text() if log.exists() else "")
+
+
+def test_for_loop_moves_with_its_iterator_and_returns_the_result(tmp_path):
+    out, moves = differential(tmp_path, """
+def f(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+        t += i * i % 7
+    return t
+print(f(2000), f(10))
+""")
+    assert out.split() == [str(sum(i * i % 7 for i in range(2000))), str(sum(i * i % 7 for i in range(10)))]
+    assert moves == [("__main__:f", moves[0][1])], moves
+
+
+def test_while_loop_returning_none_and_a_constant(tmp_path):
+    out, moves = differential(tmp_path, """
+def g(n):
+    i = 0
+    while i < n:
+        if i == 3:
+            sync()
+        i += 1
+def h(n):
+    i = 0
+    while True:
+        if i == 3:
+            sync()
+        i += 1
+        if i == n:
+            return 12345
+print(g(500), h(500))
+""")
+    assert out.split() == ["None", "12345"]
+    assert sorted(m[0] for m in moves) == ["__main__:g", "__main__:h"], moves
+
+
+def test_nested_loops_move_with_both_iterators_and_cells(tmp_path):
+    out, moves = differential(tmp_path, """
+def f(rows, cols):
+    acc = []
+    total = 0
+    def seen():
+        return total
+    for r in range(rows):
+        for c in range(cols):
+            if r == 1 and c == 2:
+                sync()
+            total += r * c
+        acc.append(seen())
+    return acc, total
+print(f(30, 40))
+""")
+    assert moves and moves[0][0] == "__main__:f", moves
+
+
+def test_an_exception_after_the_move_has_the_interpreters_traceback_and_locals(tmp_path):
+    out, moves = differential(tmp_path, """
+def f(n):
+    xs = [1, 2, 3]
+    secret = "kept"
+    for i in range(n):
+        if i == 3:
+            sync()
+        if i == 50:
+            xs[i]
+    return 0
+try:
+    f(100)
+except IndexError as e:
+    traceback.print_exc(file=sys.stdout)
+    tb = e.__traceback__
+    frames = []
+    while tb:
+        frames.append((tb.tb_frame.f_code.co_name, tb.tb_lineno, sorted(k for k in tb.tb_frame.f_locals if k != "sync")))
+        tb = tb.tb_next
+    print(frames)
+    print(e.__traceback__.tb_next.tb_frame.f_locals["secret"], e.__traceback__.tb_next.tb_frame.f_locals["i"])
+""")
+    assert "IndexError: list index out of range" in out
+    assert "kept 50" in out
+    assert [m[0] for m in moves] == ["__main__:f"], moves
+
+
+def test_a_loop_inside_a_try_block_is_not_moved_and_its_handler_runs_once(tmp_path):
+    out, moves = differential(tmp_path, """
+def f(n):
+    caught = 0
+    try:
+        for i in range(n):
+            if i == 3:
+                sync()
+            if i == 40:
+                raise KeyError(i)
+    except KeyError as e:
+        caught += 1
+    return caught
+print(f(100))
+""")
+    assert out.split() == ["1"]
+    assert moves == [], moves
+
+
+def test_a_frame_object_taken_before_the_move_is_the_frame_after_it(tmp_path):
+    out, moves = differential(tmp_path, """
+def f(n):
+    me = sys._getframe()
+    same = []
+    for i in range(n):
+        if i == 3:
+            sync()
+        if i in (2, 60):
+            same.append(sys._getframe() is me)
+    return same, me.f_code.co_name, me.f_back.f_code.co_name
+print(f(100))
+""")
+    assert out.strip() == "([True, True], 'f', '<module>')"
+    assert [m[0] for m in moves] == ["__main__:f"], moves
+
+
+def test_generators_and_traced_frames_are_not_moved(tmp_path):
+    out, moves = differential(tmp_path, """
+def gen(n):
+    for i in range(n):
+        if i == 3:
+            sync()
+        yield i
+print(sum(gen(300)))
+lines = []
+def tracer(frame, event, arg):
+    if event == "line" and frame.f_code.co_name == "traced":
+        lines.append(frame.f_lineno)
+    return tracer
+def traced(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+        t += i
+    return t
+sys.settrace(tracer)
+r = traced(20)
+sys.settrace(None)
+print(r, len(lines))
+""")
+    assert out.split() == [str(sum(range(300))), str(sum(range(20))), out.split()[2]]
+    assert moves == [], moves
+
+
+def test_off_by_default_outside_the_cost_policy(tmp_path):
+    """EMBER_OSR=1 (the default) moves frames under the cost policy only: with EMBER_AUTO=0
+    the same script runs without a move."""
+    out, moves = differential(tmp_path, """
+def f(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+        t += i
+    return t
+print(f(1000))
+""", EMBER_OSR="1")
+    assert moves == []
