@@ -89,8 +89,7 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
     // On-stack replacement (issue 15): a plain function compiled with OSR entries gets the
     // same dispatch, with a resume point at every loop header.
     let osr = !is_gen && w.osr_entries && w.instrs.iter().any(|i| i.op == Op::JumpBackward);
-    let loops_to_start =
-        is_gen || osr || w.instrs.iter().any(|i| i.op.jump_target(&i.imms) == Some(w.instrs[0].bc as i64));
+    let loops_to_start = is_gen || osr || w.instrs.iter().any(|i| i.op.jump_target(&i.imms) == Some(w.instrs[0].bc as i64));
     if loops_to_start {
         b.start_of_block.push(usize::MAX);
         b.built.push(Some(Block { params: vec![], instrs: vec![], term: instr(Op::Nop, vec![], vec![], vec![]) }));
