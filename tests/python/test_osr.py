@@ -31,6 +31,18 @@ except ImportError:
 """
 
 
+#: A counting loop that calls sync() at its fourth iteration; format with the function's name.
+SUM_LOOP = """
+def {name}(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+        t += i
+    return t
+"""
+
+
 def osr_moves(log):
     return re.findall(r"on-stack replacement of (\S+) at code unit (\d+)", log)
 
@@ -185,13 +197,7 @@ def tracer(frame, event, arg):
     if event == "line" and frame.f_code.co_name == "traced":
         lines.append(frame.f_lineno)
     return tracer
-def traced(n):
-    t = 0
-    for i in range(n):
-        if i == 3:
-            sync()
-        t += i
-    return t
+""" + SUM_LOOP.format(name="traced") + """
 sys.settrace(tracer)
 r = traced(20)
 sys.settrace(None)
@@ -204,14 +210,6 @@ print(r, len(lines))
 def test_off_by_default_outside_the_cost_policy(tmp_path):
     """EMBER_OSR=1 (the default) moves frames under the cost policy only: with EMBER_AUTO=0
     the same script runs without a move."""
-    out, moves = differential(tmp_path, """
-def f(n):
-    t = 0
-    for i in range(n):
-        if i == 3:
-            sync()
-        t += i
-    return t
-print(f(1000))
-""", EMBER_OSR="1")
+    out, moves = differential(tmp_path, SUM_LOOP.format(name="f") + "print(f(1000))\n", EMBER_OSR="1")
+    assert out.split() == [str(sum(range(1000)))]
     assert moves == []
