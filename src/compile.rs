@@ -3,12 +3,14 @@
 
 use std::time::Instant;
 
-use inkwell::context::ContextRef;
+use inkwell::context::{AsContextRef, ContextRef};
 use inkwell::memory_buffer::MemoryBuffer;
 use inkwell::module::{Linkage, Module};
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::TargetMachine;
 use inkwell::OptimizationLevel;
+use llvm_sys::bit_reader::LLVMGetBitcodeModuleInContext2;
+use llvm_sys::core::{LLVMCreateMemoryBufferWithMemoryRange, LLVMDisposeMemoryBuffer};
 use llvm_sys::orc2::*;
 
 use crate::error::EmberError;
@@ -82,6 +84,8 @@ impl Compiler {
         if config.opt_level > 2 {
             return Err(EmberError::Usage(format!("opt level {} (expected 0..=2)", config.opt_level)));
         }
+        let mut config = config;
+        config.bitcode = prepare_bitcode(&config.bitcode)?;
         let jit = Jit::new(codegen_level(config.opt_level))?;
         jit.define_absolute(&config.helpers)?;
         let tm = orc::target_machine(&jit.triple, codegen_level(config.opt_level))?;
@@ -184,8 +188,41 @@ impl Compiler {
     }
 }
 
+/// Prepares helper bitcode once per compiler: every definition gets `linkonce_odr` linkage, so
+/// that [`link_bitcode`]'s lazy load links, and reads, only the helpers a function calls (and
+/// what they call) instead of parsing and linking all of them for every compile (issue 15,
+/// item 4: about 2.5 ms per compile before). Empty input stays empty.
+///
+/// Errors: [`EmberError::Llvm`] if the bitcode cannot be parsed.
+pub fn prepare_bitcode(bitcode: &[u8]) -> Result<Vec<u8>, EmberError> {
+    if bitcode.is_empty() {
+        return Ok(vec![]);
+    }
+    let ctx = inkwell::context::Context::create();
+    let buf = MemoryBuffer::create_from_memory_range_copy(bitcode, "ember-helpers");
+    let m = Module::parse_bitcode_from_buffer(&buf, &ctx).map_err(|e| EmberError::Llvm(format!("helper bitcode: {e}")))?;
+    let mut f = m.get_first_function();
+    while let Some(func) = f {
+        if func.count_basic_blocks() > 0 {
+            func.set_linkage(Linkage::LinkOnceODR);
+        }
+        f = func.get_next_function();
+    }
+    let mut g = m.get_first_global();
+    while let Some(gv) = g {
+        if gv.get_initializer().is_some() && gv.get_linkage() == Linkage::External {
+            gv.set_linkage(Linkage::LinkOnceODR);
+        }
+        g = gv.get_next_global();
+    }
+    Ok(m.write_bitcode_to_memory().as_slice().to_vec())
+}
+
 /// Links helper bitcode into `m` and gives every linked definition internal linkage so that
 /// the optimiser can inline it and drop what is unused (see `llvm19-orc.md` section 5).
+///
+/// The bitcode is loaded lazily from `bitcode` (best after [`prepare_bitcode`]), so only the
+/// bodies the link needs are read.
 ///
 /// Errors: [`EmberError::Llvm`] if the bitcode cannot be parsed or linked.
 pub fn link_bitcode<'ctx>(ctx: ContextRef<'ctx>, m: &Module<'ctx>, bitcode: &[u8], keep: &str) -> Result<(), EmberError> {
@@ -200,8 +237,18 @@ pub fn link_bitcode<'ctx>(ctx: ContextRef<'ctx>, m: &Module<'ctx>, bitcode: &[u8
         own.insert(gv.get_name().to_bytes().to_vec());
         g = gv.get_next_global();
     }
-    let buf = MemoryBuffer::create_from_memory_range_copy(bitcode, "ember-helpers");
-    let helpers = Module::parse_bitcode_from_buffer(&buf, ctx).map_err(|e| EmberError::Llvm(format!("helper bitcode: {e}")))?;
+    // A lazy module: function bodies are read from the buffer only when the linker needs them.
+    // The module owns the MemoryBuffer object, not the bytes, which outlive it (the caller's).
+    let helpers = unsafe {
+        let buf =
+            LLVMCreateMemoryBufferWithMemoryRange(bitcode.as_ptr() as *const libc::c_char, bitcode.len(), c"ember-helpers".as_ptr(), 0);
+        let mut raw = std::ptr::null_mut();
+        if LLVMGetBitcodeModuleInContext2(ctx.as_ctx_ref(), buf, &mut raw) != 0 {
+            LLVMDisposeMemoryBuffer(buf);
+            return Err(EmberError::Llvm("helper bitcode: cannot be read".into()));
+        }
+        Module::new(raw)
+    };
     helpers.set_data_layout(&m.get_data_layout());
     helpers.set_triple(&m.get_triple());
     m.link_in_module(helpers).map_err(|e| EmberError::Llvm(format!("linking helper bitcode: {e}")))?;

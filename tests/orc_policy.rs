@@ -120,3 +120,41 @@ fn passes_accept_modules_linked_with_helper_bitcode() {
         }
     }
 }
+
+#[test]
+fn prepared_helper_bitcode_links_only_the_helpers_a_function_calls() {
+    // Issue 15, item 4: the helper bitcode is prepared once per compiler (linkonce_odr
+    // definitions) and loaded lazily per compile, so a small function links the few helpers
+    // it calls (and theirs), not all of them.
+    if ember::BUILTIN_BITCODE.is_empty() {
+        eprintln!("SKIPPED: no helper bitcode in this build (clang-19 or CPython headers missing)");
+        return;
+    }
+    let f = build::build(&sum_loop(0x7f00_0000_1000)).unwrap();
+    let host = ember::orc::host_triple();
+    let prepared = ember::compile::prepare_bitcode(ember::BUILTIN_BITCODE).unwrap();
+    let defined = |bitcode: &[u8]| {
+        let ctx = inkwell::context::Context::create();
+        let cref = unsafe { inkwell::context::ContextRef::new(ctx.raw()) };
+        let tm = ember::orc::target_machine(&host, inkwell::OptimizationLevel::Default).unwrap();
+        let m = ember::lower::lower(cref, &f, "ember_fn_1").unwrap();
+        m.set_triple(&tm.get_triple());
+        m.set_data_layout(&tm.get_target_data().get_data_layout());
+        ember::compile::link_bitcode(cref, &m, bitcode, "ember_fn_1").unwrap();
+        let mut names = vec![];
+        let mut g = m.get_first_function();
+        while let Some(func) = g {
+            if func.count_basic_blocks() > 0 {
+                names.push(func.get_name().to_string_lossy().into_owned());
+            }
+            g = func.get_next_function();
+        }
+        names
+    };
+    let all = defined(ember::BUILTIN_BITCODE);
+    let needed = defined(&prepared);
+    assert!(needed.contains(&"ember_fn_1".to_string()) && needed.iter().any(|n| n == "ember_incref"), "{needed:?}");
+    assert!(needed.len() * 4 < all.len(), "prepared: {} definitions, raw: {}", needed.len(), all.len());
+    assert!(needed.iter().all(|n| all.contains(n)));
+    eprintln!("definitions linked: {} of {}", needed.len(), all.len());
+}
