@@ -36,7 +36,12 @@ extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame 
  * `import ember`: a process that never compiles never maps it (ensure_backend). */
 static char *backend_path;
 static int backend_opt = 1;
-static int backend_state;            /* 0 not loaded yet, 1 ready, -1 failed (logged once) */
+static int backend_state;            /* 0 not loaded yet, 1 ready, -1 failed (logged once), 2 loading on
+                                      * the loader thread (backend_async) */
+static void join_loader(void);
+static int backend_async(void);
+static int loader_joined;            /* the loader thread has been joined */
+static atomic_long loader_tid;       /* kernel thread id of the loader thread (wait_reaped) */
 static char backend_version[256];
 static EmberStatus (*p_init)(const EmberConfig *, char *, size_t);
 static EmberStatus (*p_compile)(const uint8_t *, size_t, EmberCompiled *, char *, size_t);
@@ -642,8 +647,8 @@ static inline int worth_compiling(uint64_t samples, uint64_t code_units)
 {
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
     uint64_t cost_us = EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
+    if (backend_state == 0) cost_us += EMBER_COST_FIRST_COMPILE_US;   /* loaded on the loader thread */
     if (background && n_cpus > 1) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
-    if (backend_state == 0) cost_us += EMBER_COST_FIRST_COMPILE_US;
     return saved_us >= cost_us;
 }
 
@@ -688,9 +693,12 @@ done:
     return 0;
 }
 
+static atomic_long sampler_tid;      /* kernel thread id of the sampler thread (wait_reaped) */
+
 static void *sampler_main(void *unused)
 {
     (void)unused;
+    atomic_store(&sampler_tid, (long)gettid());
     long period_us = EMBER_SAMPLE_INTERVAL_US;
     while (atomic_load(&sampler_on)) {
         /* A timed wait that sampler_stop can cut short (exit does not wait out a period). */
@@ -795,7 +803,14 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     const char *cname = PyUnicode_AsUTF8(name);
     if (!cname) { PyErr_Clear(); cname = "?"; }
     const char *why = refusal_reason(co);
-    if (!why && !ensure_backend()) why = "the compiler (libember.so) could not be loaded (see the log)";
+    if (!why) {
+        int ready = (!sync && background && cost_policy) ? backend_async() : ensure_backend() ? 1 : -1;
+        if (ready == 0) {   /* the compiler is loading on its own thread: a later sample asks again */
+            Py_DECREF(name);
+            return 0;
+        }
+        if (ready < 0) why = "the compiler (libember.so) could not be loaded (see the log)";
+    }
     char err[1024] = {0};
     if (why) {
         ember_log("Not compiling %s: %s", cname, why);
@@ -1698,6 +1713,7 @@ static PyObject *shim_set_auto_cost(PyObject *self, PyObject *unused)
  * cost policy did, the proof that it ran even in a process where nothing paid to compile. */
 static PyObject *shim_stop_sampler(PyObject *self, PyObject *unused)
 {
+    join_loader();   /* no thread may be inside dlopen or LLVM's constructors at exit */
     if (atomic_load(&sampler_on))
         ember_log("Ember: cost policy took %llu samples; %ld functions compiled, %ld queued",
                   (unsigned long long)n_samples, n_compiled, n_queued);
@@ -1705,13 +1721,68 @@ static PyObject *shim_stop_sampler(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* In a child made by fork(): the sampler thread did not survive; start a new one. */
+/* Before fork(): a loader thread finishes first, so that the child neither inherits a
+ * half-done dlopen (the loader's locks) nor waits for a thread it does not have. */
+static int fork_stopped_sampler;     /* before_fork stopped the sampler: both sides restart it */
+
+/* Waits (at most 20 ms, GIL released) until the kernel has reaped thread `tid`: pthread_join
+ * returns before the thread leaves /proc/self/stat's thread count, which os.fork() reads for its
+ * multi-threaded-fork DeprecationWarning (the same wait as src/background.rs wait_until_reaped). */
+static void wait_reaped(long tid)
+{
+    if (tid <= 0) return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld", tid);
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < 400 && access(path, F_OK) == 0; i++) usleep(50);
+    Py_END_ALLOW_THREADS
+}
+
+/* Before fork() (os.register_at_fork): a loader thread finishes first, so that the child
+ * neither inherits a half-done dlopen (the loader's locks) nor waits for a thread it does not
+ * have; the sampler thread stops, so that the fork is as single-threaded as the interpreter's
+ * own (no DeprecationWarning from Ember's threads), and starts again on both sides. */
+static PyObject *shim_before_fork(PyObject *self, PyObject *unused)
+{
+    if (backend_state == 2 && !loader_joined) {
+        join_loader();
+        wait_reaped(atomic_load(&loader_tid));
+    }
+    fork_stopped_sampler = atomic_load(&sampler_on);
+    if (fork_stopped_sampler) {
+        sampler_stop();
+        wait_reaped(atomic_load(&sampler_tid));
+    }
+    Py_RETURN_NONE;
+}
+
+static int sampler_restart(void *unused)
+{
+    (void)unused;
+    if (fork_stopped_sampler && cost_policy && !exiting && sampler_start() < 0) cost_policy = 0;
+    fork_stopped_sampler = 0;
+    return 0;
+}
+
+/* After fork(), in the parent: the sampler starts again from a pending call, that is once
+ * os.fork() has returned: CPython 3.13 counts the process's threads for its warning after the
+ * after_in_parent hooks have run. */
+static PyObject *shim_sampler_after_fork_parent(PyObject *self, PyObject *unused)
+{
+    if (fork_stopped_sampler && _PyEval_AddPendingCall(main_interp, sampler_restart, NULL, 0) != _Py_ADD_PENDING_SUCCESS)
+        sampler_restart(NULL);
+    Py_RETURN_NONE;
+}
+
+/* In a child made by fork(): the sampler thread did not survive (or was stopped before the
+ * fork); start a new one. */
 static PyObject *shim_sampler_after_fork(PyObject *self, PyObject *unused)
 {
-    if (cost_policy && atomic_load(&sampler_on)) {
+    if (cost_policy && (fork_stopped_sampler || atomic_load(&sampler_on))) {
         atomic_store(&sampler_on, 0);
         if (sampler_start() < 0) cost_policy = 0;
     }
+    fork_stopped_sampler = 0;
     Py_RETURN_NONE;
 }
 
@@ -1740,7 +1811,10 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     EmberBgStats bg = {0};
     if (p_bg_stats) p_bg_stats(&bg);
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
-    return Py_BuildValue("{s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l}", "policy", policy,
+    const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
+                                                                                                          : "unloaded";
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l}", "policy", policy,
+                         "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
                          "enabled", ember_enabled ? Py_True : Py_False, "gen_resumes", ember_gen_resumes,
@@ -1828,62 +1902,85 @@ static const EmberHelper helper_table[] = {
 /* load(path, opt_level): dlopen libember and initialise the compiler. */
 /* Loads libember.so and initialises the compiler (ember_init) on first use. 1 when ready; on
  * failure logs the reason once, switches Ember off (functions run interpreted) and returns 0. */
-static int ensure_backend(void)
+/* ---- loading the compiler ----
+ * libember.so and LLVM with it (25-40 ms: dlopen, relocations, LLVM's static constructors, the
+ * LLJIT) are loaded by the first compile. Under the cost policy with background compilation the
+ * load runs on a loader thread, so the interpreter thread never waits for it: the compile that
+ * asked for it returns "not yet" and a later sample asks again (backend_async). Everywhere else
+ * (EMBER_AUTO=N, EMBER_BACKGROUND=0, force_compile, ember.version) the load is synchronous
+ * (ensure_backend), waiting for a running loader thread if there is one. */
+static pthread_t loader_thread;
+static atomic_int loader_done;      /* the loader thread finished load_backend_nogil */
+static char load_err[1024];         /* why the load failed; empty when it succeeded */
+static size_t load_bclen;           /* helper bitcode bytes handed to ember_init */
+
+/* dlopen, dlsym and ember_init: no Python API, so that it can run without the GIL. */
+static void load_backend_steps(void);
+static double load_ms;              /* wall time of load_backend_nogil */
+static int load_async;              /* it ran on the loader thread */
+
+static void load_backend_nogil(void)
 {
-    if (backend_state) return backend_state > 0;
-    backend_state = -1;
-    const char *why = NULL;
-    char err[1024] = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    load_backend_steps();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    load_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
+static void load_backend_steps(void)
+{
+    load_err[0] = 0;
     void *h = backend_path ? dlopen(backend_path, RTLD_NOW | RTLD_LOCAL) : NULL;
     if (!h) {
-        snprintf(err, sizeof err, "cannot load %s: %s", backend_path ? backend_path : "(no path)",
+        snprintf(load_err, sizeof load_err, "cannot load %s: %s", backend_path ? backend_path : "(no path)",
                  backend_path ? dlerror() : "ember._shim.load() was not called");
-        why = err;
+        return;
     }
-    else {
-        p_init = dlsym(h, "ember_init");
-        p_compile = dlsym(h, "ember_compile");
-        p_free = dlsym(h, "ember_free");
-        p_hir_text = dlsym(h, "ember_hir_text");
-        p_builtin_bitcode = dlsym(h, "ember_builtin_bitcode");
-        p_version = dlsym(h, "ember_version");
-        p_bg_submit = dlsym(h, "ember_bg_submit");
-        p_bg_bump = dlsym(h, "ember_bg_bump");
-        p_bg_cancel = dlsym(h, "ember_bg_cancel");
-        p_bg_ready = dlsym(h, "ember_bg_ready");
-        p_bg_poll = dlsym(h, "ember_bg_poll");
-        p_bg_wait = dlsym(h, "ember_bg_wait");
-        p_bg_shutdown = dlsym(h, "ember_bg_shutdown");
-        p_bg_stats = dlsym(h, "ember_bg_stats");
-        p_bg_set_notify = dlsym(h, "ember_bg_set_notify");
-        if (!p_bg_submit || !p_bg_bump || !p_bg_cancel || !p_bg_ready || !p_bg_poll || !p_bg_wait ||
-            !p_bg_shutdown || !p_bg_stats || !p_bg_set_notify)
-            p_bg_submit = NULL;   /* a libember without background compilation: compile synchronously */
-        if (!p_init || !p_compile || !p_free || !p_builtin_bitcode || !p_version) {
-            snprintf(err, sizeof err, "%s lacks the Ember C ABI", backend_path);
-            why = err;
-        }
+    p_init = dlsym(h, "ember_init");
+    p_compile = dlsym(h, "ember_compile");
+    p_free = dlsym(h, "ember_free");
+    p_hir_text = dlsym(h, "ember_hir_text");
+    p_builtin_bitcode = dlsym(h, "ember_builtin_bitcode");
+    p_version = dlsym(h, "ember_version");
+    p_bg_submit = dlsym(h, "ember_bg_submit");
+    p_bg_bump = dlsym(h, "ember_bg_bump");
+    p_bg_cancel = dlsym(h, "ember_bg_cancel");
+    p_bg_ready = dlsym(h, "ember_bg_ready");
+    p_bg_poll = dlsym(h, "ember_bg_poll");
+    p_bg_wait = dlsym(h, "ember_bg_wait");
+    p_bg_shutdown = dlsym(h, "ember_bg_shutdown");
+    p_bg_stats = dlsym(h, "ember_bg_stats");
+    p_bg_set_notify = dlsym(h, "ember_bg_set_notify");
+    if (!p_bg_submit || !p_bg_bump || !p_bg_cancel || !p_bg_ready || !p_bg_poll || !p_bg_wait ||
+        !p_bg_shutdown || !p_bg_stats || !p_bg_set_notify)
+        p_bg_submit = NULL;   /* a libember without background compilation: compile synchronously */
+    if (!p_init || !p_compile || !p_free || !p_builtin_bitcode || !p_version) {
+        snprintf(load_err, sizeof load_err, "%s lacks the Ember C ABI", backend_path);
+        return;
     }
-    size_t bclen = 0;
-    if (!why) {
-        const uint8_t *bc = NULL;
-        bclen = getenv("EMBER_NO_INLINE") ? 0 : p_builtin_bitcode(&bc);
-        EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, bclen,
-                           (uint32_t)backend_opt};
-        char ierr[1024];
-        if (p_init(&cfg, ierr, sizeof ierr) != EMBER_STATUS_OK) {
-            snprintf(err, sizeof err, "ember_init failed: %s", ierr);
-            why = err;
-        }
-    }
-    if (why) {
-        ember_log("Ember: the compiler could not be loaded, running uncompiled: %s", why);
+    const uint8_t *bc = NULL;
+    load_bclen = getenv("EMBER_NO_INLINE") ? 0 : p_builtin_bitcode(&bc);
+    EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, load_bclen,
+                       (uint32_t)backend_opt};
+    char ierr[1024];
+    if (p_init(&cfg, ierr, sizeof ierr) != EMBER_STATUS_OK) snprintf(load_err, sizeof load_err, "ember_init failed: %s", ierr);
+}
+
+/* The GIL half of a load: the log line, the notify hook, the exit handler. Returns 1 when the
+ * compiler is ready. */
+static int finish_backend_load(void)
+{
+    if (load_err[0]) {
+        backend_state = -1;
+        ember_log("Ember: the compiler could not be loaded, running uncompiled: %s", load_err);
         p_compile = NULL;
         ember_enabled = 0;
         return 0;
     }
-    snprintf(backend_version, sizeof backend_version, "%s (bitcode %zu bytes)", p_version(), bclen);
+    snprintf(backend_version, sizeof backend_version, "%s (bitcode %zu bytes)", p_version(), load_bclen);
     backend_state = 1;
+    ember_log("Ember: compiler loaded in %.1f ms on the %s thread", load_ms, load_async ? "loader" : "calling");
     main_interp = PyInterpreterState_Get();
     if (p_bg_submit) p_bg_set_notify(bg_notify);
     /* Interpreter exit stops the compile thread first thing (atexit runs before the modules are
@@ -1899,6 +1996,61 @@ static int ensure_backend(void)
     Py_XDECREF(atexit);
     PyErr_SetRaisedException(exc);
     return 1;
+}
+
+/* Waits (GIL released) for a running loader thread; then its result is final. */
+static void join_loader(void)
+{
+    if (backend_state != 2 || loader_joined) return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(loader_thread, NULL);
+    Py_END_ALLOW_THREADS
+    loader_joined = 1;
+}
+
+static void *loader_main(void *unused)
+{
+    (void)unused;
+    atomic_store(&loader_tid, (long)gettid());
+    load_backend_nogil();
+    atomic_store(&loader_done, 1);
+    return NULL;
+}
+
+/* Loads the compiler now (GIL held); 1 when it is ready. */
+static int ensure_backend(void)
+{
+    if (backend_state == 2) {
+        join_loader();
+        return finish_backend_load();
+    }
+    if (backend_state) return backend_state > 0;
+    backend_state = -1;
+    load_backend_nogil();
+    return finish_backend_load();
+}
+
+/* The cost policy's load: 1 ready, 0 loading on the loader thread (ask again later), -1 failed. */
+static int backend_async(void)
+{
+    if (backend_state == 2) {
+        if (!atomic_load(&loader_done)) return 0;
+        join_loader();
+        return finish_backend_load() ? 1 : -1;
+    }
+    if (backend_state) return backend_state > 0 ? 1 : -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals stay with Python's threads */
+    load_async = 1;
+    int rc = pthread_create(&loader_thread, NULL, loader_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        load_async = 0;
+        return ensure_backend() ? 1 : -1;
+    }
+    backend_state = 2;
+    return 0;
 }
 
 /* load(path, opt): switches the JIT on. libember.so at `path` is only remembered here and
@@ -1952,6 +2104,10 @@ static PyMethodDef methods[] = {
      "against estimated compile cost (starts the sampler thread)."},
     {"stop_sampler", shim_stop_sampler, METH_NOARGS, "Stop the cost policy's sampler thread (at exit)."},
     {"sampler_after_fork", shim_sampler_after_fork, METH_NOARGS, "Restart the sampler thread in a forked child."},
+    {"before_fork", shim_before_fork, METH_NOARGS, "Before fork(): finish the compiler's loader thread and "
+     "stop the sampler thread."},
+    {"sampler_after_fork_parent", shim_sampler_after_fork_parent, METH_NOARGS, "After fork(), in the parent: "
+     "restart the sampler thread stopped by before_fork."},
     {"set_jit_list", shim_set_jit_list, METH_O, "Only compile functions matching these patterns (None: all)."},
     {"disable", shim_disable, METH_NOARGS, "Stop compiling and entering compiled code."},
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "

@@ -55,7 +55,9 @@ pub const EMBER_COST_PER_CODE_UNIT_US: u64 = 350;
 pub const EMBER_COST_BACKGROUND_PERCENT: u64 = 25;
 
 /// Extra cost of the first compile of a process (µs): loading libember.so with LLVM and
-/// initialising the compiler on the interpreter thread (issue 15: about 39 ms).
+/// initialising the compiler (issue 15: about 39 ms; 24–30 ms measured since). Under the cost
+/// policy the load runs on a loader thread, so it is scaled like a compile by
+/// [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
 pub const EMBER_COST_FIRST_COMPILE_US: u64 = 40_000;
 
 /// Weight of a sample taken in a frame the interpreter was entered for from C (100 % saved

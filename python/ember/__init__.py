@@ -111,7 +111,8 @@ def auto(n=None):
             _cost_hooks = True
             import atexit
             atexit.register(_shim.stop_sampler)
-            os.register_at_fork(after_in_child=_shim.sampler_after_fork)
+            os.register_at_fork(before=_shim.before_fork, after_in_parent=_shim.sampler_after_fork_parent,
+                                after_in_child=_shim.sampler_after_fork)
         return
     _shim.set_auto(int(n))
     _watch_existing()

@@ -137,7 +137,7 @@ def test_a_hot_generator_is_compiled(tmp_path):
 
 def test_a_forked_child_samples_and_compiles_on_its_own(tmp_path):
     """The sampler thread does not survive fork(); the child starts its own and compiles a
-    function that only the child runs hot."""
+    function that only the child runs hot. The fork warns of no thread of Ember's."""
     proc = ok(run_script(tmp_path, "import ember, os, time\n" + loop_source("child_work", 3) + textwrap.dedent("""
         pid = os.fork()
         if pid == 0:
@@ -150,6 +150,9 @@ def test_a_forked_child_samples_and_compiles_on_its_own(tmp_path):
         print(os.waitstatus_to_exitcode(status), ember.is_compiled(child_work))
     """), module_ember=True, env=cost_env()))
     assert proc.stdout.split() == ["0", "False"], proc.stderr
+    # The sampler thread is stopped before the fork and started again after it, so os.fork()
+    # sees a single-threaded process, as without Ember (no multi-threaded-fork warning).
+    assert "DeprecationWarning" not in proc.stderr, proc.stderr
 
 
 def test_a_jit_list_restricts_what_the_cost_policy_compiles(tmp_path):
@@ -259,3 +262,42 @@ def test_python_m_ember_runs_modules_code_and_scripts_like_python(tmp_path):
     missing = _ember(tmp_path, "nope.py")
     assert missing.returncode == 2
     assert missing.stderr.strip() == "python -m ember: can't open file 'nope.py': [Errno 2] No such file or directory"
+
+
+def test_the_compiler_loads_on_a_loader_thread_and_a_fork_meanwhile_is_safe(tmp_path):
+    """Under the cost policy the first compile's load of libember.so and LLVM runs on a loader
+    thread while the interpreter thread goes on (stats "backend" reads "loading"); a fork()
+    during the load waits for it, and parent and child both compile. With EMBER_AUTO=N the
+    load is on the calling thread."""
+    proc = ok(run_script(tmp_path, loop_source("hot", 7) + textwrap.dedent("""
+        import ember, os, time
+        expected = hot(1000)
+        seen = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = ember.stats()["backend"]
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            if state != "unloaded":
+                break
+            hot(2000)
+        pid = os.fork()
+        deadline = time.monotonic() + 30
+        while not ember.is_compiled(hot) and time.monotonic() < deadline:
+            hot(20_000)
+        ember.wait_for_compiles(30)
+        done = ember.is_compiled(hot) and hot(1000) == expected
+        if pid == 0:
+            os.write(1, f"child {done}\\n".encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("parent", done, seen)
+    """), module_ember=True, env=cost_env()))
+    lines = sorted(proc.stdout.splitlines())
+    assert lines == ["child True", "parent True ['unloaded', 'loading']"], proc.stdout + proc.stderr
+    # The load finished before the fork; parent and child each take it over (one line each).
+    assert proc.stderr.count("on the loader thread") == 2, proc.stderr
+    assert "DeprecationWarning" not in proc.stderr
+    calls = ok(run_script(tmp_path, loop_source("hot", 7) + "hot(10)\nhot(10)\n",
+                          env=clean_env(EMBER_AUTO="1", EMBER_LOG="-")))
+    assert "on the calling thread" in calls.stderr and "loader thread" not in calls.stderr, calls.stderr
