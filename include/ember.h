@@ -95,7 +95,9 @@
 
 /**
  * Extra cost of the first compile of a process (µs): loading libember.so with LLVM and
- * initialising the compiler on the interpreter thread (issue 15: about 39 ms).
+ * initialising the compiler (issue 15: about 39 ms; 24–30 ms measured since). Under the cost
+ * policy the load runs on a loader thread, so it is scaled like a compile by
+ * [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
  */
 #define EMBER_COST_FIRST_COMPILE_US 40000
 
