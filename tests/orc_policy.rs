@@ -90,6 +90,21 @@ fn every_policy_runs_correctly_under_orc() {
 
 /// The host default passes over a module linked with the real helper bitcode (what the JIT
 /// inside CPython compiles): every pipeline level and policy still verifies.
+/// `f` lowered as `ember_fn_1` into a module of `ctx` for `tm`'s target, with `bitcode` linked.
+fn lowered_and_linked<'ctx>(
+    ctx: &'ctx inkwell::context::Context,
+    tm: &inkwell::targets::TargetMachine,
+    f: &ember::hir::Function,
+    bitcode: &[u8],
+) -> inkwell::module::Module<'ctx> {
+    let cref = unsafe { inkwell::context::ContextRef::new(ctx.raw()) };
+    let m = ember::lower::lower(cref, f, "ember_fn_1").unwrap();
+    m.set_triple(&tm.get_triple());
+    m.set_data_layout(&tm.get_target_data().get_data_layout());
+    ember::compile::link_bitcode(cref, &m, bitcode, "ember_fn_1").unwrap();
+    m
+}
+
 #[test]
 fn passes_accept_modules_linked_with_helper_bitcode() {
     use inkwell::passes::PassBuilderOptions;
@@ -104,12 +119,8 @@ fn passes_accept_modules_linked_with_helper_bitcode() {
     for policy in Policy::ALL {
         for (opt, pipeline) in [(0, "globaldce"), (1, ember::compile::LIGHT_PIPELINE), (2, "globaldce,default<O2>")] {
             let ctx = inkwell::context::Context::create();
-            let cref = unsafe { inkwell::context::ContextRef::new(ctx.raw()) };
             let tm = ember::orc::target_machine(&host, inkwell::OptimizationLevel::Default).unwrap();
-            let m = ember::lower::lower(cref, &f, "ember_fn_1").unwrap();
-            m.set_triple(&tm.get_triple());
-            m.set_data_layout(&tm.get_target_data().get_data_layout());
-            ember::compile::link_bitcode(cref, &m, ember::BUILTIN_BITCODE, "ember_fn_1").unwrap();
+            let m = lowered_and_linked(&ctx, &tm, &f, ember::BUILTIN_BITCODE);
             let o = Options { policy, ..Options::default() };
             let shared = ember::passes_llvm::run_early(&m, &o).unwrap();
             assert!(shared >= 2, "{policy:?} opt {opt}: exits shared");
@@ -135,12 +146,8 @@ fn prepared_helper_bitcode_links_only_the_helpers_a_function_calls() {
     let prepared = ember::compile::prepare_bitcode(ember::BUILTIN_BITCODE).unwrap();
     let defined = |bitcode: &[u8]| {
         let ctx = inkwell::context::Context::create();
-        let cref = unsafe { inkwell::context::ContextRef::new(ctx.raw()) };
         let tm = ember::orc::target_machine(&host, inkwell::OptimizationLevel::Default).unwrap();
-        let m = ember::lower::lower(cref, &f, "ember_fn_1").unwrap();
-        m.set_triple(&tm.get_triple());
-        m.set_data_layout(&tm.get_target_data().get_data_layout());
-        ember::compile::link_bitcode(cref, &m, bitcode, "ember_fn_1").unwrap();
+        let m = lowered_and_linked(&ctx, &tm, &f, bitcode);
         let mut names = vec![];
         let mut g = m.get_first_function();
         while let Some(func) = g {
