@@ -14,7 +14,7 @@ PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EMBER_AUTO_RUN ?= 2
 
-.PHONY: deps venv setup build lint test test-rust test-python test-cpython test-cpython-quick test-aarch64 test-pgo run header clean
+.PHONY: deps venv setup build lint test test-rust test-python test-cpython test-cpython-quick test-cpython-osr test-aarch64 test-pgo run header clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -46,6 +46,13 @@ test-python: build
 CPY_JOBS ?= 2
 test-cpython: build
 	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --keep results/cpython --json results/cpython.json
+
+# The same with on-stack replacement in its stress mode: every loop's first backward jump
+# compiles its function and moves the frame into compiled code (docs/compilation.md).
+# CPY_MODULES (default: the full list) selects modules, e.g. CPY_MODULES="--quick".
+CPY_MODULES ?=
+test-cpython-osr: build
+	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --keep results/cpython-osr --ember-env EMBER_OSR=3 --ember-env EMBER_BACKGROUND=0 $(CPY_MODULES)
 
 test-cpython-quick: build
 	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --quick --keep results/cpython-quick

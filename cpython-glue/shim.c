@@ -255,9 +255,12 @@ static int is_instrumented(PyCodeObject *co)
  * Not moved: generator-family frames, module and class bodies, a frame whose function's
  * __code__ changed, any frame while tracing or another monitoring tool is on. A code object is
  * disarmed after a move and armed at most EMBER_OSR_MAX_MOVES times. */
+static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync);
+static int jit_list_names(PyFunctionObject *func);
 #define EMBER_OSR_TOOL PY_MONITORING_OPTIMIZER_ID
 #define EMBER_OSR_MAX_MOVES 8
-static int osr_mode = 1;         /* EMBER_OSR: 0 off, 1 under the cost policy, 2 under every policy */
+static int osr_mode = 1;         /* EMBER_OSR: 0 off, 1 under the cost policy, 2 under every policy,
+                                  * 3 the stress mode (osr_stress_arm) */
 static int osr_tool;             /* 1 claimed, -1 could not be claimed, 0 not tried */
 static long n_osr;               /* frames moved into compiled code (stats "osr") */
 static PyObject *osr_set_local_events;   /* sys.monitoring.set_local_events */
@@ -268,7 +271,7 @@ static PyMethodDef osr_jump_def = {"_osr_jump", (PyCFunction)(void (*)(void))osr
 
 static inline int osr_on(void)
 {
-    return osr_mode == 2 || (osr_mode == 1 && cost_policy);
+    return osr_mode >= 2 || (osr_mode == 1 && cost_policy);
 }
 
 /* Claims sys.monitoring's optimizer tool id for Ember and registers the JUMP callback, once. */
@@ -337,6 +340,39 @@ static void osr_arm_if_running(CodeInfo *info)
     }
 }
 
+/* 1 when `co` has a loop (a JUMP_BACKWARD). */
+static int has_backward_jump(PyCodeObject *co)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
+        int op = _PyOpcode_Deopt[code[i].op.code];
+        if (op == JUMP_BACKWARD) return 1;
+        i += 1 + _PyOpcode_Caches[op];
+    }
+    return 0;
+}
+
+/* EMBER_OSR=3, the stress mode for tests: a function with a loop that is due for its compile
+ * is not compiled at the call but armed, and runs in the interpreter; its first backward jump
+ * compiles it on the calling thread and moves the frame (osr_jump). So every loop's first
+ * iteration runs interpreted and the rest compiled, which CPython's own test suite checks
+ * against the interpreter. A function whose calls take no backward jump is compiled normally
+ * after 3 such calls. 1 when the call is to run in the interpreter, armed. */
+static int osr_stress_arm(PyFunctionObject *func, PyCodeObject *co, CodeInfo *info)
+{
+    if (osr_mode != 3 || info->state != 0 || !ember_enabled || parked || exiting) return 0;
+    if (info->osr_armed) {
+        if (++info->osr_count <= 3) return 1;
+        osr_set_events(co, info, 0);
+        return 0;
+    }
+    if ((co->co_flags & EMBER_GEN_FLAGS) || !(co->co_flags & CO_OPTIMIZED) || refusal_reason(co) || is_instrumented(co) ||
+        !has_backward_jump(co) || !jit_list_names(func) || !osr_claim())
+        return 0;
+    osr_set_events(co, info, 1);
+    return info->osr_armed;
+}
+
 /* The start of the first RETURN_VALUE of `co` (code units), or -1 when it has none. */
 static int osr_find_return_value(PyCodeObject *co)
 {
@@ -397,7 +433,18 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
     long from = PyLong_AsLong(args[1]), to = PyLong_AsLong(args[2]);
     if (PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NONE; }
     CodeInfo *info = ember_code_info(co);
-    if (to >= from || !info || !info->has_osr) return Py_NewRef(osr_disable);
+    if (to >= from || !info) return Py_NewRef(osr_disable);
+    if (osr_mode == 3 && info->state == 0 && info->osr_armed) {
+        /* The stress mode's first backward jump: compile now (disarmed, so that the bytecode
+         * is the interpreter's own again), then move as below. */
+        _PyInterpreterFrame *sf = PyThreadState_Get()->current_frame;
+        if (sf == NULL || sf->f_executable != (PyObject *)co || !PyFunction_Check(sf->f_funcobj)) Py_RETURN_NONE;
+        osr_set_events(co, info, 0);
+        info->osr_count = 0;
+        if (!try_compile((PyFunctionObject *)sf->f_funcobj, info, 1)) Py_RETURN_NONE;
+        info->osr_armed = 1;
+    }
+    if (!info->has_osr) return Py_NewRef(osr_disable);
     if (info->state != 1 || !info->osr_armed || !ember_enabled || parked) {
         if (info->osr_armed) osr_set_events(co, info, 0);
         Py_RETURN_NONE;
@@ -411,7 +458,7 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
         !PyFunction_Check(f->f_funcobj))
         Py_RETURN_NONE;
     PyFunctionObject *func = (PyFunctionObject *)f->f_funcobj;
-    if (func->func_code != (PyObject *)co || !(co->co_flags & CO_OPTIMIZED) || monitoring_active(ts, co) ||
+    if (func->func_code != (PyObject *)co || !(co->co_flags & CO_OPTIMIZED) || f->f_locals != NULL || monitoring_active(ts, co) ||
         !_PyThreadState_HasStackSpace(ts, co->co_framesize) || ts->c_recursion_remaining < EMBER_C_RESERVE ||
         ts->py_recursion_remaining <= 0)
         Py_RETURN_NONE;
@@ -1114,7 +1161,8 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
             restore_interpreted(func);
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
-        else if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold_for(co) || !try_compile(func, info, 0)) {
+        else if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold_for(co) || osr_stress_arm(func, co, info) ||
+                 !try_compile(func, info, 0)) {
             if (info->state == 2 || info->state == 3 || cost_policy) restore_interpreted(func);
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
@@ -1838,8 +1886,8 @@ static PyObject *shim_set_osr(PyObject *self, PyObject *arg)
 {
     long m = PyLong_AsLong(arg);
     if (m == -1 && PyErr_Occurred()) return NULL;
-    if (m < 0 || m > 2) {
-        PyErr_SetString(PyExc_ValueError, "set_osr: expected 0, 1 or 2");
+    if (m < 0 || m > 3) {
+        PyErr_SetString(PyExc_ValueError, "set_osr: expected 0, 1, 2 or 3");
         return NULL;
     }
     osr_mode = (int)m;
@@ -2114,7 +2162,8 @@ static PyMethodDef methods[] = {
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {"set_osr", shim_set_osr, METH_O, "set_osr(mode): on-stack replacement of interpreted frames at loop "
-     "headers: 0 off, 1 under the cost policy (the default), 2 under every policy (EMBER_OSR)."},
+     "headers: 0 off, 1 under the cost policy (the default), 2 under every policy, 3 the stress mode for "
+     "tests: every loop's first backward jump compiles and moves (EMBER_OSR)."},
     {"set_background", shim_set_background, METH_O, "True: compile hot functions on the compile thread "
      "(the default); False: at the call that made them hot (EMBER_BACKGROUND=0)."},
     {"wait_for_compiles", shim_wait_for_compiles, METH_O, "wait_for_compiles(seconds): wait until the compile "

@@ -14,7 +14,7 @@ refusals: they are reported, not counted as new failures.
 
 Usage::
 
-    python tests/cpython/run.py [-j N] [--timeout S] [--json OUT] [--quick] [MODULE ...]
+    python tests/cpython/run.py [-j N] [--timeout S] [--json OUT] [--quick] [--ember-env EMBER_X=V] [MODULE ...]
 
 Exit status: 0 when no module has a new failure, 1 otherwise.
 """
@@ -57,6 +57,7 @@ test_except_star test_super test_funcattrs test_binop test_unary test_generators
 
 _FINISHED = re.compile(r"Finished compiling (\S+) \((\d+) bytes, ([0-9.]+) ms\)")
 _REFUSED = re.compile(r"Not compiling (\S+): (.*)")
+_OSR = re.compile(r"on-stack replacement of (\S+) at code unit")
 
 
 @dataclass
@@ -78,6 +79,7 @@ class ModuleResult:
     compiled: int = 0
     compile_ms: float = 0.0
     code_bytes: int = 0
+    osr: int = 0
     refused: collections.Counter = field(default_factory=collections.Counter)
     new_failures: list[str] = field(default_factory=list)
     known: list[str] = field(default_factory=list)
@@ -113,6 +115,10 @@ def _parse_junit(path: Path) -> dict[str, str]:
     return cases
 
 
+#: Extra EMBER_* settings for the Ember runs (``--ember-env``), e.g. the OSR stress mode.
+EXTRA_ENV: dict[str, str] = {}
+
+
 def _run(module: str, ember: bool, timeout: float, workdir: Path) -> Run:
     env = dict(os.environ)
     for k in [k for k in env if k.startswith("EMBER_")]:
@@ -121,6 +127,7 @@ def _run(module: str, ember: bool, timeout: float, workdir: Path) -> Run:
     xml.unlink(missing_ok=True)  # a run that dies before writing it must not read a stale one
     if ember:
         env["EMBER_AUTO"] = "0"
+        env.update(EXTRA_ENV)
         log = workdir / f"{module}.log"
         # Ember appends to its log (the test's child processes share it), so a kept work
         # directory would otherwise count the functions of every earlier run again.
@@ -149,6 +156,8 @@ def run_module(module: str, timeout: float, workdir: Path, known: dict[str, str]
                 r.compiled += 1
                 r.code_bytes += int(m.group(2))
                 r.compile_ms += float(m.group(3))
+            elif _OSR.search(line):
+                r.osr += 1
             elif m := _REFUSED.search(line):
                 reason = re.sub(r" at code unit \d+", "", m.group(2))
                 r.refused[reason] += 1
@@ -187,7 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the fast subset `make test` runs")
     ap.add_argument("--json", help="write the results as JSON here")
     ap.add_argument("--keep", help="directory for logs and XML (default: a temporary one)")
+    ap.add_argument("--ember-env", action="append", default=[], metavar="EMBER_X=V",
+                    help="an extra setting for the Ember runs, e.g. EMBER_OSR=3 (repeatable)")
     args = ap.parse_args(argv)
+    for kv in args.ember_env:
+        key, sep, value = kv.partition("=")
+        if not sep or not key.startswith("EMBER_"):
+            ap.error(f"--ember-env wants EMBER_NAME=VALUE, got {kv!r}")
+        EXTRA_ENV[key] = value
     modules = args.modules or (QUICK if args.quick else FULL)
     known = _load_known()
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="ember-cpython-")).resolve()
@@ -201,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             results[r.module] = r
             flag = "NEW FAILURES" if r.new_failures else "same"
             print(f"[{len(results)}/{len(modules)}] {r.module}: base {_status(r.base)}, ember {_status(r.ember)}, "
-                  f"{r.compiled} compiled, {sum(r.refused.values())} refused, {r.compile_ms / 1000:.1f} s compile "
+                  f"{r.compiled} compiled, {sum(r.refused.values())} refused, {r.osr} frames moved (OSR), "
+                  f"{r.compile_ms / 1000:.1f} s compile "
                   f"-> {flag}", flush=True)
             for f in r.new_failures[:20]:
                 print(f"      new failure: {f}")
@@ -223,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
           f"new failing cases: {total_new}")
     print(f"functions compiled: {sum(r.compiled for r in ordered)} "
           f"({sum(r.code_bytes for r in ordered) / 1e6:.1f} MB of code, "
-          f"{sum(r.compile_ms for r in ordered) / 1000:.1f} s compile), refused: {sum(reasons.values())}")
+          f"{sum(r.compile_ms for r in ordered) / 1000:.1f} s compile), refused: {sum(reasons.values())}, "
+          f"frames moved by on-stack replacement: {sum(r.osr for r in ordered)}")
     for reason, n in reasons.most_common():
         print(f"  {n:6d}  {reason}")
     known_hits = [(r.module, k) for r in ordered for k in r.known]
@@ -241,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             r.module: {"base": _status(r.base), "ember": _status(r.ember), "new_failures": r.new_failures,
-                       "known": r.known, "compiled": r.compiled, "compile_ms": r.compile_ms,
+                       "known": r.known, "compiled": r.compiled, "compile_ms": r.compile_ms, "osr": r.osr,
                        "refused": dict(r.refused)} for r in ordered}, indent=1))
     return 1 if total_new else 0
 

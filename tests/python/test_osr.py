@@ -213,3 +213,68 @@ def test_off_by_default_outside_the_cost_policy(tmp_path):
     out, moves = differential(tmp_path, SUM_LOOP.format(name="f") + "print(f(1000))\n", EMBER_OSR="1")
     assert out.split() == [str(sum(range(1000)))]
     assert moves == []
+
+
+def test_stress_mode_moves_every_loop_at_its_first_backward_jump(tmp_path):
+    """EMBER_OSR=3: each function with a loop runs its first iteration in the interpreter and
+    moves at its first backward jump (compiled there, on the calling thread). Loop shapes:
+    for/else with break, while with continue, a return from inside nested loops, a loop over a
+    generator, a loop whose body catches an exception, a comprehension, and an exception that
+    escapes after the move. Output must equal the interpreter's."""
+    body = """
+def for_else(xs):
+    for x in xs:
+        if x == 7:
+            break
+    else:
+        return "no seven"
+    return "seven"
+def while_continue(n):
+    i = t = 0
+    while i < n:
+        i += 1
+        if i % 3:
+            continue
+        t += i
+    return t
+def nested_return(n):
+    for a in range(n):
+        for b in range(n):
+            if a * b == 42:
+                return (a, b)
+    return None
+def over_generator(n):
+    return [v * 2 for v in (x for x in range(n) if x % 2)]
+def catching(n):
+    caught = 0
+    for i in range(n):
+        try:
+            if i % 4 == 0:
+                raise ValueError(i)
+        except ValueError:
+            caught += 1
+    return caught
+def escaping(n):
+    total = 0
+    for i in range(n):
+        total += 10 // (5 - i)
+    return total
+print(for_else(range(10)), for_else(range(5)), while_continue(30), nested_return(10))
+print(over_generator(15), catching(20))
+try:
+    escaping(10)
+except ZeroDivisionError:
+    traceback.print_exc(file=sys.stdout)
+"""
+    script = PRELUDE + body
+    plain = run_script(tmp_path, script, env=clean_env(EMBER_DISABLE="1"), name="stress.py")
+    log = tmp_path / "stress.log"
+    jl = tmp_path / "jitlist.txt"
+    jl.write_text("__main__:*\n")
+    em = run_script(tmp_path, script, name="stress.py", env=clean_env(
+        EMBER_AUTO="0", EMBER_BACKGROUND="0", EMBER_OSR="3", EMBER_LOG=str(log), EMBER_JIT_LIST=str(jl)))
+    assert plain.returncode == 0 and em.returncode == 0, em.stdout + em.stderr
+    assert em.stdout == plain.stdout
+    moved = {m[0] for m in osr_moves(log.read_text())}
+    assert {"__main__:for_else", "__main__:while_continue", "__main__:nested_return", "__main__:catching",
+            "__main__:escaping"} <= moved, moved
