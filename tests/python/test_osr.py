@@ -207,11 +207,17 @@ print(r, len(lines))
     assert moves == [], moves
 
 
-def test_off_by_default_outside_the_cost_policy(tmp_path):
-    """EMBER_OSR=1 (the default) moves frames under the cost policy only: with EMBER_AUTO=0
-    the same script runs without a move."""
+def test_mode_1_moves_nothing_outside_the_cost_policy(tmp_path):
+    """EMBER_OSR=1 moves frames under the cost policy only: with EMBER_AUTO=0 the same script
+    runs without a move."""
     out, moves = differential(tmp_path, SUM_LOOP.format(name="f") + "print(f(1000))\n", EMBER_OSR="1")
     assert out.split() == [str(sum(range(1000)))]
+    assert moves == []
+
+
+def test_off_by_default(tmp_path):
+    """Without EMBER_OSR nothing moves, even in the setting where EMBER_OSR=2 moves the frame."""
+    out, moves = differential(tmp_path, SUM_LOOP.format(name="f") + "print(f(1000))\n", EMBER_OSR="")
     assert moves == []
 
 
