@@ -340,16 +340,17 @@ static void osr_arm_if_running(CodeInfo *info)
     }
 }
 
-/* 1 when `co` has a loop (a JUMP_BACKWARD). */
-static int has_backward_jump(PyCodeObject *co)
+/* The code unit of the first instruction of `co` whose base opcode is `base` (specialised
+ * forms included), or -1 when it has none. */
+static int find_base_op(PyCodeObject *co, int base)
 {
     _Py_CODEUNIT *code = _PyCode_CODE(co);
     for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
         int op = _PyOpcode_Deopt[code[i].op.code];
-        if (op == JUMP_BACKWARD) return 1;
+        if (op == base) return (int)i;
         i += 1 + _PyOpcode_Caches[op];
     }
-    return 0;
+    return -1;
 }
 
 /* EMBER_OSR=3, the stress mode for tests: a function with a loop that is due for its compile
@@ -367,22 +368,10 @@ static int osr_stress_arm(PyFunctionObject *func, PyCodeObject *co, CodeInfo *in
         return 0;
     }
     if ((co->co_flags & EMBER_GEN_FLAGS) || !(co->co_flags & CO_OPTIMIZED) || refusal_reason(co) || is_instrumented(co) ||
-        !has_backward_jump(co) || !jit_list_names(func) || !osr_claim())
+        find_base_op(co, JUMP_BACKWARD) < 0 || !jit_list_names(func) || !osr_claim())
         return 0;
     osr_set_events(co, info, 1);
     return info->osr_armed;
-}
-
-/* The start of the first RETURN_VALUE of `co` (code units), or -1 when it has none. */
-static int osr_find_return_value(PyCodeObject *co)
-{
-    _Py_CODEUNIT *code = _PyCode_CODE(co);
-    for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
-        int op = _PyOpcode_Deopt[code[i].op.code];
-        if (op == RETURN_VALUE) return (int)i;
-        i += 1 + _PyOpcode_Caches[op];
-    }
-    return -1;
 }
 
 /* The start (its first EXTENDED_ARG) of a RETURN_CONST of `co` whose constant is `v`, or -1. */
@@ -463,7 +452,7 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
         ts->py_recursion_remaining <= 0)
         Py_RETURN_NONE;
     if (info->osr_return == 0) {
-        int k = osr_find_return_value(co);
+        int k = find_base_op(co, RETURN_VALUE);
         info->osr_return = k < 0 ? -1 : k + 1;
     }
     int n = co->co_nlocalsplus;
@@ -740,6 +729,23 @@ done:
     return 0;
 }
 
+/* Starts one of Ember's own threads (the sampler, the compiler's loader) with every signal
+ * blocked, so that signals keep going to the interpreter's threads; `stack` bytes of stack, or
+ * the default when 0. 0 on success, else pthread_create's error. */
+static int start_quiet_thread(pthread_t *t, size_t stack, void *(*fn)(void *))
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    if (stack) pthread_attr_setstacksize(&attr, stack);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(t, &attr, fn, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return err;
+}
+
 static atomic_long sampler_tid;      /* kernel thread id of the sampler thread (wait_reaped) */
 
 static void *sampler_main(void *unused)
@@ -791,15 +797,7 @@ static int sampler_start(void)
     n_cpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : sysconf(_SC_NPROCESSORS_ONLN);
     atomic_store(&sampler_on, 1);
     atomic_store(&sample_scheduled, 0);
-    pthread_attr_t attr;
-    sigset_t all, old;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&sampler_thread, &attr, sampler_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int err = start_quiet_thread(&sampler_thread, 64 * 1024, sampler_main);
     if (err) {
         atomic_store(&sampler_on, 0);
         ember_log("Ember: could not start the sampler thread (error %d): nothing is compiled by the cost policy", err);
@@ -2087,13 +2085,8 @@ static int backend_async(void)
         return finish_backend_load() ? 1 : -1;
     }
     if (backend_state) return backend_state > 0 ? 1 : -1;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals stay with Python's threads */
     load_async = 1;
-    int rc = pthread_create(&loader_thread, NULL, loader_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (start_quiet_thread(&loader_thread, 0, loader_main) != 0) {
         load_async = 0;
         return ensure_backend() ? 1 : -1;
     }
