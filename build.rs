@@ -80,6 +80,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=src/ffi_background.rs");
     println!("cargo:rerun-if-changed=src/policy.rs");
+    println!("cargo:rerun-if-changed=src/compile.rs");
     println!("cargo:rerun-if-changed=src/hir/op.rs");
     println!("cargo:rerun-if-changed=src/hir/wire.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");

@@ -82,6 +82,10 @@ static FILE *log_file;
 static int watcher_id = -1;
 static uint64_t total_compile_ns;
 static long n_compiled, n_refused;
+static long n_cache_loaded, n_cache_stored, n_cache_rejected;   /* what the code cache did (EmberCacheUse) */
+static char *cache_dir;             /* the code cache's directory (set_cache), NULL: off */
+static uint64_t cache_max_bytes;    /* its size cap */
+static char *host_id;               /* the host build's identity for cache keys */
 long ember_gen_resumes;             /* generator resumptions that entered compiled code */
 
 static void ember_log(const char *fmt, ...)
@@ -548,7 +552,16 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
     info->state = 1;
     total_compile_ns += out->compile_ns;
     n_compiled++;
-    ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out->code_size, out->compile_ns / 1e6);
+    n_cache_stored += out->cache == EMBER_CACHE_USE_STORED || out->cache == EMBER_CACHE_USE_REJECTED;
+    n_cache_rejected += out->cache == EMBER_CACHE_USE_REJECTED;
+    if (out->cache == EMBER_CACHE_USE_LOADED) {
+        n_cache_loaded++;
+        ember_log("Loaded from cache %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out->code_size, out->compile_ns / 1e6);
+    } else {
+        if (out->cache == EMBER_CACHE_USE_REJECTED)
+            ember_log("Ember: the code cache's entry for %s was truncated, corrupt or foreign: deleted, not run", cname);
+        ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out->code_size, out->compile_ns / 1e6);
+    }
     if (getenv("EMBER_PERF_MAP")) {
         /* perf's JIT symbol map: /tmp/perf-<pid>.map, "start size name" per line. */
         char path[64];
@@ -1859,7 +1872,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -1868,7 +1881,27 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "queued", n_queued, "bg_queued", (unsigned long long)bg.queued,
                          "bg_max_queued", (unsigned long long)bg.max_queued,
                          "bg_dropped", (unsigned long long)bg.dropped, "bg_cancelled", (unsigned long long)bg.cancelled,
-                         "osr", n_osr);
+                         "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
+                         "cache_rejected", n_cache_rejected);
+}
+
+/* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later
+ * (dir None: off). Policy (defaults, key, format) is libember's: src/cache.rs. */
+static PyObject *shim_set_cache(PyObject *self, PyObject *args)
+{
+    const char *dir, *id;
+    unsigned long long max;
+    if (!PyArg_ParseTuple(args, "zKs:set_cache", &dir, &max, &id)) return NULL;
+    if (backend_state != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "set_cache: the compiler is already loaded");
+        return NULL;
+    }
+    free(cache_dir);
+    free(host_id);
+    cache_dir = dir ? strdup(dir) : NULL;
+    host_id = strdup(id);
+    cache_max_bytes = max;
+    Py_RETURN_NONE;
 }
 
 static PyObject *shim_set_background(PyObject *self, PyObject *arg)
@@ -2008,7 +2041,7 @@ static void load_backend_steps(void)
     const uint8_t *bc = NULL;
     load_bclen = getenv("EMBER_NO_INLINE") ? 0 : p_builtin_bitcode(&bc);
     EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, load_bclen,
-                       (uint32_t)backend_opt};
+                       (uint32_t)backend_opt, cache_dir, cache_max_bytes, host_id};
     char ierr[1024];
     if (p_init(&cfg, ierr, sizeof ierr) != EMBER_STATUS_OK) snprintf(load_err, sizeof load_err, "ember_init failed: %s", ierr);
 }
@@ -2154,6 +2187,8 @@ static PyMethodDef methods[] = {
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
+    {"set_cache", shim_set_cache, METH_VARARGS, "set_cache(dir, max_bytes, host_id): the persistent code cache "
+     "(dir None: off); before the compiler loads"},
     {"set_osr", shim_set_osr, METH_O, "set_osr(mode): on-stack replacement of interpreted frames at loop "
      "headers: 0 off (the default), 1 under the cost policy, 2 under every policy, 3 the stress mode for "
      "tests: every loop's first backward jump compiles and moves (EMBER_OSR)."},

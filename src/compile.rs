@@ -13,6 +13,7 @@ use llvm_sys::bit_reader::LLVMGetBitcodeModuleInContext2;
 use llvm_sys::core::{LLVMCreateMemoryBufferWithMemoryRange, LLVMDisposeMemoryBuffer};
 use llvm_sys::orc2::*;
 
+use crate::cache::{Cache, Key, KeyHasher, Miss};
 use crate::error::EmberError;
 use crate::hir::{self, Function};
 use crate::lower;
@@ -29,6 +30,36 @@ pub struct Compiled {
     pub compile_ns: u64,
     /// Frees the code when passed to [`Compiler::free`].
     pub tracker: Tracker,
+    /// What the code cache did.
+    pub cache: CacheUse,
+    /// The cache key the code was compiled or loaded under, while it is live.
+    pub key: Option<Key>,
+}
+
+/// What the persistent code cache did for one compile (`cache` of `EmberCompiled`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheUse {
+    /// The cache is off.
+    Off = 0,
+    /// The object was loaded from the cache: no LLVM work.
+    Loaded = 1,
+    /// Compiled, and the object was written to the cache.
+    Stored = 2,
+    /// The entry found was truncated, corrupt or foreign: deleted, compiled and written anew.
+    Rejected = 3,
+    /// Compiled without the cache: the same key is live in this process (another code
+    /// object with identical content), or the entry could not be written.
+    Bypassed = 4,
+}
+
+/// Where and how much the persistent code cache keeps.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// The cache directory (created on first write).
+    pub dir: std::path::PathBuf,
+    /// Size cap of the directory's entries, in bytes.
+    pub max_bytes: u64,
 }
 
 /// Opt level 1 (the default): inline the helper fast paths and clean up, without the full
@@ -47,11 +78,16 @@ pub struct Config {
     /// Optimisation level: 0 = no IR passes and fast instruction selection, 1 =
     /// [`LIGHT_PIPELINE`] with codegen level Less (the default), 2 = `default<O2>`.
     pub opt_level: u32,
+    /// The persistent code cache, or `None` (off).
+    pub cache: Option<CacheConfig>,
+    /// What identifies the host build for the cache key (the shim passes CPython's version
+    /// and the identity of the shim's and `libember.so`'s files).
+    pub host_id: String,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { helpers: vec![], bitcode: vec![], opt_level: 1 }
+        Config { helpers: vec![], bitcode: vec![], opt_level: 1, cache: None, host_id: String::new() }
     }
 }
 
@@ -65,6 +101,10 @@ pub struct Compiler {
     llvm_passes: crate::passes_llvm::Options,
     /// Helper name → address, for the absolute call-site lowering.
     helper_addrs: std::collections::HashMap<String, u64>,
+    /// The persistent code cache, when on.
+    cache: Option<Cache>,
+    /// Cache keys of live code, with how many live functions use each.
+    live_keys: std::collections::HashMap<Key, usize>,
 }
 
 fn codegen_level(opt: u32) -> OptimizationLevel {
@@ -94,7 +134,34 @@ impl Compiler {
             Some(t) => crate::passes_llvm::Options::for_host_jit(t),
             None => crate::passes_llvm::Options { share_exits: false, ..Default::default() },
         };
-        Ok(Compiler { jit, tm, config, next_id: 0, llvm_passes, helper_addrs })
+        let cache = config.cache.as_ref().map(|c| Cache::new(&c.dir, c.max_bytes));
+        Ok(Compiler { jit, tm, config, next_id: 0, llvm_passes, helper_addrs, cache, live_keys: Default::default() })
+    }
+
+    /// The cache key of a split function under this compiler's configuration, or `None` when
+    /// the cache is off or the call-site policy bakes helper addresses into code.
+    fn cache_key(&self, split: &Function) -> Option<Key> {
+        use std::hash::Hash;
+        self.cache.as_ref()?;
+        let target = crate::passes_llvm::Target::parse(&self.jit.triple);
+        if target.is_some_and(|t| self.llvm_passes.policy.needs_addresses(t)) {
+            return None;
+        }
+        let mut h = KeyHasher(blake3::Hasher::new());
+        h.0.update(&crate::cache::MAGIC);
+        h.0.update(self.config.host_id.as_bytes());
+        h.0.update(blake3::hash(&self.config.bitcode).as_bytes());
+        let machine = format!(
+            "{}|{}|{}|{}|{:?}",
+            self.jit.triple,
+            self.tm.get_cpu().to_string_lossy(),
+            self.tm.get_feature_string().to_string_lossy(),
+            self.config.opt_level,
+            self.llvm_passes
+        );
+        h.0.update(machine.as_bytes());
+        split.hash(&mut h);
+        Some(Key(*h.0.finalize().as_bytes()))
     }
 
     /// Decodes, builds and compiles one wire function.
@@ -118,12 +185,43 @@ impl Compiler {
         hir::verify::verify(&f)?;
         passes::run_all(&mut f)?;
         hir::verify::verify(&f)?;
+        let code_units = crate::passes_llvm::Target::parse(&self.jit.triple).is_some_and(|t| t.binds_code_units());
+        let (split, bindings) = hir::bind::split(&f, code_units);
+        let key = self.cache_key(&split);
+        // Entry names are unique while live: a cached object's are derived from its key, so
+        // a second live function with the same key compiles under a numbered name instead.
+        let live = key.is_some_and(|k| self.live_keys.contains_key(&k));
         self.next_id += 1;
-        let symbol = lower::entry_symbol(self.next_id);
+        let symbol = match key {
+            Some(k) if !live => format!("ember_c_{}", &k.hex()[..32]),
+            _ => lower::entry_symbol(self.next_id),
+        };
+        let mut cache_use = match (key, live) {
+            (None, _) => CacheUse::Off,
+            (Some(_), true) => CacheUse::Bypassed,
+            (Some(_), false) => CacheUse::Stored,
+        };
+        if let (Some(k), CacheUse::Stored, Some(cache)) = (key, cache_use, self.cache.as_ref()) {
+            match cache.load(&k, bindings.values.len()) {
+                Ok(object) => {
+                    // A well-formed entry LLVM cannot link is dropped and compiled anew.
+                    if let Ok((entry, code_size, tracker)) = self.jit.add_object_and_lookup(&object, &symbol) {
+                        self.bind(&symbol, &bindings)?;
+                        self.live_keys.insert(k, 1);
+                        let compile_ns = start.elapsed().as_nanos() as u64;
+                        return Ok(Compiled { entry, code_size, compile_ns, tracker, cache: CacheUse::Loaded, key: Some(k) });
+                    }
+                    let _ = std::fs::remove_file(cache.path(&k));
+                    cache_use = CacheUse::Rejected;
+                }
+                Err(Miss::Rejected(_)) => cache_use = CacheUse::Rejected,
+                Err(Miss::Absent) => {}
+            }
+        }
         unsafe {
             let tsc = LLVMOrcCreateNewThreadSafeContext();
             let ctx = ContextRef::new(LLVMOrcThreadSafeContextGetContext(tsc));
-            let built = self.build_module(ctx, &f, &symbol);
+            let built = self.build_module(ctx, &split, &bindings, &symbol);
             let m = match built {
                 Ok(m) => m,
                 Err(e) => {
@@ -141,14 +239,55 @@ impl Compiler {
             std::mem::forget(m);
             let tsm = LLVMOrcCreateNewThreadSafeModule(raw, tsc);
             LLVMOrcDisposeThreadSafeContext(tsc);
-            let (entry, code_size, tracker) = self.jit.add_and_lookup(tsm, &symbol)?;
-            Ok(Compiled { entry, code_size, compile_ns: start.elapsed().as_nanos() as u64, tracker })
+            let storing = matches!(cache_use, CacheUse::Stored | CacheUse::Rejected);
+            self.jit.set_capture(storing);
+            let added = self.jit.add_and_lookup(tsm, &symbol);
+            let object = self.jit.captured();
+            self.jit.set_capture(false);
+            let (entry, code_size, tracker) = added?;
+            if let Err(e) = self.bind(&symbol, &bindings) {
+                self.jit.remove(tracker);
+                return Err(e);
+            }
+            if let (true, Some(k), Some(cache)) = (storing, key, self.cache.as_mut()) {
+                if object.is_empty() || cache.store(&k, bindings.values.len(), &object).is_err() {
+                    cache_use = CacheUse::Bypassed;
+                }
+            }
+            let key = if live { None } else { key };
+            if let Some(k) = key {
+                self.live_keys.insert(k, 1);
+            }
+            Ok(Compiled { entry, code_size, compile_ns: start.elapsed().as_nanos() as u64, tracker, cache: cache_use, key })
         }
     }
 
+    /// Fills the binding table of the code just linked under `symbol` with this process's
+    /// values ([`crate::hir::bind`]), before anything can run it.
+    ///
+    /// Errors: [`EmberError::Llvm`] when the table is missing.
+    fn bind(&self, symbol: &str, bindings: &hir::bind::Bindings) -> Result<(), EmberError> {
+        let addr = self.jit.lookup(&lower::bindings_symbol(symbol))?;
+        if addr == 0 {
+            return Err(EmberError::Llvm(format!("no binding table for {symbol}")));
+        }
+        let table = addr as *mut u64;
+        for (i, v) in bindings.values.iter().enumerate() {
+            // The table has one 8-byte slot per binding (lower::lower_split), in writable data.
+            unsafe { table.add(i).write(*v) };
+        }
+        Ok(())
+    }
+
     /// Lowers `f`, links the helper bitcode, and runs the LLVM pipeline for this opt level.
-    fn build_module<'ctx>(&self, ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<Module<'ctx>, EmberError> {
-        let m = lower::lower(ctx, f, symbol)?;
+    fn build_module<'ctx>(
+        &self,
+        ctx: ContextRef<'ctx>,
+        f: &Function,
+        bindings: &hir::bind::Bindings,
+        symbol: &str,
+    ) -> Result<Module<'ctx>, EmberError> {
+        let m = lower::lower_split(ctx, f, bindings, symbol, false)?;
         m.set_triple(&inkwell::targets::TargetTriple::create(&self.jit.triple));
         m.set_data_layout(&self.tm.get_target_data().get_data_layout());
         link_bitcode(ctx, &m, &self.config.bitcode, symbol)?;
@@ -177,8 +316,11 @@ impl Compiler {
         self.llvm_passes = o;
     }
 
-    /// Frees a compiled function's code.
-    pub fn free(&mut self, c: Tracker) {
+    /// Frees a compiled function's code; `key` is [`Compiled::key`].
+    pub fn free(&mut self, c: Tracker, key: Option<Key>) {
+        if let Some(k) = key {
+            self.live_keys.remove(&k);
+        }
         self.jit.remove(c);
     }
 

@@ -80,7 +80,8 @@ pub fn compile(mut f: Function, o: &ObjectOptions, emit: Emit) -> Result<Output,
     let tm = crate::orc::target_machine(o.target.triple(), codegen_level(o.opt_level))?;
     let ctx = Context::create();
     let ctx_ref = unsafe { inkwell::context::ContextRef::new(ctx.raw()) };
-    let m = crate::lower::lower(ctx_ref, &f, &o.symbol)?;
+    let (split, bindings) = hir::bind::split(&f, o.target.binds_code_units());
+    let m = crate::lower::lower_split(ctx_ref, &split, &bindings, &o.symbol, true)?;
     m.set_triple(&inkwell::targets::TargetTriple::create(o.target.triple()));
     m.set_data_layout(&tm.get_target_data().get_data_layout());
     let early = match &o.passes {

@@ -62,6 +62,13 @@ pub struct EmberConfig {
     pub bitcode_len: usize,
     /// 0 (no IR passes), 1 (inline helper fast paths and clean up; the default), 2 (`default<O2>`).
     pub opt_level: u32,
+    /// Directory of the persistent code cache (NUL-terminated), or NULL to switch it off.
+    pub cache_dir: *const c_char,
+    /// Size cap of the code cache, in bytes.
+    pub cache_max_bytes: u64,
+    /// What identifies the host build in cache keys (NUL-terminated; NULL = empty): the shim
+    /// passes CPython's version and the identity of its own and `libember.so`'s files.
+    pub host_id: *const c_char,
 }
 
 /// The result of [`ember_compile`].
@@ -75,11 +82,15 @@ pub struct EmberCompiled {
     pub compile_ns: u64,
     /// Handle for [`ember_free`].
     pub handle: u64,
+    /// What the persistent code cache did (`EMBER_CACHE_USE_*`: 0 off, 1 loaded, 2 stored,
+    /// 3 a bad entry was replaced, 4 bypassed).
+    pub cache: u32,
 }
 
 struct State {
     compiler: Compiler,
-    live: std::collections::HashMap<u64, Tracker>,
+    /// Live code by handle: its tracker and cache key.
+    live: std::collections::HashMap<u64, (Tracker, Option<crate::cache::Key>)>,
     next: u64,
 }
 
@@ -151,7 +162,12 @@ pub extern "C" fn ember_init(cfg: *const EmberConfig, err: *mut c_char, errlen: 
         } else {
             unsafe { std::slice::from_raw_parts(cfg.bitcode, cfg.bitcode_len) }.to_vec()
         };
-        let compiler = Compiler::new(Config { helpers, bitcode, opt_level: cfg.opt_level })?;
+        let cstr = |p: *const c_char| (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
+        let cache = cstr(cfg.cache_dir)
+            .filter(|d| !d.is_empty())
+            .map(|dir| crate::compile::CacheConfig { dir: dir.into(), max_bytes: cfg.cache_max_bytes });
+        let host_id = cstr(cfg.host_id).unwrap_or_default();
+        let compiler = Compiler::new(Config { helpers, bitcode, opt_level: cfg.opt_level, cache, host_id })?;
         *st = Some(State { compiler, live: Default::default(), next: 0 });
         Ok(())
     })
@@ -183,6 +199,7 @@ pub(crate) struct Code {
     code_size: u64,
     compile_ns: u64,
     handle: u64,
+    cache: u32,
 }
 
 impl Code {
@@ -197,6 +214,7 @@ impl Code {
             code_size: self.code_size,
             compile_ns: self.compile_ns,
             handle: self.handle,
+            cache: self.cache,
         }
     }
 }
@@ -208,8 +226,8 @@ static DEFERRED_FREES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 fn free_deferred(st: &mut State) {
     let handles = std::mem::take(&mut *DEFERRED_FREES.lock().unwrap_or_else(|p| p.into_inner()));
     for h in handles {
-        if let Some(t) = st.live.remove(&h) {
-            st.compiler.free(t);
+        if let Some((t, key)) = st.live.remove(&h) {
+            st.compiler.free(t, key);
         }
     }
 }
@@ -223,8 +241,8 @@ pub(crate) fn compile_bytes(bytes: &[u8]) -> Result<Code, EmberError> {
     let c = st.compiler.compile_wire(bytes)?;
     st.next += 1;
     let handle = st.next;
-    st.live.insert(handle, c.tracker);
-    Ok(Code { entry: c.entry, code_size: c.code_size, compile_ns: c.compile_ns, handle })
+    st.live.insert(handle, (c.tracker, c.key));
+    Ok(Code { entry: c.entry, code_size: c.code_size, compile_ns: c.compile_ns, handle, cache: c.cache as u32 })
 }
 
 /// Frees a handle's code now, or after the compile in progress (never blocks on it).
@@ -242,8 +260,8 @@ pub(crate) fn free_handle(handle: u64) -> Result<(), EmberError> {
 fn free_now(st: &mut Option<State>, handle: u64) -> Result<(), EmberError> {
     let st = st.as_mut().ok_or_else(|| EmberError::Usage("ember_init has not been called".into()))?;
     free_deferred(st);
-    let t = st.live.remove(&handle).ok_or_else(|| EmberError::Usage(format!("unknown handle {handle}")))?;
-    st.compiler.free(t);
+    let (t, key) = st.live.remove(&handle).ok_or_else(|| EmberError::Usage(format!("unknown handle {handle}")))?;
+    st.compiler.free(t, key);
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! instructions arrive through the wire format and the helper bitcode. The C ABI is [`ffi`].
 
 pub mod background;
+pub mod cache;
 pub mod compile;
 pub mod error;
 pub mod ffi;

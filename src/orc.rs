@@ -102,10 +102,27 @@ extern "C" fn report_error(_ctx: *mut libc::c_void, e: LLVMErrorRef) {
     }
 }
 
+/// What the object-transform hook records: text bytes linked so far, and (when asked) a copy
+/// of the next object, for the code cache.
+#[derive(Default)]
+struct ObjectHook {
+    text: AtomicU64,
+    capture: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
 extern "C" fn record_object(ctx: *mut libc::c_void, obj: *mut LLVMMemoryBufferRef) -> LLVMErrorRef {
-    let counter = unsafe { &*(ctx as *const AtomicU64) };
+    let hook = unsafe { &*(ctx as *const ObjectHook) };
     let n = unsafe { text_bytes(*obj) };
-    counter.fetch_add(n, Ordering::Relaxed);
+    hook.text.fetch_add(n, Ordering::Relaxed);
+    let mut cap = hook.capture.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(v) = cap.as_mut() {
+        unsafe {
+            let start = llvm_sys::core::LLVMGetBufferStart(*obj) as *const u8;
+            let len = llvm_sys::core::LLVMGetBufferSize(*obj);
+            v.clear();
+            v.extend_from_slice(std::slice::from_raw_parts(start, len));
+        }
+    }
     std::ptr::null_mut()
 }
 
@@ -113,8 +130,8 @@ extern "C" fn record_object(ctx: *mut libc::c_void, obj: *mut LLVMMemoryBufferRe
 pub struct Jit {
     j: LLVMOrcLLJITRef,
     jd: LLVMOrcJITDylibRef,
-    /// Text bytes linked so far (updated by the object-transform hook).
-    text: Box<AtomicU64>,
+    /// Text bytes linked so far and the object capture (the object-transform hook's state).
+    hook: Box<ObjectHook>,
     /// Data layout string of the JIT's target.
     pub data_layout: String,
     /// Triple of the JIT's target.
@@ -151,15 +168,15 @@ impl Jit {
                 "process symbol generator",
             )?;
             LLVMOrcJITDylibAddGenerator(jd, g);
-            let text = Box::new(AtomicU64::new(0));
+            let hook = Box::<ObjectHook>::default();
             LLVMOrcObjectTransformLayerSetTransform(
                 LLVMOrcLLJITGetObjTransformLayer(j),
                 record_object,
-                &*text as *const AtomicU64 as *mut libc::c_void,
+                &*hook as *const ObjectHook as *mut libc::c_void,
             );
             let data_layout = CStr::from_ptr(LLVMOrcLLJITGetDataLayoutStr(j)).to_string_lossy().into_owned();
             let triple = CStr::from_ptr(LLVMOrcLLJITGetTripleString(j)).to_string_lossy().into_owned();
-            Ok(Jit { j, jd, text, data_layout, triple })
+            Ok(Jit { j, jd, hook, data_layout, triple })
         }
     }
 
@@ -210,12 +227,60 @@ impl Jit {
             LLVMOrcReleaseResourceTracker(rt);
             return Err(e);
         }
-        let before = self.text.load(Ordering::Relaxed);
+        self.lookup_tracked(rt, symbol)
+    }
+
+    /// Adds a relocatable object file (e.g. from the code cache; the bytes are copied), links
+    /// it, and returns the address of `symbol`, its `.text` bytes and its resource tracker.
+    ///
+    /// Errors: [`EmberError::Llvm`] when the object is not a valid object for this JIT, or
+    /// linking or the lookup fails (e.g. an undefined symbol).
+    pub fn add_object_and_lookup(&self, object: &[u8], symbol: &str) -> Result<(u64, u64, Tracker), EmberError> {
+        unsafe {
+            let buf = llvm_sys::core::LLVMCreateMemoryBufferWithMemoryRangeCopy(
+                object.as_ptr() as *const libc::c_char,
+                object.len(),
+                c"ember-cached-object".as_ptr(),
+            );
+            let rt = LLVMOrcJITDylibCreateResourceTracker(self.jd);
+            if let Err(e) = take_error(LLVMOrcLLJITAddObjectFileWithRT(self.j, rt, buf), "adding object") {
+                LLVMOrcReleaseResourceTracker(rt);
+                return Err(e);
+            }
+            self.lookup_tracked(rt, symbol)
+        }
+    }
+
+    /// Starts (`true`) or stops copying the objects ORC links; [`Jit::captured`] returns the
+    /// last one.
+    pub fn set_capture(&self, on: bool) {
+        *self.hook.capture.lock().unwrap_or_else(|p| p.into_inner()) = if on { Some(vec![]) } else { None };
+    }
+
+    /// The last object linked since [`Jit::set_capture`]`(true)` (empty if none); capture
+    /// stays on.
+    pub fn captured(&self) -> Vec<u8> {
+        self.hook.capture.lock().unwrap_or_else(|p| p.into_inner()).as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The address of a symbol already linked (e.g. a binding table next to an entry point).
+    ///
+    /// Errors: [`EmberError::Llvm`] when the symbol is not defined.
+    pub fn lookup(&self, symbol: &str) -> Result<u64, EmberError> {
+        let name = CString::new(symbol).map_err(|_| EmberError::Usage(format!("symbol {symbol:?} has a NUL")))?;
+        let mut addr = 0;
+        unsafe { take_error(LLVMOrcLLJITLookup(self.j, &mut addr, name.as_ptr()), "lookup")? };
+        Ok(addr)
+    }
+
+    /// Materialises what `rt` owns by looking up `symbol`; on failure frees `rt`.
+    unsafe fn lookup_tracked(&self, rt: LLVMOrcResourceTrackerRef, symbol: &str) -> Result<(u64, u64, Tracker), EmberError> {
+        let before = self.hook.text.load(Ordering::Relaxed);
         REPORTED.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let name = CString::new(symbol).unwrap();
         let mut addr = 0;
         let r = take_error(LLVMOrcLLJITLookup(self.j, &mut addr, name.as_ptr()), "compiling and linking");
-        let size = self.text.load(Ordering::Relaxed) - before;
+        let size = self.hook.text.load(Ordering::Relaxed) - before;
         let tracker = Tracker(rt);
         match r {
             Ok(()) => Ok((addr, size, tracker)),

@@ -23,6 +23,9 @@ struct EmberConfig {
     bitcode: *const u8,
     bitcode_len: usize,
     opt_level: u32,
+    cache_dir: *const std::ffi::c_char,
+    cache_max_bytes: u64,
+    host_id: *const std::ffi::c_char,
 }
 #[repr(C)]
 #[derive(Debug)]
@@ -31,6 +34,7 @@ struct EmberCompiled {
     code_size: u64,
     compile_ns: u64,
     handle: u64,
+    cache: u32,
 }
 
 const OK: i32 = 0;
@@ -78,7 +82,7 @@ fn integrator_flow() {
         let compile: Symbol<Compile> = lib.get(b"ember_compile").unwrap();
         let free: Symbol<Free> = lib.get(b"ember_free").unwrap();
         let mut err = [0 as c_char; 512];
-        let mut out = EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0 };
+        let mut out = EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0, cache: 0 };
 
         // Before init: a usage error, not a crash.
         let good = wire::encode(&asm(
@@ -94,7 +98,16 @@ fn integrator_flow() {
 
         let names: Vec<(CString, u64)> = helpers().into_iter().map(|(n, a)| (CString::new(n).unwrap(), a)).collect();
         let table: Vec<EmberHelper> = names.iter().map(|(n, a)| EmberHelper { name: n.as_ptr(), addr: *a as *const u8 }).collect();
-        let cfg = EmberConfig { helpers: table.as_ptr(), nhelpers: table.len(), bitcode: std::ptr::null(), bitcode_len: 0, opt_level: 2 };
+        let cfg = EmberConfig {
+            helpers: table.as_ptr(),
+            nhelpers: table.len(),
+            bitcode: std::ptr::null(),
+            bitcode_len: 0,
+            opt_level: 2,
+            cache_dir: std::ptr::null(),
+            cache_max_bytes: 0,
+            host_id: std::ptr::null(),
+        };
         assert_eq!(init(&cfg, err.as_mut_ptr(), err.len()), OK, "{}", msg(&err));
         assert_eq!(init(&cfg, err.as_mut_ptr(), err.len()), USAGE, "a second init is refused");
 
@@ -171,7 +184,7 @@ impl EmberBgResult {
         EmberBgResult {
             token: 0,
             status: -1,
-            compiled: EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0 },
+            compiled: EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0, cache: 0 },
             message: [0; ember::ffi_background::EMBER_BG_MESSAGE_BYTES],
         }
     }

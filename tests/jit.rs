@@ -12,7 +12,7 @@ use ember::hir::{build, Op};
 use serial_test::serial;
 
 fn compiler(opt: u32) -> Compiler {
-    Compiler::new(Config { helpers: helpers(), bitcode: vec![], opt_level: opt }).expect("compiler")
+    Compiler::new(Config { helpers: helpers(), bitcode: vec![], opt_level: opt, ..Config::default() }).expect("compiler")
 }
 
 fn sum_loop() -> ember::hir::wire::WireFunction {
@@ -175,7 +175,7 @@ fn raise_varargs_exits() {
 #[test]
 #[serial]
 fn missing_helper_is_an_llvm_error_not_a_crash() {
-    let mut c = Compiler::new(Config { helpers: vec![], bitcode: vec![], opt_level: 0 }).unwrap();
+    let mut c = Compiler::new(Config { helpers: vec![], bitcode: vec![], opt_level: 0, ..Config::default() }).unwrap();
     let code: &[(Op, &[i64])] = &[(Op::LoadConst, &[0]), (Op::ReturnValue, &[])];
     let err = c.compile_hir(build::build(&asm(1, 0, 1, vec![1], code)).unwrap()).err().expect("link must fail");
     assert!(matches!(err, ember::EmberError::Llvm(ref m) if m.contains("ember_incref") || m.contains("ember_rt_leave")), "{err}");

@@ -46,7 +46,7 @@ fn every_policy_runs_correctly_under_orc() {
     for policy in Policy::ALL {
         for opt in [0, 1, 2] {
             reset();
-            let mut c = Compiler::new(Config { helpers: helpers(), bitcode: vec![], opt_level: opt }).unwrap();
+            let mut c = Compiler::new(Config { helpers: helpers(), bitcode: vec![], opt_level: opt, ..Config::default() }).unwrap();
             c.set_llvm_passes(Options { policy, ..Options::default() }); // exits shared too
             let zero = int(0);
             let compiled = c.compile_hir(build::build(&sum_loop(zero as u64)).unwrap()).unwrap();
@@ -82,7 +82,7 @@ fn every_policy_runs_correctly_under_orc() {
                 ember_xdecref(fr.locals[0]);
             }
             report.push(format!("{:>8} opt{opt}: {:6.1} ns/iteration, {} B", policy.name(), ns, compiled.code_size));
-            c.free(compiled.tracker);
+            c.free(compiled.tracker, compiled.key);
         }
     }
     eprintln!("ORC host JIT, sum loop (7 helper calls per iteration; best of 5 runs of 100k iterations):\n{}", report.join("\n"));

@@ -13,7 +13,8 @@ EMBER_BACKGROUND=0 (compile on the calling thread instead of the compile thread)
 (on-stack replacement of a running interpreted frame at a loop header once its code is compiled:
 0 off (default: its stress run under CPython's test suite failed test_monitoring and
 test_sys_settrace), 1 under the cost policy, 2 under every policy, 3 the stress mode for tests:
-every loop's first backward jump compiles its function and moves the frame).
+every loop's first backward jump compiles its function and moves the frame), EMBER_CACHE=0 (no
+persistent code cache), EMBER_CACHE_DIR=path (default ~/.cache/ember), EMBER_CACHE_SIZE=MiB (256).
 """
 import gc
 import os
@@ -58,6 +59,23 @@ def _env_int(name, default, lowest, highest=None, default_label=None):
     return value
 
 
+def _cache_settings():
+    """``(directory or None, size cap in bytes, host identity)`` of the persistent code cache
+    (docs/compilation.md): EMBER_CACHE=0 switches it off; EMBER_CACHE_DIR is its directory
+    (default ``$XDG_CACHE_HOME/ember``, else ``~/.cache/ember``; created by the first write);
+    EMBER_CACHE_SIZE its cap in MiB (default 256). The identity names this CPython build and
+    Ember's two shared objects, so that code cached by another build is never looked up."""
+    on = _env_int("EMBER_CACHE", 1, 0, 1)
+    mib = _env_int("EMBER_CACHE_SIZE", 256, 1)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    where = os.environ.get("EMBER_CACHE_DIR") or os.path.join(base, "ember")
+    parts = [sys.version, sys.abiflags]
+    for path in (_shim.__file__, _library_path()):
+        st = os.stat(path)
+        parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
+    return (where if on else None, mib << 20, "|".join(parts))
+
+
 #: The CPython version this build is for (``PY_VERSION`` of the headers the shim was compiled with).
 built_for = _shim.BUILT_FOR
 #: Why Ember stayed off in this process (a CPython patch version this build was not tested on),
@@ -75,6 +93,7 @@ if inactive is None:
     # (deterministic, for tests and measurements); default 1, the compile thread.
     _shim.set_background(_env_int("EMBER_BACKGROUND", 1, 0, 1))
     _shim.set_osr(_env_int("EMBER_OSR", 0, 0, 3))
+    _shim.set_cache(*_cache_settings())
     _shim.install_monitoring_hooks()
 else:
     print(inactive, file=sys.stderr)

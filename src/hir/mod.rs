@@ -9,8 +9,9 @@
 //! into a side exit that spills the stack into the frame and hands it to the runtime.
 //!
 //! Submodules: [`op`] (opcode table), [`wire`] (the C shim's byte format), [`build`] (wire →
-//! SSA), [`printer`]/[`parser`] (the text form), [`verify`] (structural checks).
+//! SSA), [`bind`] (process-specific values split out for load-time binding), [`printer`]/[`parser`] (the text form), [`verify`] (structural checks).
 
+pub mod bind;
 pub mod build;
 pub mod op;
 pub mod parser;
@@ -42,7 +43,7 @@ pub enum Type {
 /// What the interpreter needs to resume or unwind at an instruction: its code unit and the
 /// value stack below the instruction's (already consumed) inputs, bottom first. Locals are
 /// always current in the frame.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FrameState {
     /// Code-unit index of the instruction (its first `EXTENDED_ARG`).
     pub bc: u32,
@@ -51,7 +52,7 @@ pub struct FrameState {
 }
 
 /// A control-flow edge: the successor block and the values bound to its parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BlockCall {
     /// Successor block.
     pub block: BlockId,
@@ -60,7 +61,7 @@ pub struct BlockCall {
 }
 
 /// One HIR instruction (or block terminator).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Instr {
     /// The operation.
     pub op: Op,
@@ -79,7 +80,7 @@ pub struct Instr {
 
 /// A basic block: parameters (the value stack on entry), straight-line instructions and one
 /// terminator.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Block {
     /// Values bound on entry, bottom of stack first.
     pub params: Vec<Value>,
@@ -90,7 +91,7 @@ pub struct Block {
 }
 
 /// A function in SSA HIR.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Function {
     /// Module name (`__name__` of the globals), for logs and jit lists.
     pub module: String,

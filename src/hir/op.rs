@@ -370,6 +370,27 @@ ops! {
 }
 
 impl Op {
+    /// Indices of this opcode's immediates that hold process-specific values: type versions,
+    /// dict-keys versions and borrowed object addresses taken from the specialising
+    /// interpreter's inline caches (`Python/bytecodes.c`). They differ from one process to the
+    /// next, so [`crate::hir::bind::split`] moves them into the load-time binding table; every
+    /// other immediate is structural (opargs, specialisation kinds, indices, offsets, targets).
+    pub fn bound_imms(self) -> &'static [usize] {
+        match self {
+            // TO_BOOL_ALWAYS_TRUE: the type version.
+            Op::ToBool => &[1],
+            // LOAD_GLOBAL_MODULE / _BUILTIN: the globals' and builtins' keys versions.
+            Op::LoadGlobal => &[3, 4],
+            // LOAD_ATTR_* / STORE_ATTR_*: the type (or module keys) version.
+            Op::LoadAttr | Op::StoreAttr => &[2],
+            // LOAD_ATTR_METHOD_*: type version, keys version, descriptor address.
+            Op::LoadMethod => &[2, 3, 4],
+            _ => &[],
+        }
+    }
+}
+
+impl Op {
     /// Stack effect `(pops, pushes)` given the immediates, mirroring CPython 3.13's
     /// `_PyOpcode_num_popped/pushed`. For [`Op::ForIter`] it is the fall-through (continue)
     /// effect; branches pop their condition. Returns `None` when the immediates are invalid.

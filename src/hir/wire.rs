@@ -32,7 +32,7 @@ pub const EMBER_WIRE_FLAG_OSR: u16 = 2;
 const MAX_COUNT: u32 = 1 << 20;
 
 /// Runtime layout facts the shim passes so the compiler stays version-neutral.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Layout {
     /// Bytes from the frame pointer to `localsplus[0]` (72 on CPython 3.13 x86-64).
     pub localsplus_offset: u32,

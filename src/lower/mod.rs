@@ -30,21 +30,24 @@ use helpers::{Arg, Ret};
 /// type versions one LOAD_ATTR / STORE_ATTR site keeps specialised at once.
 const IC_WAYS: usize = 4;
 
-/// Inline-cache entry kinds the lowering seeds from the interpreter's profile (`EMBER_IC_*` of
-/// `ember_runtime.h`).
-const IC_INSTANCE_VALUE: u32 = 1;
-const IC_METHOD_WITH_VALUES: u32 = 2;
-const IC_METHOD_NO_DICT: u32 = 3;
-const IC_INSTANCE_ANY: u32 = 5;
-const IC_METHOD_LAZY_DICT: u32 = 6;
-
 /// Name of the compiled entry symbol for function number `id`.
 pub fn entry_symbol(id: u64) -> String {
     format!("ember_fn_{id}")
 }
 
+/// Name of the binding table that goes with entry `symbol`: `[n x i64]` of writable data
+/// (external linkage, so the JIT can find it and the optimiser cannot assume its contents),
+/// where slot `k - 1` holds the value of binding ordinal `k` ([`crate::hir::bind`]).
+pub fn bindings_symbol(symbol: &str) -> String {
+    format!("{symbol}_bindings")
+}
+
 struct Lower<'ctx, 'f> {
     ctx: ContextRef<'ctx>,
+    /// The binding table ([`bindings_symbol`]).
+    table: PointerValue<'ctx>,
+    /// What `table` holds.
+    bindings: &'f crate::hir::bind::Bindings,
     m: Module<'ctx>,
     b: Builder<'ctx>,
     f: &'f Function,
@@ -72,12 +75,47 @@ fn llvm(e: impl std::fmt::Display) -> EmberError {
     EmberError::Llvm(e.to_string())
 }
 
-/// Lowers `f` into a new module in `ctx`, defining the entry function `symbol`.
+/// Lowers `f` into a new module in `ctx`, defining the entry function `symbol` and its
+/// binding table initialised with `f`'s own process-specific values (a self-contained object,
+/// for tests; code-unit addresses are derived from the code base). The JIT and cross-compiles
+/// use [`lower_split`].
+///
+/// Errors: as [`lower_split`].
+pub fn lower<'ctx>(ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<Module<'ctx>, EmberError> {
+    let (split, bindings) = crate::hir::bind::split(f, false);
+    lower_split(ctx, &split, &bindings, symbol, true)
+}
+
+/// Lowers a function split by [`crate::hir::bind::split`] into a new module in `ctx`,
+/// defining the entry function `symbol` and its binding table [`bindings_symbol`] with one
+/// slot per entry of `bindings`: initialised with those values when `init` holds, else zero
+/// (the JIT fills it after linking, so the object carries no process-specific value).
 ///
 /// Errors: [`EmberError::Unsupported`] for an instruction with no lowering (e.g. a reachable
 /// [`Op::Unsupported`]), [`EmberError::Llvm`] if LLVM rejects the generated IR.
-pub fn lower<'ctx>(ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<Module<'ctx>, EmberError> {
+pub fn lower_split<'ctx>(
+    ctx: ContextRef<'ctx>,
+    f: &Function,
+    bindings: &crate::hir::bind::Bindings,
+    symbol: &str,
+    init: bool,
+) -> Result<Module<'ctx>, EmberError> {
     let m = ctx.create_module(&f.full_name());
+    let i64t = ctx.i64_type();
+    let table_t = i64t.array_type(bindings.values.len().max(1) as u32);
+    let table = m.add_global(table_t, None, &bindings_symbol(symbol));
+    table.set_linkage(Linkage::External);
+    // Protected: exported for the JIT's lookup but never preempted, so code addresses it
+    // PC-relative (one load per use) instead of through a GOT entry held in a register.
+    table.set_visibility(inkwell::GlobalVisibility::Protected);
+    table.set_alignment(8);
+    if init {
+        let vals: Vec<IntValue> = bindings.values.iter().map(|v| i64t.const_int(*v, false)).collect();
+        table.set_initializer(&if vals.is_empty() { table_t.const_zero() } else { i64t.const_array(&vals) });
+    } else {
+        table.set_initializer(&table_t.const_zero());
+    }
+    let table = table.as_pointer_value();
     let ptr = ctx.ptr_type(AddressSpace::default());
     let fnty = ptr.fn_type(&[ptr.into(), ptr.into()], false);
     let func = m.add_function(symbol, fnty, Some(Linkage::External));
@@ -105,7 +143,8 @@ pub fn lower<'ctx>(ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<
     }
     b.position_at_end(entry);
     b.build_unconditional_branch(blocks[0]).map_err(llvm)?;
-    let mut l = Lower { ctx, m, b, f, func, ts, frame, locals, self_slot, vals: HashMap::new(), blocks, phis, last_ip: None };
+    let mut l =
+        Lower { ctx, table, bindings, m, b, f, func, ts, frame, locals, self_slot, vals: HashMap::new(), blocks, phis, last_ip: None };
     for (i, blk) in f.blocks.iter().enumerate() {
         for (p, phi) in blk.params.iter().zip(&l.phis[i]) {
             l.vals.insert(*p, phi.as_basic_value().into_pointer_value());
@@ -135,44 +174,61 @@ impl<'ctx> Lower<'ctx, '_> {
         self.ctx.i64_type().const_int(v as u64, true)
     }
 
-    fn handle(&self, addr: u64) -> Result<PointerValue<'ctx>, EmberError> {
-        self.b.build_int_to_ptr(self.ctx.i64_type().const_int(addr, false), self.ptr_t(), "h").map_err(llvm)
+    /// The value of binding ordinal `k` ([`crate::hir::bind`]): a load from the binding table
+    /// at the use (one PC-relative load, smaller than a 64-bit immediate); ordinal 0 is the
+    /// constant 0. The loads are not marked invariant on purpose: LLVM would hoist them to the
+    /// entry and keep them in callee-saved registers or stack slots across the helper calls,
+    /// which costs more code (calls200 on x86-64: +7 % instructions) than reloading.
+    ///
+    /// Errors: [`EmberError::Verify`] for an ordinal beyond the table.
+    fn bound(&self, k: u64) -> Result<IntValue<'ctx>, EmberError> {
+        let i64t = self.ctx.i64_type();
+        if k == 0 {
+            return Ok(i64t.const_zero());
+        }
+        if k > self.bindings.values.len() as u64 {
+            return Err(EmberError::Verify(format!("binding {k} out of range")));
+        }
+        let slot = unsafe { self.b.build_in_bounds_gep(i64t, self.table, &[i64t.const_int(k - 1, false)], "bslot") }.map_err(llvm)?;
+        let v = self.b.build_load(i64t, slot, &format!("b{k}")).map_err(llvm)?.into_int_value();
+        let inst = v.as_instruction().ok_or_else(|| EmberError::Llvm("binding load is not an instruction".into()))?;
+        let empty = self.ctx.metadata_node(&[]);
+        inst.set_metadata(empty, self.ctx.get_kind_id("invariant.load")).map_err(llvm)?;
+        Ok(v)
     }
 
-    /// A new attribute inline cache (`EmberAttrIC` of `ember_runtime.h`, 136 bytes) in the
-    /// module's data, seeded with the interpreter's profile: `kind` 0 = empty, 1 = instance
-    /// value, 2 = method with values, 3 = method without dict (no __dict__ hint). Runtime
-    /// misses re-specialise it.
-    fn attr_ic(&self, kind: u32, version: i64, index: i64, keys_version: i64, descr: u64) -> PointerValue<'ctx> {
-        self.attr_ic_hinted(kind, version, index, keys_version, descr, 0)
+    /// [`Lower::bound`] as a pointer (an object handle or code address).
+    fn bound_ptr(&self, k: u64) -> Result<PointerValue<'ctx>, EmberError> {
+        let v = self.bound(k)?;
+        self.b.build_int_to_ptr(v, self.ptr_t(), "h").map_err(llvm)
     }
 
-    /// One `EmberAttrIC` (ember_runtime.h) in the module's data, initialised from the
-    /// interpreter's cache: `kind` (EMBER_IC_*; 5 = instance value or __dict__ entry), type
-    /// `version` (<= 0: empty), inline-values `index` (u32::MAX: none), shared-keys version,
-    /// borrowed `descr` address, and __dict__ entry `hint`.
-    fn attr_ic_hinted(&self, kind: u32, version: i64, index: i64, keys_version: i64, descr: u64, hint: i64) -> PointerValue<'ctx> {
+    /// A bound immediate (one [`Op::bound_imms`] names) as an `i64` argument: its binding
+    /// when positive, else the structural constant itself.
+    fn bound_imm(&self, v: i64) -> Result<IntValue<'ctx>, EmberError> {
+        if v > 0 {
+            self.bound(v as u64)
+        } else {
+            Ok(self.i64c(v))
+        }
+    }
+
+    /// A new, empty attribute inline cache (`EmberAttrIC` of `ember_runtime.h`, 136 bytes) in
+    /// the module's data; its first lookups specialise it (`runtime_ic.c`). It is not seeded
+    /// from the interpreter's profile: the type versions and descriptor addresses that profile
+    /// holds are process-specific, and compiled code must not carry any (see
+    /// [`crate::hir::bind`]). The cost is one miss per site and process.
+    fn attr_ic(&self) -> PointerValue<'ctx> {
         // EmberICEntry {version, kind, index, keys_version, descr, hint, unused} x EMBER_IC_WAYS,
-        // then {misses, victim}; entry 0 holds the profile, the others start empty.
+        // then {misses, victim}; an empty entry has version u32::MAX and kind 0.
         let i32t = self.ctx.i32_type();
         let entry_t = self
             .ctx
             .struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
-        let entry = |version: u64, kind: u64, index: i64, keys_version: i64, descr: u64, hint: i64| {
-            entry_t.const_named_struct(&[
-                i32t.const_int(version, false).into(),
-                i32t.const_int(kind, false).into(),
-                i32t.const_int(index.clamp(0, u32::MAX as i64) as u64, false).into(),
-                i32t.const_int(keys_version.clamp(0, u32::MAX as i64) as u64, false).into(),
-                self.ctx.i64_type().const_int(descr, false).const_to_pointer(self.ptr_t()).into(),
-                i32t.const_int(hint.clamp(0, u32::MAX as i64) as u64, false).into(),
-                i32t.const_zero().into(),
-            ])
-        };
-        let empty = kind == 0 || version <= 0 || version > u32::MAX as i64 - 1;
-        let (kind, version) = if empty { (0, u32::MAX as u64) } else { (kind as u64, version as u64) };
-        let mut entries = vec![entry(version, kind, index, keys_version, descr, hint)];
-        entries.extend((1..IC_WAYS).map(|_| entry(u32::MAX as u64, 0, 0, 0, 0, 0)));
+        let z: BasicValueEnum = i32t.const_zero().into();
+        let fields = [i32t.const_int(u32::MAX as u64, false).into(), z, z, z, self.ptr_t().const_null().into(), z, z];
+        let empty = entry_t.const_named_struct(&fields);
+        let entries = vec![empty; IC_WAYS];
         let ty = self.ctx.struct_type(&[entry_t.array_type(IC_WAYS as u32).into(), i32t.into(), i32t.into()], false);
         let init =
             ty.const_named_struct(&[entry_t.const_array(&entries).into(), i32t.const_zero().into(), i32t.const_int(1, false).into()]);
@@ -197,7 +253,7 @@ impl<'ctx> Lower<'ctx, '_> {
 
     fn konst(&self, k: i64) -> Result<PointerValue<'ctx>, EmberError> {
         let addr = *self.f.consts.get(k as usize).ok_or_else(|| EmberError::Verify(format!("constant {k} out of range")))?;
-        self.handle(addr)
+        self.bound_ptr(addr)
     }
 
     fn val(&self, v: Value) -> Result<PointerValue<'ctx>, EmberError> {
@@ -272,7 +328,11 @@ impl<'ctx> Lower<'ctx, '_> {
 
     /// The `instr_ptr` value of code unit `bc` (`code_base + 2 * bc`).
     fn code_unit_addr(&self, bc: u32) -> Result<PointerValue<'ctx>, EmberError> {
-        self.handle(self.f.layout.code_base.wrapping_add(2 * bc as u64))
+        if let Some(&k) = self.bindings.code_units.get(&bc) {
+            return self.bound_ptr(k);
+        }
+        let base = self.bound_ptr(self.f.layout.code_base)?;
+        unsafe { self.b.build_in_bounds_gep(self.ctx.i8_type(), base, &[self.i64c(2 * bc as i64)], "ip") }.map_err(llvm)
     }
 
     fn new_block(&self, name: &str) -> BasicBlock<'ctx> {
@@ -577,7 +637,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     3 => self.call_ptr("ember_to_bool_none", &[v])?,
                     4 => self.call_ptr("ember_to_bool_list", &[v])?,
                     5 => self.call_ptr("ember_to_bool_str", &[v])?,
-                    6 => self.call_ptr("ember_to_bool_always_true", &[v, self.i64c(imm(1)).into()])?,
+                    6 => self.call_ptr("ember_to_bool_always_true", &[v, self.bound_imm(imm(1))?.into()])?,
                     _ => return Err(unsupported()),
                 };
                 self.check_null(r, &fs)?;
@@ -603,11 +663,18 @@ impl<'ctx> Lower<'ctx, '_> {
                     0 => self.call_ptr("ember_load_global", &base)?,
                     1 => self.call_ptr(
                         "ember_load_global_module",
-                        &[base[0], base[1], base[2], self.i64c(imm(3)).into(), self.i64c(imm(5)).into()],
+                        &[base[0], base[1], base[2], self.bound_imm(imm(3))?.into(), self.i64c(imm(5)).into()],
                     )?,
                     2 => self.call_ptr(
                         "ember_load_global_builtin",
-                        &[base[0], base[1], base[2], self.i64c(imm(3)).into(), self.i64c(imm(4)).into(), self.i64c(imm(5)).into()],
+                        &[
+                            base[0],
+                            base[1],
+                            base[2],
+                            self.bound_imm(imm(3))?.into(),
+                            self.bound_imm(imm(4))?.into(),
+                            self.i64c(imm(5)).into(),
+                        ],
                     )?,
                     _ => return Err(unsupported()),
                 };
@@ -623,10 +690,10 @@ impl<'ctx> Lower<'ctx, '_> {
             }
             Op::LoadAttr => {
                 let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
-                let (a, b2) = (self.i64c(imm(2)).into(), self.i64c(imm(3)).into());
+                let (a, b2) = (self.bound_imm(imm(2))?.into(), self.i64c(imm(3)).into());
                 let r = match imm(1) {
                     0 | 1 => {
-                        let ic = self.attr_ic([0, IC_INSTANCE_VALUE][imm(1) as usize], imm(2), imm(3), 0, 0);
+                        let ic = self.attr_ic();
                         self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
                     }
                     2 => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
@@ -634,7 +701,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     4 => {
                         // LOAD_ATTR_WITH_HINT seeds the instance-any cache (kind 5): the site
                         // may also see objects whose values are still inline.
-                        let ic = self.attr_ic_hinted(IC_INSTANCE_ANY, imm(2), u32::MAX as i64, 0, 0, imm(3));
+                        let ic = self.attr_ic();
                         self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
                     }
                     _ => return Err(unsupported()),
@@ -647,10 +714,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let slot = self.self_slot.into();
                 let r = match imm(1) {
                     0..=3 => {
-                        // Interpreter spec 1 (with values) / 2 (no dict) / 3 (lazy dict) are IC
-                        // kinds 2 / 3 / 6.
-                        let kind = [0, IC_METHOD_WITH_VALUES, IC_METHOD_NO_DICT, IC_METHOD_LAZY_DICT][imm(1) as usize];
-                        let ic = self.attr_ic(kind, imm(2), 0, imm(3), imm(4) as u64);
+                        let ic = self.attr_ic();
                         self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?
                     }
                     _ => return Err(unsupported()),
@@ -663,15 +727,15 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::StoreAttr => {
                 let (v, owner) = (self.val(arg(0))?.into(), self.val(arg(1))?.into());
                 let base: [BasicValueEnum; 4] = [self.ts.into(), owner, self.konst(imm(0))?.into(), v];
-                let (a, b2) = (self.i64c(imm(2)).into(), self.i64c(imm(3)).into());
+                let (a, b2) = (self.bound_imm(imm(2))?.into(), self.i64c(imm(3)).into());
                 let r = match imm(1) {
                     0 | 1 => {
-                        let ic = self.attr_ic([0, IC_INSTANCE_VALUE][imm(1) as usize], imm(2), imm(3), 0, 0);
+                        let ic = self.attr_ic();
                         self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
                     }
                     2 => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
                     3 => {
-                        let ic = self.attr_ic_hinted(IC_INSTANCE_ANY, imm(2), u32::MAX as i64, 0, 0, imm(3));
+                        let ic = self.attr_ic();
                         self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
                     }
                     _ => return Err(unsupported()),
@@ -785,7 +849,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     _ => (self.f.layout.none, IntPredicate::NE),
                 };
                 let ci = self.b.build_ptr_to_int(cond, self.ctx.i64_type(), "c").map_err(llvm)?;
-                let taken = self.b.build_int_compare(pred, ci, self.ctx.i64_type().const_int(cmp_to, false), "taken").map_err(llvm)?;
+                let taken = self.b.build_int_compare(pred, ci, self.bound(cmp_to)?, "taken").map_err(llvm)?;
                 let is_bool_test = matches!(ins.op, Op::PopJumpIfFalse | Op::PopJumpIfTrue);
                 if !(self.f.layout.immortal_singletons && is_bool_test) {
                     self.release(arg(0))?;

@@ -22,6 +22,7 @@ import copy
 import itertools
 import linecache
 import math
+import os
 import re
 import traceback
 import types
@@ -29,6 +30,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import pytest
+
+# The persistent code cache stays off in tests (and in the child processes they start from this
+# environment) unless a test switches it on: tests must not depend on what earlier runs left
+# in ~/.cache/ember. test_cache.py covers the cache.
+os.environ.setdefault("EMBER_CACHE", "0")
 
 MODULE_NAME = "ember_difftest"
 _counter = itertools.count()

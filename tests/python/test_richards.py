@@ -97,7 +97,7 @@ def test_richards_compiles_every_function_and_is_correct(tmp_path):
     driver.write_text(DRIVER)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
     # Synchronous compiles: every function is compiled by the time it is called a third time.
-    env.update(EMBER_AUTO="2", EMBER_LOG=str(log), EMBER_BACKGROUND="0")
+    env.update(EMBER_AUTO="2", EMBER_LOG=str(log), EMBER_BACKGROUND="0", EMBER_CACHE="0")
     proc = subprocess.run([sys.executable, str(driver), str(path)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -75,6 +75,7 @@ def _env(ember_on, **extra):
         env["EMBER_LOG"] = "-"
         # Compiled before the tool starts (the programs rely on it): synchronous compiles.
         env["EMBER_BACKGROUND"] = "0"
+        env["EMBER_CACHE"] = "0"   # every run compiles (test_cache.py covers the cache)
     env.update(extra)
     return env
 
