@@ -14,7 +14,7 @@ PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EMBER_AUTO_RUN ?= 2
 
-.PHONY: deps venv setup build lint test test-rust test-python test-cpython test-cpython-quick test-cpython-osr test-aarch64 test-pgo run header clean
+.PHONY: deps venv setup build lint test test-rust test-python test-cpython test-cpython-quick test-cpython-osr test-cpython-cache test-aarch64 test-pgo run header clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -54,10 +54,20 @@ CPY_MODULES ?=
 test-cpython-osr: build
 	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --keep results/cpython-osr --ember-env EMBER_OSR=3 --ember-env EMBER_BACKGROUND=0 $(CPY_MODULES)
 
+# The persistent code cache under CPython's test suite: the modules run twice with one fresh
+# cache directory (shared by the parallel runs); the second run loads its functions from the
+# cache, so cached code passes the same tests. Synchronous compiles (EMBER_BACKGROUND=0), so
+# every function is compiled at its first call. CACHE_MODULES (default: the quick list).
+CACHE_MODULES ?= --quick
+test-cpython-cache: build
+	rm -rf results/cpython-cache-dir
+	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --keep results/cpython-cache-1 --ember-env EMBER_CACHE=1 --ember-env EMBER_CACHE_DIR=$(CURDIR)/results/cpython-cache-dir --ember-env EMBER_BACKGROUND=0 $(CACHE_MODULES)
+	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --keep results/cpython-cache-2 --ember-env EMBER_CACHE=1 --ember-env EMBER_CACHE_DIR=$(CURDIR)/results/cpython-cache-dir --ember-env EMBER_BACKGROUND=0 $(CACHE_MODULES)
+
 test-cpython-quick: build
 	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --quick --keep results/cpython-quick
 
-test: deps build lint test-rust test-python test-cpython-quick test-aarch64
+test: deps build lint test-rust test-python test-cpython-quick test-cpython-cache test-aarch64
 
 # `cargo fmt --check` (rustfmt.toml) and clippy with warnings as errors, over every target.
 # A toolchain without the rustfmt/clippy components is reported and skipped (they cannot be

@@ -56,6 +56,7 @@ test_slice test_keywordonlyarg test_extcall test_fstring test_patma test_excepti
 test_except_star test_super test_funcattrs test_binop test_unary test_generators""".split()
 
 _FINISHED = re.compile(r"Finished compiling (\S+) \((\d+) bytes, ([0-9.]+) ms\)")
+_LOADED = re.compile(r"Loaded from cache (\S+) \((\d+) bytes, ([0-9.]+) ms\)")
 _REFUSED = re.compile(r"Not compiling (\S+): (.*)")
 _OSR = re.compile(r"on-stack replacement of (\S+) at code unit")
 
@@ -80,6 +81,7 @@ class ModuleResult:
     compile_ms: float = 0.0
     code_bytes: int = 0
     osr: int = 0
+    loaded: int = 0
     refused: collections.Counter = field(default_factory=collections.Counter)
     new_failures: list[str] = field(default_factory=list)
     known: list[str] = field(default_factory=list)
@@ -127,6 +129,7 @@ def _run(module: str, ember: bool, timeout: float, workdir: Path) -> Run:
     xml.unlink(missing_ok=True)  # a run that dies before writing it must not read a stale one
     if ember:
         env["EMBER_AUTO"] = "0"
+        env["EMBER_CACHE"] = "0"   # unless --ember-env says otherwise (make test-cpython-cache)
         env.update(EXTRA_ENV)
         log = workdir / f"{module}.log"
         # Ember appends to its log (the test's child processes share it), so a kept work
@@ -152,8 +155,9 @@ def run_module(module: str, timeout: float, workdir: Path, known: dict[str, str]
     log = workdir / f"{module}.log"
     if log.exists():
         for line in log.read_text(errors="replace").splitlines():
-            if m := _FINISHED.search(line):
+            if m := _FINISHED.search(line) or _LOADED.search(line):
                 r.compiled += 1
+                r.loaded += m.re is _LOADED
                 r.code_bytes += int(m.group(2))
                 r.compile_ms += float(m.group(3))
             elif _OSR.search(line):
@@ -217,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             results[r.module] = r
             flag = "NEW FAILURES" if r.new_failures else "same"
             print(f"[{len(results)}/{len(modules)}] {r.module}: base {_status(r.base)}, ember {_status(r.ember)}, "
-                  f"{r.compiled} compiled, {sum(r.refused.values())} refused, {r.osr} frames moved (OSR), "
+                  f"{r.compiled} compiled ({r.loaded} from the code cache), {sum(r.refused.values())} refused, "
+                  f"{r.osr} frames moved (OSR), "
                   f"{r.compile_ms / 1000:.1f} s compile "
                   f"-> {flag}", flush=True)
             for f in r.new_failures[:20]:
@@ -239,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"modules: {len(ordered)}, with new failures: {sum(1 for r in ordered if r.new_failures)}, "
           f"new failing cases: {total_new}")
     print(f"functions compiled: {sum(r.compiled for r in ordered)} "
+          f"(loaded from the code cache: {sum(r.loaded for r in ordered)}) "
           f"({sum(r.code_bytes for r in ordered) / 1e6:.1f} MB of code, "
           f"{sum(r.compile_ms for r in ordered) / 1000:.1f} s compile), refused: {sum(reasons.values())}, "
           f"frames moved by on-stack replacement: {sum(r.osr for r in ordered)}")
