@@ -1,0 +1,177 @@
+"""The persistent code cache across processes (docs/compilation.md, "The code cache").
+
+Each test runs a program several times over one cache directory and compares its output
+(results, exceptions, tracebacks) with the plain interpreter's: the first run compiles and
+stores, later runs load ("Loaded from cache m:q") and must behave the same. Entries that are
+corrupt, truncated or belong to another key are rejected and never run.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+from test_modes import clean_env
+
+PROGRAM = textwrap.dedent("""
+    import sys, traceback
+
+    class Point:
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+        def norm1(self):
+            return abs(self.x) + abs(self.y)
+
+    LIMIT = 7
+
+    def walk(n):
+        total = 0
+        for i in range(n):
+            p = Point(i, -i)
+            if p.norm1() % LIMIT == 0 and p is not None:
+                total += p.norm1()
+        return total
+
+    def words(s):
+        return sorted({w.lower(): len(w) for w in s.split() if w != "the"}.items())
+
+    def fails(d, k):
+        return d[k] + 1
+
+    print(walk(500), words("The quick brown fox jumps over the lazy dog"))
+    try:
+        fails({"a": 1}, "b")
+    except KeyError:
+        print("".join(traceback.format_exc().splitlines(True)[1:]).replace(__file__, "PROG"))
+    if "ember" in sys.modules:
+        import ember
+        s = ember.stats()
+        print("STATS", s["cache_loaded"], s["cache_stored"], s["cache_rejected"], file=sys.stderr)
+""")
+
+MAIN_FUNCS = ["__main__:Point.__init__", "__main__:Point.norm1", "__main__:walk", "__main__:words", "__main__:fails"]
+
+
+def _env(cache_dir, **extra):
+    """Compile __main__'s functions at their first call, on the calling thread, with the cache
+    in `cache_dir`."""
+    jitlist = cache_dir.parent / "jitlist.txt"
+    if not jitlist.parent.is_dir():
+        jitlist = cache_dir.parent.parent / "jitlist.txt"
+    jitlist.write_text("__main__:*\n")
+    settings = dict(EMBER_AUTO="0", EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache_dir),
+                    EMBER_JIT_LIST=str(jitlist))
+    settings.update(extra)
+    return clean_env(**settings)
+
+
+def _run(tmp_path, env, ember=True):
+    prog = tmp_path / "prog.py"
+    prog.write_text(PROGRAM)
+    cmd = [sys.executable] + (["-m", "ember"] if ember else []) + [str(prog)]
+    return subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def _plain(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
+    env["EMBER_DISABLE"] = "1"
+    p = _run(tmp_path, env, ember=False)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def _stats(stderr):
+    line = [ln for ln in stderr.splitlines() if ln.startswith("STATS")][-1]
+    return tuple(int(x) for x in line.split()[1:])
+
+
+def test_a_second_process_loads_the_code_and_behaves_like_the_interpreter(tmp_path):
+    cache = tmp_path / "cache"
+    want = _plain(tmp_path)
+    first = _run(tmp_path, _env(cache))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == want
+    for name in MAIN_FUNCS:
+        assert f"Finished compiling {name} " in first.stderr, first.stderr
+    assert _stats(first.stderr)[1] >= len(MAIN_FUNCS)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries and all(len(n) == 66 and n.endswith(".o") for n in entries), entries
+    assert oct(cache.stat().st_mode & 0o777) == "0o700"
+
+    second = _run(tmp_path, _env(cache))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == want, "same results and tracebacks from cached code"
+    for name in MAIN_FUNCS:
+        assert f"Loaded from cache {name} " in second.stderr, second.stderr
+    assert "Finished compiling __main__:" not in second.stderr
+    loaded, stored, rejected = _stats(second.stderr)
+    assert loaded >= len(MAIN_FUNCS) and stored == 0 and rejected == 0
+
+
+def test_corrupt_truncated_and_foreign_entries_are_rejected_and_replaced(tmp_path):
+    cache = tmp_path / "cache"
+    want = _plain(tmp_path)
+    assert _run(tmp_path, _env(cache)).returncode == 0
+    entries = sorted(cache.iterdir())
+    assert len(entries) >= 3
+    # One entry with flipped bytes in its code, one cut short, and two swapped (each file then
+    # holds another key's entry).
+    data = bytearray(entries[0].read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 8):
+        data[i] ^= 0xA5
+    entries[0].write_bytes(bytes(data))
+    entries[1].write_bytes(entries[1].read_bytes()[:100])
+    a, b = entries[2].read_bytes(), entries[-1].read_bytes()
+    entries[2].write_bytes(b)
+    entries[-1].write_bytes(a)
+    third = _run(tmp_path, _env(cache))
+    assert third.returncode == 0, third.stderr
+    assert third.stdout == want
+    rejected = third.stderr.count("was truncated, corrupt or foreign: deleted, not run")
+    assert rejected == 4, third.stderr
+    assert _stats(third.stderr)[2] == 4
+    # The rejected entries were written anew: the next run loads everything.
+    fourth = _run(tmp_path, _env(cache))
+    assert fourth.stdout == want
+    assert _stats(fourth.stderr)[1:] == (0, 0)
+
+
+def test_processes_writing_the_same_entries_at_once_leave_whole_entries(tmp_path):
+    cache = tmp_path / "cache"
+    want = _plain(tmp_path)
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    cmd = [sys.executable, "-m", "ember", str(tmp_path / "prog.py")]
+    procs = [subprocess.Popen(cmd, env=_env(cache), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    assert all(o[0] == want for o in outs)
+    assert not [p.name for p in cache.iterdir() if not p.name.endswith(".o") or p.name.startswith(".")]
+    after = _run(tmp_path, _env(cache))
+    assert after.stdout == want
+    assert _stats(after.stderr)[1:] == (0, 0), after.stderr
+
+
+def test_switched_off_nothing_is_written_and_bad_settings_warn_once(tmp_path):
+    cache = tmp_path / "cache"
+    want = _plain(tmp_path)
+    off = _run(tmp_path, _env(cache, EMBER_CACHE="0"))
+    assert off.stdout == want and not cache.exists()
+    assert "Finished compiling __main__:walk " in off.stderr
+    bad = _run(tmp_path, _env(cache, EMBER_CACHE="yes", EMBER_CACHE_SIZE="lots"))
+    assert bad.returncode == 0 and bad.stdout == want
+    warnings = [ln for ln in bad.stderr.splitlines() if ln.startswith("Ember: ignoring")]
+    assert len(warnings) == 2, bad.stderr
+    assert "EMBER_CACHE='yes'" in warnings[0] and "EMBER_CACHE_SIZE='lots'" in warnings[1]
+    assert "Traceback (most recent" not in bad.stderr
+
+
+def test_an_unwritable_cache_directory_costs_nothing_but_the_cache(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be\n")
+    want = _plain(tmp_path)
+    p = _run(tmp_path, _env(blocker / "cache"))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == want
+    assert "Finished compiling __main__:walk " in p.stderr
+    assert "Traceback (most recent" not in p.stderr
+    assert _stats(p.stderr)[1] == 0
