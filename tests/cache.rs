@@ -52,8 +52,7 @@ fn split_moves_every_process_specific_value_into_the_binding_table() {
     let f = parser::parse(SPLIT_IN).unwrap();
     let (s, b) = bind::split(&f, false);
     assert_eq!(printer::print(&s), SPLIT_OUT);
-    let want: Vec<u64> =
-        vec![0x7f0010000000, 0x7f0020000000, 0x7f0020000040, 0x7f0020000080, 0x7f0020001000, 0x7f0020002040, 1234, 88, 99];
+    let want: Vec<u64> = vec![0x7f0010000000, 0x7f0020000000, 0x7f0020000040, 0x7f0020000080, 0x7f0020001000, 0x7f0020002040, 1234, 88, 99];
     assert_eq!(b.values, want);
     assert!(b.code_units.is_empty());
     // With code units: one more slot per code unit of a frame state, in code-unit order.
@@ -72,8 +71,8 @@ fn functions_that_differ_only_in_addresses_split_alike() {
     assert_ne!(f, moved);
     assert_eq!(bind::split(&f, true).0, bind::split(&moved, true).0);
     // ... but not functions whose equality pattern differs (constant 1 no longer None).
-    let other = parser::parse(&SPLIT_IN.replace("consts [0x7f0020001000, 0x7f0020000000", "consts [0x7f0020001000, 0x7f0020003000"))
-        .unwrap();
+    let other =
+        parser::parse(&SPLIT_IN.replace("consts [0x7f0020001000, 0x7f0020000000", "consts [0x7f0020001000, 0x7f0020003000")).unwrap();
     assert_ne!(bind::split(&f, true).0, bind::split(&other, true).0);
 }
 
