@@ -222,9 +222,7 @@ fn a_second_compiler_loads_the_code_and_binds_its_own_addresses() {
     let mut fifth = cached_compiler(dir.path(), "host A");
     assert_eq!(fifth.compile_hir(build::build(&sum_from(c7)).unwrap()).unwrap().cache, CacheUse::Loaded);
     drop((first, second, third, fourth, fifth));
-    unsafe {
-        ember_decref(c100);
-        ember_decref(c7);
-    }
+    ember_decref(c100);
+    ember_decref(c7);
     assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every object freed");
 }
