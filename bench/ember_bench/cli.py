@@ -29,7 +29,7 @@ from .benchmarks import (BENCHMARKS, BenchmarkError, check_requirements, find_sc
 from .configs import BASELINE, CPYTHON_MODES, EMBER_MODES, cpython_config
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODES = "nojit,ember"
+DEFAULT_MODES = "nojit,ember,ember-warm"
 DEFAULT_PEERS = "pypy,pyston,cpython-3.14,cinderx,ember-pgo"
 # --quick stays under 5 minutes with every peer: Ember processes dominate (at threshold 2
 # they compile ~400 functions, 15-20 s per process), so one benchmark, one steady process and

@@ -9,7 +9,10 @@ a child on purpose.
 CPython 3.13 modes (all use the project venv's interpreter):
 
 * ``nojit``      -- ``EMBER_DISABLE=1``: the plain interpreter.
-* ``ember``      -- ``python -m ember``: Ember at its defaults, as a user runs it.
+* ``ember``      -- ``python -m ember``: Ember at its defaults, as a user runs it the first
+  time: every process starts with an empty code cache of its own.
+* ``ember-warm`` -- the same, on a second run: every process starts with the code cache one
+  untimed run of the same benchmark left (``EMBER_CACHE_DIR`` shared per benchmark).
 * ``ember-auto`` -- ``EMBER_AUTO=N``: compile a function after N calls.
 * ``ember-list`` -- ``EMBER_JIT_LIST=<generated list>``: only the benchmark's functions.
 * ``ember-all``  -- ``EMBER_AUTO=0``: compile every function at its first call.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-EMBER_MODES = ("ember", "ember-auto", "ember-list", "ember-all")
+EMBER_MODES = ("ember", "ember-warm", "ember-auto", "ember-list", "ember-all")
 #: How ``ember`` (and ``ember-pgo``) start a benchmark: as a user runs Ember, ``python -m
 #: ember script``, at its default threshold.
 EMBER_DEFAULT_ARGS = ("-m", "ember")
@@ -75,6 +78,10 @@ class Config:
     # A process is valid JIT evidence only if it compiled a function of the benchmark module
     # (False for Ember at its defaults: any compiled function proves it active).
     require_bench_compiled: bool = True
+    # Ember's persistent code cache (EMBER_CACHE_DIR): "fresh" (an empty directory per
+    # process: a first run), "warm" (one directory per benchmark, filled by one untimed run
+    # first: a second run) or "" (not set: the configuration does not run Ember).
+    cache: str = ""
 
 
 def base_environ() -> dict:
@@ -92,13 +99,17 @@ def cpython_config(mode: str, python: str, auto_threshold: int) -> Config:
     count for ``ember-auto``. Raises ValueError for an unknown mode.
     """
     shared = {"ember": True, "ember_log": True, "calibrate_with": BASELINE, "proof": "ember",
-              "warmup_s": JIT_WARMUP_S}
+              "warmup_s": JIT_WARMUP_S, "cache": "fresh"}
     if mode == "nojit":
         return Config("nojit", "CPython 3.13 (no JIT)", [python],
                       {"EMBER_DISABLE": "1"}, ember_log=True)
     if mode == "ember":
         return Config("ember", "Ember defaults (python -m ember)",
                       [python, *EMBER_DEFAULT_ARGS], {}, require_bench_compiled=False, **shared)
+    if mode == "ember-warm":
+        return Config("ember-warm", "Ember defaults, warm code cache",
+                      [python, *EMBER_DEFAULT_ARGS], {}, require_bench_compiled=False,
+                      **{**shared, "cache": "warm"})
     if mode == "ember-auto":
         return Config("ember-auto", f"Ember auto (N={auto_threshold})", [python],
                       {"EMBER_AUTO": str(auto_threshold)}, **shared)

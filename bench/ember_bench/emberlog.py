@@ -3,6 +3,7 @@
 Ember appends one line per function to ``EMBER_LOG``::
 
     Finished compiling module:qualname (N bytes, T ms)
+    Loaded from cache module:qualname (N bytes, T ms)
     Not compiling module:qualname: reason
 
 Lines may carry a prefix (timestamp, pid); the patterns are searched, not
@@ -20,7 +21,7 @@ from pathlib import Path
 BENCH_MODULE = "__main__"
 
 _FINISHED = re.compile(
-    r"Finished compiling (?P<module>[^\s:]+):(?P<qual>\S+)"
+    r"(?P<how>Finished compiling|Loaded from cache) (?P<module>[^\s:]+):(?P<qual>\S+)"
     r"(?: \((?P<bytes>\d+) bytes?, (?P<ms>[0-9.]+(?:[eE][-+]?\d+)?) ?ms\))?")
 _NOT = re.compile(r"Not compiling (?P<module>[^\s:]+):(?P<qual>\S+?): (?P<reason>.*)$")
 _SAMPLES = re.compile(r"Ember: cost policy took (\d+) samples")
@@ -32,7 +33,8 @@ _HARNESS = re.compile(r"(^|\.)(_ember_bench|_EmberBench)")
 class LogStats:
     """What one Ember log file says about one process (or several, appended).
 
-    ``compiled`` counts "Finished compiling" lines, ``compiled_bench`` those in
+    ``compiled`` counts "Finished compiling" and "Loaded from cache" lines (``loaded`` the
+    latter: code the persistent cache gave, its "compile" time the load), ``compiled_bench`` those in
     the benchmark module (``__main__``); ``compile_ms`` is the sum of their
     compile times in milliseconds; ``code_bytes`` the sum of machine-code
     sizes; ``rejected`` counts "Not compiling" lines and ``reasons`` groups
@@ -46,6 +48,7 @@ class LogStats:
     path: str
     exists: bool = False
     compiled: int = 0
+    loaded: int = 0
     compiled_bench: int = 0
     compile_ms: float = 0.0
     code_bytes: int = 0
@@ -80,6 +83,7 @@ def parse_log_text(text: str, path: str = "<text>", excerpt_lines: int = 12) -> 
             if _HARNESS.search(m.group("qual")):
                 continue
             st.compiled += 1
+            st.loaded += m.group("how") == "Loaded from cache"
             name = f"{m.group('module')}:{m.group('qual')}"
             st.functions.append(name)
             if m.group("module") == BENCH_MODULE:

@@ -152,7 +152,7 @@ class BenchRunner:
         d.mkdir(parents=True, exist_ok=True)
         stem = f"{regime}-{tag}"
         return {"log": d / f"{stem}.ember.log", "proof": d / f"{stem}.proof.jsonl",
-                "out": d / f"{stem}.out.txt"}
+                "out": d / f"{stem}.out.txt", "cache": d / f"{stem}.code-cache"}
 
     def _env(self, cfg: Config, bench: BenchmarkScript, paths: dict) -> dict:
         env = base_environ()
@@ -162,7 +162,28 @@ class BenchRunner:
             env["EMBER_LOG"] = str(paths["log"])
         if cfg.jit_list_per_bench:
             env["EMBER_JIT_LIST"] = str(self.jit_list(bench))
+        if cfg.cache == "fresh":
+            env["EMBER_CACHE_DIR"] = str(paths["cache"])
+        elif cfg.cache == "warm":
+            env["EMBER_CACHE_DIR"] = str(self.warm_cache(bench, cfg))
         return env
+
+    def warm_cache(self, bench: BenchmarkScript, cfg: Config) -> Path:
+        """Return the shared code-cache directory of ``cfg`` for ``bench``, filling it first
+        with one untimed whole-process run of the benchmark (its output in ``logs/``)."""
+        path = self.run_dir / "code-cache" / bench.name / cfg.name
+        if not path.exists():
+            path.mkdir(parents=True)
+            paths = self._paths(bench.name, cfg.name, "fill", "0")
+            env = base_environ()
+            env.update(cfg.env)
+            env.update(EMBER_CACHE_DIR=str(path), EMBER_LOG=str(paths["log"]))
+            cmd = list(cfg.argv) + [str(DRIVER), "--oneshot", *self._proof_args(cfg, paths),
+                                    str(bench.script)]
+            rc, _, err = self._exec(cmd, env, paths["out"])
+            if rc != 0:
+                self._warn(f"{bench.name}/{cfg.name}: filling the code cache failed: {err}")
+        return path
 
     def jit_list(self, bench: BenchmarkScript) -> Path:
         """Return (generating on first use) the JIT list file for ``bench``."""
