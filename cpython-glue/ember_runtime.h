@@ -367,6 +367,8 @@ typedef struct {
     int osr_armed;       /* Ember's sys.monitoring JUMP events are on for this code (shim.c OSR) */
     int osr_count;       /* frames of this code moved into compiled code */
     int osr_return;      /* 1 + code unit of a RETURN_VALUE; -1 none; 0 not looked up yet */
+    int warm;            /* the code cache's hot marker (shim.c cache_warm): 1 present, -1 absent,
+                          * 0 not looked up yet */
 } CodeInfo;
 
 /* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */

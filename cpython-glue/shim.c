@@ -20,6 +20,9 @@
 
 #include <sched.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -690,12 +693,73 @@ static int jit_list_names(PyFunctionObject *func)
 
 static long n_cpus = 1;                 /* CPUs this process may run on (sampler_start) */
 
+/* ---- the code cache's hot markers ----
+ * With the persistent code cache on, a function leaves an empty file
+ * <cache dir>/hot/<identity> (hex of an FNV-1a hash of its qualified name, file name, first line
+ * and bytecode) when Ember sends it to the compiler. In a later process the cost policy prices a function with a marker at
+ * EMBER_COST_CACHED_US instead of a compile's cost (its code is most likely a cache load), so it
+ * is compiled after far fewer samples. The marker says nothing about the code: the cache key
+ * (src/cache.rs) decides whether the load happens. */
+static int hot_marker_path(PyCodeObject *co, char *buf, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+#define MIX(p, len) do { const unsigned char *q_ = (const unsigned char *)(p); \
+        for (Py_ssize_t i_ = 0; i_ < (Py_ssize_t)(len); i_++) { h ^= q_[i_]; h *= 1099511628211ull; } } while (0)
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(co->co_qualname, &len);
+    if (!s) return -1;
+    MIX(s, len + 1);
+    s = PyUnicode_AsUTF8AndSize(co->co_filename, &len);
+    if (!s) return -1;
+    MIX(s, len + 1);
+    MIX(&co->co_firstlineno, sizeof co->co_firstlineno);
+    PyObject *code = PyCode_GetCode(co);   /* the unspecialised bytecode */
+    if (!code) return -1;
+    MIX(PyBytes_AS_STRING(code), PyBytes_GET_SIZE(code));
+    Py_DECREF(code);
+#undef MIX
+    snprintf(buf, n, "%s/hot/%016llx", cache_dir, (unsigned long long)h);
+    return 0;
+}
+
+/* 1 when `co` has a hot marker (looked up once per code object). */
+static int cache_warm(PyCodeObject *co, CodeInfo *info)
+{
+    if (!cache_dir) return 0;
+    if (info->warm == 0) {
+        char path[PATH_MAX];
+        PyObject *exc = PyErr_GetRaisedException();
+        info->warm = hot_marker_path(co, path, sizeof path) == 0 && access(path, F_OK) == 0 ? 1 : -1;
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+    }
+    return info->warm > 0;
+}
+
+/* Leaves `co`'s hot marker (best effort: a failure only costs the next process time). */
+static void cache_mark_hot(PyCodeObject *co, CodeInfo *info)
+{
+    char path[PATH_MAX];
+    PyObject *exc = PyErr_GetRaisedException();
+    if (info->warm <= 0 && hot_marker_path(co, path, sizeof path) == 0) {
+        char *slash = strrchr(path, '/');
+        *slash = 0;
+        mkdir(path, 0700);
+        *slash = '/';
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) close(fd);
+        info->warm = 1;
+    }
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
 /* The policy's inequality (src/policy.rs): saving (samples x interval x saving share) >= the
- * compile cost the program waits for. */
-static inline int worth_compiling(uint64_t samples, uint64_t code_units)
+ * compile cost the program waits for; `warm`: the code cache most likely holds the code. */
+static inline int worth_compiling(uint64_t samples, uint64_t code_units, int warm)
 {
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
-    uint64_t cost_us = EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
+    uint64_t cost_us = warm ? EMBER_COST_CACHED_US : EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
     if (backend_state == 0) cost_us += EMBER_COST_FIRST_COMPILE_US;   /* loaded on the loader thread */
     if (background && n_cpus > 1) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
     return saved_us >= cost_us;
@@ -731,7 +795,7 @@ static int take_sample(void *unused)
     else if (info->state == 3) {
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
     }
-    else if (info->state == 0 && worth_compiling(info->samples, (uint64_t)Py_SIZE(co)) &&
+    else if (info->state == 0 && worth_compiling(info->samples, (uint64_t)Py_SIZE(co), cache_warm(co, info)) &&
              !is_instrumented(co) && jit_list_names(func)) {
         info->ncalls = info->samples;   /* the compile queue's hotness */
         if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
@@ -895,6 +959,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     }
     info->is_gen = (co->co_flags & EMBER_GEN_FLAGS) != 0;
     info->has_osr = osr;
+    if (cache_dir) cache_mark_hot(co, info);
     if (!sync && background && p_bg_submit) {
         EmberStatus st = p_bg_submit((uint64_t)(uintptr_t)info, info->ncalls, wire, len, err, sizeof err);
         PyMem_Free(wire);
