@@ -205,7 +205,7 @@ def detect_ember_pgo(root: Path) -> PeerStatus:
                  [str(py), *EMBER_DEFAULT_ARGS], {}, ember=True, ember_log=True,
                  own_baseline="cpython-3.13-pgo", family="cpython3.13-pgo",
                  calibrate_with="cpython-3.13-pgo", proof="ember", warmup_s=JIT_WARMUP_S,
-                 require_bench_compiled=False)
+                 require_bench_compiled=False, cache="fresh")
     return PeerStatus("ember-pgo", True, f"Ember {info['built_for']} build on Debian CPython {v}",
                       [base, jit], v)
 
