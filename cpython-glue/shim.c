@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 #include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -693,6 +694,22 @@ static int jit_list_names(PyFunctionObject *func)
 
 static long n_cpus = 1;                 /* CPUs this process may run on (sampler_start) */
 
+/* 1 when the compile thread most likely gets a CPU of its own: more than one CPU, and the
+ * machine's 1-minute load average leaves one free (looked up at most once a second). On a busy
+ * machine a background compile takes its CPU time from the program, so it costs in full. */
+static int spare_cpu(void)
+{
+    static time_t checked;
+    static int spare;
+    time_t now = time(NULL);
+    if (now != checked) {
+        double load;
+        checked = now;
+        spare = n_cpus > 1 && (getloadavg(&load, 1) != 1 || load <= (double)n_cpus - 1.0);
+    }
+    return spare;
+}
+
 /* ---- the code cache's hot markers ----
  * With the persistent code cache on, a function leaves an empty file
  * <cache dir>/hot/<identity> (hex of an FNV-1a hash of its qualified name, file name, first line
@@ -742,6 +759,7 @@ static void cache_mark_hot(PyCodeObject *co, CodeInfo *info)
     char path[PATH_MAX];
     PyObject *exc = PyErr_GetRaisedException();
     if (info->warm <= 0 && hot_marker_path(co, path, sizeof path) == 0) {
+        mkdir(cache_dir, 0700);   /* the cache's first write may come later (src/cache.rs) */
         char *slash = strrchr(path, '/');
         *slash = 0;
         mkdir(path, 0700);
@@ -761,7 +779,7 @@ static inline int worth_compiling(uint64_t samples, uint64_t code_units, int war
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
     uint64_t cost_us = warm ? EMBER_COST_CACHED_US : EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
     if (backend_state == 0) cost_us += EMBER_COST_FIRST_COMPILE_US;   /* loaded on the loader thread */
-    if (background && n_cpus > 1) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
+    if (background && spare_cpu()) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
     return saved_us >= cost_us;
 }
 

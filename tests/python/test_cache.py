@@ -93,7 +93,8 @@ def test_a_second_process_loads_the_code_and_behaves_like_the_interpreter(tmp_pa
     for name in MAIN_FUNCS:
         assert f"Finished compiling {name} " in first.stderr, first.stderr
     assert _stats(first.stderr)[1] >= len(MAIN_FUNCS)
-    entries = sorted(p.name for p in cache.iterdir())
+    entries = sorted(p.name for p in cache.glob("*.o"))
+    assert (cache / "hot").is_dir()
     assert entries and all(len(n) == 66 and n.endswith(".o") for n in entries), entries
     assert oct(cache.stat().st_mode & 0o777) == "0o700"
 
@@ -111,7 +112,7 @@ def test_corrupt_truncated_and_foreign_entries_are_rejected_and_replaced(tmp_pat
     cache = tmp_path / "cache"
     want = _plain(tmp_path)
     assert _run(tmp_path, _env(cache)).returncode == 0
-    entries = sorted(cache.iterdir())
+    entries = sorted(cache.glob("*.o"))
     assert len(entries) >= 3
     # One entry with flipped bytes in its code, one cut short, and two swapped (each file then
     # holds another key's entry).
@@ -145,7 +146,7 @@ def test_processes_writing_the_same_entries_at_once_leave_whole_entries(tmp_path
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
     assert all(o[0] == want for o in outs)
-    assert not [p.name for p in cache.iterdir() if not p.name.endswith(".o") or p.name.startswith(".")]
+    assert not [p.name for p in cache.iterdir() if p.name != "hot" and (not p.name.endswith(".o") or p.name.startswith("."))]
     after = _run(tmp_path, _env(cache))
     assert after.stdout == want
     assert _stats(after.stderr)[1:] == (0, 0), after.stderr
@@ -175,3 +176,58 @@ def test_an_unwritable_cache_directory_costs_nothing_but_the_cache(tmp_path):
     assert "Finished compiling __main__:walk " in p.stderr
     assert "Traceback (most recent" not in p.stderr
     assert _stats(p.stderr)[1] == 0
+
+
+def test_another_ember_build_never_loads_these_entries(tmp_path):
+    """The key covers Ember's build: with libember.so's file changed (here its modification
+    time, as a rebuild changes it), no entry of the old build is used."""
+    import ember
+    lib = ember._library_path()
+    cache = tmp_path / "cache"
+    want = _plain(tmp_path)
+    assert _run(tmp_path, _env(cache)).returncode == 0
+    st = os.stat(lib)
+    try:
+        os.utime(lib, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        other = _run(tmp_path, _env(cache))
+    finally:
+        os.utime(lib, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert other.returncode == 0, other.stderr
+    assert other.stdout == want
+    assert "Loaded from cache" not in other.stderr
+    for name in MAIN_FUNCS:
+        assert f"Finished compiling {name} " in other.stderr
+    again = _run(tmp_path, _env(cache))
+    assert "Loaded from cache __main__:walk " in again.stderr, "the first build's entries are still there"
+
+
+HOT = textwrap.dedent("""
+    import time
+    def spin(n):
+        t = 0
+        for i in range(n):
+            t += (i * 7) % 13
+        return t
+    deadline = time.perf_counter() + 1.0
+    s = 0
+    while time.perf_counter() < deadline:
+        s += spin(20000)
+    print(s > 0)
+""")
+
+
+def test_functions_compiled_before_leave_hot_markers_that_the_cost_policy_uses(tmp_path):
+    """A function sent to the compiler leaves a hot marker; under the cost policy a later
+    process loads it from the cache (its cost is a load's, EMBER_COST_CACHED_US)."""
+    cache = tmp_path / "cache"
+    (tmp_path / "hot.py").write_text(HOT)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1")
+    cmd = [sys.executable, "-m", "ember", str(tmp_path / "hot.py")]
+    first = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0 and first.stdout == "True\n", first.stderr
+    assert "Finished compiling __main__:spin " in first.stderr, first.stderr
+    markers = list((cache / "hot").iterdir())
+    assert markers and all(len(m.name) == 16 and m.stat().st_size == 0 for m in markers)
+    second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0 and second.stdout == "True\n"
+    assert "Loaded from cache __main__:spin " in second.stderr, second.stderr
