@@ -287,7 +287,9 @@ impl Compiler {
         bindings: &hir::bind::Bindings,
         symbol: &str,
     ) -> Result<Module<'ctx>, EmberError> {
-        let m = lower::lower_split(ctx, f, bindings, symbol, false)?;
+        let target = crate::passes_llvm::Target::parse(&self.jit.triple);
+        let how = lower::Bound { init: false, invariant: target.is_some_and(|t| t.invariant_bindings()) };
+        let m = lower::lower_split(ctx, f, bindings, symbol, how)?;
         m.set_triple(&inkwell::targets::TargetTriple::create(&self.jit.triple));
         m.set_data_layout(&self.tm.get_target_data().get_data_layout());
         link_bitcode(ctx, &m, &self.config.bitcode, symbol)?;

@@ -48,6 +48,8 @@ struct Lower<'ctx, 'f> {
     table: PointerValue<'ctx>,
     /// What `table` holds.
     bindings: &'f crate::hir::bind::Bindings,
+    /// Its loads are `!invariant.load` ([`Bound::invariant`]).
+    invariant: bool,
     m: Module<'ctx>,
     b: Builder<'ctx>,
     f: &'f Function,
@@ -83,13 +85,24 @@ fn llvm(e: impl std::fmt::Display) -> EmberError {
 /// Errors: as [`lower_split`].
 pub fn lower<'ctx>(ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<Module<'ctx>, EmberError> {
     let (split, bindings) = crate::hir::bind::split(f, false);
-    lower_split(ctx, &split, &bindings, symbol, true)
+    lower_split(ctx, &split, &bindings, symbol, Bound { init: true, invariant: false })
+}
+
+/// How [`lower_split`] treats the binding table.
+#[derive(Clone, Copy, Debug)]
+pub struct Bound {
+    /// Initialise the table with the bindings' values (a self-contained object); else zero,
+    /// filled by the JIT after linking.
+    pub init: bool,
+    /// Mark the table's loads `!invariant.load`, so LLVM may hoist them and keep values in
+    /// registers across calls (see `passes_llvm::Target::invariant_bindings`).
+    pub invariant: bool,
 }
 
 /// Lowers a function split by [`crate::hir::bind::split`] into a new module in `ctx`,
 /// defining the entry function `symbol` and its binding table [`bindings_symbol`] with one
-/// slot per entry of `bindings`: initialised with those values when `init` holds, else zero
-/// (the JIT fills it after linking, so the object carries no process-specific value).
+/// slot per entry of `bindings`, as `how` says ([`Bound`]: the JIT fills a zero table after
+/// linking, so the object carries no process-specific value).
 ///
 /// Errors: [`EmberError::Unsupported`] for an instruction with no lowering (e.g. a reachable
 /// [`Op::Unsupported`]), [`EmberError::Llvm`] if LLVM rejects the generated IR.
@@ -98,7 +111,7 @@ pub fn lower_split<'ctx>(
     f: &Function,
     bindings: &crate::hir::bind::Bindings,
     symbol: &str,
-    init: bool,
+    how: Bound,
 ) -> Result<Module<'ctx>, EmberError> {
     let m = ctx.create_module(&f.full_name());
     let i64t = ctx.i64_type();
@@ -109,7 +122,7 @@ pub fn lower_split<'ctx>(
     // PC-relative (one load per use) instead of through a GOT entry held in a register.
     table.set_visibility(inkwell::GlobalVisibility::Protected);
     table.set_alignment(8);
-    if init {
+    if how.init {
         let vals: Vec<IntValue> = bindings.values.iter().map(|v| i64t.const_int(*v, false)).collect();
         table.set_initializer(&if vals.is_empty() { table_t.const_zero() } else { i64t.const_array(&vals) });
     } else {
@@ -143,8 +156,24 @@ pub fn lower_split<'ctx>(
     }
     b.position_at_end(entry);
     b.build_unconditional_branch(blocks[0]).map_err(llvm)?;
-    let mut l =
-        Lower { ctx, table, bindings, m, b, f, func, ts, frame, locals, self_slot, vals: HashMap::new(), blocks, phis, last_ip: None };
+    let mut l = Lower {
+        ctx,
+        table,
+        bindings,
+        invariant: how.invariant,
+        m,
+        b,
+        f,
+        func,
+        ts,
+        frame,
+        locals,
+        self_slot,
+        vals: HashMap::new(),
+        blocks,
+        phis,
+        last_ip: None,
+    };
     for (i, blk) in f.blocks.iter().enumerate() {
         for (p, phi) in blk.params.iter().zip(&l.phis[i]) {
             l.vals.insert(*p, phi.as_basic_value().into_pointer_value());
@@ -191,9 +220,11 @@ impl<'ctx> Lower<'ctx, '_> {
         }
         let slot = unsafe { self.b.build_in_bounds_gep(i64t, self.table, &[i64t.const_int(k - 1, false)], "bslot") }.map_err(llvm)?;
         let v = self.b.build_load(i64t, slot, &format!("b{k}")).map_err(llvm)?.into_int_value();
-        let inst = v.as_instruction().ok_or_else(|| EmberError::Llvm("binding load is not an instruction".into()))?;
-        let empty = self.ctx.metadata_node(&[]);
-        inst.set_metadata(empty, self.ctx.get_kind_id("invariant.load")).map_err(llvm)?;
+        if self.invariant {
+            let inst = v.as_instruction().ok_or_else(|| EmberError::Llvm("binding load is not an instruction".into()))?;
+            let empty = self.ctx.metadata_node(&[]);
+            inst.set_metadata(empty, self.ctx.get_kind_id("invariant.load")).map_err(llvm)?;
+        }
         Ok(v)
     }
 
