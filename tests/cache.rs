@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use common::*;
 use ember::cache::{self, Cache, Key, Miss};
 use ember::compile::{CacheConfig, CacheUse, Compiler, Config};
-use ember::hir::{bind, build, parser, printer, Op};
+use ember::hir::{bind, build, parser, printer};
 use serial_test::serial;
 
 const SPLIT_IN: &str = "\
@@ -143,30 +143,9 @@ fn cached_compiler(dir: &std::path::Path, host: &str) -> Compiler {
     Compiler::new(Config { helpers: helpers(), opt_level: 1, cache, host_id: host.into(), ..Config::default() }).unwrap()
 }
 
-/// `def f(n): t = c0; for i in range(n): t = t + i; return t` with `c0` the given int object.
+/// [`SUM_LOOP`] with `c0` the given int object.
 fn sum_from(c0: *mut Obj) -> ember::hir::wire::WireFunction {
-    asm(
-        3,
-        1,
-        3,
-        vec![c0 as u64],
-        &[
-            (Op::Resume, &[]),
-            (Op::LoadConst, &[0]),
-            (Op::StoreFast, &[1]),
-            (Op::LoadFast, &[0]),
-            (Op::GetIter, &[]),
-            (Op::ForIter, &[12, 0]),
-            (Op::StoreFast, &[2]),
-            (Op::LoadFast, &[1]),
-            (Op::LoadFast, &[2]),
-            (Op::BinaryOp, &[0, 0]),
-            (Op::StoreFast, &[1]),
-            (Op::JumpBackward, &[5]),
-            (Op::LoadFast, &[1]),
-            (Op::ReturnValue, &[]),
-        ],
-    )
+    asm(3, 1, 3, vec![c0 as u64], SUM_LOOP)
 }
 
 unsafe fn call(entry: u64, n: i64) -> i64 {

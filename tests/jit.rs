@@ -15,31 +15,6 @@ fn compiler(opt: u32) -> Compiler {
     Compiler::new(Config { helpers: helpers(), bitcode: vec![], opt_level: opt, ..Config::default() }).expect("compiler")
 }
 
-fn sum_loop() -> ember::hir::wire::WireFunction {
-    asm(
-        3,
-        1,
-        3,
-        vec![0],
-        &[
-            (Op::Resume, &[]),
-            (Op::LoadConst, &[0]),
-            (Op::StoreFast, &[1]),
-            (Op::LoadFast, &[0]),
-            (Op::GetIter, &[]),
-            (Op::ForIter, &[12, 0]),
-            (Op::StoreFast, &[2]),
-            (Op::LoadFast, &[1]),
-            (Op::LoadFast, &[2]),
-            (Op::BinaryOp, &[0, 0]),
-            (Op::StoreFast, &[1]),
-            (Op::JumpBackward, &[5]),
-            (Op::LoadFast, &[1]),
-            (Op::ReturnValue, &[]),
-        ],
-    )
-}
-
 unsafe fn run(c: &mut Compiler, w: &ember::hir::wire::WireFunction, args: &[*mut Obj]) -> (*mut Obj, Box<Frame>) {
     let compiled = c.compile_hir(build::build(w).unwrap()).unwrap();
     assert!(compiled.code_size > 0);
@@ -66,7 +41,7 @@ fn sum_loop_runs_at_every_opt_level() {
         reset();
         let mut c = compiler(opt);
         let zero = int(0);
-        let w = asm(3, 1, 3, vec![zero as u64], &sum_loop().instrs.iter().map(|i| (i.op, i.imms.as_slice())).collect::<Vec<_>>());
+        let w = asm(3, 1, 3, vec![zero as u64], SUM_LOOP);
         unsafe {
             let (r, mut fr) = run(&mut c, &w, &[int(10)]);
             assert_eq!(val(r), 45, "opt {opt}");
@@ -144,7 +119,7 @@ fn periodic_check_can_deopt_mid_loop() {
     reset();
     let mut c = compiler(1);
     let zero = int(0);
-    let w = asm(3, 1, 3, vec![zero as u64], &sum_loop().instrs.iter().map(|i| (i.op, i.imms.as_slice())).collect::<Vec<_>>());
+    let w = asm(3, 1, 3, vec![zero as u64], SUM_LOOP);
     PERIODIC_RESULT.store(1, Ordering::SeqCst);
     unsafe {
         let (r, mut fr) = run(&mut c, &w, &[int(10)]);

@@ -22,6 +22,25 @@ pub fn asm(nlocals: u32, argcount: u32, stacksize: u32, consts: Vec<u64>, code: 
     }
 }
 
+/// `def f(n): t = c0; for i in range(n): t = t + i; return t` (3 locals, 1 argument, stack 3;
+/// constant 0 is `c0`), for [`asm`].
+pub const SUM_LOOP: &[(Op, &[i64])] = &[
+    (Op::Resume, &[]),
+    (Op::LoadConst, &[0]),
+    (Op::StoreFast, &[1]),
+    (Op::LoadFast, &[0]),
+    (Op::GetIter, &[]),
+    (Op::ForIter, &[12, 0]),
+    (Op::StoreFast, &[2]),
+    (Op::LoadFast, &[1]),
+    (Op::LoadFast, &[2]),
+    (Op::BinaryOp, &[0, 0]),
+    (Op::StoreFast, &[1]),
+    (Op::JumpBackward, &[5]),
+    (Op::LoadFast, &[1]),
+    (Op::ReturnValue, &[]),
+];
+
 /// A mock object: ints, bools, None, and a range iterator.
 #[repr(C)]
 pub struct Obj {
