@@ -139,7 +139,9 @@ static inline int monitoring_active(PyThreadState *ts, PyCodeObject *co)
 {
     uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
     uintptr_t version = eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK;
-    if (version == 0) return 0;  /* monitoring was never switched on in this process */
+    /* No event was ever switched on globally, nor locally on this code (local events leave the
+     * version as it was: sys.monitoring.set_local_events instruments the code at once). */
+    if (version == 0 && co->_co_monitoring == NULL) return 0;
     if (co->_co_instrumentation_version != version) return 1;
     PyInterpreterState *interp = ts->interp;
     for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
