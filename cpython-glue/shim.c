@@ -15,6 +15,7 @@
 #include "internal/pycore_function.h"
 #include "internal/pycore_interp.h"
 #include "internal/pycore_ceval.h"
+#include "internal/pycore_object.h"          /* _PyObject_HEAD_INIT */
 #include "serialize.h"
 #include "ember.h"
 
@@ -249,6 +250,9 @@ static int is_instrumented(PyCodeObject *co)
  *  - the compiled code finishes the call. The interpreter's frame is then made to return the
  *    result: instr_ptr at a RETURN_VALUE with the result on its stack, or at the RETURN_CONST of
  *    that very constant; the interpreter pops it as it pops any frame;
+ *  - where the compiled code hands the frame to the interpreter (a deopt, e.g. because a tool
+ *    came, or an exception handler), the locals, value stack and frame object go back to the
+ *    interpreter's frame, which goes on from there (osr_hand_back);
  *  - an exception that leaves the compiled frame: its traceback entry is taken off, the locals
  *    are given back to the interpreter's frame (from the compiled frame's frame object) and
  *    instr_ptr is set to the raising instruction, so the interpreter's error path adds the same
@@ -256,7 +260,9 @@ static int is_instrumented(PyCodeObject *co)
  *    the frame. The one difference left: that entry's frame object is a new one.
  * Not moved: generator-family frames, module and class bodies, a frame whose function's
  * __code__ changed, any frame while tracing or another monitoring tool is on. A code object is
- * disarmed after a move and armed at most EMBER_OSR_MAX_MOVES times. */
+ * disarmed after a move and armed at most EMBER_OSR_MAX_MOVES times.
+ * The compiled code of a moved frame runs outside the JUMP callback (osr_jump): CPython runs
+ * callbacks with every event, trace and profile function silenced. */
 static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync);
 static int jit_list_names(PyFunctionObject *func);
 #define EMBER_OSR_TOOL PY_MONITORING_OPTIMIZER_ID
@@ -267,6 +273,15 @@ static int osr_tool;             /* 1 claimed, -1 could not be claimed, 0 not tr
 static long n_osr;               /* frames moved into compiled code (stats "osr") */
 static PyObject *osr_set_local_events;   /* sys.monitoring.set_local_events */
 static PyObject *osr_disable;            /* sys.monitoring.DISABLE */
+/* The frames of this thread that osr_jump has moved and whose compiled code runs, innermost first. */
+typedef struct OsrMove {
+    _PyInterpreterFrame *nf, *f;   /* the compiled frame and the interpreter's frame it left */
+    struct OsrMove *outer;
+} OsrMove;
+static _Thread_local OsrMove *osr_moves;
+/* What the compiled code of a moved frame returns when the frame went back to the interpreter
+ * (osr_hand_back): a private object that no Python code can return. */
+static PyObject osr_back = _PyObject_HEAD_INIT(&PyBaseObject_Type);
 static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 static PyMethodDef osr_jump_def = {"_osr_jump", (PyCFunction)(void (*)(void))osr_jump, METH_FASTCALL,
                                    "Ember's sys.monitoring JUMP callback (on-stack replacement)."};
@@ -482,12 +497,24 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (!cname) { PyErr_Clear(); cname = "?"; }
     ember_log("Ember: on-stack replacement of %s at code unit %d", cname, header);
     Py_XDECREF(name);
-    /* nf takes f's place in the frame chain (and in the recursion depth) while compiled code runs. */
+    /* nf takes f's place in the frame chain (and in the recursion depth) while compiled code runs.
+     * It runs outside the callback: CPython calls a callback with tstate->tracing raised (and
+     * what_event set), which silences every event, trace and profile function until it returns,
+     * so the rest of the call, its callees included, would be invisible to tools that start. */
+    int tracing = ts->tracing, what_event = ts->what_event;
+    ts->tracing--;
+    ts->what_event = -1;
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
+    OsrMove move = {nf, f, osr_moves};
+    osr_moves = &move;
     PyObject *r = ember_run_entry(ts, nf, info->entry);
+    osr_moves = move.outer;
     ts->py_recursion_remaining--;
     ts->current_frame = f;
+    ts->tracing = tracing;
+    ts->what_event = what_event;
+    if (r == &osr_back) Py_RETURN_NONE;   /* f goes on in the interpreter where nf stopped */
     if (r == NULL) {
         osr_hand_back_exception(f, co, header);
         return NULL;
@@ -510,6 +537,35 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* The compiled code of a moved frame hands it to the interpreter (ember_rt_deopt; unwind, for an
+ * exception handler) with nf's instr_ptr and value stack set: the locals, the value stack and
+ * the frame object go back to the interpreter's frame, nf is popped, and osr_jump returns, so
+ * that the interpreter goes on with its own frame from there. The interpreter never runs nf,
+ * whose return would be a second return of the same call to a tool that has come meanwhile
+ * (a PY_RETURN event, a profile function's "return"). One such tool misses one event: a JUMP
+ * event when nf stopped at the very backward jump that moved it (the callback's frame then goes
+ * on at the jump's target). Returns the marker for osr_jump. */
+static PyObject *osr_hand_back(PyThreadState *ts)
+{
+    _PyInterpreterFrame *nf = osr_moves->nf, *f = osr_moves->f;
+    for (int i = 0; i < nf->stacktop; i++) {
+        f->localsplus[i] = nf->localsplus[i];   /* f's slots have been empty since the move */
+        nf->localsplus[i] = NULL;
+    }
+    f->stacktop = nf->stacktop;
+    f->instr_ptr = nf->instr_ptr;
+    nf->stacktop = 0;
+    if (nf->frame_obj) {
+        f->frame_obj = nf->frame_obj;
+        nf->frame_obj = NULL;
+        f->frame_obj->f_frame = f;
+    }
+    ts->current_frame = nf->previous;
+    ts->py_recursion_remaining++;
+    _PyEval_FrameClearAndPop(ts, nf);
+    return &osr_back;
 }
 
 /* A weak reference to func for the queued-compile record (NULL on failure, error cleared). A
@@ -1275,6 +1331,7 @@ static PyObject *unwind(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 d
         stack[depth++] = PyErr_GetRaisedException();
         f->stacktop = nlp + (int)depth;
         f->instr_ptr = code + target;
+        if (osr_moves && osr_moves->nf == f) return osr_hand_back(ts);
         ts->current_frame = f->previous;
         ts->py_recursion_remaining++;
         return _PyEval_EvalFrameDefault(ts, f, 0);
@@ -1308,6 +1365,7 @@ PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
     PyCodeObject *co = (PyCodeObject *)f->f_executable;
     f->instr_ptr = _PyCode_CODE(co) + ember_instr_start(co, (Py_ssize_t)bc);
     f->stacktop = co->co_nlocalsplus + (int)depth;
+    if (osr_moves && osr_moves->nf == f) return osr_hand_back(ts);
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
     return _PyEval_EvalFrameDefault(ts, f, 0);

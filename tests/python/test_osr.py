@@ -284,3 +284,100 @@ except ZeroDivisionError:
     moved = {m[0] for m in osr_moves(log.read_text())}
     assert {"__main__:for_else", "__main__:while_continue", "__main__:nested_return", "__main__:catching",
             "__main__:escaping"} <= moved, moved
+
+
+# ---- Tracing, profiling and other sys.monitoring tools ----
+# The compiled code of a moved frame runs outside Ember's JUMP callback, where CPython silences
+# every event, and a moved frame that goes back to the interpreter is the interpreter's own again.
+
+#: A loop that is moved at its fourth iteration and calls `start()` at its seventh, from
+#: compiled code; `helper` is called at every iteration.
+STARTS_INSIDE = """
+def helper(x):
+    return x + 1
+def f(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+        if i == 6:
+            start()
+        t += helper(i)
+    return t
+"""
+
+
+def test_a_tool_started_inside_a_moved_loop_sees_every_event(tmp_path):
+    """A sys.monitoring tool switched on by code the moved frame runs gets the interpreter's
+    events: its callees' starts and returns, the lines of the rest of the loop, one return of
+    the moved call."""
+    out, moves = differential(tmp_path, STARTS_INSIDE + """
+E = sys.monitoring.events
+seen = []
+def record(*what):
+    if what[1] in ("f", "helper"):
+        seen.append(what)
+def start():
+    sys.monitoring.use_tool_id(2, "test")
+    sys.monitoring.register_callback(2, E.PY_START, lambda code, off: record("start", code.co_name))
+    sys.monitoring.register_callback(2, E.PY_RETURN, lambda code, off, rv: record("return", code.co_name, rv))
+    sys.monitoring.register_callback(2, E.LINE, lambda code, line: record("line", code.co_name, line))
+    sys.monitoring.set_events(2, E.PY_START | E.PY_RETURN | E.LINE)
+print(f(12))
+sys.monitoring.set_events(2, 0)
+sys.monitoring.free_tool_id(2)
+print(seen)
+""")
+    assert "('return', 'f', 78)" in out and out.count("'return', 'f'") == 1, out
+    assert [m[0] for m in moves] == ["__main__:f"], moves
+
+
+def test_settrace_inside_a_moved_loop_traces_its_callees(tmp_path):
+    """sys.settrace called from the compiled code of a moved frame: the trace function sees the
+    calls, lines and returns of what the frame calls afterwards, as in the interpreter."""
+    out, moves = differential(tmp_path, STARTS_INSIDE + """
+events = []
+def tracer(frame, event, arg):
+    events.append((event, frame.f_code.co_name, frame.f_lineno))
+    return tracer
+def start():
+    sys.settrace(tracer)
+print(f(12))
+sys.settrace(None)
+print(events)
+""")
+    assert "('call', 'helper'" in out, out
+    assert [m[0] for m in moves] == ["__main__:f"], moves
+
+
+def test_setprofile_inside_a_moved_loop_sees_one_return_of_the_call(tmp_path):
+    """sys.setprofile from a moved frame: the frame goes back to the interpreter, so the
+    profile function sees the moved call return once (and an exception caught in the loop
+    afterwards is the interpreter's too)."""
+    out, moves = differential(tmp_path, """
+def helper(x):
+    if x % 4 == 0:
+        raise KeyError(x)
+    return x + 1
+def f(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+        if i == 6:
+            sys.setprofile(profiler)
+        try:
+            t += helper(i)
+        except KeyError:
+            t -= 1
+    return t
+events = []
+def profiler(frame, event, arg):
+    if frame.f_code.co_name in ("f", "helper"):
+        events.append((event, frame.f_code.co_name, frame.f_lineno))
+print(f(12))
+sys.setprofile(None)
+print(events)
+""")
+    assert out.count("'return', 'f'") == 1, out
+    assert [m[0] for m in moves] == ["__main__:f"], moves
