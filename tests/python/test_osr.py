@@ -286,9 +286,10 @@ except ZeroDivisionError:
             "__main__:escaping"} <= moved, moved
 
 
-# ---- Tracing, profiling and other sys.monitoring tools ----
-# The compiled code of a moved frame runs outside Ember's JUMP callback, where CPython silences
-# every event, and a moved frame that goes back to the interpreter is the interpreter's own again.
+# ---- Tracing, profiling and other sys.monitoring tools (cpython-glue/shim.c, "The rule") ----
+# Ember's tool (sys.monitoring id 5) is held only while a code object is armed, nothing is armed
+# while another tool is on, and the compiled code of a moved frame runs outside Ember's JUMP
+# callback, where CPython silences every event.
 
 #: A loop that is moved at its fourth iteration and calls `start()` at its seventh, from
 #: compiled code; `helper` is called at every iteration.
@@ -381,3 +382,95 @@ print(events)
 """)
     assert out.count("'return', 'f'") == 1, out
     assert [m[0] for m in moves] == ["__main__:f"], moves
+
+
+def test_settrace_in_an_armed_loop_stops_the_move_and_frees_the_tool_id(tmp_path):
+    """sys.settrace right after the frame was armed: the frame is not moved, the trace function
+    sees what the interpreter shows it, and Ember does not keep tool id 5."""
+    out, moves = differential(tmp_path, """
+events = []
+def tracer(frame, event, arg):
+    events.append((event, frame.f_code.co_name))
+    return tracer
+def helper(x):
+    return x * 2
+def f(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+            sys.settrace(tracer)
+        t += helper(i)
+    return t
+print(f(10))
+sys.settrace(None)
+print(events)
+print(sys.monitoring.get_tool(5))
+""")
+    assert out.split("\n")[-2] == "None", out
+    assert moves == [], moves
+
+
+def test_a_program_gets_tool_id_5_while_a_frame_is_armed_and_after_a_move(tmp_path):
+    """sys.monitoring.use_tool_id(5) succeeds while Ember has a frame armed (Ember steps aside:
+    no move, and none of Ember's JUMP events reaches the program's callback) and after a move;
+    get_tool(5) is None when Ember has nothing armed."""
+    out, moves = differential(tmp_path, """
+E = sys.monitoring.events
+def armed(n):
+    t = 0
+    hits = []
+    for i in range(n):
+        if i == 3:
+            sync()
+            sys.monitoring.use_tool_id(5, "mine")
+            sys.monitoring.register_callback(5, E.JUMP, lambda *a: hits.append(a[1:]))
+            print("inside:", sys.monitoring.get_tool(5))
+        t += i
+    sys.monitoring.register_callback(5, E.JUMP, None)
+    sys.monitoring.free_tool_id(5)
+    return t, hits
+""" + SUM_LOOP.format(name="moved") + """
+print(armed(100))
+print(moved(100), sys.monitoring.get_tool(5))
+sys.monitoring.use_tool_id(5, "mine")
+print("after:", sys.monitoring.get_tool(5))
+sys.monitoring.free_tool_id(5)
+""")
+    assert "inside: mine" in out and "after: mine" in out, out
+    assert [m[0] for m in moves] == ["__main__:moved"], moves
+
+
+def test_stress_mode_leaves_tool_id_5_free(tmp_path):
+    """EMBER_OSR=3 moves every loop; between calls nothing stays armed for a finished frame,
+    so tool id 5 is free, and a program's own tool 5 sees only its own events."""
+    body = """
+E = sys.monitoring.events
+def total(n):
+    t = 0
+    for i in range(n):
+        t += i
+    return t
+def squares(n):
+    return [i * i for i in range(n)]
+print(total(100), squares(5), sys.monitoring.get_tool(5))
+sys.monitoring.use_tool_id(5, "mine")
+jumps = []
+sys.monitoring.register_callback(5, E.JUMP, lambda code, a, b: jumps.append(code.co_name))
+sys.monitoring.set_local_events(5, total.__code__, E.JUMP)
+print(total(10), sorted(set(jumps)), len(jumps))
+sys.monitoring.set_local_events(5, total.__code__, 0)
+sys.monitoring.register_callback(5, E.JUMP, None)
+sys.monitoring.free_tool_id(5)
+print(total(50), sys.monitoring.get_tool(5))
+"""
+    script = PRELUDE + body
+    plain = run_script(tmp_path, script, env=clean_env(EMBER_DISABLE="1"), name="stress.py")
+    log = tmp_path / "stress.log"
+    jl = tmp_path / "jitlist.txt"
+    jl.write_text("__main__:*\n")
+    em = run_script(tmp_path, script, name="stress.py", env=clean_env(
+        EMBER_AUTO="0", EMBER_BACKGROUND="0", EMBER_OSR="3", EMBER_LOG=str(log), EMBER_JIT_LIST=str(jl)))
+    assert plain.returncode == 0 and em.returncode == 0, em.stdout + em.stderr
+    assert em.stdout == plain.stdout
+    assert "__main__:total" in {m[0] for m in osr_moves(log.read_text())}
