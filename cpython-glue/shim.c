@@ -282,7 +282,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync);
 static int jit_list_names(PyFunctionObject *func);
 #define EMBER_OSR_TOOL PY_MONITORING_OPTIMIZER_ID
 #define EMBER_OSR_MAX_MOVES 8
-static int osr_mode = 0;         /* EMBER_OSR: 0 off (the default), 1 under the cost policy, 2 under every policy,
+static int osr_mode = 1;         /* EMBER_OSR: 0 off, 1 under the cost policy (the default), 2 under every policy,
                                   * 3 the stress mode (osr_stress_arm) */
 static PyInterpreterState *osr_held;   /* the interpreter whose tool id Ember holds (something is armed) */
 static int osr_taken_logged;     /* the "tool id is taken" line was logged */
@@ -2094,7 +2094,7 @@ static PyObject *shim_set_background(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* set_osr(mode): EMBER_OSR, 0 off (the default), 1 under the cost policy, 2 under every policy, 3 stress. */
+/* set_osr(mode): EMBER_OSR, 0 off, 1 under the cost policy (the default), 2 under every policy, 3 stress. */
 static PyObject *shim_set_osr(PyObject *self, PyObject *arg)
 {
     long m = PyLong_AsLong(arg);
@@ -2370,7 +2370,7 @@ static PyMethodDef methods[] = {
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {"set_osr", shim_set_osr, METH_O, "set_osr(mode): on-stack replacement of interpreted frames at loop "
-     "headers: 0 off (the default), 1 under the cost policy, 2 under every policy, 3 the stress mode for "
+     "headers: 0 off, 1 under the cost policy (the default), 2 under every policy, 3 the stress mode for "
      "tests: every loop's first backward jump compiles and moves (EMBER_OSR)."},
     {"set_background", shim_set_background, METH_O, "True: compile hot functions on the compile thread "
      "(the default); False: at the call that made them hot (EMBER_BACKGROUND=0)."},

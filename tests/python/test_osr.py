@@ -215,10 +215,41 @@ def test_mode_1_moves_nothing_outside_the_cost_policy(tmp_path):
     assert moves == []
 
 
-def test_off_by_default(tmp_path):
-    """Without EMBER_OSR nothing moves, even in the setting where EMBER_OSR=2 moves the frame."""
+def test_default_moves_only_under_the_cost_policy(tmp_path):
+    """Without EMBER_OSR (the default, 1) nothing moves with EMBER_AUTO=N, even in the setting
+    where EMBER_OSR=2 moves the frame; test_cost_policy_moves_a_loop_by_default covers the cost
+    policy."""
     out, moves = differential(tmp_path, SUM_LOOP.format(name="f") + "print(f(1000))\n", EMBER_OSR="")
     assert moves == []
+
+
+def test_cost_policy_moves_a_loop_by_default_and_then_holds_no_tool_id(tmp_path):
+    """The user's defaults (`python -m ember`, no EMBER_OSR): a function called once whose loop
+    is hot is compiled while it runs and its frame moves at the loop; afterwards Ember holds no
+    tool id (a program gets id 5) and a trace function sees the interpreter's events."""
+    proc = run_script(tmp_path, """
+        import sys, time, ember
+        def main(limit):
+            t, end = 0, time.monotonic() + limit
+            while not ember.stats()["osr"] and time.monotonic() < end:
+                for i in range(1000):
+                    t += i % 7
+            return ember.stats()["osr"] > 0
+        def callee():
+            return 1
+        print(main(60), sys.monitoring.get_tool(5))
+        sys.monitoring.use_tool_id(5, "mine")
+        print(sys.monitoring.get_tool(5))
+        sys.monitoring.free_tool_id(5)
+        seen = []
+        sys.settrace(lambda frame, event, arg: seen.append((event, frame.f_code.co_name)))
+        callee()
+        sys.settrace(None)
+        print(seen)
+    """, module_ember=True, env=clean_env(EMBER_BACKGROUND="1", EMBER_LOG="-"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["True None", "mine", "[('call', 'callee')]"], proc.stdout + proc.stderr
+    assert "on-stack replacement of __main__:main at code unit" in proc.stderr, proc.stderr
 
 
 def test_stress_mode_moves_every_loop_at_its_first_backward_jump(tmp_path):
