@@ -363,7 +363,8 @@ typedef struct {
                           * cost policy, shim.c take_sample) */
     int dropped;         /* a compile of it was dropped from a full queue: its functions keep
                           * their versions while counted again (shim.c keep_counting) */
-    int has_osr;         /* compiled with an OSR entry at each loop header (EMBER_WIRE_FLAG_OSR) */
+    int has_osr;         /* compiled with an OSR entry at each loop header (EMBER_WIRE_FLAG_OSR), and has a
+                          * loop header outside any try block (shim.c osr_has_loop) */
     int osr_armed;       /* Ember's sys.monitoring JUMP events are on for this code (shim.c OSR) */
     int osr_count;       /* frames of this code moved into compiled code */
     int osr_return;      /* 1 + code unit of a RETURN_VALUE; -1 none; 0 not looked up yet */

@@ -15,6 +15,7 @@
 #include "internal/pycore_function.h"
 #include "internal/pycore_interp.h"
 #include "internal/pycore_ceval.h"
+#include "internal/pycore_object.h"          /* _PyObject_HEAD_INIT */
 #include "serialize.h"
 #include "ember.h"
 
@@ -105,6 +106,7 @@ static void ember_log(const char *fmt, ...)
 
 uint64_t ember_code_epoch;          /* bumped when a code object with a record dies or an entry is withdrawn (EmberResumeIC) */
 
+static void osr_forget(CodeInfo *info);
 static void free_info(void *p)
 {
     CodeInfo *info = p;
@@ -112,6 +114,7 @@ static void free_info(void *p)
     ember_code_epoch++;
     /* A queued compile of this code: withdrawn, so that no result names the freed record. */
     if (info->state == 3 && p_bg_cancel) p_bg_cancel((uint64_t)(uintptr_t)info);
+    osr_forget(info);   /* an armed code object dies with its events */
     Py_XDECREF(info->pending_name);
     Py_XDECREF(info->pending_func);
     if (info->handle && p_free) p_free(info->handle);
@@ -143,11 +146,15 @@ static PyObject *full_name(PyFunctionObject *func)
 /* ---- monitoring: native code emits no events, so it never runs while any is on ----
  * Except Ember's own tool (on-stack replacement's JUMP events, below): its bit is masked. */
 static uint8_t ember_own_tools;
+/* sys.monitoring's own functions that Ember wraps (install_monitoring_hooks). */
+static PyObject *orig_set_events, *orig_set_local_events, *orig_get_events, *orig_use_tool_id;
 static inline int monitoring_active(PyThreadState *ts, PyCodeObject *co)
 {
     uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
     uintptr_t version = eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK;
-    if (version == 0) return 0;  /* monitoring was never switched on in this process */
+    /* No event was ever switched on globally, nor locally on this code (local events leave the
+     * version as it was: sys.monitoring.set_local_events instruments the code at once). */
+    if (version == 0 && co->_co_monitoring == NULL) return 0;
     if (co->_co_instrumentation_version != version) return 1;
     PyInterpreterState *interp = ts->interp;
     for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
@@ -255,6 +262,9 @@ static int is_instrumented(PyCodeObject *co)
  *  - the compiled code finishes the call. The interpreter's frame is then made to return the
  *    result: instr_ptr at a RETURN_VALUE with the result on its stack, or at the RETURN_CONST of
  *    that very constant; the interpreter pops it as it pops any frame;
+ *  - where the compiled code hands the frame to the interpreter (a deopt, e.g. because a tool
+ *    came, or an exception handler), the locals, value stack and frame object go back to the
+ *    interpreter's frame, which goes on from there (osr_hand_back);
  *  - an exception that leaves the compiled frame: its traceback entry is taken off, the locals
  *    are given back to the interpreter's frame (from the compiled frame's frame object) and
  *    instr_ptr is set to the raising instruction, so the interpreter's error path adds the same
@@ -262,17 +272,49 @@ static int is_instrumented(PyCodeObject *co)
  *    the frame. The one difference left: that entry's frame object is a new one.
  * Not moved: generator-family frames, module and class bodies, a frame whose function's
  * __code__ changed, any frame while tracing or another monitoring tool is on. A code object is
- * disarmed after a move and armed at most EMBER_OSR_MAX_MOVES times. */
+ * disarmed after a move and armed at most EMBER_OSR_MAX_MOVES times.
+ *
+ * The rule: Ember must never change what a program observes, and its tool is one a program may
+ * want, or see. So:
+ *  - Ember holds tool id 5 only while some code object is armed (osr_claim at the first arm,
+ *    osr_release when the last one is disarmed): otherwise sys.monitoring.get_tool(5) is None
+ *    and the id is free;
+ *  - nothing is armed while tracing, profiling or any other tool is on (osr_others_active), and
+ *    when one comes, everything is disarmed and the id given back (osr_alone, osr_disarm_all):
+ *    before sys.monitoring.use_tool_id runs (Ember's wrapper, mon_use_tool_id), and for
+ *    sys.settrace and sys.setprofile at the next arm, backward jump of an armed frame or sample;
+ *  - if another tool has id 5, nothing is armed (one log line);
+ *  - the compiled code of a moved frame runs outside the JUMP callback (osr_jump): CPython runs
+ *    callbacks with every event, trace and profile function silenced. */
 static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync);
 static int jit_list_names(PyFunctionObject *func);
 #define EMBER_OSR_TOOL PY_MONITORING_OPTIMIZER_ID
 #define EMBER_OSR_MAX_MOVES 8
-static int osr_mode = 0;         /* EMBER_OSR: 0 off (the default), 1 under the cost policy, 2 under every policy,
+static int osr_mode = 1;         /* EMBER_OSR: 0 off, 1 under the cost policy (the default), 2 under every policy,
                                   * 3 the stress mode (osr_stress_arm) */
-static int osr_tool;             /* 1 claimed, -1 could not be claimed, 0 not tried */
+static PyInterpreterState *osr_held;   /* the interpreter whose tool id Ember holds (something is armed) */
+static int osr_taken_logged;     /* the "tool id is taken" line was logged */
 static long n_osr;               /* frames moved into compiled code (stats "osr") */
-static PyObject *osr_set_local_events;   /* sys.monitoring.set_local_events */
+static PyObject *osr_callback;   /* osr_jump as a callable, kept here: it is unregistered while it may run */
+static PyObject *osr_name;       /* "ember", the tool's name */
+static PyObject *osr_set_local_events;   /* sys.monitoring.set_local_events (not Ember's wrapper) */
 static PyObject *osr_disable;            /* sys.monitoring.DISABLE */
+/* The armed code objects (borrowed: a dying one is taken off by free_info through osr_forget). */
+typedef struct {
+    PyCodeObject *co;
+    CodeInfo *info;
+} OsrArmed;
+static OsrArmed *osr_armed_list;
+static Py_ssize_t osr_n_armed, osr_armed_cap;
+/* The frames of this thread that osr_jump has moved and whose compiled code runs, innermost first. */
+typedef struct OsrMove {
+    _PyInterpreterFrame *nf, *f;   /* the compiled frame and the interpreter's frame it left */
+    struct OsrMove *outer;
+} OsrMove;
+static _Thread_local OsrMove *osr_moves;
+/* What the compiled code of a moved frame returns when the frame went back to the interpreter
+ * (osr_hand_back): a private object that no Python code can return. */
+static PyObject osr_back = _PyObject_HEAD_INIT(&PyBaseObject_Type);
 static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 static PyMethodDef osr_jump_def = {"_osr_jump", (PyCFunction)(void (*)(void))osr_jump, METH_FASTCALL,
                                    "Ember's sys.monitoring JUMP callback (on-stack replacement)."};
@@ -282,55 +324,151 @@ static inline int osr_on(void)
     return osr_mode >= 2 || (osr_mode == 1 && cost_policy);
 }
 
-/* Claims sys.monitoring's optimizer tool id for Ember and registers the JUMP callback, once. */
-static int osr_claim(void)
+/* 1 when tracing, profiling or another sys.monitoring tool is on: a tool id in use, or an event
+ * switched on globally (sys.settrace and sys.setprofile switch on those of tool ids 7 and 6,
+ * which have no name). Ember itself only ever sets local events. (A tool that has id 5 makes
+ * osr_claim fail.) */
+static int osr_others_active(void)
 {
-    if (osr_tool) return osr_tool > 0;
-    osr_tool = -1;
-    PyObject *exc = PyErr_GetRaisedException();
-    PyObject *mon = PySys_GetObject("monitoring");   /* borrowed */
-    PyObject *cb = PyCFunction_New(&osr_jump_def, NULL);
-    PyObject *r = NULL;
-    if (mon && cb) r = PyObject_CallMethod(mon, "use_tool_id", "is", EMBER_OSR_TOOL, "ember");
-    if (r == NULL) {
-        PyErr_Clear();
-        ember_log("Ember: on-stack replacement is off: sys.monitoring tool id %d is taken", EMBER_OSR_TOOL);
-        goto out;
-    }
-    Py_DECREF(r);
-    r = PyObject_CallMethod(mon, "register_callback", "iiO", EMBER_OSR_TOOL, 1 << PY_MONITORING_EVENT_JUMP, cb);
-    Py_XDECREF(r);
-    osr_set_local_events = PyObject_GetAttrString(mon, "set_local_events");
-    osr_disable = PyObject_GetAttrString(mon, "DISABLE");
-    if (r && osr_set_local_events && osr_disable) {
-        osr_tool = 1;
-        ember_own_tools = 1 << EMBER_OSR_TOOL;
-    }
-out:
-    Py_XDECREF(cb);
-    PyErr_Clear();
-    PyErr_SetRaisedException(exc);
-    return osr_tool > 0;
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    for (int t = 0; t < PY_MONITORING_TOOL_IDS; t++)
+        if (t != EMBER_OSR_TOOL && interp->monitoring_tool_names[t]) return 1;
+    for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
+        if (interp->monitors.tools[e]) return 1;
+    return 0;
 }
 
+/* Takes Ember's tool id and registers the JUMP callback: what sys.monitoring.use_tool_id and
+ * register_callback do (Python/instrumentation.c), done in place, as osr_release undoes it. 0
+ * when the id is taken by another tool (logged once). */
+static int osr_claim(void)
+{
+    if (osr_held) return 1;
+    if (!osr_callback) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *mon = PySys_GetObject("monitoring");   /* borrowed */
+        Py_XSETREF(osr_name, PyUnicode_InternFromString("ember"));
+        Py_XSETREF(osr_disable, mon ? PyObject_GetAttrString(mon, "DISABLE") : NULL);
+        Py_XSETREF(osr_set_local_events, orig_set_local_events ? Py_NewRef(orig_set_local_events)
+                                         : mon ? PyObject_GetAttrString(mon, "set_local_events") : NULL);
+        if (osr_name && osr_disable && osr_set_local_events) osr_callback = PyCFunction_New(&osr_jump_def, NULL);
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+        if (!osr_callback) return 0;
+    }
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    if (interp->monitoring_tool_names[EMBER_OSR_TOOL]) {
+        if (!osr_taken_logged)
+            ember_log("Ember: on-stack replacement is off: sys.monitoring tool id %d is taken", EMBER_OSR_TOOL);
+        osr_taken_logged = 1;
+        return 0;
+    }
+    interp->monitoring_tool_names[EMBER_OSR_TOOL] = Py_NewRef(osr_name);
+    Py_XSETREF(interp->monitoring_callables[EMBER_OSR_TOOL][PY_MONITORING_EVENT_JUMP], Py_NewRef(osr_callback));
+    osr_held = interp;
+    ember_own_tools = 1 << EMBER_OSR_TOOL;
+    return 1;
+}
+
+/* Gives the tool id back (nothing is armed): sys.monitoring.register_callback(5, JUMP, None)
+ * and free_tool_id(5). Safe while a code object is being freed, also at exit (the interpreter
+ * has cleared both by then). */
+static void osr_release(void)
+{
+    if (!osr_held) return;
+    Py_CLEAR(osr_held->monitoring_callables[EMBER_OSR_TOOL][PY_MONITORING_EVENT_JUMP]);
+    Py_CLEAR(osr_held->monitoring_tool_names[EMBER_OSR_TOOL]);
+    osr_held = NULL;
+    ember_own_tools = 0;
+}
+
+/* Takes `info` off the armed list (the last one out releases the tool id). */
+static void osr_forget(CodeInfo *info)
+{
+    if (!info->osr_armed) return;
+    info->osr_armed = 0;
+    for (Py_ssize_t i = 0; i < osr_n_armed; i++) {
+        if (osr_armed_list[i].info == info) {
+            osr_armed_list[i] = osr_armed_list[--osr_n_armed];
+            break;
+        }
+    }
+    if (osr_n_armed == 0) osr_release();
+}
+
+/* Switches Ember's JUMP events on `co` on (arming it: claims the tool id) or off. */
 static void osr_set_events(PyCodeObject *co, CodeInfo *info, int on)
 {
+    if (on == info->osr_armed) return;
+    if (on) {
+        if (osr_n_armed == osr_armed_cap) {
+            Py_ssize_t cap = osr_armed_cap ? 2 * osr_armed_cap : 16;
+            OsrArmed *list = PyMem_RawRealloc(osr_armed_list, (size_t)cap * sizeof(OsrArmed));
+            if (!list) return;
+            osr_armed_list = list;
+            osr_armed_cap = cap;
+        }
+        if (!osr_claim()) return;
+    }
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *r = PyObject_CallFunction(osr_set_local_events, "iOi", EMBER_OSR_TOOL, (PyObject *)co,
                                         on ? 1 << PY_MONITORING_EVENT_JUMP : 0);
-    if (r) info->osr_armed = on;
     Py_XDECREF(r);
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
+    if (on && r) {
+        info->osr_armed = 1;
+        osr_armed_list[osr_n_armed++] = (OsrArmed){co, info};
+    }
+    else if (on) {
+        if (osr_n_armed == 0) osr_release();
+    }
+    else {
+        osr_forget(info);
+    }
+}
+
+/* Disarms every code object and gives the tool id back: tracing, profiling or another tool
+ * has come (see the rule above). */
+static void osr_disarm_all(void)
+{
+    while (osr_n_armed > 0) {
+        OsrArmed a = osr_armed_list[osr_n_armed - 1];
+        osr_set_events(a.co, a.info, 0);
+    }
+    osr_release();
+}
+
+/* 1 when no other tool is on; else Ember steps aside (osr_disarm_all) and it is 0. */
+static int osr_alone(void)
+{
+    if (!osr_others_active()) return 1;
+    osr_disarm_all();
+    return 0;
 }
 
 /* Arms `co` (compiled with OSR entries) for a frame running it in the interpreter. */
 static void osr_arm(PyCodeObject *co, CodeInfo *info)
 {
     if (!osr_on() || !info->has_osr || info->osr_armed || info->state != 1 || info->osr_count >= EMBER_OSR_MAX_MOVES ||
-        parked || exiting || !osr_claim())
+        parked || exiting || !osr_alone())
         return;
     osr_set_events(co, info, 1);
+}
+
+/* The sweep, at a sample and at an install: a compiled code object armed for a frame that has
+ * left this thread's stack without taking another backward jump is disarmed, so that Ember does
+ * not hold its tool id for nothing. (The stress mode's arms, of code not compiled yet, are left
+ * alone.) */
+static void osr_sweep(PyThreadState *ts)
+{
+    for (Py_ssize_t i = osr_n_armed - 1; i >= 0; i--) {
+        if (i >= osr_n_armed || osr_armed_list[i].info->state != 1) continue;
+        PyCodeObject *co = osr_armed_list[i].co;
+        _PyInterpreterFrame *f = ts->current_frame;
+        while (f && !(f->owner == FRAME_OWNED_BY_THREAD && f->f_executable == (PyObject *)co)) f = f->previous;
+        if (!f) osr_set_events(co, osr_armed_list[i].info, 0);
+    }
 }
 
 /* At install: arms the code when one of this thread's frames runs it (the function called once
@@ -339,6 +477,7 @@ static void osr_arm_if_running(CodeInfo *info)
 {
     if (!osr_on() || !info->has_osr) return;
     PyThreadState *ts = PyThreadState_GetUnchecked();
+    if (ts && osr_n_armed) osr_sweep(ts);
     for (_PyInterpreterFrame *f = ts ? ts->current_frame : NULL; f; f = f->previous) {
         if (f->owner == FRAME_OWNED_BY_THREAD && PyCode_Check(f->f_executable) &&
             ember_code_info((PyCodeObject *)f->f_executable) == info) {
@@ -361,6 +500,23 @@ static int find_base_op(PyCodeObject *co, int base)
     return -1;
 }
 
+/* 1 when `co` has a loop header a frame may move at (osr_jump): the target of a JUMP_BACKWARD
+ * that no exception handler covers. Other code is never armed. */
+static int osr_has_loop(PyCodeObject *co)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    int arg = 0, target, level, lasti;
+    for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
+        int op = _PyOpcode_Deopt[code[i].op.code];
+        Py_ssize_t next = i + 1 + _PyOpcode_Caches[op];
+        arg = (arg << 8) | code[i].op.arg;
+        if (op == JUMP_BACKWARD && !ember_find_handler(co, (int)(next - arg), &target, &level, &lasti)) return 1;
+        if (op != EXTENDED_ARG) arg = 0;
+        i = next;
+    }
+    return 0;
+}
+
 /* EMBER_OSR=3, the stress mode for tests: a function with a loop that is due for its compile
  * is not compiled at the call but armed, and runs in the interpreter; its first backward jump
  * compiles it on the calling thread and moves the frame (osr_jump). So every loop's first
@@ -376,7 +532,7 @@ static int osr_stress_arm(PyFunctionObject *func, PyCodeObject *co, CodeInfo *in
         return 0;
     }
     if ((co->co_flags & EMBER_GEN_FLAGS) || !(co->co_flags & CO_OPTIMIZED) || refusal_reason(co) || is_instrumented(co) ||
-        find_base_op(co, JUMP_BACKWARD) < 0 || !jit_list_names(func) || !osr_claim())
+        !osr_has_loop(co) || !jit_list_names(func) || !osr_alone())
         return 0;
     osr_set_events(co, info, 1);
     return info->osr_armed;
@@ -431,7 +587,8 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NONE; }
     CodeInfo *info = ember_code_info(co);
     if (to >= from || !info) return Py_NewRef(osr_disable);
-    if (osr_mode == 3 && info->state == 0 && info->osr_armed) {
+    if (!info->osr_armed || !osr_alone()) Py_RETURN_NONE;
+    if (osr_mode == 3 && info->state == 0) {
         /* The stress mode's first backward jump: compile now (disarmed, so that the bytecode
          * is the interpreter's own again), then move as below. */
         _PyInterpreterFrame *sf = PyThreadState_Get()->current_frame;
@@ -439,11 +596,10 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
         osr_set_events(co, info, 0);
         info->osr_count = 0;
         if (!try_compile((PyFunctionObject *)sf->f_funcobj, info, 1)) Py_RETURN_NONE;
-        info->osr_armed = 1;
     }
     if (!info->has_osr) return Py_NewRef(osr_disable);
-    if (info->state != 1 || !info->osr_armed || !ember_enabled || parked) {
-        if (info->osr_armed) osr_set_events(co, info, 0);
+    if (info->state != 1 || !ember_enabled || parked) {
+        osr_set_events(co, info, 0);
         Py_RETURN_NONE;
     }
     int header = (int)(to / (long)sizeof(_Py_CODEUNIT));
@@ -488,12 +644,24 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (!cname) { PyErr_Clear(); cname = "?"; }
     ember_log("Ember: on-stack replacement of %s at code unit %d", cname, header);
     Py_XDECREF(name);
-    /* nf takes f's place in the frame chain (and in the recursion depth) while compiled code runs. */
+    /* nf takes f's place in the frame chain (and in the recursion depth) while compiled code runs.
+     * It runs outside the callback: CPython calls a callback with tstate->tracing raised (and
+     * what_event set), which silences every event, trace and profile function until it returns,
+     * so the rest of the call, its callees included, would be invisible to tools that start. */
+    int tracing = ts->tracing, what_event = ts->what_event;
+    ts->tracing--;
+    ts->what_event = -1;
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
+    OsrMove move = {nf, f, osr_moves};
+    osr_moves = &move;
     PyObject *r = ember_run_entry(ts, nf, info->entry);
+    osr_moves = move.outer;
     ts->py_recursion_remaining--;
     ts->current_frame = f;
+    ts->tracing = tracing;
+    ts->what_event = what_event;
+    if (r == &osr_back) Py_RETURN_NONE;   /* f goes on in the interpreter where nf stopped */
     if (r == NULL) {
         osr_hand_back_exception(f, co, header);
         return NULL;
@@ -516,6 +684,35 @@ static PyObject *osr_jump(PyObject *self, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* The compiled code of a moved frame hands it to the interpreter (ember_rt_deopt; unwind, for an
+ * exception handler) with nf's instr_ptr and value stack set: the locals, the value stack and
+ * the frame object go back to the interpreter's frame, nf is popped, and osr_jump returns, so
+ * that the interpreter goes on with its own frame from there. The interpreter never runs nf,
+ * whose return would be a second return of the same call to a tool that has come meanwhile
+ * (a PY_RETURN event, a profile function's "return"). One such tool misses one event: a JUMP
+ * event when nf stopped at the very backward jump that moved it (the callback's frame then goes
+ * on at the jump's target). Returns the marker for osr_jump. */
+static PyObject *osr_hand_back(PyThreadState *ts)
+{
+    _PyInterpreterFrame *nf = osr_moves->nf, *f = osr_moves->f;
+    for (int i = 0; i < nf->stacktop; i++) {
+        f->localsplus[i] = nf->localsplus[i];   /* f's slots have been empty since the move */
+        nf->localsplus[i] = NULL;
+    }
+    f->stacktop = nf->stacktop;
+    f->instr_ptr = nf->instr_ptr;
+    nf->stacktop = 0;
+    if (nf->frame_obj) {
+        f->frame_obj = nf->frame_obj;
+        nf->frame_obj = NULL;
+        f->frame_obj->f_frame = f;
+    }
+    ts->current_frame = nf->previous;
+    ts->py_recursion_remaining++;
+    _PyEval_FrameClearAndPop(ts, nf);
+    return &osr_back;
 }
 
 /* A weak reference to func for the queued-compile record (NULL on failure, error cleared). A
@@ -791,6 +988,10 @@ static int take_sample(void *unused)
     PyThreadState *ts = PyThreadState_GetUnchecked();
     if (ts == NULL) return 0;
     n_samples++;
+    if (osr_n_armed) {
+        osr_sweep(ts);
+        if (osr_n_armed) osr_alone();   /* sys.settrace or sys.setprofile may have come */
+    }
     _PyInterpreterFrame *f = ts->current_frame;
     while (f && (f->owner == FRAME_OWNED_BY_CSTACK || _PyFrame_IsIncomplete(f))) f = f->previous;
     if (f == NULL || !PyCode_Check(f->f_executable) || !PyFunction_Check(f->f_funcobj)) return 0;
@@ -976,7 +1177,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
         }
     }
     info->is_gen = (co->co_flags & EMBER_GEN_FLAGS) != 0;
-    info->has_osr = osr;
+    info->has_osr = osr && osr_has_loop(co);
     if (cache_dir) cache_mark_hot(co, info);
     if (!sync && background && p_bg_submit) {
         EmberStatus st = p_bg_submit((uint64_t)(uintptr_t)info, info->ncalls, wire, len, err, sizeof err);
@@ -1369,6 +1570,7 @@ static PyObject *unwind(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 d
         stack[depth++] = PyErr_GetRaisedException();
         f->stacktop = nlp + (int)depth;
         f->instr_ptr = code + target;
+        if (osr_moves && osr_moves->nf == f) return osr_hand_back(ts);
         ts->current_frame = f->previous;
         ts->py_recursion_remaining++;
         return _PyEval_EvalFrameDefault(ts, f, 0);
@@ -1402,6 +1604,7 @@ PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
     PyCodeObject *co = (PyCodeObject *)f->f_executable;
     f->instr_ptr = _PyCode_CODE(co) + ember_instr_start(co, (Py_ssize_t)bc);
     f->stacktop = co->co_nlocalsplus + (int)depth;
+    if (osr_moves && osr_moves->nf == f) return osr_hand_back(ts);
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
     return _PyEval_EvalFrameDefault(ts, f, 0);
@@ -1649,7 +1852,6 @@ static int should_watch(PyFunctionObject *func)
  * them any more. Ember learns of changes through wrappers of sys.monitoring.set_events and
  * set_local_events (install_monitoring_hooks). */
 static int local_c_events;     /* set_local_events asked for C_RETURN/C_RAISE at some point */
-static PyObject *orig_set_events, *orig_set_local_events, *orig_get_events;
 /* Routes the function's calls through ember_vectorcall. Its version (and its code's co_version,
  * which MAKE_FUNCTION copies into every new function of that code right after the watcher's
  * CREATE event) are held at 0: a call site the interpreter specialises (CALL_PY_EXACT_ARGS)
@@ -1755,11 +1957,21 @@ static PyObject *mon_set_local_events(PyObject *self, PyObject *const *args, Py_
     return r;
 }
 
+/* sys.monitoring.use_tool_id, seen by Ember: a tool is coming, so on-stack replacement steps
+ * aside first (its tool id is free for the taking; see the rule above osr_others_active). */
+static PyObject *mon_use_tool_id(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    osr_disarm_all();
+    return PyObject_Vectorcall(orig_use_tool_id, args, (size_t)nargs, NULL);
+}
+
 static PyMethodDef mon_set_events_def = {"set_events", (PyCFunction)(void (*)(void))mon_set_events, METH_FASTCALL,
                                          "sys.monitoring.set_events, seen by Ember (parks compiled functions while "
                                          "a tool wants C_RETURN/C_RAISE events)."};
 static PyMethodDef mon_set_local_events_def = {"set_local_events", (PyCFunction)(void (*)(void))mon_set_local_events,
                                                METH_FASTCALL, "sys.monitoring.set_local_events, seen by Ember."};
+static PyMethodDef mon_use_tool_id_def = {"use_tool_id", (PyCFunction)(void (*)(void))mon_use_tool_id, METH_FASTCALL,
+                                          "sys.monitoring.use_tool_id, seen by Ember (on-stack replacement steps aside)."};
 
 /* Wraps sys.monitoring.set_events and set_local_events (idempotent). */
 static PyObject *shim_install_monitoring_hooks(PyObject *self, PyObject *unused)
@@ -1770,13 +1982,16 @@ static PyObject *shim_install_monitoring_hooks(PyObject *self, PyObject *unused)
     orig_set_events = PyObject_GetAttrString(mon, "set_events");
     orig_set_local_events = PyObject_GetAttrString(mon, "set_local_events");
     orig_get_events = PyObject_GetAttrString(mon, "get_events");
-    if (!orig_set_events || !orig_set_local_events || !orig_get_events) return NULL;
+    orig_use_tool_id = PyObject_GetAttrString(mon, "use_tool_id");
+    if (!orig_set_events || !orig_set_local_events || !orig_get_events || !orig_use_tool_id) return NULL;
     PyObject *a = PyCFunction_New(&mon_set_events_def, NULL);
     PyObject *b = PyCFunction_New(&mon_set_local_events_def, NULL);
-    int err = (!a || !b || PyObject_SetAttrString(mon, "set_events", a) < 0 ||
-               PyObject_SetAttrString(mon, "set_local_events", b) < 0);
+    PyObject *c = PyCFunction_New(&mon_use_tool_id_def, NULL);
+    int err = (!a || !b || !c || PyObject_SetAttrString(mon, "set_events", a) < 0 ||
+               PyObject_SetAttrString(mon, "set_local_events", b) < 0 || PyObject_SetAttrString(mon, "use_tool_id", c) < 0);
     Py_XDECREF(a);
     Py_XDECREF(b);
+    Py_XDECREF(c);
     if (err) return NULL;
     set_parked(c_events_wanted());
     Py_RETURN_NONE;
@@ -1995,7 +2210,7 @@ static PyObject *shim_set_background(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* set_osr(mode): EMBER_OSR, 0 off (the default), 1 under the cost policy, 2 under every policy, 3 stress. */
+/* set_osr(mode): EMBER_OSR, 0 off, 1 under the cost policy (the default), 2 under every policy, 3 stress. */
 static PyObject *shim_set_osr(PyObject *self, PyObject *arg)
 {
     long m = PyLong_AsLong(arg);
@@ -2252,7 +2467,7 @@ static PyMethodDef methods[] = {
     {"watch", shim_watch, METH_O, "Count calls of an existing function (autojit / jit list)."},
     {"install_monitoring_hooks", shim_install_monitoring_hooks, METH_NOARGS,
      "Wrap sys.monitoring.set_events/set_local_events so Ember parks its functions while a tool wants "
-     "C_RETURN/C_RAISE events."},
+     "C_RETURN/C_RAISE events, and use_tool_id so that on-stack replacement steps aside for a tool."},
     {"is_compiled", shim_is_compiled, METH_O, "True if calls of the function run compiled code."},
     {"compiled_size", shim_compiled_size, METH_O, "Native code bytes of a compiled function (0 if none)."},
     {"compiled_functions", shim_compiled_functions, METH_NOARGS, "List of compiled 'module:qualname'."},
@@ -2273,7 +2488,7 @@ static PyMethodDef methods[] = {
     {"set_cache", shim_set_cache, METH_VARARGS, "set_cache(dir, max_bytes, host_id): the persistent code cache "
      "(dir None: off); before the compiler loads"},
     {"set_osr", shim_set_osr, METH_O, "set_osr(mode): on-stack replacement of interpreted frames at loop "
-     "headers: 0 off (the default), 1 under the cost policy, 2 under every policy, 3 the stress mode for "
+     "headers: 0 off, 1 under the cost policy (the default), 2 under every policy, 3 the stress mode for "
      "tests: every loop's first backward jump compiles and moves (EMBER_OSR)."},
     {"set_background", shim_set_background, METH_O, "True: compile hot functions on the compile thread "
      "(the default); False: at the call that made them hot (EMBER_BACKGROUND=0)."},

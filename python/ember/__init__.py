@@ -9,10 +9,9 @@ once that time outweighs its estimated compile cost (docs/compilation.md). Hot f
 thread while they keep running in the interpreter; `wait_for_compiles()` waits for it.
 Environment: EMBER_AUTO=N or EMBER_AUTO=cost, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path ('-' = stderr),
 EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM default<O2>), EMBER_DUMP_HIR=1 (log HIR text),
-EMBER_BACKGROUND=0 (compile on the calling thread instead of the compile thread), EMBER_OSR=0|1|2
+EMBER_BACKGROUND=0 (compile on the calling thread instead of the compile thread), EMBER_OSR=0|1|2|3
 (on-stack replacement of a running interpreted frame at a loop header once its code is compiled:
-0 off (default: its stress run under CPython's test suite failed test_monitoring and
-test_sys_settrace), 1 under the cost policy, 2 under every policy, 3 the stress mode for tests:
+0 off, 1 under the cost policy (the default), 2 under every policy, 3 the stress mode for tests:
 every loop's first backward jump compiles its function and moves the frame), EMBER_CACHE=0 (no
 persistent code cache), EMBER_CACHE_DIR=path (default ~/.cache/ember), EMBER_CACHE_SIZE=MiB (256).
 """
@@ -92,7 +91,7 @@ if inactive is None:
     # EMBER_BACKGROUND=0: compile on the calling thread at the call that makes a function hot
     # (deterministic, for tests and measurements); default 1, the compile thread.
     _shim.set_background(_env_int("EMBER_BACKGROUND", 1, 0, 1))
-    _shim.set_osr(_env_int("EMBER_OSR", 0, 0, 3))
+    _shim.set_osr(_env_int("EMBER_OSR", 1, 0, 3))
     _shim.set_cache(*_cache_settings())
     _shim.install_monitoring_hooks()
 else:

@@ -97,7 +97,7 @@ def test_waiting_functions_keep_the_interpreters_call_specialisation(tmp_path):
 
 def test_a_hot_loop_in_a_function_called_once_compiles_it_for_its_next_call(tmp_path):
     """Samples count loops as well as calls: `main()` is called once and loops; it is compiled
-    while it runs (no on-stack replacement yet: that frame finishes in the interpreter), and
+    while it runs (its frame moves into compiled code: on-stack replacement, test_osr.py), and
     its next call runs compiled code with the same result."""
     proc = ok(run_script(tmp_path, """
         import ember, time

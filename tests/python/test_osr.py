@@ -215,10 +215,41 @@ def test_mode_1_moves_nothing_outside_the_cost_policy(tmp_path):
     assert moves == []
 
 
-def test_off_by_default(tmp_path):
-    """Without EMBER_OSR nothing moves, even in the setting where EMBER_OSR=2 moves the frame."""
+def test_default_moves_only_under_the_cost_policy(tmp_path):
+    """Without EMBER_OSR (the default, 1) nothing moves with EMBER_AUTO=N, even in the setting
+    where EMBER_OSR=2 moves the frame; test_cost_policy_moves_a_loop_by_default covers the cost
+    policy."""
     out, moves = differential(tmp_path, SUM_LOOP.format(name="f") + "print(f(1000))\n", EMBER_OSR="")
     assert moves == []
+
+
+def test_cost_policy_moves_a_loop_by_default_and_then_holds_no_tool_id(tmp_path):
+    """The user's defaults (`python -m ember`, no EMBER_OSR): a function called once whose loop
+    is hot is compiled while it runs and its frame moves at the loop; afterwards Ember holds no
+    tool id (a program gets id 5) and a trace function sees the interpreter's events."""
+    proc = run_script(tmp_path, """
+        import sys, time, ember
+        def main(limit):
+            t, end = 0, time.monotonic() + limit
+            while not ember.stats()["osr"] and time.monotonic() < end:
+                for i in range(1000):
+                    t += i % 7
+            return ember.stats()["osr"] > 0
+        def callee():
+            return 1
+        print(main(60), sys.monitoring.get_tool(5))
+        sys.monitoring.use_tool_id(5, "mine")
+        print(sys.monitoring.get_tool(5))
+        sys.monitoring.free_tool_id(5)
+        seen = []
+        sys.settrace(lambda frame, event, arg: seen.append((event, frame.f_code.co_name)))
+        callee()
+        sys.settrace(None)
+        print(seen)
+    """, module_ember=True, env=clean_env(EMBER_BACKGROUND="1", EMBER_LOG="-"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["True None", "mine", "[('call', 'callee')]"], proc.stdout + proc.stderr
+    assert "on-stack replacement of __main__:main at code unit" in proc.stderr, proc.stderr
 
 
 def test_stress_mode_moves_every_loop_at_its_first_backward_jump(tmp_path):
@@ -284,3 +315,193 @@ except ZeroDivisionError:
     moved = {m[0] for m in osr_moves(log.read_text())}
     assert {"__main__:for_else", "__main__:while_continue", "__main__:nested_return", "__main__:catching",
             "__main__:escaping"} <= moved, moved
+
+
+# ---- Tracing, profiling and other sys.monitoring tools (cpython-glue/shim.c, "The rule") ----
+# Ember's tool (sys.monitoring id 5) is held only while a code object is armed, nothing is armed
+# while another tool is on, and the compiled code of a moved frame runs outside Ember's JUMP
+# callback, where CPython silences every event.
+
+#: A loop that is moved at its fourth iteration and calls `start()` at its seventh, from
+#: compiled code; `helper` is called at every iteration.
+STARTS_INSIDE = """
+def helper(x):
+    return x + 1
+def f(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+        if i == 6:
+            start()
+        t += helper(i)
+    return t
+"""
+
+
+def test_a_tool_started_inside_a_moved_loop_sees_every_event(tmp_path):
+    """A sys.monitoring tool switched on by code the moved frame runs gets the interpreter's
+    events: its callees' starts and returns, the lines of the rest of the loop, one return of
+    the moved call."""
+    out, moves = differential(tmp_path, STARTS_INSIDE + """
+E = sys.monitoring.events
+seen = []
+def record(*what):
+    if what[1] in ("f", "helper"):
+        seen.append(what)
+def start():
+    sys.monitoring.use_tool_id(2, "test")
+    sys.monitoring.register_callback(2, E.PY_START, lambda code, off: record("start", code.co_name))
+    sys.monitoring.register_callback(2, E.PY_RETURN, lambda code, off, rv: record("return", code.co_name, rv))
+    sys.monitoring.register_callback(2, E.LINE, lambda code, line: record("line", code.co_name, line))
+    sys.monitoring.set_events(2, E.PY_START | E.PY_RETURN | E.LINE)
+print(f(12))
+sys.monitoring.set_events(2, 0)
+sys.monitoring.free_tool_id(2)
+print(seen)
+""")
+    assert "('return', 'f', 78)" in out and out.count("'return', 'f'") == 1, out
+    assert [m[0] for m in moves] == ["__main__:f"], moves
+
+
+def test_settrace_inside_a_moved_loop_traces_its_callees(tmp_path):
+    """sys.settrace called from the compiled code of a moved frame: the trace function sees the
+    calls, lines and returns of what the frame calls afterwards, as in the interpreter."""
+    out, moves = differential(tmp_path, STARTS_INSIDE + """
+events = []
+def tracer(frame, event, arg):
+    events.append((event, frame.f_code.co_name, frame.f_lineno))
+    return tracer
+def start():
+    sys.settrace(tracer)
+print(f(12))
+sys.settrace(None)
+print(events)
+""")
+    assert "('call', 'helper'" in out, out
+    assert [m[0] for m in moves] == ["__main__:f"], moves
+
+
+def test_setprofile_inside_a_moved_loop_sees_one_return_of_the_call(tmp_path):
+    """sys.setprofile from a moved frame: the frame goes back to the interpreter, so the
+    profile function sees the moved call return once (and an exception caught in the loop
+    afterwards is the interpreter's too)."""
+    out, moves = differential(tmp_path, """
+def helper(x):
+    if x % 4 == 0:
+        raise KeyError(x)
+    return x + 1
+def f(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+        if i == 6:
+            sys.setprofile(profiler)
+        try:
+            t += helper(i)
+        except KeyError:
+            t -= 1
+    return t
+events = []
+def profiler(frame, event, arg):
+    if frame.f_code.co_name in ("f", "helper"):
+        events.append((event, frame.f_code.co_name, frame.f_lineno))
+print(f(12))
+sys.setprofile(None)
+print(events)
+""")
+    assert out.count("'return', 'f'") == 1, out
+    assert [m[0] for m in moves] == ["__main__:f"], moves
+
+
+def test_settrace_in_an_armed_loop_stops_the_move_and_frees_the_tool_id(tmp_path):
+    """sys.settrace right after the frame was armed: the frame is not moved, the trace function
+    sees what the interpreter shows it, and Ember does not keep tool id 5."""
+    out, moves = differential(tmp_path, """
+events = []
+def tracer(frame, event, arg):
+    events.append((event, frame.f_code.co_name))
+    return tracer
+def helper(x):
+    return x * 2
+def f(n):
+    t = 0
+    for i in range(n):
+        if i == 3:
+            sync()
+            sys.settrace(tracer)
+        t += helper(i)
+    return t
+print(f(10))
+sys.settrace(None)
+print(events)
+print(sys.monitoring.get_tool(5))
+""")
+    assert out.split("\n")[-2] == "None", out
+    assert moves == [], moves
+
+
+def test_a_program_gets_tool_id_5_while_a_frame_is_armed_and_after_a_move(tmp_path):
+    """sys.monitoring.use_tool_id(5) succeeds while Ember has a frame armed (Ember steps aside:
+    no move, and none of Ember's JUMP events reaches the program's callback) and after a move;
+    get_tool(5) is None when Ember has nothing armed."""
+    out, moves = differential(tmp_path, """
+E = sys.monitoring.events
+def armed(n):
+    t = 0
+    hits = []
+    for i in range(n):
+        if i == 3:
+            sync()
+            sys.monitoring.use_tool_id(5, "mine")
+            sys.monitoring.register_callback(5, E.JUMP, lambda *a: hits.append(a[1:]))
+            print("inside:", sys.monitoring.get_tool(5))
+        t += i
+    sys.monitoring.register_callback(5, E.JUMP, None)
+    sys.monitoring.free_tool_id(5)
+    return t, hits
+""" + SUM_LOOP.format(name="moved") + """
+print(armed(100))
+print(moved(100), sys.monitoring.get_tool(5))
+sys.monitoring.use_tool_id(5, "mine")
+print("after:", sys.monitoring.get_tool(5))
+sys.monitoring.free_tool_id(5)
+""")
+    assert "inside: mine" in out and "after: mine" in out, out
+    assert [m[0] for m in moves] == ["__main__:moved"], moves
+
+
+def test_stress_mode_leaves_tool_id_5_free(tmp_path):
+    """EMBER_OSR=3 moves every loop; between calls nothing stays armed for a finished frame,
+    so tool id 5 is free, and a program's own tool 5 sees only its own events."""
+    body = """
+E = sys.monitoring.events
+def total(n):
+    t = 0
+    for i in range(n):
+        t += i
+    return t
+def squares(n):
+    return [i * i for i in range(n)]
+print(total(100), squares(5), sys.monitoring.get_tool(5))
+sys.monitoring.use_tool_id(5, "mine")
+jumps = []
+sys.monitoring.register_callback(5, E.JUMP, lambda code, a, b: jumps.append(code.co_name))
+sys.monitoring.set_local_events(5, total.__code__, E.JUMP)
+print(total(10), sorted(set(jumps)), len(jumps))
+sys.monitoring.set_local_events(5, total.__code__, 0)
+sys.monitoring.register_callback(5, E.JUMP, None)
+sys.monitoring.free_tool_id(5)
+print(total(50), sys.monitoring.get_tool(5))
+"""
+    script = PRELUDE + body
+    plain = run_script(tmp_path, script, env=clean_env(EMBER_DISABLE="1"), name="stress.py")
+    log = tmp_path / "stress.log"
+    jl = tmp_path / "jitlist.txt"
+    jl.write_text("__main__:*\n")
+    em = run_script(tmp_path, script, name="stress.py", env=clean_env(
+        EMBER_AUTO="0", EMBER_BACKGROUND="0", EMBER_OSR="3", EMBER_LOG=str(log), EMBER_JIT_LIST=str(jl)))
+    assert plain.returncode == 0 and em.returncode == 0, em.stdout + em.stderr
+    assert em.stdout == plain.stdout
+    assert "__main__:total" in {m[0] for m in osr_moves(log.read_text())}

@@ -191,6 +191,37 @@ def test_monitoring_call_events_identical(tmp_path):
     assert "Finished compiling __main__:callee" in jit.stderr
 
 
+LOCAL_ONLY = """
+import sys
+E = sys.monitoring.events
+def total(n):
+    t = 0
+    for i in range(n):
+        t += i
+    return t
+print(total(100))      # compiled (EMBER_AUTO=0) at this call
+events = []
+sys.monitoring.use_tool_id(3, "ember-test")
+sys.monitoring.register_callback(3, E.JUMP, lambda code, a, b: events.append(("jump", code.co_name)))
+sys.monitoring.register_callback(3, E.PY_START, lambda code, off: events.append(("start", code.co_name)))
+sys.monitoring.set_local_events(3, total.__code__, E.JUMP | E.PY_START)
+print(total(5), events)
+sys.monitoring.set_local_events(3, total.__code__, 0)
+print(total(5), len(events))
+"""
+
+
+def test_local_events_only_on_a_compiled_function(tmp_path):
+    """A tool that only ever sets local events (no global event was switched on in the
+    process) gets them from a compiled function's code: its calls run in the interpreter."""
+    (tmp_path / "prog.py").write_text(textwrap.dedent(LOCAL_ONLY))
+    plain = _run(tmp_path, [sys.executable, "prog.py"], False)
+    jit = _run(tmp_path, [sys.executable, "prog.py"], True, EMBER_AUTO="0")
+    assert plain.stdout == jit.stdout
+    assert "('jump', 'total')" in plain.stdout
+    assert "Finished compiling __main__:total" in jit.stderr
+
+
 def test_large_functions_refused_with_reason(tmp_path):
     (tmp_path / "prog.py").write_text("def big(x):\n" + "".join(f"    x = x + {i}\n" for i in range(400)) +
                                       "    return x\nfor _ in range(3):\n    print(big(1))\n")
