@@ -124,10 +124,15 @@ impl Cache {
                 Ok(bytes[HEADER_BYTES..].to_vec())
             }
             Err(why) => {
-                let _ = fs::remove_file(&path);
+                self.discard(key);
                 Err(Miss::Rejected(why))
             }
         }
+    }
+
+    /// Deletes `key`'s entry (one that passed its checks but that LLVM could not link).
+    pub fn discard(&self, key: &Key) {
+        let _ = fs::remove_file(self.path(key));
     }
 
     /// Writes `key`'s entry atomically (temporary file, then rename), then evicts the least

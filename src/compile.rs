@@ -97,14 +97,19 @@ pub struct Compiler {
     tm: TargetMachine,
     config: Config,
     next_id: u64,
+    /// The JIT's target, when Ember's LLVM passes know it.
+    target: Option<crate::passes_llvm::Target>,
     /// Ember's LLVM passes for the host (call-site policy, shared exits; issue 6).
     llvm_passes: crate::passes_llvm::Options,
     /// Helper name → address, for the absolute call-site lowering.
     helper_addrs: std::collections::HashMap<String, u64>,
     /// The persistent code cache, when on.
     cache: Option<Cache>,
-    /// Cache keys of live code, with how many live functions use each.
-    live_keys: std::collections::HashMap<Key, usize>,
+    /// The part of every cache key that is fixed for this compiler (see [`Compiler::cache_key`]):
+    /// format, host build, helper bitcode, target triple, CPU, features and opt level.
+    key_base: blake3::Hasher,
+    /// Cache keys of live code (each names at most one live function).
+    live_keys: std::collections::HashSet<Key>,
 }
 
 fn codegen_level(opt: u32) -> OptimizationLevel {
@@ -130,12 +135,20 @@ impl Compiler {
         jit.define_absolute(&config.helpers)?;
         let tm = orc::target_machine(&jit.triple, codegen_level(config.opt_level))?;
         let helper_addrs = config.helpers.iter().cloned().collect();
-        let llvm_passes = match crate::passes_llvm::Target::parse(&jit.triple) {
+        let target = crate::passes_llvm::Target::parse(&jit.triple);
+        let llvm_passes = match target {
             Some(t) => crate::passes_llvm::Options::for_host_jit(t),
             None => crate::passes_llvm::Options { share_exits: false, ..Default::default() },
         };
         let cache = config.cache.as_ref().map(|c| Cache::new(&c.dir, c.max_bytes));
-        Ok(Compiler { jit, tm, config, next_id: 0, llvm_passes, helper_addrs, cache, live_keys: Default::default() })
+        let mut key_base = blake3::Hasher::new();
+        key_base.update(&crate::cache::MAGIC);
+        key_base.update(config.host_id.as_bytes());
+        key_base.update(blake3::hash(&config.bitcode).as_bytes());
+        let machine =
+            format!("{}|{}|{}|{}", jit.triple, tm.get_cpu().to_string_lossy(), tm.get_feature_string().to_string_lossy(), config.opt_level);
+        key_base.update(machine.as_bytes());
+        Ok(Compiler { jit, tm, config, next_id: 0, target, llvm_passes, helper_addrs, cache, key_base, live_keys: Default::default() })
     }
 
     /// The cache key of a split function under this compiler's configuration, or `None` when
@@ -143,23 +156,12 @@ impl Compiler {
     fn cache_key(&self, split: &Function) -> Option<Key> {
         use std::hash::Hash;
         self.cache.as_ref()?;
-        let target = crate::passes_llvm::Target::parse(&self.jit.triple);
-        if target.is_some_and(|t| self.llvm_passes.policy.needs_addresses(t)) {
+        if self.target.is_some_and(|t| self.llvm_passes.policy.needs_addresses(t)) {
             return None;
         }
-        let mut h = KeyHasher(blake3::Hasher::new());
-        h.0.update(&crate::cache::MAGIC);
-        h.0.update(self.config.host_id.as_bytes());
-        h.0.update(blake3::hash(&self.config.bitcode).as_bytes());
-        let machine = format!(
-            "{}|{}|{}|{}|{:?}",
-            self.jit.triple,
-            self.tm.get_cpu().to_string_lossy(),
-            self.tm.get_feature_string().to_string_lossy(),
-            self.config.opt_level,
-            self.llvm_passes
-        );
-        h.0.update(machine.as_bytes());
+        // The LLVM pass options can change (set_llvm_passes), so they are hashed per key.
+        let mut h = KeyHasher(self.key_base.clone());
+        h.0.update(format!("{:?}", self.llvm_passes).as_bytes());
         split.hash(&mut h);
         Some(Key(*h.0.finalize().as_bytes()))
     }
@@ -185,12 +187,12 @@ impl Compiler {
         hir::verify::verify(&f)?;
         passes::run_all(&mut f)?;
         hir::verify::verify(&f)?;
-        let code_units = crate::passes_llvm::Target::parse(&self.jit.triple).is_some_and(|t| t.binds_code_units());
+        let code_units = self.target.is_some_and(|t| t.binds_code_units());
         let (split, bindings) = hir::bind::split(&f, code_units);
         let key = self.cache_key(&split);
         // Entry names are unique while live: a cached object's are derived from its key, so
         // a second live function with the same key compiles under a numbered name instead.
-        let live = key.is_some_and(|k| self.live_keys.contains_key(&k));
+        let live = key.is_some_and(|k| self.live_keys.contains(&k));
         self.next_id += 1;
         let symbol = match key {
             Some(k) if !live => format!("ember_c_{}", &k.hex()[..32]),
@@ -206,12 +208,15 @@ impl Compiler {
                 Ok(object) => {
                     // A well-formed entry LLVM cannot link is dropped and compiled anew.
                     if let Ok((entry, code_size, tracker)) = self.jit.add_object_and_lookup(&object, &symbol) {
-                        self.bind(&symbol, &bindings)?;
-                        self.live_keys.insert(k, 1);
+                        if let Err(e) = self.bind(&symbol, &bindings) {
+                            self.jit.remove(tracker);
+                            return Err(e);
+                        }
+                        self.live_keys.insert(k);
                         let compile_ns = start.elapsed().as_nanos() as u64;
                         return Ok(Compiled { entry, code_size, compile_ns, tracker, cache: CacheUse::Loaded, key: Some(k) });
                     }
-                    let _ = std::fs::remove_file(cache.path(&k));
+                    cache.discard(&k);
                     cache_use = CacheUse::Rejected;
                 }
                 Err(Miss::Rejected(_)) => cache_use = CacheUse::Rejected,
@@ -256,7 +261,7 @@ impl Compiler {
             }
             let key = if live { None } else { key };
             if let Some(k) = key {
-                self.live_keys.insert(k, 1);
+                self.live_keys.insert(k);
             }
             Ok(Compiled { entry, code_size, compile_ns: start.elapsed().as_nanos() as u64, tracker, cache: cache_use, key })
         }
@@ -287,8 +292,7 @@ impl Compiler {
         bindings: &hir::bind::Bindings,
         symbol: &str,
     ) -> Result<Module<'ctx>, EmberError> {
-        let target = crate::passes_llvm::Target::parse(&self.jit.triple);
-        let how = lower::Bound { init: false, invariant: target.is_some_and(|t| t.invariant_bindings()) };
+        let how = lower::Bound { init: false, invariant: self.target.is_some_and(|t| t.invariant_bindings()) };
         let m = lower::lower_split(ctx, f, bindings, symbol, how)?;
         m.set_triple(&inkwell::targets::TargetTriple::create(&self.jit.triple));
         m.set_data_layout(&self.tm.get_target_data().get_data_layout());
@@ -300,7 +304,7 @@ impl Compiler {
             _ => "globaldce,default<O2>",
         };
         m.run_passes(pipeline, &self.tm, PassBuilderOptions::create()).map_err(|e| EmberError::Llvm(e.to_string()))?;
-        if let Some(t) = crate::passes_llvm::Target::parse(&self.jit.triple) {
+        if let Some(t) = self.target {
             crate::passes_llvm::run(&m, t, &self.llvm_passes, &self.helper_addrs)?;
         }
         if let Some(dir) = std::env::var_os("EMBER_DUMP_IR") {

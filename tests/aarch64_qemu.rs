@@ -53,22 +53,7 @@ fn ip(unit: u64) -> String {
 }
 
 fn programs() -> Vec<Program> {
-    let sum_loop: &[(Op, &[i64])] = &[
-        (Op::Resume, &[]),
-        (Op::LoadConst, &[0]),
-        (Op::StoreFast, &[1]),
-        (Op::LoadFast, &[0]),
-        (Op::GetIter, &[]),
-        (Op::ForIter, &[12, 0]),
-        (Op::StoreFast, &[2]),
-        (Op::LoadFast, &[1]),
-        (Op::LoadFast, &[2]),
-        (Op::BinaryOp, &[0, 0]),
-        (Op::StoreFast, &[1]),
-        (Op::JumpBackward, &[5]),
-        (Op::LoadFast, &[1]),
-        (Op::ReturnValue, &[]),
-    ];
+    let sum_loop = common::SUM_LOOP;
     let max: &[(Op, &[i64])] = &[
         (Op::Resume, &[]),
         (Op::LoadFast, &[0]),

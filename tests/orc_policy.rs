@@ -10,33 +10,12 @@ use std::time::Instant;
 
 use common::*;
 use ember::compile::{Compiler, Config};
-use ember::hir::{build, Op};
+use ember::hir::build;
 use ember::passes_llvm::{Options, Policy};
 use serial_test::serial;
 
 fn sum_loop(zero: u64) -> ember::hir::wire::WireFunction {
-    asm(
-        3,
-        1,
-        3,
-        vec![zero],
-        &[
-            (Op::Resume, &[]),
-            (Op::LoadConst, &[0]),
-            (Op::StoreFast, &[1]),
-            (Op::LoadFast, &[0]),
-            (Op::GetIter, &[]),
-            (Op::ForIter, &[12, 0]),
-            (Op::StoreFast, &[2]),
-            (Op::LoadFast, &[1]),
-            (Op::LoadFast, &[2]),
-            (Op::BinaryOp, &[0, 0]),
-            (Op::StoreFast, &[1]),
-            (Op::JumpBackward, &[5]),
-            (Op::LoadFast, &[1]),
-            (Op::ReturnValue, &[]),
-        ],
-    )
+    asm(3, 1, 3, vec![zero], SUM_LOOP)
 }
 
 #[test]

@@ -49,7 +49,8 @@ def osr_moves(log):
 
 def differential(tmp_path, body, **env):
     """Runs PRELUDE + body plainly and under Ember (EMBER_OSR=2, first-call compiles in the
-    background); returns (Ember's stdout, the moves Ember logged). Asserts equal output."""
+    background, unless `env` says otherwise, e.g. the stress mode EMBER_OSR=3 with
+    EMBER_BACKGROUND=0); returns (Ember's stdout, the moves Ember logged). Asserts equal output."""
     script = PRELUDE + body
     plain = run_script(tmp_path, script, env=clean_env(EMBER_DISABLE="1"), name="plain.py")
     log = tmp_path / "ember.log"
@@ -303,16 +304,8 @@ try:
 except ZeroDivisionError:
     traceback.print_exc(file=sys.stdout)
 """
-    script = PRELUDE + body
-    plain = run_script(tmp_path, script, env=clean_env(EMBER_DISABLE="1"), name="stress.py")
-    log = tmp_path / "stress.log"
-    jl = tmp_path / "jitlist.txt"
-    jl.write_text("__main__:*\n")
-    em = run_script(tmp_path, script, name="stress.py", env=clean_env(
-        EMBER_AUTO="0", EMBER_BACKGROUND="0", EMBER_OSR="3", EMBER_LOG=str(log), EMBER_JIT_LIST=str(jl)))
-    assert plain.returncode == 0 and em.returncode == 0, em.stdout + em.stderr
-    assert em.stdout == plain.stdout
-    moved = {m[0] for m in osr_moves(log.read_text())}
+    _, moves = differential(tmp_path, body, EMBER_BACKGROUND="0", EMBER_OSR="3")
+    moved = {m[0] for m in moves}
     assert {"__main__:for_else", "__main__:while_continue", "__main__:nested_return", "__main__:catching",
             "__main__:escaping"} <= moved, moved
 
@@ -495,13 +488,5 @@ sys.monitoring.register_callback(5, E.JUMP, None)
 sys.monitoring.free_tool_id(5)
 print(total(50), sys.monitoring.get_tool(5))
 """
-    script = PRELUDE + body
-    plain = run_script(tmp_path, script, env=clean_env(EMBER_DISABLE="1"), name="stress.py")
-    log = tmp_path / "stress.log"
-    jl = tmp_path / "jitlist.txt"
-    jl.write_text("__main__:*\n")
-    em = run_script(tmp_path, script, name="stress.py", env=clean_env(
-        EMBER_AUTO="0", EMBER_BACKGROUND="0", EMBER_OSR="3", EMBER_LOG=str(log), EMBER_JIT_LIST=str(jl)))
-    assert plain.returncode == 0 and em.returncode == 0, em.stdout + em.stderr
-    assert em.stdout == plain.stdout
-    assert "__main__:total" in {m[0] for m in osr_moves(log.read_text())}
+    _, moves = differential(tmp_path, body, EMBER_BACKGROUND="0", EMBER_OSR="3")
+    assert "__main__:total" in {m[0] for m in moves}
