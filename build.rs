@@ -36,7 +36,7 @@ fn build_bitcode(out: &Path) {
     println!("cargo:rerun-if-env-changed=EMBER_PYTHON");
     println!("cargo:rerun-if-env-changed=EMBER_NO_BITCODE");
     println!("cargo:rerun-if-env-changed=EMBER_WRITE_HEADER");
-    for f in ["jit_bitcode.c", "runtime_fast.c", "frame_fast.c", "ember_runtime.h"] {
+    for f in ["jit_bitcode.c", "runtime_fast.c", "frame_fast.c", "ember_runtime.h", "../include/ember.h"] {
         println!("cargo:rerun-if-changed=cpython-glue/{f}");
     }
     let src = Path::new("cpython-glue/jit_bitcode.c");
@@ -51,6 +51,8 @@ fn build_bitcode(out: &Path) {
                 // Debian keeps pyconfig.h in <include>/../<multiarch>/python3.13/.
                 .arg(format!("-I{}/..", inc.display()))
                 .arg("-Icpython-glue")
+                // ember.h (the committed, generated header): the type numbers of EmberType.
+                .arg("-Iinclude")
                 .arg(src)
                 .arg("-o")
                 .arg(&dst)
@@ -82,6 +84,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/policy.rs");
     println!("cargo:rerun-if-changed=src/compile.rs");
     println!("cargo:rerun-if-changed=src/hir/op.rs");
+    println!("cargo:rerun-if-changed=src/hir/mod.rs");
     println!("cargo:rerun-if-changed=src/hir/wire.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();

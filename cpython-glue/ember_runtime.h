@@ -58,6 +58,23 @@ PyObject *ember_rt_raise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
 /* Deopt: the frame (locals in place, `depth` stack values spilled) resumes in the interpreter
  * at code unit `bc`; returns the function's result. */
 PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
+/* A failed guard of typed HIR (GuardType, a non-compact Unbox, an int overflow, a zero float
+ * divisor): as ember_rt_deopt, counted per code object; when the exit's boxing failed
+ * (ember_box_for_exit_*: an exception is set) it raises at `bc` instead. A function whose
+ * guards keep failing is withdrawn to the interpreter and compiled again later from the
+ * profile the interpreter has re-specialised since. */
+PyObject *ember_rt_guard_fail(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
+/* Typed HIR (runtime_fast.c): the type guard, unboxing and boxing of ints and floats. */
+int ember_type_check(PyObject *v, i64 ty);
+int ember_int_is_compact(PyObject *v);
+i64 ember_int_value(PyObject *v);
+double ember_float_value(PyObject *v);
+PyObject *ember_int_box(i64 x);
+PyObject *ember_float_box(double d);
+PyObject *ember_box_for_exit_int(i64 x);
+PyObject *ember_box_for_exit_float(double d);
+void ember_decref_int(PyObject *o);
+void ember_decref_float(PyObject *o);
 /* Bare `raise` (RAISE_VARARGS 0): like ember_rt_raise, without a new traceback entry when an
  * active exception was re-raised. */
 PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
@@ -345,6 +362,10 @@ extern int ember_enabled;
 extern long ember_gen_resumes;
 PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
+/* Sites (code units) per code object whose failed guards are remembered, so that a recompile
+ * compiles them generic (CodeInfo.despec). */
+#define EMBER_MAX_DESPEC 16
+
 /* Per-code-object state, stored in co_extra (shim.c owns it). */
 typedef struct {
     entry_fn entry;      /* compiled entry, NULL until compiled */
@@ -368,6 +389,10 @@ typedef struct {
     int osr_armed;       /* Ember's sys.monitoring JUMP events are on for this code (shim.c OSR) */
     int osr_count;       /* frames of this code moved into compiled code */
     int osr_return;      /* 1 + code unit of a RETURN_VALUE; -1 none; 0 not looked up yet */
+    uint32_t deopts;     /* failed guards since it was last compiled (ember_rt_guard_fail) */
+    int ndespec;         /* code units whose guards failed: compiled generic from now on (serialize.c) */
+    int32_t despec[EMBER_MAX_DESPEC];
+    int recompiles;      /* times its compiled code was withdrawn for failing guards */
     int warm;            /* the code cache's hot marker (shim.c cache_warm): 1 present, -1 absent,
                           * 0 not looked up yet */
 } CodeInfo;
@@ -601,6 +626,9 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
     X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_resume_ic_fill) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
-    X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store)
+    X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store) \
+    X(ember_rt_guard_fail) X(ember_type_check) X(ember_int_is_compact) X(ember_int_value) \
+    X(ember_float_value) X(ember_int_box) X(ember_float_box) X(ember_box_for_exit_int) \
+    X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float)
 
 #endif /* EMBER_RUNTIME_H */

@@ -18,6 +18,7 @@
  * results are new references, NULL / -1 means an exception is set.
  */
 #include "ember_runtime.h"
+#include "ember.h"                        /* EmberType */
 
 #include "internal/pycore_ceval.h"        /* _PY_EVAL_EVENTS_MASK */
 #include "internal/pycore_code.h"         /* COMPARISON_BIT, COMPARISON_* masks */
@@ -63,6 +64,100 @@ void
 ember_xdecref(PyObject *o)
 {
     Py_XDECREF(o);
+}
+
+/* ======================================================================================
+ * Typed HIR: type guards, unboxing and boxing (GuardType, Unbox, Box of src/hir/op.rs)
+ * ====================================================================================== */
+
+/* GuardType: 1 when the type of `v` is exactly `ty` (an EmberType of ember.h; the exact-type checks of
+ * Include/longobject.h, floatobject.h, ...: PyLong_CheckExact, PyFloat_CheckExact), else 0. `v` is borrowed. The
+ * JIT passes a constant `ty`, so after inlining this is one compare. */
+int
+ember_type_check(PyObject *v, i64 ty)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    switch (ty) {
+    case EMBER_TYPE_INT: return t == &PyLong_Type;
+    case EMBER_TYPE_FLOAT: return t == &PyFloat_Type;
+    case EMBER_TYPE_BOOL: return t == &PyBool_Type;
+    case EMBER_TYPE_STR: return t == &PyUnicode_Type;
+    case EMBER_TYPE_TUPLE: return t == &PyTuple_Type;
+    case EMBER_TYPE_LIST: return t == &PyList_Type;
+    case EMBER_TYPE_DICT: return t == &PyDict_Type;
+    case EMBER_TYPE_NONE_TYPE: return v == Py_None;
+    case EMBER_TYPE_FUNCTION: return t == &PyFunction_Type;
+    default: return 0;
+    }
+}
+
+/* Unbox of an Int: 1 when exact int `v` (borrowed) fits in one digit (_PyLong_IsCompact, the
+ * condition of COMPARE_OP_INT's guard in Python/bytecodes.c), so ember_int_value is exact. */
+int
+ember_int_is_compact(PyObject *v)
+{
+    return _PyLong_IsCompact((PyLongObject *)v);
+}
+
+/* The value of compact exact int `v` (borrowed): _PyLong_CompactValue. */
+i64
+ember_int_value(PyObject *v)
+{
+    return (i64)_PyLong_CompactValue((PyLongObject *)v);
+}
+
+/* The value of exact float `v` (borrowed): PyFloat_AS_DOUBLE. */
+double
+ember_float_value(PyObject *v)
+{
+    return PyFloat_AS_DOUBLE(v);
+}
+
+/* Box of a CInt64: a new int (small ints are the cached immortal ones); NULL with MemoryError
+ * on allocation failure. */
+PyObject *
+ember_int_box(i64 x)
+{
+    return PyLong_FromLongLong((long long)x);
+}
+
+/* Box of a CDouble: a new float from the free list (PyFloat_FromDouble); NULL with
+ * MemoryError on allocation failure. */
+PyObject *
+ember_float_box(double d)
+{
+    return PyFloat_FromDouble(d);
+}
+
+/* Box at a side exit (a deopt or raise exit spilling an unboxed value into the frame): the
+ * new object, or None (immortal) with MemoryError set when allocation fails; the exit then
+ * raises (ember_rt_guard_fail) instead of resuming with a missing value. */
+PyObject *
+ember_box_for_exit_int(i64 x)
+{
+    PyObject *o = PyLong_FromLongLong((long long)x);
+    return o != NULL ? o : Py_None;
+}
+
+PyObject *
+ember_box_for_exit_float(double d)
+{
+    PyObject *o = PyFloat_FromDouble(d);
+    return o != NULL ? o : Py_None;
+}
+
+/* Release of a value known to be an exact int / float: Py_DECREF with the type's own
+ * deallocator (no __del__ can run; _Py_DECREF_SPECIALIZED as in Python/bytecodes.c). */
+void
+ember_decref_int(PyObject *o)
+{
+    _Py_DECREF_SPECIALIZED(o, ember_free_exact_int);
+}
+
+void
+ember_decref_float(PyObject *o)
+{
+    _Py_DECREF_SPECIALIZED(o, _PyFloat_ExactDealloc);
 }
 
 /* _PyErr_Occurred(tstate): 1 if an exception is set on `ts`, else 0. */

@@ -114,7 +114,18 @@ static void async_for_exit(PyCodeObject *co, _Py_CODEUNIT *code, Py_ssize_t n, P
 static uint32_t cache_u32(_Py_CODEUNIT *c) { return read_u32(&c->cache); }
 static uint64_t cache_ptr(_Py_CODEUNIT *c) { return (uint64_t)(uintptr_t)read_obj(&c->cache); }
 
-int ember_serialize(PyFunctionObject *func, int osr, unsigned char **out, size_t *outlen, char *why, size_t whylen)
+/* 1 when the guards compiled for code unit `i` have failed before (ember_rt_guard_fail):
+ * the instruction is then serialised generic, whatever the interpreter quickened it to. */
+static int despecialised(PyCodeObject *co, Py_ssize_t i)
+{
+    CodeInfo *info = ember_code_info(co);
+    if (!info) return 0;
+    for (int k = 0; k < info->ndespec; k++)
+        if (info->despec[k] == (int32_t)i) return 1;
+    return 0;
+}
+
+int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned char **out, size_t *outlen, char *why, size_t whylen)
 {
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     _Py_CODEUNIT *code = _PyCode_CODE(co);
@@ -185,6 +196,7 @@ int ember_serialize(PyFunctionObject *func, int osr, unsigned char **out, size_t
             case BINARY_OP_MULTIPLY_FLOAT: spec = 6; break;
             case BINARY_OP_ADD_UNICODE: spec = 7; break;
             }
+            if (spec != 7 && despecialised(co, i)) spec = 0;
             r = E2(EMBER_OP_BINARY_OP, oparg, spec);
             break;
         }
@@ -207,7 +219,9 @@ int ember_serialize(PyFunctionObject *func, int osr, unsigned char **out, size_t
         }
         case COMPARE_OP: {
             int spec = op == COMPARE_OP_INT ? 1 : op == COMPARE_OP_FLOAT ? 2 : op == COMPARE_OP_STR ? 3 : 0;
-            r = E2(EMBER_OP_COMPARE_OP, oparg, spec);
+            if (spec != 3 && despecialised(co, i)) spec = 0;
+            /* imm2: the rich comparison (Py_LT..Py_GE), oparg >> 5 in 3.13 (bytecodes.c). */
+            r = emit(&prog, EMBER_OP_COMPARE_OP, (uint32_t)i, 3, oparg, spec, oparg >> 5, 0, 0, 0);
             break;
         }
         case IS_OP: r = E1(EMBER_OP_IS_OP, oparg); break;
@@ -375,7 +389,8 @@ int ember_serialize(PyFunctionObject *func, int osr, unsigned char **out, size_t
     /* header */
     put_u32(&b, EMBER_WIRE_MAGIC);
     put_u16(&b, EMBER_WIRE_VERSION);
-    put_u16(&b, EMBER_WIRE_FLAG_IMMORTAL | (osr ? EMBER_WIRE_FLAG_OSR : 0)); /* immortal None/True/False: 3.13 */
+    /* immortal None/True/False: 3.13 */
+    put_u16(&b, EMBER_WIRE_FLAG_IMMORTAL | (osr ? EMBER_WIRE_FLAG_OSR : 0) | (speculate ? 0 : EMBER_WIRE_FLAG_NO_SPECULATION));
     put_u32(&b, (uint32_t)co->co_nlocalsplus);
     put_u32(&b, (uint32_t)co->co_argcount);
     put_u32(&b, (uint32_t)co->co_stacksize);

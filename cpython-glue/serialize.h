@@ -5,7 +5,7 @@
 
 /* Serialises func's code object into wire bytes (PyMem_Malloc'd, caller frees with
  * PyMem_Free). Returns 0, or -1 with a Python exception set (out of memory, bad name). */
-int ember_serialize(PyFunctionObject *func, int osr, unsigned char **out, size_t *outlen, char *why, size_t whylen);
+int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned char **out, size_t *outlen, char *why, size_t whylen);
 
 /* The first code unit (its first EXTENDED_ARG) of the instruction whose opcode unit is
  * `unit`; where deopt must point instr_ptr. */

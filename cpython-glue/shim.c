@@ -295,6 +295,15 @@ static int osr_mode = 1;         /* EMBER_OSR: 0 off, 1 under the cost policy (t
 static PyInterpreterState *osr_held;   /* the interpreter whose tool id Ember holds (something is armed) */
 static int osr_taken_logged;     /* the "tool id is taken" line was logged */
 static long n_osr;               /* frames moved into compiled code (stats "osr") */
+static int speculate = 1;        /* EMBER_SPECULATE: compile typed, guarded code from the profile (set_speculate) */
+static long n_deopts;            /* failed guards of typed code (stats "deopts") */
+static long n_recompiles;        /* compiled code withdrawn for failing guards (stats "recompiles") */
+/* A code object whose guards have failed this many times since it was compiled is withdrawn
+ * (its calls go back to the interpreter) and compiled again when hot, with the sites whose
+ * guards failed compiled generic (CodeInfo.despec); after EMBER_MAX_RECOMPILES withdrawals it
+ * is compiled without any speculation. */
+#define EMBER_DEOPT_LIMIT 64
+#define EMBER_MAX_RECOMPILES 3
 static PyObject *osr_callback;   /* osr_jump as a callable, kept here: it is unregistered while it may run */
 static PyObject *osr_name;       /* "ember", the tool's name */
 static PyObject *osr_set_local_events;   /* sys.monitoring.set_local_events (not Ember's wrapper) */
@@ -1161,7 +1170,8 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     size_t len = 0;
     PyObject *exc = PyErr_GetRaisedException();
     int osr = osr_on() && !(co->co_flags & EMBER_GEN_FLAGS);
-    if (ember_serialize(func, osr, &wire, &len, err, sizeof err) < 0) {
+    int spec = speculate && info->recompiles < EMBER_MAX_RECOMPILES;
+    if (ember_serialize(func, osr, spec, &wire, &len, err, sizeof err) < 0) {
         PyErr_Clear();
         PyErr_SetRaisedException(exc);
         ember_log("Not compiling %s: %s", cname, err);
@@ -1597,6 +1607,42 @@ PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i6
     int reraised = handled != NULL && handled != Py_None;
     Py_XDECREF(handled);
     return unwind(ts, f, bc, depth, !reraised);
+}
+
+PyObject *ember_rt_guard_fail(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth)
+{
+    /* An exit that could not box a value (ember_box_for_exit_*) raises MemoryError here. */
+    if (ts->current_exception != NULL) return ember_rt_raise(ts, f, bc, depth);
+    n_deopts++;
+    PyCodeObject *co = (PyCodeObject *)f->f_executable;
+    CodeInfo *info = ember_code_info(co);
+    if (info) {
+        int seen = 0;
+        for (int k = 0; k < info->ndespec; k++) seen |= info->despec[k] == (int32_t)bc;
+        if (!seen && info->ndespec < EMBER_MAX_DESPEC) info->despec[info->ndespec++] = (int32_t)bc;
+    }
+    if (info && info->state == 1 && !info->is_gen && ++info->deopts >= EMBER_DEOPT_LIMIT) {
+        /* Withdraw: new calls run in the interpreter, which re-specialises the failing
+         * instructions; the cost policy or the call counter compiles the code again. The old
+         * code stays mapped (frames may still run it). */
+        PyObject *name = PyUnicode_FromFormat("%U:%U", PyFunction_Check(f->f_funcobj) ?
+                                              ((PyFunctionObject *)f->f_funcobj)->func_module : Py_None, co->co_qualname);
+        const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+        if (!cname) { PyErr_Clear(); cname = "?"; }
+        info->recompiles++;
+        n_recompiles++;
+        ember_log("Deopt: %s withdrawn after %u failed guards (last at code unit %lld); %s", cname, info->deopts,
+                  (long long)bc, info->recompiles < EMBER_MAX_RECOMPILES ? "compiled again when hot"
+                                                                          : "compiled again without speculation");
+        Py_XDECREF(name);
+        info->entry = NULL;
+        info->state = 0;
+        info->deopts = 0;
+        info->samples = 0;
+        info->ncalls = 0;
+        ember_code_epoch++;
+    }
+    return ember_rt_deopt(ts, f, bc, depth);
 }
 
 PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth)
@@ -2170,7 +2216,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -2180,7 +2226,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "bg_max_queued", (unsigned long long)bg.max_queued,
                          "bg_dropped", (unsigned long long)bg.dropped, "bg_cancelled", (unsigned long long)bg.cancelled,
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
-                         "cache_rejected", n_cache_rejected);
+                         "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later
@@ -2207,6 +2253,15 @@ static PyObject *shim_set_background(PyObject *self, PyObject *arg)
     int on = PyObject_IsTrue(arg);
     if (on < 0) return NULL;
     background = on;
+    Py_RETURN_NONE;
+}
+
+/* set_speculate(on): EMBER_SPECULATE, compile typed code with guards that deopt (default 1). */
+static PyObject *shim_set_speculate(PyObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    speculate = on;
     Py_RETURN_NONE;
 }
 
@@ -2487,6 +2542,7 @@ static PyMethodDef methods[] = {
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {"set_cache", shim_set_cache, METH_VARARGS, "set_cache(dir, max_bytes, host_id): the persistent code cache "
      "(dir None: off); before the compiler loads"},
+    {"set_speculate", shim_set_speculate, METH_O, "set_speculate(on): typed, guarded code from the profile (EMBER_SPECULATE)."},
     {"set_osr", shim_set_osr, METH_O, "set_osr(mode): on-stack replacement of interpreted frames at loop "
      "headers: 0 off, 1 under the cost policy (the default), 2 under every policy, 3 the stress mode for "
      "tests: every loop's first backward jump compiles and moves (EMBER_OSR)."},

@@ -92,6 +92,8 @@ if inactive is None:
     # (deterministic, for tests and measurements); default 1, the compile thread.
     _shim.set_background(_env_int("EMBER_BACKGROUND", 1, 0, 1))
     _shim.set_osr(_env_int("EMBER_OSR", 1, 0, 3))
+    # EMBER_SPECULATE=0: compile without type speculation (no guards, no unboxing; A/B runs).
+    _shim.set_speculate(_env_int("EMBER_SPECULATE", 1, 0, 1))
     _shim.set_cache(*_cache_settings())
     _shim.install_monitoring_hooks()
 else:

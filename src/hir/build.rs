@@ -73,6 +73,7 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
             consts: w.consts.clone(),
             blocks: vec![],
             types: vec![],
+            speculate: !w.no_speculation,
         },
         block_of_start: HashMap::new(),
         start_of_block: vec![],
@@ -551,7 +552,16 @@ impl<'w> Builder<'w> {
                     x.targets.extend(self.async_for_stop(ins, &stack)?);
                     break x;
                 }
-                Op::ResumeAt | Op::GenInterp | Op::UnpackStore => {
+                Op::ResumeAt
+                | Op::GenInterp
+                | Op::UnpackStore
+                | Op::GuardType
+                | Op::Unbox
+                | Op::Box
+                | Op::FloatBinOp
+                | Op::IntBinOp
+                | Op::FloatCompare
+                | Op::IntCompare => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

@@ -30,14 +30,162 @@ pub struct Value(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlockId(pub u32);
 
-/// The type of an SSA value.
+/// The type of an SSA value: Ember's type lattice.
+///
+/// `OptObject` is the top of the object types (an owned reference or NULL); `Object` (non-NULL)
+/// is below it; the exact built-in types are below `Object` and disjoint from each other (an
+/// *exact* type: `Float` is an object whose `ob_type` is `float` itself, not a subclass, as
+/// `PyFloat_CheckExact` tests). Object-typed values are owned references, as on CPython's value
+/// stack. The primitive types `CInt64`, `CDouble` and `CBool` are unboxed machine values (no
+/// reference, no refcount): an `int64_t`, a `double` and an `i1`. A frame state may hold them;
+/// the side exit boxes them ([`Type::boxed`]).
+///
+/// The numbering is part of the C ABI (`EmberType` in `ember.h`): the runtime's
+/// `ember_type_check` takes it. Source: the exact-type macros of CPython 3.13's
+/// `Include/longobject.h`, `floatobject.h` and the rest (`PyLong_CheckExact`, ...); CinderX's
+/// `Jit/hir/type.h` is the model for the lattice.
+#[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
-    /// An owned, non-NULL object reference.
-    Object,
+    /// An owned, non-NULL object reference of any type.
+    Object = 0,
     /// An owned object reference or NULL (`PUSH_NULL`, self-or-NULL of a method load,
     /// `LOAD_FAST_AND_CLEAR`).
-    OptObject,
+    OptObject = 1,
+    /// An exact `int`.
+    Int = 2,
+    /// An exact `float`.
+    Float = 3,
+    /// A `bool` (`True` or `False`; `bool` cannot be subclassed).
+    Bool = 4,
+    /// An exact `str`.
+    Str = 5,
+    /// An exact `tuple`.
+    Tuple = 6,
+    /// An exact `list`.
+    List = 7,
+    /// An exact `dict`.
+    Dict = 8,
+    /// `None`.
+    NoneType = 9,
+    /// An exact Python function (`types.FunctionType`).
+    Function = 10,
+    /// An unboxed signed 64-bit integer (the value of an `Int`).
+    CInt64 = 11,
+    /// An unboxed IEEE double (the value of a `Float`).
+    CDouble = 12,
+    /// An unboxed truth value (`i1`; the value of a `Bool`).
+    CBool = 13,
+}
+
+impl Type {
+    /// Every type, in numeric order.
+    pub const ALL: [Type; 14] = [
+        Type::Object,
+        Type::OptObject,
+        Type::Int,
+        Type::Float,
+        Type::Bool,
+        Type::Str,
+        Type::Tuple,
+        Type::List,
+        Type::Dict,
+        Type::NoneType,
+        Type::Function,
+        Type::CInt64,
+        Type::CDouble,
+        Type::CBool,
+    ];
+
+    /// The text-form name (`Float`, `CDouble`, ...; `opt` for [`Type::OptObject`], `Object`
+    /// is written without a suffix).
+    pub fn name(self) -> &'static str {
+        match self {
+            Type::Object => "Object",
+            Type::OptObject => "opt",
+            Type::Int => "Int",
+            Type::Float => "Float",
+            Type::Bool => "Bool",
+            Type::Str => "Str",
+            Type::Tuple => "Tuple",
+            Type::List => "List",
+            Type::Dict => "Dict",
+            Type::NoneType => "NoneType",
+            Type::Function => "Function",
+            Type::CInt64 => "CInt64",
+            Type::CDouble => "CDouble",
+            Type::CBool => "CBool",
+        }
+    }
+
+    /// Looks a type up by its text-form name.
+    pub fn from_name(s: &str) -> Option<Type> {
+        Type::ALL.iter().copied().find(|t| t.name() == s)
+    }
+
+    /// The type with ABI number `n`.
+    pub fn from_u8(n: u8) -> Option<Type> {
+        Type::ALL.get(n as usize).copied()
+    }
+
+    /// True for the unboxed machine types (`CInt64`, `CDouble`, `CBool`).
+    pub fn is_unboxed(self) -> bool {
+        matches!(self, Type::CInt64 | Type::CDouble | Type::CBool)
+    }
+
+    /// True for an object type that is exactly one built-in type.
+    pub fn is_exact(self) -> bool {
+        !self.is_unboxed() && !matches!(self, Type::Object | Type::OptObject)
+    }
+
+    /// The lattice order: true when every value of `self` is a value of `other`.
+    pub fn is_subtype(self, other: Type) -> bool {
+        self == other || (other == Type::OptObject && !self.is_unboxed()) || (other == Type::Object && self.is_exact())
+    }
+
+    /// The least upper bound (a block parameter's type given its incoming values). Unboxed
+    /// types only join with themselves; `None` when the two cannot meet in one value.
+    pub fn join(self, other: Type) -> Option<Type> {
+        if self.is_subtype(other) {
+            Some(other)
+        } else if other.is_subtype(self) {
+            Some(self)
+        } else if self.is_unboxed() || other.is_unboxed() {
+            None
+        } else if self == Type::OptObject || other == Type::OptObject {
+            Some(Type::OptObject)
+        } else {
+            Some(Type::Object)
+        }
+    }
+
+    /// The boxed type of an unboxed one (`CDouble` → `Float`, `CInt64` → `Int`, `CBool` →
+    /// `Bool`); `None` for object types.
+    pub fn boxed(self) -> Option<Type> {
+        match self {
+            Type::CInt64 => Some(Type::Int),
+            Type::CDouble => Some(Type::Float),
+            Type::CBool => Some(Type::Bool),
+            _ => None,
+        }
+    }
+
+    /// The unboxed type of a boxed one (the inverse of [`Type::boxed`]).
+    pub fn unboxed(self) -> Option<Type> {
+        match self {
+            Type::Int => Some(Type::CInt64),
+            Type::Float => Some(Type::CDouble),
+            Type::Bool => Some(Type::CBool),
+            _ => None,
+        }
+    }
+
+    /// True when releasing a reference of this type cannot run Python code: its deallocator
+    /// is one of CPython's own and calls no `__del__`, weakref callback or finaliser (exact
+    /// `int`, `float`, `str`, `bool`, `None`; containers can hold anything and are excluded).
+    pub fn trivial_release(self) -> bool {
+        matches!(self, Type::Int | Type::Float | Type::Str | Type::Bool | Type::NoneType) || self.is_unboxed()
+    }
 }
 
 /// What the interpreter needs to resume or unwind at an instruction: its code unit and the
@@ -111,6 +259,10 @@ pub struct Function {
     pub blocks: Vec<Block>,
     /// Type of each value, indexed by [`Value`].
     pub types: Vec<Type>,
+    /// Type speculation allowed: the passes may turn the profile into guards that deopt
+    /// (`passes::specialize`); false for a function whose guards kept failing
+    /// (`EMBER_WIRE_FLAG_NO_SPECULATION`). The text form writes `nospec` when false.
+    pub speculate: bool,
 }
 
 impl Function {

@@ -44,7 +44,8 @@ pub enum Op {
     UnaryInvert = 15,
     /// `TO_BOOL`: imm0 = specialisation, imm1 = type version (for `always_true`).
     ToBool = 16,
-    /// `COMPARE_OP`: imm0 = oparg, imm1 = specialisation (0 generic, 1 int, 2 float, 3 str).
+    /// `COMPARE_OP`: imm0 = oparg, imm1 = specialisation (0 generic, 1 int, 2 float, 3 str),
+    /// imm2 = the comparison ([`Cmp`], decoded from the oparg by the shim).
     CompareOp = 17,
     /// `IS_OP`: imm0 = invert.
     IsOp = 18,
@@ -231,6 +232,80 @@ pub enum Op {
     /// HIR only (made by `passes::unpack_store`): `UNPACK_SEQUENCE` imm0 followed by the
     /// `STORE_FAST`s of its items into locals imm1, imm1+1, ... (item 0 first).
     UnpackStore = 98,
+    /// HIR only (made by `passes::specialize`): `v1:T = GuardType<T> v0`. When `v0`'s type is
+    /// not exactly `T` ([`crate::hir::Type`], imm0 its number) compiled code deopts: it leaves
+    /// at the frame state's instruction with the frame as the interpreter would have it, and
+    /// the interpreter runs that instruction. Otherwise `v1` is `v0` (the same owned
+    /// reference), now known to be a `T`.
+    GuardType = 99,
+    /// HIR only: the machine value of a boxed `Int`, `Float` or `Bool` (`CInt64`, `CDouble`,
+    /// `CBool`). The operand is only read (not consumed). An `Int` that does not fit in one
+    /// CPython digit ("compact", `_PyLong_IsCompact`) deopts at the frame state.
+    Unbox = 100,
+    /// HIR only: a new object for a machine value (`CDouble` → `Float`, `CInt64` → `Int`,
+    /// `CBool` → `Bool`). Allocation failure raises `MemoryError` at the frame state.
+    Box = 101,
+    /// HIR only: `CDouble = FloatBinOp<k> CDouble CDouble`, imm0 an [`Arith`]. A zero divisor
+    /// deopts (the interpreter raises `ZeroDivisionError`).
+    FloatBinOp = 102,
+    /// HIR only: `CInt64 = IntBinOp<k> CInt64 CInt64`, imm0 an [`Arith`] (not `TrueDivide`); a
+    /// result that does not fit in 64 bits deopts (the interpreter's big-int path).
+    IntBinOp = 103,
+    /// HIR only: `CBool = FloatCompare<c> CDouble CDouble`, imm0 a [`Cmp`] (IEEE: `!=` is true
+    /// for NaN, every other comparison false).
+    FloatCompare = 104,
+    /// HIR only: `CBool = IntCompare<oparg> CInt64 CInt64`.
+    IntCompare = 105,
+}
+
+/// The arithmetic of [`Op::FloatBinOp`] and [`Op::IntBinOp`] (their imm0). Ember's own
+/// numbering: the specialisation pass derives it from the interpreter's specialisation kind
+/// (`BINARY_OP_ADD_FLOAT` and so on), never from CPython's `NB_*` opargs.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arith {
+    /// `+`
+    Add = 0,
+    /// `-`
+    Subtract = 1,
+    /// `*`
+    Multiply = 2,
+    /// `/` (floats only; a zero divisor deopts).
+    TrueDivide = 3,
+}
+
+impl Arith {
+    /// Decodes an immediate.
+    pub fn from_imm(v: i64) -> Option<Arith> {
+        [Arith::Add, Arith::Subtract, Arith::Multiply, Arith::TrueDivide].get(usize::try_from(v).ok()?).copied()
+    }
+}
+
+/// The comparison of [`Op::FloatCompare`] and [`Op::IntCompare`] (their imm0) and of
+/// `CompareOp`'s imm2: CPython's rich-comparison codes (`Py_LT` .. `Py_GE` of `object.h`,
+/// stable across versions), which the shim extracts from the version-specific oparg.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cmp {
+    /// `<`
+    Lt = 0,
+    /// `<=`
+    Le = 1,
+    /// `==`
+    Eq = 2,
+    /// `!=`
+    Ne = 3,
+    /// `>`
+    Gt = 4,
+    /// `>=`
+    Ge = 5,
+}
+
+impl Cmp {
+    /// Decodes an immediate.
+    pub fn from_imm(v: i64) -> Option<Cmp> {
+        [Cmp::Lt, Cmp::Le, Cmp::Eq, Cmp::Ne, Cmp::Gt, Cmp::Ge].get(usize::try_from(v).ok()?).copied()
+    }
 }
 
 /// Static facts about an opcode.
@@ -242,7 +317,8 @@ pub struct OpInfo {
     pub nimm: usize,
     /// True when the opcode ends a basic block.
     pub terminator: bool,
-    /// True when the operation can raise (needs a frame-state snapshot).
+    /// True when the operation may leave compiled code (raise or deopt), so it needs a
+    /// frame-state snapshot.
     pub can_raise: bool,
 }
 
@@ -285,7 +361,7 @@ ops! {
     UnaryNegative = 14, 0, false, true;
     UnaryInvert = 15, 0, false, true;
     ToBool = 16, 2, false, true;
-    CompareOp = 17, 2, false, true;
+    CompareOp = 17, 3, false, true;
     IsOp = 18, 1, false, true;
     ContainsOp = 19, 1, false, true;
     LoadGlobal = 20, 6, false, true;
@@ -367,9 +443,34 @@ ops! {
     ResumeAt = 96, 2, true, false;
     GenInterp = 97, 0, true, false;
     UnpackStore = 98, 2, false, true;
+    GuardType = 99, 1, false, true;
+    Unbox = 100, 0, false, true;
+    Box = 101, 0, false, true;
+    FloatBinOp = 102, 1, false, true;
+    IntBinOp = 103, 1, false, true;
+    FloatCompare = 104, 1, false, false;
+    IntCompare = 105, 1, false, false;
 }
 
 impl Op {
+    /// True for operations that only passes create: the wire format and the SSA builder reject
+    /// them.
+    pub fn hir_only(self) -> bool {
+        matches!(
+            self,
+            Op::ResumeAt
+                | Op::GenInterp
+                | Op::UnpackStore
+                | Op::GuardType
+                | Op::Unbox
+                | Op::Box
+                | Op::FloatBinOp
+                | Op::IntBinOp
+                | Op::FloatCompare
+                | Op::IntCompare
+        )
+    }
+
     /// Indices of this opcode's immediates that hold process-specific values: type versions,
     /// dict-keys versions and borrowed object addresses taken from the specialising
     /// interpreter's inline caches (`Python/bytecodes.c`). They differ from one process to the
@@ -526,6 +627,8 @@ impl Op {
             Op::ResumeAt => (0, n(1)?),
             Op::GenInterp => (0, 0),
             Op::UnpackStore => (1, 0),
+            Op::GuardType | Op::Unbox | Op::Box => (1, 1),
+            Op::FloatBinOp | Op::IntBinOp | Op::FloatCompare | Op::IntCompare => (2, 1),
         })
     }
 

@@ -111,17 +111,14 @@ impl P<'_> {
             _ => Err(self.err("expected a word")),
         }
     }
-    /// `vN` or `vN:opt`, returning the value and, at a definition, its type.
+    /// `vN` or `vN:<type>` (`opt`, `Float`, `CDouble`, ...), returning the value and, at a definition, its type.
     fn value(&mut self) -> Result<(Value, Type), EmberError> {
         let w = self.word()?;
         let n = w.strip_prefix('v').and_then(|d| d.parse::<u32>().ok()).ok_or_else(|| self.err(format!("expected a value, got {w:?}")))?;
         let mut ty = Type::Object;
         if self.eat(':') {
             let t = self.word()?;
-            if t != "opt" {
-                return Err(self.err(format!("unknown type {t:?}")));
-            }
-            ty = Type::OptObject;
+            ty = Type::from_name(&t).ok_or_else(|| self.err(format!("unknown type {t:?}")))?;
         }
         Ok((Value(n), ty))
     }
@@ -157,7 +154,7 @@ pub fn parse(text: &str) -> Result<Function, EmberError> {
     let rest = head.strip_prefix("function ").ok_or_else(|| EmberError::Parse(format!("line {ln}: expected 'function'")))?;
     let (name, attrs) = rest.split_once(' ').ok_or_else(|| EmberError::Parse(format!("line {ln}: missing attributes")))?;
     let (module, qualname) = name.split_once(':').ok_or_else(|| EmberError::Parse(format!("line {ln}: name must be module:qualname")))?;
-    let toks = tokenize(attrs, ln)?;
+    let toks = tokenize(attrs.replace("nospec", "").trim_end(), ln)?;
     let mut p = P { t: &toks, i: 0, ln };
     let nlocalsplus = p.kv("nlocals")? as u32;
     let argcount = p.kv("argcount")? as u32;
@@ -193,6 +190,7 @@ pub fn parse(text: &str) -> Result<Function, EmberError> {
         consts,
         blocks: vec![],
         types: vec![],
+        speculate: !attrs.split_whitespace().any(|w| w == "nospec"),
     };
     let mut types: HashMap<u32, Type> = HashMap::new();
     let mut define = |p: &P, v: Value, t: Type| -> Result<(), EmberError> {
@@ -247,6 +245,15 @@ pub fn parse(text: &str) -> Result<Function, EmberError> {
         let mut imms = vec![];
         if p.eat('<') {
             while !p.eat('>') {
+                // A type immediate is written by name (`GuardType<Float>`).
+                if let Some(Tok::Word(w)) = p.peek() {
+                    if let Some(t) = Type::from_name(w) {
+                        p.i += 1;
+                        imms.push(t as i64);
+                        p.eat(',');
+                        continue;
+                    }
+                }
                 imms.push(p.num()?);
                 p.eat(',');
             }

@@ -10,18 +10,19 @@
 //!   v2 = BinaryOp<0, 1> v0 v1 @6[]
 //!   ReturnValue v2
 //! ```
-//! A value's type is written at its definition (`v3:opt` for [`Type::OptObject`]); a frame
+//! A value's type is written at its definition (`v3:opt` for [`Type::OptObject`], `v7:Float`,
+//! `v8:CDouble`; nothing for [`Type::Object`]); a type immediate by name (`GuardType<Float>`); a frame
 //! state is `@<code unit>[<stack values>]`; successors are `-> bb1(v2), bb2()`.
 //! [`crate::hir::parser`] reads exactly this form back.
 
 use std::fmt::Write;
 
-use crate::hir::{BlockCall, Function, Instr, Type, Value};
+use crate::hir::{BlockCall, Function, Instr, Op, Type, Value};
 
 fn def(f: &Function, v: Value) -> String {
     match f.ty(v) {
         Type::Object => format!("v{}", v.0),
-        Type::OptObject => format!("v{}:opt", v.0),
+        t => format!("v{}:{}", v.0, t.name()),
     }
 }
 
@@ -42,7 +43,15 @@ pub fn print_instr(f: &Function, ins: &Instr) -> String {
     }
     s.push_str(ins.op.info().name);
     if !ins.imms.is_empty() {
-        let i: Vec<String> = ins.imms.iter().map(|x| x.to_string()).collect();
+        let i: Vec<String> = ins
+            .imms
+            .iter()
+            .enumerate()
+            .map(|(k, x)| match (ins.op, k) {
+                (Op::GuardType, 0) => u8::try_from(*x).ok().and_then(Type::from_u8).map_or_else(|| x.to_string(), |t| t.name().to_string()),
+                _ => x.to_string(),
+            })
+            .collect();
         write!(s, "<{}>", i.join(", ")).unwrap();
     }
     if !ins.args.is_empty() {
@@ -61,7 +70,8 @@ pub fn print_instr(f: &Function, ins: &Instr) -> String {
 /// Formats a whole function in the text form.
 pub fn print(f: &Function) -> String {
     let mut s = String::new();
-    writeln!(s, "function {} nlocals={} argcount={} stacksize={}", f.full_name(), f.nlocalsplus, f.argcount, f.stacksize).unwrap();
+    let nospec = if f.speculate { "" } else { " nospec" };
+    writeln!(s, "function {} nlocals={} argcount={} stacksize={}{nospec}", f.full_name(), f.nlocalsplus, f.argcount, f.stacksize).unwrap();
     let l = &f.layout;
     writeln!(
         s,

@@ -28,6 +28,10 @@ pub const EMBER_WIRE_FLAG_IMMORTAL: u16 = 1;
 /// (the target of a `JUMP_BACKWARD`), so that a frame the interpreter is running can continue
 /// in compiled code there (see [`crate::hir::build`]).
 pub const EMBER_WIRE_FLAG_OSR: u16 = 2;
+/// Wire `flags` bit: compile without type speculation (no guards from the profile, no
+/// unboxing): the shim sets it for a function whose guards kept failing, or under
+/// `EMBER_SPECULATE=0`.
+pub const EMBER_WIRE_FLAG_NO_SPECULATION: u16 = 4;
 /// Upper bounds that keep a malformed length from allocating gigabytes.
 const MAX_COUNT: u32 = 1 << 20;
 
@@ -83,6 +87,8 @@ pub struct WireFunction {
     pub instrs: Vec<WireInstr>,
     /// Compile on-stack-replacement entries at loop headers ([`EMBER_WIRE_FLAG_OSR`]).
     pub osr_entries: bool,
+    /// Compile without type speculation ([`EMBER_WIRE_FLAG_NO_SPECULATION`]).
+    pub no_speculation: bool,
 }
 
 impl WireFunction {
@@ -157,6 +163,7 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
     f.layout.false_ = r.u64("false")?;
     f.layout.immortal_singletons = flags & EMBER_WIRE_FLAG_IMMORTAL != 0;
     f.osr_entries = flags & EMBER_WIRE_FLAG_OSR != 0;
+    f.no_speculation = flags & EMBER_WIRE_FLAG_NO_SPECULATION != 0;
     for (what, v) in [("nlocalsplus", f.nlocalsplus), ("stacksize", f.stacksize), ("ncode_units", f.ncode_units)] {
         if v > MAX_COUNT {
             return Err(EmberError::Wire(format!("{what} {v} exceeds {MAX_COUNT}")));
@@ -227,7 +234,16 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
         let local_ok = |v: i64| v >= 0 && (v as u64) < f.nlocalsplus as u64;
         let const_ok = |v: i64| v >= 0 && (v as u64) < f.consts.len() as u64;
         match ins.op {
-            Op::ResumeAt | Op::GenInterp | Op::UnpackStore => {
+            Op::ResumeAt
+            | Op::GenInterp
+            | Op::UnpackStore
+            | Op::GuardType
+            | Op::Unbox
+            | Op::Box
+            | Op::FloatBinOp
+            | Op::IntBinOp
+            | Op::FloatCompare
+            | Op::IntCompare => {
                 return Err(err(i, ins, "HIR-only operation on the wire".into()));
             }
             Op::LoadFast
@@ -295,6 +311,9 @@ pub fn encode(f: &WireFunction) -> Vec<u8> {
     }
     if f.osr_entries {
         flags |= EMBER_WIRE_FLAG_OSR;
+    }
+    if f.no_speculation {
+        flags |= EMBER_WIRE_FLAG_NO_SPECULATION;
     }
     out.extend_from_slice(&flags.to_le_bytes());
     for v in [f.nlocalsplus, f.argcount, f.stacksize, f.ncode_units, f.layout.localsplus_offset, f.layout.instr_ptr_offset] {

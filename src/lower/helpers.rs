@@ -1,7 +1,8 @@
 //! The runtime-helper ABI: the name and C signature of every helper compiled code calls.
 //!
 //! Mirrors `cpython-glue/ember_runtime.h` one to one (a test checks that every name here is
-//! declared there). `P` is a pointer (object, thread state, frame, array), `I` an `int64_t`.
+//! declared there). `P` is a pointer (object, thread state, frame, array), `I` an `int64_t`,
+//! `F` a `double`.
 
 /// A parameter's machine type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,6 +11,8 @@ pub enum Arg {
     P,
     /// A 64-bit integer.
     I,
+    /// A `double`.
+    F,
 }
 
 /// A helper's return type.
@@ -21,6 +24,10 @@ pub enum Ret {
     I32,
     /// `void`.
     Void,
+    /// `double`.
+    F64,
+    /// `int64_t`.
+    I64,
 }
 
 /// One helper's signature.
@@ -36,7 +43,7 @@ pub struct HelperSig {
     pub cold: bool,
 }
 
-use Arg::{I, P};
+use Arg::{F, I, P};
 
 macro_rules! helpers {
     ($($name:ident ( $($a:ident),* ) -> $ret:ident $(, $cold:ident)?;)*) => {
@@ -172,6 +179,17 @@ helpers! {
     ember_load_attr_ic_miss(P, P, P, P) -> Ptr;
     ember_load_method_ic_miss(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic_miss(P, P, P, P, P) -> I32;
+    ember_rt_guard_fail(P, P, I, I) -> Ptr, cold;
+    ember_type_check(P, I) -> I32;
+    ember_int_is_compact(P) -> I32;
+    ember_int_value(P) -> I64;
+    ember_float_value(P) -> F64;
+    ember_int_box(I) -> Ptr;
+    ember_float_box(F) -> Ptr;
+    ember_box_for_exit_int(I) -> Ptr, cold;
+    ember_box_for_exit_float(F) -> Ptr, cold;
+    ember_decref_int(P) -> Void;
+    ember_decref_float(P) -> Void;
 }
 
 /// Looks a helper up by name.

@@ -19,9 +19,10 @@ use inkwell::builder::Builder;
 use inkwell::context::ContextRef;
 use inkwell::module::{Linkage, Module};
 use inkwell::values::{AnyValue, BasicMetadataValueEnum, BasicValueEnum, FunctionValue, IntValue, PhiValue, PointerValue};
-use inkwell::{AddressSpace, IntPredicate};
+use inkwell::{AddressSpace, FloatPredicate, IntPredicate};
 
 use crate::error::EmberError;
+use crate::hir::op::{Arith, Cmp};
 use crate::hir::{BlockCall, FrameState, Function, Instr, Op, Type, Value};
 
 use helpers::{Arg, Ret};
@@ -58,7 +59,9 @@ struct Lower<'ctx, 'f> {
     frame: PointerValue<'ctx>,
     locals: PointerValue<'ctx>,
     self_slot: PointerValue<'ctx>,
-    vals: HashMap<Value, PointerValue<'ctx>>,
+    vals: HashMap<Value, BasicValueEnum<'ctx>>,
+    /// `Bool` values made by `Box` of a `CBool`, with that `i1` (a branch on them tests it).
+    bools: HashMap<Value, IntValue<'ctx>>,
     blocks: Vec<BasicBlock<'ctx>>,
     phis: Vec<Vec<PhiValue<'ctx>>>,
     last_ip: Option<u32>,
@@ -71,6 +74,17 @@ enum Pre {
     Frame,
     /// The instruction's name constant (`imms[0]`).
     Name,
+}
+
+/// The LLVM type that holds a value of HIR type `t`: a pointer for objects, `i64`, `double`
+/// or `i1` for the unboxed types.
+fn machine_type(ctx: ContextRef<'_>, t: Type) -> inkwell::types::BasicTypeEnum<'_> {
+    match t {
+        Type::CInt64 => ctx.i64_type().into(),
+        Type::CDouble => ctx.f64_type().into(),
+        Type::CBool => ctx.bool_type().into(),
+        _ => ctx.ptr_type(AddressSpace::default()).into(),
+    }
 }
 
 fn llvm(e: impl std::fmt::Display) -> EmberError {
@@ -149,7 +163,7 @@ pub fn lower_split<'ctx>(
         b.position_at_end(bb);
         let mut ps = vec![];
         for p in &blk.params {
-            ps.push(b.build_phi(ptr, &format!("v{}", p.0)).map_err(llvm)?);
+            ps.push(b.build_phi(machine_type(ctx, f.ty(*p)), &format!("v{}", p.0)).map_err(llvm)?);
         }
         blocks.push(bb);
         phis.push(ps);
@@ -170,13 +184,14 @@ pub fn lower_split<'ctx>(
         locals,
         self_slot,
         vals: HashMap::new(),
+        bools: HashMap::new(),
         blocks,
         phis,
         last_ip: None,
     };
     for (i, blk) in f.blocks.iter().enumerate() {
         for (p, phi) in blk.params.iter().zip(&l.phis[i]) {
-            l.vals.insert(*p, phi.as_basic_value().into_pointer_value());
+            l.vals.insert(*p, phi.as_basic_value());
         }
     }
     for (i, blk) in f.blocks.iter().enumerate() {
@@ -288,6 +303,14 @@ impl<'ctx> Lower<'ctx, '_> {
     }
 
     fn val(&self, v: Value) -> Result<PointerValue<'ctx>, EmberError> {
+        match self.val_any(v)? {
+            BasicValueEnum::PointerValue(p) => Ok(p),
+            _ => Err(EmberError::Verify(format!("v{} is unboxed ({}) where an object is needed", v.0, self.f.ty(v).name()))),
+        }
+    }
+
+    /// The LLVM value of `v`, object or unboxed ([`machine_type`]).
+    fn val_any(&self, v: Value) -> Result<BasicValueEnum<'ctx>, EmberError> {
         self.vals.get(&v).copied().ok_or_else(|| EmberError::Verify(format!("v{} used before definition", v.0)))
     }
 
@@ -303,12 +326,15 @@ impl<'ctx> Lower<'ctx, '_> {
             .map(|a| match a {
                 Arg::P => ptr.into(),
                 Arg::I => self.ctx.i64_type().into(),
+                Arg::F => self.ctx.f64_type().into(),
             })
             .collect();
         let fnty = match sig.ret {
             Ret::Ptr => ptr.fn_type(&params, false),
             Ret::I32 => self.ctx.i32_type().fn_type(&params, false),
             Ret::Void => self.ctx.void_type().fn_type(&params, false),
+            Ret::F64 => self.ctx.f64_type().fn_type(&params, false),
+            Ret::I64 => self.ctx.i64_type().fn_type(&params, false),
         };
         Ok(self.m.add_function(name, fnty, Some(Linkage::External)))
     }
@@ -393,6 +419,17 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
+    /// Continues in a fresh block when `ok` is true; otherwise leaves through a deopt exit for
+    /// `fs` (`ember_rt_guard_fail`: the interpreter runs the instruction at `fs.bc` with the
+    /// frame-state stack, boxed where unboxed).
+    fn guard(&mut self, ok: IntValue<'ctx>, fs: &FrameState) -> Result<(), EmberError> {
+        let exit = self.exit_block(fs, "ember_rt_guard_fail")?;
+        let cont = self.new_block("guarded");
+        self.b.build_conditional_branch(ok, cont, exit).map_err(llvm)?;
+        self.b.position_at_end(cont);
+        Ok(())
+    }
+
     /// [`Self::check`] for an operation of an `async for` (GET_ANEXT, SEND): when it failed
     /// with `StopAsyncIteration` and `stop` (the loop's exit edge) exists, the exception is
     /// handled as END_ASYNC_FOR handles it (`ember_rt_async_for_stop`), the values of the
@@ -434,10 +471,16 @@ impl<'ctx> Lower<'ctx, '_> {
     }
 
     fn release(&self, v: Value) -> Result<(), EmberError> {
+        let t = self.f.ty(v);
+        if t.is_unboxed() {
+            return Ok(());
+        }
         let p = self.val(v)?;
-        match self.f.ty(v) {
-            Type::Object => self.call("ember_decref", &[p.into()]),
+        match t {
             Type::OptObject => self.call("ember_xdecref", &[p.into()]),
+            Type::Float => self.call("ember_decref_float", &[p.into()]),
+            Type::Int => self.call("ember_decref_int", &[p.into()]),
+            _ => self.call("ember_decref", &[p.into()]),
         }
         .map(|_| ())
     }
@@ -445,7 +488,7 @@ impl<'ctx> Lower<'ctx, '_> {
     fn jump(&mut self, t: &BlockCall) -> Result<(), EmberError> {
         let here = self.b.get_insert_block().unwrap();
         for (phi, a) in self.phis[t.block.0 as usize].clone().iter().zip(&t.args) {
-            phi.add_incoming(&[(&self.val(*a)?, here)]);
+            phi.add_incoming(&[(&self.val_any(*a)?, here)]);
         }
         self.b.build_unconditional_branch(self.blocks[t.block.0 as usize]).map_err(llvm)?;
         Ok(())
@@ -466,13 +509,34 @@ impl<'ctx> Lower<'ctx, '_> {
     fn spill_args(&self, args: &[Value], depth: usize) -> Result<PointerValue<'ctx>, EmberError> {
         for (k, v) in args.iter().enumerate() {
             let slot = self.stack_slot(depth + k)?;
-            self.b.build_store(slot, self.val(*v)?).map_err(llvm)?;
+            let obj = self.boxed_for_exit(*v)?;
+            self.b.build_store(slot, obj).map_err(llvm)?;
         }
         self.stack_slot(depth)
     }
 
-    fn def(&mut self, v: Value, p: PointerValue<'ctx>) {
-        self.vals.insert(v, p);
+    /// The object a side exit stores for `v`: `v` itself, or for an unboxed value a new box
+    /// (`ember_box_for_exit_*`: on allocation failure it is `None` with `MemoryError` set,
+    /// and the exit raises instead of deoptimising; see `ember_rt_guard_fail`).
+    fn boxed_for_exit(&self, v: Value) -> Result<PointerValue<'ctx>, EmberError> {
+        let x = self.val_any(v)?;
+        Ok(match self.f.ty(v) {
+            Type::CDouble => self.call_ptr("ember_box_for_exit_float", &[x])?,
+            Type::CInt64 => self.call_ptr("ember_box_for_exit_int", &[x])?,
+            Type::CBool => self.bool_object(x.into_int_value())?,
+            _ => x.into_pointer_value(),
+        })
+    }
+
+    /// `True` or `False` for an `i1` (both immortal: no reference to take).
+    fn bool_object(&self, c: IntValue<'ctx>) -> Result<PointerValue<'ctx>, EmberError> {
+        let t = self.bound_ptr(self.f.layout.true_)?;
+        let f = self.bound_ptr(self.f.layout.false_)?;
+        Ok(self.b.build_select(c, t, f, "bool").map_err(llvm)?.into_pointer_value())
+    }
+
+    fn def(&mut self, v: Value, p: impl Into<BasicValueEnum<'ctx>>) {
+        self.vals.insert(v, p.into());
     }
 
     /// Lowers an instruction as one helper call: `pre` (thread state / frame), then the
@@ -504,7 +568,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 }
             }
             Ret::I32 => self.check_int(r, fs)?,
-            Ret::Void => {}
+            Ret::Void | Ret::F64 | Ret::I64 => {}
         }
         Ok(())
     }
@@ -598,10 +662,13 @@ impl<'ctx> Lower<'ctx, '_> {
             }
             Op::PushNull => self.def(ins.results[0], ptr_null),
             Op::PopTop => self.release(arg(0))?,
+            Op::Copy if self.f.ty(arg(0)).is_unboxed() => {
+                let v = self.val_any(arg(0))?;
+                self.def(ins.results[0], v);
+            }
             Op::Copy => {
                 let v = self.val(arg(0))?;
                 match self.f.ty(arg(0)) {
-                    Type::Object => self.incref(v)?,
                     Type::OptObject => {
                         let isnull = self.b.build_is_null(v, "n").map_err(llvm)?;
                         let inc = self.new_block("copy_inc");
@@ -612,6 +679,7 @@ impl<'ctx> Lower<'ctx, '_> {
                         self.b.build_unconditional_branch(cont).map_err(llvm)?;
                         self.b.position_at_end(cont);
                     }
+                    _ => self.incref(v)?,
                 }
                 self.def(ins.results[0], v);
             }
@@ -879,8 +947,14 @@ impl<'ctx> Lower<'ctx, '_> {
                     Op::PopJumpIfNone => (self.f.layout.none, IntPredicate::EQ),
                     _ => (self.f.layout.none, IntPredicate::NE),
                 };
-                let ci = self.b.build_ptr_to_int(cond, self.ctx.i64_type(), "c").map_err(llvm)?;
-                let taken = self.b.build_int_compare(pred, ci, self.bound(cmp_to)?, "taken").map_err(llvm)?;
+                let taken = match (ins.op, self.bools.get(&arg(0))) {
+                    (Op::PopJumpIfTrue, Some(c)) => *c,
+                    (Op::PopJumpIfFalse, Some(c)) => self.b.build_not(*c, "taken").map_err(llvm)?,
+                    _ => {
+                        let ci = self.b.build_ptr_to_int(cond, self.ctx.i64_type(), "c").map_err(llvm)?;
+                        self.b.build_int_compare(pred, ci, self.bound(cmp_to)?, "taken").map_err(llvm)?
+                    }
+                };
                 let is_bool_test = matches!(ins.op, Op::PopJumpIfFalse | Op::PopJumpIfTrue);
                 if !(self.f.layout.immortal_singletons && is_bool_test) {
                     self.release(arg(0))?;
@@ -1066,6 +1140,116 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::GetYieldFromIter => self.helper_op(ins, &fs, "ember_get_yield_from_iter", &[Pre::Ts, Pre::Frame], false)?,
             Op::GetAwaitable => self.helper_op(ins, &fs, "ember_get_awaitable", &[Pre::Ts], true)?,
             Op::GetAiter => self.helper_op(ins, &fs, "ember_get_aiter", &[Pre::Ts], false)?,
+            Op::GuardType => {
+                let v = self.val(arg(0))?;
+                let r = self.call("ember_type_check", &[v.into(), self.i64c(imm(0)).into()])?.unwrap().into_int_value();
+                let ok = self.b.build_int_compare(IntPredicate::NE, r, self.ctx.i32_type().const_zero(), "is").map_err(llvm)?;
+                self.guard(ok, &fs)?;
+                self.def(ins.results[0], v);
+            }
+            Op::Unbox => {
+                let v = self.val(arg(0))?;
+                let r: BasicValueEnum = match self.f.ty(arg(0)) {
+                    Type::Float => self.call("ember_float_value", &[v.into()])?.unwrap(),
+                    Type::Int => {
+                        let c = self.call("ember_int_is_compact", &[v.into()])?.unwrap().into_int_value();
+                        let ok =
+                            self.b.build_int_compare(IntPredicate::NE, c, self.ctx.i32_type().const_zero(), "compact").map_err(llvm)?;
+                        self.guard(ok, &fs)?;
+                        self.call("ember_int_value", &[v.into()])?.unwrap()
+                    }
+                    Type::Bool => {
+                        let vi = self.b.build_ptr_to_int(v, self.ctx.i64_type(), "b").map_err(llvm)?;
+                        self.b.build_int_compare(IntPredicate::EQ, vi, self.bound(self.f.layout.true_)?, "truth").map_err(llvm)?.into()
+                    }
+                    t => return Err(EmberError::Verify(format!("Unbox of a {} value", t.name()))),
+                };
+                self.def(ins.results[0], r);
+            }
+            Op::Box => {
+                let x = self.val_any(arg(0))?;
+                let r = match self.f.ty(arg(0)) {
+                    Type::CDouble => self.call_ptr("ember_float_box", &[x])?,
+                    Type::CInt64 => self.call_ptr("ember_int_box", &[x])?,
+                    Type::CBool => {
+                        let c = x.into_int_value();
+                        self.bools.insert(ins.results[0], c);
+                        self.bool_object(c)?
+                    }
+                    t => return Err(EmberError::Verify(format!("Box of a {} value", t.name()))),
+                };
+                if self.f.ty(arg(0)) != Type::CBool {
+                    self.check_null(r, &fs)?;
+                }
+                self.def(ins.results[0], r);
+            }
+            Op::FloatBinOp => {
+                let a = self.val_any(arg(0))?.into_float_value();
+                let b = self.val_any(arg(1))?.into_float_value();
+                let r = match Arith::from_imm(imm(0)).ok_or_else(unsupported)? {
+                    Arith::Add => self.b.build_float_add(a, b, "fadd"),
+                    Arith::Subtract => self.b.build_float_sub(a, b, "fsub"),
+                    Arith::Multiply => self.b.build_float_mul(a, b, "fmul"),
+                    Arith::TrueDivide => {
+                        let zero = self.ctx.f64_type().const_zero();
+                        let ok = self.b.build_float_compare(FloatPredicate::UNE, b, zero, "nonzero").map_err(llvm)?;
+                        self.guard(ok, &fs)?;
+                        self.b.build_float_div(a, b, "fdiv")
+                    }
+                }
+                .map_err(llvm)?;
+                self.def(ins.results[0], r);
+            }
+            Op::IntBinOp => {
+                let a = self.val_any(arg(0))?;
+                let b = self.val_any(arg(1))?;
+                let name = match Arith::from_imm(imm(0)).ok_or_else(unsupported)? {
+                    Arith::Add => "llvm.sadd.with.overflow",
+                    Arith::Subtract => "llvm.ssub.with.overflow",
+                    Arith::Multiply => "llvm.smul.with.overflow",
+                    Arith::TrueDivide => return Err(unsupported()),
+                };
+                let intr = inkwell::intrinsics::Intrinsic::find(name).ok_or_else(|| EmberError::Llvm(format!("no intrinsic {name}")))?;
+                let decl = intr.get_declaration(&self.m, &[self.ctx.i64_type().into()]).ok_or_else(|| EmberError::Llvm(name.into()))?;
+                let pair = self.b.build_call(decl, &[a.into(), b.into()], "ovf").map_err(llvm)?;
+                let pair = match pair.try_as_basic_value() {
+                    inkwell::values::ValueKind::Basic(v) => v.into_struct_value(),
+                    inkwell::values::ValueKind::Instruction(_) => return Err(EmberError::Llvm(format!("{name} returned void"))),
+                };
+                let r = self.b.build_extract_value(pair, 0, "r").map_err(llvm)?;
+                let o = self.b.build_extract_value(pair, 1, "o").map_err(llvm)?.into_int_value();
+                let ok = self.b.build_not(o, "fits").map_err(llvm)?;
+                self.guard(ok, &fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::FloatCompare => {
+                let a = self.val_any(arg(0))?.into_float_value();
+                let b = self.val_any(arg(1))?.into_float_value();
+                let pred = match Cmp::from_imm(imm(0)).ok_or_else(unsupported)? {
+                    Cmp::Lt => FloatPredicate::OLT,
+                    Cmp::Le => FloatPredicate::OLE,
+                    Cmp::Eq => FloatPredicate::OEQ,
+                    Cmp::Ne => FloatPredicate::UNE,
+                    Cmp::Gt => FloatPredicate::OGT,
+                    Cmp::Ge => FloatPredicate::OGE,
+                };
+                let r = self.b.build_float_compare(pred, a, b, "fcmp").map_err(llvm)?;
+                self.def(ins.results[0], r);
+            }
+            Op::IntCompare => {
+                let a = self.val_any(arg(0))?.into_int_value();
+                let b = self.val_any(arg(1))?.into_int_value();
+                let pred = match Cmp::from_imm(imm(0)).ok_or_else(unsupported)? {
+                    Cmp::Lt => IntPredicate::SLT,
+                    Cmp::Le => IntPredicate::SLE,
+                    Cmp::Eq => IntPredicate::EQ,
+                    Cmp::Ne => IntPredicate::NE,
+                    Cmp::Gt => IntPredicate::SGT,
+                    Cmp::Ge => IntPredicate::SGE,
+                };
+                let r = self.b.build_int_compare(pred, a, b, "icmp").map_err(llvm)?;
+                self.def(ins.results[0], r);
+            }
             Op::GetAnext => {
                 let r = self.call_ptr("ember_get_anext", &[self.ts.into(), self.val(arg(0))?.into()])?;
                 let failed = self.b.build_is_null(r, "failed").map_err(llvm)?;

@@ -1,17 +1,65 @@
-//! HIR optimisation passes, one per file (like Cranelift's passes). Each pass takes a verified
-//! [`Function`] and leaves it verified.
+//! HIR optimisation passes, one per file, behind one interface: a pass is a named function
+//! that takes a verified [`Function`], leaves it verified and returns how many changes it made.
+//! [`PIPELINE`] is the default order; [`run_all`] runs it and reports each pass's count and
+//! time.
 
+pub mod box_elim;
+pub mod infer;
 pub mod pure_pop;
+pub mod specialize;
 pub mod unpack_store;
 
 use crate::error::EmberError;
 use crate::hir::Function;
 
-/// Runs the default pass pipeline.
+/// One HIR pass: its name (for logs and filetests) and its entry point, which returns the
+/// number of changes it made.
+#[derive(Clone, Copy)]
+pub struct Pass {
+    /// The pass's name (its module's name).
+    pub name: &'static str,
+    /// Runs the pass.
+    pub run: fn(&mut Function) -> usize,
+}
+
+/// The default pipeline, in order.
+pub const PIPELINE: &[Pass] = &[
+    Pass { name: "pure_pop", run: pure_pop::run },
+    Pass { name: "unpack_store", run: unpack_store::run },
+    Pass { name: "specialize", run: specialize::run },
+    Pass { name: "infer", run: infer::run },
+    Pass { name: "box_elim", run: box_elim::run },
+];
+
+/// Looks a pass up by name.
+pub fn find(name: &str) -> Option<Pass> {
+    PIPELINE.iter().copied().find(|p| p.name == name)
+}
+
+/// What one pass did: its name, the number of changes and its time in nanoseconds.
+#[derive(Clone, Debug)]
+pub struct PassStat {
+    /// The pass's name.
+    pub name: &'static str,
+    /// Changes it made.
+    pub changes: usize,
+    /// Wall time, ns.
+    pub ns: u64,
+}
+
+/// Runs the default pass pipeline; returns each pass's statistics.
 ///
-/// Errors: none today; the signature leaves room for passes that can fail.
-pub fn run_all(f: &mut Function) -> Result<(), EmberError> {
-    pure_pop::run(f);
-    unpack_store::run(f);
-    Ok(())
+/// Errors: [`EmberError::Verify`] when a pass leaves the function malformed (checked in debug
+/// builds only).
+pub fn run_all(f: &mut Function) -> Result<Vec<PassStat>, EmberError> {
+    let mut stats = Vec::with_capacity(PIPELINE.len());
+    for p in PIPELINE {
+        let t = std::time::Instant::now();
+        let changes = (p.run)(f);
+        stats.push(PassStat { name: p.name, changes, ns: t.elapsed().as_nanos() as u64 });
+        if cfg!(debug_assertions) {
+            crate::hir::verify::verify(f).map_err(|e| EmberError::Verify(format!("after pass {}: {e}", p.name)))?;
+        }
+    }
+    Ok(stats)
 }

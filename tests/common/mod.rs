@@ -19,6 +19,7 @@ pub fn asm(nlocals: u32, argcount: u32, stacksize: u32, consts: Vec<u64>, code: 
         consts,
         instrs: code.iter().enumerate().map(|(i, (op, imms))| WireInstr { op: *op, bc: i as u32, imms: imms.to_vec() }).collect(),
         osr_entries: false,
+        no_speculation: false,
     }
 }
 
@@ -45,7 +46,7 @@ pub const SUM_LOOP: &[(Op, &[i64])] = &[
 #[repr(C)]
 pub struct Obj {
     pub refcnt: i64,
-    pub kind: i64, // 0 int, 1 bool, 2 none, 3 range iterator, 4 deopt marker
+    pub kind: i64, // 0 int, 1 bool, 2 none, 3 range iterator, 4 deopt marker, 5 float (bits in a)
     pub a: i64,
     pub b: i64,
 }
@@ -109,6 +110,7 @@ pub fn reset() {
     DEOPT_AT.store(-1, Ordering::SeqCst);
     PERIODIC_CALLS.store(0, Ordering::SeqCst);
     PERIODIC_RESULT.store(0, Ordering::SeqCst);
+    GUARD_FAILS.store(0, Ordering::SeqCst);
 }
 
 fn immortal(o: *mut Obj) -> bool {
@@ -118,6 +120,59 @@ fn immortal(o: *mut Obj) -> bool {
 pub fn int(v: i64) -> *mut Obj {
     LIVE.fetch_add(1, Ordering::SeqCst);
     Box::into_raw(Box::new(Obj { refcnt: 1, kind: 0, a: v, b: 0 }))
+}
+
+pub fn float(v: f64) -> *mut Obj {
+    LIVE.fetch_add(1, Ordering::SeqCst);
+    Box::into_raw(Box::new(Obj { refcnt: 1, kind: 5, a: v.to_bits() as i64, b: 0 }))
+}
+
+pub unsafe fn fval(o: *mut Obj) -> f64 {
+    f64::from_bits((*o).a as u64)
+}
+
+/// Deopts through `ember_rt_guard_fail` (DEOPT_AT, and GUARD_STACK: the kinds and values of the
+/// spilled stack, bottom first).
+pub static GUARD_FAILS: AtomicU64 = AtomicU64::new(0);
+pub static GUARD_STACK: std::sync::Mutex<Vec<(i64, i64)>> = std::sync::Mutex::new(Vec::new());
+
+pub extern "C" fn ember_rt_guard_fail(ts: *mut u8, fr: *mut Frame, bc: i64, depth: i64) -> *mut Obj {
+    GUARD_FAILS.fetch_add(1, Ordering::SeqCst);
+    let mut st = GUARD_STACK.lock().unwrap();
+    st.clear();
+    for d in 0..depth as usize {
+        unsafe {
+            let o = (*fr).locals[8 + d];
+            st.push(((*o).kind, (*o).a));
+        }
+    }
+    ember_rt_deopt(ts, fr, bc, depth)
+}
+/// `EmberType` numbers: 2 int, 3 float, 4 bool, 9 None.
+pub extern "C" fn ember_type_check(o: *mut Obj, ty: i64) -> i32 {
+    let k = unsafe { (*o).kind };
+    (match ty {
+        2 => k == 0,
+        3 => k == 5,
+        4 => k == 1,
+        9 => k == 2,
+        _ => false,
+    }) as i32
+}
+pub extern "C" fn ember_int_is_compact(o: *mut Obj) -> i32 {
+    (unsafe { val(o) }.unsigned_abs() < 1 << 30) as i32
+}
+pub extern "C" fn ember_int_value(o: *mut Obj) -> i64 {
+    unsafe { val(o) }
+}
+pub extern "C" fn ember_float_value(o: *mut Obj) -> f64 {
+    unsafe { fval(o) }
+}
+pub extern "C" fn ember_int_box(x: i64) -> *mut Obj {
+    int(x)
+}
+pub extern "C" fn ember_float_box(x: f64) -> *mut Obj {
+    float(x)
 }
 
 pub unsafe fn val(o: *mut Obj) -> i64 {
@@ -274,8 +329,23 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_for_iter,
         ember_for_iter_gen,
         ember_raise_varargs,
-        ember_rt_reraise
+        ember_rt_reraise,
+        ember_rt_guard_fail,
+        ember_type_check,
+        ember_int_is_compact,
+        ember_int_value,
+        ember_float_value,
+        ember_int_box,
+        ember_float_box
     )
+    .into_iter()
+    .chain([
+        ("ember_box_for_exit_int".to_string(), ember_int_box as *const () as usize as u64),
+        ("ember_box_for_exit_float".to_string(), ember_float_box as *const () as usize as u64),
+        ("ember_decref_int".to_string(), ember_decref as *const () as usize as u64),
+        ("ember_decref_float".to_string(), ember_decref as *const () as usize as u64),
+    ])
+    .collect()
 }
 
 pub type Entry = unsafe extern "C" fn(*mut u8, *mut Frame) -> *mut Obj;

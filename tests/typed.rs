@@ -1,0 +1,158 @@
+//! Typed HIR through LLVM against the mock runtime: the specialisation pass's guards, unboxed
+//! arithmetic and boxes, and every way a guard fails (a wrong type, a non-compact int, a 64-bit
+//! overflow) with the frame-state stack the interpreter gets, boxed where it was unboxed, and
+//! every object freed.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::*;
+use ember::compile::{Compiler, Config};
+use ember::hir::{build, Op};
+use serial_test::serial;
+
+fn compiler() -> Compiler {
+    Compiler::new(Config { helpers: helpers(), bitcode: vec![], opt_level: 1, ..Config::default() }).expect("compiler")
+}
+
+/// `return a <op1> b <op2> c` (locals 0..3), both BINARY_OPs quickened with `spec1`/`spec2`.
+fn chain(spec1: i64, spec2: i64) -> Vec<(Op, Vec<i64>)> {
+    vec![
+        (Op::LoadFast, vec![0]),
+        (Op::LoadFast, vec![1]),
+        (Op::BinaryOp, vec![0, spec1]),
+        (Op::LoadFast, vec![2]),
+        (Op::BinaryOp, vec![0, spec2]),
+        (Op::ReturnValue, vec![]),
+    ]
+}
+
+/// Compiles `code` and runs it with `args` as locals 0..; returns the result and frees the
+/// locals.
+unsafe fn run(code: &[(Op, Vec<i64>)], args: &[*mut Obj]) -> *mut Obj {
+    let code: Vec<(Op, &[i64])> = code.iter().map(|(o, i)| (*o, i.as_slice())).collect();
+    let w = asm(8, 3, 3, vec![], &code);
+    let f = build::build(&w).unwrap();
+    let mut c = compiler();
+    let compiled = c.compile_hir(f).unwrap();
+    let entry: Entry = std::mem::transmute(compiled.entry);
+    let mut fr = Frame::new();
+    for (i, a) in args.iter().enumerate() {
+        fr.locals[i] = *a;
+    }
+    let r = entry(std::ptr::null_mut(), &mut *fr);
+    for i in 0..args.len() {
+        ember_xdecref(fr.locals[i]);
+    }
+    r
+}
+
+fn stack() -> Vec<(i64, i64)> {
+    GUARD_STACK.lock().unwrap().clone()
+}
+
+#[test]
+#[serial]
+fn float_chain_runs_unboxed_and_frees_everything() {
+    reset();
+    unsafe {
+        // (a * b) + c with BINARY_OP_MULTIPLY_FLOAT (6) then BINARY_OP_ADD_FLOAT (4)
+        let r = run(&chain(6, 4), &[float(3.0), float(2.5), float(0.25)]);
+        assert_eq!((*r).kind, 5);
+        assert_eq!(fval(r), 7.75);
+        ember_decref(r);
+    }
+    assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 0);
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every object freed");
+}
+
+#[test]
+#[serial]
+fn a_wrong_type_deopts_at_the_instruction_with_its_operands() {
+    reset();
+    unsafe {
+        let r = run(&chain(6, 4), &[int(3), float(2.5), float(0.25)]);
+        assert_eq!(r, &raw mut DEOPTED);
+    }
+    assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 1);
+    assert_eq!(DEOPT_AT.load(Ordering::SeqCst), 2, "at the first BINARY_OP");
+    assert_eq!(stack(), vec![(0, 3), (5, 2.5f64.to_bits() as i64)], "both operands on the stack, as they were");
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every object freed");
+}
+
+#[test]
+#[serial]
+fn a_deopt_after_unboxed_arithmetic_boxes_the_unboxed_value() {
+    reset();
+    unsafe {
+        // a * b is computed unboxed; c is an int, so the guard of the second operation fails.
+        let r = run(&chain(6, 4), &[float(3.0), float(2.5), int(7)]);
+        assert_eq!(r, &raw mut DEOPTED);
+    }
+    assert_eq!(DEOPT_AT.load(Ordering::SeqCst), 4, "at the second BINARY_OP");
+    assert_eq!(stack(), vec![(5, 7.5f64.to_bits() as i64), (0, 7)], "the product boxed as a float");
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every object freed, the exit's box too");
+}
+
+#[test]
+#[serial]
+fn int_chain_overflow_deopts_with_both_operands_boxed() {
+    reset();
+    let big = (1i64 << 30) - 1;
+    unsafe {
+        // a * b with BINARY_OP_MULTIPLY_INT (3), then * c (3): the second product overflows.
+        let r = run(&chain(3, 3), &[int(big), int(big), int(big)]);
+        assert_eq!(r, &raw mut DEOPTED);
+    }
+    assert_eq!(DEOPT_AT.load(Ordering::SeqCst), 4);
+    assert_eq!(stack(), vec![(0, big * big), (0, big)], "the unboxed product boxed as an int");
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+    reset();
+    unsafe {
+        let r = run(&chain(3, 1), &[int(-6), int(7), int(50)]);
+        assert_eq!(((*r).kind, val(r)), (0, 8));
+        ember_decref(r);
+    }
+    assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 0);
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+#[serial]
+fn a_non_compact_int_deopts_before_unboxing() {
+    reset();
+    unsafe {
+        let r = run(&chain(1, 1), &[int(1 << 40), int(1), int(1)]);
+        assert_eq!(r, &raw mut DEOPTED);
+    }
+    assert_eq!(DEOPT_AT.load(Ordering::SeqCst), 2);
+    assert_eq!(stack(), vec![(0, 1 << 40), (0, 1)]);
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+#[serial]
+fn compare_branches_on_the_machine_comparison() {
+    // if a < b: return a  else: return b   (COMPARE_OP_INT, bool-coerced: oparg 18, Py_LT)
+    let code = vec![
+        (Op::LoadFast, vec![0]),
+        (Op::LoadFast, vec![1]),
+        (Op::CompareOp, vec![18, 1, 0]),
+        (Op::PopJumpIfFalse, vec![6]),
+        (Op::LoadFast, vec![0]),
+        (Op::ReturnValue, vec![]),
+        (Op::LoadFast, vec![1]),
+        (Op::ReturnValue, vec![]),
+    ];
+    for (a, b, want) in [(1, 2, 1), (5, 2, 2), (-3, -3, -3)] {
+        reset();
+        unsafe {
+            let r = run(&code, &[int(a), int(b)]);
+            assert_eq!(val(r), want, "{a} < {b}");
+            ember_decref(r);
+        }
+        assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 0);
+        assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+    }
+}
