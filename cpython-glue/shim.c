@@ -302,7 +302,7 @@ static long n_recompiles;        /* compiled code withdrawn for failing guards (
  * (its calls go back to the interpreter) and compiled again when hot, with the sites whose
  * guards failed compiled generic (CodeInfo.despec); after EMBER_MAX_RECOMPILES withdrawals it
  * is compiled without any speculation. */
-#define EMBER_DEOPT_LIMIT 64
+#define EMBER_DEOPT_LIMIT 16
 #define EMBER_MAX_RECOMPILES 3
 static PyObject *osr_callback;   /* osr_jump as a callable, kept here: it is unregistered while it may run */
 static PyObject *osr_name;       /* "ember", the tool's name */

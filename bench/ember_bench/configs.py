@@ -11,6 +11,8 @@ CPython 3.13 modes (all use the project venv's interpreter):
 * ``nojit``      -- ``EMBER_DISABLE=1``: the plain interpreter.
 * ``ember``      -- ``python -m ember``: Ember at its defaults, as a user runs it the first
   time: every process starts with an empty code cache of its own.
+* ``ember-nospec`` -- ``python -m ember`` with ``EMBER_SPECULATE=0``: no type guards, no
+  unboxing (the first tier as it was before typed HIR), for A/B runs.
 * ``ember-warm`` -- the same, on a second run: every process starts with the code cache one
   untimed run of the same benchmark left (``EMBER_CACHE_DIR`` shared per benchmark).
 * ``ember-auto`` -- ``EMBER_AUTO=N``: compile a function after N calls.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-EMBER_MODES = ("ember", "ember-warm", "ember-auto", "ember-list", "ember-all")
+EMBER_MODES = ("ember", "ember-nospec", "ember-warm", "ember-auto", "ember-list", "ember-all")
 #: How ``ember`` (and ``ember-pgo``) start a benchmark: as a user runs Ember, ``python -m
 #: ember script``, at its default threshold.
 EMBER_DEFAULT_ARGS = ("-m", "ember")
@@ -106,6 +108,10 @@ def cpython_config(mode: str, python: str, auto_threshold: int) -> Config:
     if mode == "ember":
         return Config("ember", "Ember defaults (python -m ember)",
                       [python, *EMBER_DEFAULT_ARGS], {}, require_bench_compiled=False, **shared)
+    if mode == "ember-nospec":
+        return Config("ember-nospec", "Ember defaults, no type speculation",
+                      [python, *EMBER_DEFAULT_ARGS], {"EMBER_SPECULATE": "0"}, require_bench_compiled=False,
+                      **shared)
     if mode == "ember-warm":
         return Config("ember-warm", "Ember defaults, warm code cache",
                       [python, *EMBER_DEFAULT_ARGS], {}, require_bench_compiled=False,

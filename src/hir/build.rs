@@ -561,7 +561,8 @@ impl<'w> Builder<'w> {
                 | Op::FloatBinOp
                 | Op::IntBinOp
                 | Op::FloatCompare
-                | Op::IntCompare => {
+                | Op::IntCompare
+                | Op::LoadFastBorrow => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

@@ -254,8 +254,12 @@ pub enum Op {
     /// HIR only: `CBool = FloatCompare<c> CDouble CDouble`, imm0 a [`Cmp`] (IEEE: `!=` is true
     /// for NaN, every other comparison false).
     FloatCompare = 104,
-    /// HIR only: `CBool = IntCompare<oparg> CInt64 CInt64`.
+    /// HIR only: `CBool = IntCompare<c> CInt64 CInt64`, imm0 a [`Cmp`].
     IntCompare = 105,
+    /// HIR only (made by `passes::borrow`): local imm0 as a **borrowed** reference (no
+    /// incref): the frame keeps it alive, and nothing between this load and the value's last
+    /// use can rebind the local. A side exit that spills it takes a reference of its own.
+    LoadFastBorrow = 106,
 }
 
 /// The arithmetic of [`Op::FloatBinOp`] and [`Op::IntBinOp`] (their imm0). Ember's own
@@ -450,6 +454,7 @@ ops! {
     IntBinOp = 103, 1, false, true;
     FloatCompare = 104, 1, false, false;
     IntCompare = 105, 1, false, false;
+    LoadFastBorrow = 106, 1, false, false;
 }
 
 impl Op {
@@ -468,6 +473,7 @@ impl Op {
                 | Op::IntBinOp
                 | Op::FloatCompare
                 | Op::IntCompare
+                | Op::LoadFastBorrow
         )
     }
 
@@ -628,6 +634,7 @@ impl Op {
             Op::GenInterp => (0, 0),
             Op::UnpackStore => (1, 0),
             Op::GuardType | Op::Unbox | Op::Box => (1, 1),
+            Op::LoadFastBorrow => (0, 1),
             Op::FloatBinOp | Op::IntBinOp | Op::FloatCompare | Op::IntCompare => (2, 1),
         })
     }

@@ -62,6 +62,8 @@ struct Lower<'ctx, 'f> {
     vals: HashMap<Value, BasicValueEnum<'ctx>>,
     /// `Bool` values made by `Box` of a `CBool`, with that `i1` (a branch on them tests it).
     bools: HashMap<Value, IntValue<'ctx>>,
+    /// Borrowed references (`LoadFastBorrow` results and guards of them): a spill increfs.
+    borrowed: std::collections::HashSet<Value>,
     blocks: Vec<BasicBlock<'ctx>>,
     phis: Vec<Vec<PhiValue<'ctx>>>,
     last_ip: Option<u32>,
@@ -85,6 +87,26 @@ fn machine_type(ctx: ContextRef<'_>, t: Type) -> inkwell::types::BasicTypeEnum<'
         Type::CBool => ctx.bool_type().into(),
         _ => ctx.ptr_type(AddressSpace::default()).into(),
     }
+}
+
+/// The values of `f` that are borrowed references: results of `LoadFastBorrow` and of guards
+/// on borrowed values (`passes::borrow`).
+fn borrowed_values(f: &Function) -> std::collections::HashSet<Value> {
+    let mut s = std::collections::HashSet::new();
+    for b in &f.blocks {
+        for ins in &b.instrs {
+            match ins.op {
+                Op::LoadFastBorrow => {
+                    s.insert(ins.results[0]);
+                }
+                Op::GuardType if s.contains(&ins.args[0]) => {
+                    s.insert(ins.results[0]);
+                }
+                _ => {}
+            }
+        }
+    }
+    s
 }
 
 fn llvm(e: impl std::fmt::Display) -> EmberError {
@@ -185,6 +207,7 @@ pub fn lower_split<'ctx>(
         self_slot,
         vals: HashMap::new(),
         bools: HashMap::new(),
+        borrowed: borrowed_values(f),
         blocks,
         phis,
         last_ip: None,
@@ -510,6 +533,9 @@ impl<'ctx> Lower<'ctx, '_> {
         for (k, v) in args.iter().enumerate() {
             let slot = self.stack_slot(depth + k)?;
             let obj = self.boxed_for_exit(*v)?;
+            if self.borrowed.contains(v) {
+                self.incref(obj)?;
+            }
             self.b.build_store(slot, obj).map_err(llvm)?;
         }
         self.stack_slot(depth)
@@ -624,6 +650,11 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::Nop => {}
             Op::Unsupported => return Err(unsupported()),
             Op::Resume => self.periodic(&fs)?,
+            Op::LoadFastBorrow => {
+                let slot = self.local_slot(imm(0) as u64)?;
+                let v = self.b.build_load(self.ptr_t(), slot, "local").map_err(llvm)?.into_pointer_value();
+                self.def(ins.results[0], v);
+            }
             Op::LoadFast | Op::LoadFastCheck => {
                 let slot = self.local_slot(imm(0) as u64)?;
                 let v = self.b.build_load(self.ptr_t(), slot, "local").map_err(llvm)?.into_pointer_value();

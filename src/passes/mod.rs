@@ -3,6 +3,7 @@
 //! [`PIPELINE`] is the default order; [`run_all`] runs it and reports each pass's count and
 //! time.
 
+pub mod borrow;
 pub mod box_elim;
 pub mod infer;
 pub mod pure_pop;
@@ -29,6 +30,7 @@ pub const PIPELINE: &[Pass] = &[
     Pass { name: "specialize", run: specialize::run },
     Pass { name: "infer", run: infer::run },
     Pass { name: "box_elim", run: box_elim::run },
+    Pass { name: "borrow", run: borrow::run },
 ];
 
 /// Looks a pass up by name.

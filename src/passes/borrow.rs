@@ -1,0 +1,103 @@
+//! Borrowed local loads: a `LoadFast` whose value is only type-guarded, unboxed and released
+//! becomes a `LoadFastBorrow` (no incref) and its release goes (no decref), when nothing
+//! between the load and the release can rebind or release the local.
+//!
+//! ```text
+//! v0 = LoadFast<0>                          v0 = LoadFastBorrow<0>
+//! v5:Float = GuardType<Float> v0 @4[v0 v1]  v5:Float = GuardType<Float> v0 @4[v0 v1]
+//! v7:CDouble = Unbox v5 @4[v5 v6]     =>    v7:CDouble = Unbox v5 @4[v5 v6]
+//! PopTop v5
+//! ```
+//! The frame owns a reference to the local's object for as long as the local is bound; the
+//! load's reference is only needed if something could unbind it meanwhile: a store or delete
+//! of that local, or any Python code (which could write the frame through `f_locals`). So the
+//! instructions between the load and the release must all be from a set that runs no Python
+//! code: loads, constants, guards, unboxing, boxing, machine arithmetic and releases of values
+//! whose deallocator is trivial ([`crate::hir::Type::trivial_release`]). A side exit inside the
+//! range spills the borrowed value with a new reference (`lower`).
+
+use std::collections::HashMap;
+
+use crate::hir::{Function, Instr, Op, Value};
+
+/// True when `ins` can run no Python code and rebinds no local.
+fn quiet(f: &Function, ins: &Instr) -> bool {
+    match ins.op {
+        Op::LoadFast
+        | Op::LoadFastBorrow
+        | Op::LoadConst
+        | Op::GuardType
+        | Op::Unbox
+        | Op::Box
+        | Op::FloatBinOp
+        | Op::IntBinOp
+        | Op::FloatCompare
+        | Op::IntCompare
+        | Op::Copy
+        | Op::PushNull
+        | Op::Nop => true,
+        Op::PopTop => f.ty(ins.args[0]).trivial_release(),
+        _ => false,
+    }
+}
+
+/// Runs the pass; returns the number of loads made borrowed.
+pub fn run(f: &mut Function) -> usize {
+    // Uses of each value as an operand or edge argument (frame states do not count: a spill
+    // takes its own reference).
+    let mut uses: HashMap<Value, usize> = HashMap::new();
+    for b in &f.blocks {
+        for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
+            for a in ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())) {
+                *uses.entry(*a).or_insert(0) += 1;
+            }
+        }
+    }
+    let count = |v: Value| uses.get(&v).copied().unwrap_or(0);
+    let mut n = 0;
+    for bi in 0..f.blocks.len() {
+        let mut drop_at = vec![];
+        let mut borrow_at = vec![];
+        let instrs = &f.blocks[bi].instrs;
+        for (i, ins) in instrs.iter().enumerate() {
+            if ins.op != Op::LoadFast {
+                continue;
+            }
+            let (v, local) = (ins.results[0], ins.imms[0]);
+            // The only use: a guard right in this block; its uses: unboxing and one release.
+            if count(v) != 1 {
+                continue;
+            }
+            let Some(gi) = instrs.iter().skip(i + 1).position(|x| x.op == Op::GuardType && x.args[0] == v).map(|k| k + i + 1) else {
+                continue;
+            };
+            let g = instrs[gi].results[0];
+            let Some(pi) = instrs.iter().skip(gi + 1).position(|x| x.op == Op::PopTop && x.args[0] == g).map(|k| k + gi + 1) else {
+                continue;
+            };
+            let unboxes = instrs[gi + 1..pi].iter().filter(|x| x.op == Op::Unbox && x.args[0] == g).count();
+            if count(g) != unboxes + 1 {
+                continue;
+            }
+            let rebinds = |x: &Instr| match x.op {
+                Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear => x.imms[0] == local,
+                _ => false,
+            };
+            if instrs[i + 1..pi].iter().all(|x| quiet(f, x) && !rebinds(x)) {
+                borrow_at.push(i);
+                drop_at.push(pi);
+            }
+        }
+        let b = &mut f.blocks[bi];
+        for i in &borrow_at {
+            b.instrs[*i].op = Op::LoadFastBorrow;
+        }
+        n += borrow_at.len();
+        let mut k = 0;
+        b.instrs.retain(|_| {
+            k += 1;
+            !drop_at.contains(&(k - 1))
+        });
+    }
+    n
+}
