@@ -70,11 +70,11 @@ int ember_int_is_compact(PyObject *v);
 i64 ember_int_value(PyObject *v);
 double ember_float_value(PyObject *v);
 PyObject *ember_int_box(i64 x);
-PyObject *ember_float_box(double d);
+PyObject *ember_float_box(PyThreadState *ts, double d);
 PyObject *ember_box_for_exit_int(i64 x);
 PyObject *ember_box_for_exit_float(double d);
 void ember_decref_int(PyObject *o);
-void ember_decref_float(PyObject *o);
+void ember_decref_float(PyThreadState *ts, PyObject *o);
 /* Bare `raise` (RAISE_VARARGS 0): like ember_rt_raise, without a new traceback entry when an
  * active exception was re-raised. */
 PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);

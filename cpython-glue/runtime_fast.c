@@ -24,6 +24,9 @@
 #include "internal/pycore_code.h"         /* COMPARISON_BIT, COMPARISON_* masks */
 #include "internal/pycore_dict.h"         /* PyDictKeysObject, DK_UNICODE_ENTRIES, PyDictValues */
 #include "internal/pycore_floatobject.h"  /* _PyFloat_ExactDealloc */
+#include "internal/pycore_freelist.h"     /* struct _Py_float_freelist, PyFloat_MAXFREELIST */
+#include "internal/pycore_interp.h"       /* ts->interp->object_state */
+#include "internal/pycore_runtime.h"      /* _PyRuntime.ref_tracer */
 #include "internal/pycore_list.h"         /* _PyList_AppendTakeRef, _PyListIterObject */
 #include "internal/pycore_long.h"         /* _PyLong_Add, _PyLong_IsCompact, ... */
 #include "internal/pycore_moduleobject.h" /* PyModuleObject */
@@ -121,12 +124,31 @@ ember_int_box(i64 x)
     return PyLong_FromLongLong((long long)x);
 }
 
-/* Box of a CDouble: a new float from the free list (PyFloat_FromDouble); NULL with
- * MemoryError on allocation failure. */
+/* Box of a CDouble: PyFloat_FromDouble (Objects/floatobject.c, 3.13) with the thread state
+ * compiled code already has: the interpreter's float free list is reached through `ts`, not
+ * through the thread-local _PyThreadState_GET() (a __tls_get_addr call from the shared
+ * libpython). An empty free list takes PyFloat_FromDouble's own path (PyObject_Malloc; NULL
+ * with MemoryError on failure). _Py_NewReference's work is inlined when no reference tracer
+ * (PyRefTracer_SetTracer) is set. */
 PyObject *
-ember_float_box(double d)
+ember_float_box(PyThreadState *ts, double d)
 {
-    return PyFloat_FromDouble(d);
+    struct _Py_float_freelist *fl = &ts->interp->object_state.freelists.floats;
+    PyFloatObject *op = fl->items;
+    if (EMBER_UNLIKELY(op == NULL)) {
+        return PyFloat_FromDouble(d);
+    }
+    fl->items = (PyFloatObject *)Py_TYPE(op);
+    fl->numfree--;
+    Py_SET_TYPE(op, &PyFloat_Type);          /* a static type: no reference to take */
+    if (EMBER_LIKELY(_PyRuntime.ref_tracer.tracer_func == NULL)) {
+        op->ob_base.ob_refcnt = 1;
+    }
+    else {
+        _Py_NewReference((PyObject *)op);
+    }
+    op->ob_fval = d;
+    return (PyObject *)op;
 }
 
 /* Box at a side exit (a deopt or raise exit spilling an unboxed value into the frame): the
@@ -147,7 +169,8 @@ ember_box_for_exit_float(double d)
 }
 
 /* Release of a value known to be an exact int / float: Py_DECREF with the type's own
- * deallocator (no __del__ can run; _Py_DECREF_SPECIALIZED as in Python/bytecodes.c). */
+ * deallocator (no __del__ can run; _Py_DECREF_SPECIALIZED as in Python/bytecodes.c, 3.13.0,
+ * which calls no reference tracer on this path either). */
 void
 ember_decref_int(PyObject *o)
 {
@@ -155,11 +178,21 @@ ember_decref_int(PyObject *o)
 }
 
 void
-ember_decref_float(PyObject *o)
+ember_decref_float(PyThreadState *ts, PyObject *o)
 {
-    _Py_DECREF_SPECIALIZED(o, _PyFloat_ExactDealloc);
+    /* _PyFloat_ExactDealloc's free-list push, through `ts` (see ember_float_box). */
+    if (_Py_IsImmortal(o) || --o->ob_refcnt != 0) {
+        return;
+    }
+    struct _Py_float_freelist *fl = &ts->interp->object_state.freelists.floats;
+    if (fl->numfree >= PyFloat_MAXFREELIST || fl->numfree < 0) {
+        PyObject_Free(o);
+        return;
+    }
+    fl->numfree++;
+    Py_SET_TYPE(o, (PyTypeObject *)fl->items);
+    fl->items = (PyFloatObject *)o;
 }
-
 /* _PyErr_Occurred(tstate): 1 if an exception is set on `ts`, else 0. */
 int
 ember_err_occurred(PyThreadState *ts)

@@ -185,11 +185,11 @@ helpers! {
     ember_int_value(P) -> I64;
     ember_float_value(P) -> F64;
     ember_int_box(I) -> Ptr;
-    ember_float_box(F) -> Ptr;
+    ember_float_box(P, F) -> Ptr;
     ember_box_for_exit_int(I) -> Ptr, cold;
     ember_box_for_exit_float(F) -> Ptr, cold;
     ember_decref_int(P) -> Void;
-    ember_decref_float(P) -> Void;
+    ember_decref_float(P, P) -> Void;
 }
 
 /// Looks a helper up by name.

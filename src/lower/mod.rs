@@ -501,7 +501,7 @@ impl<'ctx> Lower<'ctx, '_> {
         let p = self.val(v)?;
         match t {
             Type::OptObject => self.call("ember_xdecref", &[p.into()]),
-            Type::Float => self.call("ember_decref_float", &[p.into()]),
+            Type::Float => self.call("ember_decref_float", &[self.ts.into(), p.into()]),
             Type::Int => self.call("ember_decref_int", &[p.into()]),
             _ => self.call("ember_decref", &[p.into()]),
         }
@@ -1200,7 +1200,7 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::Box => {
                 let x = self.val_any(arg(0))?;
                 let r = match self.f.ty(arg(0)) {
-                    Type::CDouble => self.call_ptr("ember_float_box", &[x])?,
+                    Type::CDouble => self.call_ptr("ember_float_box", &[self.ts.into(), x])?,
                     Type::CInt64 => self.call_ptr("ember_int_box", &[x])?,
                     Type::CBool => {
                         let c = x.into_int_value();

@@ -171,8 +171,14 @@ pub extern "C" fn ember_float_value(o: *mut Obj) -> f64 {
 pub extern "C" fn ember_int_box(x: i64) -> *mut Obj {
     int(x)
 }
-pub extern "C" fn ember_float_box(x: f64) -> *mut Obj {
+pub extern "C" fn ember_float_box(_ts: *mut u8, x: f64) -> *mut Obj {
     float(x)
+}
+pub extern "C" fn ember_box_for_exit_float(x: f64) -> *mut Obj {
+    float(x)
+}
+pub extern "C" fn ember_decref_float(_ts: *mut u8, o: *mut Obj) {
+    ember_decref(o)
 }
 
 pub unsafe fn val(o: *mut Obj) -> i64 {
@@ -336,14 +342,14 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_int_value,
         ember_float_value,
         ember_int_box,
-        ember_float_box
+        ember_float_box,
+        ember_box_for_exit_float,
+        ember_decref_float
     )
     .into_iter()
     .chain([
         ("ember_box_for_exit_int".to_string(), ember_int_box as *const () as usize as u64),
-        ("ember_box_for_exit_float".to_string(), ember_float_box as *const () as usize as u64),
         ("ember_decref_int".to_string(), ember_decref as *const () as usize as u64),
-        ("ember_decref_float".to_string(), ember_decref as *const () as usize as u64),
     ])
     .collect()
 }
