@@ -298,6 +298,9 @@ static long n_osr;               /* frames moved into compiled code (stats "osr"
 static int speculate = 1;        /* EMBER_SPECULATE: compile typed, guarded code from the profile (set_speculate) */
 static long n_deopts;            /* failed guards of typed code (stats "deopts") */
 static long n_recompiles;        /* compiled code withdrawn for failing guards (stats "recompiles") */
+static long n_handoffs;          /* compiled frames handed to the interpreter at an eval-breaker check
+                                  * because monitoring applies to their code (stats "handoffs") */
+static long n_osr_arms;          /* code objects armed for OSR (stats "osr_arms") */
 /* A code object whose guards have failed this many times since it was compiled is withdrawn
  * (its calls go back to the interpreter) and compiled again when hot, with the sites whose
  * guards failed compiled generic (CodeInfo.despec); after EMBER_MAX_RECOMPILES withdrawals it
@@ -426,6 +429,7 @@ static void osr_set_events(PyCodeObject *co, CodeInfo *info, int on)
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
     if (on && r) {
+        n_osr_arms++;
         info->osr_armed = 1;
         osr_armed_list[osr_n_armed++] = (OsrArmed){co, info};
     }
@@ -1515,7 +1519,9 @@ int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f)
     }
     /* Monitoring switched on while this frame runs re-instruments the executing code objects
      * (so the versions can match again): check the active tools, not just the version. */
-    return monitoring_active(ts, (PyCodeObject *)f->f_executable) ? 1 : 0;
+    if (!monitoring_active(ts, (PyCodeObject *)f->f_executable)) return 0;
+    n_handoffs++;
+    return 1;
 }
 
 /* One exception-table varint (6 bits per byte, 0x40 = more follows); Objects/codeobject.c. */
@@ -2216,7 +2222,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -2226,7 +2232,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "bg_max_queued", (unsigned long long)bg.max_queued,
                          "bg_dropped", (unsigned long long)bg.dropped, "bg_cancelled", (unsigned long long)bg.cancelled,
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
-                         "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles);
+                         "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later
