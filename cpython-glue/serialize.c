@@ -13,6 +13,7 @@
 #include "internal/pycore_function.h"
 #include "serialize.h"
 #include "ember.h"
+#include "opcode.h"                  /* NB_* (BINARY_OP opargs) */
 
 #include <string.h>
 
@@ -114,6 +115,40 @@ static void async_for_exit(PyCodeObject *co, _Py_CODEUNIT *code, Py_ssize_t n, P
 static uint32_t cache_u32(_Py_CODEUNIT *c) { return read_u32(&c->cache); }
 static uint64_t cache_ptr(_Py_CODEUNIT *c) { return (uint64_t)(uintptr_t)read_obj(&c->cache); }
 
+/* A constant's exact built-in type as an EmberType (ember.h), or EMBER_TYPE_OBJECT. */
+static uint8_t const_type(PyObject *c)
+{
+    PyTypeObject *t = Py_TYPE(c);
+    if (t == &PyLong_Type) return EMBER_TYPE_INT;
+    if (t == &PyFloat_Type) return EMBER_TYPE_FLOAT;
+    if (t == &PyBool_Type) return EMBER_TYPE_BOOL;
+    if (t == &PyUnicode_Type) return EMBER_TYPE_STR;
+    if (t == &PyTuple_Type) return EMBER_TYPE_TUPLE;
+    if (c == Py_None) return EMBER_TYPE_NONE_TYPE;
+    return EMBER_TYPE_OBJECT;
+}
+
+/* BINARY_OP's operation as an EmberArith (ember.h), for the compiler, which never decodes a
+ * CPython oparg: NB_* of Include/opcode.h, the in-place forms folded onto the others. */
+static int64_t arith_of(int oparg)
+{
+    switch (oparg >= NB_INPLACE_ADD ? oparg - (NB_INPLACE_ADD - NB_ADD) : oparg) {
+    case NB_ADD: return EMBER_ARITH_ADD;
+    case NB_SUBTRACT: return EMBER_ARITH_SUBTRACT;
+    case NB_MULTIPLY: return EMBER_ARITH_MULTIPLY;
+    case NB_TRUE_DIVIDE: return EMBER_ARITH_TRUE_DIVIDE;
+    case NB_FLOOR_DIVIDE: return EMBER_ARITH_FLOOR_DIVIDE;
+    case NB_REMAINDER: return EMBER_ARITH_REMAINDER;
+    case NB_POWER: return EMBER_ARITH_POWER;
+    case NB_LSHIFT: return EMBER_ARITH_L_SHIFT;
+    case NB_RSHIFT: return EMBER_ARITH_R_SHIFT;
+    case NB_AND: return EMBER_ARITH_AND;
+    case NB_OR: return EMBER_ARITH_OR;
+    case NB_XOR: return EMBER_ARITH_XOR;
+    default: return EMBER_ARITH_OTHER;
+    }
+}
+
 /* 1 when the guards compiled for code unit `i` have failed before (ember_rt_guard_fail):
  * the instruction is then serialised generic, whatever the interpreter quickened it to. */
 static int despecialised(PyCodeObject *co, Py_ssize_t i)
@@ -197,7 +232,7 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
             case BINARY_OP_ADD_UNICODE: spec = 7; break;
             }
             if (spec != 7 && despecialised(co, i)) spec = 0;
-            r = E2(EMBER_OP_BINARY_OP, oparg, spec);
+            r = emit(&prog, EMBER_OP_BINARY_OP, (uint32_t)i, 3, oparg, spec, arith_of(oparg), 0, 0, 0);
             break;
         }
         case UNARY_NOT: r = E0(EMBER_OP_UNARY_NOT); break;
@@ -420,8 +455,15 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
     /* constants: co_consts, then co_names */
     Py_ssize_t nnames = PyTuple_GET_SIZE(co->co_names);
     put_u32(&b, (uint32_t)(nconsts + nnames));
-    for (Py_ssize_t k = 0; k < nconsts; k++) put_u64(&b, (uint64_t)(uintptr_t)PyTuple_GET_ITEM(co->co_consts, k));
-    for (Py_ssize_t k = 0; k < nnames; k++) put_u64(&b, (uint64_t)(uintptr_t)PyTuple_GET_ITEM(co->co_names, k));
+    for (Py_ssize_t k = 0; k < nconsts; k++) {
+        PyObject *c = PyTuple_GET_ITEM(co->co_consts, k);
+        put_u64(&b, (uint64_t)(uintptr_t)c);
+        put(&b, &(uint8_t){const_type(c)}, 1);
+    }
+    for (Py_ssize_t k = 0; k < nnames; k++) {
+        put_u64(&b, (uint64_t)(uintptr_t)PyTuple_GET_ITEM(co->co_names, k));
+        put(&b, &(uint8_t){EMBER_TYPE_STR}, 1);
+    }
     put_u32(&b, (uint32_t)prog.n);
     for (Py_ssize_t k = 0; k < prog.n; k++) {
         Ins *x = &prog.v[k];

@@ -54,7 +54,7 @@
 /**
  * Wire format version this library reads.
  */
-#define EMBER_WIRE_VERSION 1
+#define EMBER_WIRE_VERSION 2
 
 /**
  * Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
@@ -317,8 +317,9 @@ enum EmberOp
    */
   EMBER_OP_SWAP = 11,
   /**
-   * `BINARY_OP`: imm0 = oparg (`NB_*`), imm1 = specialisation (0 generic, 1 add int, 2 subtract int,
-   * 3 multiply int, 4 add float, 5 subtract float, 6 multiply float, 7 add str).
+   * `BINARY_OP`: imm0 = oparg (`NB_*`, passed to the generic helper), imm1 = specialisation
+   * (0 generic, 1 add int, 2 subtract int, 3 multiply int, 4 add float, 5 subtract float,
+   * 6 multiply float, 7 add str), imm2 = the operation ([`Arith`], decoded by the shim).
    */
   EMBER_OP_BINARY_OP = 12,
   /**
@@ -709,13 +710,16 @@ enum EmberOp
    */
   EMBER_OP_BOX = 101,
   /**
-   * HIR only: `CDouble = FloatBinOp<k> CDouble CDouble`, imm0 an [`Arith`]. A zero divisor
-   * deopts (the interpreter raises `ZeroDivisionError`).
+   * HIR only: `CDouble = FloatBinOp<k> CDouble CDouble`, imm0 an [`Arith`] (`+ - * / **`). A
+   * zero divisor, or a power outside the positive finite base and finite result that C's
+   * `pow` computes as CPython's `float_pow` does, deopts (the interpreter raises or computes).
    */
   EMBER_OP_FLOAT_BIN_OP = 102,
   /**
-   * HIR only: `CInt64 = IntBinOp<k> CInt64 CInt64`, imm0 an [`Arith`] (not `TrueDivide`); a
-   * result that does not fit in 64 bits deopts (the interpreter's big-int path).
+   * HIR only: `CInt64 = IntBinOp<k> CInt64 CInt64`, imm0 an [`Arith`] (`+ - * // % << >> & | ^`)
+   * with Python's semantics (floor division and remainder round towards negative infinity); a
+   * result that does not fit in 64 bits, a zero divisor or a negative shift deopts (the
+   * interpreter's big-int path or its exception).
    */
   EMBER_OP_INT_BIN_OP = 103,
   /**
@@ -724,9 +728,20 @@ enum EmberOp
    */
   EMBER_OP_FLOAT_COMPARE = 104,
   /**
-   * HIR only: `CBool = IntCompare<oparg> CInt64 CInt64`.
+   * HIR only: `CBool = IntCompare<c> CInt64 CInt64`, imm0 a [`Cmp`].
    */
   EMBER_OP_INT_COMPARE = 105,
+  /**
+   * HIR only: `CDouble = IntToFloat CInt64`: `float(i)`, rounded to nearest even as
+   * `PyLong_AsDouble` does (the int operand of mixed int/float arithmetic).
+   */
+  EMBER_OP_INT_TO_FLOAT = 107,
+  /**
+   * HIR only (made by `passes::borrow`): local imm0 as a **borrowed** reference (no
+   * incref): the frame keeps it alive, and nothing between this load and the value's last
+   * use can rebind the local. A side exit that spills it takes a reference of its own.
+   */
+  EMBER_OP_LOAD_FAST_BORROW = 106,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;
@@ -768,6 +783,76 @@ enum EmberCacheUse
 typedef enum EmberCacheUse EmberCacheUse;
 #else
 typedef uint32_t EmberCacheUse;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * A binary arithmetic operation, Ember's own numbering: `BinaryOp`'s imm2 (the shim decodes it
+ * from CPython's `NB_*` oparg, in-place forms included, since for the immutable numbers
+ * typed code handles they compute the same) and the imm0 of [`Op::FloatBinOp`] and
+ * [`Op::IntBinOp`]. Shared with C as `EmberArith` (`ember.h`).
+ */
+enum EmberArith
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `+`
+   */
+  EMBER_ARITH_ADD = 0,
+  /**
+   * `-`
+   */
+  EMBER_ARITH_SUBTRACT = 1,
+  /**
+   * `*`
+   */
+  EMBER_ARITH_MULTIPLY = 2,
+  /**
+   * `/` (floats only; a zero divisor deopts).
+   */
+  EMBER_ARITH_TRUE_DIVIDE = 3,
+  /**
+   * `//` (ints: floor division; a zero divisor or an overflow deopts).
+   */
+  EMBER_ARITH_FLOOR_DIVIDE = 4,
+  /**
+   * `%` (ints: the sign of the divisor; a zero divisor deopts).
+   */
+  EMBER_ARITH_REMAINDER = 5,
+  /**
+   * `**` (floats with a positive finite base and a finite exponent; anything else deopts).
+   */
+  EMBER_ARITH_POWER = 6,
+  /**
+   * `<<` (ints; a negative count or an overflow deopts).
+   */
+  EMBER_ARITH_L_SHIFT = 7,
+  /**
+   * `>>` (ints; a negative count deopts).
+   */
+  EMBER_ARITH_R_SHIFT = 8,
+  /**
+   * `&`
+   */
+  EMBER_ARITH_AND = 9,
+  /**
+   * `|`
+   */
+  EMBER_ARITH_OR = 10,
+  /**
+   * `^`
+   */
+  EMBER_ARITH_XOR = 11,
+  /**
+   * `@` and anything else typed code never handles.
+   */
+  EMBER_ARITH_OTHER = 12,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberArith EmberArith;
+#else
+typedef uint8_t EmberArith;
 #endif // __STDC_VERSION__ >= 202311L
 
 /**

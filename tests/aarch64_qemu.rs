@@ -58,7 +58,7 @@ fn programs() -> Vec<Program> {
         (Op::Resume, &[]),
         (Op::LoadFast, &[0]),
         (Op::LoadFast, &[1]),
-        (Op::CompareOp, &[(4 << 5) | 16, 0]),
+        (Op::CompareOp, &[(4 << 5) | 16, 0, 4]),
         (Op::PopJumpIfFalse, &[7]),
         (Op::LoadFast, &[0]),
         (Op::ReturnValue, &[]),
@@ -70,8 +70,8 @@ fn programs() -> Vec<Program> {
         (Op::LoadFast, &[0]),
         (Op::LoadFast, &[0]),
         (Op::LoadFast, &[1]),
-        (Op::BinaryOp, &[2, 0]),
-        (Op::BinaryOp, &[0, 0]),
+        (Op::BinaryOp, &[2, 0, 4]),
+        (Op::BinaryOp, &[0, 0, 0]),
         (Op::ReturnValue, &[]),
     ];
     let raise: &[(Op, &[i64])] = &[(Op::Resume, &[]), (Op::LoadFast, &[0]), (Op::RaiseVarargs, &[1])];

@@ -90,7 +90,7 @@ fn integrator_flow() {
             2,
             2,
             vec![],
-            &[(Op::LoadFast, &[0]), (Op::LoadFast, &[1]), (Op::BinaryOp, &[0, 0]), (Op::ReturnValue, &[])],
+            &[(Op::LoadFast, &[0]), (Op::LoadFast, &[1]), (Op::BinaryOp, &[0, 0, 0]), (Op::ReturnValue, &[])],
         ));
         assert_eq!(compile(good.as_ptr(), good.len(), &mut out, err.as_mut_ptr(), err.len()), USAGE);
         assert!(msg(&err).contains("ember_init"), "{}", msg(&err));

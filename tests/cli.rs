@@ -9,7 +9,7 @@ bb0:
   Resume @0[]
   v0 = LoadFast<0>
   v1 = LoadFast<1>
-  v2 = BinaryOp<0, 1> v0 v1 @3[]
+  v2 = BinaryOp<0, 1, 0> v0 v1 @3[]
   ReturnValue v2
 ";
 
@@ -30,8 +30,8 @@ fn emits_elf_objects_for_both_targets() {
         assert_eq!(u16::from_le_bytes([bytes[16], bytes[17]]), 1, "ET_REL");
     }
     let bad = dir.join("bad.hir");
-    std::fs::write(&bad, ADD.replace("BinaryOp<0, 1>", "BinaryOp<0>")).unwrap();
+    std::fs::write(&bad, ADD.replace("BinaryOp<0, 1, 0>", "BinaryOp<0>")).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_ember-compile")).arg(&bad).arg("-o").arg(dir.join("x.o")).output().unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("BinaryOp takes 2 immediates"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("BinaryOp takes 3 immediates"), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -30,11 +30,15 @@ const LIMITS: &[(&str, Target, u64, u64)] = &[
     ("calls200", Target::X86_64, 25110, 5438),
     // distinct200 grew by 9 B (x86-64) and 28 B (AArch64) when attribute sites moved to
     // self-specialising inline caches (one 32 B EmberAttrIC in .data per site, passed by address).
-    ("distinct200", Target::X86_64, 15293, 3393),
+    // Typed HIR (issue 16): its int and float BINARY_OPs and COMPARE_OPs are guarded inline
+    // machine arithmetic with an inline float box instead of one helper call each, and
+    // 15293/14216 B became 19544/17644 B (+28 %/+24 %; calls200, which has no typed site, is
+    // unchanged). The deopt exits of one instruction are shared (Lower::exit_block).
+    ("distinct200", Target::X86_64, 19544, 4411),
     ("calls1", Target::Aarch64, 304, 55),
     ("calls2", Target::Aarch64, 412, 82),
     ("calls200", Target::Aarch64, 19444, 4840),
-    ("distinct200", Target::Aarch64, 14216, 3422),
+    ("distinct200", Target::Aarch64, 17644, 4279),
 ];
 
 /// The issue's goal: marginal code bytes per Python call site on AArch64.

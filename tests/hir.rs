@@ -16,20 +16,20 @@ fn sum_loop() -> wire::WireFunction {
         3,
         vec![0x10],
         &[
-            (Op::Resume, &[]),        // 0
-            (Op::LoadConst, &[0]),    // 1
-            (Op::StoreFast, &[1]),    // 2
-            (Op::LoadFast, &[0]),     // 3
-            (Op::GetIter, &[]),       // 4
-            (Op::ForIter, &[12, 0]),  // 5
-            (Op::StoreFast, &[2]),    // 6
-            (Op::LoadFast, &[1]),     // 7
-            (Op::LoadFast, &[2]),     // 8
-            (Op::BinaryOp, &[0, 0]),  // 9
-            (Op::StoreFast, &[1]),    // 10
-            (Op::JumpBackward, &[5]), // 11
-            (Op::LoadFast, &[1]),     // 12
-            (Op::ReturnValue, &[]),   // 13
+            (Op::Resume, &[]),          // 0
+            (Op::LoadConst, &[0]),      // 1
+            (Op::StoreFast, &[1]),      // 2
+            (Op::LoadFast, &[0]),       // 3
+            (Op::GetIter, &[]),         // 4
+            (Op::ForIter, &[12, 0]),    // 5
+            (Op::StoreFast, &[2]),      // 6
+            (Op::LoadFast, &[1]),       // 7
+            (Op::LoadFast, &[2]),       // 8
+            (Op::BinaryOp, &[0, 0, 0]), // 9
+            (Op::StoreFast, &[1]),      // 10
+            (Op::JumpBackward, &[5]),   // 11
+            (Op::LoadFast, &[1]),       // 12
+            (Op::ReturnValue, &[]),     // 13
         ],
     )
 }
@@ -50,7 +50,7 @@ fn builds_expected_ssa() {
         body,
         "bb0:\n  Resume @0[]\n  v0 = LoadConst<0>\n  StoreFast<1> v0\n  v1 = LoadFast<0>\n  v2 = GetIter v1 @4[]\n  Jump<5> -> bb1(v2)\n\
 bb1(v3):\n  v4 = ForIter<12, 0> v3 -> bb2(v3, v4), bb3() @5[v3]\n\
-bb2(v5, v6):\n  StoreFast<2> v6\n  v7 = LoadFast<1>\n  v8 = LoadFast<2>\n  v9 = BinaryOp<0, 0> v7 v8 @9[v5]\n  StoreFast<1> v9\n  JumpBackward<5> -> bb1(v5) @11[v5]\n\
+bb2(v5, v6):\n  StoreFast<2> v6\n  v7 = LoadFast<1>\n  v8 = LoadFast<2>\n  v9 = BinaryOp<0, 0, 0> v7 v8 @9[v5]\n  StoreFast<1> v9\n  JumpBackward<5> -> bb1(v5) @11[v5]\n\
 bb3:\n  v10 = LoadFast<1>\n  ReturnValue v10 @13[]\n"
     );
 }
@@ -67,7 +67,7 @@ fn text_round_trip() {
 #[test]
 fn parse_reports_line_of_error() {
     let f = build::build(&sum_loop()).unwrap();
-    let text = printer::print(&f).replace("v9 = BinaryOp<0, 0> v7 v8", "v9 = BinaryOpp<0, 0> v7 v8");
+    let text = printer::print(&f).replace("v9 = BinaryOp<0, 0, 0> v7 v8", "v9 = BinaryOpp<0, 0> v7 v8");
     match parser::parse(&text) {
         Err(EmberError::Parse(m)) => assert!(m.contains("line 17") && m.contains("BinaryOpp"), "{m}"),
         other => panic!("expected a parse error, got {other:?}"),
@@ -102,7 +102,8 @@ fn stack_errors_are_reported() {
     assert!(matches!(wire::validate(&underflow), Err(EmberError::Wire(_))));
     let underflow = asm(1, 0, 1, vec![7], &[(Op::PopTop, &[]), (Op::ReturnConst, &[0])]);
     assert!(matches!(build::build(&underflow), Err(EmberError::Build(m)) if m.contains("underflow")));
-    let too_deep = asm(1, 0, 1, vec![7], &[(Op::LoadConst, &[0]), (Op::LoadConst, &[0]), (Op::BinaryOp, &[0, 0]), (Op::ReturnValue, &[])]);
+    let too_deep =
+        asm(1, 0, 1, vec![7], &[(Op::LoadConst, &[0]), (Op::LoadConst, &[0]), (Op::BinaryOp, &[0, 0, 0]), (Op::ReturnValue, &[])]);
     assert!(matches!(build::build(&too_deep), Err(EmberError::Build(m)) if m.contains("stacksize")));
     let falls_off = asm(1, 0, 1, vec![7], &[(Op::LoadConst, &[0]), (Op::PopTop, &[])]);
     assert!(matches!(build::build(&falls_off), Err(EmberError::Build(m)) if m.contains("falls off")));
@@ -156,7 +157,7 @@ proptest! {
             let op = table[k];
             let imms = match op {
                 Op::LoadConst | Op::LoadFast | Op::StoreFast => vec![x % 2],
-                Op::BinaryOp => vec![0, 0],
+                Op::BinaryOp => vec![0, 0, 0],
                 Op::PopJumpIfTrue => vec![x % n],
                 Op::Copy => vec![1 + x % 2],
                 _ => vec![],
@@ -370,7 +371,7 @@ fn osr_entries_resume_at_each_loop_header_with_the_saved_stack() {
         "bb0:\n  ResumeAt<0, 0> -> bb1(), bb5()\n\
 bb1:\n  Resume @0[]\n  v0 = LoadConst<0>\n  StoreFast<1> v0\n  v1 = LoadFast<0>\n  v2 = GetIter v1 @4[]\n  Jump<5> -> bb2(v2)\n\
 bb2(v3):\n  v4 = ForIter<12, 0> v3 -> bb3(v3, v4), bb4() @5[v3]\n\
-bb3(v5, v6):\n  StoreFast<2> v6\n  v7 = LoadFast<1>\n  v8 = LoadFast<2>\n  v9 = BinaryOp<0, 0> v7 v8 @9[v5]\n  StoreFast<1> v9\n  JumpBackward<5> -> bb2(v5) @11[v5]\n\
+bb3(v5, v6):\n  StoreFast<2> v6\n  v7 = LoadFast<1>\n  v8 = LoadFast<2>\n  v9 = BinaryOp<0, 0, 0> v7 v8 @9[v5]\n  StoreFast<1> v9\n  JumpBackward<5> -> bb2(v5) @11[v5]\n\
 bb4:\n  v10 = LoadFast<1>\n  ReturnValue v10 @13[]\n\
 bb5:\n  v11 = ResumeAt<5, 1> -> bb2(v11), bb6()\n\
 bb6:\n  GenInterp\n"

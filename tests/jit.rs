@@ -64,7 +64,7 @@ fn branches_and_compare() {
         (Op::Resume, &[]),
         (Op::LoadFast, &[0]),
         (Op::LoadFast, &[1]),
-        (Op::CompareOp, &[(4 << 5) | 16, 0]),
+        (Op::CompareOp, &[(4 << 5) | 16, 0, 4]),
         (Op::PopJumpIfFalse, &[7]),
         (Op::LoadFast, &[0]),
         (Op::ReturnValue, &[]),
@@ -93,8 +93,8 @@ fn raise_spills_frame_state_and_sets_instr_ptr() {
         (Op::LoadFast, &[0]),
         (Op::LoadFast, &[0]),
         (Op::LoadFast, &[1]),
-        (Op::BinaryOp, &[2, 0]),
-        (Op::BinaryOp, &[0, 0]),
+        (Op::BinaryOp, &[2, 0, 4]),
+        (Op::BinaryOp, &[0, 0, 0]),
         (Op::ReturnValue, &[]),
     ];
     unsafe {

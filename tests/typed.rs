@@ -16,14 +16,20 @@ fn compiler() -> Compiler {
     Compiler::new(Config { helpers: helpers(), bitcode: vec![], opt_level: 1, ..Config::default() }).expect("compiler")
 }
 
+/// The operation (`Arith`) of a BINARY_OP quickened with `spec` (1/4 add, 2/5 subtract,
+/// 3/6 multiply).
+fn arith(spec: i64) -> i64 {
+    (spec - 1) % 3
+}
+
 /// `return a <op1> b <op2> c` (locals 0..3), both BINARY_OPs quickened with `spec1`/`spec2`.
 fn chain(spec1: i64, spec2: i64) -> Vec<(Op, Vec<i64>)> {
     vec![
         (Op::LoadFast, vec![0]),
         (Op::LoadFast, vec![1]),
-        (Op::BinaryOp, vec![0, spec1]),
+        (Op::BinaryOp, vec![0, spec1, arith(spec1)]),
         (Op::LoadFast, vec![2]),
-        (Op::BinaryOp, vec![0, spec2]),
+        (Op::BinaryOp, vec![0, spec2, arith(spec2)]),
         (Op::ReturnValue, vec![]),
     ]
 }
@@ -153,6 +159,133 @@ fn compare_branches_on_the_machine_comparison() {
             ember_decref(r);
         }
         assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 0);
+        assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+    }
+}
+
+/// `return (a + 0) <k> (b + 0)`: both additions quickened for ints (so their results are known
+/// `Int`s), then a generic BINARY_OP with operation `k` (an `Arith`) that the specialisation
+/// pass types without guards. Constant 0 is the int 0.
+unsafe fn int_op(k: i64, a: i64, b: i64) -> *mut Obj {
+    let zero = int(0);
+    let generic = [99, 0, k];
+    let code: Vec<(Op, &[i64])> = vec![
+        (Op::LoadFast, &[0]),
+        (Op::LoadConst, &[0]),
+        (Op::BinaryOp, &[0, 1, 0]),
+        (Op::LoadFast, &[1]),
+        (Op::LoadConst, &[0]),
+        (Op::BinaryOp, &[0, 1, 0]),
+        (Op::BinaryOp, &generic),
+        (Op::ReturnValue, &[]),
+    ];
+    let mut w = asm(8, 2, 3, vec![zero as u64], &code);
+    w.const_types = vec![ember::hir::Type::Int];
+    let mut c = compiler();
+    let compiled = c.compile_hir(build::build(&w).unwrap()).unwrap();
+    let entry: Entry = std::mem::transmute(compiled.entry);
+    let mut fr = Frame::new();
+    fr.locals[0] = int(a);
+    fr.locals[1] = int(b);
+    let r = entry(std::ptr::null_mut(), &mut *fr);
+    ember_decref(fr.locals[0]);
+    ember_decref(fr.locals[1]);
+    ember_decref(zero);
+    r
+}
+
+/// Python's `//` and `%` (floor towards negative infinity), `<<` and `>>` on i64.
+fn python_int(k: i64, a: i64, b: i64) -> Option<i64> {
+    match k {
+        4 | 5 => {
+            if b == 0 {
+                return None;
+            }
+            let (q, r) = (a / b, a % b);
+            let adjust = r != 0 && (r < 0) != (b < 0);
+            Some(if k == 4 { q - adjust as i64 } else { r + if adjust { b } else { 0 } })
+        }
+        7 => (0..64).contains(&b).then(|| a << b).filter(|r| r >> b == a),
+        8 => (b >= 0).then(|| a >> b.min(63)),
+        9 => Some(a & b),
+        10 => Some(a | b),
+        11 => Some(a ^ b),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+#[serial]
+fn typed_int_operations_have_python_semantics_and_deopt_where_python_raises() {
+    let pairs = [(7, 2), (-7, 2), (7, -2), (-7, -2), (0, 3), (5, 0), (1, 3), (-8, 1), (5, 70), (1, 63), (-1, 63), (3, -1), (1 << 29, 34)];
+    for k in [4, 5, 7, 8, 9, 10, 11] {
+        for (a, b) in pairs {
+            reset();
+            unsafe {
+                let r = int_op(k, a, b);
+                match python_int(k, a, b) {
+                    Some(want) => {
+                        assert_eq!(((*r).kind, val(r)), (0, want), "arith {k} on {a}, {b}");
+                        assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 0);
+                        ember_decref(r);
+                    }
+                    None => {
+                        assert_eq!(r, &raw mut DEOPTED, "arith {k} on {a}, {b} leaves for the interpreter");
+                        assert_eq!(DEOPT_AT.load(Ordering::SeqCst), 6);
+                        assert_eq!(stack(), vec![(0, a), (0, b)], "the operands, boxed");
+                    }
+                }
+            }
+            assert_eq!(LIVE.load(Ordering::SeqCst), 0, "arith {k} on {a}, {b}: every object freed");
+        }
+    }
+}
+
+#[test]
+#[serial]
+fn typed_float_power_and_mixed_arithmetic() {
+    // (a * 1.0) ** b: the product is a known Float; `**` is generic, typed by the pass.
+    let cases = [
+        (2.0, 0.5, Some(2f64.sqrt())),
+        (9.0, -1.5, Some(9f64.powf(-1.5))),
+        (-8.0, 1.0 / 3.0, None),
+        (0.0, -1.0, None),
+        (1e300, 10.0, None),
+    ];
+    for (a, b, want) in cases {
+        reset();
+        let one = float(1.0);
+        let code: Vec<(Op, &[i64])> = vec![
+            (Op::LoadFast, &[0]),
+            (Op::LoadConst, &[0]),
+            (Op::BinaryOp, &[5, 6, 2]),
+            (Op::LoadFast, &[1]),
+            (Op::LoadConst, &[0]),
+            (Op::BinaryOp, &[5, 6, 2]),
+            (Op::BinaryOp, &[8, 0, 6]),
+            (Op::ReturnValue, &[]),
+        ];
+        let mut w = asm(8, 2, 3, vec![one as u64], &code);
+        w.const_types = vec![ember::hir::Type::Float];
+        unsafe {
+            let mut c = compiler();
+            let compiled = c.compile_hir(build::build(&w).unwrap()).unwrap();
+            let entry: Entry = std::mem::transmute(compiled.entry);
+            let mut fr = Frame::new();
+            fr.locals[0] = float(a);
+            fr.locals[1] = float(b);
+            let r = entry(std::ptr::null_mut(), &mut *fr);
+            match want {
+                Some(x) => {
+                    assert_eq!(fval(r), x, "{a} ** {b}");
+                    ember_decref(r);
+                }
+                None => assert_eq!((r, DEOPT_AT.load(Ordering::SeqCst)), (&raw mut DEOPTED, 6), "{a} ** {b} deopts"),
+            }
+            ember_decref(fr.locals[0]);
+            ember_decref(fr.locals[1]);
+            ember_decref(one);
+        }
         assert_eq!(LIVE.load(Ordering::SeqCst), 0);
     }
 }

@@ -71,6 +71,7 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
             stacksize: w.stacksize,
             layout: w.layout.clone(),
             consts: w.consts.clone(),
+            const_types: w.const_types.clone(),
             blocks: vec![],
             types: vec![],
             speculate: !w.no_speculation,
@@ -290,7 +291,11 @@ impl<'w> Builder<'w> {
                 | Op::PushNull
                 | Op::LoadAssertionError
                 | Op::LoadDeref => {
-                    let ty = if matches!(ins.op, Op::LoadFastAndClear | Op::PushNull) { Type::OptObject } else { Type::Object };
+                    let ty = match ins.op {
+                        Op::LoadFastAndClear | Op::PushNull => Type::OptObject,
+                        Op::LoadConst => self.f.const_type(ins.imms[0]),
+                        _ => Type::Object,
+                    };
                     let v = self.f.new_value(ty);
                     let mut x = instr(ins.op, ins.imms.clone(), vec![], vec![v]);
                     if ins.op.info().can_raise {
@@ -562,7 +567,8 @@ impl<'w> Builder<'w> {
                 | Op::IntBinOp
                 | Op::FloatCompare
                 | Op::IntCompare
-                | Op::LoadFastBorrow => {
+                | Op::LoadFastBorrow
+                | Op::IntToFloat => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

@@ -255,6 +255,9 @@ pub struct Function {
     pub layout: Layout,
     /// Object handles for constants, names and descriptors.
     pub consts: Vec<u64>,
+    /// The exact type of each constant (`Object` for any other; see [`Type`]). The text form
+    /// writes it after the handle (`0x7f00:Float`).
+    pub const_types: Vec<Type>,
     /// Blocks; `blocks[0]` is the entry and has no parameters.
     pub blocks: Vec<Block>,
     /// Type of each value, indexed by [`Value`].
@@ -275,6 +278,11 @@ impl Function {
     pub fn new_value(&mut self, ty: Type) -> Value {
         self.types.push(ty);
         Value(self.types.len() as u32 - 1)
+    }
+
+    /// The exact type of constant `k` (`Object` when unknown).
+    pub fn const_type(&self, k: i64) -> Type {
+        usize::try_from(k).ok().and_then(|k| self.const_types.get(k)).copied().unwrap_or(Type::Object)
     }
 
     /// The type of `v`.

@@ -33,8 +33,9 @@ pub enum Op {
     Copy = 10,
     /// Swap the top with the `imm0`-th value from the top (`SWAP`).
     Swap = 11,
-    /// `BINARY_OP`: imm0 = oparg (`NB_*`), imm1 = specialisation (0 generic, 1 add int, 2 subtract int,
-    /// 3 multiply int, 4 add float, 5 subtract float, 6 multiply float, 7 add str).
+    /// `BINARY_OP`: imm0 = oparg (`NB_*`, passed to the generic helper), imm1 = specialisation
+    /// (0 generic, 1 add int, 2 subtract int, 3 multiply int, 4 add float, 5 subtract float,
+    /// 6 multiply float, 7 add str), imm2 = the operation ([`Arith`], decoded by the shim).
     BinaryOp = 12,
     /// `UNARY_NOT` on a bool.
     UnaryNot = 13,
@@ -245,26 +246,33 @@ pub enum Op {
     /// HIR only: a new object for a machine value (`CDouble` → `Float`, `CInt64` → `Int`,
     /// `CBool` → `Bool`). Allocation failure raises `MemoryError` at the frame state.
     Box = 101,
-    /// HIR only: `CDouble = FloatBinOp<k> CDouble CDouble`, imm0 an [`Arith`]. A zero divisor
-    /// deopts (the interpreter raises `ZeroDivisionError`).
+    /// HIR only: `CDouble = FloatBinOp<k> CDouble CDouble`, imm0 an [`Arith`] (`+ - * / **`). A
+    /// zero divisor, or a power outside the positive finite base and finite result that C's
+    /// `pow` computes as CPython's `float_pow` does, deopts (the interpreter raises or computes).
     FloatBinOp = 102,
-    /// HIR only: `CInt64 = IntBinOp<k> CInt64 CInt64`, imm0 an [`Arith`] (not `TrueDivide`); a
-    /// result that does not fit in 64 bits deopts (the interpreter's big-int path).
+    /// HIR only: `CInt64 = IntBinOp<k> CInt64 CInt64`, imm0 an [`Arith`] (`+ - * // % << >> & | ^`)
+    /// with Python's semantics (floor division and remainder round towards negative infinity); a
+    /// result that does not fit in 64 bits, a zero divisor or a negative shift deopts (the
+    /// interpreter's big-int path or its exception).
     IntBinOp = 103,
     /// HIR only: `CBool = FloatCompare<c> CDouble CDouble`, imm0 a [`Cmp`] (IEEE: `!=` is true
     /// for NaN, every other comparison false).
     FloatCompare = 104,
     /// HIR only: `CBool = IntCompare<c> CInt64 CInt64`, imm0 a [`Cmp`].
     IntCompare = 105,
+    /// HIR only: `CDouble = IntToFloat CInt64`: `float(i)`, rounded to nearest even as
+    /// `PyLong_AsDouble` does (the int operand of mixed int/float arithmetic).
+    IntToFloat = 107,
     /// HIR only (made by `passes::borrow`): local imm0 as a **borrowed** reference (no
     /// incref): the frame keeps it alive, and nothing between this load and the value's last
     /// use can rebind the local. A side exit that spills it takes a reference of its own.
     LoadFastBorrow = 106,
 }
 
-/// The arithmetic of [`Op::FloatBinOp`] and [`Op::IntBinOp`] (their imm0). Ember's own
-/// numbering: the specialisation pass derives it from the interpreter's specialisation kind
-/// (`BINARY_OP_ADD_FLOAT` and so on), never from CPython's `NB_*` opargs.
+/// A binary arithmetic operation, Ember's own numbering: `BinaryOp`'s imm2 (the shim decodes it
+/// from CPython's `NB_*` oparg, in-place forms included, since for the immutable numbers
+/// typed code handles they compute the same) and the imm0 of [`Op::FloatBinOp`] and
+/// [`Op::IntBinOp`]. Shared with C as `EmberArith` (`ember.h`).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Arith {
@@ -276,12 +284,33 @@ pub enum Arith {
     Multiply = 2,
     /// `/` (floats only; a zero divisor deopts).
     TrueDivide = 3,
+    /// `//` (ints: floor division; a zero divisor or an overflow deopts).
+    FloorDivide = 4,
+    /// `%` (ints: the sign of the divisor; a zero divisor deopts).
+    Remainder = 5,
+    /// `**` (floats with a positive finite base and a finite exponent; anything else deopts).
+    Power = 6,
+    /// `<<` (ints; a negative count or an overflow deopts).
+    LShift = 7,
+    /// `>>` (ints; a negative count deopts).
+    RShift = 8,
+    /// `&`
+    And = 9,
+    /// `|`
+    Or = 10,
+    /// `^`
+    Xor = 11,
+    /// `@` and anything else typed code never handles.
+    Other = 12,
 }
 
 impl Arith {
     /// Decodes an immediate.
     pub fn from_imm(v: i64) -> Option<Arith> {
-        [Arith::Add, Arith::Subtract, Arith::Multiply, Arith::TrueDivide].get(usize::try_from(v).ok()?).copied()
+        use Arith::*;
+        [Add, Subtract, Multiply, TrueDivide, FloorDivide, Remainder, Power, LShift, RShift, And, Or, Xor, Other]
+            .get(usize::try_from(v).ok()?)
+            .copied()
     }
 }
 
@@ -360,7 +389,7 @@ ops! {
     PopTop = 9, 0, false, false;
     Copy = 10, 1, false, false;
     Swap = 11, 1, false, false;
-    BinaryOp = 12, 2, false, true;
+    BinaryOp = 12, 3, false, true;
     UnaryNot = 13, 0, false, true;
     UnaryNegative = 14, 0, false, true;
     UnaryInvert = 15, 0, false, true;
@@ -455,6 +484,7 @@ ops! {
     FloatCompare = 104, 1, false, false;
     IntCompare = 105, 1, false, false;
     LoadFastBorrow = 106, 1, false, false;
+    IntToFloat = 107, 0, false, false;
 }
 
 impl Op {
@@ -474,6 +504,7 @@ impl Op {
                 | Op::FloatCompare
                 | Op::IntCompare
                 | Op::LoadFastBorrow
+                | Op::IntToFloat
         )
     }
 
@@ -633,7 +664,7 @@ impl Op {
             Op::ResumeAt => (0, n(1)?),
             Op::GenInterp => (0, 0),
             Op::UnpackStore => (1, 0),
-            Op::GuardType | Op::Unbox | Op::Box => (1, 1),
+            Op::GuardType | Op::Unbox | Op::Box | Op::IntToFloat => (1, 1),
             Op::LoadFastBorrow => (0, 1),
             Op::FloatBinOp | Op::IntBinOp | Op::FloatCompare | Op::IntCompare => (2, 1),
         })

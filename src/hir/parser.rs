@@ -176,8 +176,17 @@ pub fn parse(text: &str) -> Result<Function, EmberError> {
     let mut p = P { t: &toks, i: 0, ln };
     p.expect('[')?;
     let mut consts = vec![];
+    let mut const_types = vec![];
     while !p.eat(']') {
         consts.push(p.num()? as u64);
+        let mut t = Type::Object;
+        if p.eat(':') {
+            let w = p.word()?;
+            t = Type::from_name(&w)
+                .filter(|t| !t.is_unboxed() && *t != Type::OptObject)
+                .ok_or_else(|| p.err(format!("bad constant type {w:?}")))?;
+        }
+        const_types.push(t);
         p.eat(',');
     }
     let mut f = Function {
@@ -188,6 +197,7 @@ pub fn parse(text: &str) -> Result<Function, EmberError> {
         stacksize,
         layout,
         consts,
+        const_types,
         blocks: vec![],
         types: vec![],
         speculate: !attrs.split_whitespace().any(|w| w == "nospec"),

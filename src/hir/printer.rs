@@ -7,7 +7,7 @@
 //! bb0:
 //!   v0 = LoadFast<0>
 //!   v1 = LoadFast<1>
-//!   v2 = BinaryOp<0, 1> v0 v1 @6[]
+//!   v2 = BinaryOp<0, 1, 0> v0 v1 @6[]
 //!   ReturnValue v2
 //! ```
 //! A value's type is written at its definition (`v3:opt` for [`Type::OptObject`], `v7:Float`,
@@ -79,7 +79,15 @@ pub fn print(f: &Function) -> String {
         l.localsplus_offset, l.instr_ptr_offset, l.code_base, l.none, l.true_, l.false_, l.immortal_singletons as u8
     )
     .unwrap();
-    let c: Vec<String> = f.consts.iter().map(|x| format!("{x:#x}")).collect();
+    let c: Vec<String> = f
+        .consts
+        .iter()
+        .enumerate()
+        .map(|(k, x)| match f.const_type(k as i64) {
+            Type::Object => format!("{x:#x}"),
+            t => format!("{x:#x}:{}", t.name()),
+        })
+        .collect();
     writeln!(s, "consts [{}]", c.join(", ")).unwrap();
     for (i, b) in f.blocks.iter().enumerate() {
         if b.params.is_empty() {

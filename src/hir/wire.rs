@@ -3,25 +3,27 @@
 //! Little-endian throughout. Layout (see `ember.h`, `EMBER_WIRE_MAGIC`):
 //!
 //! ```text
-//! u32 magic "EMB1"   u16 version (1)   u16 flags (EMBER_WIRE_FLAG_*)
+//! u32 magic "EMB1"   u16 version (2)   u16 flags (EMBER_WIRE_FLAG_*)
 //! u32 nlocalsplus    u32 argcount      u32 stacksize    u32 ncode_units
 //! u32 localsplus_offset (bytes from the frame pointer to localsplus[0])
 //! u32 instr_ptr_offset  (bytes from the frame pointer to the instr_ptr field)
 //! u64 code_base         (address of code unit 0; instr_ptr = code_base + 2 * unit)
 //! u64 none, true, false (object handles)
 //! u32 nstrings, then per string: u32 len, bytes (UTF-8)   -- string 0 = module, 1 = qualname
-//! u32 nconsts,  then u64 handle each
+//! u32 nconsts,  then per constant: u64 handle, u8 type (an EmberType: the exact built-in
+//!                type of the object, EMBER_TYPE_OBJECT for any other)
 //! u32 ninstrs,  then per instruction: u16 op, u16 nimm, u32 code unit, i64 imm[nimm]
 //! ```
 //! Every field is validated; malformed input yields [`EmberError::Wire`], never a panic.
 
 use crate::error::EmberError;
 use crate::hir::op::Op;
+use crate::hir::Type;
 
 /// Magic number at the start of every wire function ("EMB1", little-endian).
 pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
 /// Wire format version this library reads.
-pub const EMBER_WIRE_VERSION: u16 = 1;
+pub const EMBER_WIRE_VERSION: u16 = 2;
 /// Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
 pub const EMBER_WIRE_FLAG_IMMORTAL: u16 = 1;
 /// Wire `flags` bit: give the compiled code an on-stack-replacement entry at every loop header
@@ -83,6 +85,9 @@ pub struct WireFunction {
     pub strings: Vec<String>,
     /// Object handles referenced by `LoadConst`, names, descriptors.
     pub consts: Vec<u64>,
+    /// The exact type of each constant ([`Type::Object`] when it is none of the built-in types
+    /// of the lattice); missing entries are `Object`.
+    pub const_types: Vec<Type>,
     /// Instructions in code order.
     pub instrs: Vec<WireInstr>,
     /// Compile on-stack-replacement entries at loop headers ([`EMBER_WIRE_FLAG_OSR`]).
@@ -185,6 +190,11 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
     let nc = r.count("const")?;
     for _ in 0..nc {
         f.consts.push(r.u64("const")?);
+        let t = r.take(1, "constant type")?[0];
+        let t = Type::from_u8(t)
+            .filter(|t| !t.is_unboxed() && *t != Type::OptObject)
+            .ok_or_else(|| EmberError::Wire(format!("bad constant type {t}")))?;
+        f.const_types.push(t);
     }
     let ni = r.count("instruction")?;
     if ni == 0 {
@@ -234,16 +244,7 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
         let local_ok = |v: i64| v >= 0 && (v as u64) < f.nlocalsplus as u64;
         let const_ok = |v: i64| v >= 0 && (v as u64) < f.consts.len() as u64;
         match ins.op {
-            Op::ResumeAt
-            | Op::GenInterp
-            | Op::UnpackStore
-            | Op::GuardType
-            | Op::Unbox
-            | Op::Box
-            | Op::FloatBinOp
-            | Op::IntBinOp
-            | Op::FloatCompare
-            | Op::IntCompare => {
+            op if op.hir_only() => {
                 return Err(err(i, ins, "HIR-only operation on the wire".into()));
             }
             Op::LoadFast
@@ -328,8 +329,9 @@ pub fn encode(f: &WireFunction) -> Vec<u8> {
         out.extend_from_slice(s.as_bytes());
     }
     out.extend_from_slice(&(f.consts.len() as u32).to_le_bytes());
-    for c in &f.consts {
+    for (k, c) in f.consts.iter().enumerate() {
         out.extend_from_slice(&c.to_le_bytes());
+        out.push(f.const_types.get(k).copied().unwrap_or(Type::Object) as u8);
     }
     out.extend_from_slice(&(f.instrs.len() as u32).to_le_bytes());
     for ins in &f.instrs {

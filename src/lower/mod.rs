@@ -43,6 +43,9 @@ pub fn bindings_symbol(symbol: &str) -> String {
     format!("{symbol}_bindings")
 }
 
+/// Deopt exit blocks keyed by code unit and the (value, type, borrowed) triples they spill.
+type GuardExits<'ctx> = HashMap<(u32, Vec<(BasicValueEnum<'ctx>, Type, bool)>), BasicBlock<'ctx>>;
+
 struct Lower<'ctx, 'f> {
     ctx: ContextRef<'ctx>,
     /// The binding table ([`bindings_symbol`]).
@@ -64,6 +67,8 @@ struct Lower<'ctx, 'f> {
     bools: HashMap<Value, IntValue<'ctx>>,
     /// Borrowed references (`LoadFastBorrow` results and guards of them): a spill increfs.
     borrowed: std::collections::HashSet<Value>,
+    /// Deopt exits by code unit and spilled values ([`Lower::exit_block`]).
+    guard_exits: GuardExits<'ctx>,
     blocks: Vec<BasicBlock<'ctx>>,
     phis: Vec<Vec<PhiValue<'ctx>>>,
     last_ip: Option<u32>,
@@ -208,6 +213,7 @@ pub fn lower_split<'ctx>(
         vals: HashMap::new(),
         bools: HashMap::new(),
         borrowed: borrowed_values(f),
+        guard_exits: HashMap::new(),
         blocks,
         phis,
         last_ip: None,
@@ -422,6 +428,27 @@ impl<'ctx> Lower<'ctx, '_> {
     /// Emits a side exit for `fs` calling `rt` (`ember_rt_raise` or `ember_rt_deopt`) and
     /// returns the exit block; the builder position is preserved.
     fn exit_block(&mut self, fs: &FrameState, rt: &str) -> Result<BasicBlock<'ctx>, EmberError> {
+        // The guards of one instruction share their deopt exit when they spill the same machine
+        // values: a guard's result is its operand's register, so `[a, b]`, `[a1, b]` and
+        // `[a1, b1]` are one exit. (Every spilled value dominates each guard, hence the exit.)
+        let key = if rt == "ember_rt_guard_fail" {
+            let vals: Result<Vec<_>, EmberError> =
+                fs.stack.iter().map(|v| Ok((self.val_any(*v)?, self.f.ty(*v), self.borrowed.contains(v)))).collect();
+            Some((fs.bc, vals?))
+        } else {
+            None
+        };
+        if let Some(bb) = key.as_ref().and_then(|k| self.guard_exits.get(k)) {
+            return Ok(*bb);
+        }
+        let bb = self.exit_block_new(fs, rt)?;
+        if let Some(k) = key {
+            self.guard_exits.insert(k, bb);
+        }
+        Ok(bb)
+    }
+
+    fn exit_block_new(&mut self, fs: &FrameState, rt: &str) -> Result<BasicBlock<'ctx>, EmberError> {
         let here = self.b.get_insert_block().unwrap();
         let bb = self.new_block(&format!("{}_{}", rt.trim_start_matches("ember_rt_"), fs.bc));
         self.b.position_at_end(bb);
@@ -450,6 +477,108 @@ impl<'ctx> Lower<'ctx, '_> {
         let cont = self.new_block("guarded");
         self.b.build_conditional_branch(ok, cont, exit).map_err(llvm)?;
         self.b.position_at_end(cont);
+        Ok(())
+    }
+
+    /// `a ** b` on doubles for `FloatBinOp<Power>`: C's `pow` when the base is positive and
+    /// finite and the exponent finite (there CPython's `float_pow` computes exactly `pow`, and
+    /// raises only on overflow), a deopt otherwise and when the result overflows.
+    fn float_pow(
+        &mut self,
+        ins: &Instr,
+        a: inkwell::values::FloatValue<'ctx>,
+        b: inkwell::values::FloatValue<'ctx>,
+        fs: &FrameState,
+    ) -> Result<(), EmberError> {
+        let f64t = self.ctx.f64_type();
+        let inf = f64t.const_float(f64::INFINITY);
+        let fabs = inkwell::intrinsics::Intrinsic::find("llvm.fabs").ok_or_else(|| EmberError::Llvm("no llvm.fabs".into()))?;
+        let fabs = fabs.get_declaration(&self.m, &[f64t.into()]).ok_or_else(|| EmberError::Llvm("llvm.fabs".into()))?;
+        let abs = |l: &Self, x: inkwell::values::FloatValue<'ctx>| -> Result<inkwell::values::FloatValue<'ctx>, EmberError> {
+            let c = l.b.build_call(fabs, &[x.into()], "abs").map_err(llvm)?;
+            match c.try_as_basic_value() {
+                inkwell::values::ValueKind::Basic(v) => Ok(v.into_float_value()),
+                inkwell::values::ValueKind::Instruction(_) => Err(EmberError::Llvm("fabs returned void".into())),
+            }
+        };
+        let pos = self.b.build_float_compare(FloatPredicate::OGT, a, f64t.const_zero(), "pos").map_err(llvm)?;
+        let fin_a = self.b.build_float_compare(FloatPredicate::OLT, a, inf, "fa").map_err(llvm)?;
+        let fin_b = self.b.build_float_compare(FloatPredicate::OLT, abs(self, b)?, inf, "fb").map_err(llvm)?;
+        let ok = self.b.build_and(pos, fin_a, "ok").map_err(llvm)?;
+        let ok = self.b.build_and(ok, fin_b, "ok").map_err(llvm)?;
+        self.guard(ok, fs)?;
+        let pow = inkwell::intrinsics::Intrinsic::find("llvm.pow").ok_or_else(|| EmberError::Llvm("no llvm.pow".into()))?;
+        let pow = pow.get_declaration(&self.m, &[f64t.into()]).ok_or_else(|| EmberError::Llvm("llvm.pow".into()))?;
+        let r = match self.b.build_call(pow, &[a.into(), b.into()], "pow").map_err(llvm)?.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(v) => v.into_float_value(),
+            inkwell::values::ValueKind::Instruction(_) => return Err(EmberError::Llvm("pow returned void".into())),
+        };
+        let fin_r = self.b.build_float_compare(FloatPredicate::OLT, abs(self, r)?, inf, "fr").map_err(llvm)?;
+        self.guard(fin_r, fs)?;
+        self.def(ins.results[0], r);
+        Ok(())
+    }
+
+    /// `IntBinOp` for `// % << >> & | ^` on `i64` with Python's semantics; the cases CPython
+    /// raises for (a zero divisor, a negative shift) or that leave 64 bits deopt.
+    fn int_arith(&mut self, ins: &Instr, k: Arith, a: IntValue<'ctx>, b: IntValue<'ctx>, fs: &FrameState) -> Result<(), EmberError> {
+        let i64t = self.ctx.i64_type();
+        let zero = i64t.const_zero();
+        let b_ = &self.b;
+        let r = match k {
+            Arith::And => b_.build_and(a, b, "and").map_err(llvm)?,
+            Arith::Or => b_.build_or(a, b, "or").map_err(llvm)?,
+            Arith::Xor => b_.build_xor(a, b, "xor").map_err(llvm)?,
+            Arith::FloorDivide | Arith::Remainder => {
+                // b != 0, and not i64::MIN / -1 (the one quotient that overflows).
+                let nz = b_.build_int_compare(IntPredicate::NE, b, zero, "nz").map_err(llvm)?;
+                let min = b_.build_int_compare(IntPredicate::EQ, a, i64t.const_int(i64::MIN as u64, true), "min").map_err(llvm)?;
+                let m1 = b_.build_int_compare(IntPredicate::EQ, b, i64t.const_all_ones(), "m1").map_err(llvm)?;
+                let bad = b_.build_and(min, m1, "ovf").map_err(llvm)?;
+                let nbad = b_.build_not(bad, "nbad").map_err(llvm)?;
+                let ok = b_.build_and(nz, nbad, "ok").map_err(llvm)?;
+                self.guard(ok, fs)?;
+                let b_ = &self.b;
+                let q = b_.build_int_signed_div(a, b, "q").map_err(llvm)?;
+                let rem = b_.build_int_signed_rem(a, b, "r").map_err(llvm)?;
+                // C truncates; Python floors: adjust when the remainder's sign differs from b's.
+                let rnz = b_.build_int_compare(IntPredicate::NE, rem, zero, "rnz").map_err(llvm)?;
+                let sx = b_.build_xor(rem, b, "sx").map_err(llvm)?;
+                let neg = b_.build_int_compare(IntPredicate::SLT, sx, zero, "neg").map_err(llvm)?;
+                let adj = b_.build_and(rnz, neg, "adj").map_err(llvm)?;
+                if k == Arith::FloorDivide {
+                    let q1 = b_.build_int_sub(q, i64t.const_int(1, false), "q1").map_err(llvm)?;
+                    b_.build_select(adj, q1, q, "floor").map_err(llvm)?.into_int_value()
+                } else {
+                    let r1 = b_.build_int_add(rem, b, "r1").map_err(llvm)?;
+                    b_.build_select(adj, r1, rem, "mod").map_err(llvm)?.into_int_value()
+                }
+            }
+            Arith::RShift => {
+                let ok = b_.build_int_compare(IntPredicate::SGE, b, zero, "nonneg").map_err(llvm)?;
+                self.guard(ok, fs)?;
+                let b_ = &self.b;
+                let big = b_.build_int_compare(IntPredicate::SGT, b, i64t.const_int(63, false), "big").map_err(llvm)?;
+                let n = b_.build_select(big, i64t.const_int(63, false), b, "n").map_err(llvm)?.into_int_value();
+                b_.build_right_shift(a, n, true, "shr").map_err(llvm)?
+            }
+            Arith::LShift => {
+                // 0 <= b < 64 and the shift loses no bit (shifting back gives a); else deopt.
+                let nonneg = b_.build_int_compare(IntPredicate::SGE, b, zero, "nonneg").map_err(llvm)?;
+                let small = b_.build_int_compare(IntPredicate::SLT, b, i64t.const_int(64, false), "small").map_err(llvm)?;
+                let inrange = b_.build_and(nonneg, small, "inrange").map_err(llvm)?;
+                // Shift by b masked to 0..63 so the IR has no poison; the range is checked too.
+                let n = b_.build_and(b, i64t.const_int(63, false), "n").map_err(llvm)?;
+                let r = b_.build_left_shift(a, n, "shl").map_err(llvm)?;
+                let back = b_.build_right_shift(r, n, true, "back").map_err(llvm)?;
+                let exact = b_.build_int_compare(IntPredicate::EQ, back, a, "exact").map_err(llvm)?;
+                let ok = b_.build_and(inrange, exact, "ok").map_err(llvm)?;
+                self.guard(ok, fs)?;
+                r
+            }
+            _ => return Err(EmberError::Unsupported(format!("IntBinOp<{}>", k as u8))),
+        };
+        self.def(ins.results[0], r);
         Ok(())
     }
 
@@ -1227,6 +1356,8 @@ impl<'ctx> Lower<'ctx, '_> {
                         self.guard(ok, &fs)?;
                         self.b.build_float_div(a, b, "fdiv")
                     }
+                    Arith::Power => return self.float_pow(ins, a, b, &fs),
+                    _ => return Err(unsupported()),
                 }
                 .map_err(llvm)?;
                 self.def(ins.results[0], r);
@@ -1238,7 +1369,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     Arith::Add => "llvm.sadd.with.overflow",
                     Arith::Subtract => "llvm.ssub.with.overflow",
                     Arith::Multiply => "llvm.smul.with.overflow",
-                    Arith::TrueDivide => return Err(unsupported()),
+                    k => return self.int_arith(ins, k, a.into_int_value(), b.into_int_value(), &fs),
                 };
                 let intr = inkwell::intrinsics::Intrinsic::find(name).ok_or_else(|| EmberError::Llvm(format!("no intrinsic {name}")))?;
                 let decl = intr.get_declaration(&self.m, &[self.ctx.i64_type().into()]).ok_or_else(|| EmberError::Llvm(name.into()))?;
@@ -1252,6 +1383,11 @@ impl<'ctx> Lower<'ctx, '_> {
                 let ok = self.b.build_not(o, "fits").map_err(llvm)?;
                 self.guard(ok, &fs)?;
                 self.def(ins.results[0], r);
+            }
+            Op::IntToFloat => {
+                let x = self.val_any(arg(0))?.into_int_value();
+                let d = self.b.build_signed_int_to_float(x, self.ctx.f64_type(), "itof").map_err(llvm)?;
+                self.def(ins.results[0], d);
             }
             Op::FloatCompare => {
                 let a = self.val_any(arg(0))?.into_float_value();

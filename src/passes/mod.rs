@@ -27,6 +27,10 @@ pub struct Pass {
 pub const PIPELINE: &[Pass] = &[
     Pass { name: "pure_pop", run: pure_pop::run },
     Pass { name: "unpack_store", run: unpack_store::run },
+    Pass { name: "infer", run: infer::run },
+    Pass { name: "specialize", run: specialize::run },
+    Pass { name: "infer", run: infer::run },
+    // Block parameters typed by the second `infer` make more operations typed.
     Pass { name: "specialize", run: specialize::run },
     Pass { name: "infer", run: infer::run },
     Pass { name: "box_elim", run: box_elim::run },

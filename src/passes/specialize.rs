@@ -4,7 +4,7 @@
 //! becomes type guards on both operands, unboxing, machine arithmetic and one box:
 //!
 //! ```text
-//! v2 = BinaryOp<10, 5> v0 v1 @8[]
+//! v2 = BinaryOp<10, 5, 1> v0 v1 @8[]
 //! ```
 //! becomes
 //! ```text
@@ -24,39 +24,65 @@
 //! 64-bit overflow. Later passes remove guards whose operand type is known (`infer`) and
 //! boxes that only feed unboxing (`box_elim`).
 //!
+//! A generic `BINARY_OP` or `COMPARE_OP` (not quickened for numbers, e.g. `**`, `/`, `>>`)
+//! whose operand types are already known (constants, results of typed operations, block
+//! parameters; see `infer`) gets the same typed form without guards, including mixed int and
+//! float arithmetic (`IntToFloat`). Its checks (a non-compact int, an overflow, a zero divisor)
+//! still deopt.
+//!
 //! Nothing is done when the function may not speculate ([`Function::speculate`]).
 
 use crate::hir::op::{Arith, Cmp};
 use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
 
-/// What one instruction becomes.
+/// What one instruction becomes: the operand types to establish (guarded when the profile
+/// says so, known otherwise) and the typed operation.
 #[derive(Clone, Copy)]
 enum Plan {
-    Arith(Type, Arith),
-    Compare(Type, Cmp),
+    /// `a k b` on values of types (ta, tb); `guard`: from the profile, operands not yet known.
+    Arith { ta: Type, tb: Type, k: Arith, guard: bool },
+    /// `a c b` on two values of type `t`.
+    Compare { t: Type, c: Cmp, guard: bool },
 }
 
-fn plan(ins: &Instr) -> Option<Plan> {
+/// Which arithmetic typed code does for operands of these types.
+fn typed_arith(ta: Type, tb: Type, k: Arith) -> bool {
+    use Arith::*;
+    match (ta, tb) {
+        (Type::Float, Type::Float) => matches!(k, Add | Subtract | Multiply | TrueDivide | Power),
+        (Type::Int, Type::Int) => matches!(k, Add | Subtract | Multiply | FloorDivide | Remainder | LShift | RShift | And | Or | Xor),
+        (Type::Int, Type::Float) | (Type::Float, Type::Int) => matches!(k, Add | Subtract | Multiply | TrueDivide),
+        _ => false,
+    }
+}
+
+fn plan(f: &Function, ins: &Instr) -> Option<Plan> {
     match ins.op {
         Op::BinaryOp => {
-            let (ty, k) = match ins.imms[1] {
-                1 => (Type::Int, Arith::Add),
-                2 => (Type::Int, Arith::Subtract),
-                3 => (Type::Int, Arith::Multiply),
-                4 => (Type::Float, Arith::Add),
-                5 => (Type::Float, Arith::Subtract),
-                6 => (Type::Float, Arith::Multiply),
-                _ => return None,
+            let k = Arith::from_imm(ins.imms[2])?;
+            let spec = match ins.imms[1] {
+                1..=3 => Some(Type::Int),
+                4..=6 => Some(Type::Float),
+                _ => None,
             };
-            Some(Plan::Arith(ty, k))
+            if let Some(t) = spec {
+                return Some(Plan::Arith { ta: t, tb: t, k, guard: true });
+            }
+            // Not quickened for numbers, but both operand types are known (constants, results
+            // of typed operations, block parameters): typed code needs no guard.
+            let (ta, tb) = (f.ty(ins.args[0]), f.ty(ins.args[1]));
+            typed_arith(ta, tb, k).then_some(Plan::Arith { ta, tb, k, guard: false })
         }
         Op::CompareOp => {
-            let ty = match ins.imms[1] {
-                1 => Type::Int,
-                2 => Type::Float,
-                _ => return None,
-            };
-            Some(Plan::Compare(ty, Cmp::from_imm(ins.imms[2])?))
+            let c = Cmp::from_imm(ins.imms[2])?;
+            match ins.imms[1] {
+                1 => Some(Plan::Compare { t: Type::Int, c, guard: true }),
+                2 => Some(Plan::Compare { t: Type::Float, c, guard: true }),
+                _ => {
+                    let (ta, tb) = (f.ty(ins.args[0]), f.ty(ins.args[1]));
+                    (ta == tb && matches!(ta, Type::Int | Type::Float)).then_some(Plan::Compare { t: ta, c, guard: false })
+                }
+            }
         }
         _ => None,
     }
@@ -70,33 +96,47 @@ fn instr(op: Op, imms: Vec<i64>, args: Vec<Value>, results: Vec<Value>, fs: Opti
 fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
     let fs = ins.fs.clone().unwrap_or_default();
     let at = |extra: &[Value]| Some(FrameState { bc: fs.bc, stack: fs.stack.iter().chain(extra).copied().collect() });
-    let ty = match p {
-        Plan::Arith(t, _) | Plan::Compare(t, _) => t,
+    let (ta, tb, guard) = match p {
+        Plan::Arith { ta, tb, guard, .. } => (ta, tb, guard),
+        Plan::Compare { t, guard, .. } => (t, t, guard),
     };
-    let machine = ty.unboxed().unwrap_or(Type::CInt64);
-    let (a, b) = (ins.args[0], ins.args[1]);
-    let a1 = f.new_value(ty);
-    out.push(instr(Op::GuardType, vec![ty as i64], vec![a], vec![a1], at(&[a, b])));
-    let b1 = f.new_value(ty);
-    out.push(instr(Op::GuardType, vec![ty as i64], vec![b], vec![b1], at(&[a1, b])));
-    let da = f.new_value(machine);
-    out.push(instr(Op::Unbox, vec![], vec![a1], vec![da], at(&[a1, b1])));
-    let db = f.new_value(machine);
-    out.push(instr(Op::Unbox, vec![], vec![b1], vec![db], at(&[a1, b1])));
-    out.push(instr(Op::PopTop, vec![], vec![a1], vec![], None));
-    out.push(instr(Op::PopTop, vec![], vec![b1], vec![], None));
+    let (mut a, mut b) = (ins.args[0], ins.args[1]);
+    if guard {
+        let a1 = f.new_value(ta);
+        out.push(instr(Op::GuardType, vec![ta as i64], vec![a], vec![a1], at(&[a, b])));
+        let b1 = f.new_value(tb);
+        out.push(instr(Op::GuardType, vec![tb as i64], vec![b], vec![b1], at(&[a1, b])));
+        (a, b) = (a1, b1);
+    }
+    let da = f.new_value(ta.unboxed().unwrap_or(Type::CInt64));
+    out.push(instr(Op::Unbox, vec![], vec![a], vec![da], at(&[a, b])));
+    let db = f.new_value(tb.unboxed().unwrap_or(Type::CInt64));
+    out.push(instr(Op::Unbox, vec![], vec![b], vec![db], at(&[a, b])));
+    out.push(instr(Op::PopTop, vec![], vec![a], vec![], None));
+    out.push(instr(Op::PopTop, vec![], vec![b], vec![], None));
     let res = ins.results[0];
     match p {
-        Plan::Arith(_, k) => {
-            let r = f.new_value(machine);
-            let op = if ty == Type::Float { Op::FloatBinOp } else { Op::IntBinOp };
-            out.push(instr(op, vec![k as i64], vec![da, db], vec![r], at(&[da, db])));
-            f.types[res.0 as usize] = ty;
+        Plan::Arith { k, .. } => {
+            let float = ta == Type::Float || tb == Type::Float || k == Arith::TrueDivide;
+            let to_float = |f: &mut Function, out: &mut Vec<Instr>, v: Value, t: Type| {
+                if t == Type::Float {
+                    return v;
+                }
+                let d = f.new_value(Type::CDouble);
+                out.push(instr(Op::IntToFloat, vec![], vec![v], vec![d], None));
+                d
+            };
+            let (xa, xb) = if float { (to_float(f, out, da, ta), to_float(f, out, db, tb)) } else { (da, db) };
+            let r = f.new_value(if float { Type::CDouble } else { Type::CInt64 });
+            let op = if float { Op::FloatBinOp } else { Op::IntBinOp };
+            // A deopt here hands the interpreter the operands as they were (ints stay ints).
+            out.push(instr(op, vec![k as i64], vec![xa, xb], vec![r], at(&[da, db])));
+            f.types[res.0 as usize] = if float { Type::Float } else { Type::Int };
             out.push(instr(Op::Box, vec![], vec![r], vec![res], ins.fs));
         }
-        Plan::Compare(_, c) => {
+        Plan::Compare { c, .. } => {
             let r = f.new_value(Type::CBool);
-            let op = if ty == Type::Float { Op::FloatCompare } else { Op::IntCompare };
+            let op = if ta == Type::Float { Op::FloatCompare } else { Op::IntCompare };
             out.push(instr(op, vec![c as i64], vec![da, db], vec![r], None));
             f.types[res.0 as usize] = Type::Bool;
             out.push(instr(Op::Box, vec![], vec![r], vec![res], ins.fs));
@@ -114,7 +154,7 @@ pub fn run(f: &mut Function) -> usize {
         let instrs = std::mem::take(&mut f.blocks[bi].instrs);
         let mut out = Vec::with_capacity(instrs.len());
         for ins in instrs {
-            match plan(&ins) {
+            match plan(f, &ins) {
                 Some(p) => {
                     expand(f, ins, p, &mut out);
                     n += 1;

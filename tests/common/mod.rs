@@ -9,6 +9,7 @@ use ember::hir::Op;
 
 /// Builds a wire function whose instruction k sits at code unit k.
 pub fn asm(nlocals: u32, argcount: u32, stacksize: u32, consts: Vec<u64>, code: &[(Op, &[i64])]) -> WireFunction {
+    let n = consts.len();
     WireFunction {
         nlocalsplus: nlocals,
         argcount,
@@ -20,6 +21,7 @@ pub fn asm(nlocals: u32, argcount: u32, stacksize: u32, consts: Vec<u64>, code: 
         instrs: code.iter().enumerate().map(|(i, (op, imms))| WireInstr { op: *op, bc: i as u32, imms: imms.to_vec() }).collect(),
         osr_entries: false,
         no_speculation: false,
+        const_types: vec![ember::hir::Type::Object; n],
     }
 }
 
@@ -35,7 +37,7 @@ pub const SUM_LOOP: &[(Op, &[i64])] = &[
     (Op::StoreFast, &[2]),
     (Op::LoadFast, &[1]),
     (Op::LoadFast, &[2]),
-    (Op::BinaryOp, &[0, 0]),
+    (Op::BinaryOp, &[0, 0, 0]),
     (Op::StoreFast, &[1]),
     (Op::JumpBackward, &[5]),
     (Op::LoadFast, &[1]),

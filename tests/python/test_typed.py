@@ -1,0 +1,145 @@
+"""Typed HIR under CPython: every guard kind made to fail in the middle of a hot loop, compared
+with the interpreter (result, exception, traceback, arguments, f_locals), the deopt counted;
+recompilation after repeated failures; references on deopt paths; random programs compiled
+after a warm-up with one type and run with others (docs/typed-hir.md)."""
+
+import sys
+import warnings
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import both, run_both
+
+
+@pytest.fixture(autouse=True)
+def _speculation_on(ember_mod):
+    ember_mod._shim.set_speculate(True)
+
+
+def deopts(ember):
+    return ember.stats()["deopts"]
+
+
+# Each case: a loop whose arithmetic or comparison the interpreter quickens for exact ints or
+# floats during the warm-up, then inputs whose middle element breaks that.
+LOOPS = {
+    "sum": "def f(xs):\n    t = xs[0]\n    for x in xs[1:]:\n        t = t + x * x\n    return t\n",
+    "sub_mul": "def f(xs):\n    t = xs[0]\n    for x in xs[1:]:\n        t = (t - x) * x % 1009\n    return t\n",
+    "compare": ("def f(xs):\n    n = 0\n    m = xs[0]\n    for x in xs:\n        if x < m:\n"
+                "            m = x\n        n = n + 1\n    return n, m\n"),
+    "locals": ("import sys\n"
+               "def f(xs):\n    t = xs[0]\n    seen = None\n    for x in xs[1:]:\n        t = t + x\n"
+               "        if t != t or x is None:\n            seen = dict(sys._getframe().f_locals)\n"
+               "    return t, sorted(seen) if seen else None\n"),
+}
+
+INT_WARM = [list(range(1, 40))]
+FLOAT_WARM = [[0.5 * i for i in range(1, 40)]]
+
+BREAKERS = {
+    "int->float": (INT_WARM, [1, 2, 3, 4.5, 6, 7]),
+    "int->bool": (INT_WARM, [1, 2, True, 3, False]),
+    "int->bigint": (INT_WARM, [1, 2, 3, 2 ** 40, 5, 6]),
+    "int->str": (INT_WARM, [1, 2, "x", 4]),
+    "int->overflow": (INT_WARM, [3, 2 ** 29, 2 ** 29, 2 ** 29, 5]),
+    "float->int": (FLOAT_WARM, [0.5, 1.5, 2, 3.5]),
+    "float->str": (FLOAT_WARM, [0.5, 1.5, "s", 3.5]),
+    "float->nan": (FLOAT_WARM, [0.5, float("nan"), 1.0, 2.0]),
+    "float->None": (FLOAT_WARM, [0.5, 1.5, None, 3.5]),
+}
+
+
+@pytest.mark.parametrize("breaker", sorted(BREAKERS))
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_a_guard_fails_mid_loop_and_the_interpreter_finishes_the_call(ember_mod, loop, breaker):
+    warm, bad = BREAKERS[breaker]
+    fi, fc = both(LOOPS[loop], warm=[(w,) for w in warm])
+    before = deopts(ember_mod)
+    run_both(fi, fc, warm[0])
+    assert deopts(ember_mod) == before, "no guard fails on the warm-up input"
+    run_both(fi, fc, bad)
+    run_both(fi, fc, warm[0])
+
+
+@pytest.mark.parametrize("breaker", ["int->float", "int->str", "float->int"])
+def test_the_failed_guard_is_counted(ember_mod, breaker):
+    warm, bad = BREAKERS[breaker]
+    fi, fc = both(LOOPS["sum"], warm=[(w,) for w in warm])
+    before = deopts(ember_mod)
+    run_both(fi, fc, bad)
+    assert deopts(ember_mod) > before
+
+
+def test_unboxed_values_reach_the_interpreter_boxed_at_a_deopt(ember_mod):
+    # (a * b) is computed unboxed; c breaks the guard of the addition, so the deopt exit boxes
+    # the product for the interpreter, which adds a str to a float and raises TypeError.
+    src = "def f(a, b, c):\n    return a * b + c\n"
+    fi, fc = both(src, warm=[(1.5, 2.0, 0.25)] * 3)
+    before = deopts(ember_mod)
+    run_both(fi, fc, 1.5, 2.0, "x")
+    run_both(fi, fc, 1.5, 2.0, 3)
+    assert deopts(ember_mod) >= before + 2
+    assert fc(1.5, 2.0, 0.25) == 3.25
+
+
+def test_a_guard_that_keeps_failing_gets_its_function_recompiled_generic(ember_mod):
+    src = ("def f(xs):\n    t = 0\n    for x in xs:\n        t = t + x\n    return t\n")
+    fi, fc = both(src, warm=[([1.5, 2.5, 3.5],)] * 3)
+    recompiles = ember_mod.stats()["recompiles"]
+    # t starts as an int: the float addition's guard fails at the first iteration of each call.
+    for _ in range(20):
+        run_both(fi, fc, [1.5, 2.5, 3.5])
+    assert ember_mod.stats()["recompiles"] > recompiles
+    assert not ember_mod.is_compiled(fc), "withdrawn to the interpreter"
+    assert ember_mod.force_compile(fc)
+    before = deopts(ember_mod)
+    for _ in range(5):
+        run_both(fi, fc, [1.5, 2.5, 3.5])
+    assert deopts(ember_mod) == before, "the failing site is compiled generic now"
+    assert ember_mod.is_compiled(fc)
+
+
+def test_deopt_paths_keep_reference_counts(ember_mod):
+    src = "def f(a, b, c):\n    return (a - b) * c\n"
+    fi, fc = both(src, warm=[(4.0, 1.5, 2.0)] * 3)
+    a, b, c = 4.25, 1.5, 7   # c breaks the multiply's guard after a - b ran unboxed
+    counts = [sys.getrefcount(x) for x in (a, b, c)]
+    for _ in range(50):
+        assert fc(a, b, c) == (a - b) * c
+        assert fc(a, b, 2.0) == (a - b) * 2.0
+    assert [sys.getrefcount(x) for x in (a, b, c)] == counts
+
+
+# ---- random straight-line programs: warm with one type, run with others -------------------
+
+VALUES = st.one_of(st.integers(-50, 50), st.sampled_from([2 ** 31, -(2 ** 62), 2 ** 64, True, False]),
+                   st.floats(-1e6, 1e6, width=32), st.sampled_from([0.0, -0.0, float("inf"), "s", None]))
+
+
+def _expr(depth):
+    leaf = st.sampled_from(["a", "b", "c", "1", "2.5"])
+    if depth == 0:
+        return leaf
+    sub = _expr(depth - 1)
+    return st.one_of(leaf, st.tuples(sub, st.sampled_from(["+", "-", "*", "<", ">=", "=="]), sub)
+                     .map(lambda t: f"({t[0]} {t[1]} {t[2]})"))
+
+
+PROGRAMS = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), _expr(2)), min_size=1, max_size=5).map(
+    lambda stmts: "def f(a, b, c):\n" + "".join(f"    {v} = {e}\n" for v, e in stmts) + "    return a, b, c\n")
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(PROGRAMS, st.sampled_from([(3, 4, 5), (1.5, -2.0, 0.25)]), VALUES, VALUES, VALUES)
+def test_property_typed_straight_line_programs(src, warm, a, b, c):
+    """Straight-line programs over int, float, bool, str and None values, compiled after the
+    interpreter specialised them for all-int or all-float inputs: interpreter and Ember agree
+    on result, exception, message and traceback for any inputs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fi, fc = both(src, warm=[warm] * 3)
+        run_both(fi, fc, a, b, c)
+        run_both(fi, fc, *warm)
