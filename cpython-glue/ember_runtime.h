@@ -198,6 +198,11 @@ PyObject *ember_load_assertion_error(void);
 /* UNPACK_SEQUENCE n: consumes seq, writes n new references to out[0..n) in STACK order
  * (out[0] is the bottom = last element, as the interpreter pushes them). */
 int ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out);
+/* Not helpers of compiled code: the whole of UNPACK_SEQUENCE / UnpackStore (runtime_slow.c), which
+ * the inlinable fast paths of runtime_fast.c call for anything but an exact tuple or list of
+ * the right length. */
+int ember_unpack_sequence_slow(PyObject *seq, i64 n, PyObject **out);
+int ember_unpack_store_slow(PyObject *seq, i64 n, PyObject **dst);
 
 /* ---- f-strings (FORMAT_SIMPLE, FORMAT_WITH_SPEC, CONVERT_VALUE, BUILD_STRING) ---- */
 PyObject *ember_format_simple(PyObject *v);
@@ -629,6 +634,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store) \
     X(ember_rt_guard_fail) X(ember_type_check) X(ember_int_is_compact) X(ember_int_value) \
     X(ember_float_value) X(ember_int_box) X(ember_float_box) X(ember_box_for_exit_int) \
-    X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float)
+    X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
+    X(ember_unpack_sequence_slow) X(ember_unpack_store_slow)
 
 #endif /* EMBER_RUNTIME_H */

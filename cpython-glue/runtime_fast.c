@@ -193,6 +193,57 @@ ember_decref_float(PyThreadState *ts, PyObject *o)
     Py_SET_TYPE(o, (PyTypeObject *)fl->items);
     fl->items = (PyFloatObject *)o;
 }
+/* ======================================================================================
+ * UNPACK_SEQUENCE and UnpackStore: the exact tuple / list fast paths, inlined into compiled
+ * code (the interpreter's UNPACK_SEQUENCE_TUPLE / _LIST); everything else goes to
+ * runtime_slow.c.
+ * ====================================================================================== */
+
+/* UNPACK_SEQUENCE n: consumes seq; out[0..n) gets the items in stack order (item 0 last). */
+int
+ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
+{
+    PyObject **items;
+    if (PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == n) {
+        items = _PyTuple_ITEMS(seq);
+    }
+    else if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) == n) {
+        items = _PyList_ITEMS(seq);
+    }
+    else {
+        return ember_unpack_sequence_slow(seq, n, out);
+    }
+    for (i64 i = 0; i < n; i++) {
+        out[i] = Py_NewRef(items[n - 1 - i]);
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+/* UnpackStore: UNPACK_SEQUENCE n then STORE_FAST of item k into dst[k]; consumes seq. The exact
+ * tuple path references every item before any old value is released (the interpreter's stack
+ * holds them all), releasing each old local right after its slot is written, and the tuple
+ * last (nothing can observe that: an exact tuple has no finaliser and no weak references).
+ * Lists (whose items a finaliser could change) and everything else take the slow path. */
+int
+ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
+{
+    if (!(PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == n && n >= 1 && n <= 16)) {
+        return ember_unpack_store_slow(seq, n, dst);
+    }
+    PyObject **items = _PyTuple_ITEMS(seq);
+    for (i64 k = 0; k < n; k++) {
+        Py_INCREF(items[k]);
+    }
+    for (i64 k = 0; k < n; k++) {
+        PyObject *old = dst[k];
+        dst[k] = items[k];
+        Py_XDECREF(old);
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
 /* _PyErr_Occurred(tstate): 1 if an exception is set on `ts`, else 0. */
 int
 ember_err_occurred(PyThreadState *ts)

@@ -602,7 +602,7 @@ fail:
  * else _PyEval_UnpackIterable. out[] is in stack order: out[0] = last element (bottom),
  * out[n-1] = first element (top). */
 int
-ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
+ember_unpack_sequence_slow(PyObject *seq, i64 n, PyObject **out)
 {
     PyObject **items = NULL;
     if (PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == n) {
@@ -642,7 +642,7 @@ static inline void store_locals_in_order(PyObject **dst, PyObject *const *src, i
 }
 
 int
-ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
+ember_unpack_store_slow(PyObject *seq, i64 n, PyObject **dst)
 {
     PyObject *items[16];            /* item 0 first */
     if (n < 1 || n > 16) {
@@ -671,7 +671,7 @@ ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
     else {
         /* Any other iterable: ember_unpack_sequence fills stack order (item 0 last). */
         PyObject *stack[16];
-        if (ember_unpack_sequence(seq, n, stack) < 0) return -1;
+        if (ember_unpack_sequence_slow(seq, n, stack) < 0) return -1;
         for (i64 k = 0; k < n; k++) items[k] = stack[n - 1 - k];
     }
     store_locals_in_order(dst, items, n);
