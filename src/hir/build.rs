@@ -568,7 +568,8 @@ impl<'w> Builder<'w> {
                 | Op::FloatCompare
                 | Op::IntCompare
                 | Op::LoadFastBorrow
-                | Op::IntToFloat => {
+                | Op::IntToFloat
+                | Op::UnboxNumber => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

@@ -263,6 +263,12 @@ pub enum Op {
     /// HIR only: `CDouble = IntToFloat CInt64`: `float(i)`, rounded to nearest even as
     /// `PyLong_AsDouble` does (the int operand of mixed int/float arithmetic).
     IntToFloat = 107,
+    /// HIR only: `CDouble = UnboxNumber v`: the value of an exact `float`, or of a compact exact
+    /// `int` converted as `float(i)`; anything else deopts. The operand of float arithmetic
+    /// whose other operand is known to be a `Float`: Python computes `int + float` as
+    /// `float(int) + float` (`float_add`'s `CONVERT_TO_DOUBLE`), so an accumulator that starts
+    /// as the int `0` stays in typed code. The operand is only read.
+    UnboxNumber = 108,
     /// HIR only (made by `passes::borrow`): local imm0 as a **borrowed** reference (no
     /// incref): the frame keeps it alive, and nothing between this load and the value's last
     /// use can rebind the local. A side exit that spills it takes a reference of its own.
@@ -485,6 +491,7 @@ ops! {
     IntCompare = 105, 1, false, false;
     LoadFastBorrow = 106, 1, false, false;
     IntToFloat = 107, 0, false, false;
+    UnboxNumber = 108, 0, false, true;
 }
 
 impl Op {
@@ -505,6 +512,7 @@ impl Op {
                 | Op::IntCompare
                 | Op::LoadFastBorrow
                 | Op::IntToFloat
+                | Op::UnboxNumber
         )
     }
 
@@ -664,7 +672,7 @@ impl Op {
             Op::ResumeAt => (0, n(1)?),
             Op::GenInterp => (0, 0),
             Op::UnpackStore => (1, 0),
-            Op::GuardType | Op::Unbox | Op::Box | Op::IntToFloat => (1, 1),
+            Op::GuardType | Op::Unbox | Op::Box | Op::IntToFloat | Op::UnboxNumber => (1, 1),
             Op::LoadFastBorrow => (0, 1),
             Op::FloatBinOp | Op::IntBinOp | Op::FloatCompare | Op::IntCompare => (2, 1),
         })

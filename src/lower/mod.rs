@@ -1384,6 +1384,33 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.guard(ok, &fs)?;
                 self.def(ins.results[0], r);
             }
+            Op::UnboxNumber => {
+                let v = self.val(arg(0))?;
+                let i32z = self.ctx.i32_type().const_zero();
+                let is_float = self.call("ember_type_check", &[v.into(), self.i64c(Type::Float as i64).into()])?.unwrap().into_int_value();
+                let is_float = self.b.build_int_compare(IntPredicate::NE, is_float, i32z, "isf").map_err(llvm)?;
+                let (fb, ib, done) = (self.new_block("num_float"), self.new_block("num_int"), self.new_block("num_done"));
+                self.b.build_conditional_branch(is_float, fb, ib).map_err(llvm)?;
+                self.b.position_at_end(fb);
+                let x = self.call("ember_float_value", &[v.into()])?.unwrap().into_float_value();
+                let fb_end = self.b.get_insert_block().unwrap();
+                self.b.build_unconditional_branch(done).map_err(llvm)?;
+                self.b.position_at_end(ib);
+                let is_int = self.call("ember_type_check", &[v.into(), self.i64c(Type::Int as i64).into()])?.unwrap().into_int_value();
+                let is_int = self.b.build_int_compare(IntPredicate::NE, is_int, i32z, "isi").map_err(llvm)?;
+                self.guard(is_int, &fs)?;
+                let c = self.call("ember_int_is_compact", &[v.into()])?.unwrap().into_int_value();
+                let c = self.b.build_int_compare(IntPredicate::NE, c, i32z, "compact").map_err(llvm)?;
+                self.guard(c, &fs)?;
+                let n = self.call("ember_int_value", &[v.into()])?.unwrap().into_int_value();
+                let y = self.b.build_signed_int_to_float(n, self.ctx.f64_type(), "itof").map_err(llvm)?;
+                let ib_end = self.b.get_insert_block().unwrap();
+                self.b.build_unconditional_branch(done).map_err(llvm)?;
+                self.b.position_at_end(done);
+                let phi = self.b.build_phi(self.ctx.f64_type(), "num").map_err(llvm)?;
+                phi.add_incoming(&[(&x, fb_end), (&y, ib_end)]);
+                self.def(ins.results[0], phi.as_basic_value());
+            }
             Op::IntToFloat => {
                 let x = self.val_any(arg(0))?.into_int_value();
                 let d = self.b.build_signed_int_to_float(x, self.ctx.f64_type(), "itof").map_err(llvm)?;

@@ -101,17 +101,41 @@ fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
         Plan::Compare { t, guard, .. } => (t, t, guard),
     };
     let (mut a, mut b) = (ins.args[0], ins.args[1]);
-    if guard {
-        let a1 = f.new_value(ta);
-        out.push(instr(Op::GuardType, vec![ta as i64], vec![a], vec![a1], at(&[a, b])));
-        let b1 = f.new_value(tb);
-        out.push(instr(Op::GuardType, vec![tb as i64], vec![b], vec![b1], at(&[a1, b])));
-        (a, b) = (a1, b1);
+    // Float arithmetic quickened by the profile with one operand already known to be a Float:
+    // the other may also be an int (an accumulator that starts at 0), read by UnboxNumber.
+    let number = match p {
+        Plan::Arith { ta: Type::Float, tb: Type::Float, guard: true, .. } => {
+            if f.ty(a) == Type::Float && f.ty(b) != Type::Float {
+                Some(1)
+            } else if f.ty(b) == Type::Float && f.ty(a) != Type::Float {
+                Some(0)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    let (da, db);
+    if let Some(k) = number {
+        let d = f.new_value(Type::CDouble);
+        let other = f.new_value(Type::CDouble);
+        let (known, loose) = if k == 1 { (a, b) } else { (b, a) };
+        out.push(instr(Op::UnboxNumber, vec![], vec![loose], vec![d], at(&[a, b])));
+        out.push(instr(Op::Unbox, vec![], vec![known], vec![other], at(&[a, b])));
+        (da, db) = if k == 1 { (other, d) } else { (d, other) };
+    } else {
+        if guard {
+            let a1 = f.new_value(ta);
+            out.push(instr(Op::GuardType, vec![ta as i64], vec![a], vec![a1], at(&[a, b])));
+            let b1 = f.new_value(tb);
+            out.push(instr(Op::GuardType, vec![tb as i64], vec![b], vec![b1], at(&[a1, b])));
+            (a, b) = (a1, b1);
+        }
+        da = f.new_value(ta.unboxed().unwrap_or(Type::CInt64));
+        out.push(instr(Op::Unbox, vec![], vec![a], vec![da], at(&[a, b])));
+        db = f.new_value(tb.unboxed().unwrap_or(Type::CInt64));
+        out.push(instr(Op::Unbox, vec![], vec![b], vec![db], at(&[a, b])));
     }
-    let da = f.new_value(ta.unboxed().unwrap_or(Type::CInt64));
-    out.push(instr(Op::Unbox, vec![], vec![a], vec![da], at(&[a, b])));
-    let db = f.new_value(tb.unboxed().unwrap_or(Type::CInt64));
-    out.push(instr(Op::Unbox, vec![], vec![b], vec![db], at(&[a, b])));
     out.push(instr(Op::PopTop, vec![], vec![a], vec![], None));
     out.push(instr(Op::PopTop, vec![], vec![b], vec![], None));
     let res = ins.results[0];
@@ -130,6 +154,7 @@ fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
             let r = f.new_value(if float { Type::CDouble } else { Type::CInt64 });
             let op = if float { Op::FloatBinOp } else { Op::IntBinOp };
             // A deopt here hands the interpreter the operands as they were (ints stay ints).
+            // (An operand read by UnboxNumber only meets `+ - *`, which never deopt on floats.)
             out.push(instr(op, vec![k as i64], vec![xa, xb], vec![r], at(&[da, db])));
             f.types[res.0 as usize] = if float { Type::Float } else { Type::Int };
             out.push(instr(Op::Box, vec![], vec![r], vec![res], ins.fs));
