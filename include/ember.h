@@ -737,6 +737,14 @@ enum EmberOp
    */
   EMBER_OP_INT_TO_FLOAT = 107,
   /**
+   * HIR only: `CDouble = UnboxNumber v`: the value of an exact `float`, or of a compact exact
+   * `int` converted as `float(i)`; anything else deopts. The operand of float arithmetic
+   * whose other operand is known to be a `Float`: Python computes `int + float` as
+   * `float(int) + float` (`float_add`'s `CONVERT_TO_DOUBLE`), so an accumulator that starts
+   * as the int `0` stays in typed code. The operand is only read.
+   */
+  EMBER_OP_UNBOX_NUMBER = 108,
+  /**
    * HIR only (made by `passes::borrow`): local imm0 as a **borrowed** reference (no
    * incref): the frame keeps it alive, and nothing between this load and the value's last
    * use can rebind the local. A side exit that spills it takes a reference of its own.
