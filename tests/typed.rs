@@ -92,13 +92,22 @@ fn a_wrong_type_deopts_at_the_instruction_with_its_operands() {
 fn a_deopt_after_unboxed_arithmetic_boxes_the_unboxed_value() {
     reset();
     unsafe {
-        // a * b is computed unboxed; c is an int, so the guard of the second operation fails.
-        let r = run(&chain(6, 4), &[float(3.0), float(2.5), int(7)]);
+        // a * b is computed unboxed; c is None, so the second operation's operand check fails.
+        let r = run(&chain(6, 4), &[float(3.0), float(2.5), none()]);
         assert_eq!(r, &raw mut DEOPTED);
     }
     assert_eq!(DEOPT_AT.load(Ordering::SeqCst), 4, "at the second BINARY_OP");
-    assert_eq!(stack(), vec![(5, 7.5f64.to_bits() as i64), (0, 7)], "the product boxed as a float");
+    assert_eq!(stack(), vec![(5, 7.5f64.to_bits() as i64), (2, 0)], "the product boxed as a float");
     assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every object freed, the exit's box too");
+    reset();
+    unsafe {
+        // An int c is read by UnboxNumber: float(7) + 7.5, no deopt.
+        let r = run(&chain(6, 4), &[float(3.0), float(2.5), int(7)]);
+        assert_eq!(((*r).kind, fval(r)), (5, 14.5));
+        ember_decref(r);
+    }
+    assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 0);
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0);
 }
 
 #[test]
