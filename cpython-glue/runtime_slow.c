@@ -13,6 +13,8 @@
  * borrowed, object results are new references, NULL / -1 means an exception is set.
  */
 #include "ember_runtime.h"
+#include "ember.h"                    /* EMBER_NOT_A_NUMBER_BITS */
+#include <string.h>
 
 #include "internal/pycore_ceval.h"   /* _PyEval_BinaryOps, _PyEval_FormatExcCheckArg, ... */
 #include "internal/pycore_dict.h"    /* _PyDict_LoadGlobal, _PyDict_FromItems */
@@ -752,4 +754,20 @@ int ember_send_stopped(PyObject **out)
         return 1;
     }
     return -1;
+}
+
+/* ======================================================================================
+ * UnboxNumber's int path (typed HIR, src/hir/op.rs)
+ * ====================================================================================== */
+
+double
+ember_number_from_int(PyObject *v)
+{
+    if (PyLong_CheckExact(v) && _PyLong_IsCompact((PyLongObject *)v)) {
+        return (double)_PyLong_CompactValue((PyLongObject *)v);
+    }
+    uint64_t bits = EMBER_NOT_A_NUMBER_BITS;
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
 }

@@ -2124,8 +2124,9 @@ static PyObject *shim_stop_sampler(PyObject *self, PyObject *unused)
 {
     join_loader();   /* no thread may be inside dlopen or LLVM's constructors at exit */
     if (atomic_load(&sampler_on))
-        ember_log("Ember: cost policy took %llu samples; %ld functions compiled, %ld queued",
-                  (unsigned long long)n_samples, n_compiled, n_queued);
+        ember_log("Ember: cost policy took %llu samples; %ld functions compiled, %ld queued; %ld failed guards, "
+                  "%ld withdrawn",
+                  (unsigned long long)n_samples, n_compiled, n_queued, n_deopts, n_recompiles);
     sampler_stop();
     Py_RETURN_NONE;
 }

@@ -47,6 +47,12 @@
 #define EMBER_BG_MESSAGE_BYTES 256
 
 /**
+ * The bits of the double `ember_number_from_int` (the runtime) returns for an object that is
+ * not a compact exact int: a quiet NaN whose payload no int conversion produces (`UnboxNumber`).
+ */
+#define EMBER_NOT_A_NUMBER_BITS 9221365074855133185
+
+/**
  * Magic number at the start of every wire function ("EMB1", little-endian).
  */
 #define EMBER_WIRE_MAGIC 826428741
@@ -744,6 +750,14 @@ enum EmberOp
    * as the int `0` stays in typed code. The operand is only read.
    */
   EMBER_OP_UNBOX_NUMBER = 108,
+  /**
+   * HIR only: `da:CDouble, db:CDouble = UnboxNumbers a b`: both operands of float arithmetic
+   * the interpreter quickened for floats, each read as by [`Op::UnboxNumber`] (an exact
+   * float, or a compact int converted); deopts unless both are such numbers and at least
+   * one is a float (int with int is int arithmetic in Python). Vector code whose
+   * coordinates are sometimes ints (`Vector(0, 0, 0)`) stays in typed code.
+   */
+  EMBER_OP_UNBOX_NUMBERS = 109,
   /**
    * HIR only (made by `passes::borrow`): local imm0 as a **borrowed** reference (no
    * incref): the frame keeps it alive, and nothing between this load and the value's last

@@ -78,13 +78,31 @@ fn float_chain_runs_unboxed_and_frees_everything() {
 fn a_wrong_type_deopts_at_the_instruction_with_its_operands() {
     reset();
     unsafe {
-        let r = run(&chain(6, 4), &[int(3), float(2.5), float(0.25)]);
+        // a * b quickened for floats: None is no number, so the operands' check fails.
+        let r = run(&chain(6, 4), &[none(), float(2.5), float(0.25)]);
         assert_eq!(r, &raw mut DEOPTED);
     }
     assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 1);
     assert_eq!(DEOPT_AT.load(Ordering::SeqCst), 2, "at the first BINARY_OP");
-    assert_eq!(stack(), vec![(0, 3), (5, 2.5f64.to_bits() as i64)], "both operands on the stack, as they were");
+    assert_eq!(stack(), vec![(2, 0), (5, 2.5f64.to_bits() as i64)], "both operands on the stack, as they were");
     assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every object freed");
+    // Two ints at a float multiply: int arithmetic in Python, so it deopts too.
+    reset();
+    unsafe {
+        let r = run(&chain(6, 4), &[int(3), int(2), float(0.25)]);
+        assert_eq!(r, &raw mut DEOPTED);
+    }
+    assert_eq!(stack(), vec![(0, 3), (0, 2)]);
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+    // One int: float(3) * 2.5, typed, no deopt.
+    reset();
+    unsafe {
+        let r = run(&chain(6, 4), &[int(3), float(2.5), float(0.25)]);
+        assert_eq!(((*r).kind, fval(r)), (5, 7.75));
+        ember_decref(r);
+    }
+    assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 0);
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0);
 }
 
 #[test]

@@ -25,6 +25,7 @@ _FINISHED = re.compile(
     r"(?: \((?P<bytes>\d+) bytes?, (?P<ms>[0-9.]+(?:[eE][-+]?\d+)?) ?ms\))?")
 _NOT = re.compile(r"Not compiling (?P<module>[^\s:]+):(?P<qual>\S+?): (?P<reason>.*)$")
 _SAMPLES = re.compile(r"Ember: cost policy took (\d+) samples")
+_GUARDS = re.compile(r"(\d+) failed guards, (\d+) withdrawn")
 _OFFSET = re.compile(r" at (?:code unit|offset) \d+")
 _HARNESS = re.compile(r"(^|\.)(_ember_bench|_EmberBench)")
 
@@ -42,7 +43,9 @@ class LogStats:
     first lines about benchmark-module functions; ``compile_ms_each`` lists
     each compiled function's compile time (ms, log order). ``exists`` is False when
     the file was never written (Ember not loaded or not logging). ``samples`` is what the
-    cost policy's exit line reports (``Ember: cost policy took N samples; ...``; 0 without it).
+    cost policy's exit line reports (``Ember: cost policy took N samples; ...``; 0 without it),
+    ``deopts`` and ``withdrawn`` the failed type guards and the functions withdrawn for them that
+    the same line reports (typed HIR, docs/typed-hir.md).
     """
 
     path: str
@@ -59,6 +62,8 @@ class LogStats:
     functions: list = field(default_factory=list)
     compile_ms_each: list = field(default_factory=list)
     samples: int = 0
+    deopts: int = 0
+    withdrawn: int = 0
 
     def as_dict(self) -> dict:
         """Return the stats as a plain dict (for JSON)."""
@@ -97,6 +102,10 @@ def parse_log_text(text: str, path: str = "<text>", excerpt_lines: int = 12) -> 
         m = _SAMPLES.search(line)
         if m:
             st.samples += int(m.group(1))
+            g = _GUARDS.search(line)
+            if g:
+                st.deopts += int(g.group(1))
+                st.withdrawn += int(g.group(2))
             continue
         m = _NOT.search(line)
         if m:

@@ -176,8 +176,8 @@ def jit_table(data: RunData) -> list:
         return []
     header = ["benchmark", "mode", "regime", "processes",
               "compiled (benchmark code, min-max per process)", "compiled (all)",
-              "compile time per process (median)", "compiled functions listed at exit",
-              "status"]
+              "compile time per process (median)", "failed guards / withdrawn per process (median)",
+              "compiled functions listed at exit", "status"]
     rows = []
     for b in data.benches:
         for c in ember:
@@ -190,7 +190,8 @@ def jit_table(data: RunData) -> list:
                 rows.append([b, c["name"], regime, j.processes,
                              f"{j.compiled_bench[0]}-{j.compiled_bench[1]}",
                              f"{j.compiled_total[0]}-{j.compiled_total[1]}",
-                             f"{j.compile_ms:.1f} ms" if c.get("ember") else "n/a", api,
+                             f"{j.compile_ms:.1f} ms" if c.get("ember") else "n/a",
+                             f"{j.deopts:g} / {j.withdrawn:g}" if c.get("ember") else "n/a", api,
                              "valid" if j.valid else f"**INVALID**: {j.why}"])
     return _table(header, rows)
 

@@ -32,7 +32,8 @@ class JitActivity:
     ``valid``: every process compiled benchmark code and exited 0; ``why``:
     the reason when not valid; ``excerpt``: log lines of the first process
     (those about benchmark functions, else the first lines);
-    ``api_counts``: ``len(ember.compiled_functions())`` seen at exit.
+    ``api_counts``: ``len(ember.compiled_functions())`` seen at exit; ``deopts`` and
+    ``withdrawn``: failed type guards and functions withdrawn for them, median per process.
     """
 
     processes: int = 0
@@ -44,6 +45,8 @@ class JitActivity:
     excerpt: list = field(default_factory=list)
     reasons: dict = field(default_factory=dict)
     api_counts: list = field(default_factory=list)
+    deopts: float = 0.0
+    withdrawn: float = 0.0
 
 
 @dataclass
@@ -132,6 +135,8 @@ def _jit_activity(chunks: list) -> JitActivity:
     _count_and_check(ja, chunks, [lg.get("compiled_bench", 0) for lg in logs],
                      [lg.get("compiled", 0) for lg in logs])
     ja.compile_ms = float(statistics.median([lg.get("compile_ms", 0.0) for lg in logs]))
+    ja.deopts = float(statistics.median([lg.get("deopts", 0) for lg in logs]))
+    ja.withdrawn = float(statistics.median([lg.get("withdrawn", 0) for lg in logs]))
     ja.excerpt = logs[0].get("bench_excerpt") or logs[0].get("excerpt", [])
     reasons: dict = {}
     for lg in logs:

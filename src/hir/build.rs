@@ -569,7 +569,8 @@ impl<'w> Builder<'w> {
                 | Op::IntCompare
                 | Op::LoadFastBorrow
                 | Op::IntToFloat
-                | Op::UnboxNumber => {
+                | Op::UnboxNumber
+                | Op::UnboxNumbers => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

@@ -78,6 +78,10 @@ pub enum Type {
     CBool = 13,
 }
 
+/// The bits of the double `ember_number_from_int` (the runtime) returns for an object that is
+/// not a compact exact int: a quiet NaN whose payload no int conversion produces (`UnboxNumber`).
+pub const EMBER_NOT_A_NUMBER_BITS: u64 = 0x7ff8_dead_beef_0001;
+
 impl Type {
     /// Every type, in numeric order.
     pub const ALL: [Type; 14] = [

@@ -269,6 +269,12 @@ pub enum Op {
     /// `float(int) + float` (`float_add`'s `CONVERT_TO_DOUBLE`), so an accumulator that starts
     /// as the int `0` stays in typed code. The operand is only read.
     UnboxNumber = 108,
+    /// HIR only: `da:CDouble, db:CDouble = UnboxNumbers a b`: both operands of float arithmetic
+    /// the interpreter quickened for floats, each read as by [`Op::UnboxNumber`] (an exact
+    /// float, or a compact int converted); deopts unless both are such numbers and at least
+    /// one is a float (int with int is int arithmetic in Python). Vector code whose
+    /// coordinates are sometimes ints (`Vector(0, 0, 0)`) stays in typed code.
+    UnboxNumbers = 109,
     /// HIR only (made by `passes::borrow`): local imm0 as a **borrowed** reference (no
     /// incref): the frame keeps it alive, and nothing between this load and the value's last
     /// use can rebind the local. A side exit that spills it takes a reference of its own.
@@ -492,6 +498,7 @@ ops! {
     LoadFastBorrow = 106, 1, false, false;
     IntToFloat = 107, 0, false, false;
     UnboxNumber = 108, 0, false, true;
+    UnboxNumbers = 109, 0, false, true;
 }
 
 impl Op {
@@ -513,6 +520,7 @@ impl Op {
                 | Op::LoadFastBorrow
                 | Op::IntToFloat
                 | Op::UnboxNumber
+                | Op::UnboxNumbers
         )
     }
 
@@ -675,6 +683,7 @@ impl Op {
             Op::GuardType | Op::Unbox | Op::Box | Op::IntToFloat | Op::UnboxNumber => (1, 1),
             Op::LoadFastBorrow => (0, 1),
             Op::FloatBinOp | Op::IntBinOp | Op::FloatCompare | Op::IntCompare => (2, 1),
+            Op::UnboxNumbers => (2, 2),
         })
     }
 

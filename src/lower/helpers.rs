@@ -190,6 +190,7 @@ helpers! {
     ember_box_for_exit_float(F) -> Ptr, cold;
     ember_decref_int(P) -> Void;
     ember_decref_float(P, P) -> Void;
+    ember_number_from_int(P) -> F64, cold;
 }
 
 /// Looks a helper up by name.

@@ -480,6 +480,40 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
+    /// Reads `v` as a number for [`Op::UnboxNumber`]: (its value as a double, true when it was
+    /// an int, true when it is an exact float or a compact exact int); the value is
+    /// meaningless when the last is false.
+    fn number_of(
+        &mut self,
+        v: PointerValue<'ctx>,
+    ) -> Result<(inkwell::values::FloatValue<'ctx>, IntValue<'ctx>, IntValue<'ctx>), EmberError> {
+        // A float inline; anything else through the out-of-line (cold) int path, which returns
+        // the NaN EMBER_NOT_A_NUMBER_BITS for what is no compact int.
+        let i32z = self.ctx.i32_type().const_zero();
+        let f64t = self.ctx.f64_type();
+        let is_float = self.call("ember_type_check", &[v.into(), self.i64c(Type::Float as i64).into()])?.unwrap().into_int_value();
+        let is_float = self.b.build_int_compare(IntPredicate::NE, is_float, i32z, "isf").map_err(llvm)?;
+        let (fb, ib, done) = (self.new_block("num_float"), self.new_block("num_int"), self.new_block("num_done"));
+        self.b.build_conditional_branch(is_float, fb, ib).map_err(llvm)?;
+        self.b.position_at_end(fb);
+        let x = self.call("ember_float_value", &[v.into()])?.unwrap().into_float_value();
+        let fb_end = self.b.get_insert_block().unwrap();
+        self.b.build_unconditional_branch(done).map_err(llvm)?;
+        self.b.position_at_end(ib);
+        let y = self.call("ember_number_from_int", &[v.into()])?.unwrap().into_float_value();
+        let ib_end = self.b.get_insert_block().unwrap();
+        self.b.build_unconditional_branch(done).map_err(llvm)?;
+        self.b.position_at_end(done);
+        let val = self.b.build_phi(f64t, "num").map_err(llvm)?;
+        val.add_incoming(&[(&x, fb_end), (&y, ib_end)]);
+        let val = val.as_basic_value().into_float_value();
+        let isint = self.b.build_not(is_float, "num_isint").map_err(llvm)?;
+        let bits = self.b.build_bit_cast(val, self.ctx.i64_type(), "bits").map_err(llvm)?.into_int_value();
+        let nan = self.ctx.i64_type().const_int(crate::hir::EMBER_NOT_A_NUMBER_BITS, false);
+        let ok = self.b.build_int_compare(IntPredicate::NE, bits, nan, "num_ok").map_err(llvm)?;
+        Ok((val, isint, ok))
+    }
+
     /// `a ** b` on doubles for `FloatBinOp<Power>`: C's `pow` when the base is positive and
     /// finite and the exponent finite (there CPython's `float_pow` computes exactly `pow`, and
     /// raises only on overflow), a deopt otherwise and when the result overflows.
@@ -1385,31 +1419,20 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.def(ins.results[0], r);
             }
             Op::UnboxNumber => {
-                let v = self.val(arg(0))?;
-                let i32z = self.ctx.i32_type().const_zero();
-                let is_float = self.call("ember_type_check", &[v.into(), self.i64c(Type::Float as i64).into()])?.unwrap().into_int_value();
-                let is_float = self.b.build_int_compare(IntPredicate::NE, is_float, i32z, "isf").map_err(llvm)?;
-                let (fb, ib, done) = (self.new_block("num_float"), self.new_block("num_int"), self.new_block("num_done"));
-                self.b.build_conditional_branch(is_float, fb, ib).map_err(llvm)?;
-                self.b.position_at_end(fb);
-                let x = self.call("ember_float_value", &[v.into()])?.unwrap().into_float_value();
-                let fb_end = self.b.get_insert_block().unwrap();
-                self.b.build_unconditional_branch(done).map_err(llvm)?;
-                self.b.position_at_end(ib);
-                let is_int = self.call("ember_type_check", &[v.into(), self.i64c(Type::Int as i64).into()])?.unwrap().into_int_value();
-                let is_int = self.b.build_int_compare(IntPredicate::NE, is_int, i32z, "isi").map_err(llvm)?;
-                self.guard(is_int, &fs)?;
-                let c = self.call("ember_int_is_compact", &[v.into()])?.unwrap().into_int_value();
-                let c = self.b.build_int_compare(IntPredicate::NE, c, i32z, "compact").map_err(llvm)?;
-                self.guard(c, &fs)?;
-                let n = self.call("ember_int_value", &[v.into()])?.unwrap().into_int_value();
-                let y = self.b.build_signed_int_to_float(n, self.ctx.f64_type(), "itof").map_err(llvm)?;
-                let ib_end = self.b.get_insert_block().unwrap();
-                self.b.build_unconditional_branch(done).map_err(llvm)?;
-                self.b.position_at_end(done);
-                let phi = self.b.build_phi(self.ctx.f64_type(), "num").map_err(llvm)?;
-                phi.add_incoming(&[(&x, fb_end), (&y, ib_end)]);
-                self.def(ins.results[0], phi.as_basic_value());
+                let (x, _, ok) = self.number_of(self.val(arg(0))?)?;
+                self.guard(ok, &fs)?;
+                self.def(ins.results[0], x);
+            }
+            Op::UnboxNumbers => {
+                let (x, xi, xok) = self.number_of(self.val(arg(0))?)?;
+                let (y, yi, yok) = self.number_of(self.val(arg(1))?)?;
+                let both_int = self.b.build_and(xi, yi, "both_int").map_err(llvm)?;
+                let not_both = self.b.build_not(both_int, "not_both").map_err(llvm)?;
+                let ok = self.b.build_and(xok, yok, "ok").map_err(llvm)?;
+                let ok = self.b.build_and(ok, not_both, "ok").map_err(llvm)?;
+                self.guard(ok, &fs)?;
+                self.def(ins.results[0], x);
+                self.def(ins.results[1], y);
             }
             Op::IntToFloat => {
                 let x = self.val_any(arg(0))?.into_int_value();

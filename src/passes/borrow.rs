@@ -1,4 +1,5 @@
-//! Borrowed local loads: a `LoadFast` whose value is only type-guarded, unboxed and released
+//! Borrowed local loads: a `LoadFast` whose value is only type-guarded, unboxed and released (or
+//! read as a number by `UnboxNumber` / `UnboxNumbers`, then released)
 //! becomes a `LoadFastBorrow` (no incref) and its release goes (no decref), when nothing
 //! between the load and the release can rebind or release the local.
 //!
@@ -28,6 +29,9 @@ fn quiet(f: &Function, ins: &Instr) -> bool {
         | Op::LoadConst
         | Op::GuardType
         | Op::Unbox
+        | Op::UnboxNumber
+        | Op::UnboxNumbers
+        | Op::IntToFloat
         | Op::Box
         | Op::FloatBinOp
         | Op::IntBinOp
@@ -64,26 +68,31 @@ pub fn run(f: &mut Function) -> usize {
                 continue;
             }
             let (v, local) = (ins.results[0], ins.imms[0]);
-            // The only use: a guard right in this block; its uses: unboxing and one release.
-            if count(v) != 1 {
-                continue;
-            }
-            let Some(gi) = instrs.iter().skip(i + 1).position(|x| x.op == Op::GuardType && x.args[0] == v).map(|k| k + i + 1) else {
+            // Either the only use is a guard in this block, whose uses are unboxing and one
+            // release; or the uses are number reads (UnboxNumber, UnboxNumbers) and one release.
+            let reads = |x: &Instr, g: Value| match x.op {
+                Op::Unbox | Op::UnboxNumber | Op::UnboxNumbers => x.args.contains(&g),
+                _ => false,
+            };
+            let g = match instrs.iter().skip(i + 1).position(|x| x.op == Op::GuardType && x.args[0] == v) {
+                Some(k) if count(v) == 1 => instrs[i + 1 + k].results[0],
+                _ => v,
+            };
+            let from = instrs.iter().position(|x| x.results.contains(&g)).unwrap_or(i);
+            let Some(pi) = instrs.iter().skip(from + 1).position(|x| x.op == Op::PopTop && x.args[0] == g).map(|k| k + from + 1) else {
                 continue;
             };
-            let g = instrs[gi].results[0];
-            let Some(pi) = instrs.iter().skip(gi + 1).position(|x| x.op == Op::PopTop && x.args[0] == g).map(|k| k + gi + 1) else {
-                continue;
-            };
-            let unboxes = instrs[gi + 1..pi].iter().filter(|x| x.op == Op::Unbox && x.args[0] == g).count();
-            if count(g) != unboxes + 1 {
+            let unboxes: usize =
+                instrs[from + 1..pi].iter().filter(|x| reads(x, g)).map(|x| x.args.iter().filter(|a| **a == g).count()).sum();
+            if unboxes == 0 || count(g) != unboxes + 1 {
                 continue;
             }
             let rebinds = |x: &Instr| match x.op {
                 Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear => x.imms[0] == local,
                 _ => false,
             };
-            if instrs[i + 1..pi].iter().all(|x| quiet(f, x) && !rebinds(x)) {
+            // (Releases this pass already removed do not count.)
+            if instrs[i + 1..pi].iter().enumerate().all(|(k, x)| drop_at.contains(&(i + 1 + k)) || (quiet(f, x) && !rebinds(x))) {
                 borrow_at.push(i);
                 drop_at.push(pi);
             }

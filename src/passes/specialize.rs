@@ -115,8 +115,17 @@ fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
         }
         _ => None,
     };
+    // Neither known: both may be numbers of either kind (not both ints).
+    let numbers = number.is_none()
+        && matches!(p, Plan::Arith { ta: Type::Float, tb: Type::Float, guard: true, .. })
+        && f.ty(a) != Type::Float
+        && f.ty(b) != Type::Float;
     let (da, db);
-    if let Some(k) = number {
+    if numbers {
+        da = f.new_value(Type::CDouble);
+        db = f.new_value(Type::CDouble);
+        out.push(instr(Op::UnboxNumbers, vec![], vec![a, b], vec![da, db], at(&[a, b])));
+    } else if let Some(k) = number {
         let d = f.new_value(Type::CDouble);
         let other = f.new_value(Type::CDouble);
         let (known, loose) = if k == 1 { (a, b) } else { (b, a) };

@@ -176,6 +176,14 @@ pub extern "C" fn ember_int_box(x: i64) -> *mut Obj {
 pub extern "C" fn ember_float_box(_ts: *mut u8, x: f64) -> *mut Obj {
     float(x)
 }
+pub extern "C" fn ember_number_from_int(o: *mut Obj) -> f64 {
+    unsafe {
+        if (*o).kind == 0 && ember_int_is_compact(o) != 0 {
+            return val(o) as f64;
+        }
+    }
+    f64::from_bits(ember::hir::EMBER_NOT_A_NUMBER_BITS)
+}
 pub extern "C" fn ember_box_for_exit_float(x: f64) -> *mut Obj {
     float(x)
 }
@@ -346,7 +354,8 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_int_box,
         ember_float_box,
         ember_box_for_exit_float,
-        ember_decref_float
+        ember_decref_float,
+        ember_number_from_int
     )
     .into_iter()
     .chain([

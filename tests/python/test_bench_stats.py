@@ -228,6 +228,14 @@ def test_a_cost_policy_run_that_compiled_nothing_is_valid_only_in_whole_process_
     assert not validity(parse_log_text("\n"), False, cost_policy_may_skip=True)[0]
 
 
+def test_the_exit_line_gives_failed_guards_and_withdrawals():
+    st = parse_log_text("Ember: cost policy took 9 samples; 2 functions compiled, 2 queued; "
+                        "37 failed guards, 1 withdrawn\n")
+    assert (st.samples, st.deopts, st.withdrawn) == (9, 37, 1)
+    old = parse_log_text("Ember: cost policy took 9 samples; 2 functions compiled, 2 queued\n")
+    assert (old.samples, old.deopts, old.withdrawn) == (9, 0, 0)
+
+
 def test_jitlist_qualnames():
     src = ("def f():\n    def g(): pass\n"
            "class A:\n    def m(self): pass\n    class B:\n        async def n(self): pass\n"
