@@ -34,14 +34,13 @@ fn chain(spec1: i64, spec2: i64) -> Vec<(Op, Vec<i64>)> {
     ]
 }
 
-/// Compiles `code` and runs it with `args` as locals 0..; returns the result and frees the
-/// locals.
-unsafe fn run(code: &[(Op, Vec<i64>)], args: &[*mut Obj]) -> *mut Obj {
-    let code: Vec<(Op, &[i64])> = code.iter().map(|(o, i)| (*o, i.as_slice())).collect();
-    let w = asm(8, 3, 3, vec![], &code);
-    let f = build::build(&w).unwrap();
+/// Compiles `code` (constant k is `consts[k]`, an object of the given exact type) and runs it
+/// with `args` as locals 0..; returns the result and frees the locals and constants.
+unsafe fn run_with(code: &[(Op, &[i64])], consts: &[(*mut Obj, ember::hir::Type)], args: &[*mut Obj]) -> *mut Obj {
+    let mut w = asm(8, args.len() as u32, 3, consts.iter().map(|c| c.0 as u64).collect(), code);
+    w.const_types = consts.iter().map(|c| c.1).collect();
     let mut c = compiler();
-    let compiled = c.compile_hir(f).unwrap();
+    let compiled = c.compile_hir(build::build(&w).unwrap()).unwrap();
     let entry: Entry = std::mem::transmute(compiled.entry);
     let mut fr = Frame::new();
     for (i, a) in args.iter().enumerate() {
@@ -51,7 +50,16 @@ unsafe fn run(code: &[(Op, Vec<i64>)], args: &[*mut Obj]) -> *mut Obj {
     for i in 0..args.len() {
         ember_xdecref(fr.locals[i]);
     }
+    for (k, _) in consts {
+        ember_decref(*k);
+    }
     r
+}
+
+/// [`run_with`] without constants.
+unsafe fn run(code: &[(Op, Vec<i64>)], args: &[*mut Obj]) -> *mut Obj {
+    let code: Vec<(Op, &[i64])> = code.iter().map(|(o, i)| (*o, i.as_slice())).collect();
+    run_with(&code, &[], args)
 }
 
 fn stack() -> Vec<(i64, i64)> {
@@ -194,7 +202,6 @@ fn compare_branches_on_the_machine_comparison() {
 /// `Int`s), then a generic BINARY_OP with operation `k` (an `Arith`) that the specialisation
 /// pass types without guards. Constant 0 is the int 0.
 unsafe fn int_op(k: i64, a: i64, b: i64) -> *mut Obj {
-    let zero = int(0);
     let generic = [99, 0, k];
     let code: Vec<(Op, &[i64])> = vec![
         (Op::LoadFast, &[0]),
@@ -206,19 +213,7 @@ unsafe fn int_op(k: i64, a: i64, b: i64) -> *mut Obj {
         (Op::BinaryOp, &generic),
         (Op::ReturnValue, &[]),
     ];
-    let mut w = asm(8, 2, 3, vec![zero as u64], &code);
-    w.const_types = vec![ember::hir::Type::Int];
-    let mut c = compiler();
-    let compiled = c.compile_hir(build::build(&w).unwrap()).unwrap();
-    let entry: Entry = std::mem::transmute(compiled.entry);
-    let mut fr = Frame::new();
-    fr.locals[0] = int(a);
-    fr.locals[1] = int(b);
-    let r = entry(std::ptr::null_mut(), &mut *fr);
-    ember_decref(fr.locals[0]);
-    ember_decref(fr.locals[1]);
-    ember_decref(zero);
-    r
+    run_with(&code, &[(int(0), ember::hir::Type::Int)], &[int(a), int(b)])
 }
 
 /// Python's `//` and `%` (floor towards negative infinity), `<<` and `>>` on i64.
@@ -281,7 +276,6 @@ fn typed_float_power_and_mixed_arithmetic() {
     ];
     for (a, b, want) in cases {
         reset();
-        let one = float(1.0);
         let code: Vec<(Op, &[i64])> = vec![
             (Op::LoadFast, &[0]),
             (Op::LoadConst, &[0]),
@@ -292,16 +286,8 @@ fn typed_float_power_and_mixed_arithmetic() {
             (Op::BinaryOp, &[8, 0, 6]),
             (Op::ReturnValue, &[]),
         ];
-        let mut w = asm(8, 2, 3, vec![one as u64], &code);
-        w.const_types = vec![ember::hir::Type::Float];
         unsafe {
-            let mut c = compiler();
-            let compiled = c.compile_hir(build::build(&w).unwrap()).unwrap();
-            let entry: Entry = std::mem::transmute(compiled.entry);
-            let mut fr = Frame::new();
-            fr.locals[0] = float(a);
-            fr.locals[1] = float(b);
-            let r = entry(std::ptr::null_mut(), &mut *fr);
+            let r = run_with(&code, &[(float(1.0), ember::hir::Type::Float)], &[float(a), float(b)]);
             match want {
                 Some(x) => {
                     assert_eq!(fval(r), x, "{a} ** {b}");
@@ -309,9 +295,6 @@ fn typed_float_power_and_mixed_arithmetic() {
                 }
                 None => assert_eq!((r, DEOPT_AT.load(Ordering::SeqCst)), (&raw mut DEOPTED, 6), "{a} ** {b} deopts"),
             }
-            ember_decref(fr.locals[0]);
-            ember_decref(fr.locals[1]);
-            ember_decref(one);
         }
         assert_eq!(LIVE.load(Ordering::SeqCst), 0);
     }
