@@ -129,7 +129,8 @@ def _expr(depth):
     if depth == 0:
         return leaf
     sub = _expr(depth - 1)
-    return st.one_of(leaf, st.tuples(sub, st.sampled_from(["+", "-", "*", "<", ">=", "=="]), sub)
+    return st.one_of(leaf, st.tuples(sub, st.sampled_from(["+", "-", "*", "<", ">=", "==", "/", "//", "%", "**",
+                                                           "<<", ">>", "&", "|", "^"]), sub)
                      .map(lambda t: f"({t[0]} {t[1]} {t[2]})"))
 
 
@@ -137,13 +138,15 @@ PROGRAMS = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), _expr(2)), min_s
     lambda stmts: "def f(a, b, c):\n" + "".join(f"    {v} = {e}\n" for v, e in stmts) + "    return a, b, c\n")
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+@settings(max_examples=400, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(PROGRAMS, st.sampled_from([(3, 4, 5), (1.5, -2.0, 0.25)]), VALUES, VALUES, VALUES)
 def test_property_typed_straight_line_programs(src, warm, a, b, c):
     """Straight-line programs over int, float, bool, str and None values, compiled after the
     interpreter specialised them for all-int or all-float inputs: interpreter and Ember agree
-    on result, exception, message and traceback for any inputs."""
+    on result, exception, message and traceback for any inputs. The operators include the
+    ones typed code computes only when the operand types are known (`/ // % ** << >> & | ^`),
+    with their zero divisors, negative shifts, overflows and complex powers."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fi, fc = both(src, warm=[warm] * 3)
@@ -162,3 +165,24 @@ def test_an_int_accumulator_of_float_products_stays_in_compiled_code(ember_mod):
     run_both(fi, fc, [], [])
     run_both(fi, fc, xs, ["s"] * 50)
     run_both(fi, fc, [2 ** 70] * 3, [1.5] * 3)
+
+
+TYPED_OPS = ["(a + 0) // (b + 0)", "(a + 0) % (b + 0)", "(a + 0) << (b + 0)", "(a + 0) >> (b + 0)",
+             "(a + 0) & (b - 0)", "(a + 0) | (b * 1)", "(a - 0) ^ (b + 0)", "(x * 1.0) ** (y * 1.0)",
+             "(x * 1.0) / (y * 1.0)", "(a + 0) / (x * 1.0)", "(a + 0) * (x * 1.0) - (b + 0)",
+             "(x * 1.0) ** 2.5", "(a * b) // 7", "(a + b) % -3", "(x + y) < (x * y)"]
+EDGES = [(7, 2, 1.5, 2.0), (-7, 2, -1.5, 0.5), (7, -2, 0.0, -1.0), (0, 0, -8.0, 1 / 3), (1, 63, 1e300, 10.0),
+         (-1, 63, 2.0, -1075.0), (2 ** 29, 40, float("inf"), 0.0), (5, -1, float("nan"), 2.0),
+         (-(2 ** 29), 3, -0.0, -0.0), (3, 70, 4.0, 0.5)]
+
+
+@pytest.mark.parametrize("expr", TYPED_OPS)
+def test_operations_typed_from_known_operand_types_match_the_interpreter(ember_mod, expr):
+    """Generic operations whose operand types are known (results of quickened int or float
+    arithmetic, typed constants) run as typed code; on every edge (zero divisors, negative
+    shifts, 64-bit overflow, complex powers, inf, nan, -0.0) they agree with the interpreter,
+    deopting where it raises or computes a big int."""
+    src = f"def f(a, b, x, y):\n    return {expr}\n"
+    fi, fc = both(src, warm=[(6, 3, 1.5, 2.5)] * 3)
+    for args in EDGES:
+        run_both(fi, fc, *args)
