@@ -223,25 +223,56 @@ ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
 /* UnpackStore: UNPACK_SEQUENCE n then STORE_FAST of item k into dst[k]; consumes seq. The exact
  * tuple path references every item before any old value is released (the interpreter's stack
  * holds them all), releasing each old local right after its slot is written, and the tuple
- * last (nothing can observe that: an exact tuple has no finaliser and no weak references).
- * Lists (whose items a finaliser could change) and everything else take the slow path. */
+ * last (nothing can observe that: an exact tuple has no finaliser and no weak references). The
+ * exact list path snapshots the items, releases the list, then stores, as the interpreter's
+ * order is. Everything else takes the slow path. */
 int
 ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
 {
-    if (!(PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == n && n >= 1 && n <= 16)) {
+    if (n < 1 || n > 16) {
         return ember_unpack_store_slow(seq, n, dst);
     }
-    PyObject **items = _PyTuple_ITEMS(seq);
-    for (i64 k = 0; k < n; k++) {
-        Py_INCREF(items[k]);
+    if (PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == n) {
+        PyObject **items = _PyTuple_ITEMS(seq);
+        for (i64 k = 0; k < n; k++) {
+            Py_INCREF(items[k]);
+        }
+        for (i64 k = 0; k < n; k++) {
+            PyObject *old = dst[k];
+            dst[k] = items[k];
+            Py_XDECREF(old);
+        }
+        Py_DECREF(seq);
+        return 0;
     }
-    for (i64 k = 0; k < n; k++) {
-        PyObject *old = dst[k];
-        dst[k] = items[k];
-        Py_XDECREF(old);
+    if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) == n) {
+        /* UNPACK_SEQUENCE_LIST: a snapshot of the items first (a finaliser run by a released old
+         * value may change the list), then the list is released, as in the interpreter. */
+        PyObject *items[16];
+        PyObject **list_items = _PyList_ITEMS(seq);
+        for (i64 k = 0; k < n; k++) {
+            items[k] = Py_NewRef(list_items[k]);
+        }
+        Py_DECREF(seq);
+        for (i64 k = 0; k < n; k++) {
+            PyObject *old = dst[k];
+            dst[k] = items[k];
+            Py_XDECREF(old);
+        }
+        return 0;
     }
-    Py_DECREF(seq);
-    return 0;
+    return ember_unpack_store_slow(seq, n, dst);
+}
+
+void
+ember_release_local_float(PyThreadState *ts, PyObject *o)
+{
+    if (o != NULL && Py_TYPE(o) == &PyFloat_Type) {
+        ember_decref_float(ts, o);
+    }
+    else {
+        Py_XDECREF(o);
+    }
 }
 
 /* _PyErr_Occurred(tstate): 1 if an exception is set on `ts`, else 0. */

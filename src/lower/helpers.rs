@@ -191,6 +191,7 @@ helpers! {
     ember_decref_int(P) -> Void;
     ember_decref_float(P, P) -> Void;
     ember_number_from_int(P) -> F64, cold;
+    ember_release_local_float(P, P) -> Void;
 }
 
 /// Looks a helper up by name.

@@ -837,7 +837,12 @@ impl<'ctx> Lower<'ctx, '_> {
                 let slot = self.local_slot(imm(0) as u64)?;
                 let old = self.b.build_load(self.ptr_t(), slot, "old").map_err(llvm)?;
                 self.b.build_store(slot, self.val(arg(0))?).map_err(llvm)?;
-                self.call("ember_xdecref", &[old])?;
+                if self.f.ty(arg(0)) == Type::Float {
+                    // A local that gets a float most likely held one: released through `ts`.
+                    self.call("ember_release_local_float", &[self.ts.into(), old])?;
+                } else {
+                    self.call("ember_xdecref", &[old])?;
+                }
             }
             Op::DeleteFast => {
                 let slot = self.local_slot(imm(0) as u64)?;

@@ -184,6 +184,9 @@ pub extern "C" fn ember_number_from_int(o: *mut Obj) -> f64 {
     }
     f64::from_bits(ember::hir::EMBER_NOT_A_NUMBER_BITS)
 }
+pub extern "C" fn ember_release_local_float(_ts: *mut u8, o: *mut Obj) {
+    ember_xdecref(o)
+}
 pub extern "C" fn ember_box_for_exit_float(x: f64) -> *mut Obj {
     float(x)
 }
@@ -355,7 +358,8 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_float_box,
         ember_box_for_exit_float,
         ember_decref_float,
-        ember_number_from_int
+        ember_number_from_int,
+        ember_release_local_float
     )
     .into_iter()
     .chain([
