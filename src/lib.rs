@@ -5,6 +5,7 @@
 //! bitcode → ORC LLJIT ([`orc`]) → native entry point. The library knows nothing of the
 //! CPython version: struct offsets, helper addresses and the meaning of specialised
 //! instructions arrive through the wire format and the helper bitcode. The C ABI is [`ffi`].
+#![warn(missing_docs)]
 
 pub mod background;
 pub mod cache;
