@@ -785,6 +785,24 @@ ember_store_subscr_list_int(PyObject *container, PyObject *sub, PyObject *v)
     return ember_store_subscr(container, sub, v);
 }
 
+int
+ember_store_subscr_list_int_float(PyThreadState *ts, PyObject *container, PyObject *sub, PyObject *v)
+{
+    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
+                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
+        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
+        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) {
+            PyObject *old = PyList_GET_ITEM(container, i);
+            PyList_SET_ITEM(container, i, v);
+            ember_release_local_float(ts, old);
+            _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
+            Py_DECREF(container);
+            return 0;
+        }
+    }
+    return ember_store_subscr(container, sub, v);
+}
+
 /* STORE_SUBSCR_DICT: exact dict, _PyDict_SetItem_Take2 (takes key and value). */
 int
 ember_store_subscr_dict(PyObject *container, PyObject *sub, PyObject *v)

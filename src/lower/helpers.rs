@@ -192,6 +192,7 @@ helpers! {
     ember_decref_float(P, P) -> Void;
     ember_number_from_int(P) -> F64, cold;
     ember_release_local_float(P, P) -> Void;
+    ember_store_subscr_list_int_float(P, P, P, P) -> I32;
 }
 
 /// Looks a helper up by name.

@@ -1052,6 +1052,12 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.check_null(r, &fs)?;
                 self.def(ins.results[0], r);
             }
+            Op::StoreSubscr if imm(0) == 1 && self.f.ty(arg(0)) == Type::Float => {
+                // A float stored into a list most likely replaces one: released through `ts`.
+                let a = [self.ts.into(), self.val(arg(1))?.into(), self.val(arg(2))?.into(), self.val(arg(0))?.into()];
+                let r = self.call("ember_store_subscr_list_int_float", &a)?;
+                self.check_int(r, &fs)?;
+            }
             Op::StoreSubscr => {
                 let name = match imm(0) {
                     0 => "ember_store_subscr",
