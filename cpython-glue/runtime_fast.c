@@ -766,9 +766,11 @@ ember_binary_subscr_dict(PyObject *container, PyObject *sub)
     return rc > 0 ? res : NULL;
 }
 
-/* STORE_SUBSCR_LIST_INT: exact list, exact non-negative compact int index in range. */
-int
-ember_store_subscr_list_int(PyObject *container, PyObject *sub, PyObject *v)
+/* STORE_SUBSCR_LIST_INT: exact list, exact non-negative compact int index in range. The old
+ * item is released by ember_release_local_float when `ts` is given (a float is stored, so a
+ * float most likely goes), else by Py_DECREF. */
+static inline int
+store_subscr_list_int(PyThreadState *ts, PyObject *container, PyObject *sub, PyObject *v)
 {
     if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
                      _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
@@ -776,7 +778,12 @@ ember_store_subscr_list_int(PyObject *container, PyObject *sub, PyObject *v)
         if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) {
             PyObject *old = PyList_GET_ITEM(container, i);
             PyList_SET_ITEM(container, i, v);
-            Py_DECREF(old);
+            if (ts != NULL) {
+                ember_release_local_float(ts, old);
+            }
+            else {
+                Py_DECREF(old);
+            }
             _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
             Py_DECREF(container);
             return 0;
@@ -786,21 +793,15 @@ ember_store_subscr_list_int(PyObject *container, PyObject *sub, PyObject *v)
 }
 
 int
+ember_store_subscr_list_int(PyObject *container, PyObject *sub, PyObject *v)
+{
+    return store_subscr_list_int(NULL, container, sub, v);
+}
+
+int
 ember_store_subscr_list_int_float(PyThreadState *ts, PyObject *container, PyObject *sub, PyObject *v)
 {
-    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
-                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
-        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
-        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) {
-            PyObject *old = PyList_GET_ITEM(container, i);
-            PyList_SET_ITEM(container, i, v);
-            ember_release_local_float(ts, old);
-            _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
-            Py_DECREF(container);
-            return 0;
-        }
-    }
-    return ember_store_subscr(container, sub, v);
+    return store_subscr_list_int(ts, container, sub, v);
 }
 
 /* STORE_SUBSCR_DICT: exact dict, _PyDict_SetItem_Take2 (takes key and value). */
