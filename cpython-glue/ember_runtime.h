@@ -78,6 +78,9 @@ void ember_decref_float(PyThreadState *ts, PyObject *o);
 /* UnboxNumber's int path, out of line (runtime_slow.c): the value of compact exact int `v`
  * (borrowed) as a double, else the NaN whose bits are EMBER_NOT_A_NUMBER_BITS (ember.h). */
 double ember_number_from_int(PyObject *v);
+/* Unbox of an exact int that is not compact (runtime_slow.c): 1 with *out set when `v`
+ * (borrowed) fits in 64 bits, else 0 (no exception set). */
+int ember_int_to_i64(PyObject *v, i64 *out);
 /* STORE_FAST's release of the old value (`o`, maybe NULL) when the new one is a float: an exact
  * float goes back to the free list through `ts` (ember_decref_float), anything else is
  * Py_XDECREF. */
@@ -645,6 +648,6 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_rt_guard_fail) X(ember_type_check) X(ember_int_is_compact) X(ember_int_value) \
     X(ember_float_value) X(ember_int_box) X(ember_float_box) X(ember_box_for_exit_int) \
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
-    X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_release_local_float) X(ember_store_subscr_list_int_float)
+    X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float)
 
 #endif /* EMBER_RUNTIME_H */

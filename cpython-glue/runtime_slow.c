@@ -771,3 +771,16 @@ ember_number_from_int(PyObject *v)
     memcpy(&d, &bits, sizeof d);
     return d;
 }
+
+int
+ember_int_to_i64(PyObject *v, i64 *out)
+{
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow != 0 || (x == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = (i64)x;
+    return 1;
+}

@@ -161,14 +161,24 @@ fn int_chain_overflow_deopts_with_both_operands_boxed() {
 
 #[test]
 #[serial]
-fn a_non_compact_int_deopts_before_unboxing() {
+fn a_non_compact_int_is_read_out_of_line_and_one_beyond_64_bits_deopts() {
+    // More than one digit but within 64 bits: read by ember_int_to_i64, no deopt.
     reset();
     unsafe {
         let r = run(&chain(1, 1), &[int(1 << 40), int(1), int(1)]);
+        assert_eq!(((*r).kind, val(r)), (0, (1 << 40) + 2));
+        ember_decref(r);
+    }
+    assert_eq!(GUARD_FAILS.load(Ordering::SeqCst), 0);
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+    // Too big for the machine value (the mock's limit is 2**62): deopt before unboxing.
+    reset();
+    unsafe {
+        let r = run(&chain(1, 1), &[int(1 << 62), int(1), int(1)]);
         assert_eq!(r, &raw mut DEOPTED);
     }
     assert_eq!(DEOPT_AT.load(Ordering::SeqCst), 2);
-    assert_eq!(stack(), vec![(0, 1 << 40), (0, 1)]);
+    assert_eq!(stack(), vec![(0, 1 << 62), (0, 1)]);
     assert_eq!(LIVE.load(Ordering::SeqCst), 0);
 }
 

@@ -62,6 +62,8 @@ struct Lower<'ctx, 'f> {
     frame: PointerValue<'ctx>,
     locals: PointerValue<'ctx>,
     self_slot: PointerValue<'ctx>,
+    /// An `int64_t` out-parameter for helpers (`ember_int_to_i64`).
+    i64_slot: PointerValue<'ctx>,
     vals: HashMap<Value, BasicValueEnum<'ctx>>,
     /// `Bool` values made by `Box` of a `CBool`, with that `i1` (a branch on them tests it).
     bools: HashMap<Value, IntValue<'ctx>>,
@@ -183,6 +185,7 @@ pub fn lower_split<'ctx>(
         unsafe { b.build_in_bounds_gep(i8t, frame, &[ctx.i64_type().const_int(f.layout.localsplus_offset as u64, false)], "locals") }
             .map_err(llvm)?;
     let self_slot = b.build_alloca(ptr, "self_slot").map_err(llvm)?;
+    let i64_slot = b.build_alloca(ctx.i64_type(), "i64_slot").map_err(llvm)?;
     let mut blocks = vec![];
     let mut phis = vec![];
     for (i, blk) in f.blocks.iter().enumerate() {
@@ -210,6 +213,7 @@ pub fn lower_split<'ctx>(
         frame,
         locals,
         self_slot,
+        i64_slot,
         vals: HashMap::new(),
         bools: HashMap::new(),
         borrowed: borrowed_values(f),
@@ -1357,11 +1361,28 @@ impl<'ctx> Lower<'ctx, '_> {
                 let r: BasicValueEnum = match self.f.ty(arg(0)) {
                     Type::Float => self.call("ember_float_value", &[v.into()])?.unwrap(),
                     Type::Int => {
+                        // Compact (one digit) inline; a bigger int that fits in 64 bits out of
+                        // line (ember_int_to_i64, an accumulator past 2**30); else deopt.
+                        let i64t = self.ctx.i64_type();
                         let c = self.call("ember_int_is_compact", &[v.into()])?.unwrap().into_int_value();
-                        let ok =
-                            self.b.build_int_compare(IntPredicate::NE, c, self.ctx.i32_type().const_zero(), "compact").map_err(llvm)?;
+                        let c = self.b.build_int_compare(IntPredicate::NE, c, self.ctx.i32_type().const_zero(), "compact").map_err(llvm)?;
+                        let (fast, slow, done) = (self.new_block("int_compact"), self.new_block("int_big"), self.new_block("int_done"));
+                        self.b.build_conditional_branch(c, fast, slow).map_err(llvm)?;
+                        self.b.position_at_end(fast);
+                        let x1 = self.call("ember_int_value", &[v.into()])?.unwrap().into_int_value();
+                        let fast_end = self.b.get_insert_block().unwrap();
+                        self.b.build_unconditional_branch(done).map_err(llvm)?;
+                        self.b.position_at_end(slow);
+                        let ok = self.call("ember_int_to_i64", &[v.into(), self.i64_slot.into()])?.unwrap().into_int_value();
+                        let ok = self.b.build_int_compare(IntPredicate::NE, ok, self.ctx.i32_type().const_zero(), "fits").map_err(llvm)?;
                         self.guard(ok, &fs)?;
-                        self.call("ember_int_value", &[v.into()])?.unwrap()
+                        let x2 = self.b.build_load(i64t, self.i64_slot, "big").map_err(llvm)?.into_int_value();
+                        let slow_end = self.b.get_insert_block().unwrap();
+                        self.b.build_unconditional_branch(done).map_err(llvm)?;
+                        self.b.position_at_end(done);
+                        let phi = self.b.build_phi(i64t, "int").map_err(llvm)?;
+                        phi.add_incoming(&[(&x1, fast_end), (&x2, slow_end)]);
+                        phi.as_basic_value()
                     }
                     Type::Bool => {
                         let vi = self.b.build_ptr_to_int(v, self.ctx.i64_type(), "b").map_err(llvm)?;

@@ -184,6 +184,17 @@ pub extern "C" fn ember_number_from_int(o: *mut Obj) -> f64 {
     }
     f64::from_bits(ember::hir::EMBER_NOT_A_NUMBER_BITS)
 }
+/// The mock's ints are all i64: any non-compact one fits (for tests of the compact check,
+/// values beyond 2**62 count as too big).
+pub extern "C" fn ember_int_to_i64(o: *mut Obj, out: *mut i64) -> i32 {
+    unsafe {
+        if (*o).kind == 0 && val(o).unsigned_abs() < 1 << 62 {
+            *out = val(o);
+            return 1;
+        }
+    }
+    0
+}
 pub extern "C" fn ember_release_local_float(_ts: *mut u8, o: *mut Obj) {
     ember_xdecref(o)
 }
@@ -359,7 +370,8 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_box_for_exit_float,
         ember_decref_float,
         ember_number_from_int,
-        ember_release_local_float
+        ember_release_local_float,
+        ember_int_to_i64
     )
     .into_iter()
     .chain([
