@@ -1631,8 +1631,7 @@ PyObject *ember_rt_guard_fail(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc,
         /* Withdraw: new calls run in the interpreter, which re-specialises the failing
          * instructions; the cost policy or the call counter compiles the code again. The old
          * code stays mapped (frames may still run it). */
-        PyObject *name = PyUnicode_FromFormat("%U:%U", PyFunction_Check(f->f_funcobj) ?
-                                              ((PyFunctionObject *)f->f_funcobj)->func_module : Py_None, co->co_qualname);
+        PyObject *name = PyFunction_Check(f->f_funcobj) ? full_name((PyFunctionObject *)f->f_funcobj) : NULL;
         const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
         if (!cname) { PyErr_Clear(); cname = "?"; }
         info->recompiles++;
