@@ -221,17 +221,17 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
         case SWAP:
             r = E1(EMBER_OP_SWAP, oparg); break;
         case BINARY_OP: {
-            int spec = 0;
+            int spec = EMBER_BINARY_SPEC_GENERIC;
             switch (op) {
-            case BINARY_OP_ADD_INT: spec = 1; break;
-            case BINARY_OP_SUBTRACT_INT: spec = 2; break;
-            case BINARY_OP_MULTIPLY_INT: spec = 3; break;
-            case BINARY_OP_ADD_FLOAT: spec = 4; break;
-            case BINARY_OP_SUBTRACT_FLOAT: spec = 5; break;
-            case BINARY_OP_MULTIPLY_FLOAT: spec = 6; break;
-            case BINARY_OP_ADD_UNICODE: spec = 7; break;
+            case BINARY_OP_ADD_INT: spec = EMBER_BINARY_SPEC_ADD_INT; break;
+            case BINARY_OP_SUBTRACT_INT: spec = EMBER_BINARY_SPEC_SUBTRACT_INT; break;
+            case BINARY_OP_MULTIPLY_INT: spec = EMBER_BINARY_SPEC_MULTIPLY_INT; break;
+            case BINARY_OP_ADD_FLOAT: spec = EMBER_BINARY_SPEC_ADD_FLOAT; break;
+            case BINARY_OP_SUBTRACT_FLOAT: spec = EMBER_BINARY_SPEC_SUBTRACT_FLOAT; break;
+            case BINARY_OP_MULTIPLY_FLOAT: spec = EMBER_BINARY_SPEC_MULTIPLY_FLOAT; break;
+            case BINARY_OP_ADD_UNICODE: spec = EMBER_BINARY_SPEC_ADD_STR; break;
             }
-            if (spec != 7 && despecialised(co, i)) spec = 0;
+            if (spec != EMBER_BINARY_SPEC_ADD_STR && despecialised(co, i)) spec = EMBER_BINARY_SPEC_GENERIC;
             r = emit(&prog, EMBER_OP_BINARY_OP, (uint32_t)i, 3, oparg, spec, arith_of(oparg), 0, 0, 0);
             break;
         }
@@ -239,22 +239,25 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
         case UNARY_NEGATIVE: r = E0(EMBER_OP_UNARY_NEGATIVE); break;
         case UNARY_INVERT: r = E0(EMBER_OP_UNARY_INVERT); break;
         case TO_BOOL: {
-            int spec = 0;
+            int spec = EMBER_TO_BOOL_SPEC_GENERIC;
             int64_t tv = 0;
             switch (op) {
-            case TO_BOOL_BOOL: spec = 1; break;
-            case TO_BOOL_INT: spec = 2; break;
-            case TO_BOOL_NONE: spec = 3; break;
-            case TO_BOOL_LIST: spec = 4; break;
-            case TO_BOOL_STR: spec = 5; break;
-            case TO_BOOL_ALWAYS_TRUE: spec = 6; tv = cache_u32(&cache[1]); break;
+            case TO_BOOL_BOOL: spec = EMBER_TO_BOOL_SPEC_BOOL; break;
+            case TO_BOOL_INT: spec = EMBER_TO_BOOL_SPEC_INT; break;
+            case TO_BOOL_NONE: spec = EMBER_TO_BOOL_SPEC_NONE; break;
+            case TO_BOOL_LIST: spec = EMBER_TO_BOOL_SPEC_LIST; break;
+            case TO_BOOL_STR: spec = EMBER_TO_BOOL_SPEC_STR; break;
+            case TO_BOOL_ALWAYS_TRUE: spec = EMBER_TO_BOOL_SPEC_ALWAYS_TRUE; tv = cache_u32(&cache[1]); break;
             }
             r = E2(EMBER_OP_TO_BOOL, spec, tv);
             break;
         }
         case COMPARE_OP: {
-            int spec = op == COMPARE_OP_INT ? 1 : op == COMPARE_OP_FLOAT ? 2 : op == COMPARE_OP_STR ? 3 : 0;
-            if (spec != 3 && despecialised(co, i)) spec = 0;
+            int spec = op == COMPARE_OP_INT     ? EMBER_COMPARE_SPEC_INT
+                       : op == COMPARE_OP_FLOAT ? EMBER_COMPARE_SPEC_FLOAT
+                       : op == COMPARE_OP_STR   ? EMBER_COMPARE_SPEC_STR
+                                                : EMBER_COMPARE_SPEC_GENERIC;
+            if (spec != EMBER_COMPARE_SPEC_STR && despecialised(co, i)) spec = EMBER_COMPARE_SPEC_GENERIC;
             /* imm2: the rich comparison (Py_LT..Py_GE), oparg >> 5 in 3.13 (bytecodes.c). */
             r = emit(&prog, EMBER_OP_COMPARE_OP, (uint32_t)i, 3, oparg, spec, oparg >> 5, 0, 0, 0);
             break;
@@ -262,12 +265,12 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
         case IS_OP: r = E1(EMBER_OP_IS_OP, oparg); break;
         case CONTAINS_OP: r = E1(EMBER_OP_CONTAINS_OP, oparg); break;
         case LOAD_GLOBAL: {
-            int spec = 0;
+            int spec = EMBER_GLOBAL_SPEC_GENERIC;
             int64_t v1 = 0, v2 = 0, idx = 0;
             if (op == LOAD_GLOBAL_MODULE) {
-                spec = 1; v1 = cache[1].cache; idx = cache[3].cache;
+                spec = EMBER_GLOBAL_SPEC_MODULE; v1 = cache[1].cache; idx = cache[3].cache;
             } else if (op == LOAD_GLOBAL_BUILTIN) {
-                spec = 2; v1 = cache[1].cache; v2 = cache[2].cache; idx = cache[3].cache;
+                spec = EMBER_GLOBAL_SPEC_BUILTIN; v1 = cache[1].cache; v2 = cache[2].cache; idx = cache[3].cache;
             }
             r = emit(&prog, EMBER_OP_LOAD_GLOBAL, (uint32_t)i, 6, nconsts + (oparg >> 1), oparg & 1, spec, v1, v2, idx);
             break;
@@ -277,45 +280,50 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
         case LOAD_ATTR: {
             int64_t name = nconsts + (oparg >> 1);
             if (oparg & 1) {
-                int spec = 0;
+                int spec = EMBER_METHOD_SPEC_GENERIC;
                 int64_t tv = 0, kv = 0, descr = 0;
                 if (op == LOAD_ATTR_METHOD_WITH_VALUES) {
-                    spec = 1; tv = cache_u32(&cache[1]); kv = cache_u32(&cache[3]); descr = (int64_t)cache_ptr(&cache[5]);
+                    spec = EMBER_METHOD_SPEC_WITH_VALUES; tv = cache_u32(&cache[1]); kv = cache_u32(&cache[3]); descr = (int64_t)cache_ptr(&cache[5]);
                 } else if (op == LOAD_ATTR_METHOD_NO_DICT) {
-                    spec = 2; tv = cache_u32(&cache[1]); descr = (int64_t)cache_ptr(&cache[5]);
+                    spec = EMBER_METHOD_SPEC_NO_DICT; tv = cache_u32(&cache[1]); descr = (int64_t)cache_ptr(&cache[5]);
                 } else if (op == LOAD_ATTR_METHOD_LAZY_DICT && cache[3].cache == 0) {
                     /* dict_offset 0: the managed __dict__ (a tp_dictoffset type is left to
                      * the runtime specialiser, which does not cache it). */
-                    spec = 3; tv = cache_u32(&cache[1]); descr = (int64_t)cache_ptr(&cache[5]);
+                    spec = EMBER_METHOD_SPEC_LAZY_DICT; tv = cache_u32(&cache[1]); descr = (int64_t)cache_ptr(&cache[5]);
                 }
                 r = emit(&prog, EMBER_OP_LOAD_METHOD, (uint32_t)i, 5, name, spec, tv, kv, descr, 0);
             } else {
-                int spec = 0;
+                int spec = EMBER_ATTR_SPEC_GENERIC;
                 int64_t a = 0, c = 0;
-                if (op == LOAD_ATTR_INSTANCE_VALUE) { spec = 1; a = cache_u32(&cache[1]); c = cache[3].cache; }
-                else if (op == LOAD_ATTR_SLOT) { spec = 2; a = cache_u32(&cache[1]); c = cache[3].cache; }
-                else if (op == LOAD_ATTR_MODULE) { spec = 3; a = cache_u32(&cache[1]); c = cache[3].cache; }
-                else if (op == LOAD_ATTR_WITH_HINT) { spec = 4; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                if (op == LOAD_ATTR_INSTANCE_VALUE) { spec = EMBER_ATTR_SPEC_INSTANCE_VALUE; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                else if (op == LOAD_ATTR_SLOT) { spec = EMBER_ATTR_SPEC_SLOT; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                else if (op == LOAD_ATTR_MODULE) { spec = EMBER_ATTR_SPEC_MODULE; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                else if (op == LOAD_ATTR_WITH_HINT) { spec = EMBER_ATTR_SPEC_WITH_HINT; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 r = emit(&prog, EMBER_OP_LOAD_ATTR, (uint32_t)i, 4, name, spec, a, c, 0, 0);
             }
             break;
         }
         case STORE_ATTR: {
-            int spec = 0;
+            int spec = EMBER_STORE_ATTR_SPEC_GENERIC;
             int64_t a = 0, c = 0;
-            if (op == STORE_ATTR_INSTANCE_VALUE) { spec = 1; a = cache_u32(&cache[1]); c = cache[3].cache; }
-            else if (op == STORE_ATTR_SLOT) { spec = 2; a = cache_u32(&cache[1]); c = cache[3].cache; }
-            else if (op == STORE_ATTR_WITH_HINT) { spec = 3; a = cache_u32(&cache[1]); c = cache[3].cache; }
+            if (op == STORE_ATTR_INSTANCE_VALUE) { spec = EMBER_STORE_ATTR_SPEC_INSTANCE_VALUE; a = cache_u32(&cache[1]); c = cache[3].cache; }
+            else if (op == STORE_ATTR_SLOT) { spec = EMBER_STORE_ATTR_SPEC_SLOT; a = cache_u32(&cache[1]); c = cache[3].cache; }
+            else if (op == STORE_ATTR_WITH_HINT) { spec = EMBER_STORE_ATTR_SPEC_WITH_HINT; a = cache_u32(&cache[1]); c = cache[3].cache; }
             r = emit(&prog, EMBER_OP_STORE_ATTR, (uint32_t)i, 4, nconsts + oparg, spec, a, c, 0, 0);
             break;
         }
         case BINARY_SUBSCR: {
-            int spec = op == BINARY_SUBSCR_LIST_INT ? 1 : op == BINARY_SUBSCR_TUPLE_INT ? 2 : op == BINARY_SUBSCR_DICT ? 3 : 0;
+            int spec = op == BINARY_SUBSCR_LIST_INT    ? EMBER_SUBSCR_SPEC_LIST_INT
+                       : op == BINARY_SUBSCR_TUPLE_INT ? EMBER_SUBSCR_SPEC_TUPLE_INT
+                       : op == BINARY_SUBSCR_DICT      ? EMBER_SUBSCR_SPEC_DICT
+                                                       : EMBER_SUBSCR_SPEC_GENERIC;
             r = E1(EMBER_OP_BINARY_SUBSCR, spec);
             break;
         }
         case STORE_SUBSCR: {
-            int spec = op == STORE_SUBSCR_LIST_INT ? 1 : op == STORE_SUBSCR_DICT ? 2 : 0;
+            int spec = op == STORE_SUBSCR_LIST_INT ? EMBER_STORE_SUBSCR_SPEC_LIST_INT
+                       : op == STORE_SUBSCR_DICT   ? EMBER_STORE_SUBSCR_SPEC_DICT
+                                                   : EMBER_STORE_SUBSCR_SPEC_GENERIC;
             r = E1(EMBER_OP_STORE_SUBSCR, spec);
             break;
         }
@@ -332,7 +340,11 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
         case FOR_ITER: {
             /* Exhaustion pops the iterator and skips the END_FOR; POP_TOP pair at the target. */
             Py_ssize_t t = next + oparg;
-            int spec = op == FOR_ITER_RANGE ? 1 : op == FOR_ITER_LIST ? 2 : op == FOR_ITER_TUPLE ? 3 : op == FOR_ITER_GEN ? 4 : 0;
+            int spec = op == FOR_ITER_RANGE   ? EMBER_FOR_ITER_SPEC_RANGE
+                       : op == FOR_ITER_LIST  ? EMBER_FOR_ITER_SPEC_LIST
+                       : op == FOR_ITER_TUPLE ? EMBER_FOR_ITER_SPEC_TUPLE
+                       : op == FOR_ITER_GEN   ? EMBER_FOR_ITER_SPEC_GEN
+                                              : EMBER_FOR_ITER_SPEC_GENERIC;
             if (t + 1 < n && _PyOpcode_Deopt[code[t].op.code] == END_FOR && _PyOpcode_Deopt[code[t + 1].op.code] == POP_TOP)
                 r = E2(EMBER_OP_FOR_ITER, T(t + 2), spec);
             else

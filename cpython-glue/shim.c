@@ -775,6 +775,7 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
         if (out->cache == EMBER_CACHE_USE_REJECTED)
             ember_log("Ember: the code cache's entry for %s was truncated, corrupt or foreign: deleted, not run", cname);
         ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out->code_size, out->compile_ns / 1e6);
+        if (getenv("EMBER_LOG_PASSES")) ember_log("Passes %s: %s", cname, out->passes);
     }
     if (getenv("EMBER_PERF_MAP")) {
         /* perf's JIT symbol map: /tmp/perf-<pid>.map, "start size name" per line. */

@@ -20,6 +20,11 @@
 #define HEADER_BYTES ((((8 + 32) + 4) + 8) + 32)
 
 /**
+ * Size of [`EmberCompiled::passes`] in bytes, NUL included.
+ */
+#define EMBER_PASS_LOG_BYTES 320
+
+/**
  * `flags` bit of [`ember_compile_object`]: call cold helpers with `preserve_mostcc` (the
  * runtime's cold helpers must be built with clang `__attribute__((preserve_most))`).
  */
@@ -324,8 +329,7 @@ enum EmberOp
   EMBER_OP_SWAP = 11,
   /**
    * `BINARY_OP`: imm0 = oparg (`NB_*`, passed to the generic helper), imm1 = specialisation
-   * (0 generic, 1 add int, 2 subtract int, 3 multiply int, 4 add float, 5 subtract float,
-   * 6 multiply float, 7 add str), imm2 = the operation ([`Arith`], decoded by the shim).
+   * ([`BinarySpec`]), imm2 = the operation ([`Arith`], decoded by the shim).
    */
   EMBER_OP_BINARY_OP = 12,
   /**
@@ -341,11 +345,11 @@ enum EmberOp
    */
   EMBER_OP_UNARY_INVERT = 15,
   /**
-   * `TO_BOOL`: imm0 = specialisation, imm1 = type version (for `always_true`).
+   * `TO_BOOL`: imm0 = specialisation ([`ToBoolSpec`]), imm1 = type version (for `AlwaysTrue`).
    */
   EMBER_OP_TO_BOOL = 16,
   /**
-   * `COMPARE_OP`: imm0 = oparg, imm1 = specialisation (0 generic, 1 int, 2 float, 3 str),
+   * `COMPARE_OP`: imm0 = oparg, imm1 = specialisation ([`CompareSpec`]),
    * imm2 = the comparison ([`Cmp`], decoded from the oparg by the shim).
    */
   EMBER_OP_COMPARE_OP = 17,
@@ -359,7 +363,7 @@ enum EmberOp
   EMBER_OP_CONTAINS_OP = 19,
   /**
    * `LOAD_GLOBAL`: imm0 = name constant, imm1 = push NULL after, imm2 = spec
-   * (0 generic, 1 module, 2 builtin), imm3/imm4 = keys versions, imm5 = index.
+   * ([`GlobalSpec`]), imm3/imm4 = keys versions, imm5 = index.
    */
   EMBER_OP_LOAD_GLOBAL = 20,
   /**
@@ -367,28 +371,26 @@ enum EmberOp
    */
   EMBER_OP_STORE_GLOBAL = 21,
   /**
-   * `LOAD_ATTR` (attribute form): imm0 = name, imm1 = spec (0 generic, 1 instance value,
-   * 2 slot, 3 module, 4 dict with hint), imm2 = type/keys version, imm3 = index, offset or
-   * hint.
+   * `LOAD_ATTR` (attribute form): imm0 = name, imm1 = spec ([`AttrSpec`]), imm2 = type/keys
+   * version, imm3 = index, offset or hint.
    */
   EMBER_OP_LOAD_ATTR = 22,
   /**
    * `LOAD_ATTR` (method form): pushes callable and self-or-NULL. imm0 = name, imm1 = spec
-   * (0 generic, 1 with values, 2 no dict, 3 lazy dict), imm2 = type version, imm3 = keys version,
-   * imm4 = descriptor handle.
+   * ([`MethodSpec`]), imm2 = type version, imm3 = keys version, imm4 = descriptor handle.
    */
   EMBER_OP_LOAD_METHOD = 23,
   /**
-   * `STORE_ATTR`: stack (v, owner). imm0 = name, imm1 = spec (0 generic, 1 instance value,
-   * 2 slot, 3 dict with hint), imm2 = type version, imm3 = index, offset or hint.
+   * `STORE_ATTR`: stack (v, owner). imm0 = name, imm1 = spec ([`StoreAttrSpec`]), imm2 = type
+   * version, imm3 = index, offset or hint.
    */
   EMBER_OP_STORE_ATTR = 24,
   /**
-   * `BINARY_SUBSCR`: imm0 = spec (0 generic, 1 list[int], 2 tuple[int], 3 dict).
+   * `BINARY_SUBSCR`: imm0 = spec ([`SubscrSpec`]).
    */
   EMBER_OP_BINARY_SUBSCR = 25,
   /**
-   * `STORE_SUBSCR`: stack (v, container, sub). imm0 = spec (0 generic, 1 list[int], 2 dict).
+   * `STORE_SUBSCR`: stack (v, container, sub). imm0 = spec ([`StoreSubscrSpec`]).
    */
   EMBER_OP_STORE_SUBSCR = 26,
   /**
@@ -433,7 +435,7 @@ enum EmberOp
   EMBER_OP_GET_ITER = 36,
   /**
    * `FOR_ITER`: imm0 = exhaustion target (code unit, past `END_FOR`), imm1 = spec
-   * (0 generic, 1 range, 2 list, 3 tuple, 4 generator). Block terminator.
+   * ([`ForIterSpec`]). Block terminator.
    */
   EMBER_OP_FOR_ITER = 37,
   /**
@@ -878,6 +880,345 @@ typedef uint8_t EmberArith;
 #endif // __STDC_VERSION__ >= 202311L
 
 /**
+ * `BinaryOp`'s imm1: the quickened form the specialising interpreter chose
+ * (`BINARY_OP_*`, `Python/bytecodes.c`), or `Generic`. Shared with C as `EmberBinarySpec`.
+ */
+enum EmberBinarySpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not quickened (or despecialised after failing guards).
+   */
+  EMBER_BINARY_SPEC_GENERIC = 0,
+  /**
+   * `BINARY_OP_ADD_INT`.
+   */
+  EMBER_BINARY_SPEC_ADD_INT = 1,
+  /**
+   * `BINARY_OP_SUBTRACT_INT`.
+   */
+  EMBER_BINARY_SPEC_SUBTRACT_INT = 2,
+  /**
+   * `BINARY_OP_MULTIPLY_INT`.
+   */
+  EMBER_BINARY_SPEC_MULTIPLY_INT = 3,
+  /**
+   * `BINARY_OP_ADD_FLOAT`.
+   */
+  EMBER_BINARY_SPEC_ADD_FLOAT = 4,
+  /**
+   * `BINARY_OP_SUBTRACT_FLOAT`.
+   */
+  EMBER_BINARY_SPEC_SUBTRACT_FLOAT = 5,
+  /**
+   * `BINARY_OP_MULTIPLY_FLOAT`.
+   */
+  EMBER_BINARY_SPEC_MULTIPLY_FLOAT = 6,
+  /**
+   * `BINARY_OP_ADD_UNICODE`.
+   */
+  EMBER_BINARY_SPEC_ADD_STR = 7,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberBinarySpec EmberBinarySpec;
+#else
+typedef uint8_t EmberBinarySpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `CompareOp`'s imm1 (`COMPARE_OP_INT`, `_FLOAT`, `_STR`). Shared with C as `EmberCompareSpec`.
+ */
+enum EmberCompareSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not quickened (or despecialised).
+   */
+  EMBER_COMPARE_SPEC_GENERIC = 0,
+  /**
+   * `COMPARE_OP_INT`: both operands compact ints.
+   */
+  EMBER_COMPARE_SPEC_INT = 1,
+  /**
+   * `COMPARE_OP_FLOAT`.
+   */
+  EMBER_COMPARE_SPEC_FLOAT = 2,
+  /**
+   * `COMPARE_OP_STR` (`==`/`!=` only).
+   */
+  EMBER_COMPARE_SPEC_STR = 3,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberCompareSpec EmberCompareSpec;
+#else
+typedef uint8_t EmberCompareSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `ToBool`'s imm0 (`TO_BOOL_*`). Shared with C as `EmberToBoolSpec`.
+ */
+enum EmberToBoolSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `TO_BOOL`.
+   */
+  EMBER_TO_BOOL_SPEC_GENERIC = 0,
+  /**
+   * `TO_BOOL_BOOL`.
+   */
+  EMBER_TO_BOOL_SPEC_BOOL = 1,
+  /**
+   * `TO_BOOL_INT`.
+   */
+  EMBER_TO_BOOL_SPEC_INT = 2,
+  /**
+   * `TO_BOOL_NONE`.
+   */
+  EMBER_TO_BOOL_SPEC_NONE = 3,
+  /**
+   * `TO_BOOL_LIST`.
+   */
+  EMBER_TO_BOOL_SPEC_LIST = 4,
+  /**
+   * `TO_BOOL_STR`.
+   */
+  EMBER_TO_BOOL_SPEC_STR = 5,
+  /**
+   * `TO_BOOL_ALWAYS_TRUE`: imm1 is the type version.
+   */
+  EMBER_TO_BOOL_SPEC_ALWAYS_TRUE = 6,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberToBoolSpec EmberToBoolSpec;
+#else
+typedef uint8_t EmberToBoolSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `LoadGlobal`'s imm2 (`LOAD_GLOBAL_MODULE`, `_BUILTIN`). Shared with C as `EmberGlobalSpec`.
+ */
+enum EmberGlobalSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `LOAD_GLOBAL`.
+   */
+  EMBER_GLOBAL_SPEC_GENERIC = 0,
+  /**
+   * `LOAD_GLOBAL_MODULE`: imm3 globals keys version, imm5 entry index.
+   */
+  EMBER_GLOBAL_SPEC_MODULE = 1,
+  /**
+   * `LOAD_GLOBAL_BUILTIN`: imm3 globals and imm4 builtins keys versions, imm5 entry index.
+   */
+  EMBER_GLOBAL_SPEC_BUILTIN = 2,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberGlobalSpec EmberGlobalSpec;
+#else
+typedef uint8_t EmberGlobalSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `LoadAttr`'s imm1 (`LOAD_ATTR_*`, attribute form). Shared with C as `EmberAttrSpec`.
+ */
+enum EmberAttrSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `LOAD_ATTR` or a form Ember does not read.
+   */
+  EMBER_ATTR_SPEC_GENERIC = 0,
+  /**
+   * `LOAD_ATTR_INSTANCE_VALUE`: imm2 type version, imm3 inline-values index.
+   */
+  EMBER_ATTR_SPEC_INSTANCE_VALUE = 1,
+  /**
+   * `LOAD_ATTR_SLOT`: imm2 type version, imm3 byte offset.
+   */
+  EMBER_ATTR_SPEC_SLOT = 2,
+  /**
+   * `LOAD_ATTR_MODULE`: imm2 module dict keys version, imm3 entry index.
+   */
+  EMBER_ATTR_SPEC_MODULE = 3,
+  /**
+   * `LOAD_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
+   */
+  EMBER_ATTR_SPEC_WITH_HINT = 4,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberAttrSpec EmberAttrSpec;
+#else
+typedef uint8_t EmberAttrSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `LoadMethod`'s imm1 (`LOAD_ATTR_METHOD_*`). Shared with C as `EmberMethodSpec`.
+ */
+enum EmberMethodSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `LOAD_ATTR` (method form), not quickened.
+   */
+  EMBER_METHOD_SPEC_GENERIC = 0,
+  /**
+   * `LOAD_ATTR_METHOD_WITH_VALUES`: imm2 type version, imm3 keys version, imm4 descriptor.
+   */
+  EMBER_METHOD_SPEC_WITH_VALUES = 1,
+  /**
+   * `LOAD_ATTR_METHOD_NO_DICT`: imm2 type version, imm4 descriptor.
+   */
+  EMBER_METHOD_SPEC_NO_DICT = 2,
+  /**
+   * `LOAD_ATTR_METHOD_LAZY_DICT`: imm2 type version, imm4 descriptor.
+   */
+  EMBER_METHOD_SPEC_LAZY_DICT = 3,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberMethodSpec EmberMethodSpec;
+#else
+typedef uint8_t EmberMethodSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `StoreAttr`'s imm1 (`STORE_ATTR_*`). Shared with C as `EmberStoreAttrSpec`.
+ */
+enum EmberStoreAttrSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `STORE_ATTR`.
+   */
+  EMBER_STORE_ATTR_SPEC_GENERIC = 0,
+  /**
+   * `STORE_ATTR_INSTANCE_VALUE`: imm2 type version, imm3 inline-values index.
+   */
+  EMBER_STORE_ATTR_SPEC_INSTANCE_VALUE = 1,
+  /**
+   * `STORE_ATTR_SLOT`: imm2 type version, imm3 byte offset.
+   */
+  EMBER_STORE_ATTR_SPEC_SLOT = 2,
+  /**
+   * `STORE_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
+   */
+  EMBER_STORE_ATTR_SPEC_WITH_HINT = 3,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberStoreAttrSpec EmberStoreAttrSpec;
+#else
+typedef uint8_t EmberStoreAttrSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `BinarySubscr`'s imm0 (`BINARY_SUBSCR_*`). Shared with C as `EmberSubscrSpec`.
+ */
+enum EmberSubscrSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `BINARY_SUBSCR`.
+   */
+  EMBER_SUBSCR_SPEC_GENERIC = 0,
+  /**
+   * `BINARY_SUBSCR_LIST_INT`.
+   */
+  EMBER_SUBSCR_SPEC_LIST_INT = 1,
+  /**
+   * `BINARY_SUBSCR_TUPLE_INT`.
+   */
+  EMBER_SUBSCR_SPEC_TUPLE_INT = 2,
+  /**
+   * `BINARY_SUBSCR_DICT`.
+   */
+  EMBER_SUBSCR_SPEC_DICT = 3,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberSubscrSpec EmberSubscrSpec;
+#else
+typedef uint8_t EmberSubscrSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `StoreSubscr`'s imm0 (`STORE_SUBSCR_*`). Shared with C as `EmberStoreSubscrSpec`.
+ */
+enum EmberStoreSubscrSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `STORE_SUBSCR`.
+   */
+  EMBER_STORE_SUBSCR_SPEC_GENERIC = 0,
+  /**
+   * `STORE_SUBSCR_LIST_INT`.
+   */
+  EMBER_STORE_SUBSCR_SPEC_LIST_INT = 1,
+  /**
+   * `STORE_SUBSCR_DICT`.
+   */
+  EMBER_STORE_SUBSCR_SPEC_DICT = 2,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberStoreSubscrSpec EmberStoreSubscrSpec;
+#else
+typedef uint8_t EmberStoreSubscrSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `ForIter`'s imm1 (`FOR_ITER_*`). Shared with C as `EmberForIterSpec`.
+ */
+enum EmberForIterSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `FOR_ITER`.
+   */
+  EMBER_FOR_ITER_SPEC_GENERIC = 0,
+  /**
+   * `FOR_ITER_RANGE`.
+   */
+  EMBER_FOR_ITER_SPEC_RANGE = 1,
+  /**
+   * `FOR_ITER_LIST`.
+   */
+  EMBER_FOR_ITER_SPEC_LIST = 2,
+  /**
+   * `FOR_ITER_TUPLE`.
+   */
+  EMBER_FOR_ITER_SPEC_TUPLE = 3,
+  /**
+   * `FOR_ITER_GEN`.
+   */
+  EMBER_FOR_ITER_SPEC_GEN = 4,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberForIterSpec EmberForIterSpec;
+#else
+typedef uint8_t EmberForIterSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
  * A runtime helper the JIT may call: its symbol name and address.
  */
 typedef struct EmberHelper {
@@ -955,6 +1296,12 @@ typedef struct EmberCompiled {
    * 3 a bad entry was replaced, 4 bypassed).
    */
   uint32_t cache;
+  /**
+   * What each HIR pass did, NUL-terminated text: `name changes time` per pass in pipeline
+   * order (`pure_pop 2 4us, ...`), truncated to fit; empty for code loaded from the cache.
+   * The shim logs it under `EMBER_LOG_PASSES=1`.
+   */
+  char passes[EMBER_PASS_LOG_BYTES];
 } EmberCompiled;
 
 /**

@@ -34,6 +34,9 @@ pub struct Compiled {
     pub cache: CacheUse,
     /// The cache key the code was compiled or loaded under, while it is live.
     pub key: Option<Key>,
+    /// What each HIR pass did: `name changes time`, one entry per pass in pipeline order
+    /// ([`passes::summary`]); empty for code loaded from the cache.
+    pub passes: String,
 }
 
 /// What the persistent code cache did for one compile (`cache` of `EmberCompiled`).
@@ -185,7 +188,8 @@ impl Compiler {
 
     fn compile_hir_from(&mut self, mut f: Function, start: Instant) -> Result<Compiled, EmberError> {
         hir::verify::verify(&f)?;
-        passes::run_all(&mut f)?;
+        let pass_stats = passes::run_all(&mut f)?;
+        let pass_summary = passes::summary(&pass_stats);
         hir::verify::verify(&f)?;
         let code_units = self.target.is_some_and(|t| t.binds_code_units());
         let (split, bindings) = hir::bind::split(&f, code_units);
@@ -214,7 +218,15 @@ impl Compiler {
                         }
                         self.live_keys.insert(k);
                         let compile_ns = start.elapsed().as_nanos() as u64;
-                        return Ok(Compiled { entry, code_size, compile_ns, tracker, cache: CacheUse::Loaded, key: Some(k) });
+                        return Ok(Compiled {
+                            entry,
+                            code_size,
+                            compile_ns,
+                            tracker,
+                            cache: CacheUse::Loaded,
+                            key: Some(k),
+                            passes: String::new(),
+                        });
                     }
                     cache.discard(&k);
                     cache_use = CacheUse::Rejected;
@@ -263,7 +275,15 @@ impl Compiler {
             if let Some(k) = key {
                 self.live_keys.insert(k);
             }
-            Ok(Compiled { entry, code_size, compile_ns: start.elapsed().as_nanos() as u64, tracker, cache: cache_use, key })
+            Ok(Compiled {
+                entry,
+                code_size,
+                compile_ns: start.elapsed().as_nanos() as u64,
+                tracker,
+                cache: cache_use,
+                key,
+                passes: pass_summary,
+            })
         }
     }
 

@@ -85,6 +85,20 @@ pub struct EmberCompiled {
     /// What the persistent code cache did (`EMBER_CACHE_USE_*`: 0 off, 1 loaded, 2 stored,
     /// 3 a bad entry was replaced, 4 bypassed).
     pub cache: u32,
+    /// What each HIR pass did, NUL-terminated text: `name changes time` per pass in pipeline
+    /// order (`pure_pop 2 4us, ...`), truncated to fit; empty for code loaded from the cache.
+    /// The shim logs it under `EMBER_LOG_PASSES=1`.
+    pub passes: [c_char; EMBER_PASS_LOG_BYTES],
+}
+
+/// Size of [`EmberCompiled::passes`] in bytes, NUL included.
+pub const EMBER_PASS_LOG_BYTES: usize = 320;
+
+impl EmberCompiled {
+    /// A result with no code (a failed compile).
+    pub(crate) fn empty() -> EmberCompiled {
+        EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0, cache: 0, passes: [0; EMBER_PASS_LOG_BYTES] }
+    }
 }
 
 struct State {
@@ -200,6 +214,7 @@ pub(crate) struct Code {
     compile_ns: u64,
     handle: u64,
     cache: u32,
+    passes: [u8; EMBER_PASS_LOG_BYTES],
 }
 
 impl Code {
@@ -215,6 +230,7 @@ impl Code {
             compile_ns: self.compile_ns,
             handle: self.handle,
             cache: self.cache,
+            passes: self.passes.map(|b| b as c_char),
         }
     }
 }
@@ -242,7 +258,10 @@ pub(crate) fn compile_bytes(bytes: &[u8]) -> Result<Code, EmberError> {
     st.next += 1;
     let handle = st.next;
     st.live.insert(handle, (c.tracker, c.key));
-    Ok(Code { entry: c.entry, code_size: c.code_size, compile_ns: c.compile_ns, handle, cache: c.cache as u32 })
+    let mut passes = [0u8; EMBER_PASS_LOG_BYTES];
+    let n = c.passes.len().min(EMBER_PASS_LOG_BYTES - 1);
+    passes[..n].copy_from_slice(&c.passes.as_bytes()[..n]);
+    Ok(Code { entry: c.entry, code_size: c.code_size, compile_ns: c.compile_ns, handle, cache: c.cache as u32, passes })
 }
 
 /// Frees a handle's code now, or after the compile in progress (never blocks on it).

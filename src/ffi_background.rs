@@ -123,7 +123,7 @@ pub extern "C" fn ember_bg_poll(out: *mut EmberBgResult, cap: usize) -> usize {
             }
             Err(e) => {
                 slot.status = e.status();
-                slot.compiled = EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0, cache: 0 };
+                slot.compiled = EmberCompiled::empty();
                 write_err(slot.message.as_mut_ptr(), EMBER_BG_MESSAGE_BYTES, &e.to_string());
             }
         }

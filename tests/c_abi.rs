@@ -35,6 +35,20 @@ struct EmberCompiled {
     compile_ns: u64,
     handle: u64,
     cache: u32,
+    passes: [c_char; ember::ffi::EMBER_PASS_LOG_BYTES],
+}
+
+impl EmberCompiled {
+    fn zeroed() -> Self {
+        EmberCompiled {
+            entry: std::ptr::null(),
+            code_size: 0,
+            compile_ns: 0,
+            handle: 0,
+            cache: 0,
+            passes: [0; ember::ffi::EMBER_PASS_LOG_BYTES],
+        }
+    }
 }
 
 const OK: i32 = 0;
@@ -82,7 +96,7 @@ fn integrator_flow() {
         let compile: Symbol<Compile> = lib.get(b"ember_compile").unwrap();
         let free: Symbol<Free> = lib.get(b"ember_free").unwrap();
         let mut err = [0 as c_char; 512];
-        let mut out = EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0, cache: 0 };
+        let mut out = EmberCompiled::zeroed();
 
         // Before init: a usage error, not a crash.
         let good = wire::encode(&asm(
@@ -130,6 +144,12 @@ fn integrator_flow() {
 
         // A real compile, then a call of the native code.
         assert_eq!(compile(good.as_ptr(), good.len(), &mut out, err.as_mut_ptr(), err.len()), OK, "{}", msg(&err));
+        // Every pass of the pipeline is reported, in order, with its count and time.
+        let passes = msg(&out.passes);
+        let names: Vec<&str> = passes.split(", ").map(|p| p.split(' ').next().unwrap()).collect();
+        let want: Vec<&str> = ember::passes::PIPELINE.iter().map(|p| p.name).collect();
+        assert_eq!(names, want, "{passes}");
+        assert!(passes.split(", ").all(|p| p.ends_with("us")), "{passes}");
         assert!(!out.entry.is_null() && out.code_size > 0 && out.compile_ns > 0, "{out:?}");
         reset();
         assert_adds(std::mem::transmute::<*const u8, Entry>(out.entry));
@@ -184,7 +204,7 @@ impl EmberBgResult {
         EmberBgResult {
             token: 0,
             status: -1,
-            compiled: EmberCompiled { entry: std::ptr::null(), code_size: 0, compile_ns: 0, handle: 0, cache: 0 },
+            compiled: EmberCompiled::zeroed(),
             message: [0; ember::ffi_background::EMBER_BG_MESSAGE_BYTES],
         }
     }

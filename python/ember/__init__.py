@@ -9,6 +9,7 @@ once that time outweighs its estimated compile cost (docs/compilation.md). Hot f
 thread while they keep running in the interpreter; `wait_for_compiles()` waits for it.
 Environment: EMBER_AUTO=N or EMBER_AUTO=cost, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path ('-' = stderr),
 EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM default<O2>), EMBER_DUMP_HIR=1 (log HIR text),
+EMBER_LOG_PASSES=1 (log each HIR pass's changes and time), EMBER_DUMP_IR=dir, EMBER_PERF_MAP=1,
 EMBER_BACKGROUND=0 (compile on the calling thread instead of the compile thread), EMBER_OSR=0|1|2|3
 (on-stack replacement of a running interpreted frame at a loop header once its code is compiled:
 0 off, 1 under the cost policy (the default), 2 under every policy, 3 the stress mode for tests:

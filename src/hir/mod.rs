@@ -13,6 +13,7 @@
 
 pub mod bind;
 pub mod build;
+pub mod imms;
 pub mod op;
 pub mod parser;
 pub mod printer;

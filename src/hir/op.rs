@@ -7,7 +7,7 @@
 
 /// A wire/HIR opcode. The numeric values are part of the C ABI (`EMBER_OP_*` in `ember.h`).
 #[repr(u16)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum Op {
     /// No operation (`NOP`, `EXTENDED_ARG` folded by the shim).
     Nop = 0,
@@ -34,8 +34,7 @@ pub enum Op {
     /// Swap the top with the `imm0`-th value from the top (`SWAP`).
     Swap = 11,
     /// `BINARY_OP`: imm0 = oparg (`NB_*`, passed to the generic helper), imm1 = specialisation
-    /// (0 generic, 1 add int, 2 subtract int, 3 multiply int, 4 add float, 5 subtract float,
-    /// 6 multiply float, 7 add str), imm2 = the operation ([`Arith`], decoded by the shim).
+    /// ([`BinarySpec`]), imm2 = the operation ([`Arith`], decoded by the shim).
     BinaryOp = 12,
     /// `UNARY_NOT` on a bool.
     UnaryNot = 13,
@@ -43,9 +42,9 @@ pub enum Op {
     UnaryNegative = 14,
     /// `UNARY_INVERT`.
     UnaryInvert = 15,
-    /// `TO_BOOL`: imm0 = specialisation, imm1 = type version (for `always_true`).
+    /// `TO_BOOL`: imm0 = specialisation ([`ToBoolSpec`]), imm1 = type version (for `AlwaysTrue`).
     ToBool = 16,
-    /// `COMPARE_OP`: imm0 = oparg, imm1 = specialisation (0 generic, 1 int, 2 float, 3 str),
+    /// `COMPARE_OP`: imm0 = oparg, imm1 = specialisation ([`CompareSpec`]),
     /// imm2 = the comparison ([`Cmp`], decoded from the oparg by the shim).
     CompareOp = 17,
     /// `IS_OP`: imm0 = invert.
@@ -53,24 +52,22 @@ pub enum Op {
     /// `CONTAINS_OP`: imm0 = invert.
     ContainsOp = 19,
     /// `LOAD_GLOBAL`: imm0 = name constant, imm1 = push NULL after, imm2 = spec
-    /// (0 generic, 1 module, 2 builtin), imm3/imm4 = keys versions, imm5 = index.
+    /// ([`GlobalSpec`]), imm3/imm4 = keys versions, imm5 = index.
     LoadGlobal = 20,
     /// `STORE_GLOBAL`: imm0 = name constant.
     StoreGlobal = 21,
-    /// `LOAD_ATTR` (attribute form): imm0 = name, imm1 = spec (0 generic, 1 instance value,
-    /// 2 slot, 3 module, 4 dict with hint), imm2 = type/keys version, imm3 = index, offset or
-    /// hint.
+    /// `LOAD_ATTR` (attribute form): imm0 = name, imm1 = spec ([`AttrSpec`]), imm2 = type/keys
+    /// version, imm3 = index, offset or hint.
     LoadAttr = 22,
     /// `LOAD_ATTR` (method form): pushes callable and self-or-NULL. imm0 = name, imm1 = spec
-    /// (0 generic, 1 with values, 2 no dict, 3 lazy dict), imm2 = type version, imm3 = keys version,
-    /// imm4 = descriptor handle.
+    /// ([`MethodSpec`]), imm2 = type version, imm3 = keys version, imm4 = descriptor handle.
     LoadMethod = 23,
-    /// `STORE_ATTR`: stack (v, owner). imm0 = name, imm1 = spec (0 generic, 1 instance value,
-    /// 2 slot, 3 dict with hint), imm2 = type version, imm3 = index, offset or hint.
+    /// `STORE_ATTR`: stack (v, owner). imm0 = name, imm1 = spec ([`StoreAttrSpec`]), imm2 = type
+    /// version, imm3 = index, offset or hint.
     StoreAttr = 24,
-    /// `BINARY_SUBSCR`: imm0 = spec (0 generic, 1 list[int], 2 tuple[int], 3 dict).
+    /// `BINARY_SUBSCR`: imm0 = spec ([`SubscrSpec`]).
     BinarySubscr = 25,
-    /// `STORE_SUBSCR`: stack (v, container, sub). imm0 = spec (0 generic, 1 list[int], 2 dict).
+    /// `STORE_SUBSCR`: stack (v, container, sub). imm0 = spec ([`StoreSubscrSpec`]).
     StoreSubscr = 26,
     /// `DELETE_SUBSCR`.
     DeleteSubscr = 27,
@@ -93,7 +90,7 @@ pub enum Op {
     /// `GET_ITER`.
     GetIter = 36,
     /// `FOR_ITER`: imm0 = exhaustion target (code unit, past `END_FOR`), imm1 = spec
-    /// (0 generic, 1 range, 2 list, 3 tuple, 4 generator). Block terminator.
+    /// ([`ForIterSpec`]). Block terminator.
     ForIter = 37,
     /// Unconditional forward jump to code unit imm0. Block terminator.
     Jump = 38,
@@ -286,7 +283,7 @@ pub enum Op {
 /// typed code handles they compute the same) and the imm0 of [`Op::FloatBinOp`] and
 /// [`Op::IntBinOp`]. Shared with C as `EmberArith` (`ember.h`).
 #[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum Arith {
     /// `+`
     Add = 0,
@@ -316,21 +313,11 @@ pub enum Arith {
     Other = 12,
 }
 
-impl Arith {
-    /// Decodes an immediate.
-    pub fn from_imm(v: i64) -> Option<Arith> {
-        use Arith::*;
-        [Add, Subtract, Multiply, TrueDivide, FloorDivide, Remainder, Power, LShift, RShift, And, Or, Xor, Other]
-            .get(usize::try_from(v).ok()?)
-            .copied()
-    }
-}
-
 /// The comparison of [`Op::FloatCompare`] and [`Op::IntCompare`] (their imm0) and of
 /// `CompareOp`'s imm2: CPython's rich-comparison codes (`Py_LT` .. `Py_GE` of `object.h`,
 /// stable across versions), which the shim extracts from the version-specific oparg.
 #[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
 pub enum Cmp {
     /// `<`
     Lt = 0,
@@ -346,11 +333,201 @@ pub enum Cmp {
     Ge = 5,
 }
 
-impl Cmp {
-    /// Decodes an immediate.
-    pub fn from_imm(v: i64) -> Option<Cmp> {
-        [Cmp::Lt, Cmp::Le, Cmp::Eq, Cmp::Ne, Cmp::Gt, Cmp::Ge].get(usize::try_from(v).ok()?).copied()
+/// Decoding of an immediate that holds one of a `#[repr(u8)]` enum's values (specialisation
+/// kinds, [`Arith`], [`Cmp`]): the enum's discriminant is its only definition, shared with C
+/// through `ember.h`.
+macro_rules! from_imm {
+    ($($t:ident),*) => {$(
+        impl $t {
+            /// Decodes an immediate; `None` when it is not one of this enum's values.
+            pub fn from_imm(v: i64) -> Option<$t> {
+                $t::from_repr(u8::try_from(v).ok()?)
+            }
+        }
+    )*};
+}
+
+from_imm!(
+    Arith,
+    Cmp,
+    BinarySpec,
+    CompareSpec,
+    ToBoolSpec,
+    GlobalSpec,
+    AttrSpec,
+    MethodSpec,
+    StoreAttrSpec,
+    SubscrSpec,
+    StoreSubscrSpec,
+    ForIterSpec
+);
+
+/// `BinaryOp`'s imm1: the quickened form the specialising interpreter chose
+/// (`BINARY_OP_*`, `Python/bytecodes.c`), or `Generic`. Shared with C as `EmberBinarySpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum BinarySpec {
+    /// Not quickened (or despecialised after failing guards).
+    Generic = 0,
+    /// `BINARY_OP_ADD_INT`.
+    AddInt = 1,
+    /// `BINARY_OP_SUBTRACT_INT`.
+    SubtractInt = 2,
+    /// `BINARY_OP_MULTIPLY_INT`.
+    MultiplyInt = 3,
+    /// `BINARY_OP_ADD_FLOAT`.
+    AddFloat = 4,
+    /// `BINARY_OP_SUBTRACT_FLOAT`.
+    SubtractFloat = 5,
+    /// `BINARY_OP_MULTIPLY_FLOAT`.
+    MultiplyFloat = 6,
+    /// `BINARY_OP_ADD_UNICODE`.
+    AddStr = 7,
+}
+
+impl BinarySpec {
+    /// The operand type the int and float forms guard (`BINARY_OP_*_INT` and `_FLOAT`); `None`
+    /// for `Generic` and `AddStr`.
+    pub fn number_type(self) -> Option<crate::hir::Type> {
+        use crate::hir::Type;
+        match self {
+            BinarySpec::AddInt | BinarySpec::SubtractInt | BinarySpec::MultiplyInt => Some(Type::Int),
+            BinarySpec::AddFloat | BinarySpec::SubtractFloat | BinarySpec::MultiplyFloat => Some(Type::Float),
+            BinarySpec::Generic | BinarySpec::AddStr => None,
+        }
     }
+}
+
+/// `CompareOp`'s imm1 (`COMPARE_OP_INT`, `_FLOAT`, `_STR`). Shared with C as `EmberCompareSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum CompareSpec {
+    /// Not quickened (or despecialised).
+    Generic = 0,
+    /// `COMPARE_OP_INT`: both operands compact ints.
+    Int = 1,
+    /// `COMPARE_OP_FLOAT`.
+    Float = 2,
+    /// `COMPARE_OP_STR` (`==`/`!=` only).
+    Str = 3,
+}
+
+/// `ToBool`'s imm0 (`TO_BOOL_*`). Shared with C as `EmberToBoolSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum ToBoolSpec {
+    /// `TO_BOOL`.
+    Generic = 0,
+    /// `TO_BOOL_BOOL`.
+    Bool = 1,
+    /// `TO_BOOL_INT`.
+    Int = 2,
+    /// `TO_BOOL_NONE`.
+    None = 3,
+    /// `TO_BOOL_LIST`.
+    List = 4,
+    /// `TO_BOOL_STR`.
+    Str = 5,
+    /// `TO_BOOL_ALWAYS_TRUE`: imm1 is the type version.
+    AlwaysTrue = 6,
+}
+
+/// `LoadGlobal`'s imm2 (`LOAD_GLOBAL_MODULE`, `_BUILTIN`). Shared with C as `EmberGlobalSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum GlobalSpec {
+    /// `LOAD_GLOBAL`.
+    Generic = 0,
+    /// `LOAD_GLOBAL_MODULE`: imm3 globals keys version, imm5 entry index.
+    Module = 1,
+    /// `LOAD_GLOBAL_BUILTIN`: imm3 globals and imm4 builtins keys versions, imm5 entry index.
+    Builtin = 2,
+}
+
+/// `LoadAttr`'s imm1 (`LOAD_ATTR_*`, attribute form). Shared with C as `EmberAttrSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum AttrSpec {
+    /// `LOAD_ATTR` or a form Ember does not read.
+    Generic = 0,
+    /// `LOAD_ATTR_INSTANCE_VALUE`: imm2 type version, imm3 inline-values index.
+    InstanceValue = 1,
+    /// `LOAD_ATTR_SLOT`: imm2 type version, imm3 byte offset.
+    Slot = 2,
+    /// `LOAD_ATTR_MODULE`: imm2 module dict keys version, imm3 entry index.
+    Module = 3,
+    /// `LOAD_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
+    WithHint = 4,
+}
+
+/// `LoadMethod`'s imm1 (`LOAD_ATTR_METHOD_*`). Shared with C as `EmberMethodSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum MethodSpec {
+    /// `LOAD_ATTR` (method form), not quickened.
+    Generic = 0,
+    /// `LOAD_ATTR_METHOD_WITH_VALUES`: imm2 type version, imm3 keys version, imm4 descriptor.
+    WithValues = 1,
+    /// `LOAD_ATTR_METHOD_NO_DICT`: imm2 type version, imm4 descriptor.
+    NoDict = 2,
+    /// `LOAD_ATTR_METHOD_LAZY_DICT`: imm2 type version, imm4 descriptor.
+    LazyDict = 3,
+}
+
+/// `StoreAttr`'s imm1 (`STORE_ATTR_*`). Shared with C as `EmberStoreAttrSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum StoreAttrSpec {
+    /// `STORE_ATTR`.
+    Generic = 0,
+    /// `STORE_ATTR_INSTANCE_VALUE`: imm2 type version, imm3 inline-values index.
+    InstanceValue = 1,
+    /// `STORE_ATTR_SLOT`: imm2 type version, imm3 byte offset.
+    Slot = 2,
+    /// `STORE_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
+    WithHint = 3,
+}
+
+/// `BinarySubscr`'s imm0 (`BINARY_SUBSCR_*`). Shared with C as `EmberSubscrSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum SubscrSpec {
+    /// `BINARY_SUBSCR`.
+    Generic = 0,
+    /// `BINARY_SUBSCR_LIST_INT`.
+    ListInt = 1,
+    /// `BINARY_SUBSCR_TUPLE_INT`.
+    TupleInt = 2,
+    /// `BINARY_SUBSCR_DICT`.
+    Dict = 3,
+}
+
+/// `StoreSubscr`'s imm0 (`STORE_SUBSCR_*`). Shared with C as `EmberStoreSubscrSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum StoreSubscrSpec {
+    /// `STORE_SUBSCR`.
+    Generic = 0,
+    /// `STORE_SUBSCR_LIST_INT`.
+    ListInt = 1,
+    /// `STORE_SUBSCR_DICT`.
+    Dict = 2,
+}
+
+/// `ForIter`'s imm1 (`FOR_ITER_*`). Shared with C as `EmberForIterSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum ForIterSpec {
+    /// `FOR_ITER`.
+    Generic = 0,
+    /// `FOR_ITER_RANGE`.
+    Range = 1,
+    /// `FOR_ITER_LIST`.
+    List = 2,
+    /// `FOR_ITER_TUPLE`.
+    Tuple = 3,
+    /// `FOR_ITER_GEN`.
+    Gen = 4,
 }
 
 /// Static facts about an opcode.
@@ -368,13 +545,13 @@ pub struct OpInfo {
 }
 
 macro_rules! ops {
-    ($($v:ident = $n:literal, $nimm:literal, $term:literal, $raise:literal;)*) => {
+    ($($v:ident, $nimm:literal, $term:literal, $raise:literal, $hir:literal;)*) => {
         impl Op {
-            /// All opcodes in numeric order.
+            /// All opcodes in table order.
             pub const ALL: &'static [Op] = &[$(Op::$v),*];
             /// Decodes a wire opcode; `None` for an unknown number.
             pub fn from_u16(x: u16) -> Option<Op> {
-                match x { $($n => Some(Op::$v),)* _ => None }
+                Op::from_repr(x)
             }
             /// Looks an opcode up by its text-form name.
             pub fn from_name(s: &str) -> Option<Op> {
@@ -384,146 +561,133 @@ macro_rules! ops {
             pub fn info(self) -> OpInfo {
                 match self { $(Op::$v => OpInfo { name: stringify!($v), nimm: $nimm, terminator: $term, can_raise: $raise },)* }
             }
+            /// True for operations that only passes create: the wire format and the SSA builder
+            /// reject them.
+            pub fn hir_only(self) -> bool {
+                match self { $(Op::$v => $hir,)* }
+            }
         }
     };
 }
 
+// The opcode table: one row per [`Op`] variant (its number is the enum's discriminant, written
+// only there), giving the facts every stage reads. The `match`es the macro generates are
+// exhaustive, so a variant without a row, or a row without a variant, does not compile.
 ops! {
-    Nop = 0, 0, false, false;
-    Resume = 1, 0, false, true;
-    LoadFast = 2, 1, false, false;
-    LoadFastCheck = 3, 1, false, true;
-    LoadFastAndClear = 4, 1, false, false;
-    StoreFast = 5, 1, false, false;
-    DeleteFast = 6, 1, false, true;
-    LoadConst = 7, 1, false, false;
-    PushNull = 8, 0, false, false;
-    PopTop = 9, 0, false, false;
-    Copy = 10, 1, false, false;
-    Swap = 11, 1, false, false;
-    BinaryOp = 12, 3, false, true;
-    UnaryNot = 13, 0, false, true;
-    UnaryNegative = 14, 0, false, true;
-    UnaryInvert = 15, 0, false, true;
-    ToBool = 16, 2, false, true;
-    CompareOp = 17, 3, false, true;
-    IsOp = 18, 1, false, true;
-    ContainsOp = 19, 1, false, true;
-    LoadGlobal = 20, 6, false, true;
-    StoreGlobal = 21, 1, false, true;
-    LoadAttr = 22, 4, false, true;
-    LoadMethod = 23, 5, false, true;
-    StoreAttr = 24, 4, false, true;
-    BinarySubscr = 25, 1, false, true;
-    StoreSubscr = 26, 1, false, true;
-    DeleteSubscr = 27, 0, false, true;
-    BuildTuple = 28, 1, false, true;
-    BuildList = 29, 1, false, true;
-    BuildMap = 30, 1, false, true;
-    BuildConstKeyMap = 31, 1, false, true;
-    ListAppend = 32, 1, false, true;
-    ListExtend = 33, 1, false, true;
-    Call = 34, 1, false, true;
-    CallKw = 35, 1, false, true;
-    GetIter = 36, 0, false, true;
-    ForIter = 37, 2, true, true;
-    Jump = 38, 1, true, false;
-    JumpBackward = 39, 1, true, true;
-    PopJumpIfFalse = 40, 1, true, false;
-    PopJumpIfTrue = 41, 1, true, false;
-    PopJumpIfNone = 42, 1, true, false;
-    PopJumpIfNotNone = 43, 1, true, false;
-    ReturnValue = 44, 0, true, false;
-    ReturnConst = 45, 1, true, false;
-    RaiseVarargs = 46, 1, true, true;
-    LoadAssertionError = 47, 0, false, false;
-    UnpackSequence = 48, 1, false, true;
-    Unsupported = 49, 2, false, false;
-    Deopt = 50, 0, true, false;
-    FormatSimple = 51, 0, false, true;
-    FormatWithSpec = 52, 0, false, true;
-    ConvertValue = 53, 1, false, true;
-    BuildString = 54, 1, false, true;
-    MakeCell = 55, 1, false, true;
-    CopyFreeVars = 56, 1, false, false;
-    LoadDeref = 57, 1, false, true;
-    StoreDeref = 58, 1, false, false;
-    DeleteDeref = 59, 1, false, true;
-    MakeFunction = 60, 0, false, true;
-    SetFunctionAttribute = 61, 1, false, true;
-    BinarySlice = 62, 0, false, true;
-    StoreSlice = 63, 0, false, true;
-    BuildSlice = 64, 1, false, true;
-    BuildSet = 65, 1, false, true;
-    SetAdd = 66, 1, false, true;
-    SetUpdate = 67, 1, false, true;
-    MapAdd = 68, 1, false, true;
-    DictUpdate = 69, 1, false, true;
-    DictMerge = 70, 1, false, true;
-    CallIntrinsic1 = 71, 1, false, true;
-    CallIntrinsic2 = 72, 1, false, true;
-    CallFunctionEx = 73, 1, false, true;
-    LoadSuperAttr = 74, 2, false, true;
-    ImportName = 75, 1, false, true;
-    ImportFrom = 76, 1, false, true;
-    BeforeWith = 77, 0, false, true;
-    DeleteAttr = 78, 1, false, true;
-    DeleteGlobal = 79, 1, false, true;
-    LoadBuildClass = 80, 0, false, true;
-    MatchClass = 81, 1, false, true;
-    MatchMapping = 82, 0, false, false;
-    MatchSequence = 83, 0, false, false;
-    MatchKeys = 84, 0, false, true;
-    GetLen = 85, 0, false, true;
-    UnpackEx = 86, 1, false, true;
-    ReturnGenerator = 87, 0, true, true;
-    YieldValue = 88, 1, true, false;
-    Send = 89, 3, true, true;
-    EndSend = 90, 0, false, false;
-    GetYieldFromIter = 91, 0, false, true;
-    GetAwaitable = 92, 1, false, true;
-    GetAiter = 93, 0, false, true;
-    GetAnext = 94, 2, true, true;
-    BeforeAsyncWith = 95, 0, false, true;
-    ResumeAt = 96, 2, true, false;
-    GenInterp = 97, 0, true, false;
-    UnpackStore = 98, 2, false, true;
-    GuardType = 99, 1, false, true;
-    Unbox = 100, 0, false, true;
-    Box = 101, 0, false, true;
-    FloatBinOp = 102, 1, false, true;
-    IntBinOp = 103, 1, false, true;
-    FloatCompare = 104, 1, false, false;
-    IntCompare = 105, 1, false, false;
-    LoadFastBorrow = 106, 1, false, false;
-    IntToFloat = 107, 0, false, false;
-    UnboxNumber = 108, 0, false, true;
-    UnboxNumbers = 109, 0, false, true;
+    // variant, immediates, terminator, can leave compiled code, HIR-only (made by passes)
+    Nop, 0, false, false, false;
+    Resume, 0, false, true, false;
+    LoadFast, 1, false, false, false;
+    LoadFastCheck, 1, false, true, false;
+    LoadFastAndClear, 1, false, false, false;
+    StoreFast, 1, false, false, false;
+    DeleteFast, 1, false, true, false;
+    LoadConst, 1, false, false, false;
+    PushNull, 0, false, false, false;
+    PopTop, 0, false, false, false;
+    Copy, 1, false, false, false;
+    Swap, 1, false, false, false;
+    BinaryOp, 3, false, true, false;
+    UnaryNot, 0, false, true, false;
+    UnaryNegative, 0, false, true, false;
+    UnaryInvert, 0, false, true, false;
+    ToBool, 2, false, true, false;
+    CompareOp, 3, false, true, false;
+    IsOp, 1, false, true, false;
+    ContainsOp, 1, false, true, false;
+    LoadGlobal, 6, false, true, false;
+    StoreGlobal, 1, false, true, false;
+    LoadAttr, 4, false, true, false;
+    LoadMethod, 5, false, true, false;
+    StoreAttr, 4, false, true, false;
+    BinarySubscr, 1, false, true, false;
+    StoreSubscr, 1, false, true, false;
+    DeleteSubscr, 0, false, true, false;
+    BuildTuple, 1, false, true, false;
+    BuildList, 1, false, true, false;
+    BuildMap, 1, false, true, false;
+    BuildConstKeyMap, 1, false, true, false;
+    ListAppend, 1, false, true, false;
+    ListExtend, 1, false, true, false;
+    Call, 1, false, true, false;
+    CallKw, 1, false, true, false;
+    GetIter, 0, false, true, false;
+    ForIter, 2, true, true, false;
+    Jump, 1, true, false, false;
+    JumpBackward, 1, true, true, false;
+    PopJumpIfFalse, 1, true, false, false;
+    PopJumpIfTrue, 1, true, false, false;
+    PopJumpIfNone, 1, true, false, false;
+    PopJumpIfNotNone, 1, true, false, false;
+    ReturnValue, 0, true, false, false;
+    ReturnConst, 1, true, false, false;
+    RaiseVarargs, 1, true, true, false;
+    LoadAssertionError, 0, false, false, false;
+    UnpackSequence, 1, false, true, false;
+    Unsupported, 2, false, false, false;
+    Deopt, 0, true, false, false;
+    FormatSimple, 0, false, true, false;
+    FormatWithSpec, 0, false, true, false;
+    ConvertValue, 1, false, true, false;
+    BuildString, 1, false, true, false;
+    MakeCell, 1, false, true, false;
+    CopyFreeVars, 1, false, false, false;
+    LoadDeref, 1, false, true, false;
+    StoreDeref, 1, false, false, false;
+    DeleteDeref, 1, false, true, false;
+    MakeFunction, 0, false, true, false;
+    SetFunctionAttribute, 1, false, true, false;
+    BinarySlice, 0, false, true, false;
+    StoreSlice, 0, false, true, false;
+    BuildSlice, 1, false, true, false;
+    BuildSet, 1, false, true, false;
+    SetAdd, 1, false, true, false;
+    SetUpdate, 1, false, true, false;
+    MapAdd, 1, false, true, false;
+    DictUpdate, 1, false, true, false;
+    DictMerge, 1, false, true, false;
+    CallIntrinsic1, 1, false, true, false;
+    CallIntrinsic2, 1, false, true, false;
+    CallFunctionEx, 1, false, true, false;
+    LoadSuperAttr, 2, false, true, false;
+    ImportName, 1, false, true, false;
+    ImportFrom, 1, false, true, false;
+    BeforeWith, 0, false, true, false;
+    DeleteAttr, 1, false, true, false;
+    DeleteGlobal, 1, false, true, false;
+    LoadBuildClass, 0, false, true, false;
+    MatchClass, 1, false, true, false;
+    MatchMapping, 0, false, false, false;
+    MatchSequence, 0, false, false, false;
+    MatchKeys, 0, false, true, false;
+    GetLen, 0, false, true, false;
+    UnpackEx, 1, false, true, false;
+    ReturnGenerator, 0, true, true, false;
+    YieldValue, 1, true, false, false;
+    Send, 3, true, true, false;
+    EndSend, 0, false, false, false;
+    GetYieldFromIter, 0, false, true, false;
+    GetAwaitable, 1, false, true, false;
+    GetAiter, 0, false, true, false;
+    GetAnext, 2, true, true, false;
+    BeforeAsyncWith, 0, false, true, false;
+    ResumeAt, 2, true, false, true;
+    GenInterp, 0, true, false, true;
+    UnpackStore, 2, false, true, true;
+    GuardType, 1, false, true, true;
+    Unbox, 0, false, true, true;
+    Box, 0, false, true, true;
+    FloatBinOp, 1, false, true, true;
+    IntBinOp, 1, false, true, true;
+    FloatCompare, 1, false, false, true;
+    IntCompare, 1, false, false, true;
+    LoadFastBorrow, 1, false, false, true;
+    IntToFloat, 0, false, false, true;
+    UnboxNumber, 0, false, true, true;
+    UnboxNumbers, 0, false, true, true;
 }
 
 impl Op {
-    /// True for operations that only passes create: the wire format and the SSA builder reject
-    /// them.
-    pub fn hir_only(self) -> bool {
-        matches!(
-            self,
-            Op::ResumeAt
-                | Op::GenInterp
-                | Op::UnpackStore
-                | Op::GuardType
-                | Op::Unbox
-                | Op::Box
-                | Op::FloatBinOp
-                | Op::IntBinOp
-                | Op::FloatCompare
-                | Op::IntCompare
-                | Op::LoadFastBorrow
-                | Op::IntToFloat
-                | Op::UnboxNumber
-                | Op::UnboxNumbers
-        )
-    }
-
     /// Indices of this opcode's immediates that hold process-specific values: type versions,
     /// dict-keys versions and borrowed object addresses taken from the specialising
     /// interpreter's inline caches (`Python/bytecodes.c`). They differ from one process to the

@@ -69,3 +69,10 @@ pub fn run_all(f: &mut Function) -> Result<Vec<PassStat>, EmberError> {
     }
     Ok(stats)
 }
+
+/// One line of `name changes time` per pass, comma-separated, for the log
+/// (`EMBER_LOG_PASSES=1`): `pure_pop 2 4us, unpack_store 0 1us, ...`.
+pub fn summary(stats: &[PassStat]) -> String {
+    let parts: Vec<String> = stats.iter().map(|s| format!("{} {} {}us", s.name, s.changes, s.ns.div_ceil(1000))).collect();
+    parts.join(", ")
+}

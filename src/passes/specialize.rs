@@ -32,7 +32,8 @@
 //!
 //! Nothing is done when the function may not speculate ([`Function::speculate`]).
 
-use crate::hir::op::{Arith, Cmp};
+use crate::hir::imms::{BinaryOpImms, CompareOpImms};
+use crate::hir::op::{Arith, Cmp, CompareSpec};
 use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
 
 /// What one instruction becomes: the operand types to establish (guarded when the profile
@@ -59,13 +60,8 @@ fn typed_arith(ta: Type, tb: Type, k: Arith) -> bool {
 fn plan(f: &Function, ins: &Instr) -> Option<Plan> {
     match ins.op {
         Op::BinaryOp => {
-            let k = Arith::from_imm(ins.imms[2])?;
-            let spec = match ins.imms[1] {
-                1..=3 => Some(Type::Int),
-                4..=6 => Some(Type::Float),
-                _ => None,
-            };
-            if let Some(t) = spec {
+            let BinaryOpImms { spec, arith: k, .. } = BinaryOpImms::of(ins)?;
+            if let Some(t) = spec.number_type() {
                 return Some(Plan::Arith { ta: t, tb: t, k, guard: true });
             }
             // Not quickened for numbers, but both operand types are known (constants, results
@@ -74,11 +70,11 @@ fn plan(f: &Function, ins: &Instr) -> Option<Plan> {
             typed_arith(ta, tb, k).then_some(Plan::Arith { ta, tb, k, guard: false })
         }
         Op::CompareOp => {
-            let c = Cmp::from_imm(ins.imms[2])?;
-            match ins.imms[1] {
-                1 => Some(Plan::Compare { t: Type::Int, c, guard: true }),
-                2 => Some(Plan::Compare { t: Type::Float, c, guard: true }),
-                _ => {
+            let CompareOpImms { spec, cmp: c, .. } = CompareOpImms::of(ins)?;
+            match spec {
+                CompareSpec::Int => Some(Plan::Compare { t: Type::Int, c, guard: true }),
+                CompareSpec::Float => Some(Plan::Compare { t: Type::Float, c, guard: true }),
+                CompareSpec::Generic | CompareSpec::Str => {
                     let (ta, tb) = (f.ty(ins.args[0]), f.ty(ins.args[1]));
                     (ta == tb && matches!(ta, Type::Int | Type::Float)).then_some(Plan::Compare { t: ta, c, guard: false })
                 }

@@ -1,0 +1,193 @@
+//! Typed, named views of an instruction's immediates.
+//!
+//! On the wire and in [`Instr::imms`] immediates are plain `i64`s whose meaning [`Op`]'s
+//! documentation gives by position. Code that reads them goes through these views instead of
+//! `imms[k]`: `LoadAttrImms::of(ins)` checks the opcode, decodes the specialisation kind into
+//! its enum ([`AttrSpec`], ...) and names every field. A view is `None` for another opcode or
+//! an immediate outside its enum (malformed HIR), which callers report as unsupported.
+
+use super::op::{
+    Arith, AttrSpec, BinarySpec, Cmp, CompareSpec, ForIterSpec, GlobalSpec, MethodSpec, StoreAttrSpec, StoreSubscrSpec, SubscrSpec,
+    ToBoolSpec,
+};
+use super::{Instr, Op};
+
+/// A value an immediate can hold: decoded from its `i64`, `None` when out of range.
+pub trait ImmField: Sized {
+    /// Decodes `v`.
+    fn decode(v: i64) -> Option<Self>;
+}
+
+impl ImmField for i64 {
+    fn decode(v: i64) -> Option<i64> {
+        Some(v)
+    }
+}
+
+impl ImmField for bool {
+    fn decode(v: i64) -> Option<bool> {
+        Some(v != 0)
+    }
+}
+
+macro_rules! enum_fields {
+    ($($t:ident),*) => {$(
+        impl ImmField for $t {
+            fn decode(v: i64) -> Option<$t> {
+                $t::from_imm(v)
+            }
+        }
+    )*};
+}
+
+enum_fields!(
+    Arith,
+    Cmp,
+    BinarySpec,
+    CompareSpec,
+    ToBoolSpec,
+    GlobalSpec,
+    AttrSpec,
+    MethodSpec,
+    StoreAttrSpec,
+    SubscrSpec,
+    StoreSubscrSpec,
+    ForIterSpec
+);
+
+macro_rules! views {
+    ($($(#[$m:meta])* $name:ident for $op:ident { $($(#[$fm:meta])* $field:ident: $ty:ty = $idx:literal,)* })*) => {$(
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name {
+            $($(#[$fm])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The view of `ins`; `None` when it is not a
+            #[doc = concat!("[`Op::", stringify!($op), "`]")]
+            /// or an immediate is out of range.
+            pub fn of(ins: &Instr) -> Option<$name> {
+                if ins.op != Op::$op {
+                    return None;
+                }
+                Some($name { $($field: <$ty as ImmField>::decode(*ins.imms.get($idx)?)?,)* })
+            }
+        }
+    )*};
+}
+
+views! {
+    /// `BinaryOp` (`BINARY_OP`).
+    BinaryOpImms for BinaryOp {
+        /// CPython's `NB_*` oparg, for the generic helper.
+        oparg: i64 = 0,
+        /// The quickened form.
+        spec: BinarySpec = 1,
+        /// The operation, version-neutral.
+        arith: Arith = 2,
+    }
+    /// `CompareOp` (`COMPARE_OP`).
+    CompareOpImms for CompareOp {
+        /// CPython's oparg, for the generic helper.
+        oparg: i64 = 0,
+        /// The quickened form.
+        spec: CompareSpec = 1,
+        /// The comparison.
+        cmp: Cmp = 2,
+    }
+    /// `ToBool` (`TO_BOOL`).
+    ToBoolImms for ToBool {
+        /// The quickened form.
+        spec: ToBoolSpec = 0,
+        /// The type version for [`ToBoolSpec::AlwaysTrue`] (a bound value).
+        type_version: i64 = 1,
+    }
+    /// `LoadGlobal` (`LOAD_GLOBAL`).
+    LoadGlobalImms for LoadGlobal {
+        /// The name: an index into the constant table (names follow the constants).
+        name: i64 = 0,
+        /// Whether a NULL is pushed after the value.
+        push_null: bool = 1,
+        /// The quickened form.
+        spec: GlobalSpec = 2,
+        /// The globals dict's keys version (a bound value).
+        globals_version: i64 = 3,
+        /// The builtins dict's keys version for [`GlobalSpec::Builtin`] (a bound value).
+        builtins_version: i64 = 4,
+        /// The entry index in the keys.
+        index: i64 = 5,
+    }
+    /// `LoadAttr` (`LOAD_ATTR`, attribute form).
+    LoadAttrImms for LoadAttr {
+        /// The name (constant-table index).
+        name: i64 = 0,
+        /// The quickened form.
+        spec: AttrSpec = 1,
+        /// Type version, or the module dict's keys version (a bound value).
+        version: i64 = 2,
+        /// Inline-values index, slot offset in bytes, entry index or dict hint.
+        index: i64 = 3,
+    }
+    /// `LoadMethod` (`LOAD_ATTR`, method form).
+    LoadMethodImms for LoadMethod {
+        /// The name (constant-table index).
+        name: i64 = 0,
+        /// The quickened form.
+        spec: MethodSpec = 1,
+        /// The type version (a bound value).
+        type_version: i64 = 2,
+        /// The shared keys version for [`MethodSpec::WithValues`] (a bound value).
+        keys_version: i64 = 3,
+        /// The method's address (a bound value, borrowed).
+        descr: i64 = 4,
+    }
+    /// `StoreAttr` (`STORE_ATTR`).
+    StoreAttrImms for StoreAttr {
+        /// The name (constant-table index).
+        name: i64 = 0,
+        /// The quickened form.
+        spec: StoreAttrSpec = 1,
+        /// The type version (a bound value).
+        version: i64 = 2,
+        /// Inline-values index, slot offset in bytes or dict hint.
+        index: i64 = 3,
+    }
+    /// `BinarySubscr` (`BINARY_SUBSCR`).
+    BinarySubscrImms for BinarySubscr {
+        /// The quickened form.
+        spec: SubscrSpec = 0,
+    }
+    /// `StoreSubscr` (`STORE_SUBSCR`).
+    StoreSubscrImms for StoreSubscr {
+        /// The quickened form.
+        spec: StoreSubscrSpec = 0,
+    }
+    /// `ForIter` (`FOR_ITER`).
+    ForIterImms for ForIter {
+        /// The code unit where exhaustion continues (past `END_FOR; POP_TOP`).
+        exhausted: i64 = 0,
+        /// The quickened form.
+        spec: ForIterSpec = 1,
+    }
+    /// `FloatBinOp` and friends carry one [`Arith`].
+    FloatBinOpImms for FloatBinOp {
+        /// The operation.
+        arith: Arith = 0,
+    }
+    /// `IntBinOp`.
+    IntBinOpImms for IntBinOp {
+        /// The operation.
+        arith: Arith = 0,
+    }
+    /// `FloatCompare`.
+    FloatCompareImms for FloatCompare {
+        /// The comparison.
+        cmp: Cmp = 0,
+    }
+    /// `IntCompare`.
+    IntCompareImms for IntCompare {
+        /// The comparison.
+        cmp: Cmp = 0,
+    }
+}
