@@ -1,0 +1,181 @@
+//! Lowering of name lookups: globals, attributes, methods, `super()` attributes and imports.
+//!
+//! Ops: `LoadGlobal`, `StoreGlobal`, `DeleteGlobal`, `LoadAttr`, `LoadMethod`, `StoreAttr`,
+//! `DeleteAttr`, `LoadSuperAttr`, `LoadBuildClass`, `ImportName`, `ImportFrom`. They mirror
+//! CPython's LOAD_GLOBAL (and LOAD_GLOBAL_MODULE, _BUILTIN), STORE_GLOBAL, DELETE_GLOBAL,
+//! LOAD_ATTR (with the low oparg bit clear: the attribute forms, `LoadAttr`; set: the method
+//! forms, `LoadMethod`), STORE_ATTR, DELETE_ATTR, LOAD_SUPER_ATTR, LOAD_BUILD_CLASS, IMPORT_NAME
+//! and IMPORT_FROM. Attribute sites use self-specialising inline caches ([`Lower::attr_ic`]).
+
+use inkwell::module::Linkage;
+use inkwell::values::{BasicValueEnum, PointerValue};
+
+use super::{llvm, Lower, Pre};
+use crate::error::EmberError;
+use crate::hir::{FrameState, Instr, Op};
+
+/// Entries per attribute inline cache (`EMBER_IC_WAYS` of `ember_runtime.h`): the number of
+/// type versions one LOAD_ATTR / STORE_ATTR site keeps specialised at once.
+const IC_WAYS: usize = 4;
+
+impl<'ctx> Lower<'ctx, '_> {
+    /// Globals, attributes, methods and imports (see the module doc).
+    pub(super) fn lower_attrs(&mut self, ins: &Instr, fs: &FrameState) -> Result<(), EmberError> {
+        let imm = |k: usize| ins.imms[k];
+        let arg = |k: usize| ins.args[k];
+        let unsupported = || super::unsupported(ins);
+        match ins.op {
+            Op::LoadGlobal => {
+                let base: Vec<BasicValueEnum> = vec![self.ts.into(), self.frame.into(), self.konst(imm(0))?.into()];
+                let r = match imm(2) {
+                    0 => self.call_ptr("ember_load_global", &base)?,
+                    1 => self.call_ptr(
+                        "ember_load_global_module",
+                        &[base[0], base[1], base[2], self.bound_imm(imm(3))?.into(), self.i64c(imm(5)).into()],
+                    )?,
+                    2 => self.call_ptr(
+                        "ember_load_global_builtin",
+                        &[
+                            base[0],
+                            base[1],
+                            base[2],
+                            self.bound_imm(imm(3))?.into(),
+                            self.bound_imm(imm(4))?.into(),
+                            self.i64c(imm(5)).into(),
+                        ],
+                    )?,
+                    _ => return Err(unsupported()),
+                };
+                self.check_null(r, fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::StoreGlobal => {
+                let r = self.call(
+                    "ember_store_global",
+                    &[self.ts.into(), self.frame.into(), self.konst(imm(0))?.into(), self.val(arg(0))?.into()],
+                )?;
+                self.check_int(r, fs)?;
+            }
+            Op::LoadAttr => {
+                let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
+                let (a, b2) = (self.bound_imm(imm(2))?.into(), self.i64c(imm(3)).into());
+                let r = match imm(1) {
+                    0 | 1 => {
+                        let ic = self.attr_ic();
+                        self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
+                    }
+                    2 => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
+                    3 => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
+                    4 => {
+                        // LOAD_ATTR_WITH_HINT seeds the instance-any cache (kind 5): the site
+                        // may also see objects whose values are still inline.
+                        let ic = self.attr_ic();
+                        self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
+                    }
+                    _ => return Err(unsupported()),
+                };
+                self.check_null(r, fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::LoadMethod => {
+                let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
+                let slot = self.self_slot.into();
+                let r = match imm(1) {
+                    0..=3 => {
+                        let ic = self.attr_ic();
+                        self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?
+                    }
+                    _ => return Err(unsupported()),
+                };
+                self.check_null(r, fs)?;
+                let s = self.b.build_load(self.ptr_t(), self.self_slot, "self").map_err(llvm)?.into_pointer_value();
+                self.def(ins.results[0], r);
+                self.def(ins.results[1], s);
+            }
+            Op::StoreAttr => {
+                let (v, owner) = (self.val(arg(0))?.into(), self.val(arg(1))?.into());
+                let base: [BasicValueEnum; 4] = [self.ts.into(), owner, self.konst(imm(0))?.into(), v];
+                let (a, b2) = (self.bound_imm(imm(2))?.into(), self.i64c(imm(3)).into());
+                let r = match imm(1) {
+                    0 | 1 => {
+                        let ic = self.attr_ic();
+                        self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
+                    }
+                    2 => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
+                    3 => {
+                        let ic = self.attr_ic();
+                        self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
+                    }
+                    _ => return Err(unsupported()),
+                };
+                self.check_int(r, fs)?;
+            }
+            Op::LoadSuperAttr => {
+                let a: Vec<BasicValueEnum> = vec![
+                    self.ts.into(),
+                    self.val(arg(0))?.into(),
+                    self.val(arg(1))?.into(),
+                    self.val(arg(2))?.into(),
+                    self.konst(imm(0))?.into(),
+                    self.i64c(imm(1)).into(),
+                    self.self_slot.into(),
+                ];
+                let r = self.call_ptr("ember_load_super_attr", &a)?;
+                self.check_null(r, fs)?;
+                self.def(ins.results[0], r);
+                if let Some(s) = ins.results.get(1) {
+                    let v = self.b.build_load(self.ptr_t(), self.self_slot, "self").map_err(llvm)?.into_pointer_value();
+                    self.def(*s, v);
+                }
+            }
+            Op::ImportName => self.helper_op(ins, fs, "ember_import_name", &[Pre::Ts, Pre::Frame, Pre::Name], false)?,
+            Op::ImportFrom => {
+                // NULL without an exception: the error message needs interpreter internals,
+                // so the interpreter re-executes IMPORT_FROM (the module is still on the stack).
+                let r = self.call_ptr("ember_import_from", &[self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()])?;
+                let isnull = self.b.build_is_null(r, "isnull").map_err(llvm)?;
+                let slow = self.new_block("import_from_failed");
+                let ok = self.new_block("import_from_ok");
+                self.b.build_conditional_branch(isnull, slow, ok).map_err(llvm)?;
+                self.b.position_at_end(slow);
+                let failed = self.err_occurred()?;
+                let raise = self.exit_block(fs, "ember_rt_raise")?;
+                let deopt = self.exit_block(fs, "ember_rt_deopt")?;
+                self.b.build_conditional_branch(failed, raise, deopt).map_err(llvm)?;
+                self.b.position_at_end(ok);
+                self.def(ins.results[0], r);
+            }
+            Op::DeleteAttr => self.helper_op(ins, fs, "ember_delete_attr", &[Pre::Name], false)?,
+            Op::DeleteGlobal => self.helper_op(ins, fs, "ember_delete_global", &[Pre::Ts, Pre::Frame, Pre::Name], false)?,
+            Op::LoadBuildClass => self.helper_op(ins, fs, "ember_load_build_class", &[Pre::Ts, Pre::Frame], false)?,
+            _ => return Err(unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A new, empty attribute inline cache (`EmberAttrIC` of `ember_runtime.h`, 136 bytes) in
+    /// the module's data; its first lookups specialise it (`runtime_ic.c`). It is not seeded
+    /// from the interpreter's profile: the type versions and descriptor addresses that profile
+    /// holds are process-specific, and compiled code must not carry any (see
+    /// [`crate::hir::bind`]). The cost is one miss per site and process.
+    fn attr_ic(&self) -> PointerValue<'ctx> {
+        // EmberICEntry {version, kind, index, keys_version, descr, hint, unused} x EMBER_IC_WAYS,
+        // then {misses, victim}; an empty entry has version u32::MAX and kind 0.
+        let i32t = self.ctx.i32_type();
+        let entry_t = self
+            .ctx
+            .struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
+        let z: BasicValueEnum = i32t.const_zero().into();
+        let fields = [i32t.const_int(u32::MAX as u64, false).into(), z, z, z, self.ptr_t().const_null().into(), z, z];
+        let empty = entry_t.const_named_struct(&fields);
+        let entries = vec![empty; IC_WAYS];
+        let ty = self.ctx.struct_type(&[entry_t.array_type(IC_WAYS as u32).into(), i32t.into(), i32t.into()], false);
+        let init =
+            ty.const_named_struct(&[entry_t.const_array(&entries).into(), i32t.const_zero().into(), i32t.const_int(1, false).into()]);
+        let g = self.m.add_global(ty, None, "ember_ic");
+        g.set_linkage(Linkage::Private);
+        g.set_initializer(&init);
+        g.set_alignment(8);
+        g.as_pointer_value()
+    }
+}
