@@ -634,7 +634,7 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
 }
 
 /* The attribute inline caches' fast paths, inlined into compiled code: entry 0 in its most
- * common kinds (LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_METHOD_WITH_VALUES / _NO_DICT,
+ * common kinds (LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_CLASS, LOAD_ATTR_METHOD_WITH_VALUES / _NO_DICT,
  * STORE_ATTR_INSTANCE_VALUE, with the interpreter's guards). Everything else (other kinds,
  * other entries, misses) is runtime_ic.c's. */
 PyObject *
@@ -651,6 +651,12 @@ ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttr
                 return attr;
             }
         }
+    }
+    else if (e->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
+        /* LOAD_ATTR_CLASS (`Direction.FORWARD`): the class's own version guards the attribute. */
+        PyObject *attr = Py_NewRef(e->descr);   /* before the class's reference goes */
+        Py_DECREF(owner);
+        return attr;
     }
     return ember_load_attr_ic_miss(ts, owner, name, ic);
 }

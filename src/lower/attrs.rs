@@ -12,6 +12,8 @@ use inkwell::values::{BasicValueEnum, PointerValue};
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
+use crate::hir::imms::{LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrImms};
+use crate::hir::op::{AttrSpec, GlobalSpec, StoreAttrSpec};
 use crate::hir::{FrameState, Instr, Op};
 
 /// Entries per attribute inline cache (`EMBER_IC_WAYS` of `ember_runtime.h`): the number of
@@ -26,25 +28,25 @@ impl<'ctx> Lower<'ctx, '_> {
         let unsupported = || super::unsupported(ins);
         match ins.op {
             Op::LoadGlobal => {
-                let base: Vec<BasicValueEnum> = vec![self.ts.into(), self.frame.into(), self.konst(imm(0))?.into()];
-                let r = match imm(2) {
-                    0 => self.call_ptr("ember_load_global", &base)?,
-                    1 => self.call_ptr(
+                let g = LoadGlobalImms::of(ins).ok_or_else(unsupported)?;
+                let base: Vec<BasicValueEnum> = vec![self.ts.into(), self.frame.into(), self.konst(g.name)?.into()];
+                let r = match g.spec {
+                    GlobalSpec::Generic => self.call_ptr("ember_load_global", &base)?,
+                    GlobalSpec::Module => self.call_ptr(
                         "ember_load_global_module",
-                        &[base[0], base[1], base[2], self.bound_imm(imm(3))?.into(), self.i64c(imm(5)).into()],
+                        &[base[0], base[1], base[2], self.bound_imm(g.globals_version)?.into(), self.i64c(g.index).into()],
                     )?,
-                    2 => self.call_ptr(
+                    GlobalSpec::Builtin => self.call_ptr(
                         "ember_load_global_builtin",
                         &[
                             base[0],
                             base[1],
                             base[2],
-                            self.bound_imm(imm(3))?.into(),
-                            self.bound_imm(imm(4))?.into(),
-                            self.i64c(imm(5)).into(),
+                            self.bound_imm(g.globals_version)?.into(),
+                            self.bound_imm(g.builtins_version)?.into(),
+                            self.i64c(g.index).into(),
                         ],
                     )?,
-                    _ => return Err(unsupported()),
                 };
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
@@ -57,56 +59,46 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.check_int(r, fs)?;
             }
             Op::LoadAttr => {
-                let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
-                let (a, b2) = (self.bound_imm(imm(2))?.into(), self.i64c(imm(3)).into());
-                let r = match imm(1) {
-                    0 | 1 => {
+                let at = LoadAttrImms::of(ins).ok_or_else(unsupported)?;
+                let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(at.name)?.into()];
+                let (a, b2) = (self.bound_imm(at.version)?.into(), self.i64c(at.index).into());
+                let r = match at.spec {
+                    // LOAD_ATTR_WITH_HINT too: the site may also see objects whose values are
+                    // still inline, which the self-specialising cache handles.
+                    AttrSpec::Generic | AttrSpec::InstanceValue | AttrSpec::WithHint => {
                         let ic = self.attr_ic();
                         self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
                     }
-                    2 => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
-                    3 => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
-                    4 => {
-                        // LOAD_ATTR_WITH_HINT seeds the instance-any cache (kind 5): the site
-                        // may also see objects whose values are still inline.
-                        let ic = self.attr_ic();
-                        self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
-                    }
-                    _ => return Err(unsupported()),
+                    AttrSpec::Slot => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
+                    AttrSpec::Module => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
                 };
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
             }
             Op::LoadMethod => {
-                let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(imm(0))?.into()];
+                // Every form goes through the self-specialising cache, which starts empty (the
+                // profile's type versions and descriptors are process-specific).
+                let m = LoadMethodImms::of(ins).ok_or_else(unsupported)?;
+                let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(m.name)?.into()];
                 let slot = self.self_slot.into();
-                let r = match imm(1) {
-                    0..=3 => {
-                        let ic = self.attr_ic();
-                        self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?
-                    }
-                    _ => return Err(unsupported()),
-                };
+                let ic = self.attr_ic();
+                let r = self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?;
                 self.check_null(r, fs)?;
                 let s = self.b.build_load(self.ptr_t(), self.self_slot, "self").map_err(llvm)?.into_pointer_value();
                 self.def(ins.results[0], r);
                 self.def(ins.results[1], s);
             }
             Op::StoreAttr => {
+                let st = StoreAttrImms::of(ins).ok_or_else(unsupported)?;
                 let (v, owner) = (self.val(arg(0))?.into(), self.val(arg(1))?.into());
-                let base: [BasicValueEnum; 4] = [self.ts.into(), owner, self.konst(imm(0))?.into(), v];
-                let (a, b2) = (self.bound_imm(imm(2))?.into(), self.i64c(imm(3)).into());
-                let r = match imm(1) {
-                    0 | 1 => {
+                let base: [BasicValueEnum; 4] = [self.ts.into(), owner, self.konst(st.name)?.into(), v];
+                let (a, b2) = (self.bound_imm(st.version)?.into(), self.i64c(st.index).into());
+                let r = match st.spec {
+                    StoreAttrSpec::Generic | StoreAttrSpec::InstanceValue | StoreAttrSpec::WithHint => {
                         let ic = self.attr_ic();
                         self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
                     }
-                    2 => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
-                    3 => {
-                        let ic = self.attr_ic();
-                        self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
-                    }
-                    _ => return Err(unsupported()),
+                    StoreAttrSpec::Slot => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
                 };
                 self.check_int(r, fs)?;
             }

@@ -14,6 +14,8 @@
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
+use crate::hir::imms::{BinarySubscrImms, StoreSubscrImms};
+use crate::hir::op::{StoreSubscrSpec, SubscrSpec};
 use crate::hir::{FrameState, Instr, Op, Type};
 
 impl<'ctx> Lower<'ctx, '_> {
@@ -24,29 +26,29 @@ impl<'ctx> Lower<'ctx, '_> {
         let unsupported = || super::unsupported(ins);
         match ins.op {
             Op::BinarySubscr => {
-                let name = match imm(0) {
-                    0 => "ember_binary_subscr",
-                    1 => "ember_binary_subscr_list_int",
-                    2 => "ember_binary_subscr_tuple_int",
-                    3 => "ember_binary_subscr_dict",
-                    _ => return Err(unsupported()),
+                let name = match BinarySubscrImms::of(ins).ok_or_else(unsupported)?.spec {
+                    SubscrSpec::Generic => "ember_binary_subscr",
+                    SubscrSpec::ListInt => "ember_binary_subscr_list_int",
+                    SubscrSpec::TupleInt => "ember_binary_subscr_tuple_int",
+                    SubscrSpec::Dict => "ember_binary_subscr_dict",
                 };
                 let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into()])?;
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
             }
-            Op::StoreSubscr if imm(0) == 1 && self.f.ty(arg(0)) == Type::Float => {
+            Op::StoreSubscr
+                if StoreSubscrImms::of(ins).map(|s| s.spec) == Some(StoreSubscrSpec::ListInt) && self.f.ty(arg(0)) == Type::Float =>
+            {
                 // A float stored into a list most likely replaces one: released through `ts`.
                 let a = [self.ts.into(), self.val(arg(1))?.into(), self.val(arg(2))?.into(), self.val(arg(0))?.into()];
                 let r = self.call("ember_store_subscr_list_int_float", &a)?;
                 self.check_int(r, fs)?;
             }
             Op::StoreSubscr => {
-                let name = match imm(0) {
-                    0 => "ember_store_subscr",
-                    1 => "ember_store_subscr_list_int",
-                    2 => "ember_store_subscr_dict",
-                    _ => return Err(unsupported()),
+                let name = match StoreSubscrImms::of(ins).ok_or_else(unsupported)?.spec {
+                    StoreSubscrSpec::Generic => "ember_store_subscr",
+                    StoreSubscrSpec::ListInt => "ember_store_subscr_list_int",
+                    StoreSubscrSpec::Dict => "ember_store_subscr_dict",
                 };
                 let r = self.call(name, &[self.val(arg(1))?.into(), self.val(arg(2))?.into(), self.val(arg(0))?.into()])?;
                 self.check_int(r, fs)?;

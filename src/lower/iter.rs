@@ -14,6 +14,8 @@ use inkwell::IntPredicate;
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
+use crate::hir::imms::ForIterImms;
+use crate::hir::op::ForIterSpec;
 use crate::hir::{BlockCall, FrameState, Instr, Op};
 
 impl<'ctx> Lower<'ctx, '_> {
@@ -28,12 +30,13 @@ impl<'ctx> Lower<'ctx, '_> {
                 // is installed the interpreter never specialises FOR_ITER_GEN, so a loop over a
                 // generator has no profile.
                 let it = self.val(arg(0))?;
-                let item = match imm(1) {
-                    0 | 4 => self.call_ptr("ember_for_iter_gen", &[self.ts.into(), it.into(), self.resume_ic().into()])?,
-                    1 => self.call_ptr("ember_for_iter_range", &[self.ts.into(), it.into()])?,
-                    2 => self.call_ptr("ember_for_iter_list", &[self.ts.into(), it.into()])?,
-                    3 => self.call_ptr("ember_for_iter_tuple", &[self.ts.into(), it.into()])?,
-                    _ => return Err(unsupported()),
+                let item = match ForIterImms::of(ins).ok_or_else(unsupported)?.spec {
+                    ForIterSpec::Generic | ForIterSpec::Gen => {
+                        self.call_ptr("ember_for_iter_gen", &[self.ts.into(), it.into(), self.resume_ic().into()])?
+                    }
+                    ForIterSpec::Range => self.call_ptr("ember_for_iter_range", &[self.ts.into(), it.into()])?,
+                    ForIterSpec::List => self.call_ptr("ember_for_iter_list", &[self.ts.into(), it.into()])?,
+                    ForIterSpec::Tuple => self.call_ptr("ember_for_iter_tuple", &[self.ts.into(), it.into()])?,
                 };
                 self.def(ins.results[0], item);
                 let isnull = self.b.build_is_null(item, "done").map_err(llvm)?;

@@ -16,6 +16,7 @@ use inkwell::{FloatPredicate, IntPredicate};
 
 use super::{llvm, Lower};
 use crate::error::EmberError;
+use crate::hir::imms::{FloatBinOpImms, FloatCompareImms, IntBinOpImms, IntCompareImms};
 use crate::hir::op::{Arith, Cmp};
 use crate::hir::{FrameState, Instr, Op, Type};
 
@@ -114,14 +115,13 @@ impl<'ctx> Lower<'ctx, '_> {
 
     /// Arithmetic and comparisons on unboxed numbers (see the module doc).
     pub(super) fn lower_arith(&mut self, ins: &Instr, fs: &FrameState) -> Result<(), EmberError> {
-        let imm = |k: usize| ins.imms[k];
         let arg = |k: usize| ins.args[k];
         let unsupported = || super::unsupported(ins);
         match ins.op {
             Op::FloatBinOp => {
                 let a = self.val_any(arg(0))?.into_float_value();
                 let b = self.val_any(arg(1))?.into_float_value();
-                let r = match Arith::from_imm(imm(0)).ok_or_else(unsupported)? {
+                let r = match FloatBinOpImms::of(ins).ok_or_else(unsupported)?.arith {
                     Arith::Add => self.b.build_float_add(a, b, "fadd"),
                     Arith::Subtract => self.b.build_float_sub(a, b, "fsub"),
                     Arith::Multiply => self.b.build_float_mul(a, b, "fmul"),
@@ -140,7 +140,7 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::IntBinOp => {
                 let a = self.val_any(arg(0))?;
                 let b = self.val_any(arg(1))?;
-                let name = match Arith::from_imm(imm(0)).ok_or_else(unsupported)? {
+                let name = match IntBinOpImms::of(ins).ok_or_else(unsupported)?.arith {
                     Arith::Add => "llvm.sadd.with.overflow",
                     Arith::Subtract => "llvm.ssub.with.overflow",
                     Arith::Multiply => "llvm.smul.with.overflow",
@@ -162,7 +162,7 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::FloatCompare => {
                 let a = self.val_any(arg(0))?.into_float_value();
                 let b = self.val_any(arg(1))?.into_float_value();
-                let pred = match Cmp::from_imm(imm(0)).ok_or_else(unsupported)? {
+                let pred = match FloatCompareImms::of(ins).ok_or_else(unsupported)?.cmp {
                     Cmp::Lt => FloatPredicate::OLT,
                     Cmp::Le => FloatPredicate::OLE,
                     Cmp::Eq => FloatPredicate::OEQ,
@@ -176,7 +176,7 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::IntCompare => {
                 let a = self.val_any(arg(0))?.into_int_value();
                 let b = self.val_any(arg(1))?.into_int_value();
-                let pred = match Cmp::from_imm(imm(0)).ok_or_else(unsupported)? {
+                let pred = match IntCompareImms::of(ins).ok_or_else(unsupported)?.cmp {
                     Cmp::Lt => IntPredicate::SLT,
                     Cmp::Le => IntPredicate::SLE,
                     Cmp::Eq => IntPredicate::EQ,

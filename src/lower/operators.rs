@@ -13,6 +13,8 @@ use inkwell::values::BasicValueEnum;
 
 use super::Lower;
 use crate::error::EmberError;
+use crate::hir::imms::{BinaryOpImms, CompareOpImms, ToBoolImms};
+use crate::hir::op::{BinarySpec, CompareSpec, ToBoolSpec};
 use crate::hir::{FrameState, Instr, Op};
 
 impl<'ctx> Lower<'ctx, '_> {
@@ -23,18 +25,18 @@ impl<'ctx> Lower<'ctx, '_> {
         let unsupported = || super::unsupported(ins);
         match ins.op {
             Op::BinaryOp => {
-                let name = match imm(1) {
-                    0 => "ember_binary_op",
-                    1 => "ember_binary_op_add_int",
-                    2 => "ember_binary_op_subtract_int",
-                    3 => "ember_binary_op_multiply_int",
-                    4 => "ember_binary_op_add_float",
-                    5 => "ember_binary_op_subtract_float",
-                    6 => "ember_binary_op_multiply_float",
-                    7 => "ember_binary_op_add_unicode",
-                    _ => return Err(unsupported()),
+                let op = BinaryOpImms::of(ins).ok_or_else(unsupported)?;
+                let name = match op.spec {
+                    BinarySpec::Generic => "ember_binary_op",
+                    BinarySpec::AddInt => "ember_binary_op_add_int",
+                    BinarySpec::SubtractInt => "ember_binary_op_subtract_int",
+                    BinarySpec::MultiplyInt => "ember_binary_op_multiply_int",
+                    BinarySpec::AddFloat => "ember_binary_op_add_float",
+                    BinarySpec::SubtractFloat => "ember_binary_op_subtract_float",
+                    BinarySpec::MultiplyFloat => "ember_binary_op_multiply_float",
+                    BinarySpec::AddStr => "ember_binary_op_add_unicode",
                 };
-                let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.i64c(imm(0)).into()])?;
+                let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.i64c(op.oparg).into()])?;
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
             }
@@ -67,27 +69,29 @@ impl<'ctx> Lower<'ctx, '_> {
             }
             Op::ToBool => {
                 let v = self.val(arg(0))?.into();
-                let r = match imm(0) {
-                    0 => self.call_ptr("ember_to_bool", &[v])?,
-                    1 => self.call_ptr("ember_to_bool_bool", &[v])?,
-                    2 => self.call_ptr("ember_to_bool_int", &[v])?,
-                    3 => self.call_ptr("ember_to_bool_none", &[v])?,
-                    4 => self.call_ptr("ember_to_bool_list", &[v])?,
-                    5 => self.call_ptr("ember_to_bool_str", &[v])?,
-                    6 => self.call_ptr("ember_to_bool_always_true", &[v, self.bound_imm(imm(1))?.into()])?,
-                    _ => return Err(unsupported()),
+                let tb = ToBoolImms::of(ins).ok_or_else(unsupported)?;
+                let r = match tb.spec {
+                    ToBoolSpec::Generic => self.call_ptr("ember_to_bool", &[v])?,
+                    ToBoolSpec::Bool => self.call_ptr("ember_to_bool_bool", &[v])?,
+                    ToBoolSpec::Int => self.call_ptr("ember_to_bool_int", &[v])?,
+                    ToBoolSpec::None => self.call_ptr("ember_to_bool_none", &[v])?,
+                    ToBoolSpec::List => self.call_ptr("ember_to_bool_list", &[v])?,
+                    ToBoolSpec::Str => self.call_ptr("ember_to_bool_str", &[v])?,
+                    ToBoolSpec::AlwaysTrue => self.call_ptr("ember_to_bool_always_true", &[v, self.bound_imm(tb.type_version)?.into()])?,
                 };
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
             }
             Op::CompareOp | Op::IsOp | Op::ContainsOp => {
-                let name = match (ins.op, if ins.op == Op::CompareOp { imm(1) } else { 0 }) {
-                    (Op::CompareOp, 0) => "ember_compare_op",
-                    (Op::CompareOp, 1) => "ember_compare_op_int",
-                    (Op::CompareOp, 2) => "ember_compare_op_float",
-                    (Op::CompareOp, 3) => "ember_compare_op_str",
-                    (Op::IsOp, _) => "ember_is_op",
-                    (Op::ContainsOp, _) => "ember_contains_op",
+                let name = match ins.op {
+                    Op::CompareOp => match CompareOpImms::of(ins).ok_or_else(unsupported)?.spec {
+                        CompareSpec::Generic => "ember_compare_op",
+                        CompareSpec::Int => "ember_compare_op_int",
+                        CompareSpec::Float => "ember_compare_op_float",
+                        CompareSpec::Str => "ember_compare_op_str",
+                    },
+                    Op::IsOp => "ember_is_op",
+                    Op::ContainsOp => "ember_contains_op",
                     _ => return Err(unsupported()),
                 };
                 let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.i64c(imm(0)).into()])?;

@@ -986,3 +986,31 @@ def test_compiled_code_in_new_thread_after_compile(tmp_path):
         print(res)
     """))
     assert proc.stdout.strip() == "[2, 'f']"
+
+
+def test_log_passes_names_every_pass_with_its_changes_and_time(tmp_path):
+    """EMBER_LOG_PASSES=1: one `Passes` line per compiled function, after its `Finished compiling`
+    line, naming every HIR pass in pipeline order; the float multiply-add is specialised."""
+    log = tmp_path / "ember.log"
+    proc = ok(run_script(tmp_path, """
+        def f(a, b):
+            return a * b + 1.0
+        for i in range(5):
+            f(1.5, 2.0)
+        """, env=clean_env(EMBER_AUTO="2", EMBER_LOG=str(log), EMBER_LOG_PASSES="1"), module_ember=True))
+    assert proc.stdout == ""
+    lines = log.read_text().splitlines()
+    i = lines.index(next(x for x in lines if x.startswith("Finished compiling __main__:f ")))
+    m = re.fullmatch(r"Passes __main__:f: (.*)", lines[i + 1])
+    assert m, lines[i + 1]
+    passes = [p.split(" ") for p in m.group(1).split(", ")]
+    assert [p[0] for p in passes] == ["pure_pop", "unpack_store", "infer", "specialize", "infer", "specialize",
+                                      "infer", "box_elim", "borrow"]
+    assert all(p[2].endswith("us") for p in passes)
+    assert int(passes[3][1]) == 2, "both float operations specialised"
+    # Without the variable there is no such line.
+    proc = ok(run_script(tmp_path, "def f(a):\n    return a\nfor i in range(5):\n    f(i)\n",
+                         env=clean_env(EMBER_AUTO="2", EMBER_LOG=str(tmp_path / "plain.log")), module_ember=True))
+    plain = (tmp_path / "plain.log").read_text().splitlines()
+    assert any(x.startswith("Finished compiling __main__:f ") for x in plain)
+    assert not any(x.startswith("Passes ") for x in plain)
