@@ -51,7 +51,9 @@ fn build_bitcode(out: &Path) {
                 // Debian keeps pyconfig.h in <include>/../<multiarch>/python3.13/.
                 .arg(format!("-I{}/..", inc.display()))
                 .arg("-Icpython-glue")
-                // ember.h (the committed, generated header): the type numbers of EmberType.
+                // ember.h (EmberType's numbers, the inline-cache layout of src/ic.rs): the copy
+                // main() has just generated from these sources, else the committed one.
+                .arg(format!("-I{}", out.display()))
                 .arg("-Iinclude")
                 .arg(src)
                 .arg("-o")
@@ -78,7 +80,6 @@ fn build_bitcode(out: &Path) {
 
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    build_bitcode(&out);
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=src/ffi_background.rs");
     println!("cargo:rerun-if-changed=src/policy.rs");
@@ -86,18 +87,25 @@ fn main() {
     println!("cargo:rerun-if-changed=src/hir/op.rs");
     println!("cargo:rerun-if-changed=src/hir/mod.rs");
     println!("cargo:rerun-if-changed=src/hir/wire.rs");
+    println!("cargo:rerun-if-changed=src/ic.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();
     let cfg = cbindgen::Config::from_file(Path::new(&crate_dir).join("cbindgen.toml")).expect("cbindgen.toml");
     match cbindgen::Builder::new().with_crate(&crate_dir).with_config(cfg).generate() {
         Ok(b) => {
-            // Written to OUT_DIR; the committed copy in include/ is checked by tests/header.rs
-            // and refreshed by `make header`.
+            // Written to OUT_DIR (where the helper bitcode's compile finds it first); the
+            // committed copy in include/ is checked by tests/contract.rs and refreshed by
+            // `make header`.
             b.write_to_file(out.join("ember.h"));
             if env::var("EMBER_WRITE_HEADER").is_ok() {
                 b.write_to_file(Path::new(&crate_dir).join("include/ember.h"));
             }
         }
-        Err(e) => println!("cargo:warning=cbindgen failed: {e}"),
+        Err(e) => {
+            println!("cargo:warning=cbindgen failed: {e}");
+            let _ = std::fs::remove_file(out.join("ember.h"));
+        }
     }
+    // After the header: the runtime helpers include ember.h.
+    build_bitcode(&out);
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include "internal/pycore_frame.h"
 #include "internal/pycore_ceval.h"   /* _PY_EVAL_EVENTS_MASK (ember_gen_entry_now) */
+#include "ember.h"                   /* EmberAttrIC, EmberICEntry, EMBER_IC_WAYS, EMBER_IC_EMPTY */
 
 typedef int64_t i64;
 
@@ -279,10 +280,10 @@ int ember_unpack_store(PyObject *seq, i64 n, PyObject **dst);
  * checks; when no entry fits, the generic operation runs and an entry is specialised from the
  * object at hand with the rules of Python/specialize.c (instance value, dict with hint, class
  * attribute, method with values, method without dict, method with lazy dict). After
- * EMBER_IC_MAX_MISSES failed lookups the site stops specialising (megamorphic). */
-#define EMBER_IC_EMPTY 0xFFFFFFFFu
+ * EMBER_IC_MAX_MISSES failed lookups the site stops specialising (megamorphic).
+ * The layout (EmberICEntry, EmberAttrIC, EMBER_IC_WAYS, EMBER_IC_EMPTY) is defined once, in
+ * src/ic.rs, and comes from ember.h; the kinds below are C's alone. */
 #define EMBER_IC_MAX_MISSES 64
-#define EMBER_IC_WAYS 4
 enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALUES = 2, EMBER_IC_METHOD_NO_DICT = 3,
        EMBER_IC_CLASS_ATTR = 4 /* LOAD_ATTR_CLASS: `version` is the owner class's own version */,
        /* An instance attribute of a type with inline values, wherever the instance keeps it: the
@@ -296,21 +297,6 @@ enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALU
        /* A class's own staticmethod or classmethod (exact types), loaded from the class:
         * `descr`'s __get__(None, owner), which cannot run Python code. */
        EMBER_IC_CLASS_DESCR = 7 };
-/* One cached type (32 bytes). */
-typedef struct {
-    uint32_t version;       /* type version tag; EMBER_IC_EMPTY = nothing cached */
-    uint32_t kind;          /* EMBER_IC_* */
-    uint32_t index;         /* inline-values index (instance kinds) */
-    uint32_t keys_version;  /* shared-keys version (method with values) */
-    PyObject *descr;        /* borrowed method descriptor (method forms) or class attribute */
-    uint32_t hint;          /* __dict__ entry index that held the name last (instance any) */
-    uint32_t unused;
-} EmberICEntry;
-typedef struct {
-    EmberICEntry e[EMBER_IC_WAYS];
-    uint32_t misses;        /* lookups no entry answered, so far */
-    uint32_t victim;        /* next entry (1..WAYS-1) to replace when all are taken */
-} EmberAttrIC;
 
 PyObject *ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic);
 PyObject *ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod ffi;
 pub mod ffi_background;
 pub mod hir;
+pub mod ic;
 pub mod lower;
 pub mod orc;
 pub mod passes;

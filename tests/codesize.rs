@@ -137,7 +137,8 @@ fn policies_change_what_the_linker_adds() {
         // ... and the binding table: one 8 B slot per process-specific value (ember::hir::bind).
         let (_, bindings) = ember::hir::bind::split(&shape("distinct200"), t.binds_code_units());
         let ics = named.data_bytes - 8 * bindings.values.len().max(1) as u64;
-        assert_eq!(ics % 136, 0, "{t:?}: 136 B (4 entries of 32 B, counters) per attribute inline cache");
+        let ic = std::mem::size_of::<ember::ic::AttrIc>() as u64;
+        assert_eq!(ics % ic, 0, "{t:?}: {ic} B (EMBER_IC_WAYS entries, counters) per attribute inline cache");
         assert!(st_tab.lowering.table_slots >= codesize::DISTINCT_HELPERS);
     }
 }

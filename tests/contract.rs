@@ -1,6 +1,7 @@
 //! Cross-language contracts: the committed `include/ember.h` is what cbindgen generates from
 //! the current sources, and every runtime helper the lowering can call is declared in
-//! `cpython-glue/ember_runtime.h` and registered by the shim.
+//! `cpython-glue/ember_runtime.h` and registered by the shim, and the LLVM type of the attribute
+//! inline cache has the layout of its one definition (`src/ic.rs`).
 
 use std::path::Path;
 
@@ -58,4 +59,45 @@ fn every_function_the_helper_bitcode_calls_is_registered() {
         f = func.get_next_function();
     }
     assert!(missing.is_empty(), "called by the helper bitcode but not registered: {missing:?}");
+}
+
+/// The LLVM type the lowering gives an attribute inline cache (`ember::lower::attr_ic_type`)
+/// has the layout of the one definition, `ember::ic::AttrIc` (`EmberAttrIC` of `ember.h`,
+/// which the C runtime reads), on both 64-bit targets: the same size and field offsets. The
+/// Rust layout is the host's; both targets are LP64 with natural alignment, so it is theirs.
+#[test]
+fn attr_ic_llvm_layout_matches_the_rust_definition() {
+    use ember::ic::{AttrIc, IcEntry, EMBER_IC_WAYS};
+    use inkwell::context::Context;
+    use inkwell::OptimizationLevel;
+    use std::mem::{offset_of, size_of};
+    let ctx = Context::create();
+    let ty = ember::lower::attr_ic_type(ctx.i32_type().get_context());
+    let entries = ty.get_field_type_at_index(0).unwrap().into_array_type();
+    assert_eq!(entries.len() as usize, EMBER_IC_WAYS);
+    let entry = entries.get_element_type().into_struct_type();
+    let entry_offsets = [
+        offset_of!(IcEntry, version),
+        offset_of!(IcEntry, kind),
+        offset_of!(IcEntry, index),
+        offset_of!(IcEntry, keys_version),
+        offset_of!(IcEntry, descr),
+        offset_of!(IcEntry, hint),
+        offset_of!(IcEntry, unused),
+    ];
+    let ic_offsets = [offset_of!(AttrIc, e), offset_of!(AttrIc, misses), offset_of!(AttrIc, victim)];
+    assert_eq!(entry.count_fields() as usize, entry_offsets.len());
+    assert_eq!(ty.count_fields() as usize, ic_offsets.len());
+    for triple in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] {
+        let tm = ember::orc::target_machine(triple, OptimizationLevel::Default).unwrap();
+        let td = tm.get_target_data();
+        assert_eq!(td.get_abi_size(&ty), size_of::<AttrIc>() as u64, "{triple}: EmberAttrIC size");
+        assert_eq!(td.get_abi_size(&entry), size_of::<IcEntry>() as u64, "{triple}: EmberICEntry size");
+        for (i, &off) in ic_offsets.iter().enumerate() {
+            assert_eq!(td.offset_of_element(&ty, i as u32), Some(off as u64), "{triple}: EmberAttrIC field {i}");
+        }
+        for (i, &off) in entry_offsets.iter().enumerate() {
+            assert_eq!(td.offset_of_element(&entry, i as u32), Some(off as u64), "{triple}: EmberICEntry field {i}");
+        }
+    }
 }

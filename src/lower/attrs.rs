@@ -7,18 +7,30 @@
 //! forms, `LoadMethod`), STORE_ATTR, DELETE_ATTR, LOAD_SUPER_ATTR, LOAD_BUILD_CLASS, IMPORT_NAME
 //! and IMPORT_FROM. Attribute sites use self-specialising inline caches ([`Lower::attr_ic`]).
 
+use inkwell::context::ContextRef;
 use inkwell::module::Linkage;
+use inkwell::types::StructType;
 use inkwell::values::{BasicValueEnum, PointerValue};
+use inkwell::AddressSpace;
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
 use crate::hir::imms::{LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrImms};
 use crate::hir::op::{AttrSpec, GlobalSpec, StoreAttrSpec};
 use crate::hir::{FrameState, Instr, Op};
+use crate::ic::{EMBER_IC_EMPTY, EMBER_IC_WAYS};
 
-/// Entries per attribute inline cache (`EMBER_IC_WAYS` of `ember_runtime.h`): the number of
-/// type versions one LOAD_ATTR / STORE_ATTR site keeps specialised at once.
-const IC_WAYS: usize = 4;
+/// The LLVM type of an attribute inline cache, [`AttrIc`](crate::ic::AttrIc) field by field:
+/// [`EMBER_IC_WAYS`] entries ([`IcEntry`](crate::ic::IcEntry): `{version, kind, index,
+/// keys_version, descr, hint, unused}`, the descriptor a pointer, the rest `i32`), then
+/// `{misses, victim}`. `tests/contract.rs` checks that its size and field offsets are those of
+/// the Rust (hence the C) definition on x86-64 and AArch64.
+pub fn attr_ic_type(ctx: ContextRef<'_>) -> StructType<'_> {
+    let i32t = ctx.i32_type();
+    let ptr_t = ctx.ptr_type(AddressSpace::default());
+    let entry_t = ctx.struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), ptr_t.into(), i32t.into(), i32t.into()], false);
+    ctx.struct_type(&[entry_t.array_type(EMBER_IC_WAYS as u32).into(), i32t.into(), i32t.into()], false)
+}
 
 impl<'ctx> Lower<'ctx, '_> {
     /// Globals, attributes, methods and imports (see the module doc).
@@ -145,25 +157,24 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
-    /// A new, empty attribute inline cache (`EmberAttrIC` of `ember_runtime.h`, 136 bytes) in
-    /// the module's data; its first lookups specialise it (`runtime_ic.c`). It is not seeded
-    /// from the interpreter's profile: the type versions and descriptor addresses that profile
-    /// holds are process-specific, and compiled code must not carry any (see
-    /// [`crate::hir::bind`]). The cost is one miss per site and process.
+    /// A new, empty attribute inline cache ([`AttrIc`](crate::ic::AttrIc), `EmberAttrIC` in C,
+    /// 136 bytes on 64-bit targets; type [`attr_ic_type`]) in the module's data; its first
+    /// lookups specialise it (`runtime_ic.c`). It is not seeded from the interpreter's profile:
+    /// the type versions and descriptor addresses that profile holds are process-specific, and
+    /// compiled code must not carry any (see [`crate::hir::bind`]). The cost is one miss per
+    /// site and process.
     fn attr_ic(&self) -> PointerValue<'ctx> {
-        // EmberICEntry {version, kind, index, keys_version, descr, hint, unused} x EMBER_IC_WAYS,
-        // then {misses, victim}; an empty entry has version u32::MAX and kind 0.
+        let ty = attr_ic_type(self.ctx);
+        let entry_t = ty.get_field_type_at_index(0).unwrap().into_array_type().get_element_type().into_struct_type();
         let i32t = self.ctx.i32_type();
-        let entry_t = self
-            .ctx
-            .struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), self.ptr_t().into(), i32t.into(), i32t.into()], false);
         let z: BasicValueEnum = i32t.const_zero().into();
-        let fields = [i32t.const_int(u32::MAX as u64, false).into(), z, z, z, self.ptr_t().const_null().into(), z, z];
+        // An empty entry: version EMBER_IC_EMPTY, kind 0 (EMBER_IC_NONE), everything else 0.
+        let fields = [i32t.const_int(EMBER_IC_EMPTY.into(), false).into(), z, z, z, self.ptr_t().const_null().into(), z, z];
         let empty = entry_t.const_named_struct(&fields);
-        let entries = vec![empty; IC_WAYS];
-        let ty = self.ctx.struct_type(&[entry_t.array_type(IC_WAYS as u32).into(), i32t.into(), i32t.into()], false);
-        let init =
-            ty.const_named_struct(&[entry_t.const_array(&entries).into(), i32t.const_zero().into(), i32t.const_int(1, false).into()]);
+        let entries = vec![empty; EMBER_IC_WAYS];
+        // No misses yet; the first entry to replace when all are taken is 1 (entry 0 is the
+        // inlined one, replaced only while empty).
+        let init = ty.const_named_struct(&[entry_t.const_array(&entries).into(), z, i32t.const_int(1, false).into()]);
         let g = self.m.add_global(ty, None, "ember_ic");
         g.set_linkage(Linkage::Private);
         g.set_initializer(&init);

@@ -20,6 +20,8 @@ mod locals;
 mod numbers;
 mod operators;
 
+pub use attrs::attr_ic_type;
+
 use std::collections::HashMap;
 
 use inkwell::attributes::{Attribute, AttributeLoc};
