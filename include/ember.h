@@ -503,8 +503,9 @@ enum EmberOp
    */
   EMBER_OP_UNSUPPORTED = 49,
   /**
-   * Hand the frame to the interpreter at this instruction (HIR only; no wire encoding is
-   * produced by the shim today). Block terminator.
+   * Hand the frame to the interpreter at this instruction. The wire format and the builder
+   * accept it (tests and the text form use it); the shim does not emit it today. Block
+   * terminator.
    */
   EMBER_OP_DEOPT = 50,
   /**
@@ -1477,8 +1478,9 @@ enum EmberStatus ember_compile(const uint8_t *wire,
 enum EmberStatus ember_free(uint64_t handle);
 
 /**
- * Writes the SSA HIR text form of a wire function into `buf` (NUL-terminated, truncated to
- * `buflen`); for debugging and `EMBER_DUMP_HIR`. Does not need `ember_init`.
+ * Writes the SSA HIR text form of a wire function after the HIR passes (typed, with its guards:
+ * what the lowering compiles) into `buf` (NUL-terminated, truncated to `buflen`); for debugging
+ * and `EMBER_DUMP_HIR`. Does not need `ember_init`.
  *
  * Errors: `Malformed`, `Unsupported`, `InvalidHir` (the message goes into `buf`).
  */

@@ -127,7 +127,7 @@ impl Compiler {
     /// Creates a compiler.
     ///
     /// Errors: [`EmberError::Llvm`] if the JIT cannot be created or a helper symbol cannot be
-    /// defined; [`EmberError::Usage`] for an opt level above 3.
+    /// defined; [`EmberError::Usage`] for an opt level above 2.
     pub fn new(config: Config) -> Result<Compiler, EmberError> {
         if config.opt_level > 2 {
             return Err(EmberError::Usage(format!("opt level {} (expected 0..=2)", config.opt_level)));

@@ -294,8 +294,9 @@ pub extern "C" fn ember_free(handle: u64) -> EmberStatus {
     guard(std::ptr::null_mut(), 0, || free_handle(handle))
 }
 
-/// Writes the SSA HIR text form of a wire function into `buf` (NUL-terminated, truncated to
-/// `buflen`); for debugging and `EMBER_DUMP_HIR`. Does not need `ember_init`.
+/// Writes the SSA HIR text form of a wire function after the HIR passes (typed, with its guards:
+/// what the lowering compiles) into `buf` (NUL-terminated, truncated to `buflen`); for debugging
+/// and `EMBER_DUMP_HIR`. Does not need `ember_init`.
 ///
 /// Errors: `Malformed`, `Unsupported`, `InvalidHir` (the message goes into `buf`).
 #[no_mangle]
@@ -307,7 +308,8 @@ pub extern "C" fn ember_hir_text(wire: *const u8, len: usize, buf: *mut c_char, 
         }
         let bytes = unsafe { std::slice::from_raw_parts(wire, len) };
         let w = crate::hir::wire::decode(bytes)?;
-        let f = crate::hir::build::build(&w)?;
+        let mut f = crate::hir::build::build(&w)?;
+        crate::passes::run_all(&mut f)?;
         text = crate::hir::printer::print(&f);
         Ok(())
     });

@@ -117,8 +117,9 @@ pub enum Op {
     /// A CPython instruction Ember cannot compile: imm0 = CPython opcode, imm1 = string index
     /// of its name. Compiling a function in which it is reachable fails with its name.
     Unsupported = 49,
-    /// Hand the frame to the interpreter at this instruction (HIR only; no wire encoding is
-    /// produced by the shim today). Block terminator.
+    /// Hand the frame to the interpreter at this instruction. The wire format and the builder
+    /// accept it (tests and the text form use it); the shim does not emit it today. Block
+    /// terminator.
     Deopt = 50,
     /// `FORMAT_SIMPLE`: `format(v)` (str passes through).
     FormatSimple = 51,

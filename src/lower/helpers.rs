@@ -1,7 +1,9 @@
 //! The runtime-helper ABI: the name and C signature of every helper compiled code calls.
 //!
-//! Mirrors `cpython-glue/ember_runtime.h` one to one (a test checks that every name here is
-//! declared there). `P` is a pointer (object, thread state, frame, array), `I` an `int64_t`,
+//! Every helper that compiled code calls by name is listed here; `tests/contract.rs` checks
+//! that each is declared in `cpython-glue/ember_runtime.h` and registered in
+//! `EMBER_RUNTIME_HELPERS`. The header declares more than this table: the out-of-line halves
+//! (`ember_*_slow`, `ember_*_miss`) that only the inlined helper bitcode calls. `P` is a pointer (object, thread state, frame, array), `I` an `int64_t`,
 //! `F` a `double`.
 
 /// A parameter's machine type.

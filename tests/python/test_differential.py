@@ -487,6 +487,28 @@ def f(n):
         r = k.bump()
     return r, K.count, k.count
 """, [(3,), (0,)]),
+    # LOAD_ATTR_CLASS hits inline (entry 0), then the class attribute is rebound mid-loop (the
+    # class's version changes: a miss, the entry specialised again) and deleted (AttributeError).
+    Case("class_attr_rebound", """
+class D:
+    FORWARD = 1
+
+class E(D):
+    pass
+
+def f(n, flip):
+    out = []
+    try:
+        for i in range(n):
+            out.append((D.FORWARD, E.FORWARD))
+            if i == flip:
+                D.FORWARD = "changed"
+            if i == flip + 2:
+                del D.FORWARD
+    finally:
+        D.FORWARD = 1
+    return out
+""", [(6, 2), (4, -5), (3, 0), (5, 1)]),
     # ---------------------------------------------------------------- method calls
     Case("builtin_methods", """
 def f(xs, d, s):

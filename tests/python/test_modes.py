@@ -1014,3 +1014,22 @@ def test_log_passes_names_every_pass_with_its_changes_and_time(tmp_path):
     plain = (tmp_path / "plain.log").read_text().splitlines()
     assert any(x.startswith("Finished compiling __main__:f ") for x in plain)
     assert not any(x.startswith("Passes ") for x in plain)
+
+
+def test_dump_hir_logs_the_typed_hir_the_lowering_compiles(tmp_path):
+    """EMBER_DUMP_HIR=1 logs each function's HIR after the passes: a float multiply-add shows the
+    unboxing that guards its operands, the unboxed arithmetic and the one box of the result."""
+    log = tmp_path / "ember.log"
+    ok(run_script(tmp_path, """
+        def f(a, b):
+            return a * b + 1.0
+        for i in range(5):
+            f(1.5, 2.0)
+        """, env=clean_env(EMBER_AUTO="2", EMBER_LOG=str(log), EMBER_DUMP_HIR="1"), module_ember=True))
+    text = log.read_text()
+    hir = text[text.index("HIR for __main__:f:"):text.index("Finished compiling __main__:f ")]
+    # Neither argument is known to be a float: one check reads both as doubles (or deopts).
+    assert re.search(r"v\d+:CDouble, v\d+:CDouble = UnboxNumbers v0 v1", hir), hir
+    assert hir.count("FloatBinOp<") == 2, hir
+    assert hir.count("Box ") == 1, hir
+    assert "BinaryOp<" not in hir, hir
