@@ -174,6 +174,17 @@ int ember_list_extend(PyObject *list /* borrowed */, PyObject *iterable);
  * all consumed. `kwnames` (CALL_KW) is a tuple of the trailing keyword names, or NULL.
  * Calls of Ember-compiled functions go straight to their compiled entry. */
 PyObject *ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames);
+/* runtime_fast.c: CALL's specialised forms (EmberCallSpec), the same contract as ember_call
+ * without keywords: the interpreter's checks for the form, then a direct call of the C
+ * function; the generic call when a check fails. */
+PyObject *ember_call_builtin_o(PyThreadState *ts, PyObject **base, i64 nargs);
+PyObject *ember_call_builtin_fast(PyThreadState *ts, PyObject **base, i64 nargs);
+PyObject *ember_call_len(PyThreadState *ts, PyObject **base, i64 nargs);
+PyObject *ember_call_isinstance(PyThreadState *ts, PyObject **base, i64 nargs);
+PyObject *ember_call_list_append(PyThreadState *ts, PyObject **base, i64 nargs);
+PyObject *ember_call_method_descriptor_o(PyThreadState *ts, PyObject **base, i64 nargs);
+PyObject *ember_call_method_descriptor_noargs(PyThreadState *ts, PyObject **base, i64 nargs);
+PyObject *ember_call_method_descriptor_fast(PyThreadState *ts, PyObject **base, i64 nargs);
 /* shim.c: direct call of an Ember-compiled function (steals callable and args when it
  * returns 1; returns 0 and steals nothing when the generic route must be taken). */
 int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result);
@@ -614,7 +625,9 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) \
+    X(ember_call) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
+    X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \
     X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence) \
     X(ember_format_simple) X(ember_format_with_spec) X(ember_convert_value) X(ember_build_string) \

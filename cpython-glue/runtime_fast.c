@@ -21,6 +21,7 @@
 #include "ember.h"                        /* EmberType */
 
 #include "internal/pycore_ceval.h"        /* _PY_EVAL_EVENTS_MASK */
+#include "internal/pycore_emscripten_trampoline.h" /* _PyCFunction_TrampolineCall */
 #include "internal/pycore_code.h"         /* COMPARISON_BIT, COMPARISON_* masks */
 #include "internal/pycore_dict.h"         /* PyDictKeysObject, DK_UNICODE_ENTRIES, PyDictValues */
 #include "internal/pycore_floatobject.h"  /* _PyFloat_ExactDealloc */
@@ -827,6 +828,171 @@ int
 ember_list_append(PyObject *list, PyObject *v)
 {
     return _PyList_AppendTakeRef((PyListObject *)list, v) < 0 ? -1 : 0;
+}
+
+/* ======================================================================================
+ * Specialised calls (CALL_BUILTIN_O ... CALL_METHOD_DESCRIPTOR_FAST, Python/bytecodes.c)
+ *
+ * Each takes what ember_call takes (base = [callable, self_or_null, args...], nargs = the
+ * oparg; everything consumed) and makes the checks the interpreter's specialised instruction
+ * makes; where the interpreter would deoptimise, it takes the generic call instead, which
+ * computes the same. A hit calls the C function directly, as the instruction does.
+ * ====================================================================================== */
+
+/* The arguments of a call as the specialised instructions count them: with self, self first. */
+#define EMBER_CALL_ARGS(base, nargs, args, total)                   \
+    PyObject **args = (base) + 2;                                   \
+    Py_ssize_t total = (Py_ssize_t)(nargs);                         \
+    if ((base)[1] != NULL) {                                        \
+        args--;                                                     \
+        total++;                                                    \
+    }
+
+static inline void ember_call_release(PyObject **base, PyObject **args, Py_ssize_t total)
+{
+    for (Py_ssize_t i = 0; i < total; i++) Py_DECREF(args[i]);
+    Py_DECREF(base[0]);
+}
+
+/* CALL_BUILTIN_O: one argument to a METH_O builtin function, with the C recursion check. */
+PyObject *
+ember_call_builtin_o(PyThreadState *ts, PyObject **base, i64 nargs)
+{
+    EMBER_CALL_ARGS(base, nargs, args, total);
+    PyObject *callable = base[0];
+    if (EMBER_LIKELY(total == 1 && PyCFunction_CheckExact(callable) && PyCFunction_GET_FLAGS(callable) == METH_O &&
+                     ts->c_recursion_remaining > 0)) {
+        PyCFunction cfunc = PyCFunction_GET_FUNCTION(callable);
+        _Py_EnterRecursiveCallTstateUnchecked(ts);
+        PyObject *res = _PyCFunction_TrampolineCall(cfunc, PyCFunction_GET_SELF(callable), args[0]);
+        _Py_LeaveRecursiveCallTstate(ts);
+        ember_call_release(base, args, total);
+        return res;
+    }
+    return ember_call(ts, base, nargs, NULL);
+}
+
+/* CALL_BUILTIN_FAST: a METH_FASTCALL builtin function. */
+PyObject *
+ember_call_builtin_fast(PyThreadState *ts, PyObject **base, i64 nargs)
+{
+    EMBER_CALL_ARGS(base, nargs, args, total);
+    PyObject *callable = base[0];
+    if (EMBER_LIKELY(PyCFunction_CheckExact(callable) && PyCFunction_GET_FLAGS(callable) == METH_FASTCALL)) {
+        PyCFunction cfunc = PyCFunction_GET_FUNCTION(callable);
+        PyObject *res = ((PyCFunctionFast)(void (*)(void))cfunc)(PyCFunction_GET_SELF(callable), args, total);
+        ember_call_release(base, args, total);
+        return res;
+    }
+    return ember_call(ts, base, nargs, NULL);
+}
+
+/* CALL_LEN: len(x) while `len` is the builtin. */
+PyObject *
+ember_call_len(PyThreadState *ts, PyObject **base, i64 nargs)
+{
+    EMBER_CALL_ARGS(base, nargs, args, total);
+    if (EMBER_LIKELY(total == 1 && base[0] == ts->interp->callable_cache.len)) {
+        Py_ssize_t n = PyObject_Length(args[0]);
+        PyObject *res = n < 0 ? NULL : PyLong_FromSsize_t(n);
+        ember_call_release(base, args, total);
+        return res;
+    }
+    return ember_call(ts, base, nargs, NULL);
+}
+
+/* CALL_ISINSTANCE: isinstance(x, cls) while `isinstance` is the builtin. */
+PyObject *
+ember_call_isinstance(PyThreadState *ts, PyObject **base, i64 nargs)
+{
+    EMBER_CALL_ARGS(base, nargs, args, total);
+    if (EMBER_LIKELY(total == 2 && base[0] == ts->interp->callable_cache.isinstance)) {
+        int r = PyObject_IsInstance(args[0], args[1]);
+        PyObject *res = r < 0 ? NULL : PyBool_FromLong(r);
+        ember_call_release(base, args, total);
+        return res;
+    }
+    return ember_call(ts, base, nargs, NULL);
+}
+
+/* CALL_LIST_APPEND: xs.append(v) on an exact list; returns None (the interpreter skips the
+ * POP_TOP that follows; compiled code pops the None). */
+PyObject *
+ember_call_list_append(PyThreadState *ts, PyObject **base, i64 nargs)
+{
+    PyObject *self = base[1];
+    if (EMBER_LIKELY(nargs == 1 && self != NULL && base[0] == ts->interp->callable_cache.list_append &&
+                     PyList_CheckExact(self))) {
+        if (_PyList_AppendTakeRef((PyListObject *)self, base[2]) < 0) {
+            Py_DECREF(self);
+            Py_DECREF(base[0]);
+            return NULL;
+        }
+        Py_DECREF(self);
+        Py_DECREF(base[0]);
+        return Py_None;
+    }
+    return ember_call(ts, base, nargs, NULL);
+}
+
+/* The method descriptor `callable` when it is one of a builtin type with exactly `flags`, and
+ * `self` is an instance of exactly that type (CALL_METHOD_DESCRIPTOR_*'s checks); else NULL. */
+static inline PyMethodDef *ember_method_def(PyObject *callable, PyObject *self, int flags)
+{
+    if (!Py_IS_TYPE(callable, &PyMethodDescr_Type)) return NULL;
+    PyMethodDescrObject *method = (PyMethodDescrObject *)callable;
+    PyMethodDef *meth = method->d_method;
+    if (meth->ml_flags != flags || !Py_IS_TYPE(self, method->d_common.d_type)) return NULL;
+    return meth;
+}
+
+/* CALL_METHOD_DESCRIPTOR_O: self.m(arg) for a METH_O method of a builtin type. */
+PyObject *
+ember_call_method_descriptor_o(PyThreadState *ts, PyObject **base, i64 nargs)
+{
+    EMBER_CALL_ARGS(base, nargs, args, total);
+    PyMethodDef *meth;
+    if (EMBER_LIKELY(total == 2 && (meth = ember_method_def(base[0], args[0], METH_O)) != NULL &&
+                     ts->c_recursion_remaining > 0)) {
+        _Py_EnterRecursiveCallTstateUnchecked(ts);
+        PyObject *res = _PyCFunction_TrampolineCall(meth->ml_meth, args[0], args[1]);
+        _Py_LeaveRecursiveCallTstate(ts);
+        ember_call_release(base, args, total);
+        return res;
+    }
+    return ember_call(ts, base, nargs, NULL);
+}
+
+/* CALL_METHOD_DESCRIPTOR_NOARGS: self.m() for a METH_NOARGS method of a builtin type. */
+PyObject *
+ember_call_method_descriptor_noargs(PyThreadState *ts, PyObject **base, i64 nargs)
+{
+    EMBER_CALL_ARGS(base, nargs, args, total);
+    PyMethodDef *meth;
+    if (EMBER_LIKELY(total == 1 && (meth = ember_method_def(base[0], args[0], METH_NOARGS)) != NULL &&
+                     ts->c_recursion_remaining > 0)) {
+        _Py_EnterRecursiveCallTstateUnchecked(ts);
+        PyObject *res = _PyCFunction_TrampolineCall(meth->ml_meth, args[0], NULL);
+        _Py_LeaveRecursiveCallTstate(ts);
+        ember_call_release(base, args, total);
+        return res;
+    }
+    return ember_call(ts, base, nargs, NULL);
+}
+
+/* CALL_METHOD_DESCRIPTOR_FAST: self.m(args...) for a METH_FASTCALL method of a builtin type. */
+PyObject *
+ember_call_method_descriptor_fast(PyThreadState *ts, PyObject **base, i64 nargs)
+{
+    EMBER_CALL_ARGS(base, nargs, args, total);
+    PyMethodDef *meth;
+    if (EMBER_LIKELY(total >= 1 && (meth = ember_method_def(base[0], args[0], METH_FASTCALL)) != NULL)) {
+        PyCFunctionFast cfunc = (PyCFunctionFast)(void (*)(void))meth->ml_meth;
+        PyObject *res = cfunc(args[0], args + 1, total - 1);
+        ember_call_release(base, args, total);
+        return res;
+    }
+    return ember_call(ts, base, nargs, NULL);
 }
 
 /* ======================================================================================

@@ -334,7 +334,19 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
         case BUILD_CONST_KEY_MAP: r = E1(EMBER_OP_BUILD_CONST_KEY_MAP, oparg); break;
         case LIST_APPEND: r = E1(EMBER_OP_LIST_APPEND, oparg); break;
         case LIST_EXTEND: r = E1(EMBER_OP_LIST_EXTEND, oparg); break;
-        case CALL: r = E1(EMBER_OP_CALL, oparg); break;
+        case CALL: {
+            int spec = op == CALL_BUILTIN_O                  ? EMBER_CALL_SPEC_BUILTIN_O
+                       : op == CALL_BUILTIN_FAST             ? EMBER_CALL_SPEC_BUILTIN_FAST
+                       : op == CALL_LEN                      ? EMBER_CALL_SPEC_LEN
+                       : op == CALL_ISINSTANCE               ? EMBER_CALL_SPEC_IS_INSTANCE
+                       : op == CALL_LIST_APPEND              ? EMBER_CALL_SPEC_LIST_APPEND
+                       : op == CALL_METHOD_DESCRIPTOR_O      ? EMBER_CALL_SPEC_METHOD_DESCRIPTOR_O
+                       : op == CALL_METHOD_DESCRIPTOR_NOARGS ? EMBER_CALL_SPEC_METHOD_DESCRIPTOR_NOARGS
+                       : op == CALL_METHOD_DESCRIPTOR_FAST   ? EMBER_CALL_SPEC_METHOD_DESCRIPTOR_FAST
+                                                             : EMBER_CALL_SPEC_GENERIC;
+            r = E2(EMBER_OP_CALL, oparg, spec);
+            break;
+        }
         case CALL_KW: r = E1(EMBER_OP_CALL_KW, oparg); break;
         case GET_ITER: r = E0(EMBER_OP_GET_ITER); break;
         case FOR_ITER: {

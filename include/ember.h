@@ -65,7 +65,7 @@
 /**
  * Wire format version this library reads.
  */
-#define EMBER_WIRE_VERSION 2
+#define EMBER_WIRE_VERSION 3
 
 /**
  * Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
@@ -437,7 +437,8 @@ enum EmberOp
    */
   EMBER_OP_LIST_EXTEND = 33,
   /**
-   * `CALL` imm0 positional arguments: stack (callable, self_or_null, args...).
+   * `CALL` imm0 positional arguments: stack (callable, self_or_null, args...). imm1 = the
+   * specialisation the interpreter chose ([`CallSpec`]).
    */
   EMBER_OP_CALL = 34,
   /**
@@ -893,6 +894,61 @@ enum EmberArith
 typedef enum EmberArith EmberArith;
 #else
 typedef uint8_t EmberArith;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * `Call`'s imm1: the quickened form of `CALL` (`Python/bytecodes.c`). Each specialised form has
+ * its own fast path (`runtime_fast.c`) that makes the interpreter's checks for that form and
+ * calls the target directly; when a check fails it takes the generic call, so a
+ * specialisation never changes behaviour. Shared with C as `EmberCallSpec`.
+ */
+enum EmberCallSpec
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `CALL` and the forms Ember has no fast path for (Python functions are entered through the
+   * generic path, which calls compiled code directly).
+   */
+  EMBER_CALL_SPEC_GENERIC = 0,
+  /**
+   * `CALL_BUILTIN_O`: a builtin function taking one argument (`METH_O`), e.g. `math.sqrt(x)`.
+   */
+  EMBER_CALL_SPEC_BUILTIN_O = 1,
+  /**
+   * `CALL_BUILTIN_FAST`: a builtin function with `METH_FASTCALL`.
+   */
+  EMBER_CALL_SPEC_BUILTIN_FAST = 2,
+  /**
+   * `CALL_LEN`: the builtin `len` on one argument.
+   */
+  EMBER_CALL_SPEC_LEN = 3,
+  /**
+   * `CALL_ISINSTANCE`: the builtin `isinstance` on two arguments.
+   */
+  EMBER_CALL_SPEC_IS_INSTANCE = 4,
+  /**
+   * `CALL_LIST_APPEND`: `list.append` on an exact list.
+   */
+  EMBER_CALL_SPEC_LIST_APPEND = 5,
+  /**
+   * `CALL_METHOD_DESCRIPTOR_O`: a method of a builtin type taking one argument.
+   */
+  EMBER_CALL_SPEC_METHOD_DESCRIPTOR_O = 6,
+  /**
+   * `CALL_METHOD_DESCRIPTOR_NOARGS`: a method of a builtin type taking none.
+   */
+  EMBER_CALL_SPEC_METHOD_DESCRIPTOR_NOARGS = 7,
+  /**
+   * `CALL_METHOD_DESCRIPTOR_FAST`: a method of a builtin type with `METH_FASTCALL`.
+   */
+  EMBER_CALL_SPEC_METHOD_DESCRIPTOR_FAST = 8,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberCallSpec EmberCallSpec;
+#else
+typedef uint8_t EmberCallSpec;
 #endif // __STDC_VERSION__ >= 202311L
 
 /**

@@ -35,7 +35,7 @@ pub fn calls(n: usize) -> Result<Function, EmberError> {
     let (mut v, mut bc) = (0, 1);
     for _ in 0..n {
         s += &format!("  v{v} = LoadGlobal<0, 1, 1, 1234, 0, 7> @{bc}[]\n  v{}:opt = PushNull\n", v + 1);
-        s += &format!("  v{} = Call<0> v{v} v{} @{}[]\n", v + 2, v + 1, bc + 5);
+        s += &format!("  v{} = Call<0, 0> v{v} v{} @{}[]\n", v + 2, v + 1, bc + 5);
         s += &format!("  PopTop v{}\n", v + 2);
         v += 3;
         bc += 10;

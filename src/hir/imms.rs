@@ -7,8 +7,8 @@
 //! an immediate outside its enum (malformed HIR), which callers report as unsupported.
 
 use super::op::{
-    Arith, AttrSpec, BinarySpec, Cmp, CompareSpec, ForIterSpec, GlobalSpec, MethodSpec, StoreAttrSpec, StoreSubscrSpec, SubscrSpec,
-    ToBoolSpec,
+    Arith, AttrSpec, BinarySpec, CallSpec, Cmp, CompareSpec, ForIterSpec, GlobalSpec, MethodSpec, StoreAttrSpec, StoreSubscrSpec,
+    SubscrSpec, ToBoolSpec,
 };
 use super::{Instr, Op};
 
@@ -43,6 +43,7 @@ macro_rules! enum_fields {
 enum_fields!(
     Arith,
     Cmp,
+    CallSpec,
     BinarySpec,
     CompareSpec,
     ToBoolSpec,
@@ -162,6 +163,13 @@ views! {
     StoreSubscrImms for StoreSubscr {
         /// The quickened form.
         spec: StoreSubscrSpec = 0,
+    }
+    /// `Call` (`CALL`).
+    CallImms for Call {
+        /// Positional arguments after callable and self-or-NULL (CPython's oparg).
+        nargs: i64 = 0,
+        /// The quickened form.
+        spec: CallSpec = 1,
     }
     /// `ForIter` (`FOR_ITER`).
     ForIterImms for ForIter {

@@ -83,7 +83,8 @@ pub enum Op {
     ListAppend = 32,
     /// `LIST_EXTEND` imm0.
     ListExtend = 33,
-    /// `CALL` imm0 positional arguments: stack (callable, self_or_null, args...).
+    /// `CALL` imm0 positional arguments: stack (callable, self_or_null, args...). imm1 = the
+    /// specialisation the interpreter chose ([`CallSpec`]).
     Call = 34,
     /// `CALL_KW` imm0 arguments: stack (callable, self_or_null, args..., kwnames).
     CallKw = 35,
@@ -351,6 +352,7 @@ macro_rules! from_imm {
 from_imm!(
     Arith,
     Cmp,
+    CallSpec,
     BinarySpec,
     CompareSpec,
     ToBoolSpec,
@@ -515,6 +517,34 @@ pub enum StoreSubscrSpec {
     Dict = 2,
 }
 
+/// `Call`'s imm1: the quickened form of `CALL` (`Python/bytecodes.c`). Each specialised form has
+/// its own fast path (`runtime_fast.c`) that makes the interpreter's checks for that form and
+/// calls the target directly; when a check fails it takes the generic call, so a
+/// specialisation never changes behaviour. Shared with C as `EmberCallSpec`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum CallSpec {
+    /// `CALL` and the forms Ember has no fast path for (Python functions are entered through the
+    /// generic path, which calls compiled code directly).
+    Generic = 0,
+    /// `CALL_BUILTIN_O`: a builtin function taking one argument (`METH_O`), e.g. `math.sqrt(x)`.
+    BuiltinO = 1,
+    /// `CALL_BUILTIN_FAST`: a builtin function with `METH_FASTCALL`.
+    BuiltinFast = 2,
+    /// `CALL_LEN`: the builtin `len` on one argument.
+    Len = 3,
+    /// `CALL_ISINSTANCE`: the builtin `isinstance` on two arguments.
+    IsInstance = 4,
+    /// `CALL_LIST_APPEND`: `list.append` on an exact list.
+    ListAppend = 5,
+    /// `CALL_METHOD_DESCRIPTOR_O`: a method of a builtin type taking one argument.
+    MethodDescriptorO = 6,
+    /// `CALL_METHOD_DESCRIPTOR_NOARGS`: a method of a builtin type taking none.
+    MethodDescriptorNoargs = 7,
+    /// `CALL_METHOD_DESCRIPTOR_FAST`: a method of a builtin type with `METH_FASTCALL`.
+    MethodDescriptorFast = 8,
+}
+
 /// `ForIter`'s imm1 (`FOR_ITER_*`). Shared with C as `EmberForIterSpec`.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
@@ -610,7 +640,7 @@ ops! {
     BuildConstKeyMap, 1, false, true, false;
     ListAppend, 1, false, true, false;
     ListExtend, 1, false, true, false;
-    Call, 1, false, true, false;
+    Call, 2, false, true, false;
     CallKw, 1, false, true, false;
     GetIter, 0, false, true, false;
     ForIter, 2, true, true, false;

@@ -3,7 +3,7 @@
 //! Little-endian throughout. Layout (see `ember.h`, `EMBER_WIRE_MAGIC`):
 //!
 //! ```text
-//! u32 magic "EMB1"   u16 version (2)   u16 flags (EMBER_WIRE_FLAG_*)
+//! u32 magic "EMB1"   u16 version (3)   u16 flags (EMBER_WIRE_FLAG_*)
 //! u32 nlocalsplus    u32 argcount      u32 stacksize    u32 ncode_units
 //! u32 localsplus_offset (bytes from the frame pointer to localsplus[0])
 //! u32 instr_ptr_offset  (bytes from the frame pointer to the instr_ptr field)
@@ -23,7 +23,7 @@ use crate::hir::Type;
 /// Magic number at the start of every wire function ("EMB1", little-endian).
 pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
 /// Wire format version this library reads.
-pub const EMBER_WIRE_VERSION: u16 = 2;
+pub const EMBER_WIRE_VERSION: u16 = 3;
 /// Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
 pub const EMBER_WIRE_FLAG_IMMORTAL: u16 = 1;
 /// Wire `flags` bit: give the compiled code an on-stack-replacement entry at every loop header

@@ -5,12 +5,15 @@
 //! CALL_FUNCTION_EX, CALL_INTRINSIC_1, CALL_INTRINSIC_2, MAKE_FUNCTION, SET_FUNCTION_ATTRIBUTE,
 //! BEFORE_WITH and BEFORE_ASYNC_WITH (which call `__enter__` / `__aenter__`). `Call` and
 //! `CallKw` spill their arguments into the frame's value stack and call `ember_call` with the
-//! vector.
+//! vector; a `Call` the interpreter specialised for a builtin ([`CallSpec`]) calls that form's
+//! fast path instead (`ember_call_builtin_o`, `ember_call_len`, ...).
 
 use inkwell::values::BasicValueEnum;
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
+use crate::hir::imms::CallImms;
+use crate::hir::op::CallSpec;
 use crate::hir::{FrameState, Instr, Op};
 
 impl<'ctx> Lower<'ctx, '_> {
@@ -29,7 +32,26 @@ impl<'ctx> Lower<'ctx, '_> {
                     (&ins.args[..], ptr_null)
                 };
                 let base = self.spill_args(pos, fs.stack.len())?;
-                let r = self.call_ptr("ember_call", &[self.ts.into(), base.into(), self.i64c(imm(0)).into(), kw.into()])?;
+                let spec = match ins.op {
+                    Op::Call => CallImms::of(ins).ok_or_else(unsupported)?.spec,
+                    _ => CallSpec::Generic,
+                };
+                let special = match spec {
+                    CallSpec::Generic => None,
+                    CallSpec::BuiltinO => Some("ember_call_builtin_o"),
+                    CallSpec::BuiltinFast => Some("ember_call_builtin_fast"),
+                    CallSpec::Len => Some("ember_call_len"),
+                    CallSpec::IsInstance => Some("ember_call_isinstance"),
+                    CallSpec::ListAppend => Some("ember_call_list_append"),
+                    CallSpec::MethodDescriptorO => Some("ember_call_method_descriptor_o"),
+                    CallSpec::MethodDescriptorNoargs => Some("ember_call_method_descriptor_noargs"),
+                    CallSpec::MethodDescriptorFast => Some("ember_call_method_descriptor_fast"),
+                };
+                let n = self.i64c(imm(0)).into();
+                let r = match special {
+                    Some(name) => self.call_ptr(name, &[self.ts.into(), base.into(), n])?,
+                    None => self.call_ptr("ember_call", &[self.ts.into(), base.into(), n, kw.into()])?,
+                };
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
             }

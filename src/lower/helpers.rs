@@ -118,6 +118,14 @@ helpers! {
     ember_list_append(P, P) -> I32;
     ember_list_extend(P, P) -> I32;
     ember_call(P, P, I, P) -> Ptr;
+    ember_call_builtin_o(P, P, I) -> Ptr;
+    ember_call_builtin_fast(P, P, I) -> Ptr;
+    ember_call_len(P, P, I) -> Ptr;
+    ember_call_isinstance(P, P, I) -> Ptr;
+    ember_call_list_append(P, P, I) -> Ptr;
+    ember_call_method_descriptor_o(P, P, I) -> Ptr;
+    ember_call_method_descriptor_noargs(P, P, I) -> Ptr;
+    ember_call_method_descriptor_fast(P, P, I) -> Ptr;
     ember_get_iter(P) -> Ptr;
     ember_for_iter(P, P) -> Ptr;
     ember_for_iter_range(P, P) -> Ptr;

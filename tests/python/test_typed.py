@@ -192,3 +192,88 @@ def test_operations_typed_from_known_operand_types_match_the_interpreter(ember_m
     fi, fc = both(src, warm=[(6, 3, 1.5, 2.5)] * 3)
     for args in EDGES:
         run_both(fi, fc, *args)
+
+
+# CALL's specialised forms (EmberCallSpec): each fast path makes the interpreter's checks and
+# takes the generic call when one fails, so every input below must agree with the interpreter.
+CALLS_SRC = """
+import math
+
+def f(xs, s, d, out):
+    t = 0.0
+    for x in xs:
+        t += math.sqrt(x)              # CALL_BUILTIN_O
+        out.append(len(xs))            # CALL_LEN, CALL_LIST_APPEND
+        if isinstance(x, int):         # CALL_ISINSTANCE
+            t += 1
+        t += divmod(x, 3)[0]           # CALL_BUILTIN_FAST
+        u = s.upper()                  # CALL_METHOD_DESCRIPTOR_NOARGS
+        t += d.get(u, 0)               # CALL_METHOD_DESCRIPTOR_FAST
+        out.append(", ".join([u, u]))  # CALL_METHOD_DESCRIPTOR_O
+    return t, out[-3:]
+"""
+
+
+class _Str(str):
+    def upper(self):
+        return "sub"
+
+
+class _Dict(dict):
+    def get(self, k, default=None):
+        return 100
+
+
+class _List(list):
+    def append(self, v):
+        super().append(("sub", v))
+
+
+CALL_INPUTS = {
+    "warm shape": ([1, 4, 9], "ab", {"AB": 2}, []),
+    "C function raises": ([1, -4, 9], "ab", {}, []),
+    "str argument": ([1, "x"], "ab", {}, []),
+    "float argument": ([1, 2.5, 9], "ab", {}, []),
+    "str subclass self": ([1, 4], _Str("ab"), {}, []),
+    "dict subclass self": ([1, 4], "ab", _Dict(), []),
+    "None self": ([1, 4], "ab", None, []),
+    "list subclass self": ([1, 4], "ab", {}, _List()),
+    "tuple self": ([1, 4], "ab", {}, ()),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CALL_INPUTS))
+def test_specialised_calls_match_the_interpreter_when_their_checks_fail(ember_mod, case):
+    fi, fc = both(CALLS_SRC, warm=[CALL_INPUTS["warm shape"]] * 2)
+    run_both(fi, fc, *CALL_INPUTS["warm shape"])
+    run_both(fi, fc, *CALL_INPUTS[case])
+    run_both(fi, fc, *CALL_INPUTS["warm shape"])
+
+
+def test_specialised_calls_follow_rebound_builtins(ember_mod):
+    fi, fc = both(CALLS_SRC, warm=[CALL_INPUTS["warm shape"]] * 2)
+    for f in (fi, fc):
+        f.__globals__["len"] = lambda x: -7
+        f.__globals__["isinstance"] = lambda a, b: False
+        f.__globals__["divmod"] = lambda a, b: (0.5, 0)
+        f.__globals__["math"] = type(sys)("fake_math")
+        f.__globals__["math"].sqrt = lambda x: 1
+    run_both(fi, fc, *CALL_INPUTS["warm shape"])
+    for f in (fi, fc):
+        for name in ("len", "isinstance", "divmod"):
+            del f.__globals__[name]
+        import math
+        f.__globals__["math"] = math
+    run_both(fi, fc, *CALL_INPUTS["warm shape"])
+
+
+def test_specialised_calls_keep_reference_counts(ember_mod):
+    fi, fc = both(CALLS_SRC, warm=[CALL_INPUTS["warm shape"]] * 2)
+    xs, s, d, out = [1, 4, 9], "ab" * 3, {"ABABAB": 2}, []
+    before = [sys.getrefcount(o) for o in (xs, s, d, out)]
+    for _ in range(50):
+        fc(xs, s, d, out)
+        with pytest.raises(ValueError):
+            fc([1, -1], s, d, out)
+    del out[:]
+    assert [sys.getrefcount(o) for o in (xs, s, d, out)] == before
