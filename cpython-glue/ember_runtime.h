@@ -149,6 +149,12 @@ PyObject *ember_load_method(PyThreadState *ts, PyObject *owner, PyObject *name, 
 int ember_store_attr(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v);
 int ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
                           i64 type_version, i64 offset);
+/* The `_borrowed` forms take `owner` borrowed (a local the frame keeps alive, passes/borrow.rs):
+ * they neither take nor drop a reference to it, except around a generic path. */
+PyObject *ember_load_attr_slot_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name,
+                                        i64 type_version, i64 offset);
+int ember_store_attr_slot_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                                   i64 type_version, i64 offset);
 
 /* ---- subscripts ---- */
 PyObject *ember_binary_subscr(PyObject *container, PyObject *sub);
@@ -314,6 +320,8 @@ PyObject *ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *nam
                                PyObject **self_out);
 int ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, PyObject *v,
                         EmberAttrIC *ic);
+PyObject *ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic);
+int ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic);
 /* Entry 0 did not answer: the other entries, else the generic operation and re-specialisation. */
 PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
     __attribute__((noinline));
@@ -619,7 +627,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_store_global) \
     X(ember_load_attr) X(ember_load_attr_slot) X(ember_load_attr_module) \
     X(ember_load_method) \
-    X(ember_store_attr) X(ember_store_attr_slot) \
+    X(ember_store_attr) X(ember_store_attr_slot) X(ember_load_attr_slot_borrowed) X(ember_store_attr_slot_borrowed) \
     X(ember_binary_subscr) X(ember_binary_subscr_list_int) X(ember_binary_subscr_tuple_int) \
     X(ember_binary_subscr_dict) X(ember_store_subscr) X(ember_store_subscr_list_int) \
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
@@ -639,7 +647,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_import_name) X(ember_import_from) X(ember_before_with) X(ember_delete_attr) \
     X(ember_delete_global) X(ember_load_build_class) X(ember_match_class) X(ember_match_mapping) \
     X(ember_match_sequence) X(ember_match_keys) X(ember_get_len) X(ember_unpack_ex) \
-    X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) \
+    X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) X(ember_load_attr_ic_borrowed) X(ember_store_attr_ic_borrowed) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
     X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_resume_ic_fill) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \

@@ -600,19 +600,36 @@ ember_type_version_ok(PyObject *owner, i64 type_version)
 }
 
 /* LOAD_ATTR_SLOT: type version, PyObject* at byte `offset` in the object (NULL -> generic). */
+static inline PyObject *load_attr_slot_hit(PyObject *owner, i64 type_version, i64 offset)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
+        PyObject *attr = *(PyObject **)((char *)owner + offset);
+        if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
+    }
+    return NULL;
+}
+
 PyObject *
 ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
                      i64 type_version, i64 offset)
 {
-    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
-        PyObject *attr = *(PyObject **)((char *)owner + offset);
-        if (EMBER_LIKELY(attr != NULL)) {
-            Py_INCREF(attr);
-            Py_DECREF(owner);
-            return attr;
-        }
+    PyObject *attr = load_attr_slot_hit(owner, type_version, offset);
+    if (EMBER_LIKELY(attr != NULL)) {
+        Py_DECREF(owner);
+        return attr;
     }
     return ember_load_attr(ts, owner, name);
+}
+
+/* The same with `owner` borrowed (a local the frame keeps alive, passes/borrow.rs): the generic
+ * path holds its own reference while it may run Python code. */
+PyObject *
+ember_load_attr_slot_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name,
+                              i64 type_version, i64 offset)
+{
+    PyObject *attr = load_attr_slot_hit(owner, type_version, offset);
+    if (EMBER_LIKELY(attr != NULL)) return attr;
+    return ember_load_attr(ts, Py_NewRef(owner), name);
 }
 
 /* LOAD_ATTR_MODULE: exact module, md_dict keys version (u32), entries[index]. */
@@ -638,28 +655,43 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
  * common kinds (LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_CLASS, LOAD_ATTR_METHOD_WITH_VALUES / _NO_DICT,
  * STORE_ATTR_INSTANCE_VALUE, with the interpreter's guards). Everything else (other kinds,
  * other entries, misses) is runtime_ic.c's. */
-PyObject *
-ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+/* Entry 0's hit: a new reference to the attribute, NULL (no exception) when it does not apply. */
+static inline PyObject *load_attr_ic_hit(PyObject *owner, EmberAttrIC *ic)
 {
     EmberICEntry *e = &ic->e[0];
     if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE)) {
         PyDictValues *values = _PyObject_InlineValues(owner);
         if (EMBER_LIKELY(values->valid)) {
             PyObject *attr = values->values[e->index];
-            if (EMBER_LIKELY(attr != NULL)) {
-                Py_INCREF(attr);
-                Py_DECREF(owner);
-                return attr;
-            }
+            if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
         }
     }
     else if (e->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
         /* LOAD_ATTR_CLASS (`Direction.FORWARD`): the class's own version guards the attribute. */
-        PyObject *attr = Py_NewRef(e->descr);   /* before the class's reference goes */
-        Py_DECREF(owner);
+        return Py_NewRef(e->descr);
+    }
+    return NULL;
+}
+
+PyObject *
+ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    PyObject *attr = load_attr_ic_hit(owner, ic);
+    if (EMBER_LIKELY(attr != NULL)) {
+        Py_DECREF(owner);   /* after the attribute's reference is taken */
         return attr;
     }
     return ember_load_attr_ic_miss(ts, owner, name, ic);
+}
+
+/* The same with `owner` borrowed (passes/borrow.rs): no reference to it is taken or dropped on a
+ * hit; a miss, which may run Python code, gets its own. */
+PyObject *
+ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    PyObject *attr = load_attr_ic_hit(owner, ic);
+    if (EMBER_LIKELY(attr != NULL)) return attr;
+    return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
 }
 
 PyObject *
@@ -681,8 +713,9 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
     return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
 }
 
-int
-ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
+/* Entry 0's hit: stores v (consumed) and returns 1; 0 (nothing done) when it does not apply.
+ * Releasing the old value may run Python code; the owner is not used after it. */
+static inline int store_attr_ic_hit(PyObject *owner, PyObject *v, EmberAttrIC *ic)
 {
     EmberICEntry *e = &ic->e[0];
     if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE &&
@@ -696,26 +729,60 @@ ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject
         else {
             Py_DECREF(old);
         }
+        return 1;
+    }
+    return 0;
+}
+
+int
+ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
+{
+    if (EMBER_LIKELY(store_attr_ic_hit(owner, v, ic))) {
         Py_DECREF(owner);
         return 0;
     }
     return ember_store_attr_ic_miss(ts, owner, name, v, ic);
 }
 
-/* STORE_ATTR_SLOT: type version, PyObject* at byte `offset`. */
+/* The same with `owner` borrowed (passes/borrow.rs). */
 int
-ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
-                      i64 type_version, i64 offset)
+ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
+{
+    if (EMBER_LIKELY(store_attr_ic_hit(owner, v, ic))) return 0;
+    return ember_store_attr_ic_miss(ts, Py_NewRef(owner), name, v, ic);
+}
+
+/* STORE_ATTR_SLOT: type version, PyObject* at byte `offset`. */
+static inline int store_attr_slot_hit(PyObject *owner, PyObject *v, i64 type_version, i64 offset)
 {
     if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
         PyObject **addr = (PyObject **)((char *)owner + offset);
         PyObject *old = *addr;
         *addr = v;
         Py_XDECREF(old);
+        return 1;
+    }
+    return 0;
+}
+
+int
+ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                      i64 type_version, i64 offset)
+{
+    if (EMBER_LIKELY(store_attr_slot_hit(owner, v, type_version, offset))) {
         Py_DECREF(owner);
         return 0;
     }
     return ember_store_attr(ts, owner, name, v);
+}
+
+/* The same with `owner` borrowed (passes/borrow.rs). */
+int
+ember_store_attr_slot_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v,
+                               i64 type_version, i64 offset)
+{
+    if (EMBER_LIKELY(store_attr_slot_hit(owner, v, type_version, offset))) return 0;
+    return ember_store_attr(ts, Py_NewRef(owner), name, v);
 }
 
 /* ======================================================================================

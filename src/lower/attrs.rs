@@ -74,14 +74,20 @@ impl<'ctx> Lower<'ctx, '_> {
                 let at = LoadAttrImms::of(ins).ok_or_else(unsupported)?;
                 let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(at.name)?.into()];
                 let (a, b2) = (self.bound_imm(at.version)?.into(), self.i64c(at.index).into());
+                // A borrowed owner (passes::borrow) goes to the helpers that leave its reference.
+                let borrowed = self.borrowed.contains(&arg(0));
                 let r = match at.spec {
                     // LOAD_ATTR_WITH_HINT too: the site may also see objects whose values are
                     // still inline, which the self-specialising cache handles.
                     AttrSpec::Generic | AttrSpec::InstanceValue | AttrSpec::WithHint => {
                         let ic = self.attr_ic();
-                        self.call_ptr("ember_load_attr_ic", &[base[0], base[1], base[2], ic.into()])?
+                        let name = if borrowed { "ember_load_attr_ic_borrowed" } else { "ember_load_attr_ic" };
+                        self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
                     }
-                    AttrSpec::Slot => self.call_ptr("ember_load_attr_slot", &[base[0], base[1], base[2], a, b2])?,
+                    AttrSpec::Slot => {
+                        let name = if borrowed { "ember_load_attr_slot_borrowed" } else { "ember_load_attr_slot" };
+                        self.call_ptr(name, &[base[0], base[1], base[2], a, b2])?
+                    }
                     AttrSpec::Module => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
                 };
                 self.check_null(r, fs)?;
@@ -105,12 +111,17 @@ impl<'ctx> Lower<'ctx, '_> {
                 let (v, owner) = (self.val(arg(0))?.into(), self.val(arg(1))?.into());
                 let base: [BasicValueEnum; 4] = [self.ts.into(), owner, self.konst(st.name)?.into(), v];
                 let (a, b2) = (self.bound_imm(st.version)?.into(), self.i64c(st.index).into());
+                let borrowed = self.borrowed.contains(&arg(1));
                 let r = match st.spec {
                     StoreAttrSpec::Generic | StoreAttrSpec::InstanceValue | StoreAttrSpec::WithHint => {
                         let ic = self.attr_ic();
-                        self.call("ember_store_attr_ic", &[base[0], base[1], base[2], base[3], ic.into()])?
+                        let name = if borrowed { "ember_store_attr_ic_borrowed" } else { "ember_store_attr_ic" };
+                        self.call(name, &[base[0], base[1], base[2], base[3], ic.into()])?
                     }
-                    StoreAttrSpec::Slot => self.call("ember_store_attr_slot", &[base[0], base[1], base[2], base[3], a, b2])?,
+                    StoreAttrSpec::Slot => {
+                        let name = if borrowed { "ember_store_attr_slot_borrowed" } else { "ember_store_attr_slot" };
+                        self.call(name, &[base[0], base[1], base[2], base[3], a, b2])?
+                    }
                 };
                 self.check_int(r, fs)?;
             }

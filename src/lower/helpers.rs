@@ -99,10 +99,12 @@ helpers! {
     ember_store_global(P, P, P, P) -> I32;
     ember_load_attr(P, P, P) -> Ptr;
     ember_load_attr_slot(P, P, P, I, I) -> Ptr;
+    ember_load_attr_slot_borrowed(P, P, P, I, I) -> Ptr;
     ember_load_attr_module(P, P, P, I, I) -> Ptr;
     ember_load_method(P, P, P, P) -> Ptr;
     ember_store_attr(P, P, P, P) -> I32;
     ember_store_attr_slot(P, P, P, P, I, I) -> I32;
+    ember_store_attr_slot_borrowed(P, P, P, P, I, I) -> I32;
     ember_binary_subscr(P, P) -> Ptr;
     ember_binary_subscr_list_int(P, P) -> Ptr;
     ember_binary_subscr_tuple_int(P, P) -> Ptr;
@@ -184,8 +186,10 @@ helpers! {
     ember_unpack_store(P, I, P) -> I32;
     ember_unpack_ex(P, P, I, P) -> I32;
     ember_load_attr_ic(P, P, P, P) -> Ptr;
+    ember_load_attr_ic_borrowed(P, P, P, P) -> Ptr;
     ember_load_method_ic(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic(P, P, P, P, P) -> I32;
+    ember_store_attr_ic_borrowed(P, P, P, P, P) -> I32;
     ember_load_attr_ic_miss(P, P, P, P) -> Ptr;
     ember_load_method_ic_miss(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic_miss(P, P, P, P, P) -> I32;

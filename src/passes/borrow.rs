@@ -16,9 +16,22 @@
 //! code: loads, constants, guards, unboxing, boxing, machine arithmetic and releases of values
 //! whose deallocator is trivial ([`crate::hir::Type::trivial_release`]). A side exit inside the
 //! range spills the borrowed value with a new reference (`lower`).
+//!
+//! A `LoadFast` whose only use is the owner of a `LoadAttr` (not the module form) or a
+//! `StoreAttr` in the same block, with only such instructions between, is borrowed too:
+//!
+//! ```text
+//! v0 = LoadFast<0>                  v0 = LoadFastBorrow<0>
+//! v1 = LoadAttr<1, 1, ..> v0 @2[]   v1 = LoadAttr<1, 1, ..> v0 @2[]
+//! ```
+//! The lowering then calls the attribute helpers' `_borrowed` forms, which take no reference
+//! on a cache hit (no Python code runs there) and take one around the generic path, which may
+//! run Python code that unbinds the local.
 
 use std::collections::HashMap;
 
+use crate::hir::imms::LoadAttrImms;
+use crate::hir::op::AttrSpec;
 use crate::hir::{Function, Instr, Op, Value};
 
 /// True when `ins` can run no Python code and rebinds no local.
@@ -95,6 +108,30 @@ pub fn run(f: &mut Function) -> usize {
             if instrs[i + 1..pi].iter().enumerate().all(|(k, x)| drop_at.contains(&(i + 1 + k)) || (quiet(f, x) && !rebinds(x))) {
                 borrow_at.push(i);
                 drop_at.push(pi);
+            }
+        }
+        // Owners of attribute loads and stores.
+        for (i, ins) in instrs.iter().enumerate() {
+            if ins.op != Op::LoadFast || count(ins.results[0]) != 1 {
+                continue;
+            }
+            let (v, local) = (ins.results[0], ins.imms[0]);
+            let owner_of = |x: &Instr| match x.op {
+                Op::LoadAttr => x.args[0] == v && LoadAttrImms::of(x).is_some_and(|a| a.spec != AttrSpec::Module),
+                Op::StoreAttr => x.args[1] == v && x.args[0] != v,
+                _ => false,
+            };
+            let Some(j) = instrs.iter().skip(i + 1).position(|x| x.args.contains(&v)).map(|k| k + i + 1) else {
+                continue;
+            };
+            let rebinds = |x: &Instr| match x.op {
+                Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear => x.imms[0] == local,
+                _ => false,
+            };
+            if owner_of(&instrs[j])
+                && instrs[i + 1..j].iter().enumerate().all(|(k, x)| drop_at.contains(&(i + 1 + k)) || (quiet(f, x) && !rebinds(x)))
+            {
+                borrow_at.push(i);
             }
         }
         let b = &mut f.blocks[bi];

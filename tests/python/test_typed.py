@@ -277,3 +277,55 @@ def test_specialised_calls_keep_reference_counts(ember_mod):
             fc([1, -1], s, d, out)
     del out[:]
     assert [sys.getrefcount(o) for o in (xs, s, d, out)] == before
+
+
+# Borrowed attribute owners (passes/borrow.rs): `o.x` and `o.y = v` on a local take no reference
+# to `o` on a cache hit. Here the attribute operation itself runs Python code that drops the
+# frame's reference to `o` through f_locals (PEP 667) while the operation still uses `o`: the
+# getter, a data descriptor's __set__, and the __del__ of the value a store replaces.
+BORROW_SRC = """
+import sys
+
+class Rebind:
+    def __del__(self):
+        frame = sys._getframe(1)
+        if "o" in frame.f_locals:
+            frame.f_locals["o"] = "rebound by __del__"
+
+class Setter:
+    def __set__(self, obj, value):
+        sys._getframe(1).f_locals["o"] = "rebound by __set__"
+        obj.__dict__["s"] = value
+
+class P:
+    s = Setter()
+
+    def __init__(self, n):
+        self.n = n
+        self.v = None
+
+    @property
+    def x(self):
+        sys._getframe(1).f_locals["o"] = "rebound by the getter"
+        return self.n + 1
+
+def f(n, which):
+    o = P(n)
+    t = o.n                        # a hit: no reference taken
+    if which == 1:
+        t += o.x                   # the getter drops the frame's reference
+    elif which == 2:
+        o.s = n                    # __set__ drops it
+    elif which == 3:
+        o.v = Rebind()
+        o.v = n                    # the old value's __del__ drops it
+    return t, o
+"""
+
+
+@pytest.mark.parametrize("which", [0, 1, 2, 3])
+def test_borrowed_attribute_owners_survive_code_that_unbinds_them(ember_mod, which):
+    fi, fc = both(BORROW_SRC, warm=[(3, 0), (4, which)] * 2)
+    for n in range(5):
+        run_both(fi, fc, n, which)
+        run_both(fi, fc, n, 0)
