@@ -469,7 +469,8 @@ impl<'ctx> Lower<'ctx, '_> {
 
     fn release(&self, v: Value) -> Result<(), EmberError> {
         let t = self.f.ty(v);
-        if t.is_unboxed() {
+        // Unboxed values hold no reference, borrowed ones (passes::borrow) none of their own.
+        if t.is_unboxed() || self.borrowed.contains(&v) {
             return Ok(());
         }
         let p = self.val(v)?;

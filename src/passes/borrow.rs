@@ -18,7 +18,9 @@
 //! range spills the borrowed value with a new reference (`lower`).
 //!
 //! A `LoadFast` whose only use is the owner of a `LoadAttr` (not the module form) or a
-//! `StoreAttr` in the same block, with only such instructions between, is borrowed too:
+//! `StoreAttr` in the same block, or the operand of the block's `PopJumpIfNone` /
+//! `PopJumpIfNotNone` (an identity test, whose release the lowering then skips), with only
+//! such instructions between, is borrowed too:
 //!
 //! ```text
 //! v0 = LoadFast<0>                  v0 = LoadFastBorrow<0>
@@ -121,16 +123,17 @@ pub fn run(f: &mut Function) -> usize {
                 Op::StoreAttr => x.args[1] == v && x.args[0] != v,
                 _ => false,
             };
-            let Some(j) = instrs.iter().skip(i + 1).position(|x| x.args.contains(&v)).map(|k| k + i + 1) else {
-                continue;
+            let term = &f.blocks[bi].term;
+            let j = match instrs.iter().skip(i + 1).position(|x| x.args.contains(&v)) {
+                Some(k) if owner_of(&instrs[k + i + 1]) => k + i + 1,
+                None if matches!(term.op, Op::PopJumpIfNone | Op::PopJumpIfNotNone) && term.args[0] == v => instrs.len(),
+                _ => continue,
             };
             let rebinds = |x: &Instr| match x.op {
                 Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear => x.imms[0] == local,
                 _ => false,
             };
-            if owner_of(&instrs[j])
-                && instrs[i + 1..j].iter().enumerate().all(|(k, x)| drop_at.contains(&(i + 1 + k)) || (quiet(f, x) && !rebinds(x)))
-            {
+            if instrs[i + 1..j].iter().enumerate().all(|(k, x)| drop_at.contains(&(i + 1 + k)) || (quiet(f, x) && !rebinds(x))) {
                 borrow_at.push(i);
             }
         }

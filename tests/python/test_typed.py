@@ -329,3 +329,18 @@ def test_borrowed_attribute_owners_survive_code_that_unbinds_them(ember_mod, whi
     for n in range(5):
         run_both(fi, fc, n, which)
         run_both(fi, fc, n, 0)
+
+
+def test_borrowed_identity_tests_keep_reference_counts(ember_mod):
+    src = ("def f(o, p):\n    n = 0\n    for i in range(3):\n        if o is None:\n            n += 1\n"
+           "        if p is not None:\n            n += p.k\n    return n\n")
+
+    class K:
+        k = 2
+    fi, fc = both(src, warm=[(None, K()), (1, None)] * 2)
+    o, p = object(), K()
+    before = (sys.getrefcount(o), sys.getrefcount(p))
+    for _ in range(100):
+        assert fc(o, p) == fi(o, p) == 6
+        assert fc(None, None) == fi(None, None) == 3
+    assert (sys.getrefcount(o), sys.getrefcount(p)) == before
