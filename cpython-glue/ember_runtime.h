@@ -160,6 +160,9 @@ int ember_store_attr_slot_borrowed(PyThreadState *ts, PyObject *owner, PyObject 
 PyObject *ember_binary_subscr(PyObject *container, PyObject *sub);
 PyObject *ember_binary_subscr_list_int(PyObject *container, PyObject *sub);
 PyObject *ember_binary_subscr_tuple_int(PyObject *container, PyObject *sub);
+/* Neither operand consumed (borrowed operands, passes/borrow.rs; the caller releases owned ones). */
+PyObject *ember_binary_subscr_list_int_borrowed(PyObject *container, PyObject *sub);
+PyObject *ember_binary_subscr_tuple_int_borrowed(PyObject *container, PyObject *sub);
 PyObject *ember_binary_subscr_dict(PyObject *container, PyObject *sub);
 int ember_store_subscr(PyObject *container, PyObject *sub, PyObject *v);
 int ember_store_subscr_list_int(PyObject *container, PyObject *sub, PyObject *v);
@@ -629,7 +632,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_load_method) \
     X(ember_store_attr) X(ember_store_attr_slot) X(ember_load_attr_slot_borrowed) X(ember_store_attr_slot_borrowed) \
     X(ember_binary_subscr) X(ember_binary_subscr_list_int) X(ember_binary_subscr_tuple_int) \
-    X(ember_binary_subscr_dict) X(ember_store_subscr) X(ember_store_subscr_list_int) \
+    X(ember_binary_subscr_dict) X(ember_binary_subscr_list_int_borrowed) X(ember_binary_subscr_tuple_int_borrowed) X(ember_store_subscr) X(ember_store_subscr_list_int) \
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \

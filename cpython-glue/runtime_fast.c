@@ -823,6 +823,30 @@ ember_binary_subscr_tuple_int(PyObject *container, PyObject *sub)
     return ember_binary_subscr(container, sub);
 }
 
+/* The same two with both operands borrowed (neither consumed; passes/borrow.rs): the element
+ * read runs no Python code; the generic path gets its own references. */
+PyObject *
+ember_binary_subscr_list_int_borrowed(PyObject *container, PyObject *sub)
+{
+    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
+                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
+        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
+        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) return Py_NewRef(PyList_GET_ITEM(container, i));
+    }
+    return ember_binary_subscr(Py_NewRef(container), Py_NewRef(sub));
+}
+
+PyObject *
+ember_binary_subscr_tuple_int_borrowed(PyObject *container, PyObject *sub)
+{
+    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyTuple_CheckExact(container) &&
+                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
+        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
+        if (EMBER_LIKELY(i < PyTuple_GET_SIZE(container))) return Py_NewRef(PyTuple_GET_ITEM(container, i));
+    }
+    return ember_binary_subscr(Py_NewRef(container), Py_NewRef(sub));
+}
+
 /* BINARY_SUBSCR_DICT: exact dict, PyDict_GetItemRef; a missing key raises KeyError(sub). */
 PyObject *
 ember_binary_subscr_dict(PyObject *container, PyObject *sub)

@@ -26,13 +26,23 @@ impl<'ctx> Lower<'ctx, '_> {
         let unsupported = || super::unsupported(ins);
         match ins.op {
             Op::BinarySubscr => {
-                let name = match BinarySubscrImms::of(ins).ok_or_else(unsupported)?.spec {
-                    SubscrSpec::Generic => "ember_binary_subscr",
-                    SubscrSpec::ListInt => "ember_binary_subscr_list_int",
-                    SubscrSpec::TupleInt => "ember_binary_subscr_tuple_int",
-                    SubscrSpec::Dict => "ember_binary_subscr_dict",
+                let spec = BinarySubscrImms::of(ins).ok_or_else(unsupported)?.spec;
+                // With a borrowed operand (passes::borrow), the list and tuple forms take both
+                // operands borrowed and the owned one is released after the call.
+                let borrowed = ins.args.iter().any(|a| self.borrowed.contains(a));
+                let name = match (spec, borrowed) {
+                    (SubscrSpec::Generic, _) => "ember_binary_subscr",
+                    (SubscrSpec::ListInt, false) => "ember_binary_subscr_list_int",
+                    (SubscrSpec::ListInt, true) => "ember_binary_subscr_list_int_borrowed",
+                    (SubscrSpec::TupleInt, false) => "ember_binary_subscr_tuple_int",
+                    (SubscrSpec::TupleInt, true) => "ember_binary_subscr_tuple_int_borrowed",
+                    (SubscrSpec::Dict, _) => "ember_binary_subscr_dict",
                 };
                 let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into()])?;
+                if borrowed {
+                    self.release(arg(0))?;
+                    self.release(arg(1))?;
+                }
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
             }

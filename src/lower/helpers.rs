@@ -108,6 +108,8 @@ helpers! {
     ember_binary_subscr(P, P) -> Ptr;
     ember_binary_subscr_list_int(P, P) -> Ptr;
     ember_binary_subscr_tuple_int(P, P) -> Ptr;
+    ember_binary_subscr_list_int_borrowed(P, P) -> Ptr;
+    ember_binary_subscr_tuple_int_borrowed(P, P) -> Ptr;
     ember_binary_subscr_dict(P, P) -> Ptr;
     ember_store_subscr(P, P, P) -> I32;
     ember_store_subscr_list_int(P, P, P) -> I32;

@@ -18,7 +18,9 @@
 //! range spills the borrowed value with a new reference (`lower`).
 //!
 //! A `LoadFast` whose only use is the owner of a `LoadAttr` (not the module form) or a
-//! `StoreAttr` in the same block, or the operand of the block's `PopJumpIfNone` /
+//! `StoreAttr` in the same block, an operand of a `BinarySubscr` quickened for lists or tuples
+//! (`BINARY_SUBSCR_LIST_INT`, `_TUPLE_INT`: the element read runs no Python code), or the
+//! operand of the block's `PopJumpIfNone` /
 //! `PopJumpIfNotNone` (an identity test, whose release the lowering then skips), with only
 //! such instructions between, is borrowed too:
 //!
@@ -32,8 +34,8 @@
 
 use std::collections::HashMap;
 
-use crate::hir::imms::LoadAttrImms;
-use crate::hir::op::AttrSpec;
+use crate::hir::imms::{BinarySubscrImms, LoadAttrImms};
+use crate::hir::op::{AttrSpec, SubscrSpec};
 use crate::hir::{Function, Instr, Op, Value};
 
 /// True when `ins` can run no Python code and rebinds no local.
@@ -121,6 +123,7 @@ pub fn run(f: &mut Function) -> usize {
             let owner_of = |x: &Instr| match x.op {
                 Op::LoadAttr => x.args[0] == v && LoadAttrImms::of(x).is_some_and(|a| a.spec != AttrSpec::Module),
                 Op::StoreAttr => x.args[1] == v && x.args[0] != v,
+                Op::BinarySubscr => BinarySubscrImms::of(x).is_some_and(|s| matches!(s.spec, SubscrSpec::ListInt | SubscrSpec::TupleInt)),
                 _ => false,
             };
             let term = &f.blocks[bi].term;

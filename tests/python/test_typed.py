@@ -344,3 +344,50 @@ def test_borrowed_identity_tests_keep_reference_counts(ember_mod):
         assert fc(o, p) == fi(o, p) == 6
         assert fc(None, None) == fi(None, None) == 3
     assert (sys.getrefcount(o), sys.getrefcount(p)) == before
+
+
+# Borrowed subscript operands (BINARY_SUBSCR_LIST_INT / _TUPLE_INT on locals): the fast path
+# reads the element without references; every other case takes the generic path, including a
+# __getitem__ that drops the frame's reference to the container through f_locals.
+SUBSCR_SRC = """
+import sys
+
+class L(list):
+    def __getitem__(self, i):
+        sys._getframe(1).f_locals["xs"] = "rebound"
+        return list.__getitem__(self, i) * 10
+
+def f(xs, i):
+    t = 0
+    for k in range(3):
+        t += xs[i] + xs[k]
+    return t, xs
+"""
+
+SUBSCR_INPUTS = {
+    "list": ([1, 2, 3, 4], 3),
+    "tuple": ((1, 2, 3, 4), 1),
+    "negative index": ([1, 2, 3, 4], -1),
+    "out of range": ([1, 2, 3], 7),
+    "big index": ([1, 2, 3], 2 ** 70),
+    "bool index": ([1, 2, 3], True),
+    "float index": ([1, 2, 3], 1.0),
+    "dict": ({0: 5, 1: 6, 2: 7, 3: 8}, 3),
+    "list subclass": ("L", 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SUBSCR_INPUTS))
+def test_borrowed_subscript_operands_match_the_interpreter(ember_mod, case):
+    fi, fc = both(SUBSCR_SRC, warm=[([1, 2, 3, 4], 1)] * 2)
+    xs, i = SUBSCR_INPUTS[case]
+    if xs == "L":
+        xs = fi.__globals__["L"]([1, 2, 3])   # its __getitem__ rebinds the caller's `xs`
+    run_both(fi, fc, xs, i)
+    before = (sys.getrefcount(xs), sys.getrefcount(i))
+    for _ in range(20):
+        try:
+            fc(xs, i)
+        except (IndexError, TypeError, KeyError):
+            pass
+    assert (sys.getrefcount(xs), sys.getrefcount(i)) == before
