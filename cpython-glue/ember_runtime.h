@@ -25,6 +25,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include "internal/pycore_frame.h"
+#include "internal/pycore_dict.h"     /* DK_UNICODE_ENTRIES (ember_ic_hint_slot) */
+#include "internal/pycore_object.h"   /* _PyObject_GetManagedDict, _PyObject_InlineValues */
+#include "internal/pycore_interp.h"   /* DICT_NEXT_VERSION (ember_ic_store_hinted) */
 #include "internal/pycore_ceval.h"   /* _PY_EVAL_EVENTS_MASK (ember_gen_entry_now) */
 #include "ember.h"                   /* EmberAttrIC, EmberICEntry, EMBER_IC_WAYS, EMBER_IC_EMPTY */
 
@@ -317,6 +320,80 @@ enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALU
        /* A class's own staticmethod or classmethod (exact types), loaded from the class:
         * `descr`'s __get__(None, owner), which cannot run Python code. */
        EMBER_IC_CLASS_DESCR = 7 };
+
+/* The managed __dict__ entry at `hint` if its key is `name` (LOAD_ATTR_WITH_HINT and
+ * STORE_ATTR_WITH_HINT); NULL when the dict is missing or the hint no longer fits. */
+static inline PyObject **ember_ic_hint_slot(PyObject *owner, PyObject *name, i64 hint, PyDictObject **dict_out)
+{
+    PyDictObject *dict = _PyObject_GetManagedDict(owner);
+    if (dict == NULL || hint < 0 || hint >= dict->ma_keys->dk_nentries) return NULL;
+    *dict_out = dict;
+    if (DK_IS_UNICODE(dict->ma_keys)) {
+        PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys) + hint;
+        return ep->me_key == name ? &ep->me_value : NULL;
+    }
+    PyDictKeyEntry *ep = DK_ENTRIES(dict->ma_keys) + hint;
+    return ep->me_key == name ? &ep->me_value : NULL;
+}
+
+/* An instance attribute through entry `e` of kind EMBER_IC_INSTANCE_VALUE or _INSTANCE_ANY
+ * whose type version matched (borrowed): the inline values while they are valid, else for
+ * _INSTANCE_ANY the materialised __dict__'s entry at the hint (the type version guarantees the
+ * type has no attribute of this name, so the instance's __dict__ decides, as in the generic
+ * lookup). NULL when the entry does not answer. */
+static inline PyObject *ember_ic_instance_attr(const EmberICEntry *e, PyObject *owner, PyObject *name)
+{
+    if ((Py_TYPE(owner)->tp_flags & Py_TPFLAGS_INLINE_VALUES) && _PyObject_InlineValues(owner)->valid)
+        return e->index != EMBER_IC_EMPTY ? _PyObject_InlineValues(owner)->values[e->index] : NULL;
+    if (e->kind == EMBER_IC_INSTANCE_ANY) {
+        PyDictObject *dict;
+        PyObject **slot = ember_ic_hint_slot(owner, name, e->hint, &dict);
+        return slot != NULL ? *slot : NULL;
+    }
+    return NULL;
+}
+
+/* STORE_ATTR_WITH_HINT: replaces the existing entry `hint` of owner's managed __dict__ when it
+ * holds `name`, with the interpreter's dict-version bump. Watched dicts (dict watchers need the
+ * unexported _PyDict_SendEvent) and an untracked dict receiving a trackable value are left to
+ * the generic path. 1 when stored (v consumed, the old value released). */
+static inline int ember_ic_store_hinted(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, i64 hint)
+{
+    PyDictObject *dict;
+    PyObject **slot = ember_ic_hint_slot(owner, name, hint, &dict);
+    if (slot == NULL || *slot == NULL || (dict->ma_version_tag & DICT_WATCHER_MASK) != 0 ||
+        (!_PyObject_GC_IS_TRACKED(dict) && _PyObject_GC_MAY_BE_TRACKED(v)))
+        return 0;
+    PyObject *old = *slot;
+    *slot = v;
+    dict->ma_version_tag = DICT_NEXT_VERSION(ts->interp) | (dict->ma_version_tag & DICT_WATCHER_AND_MODIFICATION_MASK);
+    Py_DECREF(old);
+    return 1;
+}
+
+/* STORE_ATTR of an instance attribute through entry `e` (kinds EMBER_IC_INSTANCE_VALUE and
+ * _INSTANCE_ANY, the interpreter's STORE_ATTR_INSTANCE_VALUE and _WITH_HINT checks): 1 when
+ * stored (v consumed; releasing the old value may run Python code, after which the owner is not
+ * used), 0 (nothing done) when the entry does not apply. The owner is not consumed. */
+static inline int ember_ic_instance_store(PyThreadState *ts, const EmberICEntry *e, PyObject *owner, PyObject *name,
+                                          PyObject *v)
+{
+    if (Py_TYPE(owner)->tp_version_tag != e->version ||
+        (e->kind != EMBER_IC_INSTANCE_VALUE && e->kind != EMBER_IC_INSTANCE_ANY))
+        return 0;
+    if (_PyObject_GetManagedDict(owner) == NULL) {
+        /* STORE_ATTR_INSTANCE_VALUE */
+        if (!(Py_TYPE(owner)->tp_flags & Py_TPFLAGS_INLINE_VALUES)) return 0;
+        PyDictValues *values = _PyObject_InlineValues(owner);
+        if (!values->valid || e->index == EMBER_IC_EMPTY) return 0;
+        PyObject *old = values->values[e->index];
+        values->values[e->index] = v;
+        if (old == NULL) _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)e->index);
+        else Py_DECREF(old);
+        return 1;
+    }
+    return e->kind == EMBER_IC_INSTANCE_ANY && ember_ic_store_hinted(ts, owner, name, v, e->hint);
+}
 
 PyObject *ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic);
 PyObject *ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic,

@@ -652,11 +652,12 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
 }
 
 /* The attribute inline caches' fast paths, inlined into compiled code: entry 0 in its most
- * common kinds (LOAD_ATTR_INSTANCE_VALUE, LOAD_ATTR_CLASS, LOAD_ATTR_METHOD_WITH_VALUES / _NO_DICT,
- * STORE_ATTR_INSTANCE_VALUE, with the interpreter's guards). Everything else (other kinds,
- * other entries, misses) is runtime_ic.c's. */
+ * common kinds (LOAD_ATTR_INSTANCE_VALUE, _WITH_HINT and _CLASS, LOAD_ATTR_METHOD_WITH_VALUES /
+ * _NO_DICT, STORE_ATTR_INSTANCE_VALUE and _WITH_HINT, with the interpreter's guards; the
+ * instance tests are shared with runtime_ic.c through ember_runtime.h). Everything else (other
+ * kinds, other entries, misses) is runtime_ic.c's. */
 /* Entry 0's hit: a new reference to the attribute, NULL (no exception) when it does not apply. */
-static inline PyObject *load_attr_ic_hit(PyObject *owner, EmberAttrIC *ic)
+static inline PyObject *load_attr_ic_hit(PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
     EmberICEntry *e = &ic->e[0];
     if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE)) {
@@ -665,6 +666,12 @@ static inline PyObject *load_attr_ic_hit(PyObject *owner, EmberAttrIC *ic)
             PyObject *attr = values->values[e->index];
             if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
         }
+    }
+    else if (Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_ANY) {
+        /* LOAD_ATTR_WITH_HINT: an instance whose attributes live in its materialised __dict__
+         * (as go's squares), or in inline values while they are valid. */
+        PyObject *attr = ember_ic_instance_attr(e, owner, name);
+        if (attr != NULL) return Py_NewRef(attr);
     }
     else if (e->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
         /* LOAD_ATTR_CLASS (`Direction.FORWARD`): the class's own version guards the attribute. */
@@ -676,7 +683,7 @@ static inline PyObject *load_attr_ic_hit(PyObject *owner, EmberAttrIC *ic)
 PyObject *
 ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    PyObject *attr = load_attr_ic_hit(owner, ic);
+    PyObject *attr = load_attr_ic_hit(owner, name, ic);
     if (EMBER_LIKELY(attr != NULL)) {
         Py_DECREF(owner);   /* after the attribute's reference is taken */
         return attr;
@@ -689,7 +696,7 @@ ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttr
 PyObject *
 ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    PyObject *attr = load_attr_ic_hit(owner, ic);
+    PyObject *attr = load_attr_ic_hit(owner, name, ic);
     if (EMBER_LIKELY(attr != NULL)) return attr;
     return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
 }
@@ -715,29 +722,15 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
 
 /* Entry 0's hit: stores v (consumed) and returns 1; 0 (nothing done) when it does not apply.
  * Releasing the old value may run Python code; the owner is not used after it. */
-static inline int store_attr_ic_hit(PyObject *owner, PyObject *v, EmberAttrIC *ic)
+static inline int store_attr_ic_hit(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    EmberICEntry *e = &ic->e[0];
-    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE &&
-                     _PyObject_GetManagedDict(owner) == NULL && _PyObject_InlineValues(owner)->valid)) {
-        PyDictValues *values = _PyObject_InlineValues(owner);
-        PyObject *old = values->values[e->index];
-        values->values[e->index] = v;
-        if (old == NULL) {
-            _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)e->index);
-        }
-        else {
-            Py_DECREF(old);
-        }
-        return 1;
-    }
-    return 0;
+    return ember_ic_instance_store(ts, &ic->e[0], owner, name, v);
 }
 
 int
 ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    if (EMBER_LIKELY(store_attr_ic_hit(owner, v, ic))) {
+    if (EMBER_LIKELY(store_attr_ic_hit(ts, owner, name, v, ic))) {
         Py_DECREF(owner);
         return 0;
     }
@@ -748,7 +741,7 @@ ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject
 int
 ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    if (EMBER_LIKELY(store_attr_ic_hit(owner, v, ic))) return 0;
+    if (EMBER_LIKELY(store_attr_ic_hit(ts, owner, name, v, ic))) return 0;
     return ember_store_attr_ic_miss(ts, Py_NewRef(owner), name, v, ic);
 }
 

@@ -20,20 +20,6 @@
 
 /* ---- hit tests ---- */
 
-/* The managed __dict__ entry at `hint` if its key is `name` (LOAD_ATTR_WITH_HINT and
- * STORE_ATTR_WITH_HINT); NULL when the dict is missing or the hint no longer fits. */
-static inline PyObject **hint_slot(PyObject *owner, PyObject *name, i64 hint, PyDictObject **dict_out)
-{
-    PyDictObject *dict = _PyObject_GetManagedDict(owner);
-    if (dict == NULL || hint < 0 || hint >= dict->ma_keys->dk_nentries) return NULL;
-    *dict_out = dict;
-    if (DK_IS_UNICODE(dict->ma_keys)) {
-        PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys) + hint;
-        return ep->me_key == name ? &ep->me_value : NULL;
-    }
-    PyDictKeyEntry *ep = DK_ENTRIES(dict->ma_keys) + hint;
-    return ep->me_key == name ? &ep->me_value : NULL;
-}
 
 /* 1 when instance __dict__ `dict` may hold `name` (a str): it does, or its keys are not all
  * str, so that looking it up could run Python code (the caller then takes the generic path);
@@ -70,17 +56,7 @@ static inline int load_hit(EmberICEntry *e, PyObject *owner, PyObject *name, PyO
         (e->kind == EMBER_IC_INSTANCE_VALUE || e->kind == EMBER_IC_INSTANCE_ANY)) {
         /* (An entry seeded from LOAD_ATTR_WITH_HINT may be for a managed-dict type without
          * inline values.) */
-        PyObject *attr = NULL;
-        if ((Py_TYPE(owner)->tp_flags & Py_TPFLAGS_INLINE_VALUES) && _PyObject_InlineValues(owner)->valid) {
-            if (e->index != EMBER_IC_EMPTY) attr = _PyObject_InlineValues(owner)->values[e->index];
-        }
-        else if (e->kind == EMBER_IC_INSTANCE_ANY) {
-            /* LOAD_ATTR_WITH_HINT; the type version guarantees the type has no attribute of
-             * this name, so the instance's __dict__ decides, as in the generic lookup. */
-            PyDictObject *dict;
-            PyObject **slot = hint_slot(owner, name, e->hint, &dict);
-            if (slot != NULL) attr = *slot;
-        }
+        PyObject *attr = ember_ic_instance_attr(e, owner, name);
         if (attr == NULL) return 0;
         *out = Py_NewRef(attr);
         Py_DECREF(owner);
@@ -136,44 +112,11 @@ static inline int method_hit(EmberICEntry *e, PyObject *owner, PyObject *name, P
     return 0;
 }
 
-/* STORE_ATTR_WITH_HINT: replaces the existing entry `hint` of owner's managed __dict__ when it
- * holds `name`, with the interpreter's dict-version bump. Watched dicts (dict watchers need the
- * unexported _PyDict_SendEvent) and an untracked dict receiving a trackable value are left to
- * the generic path. 1 when stored. */
-static inline int store_hinted(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, i64 hint)
-{
-    PyDictObject *dict;
-    PyObject **slot = hint_slot(owner, name, hint, &dict);
-    if (slot == NULL || *slot == NULL || (dict->ma_version_tag & DICT_WATCHER_MASK) != 0 ||
-        (!_PyObject_GC_IS_TRACKED(dict) && _PyObject_GC_MAY_BE_TRACKED(v)))
-        return 0;
-    PyObject *old = *slot;
-    *slot = v;
-    dict->ma_version_tag = DICT_NEXT_VERSION(ts->interp) | (dict->ma_version_tag & DICT_WATCHER_AND_MODIFICATION_MASK);
-    Py_DECREF(old);
-    return 1;
-}
-
 /* STORE_ATTR through entry `e`: 1 when stored (v and the owner reference consumed), 0 when
  * the entry does not apply. */
 static inline int store_hit(PyThreadState *ts, EmberICEntry *e, PyObject *owner, PyObject *name, PyObject *v)
 {
-    if (Py_TYPE(owner)->tp_version_tag != e->version ||
-        (e->kind != EMBER_IC_INSTANCE_VALUE && e->kind != EMBER_IC_INSTANCE_ANY))
-        return 0;
-    if (_PyObject_GetManagedDict(owner) == NULL) {
-        /* STORE_ATTR_INSTANCE_VALUE */
-        if (!(Py_TYPE(owner)->tp_flags & Py_TPFLAGS_INLINE_VALUES)) return 0;
-        PyDictValues *values = _PyObject_InlineValues(owner);
-        if (!values->valid || e->index == EMBER_IC_EMPTY) return 0;
-        PyObject *old = values->values[e->index];
-        values->values[e->index] = v;
-        if (old == NULL) _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)e->index);
-        else Py_DECREF(old);
-    }
-    else if (e->kind != EMBER_IC_INSTANCE_ANY || !store_hinted(ts, owner, name, v, e->hint)) {
-        return 0;
-    }
+    if (!ember_ic_instance_store(ts, e, owner, name, v)) return 0;
     Py_DECREF(owner);
     return 1;
 }
