@@ -571,6 +571,13 @@ extern uint64_t ember_code_epoch;
 /* The miss path (shim.c): `code`'s compiled entry (NULL: none), also stored in `ic`. */
 entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code) EMBER_COLD;
 
+/* CALL without keywords (ember_call's contract) from a site whose EmberResumeIC caches the last
+ * compiled callee's entry: a compiled callee is entered without its code object's extra-data
+ * lookup while the cache is valid (runtime_slow.c, shim.c). */
+PyObject *ember_call_ic(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic);
+int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result,
+                         EmberResumeIC *ic);
+
 /* The common case of ember_gen_prepare (shim.c), for code that runs the entry itself: `gen`
  * is suspended (or fresh and sent None), its function is one Ember manages with compiled
  * code, the recursion budgets are left and no event is pending; then gen_send_ex2's protocol
@@ -713,7 +720,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

@@ -388,8 +388,24 @@ ember_list_extend(PyObject *list, PyObject *iterable)
  * With self_or_null the call gets self + args; without it, a bound method (PyMethod_Type)
  * is unpacked into its function and self like the interpreter does. Everything (callable,
  * self, args, kwnames) is consumed. */
+static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames,
+                                  EmberResumeIC *ic);
+
 PyObject *
 ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames)
+{
+    return call_impl(ts, base, nargs, kwnames, NULL);
+}
+
+/* CALL without keywords from a site with an entry cache (ember_call_direct_ic). */
+PyObject *
+ember_call_ic(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic)
+{
+    return call_impl(ts, base, nargs, NULL, ic);
+}
+
+static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames,
+                                  EmberResumeIC *ic)
 {
     PyObject *callable = base[0];
     PyObject **args = base + 2;
@@ -415,7 +431,8 @@ ember_call(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames)
         total++;
     }
     PyObject *res;
-    if (kwnames == NULL && ember_call_direct(ts, callable, args, total, &res)) {
+    if (kwnames == NULL && (ic != NULL ? ember_call_direct_ic(ts, callable, args, total, &res, ic)
+                                       : ember_call_direct(ts, callable, args, total, &res))) {
         return res;   /* compiled callee: callable and args were consumed */
     }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);

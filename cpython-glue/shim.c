@@ -1326,6 +1326,32 @@ int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py
     return 1;
 }
 
+/* ember_call_direct with the calling site's cache of the callee's entry (EmberResumeIC, the
+ * same cache generator resumption uses): a hit skips the code object's extra-data lookup
+ * (three dependent loads that miss the cache in call-heavy programs); the cache is valid while
+ * ember_code_epoch, bumped whenever an entry is withdrawn or a code record dies, is unchanged.
+ * The checks that depend on the call (arguments, stack, recursion, monitoring) run every time. */
+int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result,
+                         EmberResumeIC *ic)
+{
+    if (!ember_manages(callable)) return 0;
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    entry_fn entry;
+    if (EMBER_LIKELY(ic->code == (PyObject *)co && ic->epoch == ember_code_epoch)) {
+        entry = ic->entry;
+    }
+    else {
+        entry = ember_resume_ic_fill(ic, (PyObject *)co);
+        if (!entry) return 0;
+    }
+    if (!simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
+        ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
+        return 0;
+    *result = push_stolen_and_enter(ts, func, args, nargs, entry);
+    return 1;
+}
+
 static PyObject *init_name;  /* interned "__init__" */
 static PyObject *iter_name;  /* interned "__iter__" */
 getiterfunc ember_slot_tp_iter;

@@ -312,7 +312,11 @@ impl Compiler {
         bindings: &hir::bind::Bindings,
         symbol: &str,
     ) -> Result<Module<'ctx>, EmberError> {
-        let how = lower::Bound { init: false, invariant: self.target.is_some_and(|t| t.invariant_bindings()) };
+        let how = lower::Bound {
+            init: false,
+            invariant: self.target.is_some_and(|t| t.invariant_bindings()),
+            call_site_cache: self.target.is_some_and(|t| t.call_site_cache()),
+        };
         let m = lower::lower_split(ctx, f, bindings, symbol, how)?;
         m.set_triple(&inkwell::targets::TargetTriple::create(&self.jit.triple));
         m.set_data_layout(&self.tm.get_target_data().get_data_layout());

@@ -5,7 +5,8 @@
 //! CALL_FUNCTION_EX, CALL_INTRINSIC_1, CALL_INTRINSIC_2, MAKE_FUNCTION, SET_FUNCTION_ATTRIBUTE,
 //! BEFORE_WITH and BEFORE_ASYNC_WITH (which call `__enter__` / `__aenter__`). `Call` and
 //! `CallKw` spill their arguments into the frame's value stack and call `ember_call` with the
-//! vector; a `Call` the interpreter specialised for a builtin ([`CallSpec`]) calls that form's
+//! vector (a plain `Call` through `ember_call_ic`, with a per-site cache of the compiled
+//! callee's entry); a `Call` the interpreter specialised for a builtin ([`CallSpec`]) calls that form's
 //! fast path instead (`ember_call_builtin_o`, `ember_call_len`, ...).
 
 use inkwell::values::BasicValueEnum;
@@ -50,6 +51,12 @@ impl<'ctx> Lower<'ctx, '_> {
                 let n = self.i64c(imm(0)).into();
                 let r = match special {
                     Some(name) => self.call_ptr(name, &[self.ts.into(), base.into(), n])?,
+                    // A plain CALL caches its compiled callee's entry in its own EmberResumeIC,
+                    // where the target affords the site's address (Bound::call_site_cache).
+                    None if ins.op == Op::Call && self.call_site_cache => {
+                        let ic = self.resume_ic();
+                        self.call_ptr("ember_call_ic", &[self.ts.into(), base.into(), n, ic.into()])?
+                    }
                     None => self.call_ptr("ember_call", &[self.ts.into(), base.into(), n, kw.into()])?,
                 };
                 self.check_null(r, fs)?;

@@ -123,10 +123,10 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
-    /// One `EmberResumeIC` (ember_runtime.h) in the module's data for a SEND or FOR_ITER site: the code
+    /// One `EmberResumeIC` (ember_runtime.h) in the module's data for a SEND, FOR_ITER or CALL site: the code
     /// object it last resumed (borrowed), that code's compiled entry and the code epoch, all
     /// zero to start.
-    fn resume_ic(&self) -> PointerValue<'ctx> {
+    pub(super) fn resume_ic(&self) -> PointerValue<'ctx> {
         let ty = self.ctx.struct_type(&[self.ptr_t().into(), self.ptr_t().into(), self.ctx.i64_type().into()], false);
         let g = self.m.add_global(ty, None, "ember_resume_ic");
         g.set_linkage(Linkage::Private);

@@ -80,6 +80,8 @@ struct Lower<'ctx, 'f> {
     blocks: Vec<BasicBlock<'ctx>>,
     phis: Vec<Vec<PhiValue<'ctx>>>,
     last_ip: Option<u32>,
+    /// [`Bound::call_site_cache`].
+    call_site_cache: bool,
 }
 
 /// Leading runtime arguments of a helper call.
@@ -134,7 +136,7 @@ fn llvm(e: impl std::fmt::Display) -> EmberError {
 /// Errors: as [`lower_split`].
 pub fn lower<'ctx>(ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<Module<'ctx>, EmberError> {
     let (split, bindings) = crate::hir::bind::split(f, false);
-    lower_split(ctx, &split, &bindings, symbol, Bound { init: true, invariant: false })
+    lower_split(ctx, &split, &bindings, symbol, Bound { init: true, invariant: false, call_site_cache: false })
 }
 
 /// How [`lower_split`] treats the binding table.
@@ -146,6 +148,9 @@ pub struct Bound {
     /// Mark the table's loads `!invariant.load`, so LLVM may hoist them and keep values in
     /// registers across calls (see `passes_llvm::Target::invariant_bindings`).
     pub invariant: bool,
+    /// Give each plain `Call` its own cache of the compiled callee's entry (`ember_call_ic`;
+    /// see `passes_llvm::Target::call_site_cache`).
+    pub call_site_cache: bool,
 }
 
 /// Lowers a function split by [`crate::hir::bind::split`] into a new module in `ctx`,
@@ -227,6 +232,7 @@ pub fn lower_split<'ctx>(
         blocks,
         phis,
         last_ip: None,
+        call_site_cache: how.call_site_cache,
     };
     for (i, blk) in f.blocks.iter().enumerate() {
         for (p, phi) in blk.params.iter().zip(&l.phis[i]) {

@@ -391,3 +391,51 @@ def test_borrowed_subscript_operands_match_the_interpreter(ember_mod, case):
         except (IndexError, TypeError, KeyError):
             pass
     assert (sys.getrefcount(xs), sys.getrefcount(i)) == before
+
+
+# On x86-64 a plain CALL caches its compiled callee's entry (EmberResumeIC, ember_call_ic): it must
+# follow a callee whose code is replaced and one withdrawn after failing guards.
+CALLSITE_SRC = """
+def g(x):
+    return x + 1
+
+def h(x):
+    return x * 10
+
+G_CODE = g.__code__
+
+def f(n, swap_at):
+    t = 0
+    try:
+        for i in range(n):
+            t += g(i)
+            if i == swap_at:
+                g.__code__ = h.__code__
+    finally:
+        g.__code__ = G_CODE
+    return t
+
+def k(x, y):
+    return x * y + 0.5
+
+def caller(xs):
+    return [k(x, x) for x in xs]
+"""
+
+
+def test_call_site_entry_cache_follows_a_replaced_code_object(ember_mod):
+    fi, fc = both(CALLSITE_SRC, warm=[(6, -1)] * 2)
+    for swap_at in (-1, 0, 3, 5):
+        run_both(fi, fc, 6, swap_at)
+
+
+def test_call_site_entry_cache_follows_a_withdrawn_callee(ember_mod):
+    fi, fc = both(CALLSITE_SRC, "caller", warm=[([1.5, 2.5, 3.5],)] * 2)
+    recompiles = ember_mod.stats()["recompiles"]
+    # k was quickened for floats: ints make its guards fail until it is withdrawn.
+    for _ in range(20):
+        run_both(fi, fc, [1, 2, 3])
+    assert ember_mod.stats()["recompiles"] > recompiles
+    run_both(fi, fc, [1.5, 2.5])
+    assert ember_mod.force_compile(fc.__globals__["k"])
+    run_both(fi, fc, [1.5, 2, 3.5])
