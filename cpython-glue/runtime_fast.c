@@ -782,20 +782,43 @@ ember_store_attr_slot_borrowed(PyThreadState *ts, PyObject *owner, PyObject *nam
  * Subscript specialisations
  * ====================================================================================== */
 
-/* BINARY_SUBSCR_LIST_INT: exact list, exact non-negative compact int index in range. */
-PyObject *
-ember_binary_subscr_list_int(PyObject *container, PyObject *sub)
+/* The item of exact list (or tuple) `container` at exact non-negative compact int `sub` when
+ * in range (borrowed), else NULL: BINARY_SUBSCR_LIST_INT's and _TUPLE_INT's checks. */
+static inline PyObject *list_int_item(PyObject *container, PyObject *sub)
 {
     if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
                      _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
         Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
-        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) {
-            PyObject *res = Py_NewRef(PyList_GET_ITEM(container, i));
-            _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
-            Py_DECREF(container);
-            return res;
-        }
+        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) return PyList_GET_ITEM(container, i);
     }
+    return NULL;
+}
+
+static inline PyObject *tuple_int_item(PyObject *container, PyObject *sub)
+{
+    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyTuple_CheckExact(container) &&
+                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
+        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
+        if (EMBER_LIKELY(i < PyTuple_GET_SIZE(container))) return PyTuple_GET_ITEM(container, i);
+    }
+    return NULL;
+}
+
+/* BINARY_SUBSCR_LIST_INT / _TUPLE_INT on a hit; operands consumed. */
+static inline PyObject *subscr_item_consume(PyObject *item, PyObject *container, PyObject *sub)
+{
+    PyObject *res = Py_NewRef(item);
+    _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
+    Py_DECREF(container);
+    return res;
+}
+
+/* BINARY_SUBSCR_LIST_INT: exact list, exact non-negative compact int index in range. */
+PyObject *
+ember_binary_subscr_list_int(PyObject *container, PyObject *sub)
+{
+    PyObject *item = list_int_item(container, sub);
+    if (EMBER_LIKELY(item != NULL)) return subscr_item_consume(item, container, sub);
     return ember_binary_subscr(container, sub);
 }
 
@@ -803,16 +826,8 @@ ember_binary_subscr_list_int(PyObject *container, PyObject *sub)
 PyObject *
 ember_binary_subscr_tuple_int(PyObject *container, PyObject *sub)
 {
-    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyTuple_CheckExact(container) &&
-                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
-        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
-        if (EMBER_LIKELY(i < PyTuple_GET_SIZE(container))) {
-            PyObject *res = Py_NewRef(PyTuple_GET_ITEM(container, i));
-            _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
-            Py_DECREF(container);
-            return res;
-        }
-    }
+    PyObject *item = tuple_int_item(container, sub);
+    if (EMBER_LIKELY(item != NULL)) return subscr_item_consume(item, container, sub);
     return ember_binary_subscr(container, sub);
 }
 
@@ -821,22 +836,16 @@ ember_binary_subscr_tuple_int(PyObject *container, PyObject *sub)
 PyObject *
 ember_binary_subscr_list_int_borrowed(PyObject *container, PyObject *sub)
 {
-    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
-                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
-        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
-        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) return Py_NewRef(PyList_GET_ITEM(container, i));
-    }
+    PyObject *item = list_int_item(container, sub);
+    if (EMBER_LIKELY(item != NULL)) return Py_NewRef(item);
     return ember_binary_subscr(Py_NewRef(container), Py_NewRef(sub));
 }
 
 PyObject *
 ember_binary_subscr_tuple_int_borrowed(PyObject *container, PyObject *sub)
 {
-    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyTuple_CheckExact(container) &&
-                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
-        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
-        if (EMBER_LIKELY(i < PyTuple_GET_SIZE(container))) return Py_NewRef(PyTuple_GET_ITEM(container, i));
-    }
+    PyObject *item = tuple_int_item(container, sub);
+    if (EMBER_LIKELY(item != NULL)) return Py_NewRef(item);
     return ember_binary_subscr(Py_NewRef(container), Py_NewRef(sub));
 }
 
@@ -938,6 +947,18 @@ static inline void ember_call_release(PyObject **base, PyObject **args, Py_ssize
     Py_DECREF(base[0]);
 }
 
+/* Calls a METH_O or METH_NOARGS C function as the specialised instructions do, inside the C
+ * recursion budget (the caller checked that some is left), then releases the call's operands. */
+static inline PyObject *ember_call_cfunc(PyThreadState *ts, PyCFunction cfunc, PyObject *self, PyObject *arg,
+                                         PyObject **base, PyObject **args, Py_ssize_t total)
+{
+    _Py_EnterRecursiveCallTstateUnchecked(ts);
+    PyObject *res = _PyCFunction_TrampolineCall(cfunc, self, arg);
+    _Py_LeaveRecursiveCallTstate(ts);
+    ember_call_release(base, args, total);
+    return res;
+}
+
 /* CALL_BUILTIN_O: one argument to a METH_O builtin function, with the C recursion check. */
 PyObject *
 ember_call_builtin_o(PyThreadState *ts, PyObject **base, i64 nargs)
@@ -946,12 +967,8 @@ ember_call_builtin_o(PyThreadState *ts, PyObject **base, i64 nargs)
     PyObject *callable = base[0];
     if (EMBER_LIKELY(total == 1 && PyCFunction_CheckExact(callable) && PyCFunction_GET_FLAGS(callable) == METH_O &&
                      ts->c_recursion_remaining > 0)) {
-        PyCFunction cfunc = PyCFunction_GET_FUNCTION(callable);
-        _Py_EnterRecursiveCallTstateUnchecked(ts);
-        PyObject *res = _PyCFunction_TrampolineCall(cfunc, PyCFunction_GET_SELF(callable), args[0]);
-        _Py_LeaveRecursiveCallTstate(ts);
-        ember_call_release(base, args, total);
-        return res;
+        return ember_call_cfunc(ts, PyCFunction_GET_FUNCTION(callable), PyCFunction_GET_SELF(callable), args[0], base,
+                                args, total);
     }
     return ember_call(ts, base, nargs, NULL);
 }
@@ -1038,11 +1055,7 @@ ember_call_method_descriptor_o(PyThreadState *ts, PyObject **base, i64 nargs)
     PyMethodDef *meth;
     if (EMBER_LIKELY(total == 2 && (meth = ember_method_def(base[0], args[0], METH_O)) != NULL &&
                      ts->c_recursion_remaining > 0)) {
-        _Py_EnterRecursiveCallTstateUnchecked(ts);
-        PyObject *res = _PyCFunction_TrampolineCall(meth->ml_meth, args[0], args[1]);
-        _Py_LeaveRecursiveCallTstate(ts);
-        ember_call_release(base, args, total);
-        return res;
+        return ember_call_cfunc(ts, meth->ml_meth, args[0], args[1], base, args, total);
     }
     return ember_call(ts, base, nargs, NULL);
 }
@@ -1055,11 +1068,7 @@ ember_call_method_descriptor_noargs(PyThreadState *ts, PyObject **base, i64 narg
     PyMethodDef *meth;
     if (EMBER_LIKELY(total == 1 && (meth = ember_method_def(base[0], args[0], METH_NOARGS)) != NULL &&
                      ts->c_recursion_remaining > 0)) {
-        _Py_EnterRecursiveCallTstateUnchecked(ts);
-        PyObject *res = _PyCFunction_TrampolineCall(meth->ml_meth, args[0], NULL);
-        _Py_LeaveRecursiveCallTstate(ts);
-        ember_call_release(base, args, total);
-        return res;
+        return ember_call_cfunc(ts, meth->ml_meth, args[0], NULL, base, args, total);
     }
     return ember_call(ts, base, nargs, NULL);
 }

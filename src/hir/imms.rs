@@ -30,31 +30,7 @@ impl ImmField for bool {
     }
 }
 
-macro_rules! enum_fields {
-    ($($t:ident),*) => {$(
-        impl ImmField for $t {
-            fn decode(v: i64) -> Option<$t> {
-                $t::from_imm(v)
-            }
-        }
-    )*};
-}
-
-enum_fields!(
-    Arith,
-    Cmp,
-    CallSpec,
-    BinarySpec,
-    CompareSpec,
-    ToBoolSpec,
-    GlobalSpec,
-    AttrSpec,
-    MethodSpec,
-    StoreAttrSpec,
-    SubscrSpec,
-    StoreSubscrSpec,
-    ForIterSpec
-);
+// The enums of `op.rs` implement `ImmField` where they are defined (`from_imm!`).
 
 macro_rules! views {
     ($($(#[$m:meta])* $name:ident for $op:ident { $($(#[$fm:meta])* $field:ident: $ty:ty = $idx:literal,)* })*) => {$(

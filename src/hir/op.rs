@@ -346,6 +346,12 @@ macro_rules! from_imm {
                 $t::from_repr(u8::try_from(v).ok()?)
             }
         }
+
+        impl crate::hir::imms::ImmField for $t {
+            fn decode(v: i64) -> Option<$t> {
+                $t::from_imm(v)
+            }
+        }
     )*};
 }
 
