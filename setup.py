@@ -34,7 +34,6 @@ setup(
             include_dirs=[GLUE, "include", os.path.join(INC, "internal"), INC, INC_PARENT],
             extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"],
             depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", "include/ember.h"],
-            libraries=["m"],   # exp() in the cost policy's load estimate (shim.c spare_cpu)
         )
     ],
     rust_extensions=[RustExtension("ember.libember", path="Cargo.toml", binding=Binding.NoBinding, debug=False)],

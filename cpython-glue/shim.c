@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -906,31 +905,73 @@ static int jit_list_names(PyFunctionObject *func)
 
 static long n_cpus = 1;                 /* CPUs this process may run on (sampler_start) */
 
-/* 1 when the compile thread most likely gets a CPU of its own: more than one CPU, and the
- * machine's 1-minute load average leaves one free (looked up at most once a second). On a busy
- * machine a background compile takes its CPU time from the program, so it costs in full.
- * Ember's own compiles are part of that load average: without them taken out, a program that
- * had just compiled (one busy thread plus the compile thread: a load of 1.7 on two CPUs,
- * measured under bench/run.py) would see no spare CPU and price every further compile four
- * times higher. Their share is estimated the way the kernel averages the load: the compile time
- * finished since the last look, as a fraction of the elapsed time, decayed over a minute. */
+/* Idle CPU time of the whole machine so far, and all CPU time, in clock ticks (the first line
+ * of /proc/stat); 0 when it cannot be read. */
+static int machine_cpu_ticks(unsigned long long *idle, unsigned long long *total)
+{
+    FILE *fp = fopen("/proc/stat", "r");
+    if (!fp) return 0;
+    unsigned long long v[8] = {0};
+    int n = fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
+    fclose(fp);
+    if (n < 4) return 0;
+    *idle = v[3] + v[4];   /* idle + iowait */
+    *total = 0;
+    for (int k = 0; k < 8; k++) *total += v[k];
+    return 1;
+}
+
+static double seconds_of(clockid_t clock)
+{
+    struct timespec t;
+    return clock_gettime(clock, &t) == 0 ? (double)t.tv_sec + t.tv_nsec / 1e9 : 0.0;
+}
+
+/* 1 when the compile thread most likely gets a CPU of its own: more than one CPU, and over the
+ * last look's interval (at least a second) the machine had half a CPU or more that was idle or
+ * used by this process's own threads other than this one (the compile thread, the sampler).
+ * On a busy machine a background compile takes its CPU time from the program, so it costs in
+ * full. The interval is the recent past, not the 1-minute load average this test used before:
+ * under bench/run.py, which runs one process after another on two CPUs, that average stayed
+ * above 1 from the processes before (and from Ember's own compile thread), so every compile
+ * was priced four times higher and steady go workers compiled 1-3 functions instead of 12-16.
+ * Where /proc/stat cannot be read, the 1-minute load average decides as before. */
 static int spare_cpu(void)
 {
     static time_t checked;
     static int spare;
-    static double own_load;               /* the compile thread's share of the load average */
-    static uint64_t seen_compile_ns;
+    static unsigned long long idle0, total0;
+    static double process0, thread0;
     time_t now = time(NULL);
-    if (now != checked) {
-        double load;
-        double dt = checked ? difftime(now, checked) : 1.0;
-        checked = now;
-        double busy = (double)(total_compile_ns - seen_compile_ns) / (dt * 1e9);
-        seen_compile_ns = total_compile_ns;
-        double keep = exp(-dt / 60.0);
-        own_load = own_load * keep + (busy > 1.0 ? 1.0 : busy) * (1.0 - keep);
-        spare = n_cpus > 1 && (getloadavg(&load, 1) != 1 || load - own_load <= (double)n_cpus - 1.0);
+    if (now == checked) return spare;
+    checked = now;
+    unsigned long long idle, total;
+    double process = seconds_of(CLOCK_PROCESS_CPUTIME_ID), thread = seconds_of(CLOCK_THREAD_CPUTIME_ID);
+    if (n_cpus <= 1) {
+        spare = 0;
     }
+    else if (machine_cpu_ticks(&idle, &total)) {
+        if (total0 != 0 && total > total0) {
+            long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+            double wall_cpus = (double)(total - total0) / (cpus > 0 ? cpus : 1);   /* ticks of one CPU */
+            double idle_cpus = (double)(idle - idle0) / wall_cpus;
+            double ticks_per_s = (double)sysconf(_SC_CLK_TCK);
+            double own_cpus = ((process - process0) - (thread - thread0)) * ticks_per_s / wall_cpus;
+            spare = idle_cpus + (own_cpus > 0 ? own_cpus : 0) >= 0.5;
+        }
+        else {
+            spare = 1;   /* the first look: no interval yet */
+        }
+        idle0 = idle;
+        total0 = total;
+    }
+    else {
+        double load;
+        spare = getloadavg(&load, 1) != 1 || load <= (double)n_cpus - 1.0;
+    }
+    process0 = process;
+    thread0 = thread;
     return spare;
 }
 

@@ -51,9 +51,9 @@ pub const EMBER_COST_FIXED_US: u64 = 9000;
 pub const EMBER_COST_PER_CODE_UNIT_US: u64 = 350;
 
 /// Share of the compile cost counted when the compile runs on the compile thread and the
-/// machine has a CPU to spare: more than one, and a 1-minute load average of at most their
-/// number minus one (shim.c `spare_cpu`; on a busy machine the compile thread's CPU time is
-/// the program's) (%).
+/// machine has a CPU to spare: more than one, and over the last second at least half a CPU idle
+/// or used by Ember's own compile thread (shim.c `spare_cpu`; on a busy machine the compile
+/// thread's CPU time is the program's) (%).
 pub const EMBER_COST_BACKGROUND_PERCENT: u64 = 25;
 
 /// Extra cost of the first compile of a process (µs): loading libember.so with LLVM and
