@@ -570,11 +570,18 @@ typedef struct {
 extern uint64_t ember_code_epoch;
 /* The miss path (shim.c): `code`'s compiled entry (NULL: none), also stored in `ic`. */
 entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code) EMBER_COLD;
+/* `code`'s compiled entry through the cache `ic` (NULL: none): a hit while the epoch holds,
+ * else the miss path. */
+static inline entry_fn ember_resume_ic_entry(EmberResumeIC *ic, PyObject *code)
+{
+    return EMBER_LIKELY(code == ic->code && ic->epoch == ember_code_epoch) ? ic->entry : ember_resume_ic_fill(ic, code);
+}
 
 /* CALL without keywords (ember_call's contract) from a site whose EmberResumeIC caches the last
  * compiled callee's entry: a compiled callee is entered without its code object's extra-data
  * lookup while the cache is valid (runtime_slow.c, shim.c). */
 PyObject *ember_call_ic(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic);
+/* ember_call_direct through the site's cache `ic` (NULL: no cache, as ember_call_direct). */
 int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result,
                          EmberResumeIC *ic);
 
@@ -589,8 +596,7 @@ static inline entry_fn ember_gen_entry_now(PyThreadState *ts, PyGenObject *gen, 
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
     if (!ember_manages(f->f_funcobj)) return NULL;
     PyObject *code = f->f_executable;
-    entry_fn entry = EMBER_LIKELY(code == ic->code && ic->epoch == ember_code_epoch) ? ic->entry
-                                                                                     : ember_resume_ic_fill(ic, code);
+    entry_fn entry = ember_resume_ic_entry(ic, code);
     if (entry == NULL || ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
         (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
         return NULL;

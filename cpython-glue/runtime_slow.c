@@ -431,8 +431,7 @@ static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs,
         total++;
     }
     PyObject *res;
-    if (kwnames == NULL && (ic != NULL ? ember_call_direct_ic(ts, callable, args, total, &res, ic)
-                                       : ember_call_direct(ts, callable, args, total, &res))) {
+    if (kwnames == NULL && ember_call_direct_ic(ts, callable, args, total, &res, ic)) {
         return res;   /* compiled callee: callable and args were consumed */
     }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);

@@ -1366,44 +1366,42 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
 /* Compiled-to-compiled call (from ember_call): when `callable` is a compiled function and the
  * call binds positionally, push its frame directly with the caller's thread state, skipping
  * the vectorcall machinery. Steals callable and args and returns 1 with *result set; returns
- * 0 (nothing stolen) when the call must take the generic route. */
-int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result)
-{
-    if (!ember_manages(callable)) return 0;
-    PyFunctionObject *func = (PyFunctionObject *)callable;
-    PyCodeObject *co = (PyCodeObject *)func->func_code;
-    CodeInfo *info = ember_code_info(co);
-    if (!info || !info->entry || !simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
-        ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
-        return 0;
-    *result = push_stolen_and_enter(ts, func, args, nargs, info->entry);
-    return 1;
-}
-
-/* ember_call_direct with the calling site's cache of the callee's entry (EmberResumeIC, the
- * same cache generator resumption uses): a hit skips the code object's extra-data lookup
- * (three dependent loads that miss the cache in call-heavy programs); the cache is valid while
- * ember_code_epoch, bumped whenever an entry is withdrawn or a code record dies, is unchanged.
- * The checks that depend on the call (arguments, stack, recursion, monitoring) run every time. */
-int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result,
-                         EmberResumeIC *ic)
+ * 0 (nothing stolen) when the call must take the generic route. `ic`, when not NULL, is the
+ * calling site's cache of the callee's entry (EmberResumeIC, the cache generator resumption
+ * uses): a hit skips the code object's extra-data lookup (three dependent loads that miss the
+ * cache in call-heavy programs). The checks that depend on the call (arguments, stack,
+ * recursion, monitoring) run every time. */
+static inline __attribute__((always_inline)) int call_direct(PyThreadState *ts, PyObject *callable, PyObject **args,
+                                                             Py_ssize_t nargs, PyObject **result, EmberResumeIC *ic)
 {
     if (!ember_manages(callable)) return 0;
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     entry_fn entry;
-    if (EMBER_LIKELY(ic->code == (PyObject *)co && ic->epoch == ember_code_epoch)) {
-        entry = ic->entry;
+    if (ic != NULL) {
+        entry = ember_resume_ic_entry(ic, (PyObject *)co);
     }
     else {
-        entry = ember_resume_ic_fill(ic, (PyObject *)co);
-        if (!entry) return 0;
+        CodeInfo *info = ember_code_info(co);
+        entry = info ? info->entry : NULL;
     }
-    if (!simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
+    if (!entry || !simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
         ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
         return 0;
     *result = push_stolen_and_enter(ts, func, args, nargs, entry);
     return 1;
+}
+
+int ember_call_direct(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result)
+{
+    return call_direct(ts, callable, args, nargs, result, NULL);
+}
+
+/* ember_call_direct from a site with an entry cache (`ic` not NULL). */
+int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result,
+                         EmberResumeIC *ic)
+{
+    return call_direct(ts, callable, args, nargs, result, ic);
 }
 
 static PyObject *init_name;  /* interned "__init__" */

@@ -62,6 +62,17 @@ fn quiet(f: &Function, ins: &Instr) -> bool {
     }
 }
 
+/// True when the instructions `instrs[from + 1..to]` can neither run Python code nor rebind
+/// local `local`, so the frame keeps its reference to the local's object throughout (releases
+/// this pass already removed, at `dropped`, do not count).
+fn quiet_between(f: &Function, instrs: &[Instr], from: usize, to: usize, local: i64, dropped: &[usize]) -> bool {
+    let rebinds = |x: &Instr| match x.op {
+        Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear => x.imms[0] == local,
+        _ => false,
+    };
+    instrs[from + 1..to].iter().enumerate().all(|(k, x)| dropped.contains(&(from + 1 + k)) || (quiet(f, x) && !rebinds(x)))
+}
+
 /// Runs the pass; returns the number of loads made borrowed.
 pub fn run(f: &mut Function) -> usize {
     // Uses of each value as an operand or edge argument (frame states do not count: a spill
@@ -104,17 +115,13 @@ pub fn run(f: &mut Function) -> usize {
             if unboxes == 0 || count(g) != unboxes + 1 {
                 continue;
             }
-            let rebinds = |x: &Instr| match x.op {
-                Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear => x.imms[0] == local,
-                _ => false,
-            };
-            // (Releases this pass already removed do not count.)
-            if instrs[i + 1..pi].iter().enumerate().all(|(k, x)| drop_at.contains(&(i + 1 + k)) || (quiet(f, x) && !rebinds(x))) {
+            if quiet_between(f, instrs, i, pi, local, &drop_at) {
                 borrow_at.push(i);
                 drop_at.push(pi);
             }
         }
-        // Owners of attribute loads and stores.
+        // Loads whose one use needs no reference: attribute owners, list/tuple subscript
+        // operands, None tests.
         for (i, ins) in instrs.iter().enumerate() {
             if ins.op != Op::LoadFast || count(ins.results[0]) != 1 {
                 continue;
@@ -122,7 +129,7 @@ pub fn run(f: &mut Function) -> usize {
             let (v, local) = (ins.results[0], ins.imms[0]);
             let owner_of = |x: &Instr| match x.op {
                 Op::LoadAttr => x.args[0] == v && LoadAttrImms::of(x).is_some_and(|a| a.spec != AttrSpec::Module),
-                Op::StoreAttr => x.args[1] == v && x.args[0] != v,
+                Op::StoreAttr => x.args[1] == v,
                 Op::BinarySubscr => BinarySubscrImms::of(x).is_some_and(|s| matches!(s.spec, SubscrSpec::ListInt | SubscrSpec::TupleInt)),
                 _ => false,
             };
@@ -132,11 +139,7 @@ pub fn run(f: &mut Function) -> usize {
                 None if matches!(term.op, Op::PopJumpIfNone | Op::PopJumpIfNotNone) && term.args[0] == v => instrs.len(),
                 _ => continue,
             };
-            let rebinds = |x: &Instr| match x.op {
-                Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear => x.imms[0] == local,
-                _ => false,
-            };
-            if instrs[i + 1..j].iter().enumerate().all(|(k, x)| drop_at.contains(&(i + 1 + k)) || (quiet(f, x) && !rebinds(x))) {
+            if quiet_between(f, instrs, i, j, local, &drop_at) {
                 borrow_at.push(i);
             }
         }
