@@ -720,17 +720,12 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
     return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
 }
 
-/* Entry 0's hit: stores v (consumed) and returns 1; 0 (nothing done) when it does not apply.
- * Releasing the old value may run Python code; the owner is not used after it. */
-static inline int store_attr_ic_hit(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
-{
-    return ember_ic_instance_store(ts, &ic->e[0], owner, name, v);
-}
-
+/* STORE_ATTR through entry 0 (ember_ic_instance_store: the instance-value and with-hint forms);
+ * releasing the old value may run Python code, and the owner is not used after it. */
 int
 ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    if (EMBER_LIKELY(store_attr_ic_hit(ts, owner, name, v, ic))) {
+    if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v))) {
         Py_DECREF(owner);
         return 0;
     }
@@ -741,7 +736,7 @@ ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject
 int
 ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    if (EMBER_LIKELY(store_attr_ic_hit(ts, owner, name, v, ic))) return 0;
+    if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v))) return 0;
     return ember_store_attr_ic_miss(ts, Py_NewRef(owner), name, v, ic);
 }
 
