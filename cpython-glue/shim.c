@@ -183,21 +183,26 @@ static int jit_list_matches(PyObject *name)
 /* Compile time grows with function size (about 1.5 ms per code unit at the default level:
  * namedtuple's __new__ with 2,000 fields, 5,759 code units, takes 8.8 s), so very large
  * functions, which are almost always generated code run a few times, stay interpreted.
- * EMBER_MAX_CODE_UNITS overrides the limit. */
-#define EMBER_MAX_CODE_UNITS_DEFAULT 4000
+ * The limit is EMBER_MAX_CODE_UNITS (default in ember._config). */
 
 #define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
 
+/* Settings the shim acts on, from ember._config through set_options (the shim reads no
+ * environment variable itself). */
 /* EMBER_GENERATORS=0 keeps generator-family functions interpreted (and the PEP 523 hook
  * that resumes compiled generator frames uninstalled). */
+static int opt_generators = 1;          /* EMBER_GENERATORS */
+static long opt_max_code_units = LONG_MAX;   /* EMBER_MAX_CODE_UNITS (its default is in ember._config) */
+static int opt_log_passes;              /* EMBER_LOG_PASSES */
+static int opt_perf_map;                /* EMBER_PERF_MAP */
+static int opt_dump_hir;                /* EMBER_DUMP_HIR */
+static int opt_no_inline;               /* EMBER_NO_INLINE */
+static char *opt_call_policy;           /* EMBER_CALL_POLICY (NULL: the compiler's default) */
+static char *opt_dump_ir;               /* EMBER_DUMP_IR (NULL: off) */
+
 static int generators_enabled(void)
 {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("EMBER_GENERATORS");
-        on = !(e && strcmp(e, "0") == 0);
-    }
-    return on;
+    return opt_generators;
 }
 
 static void install_eval_frame_hook(void);
@@ -219,15 +224,11 @@ static inline void hook_maybe_restore(PyThreadState *ts);
 
 static const char *refusal_reason(PyCodeObject *co)
 {
-    static long max_units = -1;
-    if (max_units < 0) {
-        const char *e = getenv("EMBER_MAX_CODE_UNITS");
-        max_units = e ? atol(e) : EMBER_MAX_CODE_UNITS_DEFAULT;
-    }
+    long max_units = opt_max_code_units;
     if ((co->co_flags & EMBER_GEN_FLAGS) && !generators_enabled())
         return "generator, coroutine and async generator functions are not compiled (EMBER_GENERATORS=0)";
     if (Py_SIZE(co) > max_units)
-        return "function too large (more code units than EMBER_MAX_CODE_UNITS, default 4000)";
+        return "function too large (more code units than EMBER_MAX_CODE_UNITS)";
     return NULL;
 }
 
@@ -775,9 +776,9 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
         if (out->cache == EMBER_CACHE_USE_REJECTED)
             ember_log("Ember: the code cache's entry for %s was truncated, corrupt or foreign: deleted, not run", cname);
         ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out->code_size, out->compile_ns / 1e6);
-        if (getenv("EMBER_LOG_PASSES")) ember_log("Passes %s: %s", cname, out->passes);
+        if (opt_log_passes) ember_log("Passes %s: %s", cname, out->passes);
     }
-    if (getenv("EMBER_PERF_MAP")) {
+    if (opt_perf_map) {
         /* perf's JIT symbol map: /tmp/perf-<pid>.map, "start size name" per line. */
         char path[64];
         snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
@@ -1237,7 +1238,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
         goto refused;
     }
     PyErr_SetRaisedException(exc);
-    if (getenv("EMBER_DUMP_HIR") && p_hir_text) {
+    if (opt_dump_hir && p_hir_text) {
         char *buf = PyMem_RawMalloc(1 << 20);
         if (buf) {
             p_hir_text(wire, len, buf, 1 << 20);
@@ -1549,8 +1550,18 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
             restore_interpreted(func);
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
-        else if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold_for(co) || osr_stress_arm(func, co, info) ||
-                 !try_compile(func, info, 0)) {
+        else if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold_for(co) || osr_stress_arm(func, co, info)) {
+            if (info->state == 2 || info->state == 3 || cost_policy) restore_interpreted(func);
+            return py_function_vectorcall(callable, args, nargsf, kwnames);
+        }
+        else if (!jit_list_names(func)) {
+            /* Hot but not on the jit list (set after the function was watched, e.g.
+             * ember.jit_list() after ember.auto(n)): back to the interpreter. jit_list()
+             * watches every function again, so a later list that names it counts it anew. */
+            restore_interpreted(func);
+            return py_function_vectorcall(callable, args, nargsf, kwnames);
+        }
+        else if (!try_compile(func, info, 0)) {
             if (info->state == 2 || info->state == 3 || cost_policy) restore_interpreted(func);
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
@@ -1857,7 +1868,8 @@ static inline entry_fn gen_entry(PyThreadState *ts, _PyInterpreterFrame *f, Code
 {
     if (info && !info->entry && info->state == 0 && auto_threshold >= 0) {
         PyCodeObject *co = (PyCodeObject *)f->f_executable;
-        if ((long)++info->ncalls > auto_threshold_for(co) && !is_instrumented(co))
+        if ((long)++info->ncalls > auto_threshold_for(co) && !is_instrumented(co) &&
+            jit_list_names((PyFunctionObject *)f->f_funcobj))
             try_compile((PyFunctionObject *)f->f_funcobj, info, 0);
     }
     else if (info && info->state == 3) {
@@ -2391,6 +2403,15 @@ static PyObject *shim_bg_shutdown(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* log(line): one line in Ember's log (nothing when the log is off). */
+static PyObject *shim_log(PyObject *self, PyObject *arg)
+{
+    const char *line = PyUnicode_AsUTF8(arg);
+    if (!line) return NULL;
+    ember_log("%s", line);
+    Py_RETURN_NONE;
+}
+
 static PyObject *shim_set_log(PyObject *self, PyObject *arg)
 {
     const char *path = PyUnicode_AsUTF8(arg);
@@ -2477,9 +2498,9 @@ static void load_backend_steps(void)
         return;
     }
     const uint8_t *bc = NULL;
-    load_bclen = getenv("EMBER_NO_INLINE") ? 0 : p_builtin_bitcode(&bc);
+    load_bclen = opt_no_inline ? 0 : p_builtin_bitcode(&bc);
     EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, load_bclen,
-                       (uint32_t)backend_opt, cache_dir, cache_max_bytes, host_id};
+                       (uint32_t)backend_opt, cache_dir, cache_max_bytes, host_id, opt_call_policy, opt_dump_ir};
     char ierr[1024];
     if (p_init(&cfg, ierr, sizeof ierr) != EMBER_STATUS_OK) snprintf(load_err, sizeof load_err, "ember_init failed: %s", ierr);
 }
@@ -2567,6 +2588,30 @@ static int backend_async(void)
 
 /* load(path, opt): switches the JIT on. libember.so at `path` is only remembered here and
  * loaded by the first compile (ensure_backend), so `import ember` does not map LLVM. */
+/* set_options(generators, max_code_units, log_passes, perf_map, dump_hir, no_inline,
+ * call_policy, dump_ir): the settings ember._config checked (call_policy and dump_ir are str
+ * or None). Takes effect for compiles from now on; the last two when the compiler loads. */
+static PyObject *shim_set_options(PyObject *self, PyObject *args)
+{
+    int gen, log_passes, perf_map, dump_hir, no_inline;
+    long max_units;
+    const char *policy, *dump_ir;
+    if (!PyArg_ParseTuple(args, "plppppzz", &gen, &max_units, &log_passes, &perf_map, &dump_hir, &no_inline, &policy,
+                          &dump_ir))
+        return NULL;
+    opt_generators = gen;
+    opt_max_code_units = max_units;
+    opt_log_passes = log_passes;
+    opt_perf_map = perf_map;
+    opt_dump_hir = dump_hir;
+    opt_no_inline = no_inline;
+    free(opt_call_policy);
+    opt_call_policy = policy ? strdup(policy) : NULL;
+    free(opt_dump_ir);
+    opt_dump_ir = dump_ir ? strdup(dump_ir) : NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *shim_load(PyObject *self, PyObject *args)
 {
     const char *path;
@@ -2624,6 +2669,9 @@ static PyMethodDef methods[] = {
     {"disable", shim_disable, METH_NOARGS, "Stop compiling and entering compiled code."},
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
+    {"set_options", shim_set_options, METH_VARARGS, "set_options(generators, max_code_units, log_passes, perf_map, "
+     "dump_hir, no_inline, call_policy, dump_ir): settings checked by ember._config."},
+    {"log", shim_log, METH_O, "log(line): one line in Ember's log (nothing when it is off)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {"set_cache", shim_set_cache, METH_VARARGS, "set_cache(dir, max_bytes, host_id): the persistent code cache "
      "(dir None: off); before the compiler loads"},

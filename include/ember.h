@@ -1341,6 +1341,18 @@ typedef struct EmberConfig {
    * passes CPython's version and the identity of its own and `libember.so`'s files.
    */
   const char *host_id;
+  /**
+   * How compiled code calls the helpers (NUL-terminated name of a
+   * [`crate::passes_llvm::Policy`]: `auto`, `named`, `got`, `table`, `absolute`, `hybrid`), or
+   * NULL for `auto`. Errors: an unknown name is `Usage`. (`EMBER_CALL_POLICY`, read by the
+   * shim's Python side.)
+   */
+  const char *call_policy;
+  /**
+   * Directory to write each compiled function's optimised LLVM IR to (one `.ll` file each;
+   * NUL-terminated), or NULL for none (`EMBER_DUMP_IR`).
+   */
+  const char *dump_ir_dir;
 } EmberConfig;
 
 /**

@@ -86,11 +86,24 @@ pub struct Config {
     /// What identifies the host build for the cache key (the shim passes CPython's version
     /// and the identity of the shim's and `libember.so`'s files).
     pub host_id: String,
+    /// The helper call-site policy, or `None` for the target's default
+    /// ([`crate::passes_llvm::Policy::Auto`]).
+    pub call_policy: Option<crate::passes_llvm::Policy>,
+    /// Directory for each compiled function's optimised LLVM IR (`<name>.ll`), or `None`.
+    pub dump_ir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { helpers: vec![], bitcode: vec![], opt_level: 1, cache: None, host_id: String::new() }
+        Config {
+            helpers: vec![],
+            bitcode: vec![],
+            opt_level: 1,
+            cache: None,
+            host_id: String::new(),
+            call_policy: None,
+            dump_ir: None,
+        }
     }
 }
 
@@ -140,7 +153,7 @@ impl Compiler {
         let helper_addrs = config.helpers.iter().cloned().collect();
         let target = crate::passes_llvm::Target::parse(&jit.triple);
         let llvm_passes = match target {
-            Some(t) => crate::passes_llvm::Options::for_host_jit(t),
+            Some(t) => crate::passes_llvm::Options::for_host_jit(t, config.call_policy),
             None => crate::passes_llvm::Options { share_exits: false, ..Default::default() },
         };
         let cache = config.cache.as_ref().map(|c| Cache::new(&c.dir, c.max_bytes));
@@ -331,9 +344,9 @@ impl Compiler {
         if let Some(t) = self.target {
             crate::passes_llvm::run(&m, t, &self.llvm_passes, &self.helper_addrs)?;
         }
-        if let Some(dir) = std::env::var_os("EMBER_DUMP_IR") {
+        if let Some(dir) = &self.config.dump_ir {
             // Debug aid: the optimised module of every compiled function, one file each.
-            let path = std::path::Path::new(&dir).join(format!("{}.ll", f.full_name().replace(['/', ':', '<', '>'], "_")));
+            let path = dir.join(format!("{}.ll", f.full_name().replace(['/', ':', '<', '>'], "_")));
             let _ = m.print_to_file(path);
         }
         Ok(m)

@@ -69,6 +69,14 @@ pub struct EmberConfig {
     /// What identifies the host build in cache keys (NUL-terminated; NULL = empty): the shim
     /// passes CPython's version and the identity of its own and `libember.so`'s files.
     pub host_id: *const c_char,
+    /// How compiled code calls the helpers (NUL-terminated name of a
+    /// [`crate::passes_llvm::Policy`]: `auto`, `named`, `got`, `table`, `absolute`, `hybrid`), or
+    /// NULL for `auto`. Errors: an unknown name is `Usage`. (`EMBER_CALL_POLICY`, read by the
+    /// shim's Python side.)
+    pub call_policy: *const c_char,
+    /// Directory to write each compiled function's optimised LLVM IR to (one `.ll` file each;
+    /// NUL-terminated), or NULL for none (`EMBER_DUMP_IR`).
+    pub dump_ir_dir: *const c_char,
 }
 
 /// The result of [`ember_compile`].
@@ -181,7 +189,16 @@ pub extern "C" fn ember_init(cfg: *const EmberConfig, err: *mut c_char, errlen: 
             .filter(|d| !d.is_empty())
             .map(|dir| crate::compile::CacheConfig { dir: dir.into(), max_bytes: cfg.cache_max_bytes });
         let host_id = cstr(cfg.host_id).unwrap_or_default();
-        let compiler = Compiler::new(Config { helpers, bitcode, opt_level: cfg.opt_level, cache, host_id })?;
+        let call_policy = match cstr(cfg.call_policy).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(name) => Some(crate::passes_llvm::Policy::parse(&name).ok_or_else(|| {
+                let names: Vec<&str> = crate::passes_llvm::Policy::ALL.iter().map(|p| p.name()).collect();
+                EmberError::Usage(format!("call policy {name:?} (expected one of {})", names.join(", ")))
+            })?),
+        };
+        let dump_ir = cstr(cfg.dump_ir_dir).filter(|d| !d.is_empty()).map(Into::into);
+        let compiler =
+            Compiler::new(Config { helpers, bitcode, opt_level: cfg.opt_level, cache, host_id, call_policy, dump_ir })?;
         *st = Some(State { compiler, live: Default::default(), next: 0 });
         Ok(())
     })

@@ -26,6 +26,8 @@ struct EmberConfig {
     cache_dir: *const std::ffi::c_char,
     cache_max_bytes: u64,
     host_id: *const std::ffi::c_char,
+    call_policy: *const std::ffi::c_char,
+    dump_ir_dir: *const std::ffi::c_char,
 }
 #[repr(C)]
 #[derive(Debug)]
@@ -121,6 +123,8 @@ fn integrator_flow() {
             cache_dir: std::ptr::null(),
             cache_max_bytes: 0,
             host_id: std::ptr::null(),
+            call_policy: std::ptr::null(),
+            dump_ir_dir: std::ptr::null(),
         };
         assert_eq!(init(&cfg, err.as_mut_ptr(), err.len()), OK, "{}", msg(&err));
         assert_eq!(init(&cfg, err.as_mut_ptr(), err.len()), USAGE, "a second init is refused");

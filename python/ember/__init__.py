@@ -20,7 +20,7 @@ import gc
 import os
 import sys
 
-from . import _compat, _shim
+from . import _compat, _config, _shim
 
 # The function type without importing `types` (start-up: Ember's import pulls in no module
 # the interpreter has not loaded already).
@@ -40,40 +40,26 @@ def _library_path():
     return os.path.join(_here, found[0])
 
 
-def _env_int(name, default, lowest, highest=None, default_label=None):
-    """The whole number in environment variable `name`, or `default` when it is unset. A value
-    that is not a whole number in [lowest, highest] gives one warning line on stderr (never an
-    exception in the user's program) and `default`."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-        if value < lowest or (highest is not None and value > highest):
-            raise ValueError
-    except ValueError:
-        span = f"{lowest}..{highest}" if highest is not None else f">= {lowest}"
-        print(f"Ember: ignoring {name}={raw!r} (expected a whole number {span}); using "
-              f"{default if default_label is None else default_label}", file=sys.stderr)
-        return default
-    return value
-
-
 def _cache_settings():
     """``(directory or None, size cap in bytes, host identity)`` of the persistent code cache
     (docs/compilation.md): EMBER_CACHE=0 switches it off; EMBER_CACHE_DIR is its directory
     (default ``$XDG_CACHE_HOME/ember``, else ``~/.cache/ember``; created by the first write);
     EMBER_CACHE_SIZE its cap in MiB (default 256). The identity names this CPython build and
     Ember's two shared objects, so that code cached by another build is never looked up."""
-    on = _env_int("EMBER_CACHE", 1, 0, 1)
-    mib = _env_int("EMBER_CACHE_SIZE", 256, 1)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    where = os.environ.get("EMBER_CACHE_DIR") or os.path.join(base, "ember")
+    where = settings["EMBER_CACHE_DIR"] or os.path.join(base, "ember")
     parts = [sys.version, sys.abiflags]
     for path in (_shim.__file__, _library_path()):
         st = os.stat(path)
         parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
-    return (where if on else None, mib << 20, "|".join(parts))
+    return (where if settings["EMBER_CACHE"] else None, settings["EMBER_CACHE_SIZE"] << 20, "|".join(parts))
+
+
+#: The checked value of every ``EMBER_*`` setting (``ember._config.SETTINGS``), read once at
+#: import; a bad value was reported in one line on stderr and replaced by its default.
+settings, _warnings = _config.read(os.environ)
+for _w in _warnings:
+    print(_w, file=sys.stderr)
 
 
 #: The CPython version this build is for (``PY_VERSION`` of the headers the shim was compiled with).
@@ -85,16 +71,22 @@ if inactive is None:
     _note = _compat.override_note(built_for, _compat.running_version(sys.version))
     if _note:
         print(_note, file=sys.stderr)
-    if os.environ.get("EMBER_LOG"):
-        _shim.set_log(os.environ["EMBER_LOG"])
+    if not settings["EMBER_LOG"] and (settings["EMBER_DUMP_HIR"] or settings["EMBER_LOG_PASSES"]):
+        settings["EMBER_LOG"] = "-"   # what they ask for goes to the log: stderr when none is given
+    if settings["EMBER_LOG"]:
+        try:
+            _shim.set_log(settings["EMBER_LOG"])
+        except OSError as e:
+            print(f"Ember: ignoring EMBER_LOG={settings['EMBER_LOG']!r} ({e.strerror or e}); no log",
+                  file=sys.stderr)
+    _shim.set_options(settings["EMBER_GENERATORS"], settings["EMBER_MAX_CODE_UNITS"], settings["EMBER_LOG_PASSES"],
+                      settings["EMBER_PERF_MAP"], settings["EMBER_DUMP_HIR"], settings["EMBER_NO_INLINE"],
+                      settings["EMBER_CALL_POLICY"], settings["EMBER_DUMP_IR"])
     # Remembers libember.so; LLVM is loaded by the first compile, not here.
-    _shim.load(_library_path(), _env_int("EMBER_OPT", 1, 0, 2))
-    # EMBER_BACKGROUND=0: compile on the calling thread at the call that makes a function hot
-    # (deterministic, for tests and measurements); default 1, the compile thread.
-    _shim.set_background(_env_int("EMBER_BACKGROUND", 1, 0, 1))
-    _shim.set_osr(_env_int("EMBER_OSR", 1, 0, 3))
-    # EMBER_SPECULATE=0: compile without type speculation (no guards, no unboxing; A/B runs).
-    _shim.set_speculate(_env_int("EMBER_SPECULATE", 1, 0, 1))
+    _shim.load(_library_path(), settings["EMBER_OPT"])
+    _shim.set_background(int(settings["EMBER_BACKGROUND"]))
+    _shim.set_osr(settings["EMBER_OSR"])
+    _shim.set_speculate(int(settings["EMBER_SPECULATE"]))
     _shim.set_cache(*_cache_settings())
     _shim.install_monitoring_hooks()
 else:
@@ -220,16 +212,48 @@ def start_from_env():
     if inactive is not None or _started:
         return
     _started = True
-    if os.environ.get("EMBER_DISABLE"):
+    if settings["EMBER_DISABLE"]:
         disable()
         return
-    path = os.environ.get("EMBER_JIT_LIST")
+    path = settings["EMBER_JIT_LIST"]
     if path:
-        try:
-            with open(path) as fh:
-                jit_list([ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")])
-        except OSError as e:
-            print(f"Ember: ignoring EMBER_JIT_LIST={path!r} ({e.strerror or e})", file=sys.stderr)
-    raw = os.environ.get("EMBER_AUTO")
-    if raw is not None:
-        auto(None if raw.strip() == "cost" else _env_int("EMBER_AUTO", None, 0, default_label="the cost policy"))
+        _jit_list_file(path)
+    if "EMBER_AUTO" in os.environ:
+        auto(None if settings["EMBER_AUTO"] in (None, "cost") else settings["EMBER_AUTO"])
+
+
+def _jit_list_file(path):
+    """Applies the jit list file at `path` (EMBER_JIT_LIST): one pattern per line, `#`
+    comments and blank lines skipped. An unreadable file, and a line that is not one
+    `module:qualname` pattern (no `:`, or spaces inside), give one warning line each and are
+    skipped; with EMBER_LOG on, the patterns that matched no compiled function are logged at
+    exit."""
+    try:
+        with open(path) as fh:
+            lines = fh.readlines()
+    except OSError as e:
+        print(f"Ember: ignoring EMBER_JIT_LIST={path!r} ({e.strerror or e})", file=sys.stderr)
+        return
+    patterns = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if ":" not in text or any(c.isspace() for c in text):
+            print(f"Ember: ignoring line {number} of EMBER_JIT_LIST {path!r}: {text!r} is not a "
+                  f"module:qualname pattern", file=sys.stderr)
+            continue
+        patterns.append(text)
+    jit_list(patterns)
+    if settings["EMBER_LOG"]:
+        import atexit
+        atexit.register(_log_unmatched, patterns)
+
+
+def _log_unmatched(patterns):
+    """At exit: logs the jit list's patterns that matched no compiled function."""
+    from fnmatch import fnmatchcase
+    done = compiled_functions()
+    unmatched = [p for p in patterns if not any(fnmatchcase(name, p) for name in done)]
+    if unmatched:
+        _shim.log(f"Ember: jit list patterns that matched no compiled function: {', '.join(unmatched)}")

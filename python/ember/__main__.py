@@ -19,8 +19,8 @@ USAGE = ("usage: python -m ember script.py [args...]\n"
 
 
 def _start():
-    if not os.environ.get("EMBER_DISABLE"):
-        if os.environ.get("EMBER_JIT_LIST") or os.environ.get("EMBER_AUTO") is not None:
+    if not ember.settings["EMBER_DISABLE"]:
+        if ember.settings["EMBER_JIT_LIST"] or "EMBER_AUTO" in os.environ:
             ember.start_from_env()
         else:
             ember.auto()

@@ -63,12 +63,10 @@ impl Options {
     }
 
     /// The options of the host JIT ([`crate::compile::Compiler`]) on `target`:
-    /// [`Options::for_target`], with the policy overridable by `EMBER_CALL_POLICY` (`auto`,
-    /// `named`, `got`, `table`, `absolute`, `hybrid`; an unknown name keeps `auto`) for
-    /// measurements.
-    pub fn for_host_jit(target: Target) -> Options {
-        let policy = std::env::var("EMBER_CALL_POLICY").ok().and_then(|p| Policy::parse(&p)).unwrap_or(Policy::Auto);
-        Options { policy, ..Options::for_target(target) }
+    /// [`Options::for_target`], with `policy` instead of [`Policy::Auto`] when given (the
+    /// host's `EMBER_CALL_POLICY`, for measurements; [`crate::ffi::EmberConfig::call_policy`]).
+    pub fn for_host_jit(target: Target, policy: Option<Policy>) -> Options {
+        Options { policy: policy.unwrap_or(Policy::Auto), ..Options::for_target(target) }
     }
 }
 
