@@ -498,6 +498,7 @@ typedef struct {
     int recompiles;      /* times its compiled code was withdrawn for failing guards */
     int warm;            /* the code cache's hot marker (shim.c cache_warm): 1 present, -1 absent,
                           * 0 not looked up yet */
+    char *refusal;       /* why it stays interpreted (state 2; PyMem_Raw-owned), for ember.why_not */
 } CodeInfo;
 
 /* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */

@@ -52,6 +52,7 @@ static EmberStatus (*p_init)(const EmberConfig *, char *, size_t);
 static EmberStatus (*p_compile)(const uint8_t *, size_t, EmberCompiled *, char *, size_t);
 static EmberStatus (*p_free)(uint64_t);
 static EmberStatus (*p_hir_text)(const uint8_t *, size_t, char *, size_t);
+static EmberStatus (*p_dump)(const uint8_t *, size_t, uint32_t, char *, size_t, size_t *);
 static size_t (*p_builtin_bitcode)(const uint8_t **);
 static const char *(*p_version)(void);
 static int ensure_backend(void);
@@ -118,7 +119,18 @@ static void free_info(void *p)
     Py_XDECREF(info->pending_name);
     Py_XDECREF(info->pending_func);
     if (info->handle && p_free) p_free(info->handle);
+    PyMem_RawFree(info->refusal);
     PyMem_RawFree(info);
+}
+
+/* Marks `info` refused (state 2: stays interpreted) for `why`, which ember.why_not reports. */
+static void refuse(CodeInfo *info, const char *why)
+{
+    info->state = 2;
+    PyMem_RawFree(info->refusal);
+    size_t n = strlen(why) + 1;
+    info->refusal = PyMem_RawMalloc(n);
+    if (info->refusal) memcpy(info->refusal, why, n);
 }
 
 static CodeInfo *get_or_make_info(PyCodeObject *co)
@@ -842,7 +854,7 @@ static void bg_install_ready(void)
                 const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
                 if (!cname) { PyErr_Clear(); cname = "?"; }
                 ember_log("Not compiling %s: %s", cname, res[i].message);
-                info->state = 2;
+                refuse(info, res[i].message);
                 n_refused++;
             }
             Py_XDECREF(name);
@@ -1209,7 +1221,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
      * removed the instrumentation since): not now, and not refused; a later call tries again. */
     if (is_instrumented(co)) return 0;
     PyObject *name = full_name(func);
-    if (!name) { PyErr_Clear(); info->state = 2; return 0; }
+    if (!name) { PyErr_Clear(); refuse(info, "its name could not be made"); return 0; }
     const char *cname = PyUnicode_AsUTF8(name);
     if (!cname) { PyErr_Clear(); cname = "?"; }
     const char *why = refusal_reason(co);
@@ -1222,10 +1234,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
         if (ready < 0) why = "the compiler (libember.so) could not be loaded (see the log)";
     }
     char err[1024] = {0};
-    if (why) {
-        ember_log("Not compiling %s: %s", cname, why);
-        goto refused;
-    }
+    if (why) goto refused;
     unsigned char *wire = NULL;
     size_t len = 0;
     PyObject *exc = PyErr_GetRaisedException();
@@ -1234,7 +1243,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     if (ember_serialize(func, osr, spec, &wire, &len, err, sizeof err) < 0) {
         PyErr_Clear();
         PyErr_SetRaisedException(exc);
-        ember_log("Not compiling %s: %s", cname, err);
+        why = err;
         goto refused;
     }
     PyErr_SetRaisedException(exc);
@@ -1265,22 +1274,23 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
             Py_DECREF(name);
             return 0;
         }
-        ember_log("Not compiling %s: %s", cname, err);
+        why = err;
         goto refused;
     }
     EmberCompiled out;
     EmberStatus st = p_compile(wire, len, &out, err, sizeof err);
     PyMem_Free(wire);
     if (st != EMBER_STATUS_OK) {
-        ember_log("Not compiling %s: %s", cname, err);
+        why = err;
         goto refused;
     }
     install(info, name, &out);
     Py_DECREF(name);
     return 1;
 refused:
+    ember_log("Not compiling %s: %s", cname, why);
     n_refused++;
-    info->state = 2;
+    refuse(info, why);
     Py_DECREF(name);
     return 0;
 }
@@ -1579,7 +1589,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
         hook_give_up("deep recursion (C recursion budget low)");
         info->entry = NULL;   /* the code stays mapped: frames may still be running it */
         ember_code_epoch++;   /* SEND sites may have cached the entry (EmberResumeIC) */
-        info->state = 2;
+        refuse(info, "deep recursion: the C recursion budget ran low in compiled code");
         restore_interpreted(func);
         return py_function_vectorcall(callable, args, nargsf, kwnames);
     }
@@ -2171,6 +2181,93 @@ static CodeInfo *info_of(PyObject *arg)
     return ember_code_info((PyCodeObject *)((PyFunctionObject *)arg)->func_code);
 }
 
+/* why_not(f): None when calls of function f run compiled code, else why not, in words: the
+ * refusal (what the log's "Not compiling" line said), or what it waits for. */
+static PyObject *shim_why_not(PyObject *self, PyObject *arg)
+{
+    if (!PyFunction_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "why_not() needs a Python function");
+        return NULL;
+    }
+    CodeInfo *info = info_of(arg);
+    PyFunctionObject *func = (PyFunctionObject *)arg;
+    if (info && info->entry && func->vectorcall == ember_vectorcall) Py_RETURN_NONE;
+    if (!ember_enabled) return PyUnicode_FromString("Ember is switched off (ember.disable(), or it never loaded)");
+    if (info && info->state == 2)
+        return PyUnicode_FromString(info->refusal ? info->refusal : "refused (see the log)");
+    if (info && info->state == 3) return PyUnicode_FromString("queued: the compile thread has not finished it yet");
+    if (info && info->entry) return PyUnicode_FromString("compiled, but this function object's calls do not enter "
+                                                         "the compiled code (a sys.monitoring tool or tracing is on)");
+    if (parked) return PyUnicode_FromString("a sys.monitoring tool wants C call events: compiled code is parked");
+    const char *why = refusal_reason((PyCodeObject *)func->func_code);
+    if (why) return PyUnicode_FromString(why);
+    if (!jit_list_names(func)) return PyUnicode_FromString("not on the jit list");
+    if (cost_policy)
+        return PyUnicode_FromFormat("not hot enough yet for the cost policy (%llu samples so far)",
+                                    (unsigned long long)(info ? info->samples : 0));
+    if (auto_threshold >= 0)
+        return PyUnicode_FromFormat("not called often enough yet (%llu of %ld calls)",
+                                    (unsigned long long)(info ? info->ncalls : 0), auto_threshold_for((PyCodeObject *)func->func_code) + 1);
+    return PyUnicode_FromString("no compile policy is on (ember.auto(), ember.jit_list() or ember.force_compile())");
+}
+
+/* dump(f, what): the text of one stage of compiling f now (0 HIR after the passes, 1 LLVM
+ * IR, 2 assembly; EmberDump), without installing anything. Serialised as a compile would be
+ * (same profile, speculation and OSR flags). RuntimeError with the compiler's message when
+ * it cannot be compiled or the compiler does not load. */
+static PyObject *shim_dump(PyObject *self, PyObject *args)
+{
+    PyObject *f;
+    unsigned int what;
+    if (!PyArg_ParseTuple(args, "OI", &f, &what)) return NULL;
+    if (!PyFunction_Check(f)) {
+        PyErr_SetString(PyExc_TypeError, "dump() needs a Python function");
+        return NULL;
+    }
+    if (!ensure_backend() || !p_dump) {
+        PyErr_SetString(PyExc_RuntimeError, "the compiler (libember.so) could not be loaded (see the log)");
+        return NULL;
+    }
+    PyFunctionObject *func = (PyFunctionObject *)f;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    CodeInfo *info = ember_code_info(co);
+    unsigned char *wire = NULL;
+    size_t len = 0;
+    char err[1024] = {0};
+    int osr = osr_on() && !(co->co_flags & EMBER_GEN_FLAGS);
+    int spec = speculate && !(info && info->recompiles >= EMBER_MAX_RECOMPILES);
+    if (ember_serialize(func, osr, spec, &wire, &len, err, sizeof err) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_RuntimeError, "cannot compile %U: %s", func->func_qualname, err);
+        return NULL;
+    }
+    size_t cap = 1 << 16, need = 0;
+    PyObject *res = NULL;
+    for (;;) {
+        char *buf = PyMem_RawMalloc(cap);
+        if (!buf) { PyErr_NoMemory(); break; }
+        EmberStatus st;
+        Py_BEGIN_ALLOW_THREADS   /* the compile thread may hold the compiler */
+        st = p_dump(wire, len, what, buf, cap, &need);
+        Py_END_ALLOW_THREADS
+        if (st != EMBER_STATUS_OK) {
+            PyErr_Format(PyExc_RuntimeError, "cannot compile %U: %s", func->func_qualname, buf);
+        }
+        else if (need >= cap) {
+            PyMem_RawFree(buf);
+            cap = need + 1;
+            continue;
+        }
+        else {
+            res = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)need, "replace");
+        }
+        PyMem_RawFree(buf);
+        break;
+    }
+    PyMem_Free(wire);
+    return res;
+}
+
 static PyObject *shim_is_compiled(PyObject *self, PyObject *arg)
 {
     CodeInfo *info = info_of(arg);
@@ -2479,6 +2576,7 @@ static void load_backend_steps(void)
     p_compile = dlsym(h, "ember_compile");
     p_free = dlsym(h, "ember_free");
     p_hir_text = dlsym(h, "ember_hir_text");
+    p_dump = dlsym(h, "ember_dump");
     p_builtin_bitcode = dlsym(h, "ember_builtin_bitcode");
     p_version = dlsym(h, "ember_version");
     p_bg_submit = dlsym(h, "ember_bg_submit");
@@ -2653,6 +2751,8 @@ static PyMethodDef methods[] = {
     {"install_monitoring_hooks", shim_install_monitoring_hooks, METH_NOARGS,
      "Wrap sys.monitoring.set_events/set_local_events so Ember parks its functions while a tool wants "
      "C_RETURN/C_RAISE events, and use_tool_id so that on-stack replacement steps aside for a tool."},
+    {"why_not", shim_why_not, METH_O, "why_not(f): None if f runs compiled code, else the reason in words."},
+    {"dump", shim_dump, METH_VARARGS, "dump(f, what): text of compiling f now (0 HIR, 1 LLVM IR, 2 assembly)."},
     {"is_compiled", shim_is_compiled, METH_O, "True if calls of the function run compiled code."},
     {"compiled_size", shim_compiled_size, METH_O, "Native code bytes of a compiled function (0 if none)."},
     {"compiled_functions", shim_compiled_functions, METH_NOARGS, "List of compiled 'module:qualname'."},

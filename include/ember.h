@@ -1291,6 +1291,33 @@ typedef uint8_t EmberForIterSpec;
 #endif // __STDC_VERSION__ >= 202311L
 
 /**
+ * What [`Compiler::dump`] returns. Shared with C as `EmberDump` (`ember_dump`'s `what`).
+ */
+enum EmberDump
+#if __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The SSA HIR text form after the HIR passes.
+   */
+  EMBER_DUMP_HIR = 0,
+  /**
+   * The LLVM module after every LLVM pass.
+   */
+  EMBER_DUMP_LLVM = 1,
+  /**
+   * The machine code as assembly text.
+   */
+  EMBER_DUMP_ASM = 2,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberDump EmberDump;
+#else
+typedef uint32_t EmberDump;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
  * A runtime helper the JIT may call: its symbol name and address.
  */
 typedef struct EmberHelper {
@@ -1553,6 +1580,24 @@ enum EmberStatus ember_free(uint64_t handle);
  * Errors: `Malformed`, `Unsupported`, `InvalidHir` (the message goes into `buf`).
  */
 enum EmberStatus ember_hir_text(const uint8_t *wire, size_t len, char *buf, size_t buflen);
+
+/**
+ * Writes the text of one stage of compiling a wire function with the process's compiler
+ * (`what`: an [`crate::compile::Dump`], 0 HIR after the passes, 1 LLVM IR after every pass,
+ * 2 assembly; see [`crate::compile::Compiler::dump`]) into `buf` (NUL-terminated), without
+ * installing code. `*out_len` receives the text's length in bytes (without the NUL): when it
+ * is `buflen` or more the text was truncated, and the caller may call again with a larger
+ * buffer. Thread-safe (waits for a compile in progress); needs `ember_init`.
+ *
+ * Errors: `Usage` (not initialised, NULL arguments, unknown `what`), `Malformed`,
+ * `Unsupported`, `InvalidHir`, `Llvm`, `Internal`; the message goes into `buf`.
+ */
+enum EmberStatus ember_dump(const uint8_t *wire,
+                            size_t len,
+                            uint32_t what,
+                            char *buf,
+                            size_t buflen,
+                            size_t *out_len);
 
 /**
  * The library version, a static NUL-terminated string such as `"0.1.0"`.

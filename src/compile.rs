@@ -95,16 +95,20 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            helpers: vec![],
-            bitcode: vec![],
-            opt_level: 1,
-            cache: None,
-            host_id: String::new(),
-            call_policy: None,
-            dump_ir: None,
-        }
+        Config { helpers: vec![], bitcode: vec![], opt_level: 1, cache: None, host_id: String::new(), call_policy: None, dump_ir: None }
     }
+}
+
+/// What [`Compiler::dump`] returns. Shared with C as `EmberDump` (`ember_dump`'s `what`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::FromRepr)]
+pub enum Dump {
+    /// The SSA HIR text form after the HIR passes.
+    Hir = 0,
+    /// The LLVM module after every LLVM pass.
+    Llvm = 1,
+    /// The machine code as assembly text.
+    Asm = 2,
 }
 
 /// A JIT compiler instance: an LLJIT with the runtime helpers defined.
@@ -297,6 +301,41 @@ impl Compiler {
                 key,
                 passes: pass_summary,
             })
+        }
+    }
+
+    /// The text of one stage of compiling `wire` as this compiler would compile it now, without
+    /// installing anything (`ember.dump`): the HIR after the passes ([`Dump::Hir`]), the LLVM
+    /// module after every pass, helper bitcode linked and inlined ([`Dump::Llvm`]), or the
+    /// machine code LLVM emits for that module, as assembly text ([`Dump::Asm`]; the same
+    /// pipeline and code generator as the installed code, which ORC links at another address,
+    /// so addresses and the binding table's place differ).
+    ///
+    /// Errors: every [`EmberError`] variant [`Compiler::compile_wire`] can give, except those of
+    /// linking and the cache.
+    pub fn dump(&mut self, wire: &[u8], what: Dump) -> Result<String, EmberError> {
+        let w = hir::wire::decode(wire)?;
+        let mut f = hir::build::build(&w)?;
+        hir::verify::verify(&f)?;
+        passes::run_all(&mut f)?;
+        hir::verify::verify(&f)?;
+        if what == Dump::Hir {
+            return Ok(hir::printer::print(&f));
+        }
+        let code_units = self.target.is_some_and(|t| t.binds_code_units());
+        let (split, bindings) = hir::bind::split(&f, code_units);
+        let ctx = inkwell::context::Context::create();
+        let ctx_ref = unsafe { ContextRef::new(ctx.raw()) };
+        let m = self.build_module(ctx_ref, &split, &bindings, "ember_dump")?;
+        match what {
+            Dump::Llvm => Ok(m.print_to_string().to_string()),
+            _ => {
+                let buf = self
+                    .tm
+                    .write_to_memory_buffer(&m, inkwell::targets::FileType::Assembly)
+                    .map_err(|e| EmberError::Llvm(e.to_string()))?;
+                Ok(String::from_utf8_lossy(buf.as_slice()).into_owned())
+            }
         }
     }
 

@@ -197,8 +197,7 @@ pub extern "C" fn ember_init(cfg: *const EmberConfig, err: *mut c_char, errlen: 
             })?),
         };
         let dump_ir = cstr(cfg.dump_ir_dir).filter(|d| !d.is_empty()).map(Into::into);
-        let compiler =
-            Compiler::new(Config { helpers, bitcode, opt_level: cfg.opt_level, cache, host_id, call_policy, dump_ir })?;
+        let compiler = Compiler::new(Config { helpers, bitcode, opt_level: cfg.opt_level, cache, host_id, call_policy, dump_ir })?;
         *st = Some(State { compiler, live: Default::default(), next: 0 });
         Ok(())
     })
@@ -331,6 +330,36 @@ pub extern "C" fn ember_hir_text(wire: *const u8, len: usize, buf: *mut c_char, 
         Ok(())
     });
     if st == EmberStatus::Ok {
+        write_err(buf, buflen, &text);
+    }
+    st
+}
+
+/// Writes the text of one stage of compiling a wire function with the process's compiler
+/// (`what`: an [`crate::compile::Dump`], 0 HIR after the passes, 1 LLVM IR after every pass,
+/// 2 assembly; see [`crate::compile::Compiler::dump`]) into `buf` (NUL-terminated), without
+/// installing code. `*out_len` receives the text's length in bytes (without the NUL): when it
+/// is `buflen` or more the text was truncated, and the caller may call again with a larger
+/// buffer. Thread-safe (waits for a compile in progress); needs `ember_init`.
+///
+/// Errors: `Usage` (not initialised, NULL arguments, unknown `what`), `Malformed`,
+/// `Unsupported`, `InvalidHir`, `Llvm`, `Internal`; the message goes into `buf`.
+#[no_mangle]
+pub extern "C" fn ember_dump(wire: *const u8, len: usize, what: u32, buf: *mut c_char, buflen: usize, out_len: *mut usize) -> EmberStatus {
+    let mut text = String::new();
+    let st = guard(buf, buflen, || {
+        if wire.is_null() || out_len.is_null() {
+            return Err(EmberError::Usage("NULL wire or out_len".into()));
+        }
+        let what = crate::compile::Dump::from_repr(what).ok_or_else(|| EmberError::Usage(format!("unknown dump kind {what}")))?;
+        let bytes = unsafe { std::slice::from_raw_parts(wire, len) };
+        let mut st = lock();
+        let st = st.as_mut().ok_or_else(|| EmberError::Usage("ember_init has not been called".into()))?;
+        text = st.compiler.dump(bytes, what)?;
+        Ok(())
+    });
+    if st == EmberStatus::Ok {
+        unsafe { *out_len = text.len() };
         write_err(buf, buflen, &text);
     }
     st

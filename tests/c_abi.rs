@@ -160,6 +160,24 @@ fn integrator_flow() {
         assert_eq!(free(out.handle), OK);
         assert_eq!(free(out.handle), USAGE, "a handle is freed once");
 
+        // ember_dump: HIR, LLVM IR and assembly text; a small buffer reports the full length.
+        type Dump = unsafe extern "C" fn(*const u8, usize, u32, *mut c_char, usize, *mut usize) -> i32;
+        let dump: Symbol<Dump> = lib.get(b"ember_dump").unwrap();
+        let mut text = vec![0 as c_char; 1 << 20];
+        let mut need = 0usize;
+        for (what, expect) in [(0u32, "BinaryOp"), (1, "define "), (2, ".text")] {
+            assert_eq!(dump(good.as_ptr(), good.len(), what, text.as_mut_ptr(), text.len(), &mut need), OK, "{}", msg(&text));
+            let got = msg(&text);
+            assert!(got.contains(expect), "dump {what}: {got}");
+            assert_eq!(need, got.len());
+        }
+        let mut small = [0 as c_char; 16];
+        assert_eq!(dump(good.as_ptr(), good.len(), 0, small.as_mut_ptr(), small.len(), &mut need), OK);
+        assert!(need >= small.len() && msg(&small).len() == 15, "truncated, NUL-terminated, full length reported");
+        assert_eq!(dump(good.as_ptr(), good.len(), 9, text.as_mut_ptr(), text.len(), &mut need), USAGE);
+        assert!(msg(&text).contains("unknown dump kind 9"), "{}", msg(&text));
+        assert_eq!(dump(unsup.as_ptr(), unsup.len(), 1, text.as_mut_ptr(), text.len(), &mut need), UNSUPPORTED);
+
         // Background compilation: submit, wait for the compile thread, poll, run the code.
         let submit: Symbol<BgSubmit> = lib.get(b"ember_bg_submit").unwrap();
         let ready: Symbol<unsafe extern "C" fn() -> u64> = lib.get(b"ember_bg_ready").unwrap();

@@ -26,8 +26,8 @@ from . import _compat, _config, _shim
 # the interpreter has not loaded already).
 _FunctionType = type(lambda: None)
 
-__all__ = ["auto", "force_compile", "is_compiled", "compiled_size", "compiled_functions", "disable",
-           "jit_list", "stats", "start_from_env", "version", "wait_for_compiles"]
+__all__ = ["auto", "force_compile", "is_compiled", "compiled_size", "compiled_functions", "disable", "dump",
+           "jit_list", "settings", "stats", "start_from_env", "version", "wait_for_compiles", "why_not"]
 
 _here = os.path.dirname(os.path.abspath(__file__))
 
@@ -148,24 +148,71 @@ def jit_list(patterns):
     _watch_existing()
 
 
+_MethodType = type(_compat.refusal.__get__(0))
+
+
+def _function(f, api):
+    """The Python function `f` names: `f` itself, or a bound method's ``__func__``. Raises
+    TypeError (naming `api`) for anything else, as every function-taking call of this module
+    does."""
+    if isinstance(f, _MethodType):
+        f = f.__func__
+    if not isinstance(f, _FunctionType):
+        raise TypeError(f"{api}() needs a Python function or bound method, not {type(f).__name__}")
+    return f
+
+
 def force_compile(f):
-    """Compile function `f` now. Returns True if its calls now run compiled code, False if
-    Ember refused it (the log says why). Raises TypeError for a non-function."""
+    """Compile function `f` (or a bound method's function) now. Returns True if its calls now
+    run compiled code, False if Ember refused it (`why_not(f)` and the log say why). Raises
+    TypeError for anything else."""
+    f = _function(f, "force_compile")
     if inactive is not None:
-        if not isinstance(f, _FunctionType):
-            raise TypeError("force_compile() needs a Python function")
         return False
     return _shim.force_compile(f)
 
 
 def is_compiled(f):
-    """True if calls of `f` run Ember-compiled code."""
-    return _shim.is_compiled(f)
+    """True if calls of function `f` (or a bound method's function) run Ember-compiled code.
+    Raises TypeError for anything else."""
+    return _shim.is_compiled(_function(f, "is_compiled"))
 
 
 def compiled_size(f):
-    """Native code size of `f` in bytes (0 if not compiled)."""
-    return _shim.compiled_size(f)
+    """Native code size of function `f` (or a bound method's function) in bytes, 0 if not
+    compiled. Raises TypeError for anything else."""
+    return _shim.compiled_size(_function(f, "compiled_size"))
+
+
+def why_not(f):
+    """None when calls of function `f` (or a bound method's function) run compiled code; else
+    why not, in words: the refusal the log's ``Not compiling`` line gave (an unsupported
+    construct, too large, ...), or what it waits for (not hot yet under the cost policy, n of m
+    calls, queued for the compile thread, not on the jit list, Ember off). Raises TypeError for
+    anything else."""
+    f = _function(f, "why_not")
+    if inactive is not None:
+        return inactive
+    return _shim.why_not(f)
+
+
+_DUMPS = {"hir": 0, "llvm": 1, "asm": 2}
+
+
+def dump(f, what="hir"):
+    """The text of compiling function `f` (or a bound method's function) now, with its current
+    profile, without installing anything: ``"hir"`` the typed SSA HIR after Ember's passes (the
+    text form of docs/typed-hir.md), ``"llvm"`` the LLVM IR after every pass with the runtime
+    helpers inlined, ``"asm"`` the machine code as assembly (the same pipeline and code
+    generator as installed code; addresses differ). Loads the compiler if needed. Raises
+    TypeError for a non-function, ValueError for another `what`, RuntimeError with the
+    compiler's message when `f` cannot be compiled (e.g. a construct Ember refuses)."""
+    f = _function(f, "dump")
+    if what not in _DUMPS:
+        raise ValueError(f"dump() what must be one of {', '.join(map(repr, _DUMPS))}, not {what!r}")
+    if inactive is not None:
+        raise RuntimeError(inactive)
+    return _shim.dump(f, _DUMPS[what])
 
 
 def compiled_functions():
