@@ -240,9 +240,30 @@ def disable():
 
 
 def stats():
-    """Dict with counts of compiled and refused functions, total compile time (ms), the auto
-    threshold and whether the JIT is enabled; ``inactive`` is the reason Ember stayed off in
-    this interpreter (None when active)."""
+    """A dict of Ember's state and counters in this process (counts since start-up):
+
+    - ``policy``: ``"cost"`` (``auto()``), ``"calls"`` (``auto(n)`` or a jit list) or ``"off"``;
+      ``auto``: the call threshold n (-1: none); ``enabled``: False after ``disable()``;
+      ``inactive``: why Ember stayed off in this interpreter (None when active);
+    - ``backend``: the compiler library, ``"unloaded"`` (nothing compiled yet), ``"loading"``,
+      ``"ready"`` or ``"failed"``;
+    - ``compiled`` / ``refused``: functions compiled and refused; ``compile_ms``: their total
+      compile time in ms (on whichever thread compiled them);
+    - ``samples``: the cost policy's samples (one per 5 ms of running Python code);
+    - ``background``: compiles go to the compile thread; ``queued``: compiles handed to it;
+      ``bg_queued`` / ``bg_max_queued``: its queue length now and at most; ``bg_dropped``:
+      compiles dropped from a full queue (retried when hot again); ``bg_cancelled``: compiles
+      withdrawn because their code object died;
+    - ``cache_loaded`` / ``cache_stored`` / ``cache_rejected``: code-cache entries used, written,
+      and found truncated, corrupt or foreign (deleted, never run);
+    - ``osr``: interpreted frames moved into compiled code at a loop header; ``osr_arms``: code
+      objects whose loops were armed for that;
+    - ``deopts``: failed guards of typed code (each resumes the interpreter); ``recompiles``:
+      compiled code withdrawn after failing guards; ``handoffs``: compiled frames handed to the
+      interpreter at an eval-breaker check (tracing or monitoring switched on);
+    - ``gen_resumes``: generator resumptions that entered compiled code; ``gen_hook``: the PEP
+      523 hook that resumes compiled generator frames is installed now.
+    """
     d = _shim.stats()
     d["inactive"] = inactive
     return d

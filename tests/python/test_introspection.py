@@ -95,3 +95,9 @@ def test_why_not_names_each_reason(tmp_path):
     assert lines[3].startswith("function too large")
     assert f"Not compiling __main__:big: {lines[3]}" in proc.stderr
     assert lines[4] == "not on the jit list"
+
+
+def test_stats_documents_every_key():
+    """Every key ember.stats() returns is described in its docstring."""
+    for key in ember.stats():
+        assert f"``{key}``" in ember.stats.__doc__, key
