@@ -14,7 +14,7 @@ PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EMBER_AUTO_RUN ?= 2
 
-.PHONY: deps venv setup build lint test test-rust test-python test-cpython test-cpython-quick test-cpython-osr test-cpython-cache test-aarch64 test-pgo run header clean
+.PHONY: pkgconfig embed-example deps venv setup build lint test test-rust test-python test-cpython test-cpython-quick test-cpython-osr test-cpython-cache test-aarch64 test-pgo run header clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -67,7 +67,7 @@ test-cpython-cache: build
 test-cpython-quick: build
 	$(PY) tests/cpython/run.py -j $(CPY_JOBS) --quick --keep results/cpython-quick
 
-test: deps build lint test-rust test-python test-cpython-quick test-cpython-cache test-aarch64
+test: deps build lint test-rust test-python embed-example test-cpython-quick test-cpython-cache test-aarch64
 
 # `cargo fmt --check` (rustfmt.toml) and clippy with warnings as errors, over every target.
 # A toolchain without the rustfmt/clippy components is reported and skipped (they cannot be
@@ -75,6 +75,18 @@ test: deps build lint test-rust test-python test-cpython-quick test-cpython-cach
 lint: deps
 	@if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; else echo "lint: rustfmt is not installed; skipped"; fi
 	@if cargo clippy --version >/dev/null 2>&1; then cargo clippy --release --all-targets -- -D warnings; else echo "lint: clippy is not installed; skipped"; fi
+
+# target/release/ember.pc for C hosts (pkg-config), and the SONAME link libember.so.0 next to
+# libember.so, from the tree's release build.
+pkgconfig: deps
+	cargo build --release --lib
+	sed -e 's|@PREFIX@|$(CURDIR)|' -e "s|@VERSION@|$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)|" ember.pc.in > target/release/ember.pc
+	ln -sf libember.so target/release/libember.so.0
+
+# The C embedding example (examples/embed): built through pkg-config and run; it must print the
+# compiled function's result and leave no object alive.
+embed-example: pkgconfig
+	$(MAKE) -C examples/embed clean run
 
 # AArch64 objects linked with a small C runtime and run under qemu-aarch64, compared with the
 # x86-64 run (tests/aarch64_qemu.rs), plus the code-size guards (tests/codesize.rs).

@@ -80,6 +80,8 @@ fn build_bitcode(out: &Path) {
 
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    // C hosts link -lember and load it by its SONAME (`make pkgconfig` adds the link).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libember.so.0");
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=src/ffi_background.rs");
     println!("cargo:rerun-if-changed=src/policy.rs");

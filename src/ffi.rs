@@ -267,10 +267,15 @@ fn free_deferred(st: &mut State) {
 /// Compiles wire bytes with the process's compiler (either thread) and registers the code
 /// under a new handle.
 pub(crate) fn compile_bytes(bytes: &[u8]) -> Result<Code, EmberError> {
+    compile_with(|c| c.compile_wire(bytes))
+}
+
+/// Runs `compile` with the process's compiler and registers its code under a new handle.
+fn compile_with(compile: impl FnOnce(&mut Compiler) -> Result<crate::compile::Compiled, EmberError>) -> Result<Code, EmberError> {
     let mut st = lock();
     let st = st.as_mut().ok_or_else(|| EmberError::Usage("ember_init has not been called".into()))?;
     free_deferred(st);
-    let c = st.compiler.compile_wire(bytes)?;
+    let c = compile(&mut st.compiler)?;
     st.next += 1;
     let handle = st.next;
     st.live.insert(handle, (c.tracker, c.key));
@@ -363,6 +368,45 @@ pub extern "C" fn ember_dump(wire: *const u8, len: usize, what: u32, buf: *mut c
         write_err(buf, buflen, &text);
     }
     st
+}
+
+/// Compiles one function from the HIR text form (`text`, `len` bytes of UTF-8; the format
+/// `ember_hir_text` writes and `docs/typed-hir.md` describes) with the process's compiler, as
+/// [`ember_compile`] does from wire bytes: fills `out`, whose `handle` goes to [`ember_free`].
+/// The text names its layout and constants' addresses itself. Thread-safe (one compile at a
+/// time; a caller waits for a compile in progress); needs `ember_init`.
+///
+/// Errors: `Usage` (not initialised, NULL arguments), `Malformed` (not UTF-8, does not parse),
+/// `Unsupported`, `InvalidHir`, `Llvm` (e.g. a helper the code calls was not registered),
+/// `Internal`; the message goes to `err`.
+#[no_mangle]
+pub extern "C" fn ember_compile_text(text: *const u8, len: usize, out: *mut EmberCompiled, err: *mut c_char, errlen: usize) -> EmberStatus {
+    guard(err, errlen, || {
+        if text.is_null() || out.is_null() {
+            return Err(EmberError::Usage("NULL text or out".into()));
+        }
+        let text = std::str::from_utf8(unsafe { std::slice::from_raw_parts(text, len) })
+            .map_err(|e| EmberError::Parse(format!("HIR text is not UTF-8: {e}")))?;
+        let f = crate::hir::parser::parse(text)?;
+        let code = compile_with(|c| c.compile_hir(f))?;
+        unsafe { *out = code.to_c() };
+        Ok(())
+    })
+}
+
+/// The C prototype of runtime helper number `i` (0-based), e.g.
+/// `"void *ember_binary_op(void *, void *, int64_t)"`, or NULL past the last one. These are the
+/// functions compiled code may call by name: a host registers each one its functions use in
+/// [`EmberConfig::helpers`] (compiling code that calls an unregistered one fails with `Llvm`,
+/// naming it). Their meaning is that of the CPython shim's implementations
+/// (`cpython-glue/ember_runtime.h`). The strings are static.
+#[no_mangle]
+pub extern "C" fn ember_helper_signature(i: usize) -> *const c_char {
+    static PROTOS: std::sync::OnceLock<Vec<std::ffi::CString>> = std::sync::OnceLock::new();
+    let protos = PROTOS.get_or_init(|| {
+        crate::lower::helpers::HELPERS.iter().map(|h| std::ffi::CString::new(h.c_prototype()).unwrap_or_default()).collect()
+    });
+    protos.get(i).map_or(std::ptr::null(), |c| c.as_ptr())
 }
 
 /// The library version, a static NUL-terminated string such as `"0.1.0"`.

@@ -17,6 +17,30 @@ fn committed_header_is_fresh() {
 }
 
 #[test]
+fn every_name_in_the_header_carries_the_prefix() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/ember.h")).unwrap();
+    let mut bad = vec![];
+    for line in header.lines() {
+        let name = if let Some(rest) = line.strip_prefix("#define ") {
+            rest.split([' ', '(']).next().unwrap()
+        } else if let Some(rest) = line.strip_prefix("typedef ").filter(|r| !r.ends_with('{')) {
+            rest.trim_end_matches(';').rsplit(' ').next().unwrap()
+        } else if let Some(rest) = line.strip_prefix("} ") {
+            rest.trim_end_matches(';')
+        } else if line.starts_with(|c: char| c.is_ascii_alphabetic()) && line.contains('(') && !line.starts_with("typedef") {
+            line.split('(').next().unwrap().rsplit([' ', '*']).next().unwrap()
+        } else {
+            continue;
+        };
+        if name != "EMBER_H" && !name.starts_with("ember_") && !name.starts_with("EMBER_") && !name.starts_with("Ember") {
+            bad.push(name.to_string());
+        }
+    }
+    assert!(bad.is_empty(), "names without the ember_/EMBER_/Ember prefix in include/ember.h: {bad:?}");
+}
+
+#[test]
 fn every_helper_is_declared_and_registered() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let header = std::fs::read_to_string(root.join("cpython-glue/ember_runtime.h")).unwrap();

@@ -167,7 +167,7 @@ def read(environ):
 
 #: Prefixes of ``EMBER_*`` variables that are not Ember's runtime settings: the build's
 #: (build.rs, the Makefile's header target), the test harness's and the benchmark harness's.
-_NOT_SETTINGS = ("EMBER_BENCH_", "EMBER_BUILD_", "EMBER_PYTHON_INCLUDE", "EMBER_WRITE_HEADER", "EMBER_REQUIRE_QEMU",
+_NOT_SETTINGS = ("EMBER_BENCH_", "EMBER_BUILD_", "EMBER_PYTHON", "EMBER_WRITE_HEADER", "EMBER_REQUIRE_QEMU",
                  "EMBER_DEFAULT_ARGS", "EMBER_MODES", "EMBER_PROBE")
 
 _GROUPS = (("use", "Switching Ember on and off"), ("tune", "What is compiled, and how"),

@@ -45,6 +45,31 @@ pub struct HelperSig {
     pub cold: bool,
 }
 
+impl HelperSig {
+    /// The helper's C prototype, e.g. `void *ember_binary_op(void *, void *, int64_t)` (objects,
+    /// thread state and frames are `void *`; `ember_helper_signature` hands it to C hosts).
+    pub fn c_prototype(&self) -> String {
+        let ret = match self.ret {
+            Ret::Ptr => "void *",
+            Ret::I32 => "int ",
+            Ret::Void => "void ",
+            Ret::F64 => "double ",
+            Ret::I64 => "int64_t ",
+        };
+        let params: Vec<&str> = self
+            .params
+            .iter()
+            .map(|a| match a {
+                Arg::P => "void *",
+                Arg::I => "int64_t",
+                Arg::F => "double",
+            })
+            .collect();
+        let params = if params.is_empty() { "void".to_string() } else { params.join(", ") };
+        format!("{ret}{}({params})", self.name)
+    }
+}
+
 use Arg::{F, I, P};
 
 macro_rules! helpers {
