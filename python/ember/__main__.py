@@ -42,6 +42,38 @@ def _fresh_main(file=None):
     return mod
 
 
+def _exec(source, filename, namespace):
+    """Compiles and runs `source` (str or bytes) as `filename` in `namespace` (a SyntaxError
+    comes from here, inside _run, and is reported as `python` reports it)."""
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def _run(run, *args, skip=1):
+    """Runs the user's program (`run(*args)`) as the interpreter's own top level would: an
+    uncaught exception goes to sys.excepthook with a traceback that starts at the user's code
+    (this module's `skip` frames are dropped, and `python -m ember`'s runpy frames were never in
+    it, so it reads as under plain `python`), then the exit status is 1; KeyboardInterrupt ends the process by
+    SIGINT as `python` does; SystemExit passes through."""
+    try:
+        run(*args)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        tb = e.__traceback__
+        for _ in range(skip):
+            tb = tb.tb_next if tb is not None else None
+        e.__traceback__ = tb
+        sys.last_exc = e
+        sys.excepthook(type(e), e, tb)
+        if isinstance(e, KeyboardInterrupt):
+            import signal
+            sys.stdout.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        return 1
+    return 0
+
+
 def main():
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help"):
@@ -54,13 +86,15 @@ def main():
     if args[0] == "-m":
         import runpy
         sys.argv = args[1:]
-        runpy._run_module_as_main(args[1], alter_argv=True)
-        return 0
+        return _run(runpy._run_module_as_main, args[1], True)
     if args[0] == "-c":
         sys.argv = ["-c"] + args[2:]
         mod = _fresh_main()
-        exec(compile(args[1], "<string>", "exec"), mod.__dict__)
-        return 0
+        # `python -c` tracebacks show the lines of the code (3.13); so do ours: the source is
+        # in linecache under "<string>", an entry checkcache never drops (no mtime).
+        import linecache
+        linecache.cache["<string>"] = (len(args[1]), None, args[1].splitlines(True), "<string>")
+        return _run(_exec, args[1], "<string>", mod.__dict__, skip=2)
     script = os.path.abspath(args[0])
     try:
         with open(script, "rb") as fh:   # bytes: compile() honours the coding cookie
@@ -71,8 +105,7 @@ def main():
     sys.argv = args
     sys.path[0] = os.path.dirname(script)
     mod = _fresh_main(script)
-    exec(compile(source, script, "exec"), mod.__dict__)
-    return 0
+    return _run(_exec, source, script, mod.__dict__, skip=2)
 
 
 if __name__ == "__main__":

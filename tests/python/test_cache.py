@@ -158,11 +158,11 @@ def test_switched_off_nothing_is_written_and_bad_settings_warn_once(tmp_path):
     off = _run(tmp_path, _env(cache, EMBER_CACHE="0"))
     assert off.stdout == want and not cache.exists()
     assert "Finished compiling __main__:walk " in off.stderr
-    bad = _run(tmp_path, _env(cache, EMBER_CACHE="yes", EMBER_CACHE_SIZE="lots"))
+    bad = _run(tmp_path, _env(cache, EMBER_CACHE="maybe", EMBER_CACHE_SIZE="lots"))
     assert bad.returncode == 0 and bad.stdout == want
     warnings = [ln for ln in bad.stderr.splitlines() if ln.startswith("Ember: ignoring")]
     assert len(warnings) == 2, bad.stderr
-    assert "EMBER_CACHE='yes'" in warnings[0] and "EMBER_CACHE_SIZE='lots'" in warnings[1]
+    assert "EMBER_CACHE='maybe'" in warnings[0] and "EMBER_CACHE_SIZE='lots'" in warnings[1]
     assert "Traceback (most recent" not in bad.stderr
 
 

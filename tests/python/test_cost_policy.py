@@ -211,7 +211,7 @@ def test_bad_ember_auto_falls_back_to_the_cost_policy(tmp_path):
         print(ember.stats()["policy"])
     """, env={k: v for k, v in cost_env(EMBER_AUTO="abc").items() if k != "EMBER_LOG"}))
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert lines == ["Ember: ignoring EMBER_AUTO='abc' (expected a whole number >= 0); using the cost policy"], proc.stderr
+    assert lines == ["Ember: ignoring EMBER_AUTO='abc' (expected 'cost' or a whole number >= 0); using the cost policy"], proc.stderr
     assert proc.stdout.strip() == "cost"
 
 
