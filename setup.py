@@ -34,7 +34,16 @@ setup(
             include_dirs=[GLUE, "include", os.path.join(INC, "internal"), INC, INC_PARENT],
             extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"],
             depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", "include/ember.h"],
-        )
+        ),
+        # LD_PRELOAD=<this file> switches Ember on in a python or an embedding host
+        # (cpython-glue/preload.c); not a module Python imports.
+        Extension(
+            "ember._preload",
+            sources=[f"{GLUE}/preload.c"],
+            include_dirs=[INC, INC_PARENT],
+            extra_compile_args=["-O2"],
+            libraries=["dl"],
+        ),
     ],
     rust_extensions=[RustExtension("ember.libember", path="Cargo.toml", binding=Binding.NoBinding, debug=False)],
     cmdclass={"build_py": BuildPyWithPth},

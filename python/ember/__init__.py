@@ -27,7 +27,7 @@ from . import _compat, _config, _shim
 _FunctionType = type(lambda: None)
 
 __all__ = ["auto", "force_compile", "is_compiled", "compiled_size", "compiled_functions", "disable", "dump",
-           "jit_list", "settings", "stats", "start_from_env", "version", "wait_for_compiles", "why_not"]
+           "jit_list", "preload_path", "settings", "stats", "start_from_env", "version", "wait_for_compiles", "why_not"]
 
 _here = os.path.dirname(os.path.abspath(__file__))
 
@@ -37,6 +37,17 @@ def _library_path():
     found = sorted(n for n in os.listdir(_here) if n.startswith("libember") and n.endswith(".so"))
     if not found:
         raise ImportError(f"libember.so not found in {_here}")
+    return os.path.join(_here, found[0])
+
+
+def preload_path():
+    """Path of the library that switches Ember on from outside:
+    ``LD_PRELOAD=$(python -m ember --preload-path) python app.py`` (or an embedding program
+    linked with libpython), configured by the usual EMBER_* settings; see
+    docs/user-guide.md."""
+    found = sorted(n for n in os.listdir(_here) if n.startswith("_preload") and n.endswith(".so"))
+    if not found:
+        raise FileNotFoundError(f"Ember's preload library is not in {_here}")
     return os.path.join(_here, found[0])
 
 

@@ -14,6 +14,7 @@ import ember
 USAGE = ("usage: python -m ember script.py [args...]\n"
          "       python -m ember -m module [args...]\n"
          "       python -m ember -c code [args...]\n"
+         "       python -m ember --preload-path   (the library for LD_PRELOAD=... python app.py)\n"
          "Runs the program with Ember's autojit on (default: compile where it pays;\n"
          "EMBER_AUTO=N: after N calls).")
 
@@ -79,6 +80,9 @@ def main():
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if args else 2
+    if args[0] == "--preload-path":
+        print(ember.preload_path())
+        return 0
     if args[0] in ("-m", "-c") and len(args) < 2:
         print(f"python -m ember: argument expected for the {args[0]} option\n{USAGE}", file=sys.stderr)
         return 2
