@@ -7,7 +7,7 @@ PYENV_313 := $(shell pyenv prefix 3.13.0 2>/dev/null || echo $$HOME/.pyenv/versi
 PY313 := $(PYENV_313)/bin/python3.13
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PKGS := llvm-19-dev libpolly-19-dev libzstd-dev clang-19 zlib1g-dev libffi-dev pkg-config
+APT_PKGS := llvm-19-dev libpolly-19-dev libzstd-dev clang-19 zlib1g-dev libffi-dev pkg-config gdb
 # AArch64 conformance under qemu (make test-aarch64): cross gcc (brings libc6-arm64-cross) and qemu-user.
 APT_PKGS += qemu-user gcc-aarch64-linux-gnu
 PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0 numpy scipy matplotlib rich coverage

@@ -211,6 +211,7 @@ static int opt_dump_hir;                /* EMBER_DUMP_HIR */
 static int opt_no_inline;               /* EMBER_NO_INLINE */
 static char *opt_call_policy;           /* EMBER_CALL_POLICY (NULL: the compiler's default) */
 static char *opt_dump_ir;               /* EMBER_DUMP_IR (NULL: off) */
+static int opt_debugger = 1;            /* EMBER_DEBUGGER */
 
 static int generators_enabled(void)
 {
@@ -2598,7 +2599,7 @@ static void load_backend_steps(void)
     const uint8_t *bc = NULL;
     load_bclen = opt_no_inline ? 0 : p_builtin_bitcode(&bc);
     EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, load_bclen,
-                       (uint32_t)backend_opt, cache_dir, cache_max_bytes, host_id, opt_call_policy, opt_dump_ir};
+                       (uint32_t)backend_opt, cache_dir, cache_max_bytes, host_id, opt_call_policy, opt_dump_ir, (uint32_t)opt_debugger};
     char ierr[1024];
     if (p_init(&cfg, ierr, sizeof ierr) != EMBER_STATUS_OK) snprintf(load_err, sizeof load_err, "ember_init failed: %s", ierr);
 }
@@ -2687,16 +2688,17 @@ static int backend_async(void)
 /* load(path, opt): switches the JIT on. libember.so at `path` is only remembered here and
  * loaded by the first compile (ensure_backend), so `import ember` does not map LLVM. */
 /* set_options(generators, max_code_units, log_passes, perf_map, dump_hir, no_inline,
- * call_policy, dump_ir): the settings ember._config checked (call_policy and dump_ir are str
+ * call_policy, dump_ir, debugger): the settings ember._config checked (call_policy and dump_ir are str
  * or None). Takes effect for compiles from now on; the last two when the compiler loads. */
 static PyObject *shim_set_options(PyObject *self, PyObject *args)
 {
-    int gen, log_passes, perf_map, dump_hir, no_inline;
+    int gen, log_passes, perf_map, dump_hir, no_inline, debugger;
     long max_units;
     const char *policy, *dump_ir;
-    if (!PyArg_ParseTuple(args, "plppppzz", &gen, &max_units, &log_passes, &perf_map, &dump_hir, &no_inline, &policy,
-                          &dump_ir))
+    if (!PyArg_ParseTuple(args, "plppppzzp", &gen, &max_units, &log_passes, &perf_map, &dump_hir, &no_inline, &policy,
+                          &dump_ir, &debugger))
         return NULL;
+    opt_debugger = debugger;
     opt_generators = gen;
     opt_max_code_units = max_units;
     opt_log_passes = log_passes;
@@ -2770,7 +2772,7 @@ static PyMethodDef methods[] = {
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
     {"set_options", shim_set_options, METH_VARARGS, "set_options(generators, max_code_units, log_passes, perf_map, "
-     "dump_hir, no_inline, call_policy, dump_ir): settings checked by ember._config."},
+     "dump_hir, no_inline, call_policy, dump_ir, debugger): settings checked by ember._config."},
     {"log", shim_log, METH_O, "log(line): one line in Ember's log (nothing when it is off)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {"set_cache", shim_set_cache, METH_VARARGS, "set_cache(dir, max_bytes, host_id): the persistent code cache "

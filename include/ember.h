@@ -1387,6 +1387,12 @@ typedef struct EmberConfig {
    * NUL-terminated), or NULL for none (`EMBER_DUMP_IR`).
    */
   const char *dump_ir_dir;
+  /**
+   * Nonzero: register compiled code with gdb's JIT interface
+   * ([`crate::orc::Jit::enable_debugger_support`]; `EMBER_DEBUGGER`). When LLVM cannot,
+   * compiling works on without it.
+   */
+  uint32_t debugger;
 } EmberConfig;
 
 /**

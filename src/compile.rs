@@ -91,11 +91,23 @@ pub struct Config {
     pub call_policy: Option<crate::passes_llvm::Policy>,
     /// Directory for each compiled function's optimised LLVM IR (`<name>.ll`), or `None`.
     pub dump_ir: Option<std::path::PathBuf>,
+    /// Register compiled code with gdb's JIT interface (best effort; see
+    /// [`crate::orc::Jit::enable_debugger_support`]).
+    pub debugger: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { helpers: vec![], bitcode: vec![], opt_level: 1, cache: None, host_id: String::new(), call_policy: None, dump_ir: None }
+        Config {
+            helpers: vec![],
+            bitcode: vec![],
+            opt_level: 1,
+            cache: None,
+            host_id: String::new(),
+            call_policy: None,
+            dump_ir: None,
+            debugger: false,
+        }
     }
 }
 
@@ -152,6 +164,10 @@ impl Compiler {
         let mut config = config;
         config.bitcode = prepare_bitcode(&config.bitcode)?;
         let jit = Jit::new(codegen_level(config.opt_level))?;
+        if config.debugger {
+            // Best effort: without it gdb shows `??` for compiled frames, nothing else changes.
+            let _ = jit.enable_debugger_support();
+        }
         jit.define_absolute(&config.helpers)?;
         let tm = orc::target_machine(&jit.triple, codegen_level(config.opt_level))?;
         let helper_addrs = config.helpers.iter().cloned().collect();

@@ -77,6 +77,10 @@ pub struct EmberConfig {
     /// Directory to write each compiled function's optimised LLVM IR to (one `.ll` file each;
     /// NUL-terminated), or NULL for none (`EMBER_DUMP_IR`).
     pub dump_ir_dir: *const c_char,
+    /// Nonzero: register compiled code with gdb's JIT interface
+    /// ([`crate::orc::Jit::enable_debugger_support`]; `EMBER_DEBUGGER`). When LLVM cannot,
+    /// compiling works on without it.
+    pub debugger: u32,
 }
 
 /// The result of [`ember_compile`].
@@ -197,7 +201,9 @@ pub extern "C" fn ember_init(cfg: *const EmberConfig, err: *mut c_char, errlen: 
             })?),
         };
         let dump_ir = cstr(cfg.dump_ir_dir).filter(|d| !d.is_empty()).map(Into::into);
-        let compiler = Compiler::new(Config { helpers, bitcode, opt_level: cfg.opt_level, cache, host_id, call_policy, dump_ir })?;
+        let debugger = cfg.debugger != 0;
+        let config = Config { helpers, bitcode, opt_level: cfg.opt_level, cache, host_id, call_policy, dump_ir, debugger };
+        let compiler = Compiler::new(config)?;
         *st = Some(State { compiler, live: Default::default(), next: 0 });
         Ok(())
     })

@@ -180,6 +180,26 @@ impl Jit {
         }
     }
 
+    /// Registers every object linked from now on with gdb's JIT interface
+    /// (`__jit_debug_register_code`, LLVM's DebugObjectManagerPlugin through
+    /// `LLVMOrcLLJITEnableDebugSupport`), so that gdb names compiled functions and unwinds
+    /// through them with their `.eh_frame`. LLVM finds its registration function with `dlsym`
+    /// in the process's global scope, where a libLLVM loaded by a `RTLD_LOCAL` dlopen (the
+    /// shim loads libember.so that way) is not: the already loaded library is promoted to the
+    /// global scope first (`RTLD_NOLOAD | RTLD_GLOBAL`).
+    ///
+    /// Errors: [`EmberError::Llvm`] when LLVM cannot set it up (e.g. a statically linked LLVM
+    /// that exports no registration function); the JIT works on without it.
+    pub fn enable_debugger_support(&self) -> Result<(), EmberError> {
+        unsafe {
+            let mut info: libc::Dl_info = std::mem::zeroed();
+            if libc::dladdr(LLVMOrcLLJITEnableDebugSupport as *const libc::c_void, &mut info) != 0 && !info.dli_fname.is_null() {
+                libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD);
+            }
+            take_error(LLVMOrcLLJITEnableDebugSupport(self.j), "debugger support")
+        }
+    }
+
     /// Defines `name → address` absolute symbols (runtime helpers) in the main JITDylib.
     ///
     /// Errors: [`EmberError::Llvm`] (e.g. a duplicate definition).

@@ -28,6 +28,7 @@ struct EmberConfig {
     host_id: *const std::ffi::c_char,
     call_policy: *const std::ffi::c_char,
     dump_ir_dir: *const std::ffi::c_char,
+    debugger: u32,
 }
 #[repr(C)]
 #[derive(Debug)]
@@ -125,6 +126,7 @@ fn integrator_flow() {
             host_id: std::ptr::null(),
             call_policy: std::ptr::null(),
             dump_ir_dir: std::ptr::null(),
+            debugger: 0,
         };
         assert_eq!(init(&cfg, err.as_mut_ptr(), err.len()), OK, "{}", msg(&err));
         assert_eq!(init(&cfg, err.as_mut_ptr(), err.len()), USAGE, "a second init is refused");

@@ -92,7 +92,7 @@ if inactive is None:
                   file=sys.stderr)
     _shim.set_options(settings["EMBER_GENERATORS"], settings["EMBER_MAX_CODE_UNITS"], settings["EMBER_LOG_PASSES"],
                       settings["EMBER_PERF_MAP"], settings["EMBER_DUMP_HIR"], settings["EMBER_NO_INLINE"],
-                      settings["EMBER_CALL_POLICY"], settings["EMBER_DUMP_IR"])
+                      settings["EMBER_CALL_POLICY"], settings["EMBER_DUMP_IR"], settings["EMBER_DEBUGGER"])
     # Remembers libember.so; LLVM is loaded by the first compile, not here.
     _shim.load(_library_path(), settings["EMBER_OPT"])
     _shim.set_background(int(settings["EMBER_BACKGROUND"]))

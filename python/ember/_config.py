@@ -141,6 +141,9 @@ SETTINGS = (
     Setting("EMBER_DUMP_IR", "path", None,
             "Write each compiled function's optimised LLVM IR to a `.ll` file in this directory.",
             group="debug"),
+    Setting("EMBER_DEBUGGER", "bool", True,
+            "0: do not register compiled code with gdb's JIT interface (with it, gdb names compiled "
+            "functions and `bt` unwinds through them).", group="debug"),
     Setting("EMBER_PERF_MAP", "bool", False,
             "1: append compiled functions to /tmp/perf-PID.map for `perf report`.", group="debug"),
 )
