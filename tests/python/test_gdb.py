@@ -35,7 +35,12 @@ def run_gdb(tmp_path, **env):
            "-ex", "break math_factorial", "-ex", "ignore 1 20", "-ex", "run", "-ex", "bt",
            "--args", sys.executable, str(script)]
     proc = subprocess.run(cmd, env=clean_env(**env), capture_output=True, text=True, timeout=300)
-    return proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    if "Breakpoint 1, " not in out:
+        # An interpreter without symbols (a stripped distribution build) gives gdb no
+        # math_factorial to stop in; pyenv's build has them.
+        pytest.skip(f"gdb could not stop in math_factorial in {sys.executable}")
+    return out
 
 
 def test_bt_names_compiled_frames_and_reaches_main(tmp_path):
