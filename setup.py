@@ -30,10 +30,10 @@ setup(
     ext_modules=[
         Extension(
             "ember._shim",
-            sources=[f"{GLUE}/{f}" for f in ("shim.c", "serialize.c", "runtime_fast.c", "runtime_slow.c", "runtime_more.c", "runtime_stmt.c", "runtime_ic.c", "runtime_gen.c", "frame_fast.c")],
+            sources=[f"{GLUE}/{f}" for f in ("shim.c", "serialize.c", "runtime_fast.c", "runtime_slow.c", "runtime_more.c", "runtime_stmt.c", "runtime_ic.c", "runtime_gen.c", "frame_fast.c", "perf.c")],
             include_dirs=[GLUE, "include", os.path.join(INC, "internal"), INC, INC_PARENT],
             extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"],
-            depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", "include/ember.h"],
+            depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", f"{GLUE}/perf.h", "include/ember.h"],
         ),
         # LD_PRELOAD=<this file> switches Ember on in a python or an embedding host
         # (cpython-glue/preload.c); not a module Python imports.

@@ -17,6 +17,7 @@
 #include "internal/pycore_ceval.h"
 #include "internal/pycore_object.h"          /* _PyObject_HEAD_INIT */
 #include "serialize.h"
+#include "perf.h"
 #include "ember.h"
 
 #include <sched.h>
@@ -206,7 +207,7 @@ static int jit_list_matches(PyObject *name)
 static int opt_generators = 1;          /* EMBER_GENERATORS */
 static long opt_max_code_units = LONG_MAX;   /* EMBER_MAX_CODE_UNITS (its default is in ember._config) */
 static int opt_log_passes;              /* EMBER_LOG_PASSES */
-static int opt_perf_map;                /* EMBER_PERF_MAP */
+static int opt_perf;                    /* EMBER_PERF: EMBER_PERF_OFF, _MAP or _JITDUMP (perf.h) */
 static int opt_dump_hir;                /* EMBER_DUMP_HIR */
 static int opt_no_inline;               /* EMBER_NO_INLINE */
 static char *opt_call_policy;           /* EMBER_CALL_POLICY (NULL: the compiler's default) */
@@ -791,16 +792,7 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
         ember_log("Finished compiling %s (%llu bytes, %.2f ms)", cname, (unsigned long long)out->code_size, out->compile_ns / 1e6);
         if (opt_log_passes) ember_log("Passes %s: %s", cname, out->passes);
     }
-    if (opt_perf_map) {
-        /* perf's JIT symbol map: /tmp/perf-<pid>.map, "start size name" per line. */
-        char path[64];
-        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-        FILE *pm = fopen(path, "a");
-        if (pm) {
-            fprintf(pm, "%lx %lx ember:%s\n", (unsigned long)(uintptr_t)out->entry, (unsigned long)out->code_size, cname);
-            fclose(pm);
-        }
-    }
+    if (opt_perf) ember_perf_record(opt_perf, out->entry, out->code_size, cname);
     if (compiled_names && name && PyList_Append(compiled_names, name) < 0) PyErr_Clear();
     osr_arm_if_running(info);
     /* The function whose call queued the compile ran on in the interpreter with its own calls
@@ -2687,22 +2679,22 @@ static int backend_async(void)
 
 /* load(path, opt): switches the JIT on. libember.so at `path` is only remembered here and
  * loaded by the first compile (ensure_backend), so `import ember` does not map LLVM. */
-/* set_options(generators, max_code_units, log_passes, perf_map, dump_hir, no_inline,
+/* set_options(generators, max_code_units, log_passes, perf (0 off, 1 map, 2 jitdump), dump_hir, no_inline,
  * call_policy, dump_ir, debugger): the settings ember._config checked (call_policy and dump_ir are str
  * or None). Takes effect for compiles from now on; the last two when the compiler loads. */
 static PyObject *shim_set_options(PyObject *self, PyObject *args)
 {
-    int gen, log_passes, perf_map, dump_hir, no_inline, debugger;
+    int gen, log_passes, perf, dump_hir, no_inline, debugger;
     long max_units;
     const char *policy, *dump_ir;
-    if (!PyArg_ParseTuple(args, "plppppzzp", &gen, &max_units, &log_passes, &perf_map, &dump_hir, &no_inline, &policy,
+    if (!PyArg_ParseTuple(args, "plpippzzp", &gen, &max_units, &log_passes, &perf, &dump_hir, &no_inline, &policy,
                           &dump_ir, &debugger))
         return NULL;
     opt_debugger = debugger;
     opt_generators = gen;
     opt_max_code_units = max_units;
     opt_log_passes = log_passes;
-    opt_perf_map = perf_map;
+    opt_perf = perf;
     opt_dump_hir = dump_hir;
     opt_no_inline = no_inline;
     free(opt_call_policy);
@@ -2771,7 +2763,7 @@ static PyMethodDef methods[] = {
     {"disable", shim_disable, METH_NOARGS, "Stop compiling and entering compiled code."},
     {"stats", shim_stats, METH_NOARGS, "Counters: compiled, refused, compile_ms, auto, ember_enabled, gen_resumes (generator resumptions that "
      "entered compiled code), gen_hook (the PEP 523 hook is installed now)."},
-    {"set_options", shim_set_options, METH_VARARGS, "set_options(generators, max_code_units, log_passes, perf_map, "
+    {"set_options", shim_set_options, METH_VARARGS, "set_options(generators, max_code_units, log_passes, perf, "
      "dump_hir, no_inline, call_policy, dump_ir, debugger): settings checked by ember._config."},
     {"log", shim_log, METH_O, "log(line): one line in Ember's log (nothing when it is off)."},
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},

@@ -7,14 +7,10 @@ patterns with `*` wildcards), or `force_compile(f)`. `auto()` without a threshol
 it pays: a sampler measures where the interpreter spends its time and a function is compiled
 once that time outweighs its estimated compile cost (docs/compilation.md). Hot functions are compiled on a compile
 thread while they keep running in the interpreter; `wait_for_compiles()` waits for it.
-Environment: EMBER_AUTO=N or EMBER_AUTO=cost, EMBER_JIT_LIST=path, EMBER_DISABLE=1, EMBER_LOG=path ('-' = stderr),
-EMBER_OPT=0|1|2 (0 no IR passes, 1 inline helpers + cleanup (default), 2 LLVM default<O2>), EMBER_DUMP_HIR=1 (log HIR text),
-EMBER_LOG_PASSES=1 (log each HIR pass's changes and time), EMBER_DUMP_IR=dir, EMBER_PERF_MAP=1,
-EMBER_BACKGROUND=0 (compile on the calling thread instead of the compile thread), EMBER_OSR=0|1|2|3
-(on-stack replacement of a running interpreted frame at a loop header once its code is compiled:
-0 off, 1 under the cost policy (the default), 2 under every policy, 3 the stress mode for tests:
-every loop's first backward jump compiles its function and moves the frame), EMBER_CACHE=0 (no
-persistent code cache), EMBER_CACHE_DIR=path (default ~/.cache/ember), EMBER_CACHE_SIZE=MiB (256).
+Settings are environment variables read once at import (``ember.settings`` holds the checked
+values): EMBER_AUTO, EMBER_JIT_LIST, EMBER_DISABLE, EMBER_LOG, ... Each with its accepted values and
+default: docs/configuration.md (generated from ``ember._config.SETTINGS``). Introspection:
+``why_not(f)``, ``dump(f, "hir" | "llvm" | "asm")``, ``stats()``.
 """
 import gc
 import os
@@ -90,8 +86,12 @@ if inactive is None:
         except OSError as e:
             print(f"Ember: ignoring EMBER_LOG={settings['EMBER_LOG']!r} ({e.strerror or e}); no log",
                   file=sys.stderr)
+    # EMBER_PERF as perf.h's numbers: off 0, map 1, jitdump 2 (EMBER_PERF_MAP=1 is map).
+    _perf = ("off", "map", "jitdump").index(settings["EMBER_PERF"])
+    if _perf == 0 and settings["EMBER_PERF_MAP"]:
+        _perf = 1
     _shim.set_options(settings["EMBER_GENERATORS"], settings["EMBER_MAX_CODE_UNITS"], settings["EMBER_LOG_PASSES"],
-                      settings["EMBER_PERF_MAP"], settings["EMBER_DUMP_HIR"], settings["EMBER_NO_INLINE"],
+                      _perf, settings["EMBER_DUMP_HIR"], settings["EMBER_NO_INLINE"],
                       settings["EMBER_CALL_POLICY"], settings["EMBER_DUMP_IR"], settings["EMBER_DEBUGGER"])
     # Remembers libember.so; LLVM is loaded by the first compile, not here.
     _shim.load(_library_path(), settings["EMBER_OPT"])

@@ -144,8 +144,13 @@ SETTINGS = (
     Setting("EMBER_DEBUGGER", "bool", True,
             "0: do not register compiled code with gdb's JIT interface (with it, gdb names compiled "
             "functions and `bt` unwinds through them).", group="debug"),
+    Setting("EMBER_PERF", "choice", "off",
+            "Name compiled code for Linux perf: `map` appends each function to /tmp/perf-PID.map "
+            "(`perf report` reads it); `jitdump` writes /tmp/jit-PID.dump with a copy of its code "
+            "(`perf record -k 1`, then `perf inject --jit`; symbols and `perf annotate`).",
+            choices=("off", "map", "jitdump"), group="debug"),
     Setting("EMBER_PERF_MAP", "bool", False,
-            "1: append compiled functions to /tmp/perf-PID.map for `perf report`.", group="debug"),
+            "1: the same as EMBER_PERF=map (kept for existing scripts).", group="debug"),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -145,7 +145,7 @@ def test_call_policies_python_accepts_are_the_compilers(tmp_path):
         import ember
         from ember import _shim
         s = ember.settings
-        _shim.set_options(True, 4000, False, False, False, False, "no-such-policy", None, False)
+        _shim.set_options(True, 4000, False, 0, False, False, "no-such-policy", None, False)
         def f(x):
             return x
         print(ember.force_compile(f))
