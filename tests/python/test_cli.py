@@ -80,3 +80,16 @@ def test_keyboard_interrupt_ends_by_sigint(tmp_path):
     plain, jit = both_ways(tmp_path, ["-c", "def f():\n    raise KeyboardInterrupt\nf()"])
     assert plain.returncode == -2
     same(plain, jit)
+
+
+def test_a_main_jit_list_names_only_the_users_functions(tmp_path):
+    """`__main__:*` under `python -m ember` compiles the script's functions only: the command
+    line's own code lives in `ember._cli`, so none of it is named `__main__:...`."""
+    (tmp_path / "prog.py").write_text("def work(x):\n    return x + 1\nprint(work(1))\n")
+    listing = tmp_path / "jit-list.txt"
+    listing.write_text("__main__:*\n")
+    proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "prog.py")], cwd=tmp_path,
+                          env=clean_env(EMBER_JIT_LIST=listing, EMBER_LOG="-"), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "2\n", proc.stderr
+    compiled = [ln.split()[2] for ln in proc.stderr.splitlines() if ln.startswith("Finished compiling")]
+    assert compiled == ["__main__:work"], proc.stderr

@@ -1,0 +1,115 @@
+"""`python -m ember script.py [args]`, `python -m ember -m module [args]` and
+`python -m ember -c code [args]`: run a program as `python` would, with autojit on. By default
+that is the cost policy (compile where it pays, `ember.auto()`); EMBER_AUTO=N compiles after N
+calls instead, and EMBER_JIT_LIST and EMBER_LOG apply as usual.
+
+A script runs in a fresh `__main__` module through `compile` and `exec` rather than
+`runpy.run_path`, whose import of `pkgutil` (and with it `typing`, `collections`, `weakref`,
+...) cost about 8 ms of start-up, and whose frames would sit under every traceback.
+
+This module is `ember._cli`, not `ember.__main__` itself, so that its functions are not named
+`__main__:...`: a jit list such as `__main__:*` names the user's script only."""
+import os
+import sys
+
+import ember
+
+USAGE = ("usage: python -m ember script.py [args...]\n"
+         "       python -m ember -m module [args...]\n"
+         "       python -m ember -c code [args...]\n"
+         "       python -m ember --preload-path   (the library for LD_PRELOAD=... python app.py)\n"
+         "Runs the program with Ember's autojit on (default: compile where it pays;\n"
+         "EMBER_AUTO=N: after N calls).")
+
+
+def _start():
+    if not ember.settings["EMBER_DISABLE"]:
+        if ember.settings["EMBER_JIT_LIST"] or "EMBER_AUTO" in os.environ:
+            ember.start_from_env()
+        else:
+            ember.auto()
+
+
+def _fresh_main(file=None):
+    """A new, empty `__main__` module (installed in sys.modules), as the interpreter makes
+    for a script: `__name__`, `__builtins__`, and `__file__` when there is one."""
+    import builtins
+    mod = type(sys)("__main__")
+    mod.__builtins__ = builtins
+    mod.__spec__ = None
+    if file is not None:
+        from importlib.machinery import SourceFileLoader
+        mod.__file__ = file
+        mod.__cached__ = None
+        mod.__loader__ = SourceFileLoader("__main__", file)
+    sys.modules["__main__"] = mod
+    return mod
+
+
+def _exec(source, filename, namespace):
+    """Compiles and runs `source` (str or bytes) as `filename` in `namespace` (a SyntaxError
+    comes from here, inside _run, and is reported as `python` reports it)."""
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def _run(run, *args, skip=1):
+    """Runs the user's program (`run(*args)`) as the interpreter's own top level would: an
+    uncaught exception goes to sys.excepthook with a traceback that starts at the user's code
+    (this module's `skip` frames are dropped, and `python -m ember`'s runpy frames were never in
+    it, so it reads as under plain `python`), then the exit status is 1; KeyboardInterrupt ends the process by
+    SIGINT as `python` does; SystemExit passes through."""
+    try:
+        run(*args)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        tb = e.__traceback__
+        for _ in range(skip):
+            tb = tb.tb_next if tb is not None else None
+        e.__traceback__ = tb
+        sys.last_exc = e
+        sys.excepthook(type(e), e, tb)
+        if isinstance(e, KeyboardInterrupt):
+            import signal
+            sys.stdout.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        return 1
+    return 0
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    if args[0] == "--preload-path":
+        print(ember.preload_path())
+        return 0
+    if args[0] in ("-m", "-c") and len(args) < 2:
+        print(f"python -m ember: argument expected for the {args[0]} option\n{USAGE}", file=sys.stderr)
+        return 2
+    _start()
+    if args[0] == "-m":
+        import runpy
+        sys.argv = args[1:]
+        return _run(runpy._run_module_as_main, args[1], True)
+    if args[0] == "-c":
+        sys.argv = ["-c"] + args[2:]
+        mod = _fresh_main()
+        # `python -c` tracebacks show the lines of the code (3.13); so do ours: the source is
+        # in linecache under "<string>", an entry checkcache never drops (no mtime).
+        import linecache
+        linecache.cache["<string>"] = (len(args[1]), None, args[1].splitlines(True), "<string>")
+        return _run(_exec, args[1], "<string>", mod.__dict__, skip=2)
+    script = os.path.abspath(args[0])
+    try:
+        with open(script, "rb") as fh:   # bytes: compile() honours the coding cookie
+            source = fh.read()
+    except OSError as e:
+        print(f"python -m ember: can't open file {args[0]!r}: [Errno {e.errno}] {e.strerror}", file=sys.stderr)
+        return 2
+    sys.argv = args
+    sys.path[0] = os.path.dirname(script)
+    mod = _fresh_main(script)
+    return _run(_exec, source, script, mod.__dict__, skip=2)
