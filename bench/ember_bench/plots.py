@@ -1,7 +1,7 @@
 """PNG plots of speedups with bootstrap-CI whiskers (matplotlib, Agg backend).
 
 * ``speedup_<regime>.png``: all benchmarks, one bar per configuration, speedup
-  over CPython 3.13 nojit (log scale, dashed line at 1.0).
+  over CPython 3.13 nojit (log scale, dashed line at 1.0), each bar labelled with its ratio.
 * ``bench_<name>.png``: one benchmark, one panel per regime, speedup over
   CPython 3.13 and, for peers, over their own interpreter (hatched bars), each
   bar labelled with its ratio.
@@ -95,7 +95,7 @@ def plot_overview(data: RunData, regime: str, dest: Path) -> Path | None:
             cell = data.cells.get((regime, b, c["name"]))
             est = cell.vs_cpython if cell else None
             items.append((est, colors[c["name"]], None, bool(cell and cell.invalid)))
-        _bars(ax, items, bi - 0.4 + width / 2, width)
+        _bars(ax, items, bi - 0.4 + width / 2, width, values=True)
     ax.set_xticks(range(len(data.benches)))
     ax.set_xticklabels(data.benches, rotation=30, ha="right")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[c["name"]]) for c in cfgs]
