@@ -214,10 +214,6 @@ static char *opt_call_policy;           /* EMBER_CALL_POLICY (NULL: the compiler
 static char *opt_dump_ir;               /* EMBER_DUMP_IR (NULL: off) */
 static int opt_debugger = 1;            /* EMBER_DEBUGGER */
 
-static int generators_enabled(void)
-{
-    return opt_generators;
-}
 
 static void install_eval_frame_hook(void);
 static void watch(PyFunctionObject *func);
@@ -238,10 +234,9 @@ static inline void hook_maybe_restore(PyThreadState *ts);
 
 static const char *refusal_reason(PyCodeObject *co)
 {
-    long max_units = opt_max_code_units;
-    if ((co->co_flags & EMBER_GEN_FLAGS) && !generators_enabled())
+    if ((co->co_flags & EMBER_GEN_FLAGS) && !opt_generators)
         return "generator, coroutine and async generator functions are not compiled (EMBER_GENERATORS=0)";
-    if (Py_SIZE(co) > max_units)
+    if (Py_SIZE(co) > opt_max_code_units)
         return "function too large (more code units than EMBER_MAX_CODE_UNITS)";
     return NULL;
 }
@@ -1201,6 +1196,23 @@ static int bg_wait_and_install(uint64_t timeout_ms)
     return idle;
 }
 
+/* 1 when `co` is compiled with an OSR entry at each loop header (generators never are). */
+static int osr_wanted(PyCodeObject *co)
+{
+    return osr_on() && !(co->co_flags & EMBER_GEN_FLAGS);
+}
+
+/* ember_serialize with the flags a compile of func uses now: OSR entries (`osr`, from
+ * osr_wanted), and speculation unless switched off or the code was withdrawn for failing guards
+ * EMBER_MAX_RECOMPILES times (`info` may be NULL: never compiled). try_compile and ember.dump
+ * both serialise through it, so a dump shows what a compile would build. */
+static int serialize_for_compile(PyFunctionObject *func, CodeInfo *info, int osr, unsigned char **wire, size_t *len,
+                                 char *err, size_t errlen)
+{
+    int spec = speculate && !(info && info->recompiles >= EMBER_MAX_RECOMPILES);
+    return ember_serialize(func, osr, spec, wire, len, err, errlen);
+}
+
 /* Compiles func's code object once; returns 1 when compiled code is available. `sync` (or
  * EMBER_BACKGROUND=0) compiles on this thread now; otherwise the function is serialised here
  * and queued for the compile thread (state 3), and the function keeps running in the
@@ -1231,9 +1243,8 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     unsigned char *wire = NULL;
     size_t len = 0;
     PyObject *exc = PyErr_GetRaisedException();
-    int osr = osr_on() && !(co->co_flags & EMBER_GEN_FLAGS);
-    int spec = speculate && info->recompiles < EMBER_MAX_RECOMPILES;
-    if (ember_serialize(func, osr, spec, &wire, &len, err, sizeof err) < 0) {
+    int osr = osr_wanted(co);
+    if (serialize_for_compile(func, info, osr, &wire, &len, err, sizeof err) < 0) {
         PyErr_Clear();
         PyErr_SetRaisedException(exc);
         why = err;
@@ -2204,8 +2215,8 @@ static PyObject *shim_why_not(PyObject *self, PyObject *arg)
     return PyUnicode_FromString("no compile policy is on (ember.auto(), ember.jit_list() or ember.force_compile())");
 }
 
-/* dump(f, what): the text of one stage of compiling f now (0 HIR after the passes, 1 LLVM
- * IR, 2 assembly; EmberDump), without installing anything. Serialised as a compile would be
+/* dump(f, what): the text of one stage of compiling f now (`what`: an EmberDump, named by
+ * DUMP_KINDS: HIR after the passes, LLVM IR, assembly), without installing anything. Serialised as a compile would be
  * (same profile, speculation and OSR flags). RuntimeError with the compiler's message when
  * it cannot be compiled or the compiler does not load. */
 static PyObject *shim_dump(PyObject *self, PyObject *args)
@@ -2227,9 +2238,7 @@ static PyObject *shim_dump(PyObject *self, PyObject *args)
     unsigned char *wire = NULL;
     size_t len = 0;
     char err[1024] = {0};
-    int osr = osr_on() && !(co->co_flags & EMBER_GEN_FLAGS);
-    int spec = speculate && !(info && info->recompiles >= EMBER_MAX_RECOMPILES);
-    if (ember_serialize(func, osr, spec, &wire, &len, err, sizeof err) < 0) {
+    if (serialize_for_compile(func, info, osr_wanted(co), &wire, &len, err, sizeof err) < 0) {
         PyErr_Clear();
         PyErr_Format(PyExc_RuntimeError, "cannot compile %U: %s", func->func_qualname, err);
         return NULL;
@@ -2677,9 +2686,7 @@ static int backend_async(void)
     return 0;
 }
 
-/* load(path, opt): switches the JIT on. libember.so at `path` is only remembered here and
- * loaded by the first compile (ensure_backend), so `import ember` does not map LLVM. */
-/* set_options(generators, max_code_units, log_passes, perf (0 off, 1 map, 2 jitdump), dump_hir, no_inline,
+/* set_options(generators, max_code_units, log_passes, perf (the index of its name in PERF_MODES), dump_hir, no_inline,
  * call_policy, dump_ir, debugger): the settings ember._config checked (call_policy and dump_ir are str
  * or None). Takes effect for compiles from now on; the last two when the compiler loads. */
 static PyObject *shim_set_options(PyObject *self, PyObject *args)
@@ -2704,6 +2711,8 @@ static PyObject *shim_set_options(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* load(path, opt): switches the JIT on. libember.so at `path` is only remembered here and
+ * loaded by the first compile (ensure_backend), so `import ember` does not map LLVM. */
 static PyObject *shim_load(PyObject *self, PyObject *args)
 {
     const char *path;
@@ -2746,7 +2755,7 @@ static PyMethodDef methods[] = {
      "Wrap sys.monitoring.set_events/set_local_events so Ember parks its functions while a tool wants "
      "C_RETURN/C_RAISE events, and use_tool_id so that on-stack replacement steps aside for a tool."},
     {"why_not", shim_why_not, METH_O, "why_not(f): None if f runs compiled code, else the reason in words."},
-    {"dump", shim_dump, METH_VARARGS, "dump(f, what): text of compiling f now (0 HIR, 1 LLVM IR, 2 assembly)."},
+    {"dump", shim_dump, METH_VARARGS, "dump(f, what): text of compiling f now (what: the index of its name in DUMP_KINDS)."},
     {"is_compiled", shim_is_compiled, METH_O, "True if calls of the function run compiled code."},
     {"compiled_size", shim_compiled_size, METH_O, "Native code bytes of a compiled function (0 if none)."},
     {"compiled_functions", shim_compiled_functions, METH_NOARGS, "List of compiled 'module:qualname'."},
@@ -2793,6 +2802,15 @@ PyMODINIT_FUNC PyInit__shim(void)
      * that has not been tested with this build. */
     if (PyModule_AddStringConstant(m, "BUILT_FOR", PY_VERSION) < 0 ||
         PyModule_AddIntConstant(m, "BUILT_FOR_HEX", PY_VERSION_HEX) < 0)
+        return NULL;
+    /* The names of dump()'s and set_options()'s numbered arguments, each at its number
+     * (EmberDump from ember.h, perf.h's modes), so that Python writes no number. */
+    static const char *const dump_kinds[] = {[EMBER_DUMP_HIR] = "hir", [EMBER_DUMP_LLVM] = "llvm",
+                                             [EMBER_DUMP_ASM] = "asm"};
+    static const char *const perf_modes[] = {[EMBER_PERF_OFF] = "off", [EMBER_PERF_MAP] = "map",
+                                             [EMBER_PERF_JITDUMP] = "jitdump"};
+    if (PyModule_Add(m, "DUMP_KINDS", Py_BuildValue("(sss)", dump_kinds[0], dump_kinds[1], dump_kinds[2])) < 0 ||
+        PyModule_Add(m, "PERF_MODES", Py_BuildValue("(sss)", perf_modes[0], perf_modes[1], perf_modes[2])) < 0)
         return NULL;
     PyObject *code = (PyObject *)PyCode_NewEmpty("ember", "probe", 1);
     if (!code) return NULL;

@@ -220,12 +220,8 @@ impl Compiler {
     }
 
     fn compile_hir_from(&mut self, mut f: Function, start: Instant) -> Result<Compiled, EmberError> {
-        hir::verify::verify(&f)?;
-        let pass_stats = passes::run_all(&mut f)?;
-        let pass_summary = passes::summary(&pass_stats);
-        hir::verify::verify(&f)?;
-        let code_units = self.target.is_some_and(|t| t.binds_code_units());
-        let (split, bindings) = hir::bind::split(&f, code_units);
+        let pass_summary = passes::summary(&passes::run_verified(&mut f)?);
+        let (split, bindings) = self.split(&f);
         let key = self.cache_key(&split);
         // Entry names are unique while live: a cached object's are derived from its key, so
         // a second live function with the same key compiles under a numbered name instead.
@@ -332,14 +328,11 @@ impl Compiler {
     pub fn dump(&mut self, wire: &[u8], what: Dump) -> Result<String, EmberError> {
         let w = hir::wire::decode(wire)?;
         let mut f = hir::build::build(&w)?;
-        hir::verify::verify(&f)?;
-        passes::run_all(&mut f)?;
-        hir::verify::verify(&f)?;
+        passes::run_verified(&mut f)?;
         if what == Dump::Hir {
             return Ok(hir::printer::print(&f));
         }
-        let code_units = self.target.is_some_and(|t| t.binds_code_units());
-        let (split, bindings) = hir::bind::split(&f, code_units);
+        let (split, bindings) = self.split(&f);
         let ctx = inkwell::context::Context::create();
         let ctx_ref = unsafe { ContextRef::new(ctx.raw()) };
         let m = self.build_module(ctx_ref, &split, &bindings, "ember_dump")?;
@@ -353,6 +346,12 @@ impl Compiler {
                 Ok(String::from_utf8_lossy(buf.as_slice()).into_owned())
             }
         }
+    }
+
+    /// `f` split into process-independent code and its bindings ([`hir::bind::split`]), with
+    /// code-unit addresses bound too where this compiler's target wants them.
+    fn split(&self, f: &Function) -> (Function, hir::bind::Bindings) {
+        hir::bind::split(f, self.target.is_some_and(|t| t.binds_code_units()))
     }
 
     /// Fills the binding table of the code just linked under `symbol` with this process's

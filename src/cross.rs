@@ -74,9 +74,7 @@ pub fn compile(mut f: Function, o: &ObjectOptions, emit: Emit) -> Result<Output,
     if o.opt_level > 2 {
         return Err(EmberError::Usage(format!("opt level {} (expected 0..=2)", o.opt_level)));
     }
-    hir::verify::verify(&f)?;
-    crate::passes::run_all(&mut f)?;
-    hir::verify::verify(&f)?;
+    crate::passes::run_verified(&mut f)?;
     let tm = crate::orc::target_machine(o.target.triple(), codegen_level(o.opt_level))?;
     let ctx = Context::create();
     let ctx_ref = unsafe { inkwell::context::ContextRef::new(ctx.raw()) };

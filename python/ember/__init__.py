@@ -28,12 +28,19 @@ __all__ = ["auto", "force_compile", "is_compiled", "compiled_size", "compiled_fu
 _here = os.path.dirname(os.path.abspath(__file__))
 
 
+def _package_library(prefix):
+    """Path of the shared object whose name starts with `prefix` inside the package (its
+    name carries the platform tag), or None."""
+    found = sorted(n for n in os.listdir(_here) if n.startswith(prefix) and n.endswith(".so"))
+    return os.path.join(_here, found[0]) if found else None
+
+
 def _library_path():
     """Path of libember.so inside the package. Raises ImportError when it is missing."""
-    found = sorted(n for n in os.listdir(_here) if n.startswith("libember") and n.endswith(".so"))
-    if not found:
+    path = _package_library("libember")
+    if path is None:
         raise ImportError(f"libember.so not found in {_here}")
-    return os.path.join(_here, found[0])
+    return path
 
 
 def preload_path():
@@ -41,10 +48,10 @@ def preload_path():
     ``LD_PRELOAD=$(python -m ember --preload-path) python app.py`` (or an embedding program
     linked with libpython), configured by the usual EMBER_* settings; see
     docs/user-guide.md."""
-    found = sorted(n for n in os.listdir(_here) if n.startswith("_preload") and n.endswith(".so"))
-    if not found:
+    path = _package_library("_preload")
+    if path is None:
         raise FileNotFoundError(f"Ember's preload library is not in {_here}")
-    return os.path.join(_here, found[0])
+    return path
 
 
 def _cache_settings():
@@ -86,12 +93,10 @@ if inactive is None:
         except OSError as e:
             print(f"Ember: ignoring EMBER_LOG={settings['EMBER_LOG']!r} ({e.strerror or e}); no log",
                   file=sys.stderr)
-    # EMBER_PERF as perf.h's numbers: off 0, map 1, jitdump 2 (EMBER_PERF_MAP=1 is map).
-    _perf = ("off", "map", "jitdump").index(settings["EMBER_PERF"])
-    if _perf == 0 and settings["EMBER_PERF_MAP"]:
-        _perf = 1
+    # EMBER_PERF_MAP=1 is EMBER_PERF=map; the shim numbers the modes (PERF_MODES).
+    _perf = "map" if settings["EMBER_PERF"] == "off" and settings["EMBER_PERF_MAP"] else settings["EMBER_PERF"]
     _shim.set_options(settings["EMBER_GENERATORS"], settings["EMBER_MAX_CODE_UNITS"], settings["EMBER_LOG_PASSES"],
-                      _perf, settings["EMBER_DUMP_HIR"], settings["EMBER_NO_INLINE"],
+                      _shim.PERF_MODES.index(_perf), settings["EMBER_DUMP_HIR"], settings["EMBER_NO_INLINE"],
                       settings["EMBER_CALL_POLICY"], settings["EMBER_DUMP_IR"], settings["EMBER_DEBUGGER"])
     # Remembers libember.so; LLVM is loaded by the first compile, not here.
     _shim.load(_library_path(), settings["EMBER_OPT"])
@@ -207,9 +212,6 @@ def why_not(f):
     return _shim.why_not(f)
 
 
-_DUMPS = {"hir": 0, "llvm": 1, "asm": 2}
-
-
 def dump(f, what="hir"):
     """The text of compiling function `f` (or a bound method's function) now, with its current
     profile, without installing anything: ``"hir"`` the typed SSA HIR after Ember's passes (the
@@ -219,11 +221,11 @@ def dump(f, what="hir"):
     TypeError for a non-function, ValueError for another `what`, RuntimeError with the
     compiler's message when `f` cannot be compiled (e.g. a construct Ember refuses)."""
     f = _function(f, "dump")
-    if what not in _DUMPS:
-        raise ValueError(f"dump() what must be one of {', '.join(map(repr, _DUMPS))}, not {what!r}")
+    if what not in _shim.DUMP_KINDS:
+        raise ValueError(f"dump() what must be one of {', '.join(map(repr, _shim.DUMP_KINDS))}, not {what!r}")
     if inactive is not None:
         raise RuntimeError(inactive)
-    return _shim.dump(f, _DUMPS[what])
+    return _shim.dump(f, _shim.DUMP_KINDS.index(what))
 
 
 def compiled_functions():

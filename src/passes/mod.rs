@@ -53,6 +53,18 @@ pub struct PassStat {
     pub ns: u64,
 }
 
+/// The compile pipeline's HIR stage: verifies `f`, runs every pass ([`run_all`]) and verifies
+/// the result, so that lowering only ever sees well-formed HIR. Returns the passes' stats.
+///
+/// Errors: [`EmberError::Verify`] (or the verifier's other errors) for malformed input or
+/// output.
+pub fn run_verified(f: &mut Function) -> Result<Vec<PassStat>, EmberError> {
+    crate::hir::verify::verify(f)?;
+    let stats = run_all(f)?;
+    crate::hir::verify::verify(f)?;
+    Ok(stats)
+}
+
 /// Runs the default pass pipeline; returns each pass's statistics.
 ///
 /// Errors: [`EmberError::Verify`] when a pass leaves the function malformed (checked in debug

@@ -68,6 +68,12 @@ def test_bad_values_give_the_default_and_one_line_naming_the_accepted_values(nam
     assert "\n" not in warning
 
 
+def test_perf_modes_are_the_shims():
+    """EMBER_PERF's choices are the modes the shim numbers (perf.h), in its order."""
+    from ember import _shim
+    assert _config.BY_NAME["EMBER_PERF"].choices == _shim.PERF_MODES
+
+
 def test_unknown_ember_variable_is_reported():
     values, warnings = _config.read({"EMBER_AUTOO": "1", "EMBER_BENCH_CINDERX": "x"})
     assert warnings == ["Ember: ignoring unknown variable EMBER_AUTOO (settings: docs/configuration.md)"]
