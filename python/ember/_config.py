@@ -11,13 +11,14 @@ checks that the two agree and that every ``EMBER_*`` variable the sources mentio
 
 Kinds: ``bool`` (1/0, true/false, yes/no, on/off, any case; empty = default), ``int`` (a whole
 number in ``[low, high]``), ``choice`` (one of ``choices``), ``auto`` (``cost`` or a whole
-number >= 0: EMBER_AUTO), ``path`` (any string), ``opt`` (a string that must not be empty).
+number >= ``low``: EMBER_AUTO), ``path`` (any string).
 
 This module imports nothing, so it can be tested without the shim.
 """
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+_BAD = object()   # Setting.parse: the raw value is not one of the accepted ones
 
 
 class Setting:
@@ -43,15 +44,15 @@ class Setting:
         if self.kind == "choice":
             return ", ".join(self.choices)
         if self.kind == "auto":
-            return "'cost' or a whole number >= 0"
-        return "a path" if self.kind == "path" else "a non-empty value"
+            return f"'cost' or a whole number >= {self.low}"
+        return "a path"
 
     def parse(self, raw):
         """``(value, warning or None)`` for the raw string ``raw`` (None: unset)."""
         if raw is None or raw.strip() == "":
             return self.default, None
         text = raw.strip()
-        value = _BAD = object()
+        value = _BAD
         if self.kind == "bool":
             low = text.lower()
             value = True if low in _TRUE else False if low in _FALSE else _BAD
@@ -61,8 +62,7 @@ class Setting:
             else:
                 try:
                     n = int(text)
-                    low = 0 if self.kind == "auto" else self.low
-                    if (low is None or n >= low) and (self.high is None or n <= self.high):
+                    if (self.low is None or n >= self.low) and (self.high is None or n <= self.high):
                         value = n
                 except ValueError:
                     pass
@@ -92,7 +92,7 @@ SETTINGS = (
     Setting("EMBER_AUTO", "auto", None,
             "Switch autojit on in every Python process of the environment (with the .pth file): "
             "'cost' compiles where it pays (the default policy of `python -m ember`), N compiles a "
-            "function after N calls (0: at its first call)."),
+            "function after N calls (0: at its first call).", low=0),
     Setting("EMBER_JIT_LIST", "path", None,
             "A file of `module:qualname` patterns (fnmatch wildcards, one per line, `#` comments): "
             "only matching functions are compiled; on its own it compiles them at their first call."),
