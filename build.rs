@@ -78,7 +78,65 @@ fn build_bitcode(out: &Path) {
     }
 }
 
+/// The LLVM components Ember calls (`llvm-config --components`): IR, the new pass manager, the
+/// bitcode reader and IR linker (helper bitcode), ORC with JITLink and its debugger support, object-file reading (the code
+/// cache, code-size figures), and code generation, assembly printing and disassembly for the two
+/// targets. The static linker keeps only the archive members these reach.
+const LLVM_COMPONENTS: &[&str] = &[
+    "core",
+    "passes",
+    "bitreader",
+    "irreader",
+    "linker",
+    "orcjit",
+    "orcdebugging",
+    "orctargetprocess",
+    "jitlink",
+    "object",
+    "mc",
+    "mcdisassembler",
+    "x86",
+    "aarch64",
+];
+
+/// With the `static-llvm` feature (llvm-sys then links nothing): the static archives of
+/// [`LLVM_COMPONENTS`], static zlib and zstd, dynamic libstdc++; no libLLVM-19.so, no libz3,
+/// no libxml2 (`--as-needed` drops what nothing references).
+fn link_llvm_statically() {
+    println!("cargo:rerun-if-env-changed=LLVM_CONFIG");
+    let llvm_config = env::var("LLVM_CONFIG").unwrap_or_else(|_| "llvm-config-19".into());
+    let run = |args: &[&str]| {
+        let out = Command::new(&llvm_config).args(args).output().unwrap_or_else(|e| panic!("{llvm_config}: {e}"));
+        assert!(out.status.success(), "{llvm_config} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    println!("cargo:rustc-link-search=native={}", run(&["--libdir"]).trim());
+    // A component missing from the list is a link error here, not an undefined symbol at load.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,defs");
+    let mut args = vec!["--link-static", "--libs"];
+    args.extend_from_slice(LLVM_COMPONENTS);
+    for lib in run(&args).split_whitespace() {
+        println!("cargo:rustc-link-lib=static={}", lib.trim_start_matches("-l"));
+    }
+    for lib in ["z", "zstd"] {
+        // The C compiler knows where the system's static archives are (Debian: the multiarch
+        // directory, which rustc does not search for static libraries).
+        let out = Command::new("cc").arg(format!("-print-file-name=lib{lib}.a")).output().expect("cc");
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if let Some(dir) = path.parent().filter(|d| d.is_absolute()) {
+            println!("cargo:rustc-link-search=native={}", dir.display());
+        }
+        println!("cargo:rustc-link-lib=static={lib}");
+    }
+    for lib in ["stdc++", "rt", "dl", "m"] {
+        println!("cargo:rustc-link-lib=dylib={lib}");
+    }
+}
+
 fn main() {
+    if env::var_os("CARGO_FEATURE_STATIC_LLVM").is_some() {
+        link_llvm_statically();
+    }
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     // C hosts link -lember and load it by its SONAME (`make pkgconfig` adds the link).
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libember.so.0");

@@ -13,6 +13,8 @@ pub mod compile;
 pub mod error;
 pub mod ffi;
 pub mod ffi_background;
+#[cfg(feature = "static-llvm")]
+pub mod gdb_jit;
 pub mod hir;
 pub mod ic;
 pub mod lower;

@@ -186,10 +186,13 @@ impl Jit {
     /// through them with their `.eh_frame`. LLVM finds its registration function with `dlsym`
     /// in the process's global scope, where a libLLVM loaded by a `RTLD_LOCAL` dlopen (the
     /// shim loads libember.so that way) is not: the already loaded library is promoted to the
-    /// global scope first (`RTLD_NOLOAD | RTLD_GLOBAL`).
+    /// global scope first (`RTLD_NOLOAD | RTLD_GLOBAL`). With LLVM linked statically (the
+    /// wheel), the library holding LLVM is libember.so itself, which then defines the
+    /// registration function and gdb's two names (`src/gdb_jit.rs`, compiled under the `static-llvm`
+    /// feature) and is promoted the same way.
     ///
-    /// Errors: [`EmberError::Llvm`] when LLVM cannot set it up (e.g. a statically linked LLVM
-    /// that exports no registration function); the JIT works on without it.
+    /// Errors: [`EmberError::Llvm`] when LLVM cannot set it up (no registration function in
+    /// the global scope); the JIT works on without it.
     pub fn enable_debugger_support(&self) -> Result<(), EmberError> {
         unsafe {
             let mut info: libc::Dl_info = std::mem::zeroed();

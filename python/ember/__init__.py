@@ -54,6 +54,13 @@ def preload_path():
     return path
 
 
+def gdb_script():
+    """Path of Ember's gdb extension (``py-bt`` through compiled code), to ``source`` in gdb
+    after CPython's own python-gdb.py: ``gdb -ex "source $(python -m ember --gdb-script)"``;
+    see docs/user-guide.md."""
+    return os.path.join(_here, "_gdb.py")
+
+
 def _cache_settings():
     """``(directory or None, size cap in bytes, host identity)`` of the persistent code cache
     (docs/compilation.md): EMBER_CACHE=0 switches it off; EMBER_CACHE_DIR is its directory

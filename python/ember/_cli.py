@@ -18,6 +18,7 @@ USAGE = ("usage: python -m ember script.py [args...]\n"
          "       python -m ember -m module [args...]\n"
          "       python -m ember -c code [args...]\n"
          "       python -m ember --preload-path   (the library for LD_PRELOAD=... python app.py)\n"
+         "       python -m ember --gdb-script     (gdb's py-bt through compiled code: source it in gdb)\n"
          "Runs the program with Ember's autojit on (default: compile where it pays;\n"
          "EMBER_AUTO=N: after N calls).")
 
@@ -85,6 +86,9 @@ def main():
         return 0 if args else 2
     if args[0] == "--preload-path":
         print(ember.preload_path())
+        return 0
+    if args[0] == "--gdb-script":
+        print(ember.gdb_script())
         return 0
     if args[0] in ("-m", "-c") and len(args) < 2:
         print(f"python -m ember: argument expected for the {args[0]} option\n{USAGE}", file=sys.stderr)
