@@ -56,7 +56,10 @@ setup(
             "ember._shim",
             sources=[f"{GLUE}/{f}" for f in ("shim.c", "serialize.c", "runtime_fast.c", "runtime_slow.c", "runtime_more.c", "runtime_stmt.c", "runtime_ic.c", "runtime_gen.c", "frame_fast.c", "perf.c")],
             include_dirs=[GLUE, "include", os.path.join(INC, "internal"), INC, INC_PARENT],
-            extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"],
+            # Frame pointers: perf record -g (EMBER_PERF) walks from a helper through compiled code
+            # (which keeps them too under EMBER_PERF) to the interpreter.
+            extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing",
+                                "-fno-omit-frame-pointer"],
             depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", f"{GLUE}/perf.h", "include/ember.h"],
             # The shim keeps its debug information (1.2 of its 1.4 MB): Ember's py-bt
             # (ember/_gdb.py) reads its code-object records through it.

@@ -2600,7 +2600,9 @@ static void load_backend_steps(void)
     const uint8_t *bc = NULL;
     load_bclen = opt_no_inline ? 0 : p_builtin_bitcode(&bc);
     EmberConfig cfg = {helper_table, sizeof helper_table / sizeof helper_table[0], bc, load_bclen,
-                       (uint32_t)backend_opt, cache_dir, cache_max_bytes, host_id, opt_call_policy, opt_dump_ir, (uint32_t)opt_debugger};
+                       (uint32_t)backend_opt, cache_dir, cache_max_bytes, host_id, opt_call_policy, opt_dump_ir, (uint32_t)opt_debugger,
+                       /* perf record -g walks through compiled code (frame pointers) */
+                       (uint32_t)(opt_perf != EMBER_PERF_OFF)};
     char ierr[1024];
     if (p_init(&cfg, ierr, sizeof ierr) != EMBER_STATUS_OK) snprintf(load_err, sizeof load_err, "ember_init failed: %s", ierr);
 }

@@ -94,6 +94,9 @@ pub struct Config {
     /// Register compiled code with gdb's JIT interface (best effort; see
     /// [`crate::orc::Jit::enable_debugger_support`]).
     pub debugger: bool,
+    /// Keep a frame pointer in compiled code (every function of the module, the inlined helpers
+    /// with it), for frame-pointer unwinders such as `perf record -g`.
+    pub frame_pointers: bool,
 }
 
 impl Default for Config {
@@ -107,6 +110,7 @@ impl Default for Config {
             call_policy: None,
             dump_ir: None,
             debugger: false,
+            frame_pointers: false,
         }
     }
 }
@@ -181,8 +185,14 @@ impl Compiler {
         key_base.update(&crate::cache::MAGIC);
         key_base.update(config.host_id.as_bytes());
         key_base.update(blake3::hash(&config.bitcode).as_bytes());
-        let machine =
-            format!("{}|{}|{}|{}", jit.triple, tm.get_cpu().to_string_lossy(), tm.get_feature_string().to_string_lossy(), config.opt_level);
+        let machine = format!(
+            "{}|{}|{}|{}|fp{}",
+            jit.triple,
+            tm.get_cpu().to_string_lossy(),
+            tm.get_feature_string().to_string_lossy(),
+            config.opt_level,
+            config.frame_pointers as u8
+        );
         key_base.update(machine.as_bytes());
         Ok(Compiler { jit, tm, config, next_id: 0, target, llvm_passes, helper_addrs, cache, key_base, live_keys: Default::default() })
     }
@@ -388,6 +398,9 @@ impl Compiler {
         m.set_triple(&inkwell::targets::TargetTriple::create(&self.jit.triple));
         m.set_data_layout(&self.tm.get_target_data().get_data_layout());
         link_bitcode(ctx, &m, &self.config.bitcode, symbol)?;
+        if self.config.frame_pointers {
+            keep_frame_pointers(ctx, &m);
+        }
         crate::passes_llvm::run_early(&m, &self.llvm_passes)?;
         let pipeline = match self.config.opt_level {
             0 => "globaldce",
@@ -424,6 +437,19 @@ impl Compiler {
     /// The JIT's target triple.
     pub fn triple(&self) -> &str {
         &self.jit.triple
+    }
+}
+
+/// Gives every function defined in `m` LLVM's `"frame-pointer"="all"` attribute (replacing the
+/// helper bitcode's `none`), so that the code keeps `rbp`/`x29` chained through each frame.
+fn keep_frame_pointers(ctx: ContextRef<'_>, m: &Module<'_>) {
+    let attr = ctx.create_string_attribute("frame-pointer", "all");
+    let mut f = m.get_first_function();
+    while let Some(func) = f {
+        if func.count_basic_blocks() > 0 {
+            func.add_attribute(inkwell::attributes::AttributeLoc::Function, attr);
+        }
+        f = func.get_next_function();
     }
 }
 

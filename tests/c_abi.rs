@@ -29,6 +29,7 @@ struct EmberConfig {
     call_policy: *const std::ffi::c_char,
     dump_ir_dir: *const std::ffi::c_char,
     debugger: u32,
+    frame_pointers: u32,
 }
 #[repr(C)]
 #[derive(Debug)]
@@ -127,6 +128,7 @@ fn integrator_flow() {
             call_policy: std::ptr::null(),
             dump_ir_dir: std::ptr::null(),
             debugger: 0,
+            frame_pointers: 0,
         };
         assert_eq!(init(&cfg, err.as_mut_ptr(), err.len()), OK, "{}", msg(&err));
         assert_eq!(init(&cfg, err.as_mut_ptr(), err.len()), USAGE, "a second init is refused");

@@ -155,3 +155,30 @@ fn missing_helper_is_an_llvm_error_not_a_crash() {
     let err = c.compile_hir(build::build(&asm(1, 0, 1, vec![1], code)).unwrap()).err().expect("link must fail");
     assert!(matches!(err, ember::EmberError::Llvm(ref m) if m.contains("ember_incref") || m.contains("ember_rt_leave")), "{err}");
 }
+
+/// `Config::frame_pointers` (the shim sets it under `EMBER_PERF`): every compiled function sets
+/// up `rbp` as its frame pointer, so frame-pointer unwinders walk through it; without it the
+/// same function does not (the default, which the code-size figures measure). The code runs the
+/// same either way.
+#[test]
+#[serial]
+#[cfg(target_arch = "x86_64")]
+fn frame_pointers_are_kept_only_when_asked() {
+    use ember::compile::Dump;
+    let zero = int(0);
+    let w = asm(3, 1, 3, vec![zero as u64], SUM_LOOP);
+    let bytes = ember::hir::wire::encode(&w);
+    for fp in [false, true] {
+        reset();
+        let mut c = Compiler::new(Config { helpers: helpers(), frame_pointers: fp, ..Config::default() }).unwrap();
+        let text = c.dump(&bytes, Dump::Asm).unwrap();
+        assert_eq!(text.contains("movq\t%rsp, %rbp"), fp, "frame pointers {fp}:\n{text}");
+        unsafe {
+            let (r, mut fr) = run(&mut c, &w, &[int(10)]);
+            assert_eq!(val(r), 45);
+            ember_decref(r);
+            clear_locals(&mut fr, 3);
+        }
+    }
+    unsafe { ember_decref(zero) };
+}

@@ -147,7 +147,8 @@ SETTINGS = (
     Setting("EMBER_PERF", "choice", "off",
             "Name compiled code for Linux perf: `map` appends each function to /tmp/perf-PID.map "
             "(`perf report` reads it); `jitdump` writes /tmp/jit-PID.dump with a copy of its code "
-            "(`perf record -k 1`, then `perf inject --jit`; symbols and `perf annotate`).",
+            "(`perf record -k 1`, then `perf inject --jit`; symbols and `perf annotate`). Either "
+            "also keeps frame pointers in compiled code, so `perf record -g` walks through it.",
             choices=("off", "map", "jitdump"), group="debug"),
     Setting("EMBER_PERF_MAP", "bool", False,
             "1: the same as EMBER_PERF=map (kept for existing scripts).", group="debug"),

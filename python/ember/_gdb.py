@@ -11,8 +11,8 @@ Ember keeps CPython's chain of interpreter frames exact (``tstate->current_frame
 frame's ``previous``: tracebacks and ``sys._getframe`` rely on it), so this script walks that
 chain instead, from the thread state of the selected thread, and prints each frame with
 CPython's own printer. Frames that compiled code runs are marked ``[compiled by Ember]``: their
-code object's compiled entry is a machine frame on this thread's stack (gdb names registered
-JIT code ``ember_fn_N``; the shim's ``CodeInfo`` gives each code object's entry).
+code object's compiled entry (the shim's ``CodeInfo``) is the start of a machine frame on this
+thread's stack (gdb names registered JIT code ``ember_fn_N`` or ``ember_c_<key>``).
 
 Load it after CPython's script::
 
@@ -53,21 +53,26 @@ def _thread_state():
     return None
 
 
-def _jit_entries():
-    """Start addresses of the compiled functions (gdb's names ``ember_fn_*`` / ``ember_c_*``,
-    from Ember's JIT registration) that have a machine frame on the selected thread's stack."""
-    entries = set()
+def _jit_frames():
+    """Names of the compiled functions (``ember_fn_*`` / ``ember_c_*``, the names Ember's JIT
+    registration gives gdb) that have a machine frame on the selected thread's stack."""
+    names = set()
     frame = gdb.newest_frame()
     while frame is not None:
         name = frame.name() or ""
         if name.startswith(("ember_fn_", "ember_c_")):
-            fn = frame.function()
-            if fn is not None:
-                entries.add(int(fn.value().address))
-            else:
-                entries.add(name)
+            names.add(name)
         frame = frame.older()
-    return entries
+    return names
+
+
+def _symbol_at(address):
+    """gdb's name for the code at `address` (``info symbol``), or None."""
+    try:
+        text = gdb.execute(f"info symbol {address:#x}", to_string=True)
+    except gdb.error:
+        return None
+    return None if text.startswith("No symbol") else text.split()[0]
 
 
 def _compiled_entry(code):
@@ -101,7 +106,7 @@ def walk():
     if ts is None:
         print("Unable to locate python frame")
         return
-    jit = _jit_entries()
+    jit = _jit_frames()
     frame_ptr = gdb.lookup_type("_PyInterpreterFrame").pointer()
     frame = ts["current_frame"].cast(frame_ptr)
     print("Traceback (most recent call first):")
@@ -111,13 +116,13 @@ def walk():
         pyframe = lp.PyFramePtr(frame)
         if not pyframe.is_shim():
             code = frame["f_executable"].cast(gdb.lookup_type("PyCodeObject").pointer())
-            compiled = _compiled_entry(code)
+            compiled = _compiled_entry(code) if jit else None
             pyframe.print_traceback()
-            if compiled is not None and compiled in jit:
-                sys.stdout.write("    [compiled by Ember]\n")
             line = pyframe.current_line()
             if line is not None:
                 sys.stdout.write("    %s\n" % line.strip())
+            if compiled and _symbol_at(compiled) in jit:
+                sys.stdout.write("    [compiled by Ember]\n")
         frame = frame["previous"]
 
 
