@@ -180,5 +180,5 @@ fn frame_pointers_are_kept_only_when_asked() {
             clear_locals(&mut fr, 3);
         }
     }
-    unsafe { ember_decref(zero) };
+    ember_decref(zero);
 }
