@@ -77,11 +77,11 @@ def test_libember_needs_only_libc_and_the_cxx_runtime(installed):
 
 
 def test_libember_is_stripped_and_exports_only_the_c_abi(installed):
-    """No debug information or symbol table (LLVM's and Rust's, 7.4 MB of it before); the shim
-    keeps its own (py-bt through compiled code reads it, ember/_gdb.py)."""
+    """No debug information (LLVM's and Rust's, 7.4 MB of it before); the shim keeps its own
+    (py-bt through compiled code reads it, ember/_gdb.py)."""
     (lib,) = installed.glob("ember/libember*.so")
     sections = subprocess.run(["readelf", "-S", "-W", str(lib)], capture_output=True, text=True, check=True).stdout
-    assert ".debug_info" not in sections and ".symtab" not in sections, sections
+    assert ".debug_" not in sections, sections
     syms = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True, check=True).stdout
     exported = {ln.split()[-1] for ln in syms.splitlines() if ln.strip()}
     assert {s for s in exported if not s.startswith("ember_")} == GDB_JIT_NAMES, exported
