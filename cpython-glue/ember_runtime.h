@@ -302,7 +302,7 @@ int ember_unpack_store(PyObject *seq, i64 n, PyObject **dst);
  * starts from the interpreter's inline cache (or empty) and is the one the inlined fast path
  * checks; when no entry fits, the generic operation runs and an entry is specialised from the
  * object at hand with the rules of Python/specialize.c (instance value, dict with hint, class
- * attribute, method with values, method without dict, method with lazy dict). After
+ * attribute, method with values, method without dict, method with lazy dict, slot). After
  * EMBER_IC_MAX_MISSES failed lookups the site stops specialising (megamorphic).
  * The layout (EmberICEntry, EmberAttrIC, EMBER_IC_WAYS, EMBER_IC_EMPTY) is defined once, in
  * src/ic.rs, and comes from ember.h; the kinds below are C's alone. */
@@ -319,7 +319,12 @@ enum { EMBER_IC_NONE = 0, EMBER_IC_INSTANCE_VALUE = 1, EMBER_IC_METHOD_WITH_VALU
        EMBER_IC_METHOD_LAZY_DICT = 6,
        /* A class's own staticmethod or classmethod (exact types), loaded from the class:
         * `descr`'s __get__(None, owner), which cannot run Python code. */
-       EMBER_IC_CLASS_DESCR = 7 };
+       EMBER_IC_CLASS_DESCR = 7,
+       /* A __slots__ member (LOAD_ATTR_SLOT / STORE_ATTR_SLOT): the PyObject * at byte offset
+        * `index` of the instance. Answered by the miss path's entry scan, not the inlined
+        * entry-0 check (no code at each site); the interpreter's quickening seeds entry 0 of
+        * most slot sites as the slot operation itself (serialize.c). */
+       EMBER_IC_SLOT = 8 };
 
 /* The managed __dict__ entry at `hint` if its key is `name` (LOAD_ATTR_WITH_HINT and
  * STORE_ATTR_WITH_HINT); NULL when the dict is missing or the hint no longer fits. */

@@ -67,6 +67,14 @@ static inline int load_hit(EmberICEntry *e, PyObject *owner, PyObject *name, PyO
         Py_DECREF(owner);
         return 1;
     }
+    if (e->kind == EMBER_IC_SLOT && Py_TYPE(owner)->tp_version_tag == e->version) {
+        /* LOAD_ATTR_SLOT; an empty slot is the generic path's AttributeError. */
+        PyObject *attr = *(PyObject **)((char *)owner + e->index);
+        if (attr == NULL) return 0;
+        *out = Py_NewRef(attr);
+        Py_DECREF(owner);
+        return 1;
+    }
     return 0;
 }
 
@@ -116,6 +124,16 @@ static inline int method_hit(EmberICEntry *e, PyObject *owner, PyObject *name, P
  * the entry does not apply. */
 static inline int store_hit(PyThreadState *ts, EmberICEntry *e, PyObject *owner, PyObject *name, PyObject *v)
 {
+    if (e->kind == EMBER_IC_SLOT && Py_TYPE(owner)->tp_version_tag == e->version) {
+        /* STORE_ATTR_SLOT: the old value is released after the owner's reference (which the
+         * old value's finaliser could otherwise outlive). */
+        PyObject **addr = (PyObject **)((char *)owner + e->index);
+        PyObject *old = *addr;
+        *addr = v;
+        Py_DECREF(owner);
+        Py_XDECREF(old);
+        return 1;
+    }
     if (!ember_ic_instance_store(ts, e, owner, name, v)) return 0;
     Py_DECREF(owner);
     return 1;
@@ -220,6 +238,31 @@ static uint32_t dict_hint(PyDictObject *dict, PyObject *name)
     return 0;
 }
 
+/* After a miss on an instance whose type's attribute `name` is a __slots__ member: the slot
+ * entry (specialize.c, descriptor kind OBJECT_SLOT: an exact member descriptor of type
+ * Py_T_OBJECT_EX for owner's type, generic get/setattr, not audited on read, writable for a
+ * store). 1 when the entry was filled. */
+static int respecialise_slot(EmberAttrIC *ic, PyObject *owner, PyObject *name, int store)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (store ? tp->tp_setattro != PyObject_GenericSetAttr : tp->tp_getattro != PyObject_GenericGetAttr) return 0;
+    PyObject *descr = _PyType_Lookup(tp, name);
+    if (descr == NULL || Py_TYPE(descr) != &PyMemberDescr_Type) return 0;
+    PyMemberDescrObject *member = (PyMemberDescrObject *)descr;
+    PyMemberDef *dmem = member->d_member;
+    if (dmem->type != Py_T_OBJECT_EX || dmem->offset <= 0 || dmem->offset > 0xFFFF ||
+        !PyObject_TypeCheck(owner, PyDescr_TYPE(member)) || (dmem->flags & Py_AUDIT_READ) ||
+        (store && (dmem->flags & Py_READONLY)))
+        return 0;
+    uint32_t v = type_version(tp);
+    if (v == 0) return 0;
+    EmberICEntry *e = entry_for(ic, v);
+    e->kind = EMBER_IC_SLOT;
+    e->index = (uint32_t)dmem->offset;
+    e->version = v;
+    return 1;
+}
+
 /* After a miss on an instance: cache where objects of owner's type keep `name`
  * (specialize_dict_access, descriptor kind ABSENT: inline values, generic get/setattr, no class
  * attribute of that name). An object with valid inline values and no __dict__ gives
@@ -230,6 +273,7 @@ static uint32_t dict_hint(PyDictObject *dict, PyObject *name)
 static void respecialise_instance(EmberAttrIC *ic, PyObject *owner, PyObject *name, int store)
 {
     PyTypeObject *tp = Py_TYPE(owner);
+    if (respecialise_slot(ic, owner, name, store)) return;
     if (!(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES)) return;
     if (store ? tp->tp_setattro != PyObject_GenericSetAttr : tp->tp_getattro != PyObject_GenericGetAttr) return;
     if (_PyType_Lookup(tp, name) != NULL) return;

@@ -1466,6 +1466,75 @@ def f(v):
             return 3, len(rest)
     return 0
 """, [([1],), ((1, 2),), (list(range(10)),), ("ab",), (5,), ({},)]),
+    # Compiled before the interpreter quickens them (the corpus's cold mode), these sites start
+    # as generic inline caches and learn the __slots__ members at run time (EMBER_IC_SLOT):
+    # loads, stores, an emptied slot, a subclass with its own layout, a version bump, the
+    # member replaced by a property, a read-only member and a type with its own __getattribute__.
+    Case("slot_attributes_through_the_inline_cache", """
+import functools
+
+class S:
+    __slots__ = ("a", "b")
+    def __init__(self, a):
+        self.a = a
+        self.b = -a
+
+class T(S):
+    __slots__ = ("c",)
+    def __init__(self, a):
+        super().__init__(a)
+        self.c = a * 10
+
+class G:
+    __slots__ = ("a",)
+    def __getattribute__(self, name):
+        return ("getattribute", name)
+
+def get(o):
+    return o.a
+
+def put(o, v):
+    o.a = v
+
+def f(k):
+    out = []
+    s, t = S(1), T(2)
+    for i in range(4):
+        out.append((get(s), get(t)))
+        put(s, i)
+        put(t, get(t) + i)
+    if k == 1:
+        del s.a                                   # an empty slot: the generic AttributeError
+        try:
+            get(s)
+        except AttributeError as e:
+            out.append(str(e))
+        put(s, 5)
+        out.append(get(s))
+    if k == 2:
+        S.extra = 1                               # a new type version: the entry is stale
+        out.append((get(s), get(S(7))))
+        put(s, 8)
+        out.append(get(s))
+        del S.extra
+    if k == 3:
+        saved = S.a
+        S.a = property(lambda self: "prop", lambda self, v: out.append(("set", v)))
+        out.append((get(s), get(t)))
+        put(s, 9)
+        S.a = saved
+        out.append(get(S(11)))
+    if k == 4:
+        p = functools.partial(len)
+        for _ in range(3):
+            try:
+                p.func = print                    # a read-only member
+            except AttributeError as e:
+                out.append(str(e))
+        g = G()
+        out.append(get(g))
+    return out
+""", [(0,), (1,), (2,), (3,), (4,)]),
     Case("attribute_inline_caches_respecialise", """
 class A:
     def __init__(self, v):
