@@ -502,7 +502,8 @@ typedef struct {
     int32_t despec[EMBER_MAX_DESPEC];
     int recompiles;      /* times its compiled code was withdrawn for failing guards */
     int warm;            /* the code cache's hot marker (shim.c cache_warm): 1 present, -1 absent,
-                          * 0 not looked up yet */
+                          * 0 not looked up yet, 2 left by this process for later ones only
+                          * (EMBER_PROMISING_PERCENT; this process still prices a compile) */
     char *refusal;       /* why it stays interpreted (state 2; PyMem_Raw-owned), for ember.why_not */
 } CodeInfo;
 

@@ -1016,11 +1016,12 @@ static int cache_warm(PyCodeObject *co, CodeInfo *info)
         PyErr_Clear();
         PyErr_SetRaisedException(exc);
     }
-    return info->warm > 0;
+    return info->warm == 1;
 }
 
-/* Leaves `co`'s hot marker (best effort: a failure only costs the next process time). */
-static void cache_mark_hot(PyCodeObject *co, CodeInfo *info)
+/* Leaves `co`'s hot marker (best effort: a failure only costs the next process time); `state`
+ * is what info->warm becomes: 1 (sent to the compiler) or 2 (promising, for later processes). */
+static void cache_mark_hot(PyCodeObject *co, CodeInfo *info, int state)
 {
     char path[PATH_MAX];
     PyObject *exc = PyErr_GetRaisedException();
@@ -1032,21 +1033,23 @@ static void cache_mark_hot(PyCodeObject *co, CodeInfo *info)
         *slash = '/';
         int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0) close(fd);
-        info->warm = 1;
+        info->warm = state;
     }
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
 }
 
 /* The policy's inequality (src/policy.rs): saving (samples x interval x saving share) >= the
- * compile cost the program waits for; `warm`: the code cache most likely holds the code. */
-static inline int worth_compiling(uint64_t samples, uint64_t code_units, int warm)
+ * compile cost the program waits for, times `percent` / 100 (100: compile now;
+ * EMBER_PROMISING_PERCENT: worth a hot marker for later processes); `warm`: the code cache most
+ * likely holds the code. */
+static inline int worth_compiling(uint64_t samples, uint64_t code_units, int warm, uint64_t percent)
 {
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
     uint64_t cost_us = warm ? EMBER_COST_CACHED_US : EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
     if (backend_state == 0) cost_us += EMBER_COST_FIRST_COMPILE_US;   /* loaded on the loader thread */
     if (background && spare_cpu()) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
-    return saved_us >= cost_us;
+    return saved_us * 100 >= cost_us * percent;
 }
 
 static int take_sample(void *unused)
@@ -1083,10 +1086,15 @@ static int take_sample(void *unused)
     else if (info->state == 3) {
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
     }
-    else if (info->state == 0 && worth_compiling(info->samples, (uint64_t)Py_SIZE(co), cache_warm(co, info)) &&
+    else if (info->state == 0 && worth_compiling(info->samples, (uint64_t)Py_SIZE(co), cache_warm(co, info), 100) &&
              !is_instrumented(co) && jit_list_names(func)) {
         info->ncalls = info->samples;   /* the compile queue's hotness */
         if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
+    }
+    else if (info->state == 0 && cache_dir && info->warm == -1 &&
+             worth_compiling(info->samples, (uint64_t)Py_SIZE(co), 0, EMBER_PROMISING_PERCENT) &&
+             !is_instrumented(co) && jit_list_names(func) && !refusal_reason(co)) {
+        cache_mark_hot(co, info, 2);   /* for later processes; this one goes on as it was */
     }
 done:
     PyErr_Clear();
@@ -1261,7 +1269,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     }
     info->is_gen = (co->co_flags & EMBER_GEN_FLAGS) != 0;
     info->has_osr = osr && osr_has_loop(co);
-    if (cache_dir) cache_mark_hot(co, info);
+    if (cache_dir) cache_mark_hot(co, info, 1);
     if (!sync && background && p_bg_submit) {
         EmberStatus st = p_bg_submit((uint64_t)(uintptr_t)info, info->ncalls, wire, len, err, sizeof err);
         PyMem_Free(wire);
@@ -2207,8 +2215,9 @@ static PyObject *shim_why_not(PyObject *self, PyObject *arg)
     if (why) return PyUnicode_FromString(why);
     if (!jit_list_names(func)) return PyUnicode_FromString("not on the jit list");
     if (cost_policy)
-        return PyUnicode_FromFormat("not hot enough yet for the cost policy (%llu samples so far)",
-                                    (unsigned long long)(info ? info->samples : 0));
+        return PyUnicode_FromFormat("not hot enough yet for the cost policy (%llu samples so far%s)",
+                                    (unsigned long long)(info ? info->samples : 0),
+                                    info && info->warm == 2 ? "; a hot marker was left for later processes" : "");
     if (auto_threshold >= 0)
         return PyUnicode_FromFormat("not called often enough yet (%llu of %ld calls)",
                                     (unsigned long long)(info ? info->ncalls : 0), auto_threshold_for((PyCodeObject *)func->func_code) + 1);

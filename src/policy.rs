@@ -73,6 +73,15 @@ pub const EMBER_COST_FIRST_COMPILE_US: u64 = 20_000;
 /// size. [`EMBER_COST_FIRST_COMPILE_US`] still applies to the first one.
 pub const EMBER_COST_CACHED_US: u64 = 1000;
 
+/// With the code cache on, a function whose saving has reached this share (%) of its compile
+/// cost, but not all of it, leaves a hot marker for later processes without being compiled in
+/// this one (shim.c `take_sample`): it would have paid had the process run about twice as long,
+/// and a later process of the same program prices it as a cache load and compiles it at its
+/// first sample, which stores it for the processes after. This process's decisions do not
+/// change (a first run is not slowed); a program run again and again (tests, scripts, short
+/// services) gets compiled code from its second run on.
+pub const EMBER_PROMISING_PERCENT: u64 = 50;
+
 /// Weight of a sample taken in a frame the interpreter was entered for from C (100 % saved
 /// instead of [`EMBER_SAVING_PERCENT`] %).
 pub const EMBER_BOUNDARY_WEIGHT: u64 = 4;

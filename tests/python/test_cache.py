@@ -231,3 +231,57 @@ def test_functions_compiled_before_leave_hot_markers_that_the_cost_policy_uses(t
     second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and second.stdout == "True\n"
     assert "Loaded from cache __main__:spin " in second.stderr, second.stderr
+
+
+#: A function of about 425 code units (its compile cost is priced by size), run until the cost
+#: policy has left a hot marker for it (argv[2] "marker") or has compiled it ("compiled"), or
+#: for argv[1] seconds.
+PROMISING = textwrap.dedent("""
+    import sys, time, ember
+    src = ("def big(n):\\n    t = 0\\n    for j in range(n):\\n"
+           + "".join(f"        t += (j * {i}) % 7\\n" for i in range(40)) + "    return t\\n")
+    exec(src)
+    deadline = time.perf_counter() + float(sys.argv[1])
+    while time.perf_counter() < deadline:
+        big(500)
+        if sys.argv[2] == "marker" and "hot marker" in (ember.why_not(big) or ""):
+            break
+        if sys.argv[2] == "compiled" and ember.is_compiled(big):
+            break
+    print(ember.is_compiled(big), "hot marker" in (ember.why_not(big) or ""), file=sys.stderr)
+""")
+
+
+def test_a_promising_function_leaves_a_marker_for_the_next_process_only(tmp_path):
+    """With the code cache on, a function whose saving reached EMBER_PROMISING_PERCENT of its
+    compile cost leaves a hot marker without being compiled in that process; the next process
+    prices it as a cache load and compiles it at its first sample (then stores it)."""
+    cache = tmp_path / "cache"
+    (tmp_path / "p.py").write_text(PROMISING)
+    # Synchronous compiles: the whole compile cost counts (no spare-CPU discount), so the
+    # window between "promising" and "worth compiling" is wide whatever the machine's load.
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="0")
+    first = subprocess.run([sys.executable, "-m", "ember", "p.py", "10", "marker"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "False True" in first.stderr.splitlines(), first.stderr       # not compiled, marked
+    assert "__main__:big" not in first.stderr, first.stderr
+    assert len(list((cache / "hot").iterdir())) == 1
+    second = subprocess.run([sys.executable, "-m", "ember", "p.py", "10", "compiled"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "Finished compiling __main__:big " in second.stderr, second.stderr
+    third = subprocess.run([sys.executable, "-m", "ember", "p.py", "10", "compiled"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert "Loaded from cache __main__:big " in third.stderr, third.stderr
+
+
+def test_no_marker_without_the_cache(tmp_path):
+    """EMBER_CACHE=0: the same run leaves nothing behind (and why_not mentions no marker)."""
+    (tmp_path / "p.py").write_text(PROMISING)
+    env = clean_env(EMBER_CACHE="0", EMBER_CACHE_DIR=str(tmp_path / "cache"), EMBER_BACKGROUND="0")
+    proc = subprocess.run([sys.executable, "-m", "ember", "p.py", "0.5", "marker"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "False False" in proc.stderr.splitlines(), proc.stderr
+    assert not (tmp_path / "cache").exists()
