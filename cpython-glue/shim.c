@@ -1005,7 +1005,27 @@ static int hot_marker_path(PyCodeObject *co, char *buf, size_t n)
     return 0;
 }
 
-/* 1 when `co` has a hot marker (looked up once per code object). */
+/* A marker's content: empty, or "despec U1 U2 ...\n", the code units whose guards made an
+ * earlier process withdraw the function (cache_record_despec). They join info->despec, so the
+ * first compile here serialises those instructions generic (serialize.c) and its cached code
+ * does not fail the same guards in every process. Anything else in the file is ignored. */
+static void read_marker_despec(const char *path, CodeInfo *info)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) return;
+    char word[16];
+    if (fscanf(fp, "%15s", word) == 1 && strcmp(word, "despec") == 0) {
+        int unit;
+        while (info->ndespec < EMBER_MAX_DESPEC && fscanf(fp, "%d", &unit) == 1) {
+            int seen = 0;
+            for (int k = 0; k < info->ndespec; k++) seen |= info->despec[k] == unit;
+            if (!seen && unit >= 0) info->despec[info->ndespec++] = unit;
+        }
+    }
+    fclose(fp);
+}
+
+/* 1 when `co` has a hot marker (looked up once per code object, with its failing guards). */
 static int cache_warm(PyCodeObject *co, CodeInfo *info)
 {
     if (!cache_dir) return 0;
@@ -1013,10 +1033,37 @@ static int cache_warm(PyCodeObject *co, CodeInfo *info)
         char path[PATH_MAX];
         PyObject *exc = PyErr_GetRaisedException();
         info->warm = hot_marker_path(co, path, sizeof path) == 0 && access(path, F_OK) == 0 ? 1 : -1;
+        if (info->warm == 1) read_marker_despec(path, info);
         PyErr_Clear();
         PyErr_SetRaisedException(exc);
     }
     return info->warm == 1;
+}
+
+/* Writes the failing guards of a function just withdrawn (info->despec) into its hot marker
+ * for later processes (read_marker_despec): a temporary file renamed over the marker, so a
+ * reader sees the old content or the new, never a part. Best effort. */
+static void cache_record_despec(PyCodeObject *co, CodeInfo *info)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 32];
+    PyObject *exc = PyErr_GetRaisedException();
+    if (info->ndespec > 0 && hot_marker_path(co, path, sizeof path) == 0) {
+        mkdir(cache_dir, 0700);
+        char *slash = strrchr(path, '/');
+        *slash = 0;
+        mkdir(path, 0700);
+        *slash = '/';
+        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+        FILE *fp = fopen(tmp, "w");
+        if (fp) {
+            fputs("despec", fp);
+            for (int k = 0; k < info->ndespec; k++) fprintf(fp, " %d", (int)info->despec[k]);
+            fputc('\n', fp);
+            if (fclose(fp) != 0 || rename(tmp, path) != 0) unlink(tmp);
+        }
+    }
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
 }
 
 /* Leaves `co`'s hot marker (best effort: a failure only costs the next process time); `state`
@@ -1212,11 +1259,15 @@ static int osr_wanted(PyCodeObject *co)
 
 /* ember_serialize with the flags a compile of func uses now: OSR entries (`osr`, from
  * osr_wanted), and speculation unless switched off or the code was withdrawn for failing guards
- * EMBER_MAX_RECOMPILES times (`info` may be NULL: never compiled). try_compile and ember.dump
+ * EMBER_MAX_RECOMPILES times (`info` may be NULL: never compiled), without the instructions
+ * whose guards failed here or, per the hot marker, in an earlier process. try_compile and ember.dump
  * both serialise through it, so a dump shows what a compile would build. */
 static int serialize_for_compile(PyFunctionObject *func, CodeInfo *info, int osr, unsigned char **wire, size_t *len,
                                  char *err, size_t errlen)
 {
+    /* Under every policy: an earlier process's failing guards (the hot marker) shape the
+     * speculation. */
+    if (info) (void)cache_warm((PyCodeObject *)func->func_code, info);
     int spec = speculate && !(info && info->recompiles >= EMBER_MAX_RECOMPILES);
     return ember_serialize(func, osr, spec, wire, len, err, errlen);
 }
@@ -1752,6 +1803,7 @@ PyObject *ember_rt_guard_fail(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc,
                   (long long)bc, info->recompiles < EMBER_MAX_RECOMPILES ? "compiled again when hot"
                                                                           : "compiled again without speculation");
         Py_XDECREF(name);
+        if (cache_dir) cache_record_despec(co, info);
         info->entry = NULL;
         info->state = 0;
         info->deopts = 0;

@@ -285,3 +285,49 @@ def test_no_marker_without_the_cache(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "False False" in proc.stderr.splitlines(), proc.stderr
     assert not (tmp_path / "cache").exists()
+
+
+#: Quickened for floats, then fed ints: the float addition's guard fails at every call until
+#: the function is withdrawn (EMBER_DEOPT_LIMIT failed guards).
+DEOPTS = textwrap.dedent("""
+    import sys, ember
+    def f(xs):
+        t = 0
+        for x in xs:
+            t = t + x
+        return t
+    for _ in range(3):
+        f([1.5, 2.5, 3.5])
+    assert ember.force_compile(f), ember.why_not(f)
+    total = sum(f([1, 2, 3]) for _ in range(40))
+    s = ember.stats()
+    print(total, s["deopts"], s["recompiles"], file=sys.stderr)
+""")
+
+
+def test_failing_guards_are_remembered_across_processes(tmp_path):
+    """A function withdrawn for failing guards writes those guards' code units into its hot
+    marker; the next process compiles those instructions generic from the start (a different
+    cache key), so its guards do not fail again, and the process after loads that code."""
+    cache = tmp_path / "cache"
+    (tmp_path / "d.py").write_text(DEOPTS)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="0")
+
+    def run():
+        proc = subprocess.run([sys.executable, "-m", "ember", "d.py"], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        total, deopts, recompiles = next(ln for ln in proc.stderr.splitlines() if ln.startswith("240 ")).split()
+        return int(deopts), int(recompiles), proc.stderr
+
+    deopts, recompiles, log = run()
+    assert deopts > 0 and recompiles >= 1, log
+    (marker,) = list((cache / "hot").iterdir())
+    units = marker.read_text().split()
+    assert units[0] == "despec" and len(units) >= 2 and all(u.isdigit() for u in units[1:]), units
+    deopts, recompiles, log = run()
+    assert (deopts, recompiles) == (0, 0), log
+    assert "Finished compiling __main__:f " in log, log
+    deopts, recompiles, log = run()
+    assert (deopts, recompiles) == (0, 0), log
+    assert "Loaded from cache __main__:f " in log, log
