@@ -79,9 +79,10 @@ fn build_bitcode(out: &Path) {
 }
 
 /// The LLVM components Ember calls (`llvm-config --components`): IR, the new pass manager, the
-/// bitcode reader and IR linker (helper bitcode), ORC with JITLink and its debugger support, object-file reading (the code
-/// cache, code-size figures), and code generation, assembly printing and disassembly for the two
-/// targets. The static linker keeps only the archive members these reach.
+/// bitcode reader and IR linker (helper bitcode), ORC with JITLink and its debugger support,
+/// object-file reading (the code cache, code-size figures), and code generation, assembly
+/// printing and disassembly for the two targets. The static linker keeps only the archive
+/// members these reach.
 const LLVM_COMPONENTS: &[&str] = &[
     "core",
     "passes",

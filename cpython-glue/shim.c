@@ -1005,6 +1005,17 @@ static int hot_marker_path(PyCodeObject *co, char *buf, size_t n)
     return 0;
 }
 
+/* Creates the cache directory and its hot/ folder for the marker at `path` (mode 0700; the
+ * cache's first write may come later, src/cache.rs). */
+static void make_marker_dir(char *path)
+{
+    mkdir(cache_dir, 0700);
+    char *slash = strrchr(path, '/');
+    *slash = 0;
+    mkdir(path, 0700);
+    *slash = '/';
+}
+
 /* A marker's content: empty, or "despec U1 U2 ...\n", the code units whose guards made an
  * earlier process withdraw the function (cache_record_despec). They join info->despec, so the
  * first compile here serialises those instructions generic (serialize.c) and its cached code
@@ -1048,11 +1059,7 @@ static void cache_record_despec(PyCodeObject *co, CodeInfo *info)
     char path[PATH_MAX], tmp[PATH_MAX + 32];
     PyObject *exc = PyErr_GetRaisedException();
     if (info->ndespec > 0 && hot_marker_path(co, path, sizeof path) == 0) {
-        mkdir(cache_dir, 0700);
-        char *slash = strrchr(path, '/');
-        *slash = 0;
-        mkdir(path, 0700);
-        *slash = '/';
+        make_marker_dir(path);
         snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
         FILE *fp = fopen(tmp, "w");
         if (fp) {
@@ -1073,11 +1080,7 @@ static void cache_mark_hot(PyCodeObject *co, CodeInfo *info, int state)
     char path[PATH_MAX];
     PyObject *exc = PyErr_GetRaisedException();
     if (info->warm <= 0 && hot_marker_path(co, path, sizeof path) == 0) {
-        mkdir(cache_dir, 0700);   /* the cache's first write may come later (src/cache.rs) */
-        char *slash = strrchr(path, '/');
-        *slash = 0;
-        mkdir(path, 0700);
-        *slash = '/';
+        make_marker_dir(path);
         int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0) close(fd);
         info->warm = state;

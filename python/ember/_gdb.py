@@ -16,7 +16,7 @@ thread's stack (gdb names registered JIT code ``ember_fn_N`` or ``ember_c_<key>`
 
 Load it after CPython's script::
 
-    gdb -iex "add-auto-load-safe-path $(python -c 'import sys; print(sys.prefix)')" \\
+    gdb -iex "add-auto-load-safe-path $(python -c 'import sys; print(sys.base_prefix)')" \\
         -ex "source $(python -m ember --gdb-script)" --args python app.py
 
 Needs CPython's debug information (as ``py-bt`` itself does) and a live process or a core
@@ -24,7 +24,7 @@ file whose thread state is readable.
 """
 import sys
 
-import gdb  # noqa: F401  (only inside gdb)
+import gdb  # only inside gdb
 
 
 def _libpython():
