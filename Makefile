@@ -35,7 +35,10 @@ build: venv
 
 setup: deps build
 
+# tests/c_abi.rs loads target/release/libember.so, which `cargo test` does not place there (the
+# package build has its own target directory, target/package), so the library is built first.
 test-rust: deps
+	cargo build --release --lib
 	cargo test --release
 
 test-python: build

@@ -27,15 +27,19 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def run_gdb(tmp_path, **env):
+def run_gdb(tmp_path, program=SCRIPT, commands=("bt",), **env):
+    """gdb in batch mode on `program`, stopped in the 21st call of math_factorial, then
+    `commands`; gdb's output. Skips where gdb is missing or cannot stop there."""
     if shutil.which("gdb") is None:
         pytest.skip("gdb is not installed")
     script = tmp_path / "prog.py"
-    script.write_text(SCRIPT)
+    script.write_text(program)
     # The breakpoint ignores the 20 interpreted calls, so it stops in the compiled one.
     cmd = ["gdb", "-nx", "-batch", "-ex", "set breakpoint pending on", "-ex", "set pagination off",
-           "-ex", "break math_factorial", "-ex", "ignore 1 20", "-ex", "run", "-ex", "bt",
-           "--args", sys.executable, str(script)]
+           "-ex", "break math_factorial", "-ex", "ignore 1 20", "-ex", "run"]
+    for c in commands:
+        cmd += ["-ex", c]
+    cmd += ["--args", sys.executable, str(script)]
     proc = subprocess.run(cmd, env=clean_env(**env), capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     if "Breakpoint 1, " not in out:
@@ -90,24 +94,17 @@ def cpython_gdb_script():
 
 
 def py_bt(tmp_path, with_ember):
-    if shutil.which("gdb") is None:
-        pytest.skip("gdb is not installed")
+    """`py-bt` at math_factorial in NESTED, with CPython's gdb script and, if `with_ember`,
+    Ember's after it; the traceback part of gdb's output."""
     stock = cpython_gdb_script()
     if stock is None:
         pytest.skip(f"no python-gdb.py beside {sys.executable}")
-    script = tmp_path / "nested.py"
-    script.write_text(NESTED)
-    cmd = ["gdb", "-nx", "-batch", "-ex", "set breakpoint pending on", "-ex", "set pagination off",
-           "-ex", "break math_factorial", "-ex", "ignore 1 20", "-ex", "run", "-ex", f"source {stock}"]
+    commands = [f"source {stock}"]
     if with_ember:
         ember_script = subprocess.run([sys.executable, "-m", "ember", "--gdb-script"], capture_output=True, text=True,
                                       check=True).stdout.strip()
-        cmd += ["-ex", f"source {ember_script}"]
-    cmd += ["-ex", "py-bt", "--args", sys.executable, str(script)]
-    proc = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=300)
-    out = proc.stdout + proc.stderr
-    if "Breakpoint 1, " not in out:
-        pytest.skip(f"gdb could not stop in math_factorial in {sys.executable}")
+        commands.append(f"source {ember_script}")
+    out = run_gdb(tmp_path, NESTED, commands + ["py-bt"])
     assert "Traceback (most recent call first):" in out, out[-3000:]
     return out[out.index("Traceback (most recent call first):"):]
 

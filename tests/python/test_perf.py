@@ -32,13 +32,15 @@ HOT = textwrap.dedent("""
 """)
 
 
-def perf_record(tmp_path, env):
+def perf_record(tmp_path, env, program=HOT, options=("-k", "1")):
+    """`perf record` (cpu-clock, 1 kHz, plus `options`) of `program`, which prints its pid
+    last; (perf.data path, pid). Skips where perf is missing or may not record."""
     if shutil.which("perf") is None:
         pytest.skip("perf is not installed")
-    script = tmp_path / "hot.py"
-    script.write_text(HOT)
+    script = tmp_path / "prog.py"
+    script.write_text(program)
     data = tmp_path / "perf.data"
-    rec = subprocess.run(["perf", "record", "-k", "1", "-e", "cpu-clock", "-F", "1000", "-o", str(data), "--",
+    rec = subprocess.run(["perf", "record", *options, "-e", "cpu-clock", "-F", "1000", "-o", str(data), "--",
                           sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
     if rec.returncode != 0 or not data.exists():
         pytest.skip(f"perf cannot record here: {rec.stderr.strip()[-300:]}")
@@ -100,16 +102,7 @@ NESTED_HOT = textwrap.dedent("""
 def callchains(tmp_path, env):
     """`perf record -g` (frame-pointer call graphs) of NESTED_HOT; `perf script`'s samples as
     lists of symbol names, innermost first."""
-    if shutil.which("perf") is None:
-        pytest.skip("perf is not installed")
-    script = tmp_path / "nested.py"
-    script.write_text(NESTED_HOT)
-    data = tmp_path / "perf.data"
-    rec = subprocess.run(["perf", "record", "-g", "-e", "cpu-clock", "-F", "1000", "-o", str(data), "--",
-                          sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
-    if rec.returncode != 0 or not data.exists():
-        pytest.skip(f"perf cannot record here: {rec.stderr.strip()[-300:]}")
-    pid = int(rec.stdout.split()[-1])
+    data, pid = perf_record(tmp_path, env, NESTED_HOT, ("-g",))
     try:
         out = subprocess.run(["perf", "script", "-i", str(data), "-F", "ip,sym"], capture_output=True, text=True,
                              timeout=300).stdout
