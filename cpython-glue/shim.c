@@ -230,6 +230,8 @@ static inline long auto_threshold_for(PyCodeObject *co)
     return (co->co_flags & EMBER_GEN_FLAGS) && auto_threshold > 0 ? auto_threshold + EMBER_GEN_WARMUP : auto_threshold;
 }
 static void hook_give_up(const char *why);
+static int hook_wanted;     /* a generator-family function is compiled (the hook section below) */
+static int hook_given_up;   /* deep recursion was seen: never again in this process */
 static inline void hook_maybe_restore(PyThreadState *ts);
 
 static const char *refusal_reason(PyCodeObject *co)
@@ -1092,13 +1094,17 @@ static void cache_mark_hot(PyCodeObject *co, CodeInfo *info, int state)
 /* The policy's inequality (src/policy.rs): saving (samples x interval x saving share) >= the
  * compile cost the program waits for, times `percent` / 100 (100: compile now;
  * EMBER_PROMISING_PERCENT: worth a hot marker for later processes); `warm`: the code cache most
- * likely holds the code. */
-static inline int worth_compiling(uint64_t samples, uint64_t code_units, int warm, uint64_t percent)
+ * likely holds the code. The first generator-family code adds the PEP 523 hook's tax on the
+ * rest of the process (EMBER_GEN_HOOK_TAX_PERCENT of the time sampled so far), paid on the
+ * interpreter's thread, so never scaled by the background share. */
+static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, uint64_t percent)
 {
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
-    uint64_t cost_us = warm ? EMBER_COST_CACHED_US : EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * code_units;
+    uint64_t cost_us = warm ? EMBER_COST_CACHED_US : EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * (uint64_t)Py_SIZE(co);
     if (backend_state == 0) cost_us += EMBER_COST_FIRST_COMPILE_US;   /* loaded on the loader thread */
     if (background && spare_cpu()) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
+    if ((co->co_flags & EMBER_GEN_FLAGS) && !hook_wanted && !hook_given_up)
+        cost_us += n_samples * EMBER_SAMPLE_INTERVAL_US * EMBER_GEN_HOOK_TAX_PERCENT / 100;
     return saved_us * 100 >= cost_us * percent;
 }
 
@@ -1136,13 +1142,13 @@ static int take_sample(void *unused)
     else if (info->state == 3) {
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
     }
-    else if (info->state == 0 && worth_compiling(info->samples, (uint64_t)Py_SIZE(co), cache_warm(co, info), 100) &&
+    else if (info->state == 0 && worth_compiling(co, info->samples, cache_warm(co, info), 100) &&
              !is_instrumented(co) && jit_list_names(func)) {
         info->ncalls = info->samples;   /* the compile queue's hotness */
         if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
     }
     else if (info->state == 0 && cache_dir && info->warm == -1 &&
-             worth_compiling(info->samples, (uint64_t)Py_SIZE(co), 0, EMBER_PROMISING_PERCENT) &&
+             worth_compiling(co, info->samples, 0, EMBER_PROMISING_PERCENT) &&
              !is_instrumented(co) && jit_list_names(func) && !refusal_reason(co)) {
         cache_mark_hot(co, info, 2);   /* for later processes; this one goes on as it was */
     }
@@ -1871,9 +1877,7 @@ int ember_rt_async_for_stop(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc)
  * recursion budget low (deep recursion must be the interpreter's own, bounded by
  * sys.setrecursionlimit). Compiled SEND and FOR_ITER resume compiled generators directly either
  * way. */
-static int hook_wanted;     /* a generator-family function is compiled */
 static int hook_on;         /* ember_eval_frame is the interpreter's eval_frame function */
-static int hook_given_up;   /* deep recursion was seen: never again in this process */
 static int hook_foreign_logged;
 
 static PyObject *ember_eval_frame(PyThreadState *ts, _PyInterpreterFrame *f, int throwflag);

@@ -186,6 +186,25 @@
 #define EMBER_SAVING_PERCENT 25
 
 /**
+ * Tax of the PEP 523 generator hook on the rest of a process (% of its time so far). The first
+ * compile of a generator-family function (generator, coroutine, async generator, generator
+ * expression) installs the hook that resumes compiled generators (shim.c `ember_eval_frame`);
+ * with it on, CPython inlines no interpreted Python-to-Python call (`CALL_PY_EXACT_ARGS`,
+ * `FOR_ITER_GEN` and `SEND_GEN` deoptimise), so every interpreted call recurses on the C stack.
+ * Under the policy's "runs as long again" prediction, the time still to come is about the time
+ * sampled so far (`samples` in `ember.stats()` times [`EMBER_SAMPLE_INTERVAL_US`]); the hook
+ * slows it by this share, which the first generator-family compile adds to its cost, unscaled
+ * (the interpreter's thread pays it). So the first generator compiled must have taken about
+ * 60 % of the samples (15 / 25), more with its compile cost; once the hook is on, others are
+ * priced as functions. Measured (`bench/hook_tax.py`, pyperf, 3 interleaved pairs of `--fast`
+ * runs): interpreted call-heavy code (recursive `fib`, a method call per loop iteration), median
+ * 1.72 ms with the hook off against 2.37 ms on (1.38x); nqueens' whole process, mostly
+ * allocation and C calls, 0.80x the interpreter with the hook against 0.94x without (issue 15's
+ * notes: 15-17 % of its time). Programs are seldom all calls, so the constant is nqueens' figure.
+ */
+#define EMBER_GEN_HOOK_TAX_PERCENT 15
+
+/**
  * Status code of every C ABI call.
  */
 typedef enum EmberStatus {

@@ -120,19 +120,63 @@ def test_a_hot_loop_in_a_function_called_once_compiles_it_for_its_next_call(tmp_
 
 def test_a_hot_generator_is_compiled(tmp_path):
     """Time spent in a generator's frame is charged to the generator's code: a generator that
-    does most of the work is compiled, and its values are the interpreter's."""
+    does most of the work is compiled, and its values are the interpreter's. (It must take
+    more than EMBER_GEN_HOOK_TAX_PERCENT / EMBER_SAVING_PERCENT of the samples: the expected
+    sum is computed once, not by a second generator in the loop.)"""
     proc = ok(run_script(tmp_path, """
         import ember, time
         def squares(n):
             for i in range(n):
                 yield i * i
+        expected = sum([i * i for i in range(20_000)])
         deadline = time.monotonic() + 20
         while not ember.is_compiled(squares) and time.monotonic() < deadline:
-            assert sum(squares(20_000)) == sum(i * i for i in range(20_000))
+            assert sum(squares(20_000)) == expected
         ember.wait_for_compiles()
         print(ember.is_compiled(squares), sum(squares(1000)) == sum(i * i for i in range(1000)))
     """, module_ember=True, env=cost_env()))
     assert proc.stdout.split() == ["True", "True"], proc.stderr
+
+
+def test_a_generator_with_a_small_share_of_a_call_heavy_program_is_not_compiled(tmp_path):
+    """The first generator-family compile installs the PEP 523 hook, which makes every
+    interpreted Python-to-Python call dearer for the rest of the process; the policy prices
+    that (EMBER_GEN_HOOK_TAX_PERCENT of the time sampled so far). A generator with about a
+    fifth of a call-heavy program's time is not worth it: the program's own functions are
+    compiled, the generator is not and the hook stays off, while the same generator with
+    the hook already on (a hot generator compiled first) is compiled like a function."""
+    body = """
+        import ember, sys, time
+        def leaf(x):
+            return x + 1
+        def calls(n):
+            t = 0
+            for i in range(n):
+                t = leaf(t)
+            return t
+        def evens(n):
+            for i in range(n):
+                if i % 2 == 0:
+                    yield i
+        def hot(n):
+            for i in range(n):
+                yield i
+        if sys.argv[1] == "hook-on":
+            deadline = time.monotonic() + 20
+            while not ember.is_compiled(hot) and time.monotonic() < deadline:
+                sum(hot(50_000))
+            ember.wait_for_compiles()
+        start = time.monotonic()
+        while time.monotonic() - start < 1.5:
+            assert calls(40_000) == 40_000
+            assert sum(evens(6_000)) == sum(range(0, 6_000, 2))
+        ember.wait_for_compiles()
+        print(ember.is_compiled(calls), ember.is_compiled(evens), ember.stats()["gen_hook"])
+    """
+    off = ok(run_script(tmp_path, body, "hook-off", module_ember=True, env=cost_env()))
+    assert off.stdout.split() == ["True", "False", "False"], off.stderr
+    on = ok(run_script(tmp_path, body, "hook-on", module_ember=True, env=cost_env()))
+    assert on.stdout.split() == ["True", "True", "True"], on.stderr
 
 
 def test_a_forked_child_samples_and_compiles_on_its_own(tmp_path):
