@@ -2561,9 +2561,12 @@ static PyObject *shim_bg_shutdown(PyObject *self, PyObject *unused)
 {
     if (p_bg_shutdown) {
         p_bg_set_notify(NULL);   /* no pending call is scheduled once finalisation starts */
+        double t0 = seconds_of(CLOCK_MONOTONIC);
         Py_BEGIN_ALLOW_THREADS
         p_bg_shutdown(1);
         Py_END_ALLOW_THREADS
+        double waited_ms = (seconds_of(CLOCK_MONOTONIC) - t0) * 1e3;
+        if (waited_ms >= 0.1) ember_log("Ember: exit waited %.1f ms for the compile thread", waited_ms);
         bg_install_ready();
     }
     exiting = 1;
