@@ -256,6 +256,9 @@ int ember_delete_deref(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx);
 PyObject *ember_make_function(_PyInterpreterFrame *f, PyObject *code);
 PyObject *ember_set_function_attribute(PyObject *attr, PyObject *func, i64 flag);
 PyObject *ember_binary_slice(PyObject *container, PyObject *start, PyObject *stop);
+/* container[start:stop:step] (BUILD_SLICE 3 then BINARY_SUBSCR, fused by passes::slice_subscr):
+ * consumes all four; NULL with an exception set on error. */
+PyObject *ember_subscr_slice(PyObject *container, PyObject *start, PyObject *stop, PyObject *step);
 int ember_store_slice(PyObject *v, PyObject *container, PyObject *start, PyObject *stop);
 PyObject *ember_build_slice(PyObject **items, i64 n);
 PyObject *ember_build_set(PyObject **items, i64 n);
@@ -740,7 +743,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence) \
     X(ember_format_simple) X(ember_format_with_spec) X(ember_convert_value) X(ember_build_string) \
     X(ember_make_cell) X(ember_copy_free_vars) X(ember_load_deref) X(ember_store_deref) X(ember_delete_deref) \
-    X(ember_make_function) X(ember_set_function_attribute) X(ember_binary_slice) X(ember_store_slice) \
+    X(ember_make_function) X(ember_set_function_attribute) X(ember_binary_slice) X(ember_subscr_slice) X(ember_store_slice) \
     X(ember_build_slice) X(ember_build_set) X(ember_set_add) X(ember_set_update) X(ember_map_add) \
     X(ember_dict_update) X(ember_dict_merge) X(ember_call_intrinsic_1) X(ember_call_intrinsic_2) \
     X(ember_call_function_ex) X(ember_load_super_attr) \

@@ -79,6 +79,48 @@ PyObject *ember_set_function_attribute(PyObject *attr, PyObject *func, i64 flag)
     return func;
 }
 
+/* A slice bound as Py_ssize_t without a slice object: None (`dflt`) or a compact exact int.
+ * 0 when the bound is anything else (a bool, a big int, an object with __index__): the caller
+ * then takes the generic path, whose slice object and _PyEval_SliceIndex give the same value
+ * or the interpreter's error. */
+static inline int simple_bound(PyObject *o, Py_ssize_t dflt, Py_ssize_t *out)
+{
+    if (o == Py_None) {
+        *out = dflt;
+        return 1;
+    }
+    if (PyLong_CheckExact(o) && _PyLong_IsCompact((PyLongObject *)o)) {
+        *out = (Py_ssize_t)_PyLong_CompactValue((PyLongObject *)o);
+        return 1;
+    }
+    return 0;
+}
+
+/* The step-1 slice [start:stop] of a sequence of length `len` as clamped indices, as
+ * PySlice_Unpack then PySlice_AdjustIndices give them (Objects/sliceobject.c), without the
+ * slice object BINARY_SLICE and STORE_SLICE build (_PyBuildSlice_ConsumeRefs): 0 when a bound
+ * is not simple (simple_bound). */
+static inline int simple_slice(PyObject *start, PyObject *stop, Py_ssize_t len, Py_ssize_t *lo, Py_ssize_t *hi)
+{
+    if (!simple_bound(start, 0, lo) || !simple_bound(stop, PY_SSIZE_T_MAX, hi)) return 0;
+    if (*lo < 0) {
+        *lo += len;
+        if (*lo < 0) *lo = 0;
+    }
+    else if (*lo > len) {
+        *lo = len;
+    }
+    if (*hi < 0) {
+        *hi += len;
+        if (*hi < 0) *hi = 0;
+    }
+    else if (*hi > len) {
+        *hi = len;
+    }
+    if (*hi < *lo) *hi = *lo;
+    return 1;
+}
+
 static PyObject *slice_of(PyObject *start, PyObject *stop)
 {
     PyObject *slice = PySlice_New(start, stop, NULL);
@@ -87,9 +129,21 @@ static PyObject *slice_of(PyObject *start, PyObject *stop)
     return slice;
 }
 
-/* BINARY_SLICE: container[start:stop]. */
+/* BINARY_SLICE: container[start:stop]. An exact list or tuple with simple bounds is sliced
+ * directly (list_subscript and tuple_subscript's step-1 paths: PyList_GetSlice, and
+ * PyTuple_GetSlice, which returns an exact tuple itself for the whole of it); nothing a
+ * Python class defines can run for these types. */
 PyObject *ember_binary_slice(PyObject *container, PyObject *start, PyObject *stop)
 {
+    Py_ssize_t lo, hi;
+    PyTypeObject *tp = Py_TYPE(container);
+    if ((tp == &PyList_Type || tp == &PyTuple_Type) && simple_slice(start, stop, Py_SIZE(container), &lo, &hi)) {
+        PyObject *res = tp == &PyList_Type ? PyList_GetSlice(container, lo, hi) : PyTuple_GetSlice(container, lo, hi);
+        Py_DECREF(start);
+        Py_DECREF(stop);
+        Py_DECREF(container);
+        return res;
+    }
     PyObject *slice = slice_of(start, stop);
     PyObject *res = slice ? PyObject_GetItem(container, slice) : NULL;
     Py_XDECREF(slice);
@@ -97,15 +151,79 @@ PyObject *ember_binary_slice(PyObject *container, PyObject *start, PyObject *sto
     return res;
 }
 
-/* STORE_SLICE: container[start:stop] = v. */
+/* STORE_SLICE: container[start:stop] = v. An exact list with simple bounds is assigned as
+ * list_ass_subscript's step-1 path does it (Objects/listobject.c), in its order: `v` made a
+ * sequence first (a copy when it is the list itself, else PySequence_Fast with its
+ * "must assign iterable to extended slice" error; iterating `v` may run code that resizes
+ * the list), then the indices adjusted to the list's size at that point, then list_ass_slice
+ * (through PyList_SetSlice). */
 int ember_store_slice(PyObject *v, PyObject *container, PyObject *start, PyObject *stop)
 {
+    Py_ssize_t lo, hi;
+    if (Py_TYPE(container) == &PyList_Type && simple_slice(start, stop, 0, &lo, &hi)) {
+        PyObject *seq = v == container ? PyList_GetSlice(v, 0, Py_SIZE(v))
+                                       : PySequence_Fast(v, "must assign iterable to extended slice");
+        int err = -1;
+        if (seq != NULL) {
+            simple_slice(start, stop, Py_SIZE(container), &lo, &hi);
+            err = PyList_SetSlice(container, lo, hi, seq);
+            Py_DECREF(seq);
+        }
+        Py_DECREF(start);
+        Py_DECREF(stop);
+        Py_DECREF(v);
+        Py_DECREF(container);
+        return err;
+    }
     PyObject *slice = slice_of(start, stop);
     int err = slice ? PyObject_SetItem(container, slice, v) : -1;
     Py_XDECREF(slice);
     Py_DECREF(v);
     Py_DECREF(container);
     return err;
+}
+
+/* BUILD_SLICE 3 then BINARY_SUBSCR (HIR SubscrSlice): container[start:stop:step]. An exact
+ * list or tuple with simple bounds and step (None or compact ints, a step not 0) is sliced
+ * as list_subscript and tuple_subscript do it (Objects/listobject.c, tupleobject.c), from the
+ * indices PySlice_Unpack then PySlice_AdjustIndices give, with no slice object: an empty
+ * result is a new empty list or the empty tuple, the whole of an exact tuple with step 1 is the
+ * tuple itself. Otherwise the slice is built and subscripted, and references are released in
+ * the two instructions' order (the bounds, then the container, then the slice). */
+PyObject *ember_subscr_slice(PyObject *container, PyObject *start, PyObject *stop, PyObject *step)
+{
+    PyTypeObject *tp = Py_TYPE(container);
+    Py_ssize_t lo, hi, st;
+    if ((tp == &PyList_Type || tp == &PyTuple_Type) && simple_bound(step, 1, &st) && st != 0 &&
+        simple_bound(start, st < 0 ? PY_SSIZE_T_MAX : 0, &lo) &&
+        simple_bound(stop, st < 0 ? PY_SSIZE_T_MIN : PY_SSIZE_T_MAX, &hi)) {
+        Py_ssize_t size = Py_SIZE(container);
+        Py_ssize_t n = PySlice_AdjustIndices(size, &lo, &hi, st);
+        PyObject **src = tp == &PyList_Type ? ((PyListObject *)container)->ob_item : ((PyTupleObject *)container)->ob_item;
+        PyObject *res;
+        if (tp == &PyTuple_Type && n == size && lo == 0 && st == 1) {
+            res = Py_NewRef(container);
+        }
+        else {
+            res = tp == &PyList_Type ? PyList_New(n > 0 ? n : 0) : PyTuple_New(n > 0 ? n : 0);
+            PyObject **dst = res == NULL ? NULL : tp == &PyList_Type ? ((PyListObject *)res)->ob_item
+                                                                   : ((PyTupleObject *)res)->ob_item;
+            for (Py_ssize_t i = 0; res != NULL && i < n; i++) dst[i] = Py_NewRef(src[lo + i * st]);
+        }
+        Py_DECREF(start);
+        Py_DECREF(stop);
+        Py_DECREF(step);
+        Py_DECREF(container);
+        return res;
+    }
+    PyObject *slice = PySlice_New(start, stop, step);
+    Py_DECREF(start);
+    Py_DECREF(stop);
+    Py_DECREF(step);
+    PyObject *res = slice ? PyObject_GetItem(container, slice) : NULL;
+    Py_DECREF(container);
+    Py_XDECREF(slice);
+    return res;
 }
 
 /* BUILD_SLICE n (2 or 3): items are start, stop[, step]. */

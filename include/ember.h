@@ -825,6 +825,13 @@ enum EmberOp
    * use can rebind the local. A side exit that spills it takes a reference of its own.
    */
   EMBER_OP_LOAD_FAST_BORROW = 106,
+  /**
+   * HIR only (made by `passes::slice_subscr`): `container[start:stop:step]` without the
+   * slice object: `SubscrSlice container start stop step` is `BuildSlice<3> start stop step`
+   * immediately consumed by `BinarySubscr container`. Consumes its four operands; raises at
+   * the frame state (the subscript's) what the interpreter would raise.
+   */
+  EMBER_OP_SUBSCR_SLICE = 110,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

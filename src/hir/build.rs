@@ -570,7 +570,8 @@ impl<'w> Builder<'w> {
                 | Op::LoadFastBorrow
                 | Op::IntToFloat
                 | Op::UnboxNumber
-                | Op::UnboxNumbers => {
+                | Op::UnboxNumbers
+                | Op::SubscrSlice => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

@@ -278,6 +278,11 @@ pub enum Op {
     /// incref): the frame keeps it alive, and nothing between this load and the value's last
     /// use can rebind the local. A side exit that spills it takes a reference of its own.
     LoadFastBorrow = 106,
+    /// HIR only (made by `passes::slice_subscr`): `container[start:stop:step]` without the
+    /// slice object: `SubscrSlice container start stop step` is `BuildSlice<3> start stop step`
+    /// immediately consumed by `BinarySubscr container`. Consumes its four operands; raises at
+    /// the frame state (the subscript's) what the interpreter would raise.
+    SubscrSlice = 110,
 }
 
 /// A binary arithmetic operation, Ember's own numbering: `BinaryOp`'s imm2 (the shim decodes it
@@ -722,6 +727,7 @@ ops! {
     IntToFloat, 0, false, false, true;
     UnboxNumber, 0, false, true, true;
     UnboxNumbers, 0, false, true, true;
+    SubscrSlice, 0, false, true, true;
 }
 
 impl Op {
@@ -885,6 +891,7 @@ impl Op {
             Op::LoadFastBorrow => (0, 1),
             Op::FloatBinOp | Op::IntBinOp | Op::FloatCompare | Op::IntCompare => (2, 1),
             Op::UnboxNumbers => (2, 2),
+            Op::SubscrSlice => (4, 1),
         })
     }
 

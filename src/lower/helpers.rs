@@ -177,6 +177,7 @@ helpers! {
     ember_make_function(P, P) -> Ptr;
     ember_set_function_attribute(P, P, I) -> Ptr;
     ember_binary_slice(P, P, P) -> Ptr;
+    ember_subscr_slice(P, P, P, P) -> Ptr;
     ember_store_slice(P, P, P, P) -> I32;
     ember_build_slice(P, I) -> Ptr;
     ember_build_set(P, I) -> Ptr;

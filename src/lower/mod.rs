@@ -683,9 +683,11 @@ fn family(op: Op) -> Option<Family> {
         | ImportName | ImportFrom => Family::Attrs,
         Call | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction | SetFunctionAttribute | BeforeWith
         | BeforeAsyncWith => Family::Calls,
-        BinarySubscr | StoreSubscr | DeleteSubscr | BinarySlice | StoreSlice | BuildTuple | BuildList | BuildMap | BuildConstKeyMap
-        | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd | DictUpdate | DictMerge
-        | UnpackSequence | UnpackEx | UnpackStore | MatchClass | MatchMapping | MatchSequence | MatchKeys | GetLen => Family::Containers,
+        BinarySubscr | StoreSubscr | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList | BuildMap
+        | BuildConstKeyMap | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd | DictUpdate
+        | DictMerge | UnpackSequence | UnpackEx | UnpackStore | MatchClass | MatchMapping | MatchSequence | MatchKeys | GetLen => {
+            Family::Containers
+        }
         Resume | Jump | JumpBackward | PopJumpIfFalse | PopJumpIfTrue | PopJumpIfNone | PopJumpIfNotNone | ReturnValue | ReturnConst
         | RaiseVarargs | Deopt => Family::Control,
         ForIter | ReturnGenerator | YieldValue | ResumeAt | GenInterp | Send | EndSend | GetYieldFromIter | GetAwaitable | GetAiter

@@ -7,6 +7,7 @@ pub mod borrow;
 pub mod box_elim;
 pub mod infer;
 pub mod pure_pop;
+pub mod slice_subscr;
 pub mod specialize;
 pub mod unpack_store;
 
@@ -27,6 +28,7 @@ pub struct Pass {
 pub const PIPELINE: &[Pass] = &[
     Pass { name: "pure_pop", run: pure_pop::run },
     Pass { name: "unpack_store", run: unpack_store::run },
+    Pass { name: "slice_subscr", run: slice_subscr::run },
     Pass { name: "infer", run: infer::run },
     Pass { name: "specialize", run: specialize::run },
     Pass { name: "infer", run: infer::run },

@@ -1217,6 +1217,67 @@ def f(xs, i, j, v):
     return a, b, c, ys
 """, [([1, 2, 3, 4, 5], 1, 3, [9]), ("abcdef", 0, 4, "z"), ([1, 2, 3], None, 2, ()), ([1, 2], 0, "x", []),
       ([1, 2, 3, 4], 0, 2, 5)]),
+    # Exact lists and tuples sliced with None or compact-int bounds take ember_binary_slice's and
+    # ember_store_slice's direct paths (no slice object); bools, big ints, __index__ objects,
+    # subclasses and other containers take the generic one. Stores cover a value that is the
+    # list itself, a non-iterable, and a generator that grows the list while it is consumed.
+    Case("slice_fast_paths", """
+class Idx:
+    def __index__(self):
+        return 1
+
+class L(list):
+    def __getitem__(self, k):
+        return ("L", k)
+
+def grow(target, n):
+    for i in range(n):
+        target.append(-i)
+        yield i
+
+def f(xs, i, j, v):
+    out = [xs[i:j], xs[:j], xs[i:], xs[:], xs[-2:], xs[:-1], xs[-100:100], xs[j:i]]
+    ys = list(xs) if not isinstance(xs, L) else xs
+    try:
+        ys[i:j] = v
+    except Exception as e:
+        out.append((type(e).__name__, str(e)))
+    ys[1:1] = ys
+    ys[:0] = grow(ys, 2)
+    ys[5:2] = (7,)
+    out.append(ys)
+    t = tuple(xs)
+    out.append((t[i:j], t[:] is t, t[0:0] is t[2:1], t[-1:]))
+    return out
+""", [([1, 2, 3, 4, 5], 1, 3, [9]), ([1, 2, 3, 4, 5], -3, -1, (8, 8, 8)), ([1, 2, 3], None, 2, ()),
+      ([1, 2, 3], 0, 2, 5), ([1, 2], 0, "x", []), ([1, 2, 3], True, False, [0]),
+      ([1, 2, 3], 2 ** 70, -(2 ** 70), "ab"), ([1, 2, 3], mk("Idx"), None, [6]),
+      (mk("L", [1, 2, 3]), 0, 2, [4]), ([], 0, 0, range(3)), ([0] * 6, 1, 4, iter([1]))]),
+    # `x[a:b:c]` (BUILD_SLICE 3 then BINARY_SUBSCR) is one SubscrSlice (passes::slice_subscr):
+    # exact lists and tuples with None or small-int parts are sliced without a slice object;
+    # a zero step, bools, big ints, __index__ objects, strings and subclasses take the generic
+    # path.
+    Case("extended_slices", """
+class Idx:
+    def __index__(self):
+        return -1
+
+class T(tuple):
+    def __getitem__(self, k):
+        return ("T", k.start, k.stop, k.step)
+
+def f(xs, i, j, k):
+    t = tuple(xs) if not isinstance(xs, (str, T)) else xs
+    out = []
+    for seq in (xs, t):
+        out.append((seq[i:j:k], seq[::k], seq[j:i:k], seq[::-1], seq[-1::-2], seq[i::k], seq[:j:k]))
+    out.append(t[0:len(t):1] is t if isinstance(t, tuple) and type(t) is tuple else None)
+    out.append(t[5:1:1] is t[1:1:1])
+    return out
+""", [([1, 2, 3, 4, 5, 6], 1, 5, 2), ([1, 2, 3, 4, 5, 6], 4, 0, -1), ([1, 2, 3], None, None, -3),
+      ([1, 2, 3], -100, 100, 1), ([1, 2, 3], 1, 2, 0), ([1, 2, 3], True, 3, True),
+      ([1, 2, 3], 0, 2 ** 70, -(2 ** 70)), ([1, 2, 3], mk("Idx"), None, mk("Idx")), ("abcdef", 1, 5, 2),
+      (mk("T", (1, 2, 3)), 0, 2, 1), ([], 0, 0, -1), ([1, 2, 3], 0, 3, 2 ** 62)]),
     Case("displays_and_star_calls", """
 def g(*args, **kw):
     return args, sorted(kw.items())

@@ -103,6 +103,18 @@ def unpack(t):
     a, b = t
     return b
 
+def slices(l, t, o):
+    l[1:1] = [o, o]
+    a = l[:2]
+    b = l[::-1]
+    c = t[1:]
+    d = t[::-1]
+    del l[1:3]
+    return a[1], b[0], c[0], d[-1]
+
+def slice_step_error(l, o):
+    return l[::0]
+
 def raise_key(d, k):
     return d[k]
 
@@ -227,6 +239,7 @@ SUCCESS = [
     ("identity", lambda ns: (object(),)),
     ("store_global", lambda ns: (object(),)),
     ("unpack", lambda ns: ((object(), object()),)),
+    ("slices", lambda ns: ([object(), object(), object()], (object(), object()), object())),
     ("catch_inside", lambda ns: ({}, object())),
     ("catch_with_stack", lambda ns: (object(), object(), 1)),
     ("catch_in_loop", lambda ns: ([1, 2, 0, 4], 1.5)),
@@ -247,6 +260,7 @@ RAISING = [
     ("call_error", lambda ns: (object(),), TypeError),
     ("arith", lambda ns: (object(), 1), TypeError),
     ("unpack", lambda ns: ((object(),),), ValueError),
+    ("slice_step_error", lambda ns: ([object(), object()], object()), ValueError),
     ("raise_from", lambda ns: (object(), KeyError("cause")), ValueError),
     ("raise_bad_cause", lambda ns: (object(),), TypeError),
     ("raise_class", lambda ns: (object(),), Exception),
