@@ -677,6 +677,18 @@ static inline PyObject *load_attr_ic_hit(PyObject *owner, PyObject *name, EmberA
         /* LOAD_ATTR_CLASS (`Direction.FORWARD`): the class's own version guards the attribute. */
         return Py_NewRef(e->descr);
     }
+    else {
+        /* Entry 1 in its instance-value form: a site that sees two classes (a method inherited
+         * by two subclasses reading `self.x`, as deltablue's BinaryConstraint.input). */
+        e = &ic->e[1];
+        if (Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE) {
+            PyDictValues *values = _PyObject_InlineValues(owner);
+            if (values->valid) {
+                PyObject *attr = values->values[e->index];
+                if (attr != NULL) return Py_NewRef(attr);
+            }
+        }
+    }
     return NULL;
 }
 

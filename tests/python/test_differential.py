@@ -1596,6 +1596,54 @@ def f(k):
         out.append(get(g))
     return out
 """, [(0,), (1,), (2,), (3,), (4,)]),
+    # A site that sees two classes: the second class's instance-value entry (entry 1) is read
+    # inline too (runtime_fast.c load_attr_ic_hit). Covered: alternating classes, an attribute
+    # missing from one instance, an instance whose inline values were replaced by a __dict__,
+    # a third class (the out-of-line entries) and a class change that makes entry 1 stale.
+    Case("two_classes_at_one_attribute_site", """
+class Base:
+    def __init__(self, x):
+        self.x = x
+        self.y = x * 2
+    def get(self):
+        return self.x
+
+class A(Base):
+    pass
+
+class B(Base):
+    def __init__(self, x):
+        self.z = 0
+        super().__init__(x)
+
+class C(Base):
+    pass
+
+def f(k):
+    a, b = A(1), B(2)
+    out = []
+    for i in range(6):
+        out.append((a.get(), b.get()))
+        a.x += 1
+        b.x -= 1
+    if k == 1:
+        del b.x
+        try:
+            b.get()
+        except AttributeError as e:
+            out.append(str(e))
+    if k == 2:
+        b.__dict__["x"] = "dict"
+        out.append((b.get(), vars(b)["x"], a.get()))
+    if k == 3:
+        out.append([o.get() for o in (a, b, C(3), a, C(4), b)])
+    if k == 4:
+        B.x = property(lambda self: "prop")
+        out.append((a.get(), b.get()))
+        del B.x
+        out.append(b.get())
+    return out
+""", [(0,), (1,), (2,), (3,), (4,)]),
     Case("attribute_inline_caches_respecialise", """
 class A:
     def __init__(self, v):
