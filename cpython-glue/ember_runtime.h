@@ -591,6 +591,45 @@ static inline entry_fn ember_resume_ic_entry(EmberResumeIC *ic, PyObject *code)
  * compiled callee's entry: a compiled callee is entered without its code object's extra-data
  * lookup while the cache is valid (runtime_slow.c, shim.c). */
 PyObject *ember_call_ic(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic);
+/* ember_call_ic with its common case first, in the helper bitcode (runtime_fast.c):
+ * ember_call_compiled_now. Out of line (one copy per compiled module), so that call sites stay
+ * the size the code-size guards measure. */
+PyObject *ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic)
+    __attribute__((noinline));
+
+/* Generator-family code objects: their calls make a generator (RETURN_GENERATOR). */
+#define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
+
+/* The common case of a compiled-to-compiled call, for code in the helper bitcode: `callable`
+ * is a function Ember manages whose compiled entry the site's cache `ic` gives, the call binds
+ * exactly its positional parameters (`n` arguments at `args`), its code is not
+ * generator-family, both recursion budgets and the data stack have room, and no monitoring
+ * event was ever switched on (globally, or locally on its code). Then the frame is pushed with
+ * `callable` and the arguments stolen, the entry runs, and 1 is returned with *res set (NULL:
+ * an exception). 0 with nothing changed in every other case, which ember_call_ic decides
+ * exactly (shim.c call_direct, then the generic call). */
+static inline int ember_call_compiled_now(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t n,
+                                          EmberResumeIC *ic, PyObject **res)
+{
+    if (!ember_manages(callable)) return 0;
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    if (n != co->co_argcount || co->co_kwonlyargcount != 0 ||
+        (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS | CO_OPTIMIZED | EMBER_GEN_FLAGS)) != CO_OPTIMIZED)
+        return 0;
+    if (co->_co_monitoring != NULL ||
+        (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
+        return 0;
+    if (ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||
+        !_PyThreadState_HasStackSpace(ts, co->co_framesize))
+        return 0;
+    entry_fn entry = ember_resume_ic_entry(ic, (PyObject *)co);
+    if (entry == NULL) return 0;
+    _PyInterpreterFrame *f = _PyFrame_PushUnchecked(ts, func, (int)n);
+    for (Py_ssize_t i = 0; i < n; i++) f->localsplus[i] = args[i];
+    *res = ember_run_entry(ts, f, entry);
+    return 1;
+}
 /* ember_call_direct through the site's cache `ic` (NULL: no cache, as ember_call_direct). */
 int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result,
                          EmberResumeIC *ic);
@@ -736,7 +775,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

@@ -651,6 +651,25 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
     return ember_load_attr(ts, owner, name);
 }
 
+/* CALL without keywords from a site with an entry cache (base = [callable, self_or_null,
+ * args...], all consumed): a compiled callee is entered from here, without the three C calls of
+ * the generic route (ember_call_ic's call_impl, then shim.c's ember_call_direct_ic and its frame
+ * push), when ember_call_compiled_now allows; bound methods, classes, C functions, generators
+ * and every other case go to ember_call_ic unchanged. */
+PyObject *
+ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic)
+{
+    PyObject **args = base + 2;
+    Py_ssize_t total = (Py_ssize_t)nargs;
+    if (base[1] != NULL) {
+        args--;
+        total++;
+    }
+    PyObject *res;
+    if (EMBER_LIKELY(ember_call_compiled_now(ts, base[0], args, total, ic, &res))) return res;
+    return ember_call_ic(ts, base, nargs, ic);
+}
+
 /* The attribute inline caches' fast paths, inlined into compiled code: entry 0 in its most
  * common kinds (LOAD_ATTR_INSTANCE_VALUE, _WITH_HINT and _CLASS, LOAD_ATTR_METHOD_WITH_VALUES /
  * _NO_DICT, STORE_ATTR_INSTANCE_VALUE and _WITH_HINT, with the interpreter's guards; the

@@ -198,8 +198,6 @@ static int jit_list_matches(PyObject *name)
  * functions, which are almost always generated code run a few times, stay interpreted.
  * The limit is EMBER_MAX_CODE_UNITS (default in ember._config). */
 
-#define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
-
 /* Settings the shim acts on, from ember._config through set_options (the shim reads no
  * environment variable itself). */
 /* EMBER_GENERATORS=0 keeps generator-family functions interpreted (and the PEP 523 hook

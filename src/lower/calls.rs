@@ -5,7 +5,7 @@
 //! CALL_FUNCTION_EX, CALL_INTRINSIC_1, CALL_INTRINSIC_2, MAKE_FUNCTION, SET_FUNCTION_ATTRIBUTE,
 //! BEFORE_WITH and BEFORE_ASYNC_WITH (which call `__enter__` / `__aenter__`). `Call` and
 //! `CallKw` spill their arguments into the frame's value stack and call `ember_call` with the
-//! vector (a plain `Call` through `ember_call_ic`, with a per-site cache of the compiled
+//! vector (a plain `Call` through `ember_call_ic_fast`, with a per-site cache of the compiled
 //! callee's entry); a `Call` the interpreter specialised for a builtin ([`CallSpec`]) calls that form's
 //! fast path instead (`ember_call_builtin_o`, `ember_call_len`, ...).
 
@@ -55,7 +55,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     // where the target affords the site's address (Bound::call_site_cache).
                     None if ins.op == Op::Call && self.call_site_cache => {
                         let ic = self.resume_ic();
-                        self.call_ptr("ember_call_ic", &[self.ts.into(), base.into(), n, ic.into()])?
+                        self.call_ptr("ember_call_ic_fast", &[self.ts.into(), base.into(), n, ic.into()])?
                     }
                     None => self.call_ptr("ember_call", &[self.ts.into(), base.into(), n, kw.into()])?,
                 };

@@ -100,12 +100,12 @@ impl Target {
     }
 
     /// Whether a plain `Call` passes its own cache of the compiled callee's entry
-    /// (`ember_call_ic`), which saves the callee's code-record lookup: three dependent loads
-    /// that missed the cache in call-heavy programs (deltablue: ember_call_direct 10 % of
-    /// samples before, 5 % after). x86-64: yes, the site's address replaces a NULL argument
-    /// with no extra instruction (5 more bytes per site). AArch64: not yet, its `adrp` + `add`
-    /// costs 4 bytes per site and takes the per-site size past its 100-byte goal
-    /// (tests/codesize.rs: 100.2 B); it needs an address one instruction can form.
+    /// (`ember_call_ic_fast`, then `ember_call_ic`), which saves the callee's code-record
+    /// lookup: three dependent loads that missed the cache in call-heavy programs (deltablue:
+    /// ember_call_direct 10 % of samples before, 5 % after). x86-64: yes, the site's address
+    /// replaces a NULL argument with no extra instruction (5 more bytes per site). AArch64: not
+    /// yet, its `adrp` + `add` costs 4 bytes per site and takes the per-site size past its
+    /// 100-byte goal (tests/codesize.rs: 100.2 B); it needs an address one instruction can form.
     pub fn call_site_cache(self) -> bool {
         self == Target::X86_64
     }

@@ -322,7 +322,9 @@ def test_failing_guards_are_remembered_across_processes(tmp_path):
 
     deopts, recompiles, log = run()
     assert deopts > 0 and recompiles >= 1, log
-    (marker,) = list((cache / "hot").iterdir())
+    # Only f's marker carries guards; another may be there (a promising marker for the
+    # generator expression when a loaded machine makes the process long enough).
+    (marker,) = [m for m in (cache / "hot").iterdir() if m.read_text().startswith("despec")]
     units = marker.read_text().split()
     assert units[0] == "despec" and len(units) >= 2 and all(u.isdigit() for u in units[1:]), units
     deopts, recompiles, log = run()
