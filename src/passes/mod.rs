@@ -11,8 +11,10 @@ pub mod slice_subscr;
 pub mod specialize;
 pub mod unpack_store;
 
+use std::collections::HashMap;
+
 use crate::error::EmberError;
-use crate::hir::Function;
+use crate::hir::{Function, Instr, Value};
 
 /// One HIR pass: its name (for logs and filetests) and its entry point, which returns the
 /// number of changes it made.
@@ -89,4 +91,46 @@ pub fn run_all(f: &mut Function) -> Result<Vec<PassStat>, EmberError> {
 pub fn summary(stats: &[PassStat]) -> String {
     let parts: Vec<String> = stats.iter().map(|s| format!("{} {} {}us", s.name, s.changes, s.ns.div_ceil(1000))).collect();
     parts.join(", ")
+}
+
+/// How many times each value is used: as an operand, an edge argument or a frame-state stack
+/// entry (for the passes that rewrite a value with a single use).
+pub(crate) fn use_counts(f: &Function) -> HashMap<Value, usize> {
+    let mut n = HashMap::new();
+    for b in &f.blocks {
+        for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
+            let all =
+                ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.stack.iter()));
+            for v in all {
+                *n.entry(*v).or_insert(0) += 1;
+            }
+        }
+    }
+    n
+}
+
+/// The peephole passes' rewrite: in every block, at each instruction index `i`, `fuse(instrs,
+/// i)` returns the instruction that replaces `instrs[i..i + n]` together with `n` (at least 1),
+/// or `None` to keep `instrs[i]`. Returns the number of replacements.
+pub(crate) fn fuse_runs(f: &mut Function, mut fuse: impl FnMut(&[Instr], usize) -> Option<(Instr, usize)>) -> usize {
+    let mut fused = 0;
+    for b in &mut f.blocks {
+        let mut out: Vec<Instr> = Vec::with_capacity(b.instrs.len());
+        let mut i = 0;
+        while i < b.instrs.len() {
+            match fuse(&b.instrs, i) {
+                Some((ins, n)) => {
+                    out.push(ins);
+                    fused += 1;
+                    i += n.max(1);
+                }
+                None => {
+                    out.push(b.instrs[i].clone());
+                    i += 1;
+                }
+            }
+        }
+        b.instrs = out;
+    }
+    fused
 }

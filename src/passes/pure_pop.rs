@@ -3,27 +3,11 @@
 //! effect is an incref and a matching decref of an object that stays alive through the local,
 //! constant table or copied stack slot, so dropping both preserves every refcount.
 
-use std::collections::HashMap;
-
-use crate::hir::{Function, Op, Value};
-
-fn uses(f: &Function) -> HashMap<Value, usize> {
-    let mut n = HashMap::new();
-    for b in &f.blocks {
-        for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
-            let all =
-                ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.stack.iter()));
-            for v in all {
-                *n.entry(*v).or_insert(0) += 1;
-            }
-        }
-    }
-    n
-}
+use crate::hir::{Function, Op};
 
 /// Runs the pass; returns the number of instruction pairs removed.
 pub fn run(f: &mut Function) -> usize {
-    let counts = uses(f);
+    let counts = super::use_counts(f);
     let mut removed = 0;
     for b in &mut f.blocks {
         let mut dead = vec![false; b.instrs.len()];

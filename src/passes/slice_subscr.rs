@@ -19,55 +19,26 @@
 //! slice object is raised: at the subscript's code unit instead of `BUILD_SLICE`'s. Both are in
 //! the same expression, and the fast path allocates no slice at all.
 
-use std::collections::HashMap;
-
-use crate::hir::{Function, Instr, Op, Value};
-
-/// How many times each value is used (operands, edge arguments, frame states).
-fn uses(f: &Function) -> HashMap<Value, usize> {
-    let mut n: HashMap<Value, usize> = HashMap::new();
-    for b in &f.blocks {
-        for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
-            let edges = ins.targets.iter().flat_map(|t| t.args.iter());
-            for v in ins.args.iter().chain(edges).chain(ins.fs.iter().flat_map(|fs| fs.stack.iter())) {
-                *n.entry(*v).or_default() += 1;
-            }
-        }
-    }
-    n
-}
+use crate::hir::{Function, Instr, Op};
 
 /// Runs the pass; returns the number of subscripts fused.
 pub fn run(f: &mut Function) -> usize {
-    let uses = uses(f);
-    let mut fused = 0;
-    for b in &mut f.blocks {
-        let mut out: Vec<Instr> = Vec::with_capacity(b.instrs.len());
-        let mut i = 0;
-        while i < b.instrs.len() {
-            let ins = &b.instrs[i];
-            if let (Op::BuildSlice, [3], Some(next)) = (ins.op, ins.imms.as_slice(), b.instrs.get(i + 1)) {
-                let slice = ins.results[0];
-                if next.op == Op::BinarySubscr && next.args.get(1) == Some(&slice) && uses.get(&slice) == Some(&1) {
-                    let mut args = vec![next.args[0]];
-                    args.extend_from_slice(&ins.args);
-                    out.push(Instr {
-                        op: Op::SubscrSlice,
-                        imms: vec![],
-                        args,
-                        results: next.results.clone(),
-                        targets: vec![],
-                        fs: next.fs.clone(),
-                    });
-                    fused += 1;
-                    i += 2;
-                    continue;
-                }
-            }
-            out.push(ins.clone());
-            i += 1;
+    let uses = super::use_counts(f);
+    super::fuse_runs(f, |instrs, i| {
+        let ins = &instrs[i];
+        let next = instrs.get(i + 1)?;
+        let slice = *ins.results.first()?;
+        let fusable = ins.op == Op::BuildSlice
+            && ins.imms == [3]
+            && next.op == Op::BinarySubscr
+            && next.args.get(1) == Some(&slice)
+            && uses.get(&slice) == Some(&1);
+        if !fusable {
+            return None;
         }
-        b.instrs = out;
-    }
-    fused
+        let mut args = vec![next.args[0]];
+        args.extend_from_slice(&ins.args);
+        let fused = Instr { op: Op::SubscrSlice, imms: vec![], args, results: next.results.clone(), targets: vec![], fs: next.fs.clone() };
+        Some((fused, 2))
+    })
 }

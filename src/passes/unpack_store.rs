@@ -27,32 +27,21 @@ fn fusable_stores(unpack: &Instr, stores: Option<&[Instr]>) -> Option<i64> {
 
 /// Runs the pass; returns the number of unpackings fused.
 pub fn run(f: &mut Function) -> usize {
-    let mut fused = 0;
-    for b in &mut f.blocks {
-        let mut out: Vec<Instr> = Vec::with_capacity(b.instrs.len());
-        let mut i = 0;
-        while i < b.instrs.len() {
-            let ins = &b.instrs[i];
-            let n = ins.results.len();
-            if ins.op == Op::UnpackSequence && (1..=MAX_FUSED).contains(&n) {
-                if let Some(base) = fusable_stores(ins, b.instrs.get(i + 1..i + 1 + n)) {
-                    out.push(Instr {
-                        op: Op::UnpackStore,
-                        imms: vec![n as i64, base],
-                        args: ins.args.clone(),
-                        results: vec![],
-                        targets: vec![],
-                        fs: ins.fs.clone(),
-                    });
-                    fused += 1;
-                    i += 1 + n;
-                    continue;
-                }
-            }
-            out.push(ins.clone());
-            i += 1;
+    super::fuse_runs(f, |instrs, i| {
+        let ins = &instrs[i];
+        let n = ins.results.len();
+        if ins.op != Op::UnpackSequence || !(1..=MAX_FUSED).contains(&n) {
+            return None;
         }
-        b.instrs = out;
-    }
-    fused
+        let base = fusable_stores(ins, instrs.get(i + 1..i + 1 + n))?;
+        let fused = Instr {
+            op: Op::UnpackStore,
+            imms: vec![n as i64, base],
+            args: ins.args.clone(),
+            results: vec![],
+            targets: vec![],
+            fs: ins.fs.clone(),
+        };
+        Some((fused, 1 + n))
+    })
 }

@@ -115,6 +115,9 @@ Obj *ember_call(void *ts, Obj **base, int64_t n, Obj *kw) {
 }
 /* The x86-64 form with a call-site entry cache (Target::call_site_cache); no cache here. */
 Obj *ember_call_ic(void *ts, Obj **base, int64_t n, void *ic) { (void)ic; return ember_call(ts, base, n, NULL); }
+/* The bitcode's fast path (runtime_fast.c) falls back to ember_call_ic; this runtime has no
+ * compiled callees, so it is ember_call_ic. */
+Obj *ember_call_ic_fast(void *ts, Obj **base, int64_t n, void *ic) { return ember_call_ic(ts, base, n, ic); }
 Obj *ember_build_tuple(Obj **base, int64_t n) {
     Obj **items = malloc(sizeof(Obj *) * (n ? n : 1));
     memcpy(items, base, sizeof(Obj *) * n);
@@ -158,7 +161,7 @@ static const struct { const char *name; void *fn; } impls[] = {
     IMPL(ember_rt_raise), IMPL(ember_rt_deopt), IMPL(ember_rt_reraise), IMPL(ember_err_occurred),
     IMPL(ember_raise_unbound_local), IMPL(ember_raise_varargs), IMPL(ember_binary_op), IMPL(ember_compare_op),
     IMPL(ember_to_bool), IMPL(ember_unary_negative), IMPL(ember_get_iter), IMPL(ember_for_iter), IMPL(ember_for_iter_gen),
-    IMPL(ember_load_global_module), IMPL(ember_call), IMPL(ember_call_ic), IMPL(ember_build_tuple),
+    IMPL(ember_load_global_module), IMPL(ember_call), IMPL(ember_call_ic), IMPL(ember_call_ic_fast), IMPL(ember_build_tuple),
 };
 static void map_trampolines(void) {
     uint64_t base = HELPER_ADDRS[0].addr & ~0xfffull, n = sizeof(HELPER_ADDRS) / sizeof(HELPER_ADDRS[0]);
