@@ -600,6 +600,26 @@ PyObject *ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, Embe
 /* Generator-family code objects: their calls make a generator (RETURN_GENERATOR). */
 #define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
 
+/* 1 when a call of `co` with `nargs` positional arguments binds them exactly: nargs ==
+ * co_argcount, no *args / **kwargs / keyword-only parameters. CO_OPTIMIZED too: a code object
+ * without it (module or class body called as a function) runs with f_locals = its globals
+ * (_PyFunction_Vectorcall), which only the slow push sets. */
+static inline int ember_simple_call(PyCodeObject *co, Py_ssize_t nargs)
+{
+    return nargs == co->co_argcount && (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 &&
+           co->co_kwonlyargcount == 0 && (co->co_flags & CO_OPTIMIZED);
+}
+
+/* Pushes a frame for `func` taking ownership of `func` and of args[0..nargs) (the caller
+ * checked ember_simple_call and the data stack's room). */
+static inline _PyInterpreterFrame *ember_push_stolen(PyThreadState *ts, PyFunctionObject *func, PyObject *const *args,
+                                                     Py_ssize_t nargs)
+{
+    _PyInterpreterFrame *f = _PyFrame_PushUnchecked(ts, func, (int)nargs);
+    for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = args[i];
+    return f;
+}
+
 /* The common case of a compiled-to-compiled call, for code in the helper bitcode: `callable`
  * is a function Ember manages whose compiled entry the site's cache `ic` gives, the call binds
  * exactly its positional parameters (`n` arguments at `args`), its code is not
@@ -614,9 +634,7 @@ static inline int ember_call_compiled_now(PyThreadState *ts, PyObject *callable,
     if (!ember_manages(callable)) return 0;
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
-    if (n != co->co_argcount || co->co_kwonlyargcount != 0 ||
-        (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS | CO_OPTIMIZED | EMBER_GEN_FLAGS)) != CO_OPTIMIZED)
-        return 0;
+    if (!ember_simple_call(co, n) || (co->co_flags & EMBER_GEN_FLAGS)) return 0;
     if (co->_co_monitoring != NULL ||
         (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
         return 0;
@@ -625,9 +643,7 @@ static inline int ember_call_compiled_now(PyThreadState *ts, PyObject *callable,
         return 0;
     entry_fn entry = ember_resume_ic_entry(ic, (PyObject *)co);
     if (entry == NULL) return 0;
-    _PyInterpreterFrame *f = _PyFrame_PushUnchecked(ts, func, (int)n);
-    for (Py_ssize_t i = 0; i < n; i++) f->localsplus[i] = args[i];
-    *res = ember_run_entry(ts, f, entry);
+    *res = ember_run_entry(ts, ember_push_stolen(ts, func, args, n), entry);
     return 1;
 }
 /* ember_call_direct through the site's cache `ic` (NULL: no cache, as ember_call_direct). */

@@ -675,16 +675,31 @@ ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC 
  * _NO_DICT, STORE_ATTR_INSTANCE_VALUE and _WITH_HINT, with the interpreter's guards; the
  * instance tests are shared with runtime_ic.c through ember_runtime.h). Everything else (other
  * kinds, other entries, misses) is runtime_ic.c's. */
-/* Entry 0's hit: a new reference to the attribute, NULL (no exception) when it does not apply. */
+/* Whether entry `e` is LOAD_ATTR_INSTANCE_VALUE for `owner`'s type. */
+static inline int is_instance_value_entry(EmberICEntry *e, PyObject *owner)
+{
+    return Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE;
+}
+
+/* LOAD_ATTR_INSTANCE_VALUE's read through such an entry: a new reference to the attribute,
+ * NULL when the inline values are no longer valid or the value is not there. */
+static inline PyObject *instance_value_attr(EmberICEntry *e, PyObject *owner)
+{
+    PyDictValues *values = _PyObject_InlineValues(owner);
+    if (EMBER_LIKELY(values->valid)) {
+        PyObject *attr = values->values[e->index];
+        if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
+    }
+    return NULL;
+}
+
+/* Entry 0's hit (entry 1's in its instance-value form): a new reference to the attribute, NULL
+ * (no exception) when it does not apply. */
 static inline PyObject *load_attr_ic_hit(PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
     EmberICEntry *e = &ic->e[0];
-    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE)) {
-        PyDictValues *values = _PyObject_InlineValues(owner);
-        if (EMBER_LIKELY(values->valid)) {
-            PyObject *attr = values->values[e->index];
-            if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
-        }
+    if (EMBER_LIKELY(is_instance_value_entry(e, owner))) {
+        return instance_value_attr(e, owner);
     }
     else if (Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_ANY) {
         /* LOAD_ATTR_WITH_HINT: an instance whose attributes live in its materialised __dict__
@@ -700,13 +715,7 @@ static inline PyObject *load_attr_ic_hit(PyObject *owner, PyObject *name, EmberA
         /* Entry 1 in its instance-value form: a site that sees two classes (a method inherited
          * by two subclasses reading `self.x`, as deltablue's BinaryConstraint.input). */
         e = &ic->e[1];
-        if (Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE) {
-            PyDictValues *values = _PyObject_InlineValues(owner);
-            if (values->valid) {
-                PyObject *attr = values->values[e->index];
-                if (attr != NULL) return Py_NewRef(attr);
-            }
-        }
+        if (is_instance_value_entry(e, owner)) return instance_value_attr(e, owner);
     }
     return NULL;
 }

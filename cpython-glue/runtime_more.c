@@ -96,29 +96,20 @@ static inline int simple_bound(PyObject *o, Py_ssize_t dflt, Py_ssize_t *out)
     return 0;
 }
 
-/* The step-1 slice [start:stop] of a sequence of length `len` as clamped indices, as
- * PySlice_Unpack then PySlice_AdjustIndices give them (Objects/sliceobject.c), without the
- * slice object BINARY_SLICE and STORE_SLICE build (_PyBuildSlice_ConsumeRefs): 0 when a bound
- * is not simple (simple_bound). */
-static inline int simple_slice(PyObject *start, PyObject *stop, Py_ssize_t len, Py_ssize_t *lo, Py_ssize_t *hi)
+/* The bounds of the step-1 slice [start:stop] as PySlice_Unpack gives them (Objects/
+ * sliceobject.c), without the slice object BINARY_SLICE and STORE_SLICE build
+ * (_PyBuildSlice_ConsumeRefs): 0 when a bound is not simple (simple_bound). */
+static inline int simple_slice(PyObject *start, PyObject *stop, Py_ssize_t *lo, Py_ssize_t *hi)
 {
-    if (!simple_bound(start, 0, lo) || !simple_bound(stop, PY_SSIZE_T_MAX, hi)) return 0;
-    if (*lo < 0) {
-        *lo += len;
-        if (*lo < 0) *lo = 0;
-    }
-    else if (*lo > len) {
-        *lo = len;
-    }
-    if (*hi < 0) {
-        *hi += len;
-        if (*hi < 0) *hi = 0;
-    }
-    else if (*hi > len) {
-        *hi = len;
-    }
+    return simple_bound(start, 0, lo) && simple_bound(stop, PY_SSIZE_T_MAX, hi);
+}
+
+/* Those bounds adjusted to a sequence of length `len` (PySlice_AdjustIndices), with an empty
+ * slice's stop moved to its start, as list_ass_subscript's adjust_slice_indexes does. */
+static inline void clamp_slice(Py_ssize_t len, Py_ssize_t *lo, Py_ssize_t *hi)
+{
+    PySlice_AdjustIndices(len, lo, hi, 1);
     if (*hi < *lo) *hi = *lo;
-    return 1;
 }
 
 static PyObject *slice_of(PyObject *start, PyObject *stop)
@@ -137,7 +128,8 @@ PyObject *ember_binary_slice(PyObject *container, PyObject *start, PyObject *sto
 {
     Py_ssize_t lo, hi;
     PyTypeObject *tp = Py_TYPE(container);
-    if ((tp == &PyList_Type || tp == &PyTuple_Type) && simple_slice(start, stop, Py_SIZE(container), &lo, &hi)) {
+    if ((tp == &PyList_Type || tp == &PyTuple_Type) && simple_slice(start, stop, &lo, &hi)) {
+        clamp_slice(Py_SIZE(container), &lo, &hi);
         PyObject *res = tp == &PyList_Type ? PyList_GetSlice(container, lo, hi) : PyTuple_GetSlice(container, lo, hi);
         Py_DECREF(start);
         Py_DECREF(stop);
@@ -160,12 +152,12 @@ PyObject *ember_binary_slice(PyObject *container, PyObject *start, PyObject *sto
 int ember_store_slice(PyObject *v, PyObject *container, PyObject *start, PyObject *stop)
 {
     Py_ssize_t lo, hi;
-    if (Py_TYPE(container) == &PyList_Type && simple_slice(start, stop, 0, &lo, &hi)) {
+    if (Py_TYPE(container) == &PyList_Type && simple_slice(start, stop, &lo, &hi)) {
         PyObject *seq = v == container ? PyList_GetSlice(v, 0, Py_SIZE(v))
                                        : PySequence_Fast(v, "must assign iterable to extended slice");
         int err = -1;
         if (seq != NULL) {
-            simple_slice(start, stop, Py_SIZE(container), &lo, &hi);
+            clamp_slice(Py_SIZE(container), &lo, &hi);
             err = PyList_SetSlice(container, lo, hi, seq);
             Py_DECREF(seq);
         }

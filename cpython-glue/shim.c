@@ -1423,23 +1423,12 @@ static inline __attribute__((always_inline)) PyObject *enter_new_frame(PyThreadS
     return enter(ts, f, entry);
 }
 
-/* Pushes a frame for `func` taking ownership of `func` and of args[0..nargs) (the caller
- * guarantees nargs == co_argcount, no *args / **kwargs / keyword-only parameters and stack
- * space), then enters compiled code. */
+/* Pushes a frame for `func` taking ownership of `func` and of args[0..nargs) (ember_push_stolen:
+ * the caller checked ember_simple_call and stack space), then enters compiled code. */
 static inline PyObject *push_stolen_and_enter(PyThreadState *ts, PyFunctionObject *func, PyObject *const *args,
                                               Py_ssize_t nargs, entry_fn entry)
 {
-    _PyInterpreterFrame *f = _PyFrame_PushUnchecked(ts, func, (int)nargs);
-    for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = args[i];
-    return enter_new_frame(ts, f, entry);
-}
-
-static inline int simple_call(PyCodeObject *co, Py_ssize_t nargs)
-{
-    /* CO_OPTIMIZED: a code object without it (module or class body called as a function)
-     * runs with f_locals = its globals (_PyFunction_Vectorcall), which only the slow push sets. */
-    return nargs == co->co_argcount && (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 &&
-           co->co_kwonlyargcount == 0 && (co->co_flags & CO_OPTIMIZED);
+    return enter_new_frame(ts, ember_push_stolen(ts, func, args, nargs), entry);
 }
 
 PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
@@ -1466,7 +1455,7 @@ static inline __attribute__((always_inline)) int call_direct(PyThreadState *ts, 
         CodeInfo *info = ember_code_info(co);
         entry = info ? info->entry : NULL;
     }
-    if (!entry || !simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
+    if (!entry || !ember_simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
         ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
         return 0;
     *result = push_stolen_and_enter(ts, func, args, nargs, entry);
@@ -1665,7 +1654,7 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
     }
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     _PyInterpreterFrame *f;
-    if (kwnames == NULL && simple_call(co, nargs) && _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
+    if (kwnames == NULL && ember_simple_call(co, nargs) && _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
         f = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(func), (int)nargs);
         for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = Py_NewRef(args[i]);
     } else {

@@ -5,12 +5,14 @@
 //! `BuildList`, `BuildMap`, `BuildConstKeyMap`, `BuildString`, `BuildSlice`, `BuildSet`,
 //! `ListAppend`, `ListExtend`, `SetAdd`, `SetUpdate`, `MapAdd`, `DictUpdate`, `DictMerge`,
 //! `UnpackSequence`, `UnpackEx`, `UnpackStore` (HIR-only, made by `passes::unpack_store`),
-//! `SubscrSlice` (HIR-only, made by `passes::slice_subscr`), `MatchClass`, `MatchMapping`, `MatchSequence`, `MatchKeys`, `GetLen`. They mirror CPython's
-//! BINARY_SUBSCR (and _LIST_INT, _TUPLE_INT, _DICT), STORE_SUBSCR (and _LIST_INT, _DICT),
-//! DELETE_SUBSCR, BINARY_SLICE, STORE_SLICE, the BUILD_* instructions, LIST_APPEND,
-//! LIST_EXTEND, SET_ADD, SET_UPDATE, MAP_ADD, DICT_UPDATE, DICT_MERGE, UNPACK_SEQUENCE,
-//! UNPACK_EX (`UnpackStore`: UNPACK_SEQUENCE followed by the STORE_FASTs of its items;
-//! `SubscrSlice`: BUILD_SLICE 3 followed by the BINARY_SUBSCR that takes the slice), MATCH_CLASS, MATCH_MAPPING, MATCH_SEQUENCE, MATCH_KEYS and GET_LEN.
+//! `SubscrSlice` (HIR-only, made by `passes::slice_subscr`), `MatchClass`, `MatchMapping`,
+//! `MatchSequence`, `MatchKeys`, `GetLen`. They mirror CPython's BINARY_SUBSCR (and _LIST_INT,
+//! _TUPLE_INT, _DICT), STORE_SUBSCR (and _LIST_INT, _DICT), DELETE_SUBSCR, BINARY_SLICE,
+//! STORE_SLICE, the BUILD_* instructions, LIST_APPEND, LIST_EXTEND, SET_ADD, SET_UPDATE,
+//! MAP_ADD, DICT_UPDATE, DICT_MERGE, UNPACK_SEQUENCE, UNPACK_EX (`UnpackStore`: UNPACK_SEQUENCE
+//! followed by the STORE_FASTs of its items; `SubscrSlice`: BUILD_SLICE 3 followed by the
+//! BINARY_SUBSCR that takes the slice), MATCH_CLASS, MATCH_MAPPING, MATCH_SEQUENCE, MATCH_KEYS
+//! and GET_LEN.
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
