@@ -10,7 +10,14 @@ child's peak RSS as ``command_max_rss``), run interleaved round by round (A B C 
 * ``EMBER_AUTO=100 -c pass``: Ember switched on through the ``.pth`` (a call threshold);
 * ``EMBER_AUTO=cost -c pass``: the same with the default policy (its sampler thread starts);
 * ``plain empty.py``: ``python empty.py``;
-* ``python -m ember empty.py``: Ember's command line on an empty script.
+* ``python -m ember empty.py``: Ember's command line on an empty script;
+* ``plain cold harness`` and ``python -m ember cold harness``: the fixed part of every process
+  of ``bench/run.py``'s cold regime, which runs ``ember_bench/driver.py --oneshot`` on a
+  pyperformance script: the driver on a script whose workload does nothing (it still imports
+  ``pyperf``, as every pyperformance script does). No JIT can shorten this part, so it bounds
+  a cold speed-up: a benchmark whose interpreted process takes ``T`` with ``H`` of harness
+  reaches at most ``T / H``, and ``T / (H + (T - H) / s)`` at a steady speed-up ``s`` from the
+  first instruction.
 
 The report gives each one's median time and peak RSS, and the extra cost of each Ember
 configuration over its plain twin: the difference of medians with a 95 % bootstrap interval
@@ -33,25 +40,34 @@ from ember_bench import stats  # noqa: E402
 from ember_bench.command import time_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+DRIVER = ROOT / "bench" / "ember_bench" / "driver.py"
+#: A pyperformance-shaped script whose workload does nothing: the cold regime's harness.
+EMPTY_BENCH = "import pyperf\n\npyperf.Runner().bench_func('empty', lambda: None)\n"
 MIB = 1024 * 1024
 
 
-def configs(python: str, empty: str) -> list:
+def configs(python: str, empty: str, empty_bench: str = "empty_bench.py") -> list:
     """(name, argv, extra environment, plain twin's name) of each configuration."""
+    harness = [str(DRIVER), "--oneshot", empty_bench]
     return [("plain -c pass", [python, "-c", "pass"], {}, None),
             ("EMBER_AUTO=100 -c pass", [python, "-c", "pass"], {"EMBER_AUTO": "100"},
              "plain -c pass"),
             ("EMBER_AUTO=cost -c pass", [python, "-c", "pass"], {"EMBER_AUTO": "cost"},
              "plain -c pass"),
             ("plain empty.py", [python, empty], {}, None),
-            ("python -m ember empty.py", [python, "-m", "ember", empty], {}, "plain empty.py")]
+            ("python -m ember empty.py", [python, "-m", "ember", empty], {}, "plain empty.py"),
+            ("plain cold harness", [python, *harness], {}, None),
+            ("python -m ember cold harness", [python, "-m", "ember", *harness], {},
+             "plain cold harness")]
 
 
 def run(python: str, rounds: int, workdir: Path) -> dict:
     """Runs the interleaved rounds; returns {name: (times in s, peak RSS in bytes)}."""
     empty = workdir / "empty.py"
     empty.write_text("")
-    cfgs = configs(python, str(empty))
+    empty_bench = workdir / "empty_bench.py"
+    empty_bench.write_text(EMPTY_BENCH)
+    cfgs = configs(python, str(empty), str(empty_bench))
     for r in range(rounds):
         for i, (name, argv, env, _) in enumerate(cfgs):
             if time_process(argv, env, workdir / f"{i}.json", "startup", cwd=workdir) != 0:

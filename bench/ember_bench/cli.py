@@ -35,8 +35,8 @@ DEFAULT_PEERS = "pypy,pyston,cpython-3.14,cinderx,ember-pgo"
 # they compile ~400 functions, 15-20 s per process), so one benchmark, one steady process and
 # two cold ones (measured: 2.5 min; richards and nbody together took 4 min 52 s).
 QUICK_BENCHMARKS = ("richards",)
-QUICK = {"processes": 1, "warmups": 3, "values": 3, "min_time": 0.05, "cold_runs": 2}
-FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 3}
+QUICK = {"processes": 1, "warmups": 3, "values": 3, "min_time": 0.05, "cold_runs": 2, "cold_iterations": 1}
+FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 3, "cold_iterations": 1}
 SUBCOMMANDS = ("run", "compare", "report", "peers", "setup-peers", "jitlist")
 
 EPILOG = """\
@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--loops", type=int, help="fixed inner loops (default: calibrate per mode)")
     r.add_argument("--cold-runs", type=int,
                    help=f"cold processes per mode (default {FULL['cold_runs']})")
+    r.add_argument("--cold-iterations", type=int,
+                   help="workload iterations in each cold process (default "
+                        f"{FULL['cold_iterations']}; issue 15's first measurement used 3)")
     r.add_argument("--auto-threshold", type=int,
                    default=int(os.environ.get("EMBER_BENCH_AUTO_THRESHOLD", "2")),
                    help="EMBER_AUTO call count for ember-auto (default 2, or "
@@ -186,7 +189,7 @@ def _settings(args):
     regimes = tuple(r for r in ("steady", "cold") if r in _csv(args.regimes))
     if not regimes:
         raise SystemExit("error: --regimes must name steady and/or cold")
-    for k in ("processes", "values", "cold_runs"):
+    for k in ("processes", "values", "cold_runs", "cold_iterations"):
         if base[k] < 1:
             raise SystemExit(f"error: --{k.replace('_', '-')} must be >= 1")
     return Settings(loops=args.loops, regimes=regimes, auto_threshold=args.auto_threshold,

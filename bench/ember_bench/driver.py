@@ -2,7 +2,7 @@
 
 Usage (by the harness, with any interpreter: CPython 3.13, PyPy 3.9, 3.10)::
 
-    python driver.py [--proof FILE [--jit ember|cinderx]] [--oneshot] SCRIPT [arguments...]
+    python driver.py [--proof FILE [--jit ember|cinderx]] [--oneshot [--iterations N]] SCRIPT [arguments...]
 
 The script is executed with ``runpy.run_path(..., run_name="__main__")``, so
 its functions live in module ``__main__`` exactly as when run directly.
@@ -10,9 +10,9 @@ its functions live in module ``__main__`` exactly as when run directly.
 * Without ``--oneshot`` the script's arguments (pyperf ``--worker ...``) are
   passed through: this is the steady-state regime, one pyperf worker process.
 * With ``--oneshot``, ``pyperf.Runner`` is replaced by a subclass that calls
-  the benchmark function exactly once (``loops=1`` for time functions) and
-  records nothing: this is the cold regime, the process a user running the
-  script once would see. Its wall time is measured from outside by
+  the benchmark function once, or ``--iterations N`` times (``loops=N`` for
+  time functions), and records nothing: this is the cold regime, the process
+  a user running the script once would see. Its wall time is measured from outside by
   ``pyperf command``.
 * ``--proof FILE`` appends one JSON line at exit: whether the JIT named by
   ``--jit`` (``ember``, the default, or ``cinderx``) was loaded and the
@@ -60,25 +60,32 @@ def _ember_bench_write_proof(path, jit):
         fh.write(json.dumps(info) + "\n")
 
 
-def _ember_bench_install_oneshot():
-    """Replace ``pyperf.Runner`` by a runner that calls the workload once."""
+def _ember_bench_install_oneshot(iterations):
+    """Replace ``pyperf.Runner`` by a runner that calls the workload ``iterations`` times."""
     import pyperf
 
     class _EmberBenchOneShotRunner(pyperf.Runner):
-        """pyperf.Runner whose bench methods run the workload a single time."""
+        """pyperf.Runner whose bench methods run the workload ``iterations`` times, as pyperf
+        runs ``loops`` of it in one value."""
 
         def bench_func(self, name, func, *args, **kwargs):
             self.parse_args()
-            func(*args)
+            for _ in range(iterations):
+                func(*args)
 
         def bench_time_func(self, name, time_func, *args, **kwargs):
             self.parse_args()
-            time_func(1, *args)
+            time_func(iterations, *args)
 
         def bench_async_func(self, name, func, *args, **kwargs):
             import asyncio
             self.parse_args()
-            asyncio.run(func(*args))
+
+            async def loops():
+                for _ in range(iterations):
+                    await func(*args)
+
+            asyncio.run(loops())
 
         def bench_command(self, name, command):
             raise NotImplementedError("cold mode does not support bench_command")
@@ -94,6 +101,7 @@ def _ember_bench_main(argv):
     proof = None
     jit = "ember"
     oneshot = False
+    iterations = 1
     while argv and argv[0].startswith("--"):
         opt = argv.pop(0)
         if opt == "--proof":
@@ -102,15 +110,17 @@ def _ember_bench_main(argv):
             jit = argv.pop(0)
         elif opt == "--oneshot":
             oneshot = True
+        elif opt == "--iterations":
+            iterations = int(argv.pop(0))
         else:
             sys.exit("driver.py: unknown option %s" % opt)
     if not argv:
-        sys.exit("usage: driver.py [--proof FILE [--jit ember|cinderx]] [--oneshot] SCRIPT [ARGS...]")
+        sys.exit("usage: driver.py [--proof FILE [--jit ember|cinderx]] [--oneshot [--iterations N]] SCRIPT [ARGS...]")
     script = os.path.abspath(argv[0])
     if proof:
         atexit.register(_ember_bench_write_proof, proof, jit)
     if oneshot:
-        _ember_bench_install_oneshot()
+        _ember_bench_install_oneshot(iterations)
     sys.argv = [script] + argv[1:]
     sys.path[0] = os.path.dirname(script)
     runpy.run_path(script, run_name="__main__")

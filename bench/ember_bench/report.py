@@ -287,7 +287,8 @@ def render(data: RunData, plots: list | None = None) -> str:
         f"{s['values']} timed values), min {s['min_time']} s per value, "
         + (f"fixed {s['loops']} loops" if s.get("loops") else
            "loops calibrated on nojit (shared by the Ember modes) and per peer interpreter"),
-        f"- cold: {s['cold_runs']} whole-process runs of one workload iteration, "
+        f"- cold: {s['cold_runs']} whole-process runs of {s.get('cold_iterations', 1)} workload "
+        f"iteration{'s' if s.get('cold_iterations', 1) != 1 else ''} each, "
         "timed by `pyperf command`",
         f"- ember-auto threshold: {s['auto_threshold']} calls; processes interleaved "
         "round by round (A B C ... A B C ...); PYTHONHASHSEED=0",

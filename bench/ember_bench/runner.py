@@ -51,7 +51,8 @@ class Settings:
     ``processes``: steady-state worker processes (rounds); ``warmups`` and
     ``values``: per steady process; ``min_time``: minimum duration of one
     value (pyperf ``--min-time``); ``loops``: fixed inner loops (None =
-    calibrate); ``cold_runs``: cold processes; ``regimes``: subset of
+    calibrate); ``cold_runs``: cold processes; ``cold_iterations``: workload
+    iterations per cold process (the driver's ``--iterations``); ``regimes``: subset of
     ("steady", "cold"); ``timeout``: limit for one process.
     """
 
@@ -61,6 +62,7 @@ class Settings:
     min_time: float = 0.1
     loops: int | None = None
     cold_runs: int = 5
+    cold_iterations: int = 1
     regimes: tuple = ("steady", "cold")
     auto_threshold: int = 2
     timeout: float = 900.0
@@ -178,7 +180,7 @@ class BenchRunner:
             env = base_environ()
             env.update(cfg.env)
             env.update(EMBER_CACHE_DIR=str(path), EMBER_LOG=str(paths["log"]))
-            cmd = list(cfg.argv) + [str(DRIVER), "--oneshot", *self._proof_args(cfg, paths),
+            cmd = list(cfg.argv) + [str(DRIVER), *self._oneshot_args(), *self._proof_args(cfg, paths),
                                     str(bench.script)]
             rc, _, err = self._exec(cmd, env, paths["out"])
             if rc != 0:
@@ -283,7 +285,7 @@ class BenchRunner:
     def _cold_cmd(self, cfg: Config, bench: BenchmarkScript, paths: dict, dest: Path,
                   env: dict) -> tuple[list, dict]:
         inner = [self.env_tool, "-i"] + [f"{k}={v}" for k, v in sorted(env.items())]
-        inner += list(cfg.argv) + [str(DRIVER), "--oneshot", *self._proof_args(cfg, paths),
+        inner += list(cfg.argv) + [str(DRIVER), *self._oneshot_args(), *self._proof_args(cfg, paths),
                                    str(bench.script)]
         outer_env = base_environ()
         outer_env["EMBER_DISABLE"] = "1"  # the timing process itself never runs Ember
@@ -291,6 +293,12 @@ class BenchRunner:
                "--warmups", "0", "--values", "1", "--name", bench.name,
                "--append", str(dest), "--"] + inner
         return cmd, outer_env
+
+    def _oneshot_args(self) -> list:
+        """The driver's options for one cold process: the workload run ``cold_iterations``
+        times."""
+        n = self.settings.cold_iterations
+        return ["--oneshot"] + (["--iterations", str(n)] if n != 1 else [])
 
     @staticmethod
     def _proof_args(cfg: Config, paths: dict) -> list:
