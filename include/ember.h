@@ -121,16 +121,21 @@
 #define EMBER_SAMPLE_INTERVAL_US 5000
 
 /**
- * Fixed compile cost of a function (µs of compile-thread CPU): measured for `return a+b`
- * at the default optimisation level (issue 15: about 9 ms).
+ * Fixed compile cost of a function (µs of compile-thread CPU) at the default optimisation
+ * level: the intercept of compile time against code units, fitted by `bench/compile_cost.py`
+ * (Theil-Sen over the 377 functions richards, go and nbody compile: 12.6 ms + 0.216 ms per
+ * unit, slope 95 % CI [0.204, 0.227]; an earlier run of the same method gave 14.4 ms + 0.218
+ * ms). Issue 15 had measured 9 ms for `return a+b` and 0.35 ms per unit, which overestimated
+ * functions of 100-800 units by 30-50 % once typed HIR and the helper bitcode's lazy linking
+ * had changed what a compile does.
  */
-#define EMBER_COST_FIXED_US 9000
+#define EMBER_COST_FIXED_US 13000
 
 /**
- * Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included):
- * issue 15 measured about 0.35 ms per code unit beyond the fixed cost.
+ * Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included): the
+ * slope of the same fit (see [`EMBER_COST_FIXED_US`]).
  */
-#define EMBER_COST_PER_CODE_UNIT_US 350
+#define EMBER_COST_PER_CODE_UNIT_US 220
 
 /**
  * Share of the compile cost counted when the compile runs on the compile thread and the
@@ -145,13 +150,16 @@
  * initialising the compiler, and the memory that brings (about 46 MB of RSS). With LLVM
  * linked statically (issue 17) the log's "compiler loaded in" reads 12.0–16.2 ms on the
  * calling thread (6 runs, interleaved with the dynamic build's 21.7–35.4 ms; issue 15 had
- * measured about 39 ms). It stays at 40 ms: at 20 ms a 35 ms script (7 samples, some of them
- * weighted) started loading LLVM on Debian's PGO build and ended before anything compiled
- * (`test_a_short_script_compiles_nothing_and_never_loads_llvm`). Under the cost policy the
- * load runs on a loader thread, so it is scaled like a compile by
- * [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
+ * measured about 39 ms). It is set higher, to 65 ms, so that the first compile of a process
+ * waits for about 60 ms of hot code (a 20-unit function, with a spare CPU): at a threshold of
+ * about 36 ms a 35 ms script (7 samples, some of them weighted) started loading LLVM on
+ * Debian's PGO build and ended before anything compiled
+ * (`test_a_short_script_compiles_nothing_and_never_loads_llvm`), and a short script should not
+ * pay for the load (the memory above). It was 40 ms while [`EMBER_SAVING_PERCENT`] was 25 %,
+ * which gave the same 60 ms. Under the cost policy the load runs on a loader thread, so it is
+ * scaled like a compile by [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
  */
-#define EMBER_COST_FIRST_COMPILE_US 40000
+#define EMBER_COST_FIRST_COMPILE_US 65000
 
 /**
  * Cost of a function the persistent code cache most likely holds (µs): one that left a hot
@@ -180,10 +188,12 @@
 #define EMBER_BOUNDARY_WEIGHT 4
 
 /**
- * Share of a function's interpreted time that its compiled code saves (%): the first tier's
- * measured steady-state speed-up is about 1.1–1.3× (`make bench`), a saving of 10–25 %.
+ * Share of a function's interpreted time that its compiled code saves (%): the steady-state
+ * geomean of the 12 benchmarks at Ember's defaults was 1.53x in two runs (`make bench`, issue
+ * 16's notes), a saving of 1 - 1 / 1.53 = 35 %; per benchmark 1.0-3.5x, 0-71 %. It was 25 %
+ * when the first tier ran 1.1-1.3x.
  */
-#define EMBER_SAVING_PERCENT 25
+#define EMBER_SAVING_PERCENT 35
 
 /**
  * Tax of the PEP 523 generator hook on the rest of a process (% of its time so far). The first
@@ -195,7 +205,7 @@
  * sampled so far (`samples` in `ember.stats()` times [`EMBER_SAMPLE_INTERVAL_US`]); the hook
  * slows it by this share, which the first generator-family compile adds to its cost, unscaled
  * (the interpreter's thread pays it). So the first generator compiled must have taken about
- * 60 % of the samples (15 / 25), more with its compile cost; once the hook is on, others are
+ * 43 % of the samples (15 / 35), more with its compile cost; once the hook is on, others are
  * priced as functions. Measured (`bench/hook_tax.py`, pyperf, 3 interleaved pairs of `--fast`
  * runs): interpreted call-heavy code (recursive `fib`, a method call per loop iteration), median
  * 1.72 ms with the hook off against 2.37 ms on (1.38x); nqueens' whole process, mostly

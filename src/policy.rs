@@ -29,12 +29,12 @@
 //! the interpreter, which costs about as much as a small function's body, so it saves about
 //! all of that time rather than [`EMBER_SAVING_PERCENT`] % of it.
 //!
-//! So, on the compile thread with a spare CPU, a 20-code-unit function needs 16 ms of
-//! interpreted time (4 samples) once LLVM is loaded, and a 4,000-unit one 1.4 s (282 samples):
+//! So, on the compile thread with a spare CPU, a 20-code-unit function needs 12 ms of
+//! interpreted time (3 samples) once LLVM is loaded, and a 4,000-unit one 0.64 s (128 samples):
 //! huge functions compile only when very hot; the first compile of a process (a 20-unit
-//! function) waits for 60 ms of hot code (225 ms without a spare CPU), so that short scripts
+//! function) waits for 59 ms of hot code (235 ms without a spare CPU), so that short scripts
 //! compile nothing and never load LLVM. Synchronous compilation
-//! (`EMBER_BACKGROUND=0`) counts the whole cost: 64 ms and 5.6 s. The constants live here, in the one
+//! (`EMBER_BACKGROUND=0`) counts the whole cost: 50 ms and 2.6 s. The constants live here, in the one
 //! definition the generated header (`include/ember.h`) gives the shim, because the shim must
 //! decide before libember.so (and LLVM with it) is loaded.
 
@@ -43,13 +43,18 @@
 /// 15 µs each); at 5 ms no cost was measurable.
 pub const EMBER_SAMPLE_INTERVAL_US: u64 = 5000;
 
-/// Fixed compile cost of a function (µs of compile-thread CPU): measured for `return a+b`
-/// at the default optimisation level (issue 15: about 9 ms).
-pub const EMBER_COST_FIXED_US: u64 = 9000;
+/// Fixed compile cost of a function (µs of compile-thread CPU) at the default optimisation
+/// level: the intercept of compile time against code units, fitted by `bench/compile_cost.py`
+/// (Theil-Sen over the 377 functions richards, go and nbody compile: 12.6 ms + 0.216 ms per
+/// unit, slope 95 % CI [0.204, 0.227]; an earlier run of the same method gave 14.4 ms + 0.218
+/// ms). Issue 15 had measured 9 ms for `return a+b` and 0.35 ms per unit, which overestimated
+/// functions of 100-800 units by 30-50 % once typed HIR and the helper bitcode's lazy linking
+/// had changed what a compile does.
+pub const EMBER_COST_FIXED_US: u64 = 13_000;
 
-/// Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included):
-/// issue 15 measured about 0.35 ms per code unit beyond the fixed cost.
-pub const EMBER_COST_PER_CODE_UNIT_US: u64 = 350;
+/// Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included): the
+/// slope of the same fit (see [`EMBER_COST_FIXED_US`]).
+pub const EMBER_COST_PER_CODE_UNIT_US: u64 = 220;
 
 /// Share of the compile cost counted when the compile runs on the compile thread and the
 /// machine has a CPU to spare: more than one, and over the last second at least half a CPU idle
@@ -61,12 +66,15 @@ pub const EMBER_COST_BACKGROUND_PERCENT: u64 = 25;
 /// initialising the compiler, and the memory that brings (about 46 MB of RSS). With LLVM
 /// linked statically (issue 17) the log's "compiler loaded in" reads 12.0–16.2 ms on the
 /// calling thread (6 runs, interleaved with the dynamic build's 21.7–35.4 ms; issue 15 had
-/// measured about 39 ms). It stays at 40 ms: at 20 ms a 35 ms script (7 samples, some of them
-/// weighted) started loading LLVM on Debian's PGO build and ended before anything compiled
-/// (`test_a_short_script_compiles_nothing_and_never_loads_llvm`). Under the cost policy the
-/// load runs on a loader thread, so it is scaled like a compile by
-/// [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
-pub const EMBER_COST_FIRST_COMPILE_US: u64 = 40_000;
+/// measured about 39 ms). It is set higher, to 65 ms, so that the first compile of a process
+/// waits for about 60 ms of hot code (a 20-unit function, with a spare CPU): at a threshold of
+/// about 36 ms a 35 ms script (7 samples, some of them weighted) started loading LLVM on
+/// Debian's PGO build and ended before anything compiled
+/// (`test_a_short_script_compiles_nothing_and_never_loads_llvm`), and a short script should not
+/// pay for the load (the memory above). It was 40 ms while [`EMBER_SAVING_PERCENT`] was 25 %,
+/// which gave the same 60 ms. Under the cost policy the load runs on a loader thread, so it is
+/// scaled like a compile by [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
+pub const EMBER_COST_FIRST_COMPILE_US: u64 = 65_000;
 
 /// Cost of a function the persistent code cache most likely holds (µs): one that left a hot
 /// marker in the cache (shim.c `cache_warm`) because an earlier process compiled it. Loading
@@ -88,9 +96,11 @@ pub const EMBER_PROMISING_PERCENT: u64 = 50;
 /// instead of [`EMBER_SAVING_PERCENT`] %).
 pub const EMBER_BOUNDARY_WEIGHT: u64 = 4;
 
-/// Share of a function's interpreted time that its compiled code saves (%): the first tier's
-/// measured steady-state speed-up is about 1.1–1.3× (`make bench`), a saving of 10–25 %.
-pub const EMBER_SAVING_PERCENT: u64 = 25;
+/// Share of a function's interpreted time that its compiled code saves (%): the steady-state
+/// geomean of the 12 benchmarks at Ember's defaults was 1.53x in two runs (`make bench`, issue
+/// 16's notes), a saving of 1 - 1 / 1.53 = 35 %; per benchmark 1.0-3.5x, 0-71 %. It was 25 %
+/// when the first tier ran 1.1-1.3x.
+pub const EMBER_SAVING_PERCENT: u64 = 35;
 
 /// Tax of the PEP 523 generator hook on the rest of a process (% of its time so far). The first
 /// compile of a generator-family function (generator, coroutine, async generator, generator
@@ -101,7 +111,7 @@ pub const EMBER_SAVING_PERCENT: u64 = 25;
 /// sampled so far (`samples` in `ember.stats()` times [`EMBER_SAMPLE_INTERVAL_US`]); the hook
 /// slows it by this share, which the first generator-family compile adds to its cost, unscaled
 /// (the interpreter's thread pays it). So the first generator compiled must have taken about
-/// 60 % of the samples (15 / 25), more with its compile cost; once the hook is on, others are
+/// 43 % of the samples (15 / 35), more with its compile cost; once the hook is on, others are
 /// priced as functions. Measured (`bench/hook_tax.py`, pyperf, 3 interleaved pairs of `--fast`
 /// runs): interpreted call-heavy code (recursive `fib`, a method call per loop iteration), median
 /// 1.72 ms with the hook off against 2.37 ms on (1.38x); nqueens' whole process, mostly
