@@ -26,7 +26,7 @@ from pathlib import Path
 from . import stats
 from .benchmarks import (BENCHMARKS, BenchmarkError, check_requirements, find_scripts,
                          locate_benchmarks_dir, parse_selection)
-from .configs import BASELINE, CPYTHON_MODES, EMBER_MODES, cpython_config
+from .configs import BASELINE, CPYTHON_MODES, EMBER_MODES, JIT_WARMUP_S, cpython_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODES = "nojit,ember,ember-warm"
@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cold-iterations", type=int,
                    help="workload iterations in each cold process (default "
                         f"{FULL['cold_iterations']}; issue 15's first measurement used 3)")
+    r.add_argument("--jit-warmup", type=float, dest="jit_warmup_s",
+                   help="minimum seconds of warm-up values in each steady process of a JIT "
+                        "configuration (Ember, peers with a JIT); default: the configuration's own "
+                        f"({JIT_WARMUP_S:g} s)")
     r.add_argument("--auto-threshold", type=int,
                    default=int(os.environ.get("EMBER_BENCH_AUTO_THRESHOLD", "2")),
                    help="EMBER_AUTO call count for ember-auto (default 2, or "
@@ -192,8 +196,10 @@ def _settings(args):
     for k in ("processes", "values", "cold_runs", "cold_iterations"):
         if base[k] < 1:
             raise SystemExit(f"error: --{k.replace('_', '-')} must be >= 1")
+    if args.jit_warmup_s is not None and args.jit_warmup_s < 0:
+        raise SystemExit("error: --jit-warmup must be >= 0")
     return Settings(loops=args.loops, regimes=regimes, auto_threshold=args.auto_threshold,
-                    timeout=args.timeout, **base)
+                    timeout=args.timeout, jit_warmup_s=args.jit_warmup_s, **base)
 
 
 def select_configs(args) -> tuple[list, list, set | None]:

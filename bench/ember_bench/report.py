@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from . import stats
-from .configs import BASELINE
+from .configs import BASELINE, JIT_WARMUP_S
 from .results import RunData
 
 NOT_SIGNIFICANT = "~"
@@ -284,7 +284,9 @@ def render(data: RunData, plots: list | None = None) -> str:
         f"- pyperformance {m.get('pyperformance_version', '?')} benchmark scripts "
         f"(installed package, unmodified): {m.get('benchmarks_dir', '?')}",
         f"- steady state: {s['processes']} processes x ({s['warmups']} warm-up + "
-        f"{s['values']} timed values), min {s['min_time']} s per value, "
+        f"{s['values']} timed values; JIT configurations warm up for at least "
+        f"{s.get('jit_warmup_s') if s.get('jit_warmup_s') is not None else JIT_WARMUP_S:g} s), "
+        f"min {s['min_time']} s per value, "
         + (f"fixed {s['loops']} loops" if s.get("loops") else
            "loops calibrated on nojit (shared by the Ember modes) and per peer interpreter"),
         f"- cold: {s['cold_runs']} whole-process runs of {s.get('cold_iterations', 1)} workload "

@@ -52,7 +52,9 @@ class Settings:
     ``values``: per steady process; ``min_time``: minimum duration of one
     value (pyperf ``--min-time``); ``loops``: fixed inner loops (None =
     calibrate); ``cold_runs``: cold processes; ``cold_iterations``: workload
-    iterations per cold process (the driver's ``--iterations``); ``regimes``: subset of
+    iterations per cold process (the driver's ``--iterations``); ``jit_warmup_s``: the
+    minimum warm-up of a JIT configuration's steady process in seconds, None for each
+    configuration's own (``configs.JIT_WARMUP_S``); ``regimes``: subset of
     ("steady", "cold"); ``timeout``: limit for one process.
     """
 
@@ -63,6 +65,7 @@ class Settings:
     loops: int | None = None
     cold_runs: int = 5
     cold_iterations: int = 1
+    jit_warmup_s: float | None = None
     regimes: tuple = ("steady", "cold")
     auto_threshold: int = 2
     timeout: float = 900.0
@@ -278,8 +281,11 @@ class BenchRunner:
         ``warmup_s`` until the warm-up is at least that many seconds of calibrated values."""
         n = self.settings.warmups
         value = self.value_s.get((bench, cfg.name))
-        if cfg.warmup_s > 0 and value:
-            n = max(n, math.ceil(cfg.warmup_s / value))
+        warmup_s = cfg.warmup_s
+        if warmup_s > 0 and self.settings.jit_warmup_s is not None:
+            warmup_s = self.settings.jit_warmup_s
+        if warmup_s > 0 and value:
+            n = max(n, math.ceil(warmup_s / value))
         return n
 
     def _cold_cmd(self, cfg: Config, bench: BenchmarkScript, paths: dict, dest: Path,
