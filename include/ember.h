@@ -150,16 +150,15 @@
  * initialising the compiler, and the memory that brings (about 46 MB of RSS). With LLVM
  * linked statically (issue 17) the log's "compiler loaded in" reads 12.0–16.2 ms on the
  * calling thread (6 runs, interleaved with the dynamic build's 21.7–35.4 ms; issue 15 had
- * measured about 39 ms). It is set higher, to 65 ms, so that the first compile of a process
+ * measured about 39 ms). It is set higher, to 40 ms, so that the first compile of a process
  * waits for about 60 ms of hot code (a 20-unit function, with a spare CPU): at a threshold of
  * about 36 ms a 35 ms script (7 samples, some of them weighted) started loading LLVM on
  * Debian's PGO build and ended before anything compiled
  * (`test_a_short_script_compiles_nothing_and_never_loads_llvm`), and a short script should not
- * pay for the load (the memory above). It was 40 ms while [`EMBER_SAVING_PERCENT`] was 25 %,
- * which gave the same 60 ms. Under the cost policy the load runs on a loader thread, so it is
- * scaled like a compile by [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
+ * pay for the load (the memory above). Under the cost policy the load runs on a loader thread,
+ * so it is scaled like a compile by [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
  */
-#define EMBER_COST_FIRST_COMPILE_US 65000
+#define EMBER_COST_FIRST_COMPILE_US 40000
 
 /**
  * Cost of a function the persistent code cache most likely holds (µs): one that left a hot
@@ -188,12 +187,16 @@
 #define EMBER_BOUNDARY_WEIGHT 4
 
 /**
- * Share of a function's interpreted time that its compiled code saves (%): the steady-state
- * geomean of the 12 benchmarks at Ember's defaults was 1.53x in two runs (`make bench`, issue
- * 16's notes), a saving of 1 - 1 / 1.53 = 35 %; per benchmark 1.0-3.5x, 0-71 %. It was 25 %
- * when the first tier ran 1.1-1.3x.
+ * Share of a function's interpreted time that its compiled code saves (%). The median of the
+ * 12 benchmarks' steady-state speed-ups at Ember's defaults is 1.34x (run `steady-20261204c`),
+ * a saving of 1 - 1 / 1.34 = 25 %; per benchmark they range over 1.09-3.26x (8-69 %). Their
+ * geomean, 1.57x (36 %), is pulled up by the numeric benchmarks, whose hot code is a few
+ * functions; most functions a program compiles are call- and attribute-heavy code, which saves
+ * less. Set to 35 % for one run (`cold-20261204c`), the first runs of raytrace and float
+ * compiled 2-5 functions (0-2 before), and ran 0.78x [0.69, 0.92] and 0.86x [0.73, 1.03] of the
+ * interpreter against 0.97x and 0.92x before, so it stays at the median.
  */
-#define EMBER_SAVING_PERCENT 35
+#define EMBER_SAVING_PERCENT 25
 
 /**
  * Tax of the PEP 523 generator hook on the rest of a process (% of its time so far). The first
@@ -205,7 +208,7 @@
  * sampled so far (`samples` in `ember.stats()` times [`EMBER_SAMPLE_INTERVAL_US`]); the hook
  * slows it by this share, which the first generator-family compile adds to its cost, unscaled
  * (the interpreter's thread pays it). So the first generator compiled must have taken about
- * 43 % of the samples (15 / 35), more with its compile cost; once the hook is on, others are
+ * 60 % of the samples (15 / 25), more with its compile cost; once the hook is on, others are
  * priced as functions. Measured (`bench/hook_tax.py`, pyperf, 3 interleaved pairs of `--fast`
  * runs): interpreted call-heavy code (recursive `fib`, a method call per loop iteration), median
  * 1.72 ms with the hook off against 2.37 ms on (1.38x); nqueens' whole process, mostly

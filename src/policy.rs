@@ -29,12 +29,12 @@
 //! the interpreter, which costs about as much as a small function's body, so it saves about
 //! all of that time rather than [`EMBER_SAVING_PERCENT`] % of it.
 //!
-//! So, on the compile thread with a spare CPU, a 20-code-unit function needs 12 ms of
-//! interpreted time (3 samples) once LLVM is loaded, and a 4,000-unit one 0.64 s (128 samples):
+//! So, on the compile thread with a spare CPU, a 20-code-unit function needs 17 ms of
+//! interpreted time (4 samples) once LLVM is loaded, and a 4,000-unit one 0.89 s (179 samples):
 //! huge functions compile only when very hot; the first compile of a process (a 20-unit
-//! function) waits for 59 ms of hot code (235 ms without a spare CPU), so that short scripts
+//! function) waits for 57 ms of hot code (230 ms without a spare CPU), so that short scripts
 //! compile nothing and never load LLVM. Synchronous compilation
-//! (`EMBER_BACKGROUND=0`) counts the whole cost: 50 ms and 2.6 s. The constants live here, in the one
+//! (`EMBER_BACKGROUND=0`) counts the whole cost: 70 ms and 3.6 s. The constants live here, in the one
 //! definition the generated header (`include/ember.h`) gives the shim, because the shim must
 //! decide before libember.so (and LLVM with it) is loaded.
 
@@ -66,15 +66,14 @@ pub const EMBER_COST_BACKGROUND_PERCENT: u64 = 25;
 /// initialising the compiler, and the memory that brings (about 46 MB of RSS). With LLVM
 /// linked statically (issue 17) the log's "compiler loaded in" reads 12.0–16.2 ms on the
 /// calling thread (6 runs, interleaved with the dynamic build's 21.7–35.4 ms; issue 15 had
-/// measured about 39 ms). It is set higher, to 65 ms, so that the first compile of a process
+/// measured about 39 ms). It is set higher, to 40 ms, so that the first compile of a process
 /// waits for about 60 ms of hot code (a 20-unit function, with a spare CPU): at a threshold of
 /// about 36 ms a 35 ms script (7 samples, some of them weighted) started loading LLVM on
 /// Debian's PGO build and ended before anything compiled
 /// (`test_a_short_script_compiles_nothing_and_never_loads_llvm`), and a short script should not
-/// pay for the load (the memory above). It was 40 ms while [`EMBER_SAVING_PERCENT`] was 25 %,
-/// which gave the same 60 ms. Under the cost policy the load runs on a loader thread, so it is
-/// scaled like a compile by [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
-pub const EMBER_COST_FIRST_COMPILE_US: u64 = 65_000;
+/// pay for the load (the memory above). Under the cost policy the load runs on a loader thread,
+/// so it is scaled like a compile by [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
+pub const EMBER_COST_FIRST_COMPILE_US: u64 = 40_000;
 
 /// Cost of a function the persistent code cache most likely holds (µs): one that left a hot
 /// marker in the cache (shim.c `cache_warm`) because an earlier process compiled it. Loading
@@ -96,11 +95,15 @@ pub const EMBER_PROMISING_PERCENT: u64 = 50;
 /// instead of [`EMBER_SAVING_PERCENT`] %).
 pub const EMBER_BOUNDARY_WEIGHT: u64 = 4;
 
-/// Share of a function's interpreted time that its compiled code saves (%): the steady-state
-/// geomean of the 12 benchmarks at Ember's defaults was 1.53x in two runs (`make bench`, issue
-/// 16's notes), a saving of 1 - 1 / 1.53 = 35 %; per benchmark 1.0-3.5x, 0-71 %. It was 25 %
-/// when the first tier ran 1.1-1.3x.
-pub const EMBER_SAVING_PERCENT: u64 = 35;
+/// Share of a function's interpreted time that its compiled code saves (%). The median of the
+/// 12 benchmarks' steady-state speed-ups at Ember's defaults is 1.34x (run `steady-20261204c`),
+/// a saving of 1 - 1 / 1.34 = 25 %; per benchmark they range over 1.09-3.26x (8-69 %). Their
+/// geomean, 1.57x (36 %), is pulled up by the numeric benchmarks, whose hot code is a few
+/// functions; most functions a program compiles are call- and attribute-heavy code, which saves
+/// less. Set to 35 % for one run (`cold-20261204c`), the first runs of raytrace and float
+/// compiled 2-5 functions (0-2 before), and ran 0.78x [0.69, 0.92] and 0.86x [0.73, 1.03] of the
+/// interpreter against 0.97x and 0.92x before, so it stays at the median.
+pub const EMBER_SAVING_PERCENT: u64 = 25;
 
 /// Tax of the PEP 523 generator hook on the rest of a process (% of its time so far). The first
 /// compile of a generator-family function (generator, coroutine, async generator, generator
@@ -111,7 +114,7 @@ pub const EMBER_SAVING_PERCENT: u64 = 35;
 /// sampled so far (`samples` in `ember.stats()` times [`EMBER_SAMPLE_INTERVAL_US`]); the hook
 /// slows it by this share, which the first generator-family compile adds to its cost, unscaled
 /// (the interpreter's thread pays it). So the first generator compiled must have taken about
-/// 43 % of the samples (15 / 35), more with its compile cost; once the hook is on, others are
+/// 60 % of the samples (15 / 25), more with its compile cost; once the hook is on, others are
 /// priced as functions. Measured (`bench/hook_tax.py`, pyperf, 3 interleaved pairs of `--fast`
 /// runs): interpreted call-heavy code (recursive `fib`, a method call per loop iteration), median
 /// 1.72 ms with the hook off against 2.37 ms on (1.38x); nqueens' whole process, mostly

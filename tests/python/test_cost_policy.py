@@ -148,9 +148,9 @@ def test_a_generator_with_a_small_share_of_a_call_heavy_program_is_not_compiled(
     first) is compiled like a function. A jit list keeps the call-heavy part interpreted, so the
     generator's share stays small (compiled, that part would take less time than the
     generator). With 6,000 items (9-11 % of the time, 37 % of the samples on pyenv's 3.13.0)
-    the generator was compiled on Debian's PGO build once EMBER_SAVING_PERCENT became 35 %
-    (the break-even share is EMBER_GEN_HOOK_TAX_PERCENT / EMBER_SAVING_PERCENT = 43 %), and
-    with 3,000 in one run of three."""
+    the margin to the break-even share (EMBER_GEN_HOOK_TAX_PERCENT / EMBER_SAVING_PERCENT) was
+    thin: with the saving set to 35 % for a trial (43 % break-even) the generator was compiled
+    on Debian's PGO build, and with 3,000 items in one run of three."""
     body = """
         import ember, sys, time
         def leaf(x):
