@@ -121,21 +121,27 @@
 #define EMBER_SAMPLE_INTERVAL_US 5000
 
 /**
- * Fixed compile cost of a function (µs of compile-thread CPU) at the default optimisation
- * level: the intercept of compile time against code units, fitted by `bench/compile_cost.py`
- * (Theil-Sen over the 377 functions richards, go and nbody compile: 12.6 ms + 0.216 ms per
- * unit, slope 95 % CI [0.204, 0.227]; an earlier run of the same method gave 14.4 ms + 0.218
- * ms). Issue 15 had measured 9 ms for `return a+b` and 0.35 ms per unit, which overestimated
- * functions of 100-800 units by 30-50 % once typed HIR and the helper bitcode's lazy linking
- * had changed what a compile does.
+ * Fixed compile cost of a function (µs of compile-thread CPU): measured for `return a+b`
+ * at the default optimisation level (issue 15: about 9 ms).
+ *
+ * Re-measured on 2026-12-04 by `bench/compile_cost.py` (a Theil-Sen fit of compile time
+ * against code units over the 377 functions richards, go and nbody compile): 12.6 ms + 0.216
+ * ms per unit, so this model overestimates functions of 100-800 units by 30-50 % (and large
+ * typed ones, such as nbody's `advance`, 150 ms for about 400 units, hardly at all). The fitted
+ * constants were tried and not kept: with them nbody's first run queued `advance` late, the
+ * process ended before its compile did and exit waited 12-115 ms for it (0.74x [0.66, 0.88]
+ * the interpreter, run `cold-20261204d`, against 1.02x with these), and raytrace's first runs
+ * compiled 1-7 functions instead of 0-2. A cheaper estimate only helps once a compile still
+ * running at exit costs nothing; see `docs/compilation.md`.
  */
-#define EMBER_COST_FIXED_US 13000
+#define EMBER_COST_FIXED_US 9000
 
 /**
- * Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included): the
- * slope of the same fit (see [`EMBER_COST_FIXED_US`]).
+ * Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included):
+ * issue 15 measured about 0.35 ms per code unit beyond the fixed cost (see
+ * [`EMBER_COST_FIXED_US`] for the re-measurement).
  */
-#define EMBER_COST_PER_CODE_UNIT_US 220
+#define EMBER_COST_PER_CODE_UNIT_US 350
 
 /**
  * Share of the compile cost counted when the compile runs on the compile thread and the
@@ -150,13 +156,11 @@
  * initialising the compiler, and the memory that brings (about 46 MB of RSS). With LLVM
  * linked statically (issue 17) the log's "compiler loaded in" reads 12.0–16.2 ms on the
  * calling thread (6 runs, interleaved with the dynamic build's 21.7–35.4 ms; issue 15 had
- * measured about 39 ms). It is set higher, to 40 ms, so that the first compile of a process
- * waits for about 60 ms of hot code (a 20-unit function, with a spare CPU): at a threshold of
- * about 36 ms a 35 ms script (7 samples, some of them weighted) started loading LLVM on
- * Debian's PGO build and ended before anything compiled
- * (`test_a_short_script_compiles_nothing_and_never_loads_llvm`), and a short script should not
- * pay for the load (the memory above). Under the cost policy the load runs on a loader thread,
- * so it is scaled like a compile by [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
+ * measured about 39 ms). It stays at 40 ms: at 20 ms a 35 ms script (7 samples, some of them
+ * weighted) started loading LLVM on Debian's PGO build and ended before anything compiled
+ * (`test_a_short_script_compiles_nothing_and_never_loads_llvm`). Under the cost policy the
+ * load runs on a loader thread, so it is scaled like a compile by
+ * [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
  */
 #define EMBER_COST_FIRST_COMPILE_US 40000
 
@@ -193,8 +197,9 @@
  * geomean, 1.57x (36 %), is pulled up by the numeric benchmarks, whose hot code is a few
  * functions; most functions a program compiles are call- and attribute-heavy code, which saves
  * less. Set to 35 % for one run (`cold-20261204c`), the first runs of raytrace and float
- * compiled 2-5 functions (0-2 before), and ran 0.78x [0.69, 0.92] and 0.86x [0.73, 1.03] of the
- * interpreter against 0.97x and 0.92x before, so it stays at the median.
+ * compiled 2-5 functions (0-2 before) and ran 0.78x [0.69, 0.92] and 0.86x [0.73, 1.03] of the
+ * interpreter, against 0.97x and 0.92x before, so it stays at the median. (It was 25 % from
+ * the start, when the first tier ran 1.1-1.3x.)
  */
 #define EMBER_SAVING_PERCENT 25
 

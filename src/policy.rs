@@ -29,12 +29,12 @@
 //! the interpreter, which costs about as much as a small function's body, so it saves about
 //! all of that time rather than [`EMBER_SAVING_PERCENT`] % of it.
 //!
-//! So, on the compile thread with a spare CPU, a 20-code-unit function needs 17 ms of
-//! interpreted time (4 samples) once LLVM is loaded, and a 4,000-unit one 0.89 s (179 samples):
+//! So, on the compile thread with a spare CPU, a 20-code-unit function needs 16 ms of
+//! interpreted time (4 samples) once LLVM is loaded, and a 4,000-unit one 1.4 s (282 samples):
 //! huge functions compile only when very hot; the first compile of a process (a 20-unit
-//! function) waits for 57 ms of hot code (230 ms without a spare CPU), so that short scripts
+//! function) waits for 60 ms of hot code (225 ms without a spare CPU), so that short scripts
 //! compile nothing and never load LLVM. Synchronous compilation
-//! (`EMBER_BACKGROUND=0`) counts the whole cost: 70 ms and 3.6 s. The constants live here, in the one
+//! (`EMBER_BACKGROUND=0`) counts the whole cost: 64 ms and 5.6 s. The constants live here, in the one
 //! definition the generated header (`include/ember.h`) gives the shim, because the shim must
 //! decide before libember.so (and LLVM with it) is loaded.
 
@@ -43,18 +43,24 @@
 /// 15 µs each); at 5 ms no cost was measurable.
 pub const EMBER_SAMPLE_INTERVAL_US: u64 = 5000;
 
-/// Fixed compile cost of a function (µs of compile-thread CPU) at the default optimisation
-/// level: the intercept of compile time against code units, fitted by `bench/compile_cost.py`
-/// (Theil-Sen over the 377 functions richards, go and nbody compile: 12.6 ms + 0.216 ms per
-/// unit, slope 95 % CI [0.204, 0.227]; an earlier run of the same method gave 14.4 ms + 0.218
-/// ms). Issue 15 had measured 9 ms for `return a+b` and 0.35 ms per unit, which overestimated
-/// functions of 100-800 units by 30-50 % once typed HIR and the helper bitcode's lazy linking
-/// had changed what a compile does.
-pub const EMBER_COST_FIXED_US: u64 = 13_000;
+/// Fixed compile cost of a function (µs of compile-thread CPU): measured for `return a+b`
+/// at the default optimisation level (issue 15: about 9 ms).
+///
+/// Re-measured on 2026-12-04 by `bench/compile_cost.py` (a Theil-Sen fit of compile time
+/// against code units over the 377 functions richards, go and nbody compile): 12.6 ms + 0.216
+/// ms per unit, so this model overestimates functions of 100-800 units by 30-50 % (and large
+/// typed ones, such as nbody's `advance`, 150 ms for about 400 units, hardly at all). The fitted
+/// constants were tried and not kept: with them nbody's first run queued `advance` late, the
+/// process ended before its compile did and exit waited 12-115 ms for it (0.74x [0.66, 0.88]
+/// the interpreter, run `cold-20261204d`, against 1.02x with these), and raytrace's first runs
+/// compiled 1-7 functions instead of 0-2. A cheaper estimate only helps once a compile still
+/// running at exit costs nothing; see `docs/compilation.md`.
+pub const EMBER_COST_FIXED_US: u64 = 9000;
 
-/// Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included): the
-/// slope of the same fit (see [`EMBER_COST_FIXED_US`]).
-pub const EMBER_COST_PER_CODE_UNIT_US: u64 = 220;
+/// Compile cost per code unit (µs; `Py_SIZE` of the code object, inline caches included):
+/// issue 15 measured about 0.35 ms per code unit beyond the fixed cost (see
+/// [`EMBER_COST_FIXED_US`] for the re-measurement).
+pub const EMBER_COST_PER_CODE_UNIT_US: u64 = 350;
 
 /// Share of the compile cost counted when the compile runs on the compile thread and the
 /// machine has a CPU to spare: more than one, and over the last second at least half a CPU idle
@@ -66,13 +72,11 @@ pub const EMBER_COST_BACKGROUND_PERCENT: u64 = 25;
 /// initialising the compiler, and the memory that brings (about 46 MB of RSS). With LLVM
 /// linked statically (issue 17) the log's "compiler loaded in" reads 12.0–16.2 ms on the
 /// calling thread (6 runs, interleaved with the dynamic build's 21.7–35.4 ms; issue 15 had
-/// measured about 39 ms). It is set higher, to 40 ms, so that the first compile of a process
-/// waits for about 60 ms of hot code (a 20-unit function, with a spare CPU): at a threshold of
-/// about 36 ms a 35 ms script (7 samples, some of them weighted) started loading LLVM on
-/// Debian's PGO build and ended before anything compiled
-/// (`test_a_short_script_compiles_nothing_and_never_loads_llvm`), and a short script should not
-/// pay for the load (the memory above). Under the cost policy the load runs on a loader thread,
-/// so it is scaled like a compile by [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
+/// measured about 39 ms). It stays at 40 ms: at 20 ms a 35 ms script (7 samples, some of them
+/// weighted) started loading LLVM on Debian's PGO build and ended before anything compiled
+/// (`test_a_short_script_compiles_nothing_and_never_loads_llvm`). Under the cost policy the
+/// load runs on a loader thread, so it is scaled like a compile by
+/// [`EMBER_COST_BACKGROUND_PERCENT`] when a second CPU is free.
 pub const EMBER_COST_FIRST_COMPILE_US: u64 = 40_000;
 
 /// Cost of a function the persistent code cache most likely holds (µs): one that left a hot
@@ -101,8 +105,9 @@ pub const EMBER_BOUNDARY_WEIGHT: u64 = 4;
 /// geomean, 1.57x (36 %), is pulled up by the numeric benchmarks, whose hot code is a few
 /// functions; most functions a program compiles are call- and attribute-heavy code, which saves
 /// less. Set to 35 % for one run (`cold-20261204c`), the first runs of raytrace and float
-/// compiled 2-5 functions (0-2 before), and ran 0.78x [0.69, 0.92] and 0.86x [0.73, 1.03] of the
-/// interpreter against 0.97x and 0.92x before, so it stays at the median.
+/// compiled 2-5 functions (0-2 before) and ran 0.78x [0.69, 0.92] and 0.86x [0.73, 1.03] of the
+/// interpreter, against 0.97x and 0.92x before, so it stays at the median. (It was 25 % from
+/// the start, when the first tier ran 1.1-1.3x.)
 pub const EMBER_SAVING_PERCENT: u64 = 25;
 
 /// Tax of the PEP 523 generator hook on the rest of a process (% of its time so far). The first
