@@ -1644,6 +1644,49 @@ def f(k):
         out.append(b.get())
     return out
 """, [(0,), (1,), (2,), (3,), (4,)]),
+    Case("two_classes_at_one_method_site", """
+class P:
+    def run(self):
+        return "P"
+
+class Q:
+    __slots__ = ()
+    def run(self):
+        return "Q"
+
+class R(P):
+    def run(self):
+        return "R"
+
+def instance_run():
+    return "instance"
+
+def patched_run(self):
+    return "patched"
+
+def f(k):
+    objs = [P(), Q(), P(), Q()]
+    out = []
+    for i in range(6):
+        for o in objs:
+            out.append(o.run())
+    if k == 1:
+        objs[0].run = instance_run
+        out.append([o.run() for o in objs])
+    if k == 2:
+        old = P.run
+        P.run = patched_run
+        out.append([o.run() for o in objs])
+        P.run = old
+        out.append([o.run() for o in objs])
+    if k == 3:
+        objs.append(R())
+        out.append([o.run() for o in objs])
+    if k == 4:
+        vars(objs[2])["run"] = instance_run
+        out.append([o.run() for o in objs])
+    return out
+""", [(0,), (1,), (2,), (3,), (4,)]),
     Case("attribute_inline_caches_respecialise", """
 class A:
     def __init__(self, v):
