@@ -31,16 +31,16 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+import inprocess  # noqa: E402
+from ember_bench.emberlog import compile_times  # noqa: E402
+
 BANDS = ((0, 50), (50, 100), (100, 200), (200, 400), (400, 800), (800, 1 << 30))
-LINE = re.compile(r"Finished compiling (\S+) \((\d+) bytes, ([\d.]+) ms")
 
 
 def child(benches: list, out: str) -> None:
     """Runs the workloads (in this process, under Ember), then writes one JSON object per
     compiled function (name, code units, compile ms) to `out`."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import inprocess
-
     for name in benches:
         module = inprocess.load(name)
         for _ in range(3):
@@ -50,11 +50,9 @@ def child(benches: list, out: str) -> None:
         if isinstance(o, types.FunctionType):
             units[f"{o.__module__}:{o.__qualname__}"] = len(o.__code__.co_code) // 2
     with open(out, "w") as fh:
-        for line in open(os.environ["EMBER_LOG"]):
-            m = LINE.match(line)
-            if m and m.group(1) in units:
-                fh.write(json.dumps({"name": m.group(1), "units": units[m.group(1)],
-                                     "ms": float(m.group(3))}) + "\n")
+        for name, ms in compile_times(Path(os.environ["EMBER_LOG"]).read_text()):
+            if name in units:
+                fh.write(json.dumps({"name": name, "units": units[name], "ms": ms}) + "\n")
 
 
 def constants() -> dict:

@@ -403,6 +403,21 @@ static inline int ember_ic_instance_store(PyThreadState *ts, const EmberICEntry 
     return e->kind == EMBER_IC_INSTANCE_ANY && ember_ic_store_hinted(ts, owner, name, v, e->hint);
 }
 
+/* LOAD_ATTR (method form) through entry `e` in its checks that need no lookup
+ * (LOAD_ATTR_METHOD_WITH_VALUES with valid inline values and the type's keys version,
+ * LOAD_ATTR_METHOD_NO_DICT): the method (borrowed), or NULL when they do not answer for `owner`
+ * of type `tp`. The bitcode's fast path tries entries 0 and 1 with it; runtime_ic.c's
+ * method_hit adds the forms that look into a __dict__. */
+static inline PyObject *ember_ic_method_inline(const EmberICEntry *e, PyTypeObject *tp, PyObject *owner)
+{
+    if (tp->tp_version_tag != e->version) return NULL;
+    if (EMBER_LIKELY(e->kind == EMBER_IC_METHOD_WITH_VALUES && _PyObject_InlineValues(owner)->valid &&
+                     ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == e->keys_version)) {
+        return e->descr;
+    }
+    return e->kind == EMBER_IC_METHOD_NO_DICT ? e->descr : NULL;
+}
+
 PyObject *ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic);
 PyObject *ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, EmberAttrIC *ic,
                                PyObject **self_out);

@@ -741,27 +741,14 @@ ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, 
     return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
 }
 
-/* A method entry's inline forms (LOAD_ATTR_METHOD_WITH_VALUES with valid inline values,
- * LOAD_ATTR_METHOD_NO_DICT): the method (borrowed), or NULL when `e` does not apply to `owner`.
- * The other forms are checked by ember_load_method_ic_miss. */
-static inline PyObject *method_entry_hit(EmberICEntry *e, PyTypeObject *tp, PyObject *owner)
-{
-    if (tp->tp_version_tag != e->version) return NULL;
-    if (EMBER_LIKELY(e->kind == EMBER_IC_METHOD_WITH_VALUES && _PyObject_InlineValues(owner)->valid &&
-                     ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == e->keys_version)) {
-        return e->descr;
-    }
-    return e->kind == EMBER_IC_METHOD_NO_DICT ? e->descr : NULL;
-}
-
 PyObject *
 ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out)
 {
     PyTypeObject *tp = Py_TYPE(owner);
     /* Entries 0 and 1: a site that sees two classes (deltablue's Plan.execute calls execute()
      * on constraints of four classes) hits without the out-of-line miss path. */
-    PyObject *meth = method_entry_hit(&ic->e[0], tp, owner);
-    if (EMBER_LIKELY(meth != NULL) || (meth = method_entry_hit(&ic->e[1], tp, owner)) != NULL) {
+    PyObject *meth = ember_ic_method_inline(&ic->e[0], tp, owner);
+    if (EMBER_LIKELY(meth != NULL) || (meth = ember_ic_method_inline(&ic->e[1], tp, owner)) != NULL) {
         *self_out = owner;
         return Py_NewRef(meth);
     }

@@ -83,31 +83,23 @@ static inline int load_hit(EmberICEntry *e, PyObject *owner, PyObject *name, PyO
 static inline int method_hit(EmberICEntry *e, PyObject *owner, PyObject *name, PyObject **out, PyObject **self_out)
 {
     PyTypeObject *tp = Py_TYPE(owner);
-    if (tp->tp_version_tag == e->version) {
-        int found = 0;
-        if (e->kind == EMBER_IC_METHOD_WITH_VALUES) {
-            if (_PyObject_InlineValues(owner)->valid) {
-                found = ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == e->keys_version;
-            }
-            else {
-                /* The values moved to a combined __dict__: the method is found when the dict
-                 * lacks the name. */
-                PyDictObject *dict = _PyObject_GetManagedDict(owner);
-                found = dict != NULL && !str_dict_may_have(dict, name);
-            }
-        }
-        else if (e->kind == EMBER_IC_METHOD_NO_DICT) {
-            found = 1;
+    int found = ember_ic_method_inline(e, tp, owner) != NULL;
+    if (!found && tp->tp_version_tag == e->version) {
+        if (e->kind == EMBER_IC_METHOD_WITH_VALUES && !_PyObject_InlineValues(owner)->valid) {
+            /* The values moved to a combined __dict__: the method is found when the dict lacks
+             * the name. */
+            PyDictObject *dict = _PyObject_GetManagedDict(owner);
+            found = dict != NULL && !str_dict_may_have(dict, name);
         }
         else if (e->kind == EMBER_IC_METHOD_LAZY_DICT && (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
             PyDictObject *dict = _PyObject_GetManagedDict(owner);
             found = dict == NULL || !str_dict_may_have(dict, name);
         }
-        if (found) {
-            *self_out = owner;
-            *out = Py_NewRef(e->descr);
-            return 1;
-        }
+    }
+    if (found) {
+        *self_out = owner;
+        *out = Py_NewRef(e->descr);
+        return 1;
     }
     if (is_class_kind(e->kind) && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
         /* A class attribute loaded in method form (`Class.f(...)`): _PyObject_GetMethod falls

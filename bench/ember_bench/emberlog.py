@@ -118,6 +118,17 @@ def parse_log_text(text: str, path: str = "<text>", excerpt_lines: int = 12) -> 
     return st
 
 
+def compile_times(text: str) -> list:
+    """Each ``Finished compiling`` line of an Ember log as ``(module:qualname, ms)``, in log
+    order (cache loads are not compiles and are left out)."""
+    out = []
+    for line in text.splitlines():
+        m = _FINISHED.search(line)
+        if m and m.group("how") == "Finished compiling" and m.group("ms"):
+            out.append((f"{m.group('module')}:{m.group('qual')}", float(m.group("ms"))))
+    return out
+
+
 def parse_log(path: Path, excerpt_lines: int = 12) -> LogStats:
     """Parse the Ember log at ``path``; a missing file gives ``exists=False``.
 
