@@ -256,6 +256,37 @@ static int is_instrumented(PyCodeObject *co)
     return 0;
 }
 
+/* 1 when the specialising interpreter has formed a profile of `co`: some instruction of a
+ * specialisable family (one whose first inline-cache entry is an adaptive counter) has been
+ * specialised or has tried to be, or `co` has no such instruction. 0 for code that has not yet
+ * run any of them twice: every one is still at its base opcode with the warm-up counter
+ * _PyCode_Quicken gave it (backoff ADAPTIVE_WARMUP_BACKOFF; a failed attempt raises the backoff,
+ * a specialisation that later missed leaves the cool-down's 0). The cost policy does not
+ * compile such code: a sample taken at the RESUME of a function's first or second call (the
+ * pending call runs at the eval breaker there) would serialise an empty profile, and compiled
+ * code without speculation would run from then on, in this process and, through the code
+ * cache's key, in every later one that samples it as early. */
+static int profile_formed(PyCodeObject *co)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    int specialisable = 0;
+    for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
+        int op = code[i].op.code, base = _PyOpcode_Deopt[op];
+        switch (base) {
+        case LOAD_ATTR: case STORE_ATTR: case LOAD_GLOBAL: case LOAD_SUPER_ATTR: case BINARY_OP:
+        case COMPARE_OP: case CONTAINS_OP: case BINARY_SUBSCR: case STORE_SUBSCR: case CALL:
+        case FOR_ITER: case TO_BOOL: case UNPACK_SEQUENCE: case SEND:
+            specialisable = 1;
+            if (op != base || code[i + 1].counter.backoff != ADAPTIVE_WARMUP_BACKOFF) return 1;
+            break;
+        default:
+            break;
+        }
+        i += 1 + _PyOpcode_Caches[base];
+    }
+    return !specialisable;
+}
+
 /* ---- on-stack replacement (issue 15, item 3) ----
  * A function called once whose loop is hot (a main(), richards' schedule) is compiled while its
  * frame runs in the interpreter, and compiled code would only serve its later calls. OSR moves
@@ -1141,7 +1172,7 @@ static int take_sample(void *unused)
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
     }
     else if (info->state == 0 && worth_compiling(co, info->samples, cache_warm(co, info), 100) &&
-             !is_instrumented(co) && jit_list_names(func)) {
+             !is_instrumented(co) && profile_formed(co) && jit_list_names(func)) {
         info->ncalls = info->samples;   /* the compile queue's hotness */
         if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
     }
@@ -2260,6 +2291,10 @@ static PyObject *shim_why_not(PyObject *self, PyObject *arg)
     const char *why = refusal_reason((PyCodeObject *)func->func_code);
     if (why) return PyUnicode_FromString(why);
     if (!jit_list_names(func)) return PyUnicode_FromString("not on the jit list");
+    if (cost_policy && !profile_formed((PyCodeObject *)func->func_code))
+        return PyUnicode_FromFormat("not profiled yet: the interpreter has specialised none of its "
+                                    "instructions (%llu samples so far)",
+                                    (unsigned long long)(info ? info->samples : 0));
     if (cost_policy)
         return PyUnicode_FromFormat("not hot enough yet for the cost policy (%llu samples so far%s)",
                                     (unsigned long long)(info ? info->samples : 0),

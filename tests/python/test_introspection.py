@@ -97,6 +97,31 @@ def test_why_not_names_each_reason(tmp_path):
     assert lines[4] == "not on the jit list"
 
 
+def test_the_cost_policy_waits_for_the_interpreters_profile(tmp_path):
+    """Under the cost policy a function is not compiled before the specialising interpreter
+    has specialised (or tried to specialise) one of its instructions: an instruction is tried
+    at its second execution, so `add` is unprofiled after one call and profiled after two.
+    Code with nothing to specialise counts as profiled from the start."""
+    proc = ok(run_script(tmp_path, """
+        import ember
+        def add(x):
+            return x + 1
+        def ident(x):
+            return x
+        print(ember.why_not(add))
+        add(1)
+        print(ember.why_not(add))
+        add(2)
+        print(ember.why_not(add))
+        print(ember.why_not(ident))
+    """, env=clean_env(EMBER_AUTO="cost")))
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("not profiled yet: the interpreter has specialised none")
+    assert lines[1].startswith("not profiled yet")
+    assert lines[2].startswith("not hot enough yet for the cost policy")
+    assert lines[3].startswith("not hot enough yet for the cost policy")
+
+
 def test_stats_documents_every_key():
     """Every key ember.stats() returns is described in its docstring."""
     for key in ember.stats():
