@@ -11,6 +11,7 @@
 #include "internal/pycore_code.h"
 #include "internal/pycore_opcode_metadata.h"
 #include "internal/pycore_function.h"
+#include "internal/pycore_dict.h"           /* DK_UNICODE_ENTRIES (LOAD_GLOBAL's cached entry) */
 #include "serialize.h"
 #include "ember.h"
 #include "opcode.h"                  /* NB_* (BINARY_OP opargs) */
@@ -47,7 +48,7 @@ typedef struct {
     uint16_t op;
     uint16_t nimm;
     uint32_t bc;
-    int64_t imm[6];
+    int64_t imm[8];
 } Ins;
 
 typedef struct {
@@ -77,6 +78,40 @@ static int emit(Prog *p, uint16_t op, uint32_t bc, int nimm, int64_t a, int64_t 
 #define E0(op) emit(&prog, op, (uint32_t)i, 0, 0, 0, 0, 0, 0, 0)
 #define E1(op, a) emit(&prog, op, (uint32_t)i, 1, a, 0, 0, 0, 0, 0)
 #define E2(op, a, b) emit(&prog, op, (uint32_t)i, 2, a, b, 0, 0, 0, 0)
+
+/* The value a LOAD_GLOBAL_MODULE / _BUILTIN inline cache points at (borrowed), read as the
+ * specialised instruction reads it (Python/bytecodes.c: the dict's keys version, then the
+ * unicode entry at the cached index), or NULL when the cache no longer describes `dict`. */
+static PyObject *cached_global(PyObject *dict, int64_t version, int64_t index)
+{
+    if (dict == NULL || !PyDict_CheckExact(dict) || version == 0) return NULL;
+    PyDictKeysObject *keys = ((PyDictObject *)dict)->ma_keys;
+    if ((int64_t)keys->dk_version != version || keys->dk_kind == DICT_KEYS_GENERAL || index < 0 ||
+        index >= keys->dk_nentries)
+        return NULL;
+    return DK_UNICODE_ENTRIES(keys)[index].me_value;
+}
+
+/* The EmberMathFn `v` is, or EMBER_MATH_FN_NONE: a builtin function of CPython's own `math`
+ * module (its module definition is named "math", the function is METH_O and named as one of
+ * the FUNC1 functions Ember compiles; Modules/mathmodule.c). A function assigned over
+ * `math.sqrt` is not one, whatever its name. */
+static int64_t math_fn_of(PyObject *v)
+{
+    if (v == NULL || !PyCFunction_CheckExact(v)) return EMBER_MATH_FN_NONE;
+    PyCFunctionObject *fn = (PyCFunctionObject *)v;
+    if (fn->m_self == NULL || !PyModule_Check(fn->m_self) || (fn->m_ml->ml_flags & ~METH_COEXIST) != METH_O)
+        return EMBER_MATH_FN_NONE;
+    PyModuleDef *def = PyModule_GetDef(fn->m_self);
+    if (def == NULL || def->m_name == NULL || strcmp(def->m_name, "math") != 0) return EMBER_MATH_FN_NONE;
+    static const struct { const char *name; int64_t fn; } known[] = {
+        {"sqrt", EMBER_MATH_FN_SQRT}, {"sin", EMBER_MATH_FN_SIN}, {"cos", EMBER_MATH_FN_COS},
+        {"exp", EMBER_MATH_FN_EXP},   {"fabs", EMBER_MATH_FN_FABS},
+    };
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+        if (strcmp(fn->m_ml->ml_name, known[k].name) == 0) return known[k].fn;
+    return EMBER_MATH_FN_NONE;
+}
 
 static int name_index(Prog *p, const char *name)
 {
@@ -273,6 +308,17 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
                 spec = EMBER_GLOBAL_SPEC_BUILTIN; v1 = cache[1].cache; v2 = cache[2].cache; idx = cache[3].cache;
             }
             r = emit(&prog, EMBER_OP_LOAD_GLOBAL, (uint32_t)i, 6, nconsts + (oparg >> 1), oparg & 1, spec, v1, v2, idx);
+            if (r == 0) {
+                /* imm6, imm7: the value, when it is a math function Ember compiles (MathCall). */
+                PyObject *value = NULL;
+                if (spec == EMBER_GLOBAL_SPEC_MODULE) value = cached_global(func->func_globals, v1, idx);
+                else if (spec == EMBER_GLOBAL_SPEC_BUILTIN) value = cached_global(func->func_builtins, v2, idx);
+                int64_t fn = math_fn_of(value);
+                Ins *x = &prog.v[prog.n - 1];
+                x->nimm = 8;
+                x->imm[6] = fn;
+                x->imm[7] = fn != EMBER_MATH_FN_NONE ? (int64_t)(uintptr_t)value : 0;
+            }
             break;
         }
         case STORE_GLOBAL:

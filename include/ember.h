@@ -75,9 +75,10 @@
 #define EMBER_WIRE_MAGIC 826428741
 
 /**
- * Wire format version this library reads.
+ * Wire format version this library reads (4: `LoadGlobal` carries the `math` function its
+ * value was identified as, imm6 and imm7).
  */
-#define EMBER_WIRE_VERSION 3
+#define EMBER_WIRE_VERSION 4
 
 /**
  * Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
@@ -850,6 +851,16 @@ enum EmberOp
    * the frame state (the subscript's) what the interpreter would raise.
    */
   EMBER_OP_SUBSCR_SLICE = 110,
+  /**
+   * HIR only (made by `passes::math_call`): `d:CDouble = MathCall<fn, object> callee x`:
+   * the C library function imm0 ([`MathFn`]) of the machine double `x`, for a call of a
+   * `math` module function the shim identified (`sqrt(x)` after `from math import sqrt`).
+   * Deopts when `callee` is not the object imm1 (a bound address: the global was rebound)
+   * and when the result is one `math` raises for: a NaN from a non-NaN argument or an
+   * infinity from a finite one (CPython's `math_1`, `Modules/mathmodule.c`), so the
+   * interpreter raises the `ValueError` or `OverflowError` itself.
+   */
+  EMBER_OP_MATH_CALL = 111,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;
@@ -1355,6 +1366,50 @@ enum EmberForIterSpec
 typedef enum EmberForIterSpec EmberForIterSpec;
 #else
 typedef uint8_t EmberForIterSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 (the
+ * shim's identification of the global's current value, [`MathFn::None`] for anything else)
+ * and [`Op::MathCall`]'s imm0. Each of these is `FUNC1(name, name, ...)` in CPython's
+ * `Modules/mathmodule.c`: `math_1` converts the argument with `PyFloat_AsDouble`, calls the C
+ * function and raises on a NaN or infinite result the argument does not explain. Shared with
+ * C as `EmberMathFn`.
+ */
+enum EmberMathFn
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not a function Ember compiles.
+   */
+  EMBER_MATH_FN_NONE = 0,
+  /**
+   * `math.sqrt`.
+   */
+  EMBER_MATH_FN_SQRT = 1,
+  /**
+   * `math.sin`.
+   */
+  EMBER_MATH_FN_SIN = 2,
+  /**
+   * `math.cos`.
+   */
+  EMBER_MATH_FN_COS = 3,
+  /**
+   * `math.exp` (an overflow to infinity deopts: the interpreter raises `OverflowError`).
+   */
+  EMBER_MATH_FN_EXP = 4,
+  /**
+   * `math.fabs`.
+   */
+  EMBER_MATH_FN_FABS = 5,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberMathFn EmberMathFn;
+#else
+typedef uint8_t EmberMathFn;
 #endif // __STDC_VERSION__ >= 202311L
 
 /**

@@ -571,7 +571,8 @@ impl<'w> Builder<'w> {
                 | Op::IntToFloat
                 | Op::UnboxNumber
                 | Op::UnboxNumbers
-                | Op::SubscrSlice => {
+                | Op::SubscrSlice
+                | Op::MathCall => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

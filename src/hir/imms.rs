@@ -7,7 +7,7 @@
 //! an immediate outside its enum (malformed HIR), which callers report as unsupported.
 
 use super::op::{
-    Arith, AttrSpec, BinarySpec, CallSpec, Cmp, CompareSpec, ForIterSpec, GlobalSpec, MethodSpec, StoreAttrSpec, StoreSubscrSpec,
+    Arith, AttrSpec, BinarySpec, CallSpec, Cmp, CompareSpec, ForIterSpec, GlobalSpec, MathFn, MethodSpec, StoreAttrSpec, StoreSubscrSpec,
     SubscrSpec, ToBoolSpec,
 };
 use super::{Instr, Op};
@@ -94,6 +94,11 @@ views! {
         builtins_version: i64 = 4,
         /// The entry index in the keys.
         index: i64 = 5,
+        /// What the shim identified the global's value as when it serialised the function
+        /// ([`MathFn::None`]: nothing Ember compiles specially).
+        known: MathFn = 6,
+        /// That value's address (a bound value; 0 with [`MathFn::None`]).
+        object: i64 = 7,
     }
     /// `LoadAttr` (`LOAD_ATTR`, attribute form).
     LoadAttrImms for LoadAttr {
@@ -153,6 +158,13 @@ views! {
         exhausted: i64 = 0,
         /// The quickened form.
         spec: ForIterSpec = 1,
+    }
+    /// `MathCall`.
+    MathCallImms for MathCall {
+        /// The C library function.
+        func: MathFn = 0,
+        /// The `math` function object the callee must be (a bound address).
+        object: i64 = 1,
     }
     /// `FloatBinOp` and friends carry one [`Arith`].
     FloatBinOpImms for FloatBinOp {

@@ -283,6 +283,37 @@ pub enum Op {
     /// immediately consumed by `BinarySubscr container`. Consumes its four operands; raises at
     /// the frame state (the subscript's) what the interpreter would raise.
     SubscrSlice = 110,
+    /// HIR only (made by `passes::math_call`): `d:CDouble = MathCall<fn, object> callee x`:
+    /// the C library function imm0 ([`MathFn`]) of the machine double `x`, for a call of a
+    /// `math` module function the shim identified (`sqrt(x)` after `from math import sqrt`).
+    /// Deopts when `callee` is not the object imm1 (a bound address: the global was rebound)
+    /// and when the result is one `math` raises for: a NaN from a non-NaN argument or an
+    /// infinity from a finite one (CPython's `math_1`, `Modules/mathmodule.c`), so the
+    /// interpreter raises the `ValueError` or `OverflowError` itself.
+    MathCall = 111,
+}
+
+/// A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 (the
+/// shim's identification of the global's current value, [`MathFn::None`] for anything else)
+/// and [`Op::MathCall`]'s imm0. Each of these is `FUNC1(name, name, ...)` in CPython's
+/// `Modules/mathmodule.c`: `math_1` converts the argument with `PyFloat_AsDouble`, calls the C
+/// function and raises on a NaN or infinite result the argument does not explain. Shared with
+/// C as `EmberMathFn`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum MathFn {
+    /// Not a function Ember compiles.
+    None = 0,
+    /// `math.sqrt`.
+    Sqrt = 1,
+    /// `math.sin`.
+    Sin = 2,
+    /// `math.cos`.
+    Cos = 3,
+    /// `math.exp` (an overflow to infinity deopts: the interpreter raises `OverflowError`).
+    Exp = 4,
+    /// `math.fabs`.
+    Fabs = 5,
 }
 
 /// A binary arithmetic operation, Ember's own numbering: `BinaryOp`'s imm2 (the shim decodes it
@@ -373,7 +404,8 @@ from_imm!(
     StoreAttrSpec,
     SubscrSpec,
     StoreSubscrSpec,
-    ForIterSpec
+    ForIterSpec,
+    MathFn
 );
 
 /// `BinaryOp`'s imm1: the quickened form the specialising interpreter chose
@@ -637,7 +669,7 @@ ops! {
     CompareOp, 3, false, true, false;
     IsOp, 1, false, true, false;
     ContainsOp, 1, false, true, false;
-    LoadGlobal, 6, false, true, false;
+    LoadGlobal, 8, false, true, false;
     StoreGlobal, 1, false, true, false;
     LoadAttr, 4, false, true, false;
     LoadMethod, 5, false, true, false;
@@ -728,6 +760,7 @@ ops! {
     UnboxNumber, 0, false, true, true;
     UnboxNumbers, 0, false, true, true;
     SubscrSlice, 0, false, true, true;
+    MathCall, 2, false, true, true;
 }
 
 impl Op {
@@ -740,8 +773,11 @@ impl Op {
         match self {
             // TO_BOOL_ALWAYS_TRUE: the type version.
             Op::ToBool => &[1],
-            // LOAD_GLOBAL_MODULE / _BUILTIN: the globals' and builtins' keys versions.
-            Op::LoadGlobal => &[3, 4],
+            // LOAD_GLOBAL_MODULE / _BUILTIN: the globals' and builtins' keys versions, and the
+            // address of a `math` function the value was identified as.
+            Op::LoadGlobal => &[3, 4, 7],
+            // The `math` function's address.
+            Op::MathCall => &[1],
             // LOAD_ATTR_* / STORE_ATTR_*: the type (or module keys) version.
             Op::LoadAttr | Op::StoreAttr => &[2],
             // LOAD_ATTR_METHOD_*: type version, keys version, descriptor address.
@@ -892,6 +928,7 @@ impl Op {
             Op::FloatBinOp | Op::IntBinOp | Op::FloatCompare | Op::IntCompare => (2, 1),
             Op::UnboxNumbers => (2, 2),
             Op::SubscrSlice => (4, 1),
+            Op::MathCall => (2, 1),
         })
     }
 

@@ -3,7 +3,7 @@
 //! Little-endian throughout. Layout (see `ember.h`, `EMBER_WIRE_MAGIC`):
 //!
 //! ```text
-//! u32 magic "EMB1"   u16 version (3)   u16 flags (EMBER_WIRE_FLAG_*)
+//! u32 magic "EMB1"   u16 version (4)   u16 flags (EMBER_WIRE_FLAG_*)
 //! u32 nlocalsplus    u32 argcount      u32 stacksize    u32 ncode_units
 //! u32 localsplus_offset (bytes from the frame pointer to localsplus[0])
 //! u32 instr_ptr_offset  (bytes from the frame pointer to the instr_ptr field)
@@ -22,8 +22,9 @@ use crate::hir::Type;
 
 /// Magic number at the start of every wire function ("EMB1", little-endian).
 pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
-/// Wire format version this library reads.
-pub const EMBER_WIRE_VERSION: u16 = 3;
+/// Wire format version this library reads (4: `LoadGlobal` carries the `math` function its
+/// value was identified as, imm6 and imm7).
+pub const EMBER_WIRE_VERSION: u16 = 4;
 /// Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
 pub const EMBER_WIRE_FLAG_IMMORTAL: u16 = 1;
 /// Wire `flags` bit: give the compiled code an on-stack-replacement entry at every loop header
@@ -275,6 +276,9 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
                 if !const_ok(imm(0)) =>
             {
                 return Err(err(i, ins, format!("constant {} out of range {}", imm(0), f.consts.len())));
+            }
+            Op::LoadGlobal if crate::hir::op::MathFn::from_imm(imm(6)).is_none() => {
+                return Err(err(i, ins, format!("unknown math function {}", imm(6))));
             }
             Op::CopyFreeVars if imm(0) < 0 || imm(0) as u64 > f.nlocalsplus as u64 => {
                 return Err(err(i, ins, format!("{} free variables for {} slots", imm(0), f.nlocalsplus)));

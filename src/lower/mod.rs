@@ -678,7 +678,7 @@ fn family(op: Op) -> Option<Family> {
         BinaryOp | UnaryNot | UnaryNegative | UnaryInvert | GetIter | LoadAssertionError | FormatSimple | FormatWithSpec | ConvertValue
         | ToBool | CompareOp | IsOp | ContainsOp => Family::Operators,
         GuardType | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
-        FloatBinOp | IntBinOp | FloatCompare | IntCompare => Family::Arith,
+        FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall => Family::Arith,
         LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | DeleteAttr | LoadSuperAttr | LoadBuildClass
         | ImportName | ImportFrom => Family::Attrs,
         Call | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction | SetFunctionAttribute | BeforeWith

@@ -9,15 +9,16 @@
 //!   `IntToFloat` (type checks and conversions between objects and `i64` / `double` / `i1`);
 //! - [`Lower::lower_arith`]: `FloatBinOp`, `IntBinOp`, `FloatCompare`, `IntCompare` (the
 //!   arithmetic and comparisons of BINARY_OP / COMPARE_OP on `i64` and `double`, with Python's
-//!   semantics).
+//!   semantics) and `MathCall` (a `math` function as its C library function, made by
+//!   `passes::math_call`).
 
 use inkwell::values::{BasicValueEnum, IntValue, PointerValue};
 use inkwell::{FloatPredicate, IntPredicate};
 
 use super::{llvm, Lower};
 use crate::error::EmberError;
-use crate::hir::imms::{FloatBinOpImms, FloatCompareImms, IntBinOpImms, IntCompareImms};
-use crate::hir::op::{Arith, Cmp};
+use crate::hir::imms::{FloatBinOpImms, FloatCompareImms, IntBinOpImms, IntCompareImms, MathCallImms};
+use crate::hir::op::{Arith, Cmp, MathFn};
 use crate::hir::{FrameState, Instr, Op, Type};
 
 impl<'ctx> Lower<'ctx, '_> {
@@ -187,9 +188,59 @@ impl<'ctx> Lower<'ctx, '_> {
                 let r = self.b.build_int_compare(pred, a, b, "icmp").map_err(llvm)?;
                 self.def(ins.results[0], r);
             }
+            Op::MathCall => {
+                let MathCallImms { func, object } = MathCallImms::of(ins).ok_or_else(unsupported)?;
+                // The callee is still the object the shim identified (a rebound global is not).
+                let callee = self.val(arg(0))?;
+                let got = self.b.build_ptr_to_int(callee, self.ctx.i64_type(), "callee").map_err(llvm)?;
+                let same = self.b.build_int_compare(IntPredicate::EQ, got, self.bound_imm(object)?, "same_fn").map_err(llvm)?;
+                self.guard(same, fs)?;
+                let x = self.val_any(arg(1))?.into_float_value();
+                let name = match func {
+                    MathFn::Sqrt => "llvm.sqrt",
+                    MathFn::Sin => "llvm.sin",
+                    MathFn::Cos => "llvm.cos",
+                    MathFn::Exp => "llvm.exp",
+                    MathFn::Fabs => "llvm.fabs",
+                    MathFn::None => return Err(unsupported()),
+                };
+                let r = self.float_intrinsic(name, x)?;
+                // math_1's errors: a NaN the argument does not explain, an infinity from a
+                // finite argument. The interpreter raises them after the deopt.
+                let f64t = self.ctx.f64_type();
+                let inf = f64t.const_float(f64::INFINITY);
+                let r_nan = self.b.build_float_compare(FloatPredicate::UNO, r, r, "r_nan").map_err(llvm)?;
+                let x_num = self.b.build_float_compare(FloatPredicate::ORD, x, x, "x_num").map_err(llvm)?;
+                let domain = self.b.build_and(r_nan, x_num, "domain").map_err(llvm)?;
+                let r_abs = self.float_intrinsic("llvm.fabs", r)?;
+                let x_abs = self.float_intrinsic("llvm.fabs", x)?;
+                let r_inf = self.b.build_float_compare(FloatPredicate::OEQ, r_abs, inf, "r_inf").map_err(llvm)?;
+                let x_fin = self.b.build_float_compare(FloatPredicate::OLT, x_abs, inf, "x_fin").map_err(llvm)?;
+                let range = self.b.build_and(r_inf, x_fin, "range").map_err(llvm)?;
+                let bad = self.b.build_or(domain, range, "math_err").map_err(llvm)?;
+                let ok = self.b.build_not(bad, "math_ok").map_err(llvm)?;
+                self.guard(ok, fs)?;
+                self.def(ins.results[0], r);
+            }
             _ => return Err(unsupported()),
         }
         Ok(())
+    }
+
+    /// A call of the one-argument `double` LLVM intrinsic `name` (`llvm.sqrt`, `llvm.sin`,
+    /// ...; those without an instruction become calls of the C library function).
+    fn float_intrinsic(
+        &mut self,
+        name: &str,
+        x: inkwell::values::FloatValue<'ctx>,
+    ) -> Result<inkwell::values::FloatValue<'ctx>, EmberError> {
+        let f64t = self.ctx.f64_type();
+        let intr = inkwell::intrinsics::Intrinsic::find(name).ok_or_else(|| EmberError::Llvm(format!("no intrinsic {name}")))?;
+        let decl = intr.get_declaration(&self.m, &[f64t.into()]).ok_or_else(|| EmberError::Llvm(name.into()))?;
+        match self.b.build_call(decl, &[x.into()], "mathf").map_err(llvm)?.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(v) => Ok(v.into_float_value()),
+            inkwell::values::ValueKind::Instruction(_) => Err(EmberError::Llvm(format!("{name} returned void"))),
+        }
     }
 
     /// Reads `v` as a number for [`Op::UnboxNumber`]: (its value as a double, true when it was

@@ -6,6 +6,7 @@
 pub mod borrow;
 pub mod box_elim;
 pub mod infer;
+pub mod math_call;
 pub mod pure_pop;
 pub mod slice_subscr;
 pub mod specialize;
@@ -33,6 +34,8 @@ pub const PIPELINE: &[Pass] = &[
     Pass { name: "slice_subscr", run: slice_subscr::run },
     Pass { name: "infer", run: infer::run },
     Pass { name: "specialize", run: specialize::run },
+    // Before the second round: a `math` call's Float result makes what uses it typed.
+    Pass { name: "math_call", run: math_call::run },
     Pass { name: "infer", run: infer::run },
     // Block parameters typed by the second `infer` make more operations typed.
     Pass { name: "specialize", run: specialize::run },

@@ -439,3 +439,97 @@ def test_call_site_entry_cache_follows_a_withdrawn_callee(ember_mod):
     run_both(fi, fc, [1.5, 2.5])
     assert ember_mod.force_compile(fc.__globals__["k"])
     run_both(fi, fc, [1.5, 2, 3.5])
+
+
+# Calls of math functions compiled to the C library function (passes/math_call.rs, MathCall):
+# every check deopts and the interpreter makes the call, raising what math raises.
+MATH_SRC = (
+    "from math import sqrt, sin, cos, exp, fabs\n"
+    "class FloatSub(float):\n"
+    "    pass\n"
+    "def f(x, y):\n"
+    "    return sqrt(x * 0.5 + y), sin(x) * 2.0, cos(y), exp(x), fabs(y)\n"
+)
+MATH_INPUTS = {
+    "floats": (1.5, 2.25),
+    "ints": (3, 4),
+    "negative zero": (-0.0, -0.0),
+    "sqrt of a negative": (0.5, -9.0),
+    "exp overflow": (1000.0, 1.0),
+    "sin of inf": (float("inf"), 1.0),
+    "nan": (float("nan"), float("nan")),
+    "big int": (2 ** 80, 1.0),
+    "bool": (True, 2.0),
+    "str": ("a", 1.0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MATH_INPUTS))
+def test_math_calls_match_the_interpreter(ember_mod, case):
+    fi, fc = both(MATH_SRC, warm=[MATH_INPUTS["floats"]] * 2)
+    assert ember_mod.dump(fc, "hir").count("MathCall<") == 5
+    before = deopts(ember_mod)
+    run_both(fi, fc, *MATH_INPUTS["floats"])
+    run_both(fi, fc, *MATH_INPUTS["ints"])   # compact ints are converted, as PyFloat_AsDouble does
+    assert deopts(ember_mod) == before, "no check fails for floats and small ints"
+    run_both(fi, fc, *MATH_INPUTS[case])
+    run_both(fi, fc, *MATH_INPUTS["floats"])
+
+
+def test_math_call_errors_and_odd_arguments_deopt(ember_mod):
+    fi, fc = both(MATH_SRC, warm=[MATH_INPUTS["floats"]] * 2)
+    for case in ("sqrt of a negative", "exp overflow", "sin of inf", "big int"):
+        before = deopts(ember_mod)
+        run_both(fi, fc, *MATH_INPUTS[case])
+        assert deopts(ember_mod) == before + 1, case
+    # A float subclass is no exact float: UnboxNumber deopts and the interpreter calls sqrt.
+    before = deopts(ember_mod)
+    run_both(fi, fc, fi.__globals__["FloatSub"](2.0), 1.0)
+    assert deopts(ember_mod) > before
+
+
+def test_math_calls_follow_a_rebound_global(ember_mod):
+    fi, fc = both(MATH_SRC, warm=[MATH_INPUTS["floats"]] * 2)
+    for f in (fi, fc):
+        f.__globals__["sqrt"] = lambda x: -1.0
+        f.__globals__["fabs"] = abs
+    before = deopts(ember_mod)
+    run_both(fi, fc, *MATH_INPUTS["floats"])
+    assert deopts(ember_mod) == before + 1, "the callee check fails once per call"
+    import math
+    for f in (fi, fc):
+        f.__globals__["sqrt"] = math.sqrt
+        f.__globals__["fabs"] = math.fabs
+    run_both(fi, fc, *MATH_INPUTS["floats"])
+
+
+def test_only_the_math_modules_own_functions_are_identified(ember_mod):
+    # A Python function named sqrt, and math.sqrt replaced before the compile, stay calls.
+    src = ("import math\n"
+           "def sqrt(x):\n    return x + 1\n"
+           "math.cos = lambda x: 2.0\n"
+           "cos = math.cos\n"
+           "def f(x):\n    return sqrt(x) + cos(x)\n")
+    import math
+    real_cos = math.cos
+    try:
+        fi, fc = both(src, warm=[(2.0,)] * 2)
+        assert "MathCall" not in ember_mod.dump(fc, "hir")
+        run_both(fi, fc, 2.0)
+    finally:
+        math.cos = real_cos
+
+
+def test_math_calls_keep_reference_counts(ember_mod):
+    fi, fc = both(MATH_SRC, warm=[MATH_INPUTS["floats"]] * 2)
+    import math
+    x, y = float("1.5"), float("2.25")   # objects of their own, not shared constants
+    before = [sys.getrefcount(o) for o in (x, y, math.sqrt, math.sin, math.exp)]
+    for _ in range(50):
+        fc(x, y)
+        try:
+            fc(x, -y)   # sqrt of a negative: deopt, ValueError
+        except ValueError:
+            pass
+    after = [sys.getrefcount(o) for o in (x, y, math.sqrt, math.sin, math.exp)]
+    assert after == before
