@@ -92,6 +92,14 @@ static PyObject *cached_global(PyObject *dict, int64_t version, int64_t index)
     return DK_UNICODE_ENTRIES(keys)[index].me_value;
 }
 
+/* The value of the LoadGlobal `x` (emitted with its six immediates) per its inline cache, or NULL. */
+static PyObject *global_value(PyFunctionObject *func, const Ins *x)
+{
+    if (x->imm[2] == EMBER_GLOBAL_SPEC_MODULE) return cached_global(func->func_globals, x->imm[3], x->imm[5]);
+    if (x->imm[2] == EMBER_GLOBAL_SPEC_BUILTIN) return cached_global(func->func_builtins, x->imm[4], x->imm[5]);
+    return NULL;
+}
+
 /* The EmberMathFn `v` is, or EMBER_MATH_FN_NONE: a builtin function of CPython's own `math`
  * module (its module definition is named "math", the function is METH_O and named as one of
  * the FUNC1 functions Ember compiles; Modules/mathmodule.c). A function assigned over
@@ -310,11 +318,9 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
             r = emit(&prog, EMBER_OP_LOAD_GLOBAL, (uint32_t)i, 6, nconsts + (oparg >> 1), oparg & 1, spec, v1, v2, idx);
             if (r == 0) {
                 /* imm6, imm7: the value, when it is a math function Ember compiles (MathCall). */
-                PyObject *value = NULL;
-                if (spec == EMBER_GLOBAL_SPEC_MODULE) value = cached_global(func->func_globals, v1, idx);
-                else if (spec == EMBER_GLOBAL_SPEC_BUILTIN) value = cached_global(func->func_builtins, v2, idx);
-                int64_t fn = math_fn_of(value);
                 Ins *x = &prog.v[prog.n - 1];
+                PyObject *value = global_value(func, x);
+                int64_t fn = math_fn_of(value);
                 x->nimm = 8;
                 x->imm[6] = fn;
                 x->imm[7] = fn != EMBER_MATH_FN_NONE ? (int64_t)(uintptr_t)value : 0;
@@ -345,7 +351,18 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
                 else if (op == LOAD_ATTR_SLOT) { spec = EMBER_ATTR_SPEC_SLOT; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_MODULE) { spec = EMBER_ATTR_SPEC_MODULE; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_WITH_HINT) { spec = EMBER_ATTR_SPEC_WITH_HINT; a = cache_u32(&cache[1]); c = cache[3].cache; }
-                r = emit(&prog, EMBER_OP_LOAD_ATTR, (uint32_t)i, 4, name, spec, a, c, 0, 0);
+                /* A module attribute read right after the global that holds the module
+                 * (`math.sqrt`): imm4, imm5 as LoadGlobal's imm6, imm7 (MathCall). */
+                PyObject *value = NULL;
+                if (spec == EMBER_ATTR_SPEC_MODULE && prog.n > 0 && prog.v[prog.n - 1].op == EMBER_OP_LOAD_GLOBAL &&
+                    prog.v[prog.n - 1].imm[1] == 0) {
+                    PyObject *module = global_value(func, &prog.v[prog.n - 1]);
+                    if (module != NULL && PyModule_CheckExact(module))
+                        value = cached_global(PyModule_GetDict(module), a, c);
+                }
+                int64_t fn = math_fn_of(value);
+                r = emit(&prog, EMBER_OP_LOAD_ATTR, (uint32_t)i, 6, name, spec, a, c, fn,
+                         fn != EMBER_MATH_FN_NONE ? (int64_t)(uintptr_t)value : 0);
             }
             break;
         }

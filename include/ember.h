@@ -75,8 +75,8 @@
 #define EMBER_WIRE_MAGIC 826428741
 
 /**
- * Wire format version this library reads (4: `LoadGlobal` carries the `math` function its
- * value was identified as, imm6 and imm7).
+ * Wire format version this library reads (4: `LoadGlobal` and `LoadAttr` carry the `math`
+ * function their value was identified as: imm6 and imm7, imm4 and imm5).
  */
 #define EMBER_WIRE_VERSION 4
 
@@ -1369,9 +1369,9 @@ typedef uint8_t EmberForIterSpec;
 #endif // __STDC_VERSION__ >= 202311L
 
 /**
- * A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 (the
- * shim's identification of the global's current value, [`MathFn::None`] for anything else)
- * and [`Op::MathCall`]'s imm0. Each of these is `FUNC1(name, name, ...)` in CPython's
+ * A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 and
+ * a module-form `LoadAttr`'s imm4 (the shim's identification of the value its inline cache
+ * points at, [`MathFn::None`] for anything else) and [`Op::MathCall`]'s imm0. Each of these is `FUNC1(name, name, ...)` in CPython's
  * `Modules/mathmodule.c`: `math_1` converts the argument with `PyFloat_AsDouble`, calls the C
  * function and raises on a NaN or infinite result the argument does not explain. Shared with
  * C as `EmberMathFn`.

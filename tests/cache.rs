@@ -19,7 +19,7 @@ consts [0x7f0020001000, 0x7f0020000000, 0x7f0020002040]
 bb0:
   Resume @0[]
   v0 = LoadGlobal<0, 0, 1, 1234, 0, 7, 0, 0> @1[]
-  v1 = LoadAttr<0, 1, 88, 3> v0 @6[]
+  v1 = LoadAttr<0, 1, 88, 3, 0, 0> v0 @6[]
   v2 = LoadGlobal<2, 0, 2, 1234, 99, 4, 0, 0> @9[]
   v3 = ToBool<6, 88> v2 @14[]
   PopTop v1
@@ -38,7 +38,7 @@ consts [0x5, 0x2, 0x6]
 bb0:
   Resume @0[]
   v0 = LoadGlobal<0, 0, 1, 7, 0, 7, 0, 0> @1[]
-  v1 = LoadAttr<0, 1, 8, 3> v0 @6[]
+  v1 = LoadAttr<0, 1, 8, 3, 0, 0> v0 @6[]
   v2 = LoadGlobal<2, 0, 2, 7, 9, 4, 0, 0> @9[]
   v3 = ToBool<6, 8> v2 @14[]
   PopTop v1

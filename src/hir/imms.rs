@@ -110,6 +110,11 @@ views! {
         version: i64 = 2,
         /// Inline-values index, slot offset in bytes, entry index or dict hint.
         index: i64 = 3,
+        /// For [`AttrSpec::Module`] right after the global holding the module (`math.sqrt`):
+        /// what the shim identified the attribute's value as ([`MathFn::None`]: nothing).
+        known: MathFn = 4,
+        /// That value's address (a bound value; 0 with [`MathFn::None`]).
+        object: i64 = 5,
     }
     /// `LoadMethod` (`LOAD_ATTR`, method form).
     LoadMethodImms for LoadMethod {

@@ -293,9 +293,9 @@ pub enum Op {
     MathCall = 111,
 }
 
-/// A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 (the
-/// shim's identification of the global's current value, [`MathFn::None`] for anything else)
-/// and [`Op::MathCall`]'s imm0. Each of these is `FUNC1(name, name, ...)` in CPython's
+/// A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 and
+/// a module-form `LoadAttr`'s imm4 (the shim's identification of the value its inline cache
+/// points at, [`MathFn::None`] for anything else) and [`Op::MathCall`]'s imm0. Each of these is `FUNC1(name, name, ...)` in CPython's
 /// `Modules/mathmodule.c`: `math_1` converts the argument with `PyFloat_AsDouble`, calls the C
 /// function and raises on a NaN or infinite result the argument does not explain. Shared with
 /// C as `EmberMathFn`.
@@ -671,7 +671,7 @@ ops! {
     ContainsOp, 1, false, true, false;
     LoadGlobal, 8, false, true, false;
     StoreGlobal, 1, false, true, false;
-    LoadAttr, 4, false, true, false;
+    LoadAttr, 6, false, true, false;
     LoadMethod, 5, false, true, false;
     StoreAttr, 4, false, true, false;
     BinarySubscr, 1, false, true, false;
@@ -778,8 +778,10 @@ impl Op {
             Op::LoadGlobal => &[3, 4, 7],
             // The `math` function's address.
             Op::MathCall => &[1],
-            // LOAD_ATTR_* / STORE_ATTR_*: the type (or module keys) version.
-            Op::LoadAttr | Op::StoreAttr => &[2],
+            // LOAD_ATTR_* / STORE_ATTR_*: the type (or module keys) version; LOAD_ATTR_MODULE:
+            // the address of a `math` function the attribute was identified as.
+            Op::LoadAttr => &[2, 5],
+            Op::StoreAttr => &[2],
             // LOAD_ATTR_METHOD_*: type version, keys version, descriptor address.
             Op::LoadMethod => &[2, 3, 4],
             _ => &[],

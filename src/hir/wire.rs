@@ -22,8 +22,8 @@ use crate::hir::Type;
 
 /// Magic number at the start of every wire function ("EMB1", little-endian).
 pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
-/// Wire format version this library reads (4: `LoadGlobal` carries the `math` function its
-/// value was identified as, imm6 and imm7).
+/// Wire format version this library reads (4: `LoadGlobal` and `LoadAttr` carry the `math`
+/// function their value was identified as: imm6 and imm7, imm4 and imm5).
 pub const EMBER_WIRE_VERSION: u16 = 4;
 /// Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
 pub const EMBER_WIRE_FLAG_IMMORTAL: u16 = 1;
@@ -279,6 +279,9 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
             }
             Op::LoadGlobal if crate::hir::op::MathFn::from_imm(imm(6)).is_none() => {
                 return Err(err(i, ins, format!("unknown math function {}", imm(6))));
+            }
+            Op::LoadAttr if crate::hir::op::MathFn::from_imm(imm(4)).is_none() => {
+                return Err(err(i, ins, format!("unknown math function {}", imm(4))));
             }
             Op::CopyFreeVars if imm(0) < 0 || imm(0) as u64 > f.nlocalsplus as u64 => {
                 return Err(err(i, ins, format!("{} free variables for {} slots", imm(0), f.nlocalsplus)));

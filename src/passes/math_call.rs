@@ -1,7 +1,8 @@
 //! Compiles a call of a `math` function to its C library function on a machine double. The
 //! shim identifies the value of a `LOAD_GLOBAL` it specialised as one of the functions of
-//! [`MathFn`] (`LoadGlobal`'s imm6, with the object's address in imm7), so a one-argument call
-//! of that global with a NULL self:
+//! [`MathFn`] (`LoadGlobal`'s imm6, with the object's address in imm7; for `math.sqrt`, a
+//! `LOAD_ATTR_MODULE` right after the global holding the module: `LoadAttr`'s imm4 and imm5),
+//! so a one-argument call of that value with a NULL self:
 //!
 //! ```text
 //! v0 = LoadGlobal<2, 1, 1, 7, 0, 3, 2, 9> @10[]
@@ -30,7 +31,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::hir::imms::{CallImms, LoadGlobalImms};
+use crate::hir::imms::{CallImms, LoadAttrImms, LoadGlobalImms};
 use crate::hir::op::MathFn;
 use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
 
@@ -49,10 +50,13 @@ pub fn run(f: &mut Function) -> usize {
     let mut nulls: HashSet<Value> = HashSet::new();
     for b in &f.blocks {
         for ins in &b.instrs {
-            if let Some(g) = LoadGlobalImms::of(ins) {
-                if g.known != MathFn::None && g.object != 0 {
-                    known.insert(ins.results[0], (g.known, g.object));
-                }
+            let identified = match (LoadGlobalImms::of(ins), LoadAttrImms::of(ins)) {
+                (Some(g), _) => Some((g.known, g.object)),
+                (_, Some(a)) => Some((a.known, a.object)),
+                _ => None,
+            };
+            if let Some((func, object)) = identified.filter(|&(func, object)| func != MathFn::None && object != 0) {
+                known.insert(ins.results[0], (func, object));
             } else if ins.op == Op::PushNull {
                 nulls.insert(ins.results[0]);
             }

@@ -533,3 +533,29 @@ def test_math_calls_keep_reference_counts(ember_mod):
             pass
     after = [sys.getrefcount(o) for o in (x, y, math.sqrt, math.sin, math.exp)]
     assert after == before
+
+
+def test_math_attribute_calls_follow_the_module_and_its_attributes(ember_mod):
+    # `math.sqrt(x)`: the attribute of the global module, identified through LOAD_ATTR_MODULE.
+    src = "import math\ndef f(x):\n    return math.sqrt(x) + math.cos(x)\n"
+    fi, fc = both(src, warm=[(2.0,)] * 2)
+    assert ember_mod.dump(fc, "hir").count("MathCall<") == 2
+    run_both(fi, fc, 2.0)
+    run_both(fi, fc, -1.0)   # ValueError from sqrt, raised by the interpreter after the deopt
+    import math
+    real = math.sqrt
+    try:
+        math.sqrt = lambda x: 7.0   # the module's dict keeps its keys: the callee check fails
+        before = deopts(ember_mod)
+        run_both(fi, fc, 2.0)
+        assert deopts(ember_mod) == before + 1
+    finally:
+        math.sqrt = real
+    fake = type(sys)("math")
+    fake.sqrt, fake.cos = (lambda x: 1.0), (lambda x: 2.0)
+    for f in (fi, fc):
+        f.__globals__["math"] = fake
+    run_both(fi, fc, 2.0)
+    for f in (fi, fc):
+        f.__globals__["math"] = math
+    run_both(fi, fc, 2.0)
