@@ -50,13 +50,78 @@ ember_raise_unbound_local(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx)
  * Arithmetic, truth and comparisons
  * ====================================================================================== */
 
+/* `o` as a double when it is an exact float or a compact exact int (1), else 0: the numbers
+ * whose float arithmetic is one machine operation. A compact int has at most one 30-bit digit,
+ * so it converts exactly, as PyLong_AsDouble would. */
+static inline int number_as_double(PyObject *o, double *d)
+{
+    if (PyFloat_CheckExact(o)) {
+        *d = PyFloat_AS_DOUBLE(o);
+        return 1;
+    }
+    if (PyLong_CheckExact(o) && _PyLong_IsCompact((PyLongObject *)o)) {
+        *d = (double)_PyLong_CompactValue((PyLongObject *)o);
+        return 1;
+    }
+    return 0;
+}
+
+/* The float result `r` of an operation on a and b (both consumed; each an exact float or int),
+ * written into an operand float that dies here, as the interpreter's float forms do. */
+static PyObject *number_result(PyObject *a, PyObject *b, double r)
+{
+    PyObject *res;
+    if (PyFloat_CheckExact(a) && Py_REFCNT(a) == 1) {
+        ((PyFloatObject *)a)->ob_fval = r;
+        res = a;
+        Py_DECREF(b);
+    }
+    else if (PyFloat_CheckExact(b) && Py_REFCNT(b) == 1) {
+        ((PyFloatObject *)b)->ob_fval = r;
+        res = b;
+        Py_DECREF(a);
+    }
+    else {
+        res = PyFloat_FromDouble(r);
+        Py_DECREF(a);
+        Py_DECREF(b);
+    }
+    return res;
+}
+
+/* `+ - * /` where the result is a float computed by one machine operation: a float with a float
+ * or a compact int (float_add ... float_div convert the int with PyLong_AsDouble; the int's
+ * own operation returns NotImplemented first), and `/` of two compact ints (long_true_divide
+ * divides such ints as doubles: both convert exactly, so the quotient is correctly rounded).
+ * A zero divisor is left to the generic path, which raises. Returns NULL (nothing consumed)
+ * when it does not apply. CPython 3.13 quickens none of the mixed forms nor `/`. */
+static PyObject *float_arith(PyObject *a, PyObject *b, i64 nb)
+{
+    int div = nb == NB_TRUE_DIVIDE || nb == NB_INPLACE_TRUE_DIVIDE;
+    if (!div && !PyFloat_CheckExact(a) && !PyFloat_CheckExact(b)) return NULL;
+    double x, y;
+    if (!number_as_double(a, &x) || !number_as_double(b, &y)) return NULL;
+    switch (nb) {
+    case NB_ADD: case NB_INPLACE_ADD: return number_result(a, b, x + y);
+    case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: return number_result(a, b, x - y);
+    case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: return number_result(a, b, x * y);
+    case NB_TRUE_DIVIDE: case NB_INPLACE_TRUE_DIVIDE:
+        if (y == 0.0) return NULL;
+        return number_result(a, b, x / y);
+    default: return NULL;
+    }
+}
+
 /* BINARY_OP (generic): _PyEval_BinaryOps[nb](a, b). Operands of one exact type that a
  * specialised form handles go to that form first: a site compiled with a stale profile (ints
  * seen first, floats later) then costs a call, not the whole number protocol, the way the
- * interpreter would have re-specialised it. */
+ * interpreter would have re-specialised it. Float arithmetic the interpreter does not quicken
+ * (mixed float and int, `/`) is computed here (float_arith). */
 PyObject *
 ember_binary_op(PyObject *a, PyObject *b, i64 nb)
 {
+    PyObject *num = float_arith(a, b, nb);
+    if (num != NULL) return num;
     if (Py_TYPE(a) == Py_TYPE(b)) {
         int add = nb == NB_ADD || nb == NB_INPLACE_ADD;
         int sub = nb == NB_SUBTRACT || nb == NB_INPLACE_SUBTRACT;

@@ -559,3 +559,39 @@ def test_math_attribute_calls_follow_the_module_and_its_attributes(ember_mod):
     for f in (fi, fc):
         f.__globals__["math"] = math
     run_both(fi, fc, 2.0)
+
+
+# The generic BINARY_OP helper computes the float arithmetic CPython 3.13 does not quicken
+# (float with int, `/`) itself (runtime_slow.c float_arith); everything it does not take (zero
+# divisors, big ints, bools, subclasses) goes through the number protocol as before.
+GENERIC_ARITH_SRC = (
+    "def f(a, b):\n"
+    "    c = a\n"
+    "    c /= b\n"
+    "    d = a\n"
+    "    d -= b\n"
+    "    return a + b, a - b, a * b, a / b, c, d, b - a, b / a\n"
+)
+GENERIC_ARITH_INPUTS = [
+    (1.5, 2), (2, 1.5), (3, 4), (-7, 2), (0.5, -0.0), (-0.0, 3), (0, 2.5), (2.5, 0),
+    (1e308, 10), (float("inf"), 2), (float("nan"), 1), (2 ** 40, 0.5), (2 ** 80, 3.0),
+    (True, 2.5), (7, 2 ** 62), (-(2 ** 30) + 1, 3), (1.5, "x"),
+]
+
+
+@pytest.mark.parametrize("args", GENERIC_ARITH_INPUTS, ids=repr)
+def test_generic_float_arithmetic_matches_the_interpreter(ember_mod, args):
+    # Warmed with mixed operands, so the interpreter leaves every site generic.
+    fi, fc = both(GENERIC_ARITH_SRC, warm=[(1.5, 2), (3, 0.25)])
+    run_both(fi, fc, *args)
+    run_both(fi, fc, 1.5, 2)
+
+
+def test_generic_float_arithmetic_keeps_reference_counts(ember_mod):
+    fi, fc = both(GENERIC_ARITH_SRC, warm=[(1.5, 2), (3, 0.25)])
+    a, b = float("1.25"), 10 ** 3
+    before = (sys.getrefcount(a), sys.getrefcount(b))
+    for _ in range(100):
+        fc(a, b)
+        fc(b, a)
+    assert (sys.getrefcount(a), sys.getrefcount(b)) == before
