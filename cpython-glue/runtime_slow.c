@@ -122,6 +122,7 @@ ember_binary_op(PyObject *a, PyObject *b, i64 nb)
 {
     PyObject *num = float_arith(a, b, nb);
     if (num != NULL) return num;
+    if (PyType_HasFeature(Py_TYPE(a), Py_TPFLAGS_HEAPTYPE) && ember_binop_direct(a, b, (int)nb, &num)) return num;
     if (Py_TYPE(a) == Py_TYPE(b)) {
         int add = nb == NB_ADD || nb == NB_INPLACE_ADD;
         int sub = nb == NB_SUBTRACT || nb == NB_INPLACE_SUBTRACT;

@@ -10,6 +10,7 @@
  * See shared/design/cpython313-hosting.md sections 4-8 for the measured protocol. */
 #include "ember_runtime.h"
 #include "opcode_ids.h"               /* MIN_INSTRUMENTED_OPCODE */
+#include "opcode.h"                   /* NB_* (ember_binop_direct) */
 #include "internal/pycore_code.h"
 #include "internal/pycore_opcode_metadata.h"   /* _PyOpcode_Caches, _PyOpcode_Deopt (defined in serialize.c) */
 #include "internal/pycore_function.h"
@@ -1509,6 +1510,111 @@ static PyObject *init_name;  /* interned "__init__" */
 static PyObject *iter_name;  /* interned "__iter__" */
 getiterfunc ember_slot_tp_iter;
 
+/* The operators ember_binop_direct takes: NB_* (and its in-place form), the dunder, the number
+ * slot's offset and the symbols of abstract.c's binop_type_error. */
+#define EMBER_BINOPS 4
+static struct {
+    int nb, inplace_nb;
+    const char *dunder;
+    size_t slot, inplace_slot;
+    const char *symbol, *inplace_symbol;
+    PyObject *name;   /* interned dunder */
+} binops[EMBER_BINOPS] = {
+    {NB_ADD, NB_INPLACE_ADD, "__add__", offsetof(PyNumberMethods, nb_add), offsetof(PyNumberMethods, nb_inplace_add), "+", "+=", NULL},
+    {NB_SUBTRACT, NB_INPLACE_SUBTRACT, "__sub__", offsetof(PyNumberMethods, nb_subtract),
+     offsetof(PyNumberMethods, nb_inplace_subtract), "-", "-=", NULL},
+    {NB_MULTIPLY, NB_INPLACE_MULTIPLY, "__mul__", offsetof(PyNumberMethods, nb_multiply),
+     offsetof(PyNumberMethods, nb_inplace_multiply), "*", "*=", NULL},
+    {NB_TRUE_DIVIDE, NB_INPLACE_TRUE_DIVIDE, "__truediv__", offsetof(PyNumberMethods, nb_true_divide),
+     offsetof(PyNumberMethods, nb_inplace_true_divide), "/", "/=", NULL},
+};
+static binaryfunc slot_nb[EMBER_BINOPS];   /* typeobject.c's slot_nb_add ... (static there) */
+
+/* `a OP b` for an instance `a` of a class that defines OP in Python (its number slot is
+ * typeobject.c's slot_nb_*, and the class's attribute is a Python function), with `b` of the
+ * same class or an exact float or int: the function is called with (a, b) directly, entering
+ * compiled code when it has some, instead of PyNumber_* -> binary_op1 -> slot_nb_* ->
+ * vectorcall_maybe, which look the method up in the type cache through the thread state on
+ * every operation. What those would do next is done here too: for the same class, a
+ * NotImplemented result raises binop_type_error's TypeError (binary_op1 tries no reflected
+ * method for one class); for a float or int `b`, its own slot is tried (float_add(a, b) and the
+ * like return NotImplemented unless `a` is itself a float or int subclass), then the TypeError.
+ * Classes with sequence concatenation or repetition (a list subclass), in-place operator
+ * methods for an in-place form, and descriptors other than functions are left to the generic
+ * path. Returns 1 with *result set (a and b consumed), 0 with nothing done. */
+int ember_binop_direct(PyObject *a, PyObject *b, int nb, PyObject **result)
+{
+    PyTypeObject *tp = Py_TYPE(a), *tb = Py_TYPE(b);
+    PyNumberMethods *nm = tp->tp_as_number;
+    int k, inplace = 0;
+    for (k = 0; k < EMBER_BINOPS; k++) {
+        if (nb == binops[k].nb) break;
+        if (nb == binops[k].inplace_nb) {
+            inplace = 1;
+            break;
+        }
+    }
+    if (k == EMBER_BINOPS || nm == NULL || slot_nb[k] == NULL ||
+        *(binaryfunc *)((char *)nm + binops[k].slot) != slot_nb[k])
+        return 0;
+    if (inplace && *(binaryfunc *)((char *)nm + binops[k].inplace_slot) != NULL) return 0;
+    if (tb != tp && !PyFloat_CheckExact(b) && !PyLong_CheckExact(b)) return 0;
+    PySequenceMethods *sq = tp->tp_as_sequence;
+    if (sq != NULL && (sq->sq_concat != NULL || sq->sq_repeat != NULL || sq->sq_inplace_concat != NULL ||
+                       sq->sq_inplace_repeat != NULL))
+        return 0;
+    /* The method by type version (see ember_iter_direct): borrowed, the type still holds it. */
+    static struct { PyTypeObject *tp; unsigned int version; PyObject *meth; } cache[EMBER_BINOPS][8];
+    unsigned int version = tp->tp_version_tag;
+    PyObject *meth;
+    if (version != 0 && cache[k][version & 7].version == version && cache[k][version & 7].tp == tp) {
+        meth = cache[k][version & 7].meth;
+    }
+    else {
+        meth = _PyType_Lookup(tp, binops[k].name);
+        version = tp->tp_version_tag;
+        if (meth != NULL && version != 0) {
+            cache[k][version & 7].tp = tp;
+            cache[k][version & 7].version = version;
+            cache[k][version & 7].meth = meth;
+        }
+    }
+    if (meth == NULL || !PyFunction_Check(meth)) return 0;
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+    PyObject *args[2] = {a, b};
+    PyObject *res;
+    Py_INCREF(tp);   /* for the error message */
+    Py_INCREF(tb);
+    /* The references the callee's frame takes; a and b stay ours for the float/int slot, as
+     * the interpreter's stack keeps its own during the call. */
+    Py_INCREF(meth);
+    Py_INCREF(a);
+    Py_INCREF(b);
+    if (!ember_call_direct(ts, meth, args, 2, &res)) {   /* steals meth, a and b when it takes the call */
+        Py_DECREF(a);   /* not taken: the generic call's frame takes its own */
+        Py_DECREF(b);
+        res = PyObject_Vectorcall(meth, args, 2, NULL);
+        Py_DECREF(meth);
+    }
+    if (res == Py_NotImplemented && tb != tp) {
+        Py_DECREF(res);
+        binaryfunc slotw = tb->tp_as_number ? *(binaryfunc *)((char *)tb->tp_as_number + binops[k].slot) : NULL;
+        res = slotw ? slotw(a, b) : Py_NewRef(Py_NotImplemented);
+    }
+    if (res == Py_NotImplemented) {
+        Py_DECREF(res);
+        PyErr_Format(PyExc_TypeError, "unsupported operand type(s) for %.100s: '%.100s' and '%.100s'",
+                     inplace ? binops[k].inplace_symbol : binops[k].symbol, tp->tp_name, tb->tp_name);
+        res = NULL;
+    }
+    Py_DECREF(a);
+    Py_DECREF(b);
+    Py_DECREF(tp);
+    Py_DECREF(tb);
+    *result = res;
+    return 1;
+}
+
 int ember_iter_direct(PyThreadState *ts, PyObject *obj, PyObject **result)
 {
     PyTypeObject *tp = Py_TYPE(obj);
@@ -2917,11 +3023,17 @@ PyMODINIT_FUNC PyInit__shim(void)
     py_function_vectorcall = ((PyFunctionObject *)fn)->vectorcall;
     /* Capture slot_tp_iter (static in Objects/typeobject.c): the tp_iter of a class whose
      * __iter__ is a Python function. */
-    PyObject *ns = Py_BuildValue("{s:O}", "__iter__", fn);
+    PyObject *ns = Py_BuildValue("{s:O,s:O,s:O,s:O,s:O}", "__iter__", fn, "__add__", fn, "__sub__", fn, "__mul__", fn,
+                                 "__truediv__", fn);
     PyObject *probe = ns ? PyObject_CallFunction((PyObject *)&PyType_Type, "s()O", "ember_iter_probe", ns) : NULL;
     Py_XDECREF(ns);
     if (probe) {
         ember_slot_tp_iter = ((PyTypeObject *)probe)->tp_iter;
+        /* And slot_nb_add ... slot_nb_true_divide: a class's operator slots when it defines the
+         * operator in Python (ember_binop_direct). */
+        PyNumberMethods *nm = ((PyTypeObject *)probe)->tp_as_number;
+        for (int k = 0; k < EMBER_BINOPS; k++)
+            slot_nb[k] = *(binaryfunc *)((char *)nm + binops[k].slot);
         Py_DECREF(probe);
     }
     else {
@@ -2933,6 +3045,7 @@ PyMODINIT_FUNC PyInit__shim(void)
     init_name = PyUnicode_InternFromString("__init__");
     if (!init_name) return NULL;
     iter_name = PyUnicode_InternFromString("__iter__");
+    for (int k = 0; k < EMBER_BINOPS; k++) binops[k].name = PyUnicode_InternFromString(binops[k].dunder);
     if (!iter_name) return NULL;
     return m;
 }

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import both, run_both
+from conftest import Call, assert_same, both, call_outcome, run_both
 
 
 @pytest.fixture(autouse=True)
@@ -595,3 +595,94 @@ def test_generic_float_arithmetic_keeps_reference_counts(ember_mod):
         fc(a, b)
         fc(b, a)
     assert (sys.getrefcount(a), sys.getrefcount(b)) == before
+
+
+# Operators a class defines in Python, called directly from the generic BINARY_OP helper
+# (shim.c ember_binop_direct) for an operand of the same class or an exact float or int.
+OPERATOR_SRC = '''
+import sys
+class V:
+    def __init__(self, x):
+        self.x = x
+    def __add__(self, o):
+        if isinstance(o, V):
+            return V(self.x + o.x)
+        if o == "ni":
+            return NotImplemented
+        return V(self.x + o)
+    def __sub__(self, o):
+        if isinstance(o, V) and o.x == "boom":
+            raise ValueError("boom")
+        return (sys.getrefcount(self), sys.getrefcount(o)) if o is self else V(self.x - o.x)
+    def __mul__(self, o):
+        return NotImplemented if o == 0 else V(self.x * (o.x if isinstance(o, V) else o))
+    def __truediv__(self, o):
+        return V(self.x / (o.x if isinstance(o, V) else o))
+    def __repr__(self):
+        return f"V({self.x!r})"
+    def __eq__(self, o):
+        return isinstance(o, V) and self.x == o.x
+    __hash__ = None
+class W(V):
+    def __radd__(self, o):
+        return "W.__radd__"
+class I(V):
+    def __iadd__(self, o):
+        return "I.__iadd__"
+class R:
+    def __radd__(self, o):
+        return "R.__radd__"
+class F(float):
+    def __add__(self, o):
+        return NotImplemented
+class L(list):
+    def __add__(self, o):
+        return "L.__add__"
+def f(a, b):
+    c = a
+    c += b
+    return a + b, a - b, a * b, a / b, c
+def g(a):
+    return a - a
+'''
+OPERATOR_INPUTS = {
+    "same class": ("V(1.5)", "V(2)"),
+    "float right": ("V(1.5)", "2.5"),
+    "int right": ("V(3)", "2"),
+    "not implemented": ("V(1)", "0"),
+    "raises": ("V(1)", "V('boom')"),
+    "subclass with __radd__": ("V(1)", "W(2)"),
+    "subclass on the left": ("W(1)", "V(2)"),
+    "in-place method": ("I(1)", "I(2)"),
+    "only __radd__": ("R()", "R()"),
+    "float subclass": ("F(1.5)", "2.5"),
+    "list subclass": ("L([1])", "L([2])"),
+    "str right": ("V(1)", "'ni'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPERATOR_INPUTS))
+def test_python_operators_match_the_interpreter(ember_mod, case):
+    # The operands are instances of each copy's own classes, made from the same source text.
+    fi, fc = both(OPERATOR_SRC, warm=[(1.5, 2)])
+    ai = tuple(eval(e, fi.__globals__) for e in OPERATOR_INPUTS[case])
+    ac = tuple(eval(e, fc.__globals__) for e in OPERATOR_INPUTS[case])
+    assert_same(call_outcome(fi, Call(*ai)), call_outcome(fc, Call(*ac)), case)
+
+
+def test_python_operators_follow_a_redefined_method_and_keep_reference_counts(ember_mod):
+    fi, fc = both(OPERATOR_SRC, warm=[(1.5, 2)])
+    Vi, Vc = fi.__globals__["V"], fc.__globals__["V"]
+    gc = fc.__globals__["g"]
+    assert ember_mod.is_compiled(gc)
+    vc = Vc(1.0)
+    assert fc(Vc(1.5), Vc(2)) == tuple(
+        (Vc(x.x) if isinstance(x, Vi) else x) for x in fi(Vi(1.5), Vi(2)))
+    for V in (Vi, Vc):
+        V.__add__ = lambda self, o: "redefined"
+    assert fc(Vc(1.5), Vc(2))[0] == fi(Vi(1.5), Vi(2))[0] == "redefined"
+    before = sys.getrefcount(vc)
+    for _ in range(100):
+        fc(vc, vc)
+        gc(vc)
+    assert sys.getrefcount(vc) == before
