@@ -103,8 +103,10 @@ int ember_err_occurred(PyThreadState *ts);
 PyObject *ember_raise_unbound_local(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx);
 
 /* ---- arithmetic and truth (BINARY_OP, UNARY_*, TO_BOOL, COMPARE_OP, IS_OP, CONTAINS_OP) ---- */
-/* `nb` is BINARY_OP's oparg (NB_ADD, NB_INPLACE_ADD, ...). */
-PyObject *ember_binary_op(PyObject *a, PyObject *b, i64 nb);
+/* `nb` is BINARY_OP's oparg (NB_ADD, NB_INPLACE_ADD, ...). The generic one takes the thread
+ * state for the float free list (NULL: found through PyFloat_FromDouble's own lookup); the
+ * specialised forms fall back to it with NULL. */
+PyObject *ember_binary_op(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
 PyObject *ember_binary_op_add_int(PyObject *a, PyObject *b, i64 nb);
 PyObject *ember_binary_op_subtract_int(PyObject *a, PyObject *b, i64 nb);
 PyObject *ember_binary_op_multiply_int(PyObject *a, PyObject *b, i64 nb);

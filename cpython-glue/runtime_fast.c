@@ -292,7 +292,7 @@ PyObject *
 ember_binary_op_add_int(PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
-        return ember_binary_op(a, b, nb);
+        return ember_binary_op(NULL, a, b, nb);
     }
     PyObject *res = _PyLong_Add((PyLongObject *)a, (PyLongObject *)b);
     _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
@@ -305,7 +305,7 @@ PyObject *
 ember_binary_op_subtract_int(PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
-        return ember_binary_op(a, b, nb);
+        return ember_binary_op(NULL, a, b, nb);
     }
     PyObject *res = _PyLong_Subtract((PyLongObject *)a, (PyLongObject *)b);
     _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
@@ -318,7 +318,7 @@ PyObject *
 ember_binary_op_multiply_int(PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
-        return ember_binary_op(a, b, nb);
+        return ember_binary_op(NULL, a, b, nb);
     }
     PyObject *res = _PyLong_Multiply((PyLongObject *)a, (PyLongObject *)b);
     _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
@@ -354,7 +354,7 @@ PyObject *
 ember_binary_op_add_float(PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
-        return ember_binary_op(a, b, nb);
+        return ember_binary_op(NULL, a, b, nb);
     }
     double d = ((PyFloatObject *)a)->ob_fval + ((PyFloatObject *)b)->ob_fval;
     return ember_float_result(a, b, d);
@@ -365,7 +365,7 @@ PyObject *
 ember_binary_op_subtract_float(PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
-        return ember_binary_op(a, b, nb);
+        return ember_binary_op(NULL, a, b, nb);
     }
     double d = ((PyFloatObject *)a)->ob_fval - ((PyFloatObject *)b)->ob_fval;
     return ember_float_result(a, b, d);
@@ -376,7 +376,7 @@ PyObject *
 ember_binary_op_multiply_float(PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
-        return ember_binary_op(a, b, nb);
+        return ember_binary_op(NULL, a, b, nb);
     }
     double d = ((PyFloatObject *)a)->ob_fval * ((PyFloatObject *)b)->ob_fval;
     return ember_float_result(a, b, d);
@@ -387,7 +387,7 @@ PyObject *
 ember_binary_op_add_unicode(PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b))) {
-        return ember_binary_op(a, b, nb);
+        return ember_binary_op(NULL, a, b, nb);
     }
     PyObject *res = PyUnicode_Concat(a, b);
     _Py_DECREF_SPECIALIZED(a, _PyUnicode_ExactDealloc);

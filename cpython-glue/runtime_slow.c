@@ -68,7 +68,7 @@ static inline int number_as_double(PyObject *o, double *d)
 
 /* The float result `r` of an operation on a and b (both consumed; each an exact float or int),
  * written into an operand float that dies here, as the interpreter's float forms do. */
-static PyObject *number_result(PyObject *a, PyObject *b, double r)
+static PyObject *number_result(PyThreadState *ts, PyObject *a, PyObject *b, double r)
 {
     PyObject *res;
     if (PyFloat_CheckExact(a) && Py_REFCNT(a) == 1) {
@@ -82,7 +82,7 @@ static PyObject *number_result(PyObject *a, PyObject *b, double r)
         Py_DECREF(a);
     }
     else {
-        res = PyFloat_FromDouble(r);
+        res = ts != NULL ? ember_float_box(ts, r) : PyFloat_FromDouble(r);
         Py_DECREF(a);
         Py_DECREF(b);
     }
@@ -95,19 +95,19 @@ static PyObject *number_result(PyObject *a, PyObject *b, double r)
  * divides such ints as doubles: both convert exactly, so the quotient is correctly rounded).
  * A zero divisor is left to the generic path, which raises. Returns NULL (nothing consumed)
  * when it does not apply. CPython 3.13 quickens none of the mixed forms nor `/`. */
-static PyObject *float_arith(PyObject *a, PyObject *b, i64 nb)
+static PyObject *float_arith(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     int div = nb == NB_TRUE_DIVIDE || nb == NB_INPLACE_TRUE_DIVIDE;
     if (!div && !PyFloat_CheckExact(a) && !PyFloat_CheckExact(b)) return NULL;
     double x, y;
     if (!number_as_double(a, &x) || !number_as_double(b, &y)) return NULL;
     switch (nb) {
-    case NB_ADD: case NB_INPLACE_ADD: return number_result(a, b, x + y);
-    case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: return number_result(a, b, x - y);
-    case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: return number_result(a, b, x * y);
+    case NB_ADD: case NB_INPLACE_ADD: return number_result(ts, a, b, x + y);
+    case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: return number_result(ts, a, b, x - y);
+    case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: return number_result(ts, a, b, x * y);
     case NB_TRUE_DIVIDE: case NB_INPLACE_TRUE_DIVIDE:
         if (y == 0.0) return NULL;
-        return number_result(a, b, x / y);
+        return number_result(ts, a, b, x / y);
     default: return NULL;
     }
 }
@@ -118,9 +118,9 @@ static PyObject *float_arith(PyObject *a, PyObject *b, i64 nb)
  * interpreter would have re-specialised it. Float arithmetic the interpreter does not quicken
  * (mixed float and int, `/`) is computed here (float_arith). */
 PyObject *
-ember_binary_op(PyObject *a, PyObject *b, i64 nb)
+ember_binary_op(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
-    PyObject *num = float_arith(a, b, nb);
+    PyObject *num = float_arith(ts, a, b, nb);
     if (num != NULL) return num;
     if (PyType_HasFeature(Py_TYPE(a), Py_TPFLAGS_HEAPTYPE) && ember_binop_direct(a, b, (int)nb, &num)) return num;
     if (Py_TYPE(a) == Py_TYPE(b)) {

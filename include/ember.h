@@ -1752,7 +1752,7 @@ enum EmberStatus ember_compile_text(const uint8_t *text,
 
 /**
  * The C prototype of runtime helper number `i` (0-based), e.g.
- * `"void *ember_binary_op(void *, void *, int64_t)"`, or NULL past the last one. These are the
+ * `"void *ember_binary_op(void *, void *, void *, int64_t)"`, or NULL past the last one. These are the
  * functions compiled code may call by name: a host registers each one its functions use in
  * [`EmberConfig::helpers`] (compiling code that calls an unregistered one fails with `Llvm`,
  * naming it). Their meaning is that of the CPython shim's implementations

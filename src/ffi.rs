@@ -406,7 +406,7 @@ pub extern "C" fn ember_compile_text(text: *const u8, len: usize, out: *mut Embe
 }
 
 /// The C prototype of runtime helper number `i` (0-based), e.g.
-/// `"void *ember_binary_op(void *, void *, int64_t)"`, or NULL past the last one. These are the
+/// `"void *ember_binary_op(void *, void *, void *, int64_t)"`, or NULL past the last one. These are the
 /// functions compiled code may call by name: a host registers each one its functions use in
 /// [`EmberConfig::helpers`] (compiling code that calls an unregistered one fails with `Llvm`,
 /// naming it). Their meaning is that of the CPython shim's implementations

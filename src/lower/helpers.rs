@@ -46,7 +46,7 @@ pub struct HelperSig {
 }
 
 impl HelperSig {
-    /// The helper's C prototype, e.g. `void *ember_binary_op(void *, void *, int64_t)` (objects,
+    /// The helper's C prototype, e.g. `void *ember_binary_op(void *, void *, void *, int64_t)` (objects,
     /// thread state and frames are `void *`; `ember_helper_signature` hands it to C hosts).
     pub fn c_prototype(&self) -> String {
         let ret = match self.ret {
@@ -94,7 +94,7 @@ helpers! {
     ember_rt_reraise(P, P, I, I) -> Ptr, cold;
     ember_err_occurred(P) -> I32;
     ember_raise_unbound_local(P, P, I) -> Ptr, cold;
-    ember_binary_op(P, P, I) -> Ptr;
+    ember_binary_op(P, P, P, I) -> Ptr;
     ember_binary_op_add_int(P, P, I) -> Ptr;
     ember_binary_op_subtract_int(P, P, I) -> Ptr;
     ember_binary_op_multiply_int(P, P, I) -> Ptr;

@@ -36,7 +36,13 @@ impl<'ctx> Lower<'ctx, '_> {
                     BinarySpec::MultiplyFloat => "ember_binary_op_multiply_float",
                     BinarySpec::AddStr => "ember_binary_op_add_unicode",
                 };
-                let r = self.call_ptr(name, &[self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.i64c(op.oparg).into()])?;
+                let (a, b, nb) = (self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.i64c(op.oparg).into());
+                // The generic helper boxes float results through the thread state's free list.
+                let r = if op.spec == BinarySpec::Generic {
+                    self.call_ptr(name, &[self.ts.into(), a, b, nb])?
+                } else {
+                    self.call_ptr(name, &[a, b, nb])?
+                };
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
             }

@@ -75,7 +75,8 @@ COLD Obj *ember_raise_unbound_local(void *ts, Frame *fr, int64_t idx) { (void)ts
 COLD Obj *ember_raise_varargs(void *ts, Obj *exc, Obj *cause, int64_t n) {
     (void)ts; (void)n; ember_xdecref(exc); ember_xdecref(cause); err = 1; return NULL;
 }
-Obj *ember_binary_op(Obj *a, Obj *b, int64_t nb) {
+Obj *ember_binary_op(void *ts, Obj *a, Obj *b, int64_t nb) {
+    (void)ts;
     int64_t x = a->a, y = b->a, r; int ok = 1;
     ember_decref(a); ember_decref(b);
     switch (nb) {
@@ -132,7 +133,7 @@ Obj *ember_build_tuple(Obj **base, int64_t n) {
 RC(void, ember_incref, (Obj *o), (o))
 RC(void, ember_decref, (Obj *o), (o))
 RC(void, ember_xdecref, (Obj *o), (o))
-RC(Obj *, ember_binary_op, (Obj *a, Obj *b, int64_t nb), (a, b, nb))
+RC(Obj *, ember_binary_op, (void *ts, Obj *a, Obj *b, int64_t nb), (ts, a, b, nb))
 RC(Obj *, ember_compare_op, (Obj *a, Obj *b, int64_t o), (a, b, o))
 RC(Obj *, ember_to_bool, (Obj *v), (v))
 RC(Obj *, ember_unary_negative, (Obj *v), (v))

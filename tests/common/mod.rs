@@ -257,7 +257,7 @@ pub extern "C" fn ember_rt_deopt(_ts: *mut u8, fr: *mut Frame, bc: i64, depth: i
 pub extern "C" fn ember_err_occurred(_ts: *mut u8) -> i32 {
     ERR.load(Ordering::SeqCst) as i32
 }
-pub extern "C" fn ember_binary_op(a: *mut Obj, b: *mut Obj, nb: i64) -> *mut Obj {
+pub extern "C" fn ember_binary_op(_ts: *mut u8, a: *mut Obj, b: *mut Obj, nb: i64) -> *mut Obj {
     let (x, y) = unsafe { (val(a), val(b)) };
     ember_decref(a);
     ember_decref(b);
