@@ -103,17 +103,17 @@ int ember_err_occurred(PyThreadState *ts);
 PyObject *ember_raise_unbound_local(PyThreadState *ts, _PyInterpreterFrame *f, i64 idx);
 
 /* ---- arithmetic and truth (BINARY_OP, UNARY_*, TO_BOOL, COMPARE_OP, IS_OP, CONTAINS_OP) ---- */
-/* `nb` is BINARY_OP's oparg (NB_ADD, NB_INPLACE_ADD, ...). The generic one takes the thread
- * state for the float free list (NULL: found through PyFloat_FromDouble's own lookup); the
- * specialised forms fall back to it with NULL. */
+/* `nb` is BINARY_OP's oparg (NB_ADD, NB_INPLACE_ADD, ...). Each takes the thread state (not
+ * NULL), through which float results come from the interpreter's free list (ember_float_box)
+ * instead of PyFloat_FromDouble's thread-local lookup. */
 PyObject *ember_binary_op(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
-PyObject *ember_binary_op_add_int(PyObject *a, PyObject *b, i64 nb);
-PyObject *ember_binary_op_subtract_int(PyObject *a, PyObject *b, i64 nb);
-PyObject *ember_binary_op_multiply_int(PyObject *a, PyObject *b, i64 nb);
-PyObject *ember_binary_op_add_float(PyObject *a, PyObject *b, i64 nb);
-PyObject *ember_binary_op_subtract_float(PyObject *a, PyObject *b, i64 nb);
-PyObject *ember_binary_op_multiply_float(PyObject *a, PyObject *b, i64 nb);
-PyObject *ember_binary_op_add_unicode(PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_add_int(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_subtract_int(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_multiply_int(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_add_float(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_subtract_float(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_multiply_float(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
+PyObject *ember_binary_op_add_unicode(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
 PyObject *ember_unary_not(PyObject *v);          /* v is a bool (the compiler emits TO_BOOL first) */
 PyObject *ember_unary_negative(PyObject *v);
 PyObject *ember_unary_invert(PyObject *v);

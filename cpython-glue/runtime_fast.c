@@ -289,10 +289,10 @@ ember_err_occurred(PyThreadState *ts)
 
 /* BINARY_OP_ADD_INT: both exact ints -> _PyLong_Add. */
 PyObject *
-ember_binary_op_add_int(PyObject *a, PyObject *b, i64 nb)
+ember_binary_op_add_int(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
-        return ember_binary_op(NULL, a, b, nb);
+        return ember_binary_op(ts, a, b, nb);
     }
     PyObject *res = _PyLong_Add((PyLongObject *)a, (PyLongObject *)b);
     _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
@@ -302,10 +302,10 @@ ember_binary_op_add_int(PyObject *a, PyObject *b, i64 nb)
 
 /* BINARY_OP_SUBTRACT_INT: both exact ints -> _PyLong_Subtract. */
 PyObject *
-ember_binary_op_subtract_int(PyObject *a, PyObject *b, i64 nb)
+ember_binary_op_subtract_int(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
-        return ember_binary_op(NULL, a, b, nb);
+        return ember_binary_op(ts, a, b, nb);
     }
     PyObject *res = _PyLong_Subtract((PyLongObject *)a, (PyLongObject *)b);
     _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
@@ -315,10 +315,10 @@ ember_binary_op_subtract_int(PyObject *a, PyObject *b, i64 nb)
 
 /* BINARY_OP_MULTIPLY_INT: both exact ints -> _PyLong_Multiply. */
 PyObject *
-ember_binary_op_multiply_int(PyObject *a, PyObject *b, i64 nb)
+ember_binary_op_multiply_int(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyLong_CheckExact(a) || !PyLong_CheckExact(b))) {
-        return ember_binary_op(NULL, a, b, nb);
+        return ember_binary_op(ts, a, b, nb);
     }
     PyObject *res = _PyLong_Multiply((PyLongObject *)a, (PyLongObject *)b);
     _Py_DECREF_SPECIALIZED(b, ember_free_exact_int);
@@ -329,7 +329,7 @@ ember_binary_op_multiply_int(PyObject *a, PyObject *b, i64 nb)
 /* DECREF_INPUTS_AND_REUSE_FLOAT (ceval_macros.h): store the result into an operand that is
  * about to die (refcount 1), otherwise allocate a new float. Consumes a and b. */
 static inline PyObject *
-ember_float_result(PyObject *a, PyObject *b, double d)
+ember_float_result(PyThreadState *ts, PyObject *a, PyObject *b, double d)
 {
     if (Py_REFCNT(a) == 1) {
         ((PyFloatObject *)a)->ob_fval = d;
@@ -341,7 +341,7 @@ ember_float_result(PyObject *a, PyObject *b, double d)
         _Py_DECREF_NO_DEALLOC(a);
         return b;
     }
-    PyObject *res = PyFloat_FromDouble(d);
+    PyObject *res = ember_float_box(ts, d);
     /* Both refcounts are > 1, so a cannot die here. b gets a full decref: when a == b (one
      * float owned only by these two references) the second decref must free it. */
     _Py_DECREF_NO_DEALLOC(a);
@@ -351,43 +351,43 @@ ember_float_result(PyObject *a, PyObject *b, double d)
 
 /* BINARY_OP_ADD_FLOAT: both exact floats. */
 PyObject *
-ember_binary_op_add_float(PyObject *a, PyObject *b, i64 nb)
+ember_binary_op_add_float(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
-        return ember_binary_op(NULL, a, b, nb);
+        return ember_binary_op(ts, a, b, nb);
     }
     double d = ((PyFloatObject *)a)->ob_fval + ((PyFloatObject *)b)->ob_fval;
-    return ember_float_result(a, b, d);
+    return ember_float_result(ts, a, b, d);
 }
 
 /* BINARY_OP_SUBTRACT_FLOAT: both exact floats. */
 PyObject *
-ember_binary_op_subtract_float(PyObject *a, PyObject *b, i64 nb)
+ember_binary_op_subtract_float(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
-        return ember_binary_op(NULL, a, b, nb);
+        return ember_binary_op(ts, a, b, nb);
     }
     double d = ((PyFloatObject *)a)->ob_fval - ((PyFloatObject *)b)->ob_fval;
-    return ember_float_result(a, b, d);
+    return ember_float_result(ts, a, b, d);
 }
 
 /* BINARY_OP_MULTIPLY_FLOAT: both exact floats. */
 PyObject *
-ember_binary_op_multiply_float(PyObject *a, PyObject *b, i64 nb)
+ember_binary_op_multiply_float(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))) {
-        return ember_binary_op(NULL, a, b, nb);
+        return ember_binary_op(ts, a, b, nb);
     }
     double d = ((PyFloatObject *)a)->ob_fval * ((PyFloatObject *)b)->ob_fval;
-    return ember_float_result(a, b, d);
+    return ember_float_result(ts, a, b, d);
 }
 
 /* BINARY_OP_ADD_UNICODE: both exact str -> PyUnicode_Concat. */
 PyObject *
-ember_binary_op_add_unicode(PyObject *a, PyObject *b, i64 nb)
+ember_binary_op_add_unicode(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     if (EMBER_UNLIKELY(!PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b))) {
-        return ember_binary_op(NULL, a, b, nb);
+        return ember_binary_op(ts, a, b, nb);
     }
     PyObject *res = PyUnicode_Concat(a, b);
     _Py_DECREF_SPECIALIZED(a, _PyUnicode_ExactDealloc);

@@ -82,7 +82,7 @@ static PyObject *number_result(PyThreadState *ts, PyObject *a, PyObject *b, doub
         Py_DECREF(a);
     }
     else {
-        res = ts != NULL ? ember_float_box(ts, r) : PyFloat_FromDouble(r);
+        res = ember_float_box(ts, r);
         Py_DECREF(a);
         Py_DECREF(b);
     }
@@ -128,17 +128,17 @@ ember_binary_op(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
         int sub = nb == NB_SUBTRACT || nb == NB_INPLACE_SUBTRACT;
         int mul = nb == NB_MULTIPLY || nb == NB_INPLACE_MULTIPLY;
         if (PyFloat_CheckExact(a)) {
-            if (add) return ember_binary_op_add_float(a, b, nb);
-            if (sub) return ember_binary_op_subtract_float(a, b, nb);
-            if (mul) return ember_binary_op_multiply_float(a, b, nb);
+            if (add) return ember_binary_op_add_float(ts, a, b, nb);
+            if (sub) return ember_binary_op_subtract_float(ts, a, b, nb);
+            if (mul) return ember_binary_op_multiply_float(ts, a, b, nb);
         }
         else if (PyLong_CheckExact(a)) {
-            if (add) return ember_binary_op_add_int(a, b, nb);
-            if (sub) return ember_binary_op_subtract_int(a, b, nb);
-            if (mul) return ember_binary_op_multiply_int(a, b, nb);
+            if (add) return ember_binary_op_add_int(ts, a, b, nb);
+            if (sub) return ember_binary_op_subtract_int(ts, a, b, nb);
+            if (mul) return ember_binary_op_multiply_int(ts, a, b, nb);
         }
         else if (PyUnicode_CheckExact(a) && add) {
-            return ember_binary_op_add_unicode(a, b, nb);
+            return ember_binary_op_add_unicode(ts, a, b, nb);
         }
     }
     PyObject *res;

@@ -37,12 +37,8 @@ impl<'ctx> Lower<'ctx, '_> {
                     BinarySpec::AddStr => "ember_binary_op_add_unicode",
                 };
                 let (a, b, nb) = (self.val(arg(0))?.into(), self.val(arg(1))?.into(), self.i64c(op.oparg).into());
-                // The generic helper boxes float results through the thread state's free list.
-                let r = if op.spec == BinarySpec::Generic {
-                    self.call_ptr(name, &[self.ts.into(), a, b, nb])?
-                } else {
-                    self.call_ptr(name, &[a, b, nb])?
-                };
+                // The helpers box float results through the thread state's free list.
+                let r = self.call_ptr(name, &[self.ts.into(), a, b, nb])?;
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
             }
