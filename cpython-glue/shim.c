@@ -1674,7 +1674,22 @@ int ember_call_class(PyThreadState *ts, PyObject **base, Py_ssize_t nargs, PyObj
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT) ||
         tp->tp_new != PyBaseObject_Type.tp_new)
         return 0;
-    PyObject *init = _PyType_Lookup(tp, init_name);   /* borrowed, through the type cache */
+    /* __init__ by type version (see ember_iter_direct): borrowed, the class still holds it. */
+    static struct { PyTypeObject *tp; unsigned int version; PyObject *init; } cache[16];
+    unsigned int version = tp->tp_version_tag;
+    PyObject *init;
+    if (version != 0 && cache[version & 15].version == version && cache[version & 15].tp == tp) {
+        init = cache[version & 15].init;
+    }
+    else {
+        init = _PyType_Lookup(tp, init_name);   /* borrowed, through the type cache */
+        version = tp->tp_version_tag;
+        if (init != NULL && version != 0) {
+            cache[version & 15].tp = tp;
+            cache[version & 15].version = version;
+            cache[version & 15].init = init;
+        }
+    }
     if (init == NULL || !PyFunction_Check(init)) return 0;
     PyObject *self = tp->tp_alloc(tp, 0);
     if (self == NULL) {

@@ -686,3 +686,33 @@ def test_python_operators_follow_a_redefined_method_and_keep_reference_counts(em
         fc(vc, vc)
         gc(vc)
     assert sys.getrefcount(vc) == before
+
+
+# Class instantiation from compiled code (shim.c ember_call_class) finds __init__ by the class's
+# type version: redefining it on the class or on a base must be seen at the next call.
+CLASS_CALL_SRC = '''
+class Base:
+    def __init__(self, x):
+        self.x = x
+class C(Base):
+    pass
+def make(n):
+    return [C(i).x for i in range(n)]
+'''
+
+
+def test_class_instantiation_follows_a_redefined_init(ember_mod):
+    fi, fc = both(CLASS_CALL_SRC, name="make", warm=[(3,)])
+    run_both(fi, fc, 5)
+    for f in (fi, fc):
+        f.__globals__["Base"].__init__ = lambda self, x: setattr(self, "x", -x)
+    run_both(fi, fc, 5)
+    for f in (fi, fc):
+        f.__globals__["C"].__init__ = lambda self, x: setattr(self, "x", x * 10)
+    run_both(fi, fc, 5)
+    for f in (fi, fc):
+        f.__globals__["C"].__init__ = lambda self, x: 1   # __init__() should return None
+    run_both(fi, fc, 5)
+    for f in (fi, fc):
+        del f.__globals__["C"].__init__
+    run_both(fi, fc, 5)
