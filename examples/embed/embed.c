@@ -56,8 +56,9 @@ static void h_xdecref(Obj *o)
     if (o) h_decref(o);
 }
 /* BINARY_OP: consumes both operands, returns a new reference (NULL: error raised). */
-static Obj *h_binary_op(Obj *a, Obj *b, int64_t nb_op)
+static Obj *h_binary_op(void *ts, Obj *a, Obj *b, int64_t nb_op)
 {
+    (void)ts;
     int64_t x = a->value, y = b->value;
     h_decref(a);
     h_decref(b);
@@ -87,7 +88,7 @@ static const struct { const char *name; void *addr; } implemented[] = {
     {"ember_rt_raise", (void *)h_rt_raise},   {"ember_err_occurred", (void *)h_err_occurred},
 };
 
-/* The helper name in a prototype such as "void *ember_binary_op(void *, void *, int64_t)". */
+/* The helper name in a prototype such as "void *ember_binary_op(void *, void *, void *, int64_t)". */
 static char *helper_name(const char *proto)
 {
     const char *open = strchr(proto, '(');
