@@ -1510,6 +1510,34 @@ static PyObject *init_name;  /* interned "__init__" */
 static PyObject *iter_name;  /* interned "__iter__" */
 getiterfunc ember_slot_tp_iter;
 
+/* One entry of a small cache of a class attribute by type version (lookup_by_version). */
+typedef struct {
+    PyTypeObject *tp;
+    unsigned int version;
+    PyObject *attr;   /* borrowed: the class holds it while its version is unchanged */
+} VersionCacheEntry;
+
+/* `name` on class `tp` (borrowed, as _PyType_Lookup gives it; NULL when absent) through
+ * `cache` (`n` entries, a power of two) keyed by type version. A class's version tag changes
+ * whenever its or a base's attributes do, and tags are never reused, so a hit is what the class
+ * still holds. Saves _PyType_Lookup's type-cache lookup through the thread state on every call
+ * (__iter__, __init__, operator methods). */
+static PyObject *lookup_by_version(VersionCacheEntry *cache, unsigned int n, PyTypeObject *tp, PyObject *name)
+{
+    unsigned int version = tp->tp_version_tag;
+    VersionCacheEntry *e = &cache[version & (n - 1)];
+    if (version != 0 && e->version == version && e->tp == tp) return e->attr;
+    PyObject *attr = _PyType_Lookup(tp, name);
+    version = tp->tp_version_tag;   /* _PyType_Lookup assigns a tag when the type had none */
+    if (attr != NULL && version != 0) {
+        e = &cache[version & (n - 1)];
+        e->tp = tp;
+        e->version = version;
+        e->attr = attr;
+    }
+    return attr;
+}
+
 /* The operators ember_binop_direct takes: NB_* (and its in-place form), the dunder, the number
  * slot's offset and the symbols of abstract.c's binop_type_error. */
 #define EMBER_BINOPS 4
@@ -1563,22 +1591,8 @@ int ember_binop_direct(PyObject *a, PyObject *b, int nb, PyObject **result)
     if (sq != NULL && (sq->sq_concat != NULL || sq->sq_repeat != NULL || sq->sq_inplace_concat != NULL ||
                        sq->sq_inplace_repeat != NULL))
         return 0;
-    /* The method by type version (see ember_iter_direct): borrowed, the type still holds it. */
-    static struct { PyTypeObject *tp; unsigned int version; PyObject *meth; } cache[EMBER_BINOPS][8];
-    unsigned int version = tp->tp_version_tag;
-    PyObject *meth;
-    if (version != 0 && cache[k][version & 7].version == version && cache[k][version & 7].tp == tp) {
-        meth = cache[k][version & 7].meth;
-    }
-    else {
-        meth = _PyType_Lookup(tp, binops[k].name);
-        version = tp->tp_version_tag;
-        if (meth != NULL && version != 0) {
-            cache[k][version & 7].tp = tp;
-            cache[k][version & 7].version = version;
-            cache[k][version & 7].meth = meth;
-        }
-    }
+    static VersionCacheEntry cache[EMBER_BINOPS][8];
+    PyObject *meth = lookup_by_version(cache[k], 8, tp, binops[k].name);
     if (meth == NULL || !PyFunction_Check(meth)) return 0;
     PyThreadState *ts = PyThreadState_GetUnchecked();
     PyObject *args[2] = {a, b};
@@ -1619,25 +1633,8 @@ int ember_iter_direct(PyThreadState *ts, PyObject *obj, PyObject **result)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     if (tp->tp_iter != ember_slot_tp_iter || ember_slot_tp_iter == NULL) return 0;
-    /* __iter__ by type version: a class's version tag changes whenever its or a base's
-     * attributes do, and tags are never reused, so a hit is the function the type still holds
-     * (borrowed). Saves _PyType_Lookup's thread-local type-cache lookup and reference pair. */
-    static struct { PyTypeObject *tp; unsigned int version; PyObject *meth; } cache[16];
-    unsigned int version = tp->tp_version_tag;
-    PyObject *meth;
-    if (version != 0 && cache[version & 15].version == version && cache[version & 15].tp == tp) {
-        meth = cache[version & 15].meth;
-    }
-    else {
-        meth = _PyType_Lookup(tp, iter_name);   /* borrowed, through the type cache */
-        /* _PyType_Lookup assigns a version tag when the type had none. */
-        version = tp->tp_version_tag;
-        if (meth != NULL && version != 0) {
-            cache[version & 15].tp = tp;
-            cache[version & 15].version = version;
-            cache[version & 15].meth = meth;
-        }
-    }
+    static VersionCacheEntry cache[16];
+    PyObject *meth = lookup_by_version(cache, 16, tp, iter_name);
     if (meth == NULL) return 0;
     /* __iter__(obj) as a compiled-to-compiled call (ember_call_direct makes the same checks as
      * every such call and steals what it is given when it takes the call). */
@@ -1674,22 +1671,8 @@ int ember_call_class(PyThreadState *ts, PyObject **base, Py_ssize_t nargs, PyObj
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT) ||
         tp->tp_new != PyBaseObject_Type.tp_new)
         return 0;
-    /* __init__ by type version (see ember_iter_direct): borrowed, the class still holds it. */
-    static struct { PyTypeObject *tp; unsigned int version; PyObject *init; } cache[16];
-    unsigned int version = tp->tp_version_tag;
-    PyObject *init;
-    if (version != 0 && cache[version & 15].version == version && cache[version & 15].tp == tp) {
-        init = cache[version & 15].init;
-    }
-    else {
-        init = _PyType_Lookup(tp, init_name);   /* borrowed, through the type cache */
-        version = tp->tp_version_tag;
-        if (init != NULL && version != 0) {
-            cache[version & 15].tp = tp;
-            cache[version & 15].version = version;
-            cache[version & 15].init = init;
-        }
-    }
+    static VersionCacheEntry cache[16];
+    PyObject *init = lookup_by_version(cache, 16, tp, init_name);
     if (init == NULL || !PyFunction_Check(init)) return 0;
     PyObject *self = tp->tp_alloc(tp, 0);
     if (self == NULL) {

@@ -65,33 +65,26 @@ pub fn run(f: &mut Function) -> usize {
     if known.is_empty() {
         return 0;
     }
-    let mut n = 0;
-    for bi in 0..f.blocks.len() {
-        let instrs = std::mem::take(&mut f.blocks[bi].instrs);
-        let mut out = Vec::with_capacity(instrs.len());
-        for ins in instrs {
-            let one_arg = CallImms::of(&ins).is_some_and(|c| c.nargs == 1) && ins.args.len() == 3;
-            let target = if one_arg && nulls.contains(&ins.args[1]) { known.get(&ins.args[0]).copied() } else { None };
-            let Some((func, object)) = target else {
-                out.push(ins);
-                continue;
-            };
-            let (callee, null, x) = (ins.args[0], ins.args[1], ins.args[2]);
-            let fs = ins.fs.clone().unwrap_or_default();
-            let at = Some(FrameState { bc: fs.bc, stack: fs.stack.iter().chain(&[callee, null, x]).copied().collect() });
-            let d = f.new_value(Type::CDouble);
-            let unbox = if f.ty(x) == Type::Float { Op::Unbox } else { Op::UnboxNumber };
-            out.push(instr(unbox, vec![], vec![x], vec![d], at.clone()));
-            let r = f.new_value(Type::CDouble);
-            out.push(instr(Op::MathCall, vec![func as i64, object], vec![callee, d], vec![r], at));
-            out.push(instr(Op::PopTop, vec![], vec![x], vec![], None));
-            out.push(instr(Op::PopTop, vec![], vec![callee], vec![], None));
-            let res = ins.results[0];
-            f.types[res.0 as usize] = Type::Float;
-            out.push(instr(Op::Box, vec![], vec![r], vec![res], ins.fs));
-            n += 1;
-        }
-        f.blocks[bi].instrs = out;
-    }
-    n
+    super::expand_instrs(f, |f, ins, out| {
+        let one_arg = CallImms::of(&ins).is_some_and(|c| c.nargs == 1) && ins.args.len() == 3;
+        let target = if one_arg && nulls.contains(&ins.args[1]) { known.get(&ins.args[0]).copied() } else { None };
+        let Some((func, object)) = target else {
+            out.push(ins);
+            return false;
+        };
+        let (callee, null, x) = (ins.args[0], ins.args[1], ins.args[2]);
+        let fs = ins.fs.clone().unwrap_or_default();
+        let at = Some(FrameState { bc: fs.bc, stack: fs.stack.iter().chain(&[callee, null, x]).copied().collect() });
+        let d = f.new_value(Type::CDouble);
+        let unbox = if f.ty(x) == Type::Float { Op::Unbox } else { Op::UnboxNumber };
+        out.push(instr(unbox, vec![], vec![x], vec![d], at.clone()));
+        let r = f.new_value(Type::CDouble);
+        out.push(instr(Op::MathCall, vec![func as i64, object], vec![callee, d], vec![r], at));
+        out.push(instr(Op::PopTop, vec![], vec![x], vec![], None));
+        out.push(instr(Op::PopTop, vec![], vec![callee], vec![], None));
+        let res = ins.results[0];
+        f.types[res.0 as usize] = Type::Float;
+        out.push(instr(Op::Box, vec![], vec![r], vec![res], ins.fs));
+        true
+    })
 }

@@ -96,6 +96,25 @@ pub fn summary(stats: &[PassStat]) -> String {
     parts.join(", ")
 }
 
+/// Rewrites every block's instructions in order: `each` gets each instruction and the block's
+/// new instruction list, and appends either the instruction's replacement (returning true) or
+/// the instruction itself (false). Returns the number of instructions replaced (the change
+/// count of the passes that expand one instruction into several).
+pub(crate) fn expand_instrs(f: &mut Function, mut each: impl FnMut(&mut Function, Instr, &mut Vec<Instr>) -> bool) -> usize {
+    let mut n = 0;
+    for bi in 0..f.blocks.len() {
+        let instrs = std::mem::take(&mut f.blocks[bi].instrs);
+        let mut out = Vec::with_capacity(instrs.len());
+        for ins in instrs {
+            if each(f, ins, &mut out) {
+                n += 1;
+            }
+        }
+        f.blocks[bi].instrs = out;
+    }
+    n
+}
+
 /// How many times each value is used: as an operand, an edge argument or a frame-state stack
 /// entry (for the passes that rewrite a value with a single use).
 pub(crate) fn use_counts(f: &Function) -> HashMap<Value, usize> {

@@ -179,20 +179,14 @@ pub fn run(f: &mut Function) -> usize {
     if !f.speculate {
         return 0;
     }
-    let mut n = 0;
-    for bi in 0..f.blocks.len() {
-        let instrs = std::mem::take(&mut f.blocks[bi].instrs);
-        let mut out = Vec::with_capacity(instrs.len());
-        for ins in instrs {
-            match plan(f, &ins) {
-                Some(p) => {
-                    expand(f, ins, p, &mut out);
-                    n += 1;
-                }
-                None => out.push(ins),
-            }
+    super::expand_instrs(f, |f, ins, out| match plan(f, &ins) {
+        Some(p) => {
+            expand(f, ins, p, out);
+            true
         }
-        f.blocks[bi].instrs = out;
-    }
-    n
+        None => {
+            out.push(ins);
+            false
+        }
+    })
 }
