@@ -112,11 +112,11 @@ static PyObject *float_arith(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb
     }
 }
 
-/* BINARY_OP (generic): _PyEval_BinaryOps[nb](a, b). Operands of one exact type that a
- * specialised form handles go to that form first: a site compiled with a stale profile (ints
- * seen first, floats later) then costs a call, not the whole number protocol, the way the
- * interpreter would have re-specialised it. Float arithmetic the interpreter does not quicken
- * (mixed float and int, `/`) is computed here (float_arith). */
+/* BINARY_OP (generic): _PyEval_BinaryOps[nb](a, b). Float arithmetic (two floats, a float with
+ * an int, `/`) is computed here (float_arith); two ints or two strs that a specialised form
+ * handles go to that form first: a site compiled with a stale profile (ints seen first, floats
+ * later) then costs a call, not the whole number protocol, the way the interpreter would have
+ * re-specialised it. */
 PyObject *
 ember_binary_op(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
@@ -127,12 +127,7 @@ ember_binary_op(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
         int add = nb == NB_ADD || nb == NB_INPLACE_ADD;
         int sub = nb == NB_SUBTRACT || nb == NB_INPLACE_SUBTRACT;
         int mul = nb == NB_MULTIPLY || nb == NB_INPLACE_MULTIPLY;
-        if (PyFloat_CheckExact(a)) {
-            if (add) return ember_binary_op_add_float(ts, a, b, nb);
-            if (sub) return ember_binary_op_subtract_float(ts, a, b, nb);
-            if (mul) return ember_binary_op_multiply_float(ts, a, b, nb);
-        }
-        else if (PyLong_CheckExact(a)) {
+        if (PyLong_CheckExact(a)) {
             if (add) return ember_binary_op_add_int(ts, a, b, nb);
             if (sub) return ember_binary_op_subtract_int(ts, a, b, nb);
             if (mul) return ember_binary_op_multiply_int(ts, a, b, nb);

@@ -1558,6 +1558,13 @@ static struct {
 };
 static binaryfunc slot_nb[EMBER_BINOPS];   /* typeobject.c's slot_nb_add ... (static there) */
 
+/* The number slot at byte `offset` of `nm` (a binops[].slot or .inplace_slot); NULL without
+ * number methods. */
+static inline binaryfunc nb_slot(PyNumberMethods *nm, size_t offset)
+{
+    return nm != NULL ? *(binaryfunc *)((char *)nm + offset) : NULL;
+}
+
 /* `a OP b` for an instance `a` of a class that defines OP in Python (its number slot is
  * typeobject.c's slot_nb_*, and the class's attribute is a Python function), with `b` of the
  * same class or an exact float or int: the function is called with (a, b) directly, entering
@@ -1582,10 +1589,8 @@ int ember_binop_direct(PyObject *a, PyObject *b, int nb, PyObject **result)
             break;
         }
     }
-    if (k == EMBER_BINOPS || nm == NULL || slot_nb[k] == NULL ||
-        *(binaryfunc *)((char *)nm + binops[k].slot) != slot_nb[k])
-        return 0;
-    if (inplace && *(binaryfunc *)((char *)nm + binops[k].inplace_slot) != NULL) return 0;
+    if (k == EMBER_BINOPS || slot_nb[k] == NULL || nb_slot(nm, binops[k].slot) != slot_nb[k]) return 0;
+    if (inplace && nb_slot(nm, binops[k].inplace_slot) != NULL) return 0;
     if (tb != tp && !PyFloat_CheckExact(b) && !PyLong_CheckExact(b)) return 0;
     PySequenceMethods *sq = tp->tp_as_sequence;
     if (sq != NULL && (sq->sq_concat != NULL || sq->sq_repeat != NULL || sq->sq_inplace_concat != NULL ||
@@ -1612,7 +1617,7 @@ int ember_binop_direct(PyObject *a, PyObject *b, int nb, PyObject **result)
     }
     if (res == Py_NotImplemented && tb != tp) {
         Py_DECREF(res);
-        binaryfunc slotw = tb->tp_as_number ? *(binaryfunc *)((char *)tb->tp_as_number + binops[k].slot) : NULL;
+        binaryfunc slotw = nb_slot(tb->tp_as_number, binops[k].slot);
         res = slotw ? slotw(a, b) : Py_NewRef(Py_NotImplemented);
     }
     if (res == Py_NotImplemented) {
@@ -3019,19 +3024,17 @@ PyMODINIT_FUNC PyInit__shim(void)
     Py_XDECREF(g);
     if (!fn) return NULL;
     py_function_vectorcall = ((PyFunctionObject *)fn)->vectorcall;
-    /* Capture slot_tp_iter (static in Objects/typeobject.c): the tp_iter of a class whose
-     * __iter__ is a Python function. */
+    /* Capture slot_tp_iter and slot_nb_add ... (static in Objects/typeobject.c): the slots of
+     * a class whose __iter__ and operators are Python functions. */
     PyObject *ns = Py_BuildValue("{s:O,s:O,s:O,s:O,s:O}", "__iter__", fn, "__add__", fn, "__sub__", fn, "__mul__", fn,
                                  "__truediv__", fn);
-    PyObject *probe = ns ? PyObject_CallFunction((PyObject *)&PyType_Type, "s()O", "ember_iter_probe", ns) : NULL;
+    PyObject *probe = ns ? PyObject_CallFunction((PyObject *)&PyType_Type, "s()O", "ember_slot_probe", ns) : NULL;
     Py_XDECREF(ns);
     if (probe) {
         ember_slot_tp_iter = ((PyTypeObject *)probe)->tp_iter;
         /* And slot_nb_add ... slot_nb_true_divide: a class's operator slots when it defines the
          * operator in Python (ember_binop_direct). */
-        PyNumberMethods *nm = ((PyTypeObject *)probe)->tp_as_number;
-        for (int k = 0; k < EMBER_BINOPS; k++)
-            slot_nb[k] = *(binaryfunc *)((char *)nm + binops[k].slot);
+        for (int k = 0; k < EMBER_BINOPS; k++) slot_nb[k] = nb_slot(((PyTypeObject *)probe)->tp_as_number, binops[k].slot);
         Py_DECREF(probe);
     }
     else {
@@ -3043,7 +3046,10 @@ PyMODINIT_FUNC PyInit__shim(void)
     init_name = PyUnicode_InternFromString("__init__");
     if (!init_name) return NULL;
     iter_name = PyUnicode_InternFromString("__iter__");
-    for (int k = 0; k < EMBER_BINOPS; k++) binops[k].name = PyUnicode_InternFromString(binops[k].dunder);
     if (!iter_name) return NULL;
+    for (int k = 0; k < EMBER_BINOPS; k++) {
+        binops[k].name = PyUnicode_InternFromString(binops[k].dunder);
+        if (!binops[k].name) return NULL;
+    }
     return m;
 }

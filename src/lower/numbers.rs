@@ -204,7 +204,7 @@ impl<'ctx> Lower<'ctx, '_> {
                     MathFn::Fabs => "llvm.fabs",
                     MathFn::None => return Err(unsupported()),
                 };
-                let r = self.float_intrinsic(name, x)?;
+                let r = self.float_intrinsic(name, &[x])?;
                 // math_1's errors: a NaN the argument does not explain, an infinity from a
                 // finite argument. The interpreter raises them after the deopt.
                 let f64t = self.ctx.f64_type();
@@ -212,8 +212,8 @@ impl<'ctx> Lower<'ctx, '_> {
                 let r_nan = self.b.build_float_compare(FloatPredicate::UNO, r, r, "r_nan").map_err(llvm)?;
                 let x_num = self.b.build_float_compare(FloatPredicate::ORD, x, x, "x_num").map_err(llvm)?;
                 let domain = self.b.build_and(r_nan, x_num, "domain").map_err(llvm)?;
-                let r_abs = self.float_intrinsic("llvm.fabs", r)?;
-                let x_abs = self.float_intrinsic("llvm.fabs", x)?;
+                let r_abs = self.float_intrinsic("llvm.fabs", &[r])?;
+                let x_abs = self.float_intrinsic("llvm.fabs", &[x])?;
                 let r_inf = self.b.build_float_compare(FloatPredicate::OEQ, r_abs, inf, "r_inf").map_err(llvm)?;
                 let x_fin = self.b.build_float_compare(FloatPredicate::OLT, x_abs, inf, "x_fin").map_err(llvm)?;
                 let range = self.b.build_and(r_inf, x_fin, "range").map_err(llvm)?;
@@ -227,17 +227,18 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
-    /// A call of the one-argument `double` LLVM intrinsic `name` (`llvm.sqrt`, `llvm.sin`,
-    /// ...; those without an instruction become calls of the C library function).
+    /// A call of the `double` LLVM intrinsic `name` on `args` (`llvm.sqrt`, `llvm.fabs`,
+    /// `llvm.pow`, ...; those without an instruction become calls of the C library function).
     fn float_intrinsic(
         &mut self,
         name: &str,
-        x: inkwell::values::FloatValue<'ctx>,
+        args: &[inkwell::values::FloatValue<'ctx>],
     ) -> Result<inkwell::values::FloatValue<'ctx>, EmberError> {
         let f64t = self.ctx.f64_type();
         let intr = inkwell::intrinsics::Intrinsic::find(name).ok_or_else(|| EmberError::Llvm(format!("no intrinsic {name}")))?;
         let decl = intr.get_declaration(&self.m, &[f64t.into()]).ok_or_else(|| EmberError::Llvm(name.into()))?;
-        match self.b.build_call(decl, &[x.into()], "mathf").map_err(llvm)?.try_as_basic_value() {
+        let args: Vec<inkwell::values::BasicMetadataValueEnum> = args.iter().map(|&x| x.into()).collect();
+        match self.b.build_call(decl, &args, "mathf").map_err(llvm)?.try_as_basic_value() {
             inkwell::values::ValueKind::Basic(v) => Ok(v.into_float_value()),
             inkwell::values::ValueKind::Instruction(_) => Err(EmberError::Llvm(format!("{name} returned void"))),
         }
@@ -289,28 +290,16 @@ impl<'ctx> Lower<'ctx, '_> {
     ) -> Result<(), EmberError> {
         let f64t = self.ctx.f64_type();
         let inf = f64t.const_float(f64::INFINITY);
-        let fabs = inkwell::intrinsics::Intrinsic::find("llvm.fabs").ok_or_else(|| EmberError::Llvm("no llvm.fabs".into()))?;
-        let fabs = fabs.get_declaration(&self.m, &[f64t.into()]).ok_or_else(|| EmberError::Llvm("llvm.fabs".into()))?;
-        let abs = |l: &Self, x: inkwell::values::FloatValue<'ctx>| -> Result<inkwell::values::FloatValue<'ctx>, EmberError> {
-            let c = l.b.build_call(fabs, &[x.into()], "abs").map_err(llvm)?;
-            match c.try_as_basic_value() {
-                inkwell::values::ValueKind::Basic(v) => Ok(v.into_float_value()),
-                inkwell::values::ValueKind::Instruction(_) => Err(EmberError::Llvm("fabs returned void".into())),
-            }
-        };
         let pos = self.b.build_float_compare(FloatPredicate::OGT, a, f64t.const_zero(), "pos").map_err(llvm)?;
         let fin_a = self.b.build_float_compare(FloatPredicate::OLT, a, inf, "fa").map_err(llvm)?;
-        let fin_b = self.b.build_float_compare(FloatPredicate::OLT, abs(self, b)?, inf, "fb").map_err(llvm)?;
+        let abs_b = self.float_intrinsic("llvm.fabs", &[b])?;
+        let fin_b = self.b.build_float_compare(FloatPredicate::OLT, abs_b, inf, "fb").map_err(llvm)?;
         let ok = self.b.build_and(pos, fin_a, "ok").map_err(llvm)?;
         let ok = self.b.build_and(ok, fin_b, "ok").map_err(llvm)?;
         self.guard(ok, fs)?;
-        let pow = inkwell::intrinsics::Intrinsic::find("llvm.pow").ok_or_else(|| EmberError::Llvm("no llvm.pow".into()))?;
-        let pow = pow.get_declaration(&self.m, &[f64t.into()]).ok_or_else(|| EmberError::Llvm("llvm.pow".into()))?;
-        let r = match self.b.build_call(pow, &[a.into(), b.into()], "pow").map_err(llvm)?.try_as_basic_value() {
-            inkwell::values::ValueKind::Basic(v) => v.into_float_value(),
-            inkwell::values::ValueKind::Instruction(_) => return Err(EmberError::Llvm("pow returned void".into())),
-        };
-        let fin_r = self.b.build_float_compare(FloatPredicate::OLT, abs(self, r)?, inf, "fr").map_err(llvm)?;
+        let r = self.float_intrinsic("llvm.pow", &[a, b])?;
+        let abs_r = self.float_intrinsic("llvm.fabs", &[r])?;
+        let fin_r = self.b.build_float_compare(FloatPredicate::OLT, abs_r, inf, "fr").map_err(llvm)?;
         self.guard(fin_r, fs)?;
         self.def(ins.results[0], r);
         Ok(())

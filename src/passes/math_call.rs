@@ -31,13 +31,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::instr;
 use crate::hir::imms::{CallImms, LoadAttrImms, LoadGlobalImms};
 use crate::hir::op::MathFn;
-use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
-
-fn instr(op: Op, imms: Vec<i64>, args: Vec<Value>, results: Vec<Value>, fs: Option<FrameState>) -> Instr {
-    Instr { op, imms, args, results, targets: vec![], fs }
-}
+use crate::hir::{FrameState, Function, Op, Type, Value};
 
 /// Runs the pass; returns the number of calls compiled to `MathCall`.
 pub fn run(f: &mut Function) -> usize {

@@ -15,7 +15,7 @@ pub mod unpack_store;
 use std::collections::HashMap;
 
 use crate::error::EmberError;
-use crate::hir::{Function, Instr, Value};
+use crate::hir::{FrameState, Function, Instr, Op, Value};
 
 /// One HIR pass: its name (for logs and filetests) and its entry point, which returns the
 /// number of changes it made.
@@ -94,6 +94,11 @@ pub fn run_all(f: &mut Function) -> Result<Vec<PassStat>, EmberError> {
 pub fn summary(stats: &[PassStat]) -> String {
     let parts: Vec<String> = stats.iter().map(|s| format!("{} {} {}us", s.name, s.changes, s.ns.div_ceil(1000))).collect();
     parts.join(", ")
+}
+
+/// A new non-terminator instruction (no branch targets) for the passes that build HIR.
+pub(crate) fn instr(op: Op, imms: Vec<i64>, args: Vec<Value>, results: Vec<Value>, fs: Option<FrameState>) -> Instr {
+    Instr { op, imms, args, results, targets: vec![], fs }
 }
 
 /// Rewrites every block's instructions in order: `each` gets each instruction and the block's

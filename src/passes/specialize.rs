@@ -32,6 +32,7 @@
 //!
 //! Nothing is done when the function may not speculate ([`Function::speculate`]).
 
+use super::instr;
 use crate::hir::imms::{BinaryOpImms, CompareOpImms};
 use crate::hir::op::{Arith, Cmp, CompareSpec};
 use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
@@ -82,10 +83,6 @@ fn plan(f: &Function, ins: &Instr) -> Option<Plan> {
         }
         _ => None,
     }
-}
-
-fn instr(op: Op, imms: Vec<i64>, args: Vec<Value>, results: Vec<Value>, fs: Option<FrameState>) -> Instr {
-    Instr { op, imms, args, results, targets: vec![], fs }
 }
 
 /// Appends the typed form of `ins` (see the module doc) to `out`.
