@@ -36,7 +36,7 @@ fn build_bitcode(out: &Path) {
     println!("cargo:rerun-if-env-changed=EMBER_PYTHON");
     println!("cargo:rerun-if-env-changed=EMBER_NO_BITCODE");
     println!("cargo:rerun-if-env-changed=EMBER_WRITE_HEADER");
-    for f in ["jit_bitcode.c", "runtime_fast.c", "frame_fast.c", "ember_runtime.h", "../include/ember.h"] {
+    for f in ["jit_bitcode.c", "runtime_fast.c", "frame_fast.c", "ember_runtime.h", "ember_refcount.h", "../include/ember.h"] {
         println!("cargo:rerun-if-changed=cpython-glue/{f}");
     }
     let src = Path::new("cpython-glue/jit_bitcode.c");

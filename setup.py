@@ -60,7 +60,7 @@ setup(
             # (which keeps them too under EMBER_PERF) to the interpreter.
             extra_compile_args=["-O2", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing",
                                 "-fno-omit-frame-pointer"],
-            depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/serialize.h", f"{GLUE}/perf.h", "include/ember.h"],
+            depends=[f"{GLUE}/ember_runtime.h", f"{GLUE}/ember_refcount.h", f"{GLUE}/serialize.h", f"{GLUE}/perf.h", "include/ember.h"],
             # The shim keeps its debug information (1.2 of its 1.4 MB): Ember's py-bt
             # (ember/_gdb.py) reads its code-object records through it.
         ),

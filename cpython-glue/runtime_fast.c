@@ -181,8 +181,9 @@ ember_decref_int(PyObject *o)
 void
 ember_decref_float(PyThreadState *ts, PyObject *o)
 {
-    /* _PyFloat_ExactDealloc's free-list push, through `ts` (see ember_float_box). */
-    if (_Py_IsImmortal(o) || --o->ob_refcnt != 0) {
+    /* _PyFloat_ExactDealloc's free-list push, through `ts` (see ember_float_box). The count
+     * is read as Py_INCREF writes it (ember_refcount.h). */
+    if (ember_rc_release_keeps(o)) {
         return;
     }
     struct _Py_float_freelist *fl = &ts->interp->object_state.freelists.floats;
@@ -217,7 +218,7 @@ ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
     for (i64 i = 0; i < n; i++) {
         out[i] = Py_NewRef(items[n - 1 - i]);
     }
-    Py_DECREF(seq);
+    ember_rc_decref(seq);
     return 0;
 }
 
@@ -243,7 +244,7 @@ ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
             dst[k] = items[k];
             Py_XDECREF(old);
         }
-        Py_DECREF(seq);
+        ember_rc_decref(seq);
         return 0;
     }
     if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) == n) {
@@ -254,7 +255,7 @@ ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
         for (i64 k = 0; k < n; k++) {
             items[k] = Py_NewRef(list_items[k]);
         }
-        Py_DECREF(seq);
+        ember_rc_decref(seq);
         for (i64 k = 0; k < n; k++) {
             PyObject *old = dst[k];
             dst[k] = items[k];
@@ -331,12 +332,12 @@ ember_binary_op_multiply_int(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb
 static inline PyObject *
 ember_float_result(PyThreadState *ts, PyObject *a, PyObject *b, double d)
 {
-    if (Py_REFCNT(a) == 1) {
+    if (ember_rc_is_one(a)) {
         ((PyFloatObject *)a)->ob_fval = d;
         _Py_DECREF_SPECIALIZED(b, _PyFloat_ExactDealloc);
         return a;
     }
-    if (Py_REFCNT(b) == 1) {
+    if (ember_rc_is_one(b)) {
         ((PyFloatObject *)b)->ob_fval = d;
         _Py_DECREF_NO_DEALLOC(a);
         return b;
@@ -615,7 +616,7 @@ ember_load_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name,
 {
     PyObject *attr = load_attr_slot_hit(owner, type_version, offset);
     if (EMBER_LIKELY(attr != NULL)) {
-        Py_DECREF(owner);
+        ember_rc_decref(owner);
         return attr;
     }
     return ember_load_attr(ts, owner, name);
@@ -725,7 +726,7 @@ ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttr
 {
     PyObject *attr = load_attr_ic_hit(owner, name, ic);
     if (EMBER_LIKELY(attr != NULL)) {
-        Py_DECREF(owner);   /* after the attribute's reference is taken */
+        ember_rc_decref(owner);   /* after the attribute's reference is taken */
         return attr;
     }
     return ember_load_attr_ic_miss(ts, owner, name, ic);
@@ -761,7 +762,7 @@ int
 ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
     if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v))) {
-        Py_DECREF(owner);
+        ember_rc_decref(owner);
         return 0;
     }
     return ember_store_attr_ic_miss(ts, owner, name, v, ic);
@@ -793,7 +794,7 @@ ember_store_attr_slot(PyThreadState *ts, PyObject *owner, PyObject *name, PyObje
                       i64 type_version, i64 offset)
 {
     if (EMBER_LIKELY(store_attr_slot_hit(owner, v, type_version, offset))) {
-        Py_DECREF(owner);
+        ember_rc_decref(owner);
         return 0;
     }
     return ember_store_attr(ts, owner, name, v);
@@ -839,7 +840,7 @@ static inline PyObject *subscr_item_consume(PyObject *item, PyObject *container,
 {
     PyObject *res = Py_NewRef(item);
     _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
-    Py_DECREF(container);
+    ember_rc_decref(container);
     return res;
 }
 
@@ -915,7 +916,7 @@ store_subscr_list_int(PyThreadState *ts, PyObject *container, PyObject *sub, PyO
                 Py_DECREF(old);
             }
             _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
-            Py_DECREF(container);
+            ember_rc_decref(container);
             return 0;
         }
     }

@@ -71,12 +71,12 @@ static inline int number_as_double(PyObject *o, double *d)
 static PyObject *number_result(PyThreadState *ts, PyObject *a, PyObject *b, double r)
 {
     PyObject *res;
-    if (PyFloat_CheckExact(a) && Py_REFCNT(a) == 1) {
+    if (PyFloat_CheckExact(a) && ember_rc_is_one(a)) {
         ((PyFloatObject *)a)->ob_fval = r;
         res = a;
         Py_DECREF(b);
     }
-    else if (PyFloat_CheckExact(b) && Py_REFCNT(b) == 1) {
+    else if (PyFloat_CheckExact(b) && ember_rc_is_one(b)) {
         ((PyFloatObject *)b)->ob_fval = r;
         res = b;
         Py_DECREF(a);

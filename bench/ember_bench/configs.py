@@ -13,6 +13,9 @@ CPython 3.13 modes (all use the project venv's interpreter):
   time: every process starts with an empty code cache of its own.
 * ``ember-nospec`` -- ``python -m ember`` with ``EMBER_SPECULATE=0``: no type guards, no
   unboxing (the first tier as it was before typed HIR), for A/B runs.
+* ``ember-ab``   -- ``python -m ember`` with another build of the ``ember`` package first on
+  ``PYTHONPATH`` (the directory ``$EMBER_BENCH_AB_PATH`` names, holding an ``ember/`` copied
+  from an install): the B side of an interleaved A/B run of two builds against ``ember``.
 * ``ember-warm`` -- the same, on a second run: every process starts with the code cache one
   untimed run of the same benchmark left (``EMBER_CACHE_DIR`` shared per benchmark).
 * ``ember-auto`` -- ``EMBER_AUTO=N``: compile a function after N calls.
@@ -27,7 +30,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-EMBER_MODES = ("ember", "ember-nospec", "ember-warm", "ember-auto", "ember-list", "ember-all")
+EMBER_MODES = ("ember", "ember-nospec", "ember-ab", "ember-warm", "ember-auto", "ember-list", "ember-all")
 #: How ``ember`` (and ``ember-pgo``) start a benchmark: as a user runs Ember, ``python -m
 #: ember script``, at its default threshold.
 EMBER_DEFAULT_ARGS = ("-m", "ember")
@@ -111,6 +114,14 @@ def cpython_config(mode: str, python: str, auto_threshold: int) -> Config:
     if mode == "ember-nospec":
         return Config("ember-nospec", "Ember defaults, no type speculation",
                       [python, *EMBER_DEFAULT_ARGS], {"EMBER_SPECULATE": "0"}, require_bench_compiled=False,
+                      **shared)
+    if mode == "ember-ab":
+        path = os.environ.get("EMBER_BENCH_AB_PATH", "")
+        if not os.path.isdir(os.path.join(path, "ember")):
+            raise ValueError("ember-ab needs EMBER_BENCH_AB_PATH: a directory holding another build's "
+                             "ember/ package")
+        return Config("ember-ab", f"Ember defaults, build in {path}",
+                      [python, *EMBER_DEFAULT_ARGS], {"PYTHONPATH": path}, require_bench_compiled=False,
                       **shared)
     if mode == "ember-warm":
         return Config("ember-warm", "Ember defaults, warm code cache",

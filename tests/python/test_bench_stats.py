@@ -261,3 +261,18 @@ def test_difference_recovers_a_known_offset():
     assert math.isnan(stats.difference([1.0], [2.0]).low)
     with pytest.raises(ValueError):
         stats.difference([], [1.0])
+
+
+def test_ember_ab_config_takes_the_other_build_from_its_directory(tmp_path, monkeypatch):
+    """`ember-ab` runs `python -m ember` with another build's package first on PYTHONPATH, and
+    refuses a directory that holds no `ember/` package (a typo would time the same build twice)."""
+    from ember_bench.configs import cpython_config
+
+    monkeypatch.setenv("EMBER_BENCH_AB_PATH", str(tmp_path))
+    with pytest.raises(ValueError, match="EMBER_BENCH_AB_PATH"):
+        cpython_config("ember-ab", "python", 2)
+    (tmp_path / "ember").mkdir()
+    c = cpython_config("ember-ab", "python", 2)
+    assert c.env["PYTHONPATH"] == str(tmp_path)
+    assert c.argv == ["python", "-m", "ember"]
+    assert c.calibrate_with == "nojit" and c.cache == "fresh"

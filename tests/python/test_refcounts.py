@@ -14,10 +14,11 @@ from __future__ import annotations
 import gc
 import sys
 import tracemalloc
+import types
 
 import pytest
 
-from conftest import both
+from conftest import both, run_both
 
 ember = pytest.importorskip("ember")
 
@@ -418,3 +419,51 @@ def test_immortal_singletons_untouched(pair):
         h(True)
     assert _rc(*singles) == before
     assert all(rc >= 2 ** 30 for rc in before[:3])
+
+
+OPERAND_SRC = """
+class D:
+    def __init__(self, log):
+        self.log = log
+    def __del__(self):
+        self.log.append("del")
+
+class Holder:
+    def __init__(self, d, v):
+        self.d = d
+        self.v = v
+
+def owners(log, v, h, l, t):
+    log.append(1)
+    r = [D(log), v][1]
+    log.append(2)
+    r2 = (D(log), v)[1]
+    log.append(3)
+    r3 = Holder(D(log), v).v
+    log.append(4)
+    a, b = [D(log), v]
+    del a
+    log.append(5)
+    x, y = (v, h)
+    return r + r2 + r3 + b + x + h.v + l[0] + t[1] + y.v
+"""
+
+
+def test_operand_releases_by_low_half_keep_counts_and_order():
+    """The helpers that consume an attribute owner, a subscript container or an unpacked
+    sequence release it reading the count's low half (cpython-glue/ember_refcount.h). The owner
+    that dies there dies at the same point as in the interpreter (its item's __del__ logs in
+    the same place), and owners that stay alive keep their counts over many calls. Warm calls
+    first, so that the compiled copy takes the quickened list, tuple and unpack paths."""
+    v = 10**30
+    h, l, t = types.SimpleNamespace(v=v), [v], (v, v)
+    fi, fc = both(OPERAND_SRC, "owners", warm=[([], v, h, l, t)])
+    log_i, log_c = [], []
+    run_both(fi, fc, log_i, v, h, l, t)
+    fi(log_i, v, h, l, t)
+    fc(log_c, v, h, l, t)
+    assert log_c == log_i == [1, "del", 2, "del", 3, "del", 4, "del", 5]
+    before = _rc(v, h, l, t)
+    for _ in range(20_000):
+        fc([], v, h, l, t)
+    assert _rc(v, h, l, t) == before
