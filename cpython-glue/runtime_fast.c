@@ -334,7 +334,7 @@ ember_float_result(PyThreadState *ts, PyObject *a, PyObject *b, double d)
 {
     if (ember_rc_is_one(a)) {
         ((PyFloatObject *)a)->ob_fval = d;
-        _Py_DECREF_SPECIALIZED(b, _PyFloat_ExactDealloc);
+        ember_decref_float(ts, b);
         return a;
     }
     if (ember_rc_is_one(b)) {
@@ -346,7 +346,7 @@ ember_float_result(PyThreadState *ts, PyObject *a, PyObject *b, double d)
     /* Both refcounts are > 1, so a cannot die here. b gets a full decref: when a == b (one
      * float owned only by these two references) the second decref must free it. */
     _Py_DECREF_NO_DEALLOC(a);
-    Py_DECREF(b);
+    ember_decref_float(ts, b);
     return res;
 }
 

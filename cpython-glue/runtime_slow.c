@@ -66,6 +66,19 @@ static inline int number_as_double(PyObject *o, double *d)
     return 0;
 }
 
+/* Release of an operand of number_result: an exact float goes back to the free list through
+ * `ts` (ember_decref_float: no thread-local lookup, which _PyFloat_ExactDealloc makes), an int
+ * through Py_DECREF. */
+static inline void release_number(PyThreadState *ts, PyObject *o)
+{
+    if (PyFloat_CheckExact(o)) {
+        ember_decref_float(ts, o);
+    }
+    else {
+        Py_DECREF(o);
+    }
+}
+
 /* The float result `r` of an operation on a and b (both consumed; each an exact float or int),
  * written into an operand float that dies here, as the interpreter's float forms do. */
 static PyObject *number_result(PyThreadState *ts, PyObject *a, PyObject *b, double r)
@@ -74,17 +87,17 @@ static PyObject *number_result(PyThreadState *ts, PyObject *a, PyObject *b, doub
     if (PyFloat_CheckExact(a) && ember_rc_is_one(a)) {
         ((PyFloatObject *)a)->ob_fval = r;
         res = a;
-        Py_DECREF(b);
+        release_number(ts, b);
     }
     else if (PyFloat_CheckExact(b) && ember_rc_is_one(b)) {
         ((PyFloatObject *)b)->ob_fval = r;
         res = b;
-        Py_DECREF(a);
+        release_number(ts, a);
     }
     else {
         res = ember_float_box(ts, r);
-        Py_DECREF(a);
-        Py_DECREF(b);
+        release_number(ts, a);
+        release_number(ts, b);
     }
     return res;
 }
