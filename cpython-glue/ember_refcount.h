@@ -6,7 +6,7 @@
  * saturating add that leaves immortal objects alone), while Py_DECREF, _Py_DECREF_SPECIALIZED
  * and _Py_DECREF_NO_DEALLOC read and write the whole 64-bit field. A 64-bit load that follows a
  * recent 32-bit store to the same address cannot be served from the store buffer on x86-64 (a
- * store-forwarding stall, about a dozen cycles); AArch64 cores pay a similar penalty. Compiled
+ * store-forwarding stall, about a dozen cycles; not measured on AArch64). Compiled
  * code increfs a value and releases it a few instructions later all the time (a local loaded,
  * then consumed by a helper): in nbody's `advance` the load of the list's count in the
  * subscript helper's release took 14 % of all samples.

@@ -30,7 +30,7 @@
 #include "internal/pycore_interp.h"   /* DICT_NEXT_VERSION (ember_ic_store_hinted) */
 #include "internal/pycore_ceval.h"   /* _PY_EVAL_EVENTS_MASK (ember_gen_entry_now) */
 #include "ember.h"                   /* EmberAttrIC, EmberICEntry, EMBER_IC_WAYS, EMBER_IC_EMPTY */
-#include "ember_refcount.h"          /* Py_DECREF & co. reading the count as Py_INCREF writes it */
+#include "ember_refcount.h"          /* ember_rc_decref: releases that read the count as Py_INCREF writes it */
 
 typedef int64_t i64;
 
