@@ -217,9 +217,10 @@ int ember_iter_direct(PyThreadState *ts, PyObject *obj, PyObject **result);
 /* slot_tp_iter (static in Objects/typeobject.c), learnt at start-up; NULL if that failed. */
 extern getiterfunc ember_slot_tp_iter;
 /* `a OP b` (NB_ADD, _SUBTRACT, _MULTIPLY, _TRUE_DIVIDE and their in-place forms) through the
- * Python method of a's class, for b of that class or an exact float or int (shim.c); 1 with
- * *result set and a, b consumed when it handled the operation, 0 with nothing done. */
-int ember_binop_direct(PyObject *a, PyObject *b, int nb, PyObject **result);
+ * Python method of a's class, for b of that class or an exact float or int (shim.c); `ts` is
+ * the calling thread's state. 1 with *result set and a, b consumed when it handled the
+ * operation, 0 with nothing done. */
+int ember_binop_direct(PyThreadState *ts, PyObject *a, PyObject *b, int nb, PyObject **result);
 
 /* ---- iteration (GET_ITER, FOR_ITER) ----
  * ember_for_iter borrows the iterator and returns the next item, or NULL when it is exhausted

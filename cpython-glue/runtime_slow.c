@@ -135,7 +135,7 @@ ember_binary_op(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
     PyObject *num = float_arith(ts, a, b, nb);
     if (num != NULL) return num;
-    if (PyType_HasFeature(Py_TYPE(a), Py_TPFLAGS_HEAPTYPE) && ember_binop_direct(a, b, (int)nb, &num)) return num;
+    if (PyType_HasFeature(Py_TYPE(a), Py_TPFLAGS_HEAPTYPE) && ember_binop_direct(ts, a, b, (int)nb, &num)) return num;
     if (Py_TYPE(a) == Py_TYPE(b)) {
         int add = nb == NB_ADD || nb == NB_INPLACE_ADD;
         int sub = nb == NB_SUBTRACT || nb == NB_INPLACE_SUBTRACT;
@@ -151,8 +151,7 @@ ember_binary_op(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
     }
     PyObject *res;
     if (nb < 0 || nb > NB_INPLACE_XOR) {
-        _PyErr_SetString(PyThreadState_GetUnchecked(), PyExc_SystemError,
-                         "bad BINARY_OP oparg");
+        _PyErr_SetString(ts, PyExc_SystemError, "bad BINARY_OP oparg");
         res = NULL;
     }
     else {

@@ -1577,7 +1577,7 @@ static inline binaryfunc nb_slot(PyNumberMethods *nm, size_t offset)
  * Classes with sequence concatenation or repetition (a list subclass), in-place operator
  * methods for an in-place form, and descriptors other than functions are left to the generic
  * path. Returns 1 with *result set (a and b consumed), 0 with nothing done. */
-int ember_binop_direct(PyObject *a, PyObject *b, int nb, PyObject **result)
+int ember_binop_direct(PyThreadState *ts, PyObject *a, PyObject *b, int nb, PyObject **result)
 {
     PyTypeObject *tp = Py_TYPE(a), *tb = Py_TYPE(b);
     PyNumberMethods *nm = tp->tp_as_number;
@@ -1599,7 +1599,6 @@ int ember_binop_direct(PyObject *a, PyObject *b, int nb, PyObject **result)
     static VersionCacheEntry cache[EMBER_BINOPS][8];
     PyObject *meth = lookup_by_version(cache[k], 8, tp, binops[k].name);
     if (meth == NULL || !PyFunction_Check(meth)) return 0;
-    PyThreadState *ts = PyThreadState_GetUnchecked();
     PyObject *args[2] = {a, b};
     PyObject *res;
     Py_INCREF(tp);   /* for the error message */
