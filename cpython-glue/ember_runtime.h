@@ -93,6 +93,14 @@ void ember_release_local_float(PyThreadState *ts, PyObject *o);
 /* STORE_SUBSCR_LIST_INT storing a float: as ember_store_subscr_list_int, the old item released
  * by ember_release_local_float. */
 int ember_store_subscr_list_int_float(PyThreadState *ts, PyObject *container, PyObject *sub, PyObject *v);
+/* StoreFastFloat: STORE_FAST of a double into `*slot`, written into the local's float in place
+ * when only the frame references it (an exact float, count 1, no reference tracer), else boxed
+ * and stored as STORE_FAST. 0, or -1 with MemoryError (the local unchanged). */
+int ember_store_local_float(PyThreadState *ts, PyObject **slot, double d);
+/* StoreSubscrFloat: STORE_SUBSCR_LIST_INT of a double (`container`, `sub` consumed), written
+ * into the item in place under the same condition, else boxed and stored as
+ * ember_store_subscr_list_int_float. 0, or -1 with an exception. */
+int ember_store_subscr_list_float(PyThreadState *ts, PyObject *container, PyObject *sub, double d);
 /* Bare `raise` (RAISE_VARARGS 0): like ember_rt_raise, without a new traceback entry when an
  * active exception was re-raised. */
 PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
@@ -836,6 +844,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_rt_guard_fail) X(ember_type_check) X(ember_int_is_compact) X(ember_int_value) \
     X(ember_float_value) X(ember_int_box) X(ember_float_box) X(ember_box_for_exit_int) \
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
-    X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float)
+    X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float) \
+    X(ember_store_local_float) X(ember_store_subscr_list_float)
 
 #endif /* EMBER_RUNTIME_H */

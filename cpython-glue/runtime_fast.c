@@ -947,6 +947,66 @@ ember_store_subscr_list_int_float(PyThreadState *ts, PyObject *container, PyObje
     return store_subscr_list_int(ts, container, sub, v);
 }
 
+/* Whether `old` is a float that a store may overwrite with a new value in place: an exact
+ * float whose only reference is the one being replaced (so nothing else can see it change) and
+ * no reference tracer is set (it would have seen the old float die and a new one made). CPython
+ * 3.13's DECREF_INPUTS_AND_REUSE_FLOAT (ceval_macros.h) reuses a dying operand the same way. */
+static inline int
+float_reusable(PyObject *old)
+{
+    return Py_IS_TYPE(old, &PyFloat_Type) && ember_rc_is_one(old) && _PyRuntime.ref_tracer.tracer_func == NULL;
+}
+
+/* StoreFastFloat: STORE_FAST of the CDouble `d` into `*slot` (a local of the frame). The
+ * local's float is updated in place when float_reusable; otherwise `d` is boxed
+ * (ember_float_box), stored, and the old value released as STORE_FAST releases it. 0, or -1
+ * with MemoryError when boxing fails (the local then keeps its old value). */
+EMBER_INLINE_HELPER int
+ember_store_local_float(PyThreadState *ts, PyObject **slot, double d)
+{
+    PyObject *old = *slot;
+    if (EMBER_LIKELY(old != NULL && float_reusable(old))) {
+        ((PyFloatObject *)old)->ob_fval = d;
+        return 0;
+    }
+    PyObject *v = ember_float_box(ts, d);
+    if (EMBER_UNLIKELY(v == NULL)) {
+        return -1;
+    }
+    *slot = v;
+    ember_release_local_float(ts, old);
+    return 0;
+}
+
+/* StoreSubscrFloat: STORE_SUBSCR_LIST_INT of the CDouble `d`; `container` and `sub` are
+ * consumed. The item is updated in place when it is float_reusable (exact list, compact
+ * non-negative index in range, as store_subscr_list_int checks); otherwise `d` is boxed and
+ * stored as ember_store_subscr_list_int_float stores it. 0, or -1 with an exception. */
+EMBER_INLINE_HELPER int
+ember_store_subscr_list_float(PyThreadState *ts, PyObject *container, PyObject *sub, double d)
+{
+    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
+                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
+        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
+        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) {
+            PyObject *old = PyList_GET_ITEM(container, i);
+            if (EMBER_LIKELY(float_reusable(old))) {
+                ((PyFloatObject *)old)->ob_fval = d;
+                _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
+                ember_rc_decref(container);
+                return 0;
+            }
+        }
+    }
+    PyObject *v = ember_float_box(ts, d);
+    if (EMBER_UNLIKELY(v == NULL)) {
+        Py_DECREF(container);
+        Py_DECREF(sub);
+        return -1;
+    }
+    return store_subscr_list_int(ts, container, sub, v);
+}
+
 /* STORE_SUBSCR_DICT: exact dict, _PyDict_SetItem_Take2 (takes key and value). */
 int
 ember_store_subscr_dict(PyObject *container, PyObject *sub, PyObject *v)

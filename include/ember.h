@@ -861,6 +861,27 @@ enum EmberOp
    * interpreter raises the `ValueError` or `OverflowError` itself.
    */
   EMBER_OP_MATH_CALL = 111,
+  /**
+   * HIR only (made by `passes::store_float`): `STORE_FAST` imm0 of `Box d` for a `CDouble`
+   * `d`, without the box when it can be spared. When the local holds an exact float that
+   * only the frame references (count 1, no reference tracer), `d` is written into that
+   * float in place: the interpreter would free it and box `d` into a new one, which nothing
+   * can tell apart (CPython's own `DECREF_INPUTS_AND_REUSE_FLOAT` does the same to a dying
+   * operand). Otherwise `d` is boxed and stored as `STORE_FAST` stores it, releasing the old
+   * value. Leaves compiled code only when boxing fails (`MemoryError` at the frame state,
+   * which is the `Box`'s).
+   */
+  EMBER_OP_STORE_FAST_FLOAT = 112,
+  /**
+   * HIR only (made by `passes::store_float`): `STORE_SUBSCR_LIST_INT` of `Box d` for a
+   * `CDouble` `d`: `StoreSubscrFloat d container sub`. When the item replaced is an exact
+   * float that only the list references (count 1, no reference tracer), `d` is written into
+   * it in place, as [`Op::StoreFastFloat`] does for a local; otherwise `d` is boxed and
+   * stored as `STORE_SUBSCR_LIST_INT` (or, for anything but an exact list and a compact
+   * index in range, `STORE_SUBSCR`) stores it. `container` and `sub` are consumed. Leaves
+   * compiled code when boxing or the generic store fails.
+   */
+  EMBER_OP_STORE_SUBSCR_FLOAT = 113,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

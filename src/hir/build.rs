@@ -572,7 +572,9 @@ impl<'w> Builder<'w> {
                 | Op::UnboxNumber
                 | Op::UnboxNumbers
                 | Op::SubscrSlice
-                | Op::MathCall => {
+                | Op::MathCall
+                | Op::StoreFastFloat
+                | Op::StoreSubscrFloat => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

@@ -291,6 +291,23 @@ pub enum Op {
     /// infinity from a finite one (CPython's `math_1`, `Modules/mathmodule.c`), so the
     /// interpreter raises the `ValueError` or `OverflowError` itself.
     MathCall = 111,
+    /// HIR only (made by `passes::store_float`): `STORE_FAST` imm0 of `Box d` for a `CDouble`
+    /// `d`, without the box when it can be spared. When the local holds an exact float that
+    /// only the frame references (count 1, no reference tracer), `d` is written into that
+    /// float in place: the interpreter would free it and box `d` into a new one, which nothing
+    /// can tell apart (CPython's own `DECREF_INPUTS_AND_REUSE_FLOAT` does the same to a dying
+    /// operand). Otherwise `d` is boxed and stored as `STORE_FAST` stores it, releasing the old
+    /// value. Leaves compiled code only when boxing fails (`MemoryError` at the frame state,
+    /// which is the `Box`'s).
+    StoreFastFloat = 112,
+    /// HIR only (made by `passes::store_float`): `STORE_SUBSCR_LIST_INT` of `Box d` for a
+    /// `CDouble` `d`: `StoreSubscrFloat d container sub`. When the item replaced is an exact
+    /// float that only the list references (count 1, no reference tracer), `d` is written into
+    /// it in place, as [`Op::StoreFastFloat`] does for a local; otherwise `d` is boxed and
+    /// stored as `STORE_SUBSCR_LIST_INT` (or, for anything but an exact list and a compact
+    /// index in range, `STORE_SUBSCR`) stores it. `container` and `sub` are consumed. Leaves
+    /// compiled code when boxing or the generic store fails.
+    StoreSubscrFloat = 113,
 }
 
 /// A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 and
@@ -761,6 +778,8 @@ ops! {
     UnboxNumbers, 0, false, true, true;
     SubscrSlice, 0, false, true, true;
     MathCall, 2, false, true, true;
+    StoreFastFloat, 1, false, true, true;
+    StoreSubscrFloat, 0, false, true, true;
 }
 
 impl Op {
@@ -931,6 +950,8 @@ impl Op {
             Op::UnboxNumbers => (2, 2),
             Op::SubscrSlice => (4, 1),
             Op::MathCall => (2, 1),
+            Op::StoreFastFloat => (1, 0),
+            Op::StoreSubscrFloat => (3, 0),
         })
     }
 

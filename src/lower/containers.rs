@@ -1,7 +1,8 @@
 //! Lowering of subscripts, slices, container displays, unpacking and structural pattern
 //! matching.
 //!
-//! Ops: `BinarySubscr`, `StoreSubscr`, `DeleteSubscr`, `BinarySlice`, `StoreSlice`, `BuildTuple`,
+//! Ops: `BinarySubscr`, `StoreSubscr`, `StoreSubscrFloat` (HIR-only, made by
+//! `passes::store_float`), `DeleteSubscr`, `BinarySlice`, `StoreSlice`, `BuildTuple`,
 //! `BuildList`, `BuildMap`, `BuildConstKeyMap`, `BuildString`, `BuildSlice`, `BuildSet`,
 //! `ListAppend`, `ListExtend`, `SetAdd`, `SetUpdate`, `MapAdd`, `DictUpdate`, `DictMerge`,
 //! `UnpackSequence`, `UnpackEx`, `UnpackStore` (HIR-only, made by `passes::unpack_store`),
@@ -54,6 +55,11 @@ impl<'ctx> Lower<'ctx, '_> {
                 // A float stored into a list most likely replaces one: released through `ts`.
                 let a = [self.ts.into(), self.val(arg(1))?.into(), self.val(arg(2))?.into(), self.val(arg(0))?.into()];
                 let r = self.call("ember_store_subscr_list_int_float", &a)?;
+                self.check_int(r, fs)?;
+            }
+            Op::StoreSubscrFloat => {
+                let a = [self.ts.into(), self.val(arg(1))?.into(), self.val(arg(2))?.into(), self.val_any(arg(0))?];
+                let r = self.call("ember_store_subscr_list_float", &a)?;
                 self.check_int(r, fs)?;
             }
             Op::StoreSubscr => {

@@ -1,7 +1,8 @@
 //! Lowering of locals, constants, cells and the value-stack shuffles.
 //!
 //! Ops: `LoadFast`, `LoadFastCheck`, `LoadFastAndClear`, `LoadFastBorrow` (HIR-only, made by
-//! `passes::borrow`), `StoreFast`, `DeleteFast`, `LoadConst`, `PushNull`, `PopTop`, `Copy`, `Swap`,
+//! `passes::borrow`), `StoreFast`, `StoreFastFloat` (HIR-only, made by `passes::store_float`),
+//! `DeleteFast`, `LoadConst`, `PushNull`, `PopTop`, `Copy`, `Swap`,
 //! `Nop`, `MakeCell`, `CopyFreeVars`, `LoadDeref`, `StoreDeref`, `DeleteDeref`. They mirror CPython's
 //! LOAD_FAST, LOAD_FAST_CHECK, LOAD_FAST_AND_CLEAR (and the halves of LOAD_FAST_LOAD_FAST,
 //! STORE_FAST_LOAD_FAST, STORE_FAST_STORE_FAST), STORE_FAST, DELETE_FAST, LOAD_CONST, PUSH_NULL,
@@ -52,6 +53,11 @@ impl<'ctx> Lower<'ctx, '_> {
                 } else {
                     self.call("ember_xdecref", &[old])?;
                 }
+            }
+            Op::StoreFastFloat => {
+                let slot = self.local_slot(imm(0) as u64)?;
+                let r = self.call("ember_store_local_float", &[self.ts.into(), slot.into(), self.val_any(arg(0))?])?;
+                self.check_int(r, fs)?;
             }
             Op::DeleteFast => {
                 let slot = self.local_slot(imm(0) as u64)?;

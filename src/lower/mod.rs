@@ -673,8 +673,8 @@ fn family(op: Op) -> Option<Family> {
     // own a catch-all that makes the arms after it unreachable (a warning).
     use Op::*;
     Some(match op {
-        Nop | LoadFastBorrow | LoadFast | LoadFastCheck | LoadFastAndClear | StoreFast | DeleteFast | LoadConst | PushNull | PopTop
-        | Copy | Swap | MakeCell | CopyFreeVars | LoadDeref | StoreDeref | DeleteDeref => Family::Locals,
+        Nop | LoadFastBorrow | LoadFast | LoadFastCheck | LoadFastAndClear | StoreFast | StoreFastFloat | DeleteFast | LoadConst
+        | PushNull | PopTop | Copy | Swap | MakeCell | CopyFreeVars | LoadDeref | StoreDeref | DeleteDeref => Family::Locals,
         BinaryOp | UnaryNot | UnaryNegative | UnaryInvert | GetIter | LoadAssertionError | FormatSimple | FormatWithSpec | ConvertValue
         | ToBool | CompareOp | IsOp | ContainsOp => Family::Operators,
         GuardType | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
@@ -683,11 +683,10 @@ fn family(op: Op) -> Option<Family> {
         | ImportName | ImportFrom => Family::Attrs,
         Call | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction | SetFunctionAttribute | BeforeWith
         | BeforeAsyncWith => Family::Calls,
-        BinarySubscr | StoreSubscr | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList | BuildMap
-        | BuildConstKeyMap | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd | DictUpdate
-        | DictMerge | UnpackSequence | UnpackEx | UnpackStore | MatchClass | MatchMapping | MatchSequence | MatchKeys | GetLen => {
-            Family::Containers
-        }
+        BinarySubscr | StoreSubscr | StoreSubscrFloat | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList
+        | BuildMap | BuildConstKeyMap | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd
+        | DictUpdate | DictMerge | UnpackSequence | UnpackEx | UnpackStore | MatchClass | MatchMapping | MatchSequence | MatchKeys
+        | GetLen => Family::Containers,
         Resume | Jump | JumpBackward | PopJumpIfFalse | PopJumpIfTrue | PopJumpIfNone | PopJumpIfNotNone | ReturnValue | ReturnConst
         | RaiseVarargs | Deopt => Family::Control,
         ForIter | ReturnGenerator | YieldValue | ResumeAt | GenInterp | Send | EndSend | GetYieldFromIter | GetAwaitable | GetAiter

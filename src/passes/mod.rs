@@ -10,6 +10,7 @@ pub mod math_call;
 pub mod pure_pop;
 pub mod slice_subscr;
 pub mod specialize;
+pub mod store_float;
 pub mod unpack_store;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ pub const PIPELINE: &[Pass] = &[
     Pass { name: "specialize", run: specialize::run },
     Pass { name: "infer", run: infer::run },
     Pass { name: "box_elim", run: box_elim::run },
+    Pass { name: "store_float", run: store_float::run },
     Pass { name: "borrow", run: borrow::run },
 ];
 

@@ -198,6 +198,20 @@ pub extern "C" fn ember_int_to_i64(o: *mut Obj, out: *mut i64) -> i32 {
 pub extern "C" fn ember_release_local_float(_ts: *mut u8, o: *mut Obj) {
     ember_xdecref(o)
 }
+/// The mock's `StoreFastFloat`: the same in-place rule as the shim's (an exact float with a
+/// count of 1 is overwritten), else a new float and the old value released.
+pub extern "C" fn ember_store_local_float(_ts: *mut u8, slot: *mut *mut Obj, d: f64) -> i32 {
+    unsafe {
+        let old = *slot;
+        if !old.is_null() && (*old).kind == 5 && (*old).refcnt == 1 {
+            (*old).a = d.to_bits() as i64;
+            return 0;
+        }
+        *slot = float(d);
+        ember_xdecref(old);
+    }
+    0
+}
 pub extern "C" fn ember_box_for_exit_float(x: f64) -> *mut Obj {
     float(x)
 }
@@ -371,6 +385,7 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_decref_float,
         ember_number_from_int,
         ember_release_local_float,
+        ember_store_local_float,
         ember_int_to_i64
     )
     .into_iter()

@@ -716,3 +716,78 @@ def test_class_instantiation_follows_a_redefined_init(ember_mod):
     for f in (fi, fc):
         del f.__globals__["C"].__init__
     run_both(fi, fc, 5)
+
+
+# Stores of a float that reuse the float they replace (passes/store_float.rs): `d = x * y`
+# writes into the float `d` held when only the frame references it, `out[k] = ...` into the
+# list's item when only the list does. Each `alias` makes the old float visible elsewhere, or
+# not a float at all, at one iteration; the reused float must then be left alone and a new one
+# made, and a replaced non-float released at the same point as in the interpreter.
+STORE_FLOAT_SRC = """
+import sys
+
+class F(float):
+    pass
+
+class Noisy:
+    log = []
+
+    def __init__(self, tag):
+        self.tag = tag
+
+    def __del__(self):
+        Noisy.log.append(self.tag)
+
+def f(xs, ys, alias):
+    Noisy.log = []
+    keep = []
+    out = [0.5, 1.5, 2.5]
+    d = 0.25
+    for i in range(len(xs)):
+        d = xs[i] * ys[i]
+        if alias == 1 and i == 1:
+            keep.append(d)                          # a second reference to the local's float
+        out[i % 3] = d * 2.0
+        if alias == 2 and i == 2:
+            keep.append(out[0])                     # a second reference to a list item
+        if alias == 3 and i == 0:
+            d = Noisy("local")                      # released by the next iteration's store
+            out[1] = Noisy("item")                  # released by the store into out[1]
+            Noisy.log.append("stored")
+        if alias == 4 and i == 0:
+            d = F(1.0)                              # a float subclass: never overwritten
+            out[1] = F(2.0)
+            keep.append((d, out[1]))
+        if alias == 5 and i == 3:
+            keep.append(sys._getframe().f_locals["d"])   # the frame holds the current value
+    return d, keep, out, list(Noisy.log)
+"""
+
+XS = [0.5 * i for i in range(1, 8)]
+YS = [1.25 + i for i in range(7)]
+
+
+@pytest.mark.parametrize("alias", [0, 1, 2, 3, 4, 5])
+def test_float_stores_reuse_only_floats_nothing_else_references(ember_mod, alias):
+    fi, fc = both(STORE_FLOAT_SRC, warm=[(XS, YS, 0)] * 3)
+    hir = ember_mod.dump(fc)
+    assert "StoreFastFloat" in hir and "StoreSubscrFloat" in hir, hir
+    for _ in range(3):
+        run_both(fi, fc, XS, YS, alias)
+        run_both(fi, fc, XS, YS, 0)
+
+
+def test_float_stores_leave_shared_floats_alone(ember_mod):
+    src = ("def f(xs, out):\n    d = 0.0\n    for x in xs:\n        d = x * 1.5\n        out[0] = d + 1.0\n"
+           "    return d\n")
+    fi, fc = both(src, warm=[([1.0, 2.0], [0.0])] * 3)
+    assert "StoreFastFloat" in ember_mod.dump(fc) and "StoreSubscrFloat" in ember_mod.dump(fc)
+    xs = [float(i) for i in range(50)]
+    out = [0.0]
+    for _ in range(100):
+        assert fc(xs, out) == 49 * 1.5
+    kept = out[0]
+    assert kept == 49 * 1.5 + 1.0 and sys.getrefcount(kept) == 3   # out and `kept` (and the call)
+    fc(xs, out)
+    assert kept == 49 * 1.5 + 1.0 and out[0] is not kept           # a new float was made
+    assert sys.getrefcount(kept) == 2

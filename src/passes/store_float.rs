@@ -1,0 +1,76 @@
+//! Stores of a float that spare its box: a `Box` of a `CDouble` whose only use is a store into
+//! a local or into a list item (`STORE_SUBSCR_LIST_INT`) becomes one operation on the machine
+//! value, which writes it into the float being replaced when only the frame (or the list)
+//! references that float.
+//!
+//! ```text
+//! v35:Float = Box v166 @36[v15 v16]          StoreFastFloat<15> v166 @36[v15 v16]
+//! StoreFast<15> v35                     =>
+//! v71:Float = Box v209 @89[v15 v16 v63 v64]  StoreSubscrFloat v209 v63 v64 @93[v15 v16]
+//! StoreSubscr<1> v71 v63 v64 @93[v15 v16]
+//! ```
+//!
+//! In nbody's `advance`, `dx = x1 - x2` boxed the difference into a new float and freed the
+//! float `dx` held since the last iteration; `v1[0] -= dx * b1m` did the same to the list's
+//! item. Now each writes the double into the old float, which nothing else can see (its count
+//! is 1). The new operation keeps the `Box`'s frame state for the `MemoryError` of a box that
+//! fails (`StoreFastFloat`) or the store's own (`StoreSubscrFloat`, whose stored value goes
+//! from the stack of the box's state to nothing: the store's state has it popped already).
+//! Frame states that named the box name the double instead: a side exit boxes it itself.
+
+use std::collections::HashMap;
+
+use super::instr;
+use crate::hir::imms::StoreSubscrImms;
+use crate::hir::op::StoreSubscrSpec;
+use crate::hir::{Function, Instr, Op, Type, Value};
+
+/// Runs the pass; returns the number of stores rewritten.
+pub fn run(f: &mut Function) -> usize {
+    // Uses of each value as an operand or edge argument (frame states are rewritten below).
+    let mut uses: HashMap<Value, usize> = HashMap::new();
+    for b in &f.blocks {
+        for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
+            for a in ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())) {
+                *uses.entry(*a).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut map: HashMap<Value, Value> = HashMap::new();
+    let mut n = 0;
+    for bi in 0..f.blocks.len() {
+        let instrs = std::mem::take(&mut f.blocks[bi].instrs);
+        // Boxes of doubles in this block not yet rewritten: result → (index in `out`, double).
+        let mut boxes: HashMap<Value, (usize, Value)> = HashMap::new();
+        let mut out: Vec<Instr> = Vec::with_capacity(instrs.len());
+        let mut dead: Vec<usize> = vec![];
+        for ins in instrs {
+            if ins.op == Op::Box && f.ty(ins.args[0]) == Type::CDouble && ins.fs.is_some() {
+                boxes.insert(ins.results[0], (out.len(), ins.args[0]));
+                out.push(ins);
+                continue;
+            }
+            let stored = match ins.op {
+                Op::StoreFast => Some(ins.args[0]),
+                Op::StoreSubscr if StoreSubscrImms::of(&ins).map(|s| s.spec) == Some(StoreSubscrSpec::ListInt) => Some(ins.args[0]),
+                _ => None,
+            };
+            let Some((at, d)) = stored.filter(|v| uses.get(v) == Some(&1)).and_then(|v| boxes.get(&v).copied()) else {
+                out.push(ins);
+                continue;
+            };
+            let bx = out[at].clone();
+            dead.push(at);
+            map.insert(bx.results[0], d);
+            let x = match ins.op {
+                Op::StoreFast => instr(Op::StoreFastFloat, ins.imms.clone(), vec![d], vec![], bx.fs),
+                _ => instr(Op::StoreSubscrFloat, vec![], vec![d, ins.args[1], ins.args[2]], vec![], ins.fs),
+            };
+            out.push(x);
+            n += 1;
+        }
+        f.blocks[bi].instrs = out.into_iter().enumerate().filter(|(k, _)| !dead.contains(k)).map(|(_, x)| x).collect();
+    }
+    crate::passes::infer::substitute(f, &map);
+    n
+}
