@@ -97,6 +97,10 @@ int ember_store_subscr_list_int_float(PyThreadState *ts, PyObject *container, Py
  * when only the frame references it (an exact float, count 1, no reference tracer), else boxed
  * and stored as STORE_FAST. 0, or -1 with MemoryError (the local unchanged). */
 int ember_store_local_float(PyThreadState *ts, PyObject **slot, double d);
+/* ember_unpack_sequence and ember_unpack_store as out-of-line calls (never inlined): for
+ * functions with many unpacking sites. */
+int ember_unpack_sequence_outline(PyObject *seq, i64 n, PyObject **out);
+int ember_unpack_store_outline(PyObject *seq, i64 n, PyObject **dst);
 /* StoreSubscrFloat: STORE_SUBSCR_LIST_INT of a double (`container`, `sub` consumed), written
  * into the item in place under the same condition, else boxed and stored as
  * ember_store_subscr_list_int_float. 0, or -1 with an exception. */
@@ -845,6 +849,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_float_value) X(ember_int_box) X(ember_float_box) X(ember_box_for_exit_int) \
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
     X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float) \
-    X(ember_store_local_float) X(ember_store_subscr_list_float)
+    X(ember_store_local_float) X(ember_store_subscr_list_float) \
+    X(ember_unpack_sequence_outline) X(ember_unpack_store_outline)
 
 #endif /* EMBER_RUNTIME_H */

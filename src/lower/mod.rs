@@ -82,6 +82,8 @@ struct Lower<'ctx, 'f> {
     last_ip: Option<u32>,
     /// [`Bound::call_site_cache`].
     call_site_cache: bool,
+    /// Whether unpacking sites inline their helper (`containers::UNPACK_INLINE_SITES`).
+    inline_unpack: bool,
 }
 
 /// Leading runtime arguments of a helper call.
@@ -233,6 +235,8 @@ pub fn lower_split<'ctx>(
         phis,
         last_ip: None,
         call_site_cache: how.call_site_cache,
+        inline_unpack: f.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::UnpackSequence | Op::UnpackStore)).count()
+            <= containers::UNPACK_INLINE_SITES,
     };
     for (i, blk) in f.blocks.iter().enumerate() {
         for (p, phi) in blk.params.iter().zip(&l.phis[i]) {
