@@ -61,6 +61,10 @@ fn build_bitcode(out: &Path) {
                 .status();
             match st {
                 Ok(s) if s.success() => true,
+                // clang ran and rejected the helpers: a bug in them, not a missing tool. Left
+                // a warning, the build would pass with every helper called, not inlined, and
+                // only the benchmarks would show it.
+                Ok(s) => panic!("clang-19 failed to compile the helper bitcode ({s}); see its errors above"),
                 other => {
                     println!("cargo:warning=helper bitcode not built ({clang}: {other:?}); helpers will be called, not inlined");
                     false

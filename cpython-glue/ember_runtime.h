@@ -97,6 +97,9 @@ int ember_store_subscr_list_int_float(PyThreadState *ts, PyObject *container, Py
  * when only the frame references it (an exact float, count 1, no reference tracer), else boxed
  * and stored as STORE_FAST. 0, or -1 with MemoryError (the local unchanged). */
 int ember_store_local_float(PyThreadState *ts, PyObject **slot, double d);
+/* A generic BINARY_OP of + - * / (ember_binary_op's contract) with the two-exact-floats case
+ * first, inlined into compiled code. */
+PyObject *ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
 /* ember_unpack_sequence and ember_unpack_store as out-of-line calls (never inlined): for
  * functions with many unpacking sites. */
 int ember_unpack_sequence_outline(PyObject *seq, i64 n, PyObject **out);
@@ -850,6 +853,6 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
     X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float) \
     X(ember_store_local_float) X(ember_store_subscr_list_float) \
-    X(ember_unpack_sequence_outline) X(ember_unpack_store_outline)
+    X(ember_unpack_sequence_outline) X(ember_unpack_store_outline) X(ember_binary_op_float_first)
 
 #endif /* EMBER_RUNTIME_H */

@@ -19,6 +19,7 @@
  */
 #include "ember_runtime.h"
 #include "ember.h"                        /* EmberType */
+#include "opcode.h"                       /* NB_ADD ... (the BINARY_OP opargs) */
 
 #include "internal/pycore_ceval.h"        /* _PY_EVAL_EVENTS_MASK */
 #include "internal/pycore_emscripten_trampoline.h" /* _PyCFunction_TrampolineCall */
@@ -365,6 +366,33 @@ ember_float_result(PyThreadState *ts, PyObject *a, PyObject *b, double d)
     _Py_DECREF_NO_DEALLOC(a);
     ember_decref_float(ts, b);
     return res;
+}
+
+/* A generic BINARY_OP of + - * or / (the lowering calls this for those; `nb` is a constant at
+ * each site, so the switch folds): two exact floats are computed here, inlined, as
+ * float_add / float_sub / float_mul / float_div compute them (Objects/floatobject.c), the
+ * result written into a dying operand as the specialised forms do (ember_float_result). A zero
+ * divisor and everything else go to ember_binary_op, which raises or takes the number
+ * protocol. Sites the interpreter left generic because they see ints and floats (raytrace's
+ * Vector arithmetic, float's `self.x /= norm`) pay no call for their float case. */
+EMBER_INLINE_HELPER PyObject *
+ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
+{
+    if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
+        double x = ((PyFloatObject *)a)->ob_fval, y = ((PyFloatObject *)b)->ob_fval, d;
+        switch (nb) {
+        case NB_ADD: case NB_INPLACE_ADD: d = x + y; break;
+        case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: d = x - y; break;
+        case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: d = x * y; break;
+        case NB_TRUE_DIVIDE: case NB_INPLACE_TRUE_DIVIDE:
+            if (y == 0.0) return ember_binary_op(ts, a, b, nb);
+            d = x / y;
+            break;
+        default: return ember_binary_op(ts, a, b, nb);
+        }
+        return ember_float_result(ts, a, b, d);
+    }
+    return ember_binary_op(ts, a, b, nb);
 }
 
 /* BINARY_OP_ADD_FLOAT: both exact floats. */

@@ -238,6 +238,7 @@ helpers! {
     ember_release_local_float(P, P) -> Void;
     ember_store_subscr_list_int_float(P, P, P, P) -> I32;
     ember_store_local_float(P, P, F) -> I32;
+    ember_binary_op_float_first(P, P, P, I) -> Ptr;
     ember_unpack_sequence_outline(P, I, P) -> I32;
     ember_unpack_store_outline(P, I, P) -> I32;
     ember_store_subscr_list_float(P, P, P, F) -> I32;

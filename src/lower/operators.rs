@@ -14,7 +14,7 @@ use inkwell::values::BasicValueEnum;
 use super::Lower;
 use crate::error::EmberError;
 use crate::hir::imms::{BinaryOpImms, CompareOpImms, ToBoolImms};
-use crate::hir::op::{BinarySpec, CompareSpec, ToBoolSpec};
+use crate::hir::op::{Arith, BinarySpec, CompareSpec, ToBoolSpec};
 use crate::hir::{FrameState, Instr, Op};
 
 impl<'ctx> Lower<'ctx, '_> {
@@ -26,7 +26,9 @@ impl<'ctx> Lower<'ctx, '_> {
         match ins.op {
             Op::BinaryOp => {
                 let op = BinaryOpImms::of(ins).ok_or_else(unsupported)?;
+                let float_first = matches!(op.arith, Arith::Add | Arith::Subtract | Arith::Multiply | Arith::TrueDivide);
                 let name = match op.spec {
+                    BinarySpec::Generic if float_first => "ember_binary_op_float_first",
                     BinarySpec::Generic => "ember_binary_op",
                     BinarySpec::AddInt => "ember_binary_op_add_int",
                     BinarySpec::SubtractInt => "ember_binary_op_subtract_int",

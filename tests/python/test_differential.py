@@ -2166,6 +2166,29 @@ def f(x, y):
         assert (x, y) == (1.25, 3.5)
 
 
+def test_generic_float_arithmetic_inline_path():
+    """A BINARY_OP the interpreter leaves generic (`/`, never quickened in 3.13, and `+` at a
+    site that sees ints and floats) computes two exact floats inline (the result written into
+    a dying operand), and hands a zero divisor, a float subclass and an int to the generic
+    path: results, exceptions and the operands' values agree."""
+    src = """
+class F(float):
+    def __truediv__(self, other):
+        return "F/"
+
+def f(x, y):
+    t = (x * 2.0) / y          # the product dies in the division
+    u = x + y
+    return t, u, x, y
+"""
+    fi, fc = both(src, warm=[(1, 2.0), (1.5, 2), (2.5, 0.5)])
+    for args in [(1.5, 2.5), (3.0, 0.0), (-0.0, 1.0), (float("inf"), float("inf")),
+                 (float("nan"), 1.0), (7, 2.0), (2.0, 7), (1.0, -0.0)]:
+        for _ in range(2):
+            run_both(fi, fc, *args)
+    run_both(fi, fc, Make(lambda ns: ns["F"](1.5), "F(1.5)"), 2.0)
+
+
 def test_traceback_has_all_compiled_frames():
     """An exception raised three compiled frames deep carries a traceback entry for each of
     them with the interpreter's line numbers and columns."""
