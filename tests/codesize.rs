@@ -47,11 +47,14 @@ const LIMITS: &[(&str, Target, u64, u64)] = &[
     // borrowed (passes::borrow; no incref/decref pair): 22091/19536 B (-2.0 %/-3.5 %).
     // The BINARY_OP helpers take the thread state (their float results come from the free list
     // without a thread-local lookup): 22129/19576 B (+0.2 %).
-    ("distinct200", Target::X86_64, 22129, 4973),
+    // UnboxNumbers reads two floats on a path of its own, with none of the int path's tests
+    // (nbody's `dx = x1 - x2` went from 39 to 30 instructions; `advance` 1.08x in process):
+    // 23069/20184 B (+4.2 %/+3.1 %).
+    ("distinct200", Target::X86_64, 23069, 5200),
     ("calls1", Target::Aarch64, 304, 55),
     ("calls2", Target::Aarch64, 412, 82),
     ("calls200", Target::Aarch64, 19444, 4840),
-    ("distinct200", Target::Aarch64, 19576, 4753),
+    ("distinct200", Target::Aarch64, 20184, 4908),
 ];
 
 /// The goal: marginal code bytes per Python call site on AArch64.

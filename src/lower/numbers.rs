@@ -94,15 +94,36 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.def(ins.results[0], x);
             }
             Op::UnboxNumbers => {
-                let (x, xi, xok) = self.number_of(self.val(arg(0))?)?;
-                let (y, yi, yok) = self.number_of(self.val(arg(1))?)?;
+                // Two floats, the common case, read both values with no further test; anything
+                // else takes the general path (number_of each, not both ints).
+                let (a, b) = (self.val(arg(0))?, self.val(arg(1))?);
+                let (fa, fb) = (self.is_float(a)?, self.is_float(b)?);
+                let both = self.b.build_and(fa, fb, "both_float").map_err(llvm)?;
+                let (fast, slow, join) = (self.new_block("nums_float"), self.new_block("nums_any"), self.new_block("nums_done"));
+                self.b.build_conditional_branch(both, fast, slow).map_err(llvm)?;
+                self.b.position_at_end(fast);
+                let xf = self.call("ember_float_value", &[a.into()])?.unwrap().into_float_value();
+                let yf = self.call("ember_float_value", &[b.into()])?.unwrap().into_float_value();
+                let fast_end = self.b.get_insert_block().unwrap();
+                self.b.build_unconditional_branch(join).map_err(llvm)?;
+                self.b.position_at_end(slow);
+                let (x, xi, xok) = self.number_of_checked(a, fa)?;
+                let (y, yi, yok) = self.number_of_checked(b, fb)?;
                 let both_int = self.b.build_and(xi, yi, "both_int").map_err(llvm)?;
                 let not_both = self.b.build_not(both_int, "not_both").map_err(llvm)?;
                 let ok = self.b.build_and(xok, yok, "ok").map_err(llvm)?;
                 let ok = self.b.build_and(ok, not_both, "ok").map_err(llvm)?;
                 self.guard(ok, fs)?;
-                self.def(ins.results[0], x);
-                self.def(ins.results[1], y);
+                let slow_end = self.b.get_insert_block().unwrap();
+                self.b.build_unconditional_branch(join).map_err(llvm)?;
+                self.b.position_at_end(join);
+                let f64t = self.ctx.f64_type();
+                let xp = self.b.build_phi(f64t, "nx").map_err(llvm)?;
+                xp.add_incoming(&[(&xf, fast_end), (&x, slow_end)]);
+                let yp = self.b.build_phi(f64t, "ny").map_err(llvm)?;
+                yp.add_incoming(&[(&yf, fast_end), (&y, slow_end)]);
+                self.def(ins.results[0], xp.as_basic_value());
+                self.def(ins.results[1], yp.as_basic_value());
             }
             Op::IntToFloat => {
                 let x = self.val_any(arg(0))?.into_int_value();
@@ -253,10 +274,24 @@ impl<'ctx> Lower<'ctx, '_> {
     ) -> Result<(inkwell::values::FloatValue<'ctx>, IntValue<'ctx>, IntValue<'ctx>), EmberError> {
         // A float inline; anything else through the out-of-line (cold) int path, which returns
         // the NaN EMBER_NOT_A_NUMBER_BITS for what is no compact int.
+        let is_float = self.is_float(v)?;
+        self.number_of_checked(v, is_float)
+    }
+
+    /// `v`'s type is exactly `float` (an `i1`).
+    fn is_float(&mut self, v: PointerValue<'ctx>) -> Result<IntValue<'ctx>, EmberError> {
         let i32z = self.ctx.i32_type().const_zero();
-        let f64t = self.ctx.f64_type();
         let is_float = self.call("ember_type_check", &[v.into(), self.i64c(Type::Float as i64).into()])?.unwrap().into_int_value();
-        let is_float = self.b.build_int_compare(IntPredicate::NE, is_float, i32z, "isf").map_err(llvm)?;
+        self.b.build_int_compare(IntPredicate::NE, is_float, i32z, "isf").map_err(llvm)
+    }
+
+    /// [`Lower::number_of`] with `is_float` (from [`Lower::is_float`]) already computed.
+    fn number_of_checked(
+        &mut self,
+        v: PointerValue<'ctx>,
+        is_float: IntValue<'ctx>,
+    ) -> Result<(inkwell::values::FloatValue<'ctx>, IntValue<'ctx>, IntValue<'ctx>), EmberError> {
+        let f64t = self.ctx.f64_type();
         let (fb, ib, done) = (self.new_block("num_float"), self.new_block("num_int"), self.new_block("num_done"));
         self.b.build_conditional_branch(is_float, fb, ib).map_err(llvm)?;
         self.b.position_at_end(fb);
@@ -265,17 +300,24 @@ impl<'ctx> Lower<'ctx, '_> {
         self.b.build_unconditional_branch(done).map_err(llvm)?;
         self.b.position_at_end(ib);
         let y = self.call("ember_number_from_int", &[v.into()])?.unwrap().into_float_value();
+        // Only the int path can fail: its "no compact int" answer is a NaN with these bits. The
+        // float path's `true` reaches the phi as a constant, so a caller's checks fold away on
+        // it (nbody's `dx = x1 - x2` read both floats with 12 instructions of int-path tests).
+        let bits = self.b.build_bit_cast(y, self.ctx.i64_type(), "bits").map_err(llvm)?.into_int_value();
+        let nan = self.ctx.i64_type().const_int(crate::hir::EMBER_NOT_A_NUMBER_BITS, false);
+        let int_ok = self.b.build_int_compare(IntPredicate::NE, bits, nan, "num_ok").map_err(llvm)?;
         let ib_end = self.b.get_insert_block().unwrap();
         self.b.build_unconditional_branch(done).map_err(llvm)?;
         self.b.position_at_end(done);
         let val = self.b.build_phi(f64t, "num").map_err(llvm)?;
         val.add_incoming(&[(&x, fb_end), (&y, ib_end)]);
         let val = val.as_basic_value().into_float_value();
-        let isint = self.b.build_not(is_float, "num_isint").map_err(llvm)?;
-        let bits = self.b.build_bit_cast(val, self.ctx.i64_type(), "bits").map_err(llvm)?.into_int_value();
-        let nan = self.ctx.i64_type().const_int(crate::hir::EMBER_NOT_A_NUMBER_BITS, false);
-        let ok = self.b.build_int_compare(IntPredicate::NE, bits, nan, "num_ok").map_err(llvm)?;
-        Ok((val, isint, ok))
+        let boolt = self.ctx.bool_type();
+        let ok = self.b.build_phi(boolt, "num_ok").map_err(llvm)?;
+        ok.add_incoming(&[(&boolt.const_all_ones(), fb_end), (&int_ok, ib_end)]);
+        let isint = self.b.build_phi(boolt, "num_isint").map_err(llvm)?;
+        isint.add_incoming(&[(&boolt.const_zero(), fb_end), (&boolt.const_all_ones(), ib_end)]);
+        Ok((val, isint.as_basic_value().into_int_value(), ok.as_basic_value().into_int_value()))
     }
 
     /// `a ** b` on doubles for `FloatBinOp<Power>`: C's `pow` when the base is positive and
