@@ -393,6 +393,7 @@ impl Compiler {
             init: false,
             invariant: self.target.is_some_and(|t| t.invariant_bindings()),
             call_site_cache: self.target.is_some_and(|t| t.call_site_cache()),
+            inline_helpers: !self.config.bitcode.is_empty(),
         };
         let m = lower::lower_split(ctx, f, bindings, symbol, how)?;
         m.set_triple(&inkwell::targets::TargetTriple::create(&self.jit.triple));

@@ -79,7 +79,12 @@ pub fn compile(mut f: Function, o: &ObjectOptions, emit: Emit) -> Result<Output,
     let ctx = Context::create();
     let ctx_ref = unsafe { inkwell::context::ContextRef::new(ctx.raw()) };
     let (split, bindings) = hir::bind::split(&f, o.target.binds_code_units());
-    let how = crate::lower::Bound { init: true, invariant: o.target.invariant_bindings(), call_site_cache: o.target.call_site_cache() };
+    let how = crate::lower::Bound {
+        init: true,
+        invariant: o.target.invariant_bindings(),
+        call_site_cache: o.target.call_site_cache(),
+        inline_helpers: false,
+    };
     let m = crate::lower::lower_split(ctx_ref, &split, &bindings, &o.symbol, how)?;
     m.set_triple(&inkwell::targets::TargetTriple::create(o.target.triple()));
     m.set_data_layout(&tm.get_target_data().get_data_layout());

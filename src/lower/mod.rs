@@ -84,6 +84,8 @@ struct Lower<'ctx, 'f> {
     call_site_cache: bool,
     /// Whether unpacking sites inline their helper (`containers::UNPACK_INLINE_SITES`).
     inline_unpack: bool,
+    /// [`Bound::inline_helpers`].
+    inline_helpers: bool,
 }
 
 /// Leading runtime arguments of a helper call.
@@ -138,7 +140,7 @@ fn llvm(e: impl std::fmt::Display) -> EmberError {
 /// Errors: as [`lower_split`].
 pub fn lower<'ctx>(ctx: ContextRef<'ctx>, f: &Function, symbol: &str) -> Result<Module<'ctx>, EmberError> {
     let (split, bindings) = crate::hir::bind::split(f, false);
-    lower_split(ctx, &split, &bindings, symbol, Bound { init: true, invariant: false, call_site_cache: false })
+    lower_split(ctx, &split, &bindings, symbol, Bound { init: true, invariant: false, call_site_cache: false, inline_helpers: false })
 }
 
 /// How [`lower_split`] treats the binding table.
@@ -153,6 +155,12 @@ pub struct Bound {
     /// Give each plain `Call` its own cache of the compiled callee's entry (`ember_call_ic`;
     /// see `passes_llvm::Target::call_site_cache`).
     pub call_site_cache: bool,
+    /// The helper bitcode is linked into the module: call the helper forms that exist for
+    /// their inlined fast path (`ember_binary_op_float_first`, the `_outline` unpacking calls
+    /// beyond `containers::UNPACK_INLINE_SITES`). Without it every such site calls the plain
+    /// helper, which computes the same, so a host that implements only the plain helpers
+    /// (`examples/embed`) keeps working.
+    pub inline_helpers: bool,
 }
 
 /// Lowers a function split by [`crate::hir::bind::split`] into a new module in `ctx`,
@@ -235,8 +243,10 @@ pub fn lower_split<'ctx>(
         phis,
         last_ip: None,
         call_site_cache: how.call_site_cache,
-        inline_unpack: f.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::UnpackSequence | Op::UnpackStore)).count()
-            <= containers::UNPACK_INLINE_SITES,
+        inline_unpack: !how.inline_helpers
+            || f.blocks.iter().flat_map(|b| &b.instrs).filter(|i| matches!(i.op, Op::UnpackSequence | Op::UnpackStore)).count()
+                <= containers::UNPACK_INLINE_SITES,
+        inline_helpers: how.inline_helpers,
     };
     for (i, blk) in f.blocks.iter().enumerate() {
         for (p, phi) in blk.params.iter().zip(&l.phis[i]) {

@@ -26,7 +26,8 @@ impl<'ctx> Lower<'ctx, '_> {
         match ins.op {
             Op::BinaryOp => {
                 let op = BinaryOpImms::of(ins).ok_or_else(unsupported)?;
-                let float_first = matches!(op.arith, Arith::Add | Arith::Subtract | Arith::Multiply | Arith::TrueDivide);
+                let float_first =
+                    self.inline_helpers && matches!(op.arith, Arith::Add | Arith::Subtract | Arith::Multiply | Arith::TrueDivide);
                 let name = match op.spec {
                     BinarySpec::Generic if float_first => "ember_binary_op_float_first",
                     BinarySpec::Generic => "ember_binary_op",

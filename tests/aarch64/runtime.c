@@ -89,8 +89,6 @@ Obj *ember_binary_op(void *ts, Obj *a, Obj *b, int64_t nb) {
     if (!ok) { err = 1; return NULL; }
     return new_int(r);
 }
-/* The generic + - * / with its float case inlined (runtime_fast.c); ints only here. */
-Obj *ember_binary_op_float_first(void *ts, Obj *a, Obj *b, int64_t nb) { return ember_binary_op(ts, a, b, nb); }
 Obj *ember_compare_op(Obj *a, Obj *b, int64_t oparg) {
     int64_t x = a->a, y = b->a; int r;
     ember_decref(a); ember_decref(b);
@@ -136,7 +134,6 @@ RC(void, ember_incref, (Obj *o), (o))
 RC(void, ember_decref, (Obj *o), (o))
 RC(void, ember_xdecref, (Obj *o), (o))
 RC(Obj *, ember_binary_op, (void *ts, Obj *a, Obj *b, int64_t nb), (ts, a, b, nb))
-RC(Obj *, ember_binary_op_float_first, (void *ts, Obj *a, Obj *b, int64_t nb), (ts, a, b, nb))
 RC(Obj *, ember_compare_op, (Obj *a, Obj *b, int64_t o), (a, b, o))
 RC(Obj *, ember_to_bool, (Obj *v), (v))
 RC(Obj *, ember_unary_negative, (Obj *v), (v))
@@ -163,7 +160,7 @@ struct HelperAddr { const char *name; uint64_t addr; };
 static const struct { const char *name; void *fn; } impls[] = {
     IMPL(ember_incref), IMPL(ember_decref), IMPL(ember_xdecref), IMPL(ember_rt_periodic), IMPL(ember_rt_leave),
     IMPL(ember_rt_raise), IMPL(ember_rt_deopt), IMPL(ember_rt_reraise), IMPL(ember_err_occurred),
-    IMPL(ember_raise_unbound_local), IMPL(ember_raise_varargs), IMPL(ember_binary_op), IMPL(ember_binary_op_float_first), IMPL(ember_compare_op),
+    IMPL(ember_raise_unbound_local), IMPL(ember_raise_varargs), IMPL(ember_binary_op), IMPL(ember_compare_op),
     IMPL(ember_to_bool), IMPL(ember_unary_negative), IMPL(ember_get_iter), IMPL(ember_for_iter), IMPL(ember_for_iter_gen),
     IMPL(ember_load_global_module), IMPL(ember_call), IMPL(ember_call_ic), IMPL(ember_call_ic_fast), IMPL(ember_build_tuple),
 };

@@ -392,7 +392,6 @@ pub fn helpers() -> Vec<(String, u64)> {
     .chain([
         ("ember_box_for_exit_int".to_string(), ember_int_box as *const () as usize as u64),
         ("ember_decref_int".to_string(), ember_decref as *const () as usize as u64),
-        ("ember_binary_op_float_first".to_string(), ember_binary_op as *const () as usize as u64),
     ])
     .collect()
 }
