@@ -100,6 +100,15 @@
 #define EMBER_WIRE_FLAG_NO_SPECULATION 4
 
 /**
+ * Wire `flags` bit: a background compile that interpreter exit lets finish, so that its code
+ * reaches the code cache, instead of giving up before code generation. The shim sets it for a
+ * function with a hot marker from an earlier process (`docs/compilation.md`, "Hot markers"):
+ * that compile is what makes the next process load the function. It shapes nothing that is
+ * compiled, so it is not part of the cache key.
+ */
+#define EMBER_WIRE_FLAG_FINISH_AT_EXIT 8
+
+/**
  * Entries per attribute inline cache ([`AttrIc::e`]): the number of type versions one
  * LOAD_ATTR / STORE_ATTR site keeps specialised at once (polymorphic). Entry 0 is the one the
  * inlined fast path checks; the others are searched by the miss path. The interpreter's

@@ -219,17 +219,18 @@ impl Compiler {
         let start = Instant::now();
         let w = hir::wire::decode(wire)?;
         let f = hir::build::build(&w)?;
-        self.compile_hir_from(f, start)
+        self.compile_hir_from(f, start, w.finish_at_exit)
     }
 
     /// Compiles a HIR function (e.g. one parsed from the text form).
     ///
     /// Errors: as [`Compiler::compile_wire`] after decoding.
     pub fn compile_hir(&mut self, f: Function) -> Result<Compiled, EmberError> {
-        self.compile_hir_from(f, Instant::now())
+        self.compile_hir_from(f, Instant::now(), false)
     }
 
-    fn compile_hir_from(&mut self, mut f: Function, start: Instant) -> Result<Compiled, EmberError> {
+    /// `finish_at_exit`: [`hir::wire::EMBER_WIRE_FLAG_FINISH_AT_EXIT`].
+    fn compile_hir_from(&mut self, mut f: Function, start: Instant, finish_at_exit: bool) -> Result<Compiled, EmberError> {
         let pass_summary = passes::summary(&passes::run_verified(&mut f)?);
         let (split, bindings) = self.split(&f);
         let key = self.cache_key(&split);
@@ -285,7 +286,7 @@ impl Compiler {
                     return Err(e);
                 }
             };
-            if crate::background::exiting() {
+            if crate::background::exiting() && !finish_at_exit {
                 // Exit is waiting for this compile: skip machine-code generation.
                 drop(m);
                 LLVMOrcDisposeThreadSafeContext(tsc);

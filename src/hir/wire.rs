@@ -35,6 +35,12 @@ pub const EMBER_WIRE_FLAG_OSR: u16 = 2;
 /// unboxing): the shim sets it for a function whose guards kept failing, or under
 /// `EMBER_SPECULATE=0`.
 pub const EMBER_WIRE_FLAG_NO_SPECULATION: u16 = 4;
+/// Wire `flags` bit: a background compile that interpreter exit lets finish, so that its code
+/// reaches the code cache, instead of giving up before code generation. The shim sets it for a
+/// function with a hot marker from an earlier process (`docs/compilation.md`, "Hot markers"):
+/// that compile is what makes the next process load the function. It shapes nothing that is
+/// compiled, so it is not part of the cache key.
+pub const EMBER_WIRE_FLAG_FINISH_AT_EXIT: u16 = 8;
 /// Upper bounds that keep a malformed length from allocating gigabytes.
 const MAX_COUNT: u32 = 1 << 20;
 
@@ -95,6 +101,8 @@ pub struct WireFunction {
     pub osr_entries: bool,
     /// Compile without type speculation ([`EMBER_WIRE_FLAG_NO_SPECULATION`]).
     pub no_speculation: bool,
+    /// Finish even when the interpreter is exiting ([`EMBER_WIRE_FLAG_FINISH_AT_EXIT`]).
+    pub finish_at_exit: bool,
 }
 
 impl WireFunction {
@@ -170,6 +178,7 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
     f.layout.immortal_singletons = flags & EMBER_WIRE_FLAG_IMMORTAL != 0;
     f.osr_entries = flags & EMBER_WIRE_FLAG_OSR != 0;
     f.no_speculation = flags & EMBER_WIRE_FLAG_NO_SPECULATION != 0;
+    f.finish_at_exit = flags & EMBER_WIRE_FLAG_FINISH_AT_EXIT != 0;
     for (what, v) in [("nlocalsplus", f.nlocalsplus), ("stacksize", f.stacksize), ("ncode_units", f.ncode_units)] {
         if v > MAX_COUNT {
             return Err(EmberError::Wire(format!("{what} {v} exceeds {MAX_COUNT}")));
@@ -322,6 +331,9 @@ pub fn encode(f: &WireFunction) -> Vec<u8> {
     }
     if f.no_speculation {
         flags |= EMBER_WIRE_FLAG_NO_SPECULATION;
+    }
+    if f.finish_at_exit {
+        flags |= EMBER_WIRE_FLAG_FINISH_AT_EXIT;
     }
     out.extend_from_slice(&flags.to_le_bytes());
     for v in [f.nlocalsplus, f.argcount, f.stacksize, f.ncode_units, f.layout.localsplus_offset, f.layout.instr_ptr_offset] {

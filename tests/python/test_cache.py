@@ -248,6 +248,8 @@ PROMISING = textwrap.dedent("""
             break
         if sys.argv[2] == "compiled" and ember.is_compiled(big):
             break
+        if sys.argv[2] == "submitted" and ember.stats()["queued"] > 0:
+            break
     print(ember.is_compiled(big), "hot marker" in (ember.why_not(big) or ""), file=sys.stderr)
 """)
 
@@ -272,6 +274,31 @@ def test_a_promising_function_leaves_a_marker_for_the_next_process_only(tmp_path
     assert second.returncode == 0, second.stderr
     assert "Finished compiling __main__:big " in second.stderr, second.stderr
     third = subprocess.run([sys.executable, "-m", "ember", "p.py", "10", "compiled"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert "Loaded from cache __main__:big " in third.stderr, third.stderr
+
+
+def test_a_marked_function_compiling_at_exit_is_finished_and_stored(tmp_path):
+    """A background compile started because of an earlier process's hot marker is let finish
+    when the interpreter exits (EMBER_WIRE_FLAG_FINISH_AT_EXIT) and stored, so the next process
+    loads the function. Given up at exit, as other compiles are, a compile that outlasts its
+    process would be started again by every later process and stored by none (nbody's
+    `advance`, 175 ms to compile in runs of 160 ms)."""
+    cache = tmp_path / "cache"
+    (tmp_path / "p.py").write_text(PROMISING)
+    sync = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="0")
+    first = subprocess.run([sys.executable, "-m", "ember", "p.py", "10", "marker"], env=sync, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert "False True" in first.stderr.splitlines(), first.stderr
+    # The second process exits as soon as `big` is queued for the compile thread: its compile
+    # (about 425 code units) is still running then.
+    bg = dict(sync, EMBER_BACKGROUND="1")
+    second = subprocess.run([sys.executable, "-m", "ember", "p.py", "10", "submitted"], env=bg, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "Finished compiling __main__:big " in second.stderr, second.stderr
+    assert list(cache.glob("*.o")), second.stderr
+    third = subprocess.run([sys.executable, "-m", "ember", "p.py", "10", "compiled"], env=bg, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
     assert "Loaded from cache __main__:big " in third.stderr, third.stderr
 
