@@ -21,6 +21,7 @@ pub fn asm(nlocals: u32, argcount: u32, stacksize: u32, consts: Vec<u64>, code: 
         instrs: code.iter().enumerate().map(|(i, (op, imms))| WireInstr { op: *op, bc: i as u32, imms: imms.to_vec() }).collect(),
         osr_entries: false,
         no_speculation: false,
+        finish_at_exit: false,
         const_types: vec![ember::hir::Type::Object; n],
     }
 }
