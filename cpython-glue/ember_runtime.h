@@ -29,6 +29,7 @@
 #include "internal/pycore_object.h"   /* _PyObject_GetManagedDict, _PyObject_InlineValues */
 #include "internal/pycore_interp.h"   /* DICT_NEXT_VERSION (ember_ic_store_hinted) */
 #include "internal/pycore_ceval.h"   /* _PY_EVAL_EVENTS_MASK (ember_gen_entry_now) */
+#include "opcode.h"                  /* NB_ADD ... (the BINARY_OP opargs: ember_float_arith_op) */
 #include "ember.h"                   /* EmberAttrIC, EmberICEntry, EMBER_IC_WAYS, EMBER_IC_EMPTY */
 #include "ember_refcount.h"          /* ember_rc_decref: releases that read the count as Py_INCREF writes it */
 
@@ -97,6 +98,23 @@ int ember_store_subscr_list_int_float(PyThreadState *ts, PyObject *container, Py
  * when only the frame references it (an exact float, count 1, no reference tracer), else boxed
  * and stored as STORE_FAST. 0, or -1 with MemoryError (the local unchanged). */
 int ember_store_local_float(PyThreadState *ts, PyObject **slot, double d);
+/* `x OP y` for BINARY_OP's `nb` as float_add / float_sub / float_mul / float_div compute it
+ * (Objects/floatobject.c): 1 with *r set for + - * / (and their in-place forms), 0 for a zero
+ * divisor (the generic path raises) and every other operator. Shared by the generic helper's
+ * float cases (runtime_slow.c float_arith) and its inlined form (ember_binary_op_float_first). */
+static inline int ember_float_arith_op(i64 nb, double x, double y, double *r)
+{
+    switch (nb) {
+    case NB_ADD: case NB_INPLACE_ADD: *r = x + y; return 1;
+    case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: *r = x - y; return 1;
+    case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: *r = x * y; return 1;
+    case NB_TRUE_DIVIDE: case NB_INPLACE_TRUE_DIVIDE:
+        if (y == 0.0) return 0;
+        *r = x / y;
+        return 1;
+    default: return 0;
+    }
+}
 /* A generic BINARY_OP of + - * / (ember_binary_op's contract) with the two-exact-floats case
  * first, inlined into compiled code. */
 PyObject *ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);

@@ -19,7 +19,6 @@
  */
 #include "ember_runtime.h"
 #include "ember.h"                        /* EmberType */
-#include "opcode.h"                       /* NB_ADD ... (the BINARY_OP opargs) */
 
 #include "internal/pycore_ceval.h"        /* _PY_EVAL_EVENTS_MASK */
 #include "internal/pycore_emscripten_trampoline.h" /* _PyCFunction_TrampolineCall */
@@ -378,18 +377,9 @@ ember_float_result(PyThreadState *ts, PyObject *a, PyObject *b, double d)
 EMBER_INLINE_HELPER PyObject *
 ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
-    if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
-        double x = ((PyFloatObject *)a)->ob_fval, y = ((PyFloatObject *)b)->ob_fval, d;
-        switch (nb) {
-        case NB_ADD: case NB_INPLACE_ADD: d = x + y; break;
-        case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: d = x - y; break;
-        case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: d = x * y; break;
-        case NB_TRUE_DIVIDE: case NB_INPLACE_TRUE_DIVIDE:
-            if (y == 0.0) return ember_binary_op(ts, a, b, nb);
-            d = x / y;
-            break;
-        default: return ember_binary_op(ts, a, b, nb);
-        }
+    double d;
+    if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b) &&
+        ember_float_arith_op(nb, ((PyFloatObject *)a)->ob_fval, ((PyFloatObject *)b)->ob_fval, &d)) {
         return ember_float_result(ts, a, b, d);
     }
     return ember_binary_op(ts, a, b, nb);
@@ -1002,10 +992,6 @@ float_reusable(PyObject *old)
     return Py_IS_TYPE(old, &PyFloat_Type) && ember_rc_is_one(old) && _PyRuntime.ref_tracer.tracer_func == NULL;
 }
 
-/* StoreFastFloat: STORE_FAST of the CDouble `d` into `*slot` (a local of the frame). The
- * local's float is updated in place when float_reusable; otherwise `d` is boxed
- * (ember_float_box), stored, and the old value released as STORE_FAST releases it. 0, or -1
- * with MemoryError when boxing fails (the local then keeps its old value). */
 /* The rest of ember_store_local_float, out of line: one copy per module, not per site (inlined
  * at each of nbody's seven sites it made `advance` take 40 % longer to compile). */
 static __attribute__((noinline)) int
@@ -1021,6 +1007,10 @@ store_local_float_boxed(PyThreadState *ts, PyObject **slot, double d)
     return 0;
 }
 
+/* StoreFastFloat: STORE_FAST of the CDouble `d` into `*slot` (a local of the frame). The
+ * local's float is updated in place when float_reusable; otherwise `d` is boxed
+ * (ember_float_box), stored, and the old value released as STORE_FAST releases it. 0, or -1
+ * with MemoryError when boxing fails (the local then keeps its old value). */
 EMBER_INLINE_HELPER int
 ember_store_local_float(PyThreadState *ts, PyObject **slot, double d)
 {
@@ -1034,7 +1024,7 @@ ember_store_local_float(PyThreadState *ts, PyObject **slot, double d)
 
 /* StoreSubscrFloat: STORE_SUBSCR_LIST_INT of the CDouble `d`; `container` and `sub` are
  * consumed. The item is updated in place when it is float_reusable (exact list, compact
- * non-negative index in range, as store_subscr_list_int checks); otherwise `d` is boxed and
+ * non-negative index in range: list_int_item, as store_subscr_list_int checks); otherwise `d` is boxed and
  * stored as ember_store_subscr_list_int_float stores it. 0, or -1 with an exception. */
 static __attribute__((noinline)) int store_subscr_list_float_boxed(PyThreadState *ts, PyObject *container,
                                                                   PyObject *sub, double d);
@@ -1042,18 +1032,12 @@ static __attribute__((noinline)) int store_subscr_list_float_boxed(PyThreadState
 EMBER_INLINE_HELPER int
 ember_store_subscr_list_float(PyThreadState *ts, PyObject *container, PyObject *sub, double d)
 {
-    if (EMBER_LIKELY(PyLong_CheckExact(sub) && PyList_CheckExact(container) &&
-                     _PyLong_IsNonNegativeCompact((PyLongObject *)sub))) {
-        Py_ssize_t i = ((PyLongObject *)sub)->long_value.ob_digit[0];
-        if (EMBER_LIKELY(i < PyList_GET_SIZE(container))) {
-            PyObject *old = PyList_GET_ITEM(container, i);
-            if (EMBER_LIKELY(float_reusable(old))) {
-                ((PyFloatObject *)old)->ob_fval = d;
-                _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
-                ember_rc_decref(container);
-                return 0;
-            }
-        }
+    PyObject *old = list_int_item(container, sub);
+    if (EMBER_LIKELY(old != NULL && float_reusable(old))) {
+        ((PyFloatObject *)old)->ob_fval = d;
+        _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
+        ember_rc_decref(container);
+        return 0;
     }
     return store_subscr_list_float_boxed(ts, container, sub, d);
 }

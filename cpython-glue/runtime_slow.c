@@ -114,15 +114,8 @@ static PyObject *float_arith(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb
     if (!div && !PyFloat_CheckExact(a) && !PyFloat_CheckExact(b)) return NULL;
     double x, y;
     if (!number_as_double(a, &x) || !number_as_double(b, &y)) return NULL;
-    switch (nb) {
-    case NB_ADD: case NB_INPLACE_ADD: return number_result(ts, a, b, x + y);
-    case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: return number_result(ts, a, b, x - y);
-    case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: return number_result(ts, a, b, x * y);
-    case NB_TRUE_DIVIDE: case NB_INPLACE_TRUE_DIVIDE:
-        if (y == 0.0) return NULL;
-        return number_result(ts, a, b, x / y);
-    default: return NULL;
-    }
+    double r;
+    return ember_float_arith_op(nb, x, y, &r) ? number_result(ts, a, b, r) : NULL;
 }
 
 /* BINARY_OP (generic): _PyEval_BinaryOps[nb](a, b). Float arithmetic (two floats, a float with

@@ -203,6 +203,19 @@ static int despecialised(PyCodeObject *co, Py_ssize_t i)
     return 0;
 }
 
+/* The header written below: u32 magic, u16 version, then the u16 flags (native byte order,
+ * as put_u16 writes them). */
+#define WIRE_FLAGS_OFFSET 6
+
+void ember_wire_add_flags(unsigned char *wire, size_t len, uint16_t flags)
+{
+    if (len < WIRE_FLAGS_OFFSET + sizeof flags) return;
+    uint16_t f;
+    memcpy(&f, wire + WIRE_FLAGS_OFFSET, sizeof f);
+    f |= flags;
+    memcpy(wire + WIRE_FLAGS_OFFSET, &f, sizeof f);
+}
+
 int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned char **out, size_t *outlen, char *why, size_t whylen)
 {
     PyCodeObject *co = (PyCodeObject *)func->func_code;

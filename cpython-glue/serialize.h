@@ -7,6 +7,10 @@
  * PyMem_Free). Returns 0, or -1 with a Python exception set (out of memory, bad name). */
 int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned char **out, size_t *outlen, char *why, size_t whylen);
 
+/* Sets `flags` (EMBER_WIRE_FLAG_*) in the header of `len` bytes of wire made by ember_serialize
+ * (nothing for a buffer shorter than the header). */
+void ember_wire_add_flags(unsigned char *wire, size_t len, uint16_t flags);
+
 /* The first code unit (its first EXTENDED_ARG) of the instruction whose opcode unit is
  * `unit`; where deopt must point instr_ptr. */
 Py_ssize_t ember_instr_start(PyCodeObject *co, Py_ssize_t unit);

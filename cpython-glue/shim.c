@@ -1362,13 +1362,8 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     /* A function with an earlier process's hot marker: its compile is what puts it in the
      * code cache for the next process, so exit lets it finish (a compile of nbody's `advance`
      * outlasts the 160 ms run that starts it: given up at exit, every later run paid for it and
-     * none loaded it). The header's flags are a native u16 at byte 6. */
-    if (cache_dir && info->warm == 1 && len >= 8) {
-        uint16_t flags;
-        memcpy(&flags, wire + 6, sizeof flags);
-        flags |= EMBER_WIRE_FLAG_FINISH_AT_EXIT;
-        memcpy(wire + 6, &flags, sizeof flags);
-    }
+     * none loaded it). */
+    if (cache_dir && info->warm == 1) ember_wire_add_flags(wire, len, EMBER_WIRE_FLAG_FINISH_AT_EXIT);
     if (cache_dir) cache_mark_hot(co, info, 1);
     if (!sync && background && p_bg_submit) {
         EmberStatus st = p_bg_submit((uint64_t)(uintptr_t)info, info->ncalls, wire, len, err, sizeof err);

@@ -272,8 +272,6 @@ impl<'ctx> Lower<'ctx, '_> {
         &mut self,
         v: PointerValue<'ctx>,
     ) -> Result<(inkwell::values::FloatValue<'ctx>, IntValue<'ctx>, IntValue<'ctx>), EmberError> {
-        // A float inline; anything else through the out-of-line (cold) int path, which returns
-        // the NaN EMBER_NOT_A_NUMBER_BITS for what is no compact int.
         let is_float = self.is_float(v)?;
         self.number_of_checked(v, is_float)
     }
@@ -291,6 +289,8 @@ impl<'ctx> Lower<'ctx, '_> {
         v: PointerValue<'ctx>,
         is_float: IntValue<'ctx>,
     ) -> Result<(inkwell::values::FloatValue<'ctx>, IntValue<'ctx>, IntValue<'ctx>), EmberError> {
+        // A float inline; anything else through the out-of-line (cold) int path, which returns
+        // the NaN EMBER_NOT_A_NUMBER_BITS for what is no compact int.
         let f64t = self.ctx.f64_type();
         let (fb, ib, done) = (self.new_block("num_float"), self.new_block("num_int"), self.new_block("num_done"));
         self.b.build_conditional_branch(is_float, fb, ib).map_err(llvm)?;
@@ -300,9 +300,8 @@ impl<'ctx> Lower<'ctx, '_> {
         self.b.build_unconditional_branch(done).map_err(llvm)?;
         self.b.position_at_end(ib);
         let y = self.call("ember_number_from_int", &[v.into()])?.unwrap().into_float_value();
-        // Only the int path can fail: its "no compact int" answer is a NaN with these bits. The
-        // float path's `true` reaches the phi as a constant, so a caller's checks fold away on
-        // it (nbody's `dx = x1 - x2` read both floats with 12 instructions of int-path tests).
+        // Only the int path can fail (its "no compact int" answer is a NaN with these bits), so
+        // the test is made there; the float path gives `true` as a constant.
         let bits = self.b.build_bit_cast(y, self.ctx.i64_type(), "bits").map_err(llvm)?.into_int_value();
         let nan = self.ctx.i64_type().const_int(crate::hir::EMBER_NOT_A_NUMBER_BITS, false);
         let int_ok = self.b.build_int_compare(IntPredicate::NE, bits, nan, "num_ok").map_err(llvm)?;

@@ -32,8 +32,6 @@
 //! on a cache hit (no Python code runs there) and take one around the generic path, which may
 //! run Python code that unbinds the local.
 
-use std::collections::HashMap;
-
 use crate::hir::imms::{BinarySubscrImms, LoadAttrImms};
 use crate::hir::op::{AttrSpec, SubscrSpec};
 use crate::hir::{Function, Instr, Op, Value};
@@ -77,14 +75,7 @@ fn quiet_between(f: &Function, instrs: &[Instr], from: usize, to: usize, local: 
 pub fn run(f: &mut Function) -> usize {
     // Uses of each value as an operand or edge argument (frame states do not count: a spill
     // takes its own reference).
-    let mut uses: HashMap<Value, usize> = HashMap::new();
-    for b in &f.blocks {
-        for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
-            for a in ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())) {
-                *uses.entry(*a).or_insert(0) += 1;
-            }
-        }
-    }
+    let uses = super::operand_uses(f);
     let count = |v: Value| uses.get(&v).copied().unwrap_or(0);
     let mut n = 0;
     for bi in 0..f.blocks.len() {

@@ -122,6 +122,20 @@ pub(crate) fn expand_instrs(f: &mut Function, mut each: impl FnMut(&mut Function
     n
 }
 
+/// How many times each value is used as an operand or an edge argument, frame states not
+/// counted (a side exit takes its own reference, or boxes an unboxed value itself).
+pub(crate) fn operand_uses(f: &Function) -> HashMap<Value, usize> {
+    let mut uses = HashMap::new();
+    for b in &f.blocks {
+        for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
+            for a in ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())) {
+                *uses.entry(*a).or_insert(0) += 1;
+            }
+        }
+    }
+    uses
+}
+
 /// How many times each value is used: as an operand, an edge argument or a frame-state stack
 /// entry (for the passes that rewrite a value with a single use).
 pub(crate) fn use_counts(f: &Function) -> HashMap<Value, usize> {

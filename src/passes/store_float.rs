@@ -27,15 +27,8 @@ use crate::hir::{Function, Instr, Op, Type, Value};
 
 /// Runs the pass; returns the number of stores rewritten.
 pub fn run(f: &mut Function) -> usize {
-    // Uses of each value as an operand or edge argument (frame states are rewritten below).
-    let mut uses: HashMap<Value, usize> = HashMap::new();
-    for b in &f.blocks {
-        for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
-            for a in ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())) {
-                *uses.entry(*a).or_insert(0) += 1;
-            }
-        }
-    }
+    // Frame states that name a box are rewritten below, so they do not count.
+    let uses = super::operand_uses(f);
     let mut map: HashMap<Value, Value> = HashMap::new();
     let mut n = 0;
     for bi in 0..f.blocks.len() {
