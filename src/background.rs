@@ -10,7 +10,8 @@
 //! instance behind the C ABI lives in [`crate::ffi`].
 //!
 //! Life cycle: the compile thread starts at the first submit. [`Backlog::shutdown`]
-//! (interpreter exit) drops the queued jobs and waits only for the job being compiled.
+//! (interpreter exit) drops the queued jobs, except those submitted to finish at exit (for
+//! at most [`EXIT_START_BUDGET`]), and waits for the job being compiled.
 //! `fork()` is made safe by [`Backlog::prepare_fork`], which lets the thread finish its job and
 //! end, so that the process is single-threaded when it is copied; after the fork, parent and
 //! child each start a new thread when they next use the queue; the child keeps its copy of the
@@ -39,6 +40,12 @@ pub fn set_exiting() {
 pub fn exiting() -> bool {
     EXITING.load(Ordering::Acquire)
 }
+
+/// After [`Backlog::stop`], how long the compile thread keeps starting queued jobs that were
+/// submitted to finish at exit ([`Backlog::submit_finishing_at_exit`]); the ones left then
+/// are dropped. It bounds what such jobs add to the process's exit: this budget plus one
+/// compile (nbody's `advance`, the largest function the benchmarks compile: 175 ms).
+pub const EXIT_START_BUDGET: Duration = Duration::from_millis(300);
 
 /// Jobs the queue holds at most (a job is a function's wire bytes, a few KiB). When it is
 /// full, the coldest job is dropped (reported as [`EmberError::Dropped`]).
@@ -75,6 +82,8 @@ struct Job {
     hotness: u64,
     seq: u64,
     wire: Vec<u8>,
+    /// Compiled even after [`Backlog::stop`] (within [`EXIT_START_BUDGET`]).
+    finish_at_exit: bool,
 }
 
 struct Inner<T> {
@@ -83,7 +92,8 @@ struct Inner<T> {
     /// Token of the job being compiled, and whether it was cancelled meanwhile.
     busy: Option<(u64, bool)>,
     paused: bool,
-    stopped: bool,
+    /// When [`Backlog::stop`] was called (None: running).
+    stopped: Option<Instant>,
     /// Tells the compile thread to end after its job (before `fork()`).
     exit_worker: bool,
     worker: Option<JoinHandle<()>>,
@@ -119,7 +129,7 @@ impl<T: Send + 'static> Backlog<T> {
                 done: VecDeque::new(),
                 busy: None,
                 paused: false,
-                stopped: false,
+                stopped: None,
                 exit_worker: false,
                 worker: None,
                 seq: 0,
@@ -170,8 +180,20 @@ impl<T: Send + 'static> Backlog<T> {
     /// job is hotter than the coldest queued one, that one is dropped instead and its result,
     /// `Err(Dropped)`, is reported by [`Backlog::poll`].
     pub fn submit(&'static self, token: u64, hotness: u64, wire: Vec<u8>) -> Result<(), EmberError> {
+        self.submit_job(token, hotness, wire, false)
+    }
+
+    /// [`Backlog::submit`] for a job that is still compiled after [`Backlog::stop`] (interpreter
+    /// exit) if the compile thread reaches it within [`EXIT_START_BUDGET`]: a function the
+    /// next process would otherwise compile again (the CPython shim's functions with an
+    /// earlier process's hot marker, whose result goes to the code cache).
+    pub fn submit_finishing_at_exit(&'static self, token: u64, hotness: u64, wire: Vec<u8>) -> Result<(), EmberError> {
+        self.submit_job(token, hotness, wire, true)
+    }
+
+    fn submit_job(&'static self, token: u64, hotness: u64, wire: Vec<u8>, finish_at_exit: bool) -> Result<(), EmberError> {
         let mut g = self.lock();
-        if g.stopped {
+        if g.stopped.is_some() {
             g.stats.dropped += 1;
             return Err(EmberError::Dropped("the compile thread has shut down".into()));
         }
@@ -191,7 +213,7 @@ impl<T: Send + 'static> Backlog<T> {
         }
         g.seq += 1;
         let seq = g.seq;
-        g.jobs.push(Job { token, hotness, seq, wire });
+        g.jobs.push(Job { token, hotness, seq, wire, finish_at_exit });
         g.stats.submitted += 1;
         g.stats.queued = g.jobs.len() as u64;
         g.stats.max_queued = g.stats.max_queued.max(g.stats.queued);
@@ -280,7 +302,7 @@ impl<T: Send + 'static> Backlog<T> {
     fn ensure_worker(&'static self) {
         let mut g = self.lock();
         self.restart.store(false, Ordering::Relaxed);
-        if g.worker.is_none() && !g.jobs.is_empty() && !g.stopped && !g.paused {
+        if g.worker.is_none() && !g.jobs.is_empty() && g.stopped.is_none() && !g.paused {
             if let Ok(w) = self.spawn() {
                 g.worker = Some(w);
             }
@@ -303,7 +325,7 @@ impl<T: Send + 'static> Backlog<T> {
         let deadline = Instant::now() + timeout;
         let mut g = self.lock();
         loop {
-            let idle = g.busy.is_none() && (g.jobs.is_empty() || g.stopped);
+            let idle = g.busy.is_none() && g.jobs.is_empty();
             if idle {
                 return true;
             }
@@ -320,15 +342,21 @@ impl<T: Send + 'static> Backlog<T> {
         self.lock().stats
     }
 
-    /// Stops for good without waiting: drops the queued jobs (counted as dropped); the job
-    /// being compiled finishes (its result may still be polled) and the thread then ends.
+    /// Stops for good without waiting: drops the queued jobs (counted as dropped) except
+    /// those submitted with [`Backlog::submit_finishing_at_exit`] when a compile thread is
+    /// running to take them; the job being compiled finishes (its result may still be polled),
+    /// the kept jobs are started within [`EXIT_START_BUDGET`], and the thread then ends.
     /// Later submits fail with `Dropped`.
     pub fn stop(&self) {
         let mut g = self.lock();
-        g.stopped = true;
-        g.stats.dropped += g.jobs.len() as u64;
-        g.jobs.clear();
-        g.stats.queued = 0;
+        if g.stopped.is_none() {
+            g.stopped = Some(Instant::now());
+        }
+        let keep = g.worker.is_some() && !g.paused;
+        let before = g.jobs.len();
+        g.jobs.retain(|j| keep && j.finish_at_exit);
+        g.stats.dropped += (before - g.jobs.len()) as u64;
+        g.stats.queued = g.jobs.len() as u64;
         self.wake.notify_all();
     }
 
@@ -371,6 +399,12 @@ impl<T: Send + 'static> Backlog<T> {
         g.paused = false;
         g.exit_worker = false;
         g.busy = None;
+        if g.stopped.is_some() {
+            // Forked while exiting: no thread will take the jobs kept to finish at exit.
+            g.stats.dropped += g.jobs.len() as u64;
+            g.jobs.clear();
+            g.stats.queued = 0;
+        }
         // Started again lazily (next submit, ready or wait), not inside the fork handler: a
         // thread started here would exist when os.fork() counts threads for its warning.
         self.restart.store(!g.jobs.is_empty(), Ordering::Relaxed);
@@ -392,8 +426,17 @@ impl<T: Send + 'static> Backlog<T> {
         self.worker_tid.store(unsafe { libc::gettid() } as i64, Ordering::Release);
         let mut g = self.lock();
         loop {
-            if g.stopped || g.exit_worker {
+            if g.exit_worker {
                 break;
+            }
+            if let Some(at) = g.stopped {
+                // Only jobs kept to finish at exit are left (see `stop`).
+                if g.jobs.is_empty() || at.elapsed() >= EXIT_START_BUDGET {
+                    g.stats.dropped += g.jobs.len() as u64;
+                    g.jobs.clear();
+                    g.stats.queued = 0;
+                    break;
+                }
             }
             if g.paused || g.jobs.is_empty() {
                 g = self.wait(g);

@@ -55,7 +55,9 @@ extern "C" fn after_fork_child() {
 }
 
 /// Queues a function's HIR wire bytes (`wire`, `len` bytes, copied) for the compile thread
-/// under `token`, with priority `hotness` (e.g. its call count; hotter compiles first).
+/// under `token`, with priority `hotness` (e.g. its call count; hotter compiles first). Wire
+/// bytes flagged `EMBER_WIRE_FLAG_FINISH_AT_EXIT` are still compiled after
+/// [`ember_bg_shutdown`] (see `Backlog::submit_finishing_at_exit`).
 ///
 /// Errors: `Usage` (NULL `wire`), `Dropped` (the queue is full of hotter jobs or the compile
 /// thread has shut down: the function stays interpreted and may be submitted later); the
@@ -71,7 +73,12 @@ pub extern "C" fn ember_bg_submit(token: u64, hotness: u64, wire: *const u8, len
             libc::atexit(join_at_exit);
         });
         let bytes = unsafe { std::slice::from_raw_parts(wire, len) }.to_vec();
-        BACKLOG.submit(token, hotness, bytes)
+        let flags = crate::hir::wire::header_flags(&bytes).unwrap_or(0);
+        if flags & crate::hir::wire::EMBER_WIRE_FLAG_FINISH_AT_EXIT != 0 {
+            BACKLOG.submit_finishing_at_exit(token, hotness, bytes)
+        } else {
+            BACKLOG.submit(token, hotness, bytes)
+        }
     })
 }
 
@@ -138,8 +145,10 @@ pub extern "C" fn ember_bg_wait(timeout_ms: u64) -> i32 {
     std::panic::catch_unwind(|| BACKLOG.wait_idle(Duration::from_millis(timeout_ms)) as i32).unwrap_or(0)
 }
 
-/// Stops background compilation for good (interpreter exit): drops queued jobs and makes the
-/// compile in progress give up before machine-code generation if it has not reached it. With
+/// Stops background compilation for good (interpreter exit): drops queued jobs (except those
+/// flagged to finish at exit, started within `background::EXIT_START_BUDGET`) and makes the
+/// compile in progress give up before machine-code generation if it has not reached it
+/// (unless it is so flagged). With
 /// `wait` non-zero, also waits for the compile thread to end. The host must wait before
 /// `exit()` runs C++ destructors: LLVM registers some static destructors lazily, during a
 /// compile, so they run before any handler registered at the first submit, and a compile

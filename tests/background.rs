@@ -176,6 +176,63 @@ fn shutdown_drops_the_queue_and_waits_only_for_the_running_job() {
 
 #[test]
 #[serial]
+fn shutdown_keeps_the_jobs_submitted_to_finish_at_exit() {
+    close_gate();
+    let b = backlog(16);
+    let s0 = STARTED.load(Ordering::SeqCst);
+    b.submit(1, 1, vec![1, 1]).unwrap();
+    wait_started(s0 + 1);
+    b.submit(2, 9, vec![0, 2]).unwrap();
+    b.submit_finishing_at_exit(3, 1, vec![0, 3]).unwrap();
+    b.submit(4, 9, vec![0, 4]).unwrap();
+    b.submit_finishing_at_exit(5, 2, vec![0, 5]).unwrap();
+    let opener = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(50));
+        open_gate();
+    });
+    b.shutdown();
+    opener.join().unwrap();
+    assert_eq!(STARTED.load(Ordering::SeqCst) - s0, 3, "the running job and the two kept ones");
+    assert_eq!(ok_values(&b.poll(100)), vec![1, 5, 3], "kept jobs compile hottest first");
+    assert_eq!(b.stats().dropped, 2);
+    assert!(b.wait_idle(Duration::from_millis(10)));
+}
+
+#[test]
+#[serial]
+fn jobs_kept_at_exit_are_dropped_after_the_exit_budget() {
+    close_gate();
+    let b = backlog(16);
+    let s0 = STARTED.load(Ordering::SeqCst);
+    b.submit_finishing_at_exit(1, 1, vec![1, 1]).unwrap();
+    wait_started(s0 + 1);
+    b.submit_finishing_at_exit(2, 1, vec![0, 2]).unwrap();
+    let budget = ember::background::EXIT_START_BUDGET;
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(budget + Duration::from_millis(50));
+        open_gate();
+    });
+    b.shutdown();
+    opener.join().unwrap();
+    assert_eq!(STARTED.load(Ordering::SeqCst) - s0, 1, "job 2 was not started after the budget");
+    assert_eq!(ok_values(&b.poll(100)), vec![1]);
+    assert_eq!(b.stats().dropped, 1);
+}
+
+#[test]
+#[serial]
+fn a_stop_without_a_compile_thread_keeps_nothing() {
+    let b = backlog(16);
+    b.prepare_fork(); // paused: no thread
+    b.submit_finishing_at_exit(1, 1, vec![0, 1]).unwrap();
+    b.stop();
+    assert_eq!(b.stats().queued, 0);
+    assert_eq!(b.stats().dropped, 1);
+    assert!(b.wait_idle(Duration::from_millis(10)));
+}
+
+#[test]
+#[serial]
 fn prepare_fork_ends_the_thread_after_its_job_and_the_queue_resumes() {
     close_gate();
     let b = backlog(16);

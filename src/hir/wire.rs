@@ -146,6 +146,17 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The header's flags (`EMBER_WIRE_FLAG_*`) when `buf` starts with a header of this
+/// version, without decoding the rest (what [`decode`] reads first: magic u32, version u16,
+/// flags u16). None for anything else.
+pub fn header_flags(buf: &[u8]) -> Option<u16> {
+    let mut r = Reader { buf, pos: 0 };
+    if r.u32("magic").ok()? != EMBER_WIRE_MAGIC || r.u16("version").ok()? != EMBER_WIRE_VERSION {
+        return None;
+    }
+    r.u16("flags").ok()
+}
+
 /// Decodes and validates wire bytes.
 ///
 /// Errors: [`EmberError::Wire`] for a bad magic or version, truncation, an unknown opcode, a
