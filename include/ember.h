@@ -1236,6 +1236,13 @@ enum EmberAttrSpec
    * `LOAD_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
    */
   EMBER_ATTR_SPEC_WITH_HINT = 4,
+  /**
+   * `LOAD_ATTR_CLASS` (`Direction.FORWARD`): an attribute of the class object itself. No
+   * immediates are used (the class's version and the attribute are process-specific, so the
+   * site's inline cache learns them at its first miss); the site checks that cache's class
+   * form inline instead of the instance form.
+   */
+  EMBER_ATTR_SPEC_CLASS = 5,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberAttrSpec EmberAttrSpec;
@@ -1830,7 +1837,9 @@ enum EmberStatus ember_compile_object(const char *target,
 
 /**
  * Queues a function's HIR wire bytes (`wire`, `len` bytes, copied) for the compile thread
- * under `token`, with priority `hotness` (e.g. its call count; hotter compiles first).
+ * under `token`, with priority `hotness` (e.g. its call count; hotter compiles first). Wire
+ * bytes flagged `EMBER_WIRE_FLAG_FINISH_AT_EXIT` are still compiled after
+ * [`ember_bg_shutdown`] (see `Backlog::submit_finishing_at_exit`).
  *
  * Errors: `Usage` (NULL `wire`), `Dropped` (the queue is full of hotter jobs or the compile
  * thread has shut down: the function stays interpreted and may be submitted later); the
@@ -1881,8 +1890,10 @@ size_t ember_bg_poll(struct EmberBgResult *out, size_t cap);
 int32_t ember_bg_wait(uint64_t timeout_ms);
 
 /**
- * Stops background compilation for good (interpreter exit): drops queued jobs and makes the
- * compile in progress give up before machine-code generation if it has not reached it. With
+ * Stops background compilation for good (interpreter exit): drops queued jobs (except those
+ * flagged to finish at exit, started within `background::EXIT_START_BUDGET`) and makes the
+ * compile in progress give up before machine-code generation if it has not reached it
+ * (unless it is so flagged). With
  * `wait` non-zero, also waits for the compile thread to end. The host must wait before
  * `exit()` runs C++ destructors: LLVM registers some static destructors lazily, during a
  * compile, so they run before any handler registered at the first submit, and a compile

@@ -18,6 +18,7 @@ CPython 3.13 modes (all use the project venv's interpreter):
   from an install): the B side of an interleaved A/B run of two builds against ``ember``.
 * ``ember-warm`` -- the same, on a second run: every process starts with the code cache one
   untimed run of the same benchmark left (``EMBER_CACHE_DIR`` shared per benchmark).
+* ``ember-ab-warm`` -- ``ember-ab`` on a second run (its own warm cache, as ``ember-warm``).
 * ``ember-auto`` -- ``EMBER_AUTO=N``: compile a function after N calls.
 * ``ember-list`` -- ``EMBER_JIT_LIST=<generated list>``: only the benchmark's functions.
 * ``ember-all``  -- ``EMBER_AUTO=0``: compile every function at its first call.
@@ -30,7 +31,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-EMBER_MODES = ("ember", "ember-nospec", "ember-ab", "ember-warm", "ember-auto", "ember-list", "ember-all")
+EMBER_MODES = ("ember", "ember-nospec", "ember-ab", "ember-warm", "ember-ab-warm", "ember-auto", "ember-list", "ember-all")
 #: How ``ember`` (and ``ember-pgo``) start a benchmark: as a user runs Ember, ``python -m
 #: ember script``, at its default threshold.
 EMBER_DEFAULT_ARGS = ("-m", "ember")
@@ -115,14 +116,15 @@ def cpython_config(mode: str, python: str, auto_threshold: int) -> Config:
         return Config("ember-nospec", "Ember defaults, no type speculation",
                       [python, *EMBER_DEFAULT_ARGS], {"EMBER_SPECULATE": "0"}, require_bench_compiled=False,
                       **shared)
-    if mode == "ember-ab":
+    if mode in ("ember-ab", "ember-ab-warm"):
         path = os.environ.get("EMBER_BENCH_AB_PATH", "")
         if not os.path.isdir(os.path.join(path, "ember")):
-            raise ValueError("ember-ab needs EMBER_BENCH_AB_PATH: a directory holding another build's "
+            raise ValueError(f"{mode} needs EMBER_BENCH_AB_PATH: a directory holding another build's "
                              "ember/ package")
-        return Config("ember-ab", f"Ember defaults, build in {path}",
+        warm = mode == "ember-ab-warm"
+        return Config(mode, f"Ember defaults, build in {path}" + (", warm code cache" if warm else ""),
                       [python, *EMBER_DEFAULT_ARGS], {"PYTHONPATH": path}, require_bench_compiled=False,
-                      **shared)
+                      **{**shared, "cache": "warm" if warm else "fresh"})
     if mode == "ember-warm":
         return Config("ember-warm", "Ember defaults, warm code cache",
                       [python, *EMBER_DEFAULT_ARGS], {}, require_bench_compiled=False,

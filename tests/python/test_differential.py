@@ -509,6 +509,29 @@ def f(n, flip):
         D.FORWARD = 1
     return out
 """, [(6, 2), (4, -5), (3, 0), (5, 1)]),
+    # A LOAD_ATTR_CLASS site (its class form checked inline) that later sees another class, an
+    # instance, a subclass with its own value and a class without the attribute.
+    Case("class_attr_site_sees_others", """
+class D:
+    FORWARD = 1
+
+class E(D):
+    FORWARD = 2
+
+class F:
+    pass
+
+def f(objs):
+    out = []
+    for o in objs:
+        try:
+            out.append(o.FORWARD)
+        except AttributeError as e:
+            out.append(str(e))
+    return out
+""", [(Make(lambda ns: [ns["D"]] * 6, "[D] * 6"),),
+       (Make(lambda ns: [ns["D"]] * 4 + [ns["D"](), ns["E"], ns["E"](), ns["F"], ns["D"]], "[D, ..., F, D]"),),
+       (Make(lambda ns: [ns["F"], ns["D"], ns["D"]], "[F, D, D]"),)]),
     # ---------------------------------------------------------------- method calls
     Case("builtin_methods", """
 def f(xs, d, s):
