@@ -466,10 +466,6 @@ int ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* bo
                         EmberAttrIC *ic);
 PyObject *ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic);
 int ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic);
-/* The same for a LOAD_ATTR_CLASS site (`Direction.FORWARD`): entry 0's class form is checked
- * inline, everything else is ember_load_attr_ic's. Called only where the helper bitcode is linked. */
-PyObject *ember_load_attr_ic_class(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic);
-PyObject *ember_load_attr_ic_class_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic);
 /* Entry 0 did not answer: the other entries, else the generic operation and re-specialisation. */
 PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
     __attribute__((noinline));
@@ -875,7 +871,6 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
     X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float) \
     X(ember_store_local_float) X(ember_store_subscr_list_float) \
-    X(ember_unpack_sequence_outline) X(ember_unpack_store_outline) X(ember_binary_op_float_first) \
-    X(ember_load_attr_ic_class) X(ember_load_attr_ic_class_borrowed)
+    X(ember_unpack_sequence_outline) X(ember_unpack_store_outline) X(ember_binary_op_float_first)
 
 #endif /* EMBER_RUNTIME_H */

@@ -789,37 +789,6 @@ ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, 
     return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
 }
 
-/* Entry 0's class form (LOAD_ATTR_CLASS, as load_attr_ic_hit_other answers it): the class's own
- * version guards the attribute, a borrowed reference to it; NULL when it does not apply. */
-static inline PyObject *class_attr_hit(PyObject *owner, EmberAttrIC *ic)
-{
-    EmberICEntry *e = &ic->e[0];
-    if (EMBER_LIKELY(e->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) &&
-                     ((PyTypeObject *)owner)->tp_version_tag == e->version))
-        return e->descr;
-    return NULL;
-}
-
-EMBER_INLINE_HELPER PyObject *
-ember_load_attr_ic_class(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
-{
-    PyObject *attr = class_attr_hit(owner, ic);
-    if (EMBER_LIKELY(attr != NULL)) {
-        Py_INCREF(attr);
-        ember_rc_decref(owner);
-        return attr;
-    }
-    return ember_load_attr_ic(ts, owner, name, ic);
-}
-
-EMBER_INLINE_HELPER PyObject *
-ember_load_attr_ic_class_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
-{
-    PyObject *attr = class_attr_hit(owner, ic);
-    if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
-    return ember_load_attr_ic_borrowed(ts, owner, name, ic);
-}
-
 PyObject *
 ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out)
 {

@@ -364,7 +364,6 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
                 else if (op == LOAD_ATTR_SLOT) { spec = EMBER_ATTR_SPEC_SLOT; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_MODULE) { spec = EMBER_ATTR_SPEC_MODULE; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_WITH_HINT) { spec = EMBER_ATTR_SPEC_WITH_HINT; a = cache_u32(&cache[1]); c = cache[3].cache; }
-                else if (op == LOAD_ATTR_CLASS) spec = EMBER_ATTR_SPEC_CLASS;
                 /* A module attribute read right after the global that holds the module
                  * (`math.sqrt`): imm4, imm5 as LoadGlobal's imm6, imm7 (MathCall). */
                 PyObject *value = NULL;

@@ -1236,13 +1236,6 @@ enum EmberAttrSpec
    * `LOAD_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
    */
   EMBER_ATTR_SPEC_WITH_HINT = 4,
-  /**
-   * `LOAD_ATTR_CLASS` (`Direction.FORWARD`): an attribute of the class object itself. No
-   * immediates are used (the class's version and the attribute are process-specific, so the
-   * site's inline cache learns them at its first miss); the site checks that cache's class
-   * form inline instead of the instance form.
-   */
-  EMBER_ATTR_SPEC_CLASS = 5,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberAttrSpec EmberAttrSpec;

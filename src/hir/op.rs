@@ -521,11 +521,6 @@ pub enum AttrSpec {
     Module = 3,
     /// `LOAD_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
     WithHint = 4,
-    /// `LOAD_ATTR_CLASS` (`Direction.FORWARD`): an attribute of the class object itself. No
-    /// immediates are used (the class's version and the attribute are process-specific, so the
-    /// site's inline cache learns them at its first miss); the site checks that cache's class
-    /// form inline instead of the instance form.
-    Class = 5,
 }
 
 /// `LoadMethod`'s imm1 (`LOAD_ATTR_METHOD_*`). Shared with C as `EmberMethodSpec`.

@@ -84,17 +84,6 @@ impl<'ctx> Lower<'ctx, '_> {
                         let name = if borrowed { "ember_load_attr_ic_borrowed" } else { "ember_load_attr_ic" };
                         self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
                     }
-                    // The class form of the cache checked inline (its other forms out of line).
-                    AttrSpec::Class => {
-                        let ic = self.attr_ic();
-                        let name = match (borrowed, self.inline_helpers) {
-                            (true, true) => "ember_load_attr_ic_class_borrowed",
-                            (false, true) => "ember_load_attr_ic_class",
-                            (true, false) => "ember_load_attr_ic_borrowed",
-                            (false, false) => "ember_load_attr_ic",
-                        };
-                        self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
-                    }
                     AttrSpec::Slot => {
                         let name = if borrowed { "ember_load_attr_slot_borrowed" } else { "ember_load_attr_slot" };
                         self.call_ptr(name, &[base[0], base[1], base[2], a, b2])?

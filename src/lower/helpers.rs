@@ -217,8 +217,6 @@ helpers! {
     ember_unpack_ex(P, P, I, P) -> I32;
     ember_load_attr_ic(P, P, P, P) -> Ptr;
     ember_load_attr_ic_borrowed(P, P, P, P) -> Ptr;
-    ember_load_attr_ic_class(P, P, P, P) -> Ptr;
-    ember_load_attr_ic_class_borrowed(P, P, P, P) -> Ptr;
     ember_load_method_ic(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic(P, P, P, P, P) -> I32;
     ember_store_attr_ic_borrowed(P, P, P, P, P) -> I32;

@@ -509,7 +509,7 @@ def f(n, flip):
         D.FORWARD = 1
     return out
 """, [(6, 2), (4, -5), (3, 0), (5, 1)]),
-    # A LOAD_ATTR_CLASS site (its class form checked inline) that later sees another class, an
+    # A LOAD_ATTR_CLASS site (served by the cache's class form) that later sees another class, an
     # instance, a subclass with its own value and a class without the attribute.
     Case("class_attr_site_sees_others", """
 class D:
