@@ -563,6 +563,11 @@ typedef struct {
     int warm;            /* the code cache's hot marker (shim.c cache_warm): 1 present, -1 absent,
                           * 0 not looked up yet, 2 left by this process for later ones only
                           * (EMBER_PROMISING_PERCENT; this process still prices a compile) */
+    int warm_promising;  /* its marker says "promising": no earlier process compiled it */
+    int load_only;       /* the compile being asked for is a load-only request (EMBER_WIRE_FLAG_CACHE_ONLY) */
+    int cache_misses;    /* load-only requests that found no cached code (shim.c take_sample) */
+    uint64_t cache_retry_at; /* samples before the next load-only request */
+    uint64_t full_since; /* on a warm start, its samples when a compile first paid (0: not yet) */
     char *refusal;       /* why it stays interpreted (state 2; PyMem_Raw-owned), for ember.why_not */
 } CodeInfo;
 

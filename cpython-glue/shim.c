@@ -91,6 +91,7 @@ static int watcher_id = -1;
 static uint64_t total_compile_ns;
 static long n_compiled, n_refused;
 static long n_cache_loaded, n_cache_stored, n_cache_rejected;   /* what the code cache did (EmberCacheUse) */
+static long n_cache_missed;           /* load-only requests that found no cached code (warm start) */
 static char *cache_dir;             /* the code cache's directory (set_cache), NULL: off */
 static uint64_t cache_max_bytes;    /* its size cap */
 static char *host_id;               /* the host build's identity for cache keys */
@@ -834,6 +835,17 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
  * but it gets its version back, so that call sites the interpreter specialises inline it
  * meanwhile (a recursion through generic calls of the trampoline would spend the C stack:
  * CPython's test_call TestRecursion.test_super_deep, with EMBER_AUTO=0, 90,000 levels). */
+/* A load-only request found no cached code (the profile differs from the one the cached
+ * code was specialised for, or the entry is gone): the function is priced as a compile until
+ * it has twice the samples, and after EMBER_LOAD_ONLY_TRIES misses for good. */
+static void load_only_missed(CodeInfo *info)
+{
+    n_cache_missed++;
+    info->load_only = 0;
+    info->cache_misses++;
+    info->cache_retry_at = 2 * info->samples + 1;
+}
+
 static void keep_counting(PyFunctionObject *func, CodeInfo *info)
 {
     if (cost_policy || parked) return;
@@ -860,9 +872,11 @@ static void bg_install_ready(void)
             PyObject *name = info->pending_name;
             info->pending_name = NULL;
             if (res[i].status == EMBER_STATUS_OK) {
+                info->load_only = 0;
                 install(info, name, &res[i].compiled);
             }
             else if (res[i].status == EMBER_STATUS_DROPPED) {
+                if (info->load_only) load_only_missed(info);
                 info->state = 0;   /* counts its calls again and is submitted again when hot */
                 info->ncalls = 0;
                 PyObject *f = take_pending_func(info);
@@ -922,6 +936,8 @@ static atomic_int sample_scheduled;    /* a take_sample call is queued */
 static pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sampler_wake;    /* CLOCK_MONOTONIC; signalled by sampler_stop */
 static uint64_t n_samples;             /* samples taken */
+static uint64_t warm_program_samples;  /* samples of an earlier run of this program (shim_warm_start); 0: none */
+static int first_compile_asked;        /* a compile (not a load-only request) was asked for */
 
 static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync);
 
@@ -1048,8 +1064,9 @@ static void make_marker_dir(char *path)
     *slash = '/';
 }
 
-/* A marker's content: empty, or "despec U1 U2 ...\n", the code units whose guards made an
- * earlier process withdraw the function (cache_record_despec). They join info->despec, so the
+/* A marker's content: empty (an earlier process compiled the function), "promising\n" (one
+ * found it promising, none compiled it yet: cache_mark_hot), and/or "despec U1 U2 ...\n", the
+ * code units whose guards made an earlier process withdraw the function (cache_record_despec). They join info->despec, so the
  * first compile here serialises those instructions generic (serialize.c) and its cached code
  * does not fail the same guards in every process. Anything else in the file is ignored. */
 static void read_marker_despec(const char *path, CodeInfo *info)
@@ -1057,7 +1074,12 @@ static void read_marker_despec(const char *path, CodeInfo *info)
     FILE *fp = fopen(path, "r");
     if (!fp) return;
     char word[16];
-    if (fscanf(fp, "%15s", word) == 1 && strcmp(word, "despec") == 0) {
+    int got = fscanf(fp, "%15s", word);
+    if (got == 1 && strcmp(word, "promising") == 0) {
+        info->warm_promising = 1;
+        got = fscanf(fp, "%15s", word);
+    }
+    if (got == 1 && strcmp(word, "despec") == 0) {
         int unit;
         while (info->ndespec < EMBER_MAX_DESPEC && fscanf(fp, "%d", &unit) == 1) {
             int seen = 0;
@@ -1106,35 +1128,68 @@ static void cache_record_despec(PyCodeObject *co, CodeInfo *info)
 }
 
 /* Leaves `co`'s hot marker (best effort: a failure only costs the next process time); `state`
- * is what info->warm becomes: 1 (sent to the compiler) or 2 (promising, for later processes). */
+ * is what info->warm becomes: 1 (sent to the compiler; a "promising" marker is emptied) or 2
+ * (promising, for later processes: the marker says "promising"). */
 static void cache_mark_hot(PyCodeObject *co, CodeInfo *info, int state)
 {
     char path[PATH_MAX];
     PyObject *exc = PyErr_GetRaisedException();
-    if (info->warm <= 0 && hot_marker_path(co, path, sizeof path) == 0) {
-        make_marker_dir(path);
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (state == 1 && (info->warm == 2 || info->warm_promising) && hot_marker_path(co, path, sizeof path) == 0) {
+        /* Compiled now: no longer only promising (a warm start then asks for its cached code,
+         * EMBER_WIRE_FLAG_CACHE_ONLY). An empty file, as for code compiled at once. */
+        int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
         if (fd >= 0) close(fd);
+        info->warm_promising = 0;
+        if (info->warm == 2) info->warm = 1;
+    }
+    else if (info->warm <= 0 && hot_marker_path(co, path, sizeof path) == 0) {
+        make_marker_dir(path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            if (state == 2 && write(fd, "promising\n", 10) != 10) { /* best effort: an empty marker */ }
+            close(fd);
+        }
         info->warm = state;
     }
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
 }
 
+/* Whether `co` is priced as a cache load: it has a hot marker (cache_warm), and on a warm start
+ * its load-only requests have not missed too often (each miss waits for twice the samples), or
+ * a compile has paid for fewer than EMBER_LOAD_ONLY_GRACE samples (take_sample). */
+static int warm_priced(PyCodeObject *co, CodeInfo *info)
+{
+    if (!cache_warm(co, info)) return 0;
+    if (info->full_since && info->samples < info->full_since + EMBER_LOAD_ONLY_GRACE) return 1;
+    return info->cache_misses == 0 || (info->cache_misses < EMBER_LOAD_ONLY_TRIES && info->samples >= info->cache_retry_at);
+}
+
 /* The policy's inequality (src/policy.rs): saving (samples x interval x saving share) >= the
  * compile cost the program waits for, times `percent` / 100 (100: compile now;
  * EMBER_PROMISING_PERCENT: worth a hot marker for later processes); `warm`: the code cache most
  * likely holds the code. The first generator-family code adds the PEP 523 hook's tax on the
- * rest of the process (EMBER_GEN_HOOK_TAX_PERCENT of the time sampled so far), paid on the
- * interpreter's thread, so never scaled by the background share. */
+ * rest of the process (EMBER_GEN_HOOK_TAX_PERCENT of the time still to come: the time sampled so
+ * far, or on a warm start what an earlier run's length leaves), paid on the interpreter's thread,
+ * so never scaled by the background share. */
 static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, uint64_t percent)
 {
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
     uint64_t cost_us = warm ? EMBER_COST_CACHED_US : EMBER_COST_FIXED_US + EMBER_COST_PER_CODE_UNIT_US * (uint64_t)Py_SIZE(co);
-    if (backend_state == 0) cost_us += EMBER_COST_FIRST_COMPILE_US;   /* loaded on the loader thread */
+    /* Loaded on the loader thread. A warm start loads it early, yet its first compile is
+     * priced as a first run's, so that it happens when it would have there, on the profile the
+     * code cache holds code for (a load priced as a compile makes fannkuch's compile early, on
+     * a profile still forming, and its code 10 % slower). */
+    if (backend_state == 0 || (warm_program_samples && !warm && !first_compile_asked))
+        cost_us += EMBER_COST_FIRST_COMPILE_US;
     if (background && spare_cpu()) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
-    if ((co->co_flags & EMBER_GEN_FLAGS) && !hook_wanted && !hook_given_up)
-        cost_us += n_samples * EMBER_SAMPLE_INTERVAL_US * EMBER_GEN_HOOK_TAX_PERCENT / 100;
+    if ((co->co_flags & EMBER_GEN_FLAGS) && !hook_wanted && !hook_given_up) {
+        /* The time still to come: about the time so far, or what an earlier run of the same
+         * program says is left (a warm start). */
+        uint64_t to_come = n_samples;
+        if (warm_program_samples > 2 * n_samples) to_come = warm_program_samples - n_samples;
+        cost_us += to_come * EMBER_SAMPLE_INTERVAL_US * EMBER_GEN_HOOK_TAX_PERCENT / 100;
+    }
     return saved_us * 100 >= cost_us * percent;
 }
 
@@ -1161,6 +1216,9 @@ static int take_sample(void *unused)
     if (info == NULL) goto done;
     /* Entered from C (compiled code or a C function): compiling it saves that entry too. */
     info->samples += (f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK) ? EMBER_BOUNDARY_WEIGHT : 1;
+    if (info->state == 0 && warm_program_samples && info->full_since == 0 && cache_warm(co, info) &&
+        worth_compiling(co, info->samples, 0, 100))
+        info->full_since = info->samples;   /* a compile pays now (load-only grace, below) */
     if (info->state == 1) {
         /* Compiled, yet running here: a function object made before the install (watch leaves
          * functions already on the trampoline, or parked, alone), or a frame that started in
@@ -1172,9 +1230,16 @@ static int take_sample(void *unused)
     else if (info->state == 3) {
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
     }
-    else if (info->state == 0 && worth_compiling(co, info->samples, cache_warm(co, info), 100) &&
+    else if (info->state == 0 && worth_compiling(co, info->samples, warm_priced(co, info), 100) &&
              !is_instrumented(co) && profile_formed(co) && jit_list_names(func)) {
         info->ncalls = info->samples;   /* the compile queue's hotness */
+        /* On a warm start, code an earlier process compiled is loaded or left for later: a
+         * compile now, priced as a load, would specialise for a profile still forming. Once
+         * a compile pays (as in a first run) it is still asked for as a load for
+         * EMBER_LOAD_ONLY_GRACE samples: the first run compiled it that much later, after its
+         * compiler had loaded, on the profile its cached code is for. */
+        info->load_only = warm_program_samples && info->warm == 1 && !info->warm_promising &&
+                          (info->full_since == 0 || info->samples < info->full_since + EMBER_LOAD_ONLY_GRACE);
         if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
     }
     else if (info->state == 0 && cache_dir && info->warm == -1 &&
@@ -1317,6 +1382,9 @@ static int serialize_for_compile(PyFunctionObject *func, CodeInfo *info, int osr
  * interpreter until a later call installs the code (bg_install_ready). */
 static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
 {
+    /* A load-only request is what the caller (take_sample) just asked for, never left over. */
+    int load_only = info->load_only;
+    info->load_only = 0;
     if (info->state != 0) return info->state == 1;
     if (exiting && !sync) return 0;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
@@ -1363,13 +1431,16 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
      * code cache for the next process, so exit lets it finish (a compile of nbody's `advance`
      * outlasts the 160 ms run that starts it: given up at exit, every later run paid for it and
      * none loaded it). */
-    if (cache_dir && info->warm == 1) ember_wire_add_flags(wire, len, EMBER_WIRE_FLAG_FINISH_AT_EXIT);
+    if (cache_dir && info->warm == 1)
+        ember_wire_add_flags(wire, len, load_only ? EMBER_WIRE_FLAG_CACHE_ONLY : EMBER_WIRE_FLAG_FINISH_AT_EXIT);
+    if (!load_only) first_compile_asked = 1;
     if (cache_dir) cache_mark_hot(co, info, 1);
     if (!sync && background && p_bg_submit) {
         EmberStatus st = p_bg_submit((uint64_t)(uintptr_t)info, info->ncalls, wire, len, err, sizeof err);
         PyMem_Free(wire);
         if (st == EMBER_STATUS_OK) {
             info->state = 3;
+            info->load_only = load_only && info->warm == 1;   /* read back by bg_install_ready */
             info->pending_name = name;   /* the reference moves to the record */
             Py_XSETREF(info->pending_func, untracked_weakref((PyObject *)func));
             n_queued++;
@@ -1387,6 +1458,11 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     EmberCompiled out;
     EmberStatus st = p_compile(wire, len, &out, err, sizeof err);
     PyMem_Free(wire);
+    if (st == EMBER_STATUS_DROPPED && load_only && info->warm == 1) {
+        load_only_missed(info);
+        Py_DECREF(name);
+        return 0;
+    }
     if (st != EMBER_STATUS_OK) {
         why = err;
         goto refused;
@@ -2501,6 +2577,26 @@ static PyObject *shim_set_auto(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* warm_start(samples): the program this process runs (its script or module) ran compiled code
+ * in an earlier process, which took `samples` samples in all (ember._cli, docs/compilation.md).
+ * The compiler's load starts now on the loader thread, beside the program's start-up, so that
+ * its cost (EMBER_COST_FIRST_COMPILE_US) is not charged to the first function again and a
+ * function with a hot marker is loaded from the cache at its first sample; the generator hook's
+ * tax is priced on the earlier run's length. Cost policy only; a no-op otherwise. */
+static int backend_async(void);
+
+static PyObject *shim_warm_start(PyObject *self, PyObject *arg)
+{
+    unsigned long long n = PyLong_AsUnsignedLongLong(arg);
+    if (n == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (!cost_policy || !ember_enabled || !cache_dir || n == 0) Py_RETURN_NONE;
+    warm_program_samples = n;
+    ember_log("Ember: warm start: an earlier run of this program ran compiled code (%llu samples); "
+              "the compiler loads now", n);
+    (void)backend_async();
+    Py_RETURN_NONE;
+}
+
 static PyObject *shim_set_auto_cost(PyObject *self, PyObject *unused)
 {
     if (!ember_enabled) Py_RETURN_NONE;
@@ -2615,7 +2711,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -2625,7 +2721,8 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "bg_max_queued", (unsigned long long)bg.max_queued,
                          "bg_dropped", (unsigned long long)bg.dropped, "bg_cancelled", (unsigned long long)bg.cancelled,
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
-                         "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms);
+                         "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms,
+                         "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later
@@ -2971,6 +3068,8 @@ static PyMethodDef methods[] = {
     {"set_auto_cost", shim_set_auto_cost, METH_NOARGS, "Compile where it pays: sampled interpreted time "
      "against estimated compile cost (starts the sampler thread)."},
     {"stop_sampler", shim_stop_sampler, METH_NOARGS, "Stop the cost policy's sampler thread (at exit)."},
+    {"warm_start", shim_warm_start, METH_O, "warm_start(samples): the program ran compiled code before (in a "
+     "run of `samples` samples): load the compiler now, in the background."},
     {"sampler_after_fork", shim_sampler_after_fork, METH_NOARGS, "Restart the sampler thread in a forked child."},
     {"before_fork", shim_before_fork, METH_NOARGS, "Before fork(): finish the compiler's loader thread and "
      "stop the sampler thread."},

@@ -109,6 +109,15 @@
 #define EMBER_WIRE_FLAG_FINISH_AT_EXIT 8
 
 /**
+ * Wire `flags` bit: load the function from the code cache or not at all: on a miss the
+ * compile ends with [`crate::EmberError::Dropped`] before any LLVM work. The shim sets it on a
+ * warm start for a function an earlier process compiled (`docs/compilation.md`, "Warm
+ * start"), whose profile may not yet be the one its cached code was specialised for; the
+ * function is then priced as a compile, as in a first run. Not part of the cache key.
+ */
+#define EMBER_WIRE_FLAG_CACHE_ONLY 16
+
+/**
  * Entries per attribute inline cache ([`AttrIc::e`]): the number of type versions one
  * LOAD_ATTR / STORE_ATTR site keeps specialised at once (polymorphic). Entry 0 is the one the
  * inlined fast path checks; the others are searched by the miss path. The interpreter's
@@ -193,6 +202,24 @@
  * services) gets compiled code from its second run on.
  */
 #define EMBER_PROMISING_PERCENT 50
+
+/**
+ * Load-only requests (`EMBER_WIRE_FLAG_CACHE_ONLY`) a function gets on a warm start before it is
+ * priced as a compile for good (shim.c `warm_priced`): its cached code was specialised for a
+ * profile this process may reach only later (the interpreter quickens each instruction at its
+ * first executions), so a miss waits for twice the samples and asks again.
+ */
+#define EMBER_LOAD_ONLY_TRIES 3
+
+/**
+ * Samples after a compile first pays, on a warm start, during which a function an earlier
+ * process compiled is still only asked for as a load (shim.c `take_sample`): that process
+ * compiled it about this much later, after its compiler had loaded (about 13 ms, 3 samples),
+ * on the profile its cached code is specialised for. Compiled at once instead, fannkuch's
+ * main function was specialised on a profile still forming and ran 10 % slower in every later
+ * run, which loaded that code.
+ */
+#define EMBER_LOAD_ONLY_GRACE 4
 
 /**
  * Weight of a sample taken in a frame the interpreter was entered for from C (100 % saved

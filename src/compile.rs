@@ -39,6 +39,15 @@ pub struct Compiled {
     pub passes: String,
 }
 
+/// Wire flags that shape how a compile runs, not what it produces (not part of the cache key).
+#[derive(Clone, Copy, Debug, Default)]
+struct Wanted {
+    /// [`hir::wire::EMBER_WIRE_FLAG_FINISH_AT_EXIT`].
+    finish_at_exit: bool,
+    /// [`hir::wire::EMBER_WIRE_FLAG_CACHE_ONLY`].
+    cache_only: bool,
+}
+
 /// What the persistent code cache did for one compile (`cache` of `EmberCompiled`).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,18 +228,18 @@ impl Compiler {
         let start = Instant::now();
         let w = hir::wire::decode(wire)?;
         let f = hir::build::build(&w)?;
-        self.compile_hir_from(f, start, w.finish_at_exit)
+        self.compile_hir_from(f, start, Wanted { finish_at_exit: w.finish_at_exit, cache_only: w.cache_only })
     }
 
     /// Compiles a HIR function (e.g. one parsed from the text form).
     ///
     /// Errors: as [`Compiler::compile_wire`] after decoding.
     pub fn compile_hir(&mut self, f: Function) -> Result<Compiled, EmberError> {
-        self.compile_hir_from(f, Instant::now(), false)
+        self.compile_hir_from(f, Instant::now(), Wanted::default())
     }
 
-    /// `finish_at_exit`: [`hir::wire::EMBER_WIRE_FLAG_FINISH_AT_EXIT`].
-    fn compile_hir_from(&mut self, mut f: Function, start: Instant, finish_at_exit: bool) -> Result<Compiled, EmberError> {
+    /// `wanted`: the wire flags that shape how, not what, is compiled.
+    fn compile_hir_from(&mut self, mut f: Function, start: Instant, wanted: Wanted) -> Result<Compiled, EmberError> {
         let pass_summary = passes::summary(&passes::run_verified(&mut f)?);
         let (split, bindings) = self.split(&f);
         let key = self.cache_key(&split);
@@ -275,6 +284,9 @@ impl Compiler {
                 Err(Miss::Absent) => {}
             }
         }
+        if wanted.cache_only {
+            return Err(EmberError::Dropped("not in the code cache (a load-only request)".into()));
+        }
         unsafe {
             let tsc = LLVMOrcCreateNewThreadSafeContext();
             let ctx = ContextRef::new(LLVMOrcThreadSafeContextGetContext(tsc));
@@ -286,7 +298,7 @@ impl Compiler {
                     return Err(e);
                 }
             };
-            if crate::background::exiting() && !finish_at_exit {
+            if crate::background::exiting() && !wanted.finish_at_exit {
                 // Exit is waiting for this compile: skip machine-code generation.
                 drop(m);
                 LLVMOrcDisposeThreadSafeContext(tsc);

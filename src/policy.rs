@@ -95,6 +95,20 @@ pub const EMBER_COST_CACHED_US: u64 = 1000;
 /// services) gets compiled code from its second run on.
 pub const EMBER_PROMISING_PERCENT: u64 = 50;
 
+/// Load-only requests (`EMBER_WIRE_FLAG_CACHE_ONLY`) a function gets on a warm start before it is
+/// priced as a compile for good (shim.c `warm_priced`): its cached code was specialised for a
+/// profile this process may reach only later (the interpreter quickens each instruction at its
+/// first executions), so a miss waits for twice the samples and asks again.
+pub const EMBER_LOAD_ONLY_TRIES: i32 = 3;
+
+/// Samples after a compile first pays, on a warm start, during which a function an earlier
+/// process compiled is still only asked for as a load (shim.c `take_sample`): that process
+/// compiled it about this much later, after its compiler had loaded (about 13 ms, 3 samples),
+/// on the profile its cached code is specialised for. Compiled at once instead, fannkuch's
+/// main function was specialised on a profile still forming and ran 10 % slower in every later
+/// run, which loaded that code.
+pub const EMBER_LOAD_ONLY_GRACE: u64 = 4;
+
 /// Weight of a sample taken in a frame the interpreter was entered for from C (100 % saved
 /// instead of [`EMBER_SAVING_PERCENT`] %).
 pub const EMBER_BOUNDARY_WEIGHT: u64 = 4;

@@ -205,3 +205,28 @@ fn a_second_compiler_loads_the_code_and_binds_its_own_addresses() {
     ember_decref(c7);
     assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every object freed");
 }
+
+#[test]
+#[serial]
+fn a_load_only_request_loads_a_cached_function_and_compiles_nothing_on_a_miss() {
+    reset();
+    let dir = tempfile::tempdir().unwrap();
+    let c5 = int(5);
+    let load_only = |w: &mut ember::hir::wire::WireFunction| {
+        w.cache_only = true;
+        ember::hir::wire::encode(w)
+    };
+    let mut first = cached_compiler(dir.path(), "host A");
+    let miss = first.compile_wire(&load_only(&mut sum_from(c5)));
+    assert!(matches!(miss, Err(ember::EmberError::Dropped(_))), "an empty cache: no compile");
+    assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0, "nothing stored");
+    let stored = first.compile_wire(&ember::hir::wire::encode(&sum_from(c5))).unwrap();
+    assert_eq!(stored.cache, CacheUse::Stored);
+    let mut second = cached_compiler(dir.path(), "host A");
+    let hit = second.compile_wire(&load_only(&mut sum_from(c5))).unwrap();
+    assert_eq!(hit.cache, CacheUse::Loaded);
+    assert_eq!(unsafe { call(hit.entry, 10) }, 50);
+    drop((first, second));
+    ember_decref(c5);
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every object freed");
+}

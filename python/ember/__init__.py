@@ -110,7 +110,8 @@ if inactive is None:
     _shim.set_background(int(settings["EMBER_BACKGROUND"]))
     _shim.set_osr(settings["EMBER_OSR"])
     _shim.set_speculate(int(settings["EMBER_SPECULATE"]))
-    _shim.set_cache(*_cache_settings())
+    _cache = _cache_settings()
+    _shim.set_cache(*_cache)
     _shim.install_monitoring_hooks()
 else:
     print(inactive, file=sys.stderr)
@@ -275,7 +276,10 @@ def stats():
       compiles dropped from a full queue (retried when hot again); ``bg_cancelled``: compiles
       withdrawn because their code object died;
     - ``cache_loaded`` / ``cache_stored`` / ``cache_rejected``: code-cache entries used, written,
-      and found truncated, corrupt or foreign (deleted, never run);
+      and found truncated, corrupt or foreign (deleted, never run); ``warm_start``: an earlier
+      run of this program (``python -m ember``'s script or module) ran compiled code, so the
+      compiler loaded at start-up; ``cache_missed``: its load-only requests that found no
+      cached code (the profile was not yet the cached code's);
     - ``osr``: interpreted frames moved into compiled code at a loop header; ``osr_arms``: code
       objects whose loops were armed for that;
     - ``deopts``: failed guards of typed code (each resumes the interpreter); ``recompiles``:

@@ -23,12 +23,66 @@ USAGE = ("usage: python -m ember script.py [args...]\n"
          "EMBER_AUTO=N: after N calls).")
 
 
-def _start():
+def _start(program=None):
+    """Switches autojit on; under the cost policy with the code cache, `program` (bytes naming
+    what runs: a script's path and source, or a module's name) gets a warm start (below)."""
     if not ember.settings["EMBER_DISABLE"]:
         if ember.settings["EMBER_JIT_LIST"] or "EMBER_AUTO" in os.environ:
             ember.start_from_env()
         else:
             ember.auto()
+            if program is not None:
+                _warm_start(program)
+
+
+def _program_marker(program):
+    """The warm-start marker of `program` in the code cache (None when the cache is off):
+    ``<cache>/programs/<16 hex digits>``, the key two CRC-32s of `program` (zlib is built in;
+    hashlib would add a millisecond of start-up; a collision only starts the compiler early)."""
+    cache = getattr(ember, "_cache", (None,))[0]
+    if cache is None:
+        return None
+    import zlib
+    key = f"{zlib.crc32(program):08x}{zlib.crc32(program, 0x5eed):08x}"
+    return os.path.join(cache, "programs", key)
+
+
+def _warm_start(program):
+    """A warm start (docs/compilation.md): when an earlier run of the same program ran compiled
+    code, the compiler loads now, in the background, and its functions with hot markers are
+    loaded from the cache at their first sample (ember._shim.warm_start). At exit, a run that
+    ran compiled code leaves the marker, holding its sample count, for the next run."""
+    path = _program_marker(program)
+    if path is None:
+        return
+    try:
+        with open(path) as fh:
+            samples = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        samples = 0
+    if samples > 0:
+        ember._shim.warm_start(samples)
+    import atexit
+    atexit.register(_remember_program, path)
+
+
+def _remember_program(path):
+    """At exit: leaves the warm-start marker at `path` if this process ran compiled code
+    (compiled or loaded a function); best effort, written whole (a temporary file renamed)."""
+    s = ember.stats()
+    if s.get("compiled", 0) + s.get("cache_loaded", 0) == 0:
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "w") as fh:
+            fh.write(f"samples {s.get('samples', 0)}\n")
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _fresh_main(file=None):
@@ -93,12 +147,13 @@ def main():
     if args[0] in ("-m", "-c") and len(args) < 2:
         print(f"python -m ember: argument expected for the {args[0]} option\n{USAGE}", file=sys.stderr)
         return 2
-    _start()
     if args[0] == "-m":
+        _start(b"-m " + args[1].encode(errors="surrogateescape"))
         import runpy
         sys.argv = args[1:]
         return _run(runpy._run_module_as_main, args[1], True)
     if args[0] == "-c":
+        _start()
         sys.argv = ["-c"] + args[2:]
         mod = _fresh_main()
         # `python -c` tracebacks show the lines of the code (3.13); so do ours: the source is
@@ -113,6 +168,7 @@ def main():
     except OSError as e:
         print(f"python -m ember: can't open file {args[0]!r}: [Errno {e.errno}] {e.strerror}", file=sys.stderr)
         return 2
+    _start(script.encode(errors="surrogateescape") + b"\0" + source)
     sys.argv = args
     sys.path[0] = os.path.dirname(script)
     mod = _fresh_main(script)

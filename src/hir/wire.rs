@@ -41,6 +41,12 @@ pub const EMBER_WIRE_FLAG_NO_SPECULATION: u16 = 4;
 /// that compile is what makes the next process load the function. It shapes nothing that is
 /// compiled, so it is not part of the cache key.
 pub const EMBER_WIRE_FLAG_FINISH_AT_EXIT: u16 = 8;
+/// Wire `flags` bit: load the function from the code cache or not at all: on a miss the
+/// compile ends with [`crate::EmberError::Dropped`] before any LLVM work. The shim sets it on a
+/// warm start for a function an earlier process compiled (`docs/compilation.md`, "Warm
+/// start"), whose profile may not yet be the one its cached code was specialised for; the
+/// function is then priced as a compile, as in a first run. Not part of the cache key.
+pub const EMBER_WIRE_FLAG_CACHE_ONLY: u16 = 16;
 /// Upper bounds that keep a malformed length from allocating gigabytes.
 const MAX_COUNT: u32 = 1 << 20;
 
@@ -103,6 +109,8 @@ pub struct WireFunction {
     pub no_speculation: bool,
     /// Finish even when the interpreter is exiting ([`EMBER_WIRE_FLAG_FINISH_AT_EXIT`]).
     pub finish_at_exit: bool,
+    /// Load from the code cache or give up ([`EMBER_WIRE_FLAG_CACHE_ONLY`]).
+    pub cache_only: bool,
 }
 
 impl WireFunction {
@@ -190,6 +198,7 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
     f.osr_entries = flags & EMBER_WIRE_FLAG_OSR != 0;
     f.no_speculation = flags & EMBER_WIRE_FLAG_NO_SPECULATION != 0;
     f.finish_at_exit = flags & EMBER_WIRE_FLAG_FINISH_AT_EXIT != 0;
+    f.cache_only = flags & EMBER_WIRE_FLAG_CACHE_ONLY != 0;
     for (what, v) in [("nlocalsplus", f.nlocalsplus), ("stacksize", f.stacksize), ("ncode_units", f.ncode_units)] {
         if v > MAX_COUNT {
             return Err(EmberError::Wire(format!("{what} {v} exceeds {MAX_COUNT}")));
@@ -345,6 +354,9 @@ pub fn encode(f: &WireFunction) -> Vec<u8> {
     }
     if f.finish_at_exit {
         flags |= EMBER_WIRE_FLAG_FINISH_AT_EXIT;
+    }
+    if f.cache_only {
+        flags |= EMBER_WIRE_FLAG_CACHE_ONLY;
     }
     out.extend_from_slice(&flags.to_le_bytes());
     for v in [f.nlocalsplus, f.argcount, f.stacksize, f.ncode_units, f.layout.localsplus_offset, f.layout.instr_ptr_offset] {

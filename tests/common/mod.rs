@@ -22,6 +22,7 @@ pub fn asm(nlocals: u32, argcount: u32, stacksize: u32, consts: Vec<u64>, code: 
         osr_entries: false,
         no_speculation: false,
         finish_at_exit: false,
+        cache_only: false,
         const_types: vec![ember::hir::Type::Object; n],
     }
 }

@@ -303,6 +303,71 @@ def test_a_marked_function_compiling_at_exit_is_finished_and_stored(tmp_path):
     assert "Loaded from cache __main__:big " in third.stderr, third.stderr
 
 
+#: A hot loop function run for argv[1] seconds on ints or floats (argv[2]); prints, on stderr,
+#: the cost policy's sample count when `spin` first ran compiled code (-1: never) and the stats.
+WARM = textwrap.dedent("""
+    import sys, time, ember
+    def spin(n, x):
+        t = x
+        for i in range(n):
+            t = t + x * 2 - x
+        return t
+    x = 1.5 if sys.argv[2] == "float" else 3
+    first = -1
+    deadline = time.perf_counter() + float(sys.argv[1])
+    while time.perf_counter() < deadline:
+        assert spin(300, x) == x * 301
+        if first < 0 and ember.is_compiled(spin):
+            first = ember.stats()["samples"]
+    s = ember.stats()
+    print("WARM", first, s["warm_start"], s["cache_missed"], s["cache_loaded"], file=sys.stderr)
+""")
+
+
+def _warm_run(tmp_path, env, seconds, kind):
+    proc = subprocess.run([sys.executable, "-m", "ember", "w.py", str(seconds), kind], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("WARM ")][0].split()
+    return int(line[1]), line[2] == "True", int(line[3]), int(line[4]), proc.stderr
+
+
+def test_a_warm_start_loads_the_code_an_earlier_run_compiled_at_once(tmp_path):
+    """A run of a program that ran compiled code leaves a marker for the program; the next run
+    of the same script loads the compiler at start-up (the log says "warm start") and loads
+    its function from the cache at its first samples, much earlier than the first run could
+    compile it. A run that compiles nothing leaves no program marker."""
+    cache = tmp_path / "cache"
+    (tmp_path / "w.py").write_text(WARM)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
+    first, warm, _, _, err = _warm_run(tmp_path, env, 0.01, "int")
+    assert first == -1 and not warm, err
+    assert not (cache / "programs").exists(), "nothing compiled: no program marker"
+    first, warm, _, _, err = _warm_run(tmp_path, env, 2, "int")
+    assert first > 0 and not warm, err
+    assert len(list((cache / "programs").iterdir())) == 1
+    second, warm, missed, loaded, err = _warm_run(tmp_path, env, 1, "int")
+    assert warm and "warm start: an earlier run of this program ran compiled code" in err, err
+    assert "Loaded from cache __main__:spin " in err and loaded >= 1 and missed == 0, err
+    assert 0 < second < first, (second, first, err)
+
+
+def test_a_warm_start_whose_profile_differs_compiles_as_a_first_run_would(tmp_path):
+    """The cached code of `spin` was specialised for ints; the next run of the program feeds it
+    floats, so its load-only requests find nothing (`cache_missed`), and it is compiled as in
+    a first run (priced as a compile, not as a load), then stored; results stay right."""
+    cache = tmp_path / "cache"
+    (tmp_path / "w.py").write_text(WARM)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
+    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
+    assert first > 0, err
+    second, warm, missed, loaded, err = _warm_run(tmp_path, env, 2, "float")
+    assert warm and missed >= 1 and loaded == 0, err
+    assert "Finished compiling __main__:spin " in err and second > 0, err
+    third, warm, missed, loaded, err = _warm_run(tmp_path, env, 1, "float")
+    assert warm and loaded >= 1 and "Loaded from cache __main__:spin " in err, err
+
+
 def test_no_marker_without_the_cache(tmp_path):
     """EMBER_CACHE=0: the same run leaves nothing behind (and why_not mentions no marker)."""
     (tmp_path / "p.py").write_text(PROMISING)
