@@ -25,7 +25,8 @@ USAGE = ("usage: python -m ember script.py [args...]\n"
 
 def _start(program=None):
     """Switches autojit on; under the cost policy with the code cache, `program` (bytes naming
-    what runs: a script's path and source, or a module's name) gets a warm start (below)."""
+    what runs: a script's path, size and modification time, or a module's name) gets a warm
+    start (below)."""
     if not ember.settings["EMBER_DISABLE"]:
         if ember.settings["EMBER_JIT_LIST"] or "EMBER_AUTO" in os.environ:
             ember.start_from_env()
@@ -36,15 +37,17 @@ def _start(program=None):
 
 
 def _program_marker(program):
-    """The warm-start marker of `program` in the code cache (None when the cache is off):
-    ``<cache>/programs/<16 hex digits>``, the key two CRC-32s of `program` (zlib is built in;
-    hashlib would add a millisecond of start-up; a collision only starts the compiler early)."""
+    """The warm-start marker of `program` (a short bytes identity) in the code cache (None when
+    the cache is off): ``<cache>/programs/<16 hex digits>``, the key the 64-bit FNV-1a hash of
+    `program`, computed here: importing zlib or hashlib would add 0.7-1.6 ms to every start-up
+    (a shared library to load), and a collision only starts the compiler early."""
     cache = getattr(ember, "_cache", (None,))[0]
     if cache is None:
         return None
-    import zlib
-    key = f"{zlib.crc32(program):08x}{zlib.crc32(program, 0x5eed):08x}"
-    return os.path.join(cache, "programs", key)
+    h = 0xCBF29CE484222325
+    for b in program:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return os.path.join(cache, "programs", f"{h:016x}")
 
 
 def _warm_start(program):
@@ -168,7 +171,10 @@ def main():
     except OSError as e:
         print(f"python -m ember: can't open file {args[0]!r}: [Errno {e.errno}] {e.strerror}", file=sys.stderr)
         return 2
-    _start(script.encode(errors="surrogateescape") + b"\0" + source)
+    # The script's identity for a warm start: its path, size and modification time (an edit
+    # makes it another program).
+    st = os.stat(script)
+    _start(f"{script}\0{st.st_size}\0{st.st_mtime_ns}".encode(errors="surrogateescape"))
     sys.argv = args
     sys.path[0] = os.path.dirname(script)
     mod = _fresh_main(script)
