@@ -830,11 +830,6 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
     Py_XDECREF(f);
 }
 
-/* A function whose compile was dropped from a full queue (EMBER_AUTO=N): its calls keep
- * going through the trampoline when they are not inlined, to be counted and submitted again,
- * but it gets its version back, so that call sites the interpreter specialises inline it
- * meanwhile (a recursion through generic calls of the trampoline would spend the C stack:
- * CPython's test_call TestRecursion.test_super_deep, with EMBER_AUTO=0, 90,000 levels). */
 /* A load-only request found no cached code (the profile differs from the one the cached
  * code was specialised for, or the entry is gone): the function is priced as a compile until
  * it has twice the samples, and after EMBER_LOAD_ONLY_TRIES misses for good. */
@@ -846,6 +841,11 @@ static void load_only_missed(CodeInfo *info)
     info->cache_retry_at = 2 * info->samples + 1;
 }
 
+/* A function whose compile was dropped from a full queue (EMBER_AUTO=N): its calls keep
+ * going through the trampoline when they are not inlined, to be counted and submitted again,
+ * but it gets its version back, so that call sites the interpreter specialises inline it
+ * meanwhile (a recursion through generic calls of the trampoline would spend the C stack:
+ * CPython's test_call TestRecursion.test_super_deep, with EMBER_AUTO=0, 90,000 levels). */
 static void keep_counting(PyFunctionObject *func, CodeInfo *info)
 {
     if (cost_policy || parked) return;
@@ -1066,9 +1066,10 @@ static void make_marker_dir(char *path)
 
 /* A marker's content: empty (an earlier process compiled the function), "promising\n" (one
  * found it promising, none compiled it yet: cache_mark_hot), and/or "despec U1 U2 ...\n", the
- * code units whose guards made an earlier process withdraw the function (cache_record_despec). They join info->despec, so the
- * first compile here serialises those instructions generic (serialize.c) and its cached code
- * does not fail the same guards in every process. Anything else in the file is ignored. */
+ * code units whose guards made an earlier process withdraw the function (cache_record_despec).
+ * Those join info->despec, so the first compile here serialises those instructions generic
+ * (serialize.c) and its cached code does not fail the same guards in every process. Anything
+ * else in the file is ignored. */
 static void read_marker_despec(const char *path, CodeInfo *info)
 {
     FILE *fp = fopen(path, "r");
@@ -2579,10 +2580,10 @@ static PyObject *shim_set_auto(PyObject *self, PyObject *arg)
 
 /* warm_start(samples): the program this process runs (its script or module) ran compiled code
  * in an earlier process, which took `samples` samples in all (ember._cli, docs/compilation.md).
- * The compiler's load starts now on the loader thread, beside the program's start-up, so that
- * its cost (EMBER_COST_FIRST_COMPILE_US) is not charged to the first function again and a
- * function with a hot marker is loaded from the cache at its first sample; the generator hook's
- * tax is priced on the earlier run's length. Cost policy only; a no-op otherwise. */
+ * The compiler's load starts now on the loader thread, beside the program's start-up, so that a
+ * function an earlier process compiled is loaded from the cache at its first samples (a
+ * load-only request, take_sample); compiles are still priced as in a first run, and the
+ * generator hook's tax on the earlier run's length. Cost policy only; a no-op otherwise. */
 static int backend_async(void);
 
 static PyObject *shim_warm_start(PyObject *self, PyObject *arg)
