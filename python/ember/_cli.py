@@ -61,9 +61,9 @@ def _warm_start(program):
     try:
         with open(path) as fh:
             samples = int(fh.read().split()[1])
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, UnicodeDecodeError):
         samples = 0
-    if samples > 0:
+    if 0 < samples < 1 << 40:   # anything else is not a marker this code wrote
         ember._shim.warm_start(samples)
     import atexit
     atexit.register(_remember_program, path)

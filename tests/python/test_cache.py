@@ -352,6 +352,25 @@ def test_a_warm_start_loads_the_code_an_earlier_run_compiled_at_once(tmp_path):
     assert 0 < second < first, (second, first, err)
 
 
+def test_a_bad_program_marker_is_ignored(tmp_path):
+    """A program marker that is garbage, empty or unreadable gives no warm start and no error:
+    the run behaves as a first run (and rewrites the marker when it runs compiled code)."""
+    cache = tmp_path / "cache"
+    (tmp_path / "w.py").write_text(WARM)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
+    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
+    assert first > 0, err
+    marker = next((cache / "programs").iterdir())
+    for content in (b"\xff\x00garbage", b"", b"samples -3\n", b"samples\n", b"samples 99999999999999999999999\n"):
+        marker.write_bytes(content)
+        _, warm, _, _, err = _warm_run(tmp_path, env, 0.01, "int")
+        assert not warm and "Traceback" not in err and "warm start" not in err, (content, err)
+    marker.unlink()
+    marker.mkdir()   # not a file at all: unreadable, and not writable over
+    _, warm, _, _, err = _warm_run(tmp_path, env, 2, "int")
+    assert not warm and "Traceback" not in err, err
+
+
 def test_a_warm_start_whose_profile_differs_compiles_as_a_first_run_would(tmp_path):
     """The cached code of `spin` was specialised for ints; the next run of the program feeds it
     floats, so its load-only requests find nothing (`cache_missed`), and it is compiled as in
