@@ -527,6 +527,7 @@ typedef PyObject *(*entry_fn)(PyThreadState *, _PyInterpreterFrame *);
 extern Py_ssize_t ember_extra_index;
 extern int ember_enabled;
 extern long ember_gen_resumes;
+extern long ember_gen_collected;   /* shim.c */
 PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
 /* Sites (code units) per code object whose failed guards are remembered, so that a recompile

@@ -470,6 +470,51 @@ ember_call_ic(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic)
     return call_impl(ts, base, nargs, NULL, ic);
 }
 
+/* tuple(g), list(g), set(g) or frozenset(g) (`type` exactly one of those builtins) of an exact
+ * generator `g` whose code is compiled, as generator expressions feeding them are (nqueens):
+ * the items are taken by resuming the compiled code directly (ember_gen_next_now, as FOR_ITER
+ * does), not through gen_iternext, the interpreter's frame evaluation and Ember's PEP 523 hook
+ * for each item, as the builtins' own loops (PySequence_Tuple, list_extend, set_update_internal)
+ * would. The result is the same: the items in order, added to a list or set as the builtin adds
+ * them, and an exception from the generator propagates with the partial result dropped; a step
+ * that cannot run compiled (an event pending, say) is taken by PyIter_Next. 1 with *res set
+ * (NULL: an exception), or 0 with nothing consumed or resumed when the generator cannot be
+ * resumed in compiled code now (the caller then calls the builtin). `gen` stays the caller's. */
+static int collect_compiled_gen(PyThreadState *ts, PyObject *type, PyObject *gen, EmberResumeIC *ic, PyObject **res)
+{
+    int as_set = type == (PyObject *)&PySet_Type || type == (PyObject *)&PyFrozenSet_Type;
+    PyObject *acc = as_set ? PySet_New(NULL) : PyList_New(0);
+    if (acc == NULL) return 0;   /* the builtin meets the same MemoryError */
+    PyObject *item;
+    if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) {
+        Py_DECREF(acc);
+        return 0;
+    }
+    ember_gen_collected++;
+    for (;;) {
+        if (item == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(acc);
+                *res = NULL;
+                return 1;
+            }
+            break;
+        }
+        int err = as_set ? PySet_Add(acc, item) : PyList_Append(acc, item);
+        Py_DECREF(item);
+        if (err < 0) {
+            Py_DECREF(acc);
+            *res = NULL;
+            return 1;
+        }
+        if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) item = PyIter_Next(gen);
+    }
+    if (type == (PyObject *)&PyTuple_Type) Py_SETREF(acc, PyList_AsTuple(acc));
+    else if (type == (PyObject *)&PyFrozenSet_Type) Py_SETREF(acc, PyFrozenSet_New(acc));
+    *res = acc;
+    return 1;
+}
+
 static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames,
                                   EmberResumeIC *ic)
 {
@@ -482,6 +527,14 @@ static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs,
     }
     else if (kwnames == NULL && Py_TYPE(callable) == &PyType_Type) {
         PyObject *res;
+        if (nargs == 1 && ic != NULL && PyGen_CheckExact(args[0]) &&
+            (callable == (PyObject *)&PyTuple_Type || callable == (PyObject *)&PyList_Type ||
+             callable == (PyObject *)&PySet_Type || callable == (PyObject *)&PyFrozenSet_Type) &&
+            collect_compiled_gen(ts, callable, args[0], ic, &res)) {
+            Py_DECREF(callable);
+            Py_DECREF(args[0]);
+            return res;
+        }
         if (ember_call_class(ts, base, (Py_ssize_t)nargs, &res)) {
             return res;   /* instantiated: the class, the arguments and the new self are dealt with */
         }

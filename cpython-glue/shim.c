@@ -96,6 +96,8 @@ static char *cache_dir;             /* the code cache's directory (set_cache), N
 static uint64_t cache_max_bytes;    /* its size cap */
 static char *host_id;               /* the host build's identity for cache keys */
 long ember_gen_resumes;             /* generator resumptions that entered compiled code */
+long ember_gen_collected;           /* tuple()/list()/set()/frozenset() calls that took a compiled
+                                     * generator's items directly (runtime_slow.c) */
 
 static void ember_log(const char *fmt, ...)
 {
@@ -2712,7 +2714,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -2723,7 +2725,8 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "bg_dropped", (unsigned long long)bg.dropped, "bg_cancelled", (unsigned long long)bg.cancelled,
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
                          "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms,
-                         "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False);
+                         "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False,
+                         "gen_collected", ember_gen_collected);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later

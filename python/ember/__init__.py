@@ -286,7 +286,9 @@ def stats():
       compiled code withdrawn after failing guards; ``handoffs``: compiled frames handed to the
       interpreter at an eval-breaker check (tracing or monitoring switched on);
     - ``gen_resumes``: generator resumptions that entered compiled code; ``gen_hook``: the PEP
-      523 hook that resumes compiled generator frames is installed now.
+      523 hook that resumes compiled generator frames is installed now; ``gen_collected``:
+      ``tuple()``, ``list()``, ``set()`` or ``frozenset()`` calls from compiled code that took a
+      compiled generator's items by resuming it directly (not through the hook).
     """
     d = _shim.stats()
     d["inactive"] = inactive
