@@ -1022,26 +1022,6 @@ ember_store_local_float(PyThreadState *ts, PyObject **slot, double d)
     return store_local_float_boxed(ts, slot, d);
 }
 
-/* StoreSubscrFloat: STORE_SUBSCR_LIST_INT of the CDouble `d`; `container` and `sub` are
- * consumed. The item is updated in place when it is float_reusable (exact list, compact
- * non-negative index in range: list_int_item, as store_subscr_list_int checks); otherwise `d` is boxed and
- * stored as ember_store_subscr_list_int_float stores it. 0, or -1 with an exception. */
-static __attribute__((noinline)) int store_subscr_list_float_boxed(PyThreadState *ts, PyObject *container,
-                                                                  PyObject *sub, double d);
-
-EMBER_INLINE_HELPER int
-ember_store_subscr_list_float(PyThreadState *ts, PyObject *container, PyObject *sub, double d)
-{
-    PyObject *old = list_int_item(container, sub);
-    if (EMBER_LIKELY(old != NULL && float_reusable(old))) {
-        ((PyFloatObject *)old)->ob_fval = d;
-        _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
-        ember_rc_decref(container);
-        return 0;
-    }
-    return store_subscr_list_float_boxed(ts, container, sub, d);
-}
-
 /* The rest of ember_store_subscr_list_float, out of line (as store_local_float_boxed). */
 static __attribute__((noinline)) int
 store_subscr_list_float_boxed(PyThreadState *ts, PyObject *container, PyObject *sub, double d)
@@ -1053,6 +1033,24 @@ store_subscr_list_float_boxed(PyThreadState *ts, PyObject *container, PyObject *
         return -1;
     }
     return store_subscr_list_int(ts, container, sub, v);
+}
+
+/* StoreSubscrFloat: STORE_SUBSCR_LIST_INT of the CDouble `d`; `container` and `sub` are
+ * consumed. The item is updated in place when it is float_reusable (exact list, compact
+ * non-negative index in range: list_int_item, as store_subscr_list_int checks); otherwise
+ * store_subscr_list_float_boxed boxes `d` and stores it as ember_store_subscr_list_int_float
+ * does. 0, or -1 with an exception. */
+EMBER_INLINE_HELPER int
+ember_store_subscr_list_float(PyThreadState *ts, PyObject *container, PyObject *sub, double d)
+{
+    PyObject *old = list_int_item(container, sub);
+    if (EMBER_LIKELY(old != NULL && float_reusable(old))) {
+        ((PyFloatObject *)old)->ob_fval = d;
+        _Py_DECREF_SPECIALIZED(sub, ember_free_exact_int);
+        ember_rc_decref(container);
+        return 0;
+    }
+    return store_subscr_list_float_boxed(ts, container, sub, d);
 }
 
 /* STORE_SUBSCR_DICT: exact dict, _PyDict_SetItem_Take2 (takes key and value). */

@@ -491,25 +491,15 @@ static int collect_compiled_gen(PyThreadState *ts, PyObject *type, PyObject *gen
         return 0;
     }
     ember_gen_collected++;
-    for (;;) {
-        if (item == NULL) {
-            if (PyErr_Occurred()) {
-                Py_DECREF(acc);
-                *res = NULL;
-                return 1;
-            }
-            break;
-        }
+    /* item NULL: the generator ended (no exception) or raised. */
+    while (item != NULL) {
         int err = as_set ? PySet_Add(acc, item) : PyList_Append(acc, item);
         Py_DECREF(item);
-        if (err < 0) {
-            Py_DECREF(acc);
-            *res = NULL;
-            return 1;
-        }
+        if (err < 0) break;
         if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) item = PyIter_Next(gen);
     }
-    if (type == (PyObject *)&PyTuple_Type) Py_SETREF(acc, PyList_AsTuple(acc));
+    if (PyErr_Occurred()) Py_CLEAR(acc);
+    else if (type == (PyObject *)&PyTuple_Type) Py_SETREF(acc, PyList_AsTuple(acc));
     else if (type == (PyObject *)&PyFrozenSet_Type) Py_SETREF(acc, PyFrozenSet_New(acc));
     *res = acc;
     return 1;

@@ -1158,13 +1158,20 @@ static void cache_mark_hot(PyCodeObject *co, CodeInfo *info, int state)
     PyErr_SetRaisedException(exc);
 }
 
+/* On a warm start, a compile of `info`'s code has paid (take_sample sets full_since) for fewer
+ * than EMBER_LOAD_ONLY_GRACE samples. */
+static inline int in_load_only_grace(const CodeInfo *info)
+{
+    return info->full_since && info->samples < info->full_since + EMBER_LOAD_ONLY_GRACE;
+}
+
 /* Whether `co` is priced as a cache load: it has a hot marker (cache_warm), and on a warm start
  * its load-only requests have not missed too often (each miss waits for twice the samples), or
- * a compile has paid for fewer than EMBER_LOAD_ONLY_GRACE samples (take_sample). */
+ * it is in its load-only grace. */
 static int warm_priced(PyCodeObject *co, CodeInfo *info)
 {
     if (!cache_warm(co, info)) return 0;
-    if (info->full_since && info->samples < info->full_since + EMBER_LOAD_ONLY_GRACE) return 1;
+    if (in_load_only_grace(info)) return 1;
     return info->cache_misses == 0 || (info->cache_misses < EMBER_LOAD_ONLY_TRIES && info->samples >= info->cache_retry_at);
 }
 
@@ -1242,7 +1249,7 @@ static int take_sample(void *unused)
          * EMBER_LOAD_ONLY_GRACE samples: the first run compiled it that much later, after its
          * compiler had loaded, on the profile its cached code is for. */
         info->load_only = warm_program_samples && info->warm == 1 && !info->warm_promising &&
-                          (info->full_since == 0 || info->samples < info->full_since + EMBER_LOAD_ONLY_GRACE);
+                          (info->full_since == 0 || in_load_only_grace(info));
         if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
     }
     else if (info->state == 0 && cache_dir && info->warm == -1 &&
@@ -1385,7 +1392,8 @@ static int serialize_for_compile(PyFunctionObject *func, CodeInfo *info, int osr
  * interpreter until a later call installs the code (bg_install_ready). */
 static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
 {
-    /* A load-only request is what the caller (take_sample) just asked for, never left over. */
+    /* A load-only request is what the caller (take_sample) just asked for, never left over;
+     * it sets one only for a function with a hot marker (info->warm == 1). */
     int load_only = info->load_only;
     info->load_only = 0;
     if (info->state != 0) return info->state == 1;
@@ -1443,7 +1451,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
         PyMem_Free(wire);
         if (st == EMBER_STATUS_OK) {
             info->state = 3;
-            info->load_only = load_only && info->warm == 1;   /* read back by bg_install_ready */
+            info->load_only = load_only;   /* read back by bg_install_ready */
             info->pending_name = name;   /* the reference moves to the record */
             Py_XSETREF(info->pending_func, untracked_weakref((PyObject *)func));
             n_queued++;
@@ -1461,7 +1469,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     EmberCompiled out;
     EmberStatus st = p_compile(wire, len, &out, err, sizeof err);
     PyMem_Free(wire);
-    if (st == EMBER_STATUS_DROPPED && load_only && info->warm == 1) {
+    if (st == EMBER_STATUS_DROPPED && load_only) {
         load_only_missed(info);
         Py_DECREF(name);
         return 0;

@@ -103,6 +103,15 @@ struct Inner<T> {
     notify: Option<extern "C" fn()>,
 }
 
+/// Drops the queued jobs that `keep` rejects, counting them as dropped (no result is reported
+/// for them: the backlog is shutting down).
+fn drop_queued<T>(g: &mut Inner<T>, mut keep: impl FnMut(&Job) -> bool) {
+    let before = g.jobs.len();
+    g.jobs.retain(|j| keep(j));
+    g.stats.dropped += (before - g.jobs.len()) as u64;
+    g.stats.queued = g.jobs.len() as u64;
+}
+
 /// A compile queue with one compile thread. `T` is what a successful compile produces.
 pub struct Backlog<T: Send + 'static> {
     inner: Mutex<Inner<T>>,
@@ -353,10 +362,7 @@ impl<T: Send + 'static> Backlog<T> {
             g.stopped = Some(Instant::now());
         }
         let keep = g.worker.is_some() && !g.paused;
-        let before = g.jobs.len();
-        g.jobs.retain(|j| keep && j.finish_at_exit);
-        g.stats.dropped += (before - g.jobs.len()) as u64;
-        g.stats.queued = g.jobs.len() as u64;
+        drop_queued(&mut g, |j| keep && j.finish_at_exit);
         self.wake.notify_all();
     }
 
@@ -401,9 +407,7 @@ impl<T: Send + 'static> Backlog<T> {
         g.busy = None;
         if g.stopped.is_some() {
             // Forked while exiting: no thread will take the jobs kept to finish at exit.
-            g.stats.dropped += g.jobs.len() as u64;
-            g.jobs.clear();
-            g.stats.queued = 0;
+            drop_queued(&mut g, |_| false);
         }
         // Started again lazily (next submit, ready or wait), not inside the fork handler: a
         // thread started here would exist when os.fork() counts threads for its warning.
@@ -432,9 +436,7 @@ impl<T: Send + 'static> Backlog<T> {
             if let Some(at) = g.stopped {
                 // Only jobs kept to finish at exit are left (see `stop`).
                 if g.jobs.is_empty() || at.elapsed() >= EXIT_START_BUDGET {
-                    g.stats.dropped += g.jobs.len() as u64;
-                    g.jobs.clear();
-                    g.stats.queued = 0;
+                    drop_queued(&mut g, |_| false);
                     break;
                 }
             }

@@ -168,12 +168,12 @@ def main():
     try:
         with open(script, "rb") as fh:   # bytes: compile() honours the coding cookie
             source = fh.read()
+            st = os.fstat(fh.fileno())
     except OSError as e:
         print(f"python -m ember: can't open file {args[0]!r}: [Errno {e.errno}] {e.strerror}", file=sys.stderr)
         return 2
     # The script's identity for a warm start: its path, size and modification time (an edit
     # makes it another program).
-    st = os.stat(script)
     _start(f"{script}\0{st.st_size}\0{st.st_mtime_ns}".encode(errors="surrogateescape"))
     sys.argv = args
     sys.path[0] = os.path.dirname(script)

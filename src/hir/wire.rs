@@ -154,15 +154,25 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The header's flags (`EMBER_WIRE_FLAG_*`) when `buf` starts with a header of this
-/// version, without decoding the rest (what [`decode`] reads first: magic u32, version u16,
-/// flags u16). None for anything else.
-pub fn header_flags(buf: &[u8]) -> Option<u16> {
-    let mut r = Reader { buf, pos: 0 };
-    if r.u32("magic").ok()? != EMBER_WIRE_MAGIC || r.u16("version").ok()? != EMBER_WIRE_VERSION {
-        return None;
+/// Reads the header (magic u32, version u16) and returns its flags (u16).
+///
+/// Errors: [`EmberError::Wire`] for a bad magic or version, or truncation.
+fn read_header(r: &mut Reader<'_>) -> Result<u16, EmberError> {
+    let magic = r.u32("magic")?;
+    if magic != EMBER_WIRE_MAGIC {
+        return Err(EmberError::Wire(format!("bad magic {magic:#x}")));
     }
-    r.u16("flags").ok()
+    let version = r.u16("version")?;
+    if version != EMBER_WIRE_VERSION {
+        return Err(EmberError::Wire(format!("unsupported wire version {version}")));
+    }
+    r.u16("flags")
+}
+
+/// The header's flags (`EMBER_WIRE_FLAG_*`) when `buf` starts with a header of this
+/// version, without decoding the rest. None for anything else.
+pub fn header_flags(buf: &[u8]) -> Option<u16> {
+    read_header(&mut Reader { buf, pos: 0 }).ok()
 }
 
 /// Decodes and validates wire bytes.
@@ -172,15 +182,7 @@ pub fn header_flags(buf: &[u8]) -> Option<u16> {
 /// trailing bytes.
 pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
     let mut r = Reader { buf, pos: 0 };
-    let magic = r.u32("magic")?;
-    if magic != EMBER_WIRE_MAGIC {
-        return Err(EmberError::Wire(format!("bad magic {magic:#x}")));
-    }
-    let version = r.u16("version")?;
-    if version != EMBER_WIRE_VERSION {
-        return Err(EmberError::Wire(format!("unsupported wire version {version}")));
-    }
-    let flags = r.u16("flags")?;
+    let flags = read_header(&mut r)?;
     let mut f = WireFunction {
         nlocalsplus: r.u32("nlocalsplus")?,
         argcount: r.u32("argcount")?,
