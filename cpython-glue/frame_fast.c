@@ -27,8 +27,11 @@ int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f)
 }
 
 /* Normal return of compiled code: unlink the frame, give back the recursion budget, then
- * clear and pop it (decrefs localsplus[0..stacktop), the function and the code). */
-PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval)
+ * clear and pop it (decrefs localsplus[0..stacktop), the function and the code).
+ * `nlocalsplus` is the code's co_nlocalsplus, a constant at each compiled return: the frame's
+ * stacktop there (its value stack is empty at RETURN_VALUE), so that the release loop, inlined,
+ * is unrolled over the function's few slots; another stacktop takes the loop over stacktop. */
+PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus)
 {
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
@@ -36,7 +39,12 @@ PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *re
         /* The common case of clear_thread_frame (Python/ceval.c): no frame object to hand
          * the locals to. Release locals, function and code, then pop the data stack. */
         PyObject **lp = f->localsplus;
-        for (int i = 0; i < f->stacktop; i++) Py_XDECREF(lp[i]);
+        if (EMBER_LIKELY(f->stacktop == nlocalsplus)) {
+            for (i64 i = 0; i < nlocalsplus; i++) Py_XDECREF(lp[i]);
+        }
+        else {
+            for (int i = 0; i < f->stacktop; i++) Py_XDECREF(lp[i]);
+        }
         Py_DECREF(f->f_funcobj);
         Py_DECREF(f->f_executable);
         if ((PyObject **)f != &ts->datastack_chunk->data[0])

@@ -55,7 +55,8 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.branch(taken, &ins.targets[0], &ins.targets[1])?;
             }
             Op::ReturnValue => {
-                let r = self.call_ptr("ember_rt_leave", &[self.ts.into(), self.frame.into(), self.val(arg(0))?.into()])?;
+                let n = self.i64c(i64::from(self.f.nlocalsplus));
+                let r = self.call_ptr("ember_rt_leave", &[self.ts.into(), self.frame.into(), self.val(arg(0))?.into(), n.into()])?;
                 self.b.build_return(Some(&r)).map_err(llvm)?;
             }
             Op::ReturnConst => return Err(unsupported()),
