@@ -528,6 +528,7 @@ extern Py_ssize_t ember_extra_index;
 extern int ember_enabled;
 extern long ember_gen_resumes;
 extern long ember_gen_collected;   /* shim.c */
+extern long ember_ic_slow;         /* shim.c: calls of the attribute inline caches' miss paths */
 PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
 /* Sites (code units) per code object whose failed guards are remembered, so that a recompile

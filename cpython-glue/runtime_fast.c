@@ -745,6 +745,12 @@ load_attr_ic_hit_other(PyObject *owner, PyObject *name, EmberAttrIC *ic)
         /* LOAD_ATTR_CLASS (`Direction.FORWARD`): the class's own version guards the attribute. */
         return Py_NewRef(e->descr);
     }
+    else if (e->kind == EMBER_IC_SLOT && Py_TYPE(owner)->tp_version_tag == e->version) {
+        /* LOAD_ATTR_SLOT (a __slots__ member); an empty slot is the generic path's
+         * AttributeError. */
+        PyObject *attr = *(PyObject **)((char *)owner + e->index);
+        if (attr != NULL) return Py_NewRef(attr);
+    }
     else {
         /* Entry 1 in its instance-value form: a site that sees two classes (a method inherited
          * by two subclasses reading `self.x`, as deltablue's BinaryConstraint.input). */
@@ -805,11 +811,29 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
 
 /* STORE_ATTR through entry 0 (ember_ic_instance_store: the instance-value and with-hint forms);
  * releasing the old value may run Python code, and the owner is not used after it. */
+/* Entry 0 in its __slots__ form (STORE_ATTR_SLOT): 1 with `v` stored and the value it replaced
+ * in *old (released by the caller after the owner, whose finaliser it could otherwise outlive),
+ * 0 when the entry does not apply. Out of line, as the other forms of load_attr_ic_hit_other. */
+static __attribute__((noinline)) int store_attr_ic_slot(const EmberICEntry *e, PyObject *owner, PyObject *v, PyObject **old)
+{
+    if (e->kind != EMBER_IC_SLOT || Py_TYPE(owner)->tp_version_tag != e->version) return 0;
+    PyObject **addr = (PyObject **)((char *)owner + e->index);
+    *old = *addr;
+    *addr = v;
+    return 1;
+}
+
 int
 ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
+    PyObject *old;
     if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v))) {
         ember_rc_decref(owner);
+        return 0;
+    }
+    if (store_attr_ic_slot(&ic->e[0], owner, v, &old)) {
+        ember_rc_decref(owner);
+        Py_XDECREF(old);
         return 0;
     }
     return ember_store_attr_ic_miss(ts, owner, name, v, ic);
@@ -819,7 +843,12 @@ ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject
 int
 ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
+    PyObject *old;
     if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v))) return 0;
+    if (store_attr_ic_slot(&ic->e[0], owner, v, &old)) {
+        Py_XDECREF(old);
+        return 0;
+    }
     return ember_store_attr_ic_miss(ts, Py_NewRef(owner), name, v, ic);
 }
 

@@ -192,26 +192,36 @@ static int may_respecialise(EmberAttrIC *ic, PyTypeObject *tp)
     return 1;
 }
 
-/* The entry to (re)fill for type version `v`: the one already holding it, else an empty one,
- * else entries 1..WAYS-1 in turn (entry 0, the inlined one, keeps the first type seen). */
-static EmberICEntry *entry_for(EmberAttrIC *ic, uint32_t v)
+/* The entry to (re)fill for type `tp` at version `v`, its owner_type set: the one already
+ * holding `v`; else one filled for `tp` at an older version (a class attribute was assigned
+ * since: that version cannot match again, and entry 0, the inlined one, must not keep it); else
+ * an empty one; else entries 1..WAYS-1 in turn (entry 0 keeps the first type seen). */
+static EmberICEntry *entry_for(EmberAttrIC *ic, PyTypeObject *tp, uint32_t v)
 {
-    for (int i = 0; i < EMBER_IC_WAYS; i++)
-        if (ic->e[i].version == v) return &ic->e[i];
-    for (int i = 0; i < EMBER_IC_WAYS; i++)
-        if (ic->e[i].version == EMBER_IC_EMPTY) return &ic->e[i];
-    if (ic->victim < 1 || ic->victim >= EMBER_IC_WAYS) ic->victim = 1;
-    EmberICEntry *e = &ic->e[ic->victim];
-    ic->victim = ic->victim + 1 < EMBER_IC_WAYS ? ic->victim + 1 : 1;
+    EmberICEntry *e = NULL;
+    for (int i = 0; i < EMBER_IC_WAYS && e == NULL; i++)
+        if (ic->e[i].version == v) e = &ic->e[i];
+    for (int i = 0; i < EMBER_IC_WAYS && e == NULL; i++)
+        if (ic->e[i].version != EMBER_IC_EMPTY && ic->e[i].owner_type == (void *)tp) e = &ic->e[i];
+    for (int i = 0; i < EMBER_IC_WAYS && e == NULL; i++)
+        if (ic->e[i].version == EMBER_IC_EMPTY) e = &ic->e[i];
+    if (e == NULL) {
+        if (ic->victim < 1 || ic->victim >= EMBER_IC_WAYS) ic->victim = 1;
+        e = &ic->e[ic->victim];
+        ic->victim = ic->victim + 1 < EMBER_IC_WAYS ? ic->victim + 1 : 1;
+    }
+    e->owner_type = tp;
     return e;
 }
 
-/* Caches a descriptor-holding entry (class attribute or method kinds) for type version `v`
- * (nothing when 0: no version could be assigned). */
-static void set_descr_entry(EmberAttrIC *ic, uint32_t v, uint32_t kind, PyObject *descr, uint32_t keys_version)
+/* Caches a descriptor-holding entry (class attribute or method kinds) for type `tp` at its
+ * version (nothing when none could be assigned): the owner's type, or for the class kinds the
+ * class itself. */
+static void set_descr_entry(EmberAttrIC *ic, PyTypeObject *tp, uint32_t kind, PyObject *descr, uint32_t keys_version)
 {
+    uint32_t v = type_version(tp);
     if (v == 0) return;
-    EmberICEntry *e = entry_for(ic, v);
+    EmberICEntry *e = entry_for(ic, tp, v);
     e->descr = descr;
     e->keys_version = keys_version;
     e->kind = kind;
@@ -248,7 +258,7 @@ static int respecialise_slot(EmberAttrIC *ic, PyObject *owner, PyObject *name, i
         return 0;
     uint32_t v = type_version(tp);
     if (v == 0) return 0;
-    EmberICEntry *e = entry_for(ic, v);
+    EmberICEntry *e = entry_for(ic, tp, v);
     e->kind = EMBER_IC_SLOT;
     e->index = (uint32_t)dmem->offset;
     e->version = v;
@@ -273,7 +283,7 @@ static void respecialise_instance(EmberAttrIC *ic, PyObject *owner, PyObject *na
     if (index > 0xFFFF) index = -1;
     uint32_t v = type_version(tp);
     if (v == 0) return;
-    EmberICEntry *e = entry_for(ic, v);
+    EmberICEntry *e = entry_for(ic, tp, v);
     PyDictObject *dict = _PyObject_GetManagedDict(owner);
     int inline_only = dict == NULL && _PyObject_InlineValues(owner)->valid && index >= 0;
     int seen_dict = e->version == v && e->kind == EMBER_IC_INSTANCE_ANY;
@@ -304,7 +314,7 @@ static void respecialise_class_attr(EmberAttrIC *ic, PyObject *owner, PyObject *
     uint32_t kind = EMBER_IC_CLASS_ATTR;
     if (dt == &PyStaticMethod_Type || dt == &PyClassMethod_Type) kind = EMBER_IC_CLASS_DESCR;
     else if (!(dt->tp_flags & Py_TPFLAGS_METHOD_DESCRIPTOR) && dt->tp_descr_get != NULL) return;
-    set_descr_entry(ic, type_version(cls), kind, descr, 0);
+    set_descr_entry(ic, cls, kind, descr, 0);
 }
 
 /* The method forms (specialize_attr_loadclassattr), and class attributes in method form. */
@@ -340,13 +350,14 @@ static void respecialise_method(EmberAttrIC *ic, PyObject *owner, PyObject *name
     else {
         return;
     }
-    set_descr_entry(ic, type_version(tp), kind, descr, kv);
+    set_descr_entry(ic, tp, kind, descr, kv);
 }
 
 /* ---- entry points from compiled code (entry 0's inlined fast path missed) ---- */
 
 PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
+    ember_ic_slow++;
     PyObject *res;
     for (int i = 0; i < EMBER_IC_WAYS; i++)
         if (load_hit(&ic->e[i], owner, name, &res)) return res;
@@ -367,6 +378,7 @@ PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *
 PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
                                     PyObject **self_out)
 {
+    ember_ic_slow++;
     PyObject *res;
     for (int i = 0; i < EMBER_IC_WAYS; i++)
         if (method_hit(&ic->e[i], owner, name, &res, self_out)) return res;
@@ -379,6 +391,7 @@ PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject
 
 int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
+    ember_ic_slow++;
     for (int i = 0; i < EMBER_IC_WAYS; i++)
         if (store_hit(ts, &ic->e[i], owner, name, v)) return 0;
     Py_INCREF(owner);

@@ -1664,7 +1664,7 @@ typedef struct EmberBgStats {
 } EmberBgStats;
 
 /**
- * One cached type of an [`AttrIc`] (`EmberICEntry` in C; 32 bytes on 64-bit targets). Its
+ * One cached type of an [`AttrIc`] (`EmberICEntry` in C; 40 bytes on 64-bit targets). Its
  * fields are those of CPython's `_PyAttrCache` / `_PyLoadMethodCache` (`version`,
  * `index`, `keys_version`, `descr`; CPython splits them into 16-bit code units), held in
  * whole 32-bit and pointer fields and tagged with the kind of specialisation (`EMBER_IC_*` of
@@ -1694,6 +1694,14 @@ typedef struct EmberICEntry {
    * `PyObject *` in C (the type keeps it alive while its version tag is unchanged).
    */
   void *descr;
+  /**
+   * The type (`PyTypeObject *`) the entry was filled for: the owner's type, or the class
+   * itself for the class kinds. Borrowed and only compared, never dereferenced: a miss on an
+   * object of this type whose version has moved on (a class attribute assigned after the
+   * site was filled) refills this entry, so that entry 0, the inlined one, does not keep a
+   * version that can no longer match.
+   */
+  void *owner_type;
   /**
    * Index of the `__dict__` entry that held the name last (instance any), a hint as in
    * LOAD_ATTR_WITH_HINT.

@@ -25,7 +25,7 @@ pub const EMBER_IC_WAYS: usize = 4;
 /// [`IcEntry::index`] for an instance attribute the type's shared keys lack.
 pub const EMBER_IC_EMPTY: u32 = u32::MAX;
 
-/// One cached type of an [`AttrIc`] (`EmberICEntry` in C; 32 bytes on 64-bit targets). Its
+/// One cached type of an [`AttrIc`] (`EmberICEntry` in C; 40 bytes on 64-bit targets). Its
 /// fields are those of CPython's `_PyAttrCache` / `_PyLoadMethodCache` (`version`,
 /// `index`, `keys_version`, `descr`; CPython splits them into 16-bit code units), held in
 /// whole 32-bit and pointer fields and tagged with the kind of specialisation (`EMBER_IC_*` of
@@ -46,6 +46,12 @@ pub struct IcEntry {
     /// Borrowed method descriptor (method kinds) or class attribute (class kinds); a
     /// `PyObject *` in C (the type keeps it alive while its version tag is unchanged).
     pub descr: *mut core::ffi::c_void,
+    /// The type (`PyTypeObject *`) the entry was filled for: the owner's type, or the class
+    /// itself for the class kinds. Borrowed and only compared, never dereferenced: a miss on an
+    /// object of this type whose version has moved on (a class attribute assigned after the
+    /// site was filled) refills this entry, so that entry 0, the inlined one, does not keep a
+    /// version that can no longer match.
+    pub owner_type: *mut core::ffi::c_void,
     /// Index of the `__dict__` entry that held the name last (instance any), a hint as in
     /// LOAD_ATTR_WITH_HINT.
     pub hint: u32,

@@ -106,6 +106,7 @@ fn attr_ic_llvm_layout_matches_the_rust_definition() {
         offset_of!(IcEntry, index),
         offset_of!(IcEntry, keys_version),
         offset_of!(IcEntry, descr),
+        offset_of!(IcEntry, owner_type),
         offset_of!(IcEntry, hint),
         offset_of!(IcEntry, unused),
     ];

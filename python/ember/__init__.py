@@ -288,7 +288,11 @@ def stats():
     - ``gen_resumes``: generator resumptions that entered compiled code; ``gen_hook``: the PEP
       523 hook that resumes compiled generator frames is installed now; ``gen_collected``:
       ``tuple()``, ``list()``, ``set()`` or ``frozenset()`` calls from compiled code that took a
-      compiled generator's items by resuming it directly (not through the hook).
+      compiled generator's items by resuming it directly (not through the hook);
+    - ``ic_slow``: attribute loads, method loads and attribute stores of compiled code that
+      went to their inline cache's miss path: the entries compiled code tests (entry 0, and
+      entry 1 in its common forms) did not answer, so the other entries are searched, else the
+      generic operation runs and the cache is re-specialised.
     """
     d = _shim.stats()
     d["inactive"] = inactive

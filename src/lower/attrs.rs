@@ -22,13 +22,15 @@ use crate::ic::{EMBER_IC_EMPTY, EMBER_IC_WAYS};
 
 /// The LLVM type of an attribute inline cache, [`AttrIc`](crate::ic::AttrIc) field by field:
 /// [`EMBER_IC_WAYS`] entries ([`IcEntry`](crate::ic::IcEntry): `{version, kind, index,
-/// keys_version, descr, hint, unused}`, the descriptor a pointer, the rest `i32`), then
+/// keys_version, descr, owner_type, hint, unused}`, the descriptor and the type pointers, the
+/// rest `i32`), then
 /// `{misses, victim}`. `tests/contract.rs` checks that its size and field offsets are those of
 /// the Rust (hence the C) definition on x86-64 and AArch64.
 pub fn attr_ic_type(ctx: ContextRef<'_>) -> StructType<'_> {
     let i32t = ctx.i32_type();
     let ptr_t = ctx.ptr_type(AddressSpace::default());
-    let entry_t = ctx.struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), ptr_t.into(), i32t.into(), i32t.into()], false);
+    let entry_t =
+        ctx.struct_type(&[i32t.into(), i32t.into(), i32t.into(), i32t.into(), ptr_t.into(), ptr_t.into(), i32t.into(), i32t.into()], false);
     ctx.struct_type(&[entry_t.array_type(EMBER_IC_WAYS as u32).into(), i32t.into(), i32t.into()], false)
 }
 
@@ -169,7 +171,7 @@ impl<'ctx> Lower<'ctx, '_> {
     }
 
     /// A new, empty attribute inline cache ([`AttrIc`](crate::ic::AttrIc), `EmberAttrIC` in C,
-    /// 136 bytes on 64-bit targets; type [`attr_ic_type`]) in the module's data; its first
+    /// 168 bytes on 64-bit targets; type [`attr_ic_type`]) in the module's data; its first
     /// lookups specialise it (`runtime_ic.c`). It is not seeded from the interpreter's profile:
     /// the type versions and descriptor addresses that profile holds are process-specific, and
     /// compiled code must not carry any (see [`crate::hir::bind`]). The cost is one miss per
@@ -180,7 +182,8 @@ impl<'ctx> Lower<'ctx, '_> {
         let i32t = self.ctx.i32_type();
         let z: BasicValueEnum = i32t.const_zero().into();
         // An empty entry: version EMBER_IC_EMPTY, kind 0 (EMBER_IC_NONE), everything else 0.
-        let fields = [i32t.const_int(EMBER_IC_EMPTY.into(), false).into(), z, z, z, self.ptr_t().const_null().into(), z, z];
+        let null = self.ptr_t().const_null().into();
+        let fields = [i32t.const_int(EMBER_IC_EMPTY.into(), false).into(), z, z, z, null, null, z, z];
         let empty = entry_t.const_named_struct(&fields);
         let entries = vec![empty; EMBER_IC_WAYS];
         // No misses yet; the first entry to replace when all are taken is 1 (entry 0 is the

@@ -441,6 +441,62 @@ def test_call_site_entry_cache_follows_a_withdrawn_callee(ember_mod):
     run_both(fi, fc, [1.5, 2, 3.5])
 
 
+# Attribute inline caches whose class changes version after they were filled (a class attribute
+# assigned later, as lazily initialised class state does): the entry filled for that class is
+# refilled at its version (runtime_ic.c entry_for), entry 0 included, so that the inlined test
+# answers again instead of every lookup taking the out-of-line path for good.
+_STALE_IC_LOOP = (
+    "def {name}(objs, bump_at):\n"
+    "    t = 0\n"
+    "    for i, o in enumerate(objs):\n"
+    "        if i == bump_at:\n"
+    "            type(o).tag = i\n"
+    "        t += o.get() + o.x\n"
+    "        o.x = o.x + 1\n"
+    "    return t\n"
+)
+STALE_IC_SRC = (
+    "class P:\n"
+    "    def __init__(self, x):\n"
+    "        self.x = x\n"
+    "    def get(self):\n"
+    "        return self.x\n"
+    "class S:\n"
+    "    __slots__ = ('x',)\n"
+    "    def __init__(self, x):\n"
+    "        self.x = x\n"
+    "    def get(self):\n"
+    "        return -self.x\n"
+    + _STALE_IC_LOOP.format(name="fp") + _STALE_IC_LOOP.format(name="fs")
+)
+
+
+def test_attribute_caches_follow_a_class_whose_version_moved_on(ember_mod):
+    """fp's sites see instances of P only (inline values), fs's of S only (__slots__): one
+    class each, so every lookup is the inlined test's while the cache is current."""
+    pairs = [(both(STALE_IC_SRC, name), cls) for name, cls in (("fp", "P"), ("fs", "S"))]
+    runs = []
+    for (fi, fc), cls in pairs:
+        objs_i = [fi.__globals__[cls](i) for i in range(40)]
+        objs_c = [fc.__globals__[cls](i) for i in range(40)]
+        runs.append((fi, fc, objs_i, objs_c))
+        for bump_at in (-1, -1, 7, -1, 0, 12, -1):
+            assert fi(objs_i, bump_at) == fc(objs_c, bump_at)
+    # The classes' versions move on once more; later lookups are answered by the inlined tests
+    # again after one refill per site (3 sites per function, get's 1), where caches that kept
+    # the old versions took their out-of-line paths about 4 x 40 times per call.
+    for fi, fc, objs_i, objs_c in runs:
+        for bump_at in (0, 1):
+            assert fi(objs_i, bump_at) == fc(objs_c, bump_at)
+    before = ember_mod.stats().get("ic_slow", 0)
+    for _ in range(20):
+        for fi, fc, objs_i, objs_c in runs:
+            assert fi(objs_i, -1) == fc(objs_c, -1)
+    assert ember_mod.stats().get("ic_slow", 10**6) - before <= 16
+    for fi, fc, objs_i, objs_c in runs:
+        assert [o.x for o in objs_i] == [o.x for o in objs_c]
+
+
 # Calls of math functions compiled to the C library function (passes/math_call.rs, MathCall):
 # every check deopts and the interpreter makes the call, raising what math raises.
 MATH_SRC = (
