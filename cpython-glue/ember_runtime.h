@@ -446,8 +446,9 @@ static inline int ember_ic_instance_store(PyThreadState *ts, const EmberICEntry 
 
 /* LOAD_ATTR (method form) through entry `e` in its checks that need no lookup
  * (LOAD_ATTR_METHOD_WITH_VALUES with valid inline values and the type's keys version,
- * LOAD_ATTR_METHOD_NO_DICT): the method (borrowed), or NULL when they do not answer for `owner`
- * of type `tp`. The bitcode's fast path tries entries 0 and 1 with it; runtime_ic.c's
+ * LOAD_ATTR_METHOD_NO_DICT, LOAD_ATTR_METHOD_LAZY_DICT while the object has no __dict__, as
+ * deltablue's list subclass): the method (borrowed), or NULL when they do not answer for `owner`
+ * of type `tp`. The bitcode's ember_load_method_ic tries every entry with it; runtime_ic.c's
  * method_hit adds the forms that look into a __dict__. */
 static inline PyObject *ember_ic_method_inline(const EmberICEntry *e, PyTypeObject *tp, PyObject *owner)
 {
@@ -456,6 +457,8 @@ static inline PyObject *ember_ic_method_inline(const EmberICEntry *e, PyTypeObje
                      ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == e->keys_version)) {
         return e->descr;
     }
+    if (e->kind == EMBER_IC_METHOD_LAZY_DICT)
+        return (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) && _PyObject_GetManagedDict(owner) == NULL ? e->descr : NULL;
     return e->kind == EMBER_IC_METHOD_NO_DICT ? e->descr : NULL;
 }
 

@@ -729,8 +729,8 @@ static inline PyObject *instance_value_attr(EmberICEntry *e, PyObject *owner)
     return NULL;
 }
 
-/* The hits load_attr_ic_hit does not inline: entry 0 in its other forms, entry 1 in its
- * instance-value form. NULL (no exception) when none applies. */
+/* The hits load_attr_ic_hit does not inline: entry 0 in its other forms, the other entries in
+ * their instance-value form. NULL (no exception) when none applies. */
 static __attribute__((noinline)) PyObject *
 load_attr_ic_hit_other(PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
@@ -752,10 +752,13 @@ load_attr_ic_hit_other(PyObject *owner, PyObject *name, EmberAttrIC *ic)
         if (attr != NULL) return Py_NewRef(attr);
     }
     else {
-        /* Entry 1 in its instance-value form: a site that sees two classes (a method inherited
-         * by two subclasses reading `self.x`, as deltablue's BinaryConstraint.input). */
-        e = &ic->e[1];
-        if (is_instance_value_entry(e, owner)) return instance_value_attr(e, owner);
+        /* The other entries in their instance-value form: a site that sees several classes (a
+         * method inherited by subclasses reading `self.x`, as deltablue's
+         * BinaryConstraint.input, or richards' Task methods on four task classes). */
+        for (int i = 1; i < EMBER_IC_WAYS; i++) {
+            e = &ic->e[i];
+            if (is_instance_value_entry(e, owner)) return instance_value_attr(e, owner);
+        }
     }
     return NULL;
 }
@@ -799,39 +802,50 @@ PyObject *
 ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out)
 {
     PyTypeObject *tp = Py_TYPE(owner);
-    /* Entries 0 and 1: a site that sees two classes (deltablue's Plan.execute calls execute()
-     * on constraints of four classes) hits without the out-of-line miss path. */
-    PyObject *meth = ember_ic_method_inline(&ic->e[0], tp, owner);
-    if (EMBER_LIKELY(meth != NULL) || (meth = ember_ic_method_inline(&ic->e[1], tp, owner)) != NULL) {
-        *self_out = owner;
-        return Py_NewRef(meth);
+    /* Every entry: a site that sees several classes (deltablue's Plan.execute calls execute()
+     * on constraints of four classes, richards' Task methods run on four task classes) hits
+     * without the miss path. */
+    for (int i = 0; i < EMBER_IC_WAYS; i++) {
+        PyObject *meth = ember_ic_method_inline(&ic->e[i], tp, owner);
+        if (EMBER_LIKELY(meth != NULL)) {
+            *self_out = owner;
+            return Py_NewRef(meth);
+        }
     }
     return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
 }
 
-/* STORE_ATTR through entry 0 (ember_ic_instance_store: the instance-value and with-hint forms);
- * releasing the old value may run Python code, and the owner is not used after it. */
-/* Entry 0 in its __slots__ form (STORE_ATTR_SLOT): 1 with `v` stored and the value it replaced
- * in *old (released by the caller after the owner, whose finaliser it could otherwise outlive),
- * 0 when the entry does not apply. Out of line, as the other forms of load_attr_ic_hit_other. */
-static __attribute__((noinline)) int store_attr_ic_slot(const EmberICEntry *e, PyObject *owner, PyObject *v, PyObject **old)
+/* STORE_ATTR through the entries other than entry 0's instance forms, which
+ * ember_store_attr_ic tests first: the other entries' instance forms (ember_ic_instance_store;
+ * releasing the old value may run Python code, and the owner is not used after it) and every
+ * entry's __slots__ form (STORE_ATTR_SLOT). 0 when none applies (nothing done); 1 when stored
+ * in an instance form; 2 when stored in a slot, with the value it replaced in *old, which the
+ * caller releases after the owner (whose finaliser it could otherwise outlive). Out of line, as
+ * load_attr_ic_hit_other: a site that sees several classes (richards' Task methods store into
+ * four task classes) does not take the miss path. */
+static __attribute__((noinline)) int store_attr_ic_hit_other(PyThreadState *ts, EmberAttrIC *ic, PyObject *owner,
+                                                             PyObject *name, PyObject *v, PyObject **old)
 {
-    if (e->kind != EMBER_IC_SLOT || Py_TYPE(owner)->tp_version_tag != e->version) return 0;
-    PyObject **addr = (PyObject **)((char *)owner + e->index);
-    *old = *addr;
-    *addr = v;
-    return 1;
+    for (int i = 0; i < EMBER_IC_WAYS; i++) {
+        const EmberICEntry *e = &ic->e[i];
+        if (e->kind == EMBER_IC_SLOT) {
+            if (Py_TYPE(owner)->tp_version_tag != e->version) continue;
+            PyObject **addr = (PyObject **)((char *)owner + e->index);
+            *old = *addr;
+            *addr = v;
+            return 2;
+        }
+        if (i > 0 && ember_ic_instance_store(ts, e, owner, name, v)) return 1;
+    }
+    return 0;
 }
 
 int
 ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    PyObject *old;
-    if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v))) {
-        ember_rc_decref(owner);
-        return 0;
-    }
-    if (store_attr_ic_slot(&ic->e[0], owner, v, &old)) {
+    PyObject *old = NULL;
+    if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v)) ||
+        store_attr_ic_hit_other(ts, ic, owner, name, v, &old)) {
         ember_rc_decref(owner);
         Py_XDECREF(old);
         return 0;
@@ -843,9 +857,9 @@ ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject
 int
 ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
-    PyObject *old;
-    if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v))) return 0;
-    if (store_attr_ic_slot(&ic->e[0], owner, v, &old)) {
+    PyObject *old = NULL;
+    if (EMBER_LIKELY(ember_ic_instance_store(ts, &ic->e[0], owner, name, v)) ||
+        store_attr_ic_hit_other(ts, ic, owner, name, v, &old)) {
         Py_XDECREF(old);
         return 0;
     }

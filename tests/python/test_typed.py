@@ -497,6 +497,69 @@ def test_attribute_caches_follow_a_class_whose_version_moved_on(ember_mod):
         assert [o.x for o in objs_i] == [o.x for o in objs_c]
 
 
+# A base class's method run on four subclasses (richards' Task methods, deltablue's
+# Plan.execute): every entry of its sites' caches answers without the miss path, in the
+# instance-value, method-with-values, __slots__ and lazy-__dict__ (a list subclass) forms; and
+# an instance whose __dict__ shadows the method, or that gained one, still gets what the
+# interpreter gives.
+POLY_IC_SRC = (
+    "class Base:\n"
+    "    def __init__(self, x):\n"
+    "        self.x = x\n"
+    "        self.n = 0\n"
+    "    def step(self):\n"
+    "        self.n = self.n + self.x\n"
+    "        return self.kind()\n"
+    "class A(Base):\n"
+    "    def kind(self):\n"
+    "        return 1\n"
+    "class B(Base):\n"
+    "    def kind(self):\n"
+    "        return 2\n"
+    "class C(Base):\n"
+    "    def kind(self):\n"
+    "        return 3\n"
+    "class D(Base):\n"
+    "    def kind(self):\n"
+    "        return 4\n"
+    "class L(list):\n"
+    "    pass\n"
+    "def f(objs, ls):\n"
+    "    t = 0\n"
+    "    for o in objs:\n"
+    "        t += o.step() * 10 + o.n\n"
+    "    for l in ls:\n"
+    "        l.append(t)\n"
+    "        t += l.pop()\n"
+    "    return t\n"
+)
+
+
+def test_polymorphic_attribute_sites_hit_every_entry(ember_mod):
+    fi, fc = both(POLY_IC_SRC)
+
+    def objects(f):
+        g = f.__globals__
+        return [g[c](i) for i in range(10) for c in "ABCD"], [g["L"]() for _ in range(4)]
+
+    (oi, li), (oc, lc) = objects(fi), objects(fc)
+    for _ in range(3):
+        assert fi(oi, li) == fc(oc, lc)
+    before = ember_mod.stats()["ic_slow"]
+    for _ in range(20):
+        assert fi(oi, li) == fc(oc, lc)
+    # 20 calls x (40 objects x 4 lookups + 4 lists x 2 method loads): all answered by entries.
+    assert ember_mod.stats()["ic_slow"] - before == 0
+    # A __dict__ entry that shadows a method, and lists that gained a __dict__: other forms.
+    for objs in (oi, oc):
+        objs[5].kind = lambda: 7
+    for ls in (li, lc):
+        ls[1].tag = 1
+    for _ in range(3):
+        assert fi(oi, li) == fc(oc, lc)
+    assert [(o.n, o.x) for o in oi] == [(o.n, o.x) for o in oc]
+
+
 # Calls of math functions compiled to the C library function (passes/math_call.rs, MathCall):
 # every check deopts and the interpreter makes the call, raising what math raises.
 MATH_SRC = (
