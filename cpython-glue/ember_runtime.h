@@ -444,17 +444,6 @@ static inline int ember_ic_instance_store(PyThreadState *ts, const EmberICEntry 
     return e->kind == EMBER_IC_INSTANCE_ANY && ember_ic_store_hinted(ts, owner, name, v, e->hint);
 }
 
-/* 1 when the str-keyed instance __dict__ `dict` certainly lacks `name` (an exact str, as a code
- * object's names are); 0 when it holds it, or when its keys are not all str, so that a lookup
- * could run Python code (the caller then takes the generic path). */
-static inline int ember_str_dict_lacks(PyDictObject *dict, PyObject *name)
-{
-    if (!DK_IS_UNICODE(dict->ma_keys)) return 0;
-    Py_hash_t h = ((PyASCIIObject *)name)->hash;
-    if (h == -1) return 0;
-    return _PyDict_GetItem_KnownHash((PyObject *)dict, name, h) == NULL;
-}
-
 /* LOAD_ATTR (method form) through entry `e` in its checks that need no lookup
  * (LOAD_ATTR_METHOD_WITH_VALUES with valid inline values and the type's keys version,
  * LOAD_ATTR_METHOD_NO_DICT, LOAD_ATTR_METHOD_LAZY_DICT while the object has no __dict__, as

@@ -730,42 +730,34 @@ static inline PyObject *instance_value_attr(EmberICEntry *e, PyObject *owner)
 }
 
 /* The hits load_attr_ic_hit does not inline: entry 0 in its other forms, the other entries in
- * every form. NULL (no exception) when none applies: the first entry for the owner's type (or,
- * for the class kinds, for the owner class) decides. A site that sees several classes (a
- * method inherited by subclasses reading `self.x`, as deltablue's BinaryConstraint.input or
- * richards' Task methods on four task classes) hits here, not in the miss path. */
+ * their instance-value form. NULL (no exception) when none applies. */
 static __attribute__((noinline)) PyObject *
 load_attr_ic_hit_other(PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
-    for (int i = 0; i < EMBER_IC_WAYS; i++) {
-        EmberICEntry *e = &ic->e[i];
-        switch (e->kind) {
-        case EMBER_IC_INSTANCE_VALUE:
-            /* Entry 0's was tested inline; its values may have moved to a __dict__. */
-            if (tp->tp_version_tag != e->version) continue;
-            return i > 0 ? instance_value_attr(e, owner) : NULL;
-        case EMBER_IC_INSTANCE_ANY: {
-            /* LOAD_ATTR_WITH_HINT: an instance whose attributes live in its materialised
-             * __dict__ (as go's squares), or in inline values while they are valid. */
-            if (tp->tp_version_tag != e->version) continue;
-            PyObject *attr = ember_ic_instance_attr(e, owner, name);
-            return attr != NULL ? Py_NewRef(attr) : NULL;
-        }
-        case EMBER_IC_CLASS_ATTR:
-            /* LOAD_ATTR_CLASS (`Direction.FORWARD`): the class's own version guards the
-             * attribute. */
-            if (!PyType_Check(owner) || ((PyTypeObject *)owner)->tp_version_tag != e->version) continue;
-            return Py_NewRef(e->descr);
-        case EMBER_IC_SLOT: {
-            /* LOAD_ATTR_SLOT (a __slots__ member); an empty slot is the generic path's
-             * AttributeError. */
-            if (tp->tp_version_tag != e->version) continue;
-            PyObject *attr = *(PyObject **)((char *)owner + e->index);
-            return attr != NULL ? Py_NewRef(attr) : NULL;
-        }
-        default:
-            continue;
+    EmberICEntry *e = &ic->e[0];
+    if (Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_ANY) {
+        /* LOAD_ATTR_WITH_HINT: an instance whose attributes live in its materialised __dict__
+         * (as go's squares), or in inline values while they are valid. */
+        PyObject *attr = ember_ic_instance_attr(e, owner, name);
+        if (attr != NULL) return Py_NewRef(attr);
+    }
+    else if (e->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
+        /* LOAD_ATTR_CLASS (`Direction.FORWARD`): the class's own version guards the attribute. */
+        return Py_NewRef(e->descr);
+    }
+    else if (e->kind == EMBER_IC_SLOT && Py_TYPE(owner)->tp_version_tag == e->version) {
+        /* LOAD_ATTR_SLOT (a __slots__ member); an empty slot is the generic path's
+         * AttributeError. */
+        PyObject *attr = *(PyObject **)((char *)owner + e->index);
+        if (attr != NULL) return Py_NewRef(attr);
+    }
+    else {
+        /* The other entries in their instance-value form: a site that sees several classes (a
+         * method inherited by subclasses reading `self.x`, as deltablue's
+         * BinaryConstraint.input, or richards' Task methods on four task classes). */
+        for (int i = 1; i < EMBER_IC_WAYS; i++) {
+            e = &ic->e[i];
+            if (is_instance_value_entry(e, owner)) return instance_value_attr(e, owner);
         }
     }
     return NULL;
@@ -806,26 +798,6 @@ ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, 
     return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
 }
 
-/* The method forms that look into the object's __dict__ (runtime_ic.c method_hit's): the method
- * of an entry for `owner`'s type when that dict lacks the name, LOAD_ATTR_METHOD_WITH_VALUES for
- * an object whose values moved to a combined __dict__ (go's Square objects, whose attributes
- * are set in different orders) and _LAZY_DICT for one that has a __dict__; NULL otherwise.
- * The interpreter's LOAD_ATTR makes the same lookup; here it is one call, not the miss path. */
-static __attribute__((noinline)) PyObject *
-load_method_ic_hit_dict(EmberAttrIC *ic, PyTypeObject *tp, PyObject *owner, PyObject *name)
-{
-    for (int i = 0; i < EMBER_IC_WAYS; i++) {
-        const EmberICEntry *e = &ic->e[i];
-        if (tp->tp_version_tag != e->version) continue;
-        int with_values = e->kind == EMBER_IC_METHOD_WITH_VALUES && !_PyObject_InlineValues(owner)->valid;
-        int lazy = e->kind == EMBER_IC_METHOD_LAZY_DICT && (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT);
-        if (!with_values && !lazy) return NULL;
-        PyDictObject *dict = _PyObject_GetManagedDict(owner);
-        return dict != NULL && ember_str_dict_lacks(dict, name) ? e->descr : NULL;
-    }
-    return NULL;
-}
-
 PyObject *
 ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out)
 {
@@ -833,11 +805,12 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
     /* Every entry: a site that sees several classes (deltablue's Plan.execute calls execute()
      * on constraints of four classes, richards' Task methods run on four task classes) hits
      * without the miss path. */
-    PyObject *meth = NULL;
-    for (int i = 0; i < EMBER_IC_WAYS && meth == NULL; i++) meth = ember_ic_method_inline(&ic->e[i], tp, owner);
-    if (EMBER_LIKELY(meth != NULL) || (meth = load_method_ic_hit_dict(ic, tp, owner, name)) != NULL) {
-        *self_out = owner;
-        return Py_NewRef(meth);
+    for (int i = 0; i < EMBER_IC_WAYS; i++) {
+        PyObject *meth = ember_ic_method_inline(&ic->e[i], tp, owner);
+        if (EMBER_LIKELY(meth != NULL)) {
+            *self_out = owner;
+            return Py_NewRef(meth);
+        }
     }
     return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
 }

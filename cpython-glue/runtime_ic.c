@@ -21,6 +21,18 @@
 /* ---- hit tests ---- */
 
 
+/* 1 when instance __dict__ `dict` may hold `name` (a str): it does, or its keys are not all
+ * str, so that looking it up could run Python code (the caller then takes the generic path);
+ * 0 when it certainly does not. */
+static inline int str_dict_may_have(PyDictObject *dict, PyObject *name)
+{
+    if (!DK_IS_UNICODE(dict->ma_keys)) return 1;
+    PyObject *found = NULL;
+    int r = PyDict_GetItemRef((PyObject *)dict, name, &found);
+    Py_XDECREF(found);
+    return r != 0;   /* -1 cannot happen for a str key in a str-keyed dict */
+}
+
 /* The value of a cached class attribute of class `owner`, new reference: the attribute itself
  * (LOAD_ATTR_CLASS), or for a staticmethod / classmethod what its __get__(None, owner) returns
  * (type_getattro, Objects/typeobject.c); NULL with an exception only for an uninitialised
@@ -77,11 +89,11 @@ static inline int method_hit(EmberICEntry *e, PyObject *owner, PyObject *name, P
             /* The values moved to a combined __dict__: the method is found when the dict lacks
              * the name. */
             PyDictObject *dict = _PyObject_GetManagedDict(owner);
-            found = dict != NULL && ember_str_dict_lacks(dict, name);
+            found = dict != NULL && !str_dict_may_have(dict, name);
         }
         else if (e->kind == EMBER_IC_METHOD_LAZY_DICT && (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
             PyDictObject *dict = _PyObject_GetManagedDict(owner);
-            found = dict == NULL || ember_str_dict_lacks(dict, name);
+            found = dict == NULL || !str_dict_may_have(dict, name);
         }
     }
     if (found) {
