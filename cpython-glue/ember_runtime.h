@@ -632,17 +632,13 @@ static inline void ember_gen_begin(PyThreadState *ts, PyGenObject *gen, PyObject
     ember_gen_resumes++;
 }
 
-/* A SEND site's cache of the code object it last resumed and that code's compiled entry, so
- * that resuming a delegate does not walk co_extra each time (on a deep `yield from` chain that
- * walk, a chain of dependent loads per level, was much of what the interpreter does not pay).
- * `epoch` is ember_code_epoch when filled: the shim bumps it whenever a code object with a
- * record dies (so a cached address that a new code object reuses never matches) and whenever
- * an entry is withdrawn. Zero-initialised in compiled code's data. */
-typedef struct {
-    PyObject *code;   /* borrowed */
-    entry_fn entry;
-    uint64_t epoch;
-} EmberResumeIC;
+/* EmberResumeIC (ember.h, defined once in src/ic.rs): a call, SEND or FOR_ITER site's cache of
+ * the code object it last entered and that code's compiled entry, so that entering it again
+ * does not walk co_extra (on a deep `yield from` chain that walk, a chain of dependent loads
+ * per level, was much of what the interpreter does not pay). `epoch` is ember_code_epoch when
+ * filled: the shim bumps it whenever a code object with a record dies (so a cached address that
+ * a new code object reuses never matches) and whenever an entry is withdrawn. Zero-initialised
+ * in compiled code's data; `entry` holds an entry_fn. */
 extern uint64_t ember_code_epoch;
 /* The miss path (shim.c): `code`'s compiled entry (NULL: none), also stored in `ic`. */
 entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code) EMBER_COLD;
@@ -650,7 +646,7 @@ entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code) EMBER_COLD;
  * else the miss path. */
 static inline entry_fn ember_resume_ic_entry(EmberResumeIC *ic, PyObject *code)
 {
-    return EMBER_LIKELY(code == ic->code && ic->epoch == ember_code_epoch) ? ic->entry : ember_resume_ic_fill(ic, code);
+    return EMBER_LIKELY(code == ic->code && ic->epoch == ember_code_epoch) ? (entry_fn)ic->entry : ember_resume_ic_fill(ic, code);
 }
 
 /* CALL without keywords (ember_call's contract) from a site whose EmberResumeIC caches the last

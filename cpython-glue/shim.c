@@ -2209,7 +2209,7 @@ entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code)
     entry_fn entry = info ? info->entry : NULL;
     if (entry) {
         ic->code = code;
-        ic->entry = entry;
+        ic->entry = (void *)entry;
         ic->epoch = ember_code_epoch;
     }
     return entry;

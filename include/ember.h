@@ -1735,6 +1735,32 @@ typedef struct EmberAttrIC {
 } EmberAttrIC;
 
 /**
+ * A call or `SEND` / `FOR_ITER` site's cache of the compiled entry of the code object it last
+ * entered (`EmberResumeIC` in C; 24 bytes on 64-bit targets), so that entering it again does not
+ * look the code object's record up (`co_extra`, a chain of dependent loads). The lowering emits
+ * one per such site, zeroed (`Lower::resume_ic`); the C runtime fills it
+ * (`ember_resume_ic_fill`, `cpython-glue/shim.c`) and reads it (`ember_resume_ic_entry`,
+ * `cpython-glue/ember_runtime.h`). A hit needs `epoch` to equal `ember_code_epoch`, which the
+ * shim bumps whenever a code object with a record dies (so that a cached address a new code
+ * object reuses never matches) and whenever a compiled entry is withdrawn.
+ */
+typedef struct EmberResumeIC {
+  /**
+   * The code object last entered (`PyObject *`, borrowed; only compared).
+   */
+  void *code;
+  /**
+   * Its compiled entry: `PyObject *(*)(PyThreadState *, _PyInterpreterFrame *)` (C's
+   * `entry_fn`), held as an untyped pointer.
+   */
+  void *entry;
+  /**
+   * `ember_code_epoch` when the entry was cached (0: never filled).
+   */
+  uint64_t epoch;
+} EmberResumeIC;
+
+/**
  * Every type, in numeric order.
  */
 #define EmberType_ALL { EmberType_Object, EmberType_OptObject, EmberType_Int, EmberType_Float, EmberType_Bool, EmberType_Str, EmberType_Tuple, EmberType_List, EmberType_Dict, EmberType_NoneType, EmberType_Function, EmberType_CInt64, EmberType_CDouble, EmberType_CBool, }

@@ -5,7 +5,7 @@
 //! specialises it (`cpython-glue/runtime_fast.c` the inlined entry-0 fast paths,
 //! `cpython-glue/runtime_ic.c` the rest). These definitions are the only ones: cbindgen emits
 //! them into `include/ember.h` as `EmberICEntry`, `EmberAttrIC`, `EMBER_IC_WAYS` and
-//! `EMBER_IC_EMPTY`, which `cpython-glue/ember_runtime.h` includes, and the lowering builds the
+//! `EMBER_IC_EMPTY`, and [`ResumeIc`] as `EmberResumeIC`, which `cpython-glue/ember_runtime.h` includes, and the lowering builds the
 //! LLVM type of the cache from them (a test in `tests/contract.rs` compares the LLVM layout
 //! with this one on x86-64 and AArch64). The entry kinds (`EMBER_IC_INSTANCE_VALUE`, ...) are
 //! only read and written by C and stay in `ember_runtime.h`.
@@ -72,4 +72,24 @@ pub struct AttrIc {
     pub misses: u32,
     /// Next entry (1 ..= `EMBER_IC_WAYS` - 1) to replace when all are taken.
     pub victim: u32,
+}
+
+/// A call or `SEND` / `FOR_ITER` site's cache of the compiled entry of the code object it last
+/// entered (`EmberResumeIC` in C; 24 bytes on 64-bit targets), so that entering it again does not
+/// look the code object's record up (`co_extra`, a chain of dependent loads). The lowering emits
+/// one per such site, zeroed (`Lower::resume_ic`); the C runtime fills it
+/// (`ember_resume_ic_fill`, `cpython-glue/shim.c`) and reads it (`ember_resume_ic_entry`,
+/// `cpython-glue/ember_runtime.h`). A hit needs `epoch` to equal `ember_code_epoch`, which the
+/// shim bumps whenever a code object with a record dies (so that a cached address a new code
+/// object reuses never matches) and whenever a compiled entry is withdrawn.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeIc {
+    /// The code object last entered (`PyObject *`, borrowed; only compared).
+    pub code: *mut core::ffi::c_void,
+    /// Its compiled entry: `PyObject *(*)(PyThreadState *, _PyInterpreterFrame *)` (C's
+    /// `entry_fn`), held as an untyped pointer.
+    pub entry: *mut core::ffi::c_void,
+    /// `ember_code_epoch` when the entry was cached (0: never filled).
+    pub epoch: u64,
 }

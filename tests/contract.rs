@@ -126,3 +126,26 @@ fn attr_ic_llvm_layout_matches_the_rust_definition() {
         }
     }
 }
+
+/// The LLVM type the lowering gives a resume cache (`ember::lower::resume_ic_type`) has the
+/// layout of the one definition, `ember::ic::ResumeIc` (`EmberResumeIC` of `ember.h`, which the
+/// C runtime fills and reads), on both 64-bit targets.
+#[test]
+fn resume_ic_llvm_layout_matches_the_rust_definition() {
+    use ember::ic::ResumeIc;
+    use inkwell::context::Context;
+    use inkwell::OptimizationLevel;
+    use std::mem::{offset_of, size_of};
+    let ctx = Context::create();
+    let ty = ember::lower::resume_ic_type(ctx.i32_type().get_context());
+    let offsets = [offset_of!(ResumeIc, code), offset_of!(ResumeIc, entry), offset_of!(ResumeIc, epoch)];
+    assert_eq!(ty.count_fields() as usize, offsets.len());
+    for triple in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] {
+        let tm = ember::orc::target_machine(triple, OptimizationLevel::Default).unwrap();
+        let td = tm.get_target_data();
+        assert_eq!(td.get_abi_size(&ty), size_of::<ResumeIc>() as u64, "{triple}: EmberResumeIC size");
+        for (i, &off) in offsets.iter().enumerate() {
+            assert_eq!(td.offset_of_element(&ty, i as u32), Some(off as u64), "{triple}: EmberResumeIC field {i}");
+        }
+    }
+}

@@ -12,11 +12,23 @@ use inkwell::module::Linkage;
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::IntPredicate;
 
+use inkwell::context::ContextRef;
+use inkwell::types::StructType;
+use inkwell::AddressSpace;
+
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
 use crate::hir::imms::ForIterImms;
 use crate::hir::op::ForIterSpec;
 use crate::hir::{BlockCall, FrameState, Instr, Op};
+
+/// The LLVM type of a resume cache, [`ResumeIc`](crate::ic::ResumeIc) field by field: `{code,
+/// entry, epoch}`, two pointers and an `i64`. `tests/contract.rs` checks that its size and field
+/// offsets are those of the Rust (hence the C) definition on x86-64 and AArch64.
+pub fn resume_ic_type(ctx: ContextRef<'_>) -> StructType<'_> {
+    let ptr_t = ctx.ptr_type(AddressSpace::default());
+    ctx.struct_type(&[ptr_t.into(), ptr_t.into(), ctx.i64_type().into()], false)
+}
 
 impl<'ctx> Lower<'ctx, '_> {
     /// Iteration, generators and coroutines (see the module doc).
@@ -123,11 +135,11 @@ impl<'ctx> Lower<'ctx, '_> {
         Ok(())
     }
 
-    /// One `EmberResumeIC` (ember_runtime.h) in the module's data for a SEND, FOR_ITER or CALL site: the code
-    /// object it last resumed (borrowed), that code's compiled entry and the code epoch, all
-    /// zero to start.
+    /// One `EmberResumeIC` ([`ResumeIc`](crate::ic::ResumeIc), type [`resume_ic_type`]) in the
+    /// module's data for a SEND, FOR_ITER or CALL site: the code object it last entered
+    /// (borrowed), that code's compiled entry and the code epoch, all zero to start.
     pub(super) fn resume_ic(&self) -> PointerValue<'ctx> {
-        let ty = self.ctx.struct_type(&[self.ptr_t().into(), self.ptr_t().into(), self.ctx.i64_type().into()], false);
+        let ty = resume_ic_type(self.ctx);
         let g = self.m.add_global(ty, None, "ember_resume_ic");
         g.set_linkage(Linkage::Private);
         g.set_initializer(&ty.const_zero());

@@ -21,6 +21,7 @@ mod numbers;
 mod operators;
 
 pub use attrs::attr_ic_type;
+pub use iter::resume_ic_type;
 
 use std::collections::HashMap;
 
