@@ -469,7 +469,8 @@ int ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* bo
                         EmberAttrIC *ic);
 PyObject *ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic);
 int ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic);
-/* Entry 0 did not answer: the other entries, else the generic operation and re-specialisation. */
+/* The entries compiled code tests did not answer: the other entry forms (loads), else the
+ * generic operation and re-specialisation; a store's callers have tested every entry. */
 PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
     __attribute__((noinline));
 PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,

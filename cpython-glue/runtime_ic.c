@@ -112,25 +112,6 @@ static inline int method_hit(EmberICEntry *e, PyObject *owner, PyObject *name, P
     return 0;
 }
 
-/* STORE_ATTR through entry `e`: 1 when stored (v and the owner reference consumed), 0 when
- * the entry does not apply. */
-static inline int store_hit(PyThreadState *ts, EmberICEntry *e, PyObject *owner, PyObject *name, PyObject *v)
-{
-    if (e->kind == EMBER_IC_SLOT && Py_TYPE(owner)->tp_version_tag == e->version) {
-        /* STORE_ATTR_SLOT: the old value is released after the owner's reference (which the
-         * old value's finaliser could otherwise outlive). */
-        PyObject **addr = (PyObject **)((char *)owner + e->index);
-        PyObject *old = *addr;
-        *addr = v;
-        Py_DECREF(owner);
-        Py_XDECREF(old);
-        return 1;
-    }
-    if (!ember_ic_instance_store(ts, e, owner, name, v)) return 0;
-    Py_DECREF(owner);
-    return 1;
-}
-
 /* ---- specialisation ---- */
 
 /* Index of `name` in a type's shared keys, or -1 (dictobject.c _PyDictKeys_StringLookup,
@@ -389,11 +370,11 @@ PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject
     return res;
 }
 
+/* Its callers (ember_store_attr_ic and its borrowed form, runtime_fast.c) have tried every entry
+ * in every store form (store_attr_ic_hit_other), so no entry is tried again here. */
 int ember_store_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic)
 {
     ember_ic_slow++;
-    for (int i = 0; i < EMBER_IC_WAYS; i++)
-        if (store_hit(ts, &ic->e[i], owner, name, v)) return 0;
     Py_INCREF(owner);
     int err = ember_store_attr(ts, owner, name, v);
     if (err == 0 && may_respecialise(ic, Py_TYPE(owner))) respecialise_instance(ic, owner, name, 1);

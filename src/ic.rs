@@ -5,9 +5,9 @@
 //! specialises it (`cpython-glue/runtime_fast.c` the inlined entry-0 fast paths,
 //! `cpython-glue/runtime_ic.c` the rest). These definitions are the only ones: cbindgen emits
 //! them into `include/ember.h` as `EmberICEntry`, `EmberAttrIC`, `EMBER_IC_WAYS` and
-//! `EMBER_IC_EMPTY`, and [`ResumeIc`] as `EmberResumeIC`, which `cpython-glue/ember_runtime.h` includes, and the lowering builds the
-//! LLVM type of the cache from them (a test in `tests/contract.rs` compares the LLVM layout
-//! with this one on x86-64 and AArch64). The entry kinds (`EMBER_IC_INSTANCE_VALUE`, ...) are
+//! `EMBER_IC_EMPTY`, and [`ResumeIc`] as `EmberResumeIC`, which `cpython-glue/ember_runtime.h`
+//! includes, and the lowering builds the LLVM types of the caches from them (tests in
+//! `tests/contract.rs` compare the LLVM layouts with these on x86-64 and AArch64). The entry kinds (`EMBER_IC_INSTANCE_VALUE`, ...) are
 //! only read and written by C and stay in `ember_runtime.h`.
 //!
 //! The interpreter's single-entry analogues are `_PyAttrCache` and `_PyLoadMethodCache` of

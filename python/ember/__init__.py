@@ -290,9 +290,9 @@ def stats():
       ``tuple()``, ``list()``, ``set()`` or ``frozenset()`` calls from compiled code that took a
       compiled generator's items by resuming it directly (not through the hook);
     - ``ic_slow``: attribute loads, method loads and attribute stores of compiled code that
-      went to their inline cache's miss path: the entries compiled code tests (entry 0, and
-      entry 1 in its common forms) did not answer, so the other entries are searched, else the
-      generic operation runs and the cache is re-specialised.
+      went to their inline cache's miss path: no entry answered in the forms compiled code
+      tests (every entry's common forms), so the generic operation runs and the cache is
+      re-specialised (after a load's rarer forms are tried).
     """
     d = _shim.stats()
     d["inactive"] = inactive

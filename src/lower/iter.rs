@@ -8,13 +8,11 @@
 //! through the exception table; [`Lower::check_async_for`] does its work on the loop's exit
 //! edge). `GetIter` is lowered with the unary operators ([`super::operators`]).
 
-use inkwell::module::Linkage;
-use inkwell::values::{IntValue, PointerValue};
-use inkwell::IntPredicate;
-
 use inkwell::context::ContextRef;
+use inkwell::module::Linkage;
 use inkwell::types::StructType;
-use inkwell::AddressSpace;
+use inkwell::values::{IntValue, PointerValue};
+use inkwell::{AddressSpace, IntPredicate};
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
