@@ -238,11 +238,59 @@ ember_compare_op(PyObject *a, PyObject *b, i64 oparg)
     return res;
 }
 
-/* CONTAINS_OP: `a in b` via PySequence_Contains(b, a); `invert` is the oparg (`not in`). */
+/* 1 when `item == el` is known without running any code: both exact ints that are compact
+ * (long_richcompare compares their values), or both exact strs (unicode_compare_eq); *eq is then
+ * the answer. 0 when the comparison must go through PyObject_RichCompareBool. */
+static inline int exact_equal(PyObject *item, PyObject *el, int *eq)
+{
+    PyTypeObject *t = Py_TYPE(el);
+    if (Py_TYPE(item) != t) return 0;
+    if (t == &PyLong_Type) {
+        if (!_PyLong_IsCompact((PyLongObject *)item) || !_PyLong_IsCompact((PyLongObject *)el)) return 0;
+        *eq = _PyLong_CompactValue((PyLongObject *)item) == _PyLong_CompactValue((PyLongObject *)el);
+        return 1;
+    }
+    if (t == &PyUnicode_Type) {
+        *eq = _PyUnicode_Equal(item, el);
+        return 1;
+    }
+    return 0;
+}
+
+/* `el in seq` for an exact list or tuple `seq` (borrowed, as `el`): what list_contains and
+ * tuplecontains (Objects/listobject.c, tupleobject.c) compute, item by item in order, the first
+ * item that is `el` or equals it. An item of el's exact type int (compact) or str is compared
+ * here (exact_equal); any other goes through PyObject_RichCompareBool(item, el, Py_EQ) as
+ * there, with its own reference to the item, and may run Python code that changes a list, so the
+ * list's size is read again for every item. What this saves is the generic comparison's
+ * recursion check, which finds the thread state in thread-local storage (a __tls_get_addr call
+ * from the shared libpython): hexiom's `v in cell` on lists of small ints spent about 10 % of
+ * its time in that chain. Returns 1, 0, or -1 with an exception set. */
+static int contains_exact_items(PyObject *seq, PyObject *el)
+{
+    int is_list = PyList_CheckExact(seq);
+    for (Py_ssize_t i = 0; i < (is_list ? PyList_GET_SIZE(seq) : PyTuple_GET_SIZE(seq)); i++) {
+        PyObject *item = is_list ? PyList_GET_ITEM(seq, i) : PyTuple_GET_ITEM(seq, i);
+        if (item == el) return 1;
+        int eq;
+        if (exact_equal(item, el, &eq)) {
+            if (eq) return 1;
+            continue;
+        }
+        Py_INCREF(item);
+        int cmp = PyObject_RichCompareBool(item, el, Py_EQ);
+        Py_DECREF(item);
+        if (cmp != 0) return cmp;
+    }
+    return 0;
+}
+
+/* CONTAINS_OP: `a in b` via PySequence_Contains(b, a) (contains_exact_items for an exact list or
+ * tuple `b`, which computes the same); `invert` is the oparg (`not in`). */
 PyObject *
 ember_contains_op(PyObject *a, PyObject *b, i64 invert)
 {
-    int res = PySequence_Contains(b, a);
+    int res = (PyList_CheckExact(b) || PyTuple_CheckExact(b)) ? contains_exact_items(b, a) : PySequence_Contains(b, a);
     Py_DECREF(a);
     Py_DECREF(b);
     if (res < 0) {

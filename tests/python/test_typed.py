@@ -910,3 +910,79 @@ def test_float_stores_leave_shared_floats_alone(ember_mod):
     fc(xs, out)
     assert kept == 49 * 1.5 + 1.0 and out[0] is not kept           # a new float was made
     assert sys.getrefcount(kept) == 2
+
+
+# `x in seq` for an exact list or tuple compares exact ints and strs itself (ember_contains_op,
+# contains_exact_items); every other item goes through the generic comparison, in order, and may
+# change the list while the scan runs.
+CONTAINS_SRC = """
+class Eq:
+    def __init__(self, lst, log):
+        self.lst, self.log = lst, log
+    def __eq__(self, other):
+        self.log.append(other)
+        self.lst.clear()
+        return False
+    __hash__ = None
+
+class Boom:
+    def __eq__(self, other):
+        raise ValueError("boom")
+    __hash__ = None
+
+class S(str):
+    pass
+
+class I(int):
+    def __eq__(self, other):
+        return True
+    __hash__ = int.__hash__
+
+def f(x, seq):
+    return x in seq, x not in seq, [x in seq for _ in range(3)].count(True)
+
+NAN = float("nan")
+
+def mutating(x):
+    log = []
+    lst = [1, 2, x]
+    lst.insert(0, Eq(lst, log))
+    return x in lst, lst, log
+"""
+
+# Each case: the arguments of f, as an expression evaluated in each copy's namespace (so that
+# the classes are each copy's own).
+CONTAINS_CASES = {
+    "int found": "3, [1, 2, 3]",
+    "int missing": "4, [1, 2, 3]",
+    "bool in ints": "True, [1]",
+    "int in bools": "1, [True]",
+    "float in ints": "1.0, [1]",
+    "int in floats": "1, [1.0]",
+    "big int": "10 ** 30, [1, 10 ** 30]",
+    "big int in tuple": "10 ** 30, (1, 2, 10 ** 30)",
+    "negative": "-5, (1, -5)",
+    "large compact": "-2 ** 62, [-(2 ** 62)]",
+    "str": "'ab', ['a', 'abc'[:2]]",
+    "str subclass item": "'ab', [S('ab')]",
+    "str subclass needle": "S('ab'), ['ab']",
+    "int subclass item": "2, [I(7)]",
+    "int subclass needle": "I(7), [2]",
+    "nan identity": "NAN, [NAN]",
+    "nan equal": "float('nan'), [float('nan')]",
+    "tuple item": "(1,), [(1,)]",
+    "empty": "3, []",
+    "mixed": "0, [0.0, '0']",
+    "raising eq": "3, [Boom()]",
+    "dict": "3, {3: 1}",
+    "range": "3, range(5)",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONTAINS_CASES))
+def test_contains_on_lists_and_tuples_matches_the_interpreter(ember_mod, case):
+    fi, fc = both(CONTAINS_SRC, warm=[(1, [1, 2]), ("a", ("a",))])
+    oi = call_outcome(fi, Call(*eval(CONTAINS_CASES[case], fi.__globals__)))
+    oc = call_outcome(fc, Call(*eval(CONTAINS_CASES[case], fc.__globals__)))
+    assert_same(oi, oc, case)
+    run_both(fi.__globals__["mutating"], fc.__globals__["mutating"], 5)
