@@ -117,11 +117,15 @@ ember_float_value(PyObject *v)
     return PyFloat_AS_DOUBLE(v);
 }
 
-/* Box of a CInt64: a new int (small ints are the cached immortal ones); NULL with MemoryError
- * on allocation failure. */
+/* Box of a CInt64: a new int; NULL with MemoryError on allocation failure. A small int
+ * (-_PY_NSMALLNEGINTS <= x < _PY_NSMALLPOSINTS) is CPython's cached immortal object, returned
+ * here without a call, as get_small_int (Objects/longobject.c) returns it: immortal, so no
+ * reference is taken. Anything else is PyLong_FromLongLong's. */
 PyObject *
 ember_int_box(i64 x)
 {
+    if ((uint64_t)(x + _PY_NSMALLNEGINTS) < (uint64_t)(_PY_NSMALLNEGINTS + _PY_NSMALLPOSINTS))
+        return (PyObject *)&_PyLong_SMALL_INTS[_PY_NSMALLNEGINTS + x];
     return PyLong_FromLongLong((long long)x);
 }
 
@@ -1180,14 +1184,29 @@ ember_call_builtin_fast(PyThreadState *ts, PyObject **base, i64 nargs)
     return ember_call(ts, base, nargs, NULL);
 }
 
-/* CALL_LEN: len(x) while `len` is the builtin. */
+/* The length of an exact list, tuple, dict, str, set or frozenset as its type's sq_length /
+ * mp_length computes it (list_length, tuple_length, dict_length, unicode_length, set_len:
+ * a field read, no code run), or -1 for any other object. */
+static inline Py_ssize_t ember_len_exact(PyObject *o)
+{
+    PyTypeObject *t = Py_TYPE(o);
+    if (t == &PyList_Type || t == &PyTuple_Type) return Py_SIZE(o);
+    if (t == &PyDict_Type) return ((PyDictObject *)o)->ma_used;
+    if (t == &PyUnicode_Type) return PyUnicode_GET_LENGTH(o);
+    if (t == &PySet_Type || t == &PyFrozenSet_Type) return ((PySetObject *)o)->used;
+    return -1;
+}
+
+/* CALL_LEN: len(x) while `len` is the builtin; the length of an exact built-in container is
+ * read inline (ember_len_exact) and boxed without a call when it is a small int. */
 PyObject *
 ember_call_len(PyThreadState *ts, PyObject **base, i64 nargs)
 {
     EMBER_CALL_ARGS(base, nargs, args, total);
     if (EMBER_LIKELY(total == 1 && base[0] == ts->interp->callable_cache.len)) {
-        Py_ssize_t n = PyObject_Length(args[0]);
-        PyObject *res = n < 0 ? NULL : PyLong_FromSsize_t(n);
+        Py_ssize_t n = ember_len_exact(args[0]);
+        if (n < 0) n = PyObject_Length(args[0]);
+        PyObject *res = n < 0 ? NULL : ember_int_box((i64)n);
         ember_call_release(base, args, total);
         return res;
     }

@@ -986,3 +986,47 @@ def test_contains_on_lists_and_tuples_matches_the_interpreter(ember_mod, case):
     oc = call_outcome(fc, Call(*eval(CONTAINS_CASES[case], fc.__globals__)))
     assert_same(oi, oc, case)
     run_both(fi.__globals__["mutating"], fc.__globals__["mutating"], 5)
+
+
+# CALL_LEN reads the length of an exact list, tuple, dict, str, set or frozenset inline and boxes
+# a small result without a call (ember_len_exact, ember_int_box); everything else, subclasses
+# with their own __len__ included, takes PyObject_Length as before.
+LEN_SRC = """
+class L(list):
+    def __len__(self):
+        return 41
+
+class Neg:
+    def __len__(self):
+        return -1
+
+def f(x):
+    n = 0
+    for _ in range(3):
+        n += len(x)
+    return n, len(x) - 1, len(x) == 1
+"""
+
+LEN_CASES = {
+    "list": "[1, 2, 3]",
+    "empty list": "[]",
+    "tuple": "(1,) * 300",
+    "dict": "{i: i for i in range(5)}",
+    "str": "'héllo'",
+    "long str": "'x' * 100000",
+    "set": "{1, 2}",
+    "frozenset": "frozenset(range(256))",
+    "bytes": "b'abc'",
+    "range": "range(10 ** 6)",
+    "list subclass": "L([1])",
+    "negative len": "Neg()",
+    "no len": "3",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEN_CASES))
+def test_len_of_builtin_containers_matches_the_interpreter(ember_mod, case):
+    fi, fc = both(LEN_SRC, warm=[([1, 2],), ((1,),)])
+    oi = call_outcome(fi, Call(eval(LEN_CASES[case], fi.__globals__)))
+    oc = call_outcome(fc, Call(eval(LEN_CASES[case], fc.__globals__)))
+    assert_same(oi, oc, case)
