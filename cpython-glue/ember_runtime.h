@@ -249,6 +249,10 @@ int ember_call_class(PyThreadState *ts, PyObject **base, Py_ssize_t nargs, PyObj
 int ember_iter_direct(PyThreadState *ts, PyObject *obj, PyObject **result);
 /* slot_tp_iter (static in Objects/typeobject.c), learnt at start-up; NULL if that failed. */
 extern getiterfunc ember_slot_tp_iter;
+/* The builtins sum, any and all (the objects of the builtins module at start-up, kept alive by
+ * the shim): calls of them on a compiled generator resume it directly (runtime_slow.c,
+ * reduce_compiled_gen). NULL when they could not be found. */
+extern PyObject *ember_builtin_sum, *ember_builtin_any, *ember_builtin_all;
 /* `a OP b` (NB_ADD, _SUBTRACT, _MULTIPLY, _TRUE_DIVIDE and their in-place forms) through the
  * Python method of a's class, for b of that class or an exact float or int (shim.c); `ts` is
  * the calling thread's state. 1 with *result set and a, b consumed when it handled the

@@ -553,6 +553,93 @@ static int collect_compiled_gen(PyThreadState *ts, PyObject *type, PyObject *gen
     return 1;
 }
 
+/* The next item of generator `gen` for reduce_compiled_gen: resumed directly while it can be
+ * (ember_gen_next_now), else through PyIter_Next. NULL at its end or with an exception. */
+static inline PyObject *gen_next(PyThreadState *ts, PyObject *gen, EmberResumeIC *ic)
+{
+    PyObject *item;
+    if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) item = PyIter_Next(gen);
+    return item;
+}
+
+/* `callable(gen)` for the builtin sum, any or all (no start, no keywords) and an exact generator
+ * whose code Ember runs compiled: the items are taken by resuming it directly, not through
+ * gen_iternext and the interpreter's frame evaluation (the PEP 523 hook) per item, as
+ * collect_compiled_gen does for tuple() and list(). 0 with nothing done when the generator
+ * cannot be resumed so (the builtin is called); else 1 with *res, a new reference or NULL with
+ * an exception.
+ *
+ * What each computes is Python/bltinmodule.c's (3.13):
+ * - any / all: PyObject_IsTrue of each item in order, stopping at the first true (any) or false
+ *   (all) one and leaving the generator suspended there.
+ * - sum: builtin_sum's int phase with start 0: exact ints and bools that are compact are added
+ *   in a Py_ssize_t while it does not overflow. At the first other item (or an overflow) the
+ *   partial sum becomes an int and PyNumber_Add(partial, item) is computed, as there. What
+ *   builtin_sum does next depends only on that result: an exact float enters its float phase,
+ *   anything else its generic PyNumber_Add loop. Both are reached by calling the builtin itself
+ *   on the rest of the generator with the result as start, except for a str, bytes or
+ *   bytearray result, which sum() refuses as a start: its generic loop is run here. (An exact
+ *   int result restarts the builtin's int phase, which adds exact ints and bools to the same
+ *   values PyNumber_Add gives.) */
+static int reduce_compiled_gen(PyThreadState *ts, PyObject *callable, PyObject *gen, EmberResumeIC *ic,
+                               PyObject **res)
+{
+    PyObject *item;
+    if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) return 0;
+    ember_gen_collected++;
+    if (callable != ember_builtin_sum) {
+        int want = callable == ember_builtin_any;   /* any: stop at a true item; all: at a false one */
+        for (; item != NULL; item = gen_next(ts, gen, ic)) {
+            int t = PyObject_IsTrue(item);
+            Py_DECREF(item);
+            if (t < 0) {
+                *res = NULL;
+                return 1;
+            }
+            if (t == want) {
+                *res = Py_NewRef(want ? Py_True : Py_False);
+                return 1;
+            }
+        }
+        *res = PyErr_Occurred() ? NULL : Py_NewRef(want ? Py_False : Py_True);
+        return 1;
+    }
+    Py_ssize_t acc = 0;
+    for (; item != NULL; item = gen_next(ts, gen, ic)) {
+        if ((PyLong_CheckExact(item) || PyBool_Check(item)) && _PyLong_IsCompact((PyLongObject *)item) &&
+            !__builtin_add_overflow(acc, (Py_ssize_t)_PyLong_CompactValue((PyLongObject *)item), &acc)) {
+            Py_DECREF(item);
+            continue;
+        }
+        break;
+    }
+    if (item == NULL) {
+        *res = PyErr_Occurred() ? NULL : PyLong_FromSsize_t(acc);
+        return 1;
+    }
+    PyObject *partial = PyLong_FromSsize_t(acc);
+    PyObject *result = partial ? PyNumber_Add(partial, item) : NULL;
+    Py_XDECREF(partial);
+    Py_DECREF(item);
+    if (result == NULL) {
+        *res = NULL;
+        return 1;
+    }
+    if (PyUnicode_Check(result) || PyBytes_Check(result) || PyByteArray_Check(result)) {
+        while (result != NULL && (item = gen_next(ts, gen, ic)) != NULL) {
+            Py_SETREF(result, PyNumber_Add(result, item));
+            Py_DECREF(item);
+        }
+        if (result != NULL && PyErr_Occurred()) Py_CLEAR(result);
+        *res = result;
+        return 1;
+    }
+    PyObject *args[2] = {gen, result};
+    *res = PyObject_Vectorcall(ember_builtin_sum, args, 2, NULL);
+    Py_DECREF(result);
+    return 1;
+}
+
 static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs, PyObject *kwnames,
                                   EmberResumeIC *ic)
 {
@@ -575,6 +662,15 @@ static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs,
         }
         if (ember_call_class(ts, base, (Py_ssize_t)nargs, &res)) {
             return res;   /* instantiated: the class, the arguments and the new self are dealt with */
+        }
+    }
+    else if (kwnames == NULL && nargs == 1 && ic != NULL && PyGen_CheckExact(args[0]) &&
+             (callable == ember_builtin_sum || callable == ember_builtin_any || callable == ember_builtin_all)) {
+        PyObject *res;
+        if (reduce_compiled_gen(ts, callable, args[0], ic, &res)) {
+            Py_DECREF(callable);
+            Py_DECREF(args[0]);
+            return res;
         }
     }
     else if (Py_TYPE(callable) == &PyMethod_Type) {

@@ -96,8 +96,8 @@ static char *cache_dir;             /* the code cache's directory (set_cache), N
 static uint64_t cache_max_bytes;    /* its size cap */
 static char *host_id;               /* the host build's identity for cache keys */
 long ember_gen_resumes;             /* generator resumptions that entered compiled code */
-long ember_gen_collected;           /* tuple()/list()/set()/frozenset() calls that took a compiled
-                                     * generator's items directly (runtime_slow.c) */
+long ember_gen_collected;           /* tuple()/list()/set()/frozenset()/sum()/any()/all() calls that
+                                     * took a compiled generator's items directly (runtime_slow.c) */
 long ember_ic_slow;                 /* attribute inline-cache lookups that took the out-of-line path
                                      * (runtime_ic.c) */
 
@@ -1603,6 +1603,7 @@ int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args,
 static PyObject *init_name;  /* interned "__init__" */
 static PyObject *iter_name;  /* interned "__iter__" */
 getiterfunc ember_slot_tp_iter;
+PyObject *ember_builtin_sum, *ember_builtin_any, *ember_builtin_all;
 
 /* One entry of a small cache of a class attribute by type version (lookup_by_version). */
 typedef struct {
@@ -3164,6 +3165,13 @@ PyMODINIT_FUNC PyInit__shim(void)
     if (!init_name) return NULL;
     iter_name = PyUnicode_InternFromString("__iter__");
     if (!iter_name) return NULL;
+    PyObject *builtins = PyImport_ImportModule("builtins");
+    if (!builtins) return NULL;
+    ember_builtin_sum = PyObject_GetAttrString(builtins, "sum");
+    ember_builtin_any = PyObject_GetAttrString(builtins, "any");
+    ember_builtin_all = PyObject_GetAttrString(builtins, "all");
+    Py_DECREF(builtins);
+    if (!ember_builtin_sum || !ember_builtin_any || !ember_builtin_all) return NULL;
     for (int k = 0; k < EMBER_BINOPS; k++) {
         binops[k].name = PyUnicode_InternFromString(binops[k].dunder);
         if (!binops[k].name) return NULL;

@@ -287,8 +287,9 @@ def stats():
       interpreter at an eval-breaker check (tracing or monitoring switched on);
     - ``gen_resumes``: generator resumptions that entered compiled code; ``gen_hook``: the PEP
       523 hook that resumes compiled generator frames is installed now; ``gen_collected``:
-      ``tuple()``, ``list()``, ``set()`` or ``frozenset()`` calls from compiled code that took a
-      compiled generator's items by resuming it directly (not through the hook);
+      ``tuple()``, ``list()``, ``set()``, ``frozenset()``, ``sum()``, ``any()`` or ``all()`` calls
+      from compiled code that took a compiled generator's items by resuming it directly (not
+      through the hook);
     - ``ic_slow``: attribute loads, method loads and attribute stores of compiled code that
       went to their inline cache's miss path: no entry answered in the forms compiled code
       tests (every entry's common forms), so the generic operation runs and the cache is

@@ -895,6 +895,67 @@ def f(n):
 """, calls=((0,), (1,), (5,))))
 
 
+CASES.append(GCase("builtins_reduce_generators", """
+class R:
+    def __radd__(self, other):
+        return "r"
+
+class Falsy:
+    def __bool__(self):
+        raise KeyError("no truth")
+
+def each(xs):
+    for x in xs:
+        yield x
+
+def above(xs, k):
+    for x in xs:
+        yield x > k
+
+def gen(n, log):
+    try:
+        for i in range(n):
+            log.append(i)
+            yield i < 2
+    finally:
+        log.append("closed")
+
+def boom(n):
+    for i in range(n):
+        if i == 2:
+            raise ValueError("boom at 2")
+        yield i
+
+def f(n):
+    xs = list(range(-n, n)) + [True, False]
+    out = [sum(each(xs)), sum(each([x * x for x in range(n)])), sum(each(())),
+           sum(each([2 ** 62] * 3)),            # the C sum overflows
+           sum(each([1, 2 ** 40, n])),          # a non-compact int
+           sum(each([1, 1e100, 1.0, -1e100])),  # int phase, then the float phase
+           sum(each([x / 3 for x in range(n)])),
+           sum(each([n, R()])),                 # a str result: the generic loop
+           any(above(xs, n - 2)), any(above(xs, n)), all(above(xs, -n - 1)), all(above(xs, 0))]
+    for reduce in (sum, any, all):
+        log = []
+        out.append(reduce(gen(n, log)))
+        out.append(list(log))                   # where it stopped; closed when dropped
+        try:
+            out.append(reduce(boom(n)))
+        except ValueError as e:
+            out.append((reduce.__name__, str(e)))
+    for bad in ([1, "a"], [n, R(), 3]):
+        try:
+            out.append(sum(each(bad)))
+        except TypeError as e:
+            out.append(str(e))
+    try:
+        out.append(any(each([Falsy()])))
+    except KeyError as e:
+        out.append(str(e))
+    return out
+""", calls=((0,), (1,), (5,))))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_generator_corpus(case):
     pair = both(case.src)
@@ -1076,9 +1137,10 @@ def test_send_site_cache_follows_code_objects():
 
 
 def test_builtins_take_a_compiled_generator_without_the_hook():
-    """tuple(), list(), set() and frozenset() called from compiled code on a compiled
-    generator resume it directly (`gen_collected`), every resumption in compiled code, with the
-    interpreter's results (the corpus case builtins_collect_generators checks the edge cases:
+    """tuple(), list(), set(), frozenset(), sum(), any() and all() called from compiled code on a
+    compiled generator resume it directly (`gen_collected`), every resumption in compiled code,
+    with the interpreter's results (the corpus cases builtins_collect_generators and
+    builtins_reduce_generators check the edge cases:
     errors mid-way, a partly consumed or exhausted generator, unhashable items, PEP 479, a
     tuple subclass). In a process of its own: once any tracing or monitoring tool has been on,
     the direct paths stand aside for good (ember_call_compiled_now) and the hook resumes."""
@@ -1087,19 +1149,24 @@ def test_builtins_take_a_compiled_generator_without_the_hook():
         def double(n):
             for x in range(n):
                 yield x * 2
+        def sign(n, negative):
+            for x in range(n):
+                yield (x * 2 < 0) if negative else (x * 2 >= 0)
         def f(n):
-            return tuple(double(n)), len(set(double(n))), list(double(n))[-1:], len(frozenset(double(n)))
-        assert ember.force_compile(double) and ember.force_compile(f)
+            return (tuple(double(n)), len(set(double(n))), list(double(n))[-1:], len(frozenset(double(n))),
+                    sum(double(n)), any(sign(n, True)), all(sign(n, False)))
+        assert ember.force_compile(double) and ember.force_compile(sign) and ember.force_compile(f)
         f(3)
         s0 = ember.stats()
         r = f(500)
-        assert r == (tuple(range(0, 1000, 2)), 500, [998], 500), r
+        assert r == (tuple(range(0, 1000, 2)), 500, [998], 500, 249500, False, True), r
         s1 = ember.stats()
         print(s1["gen_resumes"] - s0["gen_resumes"], s1["gen_collected"] - s0["gen_collected"])
     """)
     proc = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if not k.startswith("EMBER_")})
     assert proc.returncode == 0, proc.stderr
-    # Four generators of 500 items and a return each: 2004 resumptions, all compiled, and all
-    # four taken by the builtins directly.
-    assert proc.stdout.split() == ["2004", "4"], proc.stdout + proc.stderr
+    # Seven generators of 500 items and a return each (tuple, set, list, frozenset, sum, and any
+    # and all, which find no true / false item): 3507 resumptions, all compiled, and all seven
+    # calls taken by the builtins directly.
+    assert proc.stdout.split() == ["3507", "7"], proc.stdout + proc.stderr
