@@ -1301,6 +1301,26 @@ def f(xs, i, j, k):
       ([1, 2, 3], -100, 100, 1), ([1, 2, 3], 1, 2, 0), ([1, 2, 3], True, 3, True),
       ([1, 2, 3], 0, 2 ** 70, -(2 ** 70)), ([1, 2, 3], mk("Idx"), None, mk("Idx")), ("abcdef", 1, 5, 2),
       (mk("T", (1, 2, 3)), 0, 2, 1), ([], 0, 0, -1), ([1, 2, 3], 0, 3, 2 ** 62)]),
+    # Every bound from None and -n-2 to n+2 with steps +-1, +-2, +-3 and None, on lists and
+    # tuples of a few lengths: the inline index adjustment (runtime_more.c adjust_slice, which
+    # mirrors PySlice_AdjustIndices) must give the interpreter's items for each.
+    Case("slice_bounds_exhaustive", """
+def f(n):
+    xs = list(range(n))
+    t = tuple(xs)
+    bounds = [None] + list(range(-n - 2, n + 3))
+    out = []
+    for k in (None, 1, -1, 2, -2, 3, -3):
+        for i in bounds:
+            for j in bounds:
+                out.append((xs[i:j:k], t[i:j:k]))
+    for i in bounds:
+        for j in bounds:
+            ys = list(xs)
+            ys[i:j] = [9]
+            out.append((xs[i:j], t[i:j], ys))
+    return out
+""", [(0,), (1,), (2,), (5,)]),
     Case("displays_and_star_calls", """
 def g(*args, **kw):
     return args, sorted(kw.items())
