@@ -472,6 +472,9 @@ PyObject *ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *nam
 int ember_store_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name /* borrowed */, PyObject *v,
                         EmberAttrIC *ic);
 PyObject *ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic);
+/* The same two for a site quickened to LOAD_ATTR_WITH_HINT: entry 0's dict-hint form inlined. */
+PyObject *ember_load_attr_ic_hint(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic);
+PyObject *ember_load_attr_ic_hint_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic);
 int ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic);
 /* The entries compiled code tests did not answer: the other entry forms (loads), else the
  * generic operation and re-specialisation; a store's callers have tested every entry. */
@@ -893,6 +896,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_delete_global) X(ember_load_build_class) X(ember_match_class) X(ember_match_mapping) \
     X(ember_match_sequence) X(ember_match_keys) X(ember_get_len) X(ember_unpack_ex) \
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) X(ember_load_attr_ic_borrowed) X(ember_store_attr_ic_borrowed) \
+    X(ember_load_attr_ic_hint) X(ember_load_attr_ic_hint_borrowed) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
     X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_resume_ic_fill) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \

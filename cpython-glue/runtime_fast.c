@@ -802,6 +802,44 @@ ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, 
     return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
 }
 
+/* A site the interpreter quickened to LOAD_ATTR_WITH_HINT (its objects keep their attributes in
+ * a combined __dict__, as go's squares): entry 0's instance-any form, which the serialiser seeds
+ * from that cache, is the inlined test (the dict entry at the hint, or the inline values while
+ * they are valid), then load_attr_ic_hit's. At such sites load_attr_ic_hit's inlined
+ * instance-value test never matched, and every load was a call of load_attr_ic_hit_other.
+ * Borrowed `owner` (the hit takes no reference to it); NULL (no exception) when no entry
+ * answers. */
+static inline PyObject *load_attr_ic_hit_hint(PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    EmberICEntry *e = &ic->e[0];
+    if (EMBER_LIKELY(Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_ANY)) {
+        PyObject *attr = ember_ic_instance_attr(e, owner, name);
+        if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
+    }
+    return load_attr_ic_hit(owner, name, ic);
+}
+
+/* ember_load_attr_ic for a LOAD_ATTR_WITH_HINT site (load_attr_ic_hit_hint). */
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_ic_hint(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    PyObject *attr = load_attr_ic_hit_hint(owner, name, ic);
+    if (EMBER_LIKELY(attr != NULL)) {
+        ember_rc_decref(owner);   /* after the attribute's reference is taken */
+        return attr;
+    }
+    return ember_load_attr_ic_miss(ts, owner, name, ic);
+}
+
+/* ember_load_attr_ic_borrowed for a LOAD_ATTR_WITH_HINT site. */
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_ic_hint_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    PyObject *attr = load_attr_ic_hit_hint(owner, name, ic);
+    if (EMBER_LIKELY(attr != NULL)) return attr;
+    return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
+}
+
 PyObject *
 ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out)
 {

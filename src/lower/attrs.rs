@@ -79,11 +79,22 @@ impl<'ctx> Lower<'ctx, '_> {
                 // A borrowed owner (passes::borrow) goes to the helpers that leave its reference.
                 let borrowed = self.borrowed.contains(&arg(0));
                 let r = match at.spec {
-                    // LOAD_ATTR_WITH_HINT too: the site may also see objects whose values are
-                    // still inline, which the self-specialising cache handles.
-                    AttrSpec::Generic | AttrSpec::InstanceValue | AttrSpec::WithHint => {
+                    AttrSpec::Generic | AttrSpec::InstanceValue | AttrSpec::WithHint if !self.inline_helpers => {
                         let ic = self.attr_ic();
                         let name = if borrowed { "ember_load_attr_ic_borrowed" } else { "ember_load_attr_ic" };
+                        self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
+                    }
+                    AttrSpec::Generic | AttrSpec::InstanceValue => {
+                        let ic = self.attr_ic();
+                        let name = if borrowed { "ember_load_attr_ic_borrowed" } else { "ember_load_attr_ic" };
+                        self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
+                    }
+                    // LOAD_ATTR_WITH_HINT, with the helper bitcode linked: entry 0's dict-hint form
+                    // is the inlined test; objects whose values are still inline are answered by
+                    // the same cache after it.
+                    AttrSpec::WithHint => {
+                        let ic = self.attr_ic();
+                        let name = if borrowed { "ember_load_attr_ic_hint_borrowed" } else { "ember_load_attr_ic_hint" };
                         self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
                     }
                     AttrSpec::Slot => {

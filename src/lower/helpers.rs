@@ -217,6 +217,8 @@ helpers! {
     ember_unpack_ex(P, P, I, P) -> I32;
     ember_load_attr_ic(P, P, P, P) -> Ptr;
     ember_load_attr_ic_borrowed(P, P, P, P) -> Ptr;
+    ember_load_attr_ic_hint(P, P, P, P) -> Ptr;
+    ember_load_attr_ic_hint_borrowed(P, P, P, P) -> Ptr;
     ember_load_method_ic(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic(P, P, P, P, P) -> I32;
     ember_store_attr_ic_borrowed(P, P, P, P, P) -> I32;

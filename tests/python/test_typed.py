@@ -1030,3 +1030,65 @@ def test_len_of_builtin_containers_matches_the_interpreter(ember_mod, case):
     oi = call_outcome(fi, Call(eval(LEN_CASES[case], fi.__globals__)))
     oc = call_outcome(fc, Call(eval(LEN_CASES[case], fc.__globals__)))
     assert_same(oi, oc, case)
+
+
+# A site the interpreter quickened to LOAD_ATTR_WITH_HINT (objects whose attributes live in a
+# combined __dict__) tests entry 0's dict-hint form inline (ember_load_attr_ic_hint); every other
+# layout falls through to the rest of the cache and the miss path. The objects are made inside
+# f, each copy from its own classes (argument copies would not keep a replaced __dict__).
+HINT_SRC = """
+class P:
+    pass
+
+class Q:
+    pass
+
+def make(order, cls=P):
+    o = cls()
+    o.__dict__ = {k: k.upper() for k in order}   # a combined dict, not inline values
+    return o
+
+def inline(order):
+    o = P()
+    for k in order:
+        setattr(o, k, k.lower())
+    return o
+
+def f(orders, mode=None):
+    objs = [inline(o[1:]) if o[0] == "i" else make(o) for o in orders]
+    if mode == "deleted":
+        del objs[0].a
+    elif mode == "dict replaced":
+        objs[0].__dict__ = {"b": 1, "a": 2}
+    elif mode == "class attribute":
+        P.a = "class"
+    elif mode == "other class":
+        objs.append(make("ab", Q))
+    out = []
+    for o in objs:
+        try:
+            out.append((o.a, o.b))
+        except AttributeError as e:
+            out.append(str(e))
+    return out
+"""
+
+HINT_CASES = {
+    "same order": (["cab"] * 3, None),
+    "other order": (["cab", "cba", "bca", "ab"], None),
+    "inline values": (["iab", "cab", "iba", "ib"], None),
+    "missing": (["cab", "ac", "bc"], None),
+    "deleted": (["cab", "cab"], "deleted"),
+    "dict replaced": (["cab", "cab"], "dict replaced"),
+    "class attribute": (["cb", "cab"], "class attribute"),
+    "other class": (["cab"], "other class"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HINT_CASES))
+def test_dict_hint_attribute_sites_match_the_interpreter(ember_mod, case):
+    fi, fc = both(HINT_SRC, exclude=("make", "inline"), warm=[(["cab"] * 3,)])
+    before = ember_mod.stats()["ic_slow"]
+    run_both(fi, fc, ["cab"] * 40)
+    assert ember_mod.stats()["ic_slow"] - before <= 4, "the dict-hint sites missed their entry"
+    run_both(fi, fc, *HINT_CASES[case])
