@@ -16,6 +16,7 @@
 #include "ember.h"                    /* EMBER_NOT_A_NUMBER_BITS */
 #include <string.h>
 
+#include "internal/pycore_call.h"    /* _PyObject_VectorcallTstate */
 #include "internal/pycore_ceval.h"   /* _PyEval_BinaryOps, _PyEval_FormatExcCheckArg, ... */
 #include "internal/pycore_dict.h"    /* _PyDict_LoadGlobal, _PyDict_FromItems */
 #include "internal/pycore_long.h"    /* _PyLong_IsCompact */
@@ -688,8 +689,10 @@ static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs,
         return res;   /* compiled callee: callable and args were consumed */
     }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    res = PyObject_Vectorcall(
-        callable, args, (size_t)(total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+    /* PyObject_Vectorcall with the thread state in hand: it would look it up in thread-local
+     * storage (a __tls_get_addr call from the shared libpython) and then do exactly this. */
+    res = _PyObject_VectorcallTstate(ts, callable, args, (size_t)(total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     kwnames);
     Py_XDECREF(kwnames);
     Py_DECREF(callable);
     for (Py_ssize_t i = 0; i < total; i++) {

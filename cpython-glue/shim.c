@@ -16,6 +16,7 @@
 #include "internal/pycore_function.h"
 #include "internal/pycore_interp.h"
 #include "internal/pycore_ceval.h"
+#include "internal/pycore_call.h"            /* _PyObject_VectorcallTstate */
 #include "internal/pycore_object.h"          /* _PyObject_HEAD_INIT */
 #include "serialize.h"
 #include "perf.h"
@@ -1706,7 +1707,7 @@ int ember_binop_direct(PyThreadState *ts, PyObject *a, PyObject *b, int nb, PyOb
     if (!ember_call_direct(ts, meth, args, 2, &res)) {   /* steals meth, a and b when it takes the call */
         Py_DECREF(a);   /* not taken: the generic call's frame takes its own */
         Py_DECREF(b);
-        res = PyObject_Vectorcall(meth, args, 2, NULL);
+        res = _PyObject_VectorcallTstate(ts, meth, args, 2, NULL);
         Py_DECREF(meth);
     }
     if (res == Py_NotImplemented && tb != tp) {
@@ -1783,7 +1784,7 @@ int ember_call_class(PyThreadState *ts, PyObject **base, Py_ssize_t nargs, PyObj
     base[1] = Py_NewRef(self);
     PyObject *res;
     if (!ember_call_direct(ts, init, base + 1, nargs + 1, &res)) {
-        res = PyObject_Vectorcall(init, base + 1, (size_t)(nargs + 1), NULL);
+        res = _PyObject_VectorcallTstate(ts, init, base + 1, (size_t)(nargs + 1), NULL);
         Py_DECREF(init);
         for (Py_ssize_t i = 1; i < nargs + 2; i++) Py_DECREF(base[i]);
     }
