@@ -781,34 +781,47 @@ static inline PyObject *load_attr_ic_hit(PyObject *owner, PyObject *name, EmberA
     return load_attr_ic_hit_other(owner, name, ic);
 }
 
-EMBER_INLINE_HELPER PyObject *
-ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+/* The rest of an attribute load after the inline-cache test gave `attr` (new reference, or NULL
+ * when no entry answered): on a hit the owner's reference is released (after the attribute's
+ * was taken), else the miss path takes the owner. */
+static inline PyObject *load_attr_done(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
+                                       PyObject *attr)
 {
-    PyObject *attr = load_attr_ic_hit(owner, name, ic);
     if (EMBER_LIKELY(attr != NULL)) {
-        ember_rc_decref(owner);   /* after the attribute's reference is taken */
+        ember_rc_decref(owner);
         return attr;
     }
     return ember_load_attr_ic_miss(ts, owner, name, ic);
 }
 
-/* The same with `owner` borrowed (passes/borrow.rs): no reference to it is taken or dropped on a
- * hit; a miss, which may run Python code, gets its own. */
-EMBER_INLINE_HELPER PyObject *
-ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+/* The same for a borrowed `owner` (passes/borrow.rs): no reference to it is taken or dropped on
+ * a hit; a miss, which may run Python code, gets its own. */
+static inline PyObject *load_attr_done_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name,
+                                                EmberAttrIC *ic, PyObject *attr)
 {
-    PyObject *attr = load_attr_ic_hit(owner, name, ic);
     if (EMBER_LIKELY(attr != NULL)) return attr;
     return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
 }
 
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    return load_attr_done(ts, owner, name, ic, load_attr_ic_hit(owner, name, ic));
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    return load_attr_done_borrowed(ts, owner, name, ic, load_attr_ic_hit(owner, name, ic));
+}
+
 /* A site the interpreter quickened to LOAD_ATTR_WITH_HINT (its objects keep their attributes in
- * a combined __dict__, as go's squares): entry 0's instance-any form, which the serialiser seeds
- * from that cache, is the inlined test (the dict entry at the hint, or the inline values while
- * they are valid), then load_attr_ic_hit's. At such sites load_attr_ic_hit's inlined
- * instance-value test never matched, and every load was a call of load_attr_ic_hit_other.
- * Borrowed `owner` (the hit takes no reference to it); NULL (no exception) when no entry
- * answers. */
+ * a combined __dict__, as go's squares): entry 0's instance-any form, which the first miss fills
+ * for such objects (runtime_ic.c respecialise_instance; the cache starts empty), is the inlined
+ * test (the dict entry at the hint, or the inline values while they are valid), then
+ * load_attr_ic_hit's. At such sites load_attr_ic_hit's inlined instance-value test never
+ * matched, and every load was a call of load_attr_ic_hit_other. Borrowed `owner` (the hit takes
+ * no reference to it); NULL (no exception) when no entry answers. */
 static inline PyObject *load_attr_ic_hit_hint(PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
     EmberICEntry *e = &ic->e[0];
@@ -819,25 +832,17 @@ static inline PyObject *load_attr_ic_hit_hint(PyObject *owner, PyObject *name, E
     return load_attr_ic_hit(owner, name, ic);
 }
 
-/* ember_load_attr_ic for a LOAD_ATTR_WITH_HINT site (load_attr_ic_hit_hint). */
+/* ember_load_attr_ic and its borrowed form for a LOAD_ATTR_WITH_HINT site. */
 EMBER_INLINE_HELPER PyObject *
 ember_load_attr_ic_hint(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    PyObject *attr = load_attr_ic_hit_hint(owner, name, ic);
-    if (EMBER_LIKELY(attr != NULL)) {
-        ember_rc_decref(owner);   /* after the attribute's reference is taken */
-        return attr;
-    }
-    return ember_load_attr_ic_miss(ts, owner, name, ic);
+    return load_attr_done(ts, owner, name, ic, load_attr_ic_hit_hint(owner, name, ic));
 }
 
-/* ember_load_attr_ic_borrowed for a LOAD_ATTR_WITH_HINT site. */
 EMBER_INLINE_HELPER PyObject *
 ember_load_attr_ic_hint_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    PyObject *attr = load_attr_ic_hit_hint(owner, name, ic);
-    if (EMBER_LIKELY(attr != NULL)) return attr;
-    return ember_load_attr_ic_miss(ts, Py_NewRef(owner), name, ic);
+    return load_attr_done_borrowed(ts, owner, name, ic, load_attr_ic_hit_hint(owner, name, ic));
 }
 
 PyObject *

@@ -519,6 +519,16 @@ ember_call_ic(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic)
     return call_impl(ts, base, nargs, NULL, ic);
 }
 
+/* The next item of generator `gen` for collect_compiled_gen and reduce_compiled_gen: resumed
+ * directly while it can be (ember_gen_next_now), else through PyIter_Next. NULL at its end or
+ * with an exception. */
+static inline PyObject *gen_next(PyThreadState *ts, PyObject *gen, EmberResumeIC *ic)
+{
+    PyObject *item;
+    if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) item = PyIter_Next(gen);
+    return item;
+}
+
 /* tuple(g), list(g), set(g) or frozenset(g) (`type` exactly one of those builtins) of an exact
  * generator `g` whose code is compiled, as generator expressions feeding them are (nqueens):
  * the items are taken by resuming the compiled code directly (ember_gen_next_now, as FOR_ITER
@@ -545,22 +555,13 @@ static int collect_compiled_gen(PyThreadState *ts, PyObject *type, PyObject *gen
         int err = as_set ? PySet_Add(acc, item) : PyList_Append(acc, item);
         Py_DECREF(item);
         if (err < 0) break;
-        if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) item = PyIter_Next(gen);
+        item = gen_next(ts, gen, ic);
     }
     if (PyErr_Occurred()) Py_CLEAR(acc);
     else if (type == (PyObject *)&PyTuple_Type) Py_SETREF(acc, PyList_AsTuple(acc));
     else if (type == (PyObject *)&PyFrozenSet_Type) Py_SETREF(acc, PyFrozenSet_New(acc));
     *res = acc;
     return 1;
-}
-
-/* The next item of generator `gen` for reduce_compiled_gen: resumed directly while it can be
- * (ember_gen_next_now), else through PyIter_Next. NULL at its end or with an exception. */
-static inline PyObject *gen_next(PyThreadState *ts, PyObject *gen, EmberResumeIC *ic)
-{
-    PyObject *item;
-    if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) item = PyIter_Next(gen);
-    return item;
 }
 
 /* `callable(gen)` for the builtin sum, any or all (no start, no keywords) and an exact generator

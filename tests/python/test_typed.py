@@ -912,6 +912,15 @@ def test_float_stores_leave_shared_floats_alone(ember_mod):
     assert sys.getrefcount(kept) == 2
 
 
+def same_on(fi, fc, args, label):
+    """Calls both copies with the arguments `args`, a tuple expression evaluated in each copy's
+    own namespace (so that the classes it names are that copy's own), and asserts that the
+    outcomes agree."""
+    oi = call_outcome(fi, Call(*eval(args, fi.__globals__)))
+    oc = call_outcome(fc, Call(*eval(args, fc.__globals__)))
+    assert_same(oi, oc, label)
+
+
 # `x in seq` for an exact list or tuple compares exact ints and strs itself (ember_contains_op,
 # contains_exact_items); every other item goes through the generic comparison, in order, and may
 # change the list while the scan runs.
@@ -982,9 +991,7 @@ CONTAINS_CASES = {
 @pytest.mark.parametrize("case", sorted(CONTAINS_CASES))
 def test_contains_on_lists_and_tuples_matches_the_interpreter(ember_mod, case):
     fi, fc = both(CONTAINS_SRC, warm=[(1, [1, 2]), ("a", ("a",))])
-    oi = call_outcome(fi, Call(*eval(CONTAINS_CASES[case], fi.__globals__)))
-    oc = call_outcome(fc, Call(*eval(CONTAINS_CASES[case], fc.__globals__)))
-    assert_same(oi, oc, case)
+    same_on(fi, fc, CONTAINS_CASES[case], case)
     run_both(fi.__globals__["mutating"], fc.__globals__["mutating"], 5)
 
 
@@ -1027,9 +1034,7 @@ LEN_CASES = {
 @pytest.mark.parametrize("case", sorted(LEN_CASES))
 def test_len_of_builtin_containers_matches_the_interpreter(ember_mod, case):
     fi, fc = both(LEN_SRC, warm=[([1, 2],), ((1,),)])
-    oi = call_outcome(fi, Call(eval(LEN_CASES[case], fi.__globals__)))
-    oc = call_outcome(fc, Call(eval(LEN_CASES[case], fc.__globals__)))
-    assert_same(oi, oc, case)
+    same_on(fi, fc, f"({LEN_CASES[case]},)", case)
 
 
 # A site the interpreter quickened to LOAD_ATTR_WITH_HINT (objects whose attributes live in a
