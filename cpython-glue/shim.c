@@ -846,18 +846,86 @@ static void load_only_missed(CodeInfo *info)
     info->cache_retry_at = 2 * info->samples + 1;
 }
 
-/* A function whose compile was dropped from a full queue (EMBER_AUTO=N): its calls keep
- * going through the trampoline when they are not inlined, to be counted and submitted again,
- * but it gets its version back, so that call sites the interpreter specialises inline it
- * meanwhile (a recursion through generic calls of the trampoline would spend the C stack:
- * CPython's test_call TestRecursion.test_super_deep, with EMBER_AUTO=0, 90,000 levels). */
-static void keep_counting(PyFunctionObject *func, CodeInfo *info)
+/* A function whose compile was dropped from a full queue (EMBER_AUTO=N) goes back to the
+ * interpreter's own calls, with its version, so that call sites the interpreter specialises
+ * inline it meanwhile (a recursion through generic calls of the trampoline would spend the C
+ * stack: CPython's test_call TestRecursion.test_super_deep, with EMBER_AUTO=0, 90,000 levels),
+ * and waits for a place in the queue (retry_later). It used to stay on the trampoline to be
+ * counted and submitted again; calls the interpreter inlines are never counted, and those that
+ * were serialised it anew every EMBER_AUTO calls, to be dropped again (390,000 times in the first
+ * second of deltablue at EMBER_AUTO=2). */
+static void retry_later(PyFunctionObject *func, CodeInfo *info);
+
+static void wait_for_room(PyFunctionObject *func, CodeInfo *info)
 {
     if (cost_policy || parked) return;
     info->dropped = 1;
-    if (func->vectorcall == ember_vectorcall || func->vectorcall == py_function_vectorcall) {
-        restore_interpreted(func);
-        func->vectorcall = ember_vectorcall;
+    if (func->vectorcall == ember_vectorcall) restore_interpreted(func);
+    retry_later(func, info);
+}
+
+/* ---- dropped compiles, submitted again when the queue has room (EMBER_AUTO=N) ----
+ * A function whose compile found the queue full of hotter ones runs the interpreter's calls
+ * (wait_for_room). Before this, nothing submitted it again but a call through the trampoline,
+ * and the interpreter's specialised call sites inline it instead: a program whose imports filled
+ * the queue (EMBER_AUTO=2 queues every function called twice) had none of its own functions
+ * compiled, however hot (deltablue: 0 of 60 after 4 s, 0.74x the interpreter). So each dropped
+ * function waits here, by weak reference, oldest first; every finished compile frees a place in the
+ * queue, and bg_install_ready submits that many of them again (try_compile: serialised anew,
+ * with the profile as it is now). One dropped again comes back to the end. When more than
+ * EMBER_RETRY_SLOTS wait, the oldest is forgotten: it stays with the interpreter, as every
+ * dropped function did before. */
+#define EMBER_RETRY_SLOTS 4096
+static PyObject *retry_ring[EMBER_RETRY_SLOTS];   /* weak references to functions (owned) */
+static unsigned retry_head, retry_count;           /* oldest slot; slots in use */
+
+static void retry_later(PyFunctionObject *func, CodeInfo *info)
+{
+    if (info->retry_waiting) return;
+    PyObject *ref = untracked_weakref((PyObject *)func);
+    if (!ref) return;
+    if (retry_count == EMBER_RETRY_SLOTS) {   /* full: forget the oldest */
+        PyObject *f = NULL;
+        if (PyWeakref_GetRef(retry_ring[retry_head], &f) < 0) PyErr_Clear();
+        if (f) {
+            CodeInfo *old = ember_code_info((PyCodeObject *)((PyFunctionObject *)f)->func_code);
+            if (old) old->retry_waiting = 0;
+            Py_DECREF(f);
+        }
+        Py_CLEAR(retry_ring[retry_head]);
+        retry_head = (retry_head + 1) % EMBER_RETRY_SLOTS;
+        retry_count--;
+    }
+    retry_ring[(retry_head + retry_count) % EMBER_RETRY_SLOTS] = ref;
+    retry_count++;
+    info->retry_waiting = 1;
+}
+
+/* Submits up to `n` waiting functions again (GIL held). Dead ones, and those compiled, queued
+ * or refused meanwhile (a call through the trampoline may have submitted one), are skipped
+ * without counting. */
+static void retry_dropped(size_t n)
+{
+    unsigned budget = retry_count;   /* each is looked at once per call, however often it is dropped again */
+    while (n > 0 && budget-- > 0 && retry_count > 0) {
+        PyObject *ref = retry_ring[retry_head];
+        retry_ring[retry_head] = NULL;
+        retry_head = (retry_head + 1) % EMBER_RETRY_SLOTS;
+        retry_count--;
+        PyObject *f = NULL;
+        if (PyWeakref_GetRef(ref, &f) < 0) PyErr_Clear();
+        Py_DECREF(ref);
+        if (f == NULL) continue;
+        PyFunctionObject *func = (PyFunctionObject *)f;
+        CodeInfo *info = ember_code_info((PyCodeObject *)func->func_code);
+        if (info) info->retry_waiting = 0;
+        if (info && info->state == 0 && !info->entry && ember_enabled && auto_threshold >= 0 && !cost_policy &&
+            jit_list_names(func)) {
+            info->dropped = 0;
+            (void)try_compile(func, info, 0);
+            n--;
+        }
+        Py_DECREF(f);
     }
 }
 
@@ -870,10 +938,11 @@ static void bg_install_ready(void)
     if (!p_bg_ready || !p_bg_ready()) return;
     EmberBgResult res[BG_POLL_BATCH];
     PyObject *exc = PyErr_GetRaisedException();
-    size_t n;
+    size_t n, freed = 0;   /* compiles finished: places the queue has gained */
     while ((n = p_bg_poll(res, BG_POLL_BATCH)) > 0) {
         for (size_t i = 0; i < n; i++) {
             CodeInfo *info = (CodeInfo *)(uintptr_t)res[i].token;
+            if (res[i].status != EMBER_STATUS_DROPPED) freed++;
             PyObject *name = info->pending_name;
             info->pending_name = NULL;
             if (res[i].status == EMBER_STATUS_OK) {
@@ -885,7 +954,7 @@ static void bg_install_ready(void)
                 info->state = 0;   /* counts its calls again and is submitted again when hot */
                 info->ncalls = 0;
                 PyObject *f = take_pending_func(info);
-                if (f) keep_counting((PyFunctionObject *)f, info);
+                if (f) wait_for_room((PyFunctionObject *)f, info);
                 Py_XDECREF(f);
             }
             else {
@@ -899,6 +968,7 @@ static void bg_install_ready(void)
             Py_XDECREF(name);
         }
     }
+    if (freed && retry_count) retry_dropped(freed);
     PyErr_SetRaisedException(exc);
 }
 
@@ -1462,7 +1532,7 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
         }
         if (st == EMBER_STATUS_DROPPED) {   /* queue full of hotter functions: try again later */
             info->ncalls = 0;
-            keep_counting(func, info);
+            wait_for_room(func, info);
             Py_DECREF(name);
             return 0;
         }
@@ -2726,7 +2796,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -2738,7 +2808,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
                          "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms,
                          "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False,
-                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow);
+                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later

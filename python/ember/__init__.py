@@ -273,8 +273,9 @@ def stats():
     - ``samples``: the cost policy's samples (one per 5 ms of running Python code);
     - ``background``: compiles go to the compile thread; ``queued``: compiles handed to it;
       ``bg_queued`` / ``bg_max_queued``: its queue length now and at most; ``bg_dropped``:
-      compiles dropped from a full queue (retried when hot again); ``bg_cancelled``: compiles
-      withdrawn because their code object died;
+      compiles dropped from a full queue (under ``EMBER_AUTO=N`` submitted again as finished
+      compiles free places, ``bg_retrying`` of them waiting now; under the cost policy at a
+      later sample); ``bg_cancelled``: compiles withdrawn because their code object died;
     - ``cache_loaded`` / ``cache_stored`` / ``cache_rejected``: code-cache entries used, written,
       and found truncated, corrupt or foreign (deleted, never run); ``warm_start``: an earlier
       run of this program (``python -m ember``'s script or module) ran compiled code, so the

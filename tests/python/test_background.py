@@ -150,6 +150,41 @@ print("queued", ember.stats()["queued"])
     assert "Traceback" not in proc.stderr and "Fatal" not in proc.stderr
 
 
+def test_functions_dropped_from_a_full_queue_are_compiled_later(tmp_path):
+    """EMBER_AUTO=N: 300 functions hot at once overflow the compile queue (256 places). The
+    dropped ones go back to the interpreter's calls; each is called from its own interpreted
+    caller (module `callers`, not on the jit list), whose call site the interpreter specialises
+    and then inlines, so no later call of theirs comes through Ember. They wait for a place
+    instead and are submitted again as finished compiles free places: in the end all 300 are
+    compiled and return the interpreter's results. (Before, the dropped ones never were: 257
+    of 300 here; a program whose imports filled the queue never had its own functions
+    compiled.)"""
+    jitlist = tmp_path / "jitlist.txt"
+    jitlist.write_text("gen:*\n")
+    proc = ok(run_script(tmp_path, """
+        import ember, time
+        ns = {"__name__": "gen"}
+        exec("\\n".join(f"def f{i}(x):\\n    return x * {i} + 1" for i in range(300)), ns)
+        callers = {"__name__": "callers", **{f"f{i}": ns[f"f{i}"] for i in range(300)}}
+        exec("\\n".join(f"def c{i}():\\n    return f{i}(3)" for i in range(300)), callers)
+        cs = [callers[f"c{i}"] for i in range(300)]
+        fs = [ns[f"f{i}"] for i in range(300)]
+        first = [c() for c in cs]        # EMBER_AUTO=0: each f submitted at its first call
+        dropped = ember.stats()["bg_dropped"]
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            for _ in range(20):
+                [c() for c in cs]        # specialised sites: calls of dropped ones are inlined
+            ember.wait_for_compiles(60)  # installs, and submits waiting ones again
+            st = ember.stats()
+            if st["bg_queued"] == 0 and st["bg_retrying"] == 0:
+                break
+        print(dropped > 0, sum(ember.is_compiled(f) for f in fs),
+              [c() for c in cs] == first == [3 * i + 1 for i in range(300)], ember.stats()["bg_retrying"])
+    """, env=bg_env(EMBER_JIT_LIST=str(jitlist), EMBER_AUTO=0), timeout=300))
+    assert proc.stdout.split() == ["True", "300", "True", "0"], proc.stdout + proc.stderr
+
+
 def test_function_redefined_while_its_compile_is_queued(tmp_path):
     """A function redefined (new code object) or given another __code__ while its compile is
     queued: each code object gets its own compiled code; calls always run the current code."""
