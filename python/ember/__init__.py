@@ -291,6 +291,8 @@ def stats():
       ``tuple()``, ``list()``, ``set()``, ``frozenset()``, ``sum()``, ``any()`` or ``all()`` calls
       from compiled code that took a compiled generator's items by resuming it directly (not
       through the hook);
+    - ``global_slow``: executions of specialised global loads in compiled code that took the
+      full lookup (their cached dict entry no longer holds the name: the global was deleted);
     - ``ic_slow``: attribute loads, method loads and attribute stores of compiled code that
       went to their inline cache's miss path: no entry answered in the forms compiled code
       tests (every entry's common forms), so the generic operation runs and the cache is
