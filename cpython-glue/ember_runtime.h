@@ -744,6 +744,9 @@ static inline int ember_call_compiled_now(PyThreadState *ts, PyObject *callable,
 /* ember_call_direct through the site's cache `ic` (NULL: no cache, as ember_call_direct). */
 int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result,
                          EmberResumeIC *ic);
+/* A plain interpreted Python function called from compiled code, its frame pushed directly
+ * (shim.c): 1 with *result set and callable and args consumed, else 0 with nothing done. */
+int ember_call_interpreted(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result);
 
 /* The common case of ember_gen_prepare (shim.c), for code that runs the entry itself: `gen`
  * is suspended (or fresh and sent None), its function is one Ember manages with compiled

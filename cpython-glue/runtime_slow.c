@@ -732,6 +732,9 @@ static inline PyObject *call_impl(PyThreadState *ts, PyObject **base, i64 nargs,
     if (kwnames == NULL && ember_call_direct_ic(ts, callable, args, total, &res, ic)) {
         return res;   /* compiled callee: callable and args were consumed */
     }
+    if (kwnames == NULL && ember_call_interpreted(ts, callable, args, total, &res)) {
+        return res;   /* interpreted Python callee: callable and args were consumed */
+    }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     /* PyObject_Vectorcall with the thread state in hand: it would look it up in thread-local
      * storage (a __tls_get_addr call from the shared libpython) and then do exactly this. */

@@ -1673,6 +1673,25 @@ int ember_call_direct_ic(PyThreadState *ts, PyObject *callable, PyObject **args,
     return call_direct(ts, callable, args, nargs, result, ic);
 }
 
+/* A call from compiled code (call_impl) of a Python function Ember leaves to the interpreter
+ * (its vectorcall is still _PyFunction_Vectorcall: under the cost policy every function until
+ * it is compiled), binding exactly its positional parameters: the frame is pushed with
+ * `callable` and the arguments stolen, and the interpreter runs it (_PyEval_EvalFrame, which
+ * honours a PEP 523 hook). That is what _PyFunction_Vectorcall and _PyEval_Vector do
+ * (Objects/call.c, Python/ceval.c), after finding the thread state in thread-local storage and
+ * taking references to the arguments that the caller then drops. Returns 1 with *result set
+ * (NULL: an exception), or 0 with nothing stolen. */
+int ember_call_interpreted(PyThreadState *ts, PyObject *callable, PyObject **args, Py_ssize_t nargs, PyObject **result)
+{
+    if (Py_TYPE(callable) != &PyFunction_Type || ((PyFunctionObject *)callable)->vectorcall != py_function_vectorcall)
+        return 0;
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    if (!ember_simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize)) return 0;
+    *result = _PyEval_EvalFrame(ts, ember_push_stolen(ts, func, args, nargs), 0);
+    return 1;
+}
+
 static PyObject *init_name;  /* interned "__init__" */
 static PyObject *iter_name;  /* interned "__iter__" */
 getiterfunc ember_slot_tp_iter;
