@@ -587,6 +587,9 @@ typedef struct {
     uint64_t cache_retry_at; /* samples before the next load-only request */
     uint64_t full_since; /* on a warm start, its samples when a compile first paid (0: not yet) */
     char *refusal;       /* why it stays interpreted (state 2; PyMem_Raw-owned), for ember.why_not */
+    int pre_slot;        /* 1 + its place among the wires kept for a compile after exit (shim.c
+                          * precompile_keep); 0: none */
+    uint64_t pre_samples; /* its samples when that wire was serialised */
 } CodeInfo;
 
 /* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */

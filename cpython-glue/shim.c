@@ -118,6 +118,8 @@ static void ember_log(const char *fmt, ...)
 uint64_t ember_code_epoch;          /* bumped when a code object with a record dies or an entry is withdrawn (EmberResumeIC) */
 
 static void osr_forget(CodeInfo *info);
+static void precompile_forget(CodeInfo *info);
+
 static void free_info(void *p)
 {
     CodeInfo *info = p;
@@ -126,6 +128,7 @@ static void free_info(void *p)
     /* A queued compile of this code: withdrawn, so that no result names the freed record. */
     if (info->state == 3 && p_bg_cancel) p_bg_cancel((uint64_t)(uintptr_t)info);
     osr_forget(info);   /* an armed code object dies with its events */
+    precompile_forget(info);   /* its kept wire is still compiled after exit */
     Py_XDECREF(info->pending_name);
     Py_XDECREF(info->pending_func);
     if (info->handle && p_free) p_free(info->handle);
@@ -134,8 +137,11 @@ static void free_info(void *p)
 }
 
 /* Marks `info` refused (state 2: stays interpreted) for `why`, which ember.why_not reports. */
+static void precompile_drop(CodeInfo *info);
+
 static void refuse(CodeInfo *info, const char *why)
 {
+    precompile_drop(info);
     info->state = 2;
     PyMem_RawFree(info->refusal);
     size_t n = strlen(why) + 1;
@@ -1278,6 +1284,88 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
     return saved_us * 100 >= cost_us * percent;
 }
 
+/* ---- compiling for the next run (EMBER_PRECOMPILE) ----
+ * Under the cost policy most functions of a short run are never compiled: the run ends before
+ * a compile would pay. With the code cache on, a later run of the same program could load them
+ * from the cache at their first sample, for EMBER_COST_CACHED_US, but only if some run compiled
+ * them. So a function the sampler found running EMBER_PRECOMPILE_MIN_SAMPLES times or more
+ * (about 10 ms of interpreted time; serialised again at twice as many, so that the kept wire has
+ * the profile of later samples) keeps its HIR wire bytes here (at most EMBER_PRECOMPILE_MAX), with
+ * the path of its hot marker; a compile, queue or refusal here drops it. At exit the program
+ * (ember._cli) writes the kept wires to one file under <cache>/precompile/ (precompile_write)
+ * and starts a detached process at idle priority, with no terminal or pipe of the program's,
+ * that compiles them into the cache and leaves their hot markers (precompile_run), so the
+ * program's own exit does not wait. The next run prices those functions as cache loads. */
+#define EMBER_PRECOMPILE_MAX 128
+#define EMBER_PRECOMPILE_MIN_SAMPLES 2
+#define EMBER_PRECOMPILE_MAGIC "EMBERPC1"
+typedef struct {
+    unsigned char *wire;   /* PyMem-owned; NULL: a free place */
+    size_t len;
+    CodeInfo *info;        /* its record while the code object lives, else NULL */
+    char marker[PATH_MAX]; /* its hot marker's path */
+} PrecompileWire;
+static PrecompileWire pre_wires[EMBER_PRECOMPILE_MAX];
+static int pre_used;        /* places handed out (a dropped one stays free) */
+static int precompile_on;   /* set_precompile */
+
+static int serialize_for_compile(PyFunctionObject *func, CodeInfo *info, int osr, unsigned char **wire, size_t *len,
+                                 char *err, size_t errlen);
+static int osr_wanted(PyCodeObject *co);
+
+/* The function of `info` is compiled, queued or refused here: its kept wire is not needed. */
+static void precompile_drop(CodeInfo *info)
+{
+    if (!info->pre_slot) return;
+    PrecompileWire *w = &pre_wires[info->pre_slot - 1];
+    PyMem_Free(w->wire);
+    w->wire = NULL;
+    w->info = NULL;
+    info->pre_slot = 0;
+}
+
+/* The code object of `info` dies: its kept wire stays, with no record. */
+static void precompile_forget(CodeInfo *info)
+{
+    if (info->pre_slot) pre_wires[info->pre_slot - 1].info = NULL;
+}
+
+/* Keeps (or replaces) the wire of a sampled function that stays interpreted (GIL held). */
+static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
+{
+    if (!precompile_on || !cache_dir || !cost_policy || info->state != 0 || info->samples < EMBER_PRECOMPILE_MIN_SAMPLES ||
+        info->samples < 2 * info->pre_samples)
+        return;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    if (!info->pre_slot && pre_used == EMBER_PRECOMPILE_MAX) return;
+    if (refusal_reason(co) || is_instrumented(co) || !jit_list_names(func)) return;
+    info->pre_samples = info->samples;
+    unsigned char *wire = NULL;
+    size_t len = 0;
+    char err[256];
+    PyObject *exc = PyErr_GetRaisedException();
+    int rc = serialize_for_compile(func, info, osr_wanted(co), &wire, &len, err, sizeof err);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+    if (rc < 0) return;
+    PrecompileWire *w;
+    if (info->pre_slot) {
+        w = &pre_wires[info->pre_slot - 1];
+        PyMem_Free(w->wire);
+    }
+    else {
+        w = &pre_wires[pre_used++];
+        info->pre_slot = pre_used;
+        w->info = info;
+        if (hot_marker_path(co, w->marker, sizeof w->marker) < 0) {
+            PyErr_Clear();
+            w->marker[0] = 0;
+        }
+    }
+    w->wire = wire;
+    w->len = len;
+}
+
 static int take_sample(void *unused)
 {
     (void)unused;
@@ -1332,6 +1420,8 @@ static int take_sample(void *unused)
              !is_instrumented(co) && jit_list_names(func) && !refusal_reason(co)) {
         cache_mark_hot(co, info, 2);   /* for later processes; this one goes on as it was */
     }
+    if (info->state == 0) precompile_keep(func, info);
+    else precompile_drop(info);
 done:
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
@@ -2817,7 +2907,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:l}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:l,s:i}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -2829,7 +2919,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
                          "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms,
                          "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False,
-                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "global_slow", ember_global_slow);
+                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "global_slow", ember_global_slow, "precompile_kept", pre_used);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later
@@ -2910,6 +3000,116 @@ static PyObject *shim_bg_shutdown(PyObject *self, PyObject *unused)
     }
     exiting = 1;
     Py_RETURN_NONE;
+}
+
+/* set_precompile(on): EMBER_PRECOMPILE, keep sampled functions' wires for a compile after
+ * exit (see "compiling for the next run"). */
+static PyObject *shim_set_precompile(PyObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    precompile_on = on;
+    Py_RETURN_NONE;
+}
+
+/* precompile_write(dir): writes the kept wires of functions still interpreted to a new file in
+ * `dir` (created, mode 0700, with the cache directory) and returns its path, or None when there
+ * are none. The file: EMBER_PRECOMPILE_MAGIC, then per function a native-endian uint32 marker
+ * path length, the path, a uint64 wire length and the wire; written to a temporary name and
+ * renamed, so a reader never sees half of it. The kept wires are released. */
+static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
+{
+    const char *dir = PyUnicode_AsUTF8(arg);
+    if (!dir || !cache_dir) return dir ? Py_NewRef(Py_None) : NULL;
+    int n = 0;
+    for (int i = 0; i < pre_used; i++) {
+        PrecompileWire *w = &pre_wires[i];
+        if (w->wire && w->info && w->info->state != 0) precompile_drop(w->info);
+        if (w->wire) n++;
+    }
+    if (n == 0) Py_RETURN_NONE;
+    mkdir(cache_dir, 0700);
+    mkdir(dir, 0700);
+    char tmp[PATH_MAX], path[PATH_MAX];
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    snprintf(path, sizeof path, "%s/%ld-%lld%09ld.wires", dir, (long)getpid(), (long long)t.tv_sec, t.tv_nsec);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fh = fopen(tmp, "wb");
+    int ok = fh != NULL && fwrite(EMBER_PRECOMPILE_MAGIC, 8, 1, fh) == 1;
+    for (int i = 0; ok && i < pre_used; i++) {
+        PrecompileWire *w = &pre_wires[i];
+        if (!w->wire) continue;
+        uint32_t ml = (uint32_t)strlen(w->marker);
+        uint64_t wl = w->len;
+        ok = fwrite(&ml, sizeof ml, 1, fh) == 1 && (ml == 0 || fwrite(w->marker, ml, 1, fh) == 1) &&
+             fwrite(&wl, sizeof wl, 1, fh) == 1 && fwrite(w->wire, w->len, 1, fh) == 1;
+    }
+    if (fh && fclose(fh) != 0) ok = 0;
+    for (int i = 0; i < pre_used; i++) {
+        if (pre_wires[i].info) pre_wires[i].info->pre_slot = 0;
+        PyMem_Free(pre_wires[i].wire);
+        pre_wires[i].wire = NULL;
+        pre_wires[i].info = NULL;
+    }
+    pre_used = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        Py_RETURN_NONE;
+    }
+    ember_log("Ember: %d functions that stayed interpreted go to %s, to be compiled for later runs", n, path);
+    return PyUnicode_FromString(path);
+}
+
+/* precompile_run(path): in the process started for it, compiles every wire of a file that
+ * precompile_write made (the compiler stores each in the code cache: EMBER_CACHE_DIR as in the
+ * program that wrote it) and leaves its hot marker when it has none. A short, truncated or
+ * foreign file, or a wire the compiler refuses, is skipped: nothing of it runs. Returns
+ * (compiled, wires read). */
+static PyObject *shim_precompile_run(PyObject *self, PyObject *arg)
+{
+    const char *path = PyUnicode_AsUTF8(arg);
+    if (!path) return NULL;
+    FILE *fh = fopen(path, "rb");
+    if (!fh) return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+    char magic[8];
+    int compiled = 0, read = 0;
+    double t0 = seconds_of(CLOCK_MONOTONIC);
+    if (fread(magic, 8, 1, fh) == 1 && memcmp(magic, EMBER_PRECOMPILE_MAGIC, 8) == 0 && cache_dir && ensure_backend()) {
+        for (;;) {
+            uint32_t ml;
+            uint64_t wl;
+            char marker[PATH_MAX];
+            if (fread(&ml, sizeof ml, 1, fh) != 1 || ml >= sizeof marker || (ml && fread(marker, ml, 1, fh) != 1)) break;
+            marker[ml] = 0;
+            if (fread(&wl, sizeof wl, 1, fh) != 1 || wl == 0 || wl > (64u << 20)) break;
+            unsigned char *wire = PyMem_RawMalloc(wl);
+            if (!wire) break;
+            if (fread(wire, wl, 1, fh) != 1) {
+                PyMem_RawFree(wire);
+                break;
+            }
+            read++;
+            EmberCompiled out;
+            char err[512];
+            if (p_compile(wire, wl, &out, err, sizeof err) == EMBER_STATUS_OK) {
+                compiled++;
+                p_free(out.handle);
+                size_t cl = strlen(cache_dir);
+                /* Only a marker inside this cache: the file names it, and is not trusted further. */
+                if (ml > cl && strncmp(marker, cache_dir, cl) == 0 && strstr(marker, "..") == NULL) {
+                    make_marker_dir(marker);
+                    int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                    if (fd >= 0) close(fd);
+                }
+            }
+            PyMem_RawFree(wire);
+        }
+    }
+    fclose(fh);
+    ember_log("Ember: compiled %d of %d functions of an earlier run for later runs (%.0f ms)", compiled, read,
+              (seconds_of(CLOCK_MONOTONIC) - t0) * 1e3);
+    return Py_BuildValue("(ii)", compiled, read);
 }
 
 /* log(line): one line in Ember's log (nothing when the log is off). */
@@ -3192,6 +3392,9 @@ static PyMethodDef methods[] = {
     {"set_log", shim_set_log, METH_O, "Append log lines to a file ('-' = stderr)."},
     {"set_cache", shim_set_cache, METH_VARARGS, "set_cache(dir, max_bytes, host_id): the persistent code cache "
      "(dir None: off); before the compiler loads"},
+    {"set_precompile", shim_set_precompile, METH_O, "set_precompile(on): keep sampled functions' wires for a compile after exit (EMBER_PRECOMPILE)."},
+    {"precompile_write", shim_precompile_write, METH_O, "precompile_write(dir): write the kept wires to a file in dir; its path, or None."},
+    {"precompile_run", shim_precompile_run, METH_O, "precompile_run(path): compile a precompile_write file's wires into the code cache; (compiled, read)."},
     {"set_speculate", shim_set_speculate, METH_O, "set_speculate(on): typed, guarded code from the profile (EMBER_SPECULATE)."},
     {"set_osr", shim_set_osr, METH_O, "set_osr(mode): on-stack replacement of interpreted frames at loop "
      "headers: 0 off, 1 under the cost policy (the default), 2 under every policy, 3 the stress mode for "

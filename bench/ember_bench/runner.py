@@ -101,6 +101,20 @@ class RunError(RuntimeError):
     """A benchmark process failed; the message holds its output's tail."""
 
 
+def wait_for_precompile(cache: Path, timeout: float) -> bool:
+    """Waits until the detached process an Ember run starts at exit to compile, for later runs,
+    the functions it left interpreted (docs/compilation.md, "Compiling for the next run") has
+    finished with ``cache``: its file under ``cache/precompile`` is gone. So that process never
+    runs beside the next timed process. True when none is left within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    folder = cache / "precompile"
+    while time.monotonic() < deadline:
+        if not folder.is_dir() or not any(p.suffix == ".wires" for p in folder.iterdir()):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def calibrated_value_s(run) -> float:
     """Wall seconds of one value at the calibrated loop count, from a pyperf calibration run
     (0.0 when it has no warm-up values). pyperf stores warm-up values per loop and per inner
@@ -218,6 +232,8 @@ class BenchRunner:
                 _kill_group(proc)
                 raise
         dt = time.perf_counter() - t0
+        if env.get("EMBER_CACHE_DIR"):
+            wait_for_precompile(Path(env["EMBER_CACHE_DIR"]), self.settings.timeout)
         if rc != 0 and not err:
             tail = out_path.read_text(errors="replace").strip().splitlines()[-8:]
             err = f"exit code {rc}: " + " | ".join(tail)

@@ -112,6 +112,7 @@ if inactive is None:
     _shim.set_speculate(int(settings["EMBER_SPECULATE"]))
     _cache = _cache_settings()
     _shim.set_cache(*_cache)
+    _shim.set_precompile(int(settings["EMBER_PRECOMPILE"]))
     _shim.install_monitoring_hooks()
 else:
     print(inactive, file=sys.stderr)

@@ -66,14 +66,50 @@ def _warm_start(program):
     if 0 < samples < 1 << 40:   # anything else is not a marker this code wrote
         ember._shim.warm_start(samples)
     import atexit
-    atexit.register(_remember_program, path)
+    atexit.register(_at_exit, path)
 
 
-def _remember_program(path):
+def _at_exit(path):
+    """At exit: the functions this run sampled but left interpreted go to a detached process
+    that compiles them into the code cache (_precompile), then the warm-start marker."""
+    precompiling = _precompile_later()
+    _remember_program(path, precompiling)
+
+
+def _precompile_later():
+    """Writes the wires of the functions this run sampled but did not compile
+    (ember._shim.precompile_write) and starts ``python -I -S`` on ember._precompile for them:
+    its own session, stdin/stdout/stderr on /dev/null (so a caller waiting for this program's
+    output or exit does not wait for it), by os.posix_spawn (no import of subprocess at exit).
+    True when it was started. Off with EMBER_PRECOMPILE=0 or when there is no interpreter
+    executable to start."""
+    cache = getattr(ember, "_cache", (None,))[0]
+    if cache is None or not ember.settings["EMBER_PRECOMPILE"] or not sys.executable:
+        return False
+    wires = ember._shim.precompile_write(os.path.join(cache, "precompile"))
+    if wires is None:
+        return False
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(ember.__file__)))
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from ember._precompile import main; main(sys.argv[2])"
+    null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    try:
+        os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", code, package_parent, wires],
+                       os.environ, file_actions=null, setsid=True)
+    except OSError:
+        try:
+            os.unlink(wires)
+        except OSError:
+            pass
+        return False
+    return True
+
+
+def _remember_program(path, precompiling=False):
     """At exit: leaves the warm-start marker at `path` if this process ran compiled code
-    (compiled or loaded a function); best effort, written whole (a temporary file renamed)."""
+    (compiled or loaded a function) or handed functions to be compiled for later runs; best
+    effort, written whole (a temporary file renamed)."""
     s = ember.stats()
-    if s.get("compiled", 0) + s.get("cache_loaded", 0) == 0:
+    if s.get("compiled", 0) + s.get("cache_loaded", 0) == 0 and not precompiling:
         return
     tmp = f"{path}.{os.getpid()}.tmp"
     try:

@@ -130,6 +130,10 @@ SETTINGS = (
     Setting("EMBER_CACHE_SIZE", "int", 256,
             "Size cap of the code cache in MiB (least recently used entries go first).", low=1,
             group="cache"),
+    Setting("EMBER_PRECOMPILE", "bool", True,
+            "1: under the cost policy with the code cache, functions a run sampled but did not compile "
+            "are compiled into the cache after it exits, by a detached process at idle priority, for "
+            "later runs; 0: not.", group="cache"),
     Setting("EMBER_LOG", "path", None,
             "Append Ember's log to this file ('-': stderr): `Finished compiling m:q`, refusals, "
             "deopts, the cost policy's summary at exit.", group="debug"),

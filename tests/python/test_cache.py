@@ -444,3 +444,98 @@ def test_failing_guards_are_remembered_across_processes(tmp_path):
     deopts, recompiles, log = run()
     assert (deopts, recompiles) == (0, 0), log
     assert "Loaded from cache __main__:f " in log, log
+
+
+# A function of about 300 code units, so that a 60 ms run samples it (12 samples) without
+# compiling it: its compile would cost about 38 ms of the program's time, 31 samples' worth.
+PRECOMPILE = textwrap.dedent("""
+    import sys, time
+    def work(n):
+        t = 0
+        for i in range(n):
+    """ + "".join(f"        t += (i * {k}) % 13 + (i ^ {k}) - (i & {k % 7})\n" for k in range(1, 30)) + """
+        return t
+    t0 = time.perf_counter()
+    r = 0
+    while time.perf_counter() - t0 < float(sys.argv[1]):
+        r += work(200)
+    import ember
+    s = ember.stats()
+    print("RUN", work(50), ember.is_compiled(work), s["cache_loaded"], file=sys.stderr)
+""")
+
+
+def _wait_for_precompile(cache, timeout=120):
+    """Waits until no file of compiles for later runs is left under `cache` (the detached
+    process deletes its file when done). True when none is left."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = cache / "precompile"
+        if not d.exists() or not any(p.suffix == ".wires" for p in d.iterdir()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_functions_a_run_left_interpreted_are_compiled_for_the_next_run(tmp_path):
+    """A short run samples `work` but does not compile it (the compile would not pay in 60 ms).
+    At exit its wire goes to a detached process, which compiles it into the cache and leaves
+    its hot marker; the program's exit does not wait for that (its output is complete before).
+    The next run loads `work` from the cache at its first samples and returns the same result.
+    With EMBER_PRECOMPILE=0 nothing is left for later runs."""
+    cache = tmp_path / "cache"
+    (tmp_path / "p.py").write_text(PRECOMPILE)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
+                    EMBER_PRECOMPILE="1")
+
+    def run(seconds):
+        proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "p.py"), str(seconds)], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr.split("RUN ")[1].split()[:3], proc.stderr
+
+    (result, compiled, loaded), err = run(0.06)
+    assert compiled == "False" and loaded == "0", err
+    assert "to be compiled for later runs" in err, err
+    assert _wait_for_precompile(cache)
+    assert [p for p in cache.iterdir() if p.suffix == ".o"] and list((cache / "hot").iterdir()), list(cache.rglob("*"))
+    (result2, compiled2, loaded2), err2 = run(0.06)
+    assert "Loaded from cache __main__:work " in err2, err2
+    assert result2 == result and compiled2 == "True" and int(loaded2) >= 1, err2
+
+    other = tmp_path / "off"
+    env.update(EMBER_PRECOMPILE="0", EMBER_CACHE_DIR=str(other))
+    (result3, compiled3, _), err3 = run(0.06)
+    assert result3 == result and compiled3 == "False", err3
+    assert "later runs" not in err3 and not (other / "precompile").exists(), err3
+
+
+def test_a_bad_file_of_wires_compiles_nothing(tmp_path):
+    """precompile_run on files it did not write (garbage, a wrong magic, a truncated record, a
+    record whose wire is not HIR) compiles nothing, stores nothing and does not crash."""
+    cache = tmp_path / "cache"
+    script = textwrap.dedent("""
+        import struct, sys, ember
+        d = sys.argv[1]
+        files = {
+            "garbage": b"\\xff" * 40,
+            "magic": b"EMBERPC0" + b"\\0" * 40,
+            "truncated": b"EMBERPC1" + struct.pack("=I", 4) + b"ab",
+            "not hir": b"EMBERPC1" + struct.pack("=I", 0) + struct.pack("=Q", 64) + bytes(range(64)),
+            "huge length": b"EMBERPC1" + struct.pack("=I", 0) + struct.pack("=Q", 1 << 40),
+        }
+        for name, data in files.items():
+            path = d + "/" + name.replace(" ", "_")
+            with open(path, "wb") as fh:
+                fh.write(data)
+            print(name, *ember._shim.precompile_run(path))
+    """)
+    (tmp_path / "b.py").write_text(script)
+    env = clean_env(EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
+    proc = subprocess.run([sys.executable, str(tmp_path / "b.py"), str(tmp_path)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["garbage 0 0", "magic 0 0", "truncated 0 0", "not hir 0 1",
+                                        "huge length 0 0"], proc.stdout + proc.stderr
+    assert not cache.exists() or not [p for p in cache.rglob("*.o")]

@@ -27,12 +27,16 @@ def clean_env(**extra):
     """The current environment without any EMBER_* variable, plus `extra`. Compiles happen on
     the calling thread (EMBER_BACKGROUND=0) and the code cache is off (EMBER_CACHE=0) unless
     `extra` says otherwise, so that a test can say exactly which call runs compiled code;
-    test_background.py covers the compile thread, test_cache.py the cache."""
+    test_background.py covers the compile thread, test_cache.py the cache (and EMBER_PRECOMPILE,
+    off here)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
     env["EMBER_BACKGROUND"] = "0"
     # No persistent code cache unless a test asks (test_cache.py): a cache hit logs "Loaded from
     # cache", not "Finished compiling", and tests must not depend on earlier runs.
     env["EMBER_CACHE"] = "0"
+    # No compile for later runs after exit (a detached process writing to the cache while the
+    # test's next process runs) unless a test asks (test_cache.py's precompile tests).
+    env["EMBER_PRECOMPILE"] = "0"
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
