@@ -446,8 +446,9 @@ def test_failing_guards_are_remembered_across_processes(tmp_path):
     assert "Loaded from cache __main__:f " in log, log
 
 
-# A function of about 300 code units, so that a 60 ms run samples it (12 samples) without
-# compiling it: its compile would cost about 38 ms of the program's time, 31 samples' worth.
+# A function of about 300 code units, so that a 100 ms run samples it (20 samples) without
+# compiling it: its compile would cost about 38 ms of the program's time, 31 samples' worth;
+# 9 samples pay for loading it and the compiler in a later run.
 PRECOMPILE = textwrap.dedent("""
     import sys, time
     def work(n):
@@ -479,7 +480,7 @@ def _wait_for_precompile(cache, timeout=120):
 
 
 def test_functions_a_run_left_interpreted_are_compiled_for_the_next_run(tmp_path):
-    """A short run samples `work` but does not compile it (the compile would not pay in 60 ms).
+    """A short run samples `work` but does not compile it (the compile would not pay in 100 ms).
     At exit its wire goes to a detached process, which compiles it into the cache and leaves
     its hot marker; the program's exit does not wait for that (its output is complete before).
     The next run loads `work` from the cache at its first samples and returns the same result.
@@ -495,18 +496,18 @@ def test_functions_a_run_left_interpreted_are_compiled_for_the_next_run(tmp_path
         assert proc.returncode == 0, proc.stderr
         return proc.stderr.split("RUN ")[1].split()[:3], proc.stderr
 
-    (result, compiled, loaded), err = run(0.06)
+    (result, compiled, loaded), err = run(0.1)
     assert compiled == "False" and loaded == "0", err
     assert "to be compiled for later runs" in err, err
     assert _wait_for_precompile(cache)
     assert [p for p in cache.iterdir() if p.suffix == ".o"] and list((cache / "hot").iterdir()), list(cache.rglob("*"))
-    (result2, compiled2, loaded2), err2 = run(0.06)
+    (result2, compiled2, loaded2), err2 = run(0.1)
     assert "Loaded from cache __main__:work " in err2, err2
     assert result2 == result and compiled2 == "True" and int(loaded2) >= 1, err2
 
     other = tmp_path / "off"
     env.update(EMBER_PRECOMPILE="0", EMBER_CACHE_DIR=str(other))
-    (result3, compiled3, _), err3 = run(0.06)
+    (result3, compiled3, _), err3 = run(0.1)
     assert result3 == result and compiled3 == "False", err3
     assert "later runs" not in err3 and not (other / "precompile").exists(), err3
 
