@@ -292,6 +292,9 @@ def stats():
       ``tuple()``, ``list()``, ``set()``, ``frozenset()``, ``sum()``, ``any()`` or ``all()`` calls
       from compiled code that took a compiled generator's items by resuming it directly (not
       through the hook);
+    - ``precompile_kept``: functions this run sampled but left interpreted whose wires it keeps
+      to be compiled for later runs after it exits (docs/compilation.md, "Compiling for the
+      next run");
     - ``global_slow``: executions of specialised global loads in compiled code that took the
       full lookup (their cached dict entry no longer holds the name: the global was deleted);
     - ``ic_slow``: attribute loads, method loads and attribute stores of compiled code that
