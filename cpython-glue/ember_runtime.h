@@ -172,8 +172,6 @@ PyObject *ember_load_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject 
 /* A specialised LOAD_GLOBAL whose keys version is stale: the cached entry when it still holds
  * `name`, else ember_load_global (runtime_slow.c). */
 PyObject *ember_load_global_stale(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name, i64 index, i64 builtin);
-/* The same for LOAD_ATTR_MODULE (`owner` consumed). */
-PyObject *ember_load_attr_module_stale(PyThreadState *ts, PyObject *owner, PyObject *name, i64 index);
 extern long ember_global_slow;   /* shim.c: its full lookups, for ember.stats() */
 PyObject *ember_load_global_module(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name,
                                    i64 keys_version, i64 index);
@@ -885,7 +883,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_to_bool_list) X(ember_to_bool_str) X(ember_to_bool_always_true) \
     X(ember_compare_op) X(ember_compare_op_int) X(ember_compare_op_float) X(ember_compare_op_str) \
     X(ember_is_op) X(ember_contains_op) \
-    X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_load_global_stale) X(ember_load_attr_module_stale) X(ember_store_global) \
+    X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_load_global_stale) X(ember_store_global) \
     X(ember_load_attr) X(ember_load_attr_slot) X(ember_load_attr_module) \
     X(ember_load_method) \
     X(ember_store_attr) X(ember_store_attr_slot) X(ember_load_attr_slot_borrowed) X(ember_store_attr_slot_borrowed) \

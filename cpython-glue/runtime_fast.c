@@ -688,7 +688,7 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
             }
         }
     }
-    return ember_load_attr_module_stale(ts, owner, name, index);
+    return ember_load_attr(ts, owner, name);
 }
 
 /* CALL without keywords from a site with an entry cache (base = [callable, self_or_null,

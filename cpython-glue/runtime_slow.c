@@ -380,27 +380,6 @@ ember_load_global_stale(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *nam
     return ember_load_global(ts, f, name);
 }
 
-/* LOAD_ATTR_MODULE whose keys version is stale (the module gained or lost an attribute since
- * the interpreter specialised the site): the cached entry when it still holds `name`, as
- * ember_load_global_stale; the interpreter's specialiser only chose this form for a name that
- * ModuleType itself does not define, so the module's dict answers. Else the generic load
- * (counted in ember_global_slow). `owner` is consumed. */
-PyObject *
-ember_load_attr_module_stale(PyThreadState *ts, PyObject *owner, PyObject *name, i64 index)
-{
-    if (PyModule_CheckExact(owner)) {
-        PyDictObject *dict = (PyDictObject *)((PyModuleObject *)owner)->md_dict;
-        PyObject *v = dict != NULL && PyDict_CheckExact(dict) ? global_entry(dict, name, index) : NULL;
-        if (v != NULL) {
-            Py_INCREF(v);
-            Py_DECREF(owner);
-            return v;
-        }
-    }
-    ember_global_slow++;
-    return ember_load_attr(ts, owner, name);
-}
-
 /* STORE_GLOBAL: PyDict_SetItem(globals, name, v). */
 int
 ember_store_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name, PyObject *v)

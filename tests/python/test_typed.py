@@ -659,36 +659,6 @@ def test_global_loads_after_the_module_gains_globals(ember_mod):
     assert ember_mod.stats()["global_slow"] > slow
 
 
-def test_module_attribute_loads_after_the_module_gains_attributes(ember_mod):
-    """`mod.K` (LOAD_ATTR_MODULE) compiled with the module dict's keys version; the module
-    gains attributes after the compile. The cached entry still holds `K`, so the load does not
-    take the generic path (ember.stats()["global_slow"] stays); rebinding `K` and deleting it
-    (AttributeError, as the interpreter raises it) are seen; a deleted `K` takes the generic
-    path."""
-    import types
-    mod = types.ModuleType("ember_test_mod")
-    mod.K = 3
-    src = "def f(xs):\n    t = 0\n    for x in xs:\n        t = t + x * mod.K\n    return t\n"
-    fi, fc = both(src, warm=[([1, 2, 3],)], extra_globals={"mod": mod})
-    xs = [1, 2, 3]
-    for k in range(8):
-        setattr(mod, f"added{k}", k)
-    slow = ember_mod.stats()["global_slow"]
-    for _ in range(20):
-        run_both(fi, fc, xs)
-    assert ember_mod.stats()["global_slow"] == slow
-    mod.K = 10
-    oi, _ = run_both(fi, fc, xs)
-    assert oi.value[1] == "60"
-    del mod.K
-    oi, _ = run_both(fi, fc, xs)
-    assert oi.kind == "raise" and oi.value[0] == "AttributeError", oi.value
-    assert ember_mod.stats()["global_slow"] > slow
-    mod.K = 0.5
-    oi, _ = run_both(fi, fc, xs)
-    assert oi.value[1] == "3.0"
-
-
 def test_only_the_math_modules_own_functions_are_identified(ember_mod):
     # A Python function named sqrt, and math.sqrt replaced before the compile, stay calls.
     src = ("import math\n"
