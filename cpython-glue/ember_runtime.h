@@ -169,10 +169,6 @@ PyObject *ember_contains_op(PyObject *a, PyObject *b, i64 invert);  /* `a in b` 
 
 /* ---- globals (LOAD_GLOBAL, STORE_GLOBAL) ---- `name` is borrowed (a constant). */
 PyObject *ember_load_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name);
-/* A specialised LOAD_GLOBAL whose keys version is stale: the cached entry when it still holds
- * `name`, else ember_load_global (runtime_slow.c). */
-PyObject *ember_load_global_stale(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name, i64 index, i64 builtin);
-extern long ember_global_slow;   /* shim.c: its full lookups, for ember.stats() */
 PyObject *ember_load_global_module(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name,
                                    i64 keys_version, i64 index);
 PyObject *ember_load_global_builtin(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name,
@@ -883,7 +879,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_to_bool_list) X(ember_to_bool_str) X(ember_to_bool_always_true) \
     X(ember_compare_op) X(ember_compare_op_int) X(ember_compare_op_float) X(ember_compare_op_str) \
     X(ember_is_op) X(ember_contains_op) \
-    X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_load_global_stale) X(ember_store_global) \
+    X(ember_load_global) X(ember_load_global_module) X(ember_load_global_builtin) X(ember_store_global) \
     X(ember_load_attr) X(ember_load_attr_slot) X(ember_load_attr_module) \
     X(ember_load_method) \
     X(ember_store_attr) X(ember_store_attr_slot) X(ember_load_attr_slot_borrowed) X(ember_store_attr_slot_borrowed) \

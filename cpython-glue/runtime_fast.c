@@ -608,7 +608,7 @@ ember_load_global_module(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *na
             return Py_NewRef(res);
         }
     }
-    return ember_load_global_stale(ts, f, name, index, 0);
+    return ember_load_global(ts, f, name);
 }
 
 /* LOAD_GLOBAL_BUILTIN: globals and builtins keys versions, value from builtins entries[index]. */
@@ -626,7 +626,7 @@ ember_load_global_builtin(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *n
             return Py_NewRef(res);
         }
     }
-    return ember_load_global_stale(ts, f, name, index, 1);
+    return ember_load_global(ts, f, name);
 }
 
 /* ======================================================================================

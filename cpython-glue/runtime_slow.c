@@ -337,49 +337,6 @@ ember_load_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name)
     return res;
 }
 
-/* The value of entry `index` of the exact dict `d` when that entry's key is `name` itself (the
- * interned name the code object holds), else NULL (borrowed). Only a combined dict of str keys
- * (DICT_KEYS_UNICODE, the kind of module and builtins dicts) is read. A dict holds one entry per
- * key and a deleted entry loses its key, so a match is the current binding of `name`. */
-static inline PyObject *global_entry(PyDictObject *d, PyObject *name, i64 index)
-{
-    PyDictKeysObject *k = d->ma_keys;
-    if (d->ma_values != NULL || k->dk_kind != DICT_KEYS_UNICODE || index < 0 || index >= k->dk_nentries) return NULL;
-    PyDictUnicodeEntry *e = &DK_UNICODE_ENTRIES(k)[index];
-    return e->me_key == name ? e->me_value : NULL;
-}
-
-/* LOAD_GLOBAL_MODULE / LOAD_GLOBAL_BUILTIN (`builtin`) whose dict-keys version no longer
- * matches: a global was added or deleted since the specialising interpreter cached entry
- * `index`. The interpreter re-specialises such a site (a new version for the keys as they are
- * now); compiled code cannot, and until now took the full lookup (_PyDict_LoadGlobal: the
- * globals and then the builtins dict) at every later execution, so one global assigned after
- * the compile (a module-level loop's variable, `result = main()`) slowed every global load of
- * the module's compiled functions for good. Adding keys keeps the entries' order and indices,
- * so the cached index usually still names the same key: when it does, its value is the answer
- * (for a builtin, once the globals dict has no entry of that name: one lookup instead of two);
- * otherwise the full lookup, as before. */
-PyObject *
-ember_load_global_stale(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name, i64 index, i64 builtin)
-{
-    PyDictObject *g = (PyDictObject *)f->f_globals;
-    PyDictObject *b = (PyDictObject *)f->f_builtins;
-    if (PyDict_CheckExact(g) && !builtin) {
-        PyObject *v = global_entry(g, name, index);
-        if (v != NULL) return Py_NewRef(v);
-    }
-    else if (PyDict_CheckExact(g) && PyDict_CheckExact(b)) {
-        PyObject *v = global_entry(b, name, index);
-        if (v != NULL) {
-            PyObject *shadow;
-            if (PyDict_GetItemRef((PyObject *)g, name, &shadow) < 0) return NULL;
-            return shadow != NULL ? shadow : Py_NewRef(v);
-        }
-    }
-    ember_global_slow++;
-    return ember_load_global(ts, f, name);
-}
-
 /* STORE_GLOBAL: PyDict_SetItem(globals, name, v). */
 int
 ember_store_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name, PyObject *v)

@@ -99,8 +99,6 @@ static char *host_id;               /* the host build's identity for cache keys 
 long ember_gen_resumes;             /* generator resumptions that entered compiled code */
 long ember_gen_collected;           /* tuple()/list()/set()/frozenset()/sum()/any()/all() calls that
                                      * took a compiled generator's items directly (runtime_slow.c) */
-long ember_global_slow;             /* specialised LOAD_GLOBAL executions that took the full lookup
-                                     * (runtime_slow.c ember_load_global_stale) */
 long ember_ic_slow;                 /* attribute inline-cache lookups that took the out-of-line path
                                      * (runtime_ic.c) */
 
@@ -2913,7 +2911,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:l,s:i}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -2925,7 +2923,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
                          "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms,
                          "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False,
-                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "global_slow", ember_global_slow, "precompile_kept", pre_used);
+                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "precompile_kept", pre_used);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later

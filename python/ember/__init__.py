@@ -295,8 +295,6 @@ def stats():
     - ``precompile_kept``: functions this run sampled but left interpreted whose wires it keeps
       to be compiled for later runs after it exits (docs/compilation.md, "Compiling for the
       next run");
-    - ``global_slow``: executions of specialised global loads in compiled code that took the
-      full lookup (their cached dict entry no longer holds the name: the global was deleted);
     - ``ic_slow``: attribute loads, method loads and attribute stores of compiled code that
       went to their inline cache's miss path: no entry answered in the forms compiled code
       tests (every entry's common forms), so the generic operation runs and the cache is

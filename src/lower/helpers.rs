@@ -119,7 +119,6 @@ helpers! {
     ember_is_op(P, P, I) -> Ptr;
     ember_contains_op(P, P, I) -> Ptr;
     ember_load_global(P, P, P) -> Ptr;
-    ember_load_global_stale(P, P, P, I, I) -> Ptr;
     ember_load_global_module(P, P, P, I, I) -> Ptr;
     ember_load_global_builtin(P, P, P, I, I, I) -> Ptr;
     ember_store_global(P, P, P, P) -> I32;
