@@ -564,7 +564,6 @@ typedef struct {
                           * cost policy, shim.c take_sample) */
     int dropped;         /* a compile of it was dropped from a full queue: its functions keep
                           * their versions while counted again (shim.c wait_for_room) */
-    int retry_waiting;   /* one of its functions waits to be submitted again (shim.c retry_later) */
     int has_osr;         /* compiled with an OSR entry at each loop header (EMBER_WIRE_FLAG_OSR), and has a
                           * loop header outside any try block (shim.c osr_has_loop) */
     int osr_armed;       /* Ember's sys.monitoring JUMP events are on for this code (shim.c OSR) */
@@ -586,6 +585,7 @@ typedef struct {
     int pre_slot;        /* 1 + its place among the wires kept for a compile after exit (shim.c
                           * precompile_keep); 0: none */
     uint64_t pre_samples; /* its samples when that wire was serialised */
+    int retry_waiting;   /* one of its functions waits to be submitted again (shim.c retry_later) */
 } CodeInfo;
 
 /* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */
