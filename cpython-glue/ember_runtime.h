@@ -563,7 +563,7 @@ typedef struct {
     uint64_t samples;    /* sampler ticks that found this code running in the interpreter (the
                           * cost policy, shim.c take_sample) */
     int dropped;         /* a compile of it was dropped from a full queue: its functions keep
-                          * their versions while counted again (shim.c wait_for_room) */
+                          * their versions while it waits for a place (shim.c wait_for_room) */
     int has_osr;         /* compiled with an OSR entry at each loop header (EMBER_WIRE_FLAG_OSR), and has a
                           * loop header outside any try block (shim.c osr_has_loop) */
     int osr_armed;       /* Ember's sys.monitoring JUMP events are on for this code (shim.c OSR) */

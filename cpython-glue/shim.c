@@ -885,23 +885,30 @@ static void wait_for_room(PyFunctionObject *func, CodeInfo *info)
 static PyObject *retry_ring[EMBER_RETRY_SLOTS];   /* weak references to functions (owned) */
 static unsigned retry_head, retry_count;           /* oldest slot; slots in use */
 
+/* Takes the oldest waiting function out of the ring (retry_count > 0): a new reference, or
+ * NULL when it has died; its record (if any) no longer counts as waiting. */
+static PyFunctionObject *retry_pop(void)
+{
+    PyObject *ref = retry_ring[retry_head];
+    retry_ring[retry_head] = NULL;
+    retry_head = (retry_head + 1) % EMBER_RETRY_SLOTS;
+    retry_count--;
+    PyObject *f = NULL;
+    if (PyWeakref_GetRef(ref, &f) < 0) PyErr_Clear();
+    Py_DECREF(ref);
+    if (f != NULL) {
+        CodeInfo *info = ember_code_info((PyCodeObject *)((PyFunctionObject *)f)->func_code);
+        if (info) info->retry_waiting = 0;
+    }
+    return (PyFunctionObject *)f;
+}
+
 static void retry_later(PyFunctionObject *func, CodeInfo *info)
 {
     if (info->retry_waiting) return;
     PyObject *ref = untracked_weakref((PyObject *)func);
     if (!ref) return;
-    if (retry_count == EMBER_RETRY_SLOTS) {   /* full: forget the oldest */
-        PyObject *f = NULL;
-        if (PyWeakref_GetRef(retry_ring[retry_head], &f) < 0) PyErr_Clear();
-        if (f) {
-            CodeInfo *old = ember_code_info((PyCodeObject *)((PyFunctionObject *)f)->func_code);
-            if (old) old->retry_waiting = 0;
-            Py_DECREF(f);
-        }
-        Py_CLEAR(retry_ring[retry_head]);
-        retry_head = (retry_head + 1) % EMBER_RETRY_SLOTS;
-        retry_count--;
-    }
+    if (retry_count == EMBER_RETRY_SLOTS) Py_XDECREF(retry_pop());   /* full: forget the oldest */
     retry_ring[(retry_head + retry_count) % EMBER_RETRY_SLOTS] = ref;
     retry_count++;
     info->retry_waiting = 1;
@@ -914,24 +921,16 @@ static void retry_dropped(size_t n)
 {
     unsigned budget = retry_count;   /* each is looked at once per call, however often it is dropped again */
     while (n > 0 && budget-- > 0 && retry_count > 0) {
-        PyObject *ref = retry_ring[retry_head];
-        retry_ring[retry_head] = NULL;
-        retry_head = (retry_head + 1) % EMBER_RETRY_SLOTS;
-        retry_count--;
-        PyObject *f = NULL;
-        if (PyWeakref_GetRef(ref, &f) < 0) PyErr_Clear();
-        Py_DECREF(ref);
-        if (f == NULL) continue;
-        PyFunctionObject *func = (PyFunctionObject *)f;
+        PyFunctionObject *func = retry_pop();
+        if (func == NULL) continue;
         CodeInfo *info = ember_code_info((PyCodeObject *)func->func_code);
-        if (info) info->retry_waiting = 0;
         if (info && info->state == 0 && !info->entry && ember_enabled && auto_threshold >= 0 && !cost_policy &&
             jit_list_names(func)) {
             info->dropped = 0;
             (void)try_compile(func, info, 0);
             n--;
         }
-        Py_DECREF(f);
+        Py_DECREF(func);
     }
 }
 
@@ -1286,10 +1285,11 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
  * Under the cost policy most functions of a short run are never compiled: the run ends before
  * a compile would pay. With the code cache on, a later run of the same program could load them
  * from the cache at their first sample, for EMBER_COST_CACHED_US, but only if some run compiled
- * them. So a function the sampler found running EMBER_PRECOMPILE_MIN_SAMPLES times or more
- * (about 10 ms of interpreted time; serialised again at twice as many, so that the kept wire has
- * the profile of later samples) keeps its HIR wire bytes here (at most EMBER_PRECOMPILE_MAX), with
- * the path of its hot marker; a compile, queue or refusal here drops it. At exit the program
+ * them. So a function whose samples would pay for loading it in a later run like this one
+ * (precompile_keep; at least EMBER_PRECOMPILE_MIN_SAMPLES; serialised again at twice as many, so
+ * that the kept wire has the profile of later samples) keeps its HIR wire bytes here (at most
+ * EMBER_PRECOMPILE_MAX), with the path of its hot marker; a compile, queue or refusal here drops
+ * it. At exit the program
  * (ember._cli) writes the kept wires to one file under <cache>/precompile/ (precompile_write)
  * and starts a detached process at idle priority, with no terminal or pipe of the program's,
  * that compiles them into the cache and leaves their hot markers (precompile_run), so the
@@ -1297,6 +1297,7 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
 #define EMBER_PRECOMPILE_MAX 128
 #define EMBER_PRECOMPILE_MIN_SAMPLES 2
 #define EMBER_PRECOMPILE_MAGIC "EMBERPC1"
+#define EMBER_PRECOMPILE_MAGIC_BYTES (sizeof EMBER_PRECOMPILE_MAGIC - 1)
 typedef struct {
     unsigned char *wire;   /* PyMem-owned; NULL: a free place */
     size_t len;
@@ -1320,6 +1321,19 @@ static void precompile_drop(CodeInfo *info)
     w->wire = NULL;
     w->info = NULL;
     info->pre_slot = 0;
+}
+
+/* Kept wires (GIL held), after dropping those whose function was compiled, queued or refused
+ * since (ember.stats()["precompile_kept"], precompile_write). */
+static int precompile_count(void)
+{
+    int n = 0;
+    for (int i = 0; i < pre_used; i++) {
+        PrecompileWire *w = &pre_wires[i];
+        if (w->wire && w->info && w->info->state != 0) precompile_drop(w->info);
+        if (w->wire) n++;
+    }
+    return n;
 }
 
 /* The code object of `info` dies: its kept wire stays, with no record. */
@@ -2923,7 +2937,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
                          "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms,
                          "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False,
-                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "precompile_kept", pre_used);
+                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "precompile_kept", precompile_count());
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later
@@ -2945,21 +2959,25 @@ static PyObject *shim_set_cache(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *shim_set_background(PyObject *self, PyObject *arg)
+/* Sets an on/off option from the truth of `arg` (the set_background, set_speculate and
+ * set_precompile methods). */
+static PyObject *set_flag(int *flag, PyObject *arg)
 {
     int on = PyObject_IsTrue(arg);
     if (on < 0) return NULL;
-    background = on;
+    *flag = on;
     Py_RETURN_NONE;
+}
+
+static PyObject *shim_set_background(PyObject *self, PyObject *arg)
+{
+    return set_flag(&background, arg);
 }
 
 /* set_speculate(on): EMBER_SPECULATE, compile typed code with guards that deopt (default 1). */
 static PyObject *shim_set_speculate(PyObject *self, PyObject *arg)
 {
-    int on = PyObject_IsTrue(arg);
-    if (on < 0) return NULL;
-    speculate = on;
-    Py_RETURN_NONE;
+    return set_flag(&speculate, arg);
 }
 
 /* set_osr(mode): EMBER_OSR, 0 off, 1 under the cost policy (the default), 2 under every policy, 3 stress. */
@@ -3010,10 +3028,7 @@ static PyObject *shim_bg_shutdown(PyObject *self, PyObject *unused)
  * exit (see "compiling for the next run"). */
 static PyObject *shim_set_precompile(PyObject *self, PyObject *arg)
 {
-    int on = PyObject_IsTrue(arg);
-    if (on < 0) return NULL;
-    precompile_on = on;
-    Py_RETURN_NONE;
+    return set_flag(&precompile_on, arg);
 }
 
 /* precompile_write(dir): writes the kept wires of functions still interpreted to a new file in
@@ -3025,12 +3040,7 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
 {
     const char *dir = PyUnicode_AsUTF8(arg);
     if (!dir || !cache_dir) return dir ? Py_NewRef(Py_None) : NULL;
-    int n = 0;
-    for (int i = 0; i < pre_used; i++) {
-        PrecompileWire *w = &pre_wires[i];
-        if (w->wire && w->info && w->info->state != 0) precompile_drop(w->info);
-        if (w->wire) n++;
-    }
+    int n = precompile_count();
     if (n == 0) Py_RETURN_NONE;
     mkdir(cache_dir, 0700);
     mkdir(dir, 0700);
@@ -3040,7 +3050,7 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
     snprintf(path, sizeof path, "%s/%ld-%lld%09ld.wires", dir, (long)getpid(), (long long)t.tv_sec, t.tv_nsec);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *fh = fopen(tmp, "wb");
-    int ok = fh != NULL && fwrite(EMBER_PRECOMPILE_MAGIC, 8, 1, fh) == 1;
+    int ok = fh != NULL && fwrite(EMBER_PRECOMPILE_MAGIC, EMBER_PRECOMPILE_MAGIC_BYTES, 1, fh) == 1;
     for (int i = 0; ok && i < pre_used; i++) {
         PrecompileWire *w = &pre_wires[i];
         if (!w->wire) continue;
@@ -3076,10 +3086,10 @@ static PyObject *shim_precompile_run(PyObject *self, PyObject *arg)
     if (!path) return NULL;
     FILE *fh = fopen(path, "rb");
     if (!fh) return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
-    char magic[8];
+    char magic[EMBER_PRECOMPILE_MAGIC_BYTES];
     int compiled = 0, read = 0;
     double t0 = seconds_of(CLOCK_MONOTONIC);
-    if (fread(magic, 8, 1, fh) == 1 && memcmp(magic, EMBER_PRECOMPILE_MAGIC, 8) == 0 && cache_dir && ensure_backend()) {
+    if (fread(magic, sizeof magic, 1, fh) == 1 && memcmp(magic, EMBER_PRECOMPILE_MAGIC, sizeof magic) == 0 && cache_dir && ensure_backend()) {
         for (;;) {
             uint32_t ml;
             uint64_t wl;

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from test_modes import clean_env
 
@@ -467,16 +468,11 @@ PRECOMPILE = textwrap.dedent("""
 
 
 def _wait_for_precompile(cache, timeout=120):
-    """Waits until no file of compiles for later runs is left under `cache` (the detached
-    process deletes its file when done). True when none is left."""
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        d = cache / "precompile"
-        if not d.exists() or not any(p.suffix == ".wires" for p in d.iterdir()):
-            return True
-        time.sleep(0.05)
-    return False
+    """bench/run.py's wait for the detached compile process (ember_bench.runner): True once no
+    file of compiles for later runs is left under `cache`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from ember_bench.runner import wait_for_precompile
+    return wait_for_precompile(cache, timeout)
 
 
 def test_functions_a_run_left_interpreted_are_compiled_for_the_next_run(tmp_path):
