@@ -586,6 +586,9 @@ typedef struct {
                           * precompile_keep); 0: none */
     uint64_t pre_samples; /* its samples when that wire was serialised */
     int retry_waiting;   /* one of its functions waits to be submitted again (shim.c retry_later) */
+    PyObject *inline_keep; /* list of the callees' code objects its wires carried (serialize.c):
+                            * compiled code compares callables with them (CallTrivial), so they
+                            * live as long as this record */
 } CodeInfo;
 
 /* Private layout of co_extra (mirrors _PyCodeObjectExtra in Objects/codeobject.c). */
@@ -670,6 +673,15 @@ PyObject *ember_call_ic(PyThreadState *ts, PyObject **base, i64 nargs, EmberResu
  * the size the code-size guards measure. */
 PyObject *ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, EmberResumeIC *ic)
     __attribute__((noinline));
+
+/* CallTrivial (src/hir/op.rs, passes::inline_trivial): 1 when the call of `callable` with
+ * `self_or_null` first may be replaced by its callee's body, which only returns a parameter or
+ * a constant: `callable` is a Python function whose code object is `code` (which the shim
+ * keeps alive while compiled code names it), `self_or_null` is not NULL, no event is pending
+ * and none was ever switched on (the eval breaker is 0: nothing would have run at the callee's
+ * RESUME) nor locally on `code`, and both recursion budgets have room (the call would not
+ * raise RecursionError, nor take a path for a deep C stack). 0 otherwise: compiled code makes the call. In the helper bitcode. */
+int ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or_null, PyObject *code);
 
 /* Generator-family code objects: their calls make a generator (RETURN_GENERATOR). */
 #define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
@@ -888,7 +900,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

@@ -691,6 +691,16 @@ ember_load_attr_module(PyThreadState *ts, PyObject *owner, PyObject *name,
     return ember_load_attr(ts, owner, name);
 }
 
+int
+ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or_null, PyObject *code)
+{
+    return self_or_null != NULL && Py_IS_TYPE(callable, &PyFunction_Type) &&
+           ((PyFunctionObject *)callable)->func_code == code &&
+           _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) == 0 &&
+           ((PyCodeObject *)code)->_co_monitoring == NULL && ts->py_recursion_remaining > 0 &&
+           ts->c_recursion_remaining >= EMBER_C_RESERVE;
+}
+
 /* CALL without keywords from a site with an entry cache (base = [callable, self_or_null,
  * args...], all consumed): a compiled callee is entered from here, without the three C calls of
  * the generic route (ember_call_ic's call_impl, then shim.c's ember_call_direct_ic and its frame

@@ -216,7 +216,37 @@ void ember_wire_add_flags(unsigned char *wire, size_t len, uint16_t flags)
     memcpy(wire + WIRE_FLAGS_OFFSET, &f, sizeof f);
 }
 
-int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned char **out, size_t *outlen, char *why, size_t whylen)
+/* A function a method load's inline cache holds that the wire's callees section may carry
+ * (src/hir/wire.rs): a Python function with plain positional parameters (no *args, **kwargs,
+ * keyword-only parameters, cells or free variables; not generator-family; CO_OPTIMIZED) of at
+ * most EMBER_INLINE_MAX_CODE_UNITS code units. */
+static int callee_eligible(PyObject *f)
+{
+    if (f == NULL || !PyFunction_Check(f)) return 0;
+    PyCodeObject *co = (PyCodeObject *)((PyFunctionObject *)f)->func_code;
+    return Py_SIZE(co) <= EMBER_INLINE_MAX_CODE_UNITS && (co->co_flags & CO_OPTIMIZED) &&
+           !(co->co_flags & (CO_VARARGS | CO_VARKEYWORDS | EMBER_GEN_FLAGS)) && co->co_kwonlyargcount == 0 &&
+           co->co_ncellvars == 0 && co->co_nfreevars == 0;
+}
+
+static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nested, PyObject **keep, Buf *out);
+
+int ember_serialize(PyFunctionObject *func, int osr, int speculate, PyObject **keep, unsigned char **out, size_t *outlen, char *why,
+                    size_t whylen)
+{
+    Buf b = {0};
+    if (serialize_one(func, osr, speculate, 0, keep, &b) != 0) {
+        if (why && whylen) snprintf(why, whylen, "serialisation failed");
+        PyMem_Free(b.data);
+        return -1;
+    }
+    *out = b.data;
+    *outlen = b.len;
+    return 0;
+}
+
+/* ember_serialize into `out`; `nested`: a callee (no callees section of its own entries). */
+static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nested, PyObject **keep, Buf *out)
 {
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     _Py_CODEUNIT *code = _PyCode_CODE(co);
@@ -225,6 +255,9 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
     Prog prog = {0};
     int rc = -1;
     Buf b = {0};
+    /* Method loads whose cache holds a function the callees section may carry. */
+    struct { uint32_t site; PyFunctionObject *func; } callees[EMBER_INLINE_MAX_CALLEES];
+    int ncallees = 0;
 
     for (Py_ssize_t i = 0; i < n;) {
         int op = code[i].op.code;
@@ -357,6 +390,11 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
                     spec = EMBER_METHOD_SPEC_LAZY_DICT; tv = cache_u32(&cache[1]); descr = (int64_t)cache_ptr(&cache[5]);
                 }
                 r = emit(&prog, EMBER_OP_LOAD_METHOD, (uint32_t)i, 5, name, spec, tv, kv, descr, 0);
+                if (!nested && keep && ncallees < EMBER_INLINE_MAX_CALLEES && callee_eligible((PyObject *)(uintptr_t)descr)) {
+                    callees[ncallees].site = (uint32_t)i;
+                    callees[ncallees].func = (PyFunctionObject *)(uintptr_t)descr;
+                    ncallees++;
+                }
             } else {
                 int spec = EMBER_ATTR_SPEC_GENERIC;
                 int64_t a = 0, c = 0;
@@ -572,15 +610,39 @@ int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned cha
         put_u32(&b, x->bc);
         for (int j = 0; j < x->nimm; j++) put_u64(&b, (uint64_t)x->imm[j]);
     }
+    /* callees: each a whole wire function; its code object joins *keep (a list made on the
+     * first one, untracked by the collector: it only holds code objects, which cannot form a
+     * cycle through it, and a first call must add no object the collector sees), which the
+     * caller holds while compiled code that names it may run. One that cannot be serialised
+     * or kept is left out. */
+    size_t count_at = b.len;
+    put_u32(&b, 0);
+    uint32_t sent = 0;
+    for (int k = 0; k < ncallees; k++) {
+        Buf cb = {0};
+        PyObject *code = callees[k].func->func_code;
+        if (*keep == NULL && (*keep = PyList_New(0)) != NULL) PyObject_GC_UnTrack(*keep);
+        int kept = 0;
+        for (Py_ssize_t j = 0; *keep && j < PyList_GET_SIZE(*keep) && !kept; j++) kept = PyList_GET_ITEM(*keep, j) == code;
+        if (*keep == NULL || serialize_one(callees[k].func, 0, speculate, 1, NULL, &cb) != 0 ||
+            (!kept && PyList_Append(*keep, code) < 0)) {
+            PyErr_Clear();
+            PyMem_Free(cb.data);
+            continue;
+        }
+        put_u32(&b, callees[k].site);
+        put_u64(&b, (uint64_t)(uintptr_t)code);
+        put_u32(&b, (uint32_t)cb.len);
+        put(&b, cb.data, cb.len);
+        PyMem_Free(cb.data);
+        sent++;
+    }
+    if (!b.oom) memcpy(b.data + count_at, &sent, 4);
     if (b.oom) { PyErr_NoMemory(); goto done; }
-    *out = b.data;
-    *outlen = b.len;
+    *out = b;
     b.data = NULL;
     rc = 0;
 done:
-    if (rc != 0 && why && whylen) {
-        snprintf(why, whylen, "serialisation failed");
-    }
     PyMem_Free(b.data);
     PyMem_Free(prog.v);
     return rc;

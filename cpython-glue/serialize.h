@@ -4,8 +4,13 @@
 #include "ember_runtime.h"
 
 /* Serialises func's code object into wire bytes (PyMem_Malloc'd, caller frees with
- * PyMem_Free). Returns 0, or -1 with a Python exception set (out of memory, bad name). */
-int ember_serialize(PyFunctionObject *func, int osr, int speculate, unsigned char **out, size_t *outlen, char *why, size_t whylen);
+ * PyMem_Free), with the callees section (src/hir/wire.rs): the small functions its method
+ * loads' inline caches hold. Their code objects are appended to the list *keep (made on the
+ * first callee when NULL; `keep` NULL: no callees are sent), which must outlive any compiled
+ * code made from the wire. Returns 0, or -1 with a Python exception set (out of memory, bad
+ * name). */
+int ember_serialize(PyFunctionObject *func, int osr, int speculate, PyObject **keep, unsigned char **out, size_t *outlen, char *why,
+                    size_t whylen);
 
 /* Sets `flags` (EMBER_WIRE_FLAG_*) in the header of `len` bytes of wire made by ember_serialize
  * (nothing for a buffer shorter than the header). */

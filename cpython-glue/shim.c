@@ -129,6 +129,7 @@ static void free_info(void *p)
     precompile_forget(info);   /* its kept wire is still compiled after exit */
     Py_XDECREF(info->pending_name);
     Py_XDECREF(info->pending_func);
+    Py_XDECREF(info->inline_keep);
     if (info->handle && p_free) p_free(info->handle);
     PyMem_RawFree(info->refusal);
     PyMem_RawFree(info);
@@ -1566,7 +1567,8 @@ static int serialize_for_compile(PyFunctionObject *func, CodeInfo *info, int osr
      * speculation. */
     if (info) (void)cache_warm((PyCodeObject *)func->func_code, info);
     int spec = speculate && !(info && info->recompiles >= EMBER_MAX_RECOMPILES);
-    return ember_serialize(func, osr, spec, wire, len, err, errlen);
+    /* The callees' code objects live as long as info (without a record: no callees). */
+    return ember_serialize(func, osr, spec, info ? &info->inline_keep : NULL, wire, len, err, errlen);
 }
 
 /* Compiles func's code object once; returns 1 when compiled code is available. `sync` (or
@@ -2727,7 +2729,7 @@ static PyObject *shim_dump(PyObject *self, PyObject *args)
     }
     PyFunctionObject *func = (PyFunctionObject *)f;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
-    CodeInfo *info = ember_code_info(co);
+    CodeInfo *info = get_or_make_info(co);   /* a record, as a compile makes: its wire carries callees */
     unsigned char *wire = NULL;
     size_t len = 0;
     char err[1024] = {0};

@@ -75,10 +75,24 @@
 #define EMBER_WIRE_MAGIC 826428741
 
 /**
- * Wire format version this library reads (4: `LoadGlobal` and `LoadAttr` carry the `math`
- * function their value was identified as: imm6 and imm7, imm4 and imm5).
+ * Wire format version this library reads (5: the callees section after the instructions;
+ * 4: `LoadGlobal` and `LoadAttr` carry the `math` function their value was identified as:
+ * imm6 and imm7, imm4 and imm5).
  */
-#define EMBER_WIRE_VERSION 4
+#define EMBER_WIRE_VERSION 5
+
+/**
+ * Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
+ * shim sends with a caller (the callees section): enough for the bodies
+ * `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2), small
+ * enough that serialising callees costs the calling thread next to nothing.
+ */
+#define EMBER_INLINE_MAX_CODE_UNITS 8
+
+/**
+ * Most callees one wire function carries (a bound on the section, checked by [`decode`]).
+ */
+#define EMBER_INLINE_MAX_CALLEES 64
 
 /**
  * Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
@@ -918,6 +932,19 @@ enum EmberOp
    * compiled code when boxing or the generic store fails.
    */
   EMBER_OP_STORE_SUBSCR_FLOAT = 113,
+  /**
+   * HIR only (made by `passes::inline_trivial`): a `Call<nargs>` of a method whose body
+   * only returns one of its parameters or a constant (`return self`, `return False`), with
+   * that body in place of the call where nothing can tell: `r = CallTrivial<nargs, code,
+   * body, index> callable self_or_null args...`. When `callable` is a Python function whose
+   * code object is imm1 (a bound handle, kept alive by the shim), no event is pending or
+   * monitored (the thread's eval breaker is 0 and the code has no local monitoring) and the
+   * recursion limit leaves room, the result is parameter imm3 (imm2 [`TrivialBody::Param`]:
+   * 0 is `self`) or constant imm3 of the caller (imm2 [`TrivialBody::Const`]), a new
+   * reference, and the operands are released; otherwise it is the `Call` it replaced, with
+   * that call's frame state. Consumes its operands like `Call`.
+   */
+  EMBER_OP_CALL_TRIVIAL = 114,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

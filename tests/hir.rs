@@ -379,3 +379,71 @@ bb6:\n  GenInterp\n"
     assert_eq!(parser::parse(&text).unwrap(), f);
     assert!(!printer::print(&build::build(&sum_loop()).unwrap()).contains("ResumeAt"));
 }
+
+/// `def f(v): return v.me()` (1 local; method load at code unit 2, constant 0 the name `me`)
+/// with the callee `def me(self): return self` in the callees section.
+fn method_call_with_callee() -> wire::WireFunction {
+    let mut w = asm(
+        1,
+        1,
+        3,
+        vec![0x50],
+        &[
+            (Op::Resume, &[]),                       // 0
+            (Op::LoadFast, &[0]),                    // 1
+            (Op::LoadMethod, &[0, 1, 7, 0, 0x4000]), // 2
+            (Op::Call, &[0, 0]),                     // 3
+            (Op::ReturnValue, &[]),                  // 4
+        ],
+    );
+    let me = asm(1, 1, 1, vec![], &[(Op::Resume, &[]), (Op::LoadFast, &[0]), (Op::ReturnValue, &[])]);
+    w.callees.push(wire::WireCallee { site: 2, code: 0x5000, wire: me });
+    w
+}
+
+#[test]
+fn callees_round_trip_through_the_wire_and_the_text_form() {
+    let w = method_call_with_callee();
+    let bytes = wire::encode(&w);
+    assert_eq!(wire::decode(&bytes).unwrap(), w);
+    let f = build::build(&w).unwrap();
+    assert_eq!(f.callees.len(), 1);
+    assert_eq!((f.callees[0].site, f.callees[0].code), (2, 0x5000));
+    let text = printer::print(&f);
+    assert!(text.contains("callee @2 code=0x5000\nfunction t:f nlocals=1 argcount=1 stacksize=1\n"), "{text}");
+    assert!(text.ends_with("  ReturnValue v0 @2[]\nendcallee\n"), "{text}");
+    assert_eq!(parser::parse(&text).unwrap(), f);
+}
+
+#[test]
+fn malformed_callees_are_rejected() {
+    // A site that is no method load of the caller.
+    let mut w = method_call_with_callee();
+    w.callees[0].site = 3;
+    assert!(matches!(wire::decode(&wire::encode(&w)), Err(EmberError::Wire(m)) if m.contains("not a method load")));
+    // A callee with callees of its own.
+    let mut w = method_call_with_callee();
+    let inner = w.callees[0].clone();
+    w.callees[0].wire.callees.push(inner);
+    assert!(matches!(wire::decode(&wire::encode(&w)), Err(EmberError::Wire(m)) if m.contains("has callees")));
+    // A malformed callee (its instruction count cut short), and a truncated section.
+    let mut w = method_call_with_callee();
+    w.callees[0].wire.instrs[1].imms = vec![9];
+    assert!(matches!(wire::decode(&wire::encode(&w)), Err(EmberError::Wire(m)) if m.contains("callee 0")));
+    let good = wire::encode(&method_call_with_callee());
+    assert!(matches!(wire::decode(&good[..good.len() - 2]), Err(EmberError::Wire(m)) if m.contains("truncated")));
+    // Too many callees.
+    let mut w = method_call_with_callee();
+    let c = w.callees[0].clone();
+    w.callees = vec![c; wire::EMBER_INLINE_MAX_CALLEES as usize + 1];
+    assert!(matches!(wire::decode(&wire::encode(&w)), Err(EmberError::Wire(m)) if m.contains("exceed")));
+}
+
+#[test]
+fn a_callee_that_cannot_be_built_is_left_out() {
+    let mut w = method_call_with_callee();
+    // Falls off the end: the builder refuses it, the caller is built without it.
+    w.callees[0].wire.instrs.pop();
+    let f = build::build(&wire::decode(&wire::encode(&w)).unwrap()).unwrap();
+    assert!(f.callees.is_empty());
+}

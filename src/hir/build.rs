@@ -75,6 +75,7 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
             blocks: vec![],
             types: vec![],
             speculate: !w.no_speculation,
+            callees: vec![],
         },
         block_of_start: HashMap::new(),
         start_of_block: vec![],
@@ -127,6 +128,10 @@ pub fn build(w: &WireFunction) -> Result<Function, EmberError> {
     let mut f = b.f;
     f.blocks = b.built.into_iter().map(|x| x.expect("every created block is built")).collect();
     infer_param_types(&mut f);
+    // A callee that cannot be built (an instruction Ember refuses) is only left out: it is a
+    // hint for passes, never a reason to refuse the caller.
+    f.callees =
+        w.callees.iter().filter_map(|c| build(&c.wire).ok().map(|body| crate::hir::Callee { site: c.site, code: c.code, body })).collect();
     Ok(f)
 }
 
@@ -574,7 +579,8 @@ impl<'w> Builder<'w> {
                 | Op::SubscrSlice
                 | Op::MathCall
                 | Op::StoreFastFloat
-                | Op::StoreSubscrFloat => {
+                | Op::StoreSubscrFloat
+                | Op::CallTrivial => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

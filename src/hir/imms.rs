@@ -8,7 +8,7 @@
 
 use super::op::{
     Arith, AttrSpec, BinarySpec, CallSpec, Cmp, CompareSpec, ForIterSpec, GlobalSpec, MathFn, MethodSpec, StoreAttrSpec, StoreSubscrSpec,
-    SubscrSpec, ToBoolSpec,
+    SubscrSpec, ToBoolSpec, TrivialBody,
 };
 use super::{Instr, Op};
 
@@ -170,6 +170,17 @@ views! {
         func: MathFn = 0,
         /// The `math` function object the callee must be (a bound address).
         object: i64 = 1,
+    }
+    /// `CallTrivial` (a call whose callee's body is only a return).
+    CallTrivialImms for CallTrivial {
+        /// Positional arguments after `self_or_null` (as `Call`'s imm0).
+        nargs: i64 = 0,
+        /// The callee's code object (a bound handle).
+        code: i64 = 1,
+        /// What the callee returns.
+        body: TrivialBody = 2,
+        /// The parameter or the caller's constant it returns.
+        index: i64 = 3,
     }
     /// `FloatBinOp` and friends carry one [`Arith`].
     FloatBinOpImms for FloatBinOp {

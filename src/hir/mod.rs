@@ -271,6 +271,24 @@ pub struct Function {
     /// (`passes::specialize`); false for a function whose guards kept failing
     /// (`EMBER_WIRE_FLAG_NO_SPECULATION`). The text form writes `nospec` when false.
     pub speculate: bool,
+    /// Callees the shim sent with the function (the wire's callees section), for passes that
+    /// use their bodies (`passes::inline_trivial`, which also empties this list: compiled code
+    /// and its cache key depend only on what the passes made of them). The text form writes
+    /// each after the blocks, between `callee @<site> code=<handle>` and `endcallee`.
+    pub callees: Vec<Callee>,
+}
+
+/// A small function the shim found in the profile at one of the caller's method loads (the
+/// wire's callees section): the function that load's inline cache holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Callee {
+    /// Code unit of the caller's `LoadMethod` whose inline cache holds the callee.
+    pub site: u32,
+    /// Handle of the callee's code object (process-specific: a use must bind it, e.g. as a
+    /// constant of the caller).
+    pub code: u64,
+    /// The callee in SSA HIR (no callees of its own).
+    pub body: Function,
 }
 
 impl Function {

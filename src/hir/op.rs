@@ -308,6 +308,27 @@ pub enum Op {
     /// index in range, `STORE_SUBSCR`) stores it. `container` and `sub` are consumed. Leaves
     /// compiled code when boxing or the generic store fails.
     StoreSubscrFloat = 113,
+    /// HIR only (made by `passes::inline_trivial`): a `Call<nargs>` of a method whose body
+    /// only returns one of its parameters or a constant (`return self`, `return False`), with
+    /// that body in place of the call where nothing can tell: `r = CallTrivial<nargs, code,
+    /// body, index> callable self_or_null args...`. When `callable` is a Python function whose
+    /// code object is imm1 (a bound handle, kept alive by the shim), no event is pending or
+    /// monitored (the thread's eval breaker is 0 and the code has no local monitoring) and the
+    /// recursion limit leaves room, the result is parameter imm3 (imm2 [`TrivialBody::Param`]:
+    /// 0 is `self`) or constant imm3 of the caller (imm2 [`TrivialBody::Const`]), a new
+    /// reference, and the operands are released; otherwise it is the `Call` it replaced, with
+    /// that call's frame state. Consumes its operands like `Call`.
+    CallTrivial = 114,
+}
+
+/// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum TrivialBody {
+    /// Positional parameter imm3 (`return self`: 0).
+    Param = 0,
+    /// Constant imm3 of the caller (`return False`).
+    Const = 1,
 }
 
 /// A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 and
@@ -422,7 +443,8 @@ from_imm!(
     SubscrSpec,
     StoreSubscrSpec,
     ForIterSpec,
-    MathFn
+    MathFn,
+    TrivialBody
 );
 
 /// `BinaryOp`'s imm1: the quickened form the specialising interpreter chose
@@ -780,6 +802,7 @@ ops! {
     MathCall, 2, false, true, true;
     StoreFastFloat, 1, false, true, true;
     StoreSubscrFloat, 0, false, true, true;
+    CallTrivial, 4, false, true, true;
 }
 
 impl Op {
@@ -803,6 +826,8 @@ impl Op {
             Op::StoreAttr => &[2],
             // LOAD_ATTR_METHOD_*: type version, keys version, descriptor address.
             Op::LoadMethod => &[2, 3, 4],
+            // The callee's code object.
+            Op::CallTrivial => &[1],
             _ => &[],
         }
     }
@@ -857,7 +882,7 @@ impl Op {
                 }
                 (k + 1, k)
             }
-            Op::Call => (n(0)?.checked_add(2)?, 1),
+            Op::Call | Op::CallTrivial => (n(0)?.checked_add(2)?, 1),
             Op::CallKw => (n(0)?.checked_add(3)?, 1),
             Op::ForIter => (1, 2),
             Op::PopJumpIfFalse | Op::PopJumpIfTrue | Op::PopJumpIfNone | Op::PopJumpIfNotNone | Op::ReturnValue => (1, 0),

@@ -148,7 +148,29 @@ impl P<'_> {
 /// out-of-order block, or a value used but never defined; [`EmberError::Verify`] when the
 /// parsed function fails [`crate::hir::verify::verify`].
 pub fn parse(text: &str) -> Result<Function, EmberError> {
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+    let all: Vec<(usize, &str)> =
+        text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#')).collect();
+    // The function's own lines end at its first `callee` line; each callee runs to `endcallee`.
+    let own = all.iter().position(|(_, l)| l.starts_with("callee ")).unwrap_or(all.len());
+    let mut f = parse_one(&all[..own])?;
+    let mut rest = &all[own..];
+    while let Some(&(ln, head)) = rest.first() {
+        let toks = tokenize(head.strip_prefix("callee").unwrap_or(head), ln)?;
+        let mut p = P { t: &toks, i: 0, ln };
+        p.expect('@')?;
+        let site = u32::try_from(p.num()?).map_err(|_| p.err("bad callee site"))?;
+        let code = p.kv("code")? as u64;
+        let end = rest.iter().position(|(_, l)| *l == "endcallee").ok_or_else(|| p.err("callee without endcallee"))?;
+        let body = parse_one(&rest[1..end])?;
+        f.callees.push(crate::hir::Callee { site, code, body });
+        rest = &rest[end + 1..];
+    }
+    Ok(f)
+}
+
+/// Parses one function's lines (no callees).
+fn parse_one(all: &[(usize, &str)]) -> Result<Function, EmberError> {
+    let mut lines = all.iter().copied();
     let mut next = |what: &str| lines.next().ok_or_else(|| EmberError::Parse(format!("missing {what} line")));
     let (ln, head) = next("function")?;
     let rest = head.strip_prefix("function ").ok_or_else(|| EmberError::Parse(format!("line {ln}: expected 'function'")))?;
@@ -201,6 +223,7 @@ pub fn parse(text: &str) -> Result<Function, EmberError> {
         blocks: vec![],
         types: vec![],
         speculate: !attrs.split_whitespace().any(|w| w == "nospec"),
+        callees: vec![],
     };
     let mut types: HashMap<u32, Type> = HashMap::new();
     let mut define = |p: &P, v: Value, t: Type| -> Result<(), EmberError> {

@@ -12,7 +12,9 @@
 //! ```
 //! A value's type is written at its definition (`v3:opt` for [`Type::OptObject`], `v7:Float`,
 //! `v8:CDouble`; nothing for [`Type::Object`]); a type immediate by name (`GuardType<Float>`); a frame
-//! state is `@<code unit>[<stack values>]`; successors are `-> bb1(v2), bb2()`.
+//! state is `@<code unit>[<stack values>]`; successors are `-> bb1(v2), bb2()`. Callees
+//! ([`crate::hir::Callee`]) follow the blocks, each as `callee @<site> code=<handle>`, the
+//! callee's own text, and `endcallee`.
 //! [`crate::hir::parser`] reads exactly this form back.
 
 use std::fmt::Write;
@@ -99,6 +101,11 @@ pub fn print(f: &Function) -> String {
         for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
             writeln!(s, "  {}", print_instr(f, ins)).unwrap();
         }
+    }
+    for c in &f.callees {
+        writeln!(s, "callee @{} code={:#x}", c.site, c.code).unwrap();
+        s.push_str(&print(&c.body));
+        writeln!(s, "endcallee").unwrap();
     }
     s
 }

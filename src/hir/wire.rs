@@ -13,7 +13,15 @@
 //! u32 nconsts,  then per constant: u64 handle, u8 type (an EmberType: the exact built-in
 //!                type of the object, EMBER_TYPE_OBJECT for any other)
 //! u32 ninstrs,  then per instruction: u16 op, u16 nimm, u32 code unit, i64 imm[nimm]
+//! u32 ncallees, then per callee: u32 site (code unit of the method load whose inline cache
+//!                holds the callee), u64 code (handle of the callee's code object),
+//!                u32 len, then a whole wire function of len bytes (the callee; its own
+//!                ncallees is 0)
 //! ```
+//! Callees are small functions the shim found in the profile, sent so that passes can use
+//! their bodies (`passes::inline_trivial`); the shim chooses them
+//! ([`EMBER_INLINE_MAX_CODE_UNITS`]) and keeps their code objects alive while compiled code
+//! that names them may run.
 //! Every field is validated; malformed input yields [`EmberError::Wire`], never a panic.
 
 use crate::error::EmberError;
@@ -22,9 +30,17 @@ use crate::hir::Type;
 
 /// Magic number at the start of every wire function ("EMB1", little-endian).
 pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
-/// Wire format version this library reads (4: `LoadGlobal` and `LoadAttr` carry the `math`
-/// function their value was identified as: imm6 and imm7, imm4 and imm5).
-pub const EMBER_WIRE_VERSION: u16 = 4;
+/// Wire format version this library reads (5: the callees section after the instructions;
+/// 4: `LoadGlobal` and `LoadAttr` carry the `math` function their value was identified as:
+/// imm6 and imm7, imm4 and imm5).
+pub const EMBER_WIRE_VERSION: u16 = 5;
+/// Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
+/// shim sends with a caller (the callees section): enough for the bodies
+/// `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2), small
+/// enough that serialising callees costs the calling thread next to nothing.
+pub const EMBER_INLINE_MAX_CODE_UNITS: u32 = 8;
+/// Most callees one wire function carries (a bound on the section, checked by [`decode`]).
+pub const EMBER_INLINE_MAX_CALLEES: u32 = 64;
 /// Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).
 pub const EMBER_WIRE_FLAG_IMMORTAL: u16 = 1;
 /// Wire `flags` bit: give the compiled code an on-stack-replacement entry at every loop header
@@ -81,6 +97,17 @@ pub struct WireInstr {
     pub imms: Vec<i64>,
 }
 
+/// A callee the shim sent with its caller (the wire's callees section).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct WireCallee {
+    /// Code unit of the caller's method load (`LoadMethod`) whose inline cache holds the callee.
+    pub site: u32,
+    /// Handle of the callee's code object (process-specific; bound at load time).
+    pub code: u64,
+    /// The callee itself (its own callees section is empty).
+    pub wire: WireFunction,
+}
+
 /// A decoded, validated wire function.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct WireFunction {
@@ -111,6 +138,8 @@ pub struct WireFunction {
     pub finish_at_exit: bool,
     /// Load from the code cache or give up ([`EMBER_WIRE_FLAG_CACHE_ONLY`]).
     pub cache_only: bool,
+    /// Callees the shim sent (the callees section), in site order.
+    pub callees: Vec<WireCallee>,
 }
 
 impl WireFunction {
@@ -178,9 +207,14 @@ pub fn header_flags(buf: &[u8]) -> Option<u16> {
 /// Decodes and validates wire bytes.
 ///
 /// Errors: [`EmberError::Wire`] for a bad magic or version, truncation, an unknown opcode, a
-/// wrong immediate count, a code-unit index or constant/string index out of range, or
-/// trailing bytes.
+/// wrong immediate count, a code-unit index or constant/string index out of range, a callee
+/// that is malformed, has callees of its own or names no method load of the caller, more than
+/// [`EMBER_INLINE_MAX_CALLEES`] callees, or trailing bytes.
 pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
+    decode_nested(buf, true)
+}
+
+fn decode_nested(buf: &[u8], outer: bool) -> Result<WireFunction, EmberError> {
     let mut r = Reader { buf, pos: 0 };
     let flags = read_header(&mut r)?;
     let mut f = WireFunction {
@@ -245,6 +279,24 @@ pub fn decode(buf: &[u8]) -> Result<WireFunction, EmberError> {
             imms.push(r.u64("immediate")? as i64);
         }
         f.instrs.push(WireInstr { op, bc, imms });
+    }
+    let nk = r.count("callee")?;
+    if nk > 0 && !outer {
+        return Err(EmberError::Wire("a callee has callees".into()));
+    }
+    if nk as u64 > EMBER_INLINE_MAX_CALLEES as u64 {
+        return Err(EmberError::Wire(format!("{nk} callees exceed {EMBER_INLINE_MAX_CALLEES}")));
+    }
+    for k in 0..nk {
+        let site = r.u32("callee site")?;
+        let code = r.u64("callee code")?;
+        let len = r.count("callee length")?;
+        let bytes = r.take(len, "callee")?;
+        let wire = decode_nested(bytes, false).map_err(|e| EmberError::Wire(format!("callee {k}: {e}")))?;
+        if !f.instrs.iter().any(|ins| ins.bc == site && ins.op == Op::LoadMethod) {
+            return Err(EmberError::Wire(format!("callee {k}: site {site} is not a method load")));
+        }
+        f.callees.push(WireCallee { site, code, wire });
     }
     if r.pos != buf.len() {
         return Err(EmberError::Wire(format!("{} trailing bytes", buf.len() - r.pos)));
@@ -385,6 +437,14 @@ pub fn encode(f: &WireFunction) -> Vec<u8> {
         for v in &ins.imms {
             out.extend_from_slice(&v.to_le_bytes());
         }
+    }
+    out.extend_from_slice(&(f.callees.len() as u32).to_le_bytes());
+    for c in &f.callees {
+        let bytes = encode(&c.wire);
+        out.extend_from_slice(&c.site.to_le_bytes());
+        out.extend_from_slice(&c.code.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&bytes);
     }
     out
 }

@@ -7,14 +7,16 @@
 //! `CallKw` spill their arguments into the frame's value stack and call `ember_call` with the
 //! vector (a plain `Call` through `ember_call_ic_fast`, with a per-site cache of the compiled
 //! callee's entry); a `Call` the interpreter specialised for a builtin ([`CallSpec`]) calls that form's
-//! fast path instead (`ember_call_builtin_o`, `ember_call_len`, ...).
+//! fast path instead (`ember_call_builtin_o`, `ember_call_len`, ...). `CallTrivial` (from
+//! `passes::inline_trivial`) is such a `Call` with its callee's body (a parameter or a
+//! constant) in front of it, taken when `ember_trivial_callee_ok` allows.
 
 use inkwell::values::BasicValueEnum;
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
-use crate::hir::imms::CallImms;
-use crate::hir::op::CallSpec;
+use crate::hir::imms::{CallImms, CallTrivialImms};
+use crate::hir::op::{CallSpec, TrivialBody};
 use crate::hir::{FrameState, Instr, Op};
 
 impl<'ctx> Lower<'ctx, '_> {
@@ -61,6 +63,47 @@ impl<'ctx> Lower<'ctx, '_> {
                 };
                 self.check_null(r, fs)?;
                 self.def(ins.results[0], r);
+            }
+            Op::CallTrivial => {
+                let t = CallTrivialImms::of(ins).ok_or_else(unsupported)?;
+                let code = self.b.build_int_to_ptr(self.bound_imm(t.code)?, self.ptr_t(), "code").map_err(llvm)?;
+                let ok = self
+                    .call("ember_trivial_callee_ok", &[self.ts.into(), self.val(arg(0))?.into(), self.val(arg(1))?.into(), code.into()])?
+                    .ok_or_else(|| crate::error::EmberError::Llvm("ember_trivial_callee_ok returned void".into()))?
+                    .into_int_value();
+                let ok = self.b.build_int_compare(inkwell::IntPredicate::NE, ok, ok.get_type().const_zero(), "trivial_ok").map_err(llvm)?;
+                let (fast, slow, done) = (self.new_block("trivial_body"), self.new_block("trivial_call"), self.new_block("trivial_done"));
+                self.b.build_conditional_branch(ok, fast, slow).map_err(llvm)?;
+                // The body: the parameter (0 is self, operand 1) or the constant, a new reference;
+                // the call's operands are released as the callee's frame would release them.
+                self.b.position_at_end(fast);
+                let r_fast = match t.body {
+                    TrivialBody::Param => self.val(*ins.args.get(1 + t.index as usize).ok_or_else(unsupported)?)?,
+                    TrivialBody::Const => self.konst(t.index)?,
+                };
+                self.incref(r_fast)?;
+                for v in &ins.args {
+                    self.release(*v)?;
+                }
+                let fast_end = self.b.get_insert_block().unwrap();
+                self.b.build_unconditional_branch(done).map_err(llvm)?;
+                // Anything else: the call.
+                self.b.position_at_end(slow);
+                let n = t.nargs;
+                let base = self.spill_args(&ins.args, fs.stack.len())?;
+                let r_slow = if self.call_site_cache {
+                    let ic = self.resume_ic();
+                    self.call_ptr("ember_call_ic_fast", &[self.ts.into(), base.into(), self.i64c(n).into(), ic.into()])?
+                } else {
+                    self.call_ptr("ember_call", &[self.ts.into(), base.into(), self.i64c(n).into(), ptr_null.into()])?
+                };
+                self.check_null(r_slow, fs)?;
+                let slow_end = self.b.get_insert_block().unwrap();
+                self.b.build_unconditional_branch(done).map_err(llvm)?;
+                self.b.position_at_end(done);
+                let phi = self.b.build_phi(self.ptr_t(), "trivial_result").map_err(llvm)?;
+                phi.add_incoming(&[(&r_fast, fast_end), (&r_slow, slow_end)]);
+                self.def(ins.results[0], phi.as_basic_value().into_pointer_value());
             }
             Op::MakeFunction => self.helper_op(ins, fs, "ember_make_function", &[Pre::Frame], false)?,
             Op::SetFunctionAttribute => self.helper_op(ins, fs, "ember_set_function_attribute", &[], true)?,

@@ -696,8 +696,8 @@ fn family(op: Op) -> Option<Family> {
         FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall => Family::Arith,
         LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | DeleteAttr | LoadSuperAttr | LoadBuildClass
         | ImportName | ImportFrom => Family::Attrs,
-        Call | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction | SetFunctionAttribute | BeforeWith
-        | BeforeAsyncWith => Family::Calls,
+        Call | CallTrivial | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction | SetFunctionAttribute
+        | BeforeWith | BeforeAsyncWith => Family::Calls,
         BinarySubscr | StoreSubscr | StoreSubscrFloat | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList
         | BuildMap | BuildConstKeyMap | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd
         | DictUpdate | DictMerge | UnpackSequence | UnpackEx | UnpackStore | MatchClass | MatchMapping | MatchSequence | MatchKeys

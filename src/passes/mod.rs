@@ -6,6 +6,7 @@
 pub mod borrow;
 pub mod box_elim;
 pub mod infer;
+pub mod inline_trivial;
 pub mod math_call;
 pub mod pure_pop;
 pub mod slice_subscr;
@@ -30,6 +31,8 @@ pub struct Pass {
 
 /// The default pipeline, in order.
 pub const PIPELINE: &[Pass] = &[
+    // First: it consumes the callees, which nothing after it reads.
+    Pass { name: "inline_trivial", run: inline_trivial::run },
     Pass { name: "pure_pop", run: pure_pop::run },
     Pass { name: "unpack_store", run: unpack_store::run },
     Pass { name: "slice_subscr", run: slice_subscr::run },

@@ -24,6 +24,7 @@ pub fn asm(nlocals: u32, argcount: u32, stacksize: u32, consts: Vec<u64>, code: 
         finish_at_exit: false,
         cache_only: false,
         const_types: vec![ember::hir::Type::Object; n],
+        callees: vec![],
     }
 }
 

@@ -1,0 +1,134 @@
+//! Replaces the call of a method whose body only returns one of its parameters or a constant
+//! (`def mustBeVector(self): return self`, `def isPoint(self): return False`) by that body,
+//! behind a check that the callee is still that code. The shim sends the function a method
+//! load's inline cache holds with the caller ([`crate::hir::Callee`], the wire's callees
+//! section); when its body is trivial:
+//!
+//! ```text
+//! v1, v2:opt = LoadMethod<1, 1, 7, 0, 4096> v0 @2[]
+//! v3 = Call<0, 0> v1 v2 @12[]
+//! callee @2 code=0x5000
+//! function m:C.mustBeVector nlocals=1 argcount=1 stacksize=1
+//! ...
+//! bb0:
+//!   Resume @0[]
+//!   v0 = LoadFast<0>
+//!   ReturnValue v0
+//! endcallee
+//! ```
+//! becomes
+//! ```text
+//! v1, v2:opt = LoadMethod<1, 1, 7, 0, 4096> v0 @2[]
+//! v3 = CallTrivial<0, 20480, 0, 0> v1 v2 @12[]
+//! ```
+//! ([`Op::CallTrivial`]: imm1 the callee's code object, imm2 [`TrivialBody`], imm3 the
+//! parameter, or the constant the pass appends to the caller's). At run time the body is
+//! taken when the callable is a function of exactly that code object, `self` is there, and
+//! nothing could have run at the callee's `RESUME` (no pending event, no monitoring, room
+//! under the recursion limit); anything else makes the call. Such a body cannot raise, run
+//! code or be observed (no frame object, no event, no allocation), so leaving out its frame
+//! changes nothing a program can see.
+//!
+//! The callee must take exactly the call's arguments plus `self` (the shim sends only
+//! functions with plain positional parameters). The pass consumes [`Function::callees`]
+//! (compiled code and its cache key depend only on what is made of them here). Nothing is
+//! done when the function may not speculate ([`Function::speculate`]).
+
+use std::collections::HashMap;
+
+use crate::hir::imms::CallImms;
+use crate::hir::op::{CallSpec, TrivialBody};
+use crate::hir::{Function, Op, Type, Value};
+
+/// What a trivial callee returns: a parameter, or a constant (its handle and exact type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Returns {
+    Param(u32),
+    Const(u64, Type),
+}
+
+/// The body of `f` when it is only a return of a parameter or a constant: one block of
+/// `Resume`, `Nop` and the load of the value it returns.
+fn trivial(f: &Function) -> Option<Returns> {
+    let [b] = f.blocks.as_slice() else { return None };
+    let mut loaded: HashMap<Value, Returns> = HashMap::new();
+    for ins in &b.instrs {
+        match ins.op {
+            Op::Resume | Op::Nop => {}
+            Op::LoadFast | Op::LoadFastBorrow => {
+                let k = u32::try_from(*ins.imms.first()?).ok().filter(|&k| k < f.argcount)?;
+                loaded.insert(ins.results[0], Returns::Param(k));
+            }
+            Op::LoadConst => {
+                let k = *ins.imms.first()?;
+                loaded.insert(ins.results[0], Returns::Const(*f.consts.get(usize::try_from(k).ok()?)?, f.const_type(k)));
+            }
+            _ => return None,
+        }
+    }
+    match b.term.op {
+        Op::ReturnValue => loaded.get(b.term.args.first()?).copied(),
+        Op::ReturnConst if loaded.is_empty() => {
+            let k = *b.term.imms.first()?;
+            Some(Returns::Const(*f.consts.get(usize::try_from(k).ok()?)?, f.const_type(k)))
+        }
+        _ => None,
+    }
+}
+
+/// Runs the pass; returns the number of calls replaced.
+pub fn run(f: &mut Function) -> usize {
+    let callees = std::mem::take(&mut f.callees);
+    if !f.speculate || callees.is_empty() {
+        return 0;
+    }
+    // Site of a method load → (callee code, its parameter count, what it returns).
+    let mut by_site: HashMap<u32, (u64, u32, Returns)> = HashMap::new();
+    for c in &callees {
+        if let Some(r) = trivial(&c.body) {
+            by_site.insert(c.site, (c.code, c.body.argcount, r));
+        }
+    }
+    // The callable and self values of those method loads.
+    let mut loads: HashMap<Value, (Value, u32)> = HashMap::new();
+    for b in &f.blocks {
+        for ins in &b.instrs {
+            if let (Op::LoadMethod, Some(fs)) = (ins.op, &ins.fs) {
+                if by_site.contains_key(&fs.bc) {
+                    loads.insert(ins.results[0], (ins.results[1], fs.bc));
+                }
+            }
+        }
+    }
+    let mut n = 0;
+    for bi in 0..f.blocks.len() {
+        for ii in 0..f.blocks[bi].instrs.len() {
+            let ins = &f.blocks[bi].instrs[ii];
+            let Some(call) = CallImms::of(ins).filter(|c| c.spec == CallSpec::Generic) else { continue };
+            let Some(&(self_value, site)) = ins.args.first().and_then(|c| loads.get(c)) else { continue };
+            let (code, argcount, returns) = by_site[&site];
+            if ins.args.get(1) != Some(&self_value) || call.nargs < 0 || call.nargs as u64 + 1 != argcount as u64 {
+                continue;
+            }
+            let (body, index) = match returns {
+                Returns::Param(k) => (TrivialBody::Param, k as i64),
+                Returns::Const(handle, ty) => {
+                    let k = match f.consts.iter().position(|&c| c == handle) {
+                        Some(k) => k,
+                        None => {
+                            f.consts.push(handle);
+                            f.const_types.push(ty);
+                            f.consts.len() - 1
+                        }
+                    };
+                    (TrivialBody::Const, k as i64)
+                }
+            };
+            let ins = &mut f.blocks[bi].instrs[ii];
+            ins.op = Op::CallTrivial;
+            ins.imms = vec![call.nargs, code as i64, body as i64, index];
+            n += 1;
+        }
+    }
+    n
+}
