@@ -216,17 +216,19 @@ void ember_wire_add_flags(unsigned char *wire, size_t len, uint16_t flags)
     memcpy(wire + WIRE_FLAGS_OFFSET, &f, sizeof f);
 }
 
-/* A function a method load's inline cache holds that the wire's callees section may carry
- * (src/hir/wire.rs): a Python function with plain positional parameters (no *args, **kwargs,
- * keyword-only parameters, cells or free variables; not generator-family; CO_OPTIMIZED) of at
- * most EMBER_INLINE_MAX_CODE_UNITS code units. */
-static int callee_eligible(PyObject *f)
+int ember_callee_shape(PyCodeObject *co)
 {
-    if (f == NULL || !PyFunction_Check(f)) return 0;
-    PyCodeObject *co = (PyCodeObject *)((PyFunctionObject *)f)->func_code;
     return Py_SIZE(co) <= EMBER_INLINE_MAX_CODE_UNITS && (co->co_flags & CO_OPTIMIZED) &&
            !(co->co_flags & (CO_VARARGS | CO_VARKEYWORDS | EMBER_GEN_FLAGS)) && co->co_kwonlyargcount == 0 &&
            co->co_ncellvars == 0 && co->co_nfreevars == 0;
+}
+
+/* A function a method load's inline cache holds (a borrowed pointer, stale after its class
+ * changed) that the wire's callees section may carry: one the shim knows to be alive
+ * (ember_small_func_live, checked before the pointer is read) with a callee's shape. */
+static int callee_eligible(PyObject *f)
+{
+    return ember_small_func_live(f) && PyFunction_Check(f) && ember_callee_shape((PyCodeObject *)((PyFunctionObject *)f)->func_code);
 }
 
 static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nested, PyObject **keep, Buf *out);

@@ -12,6 +12,15 @@
 int ember_serialize(PyFunctionObject *func, int osr, int speculate, PyObject **keep, unsigned char **out, size_t *outlen, char *why,
                     size_t whylen);
 
+/* 1 when a function of code `co` may be a callee on the wire (src/hir/wire.rs): plain
+ * positional parameters (no *args, **kwargs, keyword-only parameters, cells or free variables;
+ * not generator-family; CO_OPTIMIZED) and at most EMBER_INLINE_MAX_CODE_UNITS code units. */
+int ember_callee_shape(PyCodeObject *co);
+
+/* 1 when `f` is a live function with a callee's shape that the shim's function watcher saw
+ * made (shim.c); compares the address only, so `f` may be a stale pointer. */
+int ember_small_func_live(PyObject *f);
+
 /* Sets `flags` (EMBER_WIRE_FLAG_*) in the header of `len` bytes of wire made by ember_serialize
  * (nothing for a buffer shorter than the header). */
 void ember_wire_add_flags(unsigned char *wire, size_t len, uint16_t flags);

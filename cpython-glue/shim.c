@@ -2518,10 +2518,85 @@ static void watch(PyFunctionObject *func)
     if (func->func_version != 0) _PyFunction_SetVersion(func, 0);
 }
 
+/* ---- live small functions (the callees a wire may carry) ----
+ * The interpreter's LOAD_ATTR_METHOD_* caches hold their function as a borrowed pointer that
+ * goes stale when the class changes (the type version check makes the instruction ignore it).
+ * The serialiser reads a callee through such a pointer only when this set, kept by the
+ * function watcher, holds it: every live function whose code has a callee's shape
+ * (ember_callee_shape, serialize.c), by address. Open addressing with tombstones, grown at half
+ * load. Functions made before Ember's watcher was added are not in it, and are never sent. */
+#define SMALL_TOMB ((PyObject *)1)
+static PyObject **small_funcs;
+static size_t small_cap, small_used;   /* slots; slots taken (tombstones included) */
+
+static size_t small_slot(PyObject *f)
+{
+    uint64_t x = (uint64_t)(uintptr_t)f >> 4;
+    x *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(x >> 32) & (small_cap - 1);
+}
+
+int ember_small_func_live(PyObject *f)
+{
+    if (!small_cap || f == NULL || f == SMALL_TOMB) return 0;
+    for (size_t i = small_slot(f);; i = (i + 1) & (small_cap - 1)) {
+        if (small_funcs[i] == f) return 1;
+        if (small_funcs[i] == NULL) return 0;
+    }
+}
+
+static void small_remove(PyObject *f)
+{
+    if (!small_cap) return;
+    for (size_t i = small_slot(f);; i = (i + 1) & (small_cap - 1)) {
+        if (small_funcs[i] == f) { small_funcs[i] = SMALL_TOMB; return; }
+        if (small_funcs[i] == NULL) return;
+    }
+}
+
+static void small_add(PyObject *f)
+{
+    if (ember_small_func_live(f)) return;
+    if ((small_used + 1) * 2 > small_cap) {
+        /* Grow (or rebuild without tombstones); on failure the function is just not sent. */
+        size_t cap = small_cap ? small_cap : 256;
+        size_t live = 0;
+        for (size_t i = 0; i < small_cap; i++) live += small_funcs[i] != NULL && small_funcs[i] != SMALL_TOMB;
+        while ((live + 1) * 2 > cap / 2) cap *= 2;
+        PyObject **old = small_funcs;
+        size_t old_cap = small_cap;
+        PyObject **v = PyMem_RawCalloc(cap, sizeof *v);
+        if (!v) return;
+        small_funcs = v;
+        small_cap = cap;
+        small_used = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i] != NULL && old[i] != SMALL_TOMB) small_add(old[i]);
+        PyMem_RawFree(old);
+    }
+    size_t i = small_slot(f);
+    while (small_funcs[i] != NULL && small_funcs[i] != SMALL_TOMB) i = (i + 1) & (small_cap - 1);
+    if (small_funcs[i] == NULL) small_used++;
+    small_funcs[i] = f;
+}
+
 static int func_watcher(PyFunction_WatchEvent event, PyFunctionObject *func, PyObject *new_value)
 {
-    (void)new_value;
-    if (event == PyFunction_EVENT_CREATE && should_watch(func)) watch(func);
+    switch (event) {
+    case PyFunction_EVENT_CREATE:
+        if (ember_callee_shape((PyCodeObject *)func->func_code)) small_add((PyObject *)func);
+        if (should_watch(func)) watch(func);
+        break;
+    case PyFunction_EVENT_DESTROY:
+        small_remove((PyObject *)func);
+        break;
+    case PyFunction_EVENT_MODIFY_CODE:
+        small_remove((PyObject *)func);
+        if (new_value && PyCode_Check(new_value) && ember_callee_shape((PyCodeObject *)new_value)) small_add((PyObject *)func);
+        break;
+    default:
+        break;
+    }
     return 0;
 }
 

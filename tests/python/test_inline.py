@@ -128,11 +128,12 @@ def test_tracing_switched_on_mid_loop_sees_the_calls(ember_mod):
     assert ("me", "call") in ei
 
 
-# The next two run in a fresh process, once compiled and once with Ember off: once any tool
+# The next two run in a fresh process, once compiled and once interpreted (Ember imported first
+# in both, as `python -m ember` does: the shim sends only callees it saw made). Once any tool
 # or trace function was ever switched on in a process, the instrumentation version in every
 # thread's eval breaker stays set and compiled code makes every such call, so the conditions
 # they test only decide anything before that.
-FRESH = SRC + """
+FRESH = "import ember\n" + SRC + """
 class Box:
     def __init__(self, v, start):
         self._v = v
@@ -161,7 +162,6 @@ for _ in range(3):
     g(Box(V(1), None), 20)
     deep(V(1), 3)
 if os.environ.get("INLINE_TEST_COMPILE") == "1":
-    import ember
     assert ember.force_compile(g) and ember.force_compile(deep)
     assert all("CallTrivial" in ember.dump(h) for h in (g, deep))
 """
@@ -228,3 +228,18 @@ def test_references_of_self_arguments_and_results_are_kept(ember_mod):
     assert "CallTrivial" in ember_mod.dump(h, "hir")
     assert h(v, arg, 1000) is arg
     assert (sys.getrefcount(v), sys.getrefcount(arg)) == before
+
+
+def test_a_stale_method_cache_sends_no_callee(ember_mod):
+    # The interpreter's LOAD_ATTR_METHOD cache keeps pointing at a method that was replaced
+    # (and freed) until the instruction runs again; the shim must not read it.
+    g = {}
+    exec("class C:\n    def me(self):\n        return self\n"
+         "def f(c, n):\n    for _ in range(n):\n        r = c.me()\n    return r\n", g)
+    c = g["C"]()
+    g["f"](c, 10)
+    g["f"](c, 10)
+    assert "CallTrivial" in ember_mod.dump(g["f"], "hir")
+    g["C"].me = lambda self: 1   # the old function dies: only the class held it
+    assert "CallTrivial" not in ember_mod.dump(g["f"], "hir")
+    assert ember_mod.force_compile(g["f"]) and g["f"](c, 3) == 1
