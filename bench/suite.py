@@ -38,6 +38,7 @@ import pyperf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ember_bench import stats  # noqa: E402
 from ember_bench.command import time_process  # noqa: E402
+from ember_bench.runner import wait_for_precompile  # noqa: E402
 from ember_bench.emberlog import parse_log  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +91,9 @@ def run(python: str, src: Path, rounds: int, workdir: Path) -> dict:
     fill_env = {**os.environ, "EMBER_CACHE_DIR": str(warm), "EMBER_LOG": str(workdir / "fill.ember.log")}
     subprocess.run(ember + tail, env=fill_env, cwd=src, capture_output=True, check=False,
                    timeout=900)   # fills ember-warm's cache, untimed
+    # An Ember process may leave a detached compile for later runs (EMBER_PRECOMPILE): it must
+    # not run beside the next timed process, nor write into a cache being removed.
+    wait_for_precompile(warm, 900)
     for r in range(rounds):
         for name, head in cfgs.items():
             log = workdir / f"{name}-{r}.ember.log"
@@ -100,6 +104,8 @@ def run(python: str, src: Path, rounds: int, workdir: Path) -> dict:
                 shutil.rmtree(fresh, ignore_errors=True)
                 env = {"EMBER_LOG": str(log), "EMBER_CACHE_DIR": str(fresh if name == "ember" else warm)}
             time_process(argv, env, workdir / f"{name}.json", name, cwd=src)
+            if name != "plain":
+                wait_for_precompile(Path(env["EMBER_CACHE_DIR"]), 900)
             out[name]["outcomes"].append(outcome(junit))
             if name != "plain":
                 st = parse_log(log)
