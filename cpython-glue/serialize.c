@@ -622,8 +622,11 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
     uint32_t sent = 0;
     for (int k = 0; k < ncallees; k++) {
         Buf cb = {0};
-        PyObject *code = callees[k].func->func_code;
         if (*keep == NULL && (*keep = PyList_New(0)) != NULL) PyObject_GC_UnTrack(*keep);
+        /* Making the list may have run the collector, and finalisers with it: the function is
+         * read only if it is still alive. */
+        if (!ember_small_func_live((PyObject *)callees[k].func)) continue;
+        PyObject *code = callees[k].func->func_code;
         int kept = 0;
         for (Py_ssize_t j = 0; *keep && j < PyList_GET_SIZE(*keep) && !kept; j++) kept = PyList_GET_ITEM(*keep, j) == code;
         if (*keep == NULL || serialize_one(callees[k].func, 0, speculate, 1, NULL, &cb) != 0 ||
