@@ -216,13 +216,6 @@ void ember_wire_add_flags(unsigned char *wire, size_t len, uint16_t flags)
     memcpy(wire + WIRE_FLAGS_OFFSET, &f, sizeof f);
 }
 
-int ember_callee_shape(PyCodeObject *co)
-{
-    return Py_SIZE(co) <= EMBER_INLINE_MAX_CODE_UNITS && (co->co_flags & CO_OPTIMIZED) &&
-           !(co->co_flags & (CO_VARARGS | CO_VARKEYWORDS | EMBER_GEN_FLAGS)) && co->co_kwonlyargcount == 0 &&
-           co->co_ncellvars == 0 && co->co_nfreevars == 0;
-}
-
 /* A function a method load's inline cache holds (a borrowed pointer, stale after its class
  * changed) that the wire's callees section may carry: one the shim knows to be alive
  * (ember_small_func_live, checked before the pointer is read) with a callee's shape. */

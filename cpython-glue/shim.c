@@ -2523,7 +2523,7 @@ static void watch(PyFunctionObject *func)
  * goes stale when the class changes (the type version check makes the instruction ignore it).
  * The serialiser reads a callee through such a pointer only when this set, kept by the
  * function watcher, holds it: every live function whose code has a callee's shape
- * (ember_callee_shape, serialize.c), by address. Open addressing with tombstones, grown at half
+ * (ember_callee_shape, serialize.h), by address. Open addressing with tombstones, grown at half
  * load. Functions made before Ember's watcher was added are not in it, and are never sent. */
 #define SMALL_TOMB ((PyObject *)1)
 static PyObject **small_funcs;
@@ -2588,7 +2588,9 @@ static int func_watcher(PyFunction_WatchEvent event, PyFunctionObject *func, PyO
         if (should_watch(func)) watch(func);
         break;
     case PyFunction_EVENT_DESTROY:
-        small_remove((PyObject *)func);
+        /* In the set only with a callee's shape (MODIFY_CODE keeps that true): other functions,
+         * most of those a program makes and drops, cost no probe. */
+        if (ember_callee_shape((PyCodeObject *)func->func_code)) small_remove((PyObject *)func);
         break;
     case PyFunction_EVENT_MODIFY_CODE:
         small_remove((PyObject *)func);
