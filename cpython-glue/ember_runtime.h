@@ -682,6 +682,11 @@ PyObject *ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, Embe
  * RESUME) nor locally on `code`, and both recursion budgets have room (the call would not
  * raise RecursionError, nor take a path for a deep C stack). 0 otherwise: compiled code makes the call. In the helper bitcode. */
 int ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or_null, PyObject *code);
+/* CallTrivial's attribute body (TrivialBody::Attr): `owner`'s inline value at `index` when the
+ * callee's LOAD_ATTR_INSTANCE_VALUE would read it (Python/bytecodes.c: the type's version is
+ * `version`, the inline values are valid, the value is set), borrowed; NULL otherwise (no
+ * exception: compiled code makes the call). In the helper bitcode. */
+PyObject *ember_trivial_attr(PyObject *owner, i64 version, i64 index);
 
 /* Generator-family code objects: their calls make a generator (RETURN_GENERATOR). */
 #define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
@@ -900,7 +905,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_trivial_attr) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

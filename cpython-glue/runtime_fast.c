@@ -701,6 +701,16 @@ ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or
            ts->c_recursion_remaining >= EMBER_C_RESERVE;
 }
 
+PyObject *
+ember_trivial_attr(PyObject *owner, i64 version, i64 index)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (version <= 0 || tp->tp_version_tag != (uint32_t)version || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) ||
+        !_PyObject_InlineValues(owner)->valid)
+        return NULL;
+    return _PyObject_InlineValues(owner)->values[index];
+}
+
 /* CALL without keywords from a site with an entry cache (base = [callable, self_or_null,
  * args...], all consumed): a compiled callee is entered from here, without the three C calls of
  * the generic route (ember_call_ic's call_impl, then shim.c's ember_call_direct_ic and its frame

@@ -84,10 +84,11 @@
 /**
  * Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
  * shim sends with a caller (the callees section): enough for the bodies
- * `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2), small
- * enough that serialising callees costs the calling thread next to nothing.
+ * `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2;
+ * `return self.x`: 13, a `LOAD_ATTR` has 9 inline-cache units), small enough that serialising
+ * callees costs the calling thread next to nothing.
  */
-#define EMBER_INLINE_MAX_CODE_UNITS 8
+#define EMBER_INLINE_MAX_CODE_UNITS 16
 
 /**
  * Most callees one wire function carries (a bound on the section, checked by [`decode`]).
@@ -934,13 +935,16 @@ enum EmberOp
   EMBER_OP_STORE_SUBSCR_FLOAT = 113,
   /**
    * HIR only (made by `passes::inline_trivial`): a `Call<nargs>` of a method whose body
-   * only returns one of its parameters or a constant (`return self`, `return False`), with
-   * that body in place of the call where nothing can tell: `r = CallTrivial<nargs, code,
-   * body, index> callable self_or_null args...`. When `callable` is a Python function whose
-   * code object is imm1 (a bound handle, kept alive by the shim), no event is pending or
-   * monitored (the thread's eval breaker is 0 and the code has no local monitoring) and the
-   * recursion limit leaves room, the result is parameter imm3 (imm2 [`TrivialBody::Param`]:
-   * 0 is `self`) or constant imm3 of the caller (imm2 [`TrivialBody::Const`]), a new
+   * only returns one of its parameters, a constant or an instance attribute of a parameter
+   * (`return self`, `return False`, `return self.x`), with that body in place of the call
+   * where nothing can tell: `r = CallTrivial<nargs, code, body, index, version, slot>
+   * callable self_or_null args...`. When `callable` is a Python function whose code object
+   * is imm1 (a bound handle, kept alive by the shim), no event is pending or monitored (the
+   * thread's eval breaker is 0 and the code has no local monitoring) and the recursion limit
+   * leaves room, the result is parameter imm3 (imm2 [`TrivialBody::Param`]: 0 is `self`),
+   * constant imm3 of the caller ([`TrivialBody::Const`]), or the inline value at index imm5
+   * of parameter imm3 when its type's version is imm4 (a bound value) and its values are
+   * inline and set ([`TrivialBody::Attr`], the callee's `LOAD_ATTR_INSTANCE_VALUE`), a new
    * reference, and the operands are released; otherwise it is the `Call` it replaced, with
    * that call's frame state. Consumes its operands like `Call`.
    */

@@ -179,8 +179,12 @@ views! {
         code: i64 = 1,
         /// What the callee returns.
         body: TrivialBody = 2,
-        /// The parameter or the caller's constant it returns.
+        /// The parameter (or the parameter whose attribute) or the caller's constant it returns.
         index: i64 = 3,
+        /// [`TrivialBody::Attr`]: the type version (a bound value); else 0.
+        version: i64 = 4,
+        /// [`TrivialBody::Attr`]: the inline-values index; else 0.
+        slot: i64 = 5,
     }
     /// `FloatBinOp` and friends carry one [`Arith`].
     FloatBinOpImms for FloatBinOp {

@@ -309,13 +309,16 @@ pub enum Op {
     /// compiled code when boxing or the generic store fails.
     StoreSubscrFloat = 113,
     /// HIR only (made by `passes::inline_trivial`): a `Call<nargs>` of a method whose body
-    /// only returns one of its parameters or a constant (`return self`, `return False`), with
-    /// that body in place of the call where nothing can tell: `r = CallTrivial<nargs, code,
-    /// body, index> callable self_or_null args...`. When `callable` is a Python function whose
-    /// code object is imm1 (a bound handle, kept alive by the shim), no event is pending or
-    /// monitored (the thread's eval breaker is 0 and the code has no local monitoring) and the
-    /// recursion limit leaves room, the result is parameter imm3 (imm2 [`TrivialBody::Param`]:
-    /// 0 is `self`) or constant imm3 of the caller (imm2 [`TrivialBody::Const`]), a new
+    /// only returns one of its parameters, a constant or an instance attribute of a parameter
+    /// (`return self`, `return False`, `return self.x`), with that body in place of the call
+    /// where nothing can tell: `r = CallTrivial<nargs, code, body, index, version, slot>
+    /// callable self_or_null args...`. When `callable` is a Python function whose code object
+    /// is imm1 (a bound handle, kept alive by the shim), no event is pending or monitored (the
+    /// thread's eval breaker is 0 and the code has no local monitoring) and the recursion limit
+    /// leaves room, the result is parameter imm3 (imm2 [`TrivialBody::Param`]: 0 is `self`),
+    /// constant imm3 of the caller ([`TrivialBody::Const`]), or the inline value at index imm5
+    /// of parameter imm3 when its type's version is imm4 (a bound value) and its values are
+    /// inline and set ([`TrivialBody::Attr`], the callee's `LOAD_ATTR_INSTANCE_VALUE`), a new
     /// reference, and the operands are released; otherwise it is the `Call` it replaced, with
     /// that call's frame state. Consumes its operands like `Call`.
     CallTrivial = 114,
@@ -329,6 +332,9 @@ pub enum TrivialBody {
     Param = 0,
     /// Constant imm3 of the caller (`return False`).
     Const = 1,
+    /// Parameter imm3's instance attribute at inline-values index imm5, for type version imm4
+    /// (`return self.x`).
+    Attr = 2,
 }
 
 /// A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 and
@@ -802,7 +808,7 @@ ops! {
     MathCall, 2, false, true, true;
     StoreFastFloat, 1, false, true, true;
     StoreSubscrFloat, 0, false, true, true;
-    CallTrivial, 4, false, true, true;
+    CallTrivial, 6, false, true, true;
 }
 
 impl Op {
@@ -826,8 +832,8 @@ impl Op {
             Op::StoreAttr => &[2],
             // LOAD_ATTR_METHOD_*: type version, keys version, descriptor address.
             Op::LoadMethod => &[2, 3, 4],
-            // The callee's code object.
-            Op::CallTrivial => &[1],
+            // The callee's code object, and the type version of a returned attribute.
+            Op::CallTrivial => &[1, 4],
             _ => &[],
         }
     }

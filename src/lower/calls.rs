@@ -74,12 +74,25 @@ impl<'ctx> Lower<'ctx, '_> {
                 let ok = self.b.build_int_compare(inkwell::IntPredicate::NE, ok, ok.get_type().const_zero(), "trivial_ok").map_err(llvm)?;
                 let (fast, slow, done) = (self.new_block("trivial_body"), self.new_block("trivial_call"), self.new_block("trivial_done"));
                 self.b.build_conditional_branch(ok, fast, slow).map_err(llvm)?;
-                // The body: the parameter (0 is self, operand 1) or the constant, a new reference;
-                // the call's operands are released as the callee's frame would release them.
+                // The body: the parameter (0 is self, operand 1), the constant, or the parameter's
+                // attribute (when the callee's LOAD_ATTR_INSTANCE_VALUE checks hold: NULL makes
+                // the call), a new reference; the call's operands are released as the callee's
+                // frame would release them.
                 self.b.position_at_end(fast);
+                let param = |k: i64| ins.args.get(1 + usize::try_from(k).ok()?).copied();
                 let r_fast = match t.body {
-                    TrivialBody::Param => self.val(*ins.args.get(1 + t.index as usize).ok_or_else(unsupported)?)?,
+                    TrivialBody::Param => self.val(param(t.index).ok_or_else(unsupported)?)?,
                     TrivialBody::Const => self.konst(t.index)?,
+                    TrivialBody::Attr => {
+                        let owner = self.val(param(t.index).ok_or_else(unsupported)?)?;
+                        let attr = self
+                            .call_ptr("ember_trivial_attr", &[owner.into(), self.bound_imm(t.version)?.into(), self.i64c(t.slot).into()])?;
+                        let isnull = self.b.build_is_null(attr, "no_attr").map_err(llvm)?;
+                        let found = self.new_block("trivial_attr");
+                        self.b.build_conditional_branch(isnull, slow, found).map_err(llvm)?;
+                        self.b.position_at_end(found);
+                        attr
+                    }
                 };
                 self.incref(r_fast)?;
                 for v in &ins.args {

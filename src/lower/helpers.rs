@@ -150,6 +150,7 @@ helpers! {
     ember_call_ic(P, P, I, P) -> Ptr;
     ember_call_ic_fast(P, P, I, P) -> Ptr;
     ember_trivial_callee_ok(P, P, P, P) -> I32;
+    ember_trivial_attr(P, I, I) -> Ptr;
     ember_call_builtin_o(P, P, I) -> Ptr;
     ember_call_builtin_fast(P, P, I) -> Ptr;
     ember_call_len(P, P, I) -> Ptr;

@@ -1,5 +1,6 @@
-//! Replaces the call of a method whose body only returns one of its parameters or a constant
-//! (`def mustBeVector(self): return self`, `def isPoint(self): return False`) by that body,
+//! Replaces the call of a method whose body only returns one of its parameters, a constant or
+//! an instance attribute of a parameter (`def mustBeVector(self): return self`, `def
+//! isPoint(self): return False`, `def getX(self): return self.x`) by that body,
 //! behind a check that the callee is still that code. The shim sends the function a method
 //! load's inline cache holds with the caller ([`crate::hir::Callee`], the wire's callees
 //! section); when its body is trivial:
@@ -22,12 +23,15 @@
 //! v3 = CallTrivial<0, 20480, 0, 0> v1 v2 @12[]
 //! ```
 //! ([`Op::CallTrivial`]: imm1 the callee's code object, imm2 [`TrivialBody`], imm3 the
-//! parameter, or the constant the pass appends to the caller's). At run time the body is
-//! taken when the callable is a function of exactly that code object, `self` is there, and
-//! nothing could have run at the callee's `RESUME` (no pending event, no monitoring, room
-//! under the recursion limit); anything else makes the call. Such a body cannot raise, run
-//! code or be observed (no frame object, no event, no allocation), so leaving out its frame
-//! changes nothing a program can see.
+//! parameter, or the constant the pass appends to the caller's; imm4 and imm5 the type version
+//! and inline-values index of the callee's `LOAD_ATTR_INSTANCE_VALUE` for an attribute). At
+//! run time the body is taken when the callable is a function of exactly that code object,
+//! `self` is there, nothing could have run at the callee's `RESUME` (no pending event, no
+//! monitoring, room under the recursion limit) and, for an attribute, the interpreter's own
+//! checks of that instruction hold (type version, valid inline values, the value set);
+//! anything else makes the call. Such a body cannot raise, run code or be observed (no frame
+//! object, no event, no allocation), so leaving out its frame changes nothing a program can
+//! see.
 //!
 //! The callee must take exactly the call's arguments plus `self` (the shim sends only
 //! functions with plain positional parameters). The pass consumes [`Function::callees`]
@@ -36,19 +40,22 @@
 
 use std::collections::HashMap;
 
-use crate::hir::imms::CallImms;
-use crate::hir::op::{CallSpec, TrivialBody};
+use crate::hir::imms::{CallImms, LoadAttrImms};
+use crate::hir::op::{AttrSpec, CallSpec, TrivialBody};
 use crate::hir::{Function, Op, Type, Value};
 
-/// What a trivial callee returns: a parameter, or a constant (its handle and exact type).
+/// What a trivial callee returns: a parameter, a constant (its handle and exact type), or a
+/// parameter's instance attribute (the parameter, the type version, the inline-values index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Returns {
     Param(u32),
     Const(u64, Type),
+    Attr(u32, i64, i64),
 }
 
-/// The body of `f` when it is only a return of a parameter or a constant: one block of
-/// `Resume`, `Nop` and the load of the value it returns.
+/// The body of `f` when it is only a return of a parameter, a constant or a parameter's
+/// instance attribute: one block of `Resume`, `Nop` and the loads of the value it returns (an
+/// attribute only as `LOAD_ATTR_INSTANCE_VALUE` with a type version).
 fn trivial(f: &Function) -> Option<Returns> {
     let [b] = f.blocks.as_slice() else { return None };
     let mut loaded: HashMap<Value, Returns> = HashMap::new();
@@ -62,6 +69,14 @@ fn trivial(f: &Function) -> Option<Returns> {
             Op::LoadConst => {
                 let k = *ins.imms.first()?;
                 loaded.insert(ins.results[0], Returns::Const(*f.consts.get(usize::try_from(k).ok()?)?, f.const_type(k)));
+            }
+            Op::LoadAttr => {
+                let a = LoadAttrImms::of(ins)?;
+                let Some(Returns::Param(k)) = loaded.remove(ins.args.first()?) else { return None };
+                if a.spec != AttrSpec::InstanceValue || a.version <= 0 || a.index < 0 {
+                    return None;
+                }
+                loaded.insert(ins.results[0], Returns::Attr(k, a.version, a.index));
             }
             _ => return None,
         }
@@ -110,8 +125,9 @@ pub fn run(f: &mut Function) -> usize {
             if ins.args.get(1) != Some(&self_value) || call.nargs < 0 || call.nargs as u64 + 1 != argcount as u64 {
                 continue;
             }
-            let (body, index) = match returns {
-                Returns::Param(k) => (TrivialBody::Param, k as i64),
+            let (body, index, version, slot) = match returns {
+                Returns::Param(k) => (TrivialBody::Param, k as i64, 0, 0),
+                Returns::Attr(k, version, slot) => (TrivialBody::Attr, k as i64, version, slot),
                 Returns::Const(handle, ty) => {
                     let k = match f.consts.iter().position(|&c| c == handle) {
                         Some(k) => k,
@@ -121,12 +137,12 @@ pub fn run(f: &mut Function) -> usize {
                             f.consts.len() - 1
                         }
                     };
-                    (TrivialBody::Const, k as i64)
+                    (TrivialBody::Const, k as i64, 0, 0)
                 }
             };
             let ins = &mut f.blocks[bi].instrs[ii];
             ins.op = Op::CallTrivial;
-            ins.imms = vec![call.nargs, code as i64, body as i64, index];
+            ins.imms = vec![call.nargs, code as i64, body as i64, index, version, slot];
             n += 1;
         }
     }

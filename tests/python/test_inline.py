@@ -26,6 +26,8 @@ class V:
         return a
     def name(self):
         return "v"
+    def getx(self):
+        return self.x
 
 def f(v, n, change=None):
     t = 0
@@ -33,8 +35,8 @@ def f(v, n, change=None):
     for i in range(n):
         if i == n // 2 and change is not None:
             change(v)
-        r = (v.me() is v, v.no(), v.first(i, 2), v.name())
-        if r == (True, False, i, "v"):
+        r = (v.me() is v, v.no(), v.first(i, 2), v.name(), v.getx())
+        if r == (True, False, i, "v", 1):
             t += 1
         else:
             out.append(repr(r))
@@ -58,7 +60,7 @@ def pair():
 def test_trivial_methods_run_inlined_and_agree(ember_mod):
     fi, fc = pair()
     hir = ember_mod.dump(fc, "hir")
-    assert hir.count("CallTrivial") == 4, hir
+    assert hir.count("CallTrivial") == 5, hir
     run_both(fi, fc, Make(make_v, "V(1)"), 500)
 
 
@@ -81,6 +83,34 @@ def other_class(v):
         def first(self, a, b):
             return b
     v.__class__ = W
+
+
+def delete_the_attribute(v):
+    del v.x   # the getter raises AttributeError: the call is made
+
+
+def shadow_the_attribute_with_a_property(v):
+    type(v).x = property(lambda self: 2)   # a new type version
+
+
+def materialise_the_dict(v):
+    v.__dict__["x"] = 3   # a dict over the inline values
+
+
+def move_the_values_to_the_dict(v):
+    v.__dict__.update({f"k{i}": i for i in range(40)})   # the inline values are given up
+    v.x = 7
+
+
+def change_the_attribute(v):
+    v.x = 4
+
+
+@pytest.mark.parametrize("change", [delete_the_attribute, shadow_the_attribute_with_a_property, materialise_the_dict,
+                                    move_the_values_to_the_dict, change_the_attribute])
+def test_an_inlined_getter_follows_its_attribute(ember_mod, change):
+    fi, fc = pair()
+    run_both(fi, fc, Make(make_v, "V(1)"), 200, change)
 
 
 @pytest.mark.parametrize("change", [rebind_method, replace_code, shadow_with_attribute, other_class])
