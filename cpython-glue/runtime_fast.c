@@ -701,16 +701,6 @@ ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or
            ts->c_recursion_remaining >= EMBER_C_RESERVE;
 }
 
-PyObject *
-ember_trivial_attr(PyObject *owner, i64 version, i64 index)
-{
-    PyTypeObject *tp = Py_TYPE(owner);
-    if (version <= 0 || tp->tp_version_tag != (uint32_t)version || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) ||
-        !_PyObject_InlineValues(owner)->valid)
-        return NULL;
-    return _PyObject_InlineValues(owner)->values[index];
-}
-
 /* CALL without keywords from a site with an entry cache (base = [callable, self_or_null,
  * args...], all consumed): a compiled callee is entered from here, without the three C calls of
  * the generic route (ember_call_ic's call_impl, then shim.c's ember_call_direct_ic and its frame
@@ -741,16 +731,29 @@ static inline int is_instance_value_entry(EmberICEntry *e, PyObject *owner)
     return Py_TYPE(owner)->tp_version_tag == e->version && e->kind == EMBER_IC_INSTANCE_VALUE;
 }
 
-/* LOAD_ATTR_INSTANCE_VALUE's read through such an entry: a new reference to the attribute,
- * NULL when the inline values are no longer valid or the value is not there. */
-static inline PyObject *instance_value_attr(EmberICEntry *e, PyObject *owner)
+/* LOAD_ATTR_INSTANCE_VALUE's read, once its type version matched: the inline value at `index`
+ * (borrowed), NULL when the inline values are no longer valid or the value is not there. */
+static inline PyObject *inline_value(PyObject *owner, i64 index)
 {
     PyDictValues *values = _PyObject_InlineValues(owner);
-    if (EMBER_LIKELY(values->valid)) {
-        PyObject *attr = values->values[e->index];
-        if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
-    }
+    return EMBER_LIKELY(values->valid) ? values->values[index] : NULL;
+}
+
+/* That read through such an entry: a new reference to the attribute, or NULL. */
+static inline PyObject *instance_value_attr(EmberICEntry *e, PyObject *owner)
+{
+    PyObject *attr = inline_value(owner, e->index);
+    if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
     return NULL;
+}
+
+PyObject *
+ember_trivial_attr(PyObject *owner, i64 version, i64 index)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (version <= 0 || tp->tp_version_tag != (uint32_t)version || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES))
+        return NULL;
+    return inline_value(owner, index);
 }
 
 /* The hits load_attr_ic_hit does not inline: entry 0 in its other forms, the other entries in

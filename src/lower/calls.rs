@@ -11,7 +11,7 @@
 //! `passes::inline_trivial`) is such a `Call` with its callee's body (a parameter or a
 //! constant) in front of it, taken when `ember_trivial_callee_ok` allows.
 
-use inkwell::values::BasicValueEnum;
+use inkwell::values::{BasicValueEnum, PointerValue};
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
@@ -20,6 +20,21 @@ use crate::hir::op::{CallSpec, TrivialBody};
 use crate::hir::{FrameState, Instr, Op};
 
 impl<'ctx> Lower<'ctx, '_> {
+    /// A `CALL` without keywords of the `nargs` arguments spilled at `base` (callable and
+    /// self-or-NULL first; all consumed), as `Call` makes it when the interpreter did not
+    /// specialise it for a builtin: through the site's own `EmberResumeIC`, which caches its
+    /// compiled callee's entry, where the target affords the site's address
+    /// (`Bound::call_site_cache`), else `ember_call`. The result is NULL with an exception set.
+    fn plain_call(&mut self, base: PointerValue<'ctx>, nargs: i64) -> Result<PointerValue<'ctx>, EmberError> {
+        let n = self.i64c(nargs).into();
+        if self.call_site_cache {
+            let ic = self.resume_ic();
+            self.call_ptr("ember_call_ic_fast", &[self.ts.into(), base.into(), n, ic.into()])
+        } else {
+            self.call_ptr("ember_call", &[self.ts.into(), base.into(), n, self.ptr_t().const_null().into()])
+        }
+    }
+
     /// Calls, function creation and context-manager entry (see the module doc).
     pub(super) fn lower_calls(&mut self, ins: &Instr, fs: &FrameState) -> Result<(), EmberError> {
         let ptr_null = self.ptr_t().const_null();
@@ -53,12 +68,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let n = self.i64c(imm(0)).into();
                 let r = match special {
                     Some(name) => self.call_ptr(name, &[self.ts.into(), base.into(), n])?,
-                    // A plain CALL caches its compiled callee's entry in its own EmberResumeIC,
-                    // where the target affords the site's address (Bound::call_site_cache).
-                    None if ins.op == Op::Call && self.call_site_cache => {
-                        let ic = self.resume_ic();
-                        self.call_ptr("ember_call_ic_fast", &[self.ts.into(), base.into(), n, ic.into()])?
-                    }
+                    None if ins.op == Op::Call => self.plain_call(base, imm(0))?,
                     None => self.call_ptr("ember_call", &[self.ts.into(), base.into(), n, kw.into()])?,
                 };
                 self.check_null(r, fs)?;
@@ -102,14 +112,8 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.b.build_unconditional_branch(done).map_err(llvm)?;
                 // Anything else: the call.
                 self.b.position_at_end(slow);
-                let n = t.nargs;
                 let base = self.spill_args(&ins.args, fs.stack.len())?;
-                let r_slow = if self.call_site_cache {
-                    let ic = self.resume_ic();
-                    self.call_ptr("ember_call_ic_fast", &[self.ts.into(), base.into(), self.i64c(n).into(), ic.into()])?
-                } else {
-                    self.call_ptr("ember_call", &[self.ts.into(), base.into(), self.i64c(n).into(), ptr_null.into()])?
-                };
+                let r_slow = self.plain_call(base, t.nargs)?;
                 self.check_null(r_slow, fs)?;
                 let slow_end = self.b.get_insert_block().unwrap();
                 self.b.build_unconditional_branch(done).map_err(llvm)?;
