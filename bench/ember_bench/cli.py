@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minimum seconds of warm-up values in each steady process of a JIT "
                         "configuration (Ember, peers with a JIT); default: the configuration's own "
                         f"({JIT_WARMUP_S:g} s)")
+    r.add_argument("--jit-settle", type=float, dest="jit_settle_s", default=20.0,
+                   help="most seconds each steady process of a JIT with a compile count "
+                        "(Ember, CinderX) runs the workload before its warm-up values, until "
+                        "nothing has been compiled for max(2 s, a third of that time); 0: "
+                        "no settling, the fixed warm-up only (default 20)")
     r.add_argument("--auto-threshold", type=int,
                    default=int(os.environ.get("EMBER_BENCH_AUTO_THRESHOLD", "2")),
                    help="EMBER_AUTO call count for ember-auto (default 2, or "
@@ -198,8 +203,11 @@ def _settings(args):
             raise SystemExit(f"error: --{k.replace('_', '-')} must be >= 1")
     if args.jit_warmup_s is not None and args.jit_warmup_s < 0:
         raise SystemExit("error: --jit-warmup must be >= 0")
+    if args.jit_settle_s < 0:
+        raise SystemExit("error: --jit-settle must be >= 0")
     return Settings(loops=args.loops, regimes=regimes, auto_threshold=args.auto_threshold,
-                    timeout=args.timeout, jit_warmup_s=args.jit_warmup_s, **base)
+                    timeout=args.timeout, jit_warmup_s=args.jit_warmup_s,
+                    jit_settle_s=args.jit_settle_s, **base)
 
 
 def select_configs(args) -> tuple[list, list, set | None]:

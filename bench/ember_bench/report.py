@@ -177,7 +177,8 @@ def jit_table(data: RunData) -> list:
     header = ["benchmark", "mode", "regime", "processes",
               "compiled (benchmark code, min-max per process)", "compiled (all)",
               "compile time per process (median)", "failed guards / withdrawn per process (median)",
-              "compiled functions listed at exit", "status"]
+              "compiled functions listed at exit", "settled after (median; at the limit)",
+              "status"]
     rows = []
     for b in data.benches:
         for c in ember:
@@ -192,6 +193,7 @@ def jit_table(data: RunData) -> list:
                              f"{j.compiled_total[0]}-{j.compiled_total[1]}",
                              f"{j.compile_ms:.1f} ms" if c.get("ember") else "n/a",
                              f"{j.deopts:g} / {j.withdrawn:g}" if c.get("ember") else "n/a", api,
+                             f"{j.settle_s:.1f} s; {j.settle_limit}" if j.settle_s is not None else "",
                              "valid" if j.valid else f"**INVALID**: {j.why}"])
     return _table(header, rows)
 
@@ -285,8 +287,10 @@ def render(data: RunData, plots: list | None = None) -> str:
         f"(installed package, unmodified): {m.get('benchmarks_dir', '?')}",
         f"- steady state: {s['processes']} processes x ({s['warmups']} warm-up + "
         f"{s['values']} timed values; JIT configurations warm up for at least "
-        f"{s.get('jit_warmup_s') if s.get('jit_warmup_s') is not None else JIT_WARMUP_S:g} s), "
-        f"min {s['min_time']} s per value, "
+        f"{s.get('jit_warmup_s') if s.get('jit_warmup_s') is not None else JIT_WARMUP_S:g} s, "
+        + (f"after running until the JIT settled, at most {s['jit_settle_s']:g} s: nothing "
+           "compiled for max(2 s, a third of that time)), " if s.get("jit_settle_s") else "), ")
+        + f"min {s['min_time']} s per value, "
         + (f"fixed {s['loops']} loops" if s.get("loops") else
            "loops calibrated on nojit (shared by the Ember modes) and per peer interpreter"),
         f"- cold: {s['cold_runs']} whole-process runs of {s.get('cold_iterations', 1)} workload "

@@ -33,7 +33,10 @@ class JitActivity:
     the reason when not valid; ``excerpt``: log lines of the first process
     (those about benchmark functions, else the first lines);
     ``api_counts``: ``len(ember.compiled_functions())`` seen at exit; ``deopts`` and
-    ``withdrawn``: failed type guards and functions withdrawn for them, median per process.
+    ``withdrawn``: failed type guards and functions withdrawn for them, median per process;
+    ``settle_s``: median seconds a steady process ran the workload until the JIT settled
+    (the driver's ``--settle``; None without it), ``settle_limit``: processes that reached
+    the limit instead.
     """
 
     processes: int = 0
@@ -47,6 +50,8 @@ class JitActivity:
     api_counts: list = field(default_factory=list)
     deopts: float = 0.0
     withdrawn: float = 0.0
+    settle_s: float | None = None
+    settle_limit: int = 0
 
 
 @dataclass
@@ -126,6 +131,14 @@ def _count_and_check(ja: JitActivity, chunks: list, bench: list, total: list) ->
         ja.why = f"{len(bad)} process(es) failed: {bad[0].get('error', '')[:200]}"
 
 
+def _settle(ja: JitActivity, chunks: list) -> None:
+    """Fills ``ja``'s settling figures from the driver's exit records, if it settled."""
+    settles = [p["settle"] for c in chunks for p in (c.get("proof") or []) if "settle" in p]
+    if settles:
+        ja.settle_s = float(statistics.median([st["seconds"] for st in settles]))
+        ja.settle_limit = sum(1 for st in settles if st.get("limit"))
+
+
 def _jit_activity(chunks: list) -> JitActivity:
     ja = JitActivity(processes=len(chunks))
     if not chunks:
@@ -143,6 +156,7 @@ def _jit_activity(chunks: list) -> JitActivity:
         for k, v in (lg.get("reasons") or {}).items():
             reasons[k] = reasons.get(k, 0) + v
     ja.reasons = dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:8])
+    _settle(ja, chunks)
     for c in chunks:
         for p in c.get("proof") or []:
             if "compiled_count" in p:
@@ -168,6 +182,7 @@ def _proof_activity(chunks: list) -> JitActivity:
     ja.api_counts = [p.get("compiled_count", 0) for p in proofs]
     _count_and_check(ja, chunks, [p.get("compiled_bench", 0) for p in proofs], ja.api_counts)
     ja.excerpt = list(proofs[0].get("compiled_functions", []))[:10]
+    _settle(ja, chunks)
     if ja.why:
         return ja
     unloaded = [p for p in proofs if not p.get("jit_loaded")]

@@ -54,7 +54,10 @@ class Settings:
     calibrate); ``cold_runs``: cold processes; ``cold_iterations``: workload
     iterations per cold process (the driver's ``--iterations``); ``jit_warmup_s``: the
     minimum warm-up of a JIT configuration's steady process in seconds, None for each
-    configuration's own (``configs.JIT_WARMUP_S``); ``regimes``: subset of
+    configuration's own (``configs.JIT_WARMUP_S``); ``jit_settle_s``: the most seconds a
+    JIT configuration's steady process runs the workload, before those warm-up values, until
+    the JIT has settled (no compile for ``max(2 s, a third of that time)``; the driver's
+    ``--settle``), 0 for none; ``regimes``: subset of
     ("steady", "cold"); ``timeout``: limit for one process.
     """
 
@@ -66,6 +69,7 @@ class Settings:
     cold_runs: int = 5
     cold_iterations: int = 1
     jit_warmup_s: float | None = None
+    jit_settle_s: float = 20.0
     regimes: tuple = ("steady", "cold")
     auto_threshold: int = 2
     timeout: float = 900.0
@@ -288,6 +292,9 @@ class BenchRunner:
             # pyperf doubles the loops until one value lasts --min-time.
             cmd += ["--calibrate-loops", "--warmups", "1", "--values", "1"]
         else:
+            if cfg.proof and s.jit_settle_s > 0:
+                i = cmd.index(str(bench.script))
+                cmd[i:i] = ["--settle", f"{s.jit_settle_s:g}"]
             cmd += ["--loops", str(self.loops[(bench.name, cfg.name)]),
                     "--warmups", str(self.warmups(bench.name, cfg)), "--values", str(s.values)]
         return cmd

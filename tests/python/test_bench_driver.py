@@ -1,4 +1,5 @@
-"""Tests of the benchmark driver's cold mode (``bench/ember_bench/driver.py --oneshot``).
+"""Tests of the benchmark driver: its cold mode (``--oneshot``) and its steady-state
+settling (``--settle``).
 
 The driver replaces ``pyperf.Runner`` so that a pyperformance script runs its workload a
 fixed number of times and records nothing. These tests run the driver on small scripts (with
@@ -60,3 +61,40 @@ def test_oneshot_runs_each_workload_once(tmp_path):
 def test_oneshot_iterations_runs_each_workload_n_times(tmp_path):
     assert run_driver(tmp_path, "--oneshot", "--iterations", "3") == \
         "[('async', 3), ('func', 3), ('time', 3)]"
+
+
+HOT = """
+import pyperf
+
+def work():
+    t = 0
+    for i in range(200000):
+        t += i % 7
+    return t
+
+pyperf.Runner().bench_func("hot", work)
+"""
+
+
+def test_settle_runs_until_the_jit_stops_compiling(tmp_path):
+    """``--settle``: the steady worker first runs the workload while Ember compiles it, and
+    stops once nothing changed for 2 s; the proof line says when."""
+    import json
+    script = tmp_path / "hot.py"
+    script.write_text(HOT)
+    proof = tmp_path / "proof.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
+    env["EMBER_CACHE"] = "0"
+    out = subprocess.run([sys.executable, "-m", "ember", str(DRIVER), "--proof", str(proof),
+                          "--settle", "30", str(script), "--worker", "--loops", "1",
+                          "--warmups", "1", "--values", "1", "--append",
+                          str(tmp_path / "out.json")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(proof.read_text().splitlines()[-1])
+    st = rec["settle"]
+    assert any(f.endswith(":work") for f in rec["compiled_functions"])
+    assert st["limit"] is False
+    assert 0 < st["last_change_s"] < 30
+    assert st["seconds"] >= st["last_change_s"] + 2.0
+    assert st["calls"] > 1
