@@ -688,6 +688,37 @@ int ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *sel
  * exception: compiled code makes the call). In the helper bitcode. */
 PyObject *ember_trivial_attr(PyObject *owner, i64 version, i64 index);
 
+/* An inlined callee body (TrivialBody::Inline, src/lower/inline.rs): a callee that only reads
+ * attributes and globals, compares, tests truth and branches is evaluated in compiled code
+ * once ember_trivial_callee_ok allowed it. Each helper below answers as the callee's
+ * instruction would, without running Python code and without taking a reference (the object is
+ * kept alive by its owner, its class or a dict, and nothing runs before the body returns), or
+ * returns NULL (no exception): compiled code then makes the call, which does it all again.
+ *
+ * LOAD_ATTR: `name` of `owner` through the site's own attribute cache `ic` (instance values or
+ * __dict__ entry, class attribute, __slots__ member; entry 0's instance-value form inline). In
+ * the helper bitcode. */
+PyObject *ember_inl_attr(PyObject *owner, PyObject *name, EmberAttrIC *ic);
+/* ember_inl_attr's other entries; after a miss, owner's type is classified for `ic` as
+ * ember_load_attr_ic_miss classifies it (lookups that cannot run code) and the entries are
+ * tried once more. */
+PyObject *ember_inl_attr_miss(PyObject *owner, PyObject *name, EmberAttrIC *ic);
+/* LOAD_GLOBAL (no NULL pushed) in the globals and builtins of Python function `func`: the entry
+ * at `index` while the keys versions are those of its LOAD_GLOBAL_MODULE (`gv`, `bv` 0) or
+ * _BUILTIN (`gv`, `bv`) cache, else ember_inl_global_lookup. In the helper bitcode. */
+PyObject *ember_inl_global(PyObject *func, PyObject *name, i64 gv, i64 bv, i64 index);
+/* `name` looked up in `func`'s globals, then its builtins, when both are exact dicts with str
+ * keys only (so the lookup runs no code); NULL otherwise or when absent. */
+PyObject *ember_inl_global_lookup(PyObject *func, PyObject *name);
+/* COMPARE_OP `cmp` (Py_LT..Py_GE): Py_True or Py_False for two exact compact ints
+ * (COMPARE_OP_INT), two exact floats (COMPARE_OP_FLOAT) or two exact strs under == or !=
+ * (COMPARE_OP_STR); NULL for anything else. In the helper bitcode. */
+PyObject *ember_inl_compare(PyObject *a, PyObject *b, i64 cmp);
+/* TO_BOOL: Py_True or Py_False for a bool, None, an exact int, str, list, tuple or dict
+ * (TO_BOOL_BOOL, _NONE, _INT, _STR, _LIST and their kin); NULL for anything else, whose truth
+ * could run code. In the helper bitcode. */
+PyObject *ember_inl_truth(PyObject *v);
+
 /* Generator-family code objects: their calls make a generator (RETURN_GENERATOR). */
 #define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
 
@@ -905,7 +936,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_trivial_attr) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

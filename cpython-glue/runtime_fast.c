@@ -838,6 +838,77 @@ ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, 
     return load_attr_done_borrowed(ts, owner, name, ic, load_attr_ic_hit(owner, name, ic));
 }
 
+/* ---- inlined callee bodies (ember_runtime.h, TrivialBody::Inline) ---- */
+
+EMBER_INLINE_HELPER PyObject *
+ember_inl_attr(PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    EmberICEntry *e = &ic->e[0];
+    if (EMBER_LIKELY(is_instance_value_entry(e, owner))) {
+        PyObject *attr = inline_value(owner, e->index);
+        if (EMBER_LIKELY(attr != NULL)) return attr;
+    }
+    return ember_inl_attr_miss(owner, name, ic);
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_inl_global(PyObject *func, PyObject *name, i64 gv, i64 bv, i64 index)
+{
+    PyFunctionObject *fn = (PyFunctionObject *)func;
+    PyDictObject *g = (PyDictObject *)fn->func_globals;
+    if (gv != 0 && PyDict_CheckExact(g) && (i64)g->ma_keys->dk_version == gv) {
+        PyDictObject *d = g;
+        if (bv != 0) {
+            d = (PyDictObject *)fn->func_builtins;
+            if (!PyDict_CheckExact(d) || (i64)d->ma_keys->dk_version != bv) d = NULL;
+        }
+        if (d != NULL) {
+            PyObject *v = DK_UNICODE_ENTRIES(d->ma_keys)[index].me_value;
+            if (EMBER_LIKELY(v != NULL)) return v;
+        }
+    }
+    return ember_inl_global_lookup(func, name);
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_inl_compare(PyObject *a, PyObject *b, i64 cmp)
+{
+    int r;
+    if (PyLong_CheckExact(a) && PyLong_CheckExact(b)) {
+        if (!_PyLong_IsCompact((PyLongObject *)a) || !_PyLong_IsCompact((PyLongObject *)b)) return NULL;
+        Py_ssize_t x = _PyLong_CompactValue((PyLongObject *)a), y = _PyLong_CompactValue((PyLongObject *)b);
+        r = cmp == Py_LT ? x < y : cmp == Py_LE ? x <= y : cmp == Py_EQ ? x == y :
+            cmp == Py_NE ? x != y : cmp == Py_GT ? x > y : x >= y;
+    }
+    else if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
+        double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+        r = cmp == Py_LT ? x < y : cmp == Py_LE ? x <= y : cmp == Py_EQ ? x == y :
+            cmp == Py_NE ? x != y : cmp == Py_GT ? x > y : x >= y;
+    }
+    else if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b) && (cmp == Py_EQ || cmp == Py_NE)) {
+        r = _PyUnicode_Equal(a, b) == (cmp == Py_EQ);
+    }
+    else {
+        return NULL;
+    }
+    return r ? Py_True : Py_False;
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_inl_truth(PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    Py_ssize_t n;
+    if (tp == &PyBool_Type) return v;
+    if (v == Py_None) return Py_False;
+    if (tp == &PyLong_Type) return _PyLong_IsZero((PyLongObject *)v) ? Py_False : Py_True;
+    if (tp == &PyUnicode_Type) n = PyUnicode_GET_LENGTH(v);
+    else if (tp == &PyList_Type || tp == &PyTuple_Type) n = Py_SIZE(v);
+    else if (tp == &PyDict_Type) n = ((PyDictObject *)v)->ma_used;
+    else return NULL;
+    return n != 0 ? Py_True : Py_False;
+}
+
 /* A site the interpreter quickened to LOAD_ATTR_WITH_HINT (its objects keep their attributes in
  * a combined __dict__, as go's squares): entry 0's instance-any form, which the first miss fills
  * for such objects (runtime_ic.c respecialise_instance; the cache starts empty), is the inlined

@@ -356,6 +356,65 @@ PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *
     return res;
 }
 
+/* ember_inl_attr's hit through any entry whose read runs no code and gives an object its
+ * owner keeps alive (borrowed), or NULL. */
+static PyObject *inl_attr_hit(EmberAttrIC *ic, PyObject *owner, PyObject *name)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    for (int i = 0; i < EMBER_IC_WAYS; i++) {
+        EmberICEntry *e = &ic->e[i];
+        if (tp->tp_version_tag == e->version && (e->kind == EMBER_IC_INSTANCE_VALUE || e->kind == EMBER_IC_INSTANCE_ANY)) {
+            PyObject *attr = ember_ic_instance_attr(e, owner, name);
+            if (attr != NULL) return attr;
+        }
+        else if (e->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
+            return e->descr;
+        }
+        else if (e->kind == EMBER_IC_SLOT && tp->tp_version_tag == e->version) {
+            PyObject *attr = *(PyObject **)((char *)owner + e->index);
+            if (attr != NULL) return attr;
+        }
+    }
+    return NULL;
+}
+
+PyObject *ember_inl_attr_miss(PyObject *owner, PyObject *name, EmberAttrIC *ic)
+{
+    PyObject *attr = inl_attr_hit(ic, owner, name);
+    if (attr != NULL) return attr;
+    ember_ic_slow++;
+    if (PyType_Check(owner)) {
+        if (!may_respecialise(ic, (PyTypeObject *)owner)) return NULL;
+        respecialise_class_attr(ic, owner, name);
+    }
+    else {
+        if (!may_respecialise(ic, Py_TYPE(owner))) return NULL;
+        respecialise_instance(ic, owner, name, 0);
+    }
+    return inl_attr_hit(ic, owner, name);
+}
+
+PyObject *ember_inl_global_lookup(PyObject *func, PyObject *name)
+{
+    PyFunctionObject *fn = (PyFunctionObject *)func;
+    PyObject *dicts[2] = {fn->func_globals, fn->func_builtins};
+    for (int i = 0; i < 2; i++) {
+        PyObject *d = dicts[i], *v = NULL;
+        if (d == NULL || !PyDict_CheckExact(d) || !DK_IS_UNICODE(((PyDictObject *)d)->ma_keys)) return NULL;
+        int r = PyDict_GetItemRef(d, name, &v);
+        if (r < 0) {
+            PyErr_Clear();
+            return NULL;
+        }
+        if (r > 0) {
+            /* The dict keeps it alive. */
+            Py_DECREF(v);
+            return v;
+        }
+    }
+    return NULL;
+}
+
 PyObject *ember_load_method_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
                                     PyObject **self_out)
 {

@@ -85,10 +85,12 @@
  * Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
  * shim sends with a caller (the callees section): enough for the bodies
  * `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2;
- * `return self.x`: 13, a `LOAD_ATTR` has 9 inline-cache units), small enough that serialising
- * callees costs the calling thread next to nothing.
+ * `return self.x`: 13, a `LOAD_ATTR` has 9 inline-cache units) and for the bodies it evaluates
+ * in place (deltablue's `BinaryConstraint.output`, an `if`/`else` on a compare of an attribute
+ * and a class attribute: 55; richards' `isTaskHoldingOrWaiting`: 55), small enough that
+ * serialising callees costs the calling thread little.
  */
-#define EMBER_INLINE_MAX_CODE_UNITS 16
+#define EMBER_INLINE_MAX_CODE_UNITS 64
 
 /**
  * Most callees one wire function carries (a bound on the section, checked by [`decode`]).
@@ -944,8 +946,10 @@ enum EmberOp
    * leaves room, the result is parameter imm3 (imm2 [`TrivialBody::Param`]: 0 is `self`),
    * constant imm3 of the caller ([`TrivialBody::Const`]), or the inline value at index imm5
    * of parameter imm3 when its type's version is imm4 (a bound value) and its values are
-   * inline and set ([`TrivialBody::Attr`], the callee's `LOAD_ATTR_INSTANCE_VALUE`), a new
-   * reference, and the operands are released; otherwise it is the `Call` it replaced, with
+   * inline and set ([`TrivialBody::Attr`], the callee's `LOAD_ATTR_INSTANCE_VALUE`), or
+   * what the body of the caller's callee imm3 returns when each of its reads and tests
+   * answers without running code ([`TrivialBody::Inline`]), a new reference, and the
+   * operands are released; otherwise it is the `Call` it replaced, with
    * that call's frame state. Consumes its operands like `Call`.
    */
   EMBER_OP_CALL_TRIVIAL = 114,

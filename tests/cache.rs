@@ -76,6 +76,57 @@ fn functions_that_differ_only_in_addresses_split_alike() {
     assert_ne!(bind::split(&f, true).0, bind::split(&other, true).0);
 }
 
+/// A caller with a callee kept for the lowering (`CallTrivial` body 3): the callee's code
+/// object, layout, constants and cache versions are bound in the caller's table too, sharing
+/// the caller's ordinals where the values are equal (None, True, False; type version 88).
+const SPLIT_CALLEE_IN: &str = "\
+function m:f nlocals=1 argcount=1 stacksize=2
+layout localsplus=72 instr_ptr=56 code_base=0x7f0010000000 none=0x7f0020000000 true=0x7f0020000040 false=0x7f0020000080 immortal=1
+consts [0x7f0020000000, 0x7f0020001000]
+bb0:
+  v0 = LoadFast<0>
+  v1, v2:opt = LoadMethod<1, 1, 88, 0, 139637976735744> v0 @2[]
+  v3 = CallTrivial<0, 139637976739840, 3, 0, 0, 0> v1 v2 @12[]
+  ReturnValue v3 @14[]
+callee @2 code=0x7f0030001000
+function m:C.output nlocals=1 argcount=1 stacksize=2
+layout localsplus=72 instr_ptr=56 code_base=0x7f0040000000 none=0x7f0020000000 true=0x7f0020000040 false=0x7f0020000080 immortal=1
+consts [0x7f0020000000, 0x7f0050000000, 0x7f0050001000]
+bb0:
+  Resume @0[]
+  v0 = LoadFastBorrow<0>
+  v1 = LoadAttr<1, 1, 88, 0, 0, 0> v0 @2[]
+  v2 = LoadGlobal<2, 0, 1, 1234, 0, 10, 0, 0> @12[v1]
+  v3 = CompareOp<88, 1, 2> v1 v2 @17[]
+  PopJumpIfFalse<30> v3 -> bb1(), bb2()
+bb1:
+  ReturnConst<0>
+bb2:
+  ReturnValue v1 @30[]
+endcallee
+";
+
+#[test]
+fn split_binds_the_kept_callees_values_in_the_callers_table() {
+    let f = parser::parse(SPLIT_CALLEE_IN).unwrap();
+    let (s, b) = bind::split(&f, false);
+    let text = printer::print(&s);
+    assert!(!text.contains("0x7f00"), "an address is left in the split function:\n{text}");
+    assert!(!text.contains("1234"), "a keys version is left in the split function:\n{text}");
+    let c = &s.callees[0];
+    assert_eq!(b.value(c.code), Some(0x7f0030001000));
+    assert_eq!(c.body.layout.none, s.layout.none);
+    assert_eq!(b.value(c.body.consts[2]), Some(0x7f0050001000));
+    // The type version (88) of the caller's method load and the callee's attribute load share
+    // one ordinal.
+    let ord88 = s.blocks[0].instrs[1].imms[2];
+    assert_eq!(b.value(ord88 as u64), Some(88));
+    assert_eq!(c.body.blocks[0].instrs[2].imms[2], ord88);
+    // Callees that differ only in addresses and versions split alike.
+    let moved = parser::parse(&SPLIT_CALLEE_IN.replace("0x7f0050", "0x550050").replace("1234", "4321")).unwrap();
+    assert_eq!(bind::split(&moved, false).0, s);
+}
+
 fn key(n: u8) -> Key {
     Key([n; 32])
 }

@@ -19,7 +19,7 @@
 //! Values `<= 0` are never bound: 0 means "no version" / "no address" and negative values are
 //! sentinels; both are structural.
 
-use super::{Function, Op};
+use super::{Block, Function, Op};
 
 /// The process-specific values of one function, in ordinal order: ordinal `k` (1-based) of
 /// the split function stands for `values[k - 1]`.
@@ -55,9 +55,25 @@ impl Bindings {
     }
 }
 
+/// Replaces the bound immediates ([`Op::bound_imms`]) of `blocks` by their ordinals.
+fn split_imms(blocks: &mut [Block], b: &mut Bindings, index: &mut std::collections::HashMap<u64, u64>) {
+    for blk in blocks {
+        for ins in blk.instrs.iter_mut().chain(std::iter::once(&mut blk.term)) {
+            for &i in Op::bound_imms(ins.op) {
+                if let Some(v) = ins.imms.get_mut(i) {
+                    if *v > 0 {
+                        *v = b.ordinal(index, *v as u64) as i64;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Returns `f` with every process-specific value replaced by its binding ordinal, and the
 /// table of those values. Bound: `consts` (object handles), `layout.code_base`,
-/// `layout.none`/`true_`/`false_`, the immediates [`Op::bound_imms`] names when positive, and
+/// `layout.none`/`true_`/`false_`, the immediates [`Op::bound_imms`] names when positive, the
+/// same values of each callee (its code object, layout, constants and immediates), and
 /// then, in code-unit order, the address of each code unit of a frame state or a
 /// [`Op::ResumeAt`] (a function of the structure, so not part of the split HIR itself) when
 /// `code_units` holds (see `passes_llvm::Target::binds_code_units`).
@@ -72,16 +88,19 @@ pub fn split(f: &Function, code_units: bool) -> (Function, Bindings) {
     for c in &mut s.consts {
         *c = b.ordinal(&mut index, *c);
     }
-    for blk in &mut s.blocks {
-        for ins in blk.instrs.iter_mut().chain(std::iter::once(&mut blk.term)) {
-            for &i in Op::bound_imms(ins.op) {
-                if let Some(v) = ins.imms.get_mut(i) {
-                    if *v > 0 {
-                        *v = b.ordinal(&mut index, *v as u64) as i64;
-                    }
-                }
-            }
+    split_imms(&mut s.blocks, &mut b, &mut index);
+    // Callees kept for the lowering (their bodies evaluated in place): the same values, in the
+    // same table, after the caller's.
+    for c in &mut s.callees {
+        c.code = b.ordinal(&mut index, c.code);
+        let l = &mut c.body.layout;
+        for v in [&mut l.code_base, &mut l.none, &mut l.true_, &mut l.false_] {
+            *v = b.ordinal(&mut index, *v);
         }
+        for k in &mut c.body.consts {
+            *k = b.ordinal(&mut index, *k);
+        }
+        split_imms(&mut c.body.blocks, &mut b, &mut index);
     }
     let base = f.layout.code_base;
     let mut units = std::collections::BTreeSet::new();

@@ -272,9 +272,11 @@ pub struct Function {
     /// (`EMBER_WIRE_FLAG_NO_SPECULATION`). The text form writes `nospec` when false.
     pub speculate: bool,
     /// Callees the shim sent with the function (the wire's callees section), for passes that
-    /// use their bodies (`passes::inline_trivial`, which also empties this list: compiled code
-    /// and its cache key depend only on what the passes made of them). The text form writes
-    /// each after the blocks, between `callee @<site> code=<handle>` and `endcallee`.
+    /// use their bodies. `passes::inline_trivial` keeps only those whose bodies compiled code
+    /// evaluates in place ([`op::TrivialBody::Inline`], lowered by `lower::inline`), so
+    /// compiled code and its cache key depend only on what the passes made of them;
+    /// [`bind::split`] binds their process-specific values with the caller's. The text form
+    /// writes each after the blocks, between `callee @<site> code=<handle>` and `endcallee`.
     pub callees: Vec<Callee>,
 }
 

@@ -318,8 +318,10 @@ pub enum Op {
     /// leaves room, the result is parameter imm3 (imm2 [`TrivialBody::Param`]: 0 is `self`),
     /// constant imm3 of the caller ([`TrivialBody::Const`]), or the inline value at index imm5
     /// of parameter imm3 when its type's version is imm4 (a bound value) and its values are
-    /// inline and set ([`TrivialBody::Attr`], the callee's `LOAD_ATTR_INSTANCE_VALUE`), a new
-    /// reference, and the operands are released; otherwise it is the `Call` it replaced, with
+    /// inline and set ([`TrivialBody::Attr`], the callee's `LOAD_ATTR_INSTANCE_VALUE`), or
+    /// what the body of the caller's callee imm3 returns when each of its reads and tests
+    /// answers without running code ([`TrivialBody::Inline`]), a new reference, and the
+    /// operands are released; otherwise it is the `Call` it replaced, with
     /// that call's frame state. Consumes its operands like `Call`.
     CallTrivial = 114,
 }
@@ -335,6 +337,11 @@ pub enum TrivialBody {
     /// Parameter imm3's instance attribute at inline-values index imm5, for type version imm4
     /// (`return self.x`).
     Attr = 2,
+    /// The body of callee imm3 of the caller ([`crate::hir::Function::callees`]), which only
+    /// reads attributes and globals, compares, tests truth and branches
+    /// (`passes::inline_trivial`'s `pure`), evaluated with every value borrowed; any check
+    /// that fails makes the call (`lower::inline`).
+    Inline = 3,
 }
 
 /// A one-argument `math` function compiled to its C library function: `LoadGlobal`'s imm6 and

@@ -37,9 +37,11 @@ pub const EMBER_WIRE_VERSION: u16 = 5;
 /// Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
 /// shim sends with a caller (the callees section): enough for the bodies
 /// `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2;
-/// `return self.x`: 13, a `LOAD_ATTR` has 9 inline-cache units), small enough that serialising
-/// callees costs the calling thread next to nothing.
-pub const EMBER_INLINE_MAX_CODE_UNITS: u32 = 16;
+/// `return self.x`: 13, a `LOAD_ATTR` has 9 inline-cache units) and for the bodies it evaluates
+/// in place (deltablue's `BinaryConstraint.output`, an `if`/`else` on a compare of an attribute
+/// and a class attribute: 55; richards' `isTaskHoldingOrWaiting`: 55), small enough that
+/// serialising callees costs the calling thread little.
+pub const EMBER_INLINE_MAX_CODE_UNITS: u32 = 64;
 /// Most callees one wire function carries (a bound on the section, checked by [`decode`]).
 pub const EMBER_INLINE_MAX_CALLEES: u32 = 64;
 /// Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).

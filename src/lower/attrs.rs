@@ -187,7 +187,7 @@ impl<'ctx> Lower<'ctx, '_> {
     /// the type versions and descriptor addresses that profile holds are process-specific, and
     /// compiled code must not carry any (see [`crate::hir::bind`]). The cost is one miss per
     /// site and process.
-    fn attr_ic(&self) -> PointerValue<'ctx> {
+    pub(super) fn attr_ic(&self) -> PointerValue<'ctx> {
         let ty = attr_ic_type(self.ctx);
         let entry_t = ty.get_field_type_at_index(0).unwrap().into_array_type().get_element_type().into_struct_type();
         let i32t = self.ctx.i32_type();

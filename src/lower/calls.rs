@@ -8,8 +8,9 @@
 //! vector (a plain `Call` through `ember_call_ic_fast`, with a per-site cache of the compiled
 //! callee's entry); a `Call` the interpreter specialised for a builtin ([`CallSpec`]) calls that form's
 //! fast path instead (`ember_call_builtin_o`, `ember_call_len`, ...). `CallTrivial` (from
-//! `passes::inline_trivial`) is such a `Call` with its callee's body (a parameter or a
-//! constant) in front of it, taken when `ember_trivial_callee_ok` allows.
+//! `passes::inline_trivial`) is such a `Call` with its callee's body (a parameter, a constant,
+//! an attribute, or a body that only reads and tests, `lower::inline`) in front of it, taken
+//! when `ember_trivial_callee_ok` allows.
 
 use inkwell::values::{BasicValueEnum, PointerValue};
 
@@ -102,6 +103,10 @@ impl<'ctx> Lower<'ctx, '_> {
                         self.b.build_conditional_branch(isnull, slow, found).map_err(llvm)?;
                         self.b.position_at_end(found);
                         attr
+                    }
+                    TrivialBody::Inline => {
+                        let args = ins.args.iter().map(|v| self.val(*v)).collect::<Result<Vec<_>, _>>()?;
+                        self.inline_body(t.index, &args, slow)?
                     }
                 };
                 self.incref(r_fast)?;

@@ -151,6 +151,12 @@ helpers! {
     ember_call_ic_fast(P, P, I, P) -> Ptr;
     ember_trivial_callee_ok(P, P, P, P) -> I32;
     ember_trivial_attr(P, I, I) -> Ptr;
+    ember_inl_attr(P, P, P) -> Ptr;
+    ember_inl_attr_miss(P, P, P) -> Ptr;
+    ember_inl_global(P, P, I, I, I) -> Ptr;
+    ember_inl_global_lookup(P, P) -> Ptr;
+    ember_inl_compare(P, P, I) -> Ptr;
+    ember_inl_truth(P) -> Ptr;
     ember_call_builtin_o(P, P, I) -> Ptr;
     ember_call_builtin_fast(P, P, I) -> Ptr;
     ember_call_len(P, P, I) -> Ptr;

@@ -15,6 +15,7 @@ mod attrs;
 mod calls;
 mod containers;
 mod control;
+mod inline;
 mod iter;
 mod locals;
 mod numbers;

@@ -33,14 +33,21 @@
 //! object, no event, no allocation), so leaving out its frame changes nothing a program can
 //! see.
 //!
+//! A callee whose body is not trivial but only reads and tests ([`pure`]: attribute and global
+//! loads, comparisons, truth tests, `not`, `is`, `and`/`or` branches; richards'
+//! `isWaitingWithPacket`, deltablue's `BinaryConstraint.output`) becomes
+//! `CallTrivial<nargs, code, 3, k, 0, 0>` ([`TrivialBody::Inline`]): its body is evaluated in
+//! place from the caller's callee `k` (`lower::inline`), every value borrowed, and any read or
+//! test that cannot answer without running code makes the call.
+//!
 //! The callee must take exactly the call's arguments plus `self` (the shim sends only
-//! functions with plain positional parameters). The pass consumes [`Function::callees`]
-//! (compiled code and its cache key depend only on what is made of them here). Nothing is
-//! done when the function may not speculate ([`Function::speculate`]).
+//! functions with plain positional parameters). The pass replaces [`Function::callees`] by the
+//! pure callees it used (compiled code and its cache key depend only on what is made of them
+//! here). Nothing is done when the function may not speculate ([`Function::speculate`]).
 
 use std::collections::HashMap;
 
-use crate::hir::imms::{CallImms, LoadAttrImms};
+use crate::hir::imms::{CallImms, LoadAttrImms, LoadGlobalImms};
 use crate::hir::op::{AttrSpec, CallSpec, TrivialBody};
 use crate::hir::{Function, Op, Type, Value};
 
@@ -51,6 +58,8 @@ enum Returns {
     Param(u32),
     Const(u64, Type),
     Attr(u32, i64, i64),
+    /// Not trivial, but [`pure`]: the body is evaluated in place ([`TrivialBody::Inline`]).
+    Pure,
 }
 
 /// The body of `f` when it is only a return of a parameter, a constant or a parameter's
@@ -91,19 +100,76 @@ fn trivial(f: &Function) -> Option<Returns> {
     }
 }
 
+/// True when `f`'s body only reads and tests, so that compiled code can evaluate it with every
+/// value borrowed and make the call instead whenever a read or test cannot answer without
+/// running code (`lower::inline`): its instructions are `Resume`, `Nop`, loads of parameters
+/// and constants, `LoadAttr`, `LoadGlobal` without a pushed NULL, `CompareOp`, `ToBool`,
+/// `UnaryNot`, `IsOp`, `Copy` and `PopTop`; its terminators are `ReturnValue`, `ReturnConst`,
+/// `Jump` and the `PopJumpIf*` branches; its blocks form no cycle (no loop, so no eval-breaker
+/// check). Nothing else: no store, call, subscript or arithmetic, which could run code or
+/// raise.
+fn pure(f: &Function) -> bool {
+    let ok_instr = |ins: &crate::hir::Instr| match ins.op {
+        Op::Resume | Op::Nop | Op::LoadConst | Op::LoadAttr | Op::CompareOp | Op::ToBool | Op::UnaryNot | Op::IsOp => true,
+        Op::Copy | Op::PopTop => true,
+        Op::LoadFast | Op::LoadFastBorrow | Op::LoadFastCheck => {
+            ins.imms.first().is_some_and(|&k| k >= 0 && (k as u64) < f.argcount as u64)
+        }
+        Op::LoadGlobal => LoadGlobalImms::of(ins).is_some_and(|g| !g.push_null),
+        _ => false,
+    };
+    let ok_term = |t: &crate::hir::Instr| {
+        matches!(
+            t.op,
+            Op::ReturnValue
+                | Op::ReturnConst
+                | Op::Jump
+                | Op::PopJumpIfTrue
+                | Op::PopJumpIfFalse
+                | Op::PopJumpIfNone
+                | Op::PopJumpIfNotNone
+        )
+    };
+    if f.blocks.is_empty() || !f.blocks.iter().all(|b| b.instrs.iter().all(ok_instr) && ok_term(&b.term)) {
+        return false;
+    }
+    // No cycle: depth-first search with an on-stack mark.
+    fn cyclic(f: &Function, b: usize, state: &mut [u8]) -> bool {
+        match state[b] {
+            1 => return true,
+            2 => return false,
+            _ => {}
+        }
+        state[b] = 1;
+        for t in &f.blocks[b].term.targets {
+            let n = t.block.0 as usize;
+            if n >= f.blocks.len() || cyclic(f, n, state) {
+                return true;
+            }
+        }
+        state[b] = 2;
+        false
+    }
+    !cyclic(f, 0, &mut vec![0; f.blocks.len()])
+}
+
 /// Runs the pass; returns the number of calls replaced.
 pub fn run(f: &mut Function) -> usize {
     let callees = std::mem::take(&mut f.callees);
     if !f.speculate || callees.is_empty() {
         return 0;
     }
-    // Site of a method load → (callee code, its parameter count, what it returns).
-    let mut by_site: HashMap<u32, (u64, u32, Returns)> = HashMap::new();
-    for c in &callees {
-        if let Some(r) = trivial(&c.body) {
-            by_site.insert(c.site, (c.code, c.body.argcount, r));
+    // Site of a method load → (callee code, its parameter count, what it returns, its index
+    // in `callees`).
+    let mut by_site: HashMap<u32, (u64, u32, Returns, usize)> = HashMap::new();
+    for (i, c) in callees.iter().enumerate() {
+        if let Some(r) = trivial(&c.body).or_else(|| pure(&c.body).then_some(Returns::Pure)) {
+            by_site.insert(c.site, (c.code, c.body.argcount, r, i));
         }
     }
+    // The callees whose bodies are evaluated in place, kept for the lowering: index in
+    // `callees` → index in `f.callees`.
+    let mut kept: HashMap<usize, usize> = HashMap::new();
     // The callable and self values of those method loads.
     let mut loads: HashMap<Value, (Value, u32)> = HashMap::new();
     for b in &f.blocks {
@@ -121,13 +187,20 @@ pub fn run(f: &mut Function) -> usize {
             let ins = &f.blocks[bi].instrs[ii];
             let Some(call) = CallImms::of(ins).filter(|c| c.spec == CallSpec::Generic) else { continue };
             let Some(&(self_value, site)) = ins.args.first().and_then(|c| loads.get(c)) else { continue };
-            let (code, argcount, returns) = by_site[&site];
+            let (code, argcount, returns, ci) = by_site[&site];
             if ins.args.get(1) != Some(&self_value) || call.nargs < 0 || call.nargs as u64 + 1 != argcount as u64 {
                 continue;
             }
             let (body, index, version, slot) = match returns {
                 Returns::Param(k) => (TrivialBody::Param, k as i64, 0, 0),
                 Returns::Attr(k, version, slot) => (TrivialBody::Attr, k as i64, version, slot),
+                Returns::Pure => {
+                    let k = *kept.entry(ci).or_insert_with(|| {
+                        f.callees.push(callees[ci].clone());
+                        f.callees.len() - 1
+                    });
+                    (TrivialBody::Inline, k as i64, 0, 0)
+                }
                 Returns::Const(handle, ty) => {
                     let k = match f.consts.iter().position(|&c| c == handle) {
                         Some(k) => k,

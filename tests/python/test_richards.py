@@ -77,12 +77,15 @@ for _ in range(4):
         mod.Task.fn(None, None, None)
     except NotImplementedError:
         fn_errors += 1
-# Getters (`return self.packet_pending`) are inlined at their compiled call sites (CallTrivial,
-# tests/python/test_inline.py), so the benchmark never calls them once its callers are compiled:
-# called here from interpreted code, they are counted and compiled like the rest.
+# Getters (`return self.packet_pending`) and methods that only read and test
+# (`isWaitingWithPacket`) are inlined at their compiled call sites (CallTrivial,
+# tests/python/test_inline.py, test_inline_pure.py), so the benchmark may never call them once
+# its callers are compiled: called here from interpreted code, they are counted and compiled
+# like the rest.
 ts = mod.TaskState()
 for _ in range(3):
     ts.isPacketPending(), ts.isTaskHolding(), ts.isTaskWaiting()
+    ts.isWaitingWithPacket(), ts.isTaskHoldingOrWaiting()
 results.append(r.run(2))
 compiled = [n for n in ember.compiled_functions() if n.startswith("bm_richards:")]
 print(json.dumps({"results": results, "trace_out": out.getvalue(), "fn_errors": fn_errors,

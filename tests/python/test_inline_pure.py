@@ -1,0 +1,244 @@
+"""Callee bodies evaluated in place (passes::inline_trivial's pure callees, lower::inline): a
+method that only reads attributes and globals, compares, tests truth and branches runs in the
+caller with every value borrowed, and each read or test that cannot answer without running
+code makes the call instead. Every such way out is made to happen in the middle of a hot loop
+and compared with the interpreter (results, exceptions, tracebacks, side effects): a class
+attribute or global changed, rebound or deleted, globals added, operands that are big ints,
+floats, str subclasses, objects with __eq__ or __bool__, attributes deleted, shadowed by a
+property or moved to a __dict__. References are checked too."""
+
+import sys
+
+import pytest
+
+from conftest import Make, both, run_both
+
+SRC = """
+LOG = []
+
+class Direction:
+    FORWARD = 1
+    BACKWARD = -1
+
+class C:
+    def __init__(self):
+        self.direction = 1
+        self.v1 = "v1"
+        self.v2 = "v2"
+        self.holding = False
+        self.pending = True
+        self.waiting = False
+        self.items = [1]
+        self.f = 0.5
+        self.name = "a"
+        self.nothing = None
+    def output(self):
+        if self.direction == Direction.FORWARD:
+            return self.v2
+        else:
+            return self.v1
+    def holding_or_waiting(self):
+        return self.holding or (not self.pending and self.waiting)
+    def waiting_with_packet(self):
+        return self.pending and self.waiting and not self.holding
+    def has_items(self):
+        return 1 if self.items else 0
+    def small(self):
+        return self.f < 1.0
+    def named(self):
+        return self.name == "a" or self.name != "b"
+    def none(self):
+        return self.nothing is None
+    def builtin(self):
+        return self.items is not list
+
+class Weird:
+    def __eq__(self, other):
+        LOG.append("eq")
+        return True
+    __hash__ = None
+
+class Truthy:
+    def __bool__(self):
+        LOG.append("bool")
+        return True
+
+class Empty(list):
+    def __len__(self):
+        LOG.append("len")
+        return 0
+
+class Name(str):
+    def __eq__(self, other):
+        LOG.append("streq")
+        return False
+    __hash__ = str.__hash__
+
+def f(c, n, change=None):
+    out = []
+    for i in range(n):
+        if i == n // 2 and change is not None:
+            change(c)
+        out.append((c.output(), c.holding_or_waiting(), c.waiting_with_packet(), c.has_items(),
+                    c.small(), c.named(), c.none(), c.builtin()))
+    return out, list(LOG)
+"""
+
+METHODS = 8
+
+
+@pytest.fixture(autouse=True)
+def _speculation_on(ember_mod):
+    ember_mod._shim.set_speculate(True)
+
+
+def make_c(ns):
+    return ns["C"]()
+
+
+def pair():
+    return both(SRC, warm=[(Make(make_c, "C()"), 40)])
+
+
+def g(c):
+    return type(c).output.__globals__
+
+
+def test_pure_methods_are_evaluated_in_place_and_agree(ember_mod):
+    fi, fc = pair()
+    hir = ember_mod.dump(fc, "hir")
+    assert hir.count("CallTrivial") == METHODS, hir
+    assert hir.count("endcallee") == METHODS, hir
+    run_both(fi, fc, Make(make_c, "C()"), 500)
+
+
+def forward_changed(c):
+    g(c)["Direction"].FORWARD = -1   # a new type version: the cache classifies the class again
+
+
+def direction_rebound(c):
+    ns = g(c)
+    ns["Direction"] = type("D", (), {"FORWARD": 7})
+
+
+def direction_deleted(c):
+    del g(c)["Direction"]   # NameError from the call
+
+
+def globals_added(c):
+    g(c).update({f"_new{i}": i for i in range(40)})   # a new keys version: looked up by name
+
+
+def big_int(c):
+    c.direction = 2 ** 60 + 1   # not compact; its lowest digit is 1, FORWARD
+
+
+def int_becomes_float(c):
+    c.direction = 1.0
+
+
+def weird_eq(c):
+    c.direction = g(c)["Weird"]()
+
+
+def truthy_holding(c):
+    c.holding = g(c)["Truthy"]()
+    c.pending = g(c)["Truthy"]()
+
+
+def list_subclass(c):
+    c.items = g(c)["Empty"]([1])
+
+
+def str_subclass(c):
+    c.name = g(c)["Name"]("a")
+
+
+def float_becomes_int(c):
+    c.f = 0
+
+
+def none_becomes_zero(c):
+    c.nothing = 0
+
+
+def attribute_deleted(c):
+    del c.v2   # AttributeError from the call
+
+
+def attribute_becomes_property(c):
+    type(c).v2 = property(lambda self: LOG_APPEND(self))
+
+
+def values_moved_to_dict(c):
+    c.__dict__.update({f"k{i}": i for i in range(40)})
+    c.v2 = "moved"
+
+
+def dict_materialised(c):
+    c.__dict__["v2"] = "via dict"
+
+
+def class_changed(c):
+    class D(type(c)):
+        def output(self):
+            return "D.output"
+    c.__class__ = D
+
+
+def LOG_APPEND(obj):
+    return "property"
+
+
+CHANGES = [forward_changed, direction_rebound, direction_deleted, globals_added, big_int, int_becomes_float, weird_eq,
+           truthy_holding, list_subclass, str_subclass, float_becomes_int, none_becomes_zero, attribute_deleted,
+           attribute_becomes_property, values_moved_to_dict, dict_materialised, class_changed]
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_every_way_out_agrees_with_the_interpreter(ember_mod, change):
+    fi, fc = pair()
+    run_both(fi, fc, Make(make_c, "C()"), 200, change)
+
+
+def test_a_changed_class_attribute_is_seen_at_once(ember_mod):
+    fi, fc = pair()
+    c = fc.__globals__["C"]()
+    out, _ = fc(c, 10)
+    assert [r[0] for r in out] == ["v2"] * 10
+    fc.__globals__["Direction"].FORWARD = 0
+    out, _ = fc(c, 10)
+    assert [r[0] for r in out] == ["v1"] * 10
+
+
+def test_code_that_the_body_would_run_runs_once_per_call(ember_mod):
+    fi, fc = pair()
+    c = fc.__globals__["C"]()
+    c.direction = fc.__globals__["Weird"]()
+    out, log = fc(c, 7)
+    assert log.count("eq") == 7   # the call ran __eq__ once each time, the body never
+
+
+def test_references_are_kept(ember_mod):
+    fi, fc = pair()
+    c = fc.__globals__["C"]()
+    fc(c, 100)
+    before = (sys.getrefcount(c), sys.getrefcount(c.v2), sys.getrefcount(c.v1))
+    for _ in range(5):
+        fc(c, 100)
+    assert (sys.getrefcount(c), sys.getrefcount(c.v2), sys.getrefcount(c.v1)) == before
+
+
+def test_a_callee_that_writes_or_calls_stays_a_call(ember_mod):
+    g = {}
+    exec("class C:\n"
+         "    def __init__(self):\n        self.x = 1\n"
+         "    def store(self):\n        self.x = 2\n        return self.x\n"
+         "    def calls(self):\n        return len(self.__dict__) > 0\n"
+         "def f(c, n):\n    for _ in range(n):\n        r = (c.store(), c.calls())\n    return r\n", g)
+    c = g["C"]()
+    g["f"](c, 10)
+    g["f"](c, 10)
+    assert ember_mod.force_compile(g["f"])
+    assert "CallTrivial" not in ember_mod.dump(g["f"], "hir")
+    assert g["f"](c, 3) == (2, True)
