@@ -873,25 +873,16 @@ ember_inl_global(PyObject *func, PyObject *name, i64 gv, i64 bv, i64 index)
 EMBER_INLINE_HELPER PyObject *
 ember_inl_compare(PyObject *a, PyObject *b, i64 cmp)
 {
-    int r;
+    /* Py_RETURN_RICHCOMPARE (object.h), as long_richcompare and float_richcompare use it; its
+     * references are to the immortal Py_True / Py_False. */
     if (PyLong_CheckExact(a) && PyLong_CheckExact(b)) {
         if (!_PyLong_IsCompact((PyLongObject *)a) || !_PyLong_IsCompact((PyLongObject *)b)) return NULL;
-        Py_ssize_t x = _PyLong_CompactValue((PyLongObject *)a), y = _PyLong_CompactValue((PyLongObject *)b);
-        r = cmp == Py_LT ? x < y : cmp == Py_LE ? x <= y : cmp == Py_EQ ? x == y :
-            cmp == Py_NE ? x != y : cmp == Py_GT ? x > y : x >= y;
+        Py_RETURN_RICHCOMPARE(_PyLong_CompactValue((PyLongObject *)a), _PyLong_CompactValue((PyLongObject *)b), (int)cmp);
     }
-    else if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
-        double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
-        r = cmp == Py_LT ? x < y : cmp == Py_LE ? x <= y : cmp == Py_EQ ? x == y :
-            cmp == Py_NE ? x != y : cmp == Py_GT ? x > y : x >= y;
-    }
-    else if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b) && (cmp == Py_EQ || cmp == Py_NE)) {
-        r = _PyUnicode_Equal(a, b) == (cmp == Py_EQ);
-    }
-    else {
-        return NULL;
-    }
-    return r ? Py_True : Py_False;
+    if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) Py_RETURN_RICHCOMPARE(PyFloat_AS_DOUBLE(a), PyFloat_AS_DOUBLE(b), (int)cmp);
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b) && (cmp == Py_EQ || cmp == Py_NE))
+        return _PyUnicode_Equal(a, b) == (cmp == Py_EQ) ? Py_True : Py_False;
+    return NULL;
 }
 
 EMBER_INLINE_HELPER PyObject *

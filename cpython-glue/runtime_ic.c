@@ -48,34 +48,38 @@ static inline int is_class_kind(uint32_t kind)
     return kind == EMBER_IC_CLASS_ATTR || kind == EMBER_IC_CLASS_DESCR;
 }
 
+/* LOAD_ATTR (attribute form) through entry `e` in the kinds whose read runs no code and gives
+ * an object that `owner` or its class keeps alive: an instance value or __dict__ entry, a class
+ * attribute (LOAD_ATTR_CLASS), a __slots__ member (LOAD_ATTR_SLOT); borrowed, NULL when the
+ * entry does not answer (an empty slot is the generic path's AttributeError). */
+static inline PyObject *borrowed_hit(EmberICEntry *e, PyObject *owner, PyObject *name)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (tp->tp_version_tag == e->version && (e->kind == EMBER_IC_INSTANCE_VALUE || e->kind == EMBER_IC_INSTANCE_ANY)) {
+        /* (An entry seeded from LOAD_ATTR_WITH_HINT may be for a managed-dict type without
+         * inline values.) */
+        return ember_ic_instance_attr(e, owner, name);
+    }
+    if (e->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version)
+        return e->descr;
+    if (e->kind == EMBER_IC_SLOT && tp->tp_version_tag == e->version) return *(PyObject **)((char *)owner + e->index);
+    return NULL;
+}
+
 /* LOAD_ATTR (attribute form) through entry `e`: 1 with *out set (new reference, or NULL with
  * an exception) and the owner reference consumed, 0 when the entry does not apply. */
 static inline int load_hit(EmberICEntry *e, PyObject *owner, PyObject *name, PyObject **out)
 {
-    if (Py_TYPE(owner)->tp_version_tag == e->version &&
-        (e->kind == EMBER_IC_INSTANCE_VALUE || e->kind == EMBER_IC_INSTANCE_ANY)) {
-        /* (An entry seeded from LOAD_ATTR_WITH_HINT may be for a managed-dict type without
-         * inline values.) */
-        PyObject *attr = ember_ic_instance_attr(e, owner, name);
-        if (attr == NULL) return 0;
-        *out = Py_NewRef(attr);
-        Py_DECREF(owner);
-        return 1;
-    }
-    if (is_class_kind(e->kind) && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
+    if (e->kind == EMBER_IC_CLASS_DESCR && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
         *out = class_attr_value(owner, e);
         Py_DECREF(owner);
         return 1;
     }
-    if (e->kind == EMBER_IC_SLOT && Py_TYPE(owner)->tp_version_tag == e->version) {
-        /* LOAD_ATTR_SLOT; an empty slot is the generic path's AttributeError. */
-        PyObject *attr = *(PyObject **)((char *)owner + e->index);
-        if (attr == NULL) return 0;
-        *out = Py_NewRef(attr);
-        Py_DECREF(owner);
-        return 1;
-    }
-    return 0;
+    PyObject *attr = borrowed_hit(e, owner, name);
+    if (attr == NULL) return 0;
+    *out = Py_NewRef(attr);
+    Py_DECREF(owner);
+    return 1;
 }
 
 /* LOAD_ATTR (method form) through entry `e`: 1 with *out and *self_out set as
@@ -356,24 +360,12 @@ PyObject *ember_load_attr_ic_miss(PyThreadState *ts, PyObject *owner, PyObject *
     return res;
 }
 
-/* ember_inl_attr's hit through any entry whose read runs no code and gives an object its
- * owner keeps alive (borrowed), or NULL. */
+/* ember_inl_attr's hit through any entry (borrowed_hit), or NULL. */
 static PyObject *inl_attr_hit(EmberAttrIC *ic, PyObject *owner, PyObject *name)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
     for (int i = 0; i < EMBER_IC_WAYS; i++) {
-        EmberICEntry *e = &ic->e[i];
-        if (tp->tp_version_tag == e->version && (e->kind == EMBER_IC_INSTANCE_VALUE || e->kind == EMBER_IC_INSTANCE_ANY)) {
-            PyObject *attr = ember_ic_instance_attr(e, owner, name);
-            if (attr != NULL) return attr;
-        }
-        else if (e->kind == EMBER_IC_CLASS_ATTR && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
-            return e->descr;
-        }
-        else if (e->kind == EMBER_IC_SLOT && tp->tp_version_tag == e->version) {
-            PyObject *attr = *(PyObject **)((char *)owner + e->index);
-            if (attr != NULL) return attr;
-        }
+        PyObject *attr = borrowed_hit(&ic->e[i], owner, name);
+        if (attr != NULL) return attr;
     }
     return NULL;
 }

@@ -19,7 +19,7 @@
 //! Values `<= 0` are never bound: 0 means "no version" / "no address" and negative values are
 //! sentinels; both are structural.
 
-use super::{Block, Function, Op};
+use super::{Function, Op};
 
 /// The process-specific values of one function, in ordinal order: ordinal `k` (1-based) of
 /// the split function stands for `values[k - 1]`.
@@ -55,9 +55,17 @@ impl Bindings {
     }
 }
 
-/// Replaces the bound immediates ([`Op::bound_imms`]) of `blocks` by their ordinals.
-fn split_imms(blocks: &mut [Block], b: &mut Bindings, index: &mut std::collections::HashMap<u64, u64>) {
-    for blk in blocks {
+/// Replaces `f`'s own process-specific values by their ordinals, in this order: its layout's
+/// addresses, its constants, the bound immediates ([`Op::bound_imms`]) of its instructions.
+fn split_own(f: &mut Function, b: &mut Bindings, index: &mut std::collections::HashMap<u64, u64>) {
+    let l = &mut f.layout;
+    for v in [&mut l.code_base, &mut l.none, &mut l.true_, &mut l.false_] {
+        *v = b.ordinal(index, *v);
+    }
+    for c in &mut f.consts {
+        *c = b.ordinal(index, *c);
+    }
+    for blk in &mut f.blocks {
         for ins in blk.instrs.iter_mut().chain(std::iter::once(&mut blk.term)) {
             for &i in Op::bound_imms(ins.op) {
                 if let Some(v) = ins.imms.get_mut(i) {
@@ -81,26 +89,12 @@ pub fn split(f: &Function, code_units: bool) -> (Function, Bindings) {
     let mut s = f.clone();
     let mut b = Bindings::default();
     let mut index = std::collections::HashMap::new();
-    let l = &mut s.layout;
-    for v in [&mut l.code_base, &mut l.none, &mut l.true_, &mut l.false_] {
-        *v = b.ordinal(&mut index, *v);
-    }
-    for c in &mut s.consts {
-        *c = b.ordinal(&mut index, *c);
-    }
-    split_imms(&mut s.blocks, &mut b, &mut index);
+    split_own(&mut s, &mut b, &mut index);
     // Callees kept for the lowering (their bodies evaluated in place): the same values, in the
     // same table, after the caller's.
     for c in &mut s.callees {
         c.code = b.ordinal(&mut index, c.code);
-        let l = &mut c.body.layout;
-        for v in [&mut l.code_base, &mut l.none, &mut l.true_, &mut l.false_] {
-            *v = b.ordinal(&mut index, *v);
-        }
-        for k in &mut c.body.consts {
-            *k = b.ordinal(&mut index, *k);
-        }
-        split_imms(&mut c.body.blocks, &mut b, &mut index);
+        split_own(&mut c.body, &mut b, &mut index);
     }
     let base = f.layout.code_base;
     let mut units = std::collections::BTreeSet::new();
