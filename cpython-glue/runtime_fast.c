@@ -840,13 +840,21 @@ ember_load_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, 
 
 /* ---- inlined callee bodies (ember_runtime.h, TrivialBody::Inline) ---- */
 
+/* An attribute read of an inlined callee body (borrowed result): every entry's instance-value
+ * form is tested inline (the loop unrolls), then ember_inl_attr_miss's other forms. An inlined
+ * body runs on whatever classes its call site sees: richards' isTaskHoldingOrWaiting on four
+ * task classes, deltablue's BinaryConstraint.output on each constraint class. With entry 0
+ * alone inline, three loads in four were a call of the miss path (3.6 % of richards' samples). */
 EMBER_INLINE_HELPER PyObject *
 ember_inl_attr(PyObject *owner, PyObject *name, EmberAttrIC *ic)
 {
-    EmberICEntry *e = &ic->e[0];
-    if (EMBER_LIKELY(is_instance_value_entry(e, owner))) {
-        PyObject *attr = inline_value(owner, e->index);
-        if (EMBER_LIKELY(attr != NULL)) return attr;
+    for (int i = 0; i < EMBER_IC_WAYS; i++) {
+        EmberICEntry *e = &ic->e[i];
+        if (is_instance_value_entry(e, owner)) {
+            PyObject *attr = inline_value(owner, e->index);
+            if (EMBER_LIKELY(attr != NULL)) return attr;
+            break;
+        }
     }
     return ember_inl_attr_miss(owner, name, ic);
 }

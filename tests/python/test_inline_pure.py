@@ -242,3 +242,56 @@ def test_a_callee_that_writes_or_calls_stays_a_call(ember_mod):
     assert ember_mod.force_compile(g["f"])
     assert "CallTrivial" not in ember_mod.dump(g["f"], "hir")
     assert g["f"](c, 3) == (2, True)
+
+
+POLY = """
+class Base:
+    def output(self):
+        if self.direction == 1:
+            return self.v2
+        return self.v1
+
+class A(Base):
+    def __init__(self):
+        self.direction = 1; self.v1 = "A1"; self.v2 = "A2"
+
+class B(Base):
+    def __init__(self):
+        self.v2 = "B2"; self.v1 = "B1"; self.direction = 0
+
+class C(Base):
+    def __init__(self):
+        self.x = 0; self.v1 = "C1"; self.direction = 1; self.v2 = "C2"
+
+class D(Base):
+    def __init__(self):
+        self.v1 = "D1"; self.y = 0; self.z = 1; self.v2 = "D2"; self.direction = 1
+
+class E(Base):
+    __slots__ = ("direction", "v1", "v2")
+    def __init__(self):
+        self.direction = 0; self.v1 = "E1"; self.v2 = "E2"
+
+def f(objs, n):
+    out = []
+    for i in range(n):
+        for o in objs:
+            out.append(o.output())
+    return out
+"""
+
+
+def test_an_inlined_body_on_several_classes_reads_each_ones_layout(ember_mod):
+    # The call site is specialised on A alone, so the body is inlined; then it runs on five
+    # classes whose attributes sit at different inline-value indices (four fill the attribute
+    # caches' entries, each tested inline; the fifth, and E's slots, take the miss path).
+    fi, fc = both(POLY, warm=[(Make(lambda ns: [ns["A"]()], "[A()]"), 40)])
+    hir = ember_mod.dump(fc, "hir")
+    assert hir.count("endcallee") == 1, hir
+    every = Make(lambda ns: [ns[k]() for k in "ABCDE"], "[A(), B(), C(), D(), E()]")
+    oi, oc = run_both(fi, fc, every, 300)
+    before = ember_mod.stats()["ic_slow"]
+    run_both(fi, fc, Make(lambda ns: [ns[k]() for k in "ABCD"], "[A(), B(), C(), D()]"), 300)
+    # Four classes, four entries: once filled, every read of theirs is answered by an entry
+    # (ic_slow counts the reads no entry answered).
+    assert ember_mod.stats()["ic_slow"] == before
