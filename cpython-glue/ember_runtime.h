@@ -655,6 +655,25 @@ static inline void ember_gen_begin(PyThreadState *ts, PyGenObject *gen, PyObject
  * a new code object reuses never matches) and whenever an entry is withdrawn. Zero-initialised
  * in compiled code's data; `entry` holds an entry_fn. */
 extern uint64_t ember_code_epoch;
+/* The sys.monitoring tools that are Ember's own (its on-stack replacement tool while it holds
+ * the id; shim.c): their local events on a code object (OSR's JUMP arming) ask nothing of
+ * compiled code. */
+extern uint8_t ember_own_tools;
+/* 1 when a sys.monitoring tool other than Ember's own has local events on `co`
+ * (`_co_monitoring->active_monitors`, a byte of tool bits per local event); 0 when it has none,
+ * also when `co->_co_monitoring` exists only because Ember's OSR armed the code, which CPython
+ * never frees: calls of such a function from compiled code took the generic route for good
+ * (richards' Packet.append_to, every task's fn). shim.c's monitoring_active and the direct
+ * entries (ember_call_compiled_now, ember_trivial_callee_ok) share it. */
+static inline int ember_foreign_local_events(PyCodeObject *co)
+{
+    _PyCoMonitoringData *m = co->_co_monitoring;
+    if (EMBER_LIKELY(m == NULL)) return 0;
+    uint8_t any = 0;
+    for (int e = 0; e < _PY_MONITORING_LOCAL_EVENTS; e++) any |= m->active_monitors.tools[e];
+    return (any & (uint8_t)~ember_own_tools) != 0;
+}
+
 /* The miss path (shim.c): `code`'s compiled entry (NULL: none), also stored in `ic`. */
 entry_fn ember_resume_ic_fill(EmberResumeIC *ic, PyObject *code) EMBER_COLD;
 /* `code`'s compiled entry through the cache `ic` (NULL: none): a hit while the epoch holds,
@@ -679,7 +698,7 @@ PyObject *ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, Embe
  * a constant: `callable` is a Python function whose code object is `code` (which the shim
  * keeps alive while compiled code names it), `self_or_null` is not NULL, no event is pending
  * and none was ever switched on (the eval breaker is 0: nothing would have run at the callee's
- * RESUME) nor locally on `code`, and both recursion budgets have room (the call would not
+ * RESUME) nor locally on `code` by a tool other than Ember's own (ember_foreign_local_events), and both recursion budgets have room (the call would not
  * raise RecursionError, nor take a path for a deep C stack). 0 otherwise: compiled code makes the call. In the helper bitcode. */
 int ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or_null, PyObject *code);
 /* CallTrivial's attribute body (TrivialBody::Attr): `owner`'s inline value at `index` when the
@@ -766,7 +785,8 @@ ember_push_stolen(PyThreadState *ts, PyFunctionObject *func, PyObject *const *ar
  * is a function Ember manages whose compiled entry the site's cache `ic` gives, the call binds
  * exactly its positional parameters (`n` arguments at `args`), its code is not
  * generator-family, both recursion budgets and the data stack have room, and no monitoring
- * event was ever switched on (globally, or locally on its code). Then the frame is pushed with
+ * event was ever switched on (globally, or locally on its code by a tool other than Ember's
+ * own: ember_foreign_local_events). Then the frame is pushed with
  * `callable` and the arguments stolen, the entry runs, and 1 is returned with *res set (NULL:
  * an exception). 0 with nothing changed in every other case, which ember_call_ic decides
  * exactly (shim.c call_direct, then the generic call). */
@@ -777,7 +797,7 @@ static inline int ember_call_compiled_now(PyThreadState *ts, PyObject *callable,
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     if (!ember_simple_call(co, n) || (co->co_flags & EMBER_GEN_FLAGS)) return 0;
-    if (co->_co_monitoring != NULL ||
+    if (ember_foreign_local_events(co) ||
         (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
         return 0;
     if (ts->c_recursion_remaining < EMBER_C_RESERVE || ts->py_recursion_remaining <= 0 ||

@@ -697,7 +697,7 @@ ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or
     return self_or_null != NULL && Py_IS_TYPE(callable, &PyFunction_Type) &&
            ((PyFunctionObject *)callable)->func_code == code &&
            _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) == 0 &&
-           ((PyCodeObject *)code)->_co_monitoring == NULL && ts->py_recursion_remaining > 0 &&
+           !ember_foreign_local_events((PyCodeObject *)code) && ts->py_recursion_remaining > 0 &&
            ts->c_recursion_remaining >= EMBER_C_RESERVE;
 }
 

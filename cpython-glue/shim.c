@@ -172,7 +172,7 @@ static PyObject *full_name(PyFunctionObject *func)
 
 /* ---- monitoring: native code emits no events, so it never runs while any is on ----
  * Except Ember's own tool (on-stack replacement's JUMP events, below): its bit is masked. */
-static uint8_t ember_own_tools;
+uint8_t ember_own_tools;
 /* sys.monitoring's own functions that Ember wraps (install_monitoring_hooks). */
 static PyObject *orig_set_events, *orig_set_local_events, *orig_get_events, *orig_use_tool_id;
 static inline int monitoring_active(PyThreadState *ts, PyCodeObject *co)
@@ -186,12 +186,7 @@ static inline int monitoring_active(PyThreadState *ts, PyCodeObject *co)
     PyInterpreterState *interp = ts->interp;
     for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
         if (interp->monitors.tools[e]) return 1;
-    if (co->_co_monitoring) {
-        /* _Py_LocalMonitors holds only the local events (_PY_MONITORING_LOCAL_EVENTS). */
-        for (int e = 0; e < _PY_MONITORING_LOCAL_EVENTS; e++)
-            if (co->_co_monitoring->active_monitors.tools[e] & ~ember_own_tools) return 1;
-    }
-    return 0;
+    return ember_foreign_local_events(co);
 }
 
 /* ---- compiling ---- */
@@ -3234,6 +3229,7 @@ static const EmberHelper helper_table[] = {
     {"ember_enabled", (const void *)&ember_enabled},
     {"ember_gen_resumes", (const void *)&ember_gen_resumes},
     {"ember_code_epoch", (const void *)&ember_code_epoch},
+    {"ember_own_tools", (const void *)&ember_own_tools},
     {"ember_async_gen_wrapped_type", (const void *)&ember_async_gen_wrapped_type},
     X(ember_vectorcall)
 };

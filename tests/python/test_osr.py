@@ -496,3 +496,32 @@ print(total(50), sys.monitoring.get_tool(5))
 """
     _, moves = differential(tmp_path, body, EMBER_BACKGROUND="0", EMBER_OSR="3")
     assert "__main__:total" in {m[0] for m in moves}
+
+
+def test_a_moved_callee_called_from_compiled_code_still_reports_another_tools_local_events(tmp_path):
+    """A code object whose frame moved keeps the monitoring data CPython allocated when Ember
+    armed its loop (`_co_monitoring`, never freed). Compiled callers enter such a callee
+    directly again (only Ember's own tool had local events on it, and none is left), but once
+    another tool sets local events on it (PY_START, which parks nothing), every call from
+    compiled code runs it in the interpreter and the tool gets each event, as plain Python."""
+    out, moves = differential(tmp_path, SUM_LOOP.format(name="callee") + """
+def caller(k):
+    s = 0
+    for j in range(k):
+        s += callee(5)
+    return s
+print(callee(1000))   # queued at its first call; its frame moves at the loop
+print(caller(3))      # queued at its first call
+sync()
+print(caller(3))      # compiled caller, compiled callee
+E = sys.monitoring.events
+events = []
+sys.monitoring.use_tool_id(3, "ember-test")
+sys.monitoring.register_callback(3, E.PY_START, lambda code, offset: events.append(code.co_name))
+sys.monitoring.set_local_events(3, callee.__code__, E.PY_START)
+print(caller(4), events)
+sys.monitoring.set_local_events(3, callee.__code__, 0)
+print(caller(2), len(events))
+""")
+    assert ("__main__:callee", moves[0][1]) in moves, moves
+    assert "['callee', 'callee', 'callee', 'callee']" in out, out
