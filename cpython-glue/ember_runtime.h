@@ -715,7 +715,7 @@ PyObject *ember_trivial_attr(PyObject *owner, i64 version, i64 index);
  * returns NULL (no exception): compiled code then makes the call, which does it all again.
  *
  * LOAD_ATTR: `name` of `owner` through the site's own attribute cache `ic` (instance values or
- * __dict__ entry, class attribute, __slots__ member; entry 0's instance-value form inline). In
+ * __dict__ entry, class attribute, __slots__ member; every entry's instance-value form inline). In
  * the helper bitcode. */
 PyObject *ember_inl_attr(PyObject *owner, PyObject *name, EmberAttrIC *ic);
 /* ember_inl_attr's other entries; after a miss, owner's type is classified for `ic` as
