@@ -741,18 +741,27 @@ PyObject *ember_inl_truth(PyObject *v);
 /* Generator-family code objects: their calls make a generator (RETURN_GENERATOR). */
 #define EMBER_GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
 
-/* 1 when a call of `co` with `nargs` positional arguments binds them exactly: nargs ==
- * co_argcount, no *args / **kwargs / keyword-only parameters. CO_OPTIMIZED too: a code object
- * without it (module or class body called as a function) runs with f_locals = its globals
- * (_PyFunction_Vectorcall), which only the slow push sets. */
-static inline int ember_simple_call(PyCodeObject *co, Py_ssize_t nargs)
+/* 1 when a call of `func` (code `co`) with `nargs` positional arguments and no keywords binds
+ * them as CALL_PY_EXACT_ARGS or CALL_PY_WITH_DEFAULTS would (Python/bytecodes.c; the
+ * specialiser's function_kind): no *args / **kwargs / keyword-only parameters, and nargs ==
+ * co_argcount, or fewer when every parameter left out has a default (the last ones, from
+ * func_defaults, which ember_push_stolen copies in). go's `neighbour.find()` of
+ * `def find(self, update=False)` took the generic route on every call. CO_OPTIMIZED too: a code
+ * object without it (module or class body called as a function) runs with f_locals = its
+ * globals (_PyFunction_Vectorcall), which only the slow push sets. */
+static inline int ember_simple_call(PyFunctionObject *func, PyCodeObject *co, Py_ssize_t nargs)
 {
-    return nargs == co->co_argcount && (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) == 0 &&
-           co->co_kwonlyargcount == 0 && (co->co_flags & CO_OPTIMIZED);
+    if ((co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) != 0 || co->co_kwonlyargcount != 0 ||
+        !(co->co_flags & CO_OPTIMIZED))
+        return 0;
+    if (EMBER_LIKELY(nargs == co->co_argcount)) return 1;
+    PyObject *defs = func->func_defaults;   /* a tuple or NULL (func_set_defaults) */
+    return nargs < co->co_argcount && defs != NULL && nargs >= co->co_argcount - PyTuple_GET_SIZE(defs);
 }
 
 /* Pushes a frame for `func` taking ownership of `func` and of args[0..nargs) (the caller
- * checked ember_simple_call and the data stack's room): _PyFrame_PushUnchecked and
+ * checked ember_simple_call and the data stack's room), the parameters past them bound to new
+ * references to their defaults as CALL_PY_WITH_DEFAULTS binds them: _PyFrame_PushUnchecked and
  * _PyFrame_Initialize (Include/internal/pycore_frame.h), field for field. Always inlined, with
  * plain loops: a call of this helper, and for the locals past the arguments one of memset
  * (which the optimiser makes of _PyFrame_Initialize's loop), were a third of a
@@ -777,7 +786,13 @@ ember_push_stolen(PyThreadState *ts, PyFunctionObject *func, PyObject *const *ar
      * their run-time overlap tests) nor make memset of them. */
     PyObject *volatile *locals = (PyObject *volatile *)f->localsplus;
     for (Py_ssize_t i = 0; i < nargs; i++) locals[i] = args[i];
-    for (Py_ssize_t i = nargs; i < code->co_nlocalsplus; i++) locals[i] = NULL;
+    Py_ssize_t bound = nargs;
+    if (EMBER_UNLIKELY(nargs < code->co_argcount)) {
+        PyObject *defs = func->func_defaults;
+        Py_ssize_t first = code->co_argcount - PyTuple_GET_SIZE(defs);   /* the first with a default */
+        for (; bound < code->co_argcount; bound++) locals[bound] = Py_NewRef(PyTuple_GET_ITEM(defs, bound - first));
+    }
+    for (Py_ssize_t i = bound; i < code->co_nlocalsplus; i++) locals[i] = NULL;
     return f;
 }
 
@@ -796,7 +811,7 @@ static inline int ember_call_compiled_now(PyThreadState *ts, PyObject *callable,
     if (!ember_manages(callable)) return 0;
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
-    if (!ember_simple_call(co, n) || (co->co_flags & EMBER_GEN_FLAGS)) return 0;
+    if (!ember_simple_call(func, co, n) || (co->co_flags & EMBER_GEN_FLAGS)) return 0;
     if (ember_foreign_local_events(co) ||
         (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & ~(uintptr_t)_PY_EVAL_EVENTS_MASK) != 0)
         return 0;

@@ -1759,7 +1759,7 @@ static inline __attribute__((always_inline)) int call_direct(PyThreadState *ts, 
         CodeInfo *info = ember_code_info(co);
         entry = info ? info->entry : NULL;
     }
-    if (!entry || !ember_simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
+    if (!entry || !ember_simple_call(func, co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize) ||
         ts->c_recursion_remaining < EMBER_C_RESERVE || monitoring_active(ts, co))
         return 0;
     *result = push_stolen_and_enter(ts, func, args, nargs, entry);
@@ -1792,7 +1792,7 @@ int ember_call_interpreted(PyThreadState *ts, PyObject *callable, PyObject **arg
         return 0;
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
-    if (!ember_simple_call(co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize)) return 0;
+    if (!ember_simple_call(func, co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize)) return 0;
     *result = _PyEval_EvalFrame(ts, ember_push_stolen(ts, func, args, nargs), 0);
     return 1;
 }
@@ -2085,7 +2085,8 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
     }
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     _PyInterpreterFrame *f;
-    if (kwnames == NULL && ember_simple_call(co, nargs) && _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
+    if (kwnames == NULL && nargs == co->co_argcount && ember_simple_call(func, co, nargs) &&
+        _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
         f = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(func), (int)nargs);
         for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = Py_NewRef(args[i]);
     } else {
