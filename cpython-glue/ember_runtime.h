@@ -698,8 +698,9 @@ PyObject *ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, Embe
  * a constant: `callable` is a Python function whose code object is `code` (which the shim
  * keeps alive while compiled code names it), `self_or_null` is not NULL, no event is pending
  * and none was ever switched on (the eval breaker is 0: nothing would have run at the callee's
- * RESUME) nor locally on `code` by a tool other than Ember's own (ember_foreign_local_events), and both recursion budgets have room (the call would not
- * raise RecursionError, nor take a path for a deep C stack). 0 otherwise: compiled code makes the call. In the helper bitcode. */
+ * RESUME) nor locally on `code` by a tool other than Ember's own (ember_foreign_local_events),
+ * and both recursion budgets have room (the call would not raise RecursionError, nor take a
+ * path for a deep C stack). 0 otherwise: compiled code makes the call. In the helper bitcode. */
 int ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or_null, PyObject *code);
 /* CallTrivial's attribute body (TrivialBody::Attr): `owner`'s inline value at `index` when the
  * callee's LOAD_ATTR_INSTANCE_VALUE would read it (Python/bytecodes.c: the type's version is
@@ -798,7 +799,8 @@ ember_push_stolen(PyThreadState *ts, PyFunctionObject *func, PyObject *const *ar
 
 /* The common case of a compiled-to-compiled call, for code in the helper bitcode: `callable`
  * is a function Ember manages whose compiled entry the site's cache `ic` gives, the call binds
- * exactly its positional parameters (`n` arguments at `args`), its code is not
+ * its positional parameters as ember_simple_call allows (`n` arguments at `args`, defaults for
+ * the rest), its code is not
  * generator-family, both recursion budgets and the data stack have room, and no monitoring
  * event was ever switched on (globally, or locally on its code by a tool other than Ember's
  * own: ember_foreign_local_events). Then the frame is pushed with

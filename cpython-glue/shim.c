@@ -2085,6 +2085,8 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
     }
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     _PyInterpreterFrame *f;
+    /* Exactly its parameters: this push binds no defaults (a call leaving some out takes
+     * _PyEvalFramePushAndInit below). */
     if (kwnames == NULL && nargs == co->co_argcount && ember_simple_call(func, co, nargs) &&
         _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
         f = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(func), (int)nargs);

@@ -5,6 +5,7 @@ interpreter: results, the identity of default objects (a mutable default shared 
 `__defaults__` replaced, shortened or removed in the middle of a hot loop (TypeError with the
 interpreter's message and traceback), methods, and the references the defaults hold."""
 
+import functools
 import sys
 
 import pytest
@@ -54,17 +55,23 @@ def test_defaulted_calls_agree(ember_mod):
     run_both(fi, fc, 300)
 
 
-def setter(name, attr, value):
-    """An argument that, called, sets `attr` of the namespace's `name` (each copy its own)."""
-    return Make(lambda ns: lambda: setattr(ns[name] if "." not in attr else ns[name].find, attr.split(".")[-1], value),
-                f"{name}.{attr} = {value!r}")
+def setter(path, value):
+    """An argument that, called, sets the attribute `path` ("g.__defaults__") of the namespace
+    it is built in (each copy its own) to `value`."""
+    name, *attrs = path.split(".")
+
+    def build(ns):
+        owner = functools.reduce(getattr, attrs[:-1], ns[name])
+        return lambda: setattr(owner, attrs[-1], value)
+
+    return Make(build, f"{path} = {value!r}")
 
 
 CHANGES = [
-    setter("g", "__defaults__", (8, 9)),          # other defaults, read at each call
-    setter("g", "__defaults__", (9,)),            # g(i) now misses b: TypeError
-    setter("g", "__defaults__", None),            # no defaults at all: TypeError
-    setter("Sq", "find.__defaults__", (True,)),   # a method's default
+    setter("g.__defaults__", (8, 9)),          # other defaults, read at each call
+    setter("g.__defaults__", (9,)),            # g(i) now misses b: TypeError
+    setter("g.__defaults__", None),            # no defaults at all: TypeError
+    setter("Sq.find.__defaults__", (True,)),   # a method's default
 ]
 
 
