@@ -3083,21 +3083,31 @@ static PyObject *shim_wait_for_compiles(PyObject *self, PyObject *arg)
  * (GIL released), before exit() runs any C++ destructor: LLVM registers some of its static
  * objects' destructors lazily, during a compile, so they run before any handler registered
  * earlier, and a compile still running then crashes (seen in 1 of 6 exits with a full queue).
- * Functions stay as they are (queued ones run interpreted). What had finished is installed,
- * so the log is complete. */
+ * A loader thread still inside dlopen or LLVM's constructors is waited for too. Functions stay
+ * as they are (queued ones run interpreted). What had finished is installed, so the log is
+ * complete. Registered twice (register_exit_shutdown): when the compiler loads, so that it runs
+ * before the program's earlier atexit callbacks as it always did, and when the JIT is switched
+ * on, so that it also runs when the compiler loaded during the atexit callbacks themselves
+ * (CPython does not run a callback registered while they run: a function made hot by a
+ * callback then compiled on through exit(), a crash in about 1 of 1700 cold float runs). The
+ * second call finds the work done. From then on autojit compiles nothing (`exiting`). */
+static int exit_shutdown_done;
 static PyObject *shim_bg_shutdown(PyObject *self, PyObject *unused)
 {
-    if (p_bg_shutdown) {
+    exiting = 1;
+    if (exit_shutdown_done) Py_RETURN_NONE;
+    join_loader();
+    if (p_bg_shutdown && backend_state == 1) {
+        exit_shutdown_done = 1;
         p_bg_set_notify(NULL);   /* no pending call is scheduled once finalisation starts */
         double t0 = seconds_of(CLOCK_MONOTONIC);
         Py_BEGIN_ALLOW_THREADS
         p_bg_shutdown(1);
         Py_END_ALLOW_THREADS
         double waited_ms = (seconds_of(CLOCK_MONOTONIC) - t0) * 1e3;
-        if (waited_ms >= 0.1) ember_log("Ember: exit waited %.1f ms for the compile thread", waited_ms);
+        ember_log("Ember: compile thread stopped at exit (waited %.1f ms)", waited_ms);
         bg_install_ready();
     }
-    exiting = 1;
     Py_RETURN_NONE;
 }
 
@@ -3309,6 +3319,21 @@ static void load_backend_steps(void)
     if (p_init(&cfg, ierr, sizeof ierr) != EMBER_STATUS_OK) snprintf(load_err, sizeof load_err, "ember_init failed: %s", ierr);
 }
 
+/* Registers shim_bg_shutdown with atexit (GIL held; keeps any raised exception). */
+static void register_exit_shutdown(void)
+{
+    static PyMethodDef exit_def = {"bg_shutdown", shim_bg_shutdown, METH_NOARGS, NULL};
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *fn = atexit ? PyCFunction_New(&exit_def, NULL) : NULL;
+    PyObject *r = fn ? PyObject_CallMethod(atexit, "register", "O", fn) : NULL;
+    if (!r) PyErr_Clear();
+    Py_XDECREF(r);
+    Py_XDECREF(fn);
+    Py_XDECREF(atexit);
+    PyErr_SetRaisedException(exc);
+}
+
 /* The GIL half of a load: the log line, the notify hook, the exit handler. Returns 1 when the
  * compiler is ready. */
 static int finish_backend_load(void)
@@ -3327,16 +3352,7 @@ static int finish_backend_load(void)
     if (p_bg_submit) p_bg_set_notify(bg_notify);
     /* Interpreter exit stops the compile thread first thing (atexit runs before the modules are
      * torn down): queued compiles are dropped, not finished. */
-    static PyMethodDef exit_def = {"bg_shutdown", shim_bg_shutdown, METH_NOARGS, NULL};
-    PyObject *exc = PyErr_GetRaisedException();
-    PyObject *atexit = PyImport_ImportModule("atexit");
-    PyObject *fn = atexit ? PyCFunction_New(&exit_def, NULL) : NULL;
-    PyObject *r = fn ? PyObject_CallMethod(atexit, "register", "O", fn) : NULL;
-    if (!r) PyErr_Clear();
-    Py_XDECREF(r);
-    Py_XDECREF(fn);
-    Py_XDECREF(atexit);
-    PyErr_SetRaisedException(exc);
+    register_exit_shutdown();
     return 1;
 }
 
@@ -3437,6 +3453,9 @@ static PyObject *shim_load(PyObject *self, PyObject *args)
     if (ember_async_gen_wrapped_type == NULL)
         ember_log("Ember: async generator awaitables have an unexpected layout; SEND resumes them through tp_iternext");
     ember_enabled = 1;
+    /* The exit handler that runs after every atexit callback registered from now on (see
+     * shim_bg_shutdown). */
+    register_exit_shutdown();
     Py_RETURN_NONE;
 }
 

@@ -342,3 +342,32 @@ print(n, (rss() - r0) / 1024 / max(n, 1))
     n, kib = proc.stdout.split()
     assert int(n) >= 250, proc.stdout + proc.stderr
     assert float(kib) <= 50, f"{kib} KiB per compiled function"
+
+
+def test_a_function_made_hot_by_an_atexit_callback_stops_compiling_before_exit(tmp_path):
+    """The program's atexit callback is its only hot code: the compiler loads and the compile
+    is queued while the atexit callbacks run, after which CPython runs no callback registered
+    (the one the load registers). The compile thread must still be stopped before exit()
+    (LLVM's destructors run there; a compile still running crashed about 1 in 1700 cold runs
+    of pyperformance's float): the handler registered when the JIT was switched on does it."""
+    proc = ok(run_script(tmp_path, """
+import atexit, sys
+def work(n):
+    t = 0
+    for i in range(n):
+        t += i * i % 7
+    return t
+def at_exit():
+    print("atexit callback starts", file=sys.stderr, flush=True)
+    print("result", sum(work(20000) for _ in range(400)), flush=True)
+    print("atexit callback ends", file=sys.stderr, flush=True)
+atexit.register(at_exit)
+""", env=bg_env(EMBER_LOG="-"), module_ember=True))
+    assert f"result {400 * sum(i * i % 7 for i in range(20000))}" in proc.stdout
+    lines = proc.stderr.splitlines()
+    start = lines.index("atexit callback starts")
+    loaded = [i for i, ln in enumerate(lines) if ln.startswith("Ember: compiler loaded")]
+    stopped = [i for i, ln in enumerate(lines) if ln.startswith("Ember: compile thread stopped at exit")]
+    assert loaded and loaded[0] > start, proc.stderr
+    assert len(stopped) == 1 and stopped[0] > loaded[0], proc.stderr
+    assert "__main__:work" in " ".join(finished(proc.stderr)), proc.stderr
