@@ -48,6 +48,33 @@ static inline int is_class_kind(uint32_t kind)
     return kind == EMBER_IC_CLASS_ATTR || kind == EMBER_IC_CLASS_DESCR;
 }
 
+/* Byte offset of a classmethod's callable in its object, from PyClassMethod_Type's `__func__`
+ * member (Objects/funcobject.c keeps the struct private); 0 when it is not found. */
+static Py_ssize_t classmethod_func_offset(void)
+{
+    static Py_ssize_t offset = -1;
+    if (offset < 0) {
+        offset = 0;
+        for (PyMemberDef *m = PyClassMethod_Type.tp_members; m != NULL && m->name != NULL; m++) {
+            if (strcmp(m->name, "__func__") == 0 && m->type == _Py_T_OBJECT) {
+                offset = m->offset;
+                break;
+            }
+        }
+    }
+    return offset;
+}
+
+/* The callable of a cached exact classmethod (entry `e` of EMBER_IC_CLASS_DESCR), borrowed, or
+ * NULL for anything else. Read at every use: classmethod.__init__ can rebind it without a new
+ * type version. */
+static inline PyObject *classmethod_callable(EmberICEntry *e)
+{
+    if (e->kind != EMBER_IC_CLASS_DESCR || Py_TYPE(e->descr) != &PyClassMethod_Type) return NULL;
+    Py_ssize_t offset = classmethod_func_offset();
+    return offset > 0 ? *(PyObject **)((char *)e->descr + offset) : NULL;
+}
+
 /* LOAD_ATTR (attribute form) through entry `e` in the kinds whose read runs no code and gives
  * an object that `owner` or its class keeps alive: an instance value or __dict__ entry, a class
  * attribute (LOAD_ATTR_CLASS), a __slots__ member (LOAD_ATTR_SLOT); borrowed, NULL when the
@@ -106,6 +133,16 @@ static inline int method_hit(EmberICEntry *e, PyObject *owner, PyObject *name, P
         return 1;
     }
     if (is_class_kind(e->kind) && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == e->version) {
+        PyObject *func = classmethod_callable(e);
+        if (func != NULL) {
+            /* A classmethod (`Strength.weaker(a, b)` in deltablue): its __get__(None, owner) is
+             * PyMethod_New(callable, owner) (cm_descr_get, 3.13), and calling that method calls
+             * the callable with owner first. So the call gets the callable with owner as its
+             * self (the owner's reference moves there), and no bound method is made. */
+            *out = Py_NewRef(func);
+            *self_out = owner;
+            return 1;
+        }
         /* A class attribute loaded in method form (`Class.f(...)`): _PyObject_GetMethod falls
          * back to the generic getattr for a class owner, so the callable comes back alone. */
         *out = class_attr_value(owner, e);
