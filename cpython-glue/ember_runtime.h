@@ -115,8 +115,8 @@ static inline int ember_float_arith_op(i64 nb, double x, double y, double *r)
     default: return 0;
     }
 }
-/* A generic BINARY_OP of + - * / (ember_binary_op's contract) with the two-exact-floats case
- * first, inlined into compiled code. */
+/* A generic BINARY_OP of + - * / (ember_binary_op's contract) with its float cases (two exact
+ * floats, an exact float and a compact int) first, inlined into compiled code. */
 PyObject *ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
 /* ember_unpack_sequence and ember_unpack_store as out-of-line calls (never inlined): for
  * functions with many unpacking sites. */
