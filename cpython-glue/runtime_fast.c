@@ -371,52 +371,27 @@ ember_float_result(PyThreadState *ts, PyObject *a, PyObject *b, double d)
     return res;
 }
 
-/* The float result `d` of an exact float `f` and an exact int `i` (either order; both
- * consumed): written into `f` when it dies here, else a new float; `i` released as Py_DECREF
- * would (an exact int's deallocation runs no code). */
-static inline PyObject *
-ember_mixed_result(PyThreadState *ts, PyObject *f, PyObject *i, double d)
-{
-    PyObject *res;
-    if (ember_rc_is_one(f)) {
-        ((PyFloatObject *)f)->ob_fval = d;
-        res = f;
-    }
-    else {
-        res = ember_float_box(ts, d);
-        _Py_DECREF_NO_DEALLOC(f);
-    }
-    _Py_DECREF_SPECIALIZED(i, ember_free_exact_int);
-    return res;
-}
-
 /* A generic BINARY_OP of + - * or / (the lowering calls this for those; `nb` is a constant at
  * each site, so the switch folds): two exact floats, or an exact float and a compact int in
  * either order, are computed here, inlined, as float_add / float_sub / float_mul / float_div
  * compute them (Objects/floatobject.c: the int's own slot returns NotImplemented, then the
  * float's converts it with PyLong_AsDouble, exact for a compact int, and keeps the operand
- * order), the result written into a dying float operand as the specialised forms do
- * (ember_float_result). A zero divisor and everything else go to ember_binary_op, which raises
- * or takes the number protocol. Sites the interpreter left generic because they see ints and
- * floats (raytrace's Vector arithmetic, float's `self.x /= norm`, chaos's spline arithmetic on
+ * order; ember_float_arith, shared with ember_binary_op), the result written into a dying float
+ * operand as the specialised forms do. A zero divisor and everything else go to
+ * ember_binary_op, which raises or takes the number protocol. Sites the interpreter left
+ * generic because they see ints and floats (raytrace's Vector arithmetic, float's `self.x /= norm`, chaos's spline arithmetic on
  * int knots and float parameters) pay no call for those cases. */
 EMBER_INLINE_HELPER PyObject *
 ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
-    double d;
-    if (PyFloat_CheckExact(a)) {
-        double x = ((PyFloatObject *)a)->ob_fval;
-        if (PyFloat_CheckExact(b)) {
-            if (ember_float_arith_op(nb, x, ((PyFloatObject *)b)->ob_fval, &d)) return ember_float_result(ts, a, b, d);
-        }
-        else if (PyLong_CheckExact(b) && _PyLong_IsCompact((PyLongObject *)b)) {
-            double y = (double)_PyLong_CompactValue((PyLongObject *)b);
-            if (ember_float_arith_op(nb, x, y, &d)) return ember_mixed_result(ts, a, b, d);
-        }
+    PyObject *res;
+    if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
+        double d;
+        if (ember_float_arith_op(nb, ((PyFloatObject *)a)->ob_fval, ((PyFloatObject *)b)->ob_fval, &d))
+            return ember_float_result(ts, a, b, d);
     }
-    else if (PyFloat_CheckExact(b) && PyLong_CheckExact(a) && _PyLong_IsCompact((PyLongObject *)a)) {
-        double x = (double)_PyLong_CompactValue((PyLongObject *)a);
-        if (ember_float_arith_op(nb, x, ((PyFloatObject *)b)->ob_fval, &d)) return ember_mixed_result(ts, b, a, d);
+    else if ((PyFloat_CheckExact(a) || PyFloat_CheckExact(b)) && ember_float_arith(ts, a, b, nb, &res)) {
+        return res;
     }
     return ember_binary_op(ts, a, b, nb);
 }
