@@ -461,6 +461,11 @@ static inline PyObject *gen_next(PyThreadState *ts, PyObject *gen, EmberResumeIC
     return item;
 }
 
+/* Items a tuple(g) of a compiled generator collects on the C stack before it moves them into a
+ * list (collect_compiled_gen): nqueens' permutations are tuples of 8, each of which went
+ * through a list of its own first (PyList_New, appends, PyList_AsTuple, list_dealloc). */
+#define EMBER_COLLECT_STACK_ITEMS 16
+
 /* tuple(g), list(g), set(g) or frozenset(g) (`type` exactly one of those builtins) of an exact
  * generator `g` whose code is compiled, as generator expressions feeding them are (nqueens):
  * the items are taken by resuming the compiled code directly (ember_gen_next_now, as FOR_ITER
@@ -468,29 +473,55 @@ static inline PyObject *gen_next(PyThreadState *ts, PyObject *gen, EmberResumeIC
  * for each item, as the builtins' own loops (PySequence_Tuple, list_extend, set_update_internal)
  * would. The result is the same: the items in order, added to a list or set as the builtin adds
  * them, and an exception from the generator propagates with the partial result dropped; a step
- * that cannot run compiled (an event pending, say) is taken by PyIter_Next. 1 with *res set
- * (NULL: an exception), or 0 with nothing consumed or resumed when the generator cannot be
- * resumed in compiled code now (the caller then calls the builtin). `gen` stays the caller's. */
+ * that cannot run compiled (an event pending, say) is taken by PyIter_Next. A tuple's first
+ * EMBER_COLLECT_STACK_ITEMS items wait in a C array, and a tuple of no more is made from it
+ * directly (_PyTuple_FromArraySteal); a longer one goes on in a list, as the others do. 1 with
+ * *res set (NULL: an exception), or 0 with nothing consumed or resumed when the generator cannot
+ * be resumed in compiled code now (the caller then calls the builtin). `gen` stays the caller's. */
 static int collect_compiled_gen(PyThreadState *ts, PyObject *type, PyObject *gen, EmberResumeIC *ic, PyObject **res)
 {
     int as_set = type == (PyObject *)&PySet_Type || type == (PyObject *)&PyFrozenSet_Type;
-    PyObject *acc = as_set ? PySet_New(NULL) : PyList_New(0);
-    if (acc == NULL) return 0;   /* the builtin meets the same MemoryError */
+    int as_tuple = type == (PyObject *)&PyTuple_Type;
+    PyObject *acc = NULL;
+    if (!as_tuple) {
+        acc = as_set ? PySet_New(NULL) : PyList_New(0);
+        if (acc == NULL) return 0;   /* the builtin meets the same MemoryError */
+    }
     PyObject *item;
     if (!ember_gen_next_now(ts, (PyGenObject *)gen, &item, ic)) {
-        Py_DECREF(acc);
+        Py_XDECREF(acc);
         return 0;
     }
     ember_gen_collected++;
+    PyObject *stack[EMBER_COLLECT_STACK_ITEMS];
+    Py_ssize_t n = 0;
     /* item NULL: the generator ended (no exception) or raised. */
     while (item != NULL) {
-        int err = as_set ? PySet_Add(acc, item) : PyList_Append(acc, item);
+        int err;
+        if (as_tuple && acc == NULL) {
+            if (n < EMBER_COLLECT_STACK_ITEMS) {
+                stack[n++] = item;   /* the array takes the reference */
+                item = gen_next(ts, gen, ic);
+                continue;
+            }
+            acc = _PyList_FromArraySteal(stack, n);   /* steals the array's items, also on failure */
+            n = 0;
+            if (acc == NULL) {
+                Py_DECREF(item);
+                break;
+            }
+        }
+        err = as_set ? PySet_Add(acc, item) : PyList_Append(acc, item);
         Py_DECREF(item);
         if (err < 0) break;
         item = gen_next(ts, gen, ic);
     }
-    if (PyErr_Occurred()) Py_CLEAR(acc);
-    else if (type == (PyObject *)&PyTuple_Type) Py_SETREF(acc, PyList_AsTuple(acc));
+    if (PyErr_Occurred()) {
+        Py_CLEAR(acc);
+        while (n > 0) Py_DECREF(stack[--n]);
+    }
+    else if (as_tuple && acc == NULL) acc = _PyTuple_FromArraySteal(stack, n);
+    else if (as_tuple) Py_SETREF(acc, PyList_AsTuple(acc));
     else if (type == (PyObject *)&PyFrozenSet_Type) Py_SETREF(acc, PyFrozenSet_New(acc));
     *res = acc;
     return 1;

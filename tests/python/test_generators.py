@@ -866,6 +866,12 @@ def boom(n):
             raise ValueError("boom at 2")
         yield i
 
+def boom_late(n):
+    for i in range(n):
+        if i == 18:            # past the 16 items a tuple collects on the C stack
+            raise ValueError("boom at 18")
+        yield [i]
+
 def stop():
     yield 1
     raise StopIteration        # PEP 479: RuntimeError
@@ -884,6 +890,10 @@ def f(n):
         except ValueError as e:
             out.append((make.__name__, str(e)))
     try:
+        out.append(tuple(boom_late(n)))
+    except ValueError as e:
+        out.append(str(e))
+    try:
         set([x] for x in range(n))   # an unhashable item: set's own TypeError
     except TypeError as e:
         out.append(str(e))
@@ -892,7 +902,7 @@ def f(n):
     except RuntimeError as e:
         out.append(str(e))
     return out
-""", calls=((0,), (1,), (5,))))
+""", calls=((0,), (1,), (5,), (16,), (17,), (40,))))
 
 
 CASES.append(GCase("builtins_reduce_generators", """
@@ -1170,3 +1180,36 @@ def test_builtins_take_a_compiled_generator_without_the_hook():
     # and all, which find no true / false item): 3507 resumptions, all compiled, and all seven
     # calls taken by the builtins directly.
     assert proc.stdout.split() == ["3507", "7"], proc.stdout + proc.stderr
+
+
+def test_tuple_of_a_compiled_generator_keeps_references_exact():
+    """tuple(g) of a compiled generator collects up to 16 items on the C stack before it moves
+    them into a list (collect_compiled_gen): the items' references are exact whether the tuple
+    is made from the array, from the list, or dropped when the generator raises before or after
+    the 16th item."""
+    prog = textwrap.dedent("""
+        import sys, ember
+        token = object()
+        def items(n, fail_at):
+            for i in range(n):
+                if i == fail_at:
+                    raise KeyError(i)
+                yield token
+        def f(n, fail_at):
+            try:
+                return len(tuple(items(n, fail_at)))
+            except KeyError as e:
+                return ("raised", e.args[0])
+        assert ember.force_compile(items) and ember.force_compile(f)
+        f(3, -1)
+        s0 = ember.stats()["gen_collected"]
+        base = sys.getrefcount(token)
+        got = [f(n, k) for n, k in ((0, -1), (5, -1), (16, -1), (17, -1), (40, -1), (40, 3), (40, 16), (40, 30))]
+        assert got == [0, 5, 16, 17, 40, ("raised", 3), ("raised", 16), ("raised", 30)], got
+        assert sys.getrefcount(token) == base, (sys.getrefcount(token), base)
+        print(ember.stats()["gen_collected"] - s0)
+    """)
+    proc = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("EMBER_")})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["8"], proc.stdout + proc.stderr
