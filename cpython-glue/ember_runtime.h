@@ -628,6 +628,8 @@ typedef struct {
     PyObject *pending_name; /* "module:qualname" while queued (owned), for the install log */
     uint32_t orig_co_version; /* the code's co_version while Ember holds it at 0 (shim.c, watch) */
     int version_cleared;  /* co_version is held at 0 */
+    int forced;          /* compiled by ember.force_compile: its functions' versions are held at 0
+                          * under every policy (shim.c keeps_version) */
     PyObject *pending_func; /* while queued: weak reference to the function whose call queued the
                              * compile (owned); sent to compiled code at install (shim.c) */
     uint64_t samples;    /* sampler ticks that found this code running in the interpreter (the

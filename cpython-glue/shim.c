@@ -224,6 +224,20 @@ static int opt_debugger = 1;            /* EMBER_DEBUGGER */
 
 static void install_eval_frame_hook(void);
 static void watch(PyFunctionObject *func);
+/* Whether the functions of code `info` keep their versions once it is compiled (watch). Under
+ * the cost policy they do, unless ember.force_compile compiled it: a call site the interpreter
+ * has specialised for such a function (CALL_PY_EXACT_ARGS, CALL_ALLOC_AND_ENTER_INIT, ...) goes on
+ * running it in the interpreter, inline, and only compiled callers, C callers and generic call
+ * sites enter its compiled code (through the trampoline). A compiled callee entered from an
+ * interpreted caller through the trampoline costs a C-level entry, about a small function's body,
+ * so compiling a leaf made its interpreted callers slower (float's Point.__init__ under its
+ * interpreted loop, raytrace's small Vector methods: docs/compilation.md). The time such a callee
+ * runs in the interpreter is charged to its nearest interpreted caller instead (take_sample), so
+ * that the caller is compiled and its calls then enter compiled code. */
+static inline int keeps_version(CodeInfo *info)
+{
+    return cost_policy && info != NULL && !info->forced;
+}
 
 /* Autojit threshold for `co`. A generator-family code object counts its creations and its
  * resumptions; it compiles EMBER_GEN_WARMUP events later than a function, so that the
@@ -1380,6 +1394,11 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
     w->len = len;
 }
 
+/* Nonzero while compiled code handles pending calls (ember_rt_periodic_slow): a sample taken
+ * then finds the innermost frame running compiled code, not the interpreter. Only the thread
+ * holding the GIL runs pending calls, so a plain counter will do. */
+static int sampling_compiled;
+
 static int take_sample(void *unused)
 {
     (void)unused;
@@ -1394,27 +1413,39 @@ static int take_sample(void *unused)
     }
     _PyInterpreterFrame *f = ts->current_frame;
     while (f && (f->owner == FRAME_OWNED_BY_CSTACK || _PyFrame_IsIncomplete(f))) f = f->previous;
-    if (f == NULL || !PyCode_Check(f->f_executable) || !PyFunction_Check(f->f_funcobj)) return 0;
-    PyCodeObject *co = (PyCodeObject *)f->f_executable;
-    PyFunctionObject *func = (PyFunctionObject *)f->f_funcobj;
-    if (!(co->co_flags & CO_OPTIMIZED) || func->func_code != (PyObject *)co) return 0;
     PyObject *exc = PyErr_GetRaisedException();
-    CodeInfo *info = get_or_make_info(co);
-    if (info == NULL) goto done;
-    /* Entered from C (compiled code or a C function): compiling it saves that entry too. */
-    info->samples += (f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK) ? EMBER_BOUNDARY_WEIGHT : 1;
+    PyCodeObject *co;
+    PyFunctionObject *func;
+    CodeInfo *info;
+    for (;;) {
+        if (f == NULL || !PyCode_Check(f->f_executable) || !PyFunction_Check(f->f_funcobj)) goto done;
+        co = (PyCodeObject *)f->f_executable;
+        func = (PyFunctionObject *)f->f_funcobj;
+        if (!(co->co_flags & CO_OPTIMIZED) || func->func_code != (PyObject *)co) goto done;
+        info = get_or_make_info(co);
+        if (info == NULL) goto done;
+        /* Entered from C (compiled code or a C function): compiling it saves that entry too. */
+        int from_c = f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK;
+        info->samples += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
+        if (info->state != 1) break;
+        /* Compiled, yet running here: a function object made before the install (watch leaves
+         * functions already on the trampoline, or parked, alone), a frame that started in the
+         * interpreter (OSR moves it at its next backward jump; in compiled code, the events
+         * never fire), or, when its functions keep their versions (keeps_version), a call that
+         * an interpreted caller's specialised call site runs inline. */
+        watch(func);
+        osr_arm(co, info);
+        if (sampling_compiled || from_c || !keeps_version(info)) goto done;
+        /* That caller is the reason it runs here: the time counts for the caller (and on up
+         * through callers compiled yet running here, to the first one that is not compiled). */
+        f = f->previous;
+        while (f && _PyFrame_IsIncomplete(f) && f->owner != FRAME_OWNED_BY_CSTACK) f = f->previous;
+        if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK) goto done;
+    }
     if (info->state == 0 && warm_program_samples && info->full_since == 0 && cache_warm(co, info) &&
         worth_compiling(co, info->samples, 0, 100))
         info->full_since = info->samples;   /* a compile pays now (load-only grace, below) */
-    if (info->state == 1) {
-        /* Compiled, yet running here: a function object made before the install (watch leaves
-         * functions already on the trampoline, or parked, alone), or a frame that started in
-         * the interpreter (OSR moves it at its next backward jump; in compiled code, the events
-         * never fire). */
-        watch(func);
-        osr_arm(co, info);
-    }
-    else if (info->state == 3) {
+    if (info->state == 3) {
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
     }
     else if (info->state == 0 && worth_compiling(co, info->samples, warm_priced(co, info), 100) &&
@@ -2107,7 +2138,10 @@ int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f)
 {
     uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
     if (eb & _PY_EVAL_EVENTS_MASK) {
-        if (_Py_HandlePending(ts) != 0) return -1;
+        sampling_compiled++;
+        int err = _Py_HandlePending(ts);
+        sampling_compiled--;
+        if (err != 0) return -1;
         eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
     }
     /* Monitoring switched on while this frame runs re-instruments the executing code objects
@@ -2508,6 +2542,7 @@ static void watch(PyFunctionObject *func)
     func->vectorcall = ember_vectorcall;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     CodeInfo *info = get_or_make_info(co);
+    if (keeps_version(info)) return;
     if (info && !info->version_cleared && info->state != 2) {
         info->orig_co_version = co->co_version;
         info->version_cleared = 1;
@@ -2729,6 +2764,7 @@ static PyObject *shim_force_compile(PyObject *self, PyObject *arg)
     PyFunctionObject *func = (PyFunctionObject *)arg;
     CodeInfo *info = get_or_make_info((PyCodeObject *)func->func_code);
     if (!info) return PyErr_NoMemory();
+    info->forced = 1;
     /* Queued for the compile thread: wait for that compile instead of compiling twice. */
     while (info->state == 3 && !exiting) bg_wait_and_install(1000);
     if (!try_compile(func, info, 1)) Py_RETURN_FALSE;

@@ -354,3 +354,85 @@ def test_the_compiler_loads_on_a_loader_thread_and_a_fork_meanwhile_is_safe(tmp_
     calls = ok(run_script(tmp_path, loop_source("hot", 7) + "hot(10)\nhot(10)\n",
                           env=clean_env(EMBER_AUTO="1", EMBER_LOG="-")))
     assert "on the calling thread" in calls.stderr and "loader thread" not in calls.stderr, calls.stderr
+
+
+def test_compiled_functions_keep_the_interpreters_inlined_calls_from_interpreted_callers(tmp_path):
+    """Under the cost policy a compiled function keeps its version (shim.c keeps_version): an
+    interpreted caller's call site still specialises for it (CALL_PY_EXACT_ARGS, and
+    CALL_ALLOC_AND_ENTER_INIT for a class whose __init__ is compiled) and runs it inline in the
+    interpreter, with the same results, while C callers (`map`) enter its compiled code. A
+    function compiled by ember.force_compile has its version held at 0 instead: its interpreted
+    callers' sites stay generic and every call enters compiled code."""
+    proc = ok(run_script(tmp_path, """
+        import dis, ember, time
+        class P:
+            def __init__(self, i):
+                self.x = i * 2
+                self.y = i + 1
+        def leaf(i):
+            return P(i).x + i * 3
+        def forced(i):
+            return i - 1
+        deadline = time.monotonic() + 30
+        while not (ember.is_compiled(leaf) and ember.is_compiled(P.__init__)) and time.monotonic() < deadline:
+            list(map(leaf, range(20_000)))      # entered from C: samples in leaf and P.__init__
+        ember.wait_for_compiles()
+        assert ember.force_compile(forced)
+        def caller(n):
+            t = 0
+            for i in range(n):
+                t += leaf(i) + forced(i)
+            return t
+        def maker(n):
+            return [P(i).y for i in range(n)]
+        for _ in range(3):
+            r1, r2 = caller(100), maker(50)
+        ops = [i.opname for i in dis.get_instructions(caller, adaptive=True) if i.opname.startswith("CALL")]
+        print(ember.is_compiled(leaf), ember.is_compiled(P.__init__), ember.is_compiled(caller), ops,
+              "CALL_ALLOC_AND_ENTER_INIT" in {i.opname for i in dis.get_instructions(maker, adaptive=True)},
+              r1 == sum(5 * i + i - 1 for i in range(100)), r2 == [i + 1 for i in range(50)])
+    """, module_ember=True, env=cost_env()))
+    out = proc.stdout.split(maxsplit=3)
+    assert out[:3] == ["True", "True", "False"], proc.stdout + proc.stderr
+    # range(n), then leaf, which keeps its version (the site is specialised), then forced, whose
+    # version is 0 (the site stays generic).
+    assert out[3].strip() == "['CALL_BUILTIN_CLASS', 'CALL_PY_EXACT_ARGS', 'CALL'] True True True", \
+        proc.stdout + proc.stderr
+
+
+def test_time_in_compiled_callees_run_inline_is_charged_to_their_interpreted_caller(tmp_path):
+    """A compiled function that an interpreted caller runs inline (its version kept) takes
+    samples in the interpreter; they are charged to the caller, up the chain of such calls, so
+    that the caller is compiled and then enters the callees' compiled code. Here the caller's own
+    time is a small part: a sample is taken at the next eval-breaker check, and each call of
+    `leaf` makes eleven of them in its callees' frames (leaf's and inner's RESUME) for one in the
+    caller's (its backward jump). Without the charge the caller's compile was queued after about
+    90 samples (measured, with the charge switched off); with it after about 17."""
+    filler = "\n".join(f"                if flag == {k}:\n                    t += {k} * i - flag" for k in range(10))
+    proc = ok(run_script(tmp_path, f"""
+        import ember, time
+        def inner(x):
+            return x * 3 + 1
+        def leaf(x):
+            return (inner(x) + inner(x + 1) + inner(x + 2) + inner(x + 3) + inner(x + 4) +
+                    inner(x + 5) + inner(x + 6) + inner(x + 7) + inner(x + 8) + inner(x + 9))
+        def caller(n, flag):
+            t = 0
+            for i in range(n):
+                t += leaf(i)
+{filler}
+            return t
+        deadline = time.monotonic() + 30
+        while not (ember.is_compiled(leaf) and ember.is_compiled(inner)) and time.monotonic() < deadline:
+            list(map(leaf, range(20_000)))      # entered from C: both are compiled
+        ember.wait_for_compiles()
+        expected = sum(30 * i + 145 for i in range(2_000))
+        s0, q0 = ember.stats()["samples"], ember.stats()["queued"]
+        while ember.stats()["queued"] == q0 and ember.stats()["samples"] - s0 < 1_000:
+            assert caller(2_000, -1) == expected
+        used = ember.stats()["samples"] - s0    # samples until the caller's compile was queued
+        ember.wait_for_compiles()
+        print(ember.is_compiled(leaf), ember.is_compiled(inner), ember.is_compiled(caller), used < 50,
+              caller(2_000, -1) == expected, caller(10, 3) == sum(33 * i + 142 for i in range(10)), used)
+    """, module_ember=True, env=cost_env()))
+    assert proc.stdout.split()[:6] == ["True"] * 6, proc.stdout + proc.stderr
