@@ -203,6 +203,16 @@ static int despecialised(PyCodeObject *co, Py_ssize_t i)
     return 0;
 }
 
+/* 1 when the specialisable instruction at code unit `i` (its base opcode, its adaptive counter
+ * in the next code unit) was never executed: the counter still holds _PyCode_Quicken's warm-up
+ * value (ADAPTIVE_WARMUP_VALUE and _BACKOFF, Include/internal/pycore_code.h). Its first
+ * execution counts the value down to 0 and its second specialises or backs off, and neither
+ * gives that value back. */
+static int never_executed(const _Py_CODEUNIT *code, Py_ssize_t i)
+{
+    return code[i + 1].counter.value == ADAPTIVE_WARMUP_VALUE && code[i + 1].counter.backoff == ADAPTIVE_WARMUP_BACKOFF;
+}
+
 /* The header written below: u32 magic, u16 version, then the u16 flags (native byte order,
  * as put_u16 writes them). */
 #define WIRE_FLAGS_OFFSET 6
@@ -316,6 +326,7 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
             case BINARY_OP_ADD_UNICODE: spec = EMBER_BINARY_SPEC_ADD_STR; break;
             }
             if (spec != EMBER_BINARY_SPEC_ADD_STR && despecialised(co, i)) spec = EMBER_BINARY_SPEC_GENERIC;
+            else if (op == BINARY_OP && never_executed(code, i)) spec = EMBER_BINARY_SPEC_UNREACHED;
             r = emit(&prog, EMBER_OP_BINARY_OP, (uint32_t)i, 3, oparg, spec, arith_of(oparg), 0, 0, 0);
             break;
         }

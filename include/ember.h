@@ -1162,6 +1162,15 @@ enum EmberBinarySpec
    * `BINARY_OP_ADD_UNICODE`.
    */
   EMBER_BINARY_SPEC_ADD_STR = 7,
+  /**
+   * Not quickened because the interpreter never executed it (its adaptive counter still at
+   * `_PyCode_Quicken`'s warm-up value: a branch or loop not yet reached when the function
+   * was serialised). Computed as `Generic`, but lowered as the plain out-of-line helper:
+   * the inline fast path for two floats (`ember_binary_op_float_first`) cost about 1.5 KB
+   * of code per site and made large functions with many such sites slow to compile, for
+   * types nobody has seen.
+   */
+  EMBER_BINARY_SPEC_UNREACHED = 8,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberBinarySpec EmberBinarySpec;

@@ -481,6 +481,13 @@ pub enum BinarySpec {
     MultiplyFloat = 6,
     /// `BINARY_OP_ADD_UNICODE`.
     AddStr = 7,
+    /// Not quickened because the interpreter never executed it (its adaptive counter still at
+    /// `_PyCode_Quicken`'s warm-up value: a branch or loop not yet reached when the function
+    /// was serialised). Computed as `Generic`, but lowered as the plain out-of-line helper:
+    /// the inline fast path for two floats (`ember_binary_op_float_first`) cost about 1.5 KB
+    /// of code per site and made large functions with many such sites slow to compile, for
+    /// types nobody has seen.
+    Unreached = 8,
 }
 
 impl BinarySpec {
@@ -491,7 +498,7 @@ impl BinarySpec {
         match self {
             BinarySpec::AddInt | BinarySpec::SubtractInt | BinarySpec::MultiplyInt => Some(Type::Int),
             BinarySpec::AddFloat | BinarySpec::SubtractFloat | BinarySpec::MultiplyFloat => Some(Type::Float),
-            BinarySpec::Generic | BinarySpec::AddStr => None,
+            BinarySpec::Generic | BinarySpec::AddStr | BinarySpec::Unreached => None,
         }
     }
 }
