@@ -441,7 +441,11 @@ def test_failing_guards_are_remembered_across_processes(tmp_path):
     assert units[0] == "despec" and len(units) >= 2 and all(u.isdigit() for u in units[1:]), units
     deopts, recompiles, log = run()
     assert (deopts, recompiles) == (0, 0), log
-    assert "Finished compiling __main__:f " in log, log
+    # Compiled generic at those units, or loaded: when the first process runs long enough to
+    # compile f again after withdrawing it, that compile stores the same despecialised code
+    # under the same key. Seen once in CI (PGO build): the first process took 3 samples instead
+    # of 1, and the second loaded 2,601 bytes, the size of the despecialised compile.
+    assert "Finished compiling __main__:f " in log or "Loaded from cache __main__:f " in log, log
     deopts, recompiles, log = run()
     assert (deopts, recompiles) == (0, 0), log
     assert "Loaded from cache __main__:f " in log, log
