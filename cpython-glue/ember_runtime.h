@@ -115,78 +115,8 @@ static inline int ember_float_arith_op(i64 nb, double x, double y, double *r)
     default: return 0;
     }
 }
-/* `o` as a double when it is an exact float or a compact exact int (1), else 0: the numbers
- * whose float arithmetic is one machine operation. A compact int has at most one 30-bit digit,
- * so it converts exactly, as PyLong_AsDouble would. */
-static inline int ember_number_as_double(PyObject *o, double *d)
-{
-    if (PyFloat_CheckExact(o)) {
-        *d = PyFloat_AS_DOUBLE(o);
-        return 1;
-    }
-    if (PyLong_CheckExact(o) && _PyLong_IsCompact((PyLongObject *)o)) {
-        *d = (double)_PyLong_CompactValue((PyLongObject *)o);
-        return 1;
-    }
-    return 0;
-}
-
-/* Release of an operand of ember_number_result: an exact float goes back to the free list
- * through `ts` (ember_decref_float: no thread-local lookup, which _PyFloat_ExactDealloc makes),
- * an int through Py_DECREF. */
-static inline void ember_release_number(PyThreadState *ts, PyObject *o)
-{
-    if (PyFloat_CheckExact(o)) {
-        ember_decref_float(ts, o);
-    }
-    else {
-        Py_DECREF(o);
-    }
-}
-
-/* The float result `r` of an operation on a and b (both consumed; each an exact float or int),
- * written into an operand float that dies here, as the interpreter's float forms do; NULL
- * (MemoryError) when a new float cannot be made. */
-static inline PyObject *ember_number_result(PyThreadState *ts, PyObject *a, PyObject *b, double r)
-{
-    PyObject *res;
-    if (PyFloat_CheckExact(a) && ember_rc_is_one(a)) {
-        ((PyFloatObject *)a)->ob_fval = r;
-        res = a;
-        ember_release_number(ts, b);
-    }
-    else if (PyFloat_CheckExact(b) && ember_rc_is_one(b)) {
-        ((PyFloatObject *)b)->ob_fval = r;
-        res = b;
-        ember_release_number(ts, a);
-    }
-    else {
-        res = ember_float_box(ts, r);
-        ember_release_number(ts, a);
-        ember_release_number(ts, b);
-    }
-    return res;
-}
-
-/* `+ - * /` where the result is a float computed by one machine operation: a float with a float
- * or a compact int (float_add ... float_div convert the int with PyLong_AsDouble; the int's
- * own operation returns NotImplemented first), and `/` of two compact ints (long_true_divide
- * divides such ints as doubles: both convert exactly, so the quotient is correctly rounded).
- * A zero divisor is left to the generic path, which raises. 1 with *res set (a and b consumed;
- * NULL with MemoryError), 0 when it does not apply (nothing consumed). CPython 3.13 quickens
- * none of the mixed forms nor `/`. Shared by ember_binary_op (runtime_slow.c) and its inlined
- * form ember_binary_op_float_first (runtime_fast.c). */
-static inline int ember_float_arith(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb, PyObject **res)
-{
-    int div = nb == NB_TRUE_DIVIDE || nb == NB_INPLACE_TRUE_DIVIDE;
-    if (!div && !PyFloat_CheckExact(a) && !PyFloat_CheckExact(b)) return 0;
-    double x, y, r;
-    if (!ember_number_as_double(a, &x) || !ember_number_as_double(b, &y) || !ember_float_arith_op(nb, x, y, &r)) return 0;
-    *res = ember_number_result(ts, a, b, r);
-    return 1;
-}
-/* A generic BINARY_OP of + - * / (ember_binary_op's contract) with its float cases (two exact
- * floats, an exact float and a compact int) first, inlined into compiled code. */
+/* A generic BINARY_OP of + - * / (ember_binary_op's contract) with its two-float case first,
+ * inlined into compiled code; everything else is ember_binary_op. */
 PyObject *ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb);
 /* ember_unpack_sequence and ember_unpack_store as out-of-line calls (never inlined): for
  * functions with many unpacking sites. */

@@ -371,30 +371,16 @@ ember_float_result(PyThreadState *ts, PyObject *a, PyObject *b, double d)
     return res;
 }
 
-/* ember_binary_op_float_first's mixed case (an exact float and anything else), out of line:
- * one copy per compiled module. Inlined at every generic site, the int conversion, the
- * arithmetic and the result's boxing made each site about 3.7 KB of x86-64 code, and LLVM's
- * code generation time grew faster than linearly with the number of such sites (a function
- * with 120 generic sites: 176 KB of code and 6.3 s to compile; with the plain helper at each,
- * 29 KB and 0.4 s). The two-float case, the common one, stays inline. */
-static __attribute__((noinline)) PyObject *
-binary_op_mixed(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
-{
-    PyObject *res;
-    if (ember_float_arith(ts, a, b, nb, &res)) return res;
-    return ember_binary_op(ts, a, b, nb);
-}
-
 /* A generic BINARY_OP of + - * or / (the lowering calls this for those; `nb` is a constant at
- * each site, so the switch folds): two exact floats, or an exact float and a compact int in
- * either order, are computed here (the two-float case inlined, the mixed one out of line), as float_add / float_sub / float_mul / float_div
- * compute them (Objects/floatobject.c: the int's own slot returns NotImplemented, then the
- * float's converts it with PyLong_AsDouble, exact for a compact int, and keeps the operand
- * order; ember_float_arith, shared with ember_binary_op), the result written into a dying float
- * operand as the specialised forms do. A zero divisor and everything else go to
- * ember_binary_op, which raises or takes the number protocol. Sites the interpreter left
- * generic because they see ints and floats (raytrace's Vector arithmetic, float's `self.x /= norm`, chaos's spline arithmetic on
- * int knots and float parameters) pay no call for those cases. */
+ * each site, so the switch folds): two exact floats are computed here, inlined, as float_add /
+ * float_sub / float_mul / float_div compute them (Objects/floatobject.c), the result written
+ * into a dying float operand as the specialised forms do. Everything else is one call of
+ * ember_binary_op, whose first step computes an exact float with a compact int in either order
+ * (ember_float_arith, runtime_slow.c) before it raises or takes the number protocol. That mixed
+ * case was inlined here too until 2026-12-05: it made each generic site about 3.7 KB of x86-64
+ * code, and LLVM's code generation time grew faster than linearly with the number of such sites
+ * (a function with 120 generic sites: 176 KB of code and 6.3 s to compile; 88 KB and 1.65 s
+ * with it out of line). */
 EMBER_INLINE_HELPER PyObject *
 ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
 {
@@ -402,9 +388,6 @@ ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *b, i64 nb)
         double d;
         if (ember_float_arith_op(nb, ((PyFloatObject *)a)->ob_fval, ((PyFloatObject *)b)->ob_fval, &d))
             return ember_float_result(ts, a, b, d);
-    }
-    else if (PyFloat_CheckExact(a) || PyFloat_CheckExact(b)) {
-        return binary_op_mixed(ts, a, b, nb);
     }
     return ember_binary_op(ts, a, b, nb);
 }
