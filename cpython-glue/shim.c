@@ -1026,6 +1026,7 @@ static atomic_int sample_scheduled;    /* a take_sample call is queued */
 static pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sampler_wake;    /* CLOCK_MONOTONIC; signalled by sampler_stop */
 static uint64_t n_samples;             /* samples taken */
+static uint64_t n_trampolines_opened;  /* open_trampoline calls that cleared a version */
 static uint64_t warm_program_samples;  /* samples of an earlier run of this program (shim_warm_start); 0: none */
 static int first_compile_asked;        /* a compile (not a load-only request) was asked for */
 
@@ -1399,6 +1400,35 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
  * holding the GIL runs pending calls, so a plain counter will do. */
 static int sampling_compiled;
 
+/* 1 when a call of `co` most likely runs long enough that entering its compiled code through
+ * the trampoline (a C-level entry, about a small function's body) pays: it has a loop (a
+ * JUMP_BACKWARD), or at least EMBER_LONG_BODY_UNITS code units. */
+#define EMBER_LONG_BODY_UNITS 100
+static int long_running(PyCodeObject *co)
+{
+    if (Py_SIZE(co) >= EMBER_LONG_BODY_UNITS) return 1;
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    for (Py_ssize_t i = 0; i < Py_SIZE(co);) {
+        int op = _PyOpcode_Deopt[code[i].op.code];
+        if (op == JUMP_BACKWARD) return 1;
+        i += 1 + _PyOpcode_Caches[op];
+    }
+    return 0;
+}
+
+/* Sends the calls of compiled `func` that interpreted call sites run inline (keeps_version) to
+ * its compiled code: its version is cleared, so a site specialised for it (CALL_PY_EXACT_ARGS,
+ * ...) fails its version check and makes the call through the function's vectorcall, Ember's
+ * trampoline (watch set it). For a function whose interpreted caller is never compiled, which
+ * would otherwise run in the interpreter for good (a loop called once from a module body after
+ * its OSR moves were used up: unpack_sequence's do_unpacking ran at interpreter speed). */
+static void open_trampoline(PyFunctionObject *func)
+{
+    if (func->vectorcall != ember_vectorcall || func->func_version == 0) return;
+    _PyFunction_SetVersion(func, 0);
+    n_trampolines_opened++;
+}
+
 static int take_sample(void *unused)
 {
     (void)unused;
@@ -1417,11 +1447,15 @@ static int take_sample(void *unused)
     PyCodeObject *co;
     PyFunctionObject *func;
     CodeInfo *info;
+    /* Walking up from a compiled function that runs inline: the outermost such function so far,
+     * and whether one of them is long-running (open_trampoline). */
+    PyFunctionObject *inline_callee = NULL;
+    int inline_long = 0;
     for (;;) {
-        if (f == NULL || !PyCode_Check(f->f_executable) || !PyFunction_Check(f->f_funcobj)) goto done;
+        if (f == NULL || !PyCode_Check(f->f_executable) || !PyFunction_Check(f->f_funcobj)) goto never_compiled;
         co = (PyCodeObject *)f->f_executable;
         func = (PyFunctionObject *)f->f_funcobj;
-        if (!(co->co_flags & CO_OPTIMIZED) || func->func_code != (PyObject *)co) goto done;
+        if (!(co->co_flags & CO_OPTIMIZED) || func->func_code != (PyObject *)co) goto never_compiled;
         info = get_or_make_info(co);
         if (info == NULL) goto done;
         /* Entered from C (compiled code or a C function): compiling it saves that entry too. */
@@ -1438,10 +1472,13 @@ static int take_sample(void *unused)
         if (sampling_compiled || from_c || !keeps_version(info)) goto done;
         /* That caller is the reason it runs here: the time counts for the caller (and on up
          * through callers compiled yet running here, to the first one that is not compiled). */
+        inline_callee = func;
+        inline_long |= long_running(co);
         f = f->previous;
         while (f && _PyFrame_IsIncomplete(f) && f->owner != FRAME_OWNED_BY_CSTACK) f = f->previous;
         if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK) goto done;
     }
+    if (info->state == 2 || refusal_reason(co) || !jit_list_names(func)) goto never_compiled;
     if (info->state == 0 && warm_program_samples && info->full_since == 0 && cache_warm(co, info) &&
         worth_compiling(co, info->samples, 0, 100))
         info->full_since = info->samples;   /* a compile pays now (load-only grace, below) */
@@ -1467,6 +1504,11 @@ static int take_sample(void *unused)
     }
     if (info->state == 0) precompile_keep(func, info);
     else precompile_drop(info);
+    goto done;
+never_compiled:
+    /* The caller the time was charged to is never compiled (a module or class body, refused
+     * code, a function the jit list leaves out), so its call sites stay the interpreter's. */
+    if (inline_callee && inline_long) open_trampoline(inline_callee);
 done:
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
@@ -3038,7 +3080,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i,s:K}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -3050,7 +3092,8 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "osr", n_osr, "cache_loaded", n_cache_loaded, "cache_stored", n_cache_stored,
                          "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms,
                          "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False,
-                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "precompile_kept", precompile_count());
+                         "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "precompile_kept", precompile_count(),
+                         "trampolines_opened", (unsigned long long)n_trampolines_opened);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later

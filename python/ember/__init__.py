@@ -298,7 +298,10 @@ def stats():
     - ``ic_slow``: attribute loads, method loads and attribute stores of compiled code that
       went to their inline cache's miss path: no entry answered in the forms compiled code
       tests (every entry's common forms), so the generic operation runs and the cache is
-      re-specialised (after a load's rarer forms are tried).
+      re-specialised (after a load's rarer forms are tried);
+    - ``trampolines_opened``: compiled functions that interpreted call sites ran inline under a
+      caller that is never compiled (a module body, refused code), given back to compiled code
+      by clearing their version (docs/compilation.md, "Calls from interpreted code").
     """
     d = _shim.stats()
     d["inactive"] = inactive

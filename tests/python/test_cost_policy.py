@@ -436,3 +436,38 @@ def test_time_in_compiled_callees_run_inline_is_charged_to_their_interpreted_cal
               caller(2_000, -1) == expected, caller(10, 3) == sum(33 * i + 142 for i in range(10)), used)
     """, module_ember=True, env=cost_env()))
     assert proc.stdout.split()[:6] == ["True"] * 6, proc.stdout + proc.stderr
+
+
+def test_a_compiled_loop_called_from_a_module_body_is_given_back_to_compiled_code(tmp_path):
+    """A compiled function that an interpreted module body runs inline (its version kept) would
+    stay in the interpreter for good: a module body is never compiled, so charging it the time
+    changes nothing. A sample that walks up to such a caller clears the version of a long-running
+    callee (one with a loop, shim.c open_trampoline): the module body's call site fails its
+    version check and calls through the trampoline from then on. A short leaf called from the
+    same loop keeps its version and its inlined call."""
+    proc = ok(run_script(tmp_path, """
+        import dis, ember, time
+        def work(n):
+            t = 0
+            for i in range(n):
+                t += i & 7
+            return t
+        def short(i):
+            return i + 1
+        deadline = time.monotonic() + 30
+        while not (ember.is_compiled(work) and ember.is_compiled(short)) and time.monotonic() < deadline:
+            list(map(work, [2_000] * 20)); list(map(short, range(20_000)))   # entered from C
+        ember.wait_for_compiles()
+        body = compile("for k in range(2_000):\\n    r += work(300) + short(k)\\n", "<body>", "exec")
+        ns = {"work": work, "short": short, "r": 0}
+        s0 = ember.stats()["samples"]
+        while ember.stats()["trampolines_opened"] == 0 and ember.stats()["samples"] - s0 < 2_000:
+            exec(body, ns)
+        runs = ns["r"] // sum(work(300) + short(k) for k in range(2_000))
+        exec(body, ns)
+        ops = [i.opname for i in dis.get_instructions(body, adaptive=True) if i.opname.startswith("CALL")]
+        print(ember.stats()["trampolines_opened"], ops, ns["r"] == (runs + 1) * sum(work(300) + short(k) for k in range(2_000)))
+    """, module_ember=True, env=cost_env()))
+    # range(), then work's site (generic now: work's version is 0), then short's (still inlined).
+    assert proc.stdout.split(maxsplit=1) == ["1", "['CALL_BUILTIN_CLASS', 'CALL', 'CALL_PY_EXACT_ARGS'] True\n"], \
+        proc.stdout + proc.stderr
