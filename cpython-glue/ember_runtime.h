@@ -704,6 +704,16 @@ PyObject *ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, Embe
  * and both recursion budgets have room (the call would not raise RecursionError, nor take a
  * path for a deep C stack). 0 otherwise: compiled code makes the call. In the helper bitcode. */
 int ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or_null, PyObject *code);
+/* GuardCallee (src/hir/op.rs, passes::inline_call): 1 when the body of `code`, inlined into the
+ * caller, may run in place of a call of `callable`: `callable` is a Python function whose code
+ * object is `code` (kept alive by the shim while compiled code names it), no eval-breaker work
+ * is pending (signals, pending calls, a scheduled collection: the callee's RESUME would run
+ * it), no monitoring applies to `code` (as shim.c monitoring_active decides: the code's
+ * instrumentation is current, no tool has events on globally, none but Ember's own locally),
+ * and the recursion limit leaves room for the callee's frame (the call would not raise
+ * RecursionError). 0 otherwise: the compiled code deopts to the call, which the interpreter
+ * makes. In the helper bitcode. */
+int ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code);
 /* CallTrivial's attribute body (TrivialBody::Attr): `owner`'s inline value at `index` when the
  * callee's LOAD_ATTR_INSTANCE_VALUE would read it (Python/bytecodes.c: the type's version is
  * `version`, the inline values are valid, the value is set), borrowed; NULL otherwise (no
@@ -975,7 +985,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

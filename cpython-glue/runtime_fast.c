@@ -704,6 +704,25 @@ ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or
            ts->c_recursion_remaining >= EMBER_C_RESERVE;
 }
 
+int
+ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code)
+{
+    if (!Py_IS_TYPE(callable, &PyFunction_Type) || ((PyFunctionObject *)callable)->func_code != code) return 0;
+    uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
+    if (eb & _PY_EVAL_EVENTS_MASK) return 0;
+    PyCodeObject *co = (PyCodeObject *)code;
+    uintptr_t version = eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK;
+    if (EMBER_UNLIKELY(version != 0 || co->_co_monitoring != NULL)) {
+        /* Some tool was on once: inline only while the callee's instrumentation is current
+         * and no tool has events on (the callee's RESUME would otherwise instrument it, and
+         * its events would fire). */
+        if (co->_co_instrumentation_version != version || ember_foreign_local_events(co)) return 0;
+        for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
+            if (ts->interp->monitors.tools[e]) return 0;
+    }
+    return ts->py_recursion_remaining > 0;
+}
+
 /* CALL without keywords from a site with an entry cache (base = [callable, self_or_null,
  * args...], all consumed): a compiled callee is entered from here, without the three C calls of
  * the generic route (ember_call_ic's call_impl, then shim.c's ember_call_direct_ic and its frame

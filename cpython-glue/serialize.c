@@ -236,6 +236,39 @@ static int callee_eligible(PyObject *f)
 
 static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nested, PyObject **keep, Buf *out);
 
+/* The code unit of the CALL that calls the value a LOAD_GLOBAL (with its NULL) ending before
+ * unit `from` pushed, when the instructions between only push its arguments in straight-line
+ * code (no jump, return or raise, no other CALL reaching down to it), or -1. Stack effects are
+ * CPython's own (PyCompile_OpcodeStackEffect). */
+static Py_ssize_t call_of_global(PyCodeObject *co, Py_ssize_t from)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    int depth = 0;   /* values pushed above the callable and its NULL */
+    for (Py_ssize_t i = from, steps = 0; i < Py_SIZE(co) && steps < EMBER_INLINE_MAX_CODE_UNITS; steps++) {
+        int op = code[i].op.code, oparg = code[i].op.arg;
+        while (op == EXTENDED_ARG && i + 1 < Py_SIZE(co)) {
+            i++;
+            op = code[i].op.code;
+            oparg = (oparg << 8) | code[i].op.arg;
+        }
+        int base = _PyOpcode_Deopt[op];
+        if (base == CALL) return oparg == depth ? i : -1;
+        switch (base) {
+        case JUMP_FORWARD: case JUMP_BACKWARD: case JUMP_BACKWARD_NO_INTERRUPT: case POP_JUMP_IF_FALSE:
+        case POP_JUMP_IF_TRUE: case POP_JUMP_IF_NONE: case POP_JUMP_IF_NOT_NONE: case FOR_ITER: case SEND:
+        case RETURN_VALUE: case RETURN_CONST: case RAISE_VARARGS: case RERAISE: case CALL_KW:
+        case CALL_FUNCTION_EX: case INSTRUMENTED_LINE:
+            return -1;
+        }
+        int effect = PyCompile_OpcodeStackEffect(base, oparg);
+        if (effect == PY_INVALID_STACK_EFFECT) return -1;
+        depth += effect;
+        if (depth < 0) return -1;
+        i += 1 + _PyOpcode_Caches[base];
+    }
+    return -1;
+}
+
 int ember_serialize(PyFunctionObject *func, int osr, int speculate, PyObject **keep, unsigned char **out, size_t *outlen, char *why,
                     size_t whylen)
 {
@@ -260,7 +293,8 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
     Prog prog = {0};
     int rc = -1;
     Buf b = {0};
-    /* Method loads whose cache holds a function the callees section may carry. */
+    /* Method loads whose cache holds a function the callees section may carry, and global loads
+     * whose value is such a function, called right after (passes::inline_call). */
     struct { uint32_t site; PyFunctionObject *func; } callees[EMBER_INLINE_MAX_CALLEES];
     int ncallees = 0;
 
@@ -376,6 +410,15 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
                 x->nimm = 8;
                 x->imm[6] = fn;
                 x->imm[7] = fn != EMBER_MATH_FN_NONE ? (int64_t)(uintptr_t)value : 0;
+                /* A function the call after it may run inline, unless that call's inlined
+                 * body kept failing its guards (the call is then left as it is). */
+                Py_ssize_t call;
+                if (!nested && keep && (oparg & 1) && ncallees < EMBER_INLINE_MAX_CALLEES && value != NULL &&
+                    callee_eligible(value) && (call = call_of_global(co, next)) >= 0 && !despecialised(co, call)) {
+                    callees[ncallees].site = (uint32_t)i;
+                    callees[ncallees].func = (PyFunctionObject *)value;
+                    ncallees++;
+                }
             }
             break;
         }

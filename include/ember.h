@@ -953,6 +953,16 @@ enum EmberOp
    * that call's frame state. Consumes its operands like `Call`.
    */
   EMBER_OP_CALL_TRIVIAL = 114,
+  /**
+   * HIR only (made by `passes::inline_call`): `GuardCallee<code> callable`, the check in
+   * front of a callee's body that `passes::inline_call` put in place of a `Call`: `callable`
+   * is a Python function whose code object is imm0 (a bound handle, kept alive by the shim),
+   * nothing would run at the callee's `RESUME` (no pending eval-breaker work, no monitoring
+   * of its code) and the recursion limit leaves room for its frame. Deopts otherwise, with
+   * the call's frame state and operands, so that the interpreter makes the call. Reads
+   * `callable`; consumes nothing, defines nothing.
+   */
+  EMBER_OP_GUARD_CALLEE = 115,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

@@ -417,10 +417,10 @@ fn callees_round_trip_through_the_wire_and_the_text_form() {
 
 #[test]
 fn malformed_callees_are_rejected() {
-    // A site that is no method load of the caller.
+    // A site that is no method or global load of the caller.
     let mut w = method_call_with_callee();
     w.callees[0].site = 3;
-    assert!(matches!(wire::decode(&wire::encode(&w)), Err(EmberError::Wire(m)) if m.contains("not a method load")));
+    assert!(matches!(wire::decode(&wire::encode(&w)), Err(EmberError::Wire(m)) if m.contains("not a method or global load")));
     // A callee with callees of its own.
     let mut w = method_call_with_callee();
     let inner = w.callees[0].clone();

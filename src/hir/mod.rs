@@ -196,12 +196,45 @@ impl Type {
 /// What the interpreter needs to resume or unwind at an instruction: its code unit and the
 /// value stack below the instruction's (already consumed) inputs, bottom first. Locals are
 /// always current in the frame.
+///
+/// An instruction of a callee inlined into its caller (`passes::inline_call`) has the state of
+/// the caller's call instead: `bc` is the call, `stack` the caller's stack with the call's
+/// operands on top, so a side exit makes the interpreter run the whole call again, and
+/// [`FrameState::inlined`] lists the callee's own values that the exit releases instead of
+/// writing them to the frame (text form `@bc[stack | released]`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FrameState {
     /// Code-unit index of the instruction (its first `EXTENDED_ARG`).
     pub bc: u32,
     /// Owned stack values, bottom first.
     pub stack: Vec<Value>,
+    /// `Some` for an instruction of an inlined callee: the callee values a side exit releases
+    /// (owned references, or unboxed values, which hold none).
+    pub inlined: Option<Vec<Value>>,
+}
+
+impl FrameState {
+    /// This state with `extra` values pushed, for the checks of an instruction that are made
+    /// before it consumes its operands (guards, unboxing): on the stack, or, in an inlined
+    /// callee, among the values the exit releases.
+    pub fn with_operands(&self, extra: &[Value]) -> FrameState {
+        let mut s = self.clone();
+        match &mut s.inlined {
+            Some(r) => r.extend_from_slice(extra),
+            None => s.stack.extend_from_slice(extra),
+        }
+        s
+    }
+
+    /// Every value the state names: the stack, then the released values.
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.stack.iter().chain(self.inlined.iter().flatten())
+    }
+
+    /// [`FrameState::values`], mutable.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        self.stack.iter_mut().chain(self.inlined.iter_mut().flatten())
+    }
 }
 
 /// A control-flow edge: the successor block and the values bound to its parameters.
@@ -280,11 +313,12 @@ pub struct Function {
     pub callees: Vec<Callee>,
 }
 
-/// A small function the shim found in the profile at one of the caller's method loads (the
-/// wire's callees section): the function that load's inline cache holds.
+/// A small function the shim found in the profile at one of the caller's method loads or
+/// global loads (the wire's callees section): the function that load's inline cache holds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Callee {
-    /// Code unit of the caller's `LoadMethod` whose inline cache holds the callee.
+    /// Code unit of the caller's `LoadMethod` or `LoadGlobal` whose inline cache holds the
+    /// callee.
     pub site: u32,
     /// Handle of the callee's code object (process-specific: a use must bind it, e.g. as a
     /// constant of the caller).

@@ -324,6 +324,14 @@ pub enum Op {
     /// operands are released; otherwise it is the `Call` it replaced, with
     /// that call's frame state. Consumes its operands like `Call`.
     CallTrivial = 114,
+    /// HIR only (made by `passes::inline_call`): `GuardCallee<code> callable`, the check in
+    /// front of a callee's body that `passes::inline_call` put in place of a `Call`: `callable`
+    /// is a Python function whose code object is imm0 (a bound handle, kept alive by the shim),
+    /// nothing would run at the callee's `RESUME` (no pending eval-breaker work, no monitoring
+    /// of its code) and the recursion limit leaves room for its frame. Deopts otherwise, with
+    /// the call's frame state and operands, so that the interpreter makes the call. Reads
+    /// `callable`; consumes nothing, defines nothing.
+    GuardCallee = 115,
 }
 
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
@@ -823,6 +831,7 @@ ops! {
     StoreFastFloat, 1, false, true, true;
     StoreSubscrFloat, 0, false, true, true;
     CallTrivial, 6, false, true, true;
+    GuardCallee, 1, false, true, true;
 }
 
 impl Op {
@@ -848,6 +857,8 @@ impl Op {
             Op::LoadMethod => &[2, 3, 4],
             // The callee's code object, and the type version of a returned attribute.
             Op::CallTrivial => &[1, 4],
+            // The inlined callee's code object.
+            Op::GuardCallee => &[0],
             _ => &[],
         }
     }
@@ -997,6 +1008,7 @@ impl Op {
             Op::MathCall => (2, 1),
             Op::StoreFastFloat => (1, 0),
             Op::StoreSubscrFloat => (3, 0),
+            Op::GuardCallee => (1, 0),
         })
     }
 

@@ -53,7 +53,7 @@ fn tokenize(line: &str, ln: usize) -> Result<Vec<Tok>, EmberError> {
                 i += 1;
             }
             out.push(Tok::Word(cs[st..i].iter().collect()));
-        } else if "=<>,()[]:@".contains(c) {
+        } else if "=<>,()[]:@|".contains(c) {
             out.push(Tok::Punct(c));
             i += 1;
         } else {
@@ -320,13 +320,20 @@ fn parse_one(all: &[(usize, &str)]) -> Result<Function, EmberError> {
         if p.eat('@') {
             let bc = p.num()? as u32;
             p.expect('[')?;
-            let mut stack = vec![];
+            let (mut stack, mut inlined) = (vec![], None);
             while !p.eat(']') {
+                if p.eat('|') {
+                    inlined = Some(vec![]);
+                    continue;
+                }
                 let (v, _) = p.value()?;
                 used.push((ln, v));
-                stack.push(v);
+                match &mut inlined {
+                    Some(r) => r.push(v),
+                    None => stack.push(v),
+                }
             }
-            fs = Some(FrameState { bc, stack });
+            fs = Some(FrameState { bc, stack, inlined });
         }
         if p.i != toks.len() {
             return Err(p.err("unexpected tokens at the end of the line"));

@@ -64,7 +64,11 @@ pub fn print_instr(f: &Function, ins: &Instr) -> String {
         write!(s, " -> {}", t.join(", ")).unwrap();
     }
     if let Some(fs) = &ins.fs {
-        write!(s, " @{}[{}]", fs.bc, vals(&fs.stack)).unwrap();
+        match &fs.inlined {
+            None => write!(s, " @{}[{}]", fs.bc, vals(&fs.stack)).unwrap(),
+            Some(r) if fs.stack.is_empty() => write!(s, " @{}[| {}]", fs.bc, vals(r)).unwrap(),
+            Some(r) => write!(s, " @{}[{} | {}]", fs.bc, vals(&fs.stack), vals(r)).unwrap(),
+        }
     }
     s
 }

@@ -54,8 +54,7 @@ pub fn verify(f: &Function) -> Result<(), EmberError> {
             if ins.op.info().can_raise && ins.fs.is_none() {
                 return err(format!("bb{bi}: {name} can raise but has no frame state"));
             }
-            let uses =
-                ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.stack.iter()));
+            let uses = ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.values()));
             for u in uses {
                 if !defined.contains(u) {
                     return err(format!("bb{bi}: {name} uses undefined v{}", u.0));

@@ -13,13 +13,13 @@
 //! u32 nconsts,  then per constant: u64 handle, u8 type (an EmberType: the exact built-in
 //!                type of the object, EMBER_TYPE_OBJECT for any other)
 //! u32 ninstrs,  then per instruction: u16 op, u16 nimm, u32 code unit, i64 imm[nimm]
-//! u32 ncallees, then per callee: u32 site (code unit of the method load whose inline cache
-//!                holds the callee), u64 code (handle of the callee's code object),
+//! u32 ncallees, then per callee: u32 site (code unit of the method load or the global load
+//!                whose inline cache holds the callee), u64 code (handle of the callee's code object),
 //!                u32 len, then a whole wire function of len bytes (the callee; its own
 //!                ncallees is 0)
 //! ```
 //! Callees are small functions the shim found in the profile, sent so that passes can use
-//! their bodies (`passes::inline_trivial`); the shim chooses them
+//! their bodies (`passes::inline_trivial`, `passes::inline_call`); the shim chooses them
 //! ([`EMBER_INLINE_MAX_CODE_UNITS`]) and keeps their code objects alive while compiled code
 //! that names them may run.
 //! Every field is validated; malformed input yields [`EmberError::Wire`], never a panic.
@@ -296,8 +296,8 @@ fn decode_nested(buf: &[u8], outer: bool) -> Result<WireFunction, EmberError> {
         let len = r.count("callee length")?;
         let bytes = r.take(len, "callee")?;
         let wire = decode_nested(bytes, false).map_err(|e| EmberError::Wire(format!("callee {k}: {e}")))?;
-        if !f.instrs.iter().any(|ins| ins.bc == site && ins.op == Op::LoadMethod) {
-            return Err(EmberError::Wire(format!("callee {k}: site {site} is not a method load")));
+        if !f.instrs.iter().any(|ins| ins.bc == site && matches!(ins.op, Op::LoadMethod | Op::LoadGlobal)) {
+            return Err(EmberError::Wire(format!("callee {k}: site {site} is not a method or global load")));
         }
         f.callees.push(WireCallee { site, code, wire });
     }

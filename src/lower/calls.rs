@@ -1,6 +1,6 @@
 //! Lowering of calls and of what makes functions and enters context managers.
 //!
-//! Ops: `Call`, `CallKw`, `CallFunctionEx`, `CallIntrinsic1`, `CallIntrinsic2`, `MakeFunction`,
+//! Ops: `Call`, `CallTrivial`, `GuardCallee`, `CallKw`, `CallFunctionEx`, `CallIntrinsic1`, `CallIntrinsic2`, `MakeFunction`,
 //! `SetFunctionAttribute`, `BeforeWith`, `BeforeAsyncWith`. They mirror CPython's CALL, CALL_KW,
 //! CALL_FUNCTION_EX, CALL_INTRINSIC_1, CALL_INTRINSIC_2, MAKE_FUNCTION, SET_FUNCTION_ATTRIBUTE,
 //! BEFORE_WITH and BEFORE_ASYNC_WITH (which call `__enter__` / `__aenter__`). `Call` and
@@ -10,7 +10,9 @@
 //! fast path instead (`ember_call_builtin_o`, `ember_call_len`, ...). `CallTrivial` (from
 //! `passes::inline_trivial`) is such a `Call` with its callee's body (a parameter, a constant,
 //! an attribute, or a body that only reads and tests, `lower::inline`) in front of it, taken
-//! when `ember_trivial_callee_ok` allows.
+//! when `ember_trivial_callee_ok` allows. `GuardCallee` (from `passes::inline_call`) checks
+//! with `ember_inline_callee_ok` that an inlined callee's body may run in place of its call,
+//! and deopts to the call otherwise.
 
 use inkwell::values::{BasicValueEnum, PointerValue};
 
@@ -126,6 +128,15 @@ impl<'ctx> Lower<'ctx, '_> {
                 let phi = self.b.build_phi(self.ptr_t(), "trivial_result").map_err(llvm)?;
                 phi.add_incoming(&[(&r_fast, fast_end), (&r_slow, slow_end)]);
                 self.def(ins.results[0], phi.as_basic_value().into_pointer_value());
+            }
+            Op::GuardCallee => {
+                let code = self.b.build_int_to_ptr(self.bound_imm(imm(0))?, self.ptr_t(), "code").map_err(llvm)?;
+                let ok = self
+                    .call("ember_inline_callee_ok", &[self.ts.into(), self.val(arg(0))?.into(), code.into()])?
+                    .ok_or_else(|| crate::error::EmberError::Llvm("ember_inline_callee_ok returned void".into()))?
+                    .into_int_value();
+                let ok = self.b.build_int_compare(inkwell::IntPredicate::NE, ok, ok.get_type().const_zero(), "callee_ok").map_err(llvm)?;
+                self.guard(ok, fs)?;
             }
             Op::MakeFunction => self.helper_op(ins, fs, "ember_make_function", &[Pre::Frame], false)?,
             Op::SetFunctionAttribute => self.helper_op(ins, fs, "ember_set_function_attribute", &[], true)?,

@@ -150,6 +150,7 @@ helpers! {
     ember_call_ic(P, P, I, P) -> Ptr;
     ember_call_ic_fast(P, P, I, P) -> Ptr;
     ember_trivial_callee_ok(P, P, P, P) -> I32;
+    ember_inline_callee_ok(P, P, P) -> I32;
     ember_trivial_attr(P, I, I) -> Ptr;
     ember_inl_attr(P, P, P) -> Ptr;
     ember_inl_attr_miss(P, P, P) -> Ptr;

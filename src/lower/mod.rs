@@ -51,8 +51,9 @@ pub fn bindings_symbol(symbol: &str) -> String {
     format!("{symbol}_bindings")
 }
 
-/// Deopt exit blocks keyed by code unit and the (value, type, borrowed) triples they spill.
-type GuardExits<'ctx> = HashMap<(u32, Vec<(BasicValueEnum<'ctx>, Type, bool)>), BasicBlock<'ctx>>;
+/// Deopt exit blocks keyed by code unit, stack depth and the (value, type, borrowed) triples
+/// they spill (then release: an inlined callee's values, past the depth).
+type GuardExits<'ctx> = HashMap<(u32, usize, Vec<(BasicValueEnum<'ctx>, Type, bool)>), BasicBlock<'ctx>>;
 
 struct Lower<'ctx, 'f> {
     ctx: ContextRef<'ctx>,
@@ -427,8 +428,8 @@ impl<'ctx> Lower<'ctx, '_> {
         // `[a1, b1]` are one exit. (Every spilled value dominates each guard, hence the exit.)
         let key = if rt == "ember_rt_guard_fail" {
             let vals: Result<Vec<_>, EmberError> =
-                fs.stack.iter().map(|v| Ok((self.val_any(*v)?, self.f.ty(*v), self.borrowed.contains(v)))).collect();
-            Some((fs.bc, vals?))
+                fs.values().map(|v| Ok((self.val_any(*v)?, self.f.ty(*v), self.borrowed.contains(v)))).collect();
+            Some((fs.bc, fs.stack.len(), vals?))
         } else {
             None
         };
@@ -447,6 +448,10 @@ impl<'ctx> Lower<'ctx, '_> {
         let bb = self.new_block(&format!("{}_{}", rt.trim_start_matches("ember_rt_"), fs.bc));
         self.b.position_at_end(bb);
         self.spill_args(&fs.stack, 0)?;
+        // An inlined callee's own values: released, not written (FrameState::inlined).
+        for v in fs.inlined.iter().flatten() {
+            self.release(*v)?;
+        }
         let r = self
             .call_ptr(rt, &[self.ts.into(), self.frame.into(), self.i64c(fs.bc as i64).into(), self.i64c(fs.stack.len() as i64).into()])?;
         self.b.build_return(Some(&r)).map_err(llvm)?;
@@ -697,8 +702,8 @@ fn family(op: Op) -> Option<Family> {
         FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall => Family::Arith,
         LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | DeleteAttr | LoadSuperAttr | LoadBuildClass
         | ImportName | ImportFrom => Family::Attrs,
-        Call | CallTrivial | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction | SetFunctionAttribute
-        | BeforeWith | BeforeAsyncWith => Family::Calls,
+        Call | CallTrivial | GuardCallee | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction
+        | SetFunctionAttribute | BeforeWith | BeforeAsyncWith => Family::Calls,
         BinarySubscr | StoreSubscr | StoreSubscrFloat | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList
         | BuildMap | BuildConstKeyMap | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd
         | DictUpdate | DictMerge | UnpackSequence | UnpackEx | UnpackStore | MatchClass | MatchMapping | MatchSequence | MatchKeys

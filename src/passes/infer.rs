@@ -31,7 +31,7 @@ pub fn substitute(f: &mut Function, map: &HashMap<Value, Value>) {
             ins.args.iter_mut().for_each(get);
             ins.targets.iter_mut().flat_map(|t| t.args.iter_mut()).for_each(get);
             if let Some(fs) = &mut ins.fs {
-                fs.stack.iter_mut().for_each(get);
+                fs.values_mut().for_each(get);
             }
         }
     }

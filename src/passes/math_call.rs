@@ -34,7 +34,7 @@ use std::collections::{HashMap, HashSet};
 use super::instr;
 use crate::hir::imms::{CallImms, LoadAttrImms, LoadGlobalImms};
 use crate::hir::op::MathFn;
-use crate::hir::{FrameState, Function, Op, Type, Value};
+use crate::hir::{Function, Op, Type, Value};
 
 /// Runs the pass; returns the number of calls compiled to `MathCall`.
 pub fn run(f: &mut Function) -> usize {
@@ -71,7 +71,7 @@ pub fn run(f: &mut Function) -> usize {
         };
         let (callee, null, x) = (ins.args[0], ins.args[1], ins.args[2]);
         let fs = ins.fs.clone().unwrap_or_default();
-        let at = Some(FrameState { bc: fs.bc, stack: fs.stack.iter().chain(&[callee, null, x]).copied().collect() });
+        let at = Some(fs.with_operands(&[callee, null, x]));
         let d = f.new_value(Type::CDouble);
         let unbox = if f.ty(x) == Type::Float { Op::Unbox } else { Op::UnboxNumber };
         out.push(instr(unbox, vec![], vec![x], vec![d], at.clone()));

@@ -6,6 +6,7 @@
 pub mod borrow;
 pub mod box_elim;
 pub mod infer;
+pub mod inline_call;
 pub mod inline_trivial;
 pub mod math_call;
 pub mod pure_pop;
@@ -31,7 +32,8 @@ pub struct Pass {
 
 /// The default pipeline, in order.
 pub const PIPELINE: &[Pass] = &[
-    // First: it consumes the callees, which nothing after it reads.
+    // First: these two consume the callees, which nothing after them reads.
+    Pass { name: "inline_call", run: inline_call::run },
     Pass { name: "inline_trivial", run: inline_trivial::run },
     Pass { name: "pure_pop", run: pure_pop::run },
     Pass { name: "unpack_store", run: unpack_store::run },
@@ -145,8 +147,7 @@ pub(crate) fn use_counts(f: &Function) -> HashMap<Value, usize> {
     let mut n = HashMap::new();
     for b in &f.blocks {
         for ins in b.instrs.iter().chain(std::iter::once(&b.term)) {
-            let all =
-                ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.stack.iter()));
+            let all = ins.args.iter().chain(ins.targets.iter().flat_map(|t| t.args.iter())).chain(ins.fs.iter().flat_map(|s| s.values()));
             for v in all {
                 *n.entry(*v).or_insert(0) += 1;
             }

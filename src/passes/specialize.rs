@@ -35,7 +35,7 @@
 use super::instr;
 use crate::hir::imms::{BinaryOpImms, CompareOpImms};
 use crate::hir::op::{Arith, Cmp, CompareSpec};
-use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
+use crate::hir::{Function, Instr, Op, Type, Value};
 
 /// What one instruction becomes: the operand types to establish (guarded when the profile
 /// says so, known otherwise) and the typed operation.
@@ -48,7 +48,7 @@ enum Plan {
 }
 
 /// Which arithmetic typed code does for operands of these types.
-fn typed_arith(ta: Type, tb: Type, k: Arith) -> bool {
+pub(crate) fn typed_arith(ta: Type, tb: Type, k: Arith) -> bool {
     use Arith::*;
     match (ta, tb) {
         (Type::Float, Type::Float) => matches!(k, Add | Subtract | Multiply | TrueDivide | Power),
@@ -88,7 +88,7 @@ fn plan(f: &Function, ins: &Instr) -> Option<Plan> {
 /// Appends the typed form of `ins` (see the module doc) to `out`.
 fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
     let fs = ins.fs.clone().unwrap_or_default();
-    let at = |extra: &[Value]| Some(FrameState { bc: fs.bc, stack: fs.stack.iter().chain(extra).copied().collect() });
+    let at = |extra: &[Value]| Some(fs.with_operands(extra));
     let (ta, tb, guard) = match p {
         Plan::Arith { ta, tb, guard, .. } => (ta, tb, guard),
         Plan::Compare { t, guard, .. } => (t, t, guard),

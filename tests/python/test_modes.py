@@ -178,7 +178,8 @@ def test_python_m_ember_passes_argv_and_compiles(tmp_path):
     """`python -m ember script.py args` runs the script as __main__ with sys.argv =
     [script, args...], the script's directory on sys.path, and autojit on (here after 100
     calls; the default policy is tested in test_cost_policy.py)."""
-    (tmp_path / "helper_mod.py").write_text("def helper(x):\n    return x + 1\n")
+    # (A call in helper's body keeps hot from inlining it: passes::inline_call.)
+    (tmp_path / "helper_mod.py").write_text("def helper(x):\n    return abs(x) + 1\n")
     proc = ok(run_script(tmp_path, """
         import sys, json, os, ember
         from helper_mod import helper
@@ -1008,10 +1009,10 @@ def test_log_passes_names_every_pass_with_its_changes_and_time(tmp_path):
     m = re.fullmatch(r"Passes __main__:f: (.*)", lines[i + 1])
     assert m, lines[i + 1]
     passes = [p.split(" ") for p in m.group(1).split(", ")]
-    assert [p[0] for p in passes] == ["inline_trivial", "pure_pop", "unpack_store", "slice_subscr", "infer", "specialize",
+    assert [p[0] for p in passes] == ["inline_call", "inline_trivial", "pure_pop", "unpack_store", "slice_subscr", "infer", "specialize",
                                       "math_call", "infer", "specialize", "infer", "box_elim", "store_float", "borrow"]
     assert all(p[2].endswith("us") for p in passes)
-    assert int(passes[5][1]) == 2, "both float operations specialised"
+    assert int(passes[6][1]) == 2, "both float operations specialised"
     # Without the variable there is no such line.
     proc = ok(run_script(tmp_path, "def f(a):\n    return a\nfor i in range(5):\n    f(i)\n",
                          env=clean_env(EMBER_AUTO="2", EMBER_LOG=str(tmp_path / "plain.log")), module_ember=True))
