@@ -706,14 +706,23 @@ PyObject *ember_call_ic_fast(PyThreadState *ts, PyObject **base, i64 nargs, Embe
 int ember_trivial_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *self_or_null, PyObject *code);
 /* GuardCallee (src/hir/op.rs, passes::inline_call): 1 when the body of `code`, inlined into the
  * caller, may run in place of a call of `callable`: `callable` is a Python function whose code
- * object is `code` (kept alive by the shim while compiled code names it), no eval-breaker work
- * is pending (signals, pending calls, a scheduled collection: the callee's RESUME would run
- * it), no monitoring applies to `code` (as shim.c monitoring_active decides: the code's
- * instrumentation is current, no tool has events on globally, none but Ember's own locally),
- * and the recursion limit leaves room for the callee's frame (the call would not raise
- * RecursionError). 0 otherwise: the compiled code deopts to the call, which the interpreter
- * makes. In the helper bitcode. */
+ * object is `code` (kept alive by the shim while compiled code names it), no monitoring applies
+ * to `code` (as shim.c monitoring_active decides: the code's instrumentation is current, no
+ * tool has events on globally, none but Ember's own locally), the recursion limit leaves room
+ * for the callee's frame (the call would not raise RecursionError), and no eval-breaker work is
+ * pending; 2 when all that holds but such work is pending (a signal, a pending call such as
+ * Ember's own sampler, a scheduled collection), which the callee's RESUME would run: compiled
+ * code runs it through ember_rt_inline_pending first. 0 otherwise: the compiled code deopts to
+ * the call, which the interpreter makes. In the helper bitcode. */
 int ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code);
+/* GuardCallee when ember_inline_callee_ok answered 2 (shim.c): runs the pending eval-breaker work
+ * as the callee's RESUME would, in a frame of `callable` pushed for the purpose with new
+ * references to the call's `nargs` arguments at `args`, standing at its first instruction, so
+ * a signal handler, a finaliser or an asynchronous exception sees what it would see in the
+ * interpreter; then pops that frame. 0: the inlined body goes on; -1 with an exception set,
+ * raised from the callee's first line (its traceback entry added), which compiled code raises
+ * at the call. */
+int ember_rt_inline_pending(PyThreadState *ts, PyObject *callable, PyObject *const *args, i64 nargs);
 /* CallTrivial's attribute body (TrivialBody::Attr): `owner`'s inline value at `index` when the
  * callee's LOAD_ATTR_INSTANCE_VALUE would read it (Python/bytecodes.c: the type's version is
  * `version`, the inline values are valid, the value is set), borrowed; NULL otherwise (no
@@ -1005,7 +1014,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
     X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_resume_ic_fill) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store) \
-    X(ember_rt_guard_fail) X(ember_type_check) X(ember_int_is_compact) X(ember_int_value) \
+    X(ember_rt_guard_fail) X(ember_rt_inline_pending) X(ember_type_check) X(ember_int_is_compact) X(ember_int_value) \
     X(ember_float_value) X(ember_int_box) X(ember_float_box) X(ember_box_for_exit_int) \
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
     X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float) \

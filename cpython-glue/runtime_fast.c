@@ -709,7 +709,6 @@ ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code)
 {
     if (!Py_IS_TYPE(callable, &PyFunction_Type) || ((PyFunctionObject *)callable)->func_code != code) return 0;
     uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
-    if (eb & _PY_EVAL_EVENTS_MASK) return 0;
     PyCodeObject *co = (PyCodeObject *)code;
     uintptr_t version = eb & ~(uintptr_t)_PY_EVAL_EVENTS_MASK;
     if (EMBER_UNLIKELY(version != 0 || co->_co_monitoring != NULL)) {
@@ -720,7 +719,8 @@ ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code)
         for (int e = 0; e < _PY_MONITORING_UNGROUPED_EVENTS; e++)
             if (ts->interp->monitors.tools[e]) return 0;
     }
-    return ts->py_recursion_remaining > 0;
+    if (ts->py_recursion_remaining <= 0) return 0;
+    return (eb & _PY_EVAL_EVENTS_MASK) ? 2 : 1;
 }
 
 /* CALL without keywords from a site with an entry cache (base = [callable, self_or_null,

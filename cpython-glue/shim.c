@@ -2193,6 +2193,26 @@ int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f)
     return 1;
 }
 
+int ember_rt_inline_pending(PyThreadState *ts, PyObject *callable, PyObject *const *args, i64 nargs)
+{
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    Py_INCREF(func);
+    for (i64 i = 0; i < nargs; i++) Py_INCREF(args[i]);
+    /* Steals the function and the arguments, also on failure. */
+    _PyInterpreterFrame *f = _PyEvalFramePushAndInit(ts, func, NULL, args, (size_t)nargs, NULL);
+    if (f == NULL) return -1;
+    f->previous = ts->current_frame;
+    ts->current_frame = f;
+    int err = _Py_HandlePending(ts);
+    if (err != 0) {
+        PyFrameObject *fo = PyEval_GetFrame();   /* f's, made now */
+        if (fo != NULL) PyTraceBack_Here(fo);
+    }
+    ts->current_frame = f->previous;
+    _PyEval_FrameClearAndPop(ts, f);
+    return err != 0 ? -1 : 0;
+}
+
 /* One exception-table varint (6 bits per byte, 0x40 = more follows); Objects/codeobject.c. */
 static int read_varint6(const unsigned char **p)
 {

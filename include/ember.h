@@ -954,13 +954,15 @@ enum EmberOp
    */
   EMBER_OP_CALL_TRIVIAL = 114,
   /**
-   * HIR only (made by `passes::inline_call`): `GuardCallee<code> callable`, the check in
-   * front of a callee's body that `passes::inline_call` put in place of a `Call`: `callable`
-   * is a Python function whose code object is imm0 (a bound handle, kept alive by the shim),
-   * nothing would run at the callee's `RESUME` (no pending eval-breaker work, no monitoring
-   * of its code) and the recursion limit leaves room for its frame. Deopts otherwise, with
-   * the call's frame state and operands, so that the interpreter makes the call. Reads
-   * `callable`; consumes nothing, defines nothing.
+   * HIR only (made by `passes::inline_call`): `GuardCallee<code> callable args...`, the check
+   * in front of a callee's body that `passes::inline_call` put in place of a `Call`:
+   * `callable` is a Python function whose code object is imm0 (a bound handle, kept alive by
+   * the shim), no monitoring applies to its code and the recursion limit leaves room for its
+   * frame; deopts otherwise, with the call's frame state and operands, so that the
+   * interpreter makes the call. Eval-breaker work that the callee's `RESUME` would run
+   * (signals, pending calls, a scheduled collection) runs first in a frame of the callee
+   * pushed with `args` (`ember_rt_inline_pending`); an exception from it is raised at the
+   * call. Reads its operands; consumes nothing, defines nothing.
    */
   EMBER_OP_GUARD_CALLEE = 115,
 };

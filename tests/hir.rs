@@ -447,3 +447,30 @@ fn a_callee_that_cannot_be_built_is_left_out() {
     let f = build::build(&wire::decode(&wire::encode(&w)).unwrap()).unwrap();
     assert!(f.callees.is_empty());
 }
+
+#[test]
+fn inlined_frame_states_round_trip_through_the_text_form() {
+    // An inlined callee's instruction: the caller's stack at the call, then after the bar the
+    // callee's own values a side exit releases; `[| ...]` when the caller's stack is empty.
+    let text = "function t:f nlocals=2 argcount=2 stacksize=4
+layout localsplus=72 instr_ptr=56 code_base=0x1000 none=0x10 true=0x20 false=0x30 immortal=1
+consts [0x10:NoneType]
+bb0:
+  v0 = LoadFast<0>
+  v1 = LoadFast<1>
+  v2:Int = GuardType<Int> v1 @12[v0 | v1]
+  v3:CInt64 = Unbox v2 @12[| v0 v2]
+  ReturnValue v0 @14[]
+";
+    let f = parser::parse(text).unwrap();
+    let fs = f.blocks[0].instrs[2].fs.clone().unwrap();
+    assert_eq!((fs.stack.len(), fs.inlined.as_ref().map(Vec::len)), (1, Some(1)));
+    let fs = f.blocks[0].instrs[3].fs.clone().unwrap();
+    assert_eq!((fs.stack.len(), fs.inlined.as_ref().map(Vec::len)), (0, Some(2)));
+    assert_eq!(f.blocks[0].term.fs.as_ref().unwrap().inlined, None);
+    assert_eq!(printer::print(&f), text);
+    verify::verify(&f).unwrap();
+    // A released value must be defined like any other.
+    let bad = text.replace("@12[| v0 v2]", "@12[| v0 v9]");
+    assert!(parser::parse(&bad).is_err() || verify::verify(&parser::parse(&bad).unwrap()).is_err());
+}

@@ -131,12 +131,34 @@ impl<'ctx> Lower<'ctx, '_> {
             }
             Op::GuardCallee => {
                 let code = self.b.build_int_to_ptr(self.bound_imm(imm(0))?, self.ptr_t(), "code").map_err(llvm)?;
-                let ok = self
+                let r = self
                     .call("ember_inline_callee_ok", &[self.ts.into(), self.val(arg(0))?.into(), code.into()])?
                     .ok_or_else(|| crate::error::EmberError::Llvm("ember_inline_callee_ok returned void".into()))?
                     .into_int_value();
-                let ok = self.b.build_int_compare(inkwell::IntPredicate::NE, ok, ok.get_type().const_zero(), "callee_ok").map_err(llvm)?;
-                self.guard(ok, fs)?;
+                let one = r.get_type().const_int(1, false);
+                let ok = self.b.build_int_compare(inkwell::IntPredicate::EQ, r, one, "callee_ok").map_err(llvm)?;
+                let (body, check) = (self.new_block("callee_body"), self.new_block("callee_check"));
+                self.b.build_conditional_branch(ok, body, check).map_err(llvm)?;
+                // 2: eval-breaker work the callee's RESUME would run, run in a frame of the
+                // callee (ember_rt_inline_pending); 0: deopt to the call.
+                self.b.position_at_end(check);
+                let two = r.get_type().const_int(2, false);
+                let pending = self.b.build_int_compare(inkwell::IntPredicate::EQ, r, two, "callee_pending").map_err(llvm)?;
+                self.guard(pending, fs)?;
+                // The arguments (borrowed) where the interpreter's stack holds them at the call,
+                // the top of the frame state's stack: scratch, past the frame's stack top.
+                let args = &ins.args[1..];
+                let base = fs.stack.len().checked_sub(args.len()).ok_or_else(unsupported)?;
+                for (k, a) in args.iter().enumerate() {
+                    let slot = self.stack_slot(base + k)?;
+                    self.b.build_store(slot, self.val(*a)?).map_err(llvm)?;
+                }
+                let arr = self.stack_slot(base)?;
+                let n = self.i64c(args.len() as i64);
+                let done = self.call("ember_rt_inline_pending", &[self.ts.into(), self.val(arg(0))?.into(), arr.into(), n.into()])?;
+                self.check_int(done, fs)?;
+                self.b.build_unconditional_branch(body).map_err(llvm)?;
+                self.b.position_at_end(body);
             }
             Op::MakeFunction => self.helper_op(ins, fs, "ember_make_function", &[Pre::Frame], false)?,
             Op::SetFunctionAttribute => self.helper_op(ins, fs, "ember_set_function_attribute", &[], true)?,

@@ -235,6 +235,7 @@ helpers! {
     ember_load_method_ic_miss(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic_miss(P, P, P, P, P) -> I32;
     ember_rt_guard_fail(P, P, I, I) -> Ptr, cold;
+    ember_rt_inline_pending(P, P, P, I) -> I32, cold;
     ember_type_check(P, I) -> I32;
     ember_int_is_compact(P) -> I32;
     ember_int_value(P) -> I64;

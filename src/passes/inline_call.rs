@@ -178,7 +178,9 @@ pub fn run(f: &mut Function) -> usize {
         at_call.stack.extend_from_slice(&ins.args);
         let mut inlined = at_call.clone();
         inlined.inlined = Some(vec![]);
-        out.push(instr(Op::GuardCallee, vec![code as i64], vec![ins.args[0]], vec![], Some(at_call)));
+        let mut guard_args = vec![ins.args[0]];
+        guard_args.extend_from_slice(&ins.args[2..]);
+        out.push(instr(Op::GuardCallee, vec![code as i64], guard_args, vec![], Some(at_call)));
         let block = &body.blocks[0];
         let ret = block.term.args[0];
         let call_result = ins.results[0];

@@ -5,7 +5,11 @@ the body, an overflow, a zero divisor, a rebound global, a replaced __code__, tr
 recursion limit) is made to happen in the middle of a hot loop, and result, exception, traceback
 and tracer events are compared with the interpreter. References are checked too."""
 
+import ctypes
+import gc
 import sys
+import threading
+import traceback
 
 import pytest
 
@@ -13,6 +17,7 @@ from conftest import both, run_both
 
 SRC = """
 import sys
+import traceback
 
 def eval_A(i, j):
     return 1.0 / ((i + j) * (i + j + 1) // 2 + i + 1)
@@ -187,3 +192,92 @@ def test_a_call_whose_inlined_body_keeps_failing_is_left_as_a_call(ember_mod):
     hir = ember_mod.dump(gc, "hir")
     assert "GuardCallee" not in hir, hir
     run_both(gi, gc, xs + [1.5])
+
+
+GC_SRC = """
+import ctypes, gc, sys, threading
+
+def eval_A(i, j):
+    return 1.0 / ((i + j) * (i + j + 1) // 2 + i + 1)
+
+def f(n):
+    t = 0.0
+    node = None
+    for i in range(n):
+        node = [node, [i]]   # two tracked allocations that stay alive: under threshold 1 they
+        t += eval_A(i, 1)    # schedule a collection, which the callee's RESUME runs
+    return t
+"""
+
+
+def run_with_collections(f):
+    """Calls f(40) with a collection scheduled by every two tracked allocations; a gc callback
+    records the function whose frame was current when each collection ran."""
+    seen = []
+
+    def callback(phase, info):
+        if phase == "start":
+            seen.append(sys._getframe(1).f_code.co_name)
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.callbacks.append(callback)
+    gc.set_threshold(1)
+    try:
+        r = f(40)
+    finally:
+        gc.set_threshold(*old)
+        gc.callbacks.remove(callback)
+    return r, seen
+
+
+def test_pending_work_at_an_inlined_call_runs_in_a_frame_of_the_callee(ember_mod):
+    """A collection scheduled just before the call runs at the callee's RESUME in the
+    interpreter, with the callee's frame current; compiled code runs it in a frame of the
+    callee pushed for the purpose (ember_rt_inline_pending), without a deopt."""
+    fi, fc = both(GC_SRC, warm=[(50,)] * 3)
+    assert "GuardCallee" in ember_mod.dump(fc, "hir")
+    ri, si = run_with_collections(fi)
+    deopts = ember_mod.stats()["deopts"]
+    rc, sc = run_with_collections(fc)
+    assert ember_mod.stats()["deopts"] == deopts
+    assert ri == rc and si == sc
+    assert si.count("eval_A") >= 30, si
+
+
+class Stop(Exception):
+    pass
+
+
+def test_an_exception_from_pending_work_at_an_inlined_call_has_the_callees_entry(ember_mod):
+    """A signal handler that raises, run at an inlined call's check, raises from the callee's
+    first line (its traceback entry, then the caller's at the call), as the interpreter raises
+    it from the callee's RESUME; at the loop's own check it raises from the caller. Signals
+    land at either, so the test repeats until it has seen both (each about half the time)."""
+    import signal
+    fi, fc = both(GC_SRC, warm=[(50,)] * 3)
+    first = fc.__globals__["eval_A"].__code__.co_firstlineno
+
+    def handler(signum, frame):
+        raise Stop
+
+    old = signal.signal(signal.SIGALRM, handler)
+    where = set()
+    try:
+        for _ in range(200):
+            signal.setitimer(signal.ITIMER_REAL, 0.0005)
+            try:
+                fc(10 ** 7)
+            except Stop as e:
+                # The frame the handler interrupted, and its caller.
+                tb = [(t.name, t.lineno) for t in traceback.extract_tb(e.__traceback__) if t.name != "handler"]
+                assert tb[-1][0] in ("eval_A", "f"), tb
+                if tb[-1][0] == "eval_A":
+                    assert tb[-2:] == [("f", first + 8), ("eval_A", first)], tb
+                where.add(tb[-1][0])
+            if where == {"eval_A", "f"}:
+                break
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert where == {"eval_A", "f"}, where
