@@ -155,9 +155,7 @@ static inline int method_hit(EmberICEntry *e, PyObject *owner, PyObject *name, P
 
 /* ---- specialisation ---- */
 
-/* Index of `name` in a type's shared keys, or -1 (dictobject.c _PyDictKeys_StringLookup,
- * which is not exported; shared keys hold only str keys). */
-static Py_ssize_t shared_keys_index(PyDictKeysObject *keys, PyObject *name)
+Py_ssize_t ember_unicode_keys_index(PyDictKeysObject *keys, PyObject *name)
 {
     if (keys == NULL || !DK_IS_UNICODE(keys)) return -1;
     PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(keys);
@@ -169,8 +167,7 @@ static Py_ssize_t shared_keys_index(PyDictKeysObject *keys, PyObject *name)
     return -1;
 }
 
-/* dictobject.c _PyDictKeys_GetVersionForCurrentState (not exported): 0 when versions ran out. */
-static uint32_t keys_version(PyDictKeysObject *keys)
+uint32_t ember_keys_version(PyDictKeysObject *keys)
 {
     if (keys->dk_version != 0) return keys->dk_version;
     PyInterpreterState *interp = PyInterpreterState_Get();
@@ -301,7 +298,7 @@ static void respecialise_instance(EmberAttrIC *ic, PyObject *owner, PyObject *na
     if (!(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES)) return;
     if (store ? tp->tp_setattro != PyObject_GenericSetAttr : tp->tp_getattro != PyObject_GenericGetAttr) return;
     if (_PyType_Lookup(tp, name) != NULL) return;
-    Py_ssize_t index = shared_keys_index(((PyHeapTypeObject *)tp)->ht_cached_keys, name);
+    Py_ssize_t index = ember_unicode_keys_index(((PyHeapTypeObject *)tp)->ht_cached_keys, name);
     if (index > 0xFFFF) index = -1;
     uint32_t v = type_version(tp);
     if (v == 0) return;
@@ -357,7 +354,7 @@ static void respecialise_method(EmberAttrIC *ic, PyObject *owner, PyObject *name
          * moved to a combined __dict__ is checked by a lookup in that dict on every hit. */
         PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
         int usable = _PyObject_InlineValues(owner)->valid || _PyObject_GetManagedDict(owner) != NULL;
-        if (!usable || shared_keys_index(keys, name) >= 0 || (kv = keys_version(keys)) == 0) return;
+        if (!usable || ember_unicode_keys_index(keys, name) >= 0 || (kv = ember_keys_version(keys)) == 0) return;
         kind = EMBER_IC_METHOD_WITH_VALUES;
     }
     else if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {

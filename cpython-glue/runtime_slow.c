@@ -306,8 +306,78 @@ ember_contains_op(PyObject *a, PyObject *b, i64 invert)
  * Globals
  * ====================================================================================== */
 
-/* LOAD_GLOBAL (generic _LOAD_GLOBAL): _PyDict_LoadGlobal when globals and builtins are exact
- * dicts, else the mapping protocol; NameError with the interpreter's message. */
+/* Where ember_load_global last found a name. A compiled LOAD_GLOBAL_MODULE / _BUILTIN site is
+ * bound to the keys versions the interpreter had cached; once the module gains a global, its
+ * dict has new keys, and every later execution of the site came here for the two full lookups
+ * of _PyDict_LoadGlobal (docs/typed-hir.md, "Global loads after the module gains globals").
+ * The memo is direct-mapped by the globals' keys object and the name, and an entry answers only
+ * under the conditions of the interpreter's own LOAD_GLOBAL_MODULE / _BUILTIN: the dicts' keys
+ * versions are the ones it recorded (assigned as the specialiser assigns them), and the key at its index is the name
+ * itself (so a freed and reused name or keys object never answers). A slot holding a valid
+ * entry of another name of the same dict is not taken over (two hot names in one slot would
+ * each pay a scan of the keys at every miss). */
+#define EMBER_GLOBAL_MEMO_SLOTS 256
+typedef struct {
+    PyDictKeysObject *gkeys;   /* the globals' keys (compared only) */
+    PyObject *name;            /* compared only */
+    uint32_t gver;             /* the globals' keys version when filled; 0: empty */
+    uint32_t bver;             /* the builtins' keys version; 0: the name is in the globals */
+    Py_ssize_t index;          /* entry index in those keys */
+} GlobalMemo;
+static GlobalMemo global_memo[EMBER_GLOBAL_MEMO_SLOTS];
+
+static inline GlobalMemo *global_memo_slot(PyDictKeysObject *gkeys, PyObject *name)
+{
+    uintptr_t h = ((uintptr_t)gkeys >> 4) ^ ((uintptr_t)name >> 4) * 31u;
+    return &global_memo[h % EMBER_GLOBAL_MEMO_SLOTS];
+}
+
+/* The value of entry `index` of `keys` when its key is `name` (a combined unicode table), else
+ * NULL; borrowed. */
+static inline PyObject *memo_entry(PyDictKeysObject *keys, Py_ssize_t index, PyObject *name)
+{
+    if (!DK_IS_UNICODE(keys) || index < 0 || index >= keys->dk_nentries) return NULL;
+    PyDictUnicodeEntry *ep = &DK_UNICODE_ENTRIES(keys)[index];
+    return ep->me_key == name ? ep->me_value : NULL;
+}
+
+/* The memo's answer for `name`, a new reference, or NULL (no exception). */
+static PyObject *global_memo_get(PyDictObject *g, PyDictObject *b, PyObject *name)
+{
+    GlobalMemo *m = global_memo_slot(g->ma_keys, name);
+    if (m->gver == 0 || m->gkeys != g->ma_keys || m->name != name || g->ma_keys->dk_version != m->gver ||
+        g->ma_values != NULL)
+        return NULL;
+    PyObject *v;
+    if (m->bver == 0) v = memo_entry(g->ma_keys, m->index, name);
+    else if (b->ma_keys->dk_version == m->bver && b->ma_values == NULL) v = memo_entry(b->ma_keys, m->index, name);
+    else v = NULL;
+    return v ? Py_NewRef(v) : NULL;
+}
+
+/* Records where `name` is, after a lookup found it. */
+static void global_memo_put(PyDictObject *g, PyDictObject *b, PyObject *name)
+{
+    GlobalMemo *m = global_memo_slot(g->ma_keys, name);
+    /* A valid entry of another name of the same dict keeps its slot. */
+    if (m->gver != 0 && m->name != name && m->gkeys == g->ma_keys && m->gver == g->ma_keys->dk_version) return;
+    m->gver = 0;
+    if (!PyUnicode_CheckExact(name) || g->ma_values != NULL || !DK_IS_UNICODE(g->ma_keys)) return;
+    Py_ssize_t i = ember_unicode_keys_index(g->ma_keys, name);
+    uint32_t bver = 0;
+    if (i < 0) {
+        if (b->ma_values != NULL || !DK_IS_UNICODE(b->ma_keys)) return;
+        i = ember_unicode_keys_index(b->ma_keys, name);
+        if (i < 0 || (bver = ember_keys_version(b->ma_keys)) == 0) return;
+    }
+    uint32_t gver = ember_keys_version(g->ma_keys);
+    if (gver == 0) return;
+    *m = (GlobalMemo){g->ma_keys, name, gver, bver, i};
+}
+
+/* LOAD_GLOBAL (generic _LOAD_GLOBAL): the memo, then _PyDict_LoadGlobal when globals and
+ * builtins are exact dicts, else the mapping protocol; NameError with the interpreter's
+ * message. */
 PyObject *
 ember_load_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name)
 {
@@ -315,12 +385,16 @@ ember_load_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name)
     PyObject *builtins = f->f_builtins;
     PyObject *res;
     if (PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)) {
+        PyDictObject *g = (PyDictObject *)globals, *b = (PyDictObject *)builtins;
+        res = global_memo_get(g, b, name);
+        if (res != NULL) return res;
         /* In 3.13.0 this returns a NEW reference (measured), or NULL with or without an
          * exception (without one: the name is in neither dict). */
-        res = _PyDict_LoadGlobal((PyDictObject *)globals, (PyDictObject *)builtins, name);
+        res = _PyDict_LoadGlobal(g, b, name);
         if (res == NULL && ts->current_exception == NULL) {
             _PyEval_FormatExcCheckArg(ts, PyExc_NameError, EMBER_NAME_ERROR_MSG, name);
         }
+        if (res != NULL) global_memo_put(g, b, name);
         return res;
     }
     /* Slow path: globals or builtins is not an exact dict. */
