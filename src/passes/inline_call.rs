@@ -110,19 +110,6 @@ pub fn admissible(c: &Function) -> bool {
     b.term.args.first().is_some_and(|r| ty.contains_key(r))
 }
 
-/// The index of constant `handle` (of type `ty`) in `f`'s table, added when missing.
-fn import_const(f: &mut Function, handle: u64, ty: Type) -> i64 {
-    let k = match f.consts.iter().position(|&c| c == handle) {
-        Some(k) => k,
-        None => {
-            f.consts.push(handle);
-            f.const_types.push(ty);
-            f.consts.len() - 1
-        }
-    };
-    k as i64
-}
-
 /// Runs the pass; returns the number of calls inlined.
 pub fn run(f: &mut Function) -> usize {
     if !f.speculate || f.callees.is_empty() {
@@ -203,7 +190,7 @@ pub fn run(f: &mut Function) -> usize {
                 }
                 Op::LoadConst => {
                     let t = body.const_type(b.imms[0]);
-                    let k = import_const(f, body.consts[b.imms[0] as usize], t);
+                    let k = super::const_index(f, body.consts[b.imms[0] as usize], t);
                     let r = result(f, t);
                     out.push(instr(Op::LoadConst, vec![k], vec![], vec![r], None));
                     map.insert(b.results[0], r);
@@ -227,10 +214,7 @@ pub fn run(f: &mut Function) -> usize {
         true
     });
     // The bodies are in place now; later passes have no use for these callees.
-    let mut k = 0;
-    f.callees.retain(|_| {
-        k += 1;
-        !used.contains(&(k - 1))
-    });
+    let callees = std::mem::take(&mut f.callees);
+    f.callees = callees.into_iter().enumerate().filter(|(i, _)| !used.contains(i)).map(|(_, c)| c).collect();
     n
 }

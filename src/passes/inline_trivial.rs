@@ -201,17 +201,7 @@ pub fn run(f: &mut Function) -> usize {
                     });
                     (TrivialBody::Inline, k as i64, 0, 0)
                 }
-                Returns::Const(handle, ty) => {
-                    let k = match f.consts.iter().position(|&c| c == handle) {
-                        Some(k) => k,
-                        None => {
-                            f.consts.push(handle);
-                            f.const_types.push(ty);
-                            f.consts.len() - 1
-                        }
-                    };
-                    (TrivialBody::Const, k as i64, 0, 0)
-                }
+                Returns::Const(handle, ty) => (TrivialBody::Const, super::const_index(f, handle, ty), 0, 0),
             };
             let ins = &mut f.blocks[bi].instrs[ii];
             ins.op = Op::CallTrivial;

@@ -18,7 +18,7 @@ pub mod unpack_store;
 use std::collections::HashMap;
 
 use crate::error::EmberError;
-use crate::hir::{FrameState, Function, Instr, Op, Value};
+use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
 
 /// One HIR pass: its name (for logs and filetests) and its entry point, which returns the
 /// number of changes it made.
@@ -101,6 +101,20 @@ pub fn run_all(f: &mut Function) -> Result<Vec<PassStat>, EmberError> {
 pub fn summary(stats: &[PassStat]) -> String {
     let parts: Vec<String> = stats.iter().map(|s| format!("{} {} {}us", s.name, s.changes, s.ns.div_ceil(1000))).collect();
     parts.join(", ")
+}
+
+/// The index of constant `handle` (of exact type `ty`) in `f`'s constant table, appended when
+/// it is not there yet (a callee's constant used by its caller).
+pub(crate) fn const_index(f: &mut Function, handle: u64, ty: Type) -> i64 {
+    let k = match f.consts.iter().position(|&c| c == handle) {
+        Some(k) => k,
+        None => {
+            f.consts.push(handle);
+            f.const_types.push(ty);
+            f.consts.len() - 1
+        }
+    };
+    k as i64
 }
 
 /// A new non-terminator instruction (no branch targets) for the passes that build HIR.
