@@ -169,8 +169,8 @@ PyObject *ember_contains_op(PyObject *a, PyObject *b, i64 invert);  /* `a in b` 
 
 /* ---- globals (LOAD_GLOBAL, STORE_GLOBAL) ---- `name` is borrowed (a constant). */
 PyObject *ember_load_global(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *name);
-/* Index of the str key `name` in unicode dict keys (an identical key first, else an equal
- * one), or -1: dictobject.c _PyDictKeys_StringLookup, which is not exported (runtime_ic.c). */
+/* Index of the entry of unicode dict keys whose key is the str `name` or equal to it, or -1:
+ * dictobject.c _PyDictKeys_StringLookup, which is not exported (runtime_ic.c). */
 Py_ssize_t ember_unicode_keys_index(PyDictKeysObject *keys, PyObject *name);
 /* The keys' version, assigned now from the interpreter's counter when it has none, as
  * dictobject.c _PyDictKeys_GetVersionForCurrentState does (not exported); 0 when versions ran

@@ -312,10 +312,10 @@ ember_contains_op(PyObject *a, PyObject *b, i64 invert)
  * of _PyDict_LoadGlobal (docs/typed-hir.md, "Global loads after the module gains globals").
  * The memo is direct-mapped by the globals' keys object and the name, and an entry answers only
  * under the conditions of the interpreter's own LOAD_GLOBAL_MODULE / _BUILTIN: the dicts' keys
- * versions are the ones it recorded (assigned as the specialiser assigns them), and the key at its index is the name
- * itself (so a freed and reused name or keys object never answers). A slot holding a valid
- * entry of another name of the same dict is not taken over (two hot names in one slot would
- * each pay a scan of the keys at every miss). */
+ * versions are the ones it recorded (assigned as the specialiser assigns them), and the key at
+ * its index is the name itself (so a freed and reused name or keys object never answers). A
+ * slot holding a valid entry of another name of the same dict is not taken over (two hot names
+ * in one slot would each pay a scan of the keys at every miss). */
 #define EMBER_GLOBAL_MEMO_SLOTS 256
 typedef struct {
     PyDictKeysObject *gkeys;   /* the globals' keys (compared only) */
@@ -370,6 +370,8 @@ static void global_memo_put(PyDictObject *g, PyDictObject *b, PyObject *name)
         i = ember_unicode_keys_index(b->ma_keys, name);
         if (i < 0 || (bver = ember_keys_version(b->ma_keys)) == 0) return;
     }
+    /* An equal but not identical key would never answer (memo_entry): not recorded. */
+    if (DK_UNICODE_ENTRIES(bver ? b->ma_keys : g->ma_keys)[i].me_key != name) return;
     uint32_t gver = ember_keys_version(g->ma_keys);
     if (gver == 0) return;
     *m = (GlobalMemo){g->ma_keys, name, gver, bver, i};

@@ -1395,10 +1395,20 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
     w->len = len;
 }
 
-/* Nonzero while compiled code handles pending calls (ember_rt_periodic_slow): a sample taken
+/* Nonzero while compiled code handles pending calls (handle_pending_compiled): a sample taken
  * then finds the innermost frame running compiled code, not the interpreter. Only the thread
  * holding the GIL runs pending calls, so a plain counter will do. */
 static int sampling_compiled;
+
+/* _Py_HandlePending for compiled code (a loop's check, an inlined callee's RESUME), with
+ * sampling_compiled set around it. */
+static int handle_pending_compiled(PyThreadState *ts)
+{
+    sampling_compiled++;
+    int err = _Py_HandlePending(ts);
+    sampling_compiled--;
+    return err;
+}
 
 /* 1 when a call of `co` most likely runs long enough that entering its compiled code through
  * the trampoline (a C-level entry, about a small function's body) pays: it has a loop (a
@@ -2180,10 +2190,7 @@ int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f)
 {
     uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
     if (eb & _PY_EVAL_EVENTS_MASK) {
-        sampling_compiled++;
-        int err = _Py_HandlePending(ts);
-        sampling_compiled--;
-        if (err != 0) return -1;
+        if (handle_pending_compiled(ts) != 0) return -1;
         eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
     }
     /* Monitoring switched on while this frame runs re-instruments the executing code objects
@@ -2203,7 +2210,7 @@ int ember_rt_inline_pending(PyThreadState *ts, PyObject *callable, PyObject *con
     if (f == NULL) return -1;
     f->previous = ts->current_frame;
     ts->current_frame = f;
-    int err = _Py_HandlePending(ts);
+    int err = handle_pending_compiled(ts);
     if (err != 0) {
         PyFrameObject *fo = PyEval_GetFrame();   /* f's, made now */
         if (fo != NULL) PyTraceBack_Here(fo);
