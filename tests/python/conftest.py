@@ -24,6 +24,7 @@ import linecache
 import math
 import os
 import re
+import sys
 import traceback
 import types
 import warnings
@@ -320,6 +321,26 @@ def run_both(fi, fc, *args, **kw):
     oc = call_outcome(fc, spec)
     assert_same(oi, oc, f"{fc.__qualname__}{spec!r}")
     return oi, oc
+
+
+def traced(run, names):
+    """Calls `run(start)`, where calling `start` (with any arguments) switches on a trace
+    function that records (function name, event, line) for the functions named in `names`;
+    tracing is off again afterwards. Returns (run's result, the events)."""
+    events = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_name in names:
+            events.append((frame.f_code.co_name, event, frame.f_lineno))
+        return tracer
+
+    def start(*_):
+        sys.settrace(tracer)
+    try:
+        r = run(start)
+    finally:
+        sys.settrace(None)
+    return r, events
 
 
 def same_float(a, b):

@@ -13,7 +13,7 @@ import traceback
 
 import pytest
 
-from conftest import both, run_both
+from conftest import both, run_both, traced
 
 SRC = """
 import sys
@@ -122,25 +122,8 @@ def test_the_call_is_made_when_the_global_is_not_that_function(ember_mod, change
 
 def test_tracing_switched_on_mid_loop_sees_the_calls(ember_mod):
     fi, fc = pair()
-
-    def run(f):
-        events = []
-
-        def tracer(frame, event, arg):
-            if frame.f_code.co_name in ("eval_A", "scale"):
-                events.append((frame.f_code.co_name, event, frame.f_lineno))
-            return tracer
-
-        def start(g):
-            sys.settrace(tracer)
-        try:
-            r = f(6, 5, start)
-        finally:
-            sys.settrace(None)
-        return r, events
-
-    ri, ei = run(fi)
-    rc, ec = run(fc)
+    ri, ei = traced(lambda start: fi(6, 5, start), ("eval_A", "scale"))
+    rc, ec = traced(lambda start: fc(6, 5, start), ("eval_A", "scale"))
     assert ri == rc
     assert ei == ec
     assert ("eval_A", "call", ei[0][2]) in ei and ("scale", "return", ei[-1][2]) in ei
