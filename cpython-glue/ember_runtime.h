@@ -730,6 +730,30 @@ int ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code
  * raised from the callee's first line (its traceback entry added), which compiled code raises
  * at the call. */
 int ember_rt_inline_pending(PyThreadState *ts, PyObject *callable, PyObject *const *args, i64 nargs);
+/* AllocInstance's check (the guards of the interpreter's CALL_ALLOC_AND_ENTER_INIT,
+ * Python/bytecodes.c): 1 when `cls` is exactly a class (metaclass `type`) of type version
+ * `version` and its __init__ `init` (read only then: the type version keeps it in the class)
+ * may run inline with code object `code` (ember_inline_callee_ok, pending eval-breaker work
+ * aside; the recursion limit must leave room for two frames, __init__'s and the cleanup frame
+ * the interpreter pushes under it), 0 otherwise (deopt to the call). In the helper bitcode. */
+int ember_alloc_instance_ok(PyThreadState *ts, PyObject *cls, i64 version, PyObject *init, PyObject *code);
+/* AllocInstance once ember_alloc_instance_ok answered 1 (shim.c): a new instance of `cls`
+ * (_PyType_NewManagedObject's work: PyType_GenericAlloc, inline values empty), a new reference;
+ * base[0] (the NULL's scratch stack slot of the caller, the `nargs` arguments at base[1..])
+ * is then NULL. When eval-breaker work is pending after the allocation (a collection it
+ * scheduled, a signal, a pending call), __init__ `init` is called instead with the instance,
+ * written to base[0], and the arguments: its RESUME runs that work with the instance in its
+ * frame, as in the interpreter, and its body makes the stores, whatever that work changed;
+ * base[0] then holds the instance (borrowed), and the inlined stores are skipped. NULL with an
+ * exception set (no memory; an exception from that call, with its traceback), raised at the
+ * call. */
+PyObject *ember_alloc_instance(PyThreadState *ts, PyObject *cls, PyObject *init, PyObject **base, i64 nargs);
+/* InitStore: __init__'s STORE_ATTR_INSTANCE_VALUE on an instance AllocInstance just made:
+ * nothing when `initialised` (__init__ ran as a call); otherwise a new reference to `value`
+ * goes into `obj`'s inline values at `index` (in range for `obj`'s type version), and an old
+ * value there is released, which runs no code (it is an argument or a constant the caller
+ * still holds). In the helper bitcode. */
+void ember_init_store(PyObject *obj, i64 index, PyObject *value, i64 initialised);
 /* CallTrivial's attribute body (TrivialBody::Attr): `owner`'s inline value at `index` when the
  * callee's LOAD_ATTR_INSTANCE_VALUE would read it (Python/bytecodes.c: the type's version is
  * `version`, the inline values are valid, the value is set), borrowed; NULL otherwise (no
@@ -1001,7 +1025,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

@@ -723,6 +723,29 @@ ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code)
     return (eb & _PY_EVAL_EVENTS_MASK) ? 2 : 1;
 }
 
+int
+ember_alloc_instance_ok(PyThreadState *ts, PyObject *cls, i64 version, PyObject *init, PyObject *code)
+{
+    if (!Py_IS_TYPE(cls, &PyType_Type) || ((PyTypeObject *)cls)->tp_version_tag != (uint32_t)version) return 0;
+    /* The interpreter counts the cleanup frame it pushes under __init__'s against the
+     * recursion limit as well. */
+    if (ts->py_recursion_remaining <= 1) return 0;
+    return ember_inline_callee_ok(ts, init, code) != 0;
+}
+
+void
+ember_init_store(PyObject *obj, i64 index, PyObject *value, i64 initialised)
+{
+    if (initialised) return;
+    PyDictValues *values = _PyObject_InlineValues(obj);
+    PyObject *old = values->values[index];
+    values->values[index] = Py_NewRef(value);
+    if (old == NULL)
+        _PyDictValues_AddToInsertionOrder(values, index);
+    else
+        Py_DECREF(old);
+}
+
 /* CALL without keywords from a site with an entry cache (base = [callable, self_or_null,
  * args...], all consumed): a compiled callee is entered from here, without the three C calls of
  * the generic route (ember_call_ic's call_impl, then shim.c's ember_call_direct_ic and its frame

@@ -48,7 +48,7 @@ typedef struct {
     uint16_t op;
     uint16_t nimm;
     uint32_t bc;
-    int64_t imm[8];
+    int64_t imm[EMBER_WIRE_MAX_IMMS];
 } Ins;
 
 typedef struct {
@@ -234,6 +234,24 @@ static int callee_eligible(PyObject *f)
     return ember_small_func_live(f) && PyFunction_Check(f) && ember_callee_shape((PyCodeObject *)((PyFunctionObject *)f)->func_code);
 }
 
+/* The __init__ of a class whose calls the interpreter's CALL_ALLOC_AND_ENTER_INIT makes
+ * (the conditions of get_init_for_simple_managed_python_class, Python/specialize.c: metaclass
+ * `type`, object.__new__, PyType_GenericAlloc, inline values) when that __init__ is a function
+ * the callees section may carry (callee_eligible), or NULL. Borrowed: alive while the class's
+ * type version is unchanged. */
+static PyFunctionObject *class_init(PyObject *value)
+{
+    if (value == NULL || Py_TYPE(value) != &PyType_Type) return NULL;
+    PyTypeObject *tp = (PyTypeObject *)value;
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) ||
+        (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT) ||
+        !_PyType_IS_GC(tp) || tp->tp_new != PyBaseObject_Type.tp_new || tp->tp_alloc != PyType_GenericAlloc ||
+        tp->tp_itemsize != 0 || tp->tp_version_tag == 0)
+        return NULL;
+    PyObject *init = _PyType_Lookup(tp, &_Py_ID(__init__));
+    return init != NULL && callee_eligible(init) ? (PyFunctionObject *)init : NULL;
+}
+
 static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nested, PyObject **keep, Buf *out);
 
 /* The code unit of the CALL that calls the value a LOAD_GLOBAL (with its NULL) ending before
@@ -407,17 +425,26 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
                 Ins *x = &prog.v[prog.n - 1];
                 PyObject *value = global_value(func, x);
                 int64_t fn = math_fn_of(value);
-                x->nimm = 8;
+                x->nimm = 10;
                 x->imm[6] = fn;
                 x->imm[7] = fn != EMBER_MATH_FN_NONE ? (int64_t)(uintptr_t)value : 0;
-                /* A function the call after it may run inline, unless that call's inlined
-                 * body kept failing its guards (the call is then left as it is). */
+                x->imm[8] = 0;
+                x->imm[9] = 0;
+                /* A function the call after it may run inline, or a class whose __init__ may,
+                 * unless that call's inlined body kept failing its guards (the call is then
+                 * left as it is). */
+                PyFunctionObject *init = class_init(value);
                 Py_ssize_t call;
                 if (!nested && keep && (oparg & 1) && ncallees < EMBER_INLINE_MAX_CALLEES && value != NULL &&
-                    callee_eligible(value) && (call = call_of_global(co, next)) >= 0 && !despecialised(co, call)) {
+                    (init != NULL || callee_eligible(value)) && (call = call_of_global(co, next)) >= 0 &&
+                    !despecialised(co, call)) {
                     callees[ncallees].site = (uint32_t)i;
-                    callees[ncallees].func = (PyFunctionObject *)value;
+                    callees[ncallees].func = init != NULL ? init : (PyFunctionObject *)value;
                     ncallees++;
+                    if (init != NULL) {
+                        x->imm[8] = (int64_t)((PyTypeObject *)value)->tp_version_tag;
+                        x->imm[9] = (int64_t)(uintptr_t)init;
+                    }
                 }
             }
             break;

@@ -2220,6 +2220,31 @@ int ember_rt_inline_pending(PyThreadState *ts, PyObject *callable, PyObject *con
     return err != 0 ? -1 : 0;
 }
 
+PyObject *ember_alloc_instance(PyThreadState *ts, PyObject *cls, PyObject *init, PyObject **base, i64 nargs)
+{
+    base[0] = NULL;
+    PyObject *self = PyType_GenericAlloc((PyTypeObject *)cls, 0);
+    if (self == NULL) return NULL;
+    /* Checked after the allocation, as __init__'s RESUME would: a collection the allocation
+     * scheduled, a signal or a pending call runs there, with the new instance in __init__'s
+     * frame, and may change the instance or its class. So __init__ is then called: its RESUME
+     * runs that work, and its body makes the stores as the interpreter would. */
+    if (_Py_atomic_load_uintptr_relaxed(&ts->eval_breaker) & _PY_EVAL_EVENTS_MASK) {
+        base[0] = self;
+        PyObject *res = _PyObject_VectorcallTstate(ts, init, base, (size_t)nargs + 1, NULL);
+        if (res != NULL && res != Py_None) {
+            PyErr_Format(PyExc_TypeError, "__init__() should return None, not '%.200s'", Py_TYPE(res)->tp_name);
+            Py_SETREF(res, NULL);
+        }
+        if (res == NULL) {
+            base[0] = NULL;
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
 /* One exception-table varint (6 bits per byte, 0x40 = more follows); Objects/codeobject.c. */
 static int read_varint6(const unsigned char **p)
 {

@@ -75,11 +75,13 @@
 #define EMBER_WIRE_MAGIC 826428741
 
 /**
- * Wire format version this library reads (5: the callees section after the instructions;
+ * Wire format version this library reads (6: `LoadGlobal` carries the type version and the
+ * `__init__` address of a class its value was identified as: imm8 and imm9; 5: the callees
+ * section after the instructions;
  * 4: `LoadGlobal` and `LoadAttr` carry the `math` function their value was identified as:
  * imm6 and imm7, imm4 and imm5).
  */
-#define EMBER_WIRE_VERSION 5
+#define EMBER_WIRE_VERSION 6
 
 /**
  * Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
@@ -91,6 +93,12 @@
  * serialising callees costs the calling thread little.
  */
 #define EMBER_INLINE_MAX_CODE_UNITS 64
+
+/**
+ * Most immediates one wire instruction carries (`LoadGlobal`'s ten; the shim stages
+ * instructions in arrays of this size).
+ */
+#define EMBER_WIRE_MAX_IMMS 10
 
 /**
  * Most callees one wire function carries (a bound on the section, checked by [`decode`]).
@@ -492,7 +500,10 @@ enum EmberOp
   EMBER_OP_CONTAINS_OP = 19,
   /**
    * `LOAD_GLOBAL`: imm0 = name constant, imm1 = push NULL after, imm2 = spec
-   * ([`GlobalSpec`]), imm3/imm4 = keys versions, imm5 = index.
+   * ([`GlobalSpec`]), imm3/imm4 = keys versions, imm5 = index, imm6/imm7 = the `math`
+   * function the value was identified as and its address, imm8/imm9 = the type version of
+   * the class the value was identified as and the address of its `__init__` (whose body the
+   * callees section carries), or 0 and 0.
    */
   EMBER_OP_LOAD_GLOBAL = 20,
   /**
@@ -965,6 +976,28 @@ enum EmberOp
    * call. Reads its operands; consumes nothing, defines nothing.
    */
   EMBER_OP_GUARD_CALLEE = 115,
+  /**
+   * HIR only (made by `passes::inline_init`): `v, done:CBool = AllocInstance<code, version,
+   * init> cls args...`, a class call whose `__init__` body follows inline (the work of the
+   * interpreter's `CALL_ALLOC_AND_ENTER_INIT`): when `cls` is exactly a class of type
+   * version imm1 (a bound value), its `__init__` (the function at imm2, a bound address) still
+   * has code object imm0 (bound), no monitoring applies to that code and the recursion limit
+   * leaves room, `v` is a new instance (a new reference; its inline values empty) and `done`
+   * false; deopts otherwise, with the call's frame state, so that the interpreter makes the
+   * call. When eval-breaker work is pending after the allocation, `__init__` is called with
+   * the instance and `args` instead (its `RESUME` runs that work, as in the interpreter, and
+   * its body makes the stores) and `done` is true. An exception from that call, or a failed
+   * allocation, is raised at the call. Reads its operands; consumes nothing.
+   */
+  EMBER_OP_ALLOC_INSTANCE = 116,
+  /**
+   * HIR only (made by `passes::inline_init`): `InitStore<index> obj value done`, `__init__`'s
+   * `obj.name = value` (`STORE_ATTR_INSTANCE_VALUE`) on an instance `AllocInstance` has just
+   * made, unless `done` (its `__init__` ran as a call): `value` (a new reference taken here)
+   * goes into `obj`'s inline values at imm0, which `obj`'s type version guarantees is in
+   * range. Reads its operands, runs no code, never leaves compiled code.
+   */
+  EMBER_OP_INIT_STORE = 117,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

@@ -34,7 +34,7 @@ pub fn calls(n: usize) -> Result<Function, EmberError> {
     let mut s = String::from("  Resume @0[]\n");
     let (mut v, mut bc) = (0, 1);
     for _ in 0..n {
-        s += &format!("  v{v} = LoadGlobal<0, 1, 1, 1234, 0, 7, 0, 0> @{bc}[]\n  v{}:opt = PushNull\n", v + 1);
+        s += &format!("  v{v} = LoadGlobal<0, 1, 1, 1234, 0, 7, 0, 0, 0, 0> @{bc}[]\n  v{}:opt = PushNull\n", v + 1);
         s += &format!("  v{} = Call<0, 0> v{v} v{} @{}[]\n", v + 2, v + 1, bc + 5);
         s += &format!("  PopTop v{}\n", v + 2);
         v += 3;
@@ -83,9 +83,9 @@ const DISTINCT_OPS: &[(&str, &str, usize)] = &[
     ("FormatSimple", "", 1),
     ("FormatWithSpec", "", 2),
     ("ConvertValue", "<1>", 1),
-    ("LoadGlobal", "<0, 0, 0, 0, 0, 0, 0, 0>", 0),
-    ("LoadGlobal", "<0, 0, 1, 1234, 0, 7, 0, 0>", 0),
-    ("LoadGlobal", "<0, 0, 2, 1234, 5678, 9, 0, 0>", 0),
+    ("LoadGlobal", "<0, 0, 0, 0, 0, 0, 0, 0, 0, 0>", 0),
+    ("LoadGlobal", "<0, 0, 1, 1234, 0, 7, 0, 0, 0, 0>", 0),
+    ("LoadGlobal", "<0, 0, 2, 1234, 5678, 9, 0, 0, 0, 0>", 0),
 ];
 
 /// Number of distinct runtime helpers [`distinct`] cycles through (one per operation kind the

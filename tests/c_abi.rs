@@ -147,7 +147,7 @@ fn integrator_flow() {
 
         // Unsupported construct: named in the message.
         let unsup = wire::encode(&asm(1, 0, 1, vec![1], &[(Op::Unsupported, &[85, 2]), (Op::LoadConst, &[0]), (Op::ReturnValue, &[])]));
-        assert_eq!(compile(unsup.as_ptr(), unsup.len(), &mut out, err.as_mut_ptr(), err.len()), UNSUPPORTED);
+        assert_eq!(compile(unsup.as_ptr(), unsup.len(), &mut out, err.as_mut_ptr(), err.len()), UNSUPPORTED, "{}", msg(&err));
         assert!(msg(&err).contains("SETUP_ANNOTATIONS"), "{}", msg(&err));
 
         // A real compile, then a call of the native code.

@@ -18,9 +18,9 @@ layout localsplus=72 instr_ptr=56 code_base=0x7f0010000000 none=0x7f0020000000 t
 consts [0x7f0020001000, 0x7f0020000000, 0x7f0020002040]
 bb0:
   Resume @0[]
-  v0 = LoadGlobal<0, 0, 1, 1234, 0, 7, 0, 0> @1[]
+  v0 = LoadGlobal<0, 0, 1, 1234, 0, 7, 0, 0, 0, 0> @1[]
   v1 = LoadAttr<0, 1, 88, 3, 0, 0> v0 @6[]
-  v2 = LoadGlobal<2, 0, 2, 1234, 99, 4, 0, 0> @9[]
+  v2 = LoadGlobal<2, 0, 2, 1234, 99, 4, 0, 0, 0, 0> @9[]
   v3 = ToBool<6, 88> v2 @14[]
   PopTop v1
   PopTop v3
@@ -37,9 +37,9 @@ layout localsplus=72 instr_ptr=56 code_base=0x1 none=0x2 true=0x3 false=0x4 immo
 consts [0x5, 0x2, 0x6]
 bb0:
   Resume @0[]
-  v0 = LoadGlobal<0, 0, 1, 7, 0, 7, 0, 0> @1[]
+  v0 = LoadGlobal<0, 0, 1, 7, 0, 7, 0, 0, 0, 0> @1[]
   v1 = LoadAttr<0, 1, 8, 3, 0, 0> v0 @6[]
-  v2 = LoadGlobal<2, 0, 2, 7, 9, 4, 0, 0> @9[]
+  v2 = LoadGlobal<2, 0, 2, 7, 9, 4, 0, 0, 0, 0> @9[]
   v3 = ToBool<6, 8> v2 @14[]
   PopTop v1
   PopTop v3
@@ -96,7 +96,7 @@ bb0:
   Resume @0[]
   v0 = LoadFastBorrow<0>
   v1 = LoadAttr<1, 1, 88, 0, 0, 0> v0 @2[]
-  v2 = LoadGlobal<2, 0, 1, 1234, 0, 10, 0, 0> @12[v1]
+  v2 = LoadGlobal<2, 0, 1, 1234, 0, 10, 0, 0, 0, 0> @12[v1]
   v3 = CompareOp<88, 1, 2> v1 v2 @17[]
   PopJumpIfFalse<30> v3 -> bb1(), bb2()
 bb1:

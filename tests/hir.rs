@@ -474,3 +474,11 @@ bb0:
     let bad = text.replace("@12[| v0 v2]", "@12[| v0 v9]");
     assert!(parser::parse(&bad).is_err() || verify::verify(&parser::parse(&bad).unwrap()).is_err());
 }
+
+/// The shim stages wire instructions in arrays of `EMBER_WIRE_MAX_IMMS` immediates: that is
+/// the largest count any opcode has.
+#[test]
+fn wire_max_imms_is_the_largest_immediate_count() {
+    let max = (0..=u16::MAX).filter_map(Op::from_repr).map(|op| op.info().nimm).max().unwrap();
+    assert_eq!(max, wire::EMBER_WIRE_MAX_IMMS as usize);
+}

@@ -582,7 +582,9 @@ impl<'w> Builder<'w> {
                 | Op::StoreFastFloat
                 | Op::StoreSubscrFloat
                 | Op::CallTrivial
-                | Op::GuardCallee => {
+                | Op::GuardCallee
+                | Op::AllocInstance
+                | Op::InitStore => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

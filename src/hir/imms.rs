@@ -99,6 +99,11 @@ views! {
         known: MathFn = 6,
         /// That value's address (a bound value; 0 with [`MathFn::None`]).
         object: i64 = 7,
+        /// The type version of the class the shim identified the value as, whose `__init__`
+        /// the callees section carries for this load (a bound value; 0: none).
+        class_version: i64 = 8,
+        /// That `__init__` function's address (a bound value; 0: none).
+        init: i64 = 9,
     }
     /// `LoadAttr` (`LOAD_ATTR`, attribute form).
     LoadAttrImms for LoadAttr {
@@ -170,6 +175,20 @@ views! {
         func: MathFn = 0,
         /// The `math` function object the callee must be (a bound address).
         object: i64 = 1,
+    }
+    /// `AllocInstance` (a class call whose `__init__` runs inline).
+    AllocInstanceImms for AllocInstance {
+        /// `__init__`'s code object (a bound handle).
+        code: i64 = 0,
+        /// The class's type version (a bound value).
+        version: i64 = 1,
+        /// `__init__`'s address (a bound value).
+        init: i64 = 2,
+    }
+    /// `InitStore` (`__init__`'s store into a new instance's inline values).
+    InitStoreImms for InitStore {
+        /// The inline-values index.
+        index: i64 = 0,
     }
     /// `CallTrivial` (a call whose callee's body is only a return).
     CallTrivialImms for CallTrivial {

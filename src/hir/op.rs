@@ -52,7 +52,10 @@ pub enum Op {
     /// `CONTAINS_OP`: imm0 = invert.
     ContainsOp = 19,
     /// `LOAD_GLOBAL`: imm0 = name constant, imm1 = push NULL after, imm2 = spec
-    /// ([`GlobalSpec`]), imm3/imm4 = keys versions, imm5 = index.
+    /// ([`GlobalSpec`]), imm3/imm4 = keys versions, imm5 = index, imm6/imm7 = the `math`
+    /// function the value was identified as and its address, imm8/imm9 = the type version of
+    /// the class the value was identified as and the address of its `__init__` (whose body the
+    /// callees section carries), or 0 and 0.
     LoadGlobal = 20,
     /// `STORE_GLOBAL`: imm0 = name constant.
     StoreGlobal = 21,
@@ -334,6 +337,24 @@ pub enum Op {
     /// pushed with `args` (`ember_rt_inline_pending`); an exception from it is raised at the
     /// call. Reads its operands; consumes nothing, defines nothing.
     GuardCallee = 115,
+    /// HIR only (made by `passes::inline_init`): `v, done:CBool = AllocInstance<code, version,
+    /// init> cls args...`, a class call whose `__init__` body follows inline (the work of the
+    /// interpreter's `CALL_ALLOC_AND_ENTER_INIT`): when `cls` is exactly a class of type
+    /// version imm1 (a bound value), its `__init__` (the function at imm2, a bound address) still
+    /// has code object imm0 (bound), no monitoring applies to that code and the recursion limit
+    /// leaves room, `v` is a new instance (a new reference; its inline values empty) and `done`
+    /// false; deopts otherwise, with the call's frame state, so that the interpreter makes the
+    /// call. When eval-breaker work is pending after the allocation, `__init__` is called with
+    /// the instance and `args` instead (its `RESUME` runs that work, as in the interpreter, and
+    /// its body makes the stores) and `done` is true. An exception from that call, or a failed
+    /// allocation, is raised at the call. Reads its operands; consumes nothing.
+    AllocInstance = 116,
+    /// HIR only (made by `passes::inline_init`): `InitStore<index> obj value done`, `__init__`'s
+    /// `obj.name = value` (`STORE_ATTR_INSTANCE_VALUE`) on an instance `AllocInstance` has just
+    /// made, unless `done` (its `__init__` ran as a call): `value` (a new reference taken here)
+    /// goes into `obj`'s inline values at imm0, which `obj`'s type version guarantees is in
+    /// range. Reads its operands, runs no code, never leaves compiled code.
+    InitStore = 117,
 }
 
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
@@ -738,7 +759,7 @@ ops! {
     CompareOp, 3, false, true, false;
     IsOp, 1, false, true, false;
     ContainsOp, 1, false, true, false;
-    LoadGlobal, 8, false, true, false;
+    LoadGlobal, 10, false, true, false;
     StoreGlobal, 1, false, true, false;
     LoadAttr, 6, false, true, false;
     LoadMethod, 5, false, true, false;
@@ -834,6 +855,8 @@ ops! {
     StoreSubscrFloat, 0, false, true, true;
     CallTrivial, 6, false, true, true;
     GuardCallee, 1, false, true, true;
+    AllocInstance, 3, false, true, true;
+    InitStore, 1, false, false, true;
 }
 
 impl Op {
@@ -846,9 +869,10 @@ impl Op {
         match self {
             // TO_BOOL_ALWAYS_TRUE: the type version.
             Op::ToBool => &[1],
-            // LOAD_GLOBAL_MODULE / _BUILTIN: the globals' and builtins' keys versions, and the
-            // address of a `math` function the value was identified as.
-            Op::LoadGlobal => &[3, 4, 7],
+            // LOAD_GLOBAL_MODULE / _BUILTIN: the globals' and builtins' keys versions, the
+            // address of a `math` function the value was identified as, and the type version
+            // and `__init__` address of a class it was identified as.
+            Op::LoadGlobal => &[3, 4, 7, 8, 9],
             // The `math` function's address.
             Op::MathCall => &[1],
             // LOAD_ATTR_* / STORE_ATTR_*: the type (or module keys) version; LOAD_ATTR_MODULE:
@@ -861,6 +885,8 @@ impl Op {
             Op::CallTrivial => &[1, 4],
             // The inlined callee's code object.
             Op::GuardCallee => &[0],
+            // `__init__`'s code object, the class's type version, `__init__`'s address.
+            Op::AllocInstance => &[0, 1, 2],
             _ => &[],
         }
     }
@@ -1011,6 +1037,8 @@ impl Op {
             Op::StoreFastFloat => (1, 0),
             Op::StoreSubscrFloat => (3, 0),
             Op::GuardCallee => (0, 0),
+            Op::AllocInstance => (0, 2),
+            Op::InitStore => (0, 0),
         })
     }
 

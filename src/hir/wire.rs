@@ -30,10 +30,12 @@ use crate::hir::Type;
 
 /// Magic number at the start of every wire function ("EMB1", little-endian).
 pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
-/// Wire format version this library reads (5: the callees section after the instructions;
+/// Wire format version this library reads (6: `LoadGlobal` carries the type version and the
+/// `__init__` address of a class its value was identified as: imm8 and imm9; 5: the callees
+/// section after the instructions;
 /// 4: `LoadGlobal` and `LoadAttr` carry the `math` function their value was identified as:
 /// imm6 and imm7, imm4 and imm5).
-pub const EMBER_WIRE_VERSION: u16 = 5;
+pub const EMBER_WIRE_VERSION: u16 = 6;
 /// Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
 /// shim sends with a caller (the callees section): enough for the bodies
 /// `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2;
@@ -42,6 +44,9 @@ pub const EMBER_WIRE_VERSION: u16 = 5;
 /// and a class attribute: 55; richards' `isTaskHoldingOrWaiting`: 55), small enough that
 /// serialising callees costs the calling thread little.
 pub const EMBER_INLINE_MAX_CODE_UNITS: u32 = 64;
+/// Most immediates one wire instruction carries (`LoadGlobal`'s ten; the shim stages
+/// instructions in arrays of this size).
+pub const EMBER_WIRE_MAX_IMMS: u16 = 10;
 /// Most callees one wire function carries (a bound on the section, checked by [`decode`]).
 pub const EMBER_INLINE_MAX_CALLEES: u32 = 64;
 /// Wire `flags` bit: `None`, `True` and `False` are immortal (no reference counting).

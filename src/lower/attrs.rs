@@ -1,7 +1,7 @@
 //! Lowering of name lookups: globals, attributes, methods, `super()` attributes and imports.
 //!
 //! Ops: `LoadGlobal`, `StoreGlobal`, `DeleteGlobal`, `LoadAttr`, `LoadMethod`, `StoreAttr`,
-//! `DeleteAttr`, `LoadSuperAttr`, `LoadBuildClass`, `ImportName`, `ImportFrom`. They mirror
+//! `InitStore` (`passes::inline_init`'s store into a new instance), `DeleteAttr`, `LoadSuperAttr`, `LoadBuildClass`, `ImportName`, `ImportFrom`. They mirror
 //! CPython's LOAD_GLOBAL (and LOAD_GLOBAL_MODULE, _BUILTIN), STORE_GLOBAL, DELETE_GLOBAL,
 //! LOAD_ATTR (with the low oparg bit clear: the attribute forms, `LoadAttr`; set: the method
 //! forms, `LoadMethod`), STORE_ATTR, DELETE_ATTR, LOAD_SUPER_ATTR, LOAD_BUILD_CLASS, IMPORT_NAME
@@ -15,7 +15,7 @@ use inkwell::AddressSpace;
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
-use crate::hir::imms::{LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrImms};
+use crate::hir::imms::{InitStoreImms, LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrImms};
 use crate::hir::op::{AttrSpec, GlobalSpec, StoreAttrSpec};
 use crate::hir::{FrameState, Instr, Op};
 use crate::ic::{EMBER_IC_EMPTY, EMBER_IC_WAYS};
@@ -137,6 +137,13 @@ impl<'ctx> Lower<'ctx, '_> {
                     }
                 };
                 self.check_int(r, fs)?;
+            }
+            Op::InitStore => {
+                let m = InitStoreImms::of(ins).ok_or_else(unsupported)?;
+                let (obj, v) = (self.val(arg(0))?.into(), self.val(arg(1))?.into());
+                let ran = self.val_any(arg(2))?.into_int_value();
+                let ran = self.b.build_int_z_extend(ran, self.i64c(0).get_type(), "initialised").map_err(llvm)?;
+                self.call("ember_init_store", &[obj, self.i64c(m.index).into(), v, ran.into()])?;
             }
             Op::LoadSuperAttr => {
                 let a: Vec<BasicValueEnum> = vec![

@@ -1,6 +1,6 @@
 //! Lowering of calls and of what makes functions and enters context managers.
 //!
-//! Ops: `Call`, `CallTrivial`, `GuardCallee`, `CallKw`, `CallFunctionEx`, `CallIntrinsic1`, `CallIntrinsic2`, `MakeFunction`,
+//! Ops: `Call`, `CallTrivial`, `GuardCallee`, `AllocInstance`, `CallKw`, `CallFunctionEx`, `CallIntrinsic1`, `CallIntrinsic2`, `MakeFunction`,
 //! `SetFunctionAttribute`, `BeforeWith`, `BeforeAsyncWith`. They mirror CPython's CALL, CALL_KW,
 //! CALL_FUNCTION_EX, CALL_INTRINSIC_1, CALL_INTRINSIC_2, MAKE_FUNCTION, SET_FUNCTION_ATTRIBUTE,
 //! BEFORE_WITH and BEFORE_ASYNC_WITH (which call `__enter__` / `__aenter__`). `Call` and
@@ -12,13 +12,15 @@
 //! an attribute, or a body that only reads and tests, `lower::inline`) in front of it, taken
 //! when `ember_trivial_callee_ok` allows. `GuardCallee` (from `passes::inline_call`) checks
 //! with `ember_inline_callee_ok` that an inlined callee's body may run in place of its call,
-//! and deopts to the call otherwise.
+//! and deopts to the call otherwise. `AllocInstance` (from `passes::inline_init`) makes the
+//! instance of a class call whose `__init__` runs inline after the same checks
+//! (`ember_alloc_instance_ok`, then `ember_alloc_instance`), and deopts to the call otherwise.
 
 use inkwell::values::{BasicValueEnum, PointerValue};
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
-use crate::hir::imms::{CallImms, CallTrivialImms};
+use crate::hir::imms::{AllocInstanceImms, CallImms, CallTrivialImms};
 use crate::hir::op::{CallSpec, TrivialBody};
 use crate::hir::{FrameState, Instr, Op};
 
@@ -159,6 +161,38 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.check_int(done, fs)?;
                 self.b.build_unconditional_branch(body).map_err(llvm)?;
                 self.b.position_at_end(body);
+            }
+            Op::AllocInstance => {
+                let m = AllocInstanceImms::of(ins).ok_or_else(unsupported)?;
+                let code = self.b.build_int_to_ptr(self.bound_imm(m.code)?, self.ptr_t(), "init_code").map_err(llvm)?;
+                let init = self.b.build_int_to_ptr(self.bound_imm(m.init)?, self.ptr_t(), "init").map_err(llvm)?;
+                let cls = self.val(arg(0))?;
+                let version = self.bound_imm(m.version)?;
+                let r = self
+                    .call("ember_alloc_instance_ok", &[self.ts.into(), cls.into(), version.into(), init.into(), code.into()])?
+                    .ok_or_else(|| crate::error::EmberError::Llvm("ember_alloc_instance_ok returned void".into()))?
+                    .into_int_value();
+                let ok = self.b.build_int_compare(inkwell::IntPredicate::NE, r, r.get_type().const_zero(), "init_ok").map_err(llvm)?;
+                self.guard(ok, fs)?;
+                // The arguments (borrowed) where the interpreter's stack holds them at the call,
+                // under them the NULL's slot for the instance: scratch, past the frame's stack
+                // top, the call's vector when eval-breaker work after the allocation makes
+                // `__init__` run as a call (the slot then holds the instance: the stores are
+                // skipped).
+                let args = &ins.args[1..];
+                let base = fs.stack.len().checked_sub(args.len() + 1).ok_or_else(unsupported)?;
+                for (k, a) in args.iter().enumerate() {
+                    let slot = self.stack_slot(base + 1 + k)?;
+                    self.b.build_store(slot, self.val(*a)?).map_err(llvm)?;
+                }
+                let self_slot = self.stack_slot(base)?;
+                let n = self.i64c(args.len() as i64);
+                let obj = self.call_ptr("ember_alloc_instance", &[self.ts.into(), cls.into(), init.into(), self_slot.into(), n.into()])?;
+                self.check_null(obj, fs)?;
+                let ran = self.b.build_load(self.ptr_t(), self_slot, "init_ran").map_err(llvm)?.into_pointer_value();
+                let ran = self.b.build_is_not_null(ran, "initialised").map_err(llvm)?;
+                self.def(ins.results[0], obj);
+                self.def(ins.results[1], ran);
             }
             Op::MakeFunction => self.helper_op(ins, fs, "ember_make_function", &[Pre::Frame], false)?,
             Op::SetFunctionAttribute => self.helper_op(ins, fs, "ember_set_function_attribute", &[], true)?,

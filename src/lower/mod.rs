@@ -700,9 +700,9 @@ fn family(op: Op) -> Option<Family> {
         | ToBool | CompareOp | IsOp | ContainsOp => Family::Operators,
         GuardType | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
         FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall => Family::Arith,
-        LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | DeleteAttr | LoadSuperAttr | LoadBuildClass
-        | ImportName | ImportFrom => Family::Attrs,
-        Call | CallTrivial | GuardCallee | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction
+        LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | InitStore | DeleteAttr | LoadSuperAttr
+        | LoadBuildClass | ImportName | ImportFrom => Family::Attrs,
+        Call | CallTrivial | GuardCallee | AllocInstance | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction
         | SetFunctionAttribute | BeforeWith | BeforeAsyncWith => Family::Calls,
         BinarySubscr | StoreSubscr | StoreSubscrFloat | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList
         | BuildMap | BuildConstKeyMap | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd

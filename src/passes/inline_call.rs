@@ -6,7 +6,7 @@
 //! ([`admissible`]), returning one of them, the call
 //!
 //! ```text
-//! v0 = LoadGlobal<1, 1, 2, 57, 0, 3, 0, 0> @2[]
+//! v0 = LoadGlobal<1, 1, 2, 57, 0, 3, 0, 0, 0, 0> @2[]
 //! v1:opt = PushNull
 //! v2 = LoadFast<0>
 //! v3 = LoadFast<1>

@@ -5,7 +5,7 @@
 //! so a one-argument call of that value with a NULL self:
 //!
 //! ```text
-//! v0 = LoadGlobal<2, 1, 1, 7, 0, 3, 2, 9> @10[]
+//! v0 = LoadGlobal<2, 1, 1, 7, 0, 3, 2, 9, 0, 0> @10[]
 //! v1:opt = PushNull
 //! v3 = Call<1, 3> v0 v1 v2 @20[]
 //! ```

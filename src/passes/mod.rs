@@ -7,6 +7,7 @@ pub mod borrow;
 pub mod box_elim;
 pub mod infer;
 pub mod inline_call;
+pub mod inline_init;
 pub mod inline_trivial;
 pub mod math_call;
 pub mod pure_pop;
@@ -32,7 +33,8 @@ pub struct Pass {
 
 /// The default pipeline, in order.
 pub const PIPELINE: &[Pass] = &[
-    // First: these two consume the callees, which nothing after them reads.
+    // First: these three consume the callees, which nothing after them reads.
+    Pass { name: "inline_init", run: inline_init::run },
     Pass { name: "inline_call", run: inline_call::run },
     Pass { name: "inline_trivial", run: inline_trivial::run },
     Pass { name: "pure_pop", run: pure_pop::run },

@@ -89,13 +89,16 @@ def defined_functions(ns, filename):
     return sorted(seen.items())
 
 
-def both(src, name="f", *, exclude=(), extra_globals=None, warm=None):
+def both(src, name="f", *, exclude=(), extra_globals=None, warm=None, own_code=False):
     """Exec `src` into two fresh namespaces and force-compile, in the second one, every function
     the source defines except the qualnames in `exclude` (those stay interpreted in both).
     Fails the test when Ember refuses one of them. `warm` is an optional list of argument
     tuples: both copies are called with each of them twice *before* compiling, so the
     specialising interpreter fills the inline caches that Ember turns into fast paths (the
-    outcomes of these interpreted calls are compared too). Returns a Pair (fi, fc)."""
+    outcomes of these interpreted calls are compared too). The copies share their code objects,
+    and so their inline caches, unless `own_code` (the source is compiled once for each: a
+    cache that holds a class's type version then holds the copy's own class). Returns a Pair
+    (fi, fc)."""
     ember = _ember()
     filename = f"<ember-diff-{next(_counter)}>"
     linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
@@ -103,7 +106,7 @@ def both(src, name="f", *, exclude=(), extra_globals=None, warm=None):
     ns_i = _namespace(filename, extra_globals)
     ns_c = _namespace(filename, extra_globals)
     exec(code, ns_i)
-    exec(code, ns_c)
+    exec(compile(src, filename, "exec") if own_code else code, ns_c)
     fi, fc = _resolve(ns_i, name), _resolve(ns_c, name)
     for spec in warm or ():
         args, kwargs = _as_args(spec)

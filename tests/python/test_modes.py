@@ -1009,7 +1009,7 @@ def test_log_passes_names_every_pass_with_its_changes_and_time(tmp_path):
     m = re.fullmatch(r"Passes __main__:f: (.*)", lines[i + 1])
     assert m, lines[i + 1]
     passes = [p.split(" ") for p in m.group(1).split(", ")]
-    assert [p[0] for p in passes] == ["inline_call", "inline_trivial", "pure_pop", "unpack_store", "slice_subscr", "infer", "specialize",
+    assert [p[0] for p in passes] == ["inline_init", "inline_call", "inline_trivial", "pure_pop", "unpack_store", "slice_subscr", "infer", "specialize",
                                       "math_call", "infer", "specialize", "infer", "box_elim", "store_float", "borrow"]
     assert all(p[2].endswith("us") for p in passes)
     assert int(passes[6][1]) == 2, "both float operations specialised"
