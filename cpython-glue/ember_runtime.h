@@ -782,6 +782,14 @@ PyObject *ember_inl_global(PyObject *func, PyObject *name, i64 gv, i64 bv, i64 i
 /* `name` looked up in `func`'s globals, then its builtins, when both are exact dicts with str
  * keys only (so the lookup runs no code); NULL otherwise or when absent. */
 PyObject *ember_inl_global_lookup(PyObject *func, PyObject *name);
+/* BINARY_SUBSCR of an exact list or tuple by a non-negative compact int in range: the item,
+ * borrowed from the container (BINARY_SUBSCR_LIST_INT, _TUPLE_INT); NULL for anything else
+ * (which could run code or raise). In the helper bitcode. */
+PyObject *ember_inl_subscr(PyObject *container, PyObject *sub);
+/* CALL_LEN: when `callable` is the builtin len and `obj` an exact list, tuple, dict, str, set
+ * or frozenset of fewer than _PY_NSMALLPOSINTS items, the (immortal) small int of its length;
+ * NULL for anything else (a __len__ would run code). In the helper bitcode. */
+PyObject *ember_inl_len(PyThreadState *ts, PyObject *callable, PyObject *obj);
 /* COMPARE_OP `cmp` (Py_LT..Py_GE): Py_True or Py_False for two exact compact ints
  * (COMPARE_OP_INT), two exact floats (COMPARE_OP_FLOAT) or two exact strs under == or !=
  * (COMPARE_OP_STR); NULL for anything else. In the helper bitcode. */
@@ -1025,7 +1033,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_inl_subscr) X(ember_inl_len) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

@@ -934,6 +934,39 @@ ember_inl_global(PyObject *func, PyObject *name, i64 gv, i64 bv, i64 index)
 }
 
 EMBER_INLINE_HELPER PyObject *
+ember_inl_subscr(PyObject *container, PyObject *sub)
+{
+    /* BINARY_SUBSCR_LIST_INT / _TUPLE_INT's read (Python/bytecodes.c): a non-negative compact
+     * int index in range; the item is borrowed from the container. */
+    if (!PyLong_CheckExact(sub) || !_PyLong_IsNonNegativeCompact((PyLongObject *)sub)) return NULL;
+    Py_ssize_t i = (Py_ssize_t)_PyLong_CompactValue((PyLongObject *)sub);
+    if (PyList_CheckExact(container)) return i < PyList_GET_SIZE(container) ? PyList_GET_ITEM(container, i) : NULL;
+    if (PyTuple_CheckExact(container)) return i < PyTuple_GET_SIZE(container) ? PyTuple_GET_ITEM(container, i) : NULL;
+    return NULL;
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_inl_len(PyThreadState *ts, PyObject *callable, PyObject *obj)
+{
+    /* CALL_LEN's test (the builtin len), then the sizes PyObject_Length reads from the object
+     * itself for these exact types, without running code; the small int is immortal. */
+    if (callable != ts->interp->callable_cache.len) return NULL;
+    Py_ssize_t n;
+    if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj))
+        n = Py_SIZE(obj);
+    else if (PyDict_CheckExact(obj))
+        n = ((PyDictObject *)obj)->ma_used;
+    else if (PyUnicode_CheckExact(obj))
+        n = PyUnicode_GET_LENGTH(obj);
+    else if (PyAnySet_CheckExact(obj))
+        n = PySet_GET_SIZE(obj);
+    else
+        return NULL;
+    if (n >= _PY_NSMALLPOSINTS) return NULL;
+    return (PyObject *)&_PyLong_SMALL_INTS[_PY_NSMALLNEGINTS + n];
+}
+
+EMBER_INLINE_HELPER PyObject *
 ember_inl_compare(PyObject *a, PyObject *b, i64 cmp)
 {
     /* Py_RETURN_RICHCOMPARE (object.h), as long_richcompare and float_richcompare use it; its

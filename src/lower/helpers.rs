@@ -161,6 +161,8 @@ helpers! {
     ember_inl_global_lookup(P, P) -> Ptr;
     ember_inl_compare(P, P, I) -> Ptr;
     ember_inl_truth(P) -> Ptr;
+    ember_inl_subscr(P, P) -> Ptr;
+    ember_inl_len(P, P, P) -> Ptr;
     ember_call_builtin_o(P, P, I) -> Ptr;
     ember_call_builtin_fast(P, P, I) -> Ptr;
     ember_call_len(P, P, I) -> Ptr;

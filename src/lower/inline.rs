@@ -14,7 +14,9 @@
 //! |---|---|
 //! | `LOAD_FAST` of a parameter, `LOAD_CONST`, `COPY`, `POP_TOP`, `RESUME`, `NOP` | the value, or nothing |
 //! | `LOAD_ATTR` (attribute form) | `ember_inl_attr` through the site's own attribute cache |
-//! | `LOAD_GLOBAL` (no NULL) | `ember_inl_global` in the callee's `func_globals` / `func_builtins` |
+//! | `LOAD_GLOBAL` (and its NULL) | `ember_inl_global` in the callee's `func_globals` / `func_builtins` |
+//! | `BINARY_SUBSCR` | `ember_inl_subscr`: an exact list or tuple by a non-negative compact int in range |
+//! | `CALL` quickened to `CALL_LEN` | `ember_inl_len`: the builtin len of an exact list, tuple, dict, str or set, a small int |
 //! | `COMPARE_OP` | `ember_inl_compare`: exact compact ints, exact floats, exact strs (`==`, `!=`) |
 //! | `TO_BOOL` | `ember_inl_truth`: bool, None, exact int, str, list, tuple, dict |
 //! | `UNARY_NOT`, `IS_OP` | a pointer comparison and a select of `True` / `False` |
@@ -29,8 +31,8 @@ use inkwell::IntPredicate;
 
 use super::{llvm, Lower};
 use crate::error::EmberError;
-use crate::hir::imms::{CompareOpImms, LoadAttrImms, LoadGlobalImms};
-use crate::hir::op::GlobalSpec;
+use crate::hir::imms::{CallImms, CompareOpImms, LoadAttrImms, LoadGlobalImms};
+use crate::hir::op::{CallSpec, GlobalSpec};
 use crate::hir::{BlockCall, Function, Instr, Op, Value};
 
 /// Per-body state: the LLVM value of each callee value, the blocks and their phis.
@@ -146,7 +148,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 Some(v)
             }
             Op::LoadGlobal => {
-                let g = LoadGlobalImms::of(ins).filter(|g| !g.push_null).ok_or_else(unsupported)?;
+                let g = LoadGlobalImms::of(ins).ok_or_else(unsupported)?;
                 let name = konst(self, g.name)?;
                 let (gv, bv) = match g.spec {
                     GlobalSpec::Generic => (self.i64c(0), self.i64c(0)),
@@ -162,6 +164,21 @@ impl<'ctx> Lower<'ctx, '_> {
                 let cmp = CompareOpImms::of(ins).ok_or_else(unsupported)?.cmp;
                 let (a, b) = (body.get(arg(0)?)?, body.get(arg(1)?)?);
                 let v = self.call_ptr("ember_inl_compare", &[a.into(), b.into(), self.i64c(cmp as i64).into()])?;
+                self.leave_if_null(v, leave)?;
+                Some(v)
+            }
+            Op::PushNull => Some(self.ptr_t().const_null()),
+            Op::BinarySubscr => {
+                let (c, k) = (body.get(arg(0)?)?, body.get(arg(1)?)?);
+                let v = self.call_ptr("ember_inl_subscr", &[c.into(), k.into()])?;
+                self.leave_if_null(v, leave)?;
+                Some(v)
+            }
+            Op::Call => {
+                // `len(x)` only (`passes::inline_trivial` admits nothing else).
+                CallImms::of(ins).filter(|c| c.spec == CallSpec::Len && c.nargs == 1).ok_or_else(unsupported)?;
+                let (callable, x) = (body.get(arg(0)?)?, body.get(arg(2)?)?);
+                let v = self.call_ptr("ember_inl_len", &[self.ts.into(), callable.into(), x.into()])?;
                 self.leave_if_null(v, leave)?;
                 Some(v)
             }

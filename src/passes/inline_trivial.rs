@@ -103,11 +103,13 @@ fn trivial(f: &Function) -> Option<Returns> {
 /// True when `f`'s body only reads and tests, so that compiled code can evaluate it with every
 /// value borrowed and make the call instead whenever a read or test cannot answer without
 /// running code (`lower::inline`): its instructions are `Resume`, `Nop`, loads of parameters
-/// and constants, `LoadAttr`, `LoadGlobal` without a pushed NULL, `CompareOp`, `ToBool`,
-/// `UnaryNot`, `IsOp`, `Copy` and `PopTop`; its terminators are `ReturnValue`, `ReturnConst`,
-/// `Jump` and the `PopJumpIf*` branches; its blocks form no cycle (no loop, so no eval-breaker
-/// check). Nothing else: no store, call, subscript or arithmetic, which could run code or
-/// raise.
+/// and constants, `LoadAttr`, `LoadGlobal` (and `PushNull`), `BinarySubscr`, a `Call`
+/// quickened to `CALL_LEN` (`len(x)`), `CompareOp`, `ToBool`, `UnaryNot`, `IsOp`, `Copy` and
+/// `PopTop`; its terminators are `ReturnValue`, `ReturnConst`, `Jump` and the `PopJumpIf*`
+/// branches; its blocks form no cycle (no loop, so no eval-breaker check). The lowering
+/// evaluates the subscript only on an exact list or tuple and `len` only of the builtin on an
+/// exact container (`lower::inline`), and makes the call otherwise. Nothing else: no store,
+/// other call or arithmetic, which could run code or raise.
 fn pure(f: &Function) -> bool {
     let ok_instr = |ins: &crate::hir::Instr| match ins.op {
         Op::Resume | Op::Nop | Op::LoadConst | Op::LoadAttr | Op::CompareOp | Op::ToBool | Op::UnaryNot | Op::IsOp => true,
@@ -115,7 +117,10 @@ fn pure(f: &Function) -> bool {
         Op::LoadFast | Op::LoadFastBorrow | Op::LoadFastCheck => {
             ins.imms.first().is_some_and(|&k| k >= 0 && (k as u64) < f.argcount as u64)
         }
-        Op::LoadGlobal => LoadGlobalImms::of(ins).is_some_and(|g| !g.push_null),
+        Op::LoadGlobal => LoadGlobalImms::of(ins).is_some(),
+        Op::PushNull | Op::BinarySubscr => true,
+        // `len(x)`: the interpreter quickened the call to CALL_LEN.
+        Op::Call => CallImms::of(ins).is_some_and(|c| c.spec == CallSpec::Len && c.nargs == 1),
         _ => false,
     };
     let ok_term = |t: &crate::hir::Instr| {

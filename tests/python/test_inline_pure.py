@@ -1,11 +1,14 @@
 """Callee bodies evaluated in place (passes::inline_trivial's pure callees, lower::inline): a
-method that only reads attributes and globals, compares, tests truth and branches runs in the
+method that only reads attributes, globals, list and tuple items and lengths, compares, tests
+truth and branches runs in the
 caller with every value borrowed, and each read or test that cannot answer without running
 code makes the call instead. Every such way out is made to happen in the middle of a hot loop
 and compared with the interpreter (results, exceptions, tracebacks, side effects): a class
 attribute or global changed, rebound or deleted, globals added, operands that are big ints,
 floats, str subclasses, objects with __eq__ or __bool__, attributes deleted, shadowed by a
-property or moved to a __dict__. References are checked too."""
+property or moved to a __dict__, containers of other types, a __len__ or __getitem__ of a
+subclass, an index out of range or not an int, a length too large for a small int, `len`
+rebound. References are checked too."""
 
 import sys
 
@@ -234,7 +237,7 @@ def test_a_callee_that_writes_or_calls_stays_a_call(ember_mod):
     exec("class C:\n"
          "    def __init__(self):\n        self.x = 1\n"
          "    def store(self):\n        self.x = 2\n        return self.x\n"
-         "    def calls(self):\n        return len(self.__dict__) > 0\n"
+         "    def calls(self):\n        return abs(self.x) > 0\n"
          "def f(c, n):\n    for _ in range(n):\n        r = (c.store(), c.calls())\n    return r\n", g)
     c = g["C"]()
     g["f"](c, 10)
@@ -295,3 +298,89 @@ def test_an_inlined_body_on_several_classes_reads_each_ones_layout(ember_mod):
     # Four classes, four entries: once filled, every read of theirs is answered by an entry
     # (ic_slow counts the reads no entry answered).
     assert ember_mod.stats()["ic_slow"] == before
+
+
+SRC_LEN = """
+LOG = []
+
+class Done:
+    def __init__(self, cells):
+        self.cells = cells
+    def already_done(self, i):
+        return len(self.cells[i]) == 1
+    def cell(self, i):
+        return self.cells[i]
+    def count(self):
+        return len(self.cells)
+
+class Sized:
+    def __len__(self):
+        LOG.append("len")
+        return 1
+
+class Cells(list):
+    def __getitem__(self, i):
+        LOG.append("getitem")
+        return list.__getitem__(self, i)
+
+def f(d, n, change=None):
+    out = []
+    for k in range(n):
+        if k == n // 2 and change is not None:
+            change(d)
+        for i in range(3):
+            out.append((d.already_done(i), d.cell(i), d.count()))
+    return out, list(LOG)
+"""
+
+
+def make_done(ns):
+    return ns["Done"]([[1], [1, 2], [3]])
+
+
+def pair_len():
+    return both(SRC_LEN, warm=[(Make(make_done, "Done(cells)"), 40)])
+
+
+def gl(d):
+    return type(d).cell.__globals__
+
+
+def test_len_and_subscript_bodies_are_evaluated_in_place_and_agree(ember_mod):
+    fi, fc = pair_len()
+    hir = ember_mod.dump(fc, "hir")
+    assert hir.count("CallTrivial") == 3, hir
+    run_both(fi, fc, Make(make_done, "Done(cells)"), 300)
+
+
+LEN_CHANGES = {
+    "tuple-cells": lambda d: setattr(d, "cells", ((1,), (1, 2), (3,))),
+    "dict-cells": lambda d: setattr(d, "cells", {0: [1], 1: "ab", 2: {3}}),
+    "str-set-dict-items": lambda d: setattr(d, "cells", ["a", {1, 2}, {3: 4}]),
+    "frozenset-item": lambda d: setattr(d, "cells", [frozenset([1]), (), "xyz"]),
+    "sized-item": lambda d: setattr(d, "cells", [gl(d)["Sized"](), [1], [2]]),
+    "list-subclass": lambda d: setattr(d, "cells", gl(d)["Cells"]([[1], [2], [3]])),
+    "too-short": lambda d: setattr(d, "cells", [[1]]),   # IndexError from the callee
+    "not-sized": lambda d: setattr(d, "cells", [1, 2, 3]),   # TypeError from len
+    "long-item": lambda d: setattr(d, "cells", [list(range(300)), [1], [1]]),   # len 300: not a small int
+    "len-rebound": lambda d: gl(d).__setitem__("len", lambda x: gl(d)["LOG"].append("mylen") or 1),
+    "bool-index": lambda d: gl(d).__setitem__("range", lambda n: [False, True, 2]),
+}
+
+
+@pytest.mark.parametrize("change", list(LEN_CHANGES.values()), ids=list(LEN_CHANGES))
+def test_every_way_out_of_len_and_subscript_agrees(ember_mod, change):
+    fi, fc = pair_len()
+    run_both(fi, fc, Make(make_done, "Done(cells)"), 60, change)
+
+
+def test_len_and_subscript_references(ember_mod):
+    fi, fc = pair_len()
+    cells = [[1], [object()], ("x",)]
+    d = fc.__globals__["Done"](cells)
+    counts = [sys.getrefcount(c) for c in cells]
+    for _ in range(50):
+        r = fc(d, 20)
+    assert [sys.getrefcount(c) for c in cells] == [n + 20 * 1 for n in counts]   # each in r 20 times
+    del r
+    assert [sys.getrefcount(c) for c in cells] == counts
