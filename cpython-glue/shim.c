@@ -2241,6 +2241,7 @@ PyObject *ember_alloc_instance(PyThreadState *ts, PyObject *cls, PyObject *init,
             Py_DECREF(self);
             return NULL;
         }
+        Py_DECREF(res);   /* None */
     }
     return self;
 }
