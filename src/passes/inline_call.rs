@@ -43,10 +43,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::instr;
 use super::specialize::typed_arith;
-use crate::hir::imms::{BinaryOpImms, CallImms, LoadGlobalImms};
-use crate::hir::op::{Arith, CallSpec};
+use super::{instr, GlobalCalls};
+use crate::hir::imms::BinaryOpImms;
+use crate::hir::op::Arith;
 use crate::hir::{Function, Op, Type, Value};
 
 /// The type typed code gives the result of `a k b` on operands of types `ta` and `tb`
@@ -122,38 +122,14 @@ pub fn run(f: &mut Function) -> usize {
             sites.insert(c.site, i);
         }
     }
-    let mut loaded: HashMap<Value, usize> = HashMap::new();
-    let mut nulls: HashSet<Value> = HashSet::new();
-    for b in &f.blocks {
-        for ins in &b.instrs {
-            match (ins.op, &ins.fs) {
-                (Op::LoadGlobal, Some(fs)) if LoadGlobalImms::of(ins).is_some_and(|g| g.push_null) => {
-                    if let Some(&ci) = sites.get(&fs.bc) {
-                        loaded.insert(ins.results[0], ci);
-                    }
-                }
-                (Op::PushNull, _) => {
-                    nulls.insert(ins.results[0]);
-                }
-                _ => {}
-            }
-        }
-    }
-    if loaded.is_empty() {
+    let calls = GlobalCalls::find(f, |_, bc| sites.get(&bc).copied());
+    if calls.is_empty() {
         return 0;
     }
     let mut used: HashSet<usize> = HashSet::new();
     let n = super::expand_instrs(f, |f, ins, out| {
-        let Some(call) = CallImms::of(&ins).filter(|c| c.spec == CallSpec::Generic) else {
-            out.push(ins);
-            return false;
-        };
-        let ci = match (ins.args.first().and_then(|c| loaded.get(c)), ins.args.get(1), &ins.fs) {
-            (Some(&ci), Some(null), Some(_))
-                if nulls.contains(null) && call.nargs >= 0 && call.nargs as u64 == f.callees[ci].body.argcount as u64 =>
-            {
-                ci
-            }
+        let ci = match calls.call_of(&ins) {
+            Some((&ci, nargs)) if nargs == f.callees[ci].body.argcount as u64 => ci,
             _ => {
                 out.push(ins);
                 return false;
@@ -161,13 +137,10 @@ pub fn run(f: &mut Function) -> usize {
         };
         let (code, body) = (f.callees[ci].code, f.callees[ci].body.clone());
         used.insert(ci);
-        let mut at_call = ins.fs.clone().unwrap_or_default();
-        at_call.stack.extend_from_slice(&ins.args);
+        let at_call = super::at_call(&ins);
         let mut inlined = at_call.clone();
         inlined.inlined = Some(vec![]);
-        let mut guard_args = vec![ins.args[0]];
-        guard_args.extend_from_slice(&ins.args[2..]);
-        out.push(instr(Op::GuardCallee, vec![code as i64], guard_args, vec![], Some(at_call)));
+        out.push(instr(Op::GuardCallee, vec![code as i64], super::callable_and_args(&ins), vec![], Some(at_call)));
         let block = &body.blocks[0];
         let ret = block.term.args[0];
         let call_result = ins.results[0];
@@ -204,17 +177,9 @@ pub fn run(f: &mut Function) -> usize {
                 _ => {}
             }
         }
-        // The callee's frame would release the arguments, the call the callable (the NULL
-        // holds nothing).
-        for (k, a) in ins.args.iter().enumerate() {
-            if k != 1 {
-                out.push(instr(Op::PopTop, vec![], vec![*a], vec![], None));
-            }
-        }
+        super::release_call_operands(&ins, out);
         true
     });
-    // The bodies are in place now; later passes have no use for these callees.
-    let callees = std::mem::take(&mut f.callees);
-    f.callees = callees.into_iter().enumerate().filter(|(i, _)| !used.contains(i)).map(|(_, c)| c).collect();
+    super::drop_callees(f, &used);
     n
 }

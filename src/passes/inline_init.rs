@@ -3,7 +3,7 @@
 //! interpreter's `CALL_ALLOC_AND_ENTER_INIT` and of `__init__`'s frame, without the frame.
 //! The shim identifies a global's value as such a class (metaclass `type`, `object.__new__`,
 //! inline values) and sends its `__init__` as the load's callee, with the class's type version
-//! and `__init__`'s address in the load's imm8 and imm9 ([`LoadGlobalImms`]). For
+//! and `__init__`'s address in the load's imm8 and imm9 ([`crate::hir::imms::LoadGlobalImms`]). For
 //!
 //! ```text
 //! class V:
@@ -47,9 +47,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::instr;
-use crate::hir::imms::{CallImms, LoadGlobalImms, StoreAttrImms};
-use crate::hir::op::{CallSpec, StoreAttrSpec};
+use super::{instr, GlobalCalls};
+use crate::hir::imms::StoreAttrImms;
+use crate::hir::op::StoreAttrSpec;
 use crate::hir::{Function, Op, Type, Value};
 
 /// Where a stored value comes from in the caller.
@@ -120,46 +120,23 @@ pub fn run(f: &mut Function) -> usize {
     if !f.speculate || f.callees.is_empty() {
         return 0;
     }
-    // The global loads of a class whose `__init__` can be inlined: loaded value → (callee
-    // index, its stores, the load's immediates).
+    // The global loads of a class whose `__init__` can be inlined: its callee index, its
+    // stores, the load's immediates.
     let mut sites: HashMap<u32, usize> = HashMap::new();
     for (i, c) in f.callees.iter().enumerate() {
         sites.insert(c.site, i);
     }
-    let mut loaded: HashMap<Value, (usize, Vec<Store>, LoadGlobalImms)> = HashMap::new();
-    let mut nulls: HashSet<Value> = HashSet::new();
-    for b in &f.blocks {
-        for ins in &b.instrs {
-            match (ins.op, &ins.fs) {
-                (Op::LoadGlobal, Some(fs)) => {
-                    let Some(g) = LoadGlobalImms::of(ins).filter(|g| g.push_null && g.class_version != 0 && g.init != 0) else { continue };
-                    let Some(&ci) = sites.get(&fs.bc) else { continue };
-                    if let Some(stores) = admissible(&f.callees[ci].body, g.class_version) {
-                        loaded.insert(ins.results[0], (ci, stores, g));
-                    }
-                }
-                (Op::PushNull, _) => {
-                    nulls.insert(ins.results[0]);
-                }
-                _ => {}
-            }
-        }
-    }
-    if loaded.is_empty() {
+    let calls = GlobalCalls::find(f, |g, bc| {
+        let &ci = sites.get(&bc).filter(|_| g.class_version != 0 && g.init != 0)?;
+        admissible(&f.callees[ci].body, g.class_version).map(|stores| (ci, stores, *g))
+    });
+    if calls.is_empty() {
         return 0;
     }
     let mut used: HashSet<usize> = HashSet::new();
     let n = super::expand_instrs(f, |f, ins, out| {
-        let Some(call) = CallImms::of(&ins).filter(|c| c.spec == CallSpec::Generic) else {
-            out.push(ins);
-            return false;
-        };
-        let (ci, stores, g) = match (ins.args.first().and_then(|c| loaded.get(c)), ins.args.get(1), &ins.fs) {
-            (Some((ci, stores, g)), Some(null), Some(_))
-                if nulls.contains(null) && call.nargs >= 0 && call.nargs as u64 + 1 == f.callees[*ci].body.argcount as u64 =>
-            {
-                (*ci, stores.clone(), *g)
-            }
+        let (ci, stores, g) = match calls.call_of(&ins) {
+            Some(((ci, stores, g), nargs)) if nargs + 1 == f.callees[*ci].body.argcount as u64 => (*ci, stores.clone(), *g),
             _ => {
                 out.push(ins);
                 return false;
@@ -171,13 +148,10 @@ pub fn run(f: &mut Function) -> usize {
             let body = &f.callees[ci].body;
             body.consts.iter().enumerate().map(|(k, &c)| (c, body.const_type(k as i64))).collect()
         };
-        let mut at_call = ins.fs.clone().unwrap_or_default();
-        at_call.stack.extend_from_slice(&ins.args);
         let obj = ins.results[0];
         let done = f.new_value(Type::CBool);
-        let mut alloc_args = vec![ins.args[0]];
-        alloc_args.extend_from_slice(&ins.args[2..]);
-        out.push(instr(Op::AllocInstance, vec![code, g.class_version, g.init], alloc_args, vec![obj, done], Some(at_call)));
+        let alloc_args = super::callable_and_args(&ins);
+        out.push(instr(Op::AllocInstance, vec![code, g.class_version, g.init], alloc_args, vec![obj, done], Some(super::at_call(&ins))));
         for s in &stores {
             match s.value {
                 Source::Param(k) => out.push(instr(Op::InitStore, vec![s.index], vec![obj, ins.args[1 + k], done], vec![], None)),
@@ -191,16 +165,10 @@ pub fn run(f: &mut Function) -> usize {
                 }
             }
         }
-        // `__init__`'s frame would release the arguments, the call the class (the NULL holds
-        // nothing).
-        for (k, a) in ins.args.iter().enumerate() {
-            if k != 1 {
-                out.push(instr(Op::PopTop, vec![], vec![*a], vec![], None));
-            }
-        }
+        // `__init__`'s frame would release the arguments, the call the class.
+        super::release_call_operands(&ins, out);
         true
     });
-    let callees = std::mem::take(&mut f.callees);
-    f.callees = callees.into_iter().enumerate().filter(|(i, _)| !used.contains(i)).map(|(_, c)| c).collect();
+    super::drop_callees(f, &used);
     n
 }

@@ -16,9 +16,11 @@ pub mod specialize;
 pub mod store_float;
 pub mod unpack_store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::EmberError;
+use crate::hir::imms::{CallImms, LoadGlobalImms};
+use crate::hir::op::CallSpec;
 use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
 
 /// One HIR pass: its name (for logs and filetests) and its entry point, which returns the
@@ -196,4 +198,80 @@ pub(crate) fn fuse_runs(f: &mut Function, mut fuse: impl FnMut(&[Instr], usize) 
         b.instrs = out;
     }
     fused
+}
+
+/// The calls of values loaded from globals, for the passes that put a callee's work in place
+/// of such a call (`inline_call`, `inline_init`): the values of the `LoadGlobal`s that push a
+/// NULL, have a frame state and that the pass picked, and the NULLs.
+pub(crate) struct GlobalCalls<T> {
+    loaded: HashMap<Value, T>,
+    nulls: HashSet<Value>,
+}
+
+impl<T> GlobalCalls<T> {
+    /// Scans `f`: `pick` gets each such load, its immediates and its code unit (the site of
+    /// the callee the shim sent with it), and answers what the pass keeps for its calls.
+    pub(crate) fn find(f: &Function, mut pick: impl FnMut(&LoadGlobalImms, u32) -> Option<T>) -> Self {
+        let mut loaded = HashMap::new();
+        let mut nulls = HashSet::new();
+        for ins in f.blocks.iter().flat_map(|b| &b.instrs) {
+            match (ins.op, &ins.fs) {
+                (Op::LoadGlobal, Some(fs)) => {
+                    if let Some(t) = LoadGlobalImms::of(ins).filter(|g| g.push_null).and_then(|g| pick(&g, fs.bc)) {
+                        loaded.insert(ins.results[0], t);
+                    }
+                }
+                (Op::PushNull, _) => {
+                    nulls.insert(ins.results[0]);
+                }
+                _ => {}
+            }
+        }
+        GlobalCalls { loaded, nulls }
+    }
+
+    /// True when no load was picked.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.loaded.is_empty()
+    }
+
+    /// When `ins` is a generic `Call` (with a frame state) of a picked value and its NULL,
+    /// without keywords: what was picked for the load, and the call's argument count.
+    pub(crate) fn call_of(&self, ins: &Instr) -> Option<(&T, u64)> {
+        let call = CallImms::of(ins).filter(|c| c.spec == CallSpec::Generic)?;
+        let nargs = u64::try_from(call.nargs).ok()?;
+        match (ins.args.first().and_then(|c| self.loaded.get(c)), ins.args.get(1), &ins.fs) {
+            (Some(t), Some(null), Some(_)) if self.nulls.contains(null) => Some((t, nargs)),
+            _ => None,
+        }
+    }
+}
+
+/// The frame state of call `ins` with its operands on the stack: where a check in front of
+/// an inlined callee deopts to, so that the interpreter makes the call.
+pub(crate) fn at_call(ins: &Instr) -> FrameState {
+    let mut fs = ins.fs.clone().unwrap_or_default();
+    fs.stack.extend_from_slice(&ins.args);
+    fs
+}
+
+/// Call `ins`'s callable and arguments, without the NULL between them.
+pub(crate) fn callable_and_args(ins: &Instr) -> Vec<Value> {
+    ins.args.iter().enumerate().filter(|&(k, _)| k != 1).map(|(_, a)| *a).collect()
+}
+
+/// Appends the releases of call `ins`'s callable and arguments to `out`, where the callee's
+/// body replaced the call: the callee's frame would release the arguments, the call the
+/// callable (the NULL holds nothing).
+pub(crate) fn release_call_operands(ins: &Instr, out: &mut Vec<Instr>) {
+    for a in callable_and_args(ins) {
+        out.push(instr(Op::PopTop, vec![], vec![a], vec![], None));
+    }
+}
+
+/// Drops `f`'s callees whose index is in `used`: their bodies are in place now, and later
+/// passes have no use for them.
+pub(crate) fn drop_callees(f: &mut Function, used: &HashSet<usize>) {
+    let callees = std::mem::take(&mut f.callees);
+    f.callees = callees.into_iter().enumerate().filter(|(i, _)| !used.contains(i)).map(|(_, c)| c).collect();
 }
