@@ -19,11 +19,13 @@ modules which do not need the JIT (test_bench_stats.py) do not depend on it bein
 from __future__ import annotations
 
 import copy
+import gc
 import itertools
 import linecache
 import math
 import os
 import re
+import signal
 import sys
 import traceback
 import types
@@ -345,6 +347,68 @@ def traced(run, names):
         sys.settrace(None)
     return r, events
 
+
+
+def collections_seen(f, arg, snapshot):
+    """Calls f(arg) with the collector's threshold at 1, so that tracked allocations schedule
+    collections, which run at the next eval-breaker check; a gc callback appends
+    `snapshot(frame)` of the frame that was current when each collection started. Returns
+    (f's result, the snapshots)."""
+    seen = []
+
+    def callback(phase, info):
+        if phase == "start":
+            seen.append(snapshot(sys._getframe(1)))
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.callbacks.append(callback)
+    gc.set_threshold(1)
+    try:
+        r = f(arg)
+    finally:
+        gc.set_threshold(*old)
+        gc.callbacks.remove(callback)
+    return r, seen
+
+
+class SignalStop(Exception):
+    """What `signal_landings`' handler raises."""
+
+
+def signal_landings(f, arg, caller, callee, call_line, first_line, tries):
+    """Calls f(arg) up to `tries` times, each with a SIGALRM handler that raises SignalStop in
+    the frame it interrupts when that is `caller`'s or `callee`'s, until it has raised in
+    both. A raise in `callee` must have the interpreter's traceback: `caller`'s entry at
+    `call_line`, then `callee`'s at `first_line` (its RESUME). Returns the names of the frames
+    it raised in."""
+    def handler(signum, frame):
+        # Only in the test's own code: a collection's callbacks (hypothesis has one) run
+        # Python code too, and an exception there would be unraisable. Try again soon.
+        if frame is not None and frame.f_code.co_name in (caller, callee):
+            raise SignalStop
+        signal.setitimer(signal.ITIMER_REAL, 0.0005)
+
+    old = signal.signal(signal.SIGALRM, handler)
+    where = set()
+    try:
+        for _ in range(tries):
+            signal.setitimer(signal.ITIMER_REAL, 0.0005)
+            try:
+                f(arg)
+            except SignalStop as e:
+                # The frame the handler interrupted, and its caller.
+                tb = [(t.name, t.lineno) for t in traceback.extract_tb(e.__traceback__) if t.name != "handler"]
+                assert tb[-1][0] in (callee, caller), tb
+                if tb[-1][0] == callee:
+                    assert tb[-2:] == [(caller, call_line), (callee, first_line)], tb
+                where.add(tb[-1][0])
+            if where == {callee, caller}:
+                break
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    return where
 
 def same_float(a, b):
     """Equality for floats that treats two nans as equal and tells -0.0 from 0.0."""

@@ -5,15 +5,11 @@ the body, an overflow, a zero divisor, a rebound global, a replaced __code__, tr
 recursion limit) is made to happen in the middle of a hot loop, and result, exception, traceback
 and tracer events are compared with the interpreter. References are checked too."""
 
-import ctypes
-import gc
 import sys
-import threading
-import traceback
 
 import pytest
 
-from conftest import both, run_both, traced
+from conftest import both, collections_seen, run_both, signal_landings, traced
 
 SRC = """
 import sys
@@ -193,43 +189,18 @@ def f(n):
 """
 
 
-def run_with_collections(f):
-    """Calls f(40) with a collection scheduled by every two tracked allocations; a gc callback
-    records the function whose frame was current when each collection ran."""
-    seen = []
-
-    def callback(phase, info):
-        if phase == "start":
-            seen.append(sys._getframe(1).f_code.co_name)
-
-    old = gc.get_threshold()
-    gc.collect()
-    gc.callbacks.append(callback)
-    gc.set_threshold(1)
-    try:
-        r = f(40)
-    finally:
-        gc.set_threshold(*old)
-        gc.callbacks.remove(callback)
-    return r, seen
-
-
 def test_pending_work_at_an_inlined_call_runs_in_a_frame_of_the_callee(ember_mod):
     """A collection scheduled just before the call runs at the callee's RESUME in the
     interpreter, with the callee's frame current; compiled code runs it in a frame of the
     callee pushed for the purpose (ember_rt_inline_pending), without a deopt."""
     fi, fc = both(GC_SRC, warm=[(50,)] * 3)
     assert "GuardCallee" in ember_mod.dump(fc, "hir")
-    ri, si = run_with_collections(fi)
+    ri, si = collections_seen(fi, 40, lambda fr: fr.f_code.co_name)
     deopts = ember_mod.stats()["deopts"]
-    rc, sc = run_with_collections(fc)
+    rc, sc = collections_seen(fc, 40, lambda fr: fr.f_code.co_name)
     assert ember_mod.stats()["deopts"] == deopts
     assert ri == rc and si == sc
     assert si.count("eval_A") >= 30, si
-
-
-class Stop(Exception):
-    pass
 
 
 def test_an_exception_from_pending_work_at_an_inlined_call_has_the_callees_entry(ember_mod):
@@ -237,34 +208,7 @@ def test_an_exception_from_pending_work_at_an_inlined_call_has_the_callees_entry
     first line (its traceback entry, then the caller's at the call), as the interpreter raises
     it from the callee's RESUME; at the loop's own check it raises from the caller. Signals
     land at either, so the test repeats until it has seen both (each about half the time)."""
-    import signal
     fi, fc = both(GC_SRC, warm=[(50,)] * 3)
     first = fc.__globals__["eval_A"].__code__.co_firstlineno
-
-    def handler(signum, frame):
-        # Only in the test's own code: a collection's callbacks (hypothesis has one) run
-        # Python code too, and an exception there would be unraisable. Try again soon.
-        if frame is not None and frame.f_code.co_name in ("f", "eval_A"):
-            raise Stop
-        signal.setitimer(signal.ITIMER_REAL, 0.0005)
-
-    old = signal.signal(signal.SIGALRM, handler)
-    where = set()
-    try:
-        for _ in range(200):
-            signal.setitimer(signal.ITIMER_REAL, 0.0005)
-            try:
-                fc(10 ** 7)
-            except Stop as e:
-                # The frame the handler interrupted, and its caller.
-                tb = [(t.name, t.lineno) for t in traceback.extract_tb(e.__traceback__) if t.name != "handler"]
-                assert tb[-1][0] in ("eval_A", "f"), tb
-                if tb[-1][0] == "eval_A":
-                    assert tb[-2:] == [("f", first + 8), ("eval_A", first)], tb
-                where.add(tb[-1][0])
-            if where == {"eval_A", "f"}:
-                break
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    where = signal_landings(fc, 10 ** 7, "f", "eval_A", first + 8, first, 200)
     assert where == {"eval_A", "f"}, where

@@ -6,14 +6,11 @@ __setattr__ defined, tracing, the recursion limit) is made to happen in the midd
 loop, and result, exception, traceback, tracer events, gc callbacks and references are compared
 with the interpreter."""
 
-import gc
-import signal
 import sys
-import traceback
 
 import pytest
 
-from conftest import both, run_both, traced
+from conftest import both, collections_seen, run_both, signal_landings, traced
 
 SRC = """
 class V:
@@ -243,28 +240,10 @@ def f(n):
 """
 
 
-def run_with_collections(f):
-    """Calls f(40) with a collection scheduled by every tracked allocation; a gc callback
-    records the frame that was current when each collection ran: its function, its locals'
-    names and whether `self` had attributes yet."""
-    seen = []
-
-    def callback(phase, info):
-        if phase == "start":
-            fr = sys._getframe(1)
-            loc = fr.f_locals
-            seen.append((fr.f_code.co_name, sorted(loc), dict(vars(loc["self"])) if "self" in loc else None))
-
-    old = gc.get_threshold()
-    gc.collect()
-    gc.callbacks.append(callback)
-    gc.set_threshold(1)
-    try:
-        r = f(40)
-    finally:
-        gc.set_threshold(*old)
-        gc.callbacks.remove(callback)
-    return r, seen
+def frame_and_self(fr):
+    """The frame's function, its locals' names and whether `self` had attributes yet."""
+    loc = fr.f_locals
+    return fr.f_code.co_name, sorted(loc), dict(vars(loc["self"])) if "self" in loc else None
 
 
 def test_a_collection_the_allocation_schedules_runs_in_a_frame_of_init(ember_mod):
@@ -274,16 +253,12 @@ def test_a_collection_the_allocation_schedules_runs_in_a_frame_of_init(ember_mod
     deopt."""
     fi, fc = both(GC_SRC, warm=[(50,)] * 3, own_code=True)
     assert "AllocInstance" in ember_mod.dump(fc, "hir")
-    ri, si = run_with_collections(fi)
+    ri, si = collections_seen(fi, 40, frame_and_self)
     deopts = ember_mod.stats()["deopts"]
-    rc, sc = run_with_collections(fc)
+    rc, sc = collections_seen(fc, 40, frame_and_self)
     assert ember_mod.stats()["deopts"] == deopts
     assert ri == rc and si == sc
     assert si.count(("__init__", ["i", "nxt", "self"], {})) >= 15, si
-
-
-class Stop(Exception):
-    pass
 
 
 def test_an_exception_from_pending_work_at_the_call_has_inits_entry(ember_mod):
@@ -294,30 +269,5 @@ def test_an_exception_from_pending_work_at_the_call_has_inits_entry(ember_mod):
     fi, fc = both(GC_SRC, warm=[(50,)] * 3, own_code=True)
     assert "AllocInstance" in ember_mod.dump(fc, "hir")
     first = fc.__globals__["Node"].__init__.__code__.co_firstlineno
-
-    def handler(signum, frame):
-        # Only in the test's own code (a collection's callbacks run Python code too, where an
-        # exception would be unraisable). Try again soon.
-        if frame is not None and frame.f_code.co_name in ("f", "__init__"):
-            raise Stop
-        signal.setitimer(signal.ITIMER_REAL, 0.0005)
-
-    old = signal.signal(signal.SIGALRM, handler)
-    where = set()
-    try:
-        for _ in range(300):
-            signal.setitimer(signal.ITIMER_REAL, 0.0005)
-            try:
-                fc(10 ** 7)
-            except Stop as e:
-                tb = [(t.name, t.lineno) for t in traceback.extract_tb(e.__traceback__) if t.name != "handler"]
-                assert tb[-1][0] in ("__init__", "f"), tb
-                if tb[-1][0] == "__init__":
-                    assert tb[-2:] == [("f", first + 7), ("__init__", first)], tb
-                where.add(tb[-1][0])
-            if where == {"__init__", "f"}:
-                break
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    where = signal_landings(fc, 10 ** 7, "f", "__init__", first + 7, first, 300)
     assert where == {"__init__", "f"}, where
