@@ -92,6 +92,8 @@ static int watcher_id = -1;
 static uint64_t total_compile_ns;
 static long n_compiled, n_refused;
 static long n_cache_loaded, n_cache_stored, n_cache_rejected;   /* what the code cache did (EmberCacheUse) */
+static uint64_t n_samples_compiled;   /* samples (weighted, as CodeInfo.samples) of the functions compiled or
+                                       * loaded in this process, before and after their install */
 static long n_cache_missed;           /* load-only requests that found no cached code (warm start) */
 static char *cache_dir;             /* the code cache's directory (set_cache), NULL: off */
 static uint64_t cache_max_bytes;    /* its size cap */
@@ -828,6 +830,7 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
     info->handle = out->handle;
     info->code_size = out->code_size;
     info->state = 1;
+    n_samples_compiled += info->samples;
     total_compile_ns += out->compile_ns;
     n_compiled++;
     n_cache_stored += out->cache == EMBER_CACHE_USE_STORED || out->cache == EMBER_CACHE_USE_REJECTED;
@@ -1026,6 +1029,7 @@ static atomic_int sample_scheduled;    /* a take_sample call is queued */
 static pthread_mutex_t sampler_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sampler_wake;    /* CLOCK_MONOTONIC; signalled by sampler_stop */
 static uint64_t n_samples;             /* samples taken */
+static uint64_t n_samples_handed;      /* samples of the functions precompile_write handed on */
 static uint64_t n_trampolines_opened;  /* open_trampoline calls that cleared a version */
 static uint64_t warm_program_samples;  /* samples of an earlier run of this program (shim_warm_start); 0: none */
 static int first_compile_asked;        /* a compile (not a load-only request) was asked for */
@@ -1472,6 +1476,7 @@ static int take_sample(void *unused)
         int from_c = f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK;
         info->samples += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
         if (info->state != 1) break;
+        n_samples_compiled += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
         /* Compiled, yet running here: a function object made before the install (watch leaves
          * functions already on the trampoline, or parked, alone), a frame that started in the
          * interpreter (OSR moves it at its next backward jump; in compiled code, the events
@@ -2999,24 +3004,36 @@ static PyObject *shim_set_auto(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* warm_start(samples): the program this process runs (its script or module) ran compiled code
- * in an earlier process, which took `samples` samples in all (ember._cli, docs/compilation.md).
- * The compiler's load starts now on the loader thread, beside the program's start-up, so that a
- * function an earlier process compiled is loaded from the cache at its first samples (a
- * load-only request, take_sample); compiles are still priced as in a first run, and the
- * generator hook's tax on the earlier run's length. Cost policy only; a no-op otherwise. */
+/* warm_start(samples, paying): the program this process runs (its script or module) ran compiled
+ * code in an earlier process, which took `samples` samples in all, `paying` of them in compiled
+ * code or in functions it handed to be compiled for later runs (ember._cli, docs/compilation.md).
+ * When those save at least EMBER_COST_WARM_START_US at EMBER_SAVING_PERCENT, the compiler's load
+ * starts now on the loader thread, beside the program's start-up, so that a function an earlier
+ * process compiled is loaded from the cache at its first samples (a load-only request,
+ * take_sample); compiles are still priced as in a first run, and the generator hook's tax on the
+ * earlier run's length. Otherwise the run is priced as a first run (the hot markers still make
+ * cached functions cheap). Cost policy only; a no-op otherwise. Returns True when the warm start
+ * is taken. */
 static int backend_async(void);
 
-static PyObject *shim_warm_start(PyObject *self, PyObject *arg)
+static PyObject *shim_warm_start(PyObject *self, PyObject *args)
 {
-    unsigned long long n = PyLong_AsUnsignedLongLong(arg);
-    if (n == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-    if (!cost_policy || !ember_enabled || !cache_dir || n == 0) Py_RETURN_NONE;
+    unsigned long long n, paying;
+    if (!PyArg_ParseTuple(args, "KK:warm_start", &n, &paying)) return NULL;
+    if (!cost_policy || !ember_enabled || !cache_dir || n == 0) Py_RETURN_FALSE;
+    uint64_t need = (EMBER_COST_WARM_START_US * 100 + EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT - 1) /
+                    (EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT);
+    if (paying < need) {
+        ember_log("Ember: no warm start: an earlier run of this program spent %llu of its %llu samples in "
+                  "compiled code or in functions compiled for later runs, fewer than the %llu that pay for "
+                  "loading the compiler at start-up", paying, n, (unsigned long long)need);
+        Py_RETURN_FALSE;
+    }
     warm_program_samples = n;
     ember_log("Ember: warm start: an earlier run of this program ran compiled code (%llu samples); "
               "the compiler loads now", n);
     (void)backend_async();
-    Py_RETURN_NONE;
+    Py_RETURN_TRUE;
 }
 
 static PyObject *shim_set_auto_cost(PyObject *self, PyObject *unused)
@@ -3133,7 +3150,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i,s:K}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i,s:K,s:K,s:K}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -3146,7 +3163,9 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "cache_rejected", n_cache_rejected, "deopts", n_deopts, "recompiles", n_recompiles, "handoffs", n_handoffs, "osr_arms", n_osr_arms,
                          "cache_missed", n_cache_missed, "warm_start", warm_program_samples ? Py_True : Py_False,
                          "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "precompile_kept", precompile_count(),
-                         "trampolines_opened", (unsigned long long)n_trampolines_opened);
+                         "trampolines_opened", (unsigned long long)n_trampolines_opened,
+                         "samples_compiled", (unsigned long long)n_samples_compiled,
+                         "samples_handed", (unsigned long long)n_samples_handed);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later
@@ -3270,9 +3289,11 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *fh = fopen(tmp, "wb");
     int ok = fh != NULL && fwrite(EMBER_PRECOMPILE_MAGIC, EMBER_PRECOMPILE_MAGIC_BYTES, 1, fh) == 1;
+    uint64_t handed = 0;
     for (int i = 0; ok && i < pre_used; i++) {
         PrecompileWire *w = &pre_wires[i];
         if (!w->wire) continue;
+        if (w->info) handed += w->info->samples;
         uint32_t ml = (uint32_t)strlen(w->marker);
         uint64_t wl = w->len;
         ok = fwrite(&ml, sizeof ml, 1, fh) == 1 && (ml == 0 || fwrite(w->marker, ml, 1, fh) == 1) &&
@@ -3290,6 +3311,7 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
         unlink(tmp);
         Py_RETURN_NONE;
     }
+    n_samples_handed += handed;
     ember_log("Ember: %d functions that stayed interpreted go to %s, to be compiled for later runs", n, path);
     return PyUnicode_FromString(path);
 }
@@ -3618,8 +3640,9 @@ static PyMethodDef methods[] = {
     {"set_auto_cost", shim_set_auto_cost, METH_NOARGS, "Compile where it pays: sampled interpreted time "
      "against estimated compile cost (starts the sampler thread)."},
     {"stop_sampler", shim_stop_sampler, METH_NOARGS, "Stop the cost policy's sampler thread (at exit)."},
-    {"warm_start", shim_warm_start, METH_O, "warm_start(samples): the program ran compiled code before (in a "
-     "run of `samples` samples): load the compiler now, in the background."},
+    {"warm_start", shim_warm_start, METH_VARARGS, "warm_start(samples, paying): the program ran compiled code before "
+     "(in a run of `samples` samples, `paying` of them in compiled code or in functions compiled for later runs): "
+     "load the compiler now, in the background, when those pay for it; True when it does."},
     {"sampler_after_fork", shim_sampler_after_fork, METH_NOARGS, "Restart the sampler thread in a forked child."},
     {"before_fork", shim_before_fork, METH_NOARGS, "Before fork(): finish the compiler's loader thread and "
      "stop the sampler thread."},

@@ -209,6 +209,26 @@
 #define EMBER_COST_FIRST_COMPILE_US 40000
 
 /**
+ * What a warm start that brings nothing costs the program (µs): the compiler loaded at start-up
+ * (libember.so is 57 MB with LLVM linked in; its load on the loader thread contends with the
+ * program's own start-up for the dynamic loader's lock and the disk), then every function with a
+ * hot marker loaded at its first sample however little it runs, and at exit the functions of
+ * 2-3 samples that a process with the compiler loaded keeps for precompilation. Measured on the
+ * 2-CPU VM in deltablue's 84 ms process, whose program key (the benchmark driver's) carried a
+ * marker from other benchmarks' runs: +7.6 ms [+5.1, +10.8] over the interpreter against +0.8 ms
+ * [-1.0, +2.9] without the warm start (16 interleaved runs each, median difference, 95 %
+ * bootstrap interval). A warm start is taken only when the earlier run's paying samples (those of
+ * the functions it compiled or loaded, before and after, plus those of the functions it handed
+ * on to be compiled for later runs) save at least this much at [`EMBER_SAVING_PERCENT`]:
+ * `paying * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100 >= EMBER_COST_WARM_START_US`,
+ * 6 samples (shim.c `shim_warm_start`). Without that test such a run (4 paying samples of 13:
+ * some cached import machinery) left a marker, and every later run of the program took a warm
+ * start for nothing and left the marker again. nbody's and spectral_norm's runs, which a warm
+ * start makes 1.1-1.3x faster, have 9-24 paying samples.
+ */
+#define EMBER_COST_WARM_START_US 7000
+
+/**
  * Cost of a function the persistent code cache most likely holds (µs): one that left a hot
  * marker in the cache (shim.c `cache_warm`) because an earlier process compiled it. Loading
  * from the cache took 0.1–0.7 ms per function (`make test-cpython-cache`: 10.4 s for 18,125

@@ -272,6 +272,10 @@ def stats():
     - ``compiled`` / ``refused``: functions compiled and refused; ``compile_ms``: their total
       compile time in ms (on whichever thread compiled them);
     - ``samples``: the cost policy's samples (one per 5 ms of running Python code);
+      ``samples_compiled``: those of the functions compiled or loaded (before and after, weighted
+      as the cost model weighs them); ``samples_handed``: those of the functions handed at exit
+      to be compiled for later runs (the two are what a warm start of the next run is priced
+      on);
     - ``background``: compiles go to the compile thread; ``queued``: compiles handed to it;
       ``bg_queued`` / ``bg_max_queued``: its queue length now and at most; ``bg_dropped``:
       compiles dropped from a full queue (under ``EMBER_AUTO=N`` submitted again as finished
@@ -279,8 +283,9 @@ def stats():
       later sample); ``bg_cancelled``: compiles withdrawn because their code object died;
     - ``cache_loaded`` / ``cache_stored`` / ``cache_rejected``: code-cache entries used, written,
       and found truncated, corrupt or foreign (deleted, never run); ``warm_start``: an earlier
-      run of this program (``python -m ember``'s script or module) ran compiled code, so the
-      compiler loaded at start-up; ``cache_missed``: its load-only requests that found no
+      run of this program (``python -m ember``'s script or module) spent enough samples in
+      compiled code (or in functions compiled for later runs) to pay for loading the compiler
+      at start-up, so it loaded then; ``cache_missed``: its load-only requests that found no
       cached code (the profile was not yet the cached code's);
     - ``osr``: interpreted frames moved into compiled code at a loop header; ``osr_arms``: code
       objects whose loops were armed for that;

@@ -58,15 +58,27 @@ def _warm_start(program):
     path = _program_marker(program)
     if path is None:
         return
-    try:
-        with open(path) as fh:
-            samples = int(fh.read().split()[1])
-    except (OSError, ValueError, IndexError, UnicodeDecodeError):
-        samples = 0
-    if 0 < samples < 1 << 40:   # anything else is not a marker this code wrote
-        ember._shim.warm_start(samples)
+    marker = _read_marker(path)
+    samples, paying = marker.get("samples", 0), marker.get("paying", 0)
+    if 0 < samples < 1 << 40 and 0 <= paying <= samples:   # anything else is not a marker this code wrote
+        ember._shim.warm_start(samples, paying)
     import atexit
     atexit.register(_at_exit, path)
+
+
+def _read_marker(path):
+    """The counts of the warm-start marker at `path` (``samples N`` and ``paying M`` lines, see
+    _remember_program) as a dict; empty when it is missing or not one this code wrote (a marker of
+    an older Ember, with no ``paying`` line, then reads as paying 0: no warm start)."""
+    counts = {}
+    try:
+        with open(path) as fh:
+            for line in fh:
+                key, _, value = line.partition(" ")
+                counts[key] = int(value)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return counts
 
 
 def _at_exit(path):
@@ -107,15 +119,19 @@ def _precompile_later():
 def _remember_program(path, precompiling=False):
     """At exit: leaves the warm-start marker at `path` if this process ran compiled code
     (compiled or loaded a function) or handed functions to be compiled for later runs; best
-    effort, written whole (a temporary file renamed)."""
+    effort, written whole (a temporary file renamed). It holds the run's samples and its
+    *paying* samples: those of the functions it compiled or loaded plus those of the functions handed on, which
+    the next run's warm start is priced on (ember._shim.warm_start)."""
     s = ember.stats()
     if s.get("compiled", 0) + s.get("cache_loaded", 0) == 0 and not precompiling:
         return
+    samples = s.get("samples", 0)
+    paying = min(samples, s.get("samples_compiled", 0) + s.get("samples_handed", 0))
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "w") as fh:
-            fh.write(f"samples {s.get('samples', 0)}\n")
+            fh.write(f"samples {samples}\npaying {paying}\n")
         os.replace(tmp, path)
     except OSError:
         try:

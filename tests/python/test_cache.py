@@ -353,6 +353,38 @@ def test_a_warm_start_loads_the_code_an_earlier_run_compiled_at_once(tmp_path):
     assert 0 < second < first, (second, first, err)
 
 
+def test_a_warm_start_is_taken_only_when_the_earlier_runs_compiled_code_pays_for_it(tmp_path):
+    """The marker holds the earlier run's samples and its paying samples (in compiled code, or
+    in functions handed on to be compiled for later runs). A warm start's early load of the
+    compiler, and everything it then loads, costs the program about 7 ms, so a marker whose paying
+    samples save less than EMBER_COST_WARM_START_US gives no warm start (logged), and a run that stays as short as
+    that, compiling nothing, then loads no compiler at all; one with enough takes it. The
+    2-second run's marker says most of its samples were in compiled code."""
+    cache = tmp_path / "cache"
+    (tmp_path / "w.py").write_text(WARM)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
+    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
+    assert first > 0, err
+    marker = next((cache / "programs").iterdir())
+    counts = dict(line.split() for line in marker.read_text().splitlines())
+    samples, paying = int(counts["samples"]), int(counts["paying"])
+    assert samples > 200 and samples - first - 40 <= paying <= samples, (samples, paying, first)
+    for paying, taken in ((0, False), (5, False), (6, True), (400, True)):
+        marker.write_text(f"samples 400\npaying {paying}\n")
+        _, warm, _, _, err = _warm_run(tmp_path, env, 0.01, "int")
+        assert warm == taken, (paying, err)
+        if taken:
+            assert "Ember: warm start: an earlier run of this program ran compiled code (400 samples)" in err, err
+        else:
+            assert (f"Ember: no warm start: an earlier run of this program spent {paying} of its 400 samples in "
+                    "compiled code or in functions compiled for later runs, fewer than the 6 that pay") in err, err
+            assert "Ember: compiler loaded" not in err, err
+        assert "Traceback" not in err, err
+    marker.write_text("samples 400\n")   # an older Ember's marker: nothing known to pay
+    _, warm, _, _, err = _warm_run(tmp_path, env, 0.01, "int")
+    assert not warm and "no warm start" in err, err
+
+
 def test_a_bad_program_marker_is_ignored(tmp_path):
     """A program marker that is garbage, empty or unreadable gives no warm start and no error:
     the run behaves as a first run (and rewrites the marker when it runs compiled code)."""
@@ -362,7 +394,8 @@ def test_a_bad_program_marker_is_ignored(tmp_path):
     first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
     assert first > 0, err
     marker = next((cache / "programs").iterdir())
-    for content in (b"\xff\x00garbage", b"", b"samples -3\n", b"samples\n", b"samples 99999999999999999999999\n"):
+    for content in (b"\xff\x00garbage", b"", b"samples -3\n", b"samples\n", b"samples 99999999999999999999999\n",
+                    b"samples 400\npaying 401\n", b"samples 400\npaying -1\n", b"samples 400\npaying x\n"):
         marker.write_bytes(content)
         _, warm, _, _, err = _warm_run(tmp_path, env, 0.01, "int")
         assert not warm and "Traceback" not in err and "warm start" not in err, (content, err)
