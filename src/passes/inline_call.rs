@@ -73,7 +73,7 @@ fn typed_result(spec: Option<Type>, ta: Type, tb: Type, k: Arith) -> Option<Type
 
 /// True when `c`'s body can be inlined: one block of `Resume`, `Nop`, loads of parameters,
 /// loads of int and float constants and `BinaryOp`s whose typed form is known from the profile
-/// and the types before them ([`typed_result`]), ending in a `ReturnValue`.
+/// and the types before them (`typed_result`), ending in a `ReturnValue`.
 pub fn admissible(c: &Function) -> bool {
     let [b] = c.blocks.as_slice() else { return false };
     if b.term.op != Op::ReturnValue {

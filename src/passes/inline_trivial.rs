@@ -33,7 +33,7 @@
 //! object, no event, no allocation), so leaving out its frame changes nothing a program can
 //! see.
 //!
-//! A callee whose body is not trivial but only reads and tests ([`pure`]: attribute and global
+//! A callee whose body is not trivial but only reads and tests (`pure`: attribute and global
 //! loads, comparisons, truth tests, `not`, `is`, `and`/`or` branches; richards'
 //! `isWaitingWithPacket`, deltablue's `BinaryConstraint.output`) becomes
 //! `CallTrivial<nargs, code, 3, k, 0, 0>` ([`TrivialBody::Inline`]): its body is evaluated in
