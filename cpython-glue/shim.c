@@ -1251,15 +1251,15 @@ static void cache_mark_hot(PyCodeObject *co, CodeInfo *info, int state)
     PyErr_SetRaisedException(exc);
 }
 
-/* On a warm start, a compile of `info`'s code has paid (take_sample sets full_since) for fewer
- * than EMBER_LOAD_ONLY_GRACE samples. */
+/* A compile of `info`'s code, which has a hot marker, has paid as a compile (take_sample sets
+ * full_since) for fewer than EMBER_LOAD_ONLY_GRACE samples. */
 static inline int in_load_only_grace(const CodeInfo *info)
 {
     return info->full_since && info->samples < info->full_since + EMBER_LOAD_ONLY_GRACE;
 }
 
-/* Whether `co` is priced as a cache load: it has a hot marker (cache_warm), and on a warm start
- * its load-only requests have not missed too often (each miss waits for twice the samples), or
+/* Whether `co` is priced as a cache load: it has a hot marker (cache_warm), and its load-only
+ * requests have not missed too often (each miss waits for twice the samples), or
  * it is in its load-only grace. */
 static int warm_priced(PyCodeObject *co, CodeInfo *info)
 {
@@ -1494,8 +1494,7 @@ static int take_sample(void *unused)
         if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK) goto done;
     }
     if (info->state == 2 || refusal_reason(co) || !jit_list_names(func)) goto never_compiled;
-    if (info->state == 0 && warm_program_samples && info->full_since == 0 && cache_warm(co, info) &&
-        worth_compiling(co, info->samples, 0, 100))
+    if (info->state == 0 && info->full_since == 0 && cache_warm(co, info) && worth_compiling(co, info->samples, 0, 100))
         info->full_since = info->samples;   /* a compile pays now (load-only grace, below) */
     if (info->state == 3) {
         p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
@@ -1503,13 +1502,17 @@ static int take_sample(void *unused)
     else if (info->state == 0 && worth_compiling(co, info->samples, warm_priced(co, info), 100) &&
              !is_instrumented(co) && profile_formed(co) && jit_list_names(func)) {
         info->ncalls = info->samples;   /* the compile queue's hotness */
-        /* On a warm start, code an earlier process compiled is loaded or left for later: a
-         * compile now, priced as a load, would specialise for a profile still forming. Once
-         * a compile pays (as in a first run) it is still asked for as a load for
-         * EMBER_LOAD_ONLY_GRACE samples: the first run compiled it that much later, after its
-         * compiler had loaded, on the profile its cached code is for. */
-        info->load_only = warm_program_samples && info->warm == 1 && !info->warm_promising &&
-                          (info->full_since == 0 || in_load_only_grace(info));
+        /* Code an earlier process compiled (a hot marker) is loaded or left for later: a
+         * compile now, priced as a load, would specialise for a profile still forming, and cost
+         * a compile where a load was paid for. Once a compile pays (as in a first run) it is
+         * still asked for as a load for EMBER_LOAD_ONLY_GRACE samples: the first run compiled
+         * it that much later, after its compiler had loaded, on the profile its cached code is
+         * for. With or without a warm start: without one, a program whose functions carry hot
+         * markers (left by its own earlier runs, or by another program's for shared library
+         * code) asked for compiles priced as loads, and each cache miss became a full compile
+         * (jinja2's suite after a marker that gave no warm start: 11 compiles, up to 380 ms
+         * each, where the warm start loads). */
+        info->load_only = info->warm == 1 && !info->warm_promising && (info->full_since == 0 || in_load_only_grace(info));
         if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
     }
     else if (info->state == 0 && cache_dir && info->warm == -1 &&
