@@ -421,6 +421,26 @@ def test_a_warm_start_whose_profile_differs_compiles_as_a_first_run_would(tmp_pa
     assert warm and loaded >= 1 and "Loaded from cache __main__:spin " in err, err
 
 
+def test_without_a_warm_start_a_marked_function_is_still_asked_for_as_a_load(tmp_path):
+    """A function with a hot marker is priced as a cache load in every run, so it is asked for
+    as a load only, with or without a warm start: when the cached code's profile differs (ints
+    cached, floats now), the request misses (`cache_missed`) and nothing is compiled at the
+    price of a load; the function is compiled later, priced as a compile, as in a first run.
+    Before, a run without a warm start asked for a compile at once, and each miss became a full
+    compile."""
+    cache = tmp_path / "cache"
+    (tmp_path / "w.py").write_text(WARM)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
+    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
+    assert first > 0, err
+    marker = next((cache / "programs").iterdir())
+    marker.write_text("samples 400\npaying 0\n")   # no warm start
+    second, warm, missed, loaded, err = _warm_run(tmp_path, env, 2, "float")
+    assert not warm and "no warm start" in err, err
+    assert missed >= 1 and loaded == 0, err
+    assert "Finished compiling __main__:spin " in err and second > 0, err
+
+
 def test_no_marker_without_the_cache(tmp_path):
     """EMBER_CACHE=0: the same run leaves nothing behind (and why_not mentions no marker)."""
     (tmp_path / "p.py").write_text(PROMISING)
