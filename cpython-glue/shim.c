@@ -94,7 +94,7 @@ static long n_compiled, n_refused;
 static long n_cache_loaded, n_cache_stored, n_cache_rejected;   /* what the code cache did (EmberCacheUse) */
 static uint64_t n_samples_compiled;   /* samples (weighted, as CodeInfo.samples) of the functions compiled or
                                        * loaded in this process, before and after their install */
-static long n_cache_missed;           /* load-only requests that found no cached code (warm start) */
+static long n_cache_missed;           /* load-only requests that found no cached code (hot markers) */
 static char *cache_dir;             /* the code cache's directory (set_cache), NULL: off */
 static uint64_t cache_max_bytes;    /* its size cap */
 static char *host_id;               /* the host build's identity for cache keys */

@@ -285,8 +285,9 @@ def stats():
       and found truncated, corrupt or foreign (deleted, never run); ``warm_start``: an earlier
       run of this program (``python -m ember``'s script or module) spent enough samples in
       compiled code (or in functions compiled for later runs) to pay for loading the compiler
-      at start-up, so it loaded then; ``cache_missed``: its load-only requests that found no
-      cached code (the profile was not yet the cached code's);
+      at start-up, so it loaded then; ``cache_missed``: load-only requests (those for functions
+      with hot markers, which an earlier process compiled) that found no cached code (the
+      profile was not yet the cached code's);
     - ``osr``: interpreted frames moved into compiled code at a loop header; ``osr_arms``: code
       objects whose loops were armed for that;
     - ``deopts``: failed guards of typed code (each resumes the interpreter); ``recompiles``:
