@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from ember._cli import _read_marker
 from test_modes import clean_env
 
 PROGRAM = textwrap.dedent("""
@@ -333,6 +334,19 @@ def _warm_run(tmp_path, env, seconds, kind):
     return int(line[1]), line[2] == "True", int(line[3]), int(line[4]), proc.stderr
 
 
+def _compiled_run(tmp_path):
+    """A 2-second run of WARM on ints in a fresh cache under `tmp_path`, which compiles `spin`
+    and leaves the program's marker: ``(env, first, marker)``, `env` the run's environment (the
+    same cache for later runs), `first` the sample count when `spin` first ran compiled code,
+    `marker` the program marker's path."""
+    cache = tmp_path / "cache"
+    (tmp_path / "w.py").write_text(WARM)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
+    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
+    assert first > 0, err
+    return env, first, next((cache / "programs").iterdir())
+
+
 def test_a_warm_start_loads_the_code_an_earlier_run_compiled_at_once(tmp_path):
     """A run of a program that ran compiled code leaves a marker for the program; the next run
     of the same script loads the compiler at start-up (the log says "warm start") and loads
@@ -360,14 +374,9 @@ def test_a_warm_start_is_taken_only_when_the_earlier_runs_compiled_code_pays_for
     samples save less than EMBER_COST_WARM_START_US gives no warm start (logged), and a run that stays as short as
     that, compiling nothing, then loads no compiler at all; one with enough takes it. The
     2-second run's marker says most of its samples were in compiled code."""
-    cache = tmp_path / "cache"
-    (tmp_path / "w.py").write_text(WARM)
-    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
-    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
-    assert first > 0, err
-    marker = next((cache / "programs").iterdir())
-    counts = dict(line.split() for line in marker.read_text().splitlines())
-    samples, paying = int(counts["samples"]), int(counts["paying"])
+    env, first, marker = _compiled_run(tmp_path)
+    counts = _read_marker(str(marker))
+    samples, paying = counts["samples"], counts["paying"]
     assert samples > 200 and samples - first - 40 <= paying <= samples, (samples, paying, first)
     for paying, taken in ((0, False), (5, False), (6, True), (400, True)):
         marker.write_text(f"samples 400\npaying {paying}\n")
@@ -388,12 +397,7 @@ def test_a_warm_start_is_taken_only_when_the_earlier_runs_compiled_code_pays_for
 def test_a_bad_program_marker_is_ignored(tmp_path):
     """A program marker that is garbage, empty or unreadable gives no warm start and no error:
     the run behaves as a first run (and rewrites the marker when it runs compiled code)."""
-    cache = tmp_path / "cache"
-    (tmp_path / "w.py").write_text(WARM)
-    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
-    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
-    assert first > 0, err
-    marker = next((cache / "programs").iterdir())
+    env, _, marker = _compiled_run(tmp_path)
     for content in (b"\xff\x00garbage", b"", b"samples -3\n", b"samples\n", b"samples 99999999999999999999999\n",
                     b"samples 400\npaying 401\n", b"samples 400\npaying -1\n", b"samples 400\npaying x\n"):
         marker.write_bytes(content)
@@ -409,11 +413,7 @@ def test_a_warm_start_whose_profile_differs_compiles_as_a_first_run_would(tmp_pa
     """The cached code of `spin` was specialised for ints; the next run of the program feeds it
     floats, so its load-only requests find nothing (`cache_missed`), and it is compiled as in
     a first run (priced as a compile, not as a load), then stored; results stay right."""
-    cache = tmp_path / "cache"
-    (tmp_path / "w.py").write_text(WARM)
-    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
-    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
-    assert first > 0, err
+    env, _, _ = _compiled_run(tmp_path)
     second, warm, missed, loaded, err = _warm_run(tmp_path, env, 2, "float")
     assert warm and missed >= 1 and loaded == 0, err
     assert "Finished compiling __main__:spin " in err and second > 0, err
@@ -428,12 +428,7 @@ def test_without_a_warm_start_a_marked_function_is_still_asked_for_as_a_load(tmp
     price of a load; the function is compiled later, priced as a compile, as in a first run.
     Before, a run without a warm start asked for a compile at once, and each miss became a full
     compile."""
-    cache = tmp_path / "cache"
-    (tmp_path / "w.py").write_text(WARM)
-    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache))
-    first, _, _, _, err = _warm_run(tmp_path, env, 2, "int")
-    assert first > 0, err
-    marker = next((cache / "programs").iterdir())
+    env, _, marker = _compiled_run(tmp_path)
     marker.write_text("samples 400\npaying 0\n")   # no warm start
     second, warm, missed, loaded, err = _warm_run(tmp_path, env, 2, "float")
     assert not warm and "no warm start" in err, err
