@@ -153,7 +153,8 @@ pub const EMBER_SAVING_PERCENT: u64 = 25;
 /// by this share, which the first generator-family compile adds to its cost, unscaled (the
 /// interpreter's thread pays it). So with nothing compiled yet the first generator compiled must
 /// have taken about 60 % of the samples (15 / 25), more with its compile cost, and less where
-/// the rest of the hot code is compiled; once the hook is on, others are priced as functions. Measured (`bench/hook_tax.py`, pyperf, 3 interleaved pairs of `--fast`
+/// the rest of the hot code is compiled; once the hook is on, others are priced as functions.
+/// Measured (`bench/hook_tax.py`, pyperf, 3 interleaved pairs of `--fast`
 /// runs): interpreted call-heavy code (recursive `fib`, a method call per loop iteration), median
 /// 1.72 ms with the hook off against 2.37 ms on (1.38x); nqueens' whole process, mostly
 /// allocation and C calls, 0.80x the interpreter with the hook against 0.94x without (issue 15's

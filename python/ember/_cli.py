@@ -120,8 +120,8 @@ def _remember_program(path, precompiling=False):
     """At exit: leaves the warm-start marker at `path` if this process ran compiled code
     (compiled or loaded a function) or handed functions to be compiled for later runs; best
     effort, written whole (a temporary file renamed). It holds the run's samples and its
-    *paying* samples: those of the functions it compiled or loaded plus those of the functions handed on, which
-    the next run's warm start is priced on (ember._shim.warm_start)."""
+    *paying* samples: those of the functions it compiled or loaded plus those of the functions
+    handed on, which the next run's warm start is priced on (ember._shim.warm_start)."""
     s = ember.stats()
     if s.get("compiled", 0) + s.get("cache_loaded", 0) == 0 and not precompiling:
         return

@@ -370,10 +370,10 @@ def test_a_warm_start_loads_the_code_an_earlier_run_compiled_at_once(tmp_path):
 def test_a_warm_start_is_taken_only_when_the_earlier_runs_compiled_code_pays_for_it(tmp_path):
     """The marker holds the earlier run's samples and its paying samples (in compiled code, or
     in functions handed on to be compiled for later runs). A warm start's early load of the
-    compiler, and everything it then loads, costs the program about 7 ms, so a marker whose paying
-    samples save less than EMBER_COST_WARM_START_US gives no warm start (logged), and a run that stays as short as
-    that, compiling nothing, then loads no compiler at all; one with enough takes it. The
-    2-second run's marker says most of its samples were in compiled code."""
+    compiler, and everything it then loads, costs the program about 7 ms, so a marker whose
+    paying samples save less than EMBER_COST_WARM_START_US gives no warm start (logged), and a
+    run that stays as short as that, compiling nothing, then loads no compiler at all; one with
+    enough takes it. The 2-second run's marker says most of its samples were in compiled code."""
     env, first, marker = _compiled_run(tmp_path)
     counts = _read_marker(str(marker))
     samples, paying = counts["samples"], counts["paying"]

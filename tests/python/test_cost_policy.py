@@ -191,8 +191,8 @@ def test_a_generator_with_a_small_share_of_a_call_heavy_program_is_not_compiled(
 def test_the_hook_tax_falls_only_on_code_that_stays_interpreted(tmp_path):
     """The generator hook's tax (EMBER_GEN_HOOK_TAX_PERCENT) is charged on the share of the
     time so far that ran outside the functions already compiled (`work`, a loop the policy
-    compiles first). `inner`, resumed by
-    `outer`'s `yield from` (not from C, so its samples count once), has well under
+    compiles first). `inner`, resumed by `outer`'s `yield from` (not from C, so its samples
+    count once), has well under
     EMBER_GEN_HOOK_TAX_PERCENT / EMBER_SAVING_PERCENT of the samples: taxed on all of them, as
     before, it was never compiled (6 s on pyenv's 3.13.0; the generators benchmark ran 0.94x the
     interpreter that way); now it is, within about a second, and its values are the
