@@ -1454,10 +1454,88 @@ static void open_trampoline(PyFunctionObject *func)
     n_trampolines_opened++;
 }
 
+/* What a sample charged to interpreted `func` (code `co`, record `info`) leads to: a compile,
+ * a load or a cache-only request when it pays now, a hot marker for later processes when it
+ * promises to, its wire kept for a compile after exit (precompile_keep). 0 when the function is
+ * never compiled (refused, left out by the jit list). */
+static int sample_decide(PyFunctionObject *func, PyCodeObject *co, CodeInfo *info)
+{
+    if (info->state == 2 || refusal_reason(co) || !jit_list_names(func)) return 0;
+    if (info->state == 0 && info->full_since == 0 && cache_warm(co, info) && worth_compiling(co, info->samples, 0, 100))
+        info->full_since = info->samples;   /* a compile pays now (load-only grace, below) */
+    if (info->state == 3) {
+        p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
+    }
+    else if (info->state == 0 && worth_compiling(co, info->samples, warm_priced(co, info), 100) &&
+             !is_instrumented(co) && profile_formed(co) && jit_list_names(func)) {
+        info->ncalls = info->samples;   /* the compile queue's hotness */
+        /* Code an earlier process compiled (a hot marker) is loaded or left for later: a
+         * compile now, priced as a load, would specialise for a profile still forming, and cost
+         * a compile where a load was paid for. Once a compile pays (as in a first run) it is
+         * still asked for as a load for EMBER_LOAD_ONLY_GRACE samples: the first run compiled
+         * it that much later, after its compiler had loaded, on the profile its cached code is
+         * for. With or without a warm start: without one, a program whose functions carry hot
+         * markers (left by its own earlier runs, or by another program's for shared library
+         * code) asked for compiles priced as loads, and each cache miss became a full compile
+         * (jinja2's suite after a marker that gave no warm start: 11 compiles, up to 380 ms
+         * each, where the warm start loads). */
+        info->load_only = info->warm == 1 && !info->warm_promising && (info->full_since == 0 || in_load_only_grace(info));
+        if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
+    }
+    else if (info->state == 0 && cache_dir && info->warm == -1 &&
+             worth_compiling(co, info->samples, 0, EMBER_PROMISING_PERCENT) &&
+             !is_instrumented(co) && jit_list_names(func) && !refusal_reason(co)) {
+        cache_mark_hot(co, info, 2);   /* for later processes; this one goes on as it was */
+    }
+    if (info->state == 0) precompile_keep(func, info);
+    else precompile_drop(info);
+    return 1;
+}
+
+/* Set when the due sample was charged where an interpreted callee of compiled code returned
+ * (charge_sample_at_return); the pending take_sample then only counts it. */
+static int sample_charged;
+static uint64_t n_samples_at_return;   /* ember.stats()["samples_at_return"] */
+
+/* Compiled code checks the eval breaker at loop back edges, function entries and after calls,
+ * and a sample is taken at the next check, not where the time went. An interpreted function
+ * that compiled code calls, with no loop of its own, checks only at its entry: a sample that
+ * falls due while its body runs was taken at the compiled caller's check after the call and
+ * charged to the caller. So a compiled loop calling such a function (float's maximize() calling
+ * Point.maximize) took nearly all the samples of the callee's body, and the callee, which took
+ * the time, stayed interpreted (3 of 60 samples reached it in test_cost_policy.py's case). The
+ * call's return (ember_call_interpreted) therefore charges a due sample to the callee, with the
+ * weight of a frame entered from C, and the pending take_sample only counts it. Time in C
+ * functions that compiled code calls stays charged to the compiled code. */
+static void charge_sample_at_return(PyFunctionObject *func)
+{
+    if (sample_charged || !atomic_load(&sample_scheduled) || !cost_policy || !ember_enabled || exiting || parked) return;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    if (!(co->co_flags & CO_OPTIMIZED)) return;
+    CodeInfo *info = get_or_make_info(co);
+    if (info == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    sample_charged = 1;
+    n_samples_at_return++;
+    info->samples += EMBER_BOUNDARY_WEIGHT;
+    if (info->state == 1) {
+        n_samples_compiled += EMBER_BOUNDARY_WEIGHT;
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();   /* the callee may have raised */
+    (void)sample_decide(func, co, info);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
 static int take_sample(void *unused)
 {
     (void)unused;
     atomic_store(&sample_scheduled, 0);
+    int charged = sample_charged;
+    sample_charged = 0;
     if (!cost_policy || !ember_enabled || exiting || parked) return 0;
     PyThreadState *ts = PyThreadState_GetUnchecked();
     if (ts == NULL) return 0;
@@ -1466,6 +1544,7 @@ static int take_sample(void *unused)
         osr_sweep(ts);
         if (osr_n_armed) osr_alone();   /* sys.settrace or sys.setprofile may have come */
     }
+    if (charged) return 0;
     _PyInterpreterFrame *f = ts->current_frame;
     while (f && (f->owner == FRAME_OWNED_BY_CSTACK || _PyFrame_IsIncomplete(f))) f = f->previous;
     PyObject *exc = PyErr_GetRaisedException();
@@ -1504,35 +1583,7 @@ static int take_sample(void *unused)
         while (f && _PyFrame_IsIncomplete(f) && f->owner != FRAME_OWNED_BY_CSTACK) f = f->previous;
         if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK) goto done;
     }
-    if (info->state == 2 || refusal_reason(co) || !jit_list_names(func)) goto never_compiled;
-    if (info->state == 0 && info->full_since == 0 && cache_warm(co, info) && worth_compiling(co, info->samples, 0, 100))
-        info->full_since = info->samples;   /* a compile pays now (load-only grace, below) */
-    if (info->state == 3) {
-        p_bg_bump((uint64_t)(uintptr_t)info, info->samples);
-    }
-    else if (info->state == 0 && worth_compiling(co, info->samples, warm_priced(co, info), 100) &&
-             !is_instrumented(co) && profile_formed(co) && jit_list_names(func)) {
-        info->ncalls = info->samples;   /* the compile queue's hotness */
-        /* Code an earlier process compiled (a hot marker) is loaded or left for later: a
-         * compile now, priced as a load, would specialise for a profile still forming, and cost
-         * a compile where a load was paid for. Once a compile pays (as in a first run) it is
-         * still asked for as a load for EMBER_LOAD_ONLY_GRACE samples: the first run compiled
-         * it that much later, after its compiler had loaded, on the profile its cached code is
-         * for. With or without a warm start: without one, a program whose functions carry hot
-         * markers (left by its own earlier runs, or by another program's for shared library
-         * code) asked for compiles priced as loads, and each cache miss became a full compile
-         * (jinja2's suite after a marker that gave no warm start: 11 compiles, up to 380 ms
-         * each, where the warm start loads). */
-        info->load_only = info->warm == 1 && !info->warm_promising && (info->full_since == 0 || in_load_only_grace(info));
-        if (try_compile(func, info, 0)) watch(func);   /* compiled synchronously (EMBER_BACKGROUND=0) */
-    }
-    else if (info->state == 0 && cache_dir && info->warm == -1 &&
-             worth_compiling(co, info->samples, 0, EMBER_PROMISING_PERCENT) &&
-             !is_instrumented(co) && jit_list_names(func) && !refusal_reason(co)) {
-        cache_mark_hot(co, info, 2);   /* for later processes; this one goes on as it was */
-    }
-    if (info->state == 0) precompile_keep(func, info);
-    else precompile_drop(info);
+    if (!sample_decide(func, co, info)) goto never_compiled;
     goto done;
 never_compiled:
     /* The caller the time was charged to is never compiled (a module or class body, refused
@@ -1895,7 +1946,10 @@ int ember_call_interpreted(PyThreadState *ts, PyObject *callable, PyObject **arg
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     if (!ember_simple_call(func, co, nargs) || !_PyThreadState_HasStackSpace(ts, co->co_framesize)) return 0;
+    Py_INCREF(func);   /* the frame's reference goes with the frame */
     *result = _PyEval_EvalFrame(ts, ember_push_stolen(ts, func, args, nargs), 0);
+    if (atomic_load_explicit(&sample_scheduled, memory_order_relaxed)) charge_sample_at_return(func);
+    Py_DECREF(func);
     return 1;
 }
 
@@ -3164,7 +3218,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i,s:K,s:K,s:K}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i,s:K,s:K,s:K,s:K}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -3179,7 +3233,8 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "gen_collected", ember_gen_collected, "ic_slow", ember_ic_slow, "bg_retrying", retry_count, "precompile_kept", precompile_count(),
                          "trampolines_opened", (unsigned long long)n_trampolines_opened,
                          "samples_compiled", (unsigned long long)n_samples_compiled,
-                         "samples_handed", (unsigned long long)n_samples_handed);
+                         "samples_handed", (unsigned long long)n_samples_handed,
+                         "samples_at_return", (unsigned long long)n_samples_at_return);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later

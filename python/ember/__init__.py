@@ -275,7 +275,8 @@ def stats():
       ``samples_compiled``: those of the functions compiled or loaded (before and after, weighted
       as the cost model weighs them); ``samples_handed``: those of the functions handed at exit
       to be compiled for later runs (the two are what a warm start of the next run is priced
-      on);
+      on); ``samples_at_return``: samples charged to an interpreted callee of compiled code
+      where it returned (docs/compilation.md, "A sample falls on the next check");
     - ``background``: compiles go to the compile thread; ``queued``: compiles handed to it;
       ``bg_queued`` / ``bg_max_queued``: its queue length now and at most; ``bg_dropped``:
       compiles dropped from a full queue (under ``EMBER_AUTO=N`` submitted again as finished

@@ -503,3 +503,35 @@ def test_a_compiled_loop_called_from_a_module_body_is_given_back_to_compiled_cod
     # range(), then work's site (generic now: work's version is 0), then short's (still inlined).
     assert proc.stdout.split(maxsplit=1) == ["1", "['CALL_BUILTIN_CLASS', 'CALL', 'CALL_PY_EXACT_ARGS'] True\n"], \
         proc.stdout + proc.stderr
+
+
+def test_an_interpreted_callee_of_a_compiled_loop_takes_the_samples_of_its_body(tmp_path):
+    """A sample is taken at the next eval-breaker check, not where the time went. `heavy` has no
+    loop, so it checks only at its entry; its compiled caller checks after the call and at its
+    back edge, so the samples of the callee's body fell on the caller, and the callee, which
+    takes nearly all the time, stayed interpreted (3 of 60 samples, measured before the change).
+    The return of an interpreted callee to compiled code now charges a due sample to the
+    callee: it is compiled after a few samples. `heavy` (about 240 code units) is too large to
+    be inlined into its caller."""
+    proc = ok(run_script(tmp_path, """
+        import ember
+        body = "\\n".join(f"    y = (y * {k + 3} + {k}) & 0xFFFF" for k in range(40))
+        exec(f"def heavy(x):\\n    y = x\\n{body}\\n    return y\\n")
+        def caller(n):
+            t = 0
+            for i in range(n):
+                t += heavy(i)
+            return t
+        expected = caller(2_000)
+        ember.force_compile(caller)
+        ember.wait_for_compiles()
+        s0 = ember.stats()["samples"]
+        while not ember.is_compiled(heavy) and ember.stats()["samples"] - s0 < 200:
+            assert caller(2_000) == expected
+            if "queued" in (ember.why_not(heavy) or ""):
+                ember.wait_for_compiles()
+        used = ember.stats()["samples"] - s0
+        print(ember.is_compiled(caller), ember.is_compiled(heavy), used <= 30, ember.stats()["samples_at_return"] > 0,
+              caller(2_000) == expected, used)
+    """, module_ember=True, env=cost_env()))
+    assert proc.stdout.split()[:5] == ["True"] * 5, proc.stdout + proc.stderr
