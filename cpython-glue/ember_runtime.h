@@ -594,6 +594,9 @@ typedef struct {
     int pre_slot;        /* 1 + its place among the wires kept for a compile after exit (shim.c
                           * precompile_keep); 0: none */
     uint64_t pre_samples; /* its samples when that wire was serialised */
+    int preload;         /* a warm start preloads it (shim.c preload_watch): 1 waiting for its
+                          * EMBER_PRELOAD_CALLS-th call, 3 asked for, 2 done (loaded, missed or
+                          * given up); 0: not listed */
     int retry_waiting;   /* one of its functions waits to be submitted again (shim.c retry_later) */
     PyObject *inline_keep; /* list of the callees' code objects its wires carried (serialize.c):
                             * compiled code compares callables with them (CallTrivial), so they

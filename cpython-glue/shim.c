@@ -857,8 +857,17 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
 /* A load-only request found no cached code (the profile differs from the one the cached
  * code was specialised for, or the entry is gone): the function is priced as a compile until
  * it has twice the samples, and after EMBER_LOAD_ONLY_TRIES misses for good. */
+static long n_preload_missed;   /* preload requests that found no cached code (ember.stats()["preloads_missed"]) */
 static void load_only_missed(CodeInfo *info)
 {
+    if (info->preload == 3) {
+        /* A preload's miss (its profile not formed as the cached code's yet) counts as none of
+         * the load-only tries: the function is asked for again at a sample. */
+        info->preload = 2;
+        info->load_only = 0;
+        n_preload_missed++;
+        return;
+    }
     n_cache_missed++;
     info->load_only = 0;
     info->cache_misses++;
@@ -1126,7 +1135,7 @@ static int spare_cpu(void)
  * EMBER_COST_CACHED_US instead of a compile's cost (its code is most likely a cache load), so it
  * is compiled after far fewer samples. The marker says nothing about the code: the cache key
  * (src/cache.rs) decides whether the load happens. */
-static int hot_marker_path(PyCodeObject *co, char *buf, size_t n)
+static int hot_identity(PyCodeObject *co, uint64_t *out)
 {
     uint64_t h = 1469598103934665603ull;
 #define MIX(p, len) do { const unsigned char *q_ = (const unsigned char *)(p); \
@@ -1144,8 +1153,108 @@ static int hot_marker_path(PyCodeObject *co, char *buf, size_t n)
     MIX(PyBytes_AS_STRING(code), PyBytes_GET_SIZE(code));
     Py_DECREF(code);
 #undef MIX
+    *out = h;
+    return 0;
+}
+
+/* The path of `co`'s hot marker, <cache>/hot/<identity> (hot_identity: FNV-1a of qualified
+ * name, file name, first line and bytecode). -1 with an exception set on failure. */
+static int hot_marker_path(PyCodeObject *co, char *buf, size_t n)
+{
+    uint64_t h;
+    if (hot_identity(co, &h) < 0) return -1;
     snprintf(buf, n, "%s/hot/%016llx", cache_dir, (unsigned long long)h);
     return 0;
+}
+
+/* ---- preloading on a warm start ----
+ * A warm start used to load each function with a hot marker at its first sample: one function
+ * per 5 ms sample, after the interpreter had run it that long, so the first iteration of float
+ * in a warm-started process took 60 ms where later ones took 42-52 (the interpreter: 71-75). Now
+ * the program marker also names the functions the earlier run compiled, loaded or handed on
+ * (preload_note; `fn KEY IDENTITY` lines, ember._cli), and a warm start asks for each one's
+ * cached code at its EMBER_PRELOAD_CALLS-th call (two calls have run: an instruction outside a
+ * loop specialises at its second run): the function watcher puts a new function whose
+ * qualified name and first line hash to a listed KEY (preload_key, a cheap test) and whose
+ * identity (hot_identity) is listed on the trampoline, which counts its calls (ember_vectorcall).
+ * The request is load-only: a miss (a profile not yet like the one the cached code is for: a
+ * branch not taken yet) compiles nothing, and the function is asked for again at a sample, as
+ * before (ember.stats()["preloads"], ["preloads_missed"]). Compiled at the third call (EMBER_AUTO=2
+ * with a jit list), two of float's three methods found the code compiled under the cost policy;
+ * Point.maximize, whose conditional expressions had taken one side only, did not (at the ninth
+ * call it did). */
+#define EMBER_PRELOAD_MAX 256
+#define EMBER_PRELOAD_CALLS 3
+typedef struct {
+    uint64_t key, ident;
+} PreloadEntry;
+static PreloadEntry paying_fns[EMBER_PRELOAD_MAX];   /* this run's, for the next run's marker */
+static int n_paying_fns;
+static PreloadEntry preload_fns[EMBER_PRELOAD_MAX];  /* the earlier run's, sorted by key */
+static int n_preload_fns;
+static long n_preloads;   /* requests made at a call (ember.stats()["preloads"]) */
+
+/* A cheap, process-independent hash of `co`'s qualified name and first line (never 0), or 0
+ * when the name cannot be read. */
+static uint64_t preload_key(PyCodeObject *co)
+{
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(co->co_qualname, &len);
+    if (!s) {
+        PyErr_Clear();
+        return 0;
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    h ^= (uint64_t)(uint32_t)co->co_firstlineno;
+    h *= 1099511628211ull;
+    return h | 1;
+}
+
+/* Remembers `co` among this run's functions that ran compiled code or were handed on (for the
+ * program marker; ember._shim.preload_list). Best effort; keeps any raised exception. */
+static void preload_note(PyCodeObject *co)
+{
+    if (!cache_dir || !cost_policy || n_paying_fns == EMBER_PRELOAD_MAX) return;
+    PyObject *exc = PyErr_GetRaisedException();
+    uint64_t key = preload_key(co), ident;
+    if (key && hot_identity(co, &ident) == 0) {
+        int seen = 0;
+        for (int i = 0; i < n_paying_fns && !seen; i++) seen = paying_fns[i].ident == ident;
+        if (!seen) paying_fns[n_paying_fns++] = (PreloadEntry){key, ident};
+    }
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
+/* 1 when `co` is one of the earlier run's functions (preload_fns). */
+static int preload_listed(PyCodeObject *co)
+{
+    uint64_t key = preload_key(co);
+    int lo = 0, hi = n_preload_fns;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (preload_fns[mid].key < key) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == n_preload_fns || preload_fns[lo].key != key) return 0;
+    uint64_t ident;
+    PyObject *exc = PyErr_GetRaisedException();
+    int ok = hot_identity(co, &ident) == 0;
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+    for (int i = lo; ok && i < n_preload_fns && preload_fns[i].key == key; i++)
+        if (preload_fns[i].ident == ident) return 1;
+    return 0;
+}
+
+static int cmp_preload(const void *a, const void *b)
+{
+    uint64_t x = ((const PreloadEntry *)a)->key, y = ((const PreloadEntry *)b)->key;
+    return x < y ? -1 : x > y;
 }
 
 /* Creates the cache directory and its hot/ folder for the marker at `path` (mode 0700; the
@@ -1401,6 +1510,7 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
         w = &pre_wires[pre_used++];
         info->pre_slot = pre_used;
         w->info = info;
+        preload_note(co);
         if (hot_marker_path(co, w->marker, sizeof w->marker) < 0) {
             PyErr_Clear();
             w->marker[0] = 0;
@@ -1778,7 +1888,10 @@ static int try_compile(PyFunctionObject *func, CodeInfo *info, int sync)
     if (cache_dir && info->warm == 1)
         ember_wire_add_flags(wire, len, load_only ? EMBER_WIRE_FLAG_CACHE_ONLY : EMBER_WIRE_FLAG_FINISH_AT_EXIT);
     if (!load_only) first_compile_asked = 1;
-    if (cache_dir) cache_mark_hot(co, info, 1);
+    if (cache_dir) {
+        cache_mark_hot(co, info, 1);
+        preload_note(co);
+    }
     if (!sync && background && p_bg_submit) {
         EmberStatus st = p_bg_submit((uint64_t)(uintptr_t)info, info->ncalls, wire, len, err, sizeof err);
         PyMem_Free(wire);
@@ -2204,6 +2317,19 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
         }
         else if (info->state == 2) {
             restore_interpreted(func);
+            return py_function_vectorcall(callable, args, nargsf, kwnames);
+        }
+        else if (info->preload == 1 && cost_policy) {
+            if (info->ncalls >= EMBER_PRELOAD_CALLS && profile_formed(co)) {
+                info->preload = 2;   /* asked once */
+                if (cache_warm(co, info) && !is_instrumented(co) && !refusal_reason(co) && jit_list_names(func)) {
+                    n_preloads++;
+                    info->preload = 3;   /* in flight (load_only_missed) */
+                    info->load_only = 1;
+                    (void)try_compile(func, info, 0);
+                }
+                restore_interpreted(func);   /* until the install, as for a queued compile */
+            }
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
         else if (auto_threshold < 0 || (long)info->ncalls <= auto_threshold_for(co) || osr_stress_arm(func, co, info)) {
@@ -2781,12 +2907,32 @@ static void small_add(PyObject *f)
     small_funcs[i] = f;
 }
 
+/* A new function of a code object the earlier run compiled goes on the trampoline until its
+ * preload request (ember_vectorcall). */
+static void preload_watch(PyFunctionObject *func)
+{
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    CodeInfo *info = ember_code_info(co);
+    if (info && (info->state != 0 || info->preload != 1)) return;
+    if (!info) {
+        if (!preload_listed(co)) return;
+        info = get_or_make_info(co);
+        if (!info) {
+            PyErr_Clear();
+            return;
+        }
+        info->preload = 1;
+    }
+    watch(func);
+}
+
 static int func_watcher(PyFunction_WatchEvent event, PyFunctionObject *func, PyObject *new_value)
 {
     switch (event) {
     case PyFunction_EVENT_CREATE:
         if (ember_callee_shape((PyCodeObject *)func->func_code)) small_add((PyObject *)func);
         if (should_watch(func)) watch(func);
+        else if (n_preload_fns && cost_policy && !parked) preload_watch(func);
         break;
     case PyFunction_EVENT_DESTROY:
         /* In the set only with a callee's shape (MODIFY_CODE keeps that true): other functions,
@@ -3087,7 +3233,8 @@ static int backend_async(void);
 static PyObject *shim_warm_start(PyObject *self, PyObject *args)
 {
     unsigned long long n, paying;
-    if (!PyArg_ParseTuple(args, "KK:warm_start", &n, &paying)) return NULL;
+    PyObject *fns = NULL;
+    if (!PyArg_ParseTuple(args, "KK|O:warm_start", &n, &paying, &fns)) return NULL;
     if (!cost_policy || !ember_enabled || !cache_dir || n == 0) Py_RETURN_FALSE;
     uint64_t need = (EMBER_COST_WARM_START_US * 100 + EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT - 1) /
                     (EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT);
@@ -3098,6 +3245,22 @@ static PyObject *shim_warm_start(PyObject *self, PyObject *args)
         Py_RETURN_FALSE;
     }
     warm_program_samples = n;
+    /* fns: (key, identity) pairs of the functions to preload (ember._cli reads them from the
+     * marker's `fn` lines); anything else in it is skipped. */
+    n_preload_fns = 0;
+    PyObject *seq = fns ? PySequence_Fast(fns, "warm_start: fns") : NULL;
+    for (Py_ssize_t i = 0; seq && i < PySequence_Fast_GET_SIZE(seq) && n_preload_fns < EMBER_PRELOAD_MAX; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+        unsigned long long key, ident;
+        if (!PyTuple_Check(pair) || !PyArg_ParseTuple(pair, "KK", &key, &ident)) {
+            PyErr_Clear();
+            continue;
+        }
+        preload_fns[n_preload_fns++] = (PreloadEntry){key, ident};
+    }
+    Py_XDECREF(seq);
+    PyErr_Clear();
+    qsort(preload_fns, (size_t)n_preload_fns, sizeof preload_fns[0], cmp_preload);
     ember_log("Ember: warm start: an earlier run of this program ran compiled code (%llu samples); "
               "the compiler loads now", n);
     (void)backend_async();
@@ -3218,7 +3381,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
     const char *policy = cost_policy ? "cost" : auto_threshold >= 0 ? "calls" : "off";
     const char *backend = backend_state == 1 ? "ready" : backend_state == 2 ? "loading" : backend_state < 0 ? "failed"
                                                                                                           : "unloaded";
-    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i,s:K,s:K,s:K,s:K}", "policy", policy,
+    return Py_BuildValue("{s:s,s:s,s:K,s:l,s:l,s:d,s:l,s:O,s:l,s:O,s:O,s:l,s:K,s:K,s:K,s:K,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:O,s:l,s:l,s:I,s:i,s:K,s:K,s:K,s:K,s:l,s:l}", "policy", policy,
                          "backend", backend,
                          "samples", (unsigned long long)n_samples, "compiled", n_compiled,
                          "refused", n_refused, "compile_ms", total_compile_ns / 1e6, "auto", auto_threshold,
@@ -3234,7 +3397,7 @@ static PyObject *shim_stats(PyObject *self, PyObject *unused)
                          "trampolines_opened", (unsigned long long)n_trampolines_opened,
                          "samples_compiled", (unsigned long long)n_samples_compiled,
                          "samples_handed", (unsigned long long)n_samples_handed,
-                         "samples_at_return", (unsigned long long)n_samples_at_return);
+                         "samples_at_return", (unsigned long long)n_samples_at_return, "preloads", n_preloads, "preloads_missed", n_preload_missed);
 }
 
 /* set_cache(dir, max_bytes, host_id): the persistent code cache for the compiler loaded later
@@ -3336,6 +3499,20 @@ static PyObject *shim_bg_shutdown(PyObject *self, PyObject *unused)
 static PyObject *shim_set_precompile(PyObject *self, PyObject *arg)
 {
     return set_flag(&precompile_on, arg);
+}
+
+/* preload_list(): the (key, identity) pairs of this run's functions that were compiled, loaded
+ * or handed on to be compiled for later runs, for the program marker (ember._cli). */
+static PyObject *shim_preload_list(PyObject *self, PyObject *unused)
+{
+    PyObject *out = PyList_New(0);
+    for (int i = 0; out && i < n_paying_fns; i++) {
+        PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)paying_fns[i].key,
+                                       (unsigned long long)paying_fns[i].ident);
+        if (!pair || PyList_Append(out, pair) < 0) Py_CLEAR(out);
+        Py_XDECREF(pair);
+    }
+    return out;
 }
 
 /* precompile_write(dir): writes the kept wires of functions still interpreted to a new file in
@@ -3728,6 +3905,7 @@ static PyMethodDef methods[] = {
     {"set_cache", shim_set_cache, METH_VARARGS, "set_cache(dir, max_bytes, host_id): the persistent code cache "
      "(dir None: off); before the compiler loads"},
     {"set_precompile", shim_set_precompile, METH_O, "set_precompile(on): keep sampled functions' wires for a compile after exit (EMBER_PRECOMPILE)."},
+    {"preload_list", shim_preload_list, METH_NOARGS, "preload_list(): (key, identity) pairs of the functions this run compiled, loaded or handed on."},
     {"precompile_write", shim_precompile_write, METH_O, "precompile_write(dir): write the kept wires to a file in dir; its path, or None."},
     {"precompile_run", shim_precompile_run, METH_O, "precompile_run(path): compile a precompile_write file's wires into the code cache; (compiled, read)."},
     {"set_speculate", shim_set_speculate, METH_O, "set_speculate(on): typed, guarded code from the profile (EMBER_SPECULATE)."},

@@ -288,7 +288,9 @@ def stats():
       compiled code (or in functions compiled for later runs) to pay for loading the compiler
       at start-up, so it loaded then; ``cache_missed``: load-only requests (those for functions
       with hot markers, which an earlier process compiled) that found no cached code (the
-      profile was not yet the cached code's);
+      profile was not yet the cached code's); ``preloads`` / ``preloads_missed``: on a warm
+      start, functions the program marker names asked for at their third call, and those of them
+      that found no cached code yet (docs/compilation.md, "Preloading");
     - ``osr``: interpreted frames moved into compiled code at a loop header; ``osr_arms``: code
       objects whose loops were armed for that;
     - ``deopts``: failed guards of typed code (each resumes the interpreter); ``recompiles``:

@@ -52,30 +52,36 @@ def _program_marker(program):
 
 def _warm_start(program):
     """A warm start (docs/compilation.md): when an earlier run of the same program ran compiled
-    code, the compiler loads now, in the background, and its functions with hot markers are
-    loaded from the cache at their first sample (ember._shim.warm_start). At exit, a run that
-    ran compiled code leaves the marker, holding its sample count, for the next run."""
+    code, the compiler loads now, in the background, the functions the marker names are loaded
+    from the cache at their second call, and others with hot markers at their first sample
+    (ember._shim.warm_start). At exit, a run that ran compiled code leaves the marker, holding
+    its sample counts and its functions, for the next run."""
     path = _program_marker(program)
     if path is None:
         return
     marker = _read_marker(path)
     samples, paying = marker.get("samples", 0), marker.get("paying", 0)
     if 0 < samples < 1 << 40 and 0 <= paying <= samples:   # anything else is not a marker this code wrote
-        ember._shim.warm_start(samples, paying)
+        ember._shim.warm_start(samples, paying, marker.get("fn", []))
     import atexit
     atexit.register(_at_exit, path)
 
 
 def _read_marker(path):
-    """The counts of the warm-start marker at `path` (``samples N`` and ``paying M`` lines, see
-    _remember_program) as a dict; empty when it is missing or not one this code wrote (a marker of
-    an older Ember, with no ``paying`` line, then reads as paying 0: no warm start)."""
-    counts = {}
+    """The warm-start marker at `path` (``samples N``, ``paying M`` and ``fn KEY IDENTITY`` lines,
+    see _remember_program) as a dict: the counts, and under ``fn`` the list of (key, identity)
+    pairs of the functions to preload; empty when it is missing or not one this code wrote (a
+    marker of an older Ember, with no ``paying`` line, then reads as paying 0: no warm start)."""
+    counts = {"fn": []}
     try:
         with open(path) as fh:
             for line in fh:
                 key, _, value = line.partition(" ")
-                counts[key] = int(value)
+                if key == "fn":
+                    k, ident = value.split()
+                    counts["fn"].append((int(k, 16), int(ident, 16)))
+                else:
+                    counts[key] = int(value)
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
     return counts
@@ -121,7 +127,9 @@ def _remember_program(path, precompiling=False):
     (compiled or loaded a function) or handed functions to be compiled for later runs; best
     effort, written whole (a temporary file renamed). It holds the run's samples and its
     *paying* samples: those of the functions it compiled or loaded plus those of the functions
-    handed on, which the next run's warm start is priced on (ember._shim.warm_start)."""
+    handed on, which the next run's warm start is priced on (ember._shim.warm_start), and one
+    ``fn KEY IDENTITY`` line (hex) per function it compiled, loaded or handed on, which the next
+    run's warm start preloads (ember._shim.preload_list)."""
     s = ember.stats()
     if s.get("compiled", 0) + s.get("cache_loaded", 0) == 0 and not precompiling:
         return
@@ -132,6 +140,7 @@ def _remember_program(path, precompiling=False):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "w") as fh:
             fh.write(f"samples {samples}\npaying {paying}\n")
+            fh.writelines(f"fn {key:016x} {ident:016x}\n" for key, ident in ember._shim.preload_list())
         os.replace(tmp, path)
     except OSError:
         try:

@@ -322,7 +322,8 @@ WARM = textwrap.dedent("""
         if first < 0 and ember.is_compiled(spin):
             first = ember.stats()["samples"]
     s = ember.stats()
-    print("WARM", first, s["warm_start"], s["cache_missed"], s["cache_loaded"], file=sys.stderr)
+    print("WARM", first, s["warm_start"], s["cache_missed"], s["cache_loaded"], s["preloads"], s["preloads_missed"],
+          file=sys.stderr)
 """)
 
 
@@ -394,12 +395,34 @@ def test_a_warm_start_is_taken_only_when_the_earlier_runs_compiled_code_pays_for
     assert not warm and "no warm start" in err, err
 
 
+def test_a_warm_start_preloads_the_functions_the_marker_names_at_their_third_call(tmp_path):
+    """The program marker names the functions the earlier run compiled (``fn KEY IDENTITY``
+    lines). A warm start puts a new function with a listed identity on the trampoline and asks
+    for its cached code at its third call, before any sample reaches it: in a 30 ms run `spin`
+    is loaded (one preload, no miss). Without the lines (an older marker) it is loaded only at
+    a sample, as before, and with a line whose identity is another function's, not at all."""
+    env, first, marker = _compiled_run(tmp_path)
+    counts = _read_marker(str(marker))
+    assert len(counts["fn"]) >= 1, marker.read_text()
+    _, warm, missed, loaded, err = _warm_run(tmp_path, env, 0.03, "int")
+    preloads, preloads_missed = [int(x) for x in [ln for ln in err.splitlines() if ln.startswith("WARM ")][0].split()[5:7]]
+    assert warm and preloads == 1 and preloads_missed == 0 and loaded >= 1 and missed == 0, err
+    assert "Loaded from cache __main__:spin " in err, err
+    key, ident = counts["fn"][0]
+    for lines in ("", "".join(f"fn {k:016x} {(i + 1) & 0xFFFFFFFFFFFFFFFF:016x}\n" for k, i in counts["fn"])):
+        marker.write_text(f"samples {counts['samples']}\npaying {counts['paying']}\n{lines}")
+        _, warm, _, _, err = _warm_run(tmp_path, env, 0.03, "int")
+        preloads = int([ln for ln in err.splitlines() if ln.startswith("WARM ")][0].split()[5])
+        assert warm and preloads == 0, (lines, err)
+
+
 def test_a_bad_program_marker_is_ignored(tmp_path):
     """A program marker that is garbage, empty or unreadable gives no warm start and no error:
     the run behaves as a first run (and rewrites the marker when it runs compiled code)."""
     env, _, marker = _compiled_run(tmp_path)
     for content in (b"\xff\x00garbage", b"", b"samples -3\n", b"samples\n", b"samples 99999999999999999999999\n",
-                    b"samples 400\npaying 401\n", b"samples 400\npaying -1\n", b"samples 400\npaying x\n"):
+                    b"samples 400\npaying 401\n", b"samples 400\npaying -1\n", b"samples 400\npaying x\n",
+                    b"samples 400\npaying 400\nfn 12\n", b"samples 400\npaying 400\nfn zz 12\n"):
         marker.write_bytes(content)
         _, warm, _, _, err = _warm_run(tmp_path, env, 0.01, "int")
         assert not warm and "Traceback" not in err and "warm start" not in err, (content, err)
