@@ -830,6 +830,7 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
     info->handle = out->handle;
     info->code_size = out->code_size;
     info->state = 1;
+    if (info->preload == 3) info->preload = 2;   /* the preload hit (load_only_missed) */
     n_samples_compiled += info->samples;
     total_compile_ns += out->compile_ns;
     n_compiled++;
@@ -1185,6 +1186,7 @@ static int hot_marker_path(PyCodeObject *co, char *buf, size_t n)
  * call it did). */
 #define EMBER_PRELOAD_MAX 256
 #define EMBER_PRELOAD_CALLS 3
+#define EMBER_PRELOAD_WAIT 8   /* calls after that to wait for a profile, at most */
 typedef struct {
     uint64_t key, ident;
 } PreloadEntry;
@@ -2320,7 +2322,13 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
             return py_function_vectorcall(callable, args, nargsf, kwnames);
         }
         else if (info->preload == 1 && cost_policy) {
-            if (info->ncalls >= EMBER_PRELOAD_CALLS && profile_formed(co)) {
+            if (info->ncalls >= EMBER_PRELOAD_CALLS + EMBER_PRELOAD_WAIT) {
+                /* No profile yet after that many calls (profile_formed scans the bytecode at
+                 * each): left to the samples. */
+                info->preload = 2;
+                restore_interpreted(func);
+            }
+            else if (info->ncalls >= EMBER_PRELOAD_CALLS && profile_formed(co)) {
                 info->preload = 2;   /* asked once */
                 if (cache_warm(co, info) && !is_instrumented(co) && !refusal_reason(co) && jit_list_names(func)) {
                     n_preloads++;
