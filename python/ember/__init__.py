@@ -290,7 +290,9 @@ def stats():
       with hot markers, which an earlier process compiled) that found no cached code (the
       profile was not yet the cached code's); ``preloads`` / ``preloads_missed``: on a warm
       start, functions the program marker names asked for at their third call, and those of them
-      that found no cached code yet (docs/compilation.md, "Preloading");
+      that found no cached code yet (docs/compilation.md, "Preloading"); ``deferred_for_exit``:
+      times a compile was held back because the program may end before it does
+      (docs/compilation.md, "Exit waits for a compile in code generation");
     - ``osr``: interpreted frames moved into compiled code at a loop header; ``osr_arms``: code
       objects whose loops were armed for that;
     - ``deopts``: failed guards of typed code (each resumes the interpreter); ``recompiles``:

@@ -511,8 +511,9 @@ def test_an_interpreted_callee_of_a_compiled_loop_takes_the_samples_of_its_body(
     back edge, so the samples of the callee's body fell on the caller, and the callee, which
     takes nearly all the time, stayed interpreted (3 of 60 samples, measured before the change).
     The return of an interpreted callee to compiled code now charges a due sample to the
-    callee: it is compiled after a few samples. `heavy` (about 240 code units) is too large to
-    be inlined into its caller."""
+    callee: it is compiled once the process has run about 1.5 times its estimated compile time
+    (test_a_compile_that_would_outlast_the_program_is_not_started), about 30 samples, well
+    within 100. `heavy` (about 240 code units) is too large to be inlined into its caller."""
     proc = ok(run_script(tmp_path, """
         import ember
         body = "\\n".join(f"    y = (y * {k + 3} + {k}) & 0xFFFF" for k in range(40))
@@ -531,7 +532,33 @@ def test_an_interpreted_callee_of_a_compiled_loop_takes_the_samples_of_its_body(
             if "queued" in (ember.why_not(heavy) or ""):
                 ember.wait_for_compiles()
         used = ember.stats()["samples"] - s0
-        print(ember.is_compiled(caller), ember.is_compiled(heavy), used <= 30, ember.stats()["samples_at_return"] > 0,
+        print(ember.is_compiled(caller), ember.is_compiled(heavy), used <= 100, ember.stats()["samples_at_return"] > 0,
               caller(2_000) == expected, used)
     """, module_ember=True, env=cost_env()))
     assert proc.stdout.split()[:5] == ["True"] * 5, proc.stdout + proc.stderr
+
+
+def test_a_compile_that_would_outlast_the_program_is_not_started(tmp_path):
+    """Exit waits for a compile in code generation, which cannot be abandoned, so a background
+    compile counted at a quarter of its time cost the whole rest of it when the program ended
+    first (nbody's first run at three iterations: 0.67x the interpreter). A compile must take
+    at most two thirds of the time the program is expected still to run (about its time so
+    far). `big` (about 1,100 code units: an estimated 430 ms of compile with the compiler's
+    load) is hot from its start; in a 0.5 s run the old rule queued it at about 350 ms, now it
+    is deferred (`deferred_for_exit`) and not compiled; in a 2.5 s run it is compiled."""
+    body = "\\n".join(f"        y = (y * {k + 3} + {k}) & 0xFFFF" for k in range(100))
+    script = f"""
+        import ember, sys, time
+        exec("def big(seconds):\\n    y = 1\\n    end = time.perf_counter() + seconds\\n"
+             "    while time.perf_counter() < end:\\n{body}\\n    return y\\n")
+        seconds = float(sys.argv[1])
+        big(seconds)
+        if seconds > 1:
+            ember.wait_for_compiles()
+        print(ember.is_compiled(big), ember.stats()["deferred_for_exit"] > 0)
+    """
+    short = ok(run_script(tmp_path, script, "0.5", module_ember=True, env=cost_env()))
+    assert short.stdout.split() == ["False", "True"], short.stdout + short.stderr
+    assert "Finished compiling __main__:big" not in short.stderr, short.stderr
+    long = ok(run_script(tmp_path, script, "2.5", module_ember=True, env=cost_env()))
+    assert long.stdout.split() == ["True", "True"], long.stdout + long.stderr
