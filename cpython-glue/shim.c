@@ -855,10 +855,11 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
     Py_XDECREF(f);
 }
 
+static long n_preload_missed;   /* preload requests that found no cached code (ember.stats()["preloads_missed"]) */
+
 /* A load-only request found no cached code (the profile differs from the one the cached
  * code was specialised for, or the entry is gone): the function is priced as a compile until
  * it has twice the samples, and after EMBER_LOAD_ONLY_TRIES misses for good. */
-static long n_preload_missed;   /* preload requests that found no cached code (ember.stats()["preloads_missed"]) */
 static void load_only_missed(CodeInfo *info)
 {
     if (info->preload == 3) {
@@ -1136,24 +1137,34 @@ static int spare_cpu(void)
  * EMBER_COST_CACHED_US instead of a compile's cost (its code is most likely a cache load), so it
  * is compiled after far fewer samples. The marker says nothing about the code: the cache key
  * (src/cache.rs) decides whether the load happens. */
+#define EMBER_FNV_OFFSET 1469598103934665603ull
+/* FNV-1a over `len` bytes at `p`, continuing from `h` (EMBER_FNV_OFFSET to start). */
+static inline uint64_t fnv1a(uint64_t h, const void *p, size_t len)
+{
+    const unsigned char *q = p;
+    for (size_t i = 0; i < len; i++) {
+        h ^= q[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* `co`'s identity in *out: FNV-1a of its qualified name, file name, first line and unspecialised
+ * bytecode. -1 with an exception set when a name cannot be read. */
 static int hot_identity(PyCodeObject *co, uint64_t *out)
 {
-    uint64_t h = 1469598103934665603ull;
-#define MIX(p, len) do { const unsigned char *q_ = (const unsigned char *)(p); \
-        for (Py_ssize_t i_ = 0; i_ < (Py_ssize_t)(len); i_++) { h ^= q_[i_]; h *= 1099511628211ull; } } while (0)
     Py_ssize_t len;
     const char *s = PyUnicode_AsUTF8AndSize(co->co_qualname, &len);
     if (!s) return -1;
-    MIX(s, len + 1);
+    uint64_t h = fnv1a(EMBER_FNV_OFFSET, s, (size_t)len + 1);
     s = PyUnicode_AsUTF8AndSize(co->co_filename, &len);
     if (!s) return -1;
-    MIX(s, len + 1);
-    MIX(&co->co_firstlineno, sizeof co->co_firstlineno);
+    h = fnv1a(h, s, (size_t)len + 1);
+    h = fnv1a(h, &co->co_firstlineno, sizeof co->co_firstlineno);
     PyObject *code = PyCode_GetCode(co);   /* the unspecialised bytecode */
     if (!code) return -1;
-    MIX(PyBytes_AS_STRING(code), PyBytes_GET_SIZE(code));
+    h = fnv1a(h, PyBytes_AS_STRING(code), (size_t)PyBytes_GET_SIZE(code));
     Py_DECREF(code);
-#undef MIX
     *out = h;
     return 0;
 }
@@ -1206,14 +1217,8 @@ static uint64_t preload_key(PyCodeObject *co)
         PyErr_Clear();
         return 0;
     }
-    uint64_t h = 1469598103934665603ull;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    h ^= (uint64_t)(uint32_t)co->co_firstlineno;
-    h *= 1099511628211ull;
-    return h | 1;
+    uint64_t h = fnv1a(EMBER_FNV_OFFSET, s, (size_t)len);
+    return fnv1a(h, &co->co_firstlineno, sizeof co->co_firstlineno) | 1;
 }
 
 /* Remembers `co` among this run's functions that ran compiled code or were handed on (for the
@@ -1387,6 +1392,14 @@ static int warm_priced(PyCodeObject *co, CodeInfo *info)
  * far, or on a warm start what an earlier run's length leaves), paid on the interpreter's thread,
  * so never scaled by the background share. */
 static uint64_t n_deferred_for_exit;   /* compiles not started for the exit's sake (ember.stats()) */
+
+/* The samples the program is expected still to take: about as many as so far, or what an
+ * earlier run of the same program says is left (a warm start). */
+static inline uint64_t samples_to_come(void)
+{
+    return warm_program_samples > 2 * n_samples ? warm_program_samples - n_samples : n_samples;
+}
+
 static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, uint64_t percent)
 {
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
@@ -1408,9 +1421,7 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
          * says is left (a warm start). A longer one waits for later samples, or goes to the
          * precompile process at exit. (At one half, fannkuch's first run at three iterations
          * compiled its function 150 ms later than before and ran 1.43x against 1.53x.) */
-        uint64_t to_come = n_samples;
-        if (warm_program_samples > 2 * n_samples) to_come = warm_program_samples - n_samples;
-        if (!warm && percent == 100 && cost_us * 3 > to_come * EMBER_SAMPLE_INTERVAL_US * 2) {
+        if (!warm && percent == 100 && cost_us * 3 > samples_to_come() * EMBER_SAMPLE_INTERVAL_US * 2) {
             n_deferred_for_exit++;
             return 0;
         }
@@ -1428,10 +1439,8 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
          * nqueens' first runs compiled a generator in about half of them (none with the tax on
          * every sample) and ran 0.92x [0.89, 0.97] the interpreter (run cold-s40z) against
          * 0.97x. */
-        uint64_t to_come = n_samples;
-        if (warm_program_samples > 2 * n_samples) to_come = warm_program_samples - n_samples;
         uint64_t interpreted = n_samples > n_samples_compiled ? n_samples - n_samples_compiled : 0;
-        cost_us += to_come * interpreted / (n_samples ? n_samples : 1) * EMBER_SAMPLE_INTERVAL_US *
+        cost_us += samples_to_come() * interpreted / (n_samples ? n_samples : 1) * EMBER_SAMPLE_INTERVAL_US *
                    EMBER_GEN_HOOK_TAX_PERCENT / 100;
     }
     return saved_us * 100 >= cost_us * percent;

@@ -53,7 +53,7 @@ def _program_marker(program):
 def _warm_start(program):
     """A warm start (docs/compilation.md): when an earlier run of the same program ran compiled
     code, the compiler loads now, in the background, the functions the marker names are loaded
-    from the cache at their second call, and others with hot markers at their first sample
+    from the cache at their third call, and others with hot markers at their first sample
     (ember._shim.warm_start). At exit, a run that ran compiled code leaves the marker, holding
     its sample counts and its functions, for the next run."""
     path = _program_marker(program)
