@@ -20,10 +20,22 @@
  *
  * It is used where a helper consumes an operand that compiled code has just taken a reference
  * to and that rarely dies there: the owner of an attribute access, the container of a
- * subscript, the sequence of an unpacking. Elsewhere the header's Py_DECREF stays: replacing
- * every release (a macro override) made the inlined releases longer everywhere and richards,
- * chaos, go and hexiom 3-5 % slower in interleaved runs, while only unpack_sequence and nbody
- * gained.
+ * subscript, the sequence of an unpacking; and the value an instance-attribute store replaces
+ * (`self.n += 1` read and released it a moment before).
+ * Elsewhere the header's Py_DECREF stays: replacing every release (a macro override) made the
+ * inlined releases longer everywhere and richards, chaos, go and hexiom 3-5 % slower in
+ * interleaved runs, while only unpack_sequence and nbody gained.
+ *
+ * Tried and not kept (2026-12-06): a form as short as Py_DECREF that reads the low half and
+ * writes the whole count (`ob_refcnt = lo - 1`, then _Py_Dealloc at 0; a mortal count's high
+ * half is 0). It made unpack_sequence 1.25x the interpreter against 1.60x (run ab-s42a), for a
+ * reason not found: on this AMD EPYC a C loop of a 32-bit increment and that release runs as
+ * fast as 32-bit stores alone, while the header's 64-bit release costs 8 times as much.
+ * Nor this form for the locals a compiled return releases (frame_fast.c ember_rt_leave; the
+ * caller increfed the arguments among them a moment before the call, and in go's
+ * `Square.find` the 64-bit read of that count took 12.6 % of the function's samples, 4 % with
+ * it): go ran about 1 % faster, but unpack_sequence 9 % slower in process (12.3 against 13.6
+ * ms a run, 6 interleaved rounds), for a reason not found: its hot function returns once.
  */
 #ifndef EMBER_REFCOUNT_H
 #define EMBER_REFCOUNT_H
@@ -47,6 +59,15 @@ ember_rc_decref(PyObject *op)
         return;
     }
     (Py_DECREF)(op);
+}
+
+/* Py_XDECREF(op) the same way. */
+static inline Py_ALWAYS_INLINE void
+ember_rc_xdecref(PyObject *op)
+{
+    if (op != NULL) {
+        ember_rc_decref(op);
+    }
 }
 
 /* Py_REFCNT(op) == 1, reading each half with its own 32-bit load. */
@@ -74,6 +95,7 @@ ember_rc_release_keeps(PyObject *op)
 
 #else
 static inline void ember_rc_decref(PyObject *op) { Py_DECREF(op); }
+static inline void ember_rc_xdecref(PyObject *op) { Py_XDECREF(op); }
 static inline int ember_rc_is_one(PyObject *op) { return Py_REFCNT(op) == 1; }
 static inline int ember_rc_release_keeps(PyObject *op) { return _Py_IsImmortal(op) || --op->ob_refcnt != 0; }
 #endif /* 64-bit GIL release build */

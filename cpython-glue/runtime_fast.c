@@ -792,13 +792,21 @@ static inline PyObject *instance_value_attr(EmberICEntry *e, PyObject *owner)
     return NULL;
 }
 
-PyObject *
-ember_trivial_attr(PyObject *owner, i64 version, i64 index)
+/* LOAD_ATTR_INSTANCE_VALUE's test with its cache entry's contents as constants (a type version,
+ * an inline-values index): the attribute (borrowed), or NULL when the type's version is not
+ * `version`, its values are not inline or not valid, or the value is not set. */
+static inline PyObject *profile_attr(PyObject *owner, i64 version, i64 index)
 {
     PyTypeObject *tp = Py_TYPE(owner);
     if (version <= 0 || tp->tp_version_tag != (uint32_t)version || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES))
         return NULL;
     return inline_value(owner, index);
+}
+
+PyObject *
+ember_trivial_attr(PyObject *owner, i64 version, i64 index)
+{
+    return profile_attr(owner, version, index);
 }
 
 /* The hits load_attr_ic_hit does not inline: entry 0 in its other forms, the other entries in
@@ -1013,6 +1021,36 @@ static inline PyObject *load_attr_ic_hit_hint(PyObject *owner, PyObject *name, E
     return load_attr_ic_hit(owner, name, ic);
 }
 
+/* A site the interpreter quickened to LOAD_ATTR_INSTANCE_VALUE: first the profile's own test,
+ * with its type version (a bound value) and inline-values index as constants of the compiled
+ * code (profile_attr: the type's version, its values inline and valid, the value set),
+ * then the inline cache as for any site. The constants spare the cache's entry loads and kind
+ * test, and LLVM can share one type-version load between the loads of one object's
+ * attributes (`self.x * other.x + self.y * other.y`) when nothing is stored in between. A
+ * site that sees other classes, or a class whose version changed after the profile, fails
+ * the first test and takes the cache: what it costs then is that one test. */
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_iv(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version, i64 index)
+{
+    PyObject *attr = profile_attr(owner, version, index);
+    if (EMBER_LIKELY(attr != NULL)) {
+        Py_INCREF(attr);
+        ember_rc_decref(owner);
+        return attr;
+    }
+    return ember_load_attr_ic(ts, owner, name, ic);
+}
+
+/* The same with `owner` borrowed (passes/borrow.rs). */
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_iv_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version,
+                            i64 index)
+{
+    PyObject *attr = profile_attr(owner, version, index);
+    if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
+    return ember_load_attr_ic_borrowed(ts, owner, name, ic);
+}
+
 /* ember_load_attr_ic and its borrowed form for a LOAD_ATTR_WITH_HINT site. */
 EMBER_INLINE_HELPER PyObject *
 ember_load_attr_ic_hint(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
@@ -1041,6 +1079,41 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
         }
     }
     return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
+}
+
+/* A site the interpreter quickened to LOAD_ATTR_METHOD_WITH_VALUES: first the profile's test,
+ * with its type version, the class's shared-keys version and the method (bound values) as
+ * constants of the compiled code, as the interpreter's _GUARD_TYPE_VERSION,
+ * _GUARD_DORV_VALUES_INST_ATTR_FROM_DICT and _GUARD_KEYS_VERSION test them (the keys version
+ * proves the name absent from the instance's valid inline values; the type version, that the
+ * class still holds that method); then the cache (ember_load_method_ic, one call). The method
+ * is a new reference; the owner's reference moves to *self_out. */
+EMBER_INLINE_HELPER PyObject *
+ember_load_method_wv(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out,
+                     i64 version, i64 keys_version, PyObject *descr)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (EMBER_LIKELY(version > 0 && descr != NULL && tp->tp_version_tag == (uint32_t)version &&
+                     (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) && _PyObject_InlineValues(owner)->valid && keys_version > 0 &&
+                     ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == (uint32_t)keys_version)) {
+        *self_out = owner;
+        return Py_NewRef(descr);
+    }
+    return ember_load_method_ic(ts, owner, name, ic, self_out);
+}
+
+/* The same for LOAD_ATTR_METHOD_NO_DICT (objects without a __dict__, such as __slots__
+ * classes): the type version alone, as _GUARD_TYPE_VERSION tests it. */
+EMBER_INLINE_HELPER PyObject *
+ember_load_method_nd(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out,
+                     i64 version, PyObject *descr)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (EMBER_LIKELY(version > 0 && descr != NULL && tp->tp_version_tag == (uint32_t)version && tp->tp_dictoffset == 0)) {
+        *self_out = owner;
+        return Py_NewRef(descr);
+    }
+    return ember_load_method_ic(ts, owner, name, ic, self_out);
 }
 
 /* STORE_ATTR through the entries other than entry 0's instance forms, which
@@ -1092,6 +1165,51 @@ ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name,
         return 0;
     }
     return ember_store_attr_ic_miss(ts, Py_NewRef(owner), name, v, ic);
+}
+
+/* A site the interpreter quickened to STORE_ATTR_INSTANCE_VALUE: the profile's test with its
+ * type version (a bound value) and inline-values index as constants (the type's version, its
+ * values inline, no __dict__, the values valid, as _GUARD_TYPE_VERSION and
+ * _GUARD_DORV_NO_DICT test them), then the store as the interpreter makes it: the value goes in,
+ * the old one (or the insertion order, for a first store) and then the owner are released.
+ * Anything else takes the cache (ember_store_attr_ic). The old value is usually one this code
+ * read and released a moment ago (`self.n += 1`), so its count is read as Py_INCREF wrote it
+ * (ember_rc_decref). 0, or -1 with an exception from the cache's path; v consumed. */
+static inline int profile_store(PyObject *owner, PyObject *v, i64 version, i64 index)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (version <= 0 || tp->tp_version_tag != (uint32_t)version || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) ||
+        _PyObject_GetManagedDict(owner) != NULL)
+        return 0;
+    PyDictValues *values = _PyObject_InlineValues(owner);
+    if (!EMBER_LIKELY(values->valid)) return 0;
+    PyObject *old = values->values[index];
+    values->values[index] = v;
+    if (old == NULL)
+        _PyDictValues_AddToInsertionOrder(values, (Py_ssize_t)index);
+    else
+        ember_rc_decref(old);
+    return 1;
+}
+
+EMBER_INLINE_HELPER int
+ember_store_attr_iv(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic, i64 version,
+                    i64 index)
+{
+    if (EMBER_LIKELY(profile_store(owner, v, version, index))) {
+        ember_rc_decref(owner);
+        return 0;
+    }
+    return ember_store_attr_ic(ts, owner, name, v, ic);
+}
+
+/* The same with `owner` borrowed (passes/borrow.rs). */
+EMBER_INLINE_HELPER int
+ember_store_attr_iv_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic,
+                             i64 version, i64 index)
+{
+    if (EMBER_LIKELY(profile_store(owner, v, version, index))) return 0;
+    return ember_store_attr_ic_borrowed(ts, owner, name, v, ic);
 }
 
 /* STORE_ATTR_SLOT: type version, PyObject* at byte `offset`. */

@@ -16,7 +16,7 @@ use inkwell::AddressSpace;
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
 use crate::hir::imms::{InitStoreImms, LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrImms};
-use crate::hir::op::{AttrSpec, GlobalSpec, StoreAttrSpec};
+use crate::hir::op::{AttrSpec, GlobalSpec, MethodSpec, StoreAttrSpec};
 use crate::hir::{FrameState, Instr, Op};
 use crate::ic::{EMBER_IC_EMPTY, EMBER_IC_WAYS};
 
@@ -84,10 +84,17 @@ impl<'ctx> Lower<'ctx, '_> {
                         let name = if borrowed { "ember_load_attr_ic_borrowed" } else { "ember_load_attr_ic" };
                         self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
                     }
-                    AttrSpec::Generic | AttrSpec::InstanceValue => {
+                    AttrSpec::Generic => {
                         let ic = self.attr_ic();
                         let name = if borrowed { "ember_load_attr_ic_borrowed" } else { "ember_load_attr_ic" };
                         self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
+                    }
+                    // LOAD_ATTR_INSTANCE_VALUE, with the helper bitcode linked: the profile's
+                    // type version and index as constants, then the cache.
+                    AttrSpec::InstanceValue => {
+                        let ic = self.attr_ic();
+                        let name = if borrowed { "ember_load_attr_iv_borrowed" } else { "ember_load_attr_iv" };
+                        self.call_ptr(name, &[base[0], base[1], base[2], ic.into(), a, b2])?
                     }
                     // LOAD_ATTR_WITH_HINT, with the helper bitcode linked: entry 0's dict-hint form
                     // is the inlined test; objects whose values are still inline are answered by
@@ -107,13 +114,27 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.def(ins.results[0], r);
             }
             Op::LoadMethod => {
-                // Every form goes through the self-specialising cache, which starts empty (the
-                // profile's type versions and descriptors are process-specific).
+                // Every form goes through the self-specialising cache, which starts empty; with
+                // the helper bitcode linked, LOAD_ATTR_METHOD_WITH_VALUES and _NO_DICT test the
+                // profile's type version (and keys version) first, with its method as a bound
+                // value.
                 let m = LoadMethodImms::of(ins).ok_or_else(unsupported)?;
                 let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(m.name)?.into()];
                 let slot = self.self_slot.into();
                 let ic = self.attr_ic();
-                let r = self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?;
+                let r = match m.spec {
+                    MethodSpec::WithValues if self.inline_helpers && m.descr > 0 => {
+                        let (v, kv) = (self.bound_imm(m.type_version)?.into(), self.bound_imm(m.keys_version)?.into());
+                        let d = self.bound_ptr(m.descr as u64)?.into();
+                        self.call_ptr("ember_load_method_wv", &[base[0], base[1], base[2], ic.into(), slot, v, kv, d])?
+                    }
+                    MethodSpec::NoDict if self.inline_helpers && m.descr > 0 => {
+                        let v = self.bound_imm(m.type_version)?.into();
+                        let d = self.bound_ptr(m.descr as u64)?.into();
+                        self.call_ptr("ember_load_method_nd", &[base[0], base[1], base[2], ic.into(), slot, v, d])?
+                    }
+                    _ => self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?,
+                };
                 self.check_null(r, fs)?;
                 let s = self.b.build_load(self.ptr_t(), self.self_slot, "self").map_err(llvm)?.into_pointer_value();
                 self.def(ins.results[0], r);
@@ -126,6 +147,13 @@ impl<'ctx> Lower<'ctx, '_> {
                 let (a, b2) = (self.bound_imm(st.version)?.into(), self.i64c(st.index).into());
                 let borrowed = self.borrowed.contains(&arg(1));
                 let r = match st.spec {
+                    // STORE_ATTR_INSTANCE_VALUE, with the helper bitcode linked: the profile's
+                    // type version and index as constants, then the cache.
+                    StoreAttrSpec::InstanceValue if self.inline_helpers => {
+                        let ic = self.attr_ic();
+                        let name = if borrowed { "ember_store_attr_iv_borrowed" } else { "ember_store_attr_iv" };
+                        self.call(name, &[base[0], base[1], base[2], base[3], ic.into(), a, b2])?
+                    }
                     StoreAttrSpec::Generic | StoreAttrSpec::InstanceValue | StoreAttrSpec::WithHint => {
                         let ic = self.attr_ic();
                         let name = if borrowed { "ember_store_attr_ic_borrowed" } else { "ember_store_attr_ic" };

@@ -233,6 +233,12 @@ helpers! {
     ember_load_attr_ic_borrowed(P, P, P, P) -> Ptr;
     ember_load_attr_ic_hint(P, P, P, P) -> Ptr;
     ember_load_attr_ic_hint_borrowed(P, P, P, P) -> Ptr;
+    ember_load_attr_iv(P, P, P, P, I, I) -> Ptr;
+    ember_load_attr_iv_borrowed(P, P, P, P, I, I) -> Ptr;
+    ember_store_attr_iv(P, P, P, P, P, I, I) -> I32;
+    ember_store_attr_iv_borrowed(P, P, P, P, P, I, I) -> I32;
+    ember_load_method_wv(P, P, P, P, P, I, I, P) -> Ptr;
+    ember_load_method_nd(P, P, P, P, P, I, P) -> Ptr;
     ember_load_method_ic(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic(P, P, P, P, P) -> I32;
     ember_store_attr_ic_borrowed(P, P, P, P, P) -> I32;

@@ -1161,3 +1161,155 @@ def test_never_executed_arithmetic_is_serialised_unreached_and_kept_small(tmp_pa
     assert re.search(r"BinaryOp<11, 0, ", hir_g) and not re.search(r"BinaryOp<\d+, 8, ", hir_g), hir_g
     size = int(re.search(r"Finished compiling __main__:f \((\d+) bytes", proc.stderr).group(1))
     assert size <= 40_000, size
+
+
+# Instance attributes read and written at sites the interpreter quickened to
+# LOAD_ATTR_INSTANCE_VALUE / STORE_ATTR_INSTANCE_VALUE: compiled code tests the profile's type
+# version and index first (ember_load_attr_iv, ember_store_attr_iv), then the cache. Each case
+# makes that test fail in the middle of the loop, for one object or for the rest.
+IV_SRC = (
+    "class P:\n"
+    "    def __init__(self, x):\n"
+    "        self.x = x\n"
+    "        self.y = 0\n"
+    "class Q(P):\n"
+    "    pass\n"
+    "class Gone:\n"
+    "    def __init__(self, log, i):\n"
+    "        self.log, self.i = log, i\n"
+    "    def __del__(self):\n"
+    "        self.log.append(self.i)\n"
+    "log = []\n"
+    "def f(objs, k):\n"
+    "    t = 0\n"
+    "    for i, o in enumerate(objs):\n"
+    "        if i == k:\n"
+    "            BREAK\n"
+    "        o.y = o.y + o.x\n"
+    "        t += o.x * o.y\n"
+    "    return t\n"
+)
+IV_BREAKS = {
+    "nothing": "pass",
+    "the class's version moves on": "type(o).tag = i",
+    "a __dict__ materialised": "o.__dict__",
+    "a __dict__ written": "o.__dict__['y'] = 5",
+    "the read attribute deleted": "del o.x",
+    "the stored attribute deleted": "del o.y",
+    "a subclass instance": "o.__class__ = Q",
+    "an attribute added": "o.z = i",
+    "a stored value with a finaliser": "o.y = Gone(log, i); o.y = 0",
+    "a read value with a finaliser": "o.x = Gone(log, i)",
+}
+
+
+def _iv_objects(n):
+    return Make(lambda ns: [ns["P"](i) for i in range(n)], f"[P(0..{n - 1})]")
+
+
+@pytest.mark.parametrize("case", sorted(IV_BREAKS))
+def test_instance_attribute_profile_tests_fail_to_what_the_interpreter_does(ember_mod, case):
+    src = IV_SRC.replace("BREAK", IV_BREAKS[case])
+    fi, fc = both(src, warm=[(_iv_objects(8), -1)], own_code=True)
+    for k in (-1, 0, 5, 11):
+        run_both(fi, fc, _iv_objects(12), k)
+    assert fi.__globals__["log"] == fc.__globals__["log"]
+    run_both(fi, fc, _iv_objects(12), -1)
+
+
+def test_instance_attribute_sites_answer_from_the_profile_without_the_cache(ember_mod):
+    """Every site's first test is the profile's: the caches stay empty, so not even the first
+    lookup of each site takes the miss path that fills them."""
+    fi, fc = both(IV_SRC.replace("BREAK", "pass"), warm=[(_iv_objects(8), -1)], own_code=True)
+    objs = [fc.__globals__["P"](i) for i in range(50)]
+    before = ember_mod.stats()["ic_slow"]
+    for _ in range(10):
+        fc(objs, -1)
+    assert ember_mod.stats()["ic_slow"] == before
+    # A class whose version moved on: one miss per site (f has five: four loads and a store)
+    # fills its cache, then the cache answers.
+    fc.__globals__["P"].tag = 1
+    for _ in range(10):
+        fc(objs, -1)
+    assert ember_mod.stats()["ic_slow"] - before == 5
+    assert [o.y for o in objs] == [20 * i for i in range(50)]
+
+
+def test_instance_attribute_profile_stores_keep_reference_counts(ember_mod):
+    src = ("class P:\n    def __init__(self):\n        self.v = None\n"
+           "def f(o, vals):\n    for v in vals:\n        o.v = v\n    return o.v\n")
+    fi, fc = both(src, warm=[(Make(lambda ns: ns["P"]()), [1.5, 2.5])], own_code=True)
+    vals = [object() for _ in range(4)]
+    counts = [sys.getrefcount(v) for v in vals]
+    o = fc.__globals__["P"]()
+    for _ in range(50):
+        assert fc(o, vals) is vals[-1]
+    o.v = None
+    assert [sys.getrefcount(v) for v in vals] == counts
+
+
+# Method loads at sites the interpreter quickened to LOAD_ATTR_METHOD_WITH_VALUES (instances
+# with inline values) and _NO_DICT (__slots__ instances): the profile's type version, keys
+# version and method are tested first (ember_load_method_wv, ember_load_method_nd), then the
+# cache; each case makes that test fail in the middle of the loop.
+METHOD_SRC = (
+    "class P:\n"
+    "    def __init__(self, x):\n"
+    "        self.x = x\n"
+    "    def m(self, k):\n"
+    "        return self.x + k\n"
+    "class S:\n"
+    "    __slots__ = ('x',)\n"
+    "    def __init__(self, x):\n"
+    "        self.x = x\n"
+    "    def m(self, k):\n"
+    "        return self.x * k\n"
+    "class Q(P):\n"
+    "    def m(self, k):\n"
+    "        return -k\n"
+    "def f(objs, k):\n"
+    "    t = 0\n"
+    "    for i, o in enumerate(objs):\n"
+    "        if i == k:\n"
+    "            BREAK\n"
+    "        t += o.m(i)\n"
+    "    return t\n"
+)
+METHOD_BREAKS = {
+    "nothing": "pass",
+    "the method replaced on the class": "type(o).m = lambda self, k: 100 + k",
+    "the class's version moves on": "type(o).tag = i",
+    "the method shadowed on the instance": "o.m = lambda k: 1000 + k",
+    "a __dict__ materialised": "getattr(o, '__dict__', None)",
+    "a subclass instance": "o.__class__ = Q if type(o) is P else type(o)",
+    "an attribute deleted": "del o.x",
+}
+
+
+@pytest.mark.parametrize("cls", ["P", "S"])
+@pytest.mark.parametrize("case", sorted(METHOD_BREAKS))
+def test_method_load_profile_tests_fail_to_what_the_interpreter_does(ember_mod, case, cls):
+    src = METHOD_SRC.replace("BREAK", METHOD_BREAKS[case])
+
+    def objs(n):
+        return Make(lambda ns: [ns[cls](i) for i in range(n)], f"[{cls}(0..{n - 1})]")
+
+    fi, fc = both(src, warm=[(objs(8), -1)], own_code=True)
+    for k in (-1, 0, 5, 11):
+        run_both(fi, fc, objs(12), k)
+    run_both(fi, fc, objs(12), -1)
+
+
+@pytest.mark.parametrize("cls", ["P", "S"])
+def test_method_load_sites_answer_from_the_profile_without_the_cache(ember_mod, cls):
+    fi, fc = both(METHOD_SRC.replace("BREAK", "pass"), exclude=("P.m", "S.m", "Q.m"),
+                  warm=[(Make(lambda ns: [ns[cls](i) for i in range(8)]), -1)], own_code=True)
+    objs = [fc.__globals__[cls](i) for i in range(50)]
+    before = ember_mod.stats()["ic_slow"]
+    for _ in range(10):
+        fc(objs, -1)
+    assert ember_mod.stats()["ic_slow"] == before
+    fc.__globals__[cls].tag = 1
+    for _ in range(10):
+        assert fc(objs, -1) == fi(objs, -1)
+    assert 0 < ember_mod.stats()["ic_slow"] - before <= 2
