@@ -488,17 +488,25 @@ PyObject *ember_load_attr_iv(PyThreadState *ts, PyObject *owner, PyObject *name,
                              i64 index);
 PyObject *ember_load_attr_iv_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
                                       i64 version, i64 index);
+/* The same two for a LOAD_ATTR_CLASS site: the class's type version and the attribute's value as
+ * constants, then the cache. */
+PyObject *ember_load_attr_class(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version,
+                                PyObject *value);
+PyObject *ember_load_attr_class_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
+                                         i64 version, PyObject *value);
 /* STORE_ATTR_INSTANCE_VALUE the same way: the profile's test and store, then the cache
  * (ember_store_attr_ic and its borrowed form). */
 int ember_store_attr_iv(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic,
                         i64 version, i64 index);
 int ember_store_attr_iv_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic,
                                  i64 version, i64 index);
-/* LOAD_ATTR_METHOD_WITH_VALUES and _NO_DICT sites: the profile's test, with its type version,
- * keys version (WITH_VALUES) and method as constants, then ember_load_method_ic. */
+/* LOAD_ATTR_METHOD_WITH_VALUES, _NO_DICT and _LAZY_DICT sites: the profile's test, with its
+ * type version, keys version (WITH_VALUES) and method as constants, then ember_load_method_ic. */
 PyObject *ember_load_method_wv(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
                                PyObject **self_out, i64 version, i64 keys_version, PyObject *descr);
 PyObject *ember_load_method_nd(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
+                               PyObject **self_out, i64 version, PyObject *descr);
+PyObject *ember_load_method_ld(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
                                PyObject **self_out, i64 version, PyObject *descr);
 int ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, PyObject *v, EmberAttrIC *ic);
 /* The entries compiled code tests did not answer: the other entry forms (loads), else the
@@ -1069,7 +1077,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_delete_global) X(ember_load_build_class) X(ember_match_class) X(ember_match_mapping) \
     X(ember_match_sequence) X(ember_match_keys) X(ember_get_len) X(ember_unpack_ex) \
     X(ember_load_attr_ic) X(ember_load_method_ic) X(ember_store_attr_ic) X(ember_load_attr_ic_borrowed) X(ember_store_attr_ic_borrowed) \
-    X(ember_load_attr_ic_hint) X(ember_load_attr_ic_hint_borrowed) X(ember_load_attr_iv) X(ember_load_attr_iv_borrowed) X(ember_store_attr_iv) X(ember_store_attr_iv_borrowed) X(ember_load_method_wv) X(ember_load_method_nd) \
+    X(ember_load_attr_ic_hint) X(ember_load_attr_ic_hint_borrowed) X(ember_load_attr_iv) X(ember_load_attr_iv_borrowed) X(ember_store_attr_iv) X(ember_store_attr_iv_borrowed) X(ember_load_method_wv) X(ember_load_method_nd) X(ember_load_method_ld) X(ember_load_attr_class) X(ember_load_attr_class_borrowed) \
     X(ember_load_attr_ic_miss) X(ember_load_method_ic_miss) X(ember_store_attr_ic_miss) \
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
     X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_resume_ic_fill) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \

@@ -1051,6 +1051,40 @@ ember_load_attr_iv_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, 
     return ember_load_attr_ic_borrowed(ts, owner, name, ic);
 }
 
+/* A site the interpreter quickened to LOAD_ATTR_CLASS (`Direction.FORWARD`): first the
+ * profile's test, as _CHECK_ATTR_CLASS makes it (the owner is a class, of the type version
+ * imm2), with the attribute's value as a constant of the compiled code (a bound value, which the
+ * class holds while its version stays), then the inline cache, whose class form is out of line
+ * (load_attr_ic_hit_other) after the inlined instance test. */
+static inline PyObject *profile_class_attr(PyObject *owner, i64 version, PyObject *value)
+{
+    if (version > 0 && value != NULL && PyType_Check(owner) && ((PyTypeObject *)owner)->tp_version_tag == (uint32_t)version)
+        return value;
+    return NULL;
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_class(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version, PyObject *value)
+{
+    PyObject *attr = profile_class_attr(owner, version, value);
+    if (EMBER_LIKELY(attr != NULL)) {
+        Py_INCREF(attr);
+        ember_rc_decref(owner);
+        return attr;
+    }
+    return ember_load_attr_ic(ts, owner, name, ic);
+}
+
+/* The same with `owner` borrowed (passes/borrow.rs). */
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_class_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version,
+                               PyObject *value)
+{
+    PyObject *attr = profile_class_attr(owner, version, value);
+    if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
+    return ember_load_attr_ic_borrowed(ts, owner, name, ic);
+}
+
 /* ember_load_attr_ic and its borrowed form for a LOAD_ATTR_WITH_HINT site. */
 EMBER_INLINE_HELPER PyObject *
 ember_load_attr_ic_hint(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic)
@@ -1110,6 +1144,23 @@ ember_load_method_nd(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
 {
     PyTypeObject *tp = Py_TYPE(owner);
     if (EMBER_LIKELY(version > 0 && descr != NULL && tp->tp_version_tag == (uint32_t)version && tp->tp_dictoffset == 0)) {
+        *self_out = owner;
+        return Py_NewRef(descr);
+    }
+    return ember_load_method_ic(ts, owner, name, ic, self_out);
+}
+
+/* The same for LOAD_ATTR_METHOD_LAZY_DICT (an object whose managed __dict__ is not made yet,
+ * such as an instance of a list subclass): the type version and that the __dict__ is still
+ * NULL, as _CHECK_ATTR_METHOD_LAZY_DICT tests it (the serialiser sends this form only for the
+ * managed __dict__). */
+EMBER_INLINE_HELPER PyObject *
+ember_load_method_ld(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out,
+                     i64 version, PyObject *descr)
+{
+    PyTypeObject *tp = Py_TYPE(owner);
+    if (EMBER_LIKELY(version > 0 && descr != NULL && tp->tp_version_tag == (uint32_t)version &&
+                     (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) && _PyObject_GetManagedDict(owner) == NULL)) {
         *self_out = owner;
         return Py_NewRef(descr);
     }

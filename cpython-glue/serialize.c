@@ -478,6 +478,14 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
                 else if (op == LOAD_ATTR_SLOT) { spec = EMBER_ATTR_SPEC_SLOT; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_MODULE) { spec = EMBER_ATTR_SPEC_MODULE; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_WITH_HINT) { spec = EMBER_ATTR_SPEC_WITH_HINT; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                /* LOAD_ATTR_CLASS (_PyLoadMethodCache): the class's type version, and in imm5 the
+                 * attribute's value, which the class holds while it keeps that version. */
+                int64_t class_value = 0;
+                if (op == LOAD_ATTR_CLASS) {
+                    spec = EMBER_ATTR_SPEC_CLASS;
+                    a = cache_u32(&cache[1]);
+                    class_value = (int64_t)(uintptr_t)cache_ptr(&cache[5]);
+                }
                 /* A module attribute read right after the global that holds the module
                  * (`math.sqrt`): imm4, imm5 as LoadGlobal's imm6, imm7 (MathCall). */
                 PyObject *value = NULL;
@@ -489,7 +497,7 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
                 }
                 int64_t fn = math_fn_of(value);
                 r = emit(&prog, EMBER_OP_LOAD_ATTR, (uint32_t)i, 6, name, spec, a, c, fn,
-                         fn != EMBER_MATH_FN_NONE ? (int64_t)(uintptr_t)value : 0);
+                         fn != EMBER_MATH_FN_NONE ? (int64_t)(uintptr_t)value : class_value);
             }
             break;
         }

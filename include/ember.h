@@ -1374,6 +1374,12 @@ enum EmberAttrSpec
    * `LOAD_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
    */
   EMBER_ATTR_SPEC_WITH_HINT = 4,
+  /**
+   * `LOAD_ATTR_CLASS` (an attribute of a class read from the class, `Direction.FORWARD`):
+   * imm2 the class's own type version, imm5 the attribute's value (bound, borrowed: the
+   * class holds it while its version is imm2).
+   */
+  EMBER_ATTR_SPEC_CLASS = 5,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberAttrSpec EmberAttrSpec;

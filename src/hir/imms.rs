@@ -118,7 +118,8 @@ views! {
         /// For [`AttrSpec::Module`] right after the global holding the module (`math.sqrt`):
         /// what the shim identified the attribute's value as ([`MathFn::None`]: nothing).
         known: MathFn = 4,
-        /// That value's address (a bound value; 0 with [`MathFn::None`]).
+        /// That value's address (a bound value; 0 with [`MathFn::None`]), or for
+        /// [`AttrSpec::Class`] the class attribute's value.
         object: i64 = 5,
     }
     /// `LoadMethod` (`LOAD_ATTR`, method form).

@@ -594,6 +594,10 @@ pub enum AttrSpec {
     Module = 3,
     /// `LOAD_ATTR_WITH_HINT`: imm2 type version, imm3 dict hint.
     WithHint = 4,
+    /// `LOAD_ATTR_CLASS` (an attribute of a class read from the class, `Direction.FORWARD`):
+    /// imm2 the class's own type version, imm5 the attribute's value (bound, borrowed: the
+    /// class holds it while its version is imm2).
+    Class = 5,
 }
 
 /// `LoadMethod`'s imm1 (`LOAD_ATTR_METHOD_*`). Shared with C as `EmberMethodSpec`.

@@ -79,7 +79,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 // A borrowed owner (passes::borrow) goes to the helpers that leave its reference.
                 let borrowed = self.borrowed.contains(&arg(0));
                 let r = match at.spec {
-                    AttrSpec::Generic | AttrSpec::InstanceValue | AttrSpec::WithHint if !self.inline_helpers => {
+                    AttrSpec::Generic | AttrSpec::InstanceValue | AttrSpec::WithHint | AttrSpec::Class if !self.inline_helpers => {
                         let ic = self.attr_ic();
                         let name = if borrowed { "ember_load_attr_ic_borrowed" } else { "ember_load_attr_ic" };
                         self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
@@ -104,6 +104,14 @@ impl<'ctx> Lower<'ctx, '_> {
                         let name = if borrowed { "ember_load_attr_ic_hint_borrowed" } else { "ember_load_attr_ic_hint" };
                         self.call_ptr(name, &[base[0], base[1], base[2], ic.into()])?
                     }
+                    // LOAD_ATTR_CLASS, with the helper bitcode linked: the class's version and the
+                    // attribute's value as constants, then the cache.
+                    AttrSpec::Class => {
+                        let ic = self.attr_ic();
+                        let value = self.bound_ptr(at.object.max(0) as u64)?.into();
+                        let name = if borrowed { "ember_load_attr_class_borrowed" } else { "ember_load_attr_class" };
+                        self.call_ptr(name, &[base[0], base[1], base[2], ic.into(), a, value])?
+                    }
                     AttrSpec::Slot => {
                         let name = if borrowed { "ember_load_attr_slot_borrowed" } else { "ember_load_attr_slot" };
                         self.call_ptr(name, &[base[0], base[1], base[2], a, b2])?
@@ -115,9 +123,9 @@ impl<'ctx> Lower<'ctx, '_> {
             }
             Op::LoadMethod => {
                 // Every form goes through the self-specialising cache, which starts empty; with
-                // the helper bitcode linked, LOAD_ATTR_METHOD_WITH_VALUES and _NO_DICT test the
-                // profile's type version (and keys version) first, with its method as a bound
-                // value.
+                // the helper bitcode linked, LOAD_ATTR_METHOD_WITH_VALUES, _NO_DICT and _LAZY_DICT
+                // test the profile's type version (and keys version) first, with its method as a
+                // bound value.
                 let m = LoadMethodImms::of(ins).ok_or_else(unsupported)?;
                 let base: [BasicValueEnum; 3] = [self.ts.into(), self.val(arg(0))?.into(), self.konst(m.name)?.into()];
                 let slot = self.self_slot.into();
@@ -128,10 +136,11 @@ impl<'ctx> Lower<'ctx, '_> {
                         let d = self.bound_ptr(m.descr as u64)?.into();
                         self.call_ptr("ember_load_method_wv", &[base[0], base[1], base[2], ic.into(), slot, v, kv, d])?
                     }
-                    MethodSpec::NoDict if self.inline_helpers && m.descr > 0 => {
+                    MethodSpec::NoDict | MethodSpec::LazyDict if self.inline_helpers && m.descr > 0 => {
                         let v = self.bound_imm(m.type_version)?.into();
                         let d = self.bound_ptr(m.descr as u64)?.into();
-                        self.call_ptr("ember_load_method_nd", &[base[0], base[1], base[2], ic.into(), slot, v, d])?
+                        let name = if m.spec == MethodSpec::NoDict { "ember_load_method_nd" } else { "ember_load_method_ld" };
+                        self.call_ptr(name, &[base[0], base[1], base[2], ic.into(), slot, v, d])?
                     }
                     _ => self.call_ptr("ember_load_method_ic", &[base[0], base[1], base[2], ic.into(), slot])?,
                 };

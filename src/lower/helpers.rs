@@ -239,6 +239,9 @@ helpers! {
     ember_store_attr_iv_borrowed(P, P, P, P, P, I, I) -> I32;
     ember_load_method_wv(P, P, P, P, P, I, I, P) -> Ptr;
     ember_load_method_nd(P, P, P, P, P, I, P) -> Ptr;
+    ember_load_method_ld(P, P, P, P, P, I, P) -> Ptr;
+    ember_load_attr_class(P, P, P, P, I, P) -> Ptr;
+    ember_load_attr_class_borrowed(P, P, P, P, I, P) -> Ptr;
     ember_load_method_ic(P, P, P, P, P) -> Ptr;
     ember_store_attr_ic(P, P, P, P, P) -> I32;
     ember_store_attr_ic_borrowed(P, P, P, P, P) -> I32;

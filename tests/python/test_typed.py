@@ -1249,9 +1249,10 @@ def test_instance_attribute_profile_stores_keep_reference_counts(ember_mod):
 
 
 # Method loads at sites the interpreter quickened to LOAD_ATTR_METHOD_WITH_VALUES (instances
-# with inline values) and _NO_DICT (__slots__ instances): the profile's type version, keys
-# version and method are tested first (ember_load_method_wv, ember_load_method_nd), then the
-# cache; each case makes that test fail in the middle of the loop.
+# with inline values), _NO_DICT (__slots__ instances) and _LAZY_DICT (a list subclass's
+# instances, whose __dict__ is not made yet): the profile's type version, keys version and
+# method are tested first (ember_load_method_wv, _nd, _ld), then the cache; each case makes that
+# test fail in the middle of the loop.
 METHOD_SRC = (
     "class P:\n"
     "    def __init__(self, x):\n"
@@ -1267,6 +1268,11 @@ METHOD_SRC = (
     "class Q(P):\n"
     "    def m(self, k):\n"
     "        return -k\n"
+    "class L(list):\n"
+    "    def __init__(self, x):\n"
+    "        list.__init__(self, [x])\n"
+    "    def m(self, k):\n"
+    "        return self[0] - k\n"
     "def f(objs, k):\n"
     "    t = 0\n"
     "    for i, o in enumerate(objs):\n"
@@ -1286,7 +1292,7 @@ METHOD_BREAKS = {
 }
 
 
-@pytest.mark.parametrize("cls", ["P", "S"])
+@pytest.mark.parametrize("cls", ["P", "S", "L"])
 @pytest.mark.parametrize("case", sorted(METHOD_BREAKS))
 def test_method_load_profile_tests_fail_to_what_the_interpreter_does(ember_mod, case, cls):
     src = METHOD_SRC.replace("BREAK", METHOD_BREAKS[case])
@@ -1300,9 +1306,9 @@ def test_method_load_profile_tests_fail_to_what_the_interpreter_does(ember_mod, 
     run_both(fi, fc, objs(12), -1)
 
 
-@pytest.mark.parametrize("cls", ["P", "S"])
+@pytest.mark.parametrize("cls", ["P", "S", "L"])
 def test_method_load_sites_answer_from_the_profile_without_the_cache(ember_mod, cls):
-    fi, fc = both(METHOD_SRC.replace("BREAK", "pass"), exclude=("P.m", "S.m", "Q.m"),
+    fi, fc = both(METHOD_SRC.replace("BREAK", "pass"), exclude=("P.m", "S.m", "Q.m", "L.__init__", "L.m"),
                   warm=[(Make(lambda ns: [ns[cls](i) for i in range(8)]), -1)], own_code=True)
     objs = [fc.__globals__[cls](i) for i in range(50)]
     before = ember_mod.stats()["ic_slow"]
@@ -1313,3 +1319,54 @@ def test_method_load_sites_answer_from_the_profile_without_the_cache(ember_mod, 
     for _ in range(10):
         assert fc(objs, -1) == fi(objs, -1)
     assert 0 < ember_mod.stats()["ic_slow"] - before <= 2
+
+
+# Class attributes read from the class at sites the interpreter quickened to LOAD_ATTR_CLASS
+# (`Direction.FORWARD`): the class's type version and the attribute's value are tested first
+# (ember_load_attr_class), then the cache; each case makes that test fail mid-loop.
+CLASS_ATTR_SRC = (
+    "class D:\n"
+    "    FORWARD = 1\n"
+    "    BACKWARD = -1\n"
+    "class E(D):\n"
+    "    FORWARD = 10\n"
+    "def f(n, k, cls=D):\n"
+    "    t = 0\n"
+    "    for i in range(n):\n"
+    "        if i == k:\n"
+    "            BREAK\n"
+    "        t += cls.FORWARD * i + cls.BACKWARD\n"
+    "    return t\n"
+)
+CLASS_ATTR_BREAKS = {
+    "nothing": "pass",
+    "the attribute rebound": "cls.FORWARD = 7",
+    "another class attribute added": "cls.OTHER = i",
+    "a subclass": "cls = E",
+    "an instance instead of the class": "cls = cls()",
+    "the attribute deleted": "del cls.BACKWARD",
+    "a metaclass attribute": "cls = type('M', (type,), {'FORWARD': 3})('X', (), {'BACKWARD': 2})",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLASS_ATTR_BREAKS))
+def test_class_attribute_profile_tests_fail_to_what_the_interpreter_does(ember_mod, case):
+    src = CLASS_ATTR_SRC.replace("BREAK", CLASS_ATTR_BREAKS[case])
+    fi, fc = both(src, warm=[(8, -1)], own_code=True)
+    for k in (-1, 0, 5, 11):
+        run_both(fi, fc, 12, k)
+        fi.__globals__["D"].FORWARD, fc.__globals__["D"].FORWARD = 1, 1
+        fi.__globals__["D"].BACKWARD, fc.__globals__["D"].BACKWARD = -1, -1
+    run_both(fi, fc, 12, -1)
+
+
+def test_class_attribute_sites_answer_from_the_profile_without_the_cache(ember_mod):
+    fi, fc = both(CLASS_ATTR_SRC.replace("BREAK", "pass"), warm=[(8, -1)], own_code=True)
+    before = ember_mod.stats()["ic_slow"]
+    for _ in range(10):
+        assert fc(50, -1) == fi(50, -1)
+    assert ember_mod.stats()["ic_slow"] == before
+    fc.__globals__["D"].tag = 1
+    for _ in range(10):
+        assert fc(50, -1) == fi(50, -1)
+    assert ember_mod.stats()["ic_slow"] - before == 2
