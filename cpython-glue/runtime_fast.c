@@ -797,8 +797,7 @@ static inline PyObject *instance_value_attr(EmberICEntry *e, PyObject *owner)
  * `version`, its values are not inline or not valid, or the value is not set. */
 static inline PyObject *profile_attr(PyObject *owner, i64 version, i64 index)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
-    if (version <= 0 || tp->tp_version_tag != (uint32_t)version || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES))
+    if (!ember_type_version_ok(owner, version) || !(Py_TYPE(owner)->tp_flags & Py_TPFLAGS_INLINE_VALUES))
         return NULL;
     return inline_value(owner, index);
 }
@@ -1029,10 +1028,11 @@ static inline PyObject *load_attr_ic_hit_hint(PyObject *owner, PyObject *name, E
  * attributes (`self.x * other.x + self.y * other.y`) when nothing is stored in between. A
  * site that sees other classes, or a class whose version changed after the profile, fails
  * the first test and takes the cache: what it costs then is that one test. */
-EMBER_INLINE_HELPER PyObject *
-ember_load_attr_iv(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version, i64 index)
+/* The rest of a load after a profile's test gave `attr` (borrowed; NULL when the test failed):
+ * on an answer, a new reference to it, and the owner released; otherwise the inline cache. */
+static inline PyObject *profile_or_cache(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
+                                         PyObject *attr)
 {
-    PyObject *attr = profile_attr(owner, version, index);
     if (EMBER_LIKELY(attr != NULL)) {
         Py_INCREF(attr);
         ember_rc_decref(owner);
@@ -1042,13 +1042,25 @@ ember_load_attr_iv(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttr
 }
 
 /* The same with `owner` borrowed (passes/borrow.rs). */
+static inline PyObject *profile_or_cache_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
+                                                  PyObject *attr)
+{
+    if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
+    return ember_load_attr_ic_borrowed(ts, owner, name, ic);
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_load_attr_iv(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version, i64 index)
+{
+    return profile_or_cache(ts, owner, name, ic, profile_attr(owner, version, index));
+}
+
+/* The same with `owner` borrowed (passes/borrow.rs). */
 EMBER_INLINE_HELPER PyObject *
 ember_load_attr_iv_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version,
                             i64 index)
 {
-    PyObject *attr = profile_attr(owner, version, index);
-    if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
-    return ember_load_attr_ic_borrowed(ts, owner, name, ic);
+    return profile_or_cache_borrowed(ts, owner, name, ic, profile_attr(owner, version, index));
 }
 
 /* A site the interpreter quickened to LOAD_ATTR_CLASS (`Direction.FORWARD`): first the
@@ -1066,13 +1078,7 @@ static inline PyObject *profile_class_attr(PyObject *owner, i64 version, PyObjec
 EMBER_INLINE_HELPER PyObject *
 ember_load_attr_class(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version, PyObject *value)
 {
-    PyObject *attr = profile_class_attr(owner, version, value);
-    if (EMBER_LIKELY(attr != NULL)) {
-        Py_INCREF(attr);
-        ember_rc_decref(owner);
-        return attr;
-    }
-    return ember_load_attr_ic(ts, owner, name, ic);
+    return profile_or_cache(ts, owner, name, ic, profile_class_attr(owner, version, value));
 }
 
 /* The same with `owner` borrowed (passes/borrow.rs). */
@@ -1080,9 +1086,7 @@ EMBER_INLINE_HELPER PyObject *
 ember_load_attr_class_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, i64 version,
                                PyObject *value)
 {
-    PyObject *attr = profile_class_attr(owner, version, value);
-    if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
-    return ember_load_attr_ic_borrowed(ts, owner, name, ic);
+    return profile_or_cache_borrowed(ts, owner, name, ic, profile_class_attr(owner, version, value));
 }
 
 /* ember_load_attr_ic and its borrowed form for a LOAD_ATTR_WITH_HINT site. */
@@ -1122,18 +1126,28 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
  * proves the name absent from the instance's valid inline values; the type version, that the
  * class still holds that method); then the cache (ember_load_method_ic, one call). The method
  * is a new reference; the owner's reference moves to *self_out. */
+/* The rest of a method load after a profile's test (`hit`: the owner's type has the profile's
+ * version and the form's own checks passed): the method `descr` (a new reference) with the
+ * owner's reference moved to *self_out, or the inline cache. */
+static inline PyObject *method_or_cache(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic,
+                                        PyObject **self_out, int hit, PyObject *descr)
+{
+    if (EMBER_LIKELY(hit && descr != NULL)) {
+        *self_out = owner;
+        return Py_NewRef(descr);
+    }
+    return ember_load_method_ic(ts, owner, name, ic, self_out);
+}
+
 EMBER_INLINE_HELPER PyObject *
 ember_load_method_wv(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out,
                      i64 version, i64 keys_version, PyObject *descr)
 {
     PyTypeObject *tp = Py_TYPE(owner);
-    if (EMBER_LIKELY(version > 0 && descr != NULL && tp->tp_version_tag == (uint32_t)version &&
-                     (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) && _PyObject_InlineValues(owner)->valid && keys_version > 0 &&
-                     ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == (uint32_t)keys_version)) {
-        *self_out = owner;
-        return Py_NewRef(descr);
-    }
-    return ember_load_method_ic(ts, owner, name, ic, self_out);
+    int hit = ember_type_version_ok(owner, version) && (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) &&
+              _PyObject_InlineValues(owner)->valid && keys_version > 0 &&
+              ((PyHeapTypeObject *)tp)->ht_cached_keys->dk_version == (uint32_t)keys_version;
+    return method_or_cache(ts, owner, name, ic, self_out, hit, descr);
 }
 
 /* The same for LOAD_ATTR_METHOD_NO_DICT (objects without a __dict__, such as __slots__
@@ -1142,12 +1156,8 @@ EMBER_INLINE_HELPER PyObject *
 ember_load_method_nd(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out,
                      i64 version, PyObject *descr)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
-    if (EMBER_LIKELY(version > 0 && descr != NULL && tp->tp_version_tag == (uint32_t)version && tp->tp_dictoffset == 0)) {
-        *self_out = owner;
-        return Py_NewRef(descr);
-    }
-    return ember_load_method_ic(ts, owner, name, ic, self_out);
+    int hit = ember_type_version_ok(owner, version) && Py_TYPE(owner)->tp_dictoffset == 0;
+    return method_or_cache(ts, owner, name, ic, self_out, hit, descr);
 }
 
 /* The same for LOAD_ATTR_METHOD_LAZY_DICT (an object whose managed __dict__ is not made yet,
@@ -1158,13 +1168,9 @@ EMBER_INLINE_HELPER PyObject *
 ember_load_method_ld(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAttrIC *ic, PyObject **self_out,
                      i64 version, PyObject *descr)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
-    if (EMBER_LIKELY(version > 0 && descr != NULL && tp->tp_version_tag == (uint32_t)version &&
-                     (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) && _PyObject_GetManagedDict(owner) == NULL)) {
-        *self_out = owner;
-        return Py_NewRef(descr);
-    }
-    return ember_load_method_ic(ts, owner, name, ic, self_out);
+    int hit = ember_type_version_ok(owner, version) && (Py_TYPE(owner)->tp_flags & Py_TPFLAGS_MANAGED_DICT) &&
+              _PyObject_GetManagedDict(owner) == NULL;
+    return method_or_cache(ts, owner, name, ic, self_out, hit, descr);
 }
 
 /* STORE_ATTR through the entries other than entry 0's instance forms, which
@@ -1228,8 +1234,7 @@ ember_store_attr_ic_borrowed(PyThreadState *ts, PyObject *owner, PyObject *name,
  * (ember_rc_decref). 0, or -1 with an exception from the cache's path; v consumed. */
 static inline int profile_store(PyObject *owner, PyObject *v, i64 version, i64 index)
 {
-    PyTypeObject *tp = Py_TYPE(owner);
-    if (version <= 0 || tp->tp_version_tag != (uint32_t)version || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) ||
+    if (!ember_type_version_ok(owner, version) || !(Py_TYPE(owner)->tp_flags & Py_TPFLAGS_INLINE_VALUES) ||
         _PyObject_GetManagedDict(owner) != NULL)
         return 0;
     PyDictValues *values = _PyObject_InlineValues(owner);
