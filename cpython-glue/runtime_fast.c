@@ -49,25 +49,25 @@ ember_free_exact_int(PyObject *o)
  * Reference counting
  * ====================================================================================== */
 
-/* Py_INCREF of 3.13 (32-bit saturating add: immortal objects are left alone). */
+/* Py_INCREF of 3.13 for compiled code, written as a 64-bit add (ember_rc_incref). */
 void
 ember_incref(PyObject *o)
 {
-    Py_INCREF(o);
+    ember_rc_incref(o);
 }
 
-/* Py_DECREF of 3.13 (immortal objects skipped, _Py_Dealloc at zero). */
+/* Py_DECREF of 3.13 for compiled code (ember_rc_decref). */
 void
 ember_decref(PyObject *o)
 {
-    Py_DECREF(o);
+    ember_rc_decref(o);
 }
 
-/* Py_XDECREF of 3.13. */
+/* Py_XDECREF of 3.13 for compiled code (ember_rc_xdecref). */
 void
 ember_xdecref(PyObject *o)
 {
-    Py_XDECREF(o);
+    ember_rc_xdecref(o);
 }
 
 /* ======================================================================================

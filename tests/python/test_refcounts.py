@@ -467,3 +467,67 @@ def test_operand_releases_by_low_half_keep_counts_and_order():
     for _ in range(20_000):
         fc([], v, h, l, t)
     assert _rc(v, h, l, t) == before
+
+
+WIDTH_SRC = """
+class D:
+    def __init__(self, log, tag):
+        self.log, self.tag = log, tag
+    def __del__(self):
+        self.log.append(("del", self.tag))
+
+def hold(o, n, out):
+    # Compiled increments (LOAD_FAST, list stores) interleaved with the C runtime's own
+    # Py_INCREF (list.append, tuple packing) and releases of both kinds.
+    keep = []
+    for i in range(n):
+        keep.append(o)
+        t = (o, o)
+        x = t[1]
+        keep.append(x)
+        del t, x
+    out.append(sys.getrefcount(o))
+    del keep[::2]
+    out.append(sys.getrefcount(o))
+    keep.clear()
+    out.append(sys.getrefcount(o))
+    return len(keep)
+
+def churn(log, n):
+    # Objects that die in compiled code right after compiled increments.
+    for i in range(n):
+        d = D(log, i)
+        e = d
+        f = e
+        del d, e
+        log.append(("live", i))
+        f = None
+    return len(log)
+"""
+
+
+def test_increments_written_whole_keep_exact_counts_and_death_points():
+    """Compiled code increments a count by reading its low half and writing the whole count
+    (ember_rc_incref in cpython-glue/ember_refcount.h), while the C runtime's Py_INCREF writes
+    the low half only and releases read either. Mixed, the counts stay exact: the count seen in
+    the middle of a loop that takes 2n references to one object is the interpreter's, it drops
+    by n and then to the start, and objects made and released in compiled code die at the same
+    point (their __del__ logs in the same place) as in the interpreter."""
+    o = object()
+    fi, fc = both(WIDTH_SRC, "hold", extra_globals={"sys": sys})
+    out_i, out_c = [], []
+    fi(o, 5000, out_i)
+    fc(o, 5000, out_c)
+    assert out_c == out_i
+    assert out_c[0] - out_c[2] == 10_000 and out_c[0] - out_c[1] == 5000
+    before = sys.getrefcount(o)
+    for _ in range(50):
+        fc(o, 200, [])
+    assert sys.getrefcount(o) == before
+    gi, gc_ = both(WIDTH_SRC, "churn")
+    log_i, log_c = [], []
+    run_both(gi, gc_, log_i, 3)
+    gi(log_i, 300)
+    gc_(log_c, 300)
+    assert log_c == log_i
+    assert log_c[:4] == [("live", 0), ("del", 0), ("live", 1), ("del", 1)]
