@@ -36,7 +36,7 @@ DEFAULT_PEERS = "pypy,pyston,cpython-3.14,cinderx,ember-pgo"
 # two cold ones (measured: 2.5 min; richards and nbody together took 4 min 52 s).
 QUICK_BENCHMARKS = ("richards",)
 QUICK = {"processes": 1, "warmups": 3, "values": 3, "min_time": 0.05, "cold_runs": 2, "cold_iterations": 1}
-FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 3, "cold_iterations": 1}
+FULL = {"processes": 4, "warmups": 5, "values": 5, "min_time": 0.1, "cold_runs": 8, "cold_iterations": 1}
 SUBCOMMANDS = ("run", "compare", "report", "peers", "setup-peers", "jitlist")
 
 EPILOG = """\
