@@ -42,8 +42,11 @@ from ember_bench.runner import wait_for_precompile  # noqa: E402
 from ember_bench.emberlog import parse_log  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Test dependencies per package (what its requirements/tests.txt pins, unpinned here).
-TEST_DEPS = {"jinja2": ["pytest", "trio", "markupsafe"]}
+#: Test dependencies per package (what its requirements/tests.txt pins, unpinned here);
+#: others get pytest alone.
+TEST_DEPS = {"jinja2": ["pytest", "trio", "markupsafe"],
+             # pyparsing[diagrams]: tests/test_diagram.py imports railroad and jinja2.
+             "pyparsing": ["pytest", "railroad-diagrams", "jinja2"]}
 
 
 def prepare(python: str, spec: str, workdir: Path) -> Path:
