@@ -1446,6 +1446,26 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
     return saved_us * 100 >= cost_us * percent;
 }
 
+/* 1 when `samples` samples of an interpreted function pay for loading its code from the cache
+ * (EMBER_COST_CACHED_US, at the background share when a CPU is spare); the compiler's own load
+ * is left to warm_start_samples_needed. */
+static inline int pays_as_cache_load(uint64_t samples)
+{
+    uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
+    uint64_t cost_us = EMBER_COST_CACHED_US;
+    if (background && spare_cpu()) cost_us = cost_us * EMBER_COST_BACKGROUND_PERCENT / 100;
+    return saved_us >= cost_us;
+}
+
+/* The paying samples (compiled or loaded code's, and those of functions handed on to be
+ * compiled for later runs) that a warm start needs: they save EMBER_COST_WARM_START_US at
+ * EMBER_SAVING_PERCENT (shim_warm_start's test, and precompile_write's). */
+static inline uint64_t warm_start_samples_needed(void)
+{
+    return (EMBER_COST_WARM_START_US * 100 + EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT - 1) /
+           (EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT);
+}
+
 /* ---- compiling for the next run (EMBER_PRECOMPILE) ----
  * Under the cost policy most functions of a short run are never compiled: the run ends before
  * a compile would pay. With the code cache on, a later run of the same program could load them
@@ -1515,12 +1535,22 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
         return;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
     if (!info->pre_slot && pre_used == EMBER_PRECOMPILE_MAX) return;
-    /* Only what a later run like this one would load: its samples there pay for a cache load,
-     * and, while this process has not loaded the compiler, for loading it (the later run's warm
-     * start does, at its start). A run that samples only import machinery for a few ticks
-     * (deltablue's 100 ms processes) would otherwise have it compiled and loaded, and the
-     * compiler with it, for a loss: 0.73x the interpreter instead of 0.96x (run pc-cold1). */
-    if (!worth_compiling(co, info->samples, 1, 100)) return;
+    /* Only what a later run like this one would load: its samples outside imports pay for a
+     * cache load there. The compiler's load at that run's start (its warm start) is priced once
+     * for the whole program: precompile_write hands the wires on only when they and this run's
+     * compiled code together took the samples a warm start needs. Priced per function (until
+     * 2026-12-06), a short program whose time is spread over a few functions never had one
+     * that paid alone (spectral_norm's part_A_times_u, part_At_times_u and eval_A: 7, 5 and 3
+     * of 33 samples), so no later run had cached code to load, and every warm-cache run ran as
+     * a first run. Samples taken during imports do not count: import machinery
+     * (_compile_bytecode, EnumType.__new__, _handle_fromlist: 2-4 samples each in 100 ms
+     * processes) runs again in a later run before its cached code can load, and kept without
+     * that test it cost more than it saved (warm-cache runs 0.91x the interpreter against 1.04x,
+     * chaos 0.58x, run cold-s44b; deltablue 0.73x in run pc-cold1, before warm starts had their
+     * own test). */
+    if (info->samples - info->import_samples < EMBER_PRECOMPILE_MIN_SAMPLES ||
+        !pays_as_cache_load(info->samples - info->import_samples))
+        return;
     if (refusal_reason(co) || is_instrumented(co) || !jit_list_names(func)) return;
     info->pre_samples = info->samples;
     unsigned char *wire = NULL;
@@ -1647,6 +1677,33 @@ static uint64_t n_samples_at_return;   /* ember.stats()["samples_at_return"] */
  * call's return (ember_call_interpreted) therefore charges a due sample to the callee, with the
  * weight of a frame entered from C, and the pending take_sample only counts it. Time in C
  * functions that compiled code calls stays charged to the compiled code. */
+/* The file name of importlib._bootstrap's code objects (the import system's Python part:
+ * _find_and_load, _load_unlocked, _call_with_frames_removed), once a sample has seen one (a
+ * strong reference); NULL before. */
+static PyObject *bootstrap_filename;
+#define EMBER_BOOTSTRAP_FILENAME "<frozen importlib._bootstrap>"
+/* Frames sample_in_import looks at, from the innermost down. */
+#define EMBER_IMPORT_WALK 256
+
+/* 1 when `ts` is importing a module: a frame of importlib._bootstrap is on its stack (every
+ * import of a module not loaded yet runs _find_and_load there). Samples taken then go to
+ * CodeInfo.import_samples as well (precompile_keep). */
+static int sample_in_import(PyThreadState *ts)
+{
+    int depth = 0;
+    for (_PyInterpreterFrame *f = ts->current_frame; f != NULL && depth < EMBER_IMPORT_WALK; f = f->previous, depth++) {
+        if (f->owner == FRAME_OWNED_BY_CSTACK || !PyCode_Check(f->f_executable)) continue;
+        PyObject *name = ((PyCodeObject *)f->f_executable)->co_filename;
+        if (name == bootstrap_filename) return 1;
+        if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) == (Py_ssize_t)strlen(EMBER_BOOTSTRAP_FILENAME) &&
+            PyUnicode_CompareWithASCIIString(name, EMBER_BOOTSTRAP_FILENAME) == 0) {
+            Py_XSETREF(bootstrap_filename, Py_NewRef(name));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void charge_sample_at_return(PyFunctionObject *func)
 {
     if (sample_charged || !atomic_load(&sample_scheduled) || !cost_policy || !ember_enabled || exiting || parked) return;
@@ -1660,6 +1717,8 @@ static void charge_sample_at_return(PyFunctionObject *func)
     sample_charged = 1;
     n_samples_at_return++;
     info->samples += EMBER_BOUNDARY_WEIGHT;
+    PyThreadState *rts = PyThreadState_GetUnchecked();
+    if (rts != NULL && sample_in_import(rts)) info->import_samples += EMBER_BOUNDARY_WEIGHT;
     if (info->state == 1) {
         n_samples_compiled += EMBER_BOUNDARY_WEIGHT;
         return;
@@ -1685,6 +1744,7 @@ static int take_sample(void *unused)
         if (osr_n_armed) osr_alone();   /* sys.settrace or sys.setprofile may have come */
     }
     if (charged) return 0;
+    int in_import = sample_in_import(ts);
     _PyInterpreterFrame *f = ts->current_frame;
     while (f && (f->owner == FRAME_OWNED_BY_CSTACK || _PyFrame_IsIncomplete(f))) f = f->previous;
     PyObject *exc = PyErr_GetRaisedException();
@@ -1705,6 +1765,7 @@ static int take_sample(void *unused)
         /* Entered from C (compiled code or a C function): compiling it saves that entry too. */
         int from_c = f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK;
         info->samples += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
+        if (in_import) info->import_samples += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
         if (info->state != 1) break;
         n_samples_compiled += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
         /* Compiled, yet running here: a function object made before the install (watch leaves
@@ -3272,8 +3333,7 @@ static PyObject *shim_warm_start(PyObject *self, PyObject *args)
     PyObject *fns = NULL;
     if (!PyArg_ParseTuple(args, "KK|O:warm_start", &n, &paying, &fns)) return NULL;
     if (!cost_policy || !ember_enabled || !cache_dir || n == 0) Py_RETURN_FALSE;
-    uint64_t need = (EMBER_COST_WARM_START_US * 100 + EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT - 1) /
-                    (EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT);
+    uint64_t need = warm_start_samples_needed();
     if (paying < need) {
         ember_log("Ember: no warm start: an earlier run of this program spent %llu of its %llu samples in "
                   "compiled code or in functions compiled for later runs, fewer than the %llu that pay for "
@@ -3552,6 +3612,18 @@ static PyObject *shim_preload_list(PyObject *self, PyObject *unused)
     return out;
 }
 
+/* Releases every kept wire (precompile_write). */
+static void precompile_release(void)
+{
+    for (int i = 0; i < pre_used; i++) {
+        if (pre_wires[i].info) pre_wires[i].info->pre_slot = 0;
+        PyMem_Free(pre_wires[i].wire);
+        pre_wires[i].wire = NULL;
+        pre_wires[i].info = NULL;
+    }
+    pre_used = 0;
+}
+
 /* precompile_write(dir): writes the kept wires of functions still interpreted to a new file in
  * `dir` (created, mode 0700, with the cache directory) and returns its path, or None when there
  * are none. The file: EMBER_PRECOMPILE_MAGIC, then per function a native-endian uint32 marker
@@ -3563,6 +3635,21 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
     if (!dir || !cache_dir) return dir ? Py_NewRef(Py_None) : NULL;
     int n = precompile_count();
     if (n == 0) Py_RETURN_NONE;
+    /* The next run loads these only with a warm start (the compiler loaded at its start), which
+     * it takes when they and the code this run compiled or loaded took enough samples
+     * (shim_warm_start); below that, handing them on would only cost the precompile process. */
+    uint64_t kept_samples = 0;
+    for (int i = 0; i < pre_used; i++)
+        if (pre_wires[i].wire && pre_wires[i].info) kept_samples += pre_wires[i].info->samples - pre_wires[i].info->import_samples;
+    if (kept_samples + n_samples_compiled < warm_start_samples_needed()) {
+        precompile_release();
+        ember_log("Ember: %d functions that stayed interpreted are not compiled for later runs: with the code "
+                  "this run compiled or loaded they took %llu samples outside imports, fewer than the %llu "
+                  "a warm start needs",
+                  n, (unsigned long long)(kept_samples + n_samples_compiled),
+                  (unsigned long long)warm_start_samples_needed());
+        Py_RETURN_NONE;
+    }
     mkdir(cache_dir, 0700);
     mkdir(dir, 0700);
     char tmp[PATH_MAX], path[PATH_MAX];
@@ -3576,20 +3663,14 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
     for (int i = 0; ok && i < pre_used; i++) {
         PrecompileWire *w = &pre_wires[i];
         if (!w->wire) continue;
-        if (w->info) handed += w->info->samples;
+        if (w->info) handed += w->info->samples - w->info->import_samples;
         uint32_t ml = (uint32_t)strlen(w->marker);
         uint64_t wl = w->len;
         ok = fwrite(&ml, sizeof ml, 1, fh) == 1 && (ml == 0 || fwrite(w->marker, ml, 1, fh) == 1) &&
              fwrite(&wl, sizeof wl, 1, fh) == 1 && fwrite(w->wire, w->len, 1, fh) == 1;
     }
     if (fh && fclose(fh) != 0) ok = 0;
-    for (int i = 0; i < pre_used; i++) {
-        if (pre_wires[i].info) pre_wires[i].info->pre_slot = 0;
-        PyMem_Free(pre_wires[i].wire);
-        pre_wires[i].wire = NULL;
-        pre_wires[i].info = NULL;
-    }
-    pre_used = 0;
+    precompile_release();
     if (!ok || rename(tmp, path) != 0) {
         unlink(tmp);
         Py_RETURN_NONE;

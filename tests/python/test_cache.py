@@ -6,6 +6,7 @@ stores, later runs load ("Loaded from cache m:q") and must behave the same. Entr
 corrupt, truncated or belong to another key are rejected and never run.
 """
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -581,6 +582,109 @@ def test_functions_a_run_left_interpreted_are_compiled_for_the_next_run(tmp_path
     (result3, compiled3, _), err3 = run(0.1)
     assert result3 == result and compiled3 == "False", err3
     assert "later runs" not in err3 and not (other / "precompile").exists(), err3
+
+
+# Three small functions that a 100 ms run samples a few times each (about 20 samples in all),
+# none often enough to pay for loading it and the compiler in a later run on its own (9 samples
+# each); together they pay for the later run's warm start (6 samples).
+SPREAD = textwrap.dedent("""
+    import sys, time
+    def a(n):
+        t = 0
+        for i in range(n):
+            t += (i * 3) % 7
+        return t
+    def b(n):
+        t = 0
+        for i in range(n):
+            t += (i ^ 5) & 9
+        return t
+    def c(n):
+        t = 0
+        for i in range(n):
+            t += (i + 11) // 3
+        return t
+    t0 = time.perf_counter()
+    r = 0
+    while time.perf_counter() - t0 < float(sys.argv[1]):
+        r += a(300) + b(300) + c(300)
+    import ember
+    print("RUN", a(50), b(50), c(50), ember.stats()["cache_loaded"], file=sys.stderr)
+""")
+
+
+def test_functions_that_pay_together_are_compiled_for_the_next_run(tmp_path):
+    """A short run whose time is spread over three small functions compiles none of them, and
+    none takes the samples that would pay for loading it and the compiler in a later run on
+    its own. Together they pay for the later run's warm start, so all three are handed to the
+    compile process at exit, and the next run loads them from the cache at its first samples
+    and computes the same values. (Priced one by one, such a program never had cached code to
+    load: spectral_norm's warm-cache runs ran as its first runs.)"""
+    cache = tmp_path / "cache"
+    (tmp_path / "s.py").write_text(SPREAD)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
+                    EMBER_PRECOMPILE="1")
+
+    def run():
+        proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "s.py"), "0.1"], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr.split("RUN ")[1].split()[:4], proc.stderr
+
+    first, err = run()
+    assert first[3] == "0" and "Finished compiling __main__:" not in err, err
+    handed = re.search(r"Ember: (\d+) functions that stayed interpreted go to", err)
+    assert handed and int(handed.group(1)) >= 2, err
+    assert _wait_for_precompile(cache)
+    second, err2 = run()
+    loaded = re.findall(r"Loaded from cache __main__:(\w+) ", err2)
+    assert len(set(loaded) & {"a", "b", "c"}) >= 2, err2
+    assert second[:3] == first[:3], (first, second)
+
+
+IMPORTED = textwrap.dedent("""
+    import sys, time
+    def work(n):
+        t = 0
+        for i in range(n):
+    """ + "".join(f"        t += (i * {k}) % 13 + (i ^ {k}) - (i & {k % 7})\n" for k in range(1, 30)) + """
+        return t
+    def spin(seconds):
+        t0 = time.perf_counter()
+        r = 0
+        while time.perf_counter() - t0 < seconds:
+            r += work(200)
+        return r
+    if sys.argv[1] == "import":
+        spin(float(sys.argv[2]))
+""")
+
+
+def test_samples_taken_while_importing_do_not_count_for_later_runs(tmp_path):
+    """`work` takes about 20 samples, which pay for loading it in a later run, but when all of
+    them fall while its module is being imported (a frame of importlib._bootstrap on the
+    stack), a later run gains nothing from cached code: its imports run before the compiler
+    could load it. So it is not handed to the compile process. Run after the import, the same
+    function is."""
+    (tmp_path / "imported.py").write_text(IMPORTED)
+    (tmp_path / "main.py").write_text("import sys\nimport imported\n"
+                                      "if sys.argv[1] == 'after':\n    imported.spin(float(sys.argv[2]))\n")
+
+    def run(mode):
+        cache = tmp_path / f"cache-{mode}"
+        env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
+                        EMBER_PRECOMPILE="1")
+        proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "main.py"), mode, "0.1"], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "Finished compiling imported:work" not in proc.stderr, proc.stderr
+        _wait_for_precompile(cache)
+        return proc.stderr
+
+    during = run("import")
+    assert "to be compiled for later runs" not in during, during
+    after = run("after")
+    assert "to be compiled for later runs" in after, after
 
 
 def test_a_bad_file_of_wires_compiles_nothing(tmp_path):
