@@ -642,6 +642,48 @@ def test_functions_that_pay_together_are_compiled_for_the_next_run(tmp_path):
     assert second[:3] == first[:3], (first, second)
 
 
+# Three short loop-free functions called from a module-level loop (never compiled): a 150 ms run
+# samples them at their entries, about as often as SPREAD's functions, none often enough to be
+# compiled.
+LEAVES = textwrap.dedent("""
+    import sys, time
+    def a(i):
+        return (i * 3) % 7 + (i ^ 5) - (i & 3) + (i | 9) % 5 + i // 7
+    def b(i):
+        return (i ^ 5) & 9 + (i * 7) % 11 - (i >> 1) + (i << 2) % 13
+    def c(i):
+        return (i + 11) // 3 + (i * 5) % 17 - (i & 6) + (i ^ 3) % 7
+    t0 = time.perf_counter()
+    r = i = 0
+    while time.perf_counter() - t0 < float(sys.argv[1]):
+        r += a(i) + b(i) + c(i)
+        i += 1
+    import ember, re
+    n = sum(int(re.search(r"\\((\\d+) samples", ember.why_not(f)).group(1)) for f in (a, b, c))
+    print("LEAVES", n, ember.stats()["compiled"], file=sys.stderr)
+""")
+
+
+def test_short_leaves_alone_are_not_compiled_for_the_next_run(tmp_path):
+    """Functions without a loop whose samples would pay for the next run's warm start are not
+    handed on by themselves: their cached code would run only under compiled callers, and
+    interpreted callers keep running them inline, so a warm start for them costs more than it
+    saves (richards' leaves, 4-6 % slower warm-cache runs). The test checks that the leaves did
+    take the samples that would have handed them on if they counted."""
+    cache = tmp_path / "cache"
+    (tmp_path / "l.py").write_text(LEAVES)
+    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
+                    EMBER_PRECOMPILE="1")
+    proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "l.py"), "0.15"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    samples, compiled = map(int, proc.stderr.split("LEAVES ")[1].split()[:2])
+    assert compiled == 0 and samples >= 6, proc.stderr
+    assert "to be compiled for later runs" not in proc.stderr, proc.stderr
+    assert "are not compiled for later runs" in proc.stderr, proc.stderr
+    _wait_for_precompile(cache)
+
+
 IMPORTED = textwrap.dedent("""
     import sys, time
     def work(n):
