@@ -1446,6 +1446,13 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
     return saved_us * 100 >= cost_us * percent;
 }
 
+/* The samples of `info` taken outside imports (sample_in_import): what a later run's cached code
+ * could save. */
+static inline uint64_t samples_outside_imports(const CodeInfo *info)
+{
+    return info->samples - info->import_samples;
+}
+
 /* 1 when `samples` samples of an interpreted function pay for loading its code from the cache
  * (EMBER_COST_CACHED_US, at the background share when a CPU is spare); the compiler's own load
  * is left to warm_start_samples_needed. */
@@ -1550,8 +1557,7 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
      * that test it cost more than it saved (warm-cache runs 0.91x the interpreter against 1.04x,
      * chaos 0.58x, run cold-s44b; deltablue 0.73x in run pc-cold1, before warm starts had their
      * own test). */
-    if (info->samples - info->import_samples < EMBER_PRECOMPILE_MIN_SAMPLES ||
-        !pays_as_cache_load(info->samples - info->import_samples))
+    if (samples_outside_imports(info) < EMBER_PRECOMPILE_MIN_SAMPLES || !pays_as_cache_load(samples_outside_imports(info)))
         return;
     if (refusal_reason(co) || is_instrumented(co) || !jit_list_names(func)) return;
     info->pre_samples = info->samples;
@@ -1665,6 +1671,35 @@ static int sample_decide(PyFunctionObject *func, PyCodeObject *co, CodeInfo *inf
     return 1;
 }
 
+/* The file name of importlib._bootstrap's code objects (the import system's Python part:
+ * _find_and_load, _load_unlocked, _call_with_frames_removed), once a sample has seen one (a
+ * strong reference); NULL before. */
+static PyObject *bootstrap_filename;
+#define EMBER_BOOTSTRAP_FILENAME "<frozen importlib._bootstrap>"
+/* Frames sample_in_import looks at, from the innermost down. */
+#define EMBER_IMPORT_WALK 256
+
+/* 1 when `ts` is importing a module: a frame of importlib._bootstrap is on its stack (every
+ * import of a module not loaded yet runs _find_and_load there). Samples taken then go to
+ * CodeInfo.import_samples as well, which only precompile_keep reads: without precompilation
+ * (EMBER_PRECOMPILE=0, no code cache) the stack is not walked and this is 0. */
+static int sample_in_import(PyThreadState *ts)
+{
+    if (!precompile_on || !cache_dir) return 0;
+    int depth = 0;
+    for (_PyInterpreterFrame *f = ts->current_frame; f != NULL && depth < EMBER_IMPORT_WALK; f = f->previous, depth++) {
+        if (f->owner == FRAME_OWNED_BY_CSTACK || !PyCode_Check(f->f_executable)) continue;
+        PyObject *name = ((PyCodeObject *)f->f_executable)->co_filename;
+        if (name == bootstrap_filename) return 1;
+        if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) == (Py_ssize_t)strlen(EMBER_BOOTSTRAP_FILENAME) &&
+            PyUnicode_CompareWithASCIIString(name, EMBER_BOOTSTRAP_FILENAME) == 0) {
+            Py_XSETREF(bootstrap_filename, Py_NewRef(name));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Set when the due sample was charged where an interpreted callee of compiled code returned
  * (charge_sample_at_return); the pending take_sample then only counts it. */
 static int sample_charged;
@@ -1680,33 +1715,6 @@ static uint64_t n_samples_at_return;   /* ember.stats()["samples_at_return"] */
  * call's return (ember_call_interpreted) therefore charges a due sample to the callee, with the
  * weight of a frame entered from C, and the pending take_sample only counts it. Time in C
  * functions that compiled code calls stays charged to the compiled code. */
-/* The file name of importlib._bootstrap's code objects (the import system's Python part:
- * _find_and_load, _load_unlocked, _call_with_frames_removed), once a sample has seen one (a
- * strong reference); NULL before. */
-static PyObject *bootstrap_filename;
-#define EMBER_BOOTSTRAP_FILENAME "<frozen importlib._bootstrap>"
-/* Frames sample_in_import looks at, from the innermost down. */
-#define EMBER_IMPORT_WALK 256
-
-/* 1 when `ts` is importing a module: a frame of importlib._bootstrap is on its stack (every
- * import of a module not loaded yet runs _find_and_load there). Samples taken then go to
- * CodeInfo.import_samples as well (precompile_keep). */
-static int sample_in_import(PyThreadState *ts)
-{
-    int depth = 0;
-    for (_PyInterpreterFrame *f = ts->current_frame; f != NULL && depth < EMBER_IMPORT_WALK; f = f->previous, depth++) {
-        if (f->owner == FRAME_OWNED_BY_CSTACK || !PyCode_Check(f->f_executable)) continue;
-        PyObject *name = ((PyCodeObject *)f->f_executable)->co_filename;
-        if (name == bootstrap_filename) return 1;
-        if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) == (Py_ssize_t)strlen(EMBER_BOOTSTRAP_FILENAME) &&
-            PyUnicode_CompareWithASCIIString(name, EMBER_BOOTSTRAP_FILENAME) == 0) {
-            Py_XSETREF(bootstrap_filename, Py_NewRef(name));
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static void charge_sample_at_return(PyFunctionObject *func)
 {
     if (sample_charged || !atomic_load(&sample_scheduled) || !cost_policy || !ember_enabled || exiting || parked) return;
@@ -3650,7 +3658,7 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
     uint64_t kept_samples = 0;
     for (int i = 0; i < pre_used; i++)
         if (pre_wires[i].wire && pre_wires[i].info && pre_wires[i].long_running)
-            kept_samples += pre_wires[i].info->samples - pre_wires[i].info->import_samples;
+            kept_samples += samples_outside_imports(pre_wires[i].info);
     if (kept_samples + n_samples_compiled < warm_start_samples_needed()) {
         precompile_release();
         ember_log("Ember: %d functions that stayed interpreted are not compiled for later runs: with the code "
@@ -3673,7 +3681,7 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
     for (int i = 0; ok && i < pre_used; i++) {
         PrecompileWire *w = &pre_wires[i];
         if (!w->wire) continue;
-        if (w->info) handed += w->info->samples - w->info->import_samples;
+        if (w->info) handed += samples_outside_imports(w->info);
         uint32_t ml = (uint32_t)strlen(w->marker);
         uint64_t wl = w->len;
         ok = fwrite(&ml, sizeof ml, 1, fh) == 1 && (ml == 0 || fwrite(w->marker, ml, 1, fh) == 1) &&

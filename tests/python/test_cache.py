@@ -551,6 +551,19 @@ def _wait_for_precompile(cache, timeout=120):
     return wait_for_precompile(cache, timeout)
 
 
+def _run_precompiling(tmp_path, cache, *argv, **extra):
+    """`python -m ember ARGV...` in `tmp_path` under the cost policy, with background compiles, the
+    code cache in `cache` and compiling for the next run on (`extra` EMBER_* settings on top).
+    Returns its stderr (Ember's log), after asserting that the process succeeded."""
+    settings = dict(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
+                    EMBER_PRECOMPILE="1")
+    settings.update(extra)
+    proc = subprocess.run([sys.executable, "-m", "ember", *map(str, argv)], env=clean_env(**settings), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stderr
+
+
 def test_functions_a_run_left_interpreted_are_compiled_for_the_next_run(tmp_path):
     """A short run samples `work` but does not compile it (the compile would not pay in 100 ms).
     At exit its wire goes to a detached process, which compiles it into the cache and leaves
@@ -559,14 +572,10 @@ def test_functions_a_run_left_interpreted_are_compiled_for_the_next_run(tmp_path
     With EMBER_PRECOMPILE=0 nothing is left for later runs."""
     cache = tmp_path / "cache"
     (tmp_path / "p.py").write_text(PRECOMPILE)
-    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
-                    EMBER_PRECOMPILE="1")
 
-    def run(seconds):
-        proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "p.py"), str(seconds)], env=env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stderr.split("RUN ")[1].split()[:3], proc.stderr
+    def run(seconds, cache_dir=cache, **extra):
+        err = _run_precompiling(tmp_path, cache_dir, tmp_path / "p.py", seconds, **extra)
+        return err.split("RUN ")[1].split()[:3], err
 
     (result, compiled, loaded), err = run(0.1)
     assert compiled == "False" and loaded == "0", err
@@ -578,8 +587,7 @@ def test_functions_a_run_left_interpreted_are_compiled_for_the_next_run(tmp_path
     assert result2 == result and compiled2 == "True" and int(loaded2) >= 1, err2
 
     other = tmp_path / "off"
-    env.update(EMBER_PRECOMPILE="0", EMBER_CACHE_DIR=str(other))
-    (result3, compiled3, _), err3 = run(0.1)
+    (result3, compiled3, _), err3 = run(0.1, other, EMBER_PRECOMPILE="0")
     assert result3 == result and compiled3 == "False", err3
     assert "later runs" not in err3 and not (other / "precompile").exists(), err3
 
@@ -622,14 +630,10 @@ def test_functions_that_pay_together_are_compiled_for_the_next_run(tmp_path):
     load: spectral_norm's warm-cache runs ran as its first runs.)"""
     cache = tmp_path / "cache"
     (tmp_path / "s.py").write_text(SPREAD)
-    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
-                    EMBER_PRECOMPILE="1")
 
     def run():
-        proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "s.py"), "0.1"], env=env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stderr.split("RUN ")[1].split()[:4], proc.stderr
+        err = _run_precompiling(tmp_path, cache, tmp_path / "s.py", 0.1)
+        return err.split("RUN ")[1].split()[:4], err
 
     first, err = run()
     assert first[3] == "0" and "Finished compiling __main__:" not in err, err
@@ -672,15 +676,11 @@ def test_short_leaves_alone_are_not_compiled_for_the_next_run(tmp_path):
     take the samples that would have handed them on if they counted."""
     cache = tmp_path / "cache"
     (tmp_path / "l.py").write_text(LEAVES)
-    env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
-                    EMBER_PRECOMPILE="1")
-    proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "l.py"), "0.15"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    samples, compiled = map(int, proc.stderr.split("LEAVES ")[1].split()[:2])
-    assert compiled == 0 and samples >= 6, proc.stderr
-    assert "to be compiled for later runs" not in proc.stderr, proc.stderr
-    assert "are not compiled for later runs" in proc.stderr, proc.stderr
+    err = _run_precompiling(tmp_path, cache, tmp_path / "l.py", 0.15)
+    samples, compiled = map(int, err.split("LEAVES ")[1].split()[:2])
+    assert compiled == 0 and samples >= 6, err
+    assert "to be compiled for later runs" not in err, err
+    assert "are not compiled for later runs" in err, err
     _wait_for_precompile(cache)
 
 
@@ -714,14 +714,10 @@ def test_samples_taken_while_importing_do_not_count_for_later_runs(tmp_path):
 
     def run(mode):
         cache = tmp_path / f"cache-{mode}"
-        env = clean_env(EMBER_LOG="-", EMBER_CACHE="1", EMBER_CACHE_DIR=str(cache), EMBER_BACKGROUND="1",
-                        EMBER_PRECOMPILE="1")
-        proc = subprocess.run([sys.executable, "-m", "ember", str(tmp_path / "main.py"), mode, "0.1"], env=env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        assert "Finished compiling imported:work" not in proc.stderr, proc.stderr
+        err = _run_precompiling(tmp_path, cache, tmp_path / "main.py", mode, 0.1)
+        assert "Finished compiling imported:work" not in err, err
         _wait_for_precompile(cache)
-        return proc.stderr
+        return err
 
     during = run("import")
     assert "to be compiled for later runs" not in during, during
