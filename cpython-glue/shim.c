@@ -94,6 +94,10 @@ static long n_compiled, n_refused;
 static long n_cache_loaded, n_cache_stored, n_cache_rejected;   /* what the code cache did (EmberCacheUse) */
 static uint64_t n_samples_compiled;   /* samples (weighted, as CodeInfo.samples) of the functions compiled or
                                        * loaded in this process, before and after their install */
+static uint64_t n_time_compiled;      /* samples (unweighted: each counts once, as n_samples) that found the
+                                       * functions compiled or loaded in this process, before their install
+                                       * and running compiled code after it: the share of the run their code
+                                       * takes, where the generator hook costs nothing (gen_hook_tax_us) */
 static long n_cache_missed;           /* load-only requests that found no cached code (hot markers) */
 static char *cache_dir;             /* the code cache's directory (set_cache), NULL: off */
 static uint64_t cache_max_bytes;    /* its size cap */
@@ -832,6 +836,7 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
     info->state = 1;
     if (info->preload == 3) info->preload = 2;   /* the preload hit (load_only_missed) */
     n_samples_compiled += info->samples;
+    n_time_compiled += info->hits;
     total_compile_ns += out->compile_ns;
     n_compiled++;
     n_cache_stored += out->cache == EMBER_CACHE_USE_STORED || out->cache == EMBER_CACHE_USE_REJECTED;
@@ -1400,6 +1405,20 @@ static inline uint64_t samples_to_come(void)
     return warm_program_samples > 2 * n_samples ? warm_program_samples - n_samples : n_samples;
 }
 
+/* What the PEP 523 generator hook would cost the time still to come (µs), when `to_come`
+ * samples are expected: EMBER_GEN_HOOK_TAX_PERCENT of the share of them that runs outside the
+ * functions compiled or loaded so far (n_time_compiled, unweighted: the hook slows the
+ * interpreter's Python-to-Python calls, not compiled code). Counted with the cost policy's
+ * weighted samples (until 2026-12-07), a run whose compiled code was entered from C often
+ * (each such sample weighs EMBER_BOUNDARY_WEIGHT) found no interpreted time left and priced the
+ * hook at nothing: jinja2's warm-cache runs compiled or handed on generators, installed the
+ * hook, and took 0.90x the plain wall time. */
+static inline uint64_t gen_hook_tax_us(uint64_t to_come)
+{
+    uint64_t interpreted = n_samples > n_time_compiled ? n_samples - n_time_compiled : 0;
+    return to_come * interpreted / (n_samples ? n_samples : 1) * EMBER_SAMPLE_INTERVAL_US * EMBER_GEN_HOOK_TAX_PERCENT / 100;
+}
+
 static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, uint64_t percent)
 {
     uint64_t saved_us = samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
@@ -1431,7 +1450,7 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
         /* The time still to come: about the time so far, or what an earlier run of the same
          * program says is left (a warm start). The hook slows the interpreter's Python-to-Python
          * calls, not compiled code, so the tax is on the share of the time so far that ran
-         * outside the functions already compiled (n_samples_compiled). Taxed on all of it, the
+         * outside the functions already compiled (gen_hook_tax_us). Taxed on all of it, the
          * generators benchmark never compiled its Tree.__iter__ (42 % of the samples; tree()
          * and the loop around it compiled), and its compiled loop resumed the interpreted
          * generator through gen_iternext, one entry into the interpreter per item: 0.94x the
@@ -1439,9 +1458,7 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
          * nqueens' first runs compiled a generator in about half of them (none with the tax on
          * every sample) and ran 0.92x [0.89, 0.97] the interpreter (run cold-s40z) against
          * 0.97x. */
-        uint64_t interpreted = n_samples > n_samples_compiled ? n_samples - n_samples_compiled : 0;
-        cost_us += samples_to_come() * interpreted / (n_samples ? n_samples : 1) * EMBER_SAMPLE_INTERVAL_US *
-                   EMBER_GEN_HOOK_TAX_PERCENT / 100;
+        cost_us += gen_hook_tax_us(samples_to_come());
     }
     return saved_us * 100 >= cost_us * percent;
 }
@@ -1451,6 +1468,16 @@ static inline int worth_compiling(PyCodeObject *co, uint64_t samples, int warm, 
 static inline uint64_t samples_outside_imports(const CodeInfo *info)
 {
     return info->samples - info->import_samples;
+}
+
+/* The samples of `info` outside imports after its first one there: what a later run that loads
+ * its cached code at about that first sample (a warm start's preload at its third call, or a
+ * load-only request at its first sample) could save. A function sampled once has none, however
+ * that sample was weighted. */
+static inline uint64_t samples_after_first(const CodeInfo *info)
+{
+    uint64_t outside = samples_outside_imports(info);
+    return outside > info->first_weight ? outside - info->first_weight : 0;
 }
 
 /* 1 when `samples` samples of an interpreted function pay for loading its code from the cache
@@ -1495,6 +1522,7 @@ typedef struct {
     size_t len;
     CodeInfo *info;        /* its record while the code object lives, else NULL */
     int long_running;      /* its code has a loop or a long body (long_running) */
+    int gen;               /* its code is a generator, coroutine or async generator */
     char marker[PATH_MAX]; /* its hot marker's path */
 } PrecompileWire;
 static int long_running(PyCodeObject *co);
@@ -1557,7 +1585,7 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
      * that test it cost more than it saved (warm-cache runs 0.91x the interpreter against 1.04x,
      * chaos 0.58x, run cold-s44b; deltablue 0.73x in run pc-cold1, before warm starts had their
      * own test). */
-    if (samples_outside_imports(info) < EMBER_PRECOMPILE_MIN_SAMPLES || !pays_as_cache_load(samples_outside_imports(info)))
+    if (samples_outside_imports(info) < EMBER_PRECOMPILE_MIN_SAMPLES || !pays_as_cache_load(samples_after_first(info)))
         return;
     if (refusal_reason(co) || is_instrumented(co) || !jit_list_names(func)) return;
     info->pre_samples = info->samples;
@@ -1587,6 +1615,7 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
     w->wire = wire;
     w->len = len;
     w->long_running = long_running(co);
+    w->gen = (co->co_flags & EMBER_GEN_FLAGS) != 0;
 }
 
 /* Nonzero while compiled code handles pending calls (handle_pending_compiled): a sample taken
@@ -1700,6 +1729,12 @@ static int sample_in_import(PyThreadState *ts)
     return 0;
 }
 
+/* Records the weight of the first sample outside imports that found `info`'s code. */
+static inline void note_first_sample(CodeInfo *info, uint64_t weight)
+{
+    if (info->first_weight == 0) info->first_weight = weight;
+}
+
 /* Set when the due sample was charged where an interpreted callee of compiled code returned
  * (charge_sample_at_return); the pending take_sample then only counts it. */
 static int sample_charged;
@@ -1728,10 +1763,13 @@ static void charge_sample_at_return(PyFunctionObject *func)
     sample_charged = 1;
     n_samples_at_return++;
     info->samples += EMBER_BOUNDARY_WEIGHT;
+    info->hits++;
     PyThreadState *rts = PyThreadState_GetUnchecked();
     if (rts != NULL && sample_in_import(rts)) info->import_samples += EMBER_BOUNDARY_WEIGHT;
+    else note_first_sample(info, EMBER_BOUNDARY_WEIGHT);
     if (info->state == 1) {
         n_samples_compiled += EMBER_BOUNDARY_WEIGHT;
+        n_time_compiled++;
         return;
     }
     PyObject *exc = PyErr_GetRaisedException();   /* the callee may have raised */
@@ -1776,7 +1814,9 @@ static int take_sample(void *unused)
         /* Entered from C (compiled code or a C function): compiling it saves that entry too. */
         int from_c = f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK;
         info->samples += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
+        info->hits++;
         if (in_import) info->import_samples += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
+        else note_first_sample(info, from_c ? EMBER_BOUNDARY_WEIGHT : 1);
         if (info->state != 1) break;
         n_samples_compiled += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
         /* Compiled, yet running here: a function object made before the install (watch leaves
@@ -1786,7 +1826,10 @@ static int take_sample(void *unused)
          * an interpreted caller's specialised call site runs inline. */
         watch(func);
         osr_arm(co, info);
-        if (sampling_compiled || from_c || !keeps_version(info)) goto done;
+        if (sampling_compiled || from_c || !keeps_version(info)) {
+            n_time_compiled++;
+            goto done;
+        }
         /* That caller is the reason it runs here: the time counts for the caller (and on up
          * through callers compiled yet running here, to the first one that is not compiled). */
         inline_callee = func;
@@ -3635,6 +3678,44 @@ static void precompile_release(void)
     pre_used = 0;
 }
 
+/* Drops the kept wires of generator-family functions when, together, they do not pay for the
+ * PEP 523 hook that loading one installs in the next run (this run compiled or loaded none, so
+ * it ran without the hook). The hook slows every interpreted Python-to-Python call there, so it
+ * is priced as worth_compiling prices it: EMBER_GEN_HOOK_TAX_PERCENT of the samples this run
+ * took outside compiled code, against what the generators' samples after their first save.
+ * Priced per function as a load only (until 2026-12-07), jinja2's suite handed on its lexer's
+ * and its node visitors' generators (Lexer.wrap, Node.iter_child_nodes, ...: 40 samples of
+ * 321 after their first), and every warm-cache run installed the hook and took 0.90x the plain
+ * wall time, against 1.04x with EMBER_PRECOMPILE=0. */
+static void precompile_price_generators(void)
+{
+    if (hook_wanted) return;
+    uint64_t gen_after_first = 0;
+    int n_gen = 0;
+    for (int i = 0; i < pre_used; i++) {
+        PrecompileWire *w = &pre_wires[i];
+        if (!w->wire || !w->gen) continue;
+        n_gen++;
+        if (w->info) gen_after_first += samples_after_first(w->info);
+    }
+    if (n_gen == 0) return;
+    uint64_t saved_us = gen_after_first * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
+    uint64_t tax_us = gen_hook_tax_us(n_samples);   /* a next run as long as this one */
+    if (saved_us >= tax_us) return;
+    for (int i = 0; i < pre_used; i++) {
+        PrecompileWire *w = &pre_wires[i];
+        if (!w->wire || !w->gen) continue;
+        if (w->info) w->info->pre_slot = 0;
+        PyMem_Free(w->wire);
+        w->wire = NULL;
+        w->info = NULL;
+    }
+    ember_log("Ember: %d generators that stayed interpreted are not compiled for later runs: their %llu samples "
+              "after their first save %llu ms, less than the %llu ms the generator hook would cost a run like this",
+              n_gen, (unsigned long long)gen_after_first, (unsigned long long)(saved_us / 1000),
+              (unsigned long long)(tax_us / 1000));
+}
+
 /* precompile_write(dir): writes the kept wires of functions still interpreted to a new file in
  * `dir` (created, mode 0700, with the cache directory) and returns its path, or None when there
  * are none. The file: EMBER_PRECOMPILE_MAGIC, then per function a native-endian uint32 marker
@@ -3655,6 +3736,9 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
      * richards' 115 ms runs the summed samples of two or three leaves (HandlerTaskRec.deviceInAdd,
      * TaskState.running: 6-7) handed them on, and the warm-cache runs that loaded them were 4-6 %
      * slower than those of the build before (runs cold-s44e and cold-s44f). */
+    precompile_price_generators();
+    n = precompile_count();
+    if (n == 0) Py_RETURN_NONE;
     uint64_t kept_samples = 0;
     for (int i = 0; i < pre_used; i++)
         if (pre_wires[i].wire && pre_wires[i].info && pre_wires[i].long_running)

@@ -684,6 +684,102 @@ def test_short_leaves_alone_are_not_compiled_for_the_next_run(tmp_path):
     _wait_for_precompile(cache)
 
 
+# A loop function and a generator. "mixed": the generator, drained by an interpreted loop, takes
+# about a fifth of the samples; "gen": drained by sum() (from C, as nqueens' generator
+# expressions are by tuple() and set()), nearly all of them.
+GENS = textwrap.dedent("""
+    import sys, time
+    def work(n):
+        t = 0
+        for i in range(n):
+            t += (i * 3) % 7 + (i ^ 5) - (i & 3)
+        return t
+    def gen(n):
+        for i in range(n):
+            x = 0
+            for j in range(8):
+                x += (i * j) % 7 + (i ^ j)
+            yield x
+    def drain(n):
+        t = 0
+        for v in gen(n):
+            t += v
+        return t
+    mode, seconds = sys.argv[1], float(sys.argv[2])
+    t0 = time.perf_counter()
+    r = 0
+    while time.perf_counter() - t0 < seconds:
+        r += work(3000) + drain(200) if mode == "mixed" else sum(gen(300))
+    import ember
+    print("GENS", ember.stats()["compiled"], file=sys.stderr)
+""")
+
+
+def test_generators_are_compiled_for_the_next_run_only_when_they_pay_for_the_hook(tmp_path):
+    """Loading a generator's code installs the PEP 523 hook that resumes compiled generators,
+    which slows every interpreted Python-to-Python call of the run. So a generator left
+    interpreted is handed on for later runs only when its samples pay for that too: a generator
+    that took a fifth of a run is not (jinja2's suite handed on its lexer's generators, and its
+    warm-cache runs, with the hook, took 0.90x the plain wall time), while the loop beside it
+    is; a generator that took nearly the whole run is."""
+    (tmp_path / "g.py").write_text(GENS)
+
+    def run(mode):
+        cache = tmp_path / f"cache-{mode}"
+        err = _run_precompiling(tmp_path, cache, tmp_path / "g.py", mode, 0.1)
+        assert err.split("GENS ")[1].split()[0] == "0", err
+        _wait_for_precompile(cache)
+        return err
+
+    mixed = run("mixed")
+    assert re.search(r"Ember: 1 generators that stayed interpreted are not compiled for later runs", mixed), mixed
+    assert "to be compiled for later runs" in mixed, mixed
+    alone = run("gen")
+    assert "generators that stayed interpreted" not in alone, alone
+    assert "to be compiled for later runs" in alone, alone
+
+
+# Sixty loop functions, each called once from C (map) for about 1.5 ms: a sample finds some of
+# them once each, weighted as a frame entered from C, and never twice.
+ONCE = textwrap.dedent("""
+    import sys, time
+    fns = []
+    for k in range(60):
+        ns = {}
+        exec(f"def once_{k}(n):\\n    t = 0\\n    for i in range(n):\\n        t += (i * {k + 1}) % 7\\n    return t\\n", ns)
+        fns.append(ns[f"once_{k}"])
+    def probe(n):
+        t = 0
+        for i in range(n):
+            t += (i * 3) % 7
+        return t
+    n, spent = 1000, 0.0
+    while spent < 0.0015:
+        n *= 2
+        t0 = time.perf_counter(); probe(n); spent = time.perf_counter() - t0
+    n = int(n * 0.0015 / spent)
+    for f in fns:
+        list(map(f, [n]))
+    import ember, re
+    sampled = sum(1 for f in fns if int(re.search(r"\\((\\d+) samples", ember.why_not(f)).group(1)) > 0)
+    print("ONCE", sampled, ember.stats()["precompile_kept"], file=sys.stderr)
+""")
+
+
+def test_functions_sampled_once_are_not_compiled_for_the_next_run(tmp_path):
+    """A later run loads a function's cached code at about its first sample, so only the
+    samples after that one count for compiling it for later runs. Functions that one sample
+    found, however heavily that sample weighs (a frame entered from C counts as
+    EMBER_BOUNDARY_WEIGHT samples), keep no wire (in jinja2's suite, 25 of the 56 functions
+    handed on had a single sample)."""
+    (tmp_path / "o.py").write_text(ONCE)
+    cache = tmp_path / "cache"
+    err = _run_precompiling(tmp_path, cache, tmp_path / "o.py")
+    sampled, kept = map(int, err.split("ONCE ")[1].split()[:2])
+    assert sampled >= 3 and kept == 0, err
+    _wait_for_precompile(cache)
+
+
 IMPORTED = textwrap.dedent("""
     import sys, time
     def work(n):
