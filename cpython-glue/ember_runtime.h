@@ -601,11 +601,6 @@ typedef struct {
     uint64_t import_samples; /* of those, the ticks taken while its thread was importing a module
                               * (shim.c sample_in_import): compiling it for a later run would not
                               * help there, where imports run before any cached code loads */
-    uint64_t first_weight; /* the weight of its first sample outside imports (1, or
-                            * EMBER_BOUNDARY_WEIGHT for a frame entered from C); 0: none yet. A
-                            * later run's cached code loads at about that sample, so only the
-                            * samples after it count for compiling it for later runs
-                            * (shim.c samples_after_first) */
     int dropped;         /* a compile of it was dropped from a full queue: its functions keep
                           * their versions while it waits for a place (shim.c wait_for_room) */
     int has_osr;         /* compiled with an OSR entry at each loop header (EMBER_WIRE_FLAG_OSR), and has a

@@ -98,6 +98,7 @@ static uint64_t n_time_compiled;      /* samples (unweighted: each counts once, 
                                        * functions compiled or loaded in this process, before their install
                                        * and running compiled code after it: the share of the run their code
                                        * takes, where the generator hook costs nothing (gen_hook_tax_us) */
+static uint64_t n_gen_samples_compiled; /* of n_samples_compiled, those of generator-family functions */
 static long n_cache_missed;           /* load-only requests that found no cached code (hot markers) */
 static char *cache_dir;             /* the code cache's directory (set_cache), NULL: off */
 static uint64_t cache_max_bytes;    /* its size cap */
@@ -837,6 +838,7 @@ static void install(CodeInfo *info, PyObject *name, const EmberCompiled *out)
     if (info->preload == 3) info->preload = 2;   /* the preload hit (load_only_missed) */
     n_samples_compiled += info->samples;
     n_time_compiled += info->hits;
+    if (info->is_gen) n_gen_samples_compiled += info->samples;
     total_compile_ns += out->compile_ns;
     n_compiled++;
     n_cache_stored += out->cache == EMBER_CACHE_USE_STORED || out->cache == EMBER_CACHE_USE_REJECTED;
@@ -1205,6 +1207,7 @@ static int hot_marker_path(PyCodeObject *co, char *buf, size_t n)
 #define EMBER_PRELOAD_WAIT 8   /* calls after that to wait for a profile, at most */
 typedef struct {
     uint64_t key, ident;
+    int gen;   /* generator-family code (gen_hook_pays_next_run) */
 } PreloadEntry;
 static PreloadEntry paying_fns[EMBER_PRELOAD_MAX];   /* this run's, for the next run's marker */
 static int n_paying_fns;
@@ -1236,7 +1239,7 @@ static void preload_note(PyCodeObject *co)
     if (key && hot_identity(co, &ident) == 0) {
         int seen = 0;
         for (int i = 0; i < n_paying_fns && !seen; i++) seen = paying_fns[i].ident == ident;
-        if (!seen) paying_fns[n_paying_fns++] = (PreloadEntry){key, ident};
+        if (!seen) paying_fns[n_paying_fns++] = (PreloadEntry){key, ident, (co->co_flags & EMBER_GEN_FLAGS) != 0};
     }
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
@@ -1470,16 +1473,6 @@ static inline uint64_t samples_outside_imports(const CodeInfo *info)
     return info->samples - info->import_samples;
 }
 
-/* The samples of `info` outside imports after its first one there: what a later run that loads
- * its cached code at about that first sample (a warm start's preload at its third call, or a
- * load-only request at its first sample) could save. A function sampled once has none, however
- * that sample was weighted. */
-static inline uint64_t samples_after_first(const CodeInfo *info)
-{
-    uint64_t outside = samples_outside_imports(info);
-    return outside > info->first_weight ? outside - info->first_weight : 0;
-}
-
 /* 1 when `samples` samples of an interpreted function pay for loading its code from the cache
  * (EMBER_COST_CACHED_US, at the background share when a CPU is spare); the compiler's own load
  * is left to warm_start_samples_needed. */
@@ -1585,7 +1578,7 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
      * that test it cost more than it saved (warm-cache runs 0.91x the interpreter against 1.04x,
      * chaos 0.58x, run cold-s44b; deltablue 0.73x in run pc-cold1, before warm starts had their
      * own test). */
-    if (samples_outside_imports(info) < EMBER_PRECOMPILE_MIN_SAMPLES || !pays_as_cache_load(samples_after_first(info)))
+    if (samples_outside_imports(info) < EMBER_PRECOMPILE_MIN_SAMPLES || !pays_as_cache_load(samples_outside_imports(info)))
         return;
     if (refusal_reason(co) || is_instrumented(co) || !jit_list_names(func)) return;
     info->pre_samples = info->samples;
@@ -1729,12 +1722,6 @@ static int sample_in_import(PyThreadState *ts)
     return 0;
 }
 
-/* Records the weight of the first sample outside imports that found `info`'s code. */
-static inline void note_first_sample(CodeInfo *info, uint64_t weight)
-{
-    if (info->first_weight == 0) info->first_weight = weight;
-}
-
 /* Set when the due sample was charged where an interpreted callee of compiled code returned
  * (charge_sample_at_return); the pending take_sample then only counts it. */
 static int sample_charged;
@@ -1766,10 +1753,10 @@ static void charge_sample_at_return(PyFunctionObject *func)
     info->hits++;
     PyThreadState *rts = PyThreadState_GetUnchecked();
     if (rts != NULL && sample_in_import(rts)) info->import_samples += EMBER_BOUNDARY_WEIGHT;
-    else note_first_sample(info, EMBER_BOUNDARY_WEIGHT);
     if (info->state == 1) {
         n_samples_compiled += EMBER_BOUNDARY_WEIGHT;
         n_time_compiled++;
+        if (info->is_gen) n_gen_samples_compiled += EMBER_BOUNDARY_WEIGHT;
         return;
     }
     PyObject *exc = PyErr_GetRaisedException();   /* the callee may have raised */
@@ -1816,9 +1803,9 @@ static int take_sample(void *unused)
         info->samples += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
         info->hits++;
         if (in_import) info->import_samples += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
-        else note_first_sample(info, from_c ? EMBER_BOUNDARY_WEIGHT : 1);
         if (info->state != 1) break;
         n_samples_compiled += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
+        if (info->is_gen) n_gen_samples_compiled += from_c ? EMBER_BOUNDARY_WEIGHT : 1;
         /* Compiled, yet running here: a function object made before the install (watch leaves
          * functions already on the trampoline, or parked, alone), a frame that started in the
          * interpreter (OSR moves it at its next backward jump; in compiled code, the events
@@ -3652,12 +3639,18 @@ static PyObject *shim_set_precompile(PyObject *self, PyObject *arg)
     return set_flag(&precompile_on, arg);
 }
 
+static int gen_hook_pays_next_run(void);
+
 /* preload_list(): the (key, identity) pairs of this run's functions that were compiled, loaded
- * or handed on to be compiled for later runs, for the program marker (ember._cli). */
+ * or handed on to be compiled for later runs, for the program marker (ember._cli); without
+ * generator-family ones when they would not pay for the next run's generator hook
+ * (gen_hook_pays_next_run). */
 static PyObject *shim_preload_list(PyObject *self, PyObject *unused)
 {
     PyObject *out = PyList_New(0);
+    int gens = gen_hook_pays_next_run();
     for (int i = 0; out && i < n_paying_fns; i++) {
+        if (paying_fns[i].gen && !gens) continue;
         PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)paying_fns[i].key,
                                        (unsigned long long)paying_fns[i].ident);
         if (!pair || PyList_Append(out, pair) < 0) Py_CLEAR(out);
@@ -3678,30 +3671,51 @@ static void precompile_release(void)
     pre_used = 0;
 }
 
-/* Drops the kept wires of generator-family functions when, together, they do not pay for the
- * PEP 523 hook that loading one installs in the next run (this run compiled or loaded none, so
- * it ran without the hook). The hook slows every interpreted Python-to-Python call there, so it
- * is priced as worth_compiling prices it: EMBER_GEN_HOOK_TAX_PERCENT of the samples this run
- * took outside compiled code, against what the generators' samples after their first save.
- * Priced per function as a load only (until 2026-12-07), jinja2's suite handed on its lexer's
- * and its node visitors' generators (Lexer.wrap, Node.iter_child_nodes, ...: 40 samples of
- * 321 after their first), and every warm-cache run installed the hook and took 0.90x the plain
- * wall time, against 1.04x with EMBER_PRECOMPILE=0. */
-static void precompile_price_generators(void)
+/* Whether the next run of this program may load generator-family code (gen_hook_pays_next_run):
+ * -1 not decided yet, 0 no, 1 yes. */
+static int gen_hook_verdict = -1;
+
+/* 1 when the generators the next run would load -- those this run compiled or loaded, which the
+ * program marker lists for preloading, and the kept wires of those it left interpreted -- pay
+ * for the PEP 523 hook that loading one installs there for the rest of that run, which slows
+ * every interpreted Python-to-Python call: what their samples save against
+ * EMBER_GEN_HOOK_TAX_PERCENT of the samples of a run like this one that ran outside compiled
+ * code (gen_hook_tax_us). Decided once, at exit (precompile_write, or preload_list without
+ * precompilation). Priced per function as a load (until 2026-12-07), jinja2's suite handed on
+ * its lexer's and node visitors' generators (Lexer.wrap, Node.iter_child_nodes, ...: 46-68
+ * samples of 300-320), and every warm-cache run installed the hook and took 0.878x the plain
+ * wall time, against 0.954x with EMBER_PRECOMPILE=0. Nor does a generator this run compiled
+ * late, when the hook's tax on the little time left was small, pass for the next run without
+ * this test: preloaded at its third call there, it would install the hook for the whole run. */
+static int gen_hook_pays_next_run(void)
 {
-    if (hook_wanted) return;
-    uint64_t gen_after_first = 0;
-    int n_gen = 0;
+    if (gen_hook_verdict >= 0) return gen_hook_verdict;
+    uint64_t gen_samples = n_gen_samples_compiled;
+    int n_kept = 0, n_named = 0;   /* the marker names kept ones too (preload_note), unless full */
     for (int i = 0; i < pre_used; i++) {
         PrecompileWire *w = &pre_wires[i];
         if (!w->wire || !w->gen) continue;
-        n_gen++;
-        if (w->info) gen_after_first += samples_after_first(w->info);
+        n_kept++;
+        if (w->info) gen_samples += samples_outside_imports(w->info);
     }
-    if (n_gen == 0) return;
-    uint64_t saved_us = gen_after_first * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
+    for (int i = 0; i < n_paying_fns; i++) n_named += paying_fns[i].gen;
+    int n_gen = n_named > n_kept ? n_named : n_kept;
+    uint64_t saved_us = gen_samples * EMBER_SAMPLE_INTERVAL_US * EMBER_SAVING_PERCENT / 100;
     uint64_t tax_us = gen_hook_tax_us(n_samples);   /* a next run as long as this one */
-    if (saved_us >= tax_us) return;
+    gen_hook_verdict = n_gen == 0 || saved_us >= tax_us;
+    if (!gen_hook_verdict)
+        ember_log("Ember: %d generators are not compiled or preloaded for later runs: their %llu samples save "
+                  "%llu ms, less than the %llu ms the generator hook would cost a run like this",
+                  n_gen, (unsigned long long)gen_samples, (unsigned long long)(saved_us / 1000),
+                  (unsigned long long)(tax_us / 1000));
+    return gen_hook_verdict;
+}
+
+/* Drops the kept wires of generator-family functions when the next run should not load
+ * generators (gen_hook_pays_next_run). */
+static void precompile_price_generators(void)
+{
+    if (gen_hook_pays_next_run()) return;
     for (int i = 0; i < pre_used; i++) {
         PrecompileWire *w = &pre_wires[i];
         if (!w->wire || !w->gen) continue;
@@ -3710,10 +3724,6 @@ static void precompile_price_generators(void)
         w->wire = NULL;
         w->info = NULL;
     }
-    ember_log("Ember: %d generators that stayed interpreted are not compiled for later runs: their %llu samples "
-              "after their first save %llu ms, less than the %llu ms the generator hook would cost a run like this",
-              n_gen, (unsigned long long)gen_after_first, (unsigned long long)(saved_us / 1000),
-              (unsigned long long)(tax_us / 1000));
 }
 
 /* precompile_write(dir): writes the kept wires of functions still interpreted to a new file in

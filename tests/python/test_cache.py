@@ -732,52 +732,55 @@ def test_generators_are_compiled_for_the_next_run_only_when_they_pay_for_the_hoo
         return err
 
     mixed = run("mixed")
-    assert re.search(r"Ember: 1 generators that stayed interpreted are not compiled for later runs", mixed), mixed
+    assert re.search(r"Ember: 1 generators are not compiled or preloaded for later runs", mixed), mixed
     assert "to be compiled for later runs" in mixed, mixed
     alone = run("gen")
-    assert "generators that stayed interpreted" not in alone, alone
+    assert "generators are not compiled" not in alone, alone
     assert "to be compiled for later runs" in alone, alone
 
 
-# Sixty loop functions, each called once from C (map) for about 1.5 ms: a sample finds some of
-# them once each, weighted as a frame entered from C, and never twice.
-ONCE = textwrap.dedent("""
-    import sys, time
-    fns = []
-    for k in range(60):
-        ns = {}
-        exec(f"def once_{k}(n):\\n    t = 0\\n    for i in range(n):\\n        t += (i * {k + 1}) % 7\\n    return t\\n", ns)
-        fns.append(ns[f"once_{k}"])
-    def probe(n):
-        t = 0
+# A function forced compiled (a generator, or a plain function), then 0.1 s in a module-level
+# loop, which is never compiled.
+FORCED = textwrap.dedent("""
+    import sys, time, ember
+    def g(n):
         for i in range(n):
+            yield i * 2
+    def f(n):
+        return sum(range(n))
+    target = g if sys.argv[1] == "gen" else f
+    ember.force_compile(target)
+    t0 = time.perf_counter()
+    t = 0
+    while time.perf_counter() - t0 < 0.1:
+        for i in range(300):
             t += (i * 3) % 7
-        return t
-    n, spent = 1000, 0.0
-    while spent < 0.0015:
-        n *= 2
-        t0 = time.perf_counter(); probe(n); spent = time.perf_counter() - t0
-    n = int(n * 0.0015 / spent)
-    for f in fns:
-        list(map(f, [n]))
-    import ember, re
-    sampled = sum(1 for f in fns if int(re.search(r"\\((\\d+) samples", ember.why_not(f)).group(1)) > 0)
-    print("ONCE", sampled, ember.stats()["precompile_kept"], file=sys.stderr)
+    print("FORCED", ember.is_compiled(target), file=sys.stderr)
 """)
 
 
-def test_functions_sampled_once_are_not_compiled_for_the_next_run(tmp_path):
-    """A later run loads a function's cached code at about its first sample, so only the
-    samples after that one count for compiling it for later runs. Functions that one sample
-    found, however heavily that sample weighs (a frame entered from C counts as
-    EMBER_BOUNDARY_WEIGHT samples), keep no wire (in jinja2's suite, 25 of the 56 functions
-    handed on had a single sample)."""
-    (tmp_path / "o.py").write_text(ONCE)
-    cache = tmp_path / "cache"
-    err = _run_precompiling(tmp_path, cache, tmp_path / "o.py")
-    sampled, kept = map(int, err.split("ONCE ")[1].split()[:2])
-    assert sampled >= 3 and kept == 0, err
-    _wait_for_precompile(cache)
+def test_a_generator_that_does_not_pay_for_the_hook_is_not_preloaded_by_the_next_run(tmp_path):
+    """The program marker names the functions this run compiled, loaded or handed on, and a
+    warm start preloads them at their third call. A generator among them would install the
+    PEP 523 hook there for the whole run, so it is named only when the generators' samples pay
+    for that: a generator compiled (here forced) that then never ran is left out, where a plain
+    function compiled the same way is named."""
+    (tmp_path / "f.py").write_text(FORCED)
+
+    def run(kind):
+        cache = tmp_path / f"cache-{kind}"
+        err = _run_precompiling(tmp_path, cache, tmp_path / "f.py", kind)
+        assert "FORCED True" in err, err
+        _wait_for_precompile(cache)
+        markers = list((cache / "programs").iterdir())
+        assert len(markers) == 1, markers
+        return err, [line for line in markers[0].read_text().splitlines() if line.startswith("fn ")]
+
+    err_plain, named_plain = run("plain")
+    err_gen, named_gen = run("gen")
+    assert "generators are not compiled" not in err_plain, err_plain
+    assert re.search(r"Ember: 1 generators are not compiled or preloaded for later runs", err_gen), err_gen
+    assert len(named_gen) == len(named_plain) - 1, (named_plain, named_gen)
 
 
 IMPORTED = textwrap.dedent("""
