@@ -3735,6 +3735,8 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
 {
     const char *dir = PyUnicode_AsUTF8(arg);
     if (!dir || !cache_dir) return dir ? Py_NewRef(Py_None) : NULL;
+    (void)precompile_count();         /* drops the wires of functions compiled since */
+    precompile_price_generators();     /* and those of generators that do not pay for the hook */
     int n = precompile_count();
     if (n == 0) Py_RETURN_NONE;
     /* The next run loads these only with a warm start (the compiler loaded at its start), which
@@ -3746,9 +3748,6 @@ static PyObject *shim_precompile_write(PyObject *self, PyObject *arg)
      * richards' 115 ms runs the summed samples of two or three leaves (HandlerTaskRec.deviceInAdd,
      * TaskState.running: 6-7) handed them on, and the warm-cache runs that loaded them were 4-6 %
      * slower than those of the build before (runs cold-s44e and cold-s44f). */
-    precompile_price_generators();
-    n = precompile_count();
-    if (n == 0) Py_RETURN_NONE;
     uint64_t kept_samples = 0;
     for (int i = 0; i < pre_used; i++)
         if (pre_wires[i].wire && pre_wires[i].info && pre_wires[i].long_running)
