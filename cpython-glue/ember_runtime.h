@@ -600,7 +600,7 @@ typedef struct {
     uint64_t hits;       /* the same ticks unweighted: each counts once (shim.c n_time_compiled) */
     uint64_t first_sample; /* n_samples (shim.c) at its first sample outside imports; 0: none */
     uint64_t last_sample;  /* the same at its latest one: how long it kept running (shim.c
-                            * precompile_spans) */
+                            * precompile_drop_brief) */
     uint64_t import_samples; /* of those, the ticks taken while its thread was importing a module
                               * (shim.c sample_in_import): compiling it for a later run would not
                               * help there, where imports run before any cached code loads */

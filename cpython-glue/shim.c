@@ -1533,15 +1533,19 @@ static int serialize_for_compile(PyFunctionObject *func, CodeInfo *info, int osr
                                  char *err, size_t errlen);
 static int osr_wanted(PyCodeObject *co);
 
-/* The function of `info` is compiled, queued or refused here: its kept wire is not needed. */
-static void precompile_drop(CodeInfo *info)
+/* Frees kept wire `w` (its place stays free) and unlinks its record, if any. */
+static void precompile_free(PrecompileWire *w)
 {
-    if (!info->pre_slot) return;
-    PrecompileWire *w = &pre_wires[info->pre_slot - 1];
+    if (w->info) w->info->pre_slot = 0;
     PyMem_Free(w->wire);
     w->wire = NULL;
     w->info = NULL;
-    info->pre_slot = 0;
+}
+
+/* The function of `info` is compiled, queued or refused here: its kept wire is not needed. */
+static void precompile_drop(CodeInfo *info)
+{
+    if (info->pre_slot) precompile_free(&pre_wires[info->pre_slot - 1]);
 }
 
 /* Kept wires (GIL held), after dropping those whose function was compiled, queued or refused
@@ -1610,16 +1614,17 @@ static void precompile_keep(PyFunctionObject *func, CodeInfo *info)
             PyErr_Clear();
             w->marker[0] = 0;
         }
+        /* Facts of the code object, the same at every later keep of it. */
+        w->long_running = long_running(co);
+        w->gen = (co->co_flags & EMBER_GEN_FLAGS) != 0;
+        PyObject *name = full_name(func);
+        const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+        if (!cname) PyErr_Clear();
+        snprintf(w->name, sizeof w->name, "%s", cname ? cname : "?");
+        Py_XDECREF(name);
     }
     w->wire = wire;
     w->len = len;
-    w->long_running = long_running(co);
-    w->gen = (co->co_flags & EMBER_GEN_FLAGS) != 0;
-    PyObject *name = full_name(func);
-    const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
-    snprintf(w->name, sizeof w->name, "%s", cname ? cname : "?");
-    Py_XDECREF(name);
-    PyErr_Clear();
 }
 
 /* Nonzero while compiled code handles pending calls (handle_pending_compiled): a sample taken
@@ -3682,12 +3687,7 @@ static PyObject *shim_preload_list(PyObject *self, PyObject *unused)
 /* Releases every kept wire (precompile_write). */
 static void precompile_release(void)
 {
-    for (int i = 0; i < pre_used; i++) {
-        if (pre_wires[i].info) pre_wires[i].info->pre_slot = 0;
-        PyMem_Free(pre_wires[i].wire);
-        pre_wires[i].wire = NULL;
-        pre_wires[i].info = NULL;
-    }
+    for (int i = 0; i < pre_used; i++) precompile_free(&pre_wires[i]);
     pre_used = 0;
 }
 
@@ -3756,14 +3756,8 @@ static void precompile_drop_brief(void)
 static void precompile_price_generators(void)
 {
     if (gen_hook_pays_next_run()) return;
-    for (int i = 0; i < pre_used; i++) {
-        PrecompileWire *w = &pre_wires[i];
-        if (!w->wire || !w->gen) continue;
-        if (w->info) w->info->pre_slot = 0;
-        PyMem_Free(w->wire);
-        w->wire = NULL;
-        w->info = NULL;
-    }
+    for (int i = 0; i < pre_used; i++)
+        if (pre_wires[i].wire && pre_wires[i].gen) precompile_free(&pre_wires[i]);
 }
 
 /* precompile_write(dir): writes the kept wires of functions still interpreted to a new file in
