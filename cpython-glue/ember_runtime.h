@@ -126,6 +126,11 @@ int ember_unpack_store_outline(PyObject *seq, i64 n, PyObject **dst);
  * into the item in place under the same condition, else boxed and stored as
  * ember_store_subscr_list_int_float. 0, or -1 with an exception. */
 int ember_store_subscr_list_float(PyThreadState *ts, PyObject *container, PyObject *sub, double d);
+/* StoreAttrFloat on a slot: STORE_ATTR_SLOT of a double (`owner` consumed unless `borrowed`),
+ * written into the slot's float in place under the same condition, else boxed and stored as
+ * ember_store_attr_slot. 0, or -1 with an exception. */
+int ember_store_attr_slot_float(PyThreadState *ts, PyObject *owner, PyObject *name, double d, i64 type_version,
+                                i64 offset, i64 borrowed);
 /* Bare `raise` (RAISE_VARARGS 0): like ember_rt_raise, without a new traceback entry when an
  * active exception was re-raised. */
 PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
@@ -1093,7 +1098,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_float_value) X(ember_int_box) X(ember_float_box) X(ember_box_for_exit_int) \
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
     X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float) \
-    X(ember_store_local_float) X(ember_store_subscr_list_float) \
+    X(ember_store_local_float) X(ember_store_subscr_list_float) X(ember_store_attr_slot_float) \
     X(ember_unpack_sequence_outline) X(ember_unpack_store_outline) X(ember_binary_op_float_first)
 
 #endif /* EMBER_RUNTIME_H */

@@ -31,6 +31,22 @@ int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f)
  * `nlocalsplus` is the code's co_nlocalsplus, a constant at each compiled return: the frame's
  * stacktop there (its value stack is empty at RETURN_VALUE), so that the release loop, inlined,
  * is unrolled over the function's few slots; another stacktop takes the loop over stacktop. */
+/* One local's release at a compiled return: Py_XDECREF, except that an exact float that dies
+ * goes back to the interpreter's free list through `ts` (ember_decref_float), without the
+ * thread-local lookup _PyFloat_ExactDealloc makes from the shared libpython, when no
+ * reference tracer is set (_Py_Dealloc would report the float's death to it); counts read as
+ * Py_INCREF writes them (ember_refcount.h). */
+static inline void leave_release(PyThreadState *ts, PyObject *o)
+{
+    if (o == NULL) return;
+    if (Py_IS_TYPE(o, &PyFloat_Type) && _PyRuntime.ref_tracer.tracer_func == NULL) {
+        ember_decref_float(ts, o);
+    }
+    else {
+        ember_rc_decref(o);
+    }
+}
+
 PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus)
 {
     ts->current_frame = f->previous;
@@ -40,7 +56,7 @@ PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *re
          * the locals to. Release locals, function and code, then pop the data stack. */
         PyObject **lp = f->localsplus;
         if (EMBER_LIKELY(f->stacktop == nlocalsplus)) {
-            for (i64 i = 0; i < nlocalsplus; i++) Py_XDECREF(lp[i]);
+            for (i64 i = 0; i < nlocalsplus; i++) leave_release(ts, lp[i]);
         }
         else {
             for (int i = 0; i < f->stacktop; i++) Py_XDECREF(lp[i]);

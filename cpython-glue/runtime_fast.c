@@ -1498,6 +1498,41 @@ ember_store_subscr_list_float(PyThreadState *ts, PyObject *container, PyObject *
     return store_subscr_list_float_boxed(ts, container, sub, d);
 }
 
+/* The rest of ember_store_attr_slot_float, out of line (as store_local_float_boxed): `d` boxed
+ * and stored as ember_store_attr_slot (or its `_borrowed` form) stores it. */
+static __attribute__((noinline)) int
+store_attr_slot_float_boxed(PyThreadState *ts, PyObject *owner, PyObject *name, double d, i64 type_version,
+                            i64 offset, i64 borrowed)
+{
+    PyObject *v = ember_float_box(ts, d);
+    if (EMBER_UNLIKELY(v == NULL)) {
+        if (!borrowed) Py_DECREF(owner);
+        return -1;
+    }
+    if (borrowed) return ember_store_attr_slot_borrowed(ts, owner, name, v, type_version, offset);
+    return ember_store_attr_slot(ts, owner, name, v, type_version, offset);
+}
+
+/* StoreAttrFloat on a slot: STORE_ATTR_SLOT of the CDouble `d` (`owner` consumed unless
+ * `borrowed`, a constant at each site). When `owner`'s type has the profile's version and the
+ * slot holds a float_reusable float (only the instance references it), `d` is written into that
+ * float in place; otherwise store_attr_slot_float_boxed boxes `d` and stores it as
+ * STORE_ATTR_SLOT (or, for another type, STORE_ATTR) does. 0, or -1 with an exception. */
+EMBER_INLINE_HELPER int
+ember_store_attr_slot_float(PyThreadState *ts, PyObject *owner, PyObject *name, double d, i64 type_version,
+                            i64 offset, i64 borrowed)
+{
+    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
+        PyObject *old = *(PyObject **)((char *)owner + offset);
+        if (EMBER_LIKELY(old != NULL && float_reusable(old))) {
+            ((PyFloatObject *)old)->ob_fval = d;
+            if (!borrowed) ember_rc_decref(owner);
+            return 0;
+        }
+    }
+    return store_attr_slot_float_boxed(ts, owner, name, d, type_version, offset, borrowed);
+}
+
 /* STORE_SUBSCR_DICT: exact dict, _PyDict_SetItem_Take2 (takes key and value). */
 int
 ember_store_subscr_dict(PyObject *container, PyObject *sub, PyObject *v)

@@ -377,7 +377,7 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
             case BINARY_OP_MULTIPLY_FLOAT: spec = EMBER_BINARY_SPEC_MULTIPLY_FLOAT; break;
             case BINARY_OP_ADD_UNICODE: spec = EMBER_BINARY_SPEC_ADD_STR; break;
             }
-            if (spec != EMBER_BINARY_SPEC_ADD_STR && despecialised(co, i)) spec = EMBER_BINARY_SPEC_GENERIC;
+            if (spec != EMBER_BINARY_SPEC_ADD_STR && despecialised(co, i)) spec = EMBER_BINARY_SPEC_DESPECIALISED;
             else if (op == BINARY_OP && never_executed(code, i)) spec = EMBER_BINARY_SPEC_UNREACHED;
             r = emit(&prog, EMBER_OP_BINARY_OP, (uint32_t)i, 3, oparg, spec, arith_of(oparg), 0, 0, 0);
             break;

@@ -1020,6 +1020,17 @@ enum EmberOp
    * range. Reads its operands, runs no code, never leaves compiled code.
    */
   EMBER_OP_INIT_STORE = 117,
+  /**
+   * HIR only (made by `passes::store_float`): `STORE_ATTR_SLOT` of `Box d` for a `CDouble`
+   * `d`: `StoreAttrFloat<name, spec, version, offset> d owner`, with `StoreAttr`'s
+   * immediates (imm1 is [`StoreAttrSpec::Slot`]). When `owner`'s type has version imm2 (a
+   * bound value) and the slot at byte offset imm3 holds an exact float that only the instance
+   * references (count 1, no reference tracer), `d` is written into that float in place, as
+   * [`Op::StoreFastFloat`] does for a local; otherwise `d` is boxed and stored as `StoreAttr`
+   * stores it. Consumes `owner` (unless borrowed). Leaves compiled code when boxing or the
+   * generic store fails, at the store's frame state.
+   */
+  EMBER_OP_STORE_ATTR_FLOAT = 118,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;
@@ -1238,6 +1249,12 @@ enum EmberBinarySpec
    * types nobody has seen.
    */
   EMBER_BINARY_SPEC_UNREACHED = 8,
+  /**
+   * Despecialised: a site whose guards kept failing in compiled code (the shim's record of
+   * the function's failed guards). Computed and lowered as `Generic`, and never given a
+   * speculative typed form (`passes::specialize`).
+   */
+  EMBER_BINARY_SPEC_DESPECIALISED = 9,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberBinarySpec EmberBinarySpec;

@@ -584,7 +584,8 @@ impl<'w> Builder<'w> {
                 | Op::CallTrivial
                 | Op::GuardCallee
                 | Op::AllocInstance
-                | Op::InitStore => {
+                | Op::InitStore
+                | Op::StoreAttrFloat => {
                     return Err(self.err(ins, "HIR-only operation in the input"));
                 }
                 Op::RaiseVarargs => {

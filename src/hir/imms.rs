@@ -146,6 +146,18 @@ views! {
         /// Inline-values index, slot offset in bytes or dict hint.
         index: i64 = 3,
     }
+    /// `StoreAttrFloat` (`passes::store_float`'s `STORE_ATTR_SLOT` of a double): `StoreAttr`'s
+    /// immediates.
+    StoreAttrFloatImms for StoreAttrFloat {
+        /// The name (constant-table index).
+        name: i64 = 0,
+        /// The quickened form ([`StoreAttrSpec::Slot`]).
+        spec: StoreAttrSpec = 1,
+        /// The type version (a bound value).
+        version: i64 = 2,
+        /// The slot's offset in bytes.
+        index: i64 = 3,
+    }
     /// `BinarySubscr` (`BINARY_SUBSCR`).
     BinarySubscrImms for BinarySubscr {
         /// The quickened form.

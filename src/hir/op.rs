@@ -355,6 +355,15 @@ pub enum Op {
     /// goes into `obj`'s inline values at imm0, which `obj`'s type version guarantees is in
     /// range. Reads its operands, runs no code, never leaves compiled code.
     InitStore = 117,
+    /// HIR only (made by `passes::store_float`): `STORE_ATTR_SLOT` of `Box d` for a `CDouble`
+    /// `d`: `StoreAttrFloat<name, spec, version, offset> d owner`, with `StoreAttr`'s
+    /// immediates (imm1 is [`StoreAttrSpec::Slot`]). When `owner`'s type has version imm2 (a
+    /// bound value) and the slot at byte offset imm3 holds an exact float that only the instance
+    /// references (count 1, no reference tracer), `d` is written into that float in place, as
+    /// [`Op::StoreFastFloat`] does for a local; otherwise `d` is boxed and stored as `StoreAttr`
+    /// stores it. Consumes `owner` (unless borrowed). Leaves compiled code when boxing or the
+    /// generic store fails, at the store's frame state.
+    StoreAttrFloat = 118,
 }
 
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
@@ -519,6 +528,10 @@ pub enum BinarySpec {
     /// of code per site and made large functions with many such sites slow to compile, for
     /// types nobody has seen.
     Unreached = 8,
+    /// Despecialised: a site whose guards kept failing in compiled code (the shim's record of
+    /// the function's failed guards). Computed and lowered as `Generic`, and never given a
+    /// speculative typed form (`passes::specialize`).
+    Despecialised = 9,
 }
 
 impl BinarySpec {
@@ -529,7 +542,7 @@ impl BinarySpec {
         match self {
             BinarySpec::AddInt | BinarySpec::SubtractInt | BinarySpec::MultiplyInt => Some(Type::Int),
             BinarySpec::AddFloat | BinarySpec::SubtractFloat | BinarySpec::MultiplyFloat => Some(Type::Float),
-            BinarySpec::Generic | BinarySpec::AddStr | BinarySpec::Unreached => None,
+            BinarySpec::Generic | BinarySpec::AddStr | BinarySpec::Unreached | BinarySpec::Despecialised => None,
         }
     }
 }
@@ -861,6 +874,7 @@ ops! {
     GuardCallee, 1, false, true, true;
     AllocInstance, 3, false, true, true;
     InitStore, 1, false, false, true;
+    StoreAttrFloat, 4, false, true, true;
 }
 
 impl Op {
@@ -882,7 +896,7 @@ impl Op {
             // LOAD_ATTR_* / STORE_ATTR_*: the type (or module keys) version; LOAD_ATTR_MODULE:
             // the address of a `math` function the attribute was identified as.
             Op::LoadAttr => &[2, 5],
-            Op::StoreAttr => &[2],
+            Op::StoreAttr | Op::StoreAttrFloat => &[2],
             // LOAD_ATTR_METHOD_*: type version, keys version, descriptor address.
             Op::LoadMethod => &[2, 3, 4],
             // The callee's code object, and the type version of a returned attribute.
@@ -1043,6 +1057,7 @@ impl Op {
             Op::GuardCallee => (0, 0),
             Op::AllocInstance => (0, 2),
             Op::InitStore => (0, 0),
+            Op::StoreAttrFloat => (2, 0),
         })
     }
 

@@ -1,7 +1,8 @@
 //! Lowering of name lookups: globals, attributes, methods, `super()` attributes and imports.
 //!
 //! Ops: `LoadGlobal`, `StoreGlobal`, `DeleteGlobal`, `LoadAttr`, `LoadMethod`, `StoreAttr`,
-//! `InitStore` (`passes::inline_init`'s store into a new instance), `DeleteAttr`, `LoadSuperAttr`, `LoadBuildClass`, `ImportName`, `ImportFrom`. They mirror
+//! `StoreAttrFloat` (`passes::store_float`'s store of a double into a slot), `InitStore`
+//! (`passes::inline_init`'s store into a new instance), `DeleteAttr`, `LoadSuperAttr`, `LoadBuildClass`, `ImportName`, `ImportFrom`. They mirror
 //! CPython's LOAD_GLOBAL (and LOAD_GLOBAL_MODULE, _BUILTIN), STORE_GLOBAL, DELETE_GLOBAL,
 //! LOAD_ATTR (with the low oparg bit clear: the attribute forms, `LoadAttr`; set: the method
 //! forms, `LoadMethod`), STORE_ATTR, DELETE_ATTR, LOAD_SUPER_ATTR, LOAD_BUILD_CLASS, IMPORT_NAME
@@ -15,7 +16,7 @@ use inkwell::AddressSpace;
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
-use crate::hir::imms::{InitStoreImms, LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrImms};
+use crate::hir::imms::{InitStoreImms, LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrFloatImms, StoreAttrImms};
 use crate::hir::op::{AttrSpec, GlobalSpec, MethodSpec, StoreAttrSpec};
 use crate::hir::{FrameState, Instr, Op};
 use crate::ic::{EMBER_IC_EMPTY, EMBER_IC_WAYS};
@@ -173,6 +174,22 @@ impl<'ctx> Lower<'ctx, '_> {
                         self.call(name, &[base[0], base[1], base[2], base[3], a, b2])?
                     }
                 };
+                self.check_int(r, fs)?;
+            }
+            Op::StoreAttrFloat => {
+                // STORE_ATTR_SLOT of a double, in place when the slot's float allows it.
+                let st = StoreAttrFloatImms::of(ins).filter(|s| s.spec == StoreAttrSpec::Slot).ok_or_else(unsupported)?;
+                let borrowed = self.borrowed.contains(&arg(1));
+                let a = [
+                    self.ts.into(),
+                    self.val(arg(1))?.into(),
+                    self.konst(st.name)?.into(),
+                    self.val_any(arg(0))?,
+                    self.bound_imm(st.version)?.into(),
+                    self.i64c(st.index).into(),
+                    self.i64c(borrowed as i64).into(),
+                ];
+                let r = self.call("ember_store_attr_slot_float", &a)?;
                 self.check_int(r, fs)?;
             }
             Op::InitStore => {

@@ -700,8 +700,8 @@ fn family(op: Op) -> Option<Family> {
         | ToBool | CompareOp | IsOp | ContainsOp => Family::Operators,
         GuardType | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
         FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall => Family::Arith,
-        LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | InitStore | DeleteAttr | LoadSuperAttr
-        | LoadBuildClass | ImportName | ImportFrom => Family::Attrs,
+        LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | StoreAttrFloat | InitStore | DeleteAttr
+        | LoadSuperAttr | LoadBuildClass | ImportName | ImportFrom => Family::Attrs,
         Call | CallTrivial | GuardCallee | AllocInstance | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction
         | SetFunctionAttribute | BeforeWith | BeforeAsyncWith => Family::Calls,
         BinarySubscr | StoreSubscr | StoreSubscrFloat | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList

@@ -29,8 +29,8 @@ impl<'ctx> Lower<'ctx, '_> {
                 let float_first =
                     self.inline_helpers && matches!(op.arith, Arith::Add | Arith::Subtract | Arith::Multiply | Arith::TrueDivide);
                 let name = match op.spec {
-                    BinarySpec::Generic if float_first => "ember_binary_op_float_first",
-                    BinarySpec::Generic | BinarySpec::Unreached => "ember_binary_op",
+                    BinarySpec::Generic | BinarySpec::Despecialised if float_first => "ember_binary_op_float_first",
+                    BinarySpec::Generic | BinarySpec::Despecialised | BinarySpec::Unreached => "ember_binary_op",
                     BinarySpec::AddInt => "ember_binary_op_add_int",
                     BinarySpec::SubtractInt => "ember_binary_op_subtract_int",
                     BinarySpec::MultiplyInt => "ember_binary_op_multiply_int",

@@ -120,7 +120,7 @@ pub fn run(f: &mut Function) -> usize {
             let (v, local) = (ins.results[0], ins.imms[0]);
             let owner_of = |x: &Instr| match x.op {
                 Op::LoadAttr => x.args[0] == v && LoadAttrImms::of(x).is_some_and(|a| a.spec != AttrSpec::Module),
-                Op::StoreAttr => x.args[1] == v,
+                Op::StoreAttr | Op::StoreAttrFloat => x.args[1] == v,
                 Op::BinarySubscr => BinarySubscrImms::of(x).is_some_and(|s| matches!(s.spec, SubscrSpec::ListInt | SubscrSpec::TupleInt)),
                 _ => false,
             };

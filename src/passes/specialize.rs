@@ -30,11 +30,22 @@
 //! float arithmetic (`IntToFloat`). Its checks (a non-compact int, an overflow, a zero divisor)
 //! still deopt.
 //!
+//! `/`, which the interpreter never quickens (so the profile says nothing), is speculated on
+//! when one operand is a known `Float` or a load of a local that only ever holds floats
+//! ([`float_locals`]) and the other's type is unknown: both are read as numbers
+//! (`UnboxNumbers`, deopting for anything but floats and compact ints, not both ints), as for
+//! float's `Point.normalize`, `self.x /= norm` with `norm = sqrt(...)`. The division keeps
+//! the operand objects for its frame state, so a zero divisor deopts with them on the stack.
+//! A site whose guards kept failing arrives as [`BinarySpec::Despecialised`] and is left
+//! generic.
+//!
 //! Nothing is done when the function may not speculate ([`Function::speculate`]).
+
+use std::collections::HashSet;
 
 use super::instr;
 use crate::hir::imms::{BinaryOpImms, CompareOpImms};
-use crate::hir::op::{Arith, Cmp, CompareSpec};
+use crate::hir::op::{Arith, BinarySpec, Cmp, CompareSpec};
 use crate::hir::{Function, Instr, Op, Type, Value};
 
 /// What one instruction becomes: the operand types to establish (guarded when the profile
@@ -58,7 +69,46 @@ pub(crate) fn typed_arith(ta: Type, tb: Type, k: Arith) -> bool {
     }
 }
 
-fn plan(f: &Function, ins: &Instr) -> Option<Plan> {
+/// Locals that only ever hold floats once written: every write of the local in the function is
+/// a `StoreFast` of a value known to be a `Float` (or a `StoreFastFloat`), there is at least
+/// one, and the local is not a parameter. A load of such a local is *likely* a float: nothing
+/// compiled code does puts anything else there, though Python code that writes the frame
+/// through `f_locals` could.
+fn float_locals(f: &Function) -> HashSet<i64> {
+    let mut good = HashSet::new();
+    let mut bad = HashSet::new();
+    for ins in f.blocks.iter().flat_map(|b| b.instrs.iter().chain(std::iter::once(&b.term))) {
+        match ins.op {
+            Op::StoreFast if f.ty(ins.args[0]) == Type::Float => {
+                good.insert(ins.imms[0]);
+            }
+            Op::StoreFastFloat => {
+                good.insert(ins.imms[0]);
+            }
+            Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear | Op::MakeCell => {
+                bad.insert(ins.imms[0]);
+            }
+            Op::UnpackStore => bad.extend(ins.imms[1]..ins.imms[1] + ins.imms[0]),
+            _ => {}
+        }
+    }
+    good.retain(|k| !bad.contains(k) && *k >= i64::from(f.argcount));
+    good
+}
+
+/// The values that are loads of [`float_locals`].
+fn likely_floats(f: &Function) -> HashSet<Value> {
+    let locals = float_locals(f);
+    let mut out = HashSet::new();
+    for ins in f.blocks.iter().flat_map(|b| b.instrs.iter()) {
+        if matches!(ins.op, Op::LoadFast | Op::LoadFastCheck | Op::LoadFastBorrow) && locals.contains(&ins.imms[0]) {
+            out.insert(ins.results[0]);
+        }
+    }
+    out
+}
+
+fn plan(f: &Function, ins: &Instr, likely: &HashSet<Value>) -> Option<Plan> {
     match ins.op {
         Op::BinaryOp => {
             let BinaryOpImms { spec, arith: k, .. } = BinaryOpImms::of(ins)?;
@@ -68,7 +118,18 @@ fn plan(f: &Function, ins: &Instr) -> Option<Plan> {
             // Not quickened for numbers, but both operand types are known (constants, results
             // of typed operations, block parameters): typed code needs no guard.
             let (ta, tb) = (f.ty(ins.args[0]), f.ty(ins.args[1]));
-            typed_arith(ta, tb, k).then_some(Plan::Arith { ta, tb, k, guard: false })
+            if typed_arith(ta, tb, k) {
+                return Some(Plan::Arith { ta, tb, k, guard: false });
+            }
+            // `/`, which the interpreter never quickens, with one operand known or likely to
+            // be a float and the other of unknown type: speculate that both are numbers.
+            let number_like = |v: Value| matches!(f.ty(v), Type::Float | Type::Int | Type::Object);
+            let floaty = |v: Value| f.ty(v) == Type::Float || likely.contains(&v);
+            (k == Arith::TrueDivide
+                && spec == BinarySpec::Generic
+                && ins.args.iter().all(|v| number_like(*v))
+                && ins.args.iter().any(|v| floaty(*v)))
+            .then_some(Plan::Arith { ta: Type::Float, tb: Type::Float, k, guard: true })
         }
         Op::CompareOp => {
             let CompareOpImms { spec, cmp: c, .. } = CompareOpImms::of(ins)?;
@@ -138,8 +199,18 @@ fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
         db = f.new_value(tb.unboxed().unwrap_or(Type::CInt64));
         out.push(instr(Op::Unbox, vec![], vec![b], vec![db], at(&[a, b])));
     }
-    out.push(instr(Op::PopTop, vec![], vec![a], vec![], None));
-    out.push(instr(Op::PopTop, vec![], vec![b], vec![], None));
+    // A division whose operands were read as numbers keeps them until it has divided: a zero
+    // divisor deopts with the objects themselves on the stack (an int operand stays an int,
+    // and the interpreter raises the error its types call for).
+    let keep = (numbers || number.is_some()) && matches!(p, Plan::Arith { k: Arith::TrueDivide, .. });
+    let (pa, pb) = (a, b);
+    let pops = move |out: &mut Vec<Instr>| {
+        out.push(instr(Op::PopTop, vec![], vec![pa], vec![], None));
+        out.push(instr(Op::PopTop, vec![], vec![pb], vec![], None));
+    };
+    if !keep {
+        pops(out);
+    }
     let res = ins.results[0];
     match p {
         Plan::Arith { k, .. } => {
@@ -156,8 +227,12 @@ fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
             let r = f.new_value(if float { Type::CDouble } else { Type::CInt64 });
             let op = if float { Op::FloatBinOp } else { Op::IntBinOp };
             // A deopt here hands the interpreter the operands as they were (ints stay ints).
-            // (An operand read by UnboxNumber only meets `+ - *`, which never deopt on floats.)
-            out.push(instr(op, vec![k as i64], vec![xa, xb], vec![r], at(&[da, db])));
+            // (An operand read by UnboxNumber otherwise only meets `+ - *`, which never deopt
+            // on floats.)
+            out.push(instr(op, vec![k as i64], vec![xa, xb], vec![r], if keep { at(&[a, b]) } else { at(&[da, db]) }));
+            if keep {
+                pops(out);
+            }
             f.types[res.0 as usize] = if float { Type::Float } else { Type::Int };
             out.push(instr(Op::Box, vec![], vec![r], vec![res], ins.fs));
         }
@@ -176,7 +251,8 @@ pub fn run(f: &mut Function) -> usize {
     if !f.speculate {
         return 0;
     }
-    super::expand_instrs(f, |f, ins, out| match plan(f, &ins) {
+    let likely = likely_floats(f);
+    super::expand_instrs(f, |f, ins, out| match plan(f, &ins, &likely) {
         Some(p) => {
             expand(f, ins, p, out);
             true

@@ -1370,3 +1370,142 @@ def test_class_attribute_sites_answer_from_the_profile_without_the_cache(ember_m
     for _ in range(10):
         assert fc(50, -1) == fi(50, -1)
     assert ember_mod.stats()["ic_slow"] - before == 2
+
+
+# `/` speculated on numbers (passes/specialize.rs) and float stores into slots
+# (passes/store_float.rs, StoreAttrFloat): float's `Point.normalize`. `norm` is a local that
+# only ever holds floats, so `self.x /= norm` reads both operands as numbers; the quotient is
+# written into the slot's float when only the instance references it. Each case breaks one
+# assumption at one call: a zero divisor (the interpreter raises its own ZeroDivisionError), an
+# int or a str in a slot, a float subclass, a slot float referenced elsewhere, a replaced value
+# with a __del__, an unset slot.
+SLOT_DIVIDE_SRC = """
+from math import sqrt
+
+class F(float):
+    pass
+
+class Noisy:
+    log = []
+
+    def __init__(self, v):
+        self.v = v
+
+    def __truediv__(self, other):
+        Noisy.log.append("div")
+        return self.v / other
+
+    def __del__(self):
+        Noisy.log.append("del")
+
+class P:
+    __slots__ = ("x", "y", "z")
+
+    def __init__(self, x, y, z):
+        self.x = x
+        self.y = y
+        self.z = z
+
+    def normalize(self):
+        norm = sqrt(self.x * self.x + self.y * self.y) + self.z
+        self.x /= norm
+        self.y /= norm
+        return self.x + self.y
+
+def f(case):
+    Noisy.log = []
+    keep = []
+    p = P(3.0, 4.0, 0.0)
+    for i in range(6):
+        if i == 3:
+            if case == "zero":
+                p.x, p.y, p.z = 0.0, 0.0, 0.0
+            elif case == "int":
+                p.x = 3
+            elif case == "str":
+                p.y = "s"
+            elif case == "subclass":
+                p.x = F(2.0)
+                keep.append(p.x)
+            elif case == "shared":
+                keep.append(p.x)
+            elif case == "noisy":
+                p.y = Noisy(8.0)
+            elif case == "unset":
+                del p.y
+        r = p.normalize()
+        keep.append(type(p.x).__name__)
+    return r, p.x, p.y, keep, list(Noisy.log)
+"""
+
+SLOT_DIVIDE_CASES = ["plain", "zero", "int", "str", "subclass", "shared", "noisy", "unset"]
+
+
+@pytest.mark.parametrize("case", SLOT_DIVIDE_CASES)
+def test_speculated_division_and_slot_float_stores_match_the_interpreter(ember_mod, case):
+    fi, fc = both(SLOT_DIVIDE_SRC, warm=[("plain",)] * 3, own_code=True)
+    norm = fc.__globals__["P"].normalize
+    hir = ember_mod.dump(norm)
+    assert "UnboxNumbers" in hir and "StoreAttrFloat" in hir, hir
+    for _ in range(3):
+        run_both(fi, fc, case)
+        run_both(fi, fc, "plain")
+
+
+def test_slot_float_stores_reuse_only_floats_nothing_else_references():
+    """In a fresh process (a reference tracer, which tracemalloc sets and 3.13.0 does not
+    unset, rules out every in-place store): the slot's float is written in place only when
+    the instance is its one holder."""
+    import os
+    import subprocess
+    prog = SLOT_DIVIDE_SRC + (
+        "import ember, sys\n"
+        "for _ in range(3):\n    f('plain')\n"
+        "assert ember.force_compile(P.normalize) and 'StoreAttrFloat' in ember.dump(P.normalize)\n"
+        "p = P(3.0, 4.0, 0.0)\n"
+        "p.normalize()\n"
+        "x = p.x\n"                      # only p and this name reference it
+        "p.normalize()\n"
+        "assert x == 0.6 and p.x is not x, 'a referenced float is never overwritten'\n"
+        "before = id(p.x)\n"
+        "p.normalize()\n"
+        "assert id(p.x) == before, 'a float only the instance references is written in place'\n"
+        "assert sys.getrefcount(p.x) == 2 and p.x == 0.6\n"
+        "print('ok')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
+    env.update(EMBER_CACHE="0")
+    proc = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_a_division_that_keeps_failing_is_recompiled_generic(ember_mod):
+    src = ("def f(xs, a):\n    t = []\n    for x in xs:\n        norm = a * 2.0\n"
+           "        t.append(x / norm)\n    return t\n")
+    fi, fc = both(src, warm=[([1.5, 2.5], 4.0)] * 3)
+    assert "UnboxNumbers" in ember_mod.dump(fc)
+    recompiles = ember_mod.stats()["recompiles"]
+    import fractions
+    for _ in range(20):
+        run_both(fi, fc, [fractions.Fraction(1, 3)], 4.0)   # Fraction / float: deopts
+    assert ember_mod.stats()["recompiles"] > recompiles
+    assert ember_mod.force_compile(fc)
+    assert "UnboxNumbers" not in ember_mod.dump(fc), "the failing division is left generic"
+    before = deopts(ember_mod)
+    for _ in range(5):
+        run_both(fi, fc, [fractions.Fraction(1, 3)], 4.0)
+        run_both(fi, fc, [1.5], 4.0)
+    assert deopts(ember_mod) == before
+
+
+def test_speculated_division_keeps_reference_counts(ember_mod):
+    fi, fc = both(SLOT_DIVIDE_SRC, warm=[("plain",)] * 3, own_code=True)
+    P = fc.__globals__["P"]
+    one, seven = 1.0, 7
+    counts = [sys.getrefcount(v) for v in (one, seven)]
+    for _ in range(50):
+        p = P(one, seven, 0.0)
+        p.normalize()
+        p = P(seven, one, 0.0)
+        p.normalize()
+    del p
+    assert [sys.getrefcount(v) for v in (one, seven)] == counts
