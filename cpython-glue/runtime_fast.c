@@ -129,11 +129,27 @@ ember_int_box(i64 x)
     return PyLong_FromLongLong((long long)x);
 }
 
+/* PyFloat_FromDouble's path for an empty free list (Objects/floatobject.c, 3.13), without its
+ * first step, the free-list lookup through _PyThreadState_GET() (a __tls_get_addr call from
+ * the shared libpython) that ember_float_box has already made through `ts`. Out of line: the
+ * free list is empty only while floats pile up (float's Point(i) loop makes 300,000). */
+static __attribute__((noinline)) PyObject *
+float_box_malloc(double d)
+{
+    PyFloatObject *op = PyObject_Malloc(sizeof(PyFloatObject));
+    if (op == NULL) {
+        return PyErr_NoMemory();
+    }
+    _PyObject_Init((PyObject *)op, &PyFloat_Type);
+    op->ob_fval = d;
+    return (PyObject *)op;
+}
+
 /* Box of a CDouble: PyFloat_FromDouble (Objects/floatobject.c, 3.13) with the thread state
  * compiled code already has: the interpreter's float free list is reached through `ts`, not
  * through the thread-local _PyThreadState_GET() (a __tls_get_addr call from the shared
- * libpython). An empty free list takes PyFloat_FromDouble's own path (PyObject_Malloc; NULL
- * with MemoryError on failure). _Py_NewReference's work is inlined when no reference tracer
+ * libpython). An empty free list takes PyFloat_FromDouble's own path (float_box_malloc:
+ * PyObject_Malloc; NULL with MemoryError on failure). _Py_NewReference's work is inlined when no reference tracer
  * (PyRefTracer_SetTracer) is set. */
 PyObject *
 ember_float_box(PyThreadState *ts, double d)
@@ -141,7 +157,7 @@ ember_float_box(PyThreadState *ts, double d)
     struct _Py_float_freelist *fl = &ts->interp->object_state.freelists.floats;
     PyFloatObject *op = fl->items;
     if (EMBER_UNLIKELY(op == NULL)) {
-        return PyFloat_FromDouble(d);
+        return float_box_malloc(d);
     }
     fl->items = (PyFloatObject *)Py_TYPE(op);
     fl->numfree--;
@@ -1516,18 +1532,29 @@ store_attr_slot_float_boxed(PyThreadState *ts, PyObject *owner, PyObject *name, 
 /* StoreAttrFloat on a slot: STORE_ATTR_SLOT of the CDouble `d` (`owner` consumed unless
  * `borrowed`, a constant at each site). When `owner`'s type has the profile's version and the
  * slot holds a float_reusable float (only the instance references it), `d` is written into that
- * float in place; otherwise store_attr_slot_float_boxed boxes `d` and stores it as
- * STORE_ATTR_SLOT (or, for another type, STORE_ATTR) does. 0, or -1 with an exception. */
+ * float in place; an empty slot gets `d` boxed; otherwise store_attr_slot_float_boxed boxes `d`
+ * and stores it as STORE_ATTR_SLOT (or, for another type, STORE_ATTR) does. 0, or -1 with an
+ * exception. */
 EMBER_INLINE_HELPER int
 ember_store_attr_slot_float(PyThreadState *ts, PyObject *owner, PyObject *name, double d, i64 type_version,
                             i64 offset, i64 borrowed)
 {
     if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
-        PyObject *old = *(PyObject **)((char *)owner + offset);
+        PyObject **addr = (PyObject **)((char *)owner + offset);
+        PyObject *old = *addr;
         if (EMBER_LIKELY(old != NULL && float_reusable(old))) {
             ((PyFloatObject *)old)->ob_fval = d;
             if (!borrowed) ember_rc_decref(owner);
             return 0;
+        }
+        if (old == NULL) {
+            /* An empty slot (an `__init__`'s first store): box and store, nothing to release. */
+            PyObject *v = ember_float_box(ts, d);
+            if (EMBER_LIKELY(v != NULL)) {
+                *addr = v;
+                if (!borrowed) ember_rc_decref(owner);
+                return 0;
+            }
         }
     }
     return store_attr_slot_float_boxed(ts, owner, name, d, type_version, offset, borrowed);
