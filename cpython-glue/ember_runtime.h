@@ -57,6 +57,9 @@ void ember_xdecref(PyObject *o);
 int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f);
 /* Normal return: unlink, clear and pop the frame; returns `retval` unchanged. */
 PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus);
+/* The same for a function that computes with floats: dying floats go to the free list through
+ * `ts` (frame_fast.c). */
+PyObject *ember_rt_leave_floats(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus);
 /* Raise at code-unit index `bc` with `depth` owned values spilled at localsplus[nlocalsplus..]:
  * traceback entry, monitoring RAISE, exception-table lookup; if a handler exists the frame is
  * handed to the interpreter at the handler, else the frame is popped and NULL returned. */
@@ -1055,7 +1058,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
-    X(ember_rt_periodic) X(ember_rt_leave) X(ember_rt_raise) X(ember_rt_deopt) \
+    X(ember_rt_periodic) X(ember_rt_leave) X(ember_rt_leave_floats) X(ember_rt_raise) X(ember_rt_deopt) \
     X(ember_err_occurred) X(ember_raise_unbound_local) \
     X(ember_binary_op) X(ember_binary_op_add_int) X(ember_binary_op_subtract_int) \
     X(ember_binary_op_multiply_int) X(ember_binary_op_add_float) X(ember_binary_op_subtract_float) \

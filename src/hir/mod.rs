@@ -328,6 +328,19 @@ pub struct Callee {
 }
 
 impl Function {
+    /// True when the function computes with machine floats (typed float arithmetic, `math`
+    /// calls, float stores): its compiled returns release the frame's locals so that dying
+    /// floats go back to the interpreter's free list through the thread state (`ember_rt_leave`,
+    /// `frame_fast.c`); other functions keep the shorter release.
+    pub fn computes_floats(&self) -> bool {
+        self.blocks.iter().flat_map(|b| b.instrs.iter()).any(|i| {
+            matches!(
+                i.op,
+                Op::FloatBinOp | Op::MathCall | Op::StoreFastFloat | Op::StoreAttrFloat | Op::StoreSubscrFloat | Op::UnboxNumbers
+            )
+        })
+    }
+
     /// `module:qualname`.
     pub fn full_name(&self) -> String {
         format!("{}:{}", self.module, self.qualname)

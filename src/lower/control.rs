@@ -56,7 +56,8 @@ impl<'ctx> Lower<'ctx, '_> {
             }
             Op::ReturnValue => {
                 let n = self.i64c(i64::from(self.f.nlocalsplus));
-                let r = self.call_ptr("ember_rt_leave", &[self.ts.into(), self.frame.into(), self.val(arg(0))?.into(), n.into()])?;
+                let leave = if self.f.computes_floats() { "ember_rt_leave_floats" } else { "ember_rt_leave" };
+                let r = self.call_ptr(leave, &[self.ts.into(), self.frame.into(), self.val(arg(0))?.into(), n.into()])?;
                 self.b.build_return(Some(&r)).map_err(llvm)?;
             }
             Op::ReturnConst => return Err(unsupported()),

@@ -89,6 +89,7 @@ helpers! {
     ember_xdecref(P) -> Void;
     ember_rt_periodic(P, P) -> I32;
     ember_rt_leave(P, P, P, I) -> Ptr;
+    ember_rt_leave_floats(P, P, P, I) -> Ptr;
     ember_rt_raise(P, P, I, I) -> Ptr, cold;
     ember_rt_deopt(P, P, I, I) -> Ptr, cold;
     ember_rt_reraise(P, P, I, I) -> Ptr, cold;

@@ -255,6 +255,11 @@ pub extern "C" fn ember_rt_periodic(_ts: *mut u8, fr: *mut Frame) -> i32 {
 pub extern "C" fn ember_rt_leave(_ts: *mut u8, _fr: *mut Frame, r: *mut Obj) -> *mut Obj {
     r
 }
+/// The mock's `ember_rt_leave_floats` (a function that computes with floats): as
+/// `ember_rt_leave`.
+pub extern "C" fn ember_rt_leave_floats(ts: *mut u8, fr: *mut Frame, r: *mut Obj) -> *mut Obj {
+    ember_rt_leave(ts, fr, r)
+}
 pub extern "C" fn ember_rt_raise(_ts: *mut u8, fr: *mut Frame, bc: i64, depth: i64) -> *mut Obj {
     RAISED_AT.store(bc, Ordering::SeqCst);
     RAISED_DEPTH.store(depth, Ordering::SeqCst);
@@ -366,6 +371,7 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_xdecref,
         ember_rt_periodic,
         ember_rt_leave,
+        ember_rt_leave_floats,
         ember_rt_raise,
         ember_rt_deopt,
         ember_err_occurred,
