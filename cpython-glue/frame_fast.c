@@ -26,11 +26,6 @@ int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f)
     return 0;
 }
 
-/* Normal return of compiled code: unlink the frame, give back the recursion budget, then
- * clear and pop it (decrefs localsplus[0..stacktop), the function and the code).
- * `nlocalsplus` is the code's co_nlocalsplus, a constant at each compiled return: the frame's
- * stacktop there (its value stack is empty at RETURN_VALUE), so that the release loop, inlined,
- * is unrolled over the function's few slots; another stacktop takes the loop over stacktop. */
 /* One local's release at a compiled return: Py_XDECREF, except that an exact float that dies
  * goes back to the interpreter's free list through `ts` (ember_decref_float), without the
  * thread-local lookup _PyFloat_ExactDealloc makes from the shared libpython, when no
@@ -47,7 +42,14 @@ static inline void leave_release(PyThreadState *ts, PyObject *o)
     }
 }
 
-PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus)
+/* Normal return of compiled code: unlink the frame, give back the recursion budget, then
+ * clear and pop it (decrefs localsplus[0..stacktop), the function and the code).
+ * `nlocalsplus` is the code's co_nlocalsplus, a constant at each compiled return: the frame's
+ * stacktop there (its value stack is empty at RETURN_VALUE), so that the release loop, inlined,
+ * is unrolled over the function's few slots; another stacktop takes the loop over stacktop.
+ * `floats` (a constant in each caller below): the locals are released by leave_release. */
+static inline Py_ALWAYS_INLINE PyObject *
+leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus, int floats)
 {
     ts->current_frame = f->previous;
     ts->py_recursion_remaining++;
@@ -56,7 +58,10 @@ PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *re
          * the locals to. Release locals, function and code, then pop the data stack. */
         PyObject **lp = f->localsplus;
         if (EMBER_LIKELY(f->stacktop == nlocalsplus)) {
-            for (i64 i = 0; i < nlocalsplus; i++) Py_XDECREF(lp[i]);
+            for (i64 i = 0; i < nlocalsplus; i++) {
+                if (floats) leave_release(ts, lp[i]);
+                else Py_XDECREF(lp[i]);
+            }
         }
         else {
             for (int i = 0; i < f->stacktop; i++) Py_XDECREF(lp[i]);
@@ -73,6 +78,11 @@ PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *re
     return retval;
 }
 
+PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus)
+{
+    return leave(ts, f, retval, nlocalsplus, 0);
+}
+
 /* ember_rt_leave for a function that computes with floats (typed float arithmetic, `math` calls,
  * float stores: Function::computes_floats): the locals are released by leave_release, so that
  * dying floats go back to the free list through `ts`. Other functions keep ember_rt_leave, whose
@@ -80,28 +90,7 @@ PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *re
  * hexiom; interleaved steady state, run ab-s46e); float gained 2.5 %. */
 PyObject *ember_rt_leave_floats(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus)
 {
-    ts->current_frame = f->previous;
-    ts->py_recursion_remaining++;
-    if (f->frame_obj == NULL && f->f_locals == NULL && f->owner == FRAME_OWNED_BY_THREAD) {
-        /* The common case of clear_thread_frame (Python/ceval.c): no frame object to hand
-         * the locals to. Release locals, function and code, then pop the data stack. */
-        PyObject **lp = f->localsplus;
-        if (EMBER_LIKELY(f->stacktop == nlocalsplus)) {
-            for (i64 i = 0; i < nlocalsplus; i++) leave_release(ts, lp[i]);
-        }
-        else {
-            for (int i = 0; i < f->stacktop; i++) Py_XDECREF(lp[i]);
-        }
-        Py_DECREF(f->f_funcobj);
-        Py_DECREF(f->f_executable);
-        if ((PyObject **)f != &ts->datastack_chunk->data[0])
-            ts->datastack_top = (PyObject **)f;
-        else
-            _PyThreadState_PopFrame(ts, f);
-        return retval;
-    }
-    _PyEval_FrameClearAndPop(ts, f);
-    return retval;
+    return leave(ts, f, retval, nlocalsplus, 1);
 }
 
 /* YIELD_VALUE (Python/bytecodes.c) for a compiled generator frame. Compiled code has stored

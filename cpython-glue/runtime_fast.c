@@ -149,8 +149,8 @@ float_box_malloc(double d)
  * compiled code already has: the interpreter's float free list is reached through `ts`, not
  * through the thread-local _PyThreadState_GET() (a __tls_get_addr call from the shared
  * libpython). An empty free list takes PyFloat_FromDouble's own path (float_box_malloc:
- * PyObject_Malloc; NULL with MemoryError on failure). _Py_NewReference's work is inlined when no reference tracer
- * (PyRefTracer_SetTracer) is set. */
+ * PyObject_Malloc; NULL with MemoryError on failure). _Py_NewReference's work is inlined when
+ * no reference tracer (PyRefTracer_SetTracer) is set. */
 PyObject *
 ember_float_box(PyThreadState *ts, double d)
 {

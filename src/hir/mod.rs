@@ -330,8 +330,9 @@ pub struct Callee {
 impl Function {
     /// True when the function computes with machine floats (typed float arithmetic, `math`
     /// calls, float stores): its compiled returns release the frame's locals so that dying
-    /// floats go back to the interpreter's free list through the thread state (`ember_rt_leave`,
-    /// `frame_fast.c`); other functions keep the shorter release.
+    /// floats go back to the interpreter's free list through the thread state
+    /// (`ember_rt_leave_floats`, `frame_fast.c`); other functions keep `ember_rt_leave`'s
+    /// shorter release.
     pub fn computes_floats(&self) -> bool {
         self.blocks.iter().flat_map(|b| b.instrs.iter()).any(|i| {
             matches!(

@@ -203,10 +203,9 @@ fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
     // divisor deopts with the objects themselves on the stack (an int operand stays an int,
     // and the interpreter raises the error its types call for).
     let keep = (numbers || number.is_some()) && matches!(p, Plan::Arith { k: Arith::TrueDivide, .. });
-    let (pa, pb) = (a, b);
     let pops = move |out: &mut Vec<Instr>| {
-        out.push(instr(Op::PopTop, vec![], vec![pa], vec![], None));
-        out.push(instr(Op::PopTop, vec![], vec![pb], vec![], None));
+        out.push(instr(Op::PopTop, vec![], vec![a], vec![], None));
+        out.push(instr(Op::PopTop, vec![], vec![b], vec![], None));
     };
     if !keep {
         pops(out);
