@@ -55,6 +55,10 @@ void ember_xdecref(PyObject *o);
 /* Eval-breaker check (RESUME, JUMP_BACKWARD): 0 to continue, -1 error (e.g. KeyboardInterrupt),
  * 1 when compiled code must hand the frame to the interpreter (tracing/monitoring became active). */
 int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f);
+/* 1 when ember_rt_periodic has work to do for frame `f` (an event is pending, or monitoring
+ * applies to its code), else 0: the test of a back edge in a loop whose locals compiled code
+ * holds (passes/loop_locals.rs), which writes them to the frame before ember_rt_periodic runs. */
+int ember_rt_eval_breaker(PyThreadState *ts, _PyInterpreterFrame *f);
 /* Normal return: unlink, clear and pop the frame; returns `retval` unchanged. */
 PyObject *ember_rt_leave(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *retval, i64 nlocalsplus);
 /* The same for a function that computes with floats: dying floats go to the free list through
@@ -75,6 +79,8 @@ PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
 PyObject *ember_rt_guard_fail(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
 /* Typed HIR (runtime_fast.c): the type guard, unboxing and boxing of ints and floats. */
 int ember_type_check(PyObject *v, i64 ty);
+/* GuardReleasable: 1 when releasing `o` (borrowed, or NULL) runs no code (runtime_fast.c). */
+int ember_release_is_trivial(PyObject *o);
 int ember_int_is_compact(PyObject *v);
 i64 ember_int_value(PyObject *v);
 double ember_float_value(PyObject *v);
@@ -281,6 +287,9 @@ int ember_binop_direct(PyThreadState *ts, PyObject *a, PyObject *b, int nb, PyOb
 PyObject *ember_get_iter(PyObject *iterable);
 PyObject *ember_for_iter(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_range(PyThreadState *ts, PyObject *it);
+/* 1 when `it` (borrowed) is a range iterator, whose next item ember_for_iter_range makes without
+ * running code (the check of a FOR_ITER_RANGE in a loop whose locals compiled code holds). */
+int ember_is_range_iter(PyObject *it);
 PyObject *ember_for_iter_list(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_tuple(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_gen(PyThreadState *ts, PyObject *it, void *ic);
@@ -1058,7 +1067,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
-    X(ember_rt_periodic) X(ember_rt_leave) X(ember_rt_leave_floats) X(ember_rt_raise) X(ember_rt_deopt) \
+    X(ember_rt_periodic) X(ember_rt_eval_breaker) X(ember_rt_leave) X(ember_rt_leave_floats) X(ember_rt_raise) X(ember_rt_deopt) \
     X(ember_err_occurred) X(ember_raise_unbound_local) \
     X(ember_binary_op) X(ember_binary_op_add_int) X(ember_binary_op_subtract_int) \
     X(ember_binary_op_multiply_int) X(ember_binary_op_add_float) X(ember_binary_op_subtract_float) \
@@ -1080,7 +1089,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_inl_subscr) X(ember_inl_len) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
-    X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \
+    X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_is_range_iter) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \
     X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence) \
     X(ember_format_simple) X(ember_format_with_spec) X(ember_convert_value) X(ember_build_string) \
     X(ember_make_cell) X(ember_copy_free_vars) X(ember_load_deref) X(ember_store_deref) X(ember_delete_deref) \
@@ -1097,7 +1106,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_rt_return_generator) X(ember_rt_yield) X(ember_gen_take_stack) \
     X(ember_rt_gen_interp) X(ember_rt_async_for_stop) X(ember_send) X(ember_send_method) X(ember_send_stopped) X(ember_asend_ended) X(ember_resume_ic_fill) X(ember_send_gen) X(ember_gen_prepare) X(ember_gen_send_direct) X(ember_get_yield_from_iter) X(ember_get_awaitable) \
     X(ember_get_aiter) X(ember_get_anext) X(ember_before_async_with) X(ember_unpack_store) \
-    X(ember_rt_guard_fail) X(ember_rt_inline_pending) X(ember_type_check) X(ember_int_is_compact) X(ember_int_value) \
+    X(ember_rt_guard_fail) X(ember_rt_inline_pending) X(ember_type_check) X(ember_release_is_trivial) X(ember_int_is_compact) X(ember_int_value) \
     X(ember_float_value) X(ember_int_box) X(ember_float_box) X(ember_box_for_exit_int) \
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
     X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float) \

@@ -26,6 +26,17 @@ int ember_rt_periodic(PyThreadState *ts, _PyInterpreterFrame *f)
     return 0;
 }
 
+/* ember_runtime.h. */
+int ember_rt_eval_breaker(PyThreadState *ts, _PyInterpreterFrame *f)
+{
+    uintptr_t eb = _Py_atomic_load_uintptr_relaxed(&ts->eval_breaker);
+    if (eb == 0) return 0;
+    if (eb & _PY_EVAL_EVENTS_MASK) return 1;
+    /* Only the instrumentation version (sys.settrace or sys.monitoring was on at some point in
+     * this process): pending work only when monitoring applies to this code. */
+    return ember_rt_periodic_slow(ts, f);
+}
+
 /* One local's release at a compiled return: Py_XDECREF, except that an exact float that dies
  * goes back to the interpreter's free list through `ts` (ember_decref_float), without the
  * thread-local lookup _PyFloat_ExactDealloc makes from the shared libpython, when no

@@ -95,6 +95,17 @@ ember_type_check(PyObject *v, i64 ty)
     }
 }
 
+/* GuardReleasable: 1 when releasing `o` (borrowed, or NULL) cannot run code: it is NULL, another
+ * reference keeps it alive (count above 1; immortal objects included), or its deallocator is
+ * one of CPython's own that calls nothing (exact int, float, str, bool, None); else 0. */
+int
+ember_release_is_trivial(PyObject *o)
+{
+    if (o == NULL || Py_REFCNT(o) > 1) return 1;
+    PyTypeObject *t = Py_TYPE(o);
+    return t == &PyLong_Type || t == &PyFloat_Type || t == &PyUnicode_Type || t == &PyBool_Type || o == Py_None;
+}
+
 /* Unbox of an Int: 1 when exact int `v` (borrowed) fits in one digit (_PyLong_IsCompact, the
  * condition of COMPARE_OP_INT's guard in Python/bytecodes.c), so ember_int_value is exact. */
 int
@@ -1778,6 +1789,13 @@ ember_for_iter_range(PyThreadState *ts, PyObject *it)
     r->start = value + r->step;
     r->len--;
     return PyLong_FromLong(value);
+}
+
+/* ember_runtime.h. */
+int
+ember_is_range_iter(PyObject *it)
+{
+    return Py_TYPE(it) == &PyRangeIter_Type;
 }
 
 /* FOR_ITER_LIST: list iterator; on exhaustion it_index = -1 and the list is released. */

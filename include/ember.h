@@ -1031,6 +1031,15 @@ enum EmberOp
    * generic store fails, at the store's frame state.
    */
   EMBER_OP_STORE_ATTR_FLOAT = 118,
+  /**
+   * HIR only (made by `passes::loop_locals`): `GuardReleasable v`, the check at the entry of
+   * a loop whose locals compiled code holds in SSA values, for each such local's value `v`
+   * (`opt`) taken from the frame: releasing `v` (at the loop's first store to the local) runs
+   * no code, as it is NULL, has other references (count above 1) or is an exact `int`,
+   * `float`, `str`, `bool` or `None` (`ember_release_is_trivial`); deopts otherwise, at the
+   * loop header with the frame state's locals written back. Reads its operand; defines nothing.
+   */
+  EMBER_OP_GUARD_RELEASABLE = 119,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

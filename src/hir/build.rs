@@ -271,7 +271,7 @@ impl<'w> Builder<'w> {
                 return Err(self.err(ins, format!("stack depth exceeds stacksize {}", self.w.stacksize)));
             }
             let bc = ins.bc;
-            let fs = |stack: &[Value]| Some(FrameState { bc, stack: stack.to_vec(), inlined: None });
+            let fs = |stack: &[Value]| Some(FrameState { bc, stack: stack.to_vec(), inlined: None, locals: vec![] });
             match ins.op {
                 Op::Nop => {}
                 Op::Unsupported => {
@@ -460,7 +460,7 @@ impl<'w> Builder<'w> {
                         // interpreter, resume it at the next instruction with the result pushed.
                         if let Some(next) = self.w.instrs.get(i + 1) {
                             let mut r = instr(Op::Resume, vec![], vec![], vec![]);
-                            r.fs = Some(FrameState { bc: next.bc, stack: stack.clone(), inlined: None });
+                            r.fs = Some(FrameState { bc: next.bc, stack: stack.clone(), inlined: None, locals: vec![] });
                             out.push(r);
                         }
                     }
@@ -536,8 +536,12 @@ impl<'w> Builder<'w> {
                     let next_bc = next.bc;
                     let args = if ins.op == Op::YieldValue { vec![stack.pop().unwrap()] } else { vec![] };
                     let mut x = instr(ins.op, ins.imms.clone(), args, vec![]);
-                    x.fs =
-                        Some(FrameState { bc: if ins.op == Op::YieldValue { next_bc } else { bc }, stack: stack.clone(), inlined: None });
+                    x.fs = Some(FrameState {
+                        bc: if ins.op == Op::YieldValue { next_bc } else { bc },
+                        stack: stack.clone(),
+                        inlined: None,
+                        locals: vec![],
+                    });
                     let mut resumed: Vec<Type> = stack.iter().map(|v| self.f.ty(*v)).collect();
                     resumed.push(Type::Object);
                     let target = self.block_for_types(i + 1, &resumed)?;
@@ -583,6 +587,7 @@ impl<'w> Builder<'w> {
                 | Op::StoreSubscrFloat
                 | Op::CallTrivial
                 | Op::GuardCallee
+                | Op::GuardReleasable
                 | Op::AllocInstance
                 | Op::InitStore
                 | Op::StoreAttrFloat => {

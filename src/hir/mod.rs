@@ -3,8 +3,9 @@
 //! A [`Function`] is a list of basic blocks in SSA form. Every value is an **owned reference**
 //! (or, for [`Type::OptObject`], possibly NULL), exactly like a slot of CPython's value stack:
 //! an instruction consumes its operands and produces owned results. Locals live in the
-//! frame's `localsplus` array (`LoadFast`/`StoreFast` are memory operations), so a frame-state
-//! snapshot only needs the code unit and the value stack. Every instruction that may leave
+//! frame's `localsplus` array (`LoadFast`/`StoreFast` are memory operations), except in loops
+//! whose locals `passes::loop_locals` holds in SSA values: a frame-state snapshot is the code
+//! unit, the value stack and those held locals. Every instruction that may leave
 //! compiled code (raise, deopt, eval-breaker) carries a [`FrameState`]; the lowering turns it
 //! into a side exit that spills the stack into the frame and hands it to the runtime.
 //!
@@ -193,9 +194,10 @@ impl Type {
     }
 }
 
-/// What the interpreter needs to resume or unwind at an instruction: its code unit and the
-/// value stack below the instruction's (already consumed) inputs, bottom first. Locals are
-/// always current in the frame.
+/// What the interpreter needs to resume or unwind at an instruction: its code unit, the
+/// value stack below the instruction's (already consumed) inputs, bottom first, and the locals
+/// compiled code holds in SSA values there instead of the frame ([`FrameState::locals`]). Every
+/// other local is current in the frame.
 ///
 /// An instruction of a callee inlined into its caller (`passes::inline_call`) has the state of
 /// the caller's call instead: `bc` is the call, `stack` the caller's stack with the call's
@@ -211,6 +213,11 @@ pub struct FrameState {
     /// `Some` for an instruction of an inlined callee: the callee values a side exit releases
     /// (owned references, or unboxed values, which hold none).
     pub inlined: Option<Vec<Value>>,
+    /// Locals held in SSA values (`passes::loop_locals`): `(slot, value)`, in slot order. Their
+    /// frame slots hold NULL at this point; a side exit writes each value into its slot (boxed
+    /// when unboxed; the frame takes the reference), so the interpreter finds the frame as it
+    /// would have made it. Text form: `L<slot>=v<n>` after the stack (`@14[v6 L1=v9]`).
+    pub locals: Vec<(u32, Value)>,
 }
 
 impl FrameState {
@@ -226,14 +233,14 @@ impl FrameState {
         s
     }
 
-    /// Every value the state names: the stack, then the released values.
+    /// Every value the state names: the stack, then the released values, then the locals.
     pub fn values(&self) -> impl Iterator<Item = &Value> {
-        self.stack.iter().chain(self.inlined.iter().flatten())
+        self.stack.iter().chain(self.inlined.iter().flatten()).chain(self.locals.iter().map(|(_, v)| v))
     }
 
     /// [`FrameState::values`], mutable.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        self.stack.iter_mut().chain(self.inlined.iter_mut().flatten())
+        self.stack.iter_mut().chain(self.inlined.iter_mut().flatten()).chain(self.locals.iter_mut().map(|(_, v)| v))
     }
 }
 

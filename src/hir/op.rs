@@ -364,6 +364,13 @@ pub enum Op {
     /// stores it. Consumes `owner` (unless borrowed). Leaves compiled code when boxing or the
     /// generic store fails, at the store's frame state.
     StoreAttrFloat = 118,
+    /// HIR only (made by `passes::loop_locals`): `GuardReleasable v`, the check at the entry of
+    /// a loop whose locals compiled code holds in SSA values, for each such local's value `v`
+    /// (`opt`) taken from the frame: releasing `v` (at the loop's first store to the local) runs
+    /// no code, as it is NULL, has other references (count above 1) or is an exact `int`,
+    /// `float`, `str`, `bool` or `None` (`ember_release_is_trivial`); deopts otherwise, at the
+    /// loop header with the frame state's locals written back. Reads its operand; defines nothing.
+    GuardReleasable = 119,
 }
 
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
@@ -875,6 +882,7 @@ ops! {
     AllocInstance, 3, false, true, true;
     InitStore, 1, false, false, true;
     StoreAttrFloat, 4, false, true, true;
+    GuardReleasable, 0, false, true, true;
 }
 
 impl Op {
@@ -1054,7 +1062,7 @@ impl Op {
             Op::MathCall => (2, 1),
             Op::StoreFastFloat => (1, 0),
             Op::StoreSubscrFloat => (3, 0),
-            Op::GuardCallee => (0, 0),
+            Op::GuardCallee | Op::GuardReleasable => (0, 0),
             Op::AllocInstance => (0, 2),
             Op::InitStore => (0, 0),
             Op::StoreAttrFloat => (2, 0),

@@ -122,6 +122,15 @@ impl P<'_> {
         }
         Ok((Value(n), ty))
     }
+    /// `L<slot>` (a frame-state local, followed by `=v<n>`): consumes it and returns the slot.
+    fn local_slot(&mut self) -> Option<u32> {
+        let k = match self.peek() {
+            Some(Tok::Word(w)) => w.strip_prefix('L').and_then(|d| d.parse::<u32>().ok())?,
+            _ => return None,
+        };
+        self.i += 1;
+        Some(k)
+    }
     fn is_value(&self) -> bool {
         matches!(self.peek(), Some(Tok::Word(w)) if w.starts_with('v') && w[1..].parse::<u32>().is_ok())
     }
@@ -261,7 +270,9 @@ fn parse_one(all: &[(usize, &str)]) -> Result<Function, EmberError> {
         let (_, instrs) = cur.as_mut().ok_or_else(|| p.err("instruction outside a block"))?;
         // results
         let mut results = vec![];
-        let has_eq = toks.contains(&Tok::Punct('='));
+        // A result list ends at the first `=` before any `@` (a frame state's `L<k>=v<n>`
+        // has one too).
+        let has_eq = toks.iter().take_while(|t| **t != Tok::Punct('@')).any(|t| *t == Tok::Punct('='));
         if has_eq {
             loop {
                 let (v, t) = p.value()?;
@@ -320,10 +331,17 @@ fn parse_one(all: &[(usize, &str)]) -> Result<Function, EmberError> {
         if p.eat('@') {
             let bc = p.num()? as u32;
             p.expect('[')?;
-            let (mut stack, mut inlined) = (vec![], None);
+            let (mut stack, mut inlined, mut locals) = (vec![], None, vec![]);
             while !p.eat(']') {
                 if p.eat('|') {
                     inlined = Some(vec![]);
+                    continue;
+                }
+                if let Some(k) = p.local_slot() {
+                    p.expect('=')?;
+                    let (v, _) = p.value()?;
+                    used.push((ln, v));
+                    locals.push((k, v));
                     continue;
                 }
                 let (v, _) = p.value()?;
@@ -333,7 +351,7 @@ fn parse_one(all: &[(usize, &str)]) -> Result<Function, EmberError> {
                     None => stack.push(v),
                 }
             }
-            fs = Some(FrameState { bc, stack, inlined });
+            fs = Some(FrameState { bc, stack, inlined, locals });
         }
         if p.i != toks.len() {
             return Err(p.err("unexpected tokens at the end of the line"));

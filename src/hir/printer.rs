@@ -64,10 +64,17 @@ pub fn print_instr(f: &Function, ins: &Instr) -> String {
         write!(s, " -> {}", t.join(", ")).unwrap();
     }
     if let Some(fs) = &ins.fs {
+        let mut stack = vals(&fs.stack);
+        for (k, v) in &fs.locals {
+            if !stack.is_empty() {
+                stack.push(' ');
+            }
+            write!(stack, "L{k}=v{}", v.0).unwrap();
+        }
         match &fs.inlined {
-            None => write!(s, " @{}[{}]", fs.bc, vals(&fs.stack)).unwrap(),
-            Some(r) if fs.stack.is_empty() => write!(s, " @{}[| {}]", fs.bc, vals(r)).unwrap(),
-            Some(r) => write!(s, " @{}[{} | {}]", fs.bc, vals(&fs.stack), vals(r)).unwrap(),
+            None => write!(s, " @{}[{}]", fs.bc, stack).unwrap(),
+            Some(r) if stack.is_empty() => write!(s, " @{}[| {}]", fs.bc, vals(r)).unwrap(),
+            Some(r) => write!(s, " @{}[{} | {}]", fs.bc, stack, vals(r)).unwrap(),
         }
     }
     s

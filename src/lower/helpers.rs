@@ -88,6 +88,7 @@ helpers! {
     ember_decref(P) -> Void;
     ember_xdecref(P) -> Void;
     ember_rt_periodic(P, P) -> I32;
+    ember_rt_eval_breaker(P, P) -> I32;
     ember_rt_leave(P, P, P, I) -> Ptr;
     ember_rt_leave_floats(P, P, P, I) -> Ptr;
     ember_rt_raise(P, P, I, I) -> Ptr, cold;
@@ -175,6 +176,7 @@ helpers! {
     ember_get_iter(P) -> Ptr;
     ember_for_iter(P, P) -> Ptr;
     ember_for_iter_range(P, P) -> Ptr;
+    ember_is_range_iter(P) -> I32;
     ember_for_iter_list(P, P) -> Ptr;
     ember_for_iter_tuple(P, P) -> Ptr;
     ember_for_iter_gen(P, P, P) -> Ptr;
@@ -252,6 +254,7 @@ helpers! {
     ember_rt_guard_fail(P, P, I, I) -> Ptr, cold;
     ember_rt_inline_pending(P, P, P, I) -> I32, cold;
     ember_type_check(P, I) -> I32;
+    ember_release_is_trivial(P) -> I32;
     ember_int_is_compact(P) -> I32;
     ember_int_value(P) -> I64;
     ember_float_value(P) -> F64;

@@ -44,7 +44,18 @@ impl<'ctx> Lower<'ctx, '_> {
                     ForIterSpec::Generic | ForIterSpec::Gen => {
                         self.call_ptr("ember_for_iter_gen", &[self.ts.into(), it.into(), self.resume_ic().into()])?
                     }
-                    ForIterSpec::Range => self.call_ptr("ember_for_iter_range", &[self.ts.into(), it.into()])?,
+                    ForIterSpec::Range => {
+                        if !fs.locals.is_empty() {
+                            // In a loop whose locals compiled code holds (`passes::loop_locals`)
+                            // the generic path, which may run code, is a deopt instead; the item
+                            // is then an exact int.
+                            let r = self.call("ember_is_range_iter", &[it.into()])?.unwrap().into_int_value();
+                            let ok =
+                                self.b.build_int_compare(IntPredicate::NE, r, self.ctx.i32_type().const_zero(), "range").map_err(llvm)?;
+                            self.guard(ok, fs)?;
+                        }
+                        self.call_ptr("ember_for_iter_range", &[self.ts.into(), it.into()])?
+                    }
                     ForIterSpec::List => self.call_ptr("ember_for_iter_list", &[self.ts.into(), it.into()])?,
                     ForIterSpec::Tuple => self.call_ptr("ember_for_iter_tuple", &[self.ts.into(), it.into()])?,
                 };

@@ -53,7 +53,7 @@ pub fn bindings_symbol(symbol: &str) -> String {
 
 /// Deopt exit blocks keyed by code unit, stack depth and the (value, type, borrowed) triples
 /// they spill (then release: an inlined callee's values, past the depth).
-type GuardExits<'ctx> = HashMap<(u32, usize, Vec<(BasicValueEnum<'ctx>, Type, bool)>), BasicBlock<'ctx>>;
+type GuardExits<'ctx> = HashMap<(u32, usize, Vec<(BasicValueEnum<'ctx>, Type, bool)>, Vec<(u32, BasicValueEnum<'ctx>)>), BasicBlock<'ctx>>;
 
 struct Lower<'ctx, 'f> {
     ctx: ContextRef<'ctx>,
@@ -429,7 +429,8 @@ impl<'ctx> Lower<'ctx, '_> {
         let key = if rt == "ember_rt_guard_fail" {
             let vals: Result<Vec<_>, EmberError> =
                 fs.values().map(|v| Ok((self.val_any(*v)?, self.f.ty(*v), self.borrowed.contains(v)))).collect();
-            Some((fs.bc, fs.stack.len(), vals?))
+            let locals: Result<Vec<_>, EmberError> = fs.locals.iter().map(|(k, v)| Ok((*k, self.val_any(*v)?))).collect();
+            Some((fs.bc, fs.stack.len(), vals?, locals?))
         } else {
             None
         };
@@ -448,6 +449,14 @@ impl<'ctx> Lower<'ctx, '_> {
         let bb = self.new_block(&format!("{}_{}", rt.trim_start_matches("ember_rt_"), fs.bc));
         self.b.position_at_end(bb);
         self.spill_args(&fs.stack, 0)?;
+        // Locals held in SSA values: their slots hold NULL; the frame takes the reference.
+        for (k, v) in &fs.locals {
+            let obj = self.boxed_for_exit(*v)?;
+            if self.borrowed.contains(v) {
+                self.incref(obj)?;
+            }
+            self.b.build_store(self.local_slot(*k as u64)?, obj).map_err(llvm)?;
+        }
         // An inlined callee's own values: released, not written (FrameState::inlined).
         for v in fs.inlined.iter().flatten() {
             self.release(*v)?;
@@ -624,6 +633,9 @@ impl<'ctx> Lower<'ctx, '_> {
 
     fn periodic(&mut self, fs: &FrameState) -> Result<(), EmberError> {
         self.set_ip(fs.bc)?;
+        if !fs.locals.is_empty() {
+            return self.periodic_held(fs);
+        }
         let r = self.call("ember_rt_periodic", &[self.ts.into(), self.frame.into()])?.unwrap().into_int_value();
         let zero = self.ctx.i32_type().const_zero();
         let bad = self.b.build_int_compare(IntPredicate::NE, r, zero, "pending").map_err(llvm)?;
@@ -636,6 +648,110 @@ impl<'ctx> Lower<'ctx, '_> {
         let neg = self.b.build_int_compare(IntPredicate::SLT, r, zero, "err").map_err(llvm)?;
         self.b.build_conditional_branch(neg, raise, deopt).map_err(llvm)?;
         self.b.position_at_end(cont);
+        Ok(())
+    }
+
+    /// The eval-breaker check of a back edge in a loop whose locals are held in SSA values
+    /// (`passes::loop_locals`): with the breaker set, the held locals are written to the frame
+    /// (boxed where unboxed; the frame takes the references) before pending work runs, since a
+    /// signal handler, a pending call, a finaliser or another thread may read or rebind them;
+    /// then they are read back and checked as the loop's entry checks them (the type the loop
+    /// holds, unboxed again; a releasable object), their slots cleared, and the loop goes on
+    /// with them. An exception from the work, a hand-off to the interpreter (monitoring) or a
+    /// local that no longer passes its check leaves with the frame as it is. Rebinds the held
+    /// values to the reloaded ones for the back edge (the block's terminator).
+    fn periodic_held(&mut self, fs: &FrameState) -> Result<(), EmberError> {
+        let zero = self.ctx.i32_type().const_zero();
+        let set = self.call("ember_rt_eval_breaker", &[self.ts.into(), self.frame.into()])?.unwrap().into_int_value();
+        let set = self.b.build_int_compare(IntPredicate::NE, set, zero, "breaker").map_err(llvm)?;
+        let fast_end = self.b.get_insert_block().unwrap();
+        let (slow, cont) = (self.new_block("held_slow"), self.new_block("held_ok"));
+        self.b.build_conditional_branch(set, slow, cont).map_err(llvm)?;
+        self.b.position_at_end(slow);
+        for (k, v) in &fs.locals {
+            let obj = self.boxed_for_exit(*v)?;
+            if self.borrowed.contains(v) {
+                self.incref(obj)?;
+            }
+            self.b.build_store(self.local_slot(u64::from(*k))?, obj).map_err(llvm)?;
+        }
+        let bare = FrameState { locals: vec![], ..fs.clone() };
+        let r = self.call("ember_rt_periodic", &[self.ts.into(), self.frame.into()])?.unwrap().into_int_value();
+        let bad = self.b.build_int_compare(IntPredicate::NE, r, zero, "pending").map_err(llvm)?;
+        let (left, reload) = (self.new_block("held_left"), self.new_block("held_reload"));
+        self.b.build_conditional_branch(bad, left, reload).map_err(llvm)?;
+        self.b.position_at_end(left);
+        let raise = self.exit_block(&bare, "ember_rt_raise")?;
+        let deopt = self.exit_block(&bare, "ember_rt_deopt")?;
+        let neg = self.b.build_int_compare(IntPredicate::SLT, r, zero, "err").map_err(llvm)?;
+        self.b.build_conditional_branch(neg, raise, deopt).map_err(llvm)?;
+        // Read back and check every held local before taking any out of the frame.
+        self.b.position_at_end(reload);
+        let none = self.b.build_int_to_ptr(self.bound(self.f.layout.none)?, self.ptr_t(), "none").map_err(llvm)?;
+        let mut ok = self.ctx.bool_type().const_int(1, false);
+        let mut loaded = vec![];
+        for (k, v) in &fs.locals {
+            let p = self.b.build_load(self.ptr_t(), self.local_slot(u64::from(*k))?, "held").map_err(llvm)?.into_pointer_value();
+            let isnull = self.b.build_is_null(p, "unbound").map_err(llvm)?;
+            // A typed check reads the type: NULL is tested as None (never an int or a float).
+            let q = self.b.build_select(isnull, none, p, "q").map_err(llvm)?.into_pointer_value();
+            let t = self.f.ty(*v);
+            let good = match t.boxed().unwrap_or(t) {
+                Type::Object | Type::OptObject => self.call("ember_release_is_trivial", &[p.into()])?.unwrap().into_int_value(),
+                bt => {
+                    let c = self.call("ember_type_check", &[q.into(), self.i64c(bt as i64).into()])?.unwrap().into_int_value();
+                    if t == Type::CInt64 {
+                        // Unboxed again inline only when compact (else the loop leaves).
+                        let c = self.b.build_int_compare(IntPredicate::NE, c, zero, "is").map_err(llvm)?;
+                        let compact = self.call("ember_int_is_compact", &[q.into()])?.unwrap().into_int_value();
+                        let compact = self.b.build_int_compare(IntPredicate::NE, compact, zero, "compact").map_err(llvm)?;
+                        let both = self.b.build_and(c, compact, "ok").map_err(llvm)?;
+                        self.b.build_int_z_extend(both, self.ctx.i32_type(), "ok32").map_err(llvm)?
+                    } else {
+                        c
+                    }
+                }
+            };
+            let good = self.b.build_int_compare(IntPredicate::NE, good, zero, "good").map_err(llvm)?;
+            ok = self.b.build_and(ok, good, "ok").map_err(llvm)?;
+            loaded.push((p, q));
+        }
+        let take = self.new_block("held_take");
+        self.b.build_conditional_branch(ok, take, deopt).map_err(llvm)?;
+        self.b.position_at_end(take);
+        let mut again = vec![];
+        for ((k, v), (p, q)) in fs.locals.iter().zip(&loaded) {
+            self.b.build_store(self.local_slot(u64::from(*k))?, self.ptr_t().const_null()).map_err(llvm)?;
+            let x: BasicValueEnum = match self.f.ty(*v) {
+                Type::CInt64 => {
+                    let x = self.call("ember_int_value", &[(*q).into()])?.unwrap();
+                    self.call("ember_decref", &[(*p).into()])?;
+                    x
+                }
+                Type::CDouble => {
+                    let x = self.call("ember_float_value", &[(*q).into()])?.unwrap();
+                    self.call("ember_decref", &[(*p).into()])?;
+                    x
+                }
+                Type::CBool => {
+                    let t = self.b.build_int_to_ptr(self.bound(self.f.layout.true_)?, self.ptr_t(), "true").map_err(llvm)?;
+                    let x = self.b.build_int_compare(IntPredicate::EQ, *p, t, "b").map_err(llvm)?;
+                    self.call("ember_decref", &[(*p).into()])?;
+                    x.into()
+                }
+                _ => (*p).into(),
+            };
+            again.push(x);
+        }
+        let take_end = self.b.get_insert_block().unwrap();
+        self.b.build_unconditional_branch(cont).map_err(llvm)?;
+        self.b.position_at_end(cont);
+        for ((_, v), x) in fs.locals.iter().zip(again) {
+            let old = self.val_any(*v)?;
+            let phi = self.b.build_phi(old.get_type(), "held").map_err(llvm)?;
+            phi.add_incoming(&[(&old, fast_end), (&x, take_end)]);
+            self.vals.insert(*v, phi.as_basic_value());
+        }
         Ok(())
     }
 
@@ -698,7 +814,7 @@ fn family(op: Op) -> Option<Family> {
         | PushNull | PopTop | Copy | Swap | MakeCell | CopyFreeVars | LoadDeref | StoreDeref | DeleteDeref => Family::Locals,
         BinaryOp | UnaryNot | UnaryNegative | UnaryInvert | GetIter | LoadAssertionError | FormatSimple | FormatWithSpec | ConvertValue
         | ToBool | CompareOp | IsOp | ContainsOp => Family::Operators,
-        GuardType | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
+        GuardType | GuardReleasable | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
         FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall => Family::Arith,
         LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | StoreAttrFloat | InitStore | DeleteAttr
         | LoadSuperAttr | LoadBuildClass | ImportName | ImportFrom => Family::Attrs,

@@ -5,7 +5,7 @@
 //! (`ember_rt_guard_fail`: the interpreter runs the original instruction) instead of helper
 //! calls; the generic forms are in [`super::operators`].
 //!
-//! - [`Lower::lower_boxing`]: `GuardType`, `Unbox`, `Box`, `UnboxNumber`, `UnboxNumbers`,
+//! - [`Lower::lower_boxing`]: `GuardType`, `GuardReleasable`, `Unbox`, `Box`, `UnboxNumber`, `UnboxNumbers`,
 //!   `IntToFloat` (type checks and conversions between objects and `i64` / `double` / `i1`);
 //! - [`Lower::lower_arith`]: `FloatBinOp`, `IntBinOp`, `FloatCompare`, `IntCompare` (the
 //!   arithmetic and comparisons of BINARY_OP / COMPARE_OP on `i64` and `double`, with Python's
@@ -34,6 +34,12 @@ impl<'ctx> Lower<'ctx, '_> {
                 let ok = self.b.build_int_compare(IntPredicate::NE, r, self.ctx.i32_type().const_zero(), "is").map_err(llvm)?;
                 self.guard(ok, fs)?;
                 self.def(ins.results[0], v);
+            }
+            Op::GuardReleasable => {
+                let v = self.val(arg(0))?;
+                let r = self.call("ember_release_is_trivial", &[v.into()])?.unwrap().into_int_value();
+                let ok = self.b.build_int_compare(IntPredicate::NE, r, self.ctx.i32_type().const_zero(), "trivial").map_err(llvm)?;
+                self.guard(ok, fs)?;
             }
             Op::Unbox => {
                 let v = self.val(arg(0))?;

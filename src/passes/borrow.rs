@@ -37,7 +37,7 @@ use crate::hir::op::{AttrSpec, SubscrSpec};
 use crate::hir::{Function, Instr, Op, Value};
 
 /// True when `ins` can run no Python code and rebinds no local.
-fn quiet(f: &Function, ins: &Instr) -> bool {
+pub(crate) fn quiet(f: &Function, ins: &Instr) -> bool {
     match ins.op {
         Op::LoadFast
         | Op::LoadFastBorrow

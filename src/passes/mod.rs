@@ -9,11 +9,13 @@ pub mod infer;
 pub mod inline_call;
 pub mod inline_init;
 pub mod inline_trivial;
+pub mod loop_locals;
 pub mod math_call;
 pub mod pure_pop;
 pub mod slice_subscr;
 pub mod specialize;
 pub mod store_float;
+pub mod unbox_locals;
 pub mod unpack_store;
 
 use std::collections::{HashMap, HashSet};
@@ -50,6 +52,11 @@ pub const PIPELINE: &[Pass] = &[
     // Block parameters typed by the second `infer` make more operations typed.
     Pass { name: "specialize", run: specialize::run },
     Pass { name: "infer", run: infer::run },
+    // On typed code: its guards and arithmetic are what lets a loop qualify.
+    Pass { name: "loop_locals", run: loop_locals::run },
+    // The held locals' block parameters get their types, and guards of them go.
+    Pass { name: "infer", run: infer::run },
+    Pass { name: "unbox_locals", run: unbox_locals::run },
     Pass { name: "box_elim", run: box_elim::run },
     Pass { name: "store_float", run: store_float::run },
     Pass { name: "borrow", run: borrow::run },

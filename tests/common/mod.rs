@@ -164,6 +164,14 @@ pub extern "C" fn ember_type_check(o: *mut Obj, ty: i64) -> i32 {
         _ => false,
     }) as i32
 }
+/// The mock's `ember_is_range_iter`: kind 3.
+pub extern "C" fn ember_is_range_iter(o: *mut Obj) -> i32 {
+    (unsafe { (*o).kind } == 3) as i32
+}
+/// The mock's `ember_release_is_trivial`: NULL, a count above 1, or an int, bool, None or float.
+pub extern "C" fn ember_release_is_trivial(o: *mut Obj) -> i32 {
+    (o.is_null() || unsafe { (*o).refcnt > 1 || matches!((*o).kind, 0 | 1 | 2 | 5) }) as i32
+}
 pub extern "C" fn ember_int_is_compact(o: *mut Obj) -> i32 {
     (unsafe { val(o) }.unsigned_abs() < 1 << 30) as i32
 }
@@ -251,6 +259,10 @@ pub extern "C" fn ember_rt_periodic(_ts: *mut u8, fr: *mut Frame) -> i32 {
     PERIODIC_CALLS.fetch_add(1, Ordering::SeqCst);
     unsafe { LAST_IP.store((*fr).instr_ptr, Ordering::SeqCst) };
     PERIODIC_RESULT.load(Ordering::SeqCst) as i32
+}
+/// The mock's `ember_rt_eval_breaker`: set when `ember_rt_periodic` would answer non-zero.
+pub extern "C" fn ember_rt_eval_breaker(_ts: *mut u8, _fr: *mut Frame) -> i32 {
+    (PERIODIC_RESULT.load(Ordering::SeqCst) != 0) as i32
 }
 pub extern "C" fn ember_rt_leave(_ts: *mut u8, _fr: *mut Frame, r: *mut Obj) -> *mut Obj {
     r
@@ -370,6 +382,7 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_decref,
         ember_xdecref,
         ember_rt_periodic,
+        ember_rt_eval_breaker,
         ember_rt_leave,
         ember_rt_leave_floats,
         ember_rt_raise,
@@ -385,6 +398,8 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_rt_reraise,
         ember_rt_guard_fail,
         ember_type_check,
+        ember_release_is_trivial,
+        ember_is_range_iter,
         ember_int_is_compact,
         ember_int_value,
         ember_float_value,

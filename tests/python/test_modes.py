@@ -1010,7 +1010,8 @@ def test_log_passes_names_every_pass_with_its_changes_and_time(tmp_path):
     assert m, lines[i + 1]
     passes = [p.split(" ") for p in m.group(1).split(", ")]
     assert [p[0] for p in passes] == ["inline_init", "inline_call", "inline_trivial", "pure_pop", "unpack_store", "slice_subscr", "infer", "specialize",
-                                      "math_call", "infer", "specialize", "infer", "box_elim", "store_float", "borrow"]
+                                      "math_call", "infer", "specialize", "infer", "loop_locals", "infer", "unbox_locals",
+                                      "box_elim", "store_float", "borrow"]
     assert all(p[2].endswith("us") for p in passes)
     assert int(passes[7][1]) == 2, "both float operations specialised"
     # Without the variable there is no such line.

@@ -1,0 +1,186 @@
+"""SSA locals in loops that run no code (passes/loop_locals.rs, passes/unbox_locals.rs): the
+locals such a loop stores live in registers and reach the frame at every way out. Each case
+compares the compiled function with the interpreter: results, exceptions and tracebacks, the
+frame's f_locals wherever Python code can look at them (a traceback's frame, a signal handler,
+a tracer), the order of __del__ side effects, and reference counts."""
+
+import signal
+import sys
+
+import pytest
+
+from conftest import both, run_both
+
+
+@pytest.fixture(autouse=True)
+def _speculation_on(ember_mod):
+    ember_mod._shim.set_speculate(True)
+
+
+def holds_locals(ember, func):
+    """True when compiling `func` now holds a loop's locals in SSA values: its HIR takes them
+    out of the frame at the loop's entry (LoadFastAndClear) and names them in frame states."""
+    hir = ember.dump(func)
+    return "LoadFastAndClear" in hir and " L1=" in hir or " L2=" in hir
+
+
+LOOPS = {
+    "int_sum": "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s, i\n",
+    "float_acc": ("def f(n):\n    x = 0.5\n    for i in range(n):\n        x = x * 0.5 + 1.0\n"
+                  "    return x\n"),
+    "while": "def f(n):\n    i = 0\n    t = 0\n    while i < n:\n        i = i + 1\n        t = t + i * i\n    return i, t\n",
+    "nested": ("def f(n):\n    t = 0\n    for i in range(n):\n        for j in range(i):\n"
+               "            t = t + j\n    return t\n"),
+    "branch": ("def f(n):\n    a = 0\n    b = 0\n    for i in range(n):\n        if i < 5:\n"
+               "            a = a + i\n        else:\n            b = b + 1\n    return a, b\n"),
+    "break": ("def f(n):\n    s = 0\n    for i in range(n):\n        s = s + i\n        if s > 50:\n"
+              "            break\n    return s, i\n"),
+    "return_inside": ("def f(n):\n    s = 0\n    for i in range(n):\n        s = s + i\n        if s > 50:\n"
+                      "            return s\n    return -s\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOPS))
+def test_loops_agree_with_the_interpreter(ember_mod, name):
+    fi, fc = both(LOOPS[name], warm=[(30,)])
+    assert holds_locals(ember_mod, fc)
+    for n in (0, 1, 7, 30, 200):
+        run_both(fi, fc, n)
+
+
+def test_a_zero_iteration_loop_leaves_the_loop_variable_unbound(ember_mod):
+    src = "def f(n):\n    for i in range(n):\n        pass\n    return i\n"
+    fi, fc = both(src, warm=[(5,)])
+    run_both(fi, fc, 0)  # UnboundLocalError in both
+    run_both(fi, fc, 3)
+
+
+def test_the_loop_variable_keeps_its_old_value_when_the_loop_does_not_run(ember_mod):
+    src = "def f(n, i):\n    s = 0\n    for i in range(n):\n        s = s + i\n    return s, i\n"
+    fi, fc = both(src, warm=[(5, 0)])
+    run_both(fi, fc, 0, "old")
+    run_both(fi, fc, 0, 2.5)
+    run_both(fi, fc, 4, "old")
+
+
+def test_an_entry_value_of_another_type_deopts_at_the_header(ember_mod):
+    # Warmed with an int accumulator: the entry guard (GuardType<Int>) fails for a float or a
+    # str start, and the interpreter runs the loop.
+    src = "def f(s, n):\n    for i in range(n):\n        s = s + i\n    return s\n"
+    fi, fc = both(src, warm=[(0, 20)])
+    before = ember_mod.stats()["deopts"]
+    run_both(fi, fc, 0, 20)
+    assert ember_mod.stats()["deopts"] == before
+    run_both(fi, fc, 0.5, 20)
+    run_both(fi, fc, "x", 3)
+    assert ember_mod.stats()["deopts"] > before
+    run_both(fi, fc, 10, 20)
+
+
+def test_overflow_mid_loop_reaches_the_interpreter_with_the_locals(ember_mod):
+    src = "def f(n, s):\n    for i in range(n):\n        s = s + s\n    return s, i\n"
+    fi, fc = both(src, warm=[(5, 1)])
+    run_both(fi, fc, 80, 1)
+    run_both(fi, fc, 10, 2 ** 62)
+    run_both(fi, fc, 10, -(2 ** 62))
+
+
+def test_an_exception_in_the_loop_shows_the_locals_in_its_traceback(ember_mod):
+    src = ("def f(n, k):\n    s = 0\n    x = 1.5\n    for i in range(n):\n        s = s + i\n"
+           "        x = x * 2.0\n        q = s // (i - k)\n    return s\n")
+    fi, fc = both(src, warm=[(10, 100)])
+
+    def locals_at_raise(func):
+        try:
+            func(10, 6)
+        except ZeroDivisionError as e:
+            tb = e.__traceback__
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            assert tb.tb_frame.f_code is func.__code__
+            return sorted(tb.tb_frame.f_locals.items())
+        raise AssertionError("no exception")
+
+    run_both(fi, fc, 10, 6)
+    assert locals_at_raise(fc) == locals_at_raise(fi)
+    assert dict(locals_at_raise(fc))["i"] == 6
+
+
+def test_a_signal_handler_sees_the_locals_as_the_interpreter_keeps_them(ember_mod):
+    # The handler runs at a back edge; the compiled loop writes its locals and hands the frame
+    # to the interpreter there (ember_rt_periodic_leave), so the handler finds s and i
+    # consistent: s is the sum of range(i + 1) (the interpreter's invariant at that point).
+    src = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+    fi, fc = both(src, warm=[(100,)])
+    seen = []
+
+    def handler(sig, frame):
+        while frame is not None and frame.f_code is not fc.__code__:
+            frame = frame.f_back
+        if frame is not None:
+            seen.append(dict(frame.f_locals))
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+        for _ in range(40):
+            assert fc(200000) == fi(200000)
+            if len(seen) >= 5:
+                break
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert seen, "the handler never ran inside the loop"
+    for d in seen:
+        assert d["n"] == 200000
+        assert d["s"] == d["i"] * (d["i"] + 1) // 2, d
+
+
+def test_an_old_value_with_a_finaliser_is_released_where_the_interpreter_releases_it(ember_mod):
+    # `i` holds an object whose __del__ reads the frame's locals when the loop's first store
+    # releases it: that could run code, so the entry check (GuardReleasable) fails and the
+    # interpreter runs the loop; __del__ sees the locals the interpreter has there. (Without the
+    # check, __del__ would run in compiled code with `i` and `s` taken out of the frame.)
+    src = ("import sys\nLOG = []\nclass Noisy:\n    def __del__(self):\n"
+           "        LOG.append(sorted(sys._getframe(1).f_locals.items()))\n"
+           "def f(n):\n    i = Noisy()\n    s = 0\n    for i in range(n):\n        s = s + i\n    return s\n")
+    fi, fc = both(src, warm=[(3,)])
+    assert holds_locals(ember_mod, fc)
+    fi.__globals__["LOG"].clear()
+    fc.__globals__["LOG"].clear()
+    run_both(fi, fc, 3)
+    assert fc.__globals__["LOG"] == fi.__globals__["LOG"] == [[("i", 0), ("n", 3), ("s", 0)]]
+
+
+def test_tracing_sees_every_line_of_the_loop(ember_mod):
+    from conftest import traced
+
+    src = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+    fi, fc = both(src, warm=[(50,)])
+
+    def run(func):
+        def go(start):
+            start()
+            return func(4)
+        return traced(go, {"f"})
+
+    assert run(fc) == run(fi)
+
+
+def test_no_reference_is_lost_or_leaked(ember_mod):
+    src = ("def f(n, s, t):\n    for i in range(n):\n        s = s + 1\n        t = t * 1.0\n"
+           "    return s, t\n")
+    fi, fc = both(src, warm=[(20, 0, 1.0)])
+    big = 10 ** 30
+    flt = 12345.678
+    before = (sys.getrefcount(big), sys.getrefcount(flt))
+    for _ in range(200):
+        fc(0, big, flt)          # the loop does not run: both come back as they were
+        fc(3, 5, flt)
+        try:
+            fc(3, big, flt)      # a big int: the entry check deopts
+        except Exception:  # noqa: BLE001
+            pass
+    assert (sys.getrefcount(big), sys.getrefcount(flt)) == before
+    run_both(fi, fc, 0, big, flt)
+    run_both(fi, fc, 3, big, flt)
