@@ -1798,6 +1798,28 @@ ember_is_range_iter(PyObject *it)
     return Py_TYPE(it) == &PyRangeIter_Type;
 }
 
+/* ember_runtime.h. */
+int
+ember_range_iter_state(PyObject *it)
+{
+    if (Py_TYPE(it) != &PyRangeIter_Type) return -1;
+    return ((_PyRangeIterObject *)it)->len > 0;
+}
+
+/* ember_runtime.h; the same steps as ember_for_iter_range. */
+int
+ember_for_iter_range_i64(PyObject *it, i64 *out)
+{
+    _PyRangeIterObject *r = (_PyRangeIterObject *)it;
+    if (r->len <= 0) {
+        return 0;
+    }
+    *out = r->start;
+    r->start += r->step;
+    r->len--;
+    return 1;
+}
+
 /* FOR_ITER_LIST: list iterator; on exhaustion it_index = -1 and the list is released. */
 PyObject *
 ember_for_iter_list(PyThreadState *ts, PyObject *it)

@@ -1040,6 +1040,18 @@ enum EmberOp
    * loop header with the frame state's locals written back. Reads its operand; defines nothing.
    */
   EMBER_OP_GUARD_RELEASABLE = 119,
+  /**
+   * HIR only (made by `passes::loop_locals`): `v:CInt64 = IntConst<n>`, the machine integer
+   * imm0. Runs no code, cannot fail.
+   */
+  EMBER_OP_INT_CONST = 120,
+  /**
+   * HIR only (made by `passes::loop_locals`): `c:CBool = RangeNonEmpty it`, at the entry of a
+   * loop over a range whose loop variable compiled code holds as a machine integer: deopts
+   * (with the frame state's stack; the locals are still in the frame) unless `it` is a range
+   * iterator, else true when it has an item left (`ember_range_iter_state`). Reads its operand.
+   */
+  EMBER_OP_RANGE_NON_EMPTY = 121,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

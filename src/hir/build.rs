@@ -588,6 +588,8 @@ impl<'w> Builder<'w> {
                 | Op::CallTrivial
                 | Op::GuardCallee
                 | Op::GuardReleasable
+                | Op::IntConst
+                | Op::RangeNonEmpty
                 | Op::AllocInstance
                 | Op::InitStore
                 | Op::StoreAttrFloat => {

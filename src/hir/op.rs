@@ -371,6 +371,14 @@ pub enum Op {
     /// `float`, `str`, `bool` or `None` (`ember_release_is_trivial`); deopts otherwise, at the
     /// loop header with the frame state's locals written back. Reads its operand; defines nothing.
     GuardReleasable = 119,
+    /// HIR only (made by `passes::loop_locals`): `v:CInt64 = IntConst<n>`, the machine integer
+    /// imm0. Runs no code, cannot fail.
+    IntConst = 120,
+    /// HIR only (made by `passes::loop_locals`): `c:CBool = RangeNonEmpty it`, at the entry of a
+    /// loop over a range whose loop variable compiled code holds as a machine integer: deopts
+    /// (with the frame state's stack; the locals are still in the frame) unless `it` is a range
+    /// iterator, else true when it has an item left (`ember_range_iter_state`). Reads its operand.
+    RangeNonEmpty = 121,
 }
 
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
@@ -883,6 +891,8 @@ ops! {
     InitStore, 1, false, false, true;
     StoreAttrFloat, 4, false, true, true;
     GuardReleasable, 0, false, true, true;
+    IntConst, 1, false, false, true;
+    RangeNonEmpty, 0, false, true, true;
 }
 
 impl Op {
@@ -1063,6 +1073,8 @@ impl Op {
             Op::StoreFastFloat => (1, 0),
             Op::StoreSubscrFloat => (3, 0),
             Op::GuardCallee | Op::GuardReleasable => (0, 0),
+            Op::IntConst => (0, 1),
+            Op::RangeNonEmpty => (1, 1),
             Op::AllocInstance => (0, 2),
             Op::InitStore => (0, 0),
             Op::StoreAttrFloat => (2, 0),

@@ -16,7 +16,7 @@ use inkwell::IntPredicate;
 
 use super::{llvm, Lower};
 use crate::error::EmberError;
-use crate::hir::{FrameState, Instr, Op};
+use crate::hir::{FrameState, Instr, Op, Type};
 
 impl<'ctx> Lower<'ctx, '_> {
     /// Jumps, branches, returns, raises and deopts (see the module doc).
@@ -31,6 +31,12 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::JumpBackward => {
                 self.periodic(fs)?;
                 self.jump(&ins.targets[0])?;
+            }
+            Op::PopJumpIfFalse | Op::PopJumpIfTrue if self.f.ty(arg(0)) == Type::CBool => {
+                // A machine truth value (`passes::loop_locals`' entry test): nothing to release.
+                let c = self.val_any(arg(0))?.into_int_value();
+                let taken = if ins.op == Op::PopJumpIfTrue { c } else { self.b.build_not(c, "taken").map_err(llvm)? };
+                self.branch(taken, &ins.targets[0], &ins.targets[1])?;
             }
             Op::PopJumpIfFalse | Op::PopJumpIfTrue | Op::PopJumpIfNone | Op::PopJumpIfNotNone => {
                 let cond = self.val(arg(0))?;

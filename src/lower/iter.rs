@@ -18,7 +18,7 @@ use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
 use crate::hir::imms::ForIterImms;
 use crate::hir::op::ForIterSpec;
-use crate::hir::{BlockCall, FrameState, Instr, Op};
+use crate::hir::{BlockCall, FrameState, Instr, Op, Type};
 
 /// The LLVM type of a resume cache, [`ResumeIc`](crate::ic::ResumeIc) field by field: `{code,
 /// entry, epoch}`, two pointers and an `i64`. `tests/contract.rs` checks that its size and field
@@ -35,6 +35,22 @@ impl<'ctx> Lower<'ctx, '_> {
         let arg = |k: usize| ins.args[k];
         let unsupported = || super::unsupported(ins);
         match ins.op {
+            Op::ForIter if self.f.ty(ins.results[0]) == Type::CInt64 => {
+                // The loop variable of a range loop held as a machine integer
+                // (`passes::loop_locals`): the loop's entry checked the iterator's kind.
+                let it = self.val(arg(0))?;
+                let got = self.call("ember_for_iter_range_i64", &[it.into(), self.i64_slot.into()])?.unwrap().into_int_value();
+                let got = self.b.build_int_compare(IntPredicate::NE, got, self.ctx.i32_type().const_zero(), "item").map_err(llvm)?;
+                let (body, stop) = (self.new_block("for_body"), self.new_block("for_stop"));
+                self.b.build_conditional_branch(got, body, stop).map_err(llvm)?;
+                self.b.position_at_end(stop);
+                self.call("ember_decref", &[it.into()])?;
+                self.jump(&ins.targets[1])?;
+                self.b.position_at_end(body);
+                let x = self.b.build_load(self.ctx.i64_type(), self.i64_slot, "i").map_err(llvm)?;
+                self.def(ins.results[0], x);
+                self.jump(&ins.targets[0])?;
+            }
             Op::ForIter => {
                 // Generic sites too resume an exact generator inline: while Ember's PEP 523 hook
                 // is installed the interpreter never specialises FOR_ITER_GEN, so a loop over a

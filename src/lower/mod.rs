@@ -814,8 +814,8 @@ fn family(op: Op) -> Option<Family> {
         | PushNull | PopTop | Copy | Swap | MakeCell | CopyFreeVars | LoadDeref | StoreDeref | DeleteDeref => Family::Locals,
         BinaryOp | UnaryNot | UnaryNegative | UnaryInvert | GetIter | LoadAssertionError | FormatSimple | FormatWithSpec | ConvertValue
         | ToBool | CompareOp | IsOp | ContainsOp => Family::Operators,
-        GuardType | GuardReleasable | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
-        FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall => Family::Arith,
+        GuardType | GuardReleasable | RangeNonEmpty | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
+        FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall | IntConst => Family::Arith,
         LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | StoreAttrFloat | InitStore | DeleteAttr
         | LoadSuperAttr | LoadBuildClass | ImportName | ImportFrom => Family::Attrs,
         Call | CallTrivial | GuardCallee | AllocInstance | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction

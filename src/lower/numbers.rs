@@ -5,7 +5,7 @@
 //! (`ember_rt_guard_fail`: the interpreter runs the original instruction) instead of helper
 //! calls; the generic forms are in [`super::operators`].
 //!
-//! - [`Lower::lower_boxing`]: `GuardType`, `GuardReleasable`, `Unbox`, `Box`, `UnboxNumber`, `UnboxNumbers`,
+//! - [`Lower::lower_boxing`]: `GuardType`, `GuardReleasable`, `RangeNonEmpty`, `Unbox`, `Box`, `UnboxNumber`, `UnboxNumbers`,
 //!   `IntToFloat` (type checks and conversions between objects and `i64` / `double` / `i1`);
 //! - [`Lower::lower_arith`]: `FloatBinOp`, `IntBinOp`, `FloatCompare`, `IntCompare` (the
 //!   arithmetic and comparisons of BINARY_OP / COMPARE_OP on `i64` and `double`, with Python's
@@ -34,6 +34,15 @@ impl<'ctx> Lower<'ctx, '_> {
                 let ok = self.b.build_int_compare(IntPredicate::NE, r, self.ctx.i32_type().const_zero(), "is").map_err(llvm)?;
                 self.guard(ok, fs)?;
                 self.def(ins.results[0], v);
+            }
+            Op::RangeNonEmpty => {
+                let it = self.val(arg(0))?;
+                let r = self.call("ember_range_iter_state", &[it.into()])?.unwrap().into_int_value();
+                let zero = self.ctx.i32_type().const_zero();
+                let ok = self.b.build_int_compare(IntPredicate::SGE, r, zero, "range").map_err(llvm)?;
+                self.guard(ok, fs)?;
+                let c = self.b.build_int_compare(IntPredicate::SGT, r, zero, "nonempty").map_err(llvm)?;
+                self.def(ins.results[0], c);
             }
             Op::GuardReleasable => {
                 let v = self.val(arg(0))?;
@@ -200,6 +209,10 @@ impl<'ctx> Lower<'ctx, '_> {
                 };
                 let r = self.b.build_float_compare(pred, a, b, "fcmp").map_err(llvm)?;
                 self.def(ins.results[0], r);
+            }
+            Op::IntConst => {
+                let c = self.ctx.i64_type().const_int(ins.imms[0] as u64, true);
+                self.def(ins.results[0], c);
             }
             Op::IntCompare => {
                 let a = self.val_any(arg(0))?.into_int_value();

@@ -42,6 +42,16 @@
 //! edge into the header from outside, including on-stack replacement's `ResumeAt`, and an exit
 //! block (`StoreFast<1>`, a jump) on every edge out. Nested loops are taken whole by the
 //! outermost loop that qualifies.
+//!
+//! **The loop variable of `for i in range(...)`** ([`range_var`]) is held as a machine integer:
+//! the header's `FOR_ITER_RANGE` yields a `CInt64` (`ember_for_iter_range_i64`, no int object),
+//! reads of `i` read the number, and an exit boxes it once. Its header value must be an item
+//! on every pass, so the entry tests the range first (`RangeNonEmpty`, which deopts unless the
+//! iterator is a range iterator): with no item left it releases the iterator and goes to the
+//! loop's exit target with the locals untouched in the frame; otherwise it releases `i`'s old
+//! value at once (a first item is certain, nothing runs before the first store, where the
+//! interpreter releases it, and `GuardReleasable` made sure the release runs no code) and starts
+//! the header with 0, which the first item replaces before anything reads it.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -62,6 +72,8 @@ struct Loop {
 /// and whether the loop reads it before writing it (live at the header).
 struct Plan {
     locals: Vec<(u32, Type, bool)>,
+    /// The loop variable of a range loop, held as a machine integer ([`range_var`]).
+    range_var: Option<u32>,
 }
 
 /// Runs the pass; returns the number of loops whose locals it holds in SSA values.
@@ -176,7 +188,78 @@ fn plan(f: &Function, lp: &Loop) -> Option<Plan> {
         return None;
     }
     locals.sort_by_key(|l| l.0);
-    Some(Plan { locals })
+    let range_var = range_var(f, lp, &locals);
+    Some(Plan { locals, range_var })
+}
+
+/// The local of `for k in range(...)` that the loop holds as a machine integer, when the loop's
+/// header is that `FOR_ITER_RANGE` (only the iterator on the stack at it), the body stores the
+/// item to `k` first and nowhere else stores `k`, every read of `k` in the loop only reads the
+/// number (`GuardType<Int>`, `Unbox`, `UnboxNumber`, `PopTop`, in the reading block), and every
+/// exit has a code unit for the `MemoryError` of boxing it there. Its old value is then
+/// released at the loop's entry, once a first item is certain (`RangeNonEmpty`): nothing runs
+/// between there and the first store, where the interpreter releases it, and the release runs
+/// no code (`GuardReleasable`); so its loop-carried value is always a range item.
+fn range_var(f: &Function, lp: &Loop, locals: &[(u32, Type, bool)]) -> Option<u32> {
+    let hb = &f.blocks[lp.header];
+    let term = &hb.term;
+    if term.op != Op::ForIter || ForIterImms::of(term)?.spec != ForIterSpec::Range || !hb.instrs.is_empty() {
+        return None;
+    }
+    if hb.params.len() != 1
+        || term.args[0] != hb.params[0]
+        || !term.targets[1].args.is_empty()
+        || lp.body.contains(&(term.targets[1].block.0 as usize))
+    {
+        return None;
+    }
+    let item = term.results[0];
+    let b = term.targets[0].block.0 as usize;
+    let j = term.targets[0].args.iter().position(|a| *a == item)?;
+    let x = f.blocks[b].params[j];
+    let first = f.blocks[b].instrs.first()?;
+    if first.op != Op::StoreFast || first.args[0] != x {
+        return None;
+    }
+    let k = first.imms[0];
+    if !locals.iter().any(|l| i64::from(l.0) == k && l.1 == Type::Int && !l.2) {
+        return None;
+    }
+    let body = || lp.body.iter().flat_map(|&bi| f.blocks[bi].instrs.iter().chain(std::iter::once(&f.blocks[bi].term)));
+    if body().filter(|i| i.op == Op::StoreFast && i.imms[0] == k).count() != 1 {
+        return None;
+    }
+    let mut uses: HashMap<Value, Vec<&Instr>> = HashMap::new();
+    let mut on_edges: BTreeSet<Value> = BTreeSet::new();
+    for ins in body() {
+        for a in &ins.args {
+            uses.entry(*a).or_default().push(ins);
+        }
+        on_edges.extend(ins.targets.iter().flat_map(|t| t.args.iter().copied()));
+    }
+    if uses.get(&x).map_or(0, |u| u.len()) != 1 || on_edges.contains(&x) {
+        return None;
+    }
+    let reads_number = |v: Value| -> bool {
+        !on_edges.contains(&v)
+            && uses.get(&v).into_iter().flatten().all(|u| match u.op {
+                Op::Unbox | Op::UnboxNumber | Op::PopTop => true,
+                Op::GuardType => {
+                    u.imms[0] == Type::Int as i64
+                        && !on_edges.contains(&u.results[0])
+                        && uses.get(&u.results[0]).into_iter().flatten().all(|w| matches!(w.op, Op::Unbox | Op::UnboxNumber | Op::PopTop))
+                }
+                _ => false,
+            })
+    };
+    if !body().filter(|i| i.op == Op::LoadFast && i.imms[0] == k).all(|i| reads_number(i.results[0])) {
+        return None;
+    }
+    let exits_ok = lp.body.iter().all(|&bi| {
+        let t = &f.blocks[bi].term;
+        t.targets.iter().enumerate().all(|(ti, c)| lp.body.contains(&(c.block.0 as usize)) || exit_bc(t, ti) >= 0)
+    });
+    exits_ok.then_some(k as u32)
 }
 
 /// True when some path from `lp`'s header, inside the loop and before the next pass through
@@ -217,15 +300,31 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
         f.types[v.0 as usize] = Type::Int;
     }
     let slots: Vec<u32> = plan.locals.iter().map(|l| l.0).collect();
+    let rv = plan.range_var.and_then(|k| slots.iter().position(|&s| s == k));
+    let h = lp.header;
+    // The range loop's exhaustion edge before it is rewritten (the entry's empty case takes it).
+    let exhausted = f.blocks[h].term.targets.get(1).cloned();
+    if rv.is_some() {
+        // The item is a machine integer, as is the body's parameter that receives it.
+        let term = &f.blocks[h].term;
+        let (item, b) = (term.results[0], term.targets[0].block.0 as usize);
+        let j = term.targets[0].args.iter().position(|a| *a == item).unwrap();
+        let x = f.blocks[b].params[j];
+        f.types[item.0 as usize] = Type::CInt64;
+        f.types[x.0 as usize] = Type::CInt64;
+    }
+    let param_ty = |j: usize| if Some(j) == rv { Type::CInt64 } else { Type::OptObject };
     // A parameter per held local on every block of the loop.
     let mut params: HashMap<usize, Vec<Value>> = HashMap::new();
     for &b in &lp.body {
-        let ps: Vec<Value> = slots.iter().map(|_| f.new_value(Type::OptObject)).collect();
+        let ps: Vec<Value> = (0..slots.len()).map(|j| f.new_value(param_ty(j))).collect();
         f.blocks[b].params.extend(ps.iter().copied());
         params.insert(b, ps);
     }
     let mut new_blocks: Vec<Block> = vec![];
     let next_id = |f: &Function, new: &Vec<Block>| BlockId((f.blocks.len() + new.len()) as u32);
+    // Reads of the range variable: the values that stand for its machine integer.
+    let mut number: HashMap<Value, Value> = HashMap::new();
     for &b in &lp.body {
         let mut cur: Vec<Value> = params[&b].clone();
         let slot_of = |k: i64| slots.iter().position(|&s| i64::from(s) == k);
@@ -233,16 +332,38 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
         let mut out = Vec::with_capacity(instrs.len());
         for mut ins in instrs {
             match (ins.op, slot_of(ins.imms.first().copied().unwrap_or(-1))) {
+                (Op::LoadFast, Some(j)) if Some(j) == rv => {
+                    number.insert(ins.results[0], cur[j]);
+                    continue;
+                }
                 (Op::LoadFast, Some(j)) => {
                     out.push(instr(Op::Copy, vec![1], vec![cur[j]], ins.results.clone(), None));
                     continue;
                 }
                 (Op::StoreFast, Some(j)) => {
-                    out.push(instr(Op::PopTop, vec![], vec![cur[j]], vec![], None));
+                    if Some(j) != rv {
+                        out.push(instr(Op::PopTop, vec![], vec![cur[j]], vec![], None));
+                    }
                     cur[j] = ins.args[0];
                     continue;
                 }
                 _ => {}
+            }
+            // What reads the range variable reads the machine integer (range_var checked that
+            // these are all its reads).
+            if let Some(&n) = ins.args.first().and_then(|a| number.get(a)) {
+                match ins.op {
+                    Op::GuardType | Op::Unbox => {
+                        number.insert(ins.results[0], n);
+                        continue;
+                    }
+                    Op::PopTop => continue,
+                    Op::UnboxNumber => {
+                        out.push(instr(Op::IntToFloat, vec![], vec![n], ins.results.clone(), None));
+                        continue;
+                    }
+                    _ => {}
+                }
             }
             if let Some(fs) = &mut ins.fs {
                 fs.locals = slots.iter().copied().zip(cur.iter().copied()).collect();
@@ -262,10 +383,24 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
             }
             // An exit: a block that writes the locals to the frame, then goes on.
             let id = next_id(f, &new_blocks);
+            let bc = exit_bc(&f.blocks[b].term, ti);
             let stack: Vec<Value> = t.args.iter().map(|a| f.new_value(f.ty(*a))).collect();
             let held: Vec<Value> = cur.iter().map(|v| f.new_value(f.ty(*v))).collect();
-            let instrs = slots.iter().zip(&held).map(|(&k, &v)| instr(Op::StoreFast, vec![i64::from(k)], vec![v], vec![], None)).collect();
-            let mut jump = instr(Op::Jump, vec![exit_bc(&f.blocks[b].term, ti)], vec![], vec![], None);
+            let mut stored = held.clone();
+            let mut instrs = vec![];
+            if let Some(j) = rv {
+                // The range variable is boxed here (a MemoryError raised at the exit's code unit).
+                let fs = FrameState {
+                    bc: bc as u32,
+                    stack: stack.clone(),
+                    inlined: None,
+                    locals: slots.iter().copied().zip(held.iter().copied()).collect(),
+                };
+                stored[j] = f.new_value(Type::Int);
+                instrs.push(instr(Op::Box, vec![], vec![held[j]], vec![stored[j]], Some(fs)));
+            }
+            instrs.extend(slots.iter().zip(&stored).map(|(&k, &v)| instr(Op::StoreFast, vec![i64::from(k)], vec![v], vec![], None)));
+            let mut jump = instr(Op::Jump, vec![bc], vec![], vec![], None);
             jump.targets = vec![BlockCall { block: t.block, args: stack.clone() }];
             new_blocks.push(Block { params: stack.iter().chain(&held).copied().collect(), instrs, term: jump });
             t.args.extend(cur.iter().copied());
@@ -273,8 +408,8 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
         }
         f.blocks[b].term = term;
     }
+    crate::passes::infer::substitute(f, &number);
     // Entries: every edge into the header from outside takes the locals out of the frame.
-    let h = lp.header;
     let nstack = f.blocks[h].params.len() - slots.len();
     for p in 0..f.blocks.len() {
         if lp.body.contains(&p) {
@@ -284,34 +419,71 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
             if f.blocks[p].term.targets[ti].block.0 as usize != h {
                 continue;
             }
-            let id = next_id(f, &new_blocks);
             let tys: Vec<Type> = f.blocks[h].params[..nstack].iter().map(|v| f.ty(*v)).collect();
-            let stack: Vec<Value> = tys.into_iter().map(|t| f.new_value(t)).collect();
-            let taken: Vec<Value> = slots.iter().map(|_| f.new_value(Type::OptObject)).collect();
-            let mut instrs: Vec<Instr> =
-                slots.iter().zip(&taken).map(|(&k, &v)| instr(Op::LoadFastAndClear, vec![i64::from(k)], vec![], vec![v], None)).collect();
-            let fs = FrameState {
-                bc: lp.bc,
-                stack: stack.clone(),
-                inlined: None,
-                locals: slots.iter().copied().zip(taken.iter().copied()).collect(),
-            };
-            let mut entered = vec![];
-            for (&(_, t, live), &v) in plan.locals.iter().zip(&taken) {
-                if live {
-                    let g = f.new_value(t);
-                    instrs.push(instr(Op::GuardType, vec![t as i64], vec![v], vec![g], Some(fs.clone())));
-                    entered.push(g);
-                } else {
-                    instrs.push(instr(Op::GuardReleasable, vec![], vec![v], vec![], Some(fs.clone())));
-                    entered.push(v);
-                }
+            let fresh = |f: &mut Function| -> Vec<Value> { tys.iter().map(|t| f.new_value(*t)).collect() };
+            let stack = fresh(f);
+            let entry = next_id(f, &new_blocks);
+            let mut go_stack = stack.clone();
+            if let (Some(_), Some(ex)) = (rv, &exhausted) {
+                // A range with no item left: the loop does not run, nothing is taken from the
+                // frame; the iterator goes as FOR_ITER's exhaustion releases it.
+                let c = f.new_value(Type::CBool);
+                let test = instr(
+                    Op::RangeNonEmpty,
+                    vec![],
+                    vec![stack[0]],
+                    vec![c],
+                    Some(FrameState { bc: lp.bc, stack: stack.clone(), inlined: None, locals: vec![] }),
+                );
+                let (go, empty) = (BlockId(entry.0 + 1), BlockId(entry.0 + 2));
+                let mut branch = instr(Op::PopJumpIfTrue, vec![i64::from(lp.bc)], vec![c], vec![], None);
+                go_stack = fresh(f);
+                let empty_stack = fresh(f);
+                branch.targets = vec![BlockCall { block: go, args: stack.clone() }, BlockCall { block: empty, args: stack.clone() }];
+                new_blocks.push(Block { params: stack.clone(), instrs: vec![test], term: branch });
+                let mut jump = instr(Op::Jump, vec![f.blocks[h].term.imms[0]], vec![], vec![], None);
+                jump.targets = vec![BlockCall { block: ex.block, args: vec![] }];
+                let release = instr(Op::PopTop, vec![], vec![empty_stack[0]], vec![], None);
+                // The go block is pushed next (below), then this one.
+                let empty_block = Block { params: empty_stack, instrs: vec![release], term: jump };
+                new_blocks.push(entry_block(f, lp, plan, &slots, rv, go_stack.clone()));
+                new_blocks.push(empty_block);
+            } else {
+                new_blocks.push(entry_block(f, lp, plan, &slots, rv, go_stack));
             }
-            let mut jump = instr(Op::Jump, vec![i64::from(lp.bc)], vec![], vec![], None);
-            jump.targets = vec![BlockCall { block: BlockId(h as u32), args: stack.iter().chain(&entered).copied().collect() }];
-            new_blocks.push(Block { params: stack, instrs, term: jump });
-            f.blocks[p].term.targets[ti].block = id;
+            f.blocks[p].term.targets[ti].block = entry;
         }
     }
     f.blocks.extend(new_blocks);
+}
+
+/// An entry block of `lp` with stack parameters `stack`: takes the held locals out of the
+/// frame, checks them (module doc), releases the range variable's old value and starts it at
+/// 0 (overwritten by the first item before anything reads it), and jumps to the header.
+fn entry_block(f: &mut Function, lp: &Loop, plan: &Plan, slots: &[u32], rv: Option<usize>, stack: Vec<Value>) -> Block {
+    let taken: Vec<Value> = slots.iter().map(|_| f.new_value(Type::OptObject)).collect();
+    let mut instrs: Vec<Instr> =
+        slots.iter().zip(&taken).map(|(&k, &v)| instr(Op::LoadFastAndClear, vec![i64::from(k)], vec![], vec![v], None)).collect();
+    let fs =
+        FrameState { bc: lp.bc, stack: stack.clone(), inlined: None, locals: slots.iter().copied().zip(taken.iter().copied()).collect() };
+    let mut entered = vec![];
+    for (&(_, t, live), &v) in plan.locals.iter().zip(&taken) {
+        if live {
+            let g = f.new_value(t);
+            instrs.push(instr(Op::GuardType, vec![t as i64], vec![v], vec![g], Some(fs.clone())));
+            entered.push(g);
+        } else {
+            instrs.push(instr(Op::GuardReleasable, vec![], vec![v], vec![], Some(fs.clone())));
+            entered.push(v);
+        }
+    }
+    if let Some(j) = rv {
+        instrs.push(instr(Op::PopTop, vec![], vec![taken[j]], vec![], None));
+        let z = f.new_value(Type::CInt64);
+        instrs.push(instr(Op::IntConst, vec![0], vec![], vec![z], None));
+        entered[j] = z;
+    }
+    let mut jump = instr(Op::Jump, vec![i64::from(lp.bc)], vec![], vec![], None);
+    jump.targets = vec![BlockCall { block: BlockId(lp.header as u32), args: stack.iter().chain(&entered).copied().collect() }];
+    Block { params: stack, instrs, term: jump }
 }

@@ -99,7 +99,7 @@ pub fn run(f: &mut Function) -> usize {
                 // A loop's exit block with a code unit for the box's MemoryError.
                 Op::StoreFast => {
                     let b = &f.blocks[bi];
-                    b.term.op == Op::Jump && b.term.imms[0] >= 0 && b.instrs.iter().all(|x| x.op == Op::StoreFast)
+                    b.term.op == Op::Jump && b.term.imms[0] >= 0 && b.instrs.iter().all(|x| matches!(x.op, Op::StoreFast | Op::Box))
                 }
                 _ => false,
             }
@@ -194,18 +194,24 @@ pub fn run(f: &mut Function) -> usize {
         if !exit_stores.is_empty() {
             let mut fs = FrameState {
                 bc: f.blocks[bi].term.imms[0] as u32,
-                stack: f.blocks[bi]
-                    .params
-                    .iter()
-                    .copied()
-                    .filter(|p| !instrs.iter().any(|x| x.op == Op::StoreFast && x.args[0] == *p))
-                    .collect(),
+                stack: f.blocks[bi].term.targets[0].args.clone(),
                 inlined: None,
                 locals: instrs.iter().filter(|x| x.op == Op::StoreFast).map(|x| (x.imms[0] as u32, x.args[0])).collect(),
             };
+            // The boxes go after what the block computes first (a box `loop_locals` made, which
+            // the frame state may name), before the stores.
+            let first_store = instrs.iter().position(|x| x.op == Op::StoreFast).unwrap_or(instrs.len());
             let mut boxed: HashMap<usize, Value> = HashMap::new();
+            let mut rest = vec![];
+            for (i, x) in instrs.into_iter().enumerate() {
+                if i < first_store {
+                    out.push(x);
+                } else {
+                    rest.push((i, x));
+                }
+            }
             for &i in &exit_stores {
-                let v = instrs[i].args[0];
+                let v = rest.iter().find(|(k, _)| *k == i).map(|(_, x)| x.args[0]).unwrap();
                 let t = f.ty(v).boxed().unwrap();
                 let r = f.new_value(t);
                 out.push(instr(Op::Box, vec![], vec![v], vec![r], Some(fs.clone())));
@@ -214,7 +220,7 @@ pub fn run(f: &mut Function) -> usize {
                 }
                 boxed.insert(i, r);
             }
-            for (i, mut x) in instrs.into_iter().enumerate() {
+            for (i, mut x) in rest {
                 if let Some(r) = boxed.get(&i) {
                     x.args[0] = *r;
                 }
@@ -227,16 +233,15 @@ pub fn run(f: &mut Function) -> usize {
                 }
             }
         }
-        // Entry blocks: unbox the guarded values before the jump (every check first, then the
-        // releases, so no exit names a released object).
+        // Entry blocks: unbox the guarded values right after the block's last check, with its
+        // frame state (every check and unbox first, then the releases, so no exit names a
+        // released object).
         if let Some(us) = entry_unboxes.get(&bi) {
-            let fs = out.iter().rev().find(|x| x.op == Op::GuardType).and_then(|x| x.fs.clone());
-            for &(a, u) in us {
-                out.push(instr(Op::Unbox, vec![], vec![a], vec![u], fs.clone()));
-            }
-            for &(a, _) in us {
-                out.push(instr(Op::PopTop, vec![], vec![a], vec![], None));
-            }
+            let at = out.iter().rposition(|x| x.fs.is_some()).map_or(0, |k| k + 1);
+            let fs = out.get(at.wrapping_sub(1)).and_then(|x| x.fs.clone());
+            let mut add: Vec<_> = us.iter().map(|&(a, u)| instr(Op::Unbox, vec![], vec![a], vec![u], fs.clone())).collect();
+            add.extend(us.iter().map(|&(a, _)| instr(Op::PopTop, vec![], vec![a], vec![], None)));
+            out.splice(at..at, add);
         }
         f.blocks[bi].instrs = out;
         for t in &mut f.blocks[bi].term.targets {

@@ -168,6 +168,26 @@ pub extern "C" fn ember_type_check(o: *mut Obj, ty: i64) -> i32 {
 pub extern "C" fn ember_is_range_iter(o: *mut Obj) -> i32 {
     (unsafe { (*o).kind } == 3) as i32
 }
+/// The mock's `ember_range_iter_state`: -1 unless kind 3, else whether `a < b` (next, end).
+pub extern "C" fn ember_range_iter_state(o: *mut Obj) -> i32 {
+    unsafe {
+        if (*o).kind != 3 {
+            return -1;
+        }
+        ((*o).a < (*o).b) as i32
+    }
+}
+/// The mock's `ember_for_iter_range_i64` (a range iterator: `a` next, `b` end, step 1).
+pub extern "C" fn ember_for_iter_range_i64(o: *mut Obj, out: *mut i64) -> i32 {
+    unsafe {
+        if (*o).a >= (*o).b {
+            return 0;
+        }
+        *out = (*o).a;
+        (*o).a += 1;
+        1
+    }
+}
 /// The mock's `ember_release_is_trivial`: NULL, a count above 1, or an int, bool, None or float.
 pub extern "C" fn ember_release_is_trivial(o: *mut Obj) -> i32 {
     (o.is_null() || unsafe { (*o).refcnt > 1 || matches!((*o).kind, 0 | 1 | 2 | 5) }) as i32
@@ -400,6 +420,8 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_type_check,
         ember_release_is_trivial,
         ember_is_range_iter,
+        ember_range_iter_state,
+        ember_for_iter_range_i64,
         ember_int_is_compact,
         ember_int_value,
         ember_float_value,

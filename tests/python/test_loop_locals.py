@@ -152,6 +152,34 @@ def test_an_old_value_with_a_finaliser_is_released_where_the_interpreter_release
     assert fc.__globals__["LOG"] == fi.__globals__["LOG"] == [[("i", 0), ("n", 3), ("s", 0)]]
 
 
+RANGE_LOOPS = {
+    "sum": "def f(a, b, c):\n    s = 0\n    for i in range(a, b, c):\n        s += i\n    return s, i\n",
+    "offset": "def f(a, b, c):\n    s = 0\n    for i in range(a, b, c):\n        s = s + (i - a) * 2\n    return s\n",
+    "square": "def f(a, b, c):\n    t = 0\n    for i in range(a, b, c):\n        t = t + i * i\n    return t\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANGE_LOOPS))
+def test_a_range_loop_variable_is_a_machine_integer(ember_mod, name):
+    fi, fc = both(RANGE_LOOPS[name], warm=[(0, 50, 1)])
+    # The item comes from the iterator as an int64: no int object per iteration.
+    assert ":CInt64 = ForIter" in ember_mod.dump(fc)
+    for args in ((0, 50, 1), (0, 0, 1), (5, 1, 1), (10, -10, -3), (2 ** 62, 2 ** 62 + 5, 1), (-(2 ** 62), -(2 ** 62) + 3, 1),
+                 (0, 10 ** 6, 9973), (3, 4, 1)):
+        run_both(fi, fc, *args)
+
+
+def test_a_range_loop_entered_with_an_exhausted_iterator_keeps_the_old_value(ember_mod):
+    # The entry's RangeNonEmpty test: with no item left, the loop does not run and `i` keeps
+    # what it held (a str here, an unbound local below), exactly as the interpreter leaves it.
+    src = "def f(n, i):\n    s = 0\n    for i in range(n):\n        s = s + i\n    return s, i\n"
+    fi, fc = both(src, warm=[(9, 0)])
+    assert ":CInt64 = ForIter" in ember_mod.dump(fc)
+    run_both(fi, fc, 0, "kept")
+    run_both(fi, fc, -5, 2.5)
+    run_both(fi, fc, 3, "replaced")
+
+
 def test_tracing_sees_every_line_of_the_loop(ember_mod):
     from conftest import traced
 
