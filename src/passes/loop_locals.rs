@@ -386,20 +386,26 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
             let bc = exit_bc(&f.blocks[b].term, ti);
             let stack: Vec<Value> = t.args.iter().map(|a| f.new_value(f.ty(*a))).collect();
             let held: Vec<Value> = cur.iter().map(|v| f.new_value(f.ty(*v))).collect();
-            let mut stored = held.clone();
+            // Each store carries the exit's state before it (its slot and those after it still
+            // NULL, held by the block's parameters): a box needed for it (the range variable
+            // here, a held number in `unbox_locals`) raises a MemoryError at the exit's code
+            // unit with the frame as the interpreter would have it. A `StoreFast` with a frame
+            // state is such a store into a NULL slot.
             let mut instrs = vec![];
-            if let Some(j) = rv {
-                // The range variable is boxed here (a MemoryError raised at the exit's code unit).
-                let fs = FrameState {
+            for (j, &k) in slots.iter().enumerate() {
+                let fs = (bc >= 0).then(|| FrameState {
                     bc: bc as u32,
                     stack: stack.clone(),
                     inlined: None,
-                    locals: slots.iter().copied().zip(held.iter().copied()).collect(),
-                };
-                stored[j] = f.new_value(Type::Int);
-                instrs.push(instr(Op::Box, vec![], vec![held[j]], vec![stored[j]], Some(fs)));
+                    locals: slots[j..].iter().copied().zip(held[j..].iter().copied()).collect(),
+                });
+                let mut v = held[j];
+                if Some(j) == rv {
+                    v = f.new_value(Type::Int);
+                    instrs.push(instr(Op::Box, vec![], vec![held[j]], vec![v], fs.clone()));
+                }
+                instrs.push(instr(Op::StoreFast, vec![i64::from(k)], vec![v], vec![], fs));
             }
-            instrs.extend(slots.iter().zip(&stored).map(|(&k, &v)| instr(Op::StoreFast, vec![i64::from(k)], vec![v], vec![], None)));
             let mut jump = instr(Op::Jump, vec![bc], vec![], vec![], None);
             jump.targets = vec![BlockCall { block: t.block, args: stack.clone() }];
             new_blocks.push(Block { params: stack.iter().chain(&held).copied().collect(), instrs, term: jump });

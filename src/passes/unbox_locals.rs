@@ -11,9 +11,11 @@
 //!
 //! and each use of `p` is an `Unbox` (its result becomes `p`), a release (`PopTop`, dropped: a
 //! machine number holds no reference), a `Copy` whose own uses are such, an edge argument of
-//! another qualifying parameter, a frame state (a side exit boxes it), or a `StoreFast` in a
-//! loop's exit block, which gets a `Box` first (its `MemoryError` raised at the exit block's
-//! code unit, the `Jump`'s immediate; an exit block without one keeps the parameter boxed).
+//! another qualifying parameter, a frame state (a side exit boxes it), or a `StoreFast` with a
+//! frame state: a store into a NULL slot at a held loop's exit (`loop_locals`), which gets a
+//! `Box` first with the store's state (a `MemoryError` is raised at the exit's code unit with
+//! the frame as the interpreter would have it). A store without one (an ordinary local) keeps
+//! the parameter boxed.
 //!
 //! ```text
 //! bb1(v6, v19:Int, v20:opt):                      bb1(v6, v19:CInt64, v20:opt):
@@ -33,7 +35,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::instr;
-use crate::hir::{FrameState, Function, Op, Type, Value};
+use crate::hir::{Function, Op, Type, Value};
 
 /// Where a value is defined: block index and instruction index (`usize::MAX` for a parameter).
 fn definitions(f: &Function) -> HashMap<Value, (usize, usize)> {
@@ -96,11 +98,9 @@ pub fn run(f: &mut Function) -> usize {
                     uses.get(&ins.results[0]).into_iter().flatten().all(|&(cb, ci)| matches!(instr_at(cb, ci).op, Op::Unbox | Op::PopTop))
                         && !edge_uses.contains_key(&ins.results[0])
                 }
-                // A loop's exit block with a code unit for the box's MemoryError.
-                Op::StoreFast => {
-                    let b = &f.blocks[bi];
-                    b.term.op == Op::Jump && b.term.imms[0] >= 0 && b.instrs.iter().all(|x| matches!(x.op, Op::StoreFast | Op::Box))
-                }
+                // A store into a NULL slot at a held loop's exit, whose frame state the box's
+                // MemoryError uses (`loop_locals`).
+                Op::StoreFast => ins.fs.is_some(),
                 _ => false,
             }
         })
@@ -188,49 +188,16 @@ pub fn run(f: &mut Function) -> usize {
     for bi in 0..f.blocks.len() {
         let instrs = std::mem::take(&mut f.blocks[bi].instrs);
         let mut out = Vec::with_capacity(instrs.len());
-        // An exit block's stores of unboxed numbers: boxed first (below).
-        let exit_stores: Vec<usize> =
-            instrs.iter().enumerate().filter(|(_, x)| x.op == Op::StoreFast && cand.contains(&x.args[0])).map(|(i, _)| i).collect();
-        if !exit_stores.is_empty() {
-            let mut fs = FrameState {
-                bc: f.blocks[bi].term.imms[0] as u32,
-                stack: f.blocks[bi].term.targets[0].args.clone(),
-                inlined: None,
-                locals: instrs.iter().filter(|x| x.op == Op::StoreFast).map(|x| (x.imms[0] as u32, x.args[0])).collect(),
-            };
-            // The boxes go after what the block computes first (a box `loop_locals` made, which
-            // the frame state may name), before the stores.
-            let first_store = instrs.iter().position(|x| x.op == Op::StoreFast).unwrap_or(instrs.len());
-            let mut boxed: HashMap<usize, Value> = HashMap::new();
-            let mut rest = vec![];
-            for (i, x) in instrs.into_iter().enumerate() {
-                if i < first_store {
-                    out.push(x);
-                } else {
-                    rest.push((i, x));
-                }
-            }
-            for &i in &exit_stores {
-                let v = rest.iter().find(|(k, _)| *k == i).map(|(_, x)| x.args[0]).unwrap();
-                let t = f.ty(v).boxed().unwrap();
-                let r = f.new_value(t);
-                out.push(instr(Op::Box, vec![], vec![v], vec![r], Some(fs.clone())));
-                for l in fs.locals.iter_mut().filter(|l| l.1 == v) {
-                    l.1 = r;
-                }
-                boxed.insert(i, r);
-            }
-            for (i, mut x) in rest {
-                if let Some(r) = boxed.get(&i) {
-                    x.args[0] = *r;
-                }
+        // Stores of unboxed numbers at a held loop's exit: boxed first, with the store's state.
+        for (i, mut x) in instrs.into_iter().enumerate() {
+            if x.op == Op::StoreFast && cand.contains(&x.args[0]) {
+                let v = x.args[0];
+                let r = f.new_value(f.ty(v).boxed().unwrap());
+                out.push(instr(Op::Box, vec![], vec![v], vec![r], x.fs.clone()));
+                x.args[0] = r;
                 out.push(x);
-            }
-        } else {
-            for (i, x) in instrs.into_iter().enumerate() {
-                if !dead.contains(&(bi, i)) {
-                    out.push(x);
-                }
+            } else if !dead.contains(&(bi, i)) {
+                out.push(x);
             }
         }
         // Entry blocks: unbox the guarded values right after the block's last check, with its
