@@ -136,6 +136,50 @@ def test_a_signal_handler_sees_the_locals_as_the_interpreter_keeps_them(ember_mo
         assert d["s"] == d["i"] * (d["i"] + 1) // 2, d
 
 
+@pytest.mark.parametrize("value", ["a str", 10 ** 30, -(2 ** 29)])
+def test_a_signal_handler_that_rebinds_a_held_local_is_seen_by_the_loop(ember_mod, value):
+    # PEP 667: the handler writes `s` through the frame's f_locals proxy while the loop runs.
+    # The back edge wrote the held locals before the handler and reads them back after it: a
+    # small int is taken back into the loop, which goes on from it (the sum ends below the
+    # untouched one); a value the loop cannot hold (a str, a big int) fails the check and the
+    # interpreter goes on with it, as it would have: `s += i` on a str raises TypeError, a big
+    # int keeps growing.
+    src = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+    fi, fc = both(src, warm=[(100,)])
+    state = {"done": False}
+
+    def handler(sig, frame):
+        while frame is not None and frame.f_code is not fc.__code__:
+            frame = frame.f_back
+        if frame is not None and not state["done"]:
+            frame.f_locals["s"] = value
+            state["done"] = True
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+        outcome = None
+        for _ in range(200):
+            try:
+                r = fc(300000)
+            except TypeError as e:
+                outcome = ("raise", str(e))
+            else:
+                outcome = ("return", r)
+            if state["done"]:
+                break
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert state["done"], "the handler never ran inside the loop"
+    if isinstance(value, str):
+        assert outcome[0] == "raise" and "str" in outcome[1], outcome
+    elif value > 0:
+        assert outcome[0] == "return" and outcome[1] > 10 ** 30, outcome
+    else:
+        assert outcome[0] == "return" and outcome[1] < sum(range(300000)), outcome
+
+
 def test_an_old_value_with_a_finaliser_is_released_where_the_interpreter_releases_it(ember_mod):
     # `i` holds an object whose __del__ reads the frame's locals when the loop's first store
     # releases it: that could run code, so the entry check (GuardReleasable) fails and the
