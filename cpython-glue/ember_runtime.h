@@ -287,11 +287,9 @@ int ember_binop_direct(PyThreadState *ts, PyObject *a, PyObject *b, int nb, PyOb
 PyObject *ember_get_iter(PyObject *iterable);
 PyObject *ember_for_iter(PyThreadState *ts, PyObject *it);
 PyObject *ember_for_iter_range(PyThreadState *ts, PyObject *it);
-/* 1 when `it` (borrowed) is a range iterator, whose next item ember_for_iter_range makes without
- * running code (the check of a FOR_ITER_RANGE in a loop whose locals compiled code holds). */
-int ember_is_range_iter(PyObject *it);
-/* RangeNonEmpty: -1 when `it` (borrowed) is not a range iterator, else 1 when it has an item
- * left, 0 when exhausted. */
+/* -1 when `it` (borrowed) is not a range iterator, else 1 when it has an item left, 0 when
+ * exhausted: RangeNonEmpty, and the kind check of a FOR_ITER_RANGE in a loop whose locals
+ * compiled code holds (a range iterator's next item runs no code). */
 int ember_range_iter_state(PyObject *it);
 /* FOR_ITER_RANGE for an unboxed loop variable, on a range iterator (checked by the loop's
  * entry): 1 with the next item in *out, or 0 when exhausted (as ember_for_iter_range, without
@@ -1096,7 +1094,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_inl_subscr) X(ember_inl_len) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
-    X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_is_range_iter) X(ember_range_iter_state) X(ember_for_iter_range_i64) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \
+    X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_range_iter_state) X(ember_for_iter_range_i64) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \
     X(ember_raise_varargs) X(ember_load_assertion_error) X(ember_unpack_sequence) \
     X(ember_format_simple) X(ember_format_with_spec) X(ember_convert_value) X(ember_build_string) \
     X(ember_make_cell) X(ember_copy_free_vars) X(ember_load_deref) X(ember_store_deref) X(ember_delete_deref) \

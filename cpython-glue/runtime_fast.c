@@ -1774,28 +1774,32 @@ ember_call_method_descriptor_fast(PyThreadState *ts, PyObject **base, i64 nargs)
  * FOR_ITER specialisations (iterator borrowed; NULL without exception = exhausted)
  * ====================================================================================== */
 
-/* FOR_ITER_RANGE: range iterator, next value = start, start += step, len--. */
+/* One step of a range iterator: 1 with the next value in *out (start; start += step, len--),
+ * 0 when exhausted. */
+static inline int
+range_iter_step(_PyRangeIterObject *r, i64 *out)
+{
+    if (r->len <= 0) {
+        return 0;
+    }
+    *out = r->start;
+    r->start += r->step;
+    r->len--;
+    return 1;
+}
+
+/* FOR_ITER_RANGE: range iterator (range_iter_step), else the generic path. */
 PyObject *
 ember_for_iter_range(PyThreadState *ts, PyObject *it)
 {
     if (EMBER_UNLIKELY(Py_TYPE(it) != &PyRangeIter_Type)) {
         return ember_for_iter(ts, it);
     }
-    _PyRangeIterObject *r = (_PyRangeIterObject *)it;
-    if (r->len <= 0) {
+    i64 value;
+    if (!range_iter_step((_PyRangeIterObject *)it, &value)) {
         return NULL;
     }
-    long value = r->start;
-    r->start = value + r->step;
-    r->len--;
     return PyLong_FromLong(value);
-}
-
-/* ember_runtime.h. */
-int
-ember_is_range_iter(PyObject *it)
-{
-    return Py_TYPE(it) == &PyRangeIter_Type;
 }
 
 /* ember_runtime.h. */
@@ -1806,18 +1810,11 @@ ember_range_iter_state(PyObject *it)
     return ((_PyRangeIterObject *)it)->len > 0;
 }
 
-/* ember_runtime.h; the same steps as ember_for_iter_range. */
+/* ember_runtime.h. */
 int
 ember_for_iter_range_i64(PyObject *it, i64 *out)
 {
-    _PyRangeIterObject *r = (_PyRangeIterObject *)it;
-    if (r->len <= 0) {
-        return 0;
-    }
-    *out = r->start;
-    r->start += r->step;
-    r->len--;
-    return 1;
+    return range_iter_step((_PyRangeIterObject *)it, out);
 }
 
 /* FOR_ITER_LIST: list iterator; on exhaustion it_index = -1 and the list is released. */

@@ -176,7 +176,6 @@ helpers! {
     ember_get_iter(P) -> Ptr;
     ember_for_iter(P, P) -> Ptr;
     ember_for_iter_range(P, P) -> Ptr;
-    ember_is_range_iter(P) -> I32;
     ember_range_iter_state(P) -> I32;
     ember_for_iter_range_i64(P, P) -> I32;
     ember_for_iter_list(P, P) -> Ptr;

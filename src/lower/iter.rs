@@ -65,9 +65,9 @@ impl<'ctx> Lower<'ctx, '_> {
                             // In a loop whose locals compiled code holds (`passes::loop_locals`)
                             // the generic path, which may run code, is a deopt instead; the item
                             // is then an exact int.
-                            let r = self.call("ember_is_range_iter", &[it.into()])?.unwrap().into_int_value();
+                            let r = self.call("ember_range_iter_state", &[it.into()])?.unwrap().into_int_value();
                             let ok =
-                                self.b.build_int_compare(IntPredicate::NE, r, self.ctx.i32_type().const_zero(), "range").map_err(llvm)?;
+                                self.b.build_int_compare(IntPredicate::SGE, r, self.ctx.i32_type().const_zero(), "range").map_err(llvm)?;
                             self.guard(ok, fs)?;
                         }
                         self.call_ptr("ember_for_iter_range", &[self.ts.into(), it.into()])?

@@ -51,9 +51,10 @@ pub fn bindings_symbol(symbol: &str) -> String {
     format!("{symbol}_bindings")
 }
 
-/// Deopt exit blocks keyed by code unit, stack depth and the (value, type, borrowed) triples
-/// they spill (then release: an inlined callee's values, past the depth).
-type GuardExits<'ctx> = HashMap<(u32, usize, Vec<(BasicValueEnum<'ctx>, Type, bool)>, Vec<(u32, BasicValueEnum<'ctx>)>), BasicBlock<'ctx>>;
+/// Deopt exit blocks keyed by code unit, stack depth, the (value, type, borrowed) triples they
+/// spill (then release: an inlined callee's values, past the depth; then the held locals' values)
+/// and the held locals' slots.
+type GuardExits<'ctx> = HashMap<(u32, usize, Vec<(BasicValueEnum<'ctx>, Type, bool)>, Vec<u32>), BasicBlock<'ctx>>;
 
 struct Lower<'ctx, 'f> {
     ctx: ContextRef<'ctx>,
@@ -429,8 +430,7 @@ impl<'ctx> Lower<'ctx, '_> {
         let key = if rt == "ember_rt_guard_fail" {
             let vals: Result<Vec<_>, EmberError> =
                 fs.values().map(|v| Ok((self.val_any(*v)?, self.f.ty(*v), self.borrowed.contains(v)))).collect();
-            let locals: Result<Vec<_>, EmberError> = fs.locals.iter().map(|(k, v)| Ok((*k, self.val_any(*v)?))).collect();
-            Some((fs.bc, fs.stack.len(), vals?, locals?))
+            Some((fs.bc, fs.stack.len(), vals?, fs.locals.iter().map(|(k, _)| *k).collect()))
         } else {
             None
         };
@@ -449,14 +449,7 @@ impl<'ctx> Lower<'ctx, '_> {
         let bb = self.new_block(&format!("{}_{}", rt.trim_start_matches("ember_rt_"), fs.bc));
         self.b.position_at_end(bb);
         self.spill_args(&fs.stack, 0)?;
-        // Locals held in SSA values: their slots hold NULL; the frame takes the reference.
-        for (k, v) in &fs.locals {
-            let obj = self.boxed_for_exit(*v)?;
-            if self.borrowed.contains(v) {
-                self.incref(obj)?;
-            }
-            self.b.build_store(self.local_slot(*k as u64)?, obj).map_err(llvm)?;
-        }
+        self.write_held_locals(fs)?;
         // An inlined callee's own values: released, not written (FrameState::inlined).
         for v in fs.inlined.iter().flatten() {
             self.release(*v)?;
@@ -542,14 +535,29 @@ impl<'ctx> Lower<'ctx, '_> {
     /// Stores `args` into the frame's value-stack area starting at `depth`; returns its address.
     fn spill_args(&self, args: &[Value], depth: usize) -> Result<PointerValue<'ctx>, EmberError> {
         for (k, v) in args.iter().enumerate() {
-            let slot = self.stack_slot(depth + k)?;
-            let obj = self.boxed_for_exit(*v)?;
-            if self.borrowed.contains(v) {
-                self.incref(obj)?;
-            }
-            self.b.build_store(slot, obj).map_err(llvm)?;
+            self.store_for_exit(self.stack_slot(depth + k)?, *v)?;
         }
         self.stack_slot(depth)
+    }
+
+    /// Writes the locals `fs` holds in SSA values into their frame slots, which hold NULL (the
+    /// frame takes the references).
+    fn write_held_locals(&self, fs: &FrameState) -> Result<(), EmberError> {
+        for (k, v) in &fs.locals {
+            self.store_for_exit(self.local_slot(u64::from(*k))?, *v)?;
+        }
+        Ok(())
+    }
+
+    /// Stores into frame slot `slot` an owned reference for `v` ([`Lower::boxed_for_exit`], a
+    /// new reference taken for a borrowed value).
+    fn store_for_exit(&self, slot: PointerValue<'ctx>, v: Value) -> Result<(), EmberError> {
+        let obj = self.boxed_for_exit(v)?;
+        if self.borrowed.contains(&v) {
+            self.incref(obj)?;
+        }
+        self.b.build_store(slot, obj).map_err(llvm)?;
+        Ok(())
     }
 
     /// The object a side exit stores for `v`: `v` itself, or for an unboxed value a new box
@@ -668,13 +676,7 @@ impl<'ctx> Lower<'ctx, '_> {
         let (slow, cont) = (self.new_block("held_slow"), self.new_block("held_ok"));
         self.b.build_conditional_branch(set, slow, cont).map_err(llvm)?;
         self.b.position_at_end(slow);
-        for (k, v) in &fs.locals {
-            let obj = self.boxed_for_exit(*v)?;
-            if self.borrowed.contains(v) {
-                self.incref(obj)?;
-            }
-            self.b.build_store(self.local_slot(u64::from(*k))?, obj).map_err(llvm)?;
-        }
+        self.write_held_locals(fs)?;
         let bare = FrameState { locals: vec![], ..fs.clone() };
         let r = self.call("ember_rt_periodic", &[self.ts.into(), self.frame.into()])?.unwrap().into_int_value();
         let bad = self.b.build_int_compare(IntPredicate::NE, r, zero, "pending").map_err(llvm)?;

@@ -5,12 +5,13 @@
 //! (`ember_rt_guard_fail`: the interpreter runs the original instruction) instead of helper
 //! calls; the generic forms are in [`super::operators`].
 //!
-//! - [`Lower::lower_boxing`]: `GuardType`, `GuardReleasable`, `RangeNonEmpty`, `Unbox`, `Box`, `UnboxNumber`, `UnboxNumbers`,
-//!   `IntToFloat` (type checks and conversions between objects and `i64` / `double` / `i1`);
+//! - [`Lower::lower_boxing`]: `GuardType`, `GuardReleasable`, `RangeNonEmpty`, `Unbox`, `Box`,
+//!   `UnboxNumber`, `UnboxNumbers`, `IntToFloat` (type checks and conversions between objects
+//!   and `i64` / `double` / `i1`);
 //! - [`Lower::lower_arith`]: `FloatBinOp`, `IntBinOp`, `FloatCompare`, `IntCompare` (the
 //!   arithmetic and comparisons of BINARY_OP / COMPARE_OP on `i64` and `double`, with Python's
-//!   semantics) and `MathCall` (a `math` function as its C library function, made by
-//!   `passes::math_call`).
+//!   semantics), `MathCall` (a `math` function as its C library function, made by
+//!   `passes::math_call`) and `IntConst` (a machine integer, made by `passes::loop_locals`).
 
 use inkwell::values::{BasicValueEnum, IntValue, PointerValue};
 use inkwell::{FloatPredicate, IntPredicate};

@@ -11,12 +11,13 @@
 //! Inside such a loop the frame is written at every way out:
 //! - **the loop's exits**: each exit edge gets a block that stores the held locals
 //!   (`StoreFast`, into slots that hold NULL);
-//! - **side exits** (a failed guard, an exception, a pending eval-breaker event): their frame
-//!   states list the held locals ([`crate::hir::FrameState::locals`], text `L<slot>=v<n>`) and
-//!   the exit writes them, boxed where unboxed, before handing the frame to the interpreter;
-//! - **the back edge's eval-breaker check** does not run pending work (a signal handler or a
-//!   pending call is Python code): with anything pending it leaves through such an exit, and
-//!   the interpreter, resuming at the `JUMP_BACKWARD`, runs it (`ember_rt_periodic_leave`);
+//! - **side exits** (a failed guard, an exception): their frame states list the held locals
+//!   ([`crate::hir::FrameState::locals`], text `L<slot>=v<n>`) and the exit writes them, boxed
+//!   where unboxed, before handing the frame to the interpreter;
+//! - **the back edge's eval-breaker check** (a signal handler or a pending call is Python code
+//!   that may read or rebind them): with the breaker set, the held locals are written to the
+//!   frame before the pending work runs and read back and re-checked after it
+//!   (`Lower::periodic_held`);
 //! - **a `FOR_ITER_RANGE` over something else** deopts instead of taking the generic path.
 //!
 //! At the loop's entry each held local is taken out of the frame (`LoadFastAndClear`, leaving
@@ -284,14 +285,18 @@ fn live_at_header(f: &Function, lp: &Loop, k: u32) -> bool {
 
 /// The code unit where the edge `ti` of terminator `term` continues, when its immediates say
 /// (a `FOR_ITER`'s exhaustion, a jump, a conditional jump's taken edge); -1 otherwise. An exit
-/// block's `Jump` carries it (`passes::unbox_locals` boxes a held number there and needs a code
-/// unit for the `MemoryError` of a box that fails).
+/// block's stores carry it in their frame states (where a box for one, here or in
+/// `passes::unbox_locals`, raises its `MemoryError`), and its `Jump` as its immediate.
 fn exit_bc(term: &Instr, ti: usize) -> i64 {
     match (term.op, ti) {
-        (Op::ForIter, 1) | (Op::Jump, 0) => term.imms[0],
-        (Op::PopJumpIfFalse | Op::PopJumpIfTrue, 0) => term.imms[0],
+        (Op::ForIter, 1) | (Op::Jump | Op::PopJumpIfFalse | Op::PopJumpIfTrue, 0) => term.imms[0],
         _ => -1,
     }
+}
+
+/// The frame state's held locals: `slots` paired with their current values.
+fn held(slots: &[u32], values: &[Value]) -> Vec<(u32, Value)> {
+    slots.iter().copied().zip(values.iter().copied()).collect()
 }
 
 /// Holds `plan`'s locals in SSA values throughout `lp` (module doc).
@@ -366,14 +371,14 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
                 }
             }
             if let Some(fs) = &mut ins.fs {
-                fs.locals = slots.iter().copied().zip(cur.iter().copied()).collect();
+                fs.locals = held(&slots, &cur);
             }
             out.push(ins);
         }
         f.blocks[b].instrs = out;
         let mut term = f.blocks[b].term.clone();
         if let Some(fs) = &mut term.fs {
-            fs.locals = slots.iter().copied().zip(cur.iter().copied()).collect();
+            fs.locals = held(&slots, &cur);
         }
         for (ti, t) in term.targets.iter_mut().enumerate() {
             let target = t.block.0 as usize;
@@ -385,7 +390,7 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
             let id = next_id(f, &new_blocks);
             let bc = exit_bc(&f.blocks[b].term, ti);
             let stack: Vec<Value> = t.args.iter().map(|a| f.new_value(f.ty(*a))).collect();
-            let held: Vec<Value> = cur.iter().map(|v| f.new_value(f.ty(*v))).collect();
+            let values: Vec<Value> = cur.iter().map(|v| f.new_value(f.ty(*v))).collect();
             // Each store carries the exit's state before it (its slot and those after it still
             // NULL, held by the block's parameters): a box needed for it (the range variable
             // here, a held number in `unbox_locals`) raises a MemoryError at the exit's code
@@ -397,18 +402,18 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
                     bc: bc as u32,
                     stack: stack.clone(),
                     inlined: None,
-                    locals: slots[j..].iter().copied().zip(held[j..].iter().copied()).collect(),
+                    locals: held(&slots[j..], &values[j..]),
                 });
-                let mut v = held[j];
+                let mut v = values[j];
                 if Some(j) == rv {
                     v = f.new_value(Type::Int);
-                    instrs.push(instr(Op::Box, vec![], vec![held[j]], vec![v], fs.clone()));
+                    instrs.push(instr(Op::Box, vec![], vec![values[j]], vec![v], fs.clone()));
                 }
                 instrs.push(instr(Op::StoreFast, vec![i64::from(k)], vec![v], vec![], fs));
             }
             let mut jump = instr(Op::Jump, vec![bc], vec![], vec![], None);
             jump.targets = vec![BlockCall { block: t.block, args: stack.clone() }];
-            new_blocks.push(Block { params: stack.iter().chain(&held).copied().collect(), instrs, term: jump });
+            new_blocks.push(Block { params: stack.iter().chain(&values).copied().collect(), instrs, term: jump });
             t.args.extend(cur.iter().copied());
             t.block = id;
         }
@@ -429,7 +434,6 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
             let fresh = |f: &mut Function| -> Vec<Value> { tys.iter().map(|t| f.new_value(*t)).collect() };
             let stack = fresh(f);
             let entry = next_id(f, &new_blocks);
-            let mut go_stack = stack.clone();
             if let (Some(_), Some(ex)) = (rv, &exhausted) {
                 // A range with no item left: the loop does not run, nothing is taken from the
                 // frame; the iterator goes as FOR_ITER's exhaustion releases it.
@@ -443,7 +447,7 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
                 );
                 let (go, empty) = (BlockId(entry.0 + 1), BlockId(entry.0 + 2));
                 let mut branch = instr(Op::PopJumpIfTrue, vec![i64::from(lp.bc)], vec![c], vec![], None);
-                go_stack = fresh(f);
+                let go_stack = fresh(f);
                 let empty_stack = fresh(f);
                 branch.targets = vec![BlockCall { block: go, args: stack.clone() }, BlockCall { block: empty, args: stack.clone() }];
                 new_blocks.push(Block { params: stack.clone(), instrs: vec![test], term: branch });
@@ -452,10 +456,10 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
                 let release = instr(Op::PopTop, vec![], vec![empty_stack[0]], vec![], None);
                 // The go block is pushed next (below), then this one.
                 let empty_block = Block { params: empty_stack, instrs: vec![release], term: jump };
-                new_blocks.push(entry_block(f, lp, plan, &slots, rv, go_stack.clone()));
+                new_blocks.push(entry_block(f, lp, plan, &slots, rv, go_stack));
                 new_blocks.push(empty_block);
             } else {
-                new_blocks.push(entry_block(f, lp, plan, &slots, rv, go_stack));
+                new_blocks.push(entry_block(f, lp, plan, &slots, rv, stack));
             }
             f.blocks[p].term.targets[ti].block = entry;
         }
@@ -470,8 +474,7 @@ fn entry_block(f: &mut Function, lp: &Loop, plan: &Plan, slots: &[u32], rv: Opti
     let taken: Vec<Value> = slots.iter().map(|_| f.new_value(Type::OptObject)).collect();
     let mut instrs: Vec<Instr> =
         slots.iter().zip(&taken).map(|(&k, &v)| instr(Op::LoadFastAndClear, vec![i64::from(k)], vec![], vec![v], None)).collect();
-    let fs =
-        FrameState { bc: lp.bc, stack: stack.clone(), inlined: None, locals: slots.iter().copied().zip(taken.iter().copied()).collect() };
+    let fs = FrameState { bc: lp.bc, stack: stack.clone(), inlined: None, locals: held(slots, &taken) };
     let mut entered = vec![];
     for (&(_, t, live), &v) in plan.locals.iter().zip(&taken) {
         if live {

@@ -88,13 +88,13 @@ pub fn run(f: &mut Function) -> usize {
             &b.term
         }
     };
-    // A use of `v` (a qualifying parameter, or a copy of one) that only reads the number.
-    let reads_only = |v: Value, copies_ok: bool| -> bool {
+    // Every use of parameter `v` only reads the number.
+    let reads_only = |v: Value| -> bool {
         uses.get(&v).into_iter().flatten().all(|&(bi, ii)| {
             let ins = instr_at(bi, ii);
             match ins.op {
                 Op::Unbox | Op::PopTop => true,
-                Op::Copy if copies_ok => {
+                Op::Copy => {
                     uses.get(&ins.results[0]).into_iter().flatten().all(|&(cb, ci)| matches!(instr_at(cb, ci).op, Op::Unbox | Op::PopTop))
                         && !edge_uses.contains_key(&ins.results[0])
                 }
@@ -123,7 +123,7 @@ pub fn run(f: &mut Function) -> usize {
                     _ => false,
                 }
             });
-            let ok_out = reads_only(p, true) && edge_uses.get(&p).into_iter().flatten().all(|q| cand.contains(q) && f.ty(*q) == t);
+            let ok_out = reads_only(p) && edge_uses.get(&p).into_iter().flatten().all(|q| cand.contains(q) && f.ty(*q) == t);
             if !(ok_in && ok_out) {
                 cand.remove(&p);
                 changed = true;

@@ -164,10 +164,6 @@ pub extern "C" fn ember_type_check(o: *mut Obj, ty: i64) -> i32 {
         _ => false,
     }) as i32
 }
-/// The mock's `ember_is_range_iter`: kind 3.
-pub extern "C" fn ember_is_range_iter(o: *mut Obj) -> i32 {
-    (unsafe { (*o).kind } == 3) as i32
-}
 /// The mock's `ember_range_iter_state`: -1 unless kind 3, else whether `a < b` (next, end).
 pub extern "C" fn ember_range_iter_state(o: *mut Obj) -> i32 {
     unsafe {
@@ -419,7 +415,6 @@ pub fn helpers() -> Vec<(String, u64)> {
         ember_rt_guard_fail,
         ember_type_check,
         ember_release_is_trivial,
-        ember_is_range_iter,
         ember_range_iter_state,
         ember_for_iter_range_i64,
         ember_int_is_compact,

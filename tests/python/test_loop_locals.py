@@ -4,6 +4,7 @@ compares the compiled function with the interpreter: results, exceptions and tra
 frame's f_locals wherever Python code can look at them (a traceback's frame, a signal handler,
 a tracer), the order of __del__ side effects, and reference counts."""
 
+import contextlib
 import signal
 import sys
 
@@ -106,30 +107,38 @@ def test_an_exception_in_the_loop_shows_the_locals_in_its_traceback(ember_mod):
     assert dict(locals_at_raise(fc))["i"] == 6
 
 
-def test_a_signal_handler_sees_the_locals_as_the_interpreter_keeps_them(ember_mod):
-    # The handler runs at a back edge; the compiled loop writes its locals and hands the frame
-    # to the interpreter there (ember_rt_periodic_leave), so the handler finds s and i
-    # consistent: s is the sum of range(i + 1) (the interpreter's invariant at that point).
-    src = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
-    fi, fc = both(src, warm=[(100,)])
-    seen = []
+@contextlib.contextmanager
+def alarm_in(code, on_frame):
+    """A SIGALRM every 2 ms while the block runs; a handler that finds a frame of `code` on the
+    stack calls `on_frame` with it. The earlier handler is restored afterwards."""
 
     def handler(sig, frame):
-        while frame is not None and frame.f_code is not fc.__code__:
+        while frame is not None and frame.f_code is not code:
             frame = frame.f_back
         if frame is not None:
-            seen.append(dict(frame.f_locals))
+            on_frame(frame)
 
     old = signal.signal(signal.SIGALRM, handler)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_signal_handler_sees_the_locals_as_the_interpreter_keeps_them(ember_mod):
+    # The handler runs at a back edge; the compiled loop writes its locals to the frame before
+    # it (Lower::periodic_held), so the handler finds s and i consistent: s is the sum of
+    # range(i + 1) (the interpreter's invariant at that point).
+    src = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+    fi, fc = both(src, warm=[(100,)])
+    seen = []
+    with alarm_in(fc.__code__, lambda frame: seen.append(dict(frame.f_locals))):
         for _ in range(40):
             assert fc(200000) == fi(200000)
             if len(seen) >= 5:
                 break
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
     assert seen, "the handler never ran inside the loop"
     for d in seen:
         assert d["n"] == 200000
@@ -148,17 +157,13 @@ def test_a_signal_handler_that_rebinds_a_held_local_is_seen_by_the_loop(ember_mo
     fi, fc = both(src, warm=[(100,)])
     state = {"done": False}
 
-    def handler(sig, frame):
-        while frame is not None and frame.f_code is not fc.__code__:
-            frame = frame.f_back
-        if frame is not None and not state["done"]:
+    def rebind(frame):
+        if not state["done"]:
             frame.f_locals["s"] = value
             state["done"] = True
 
-    old = signal.signal(signal.SIGALRM, handler)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
-        outcome = None
+    outcome = None
+    with alarm_in(fc.__code__, rebind):
         for _ in range(200):
             try:
                 r = fc(300000)
@@ -168,9 +173,6 @@ def test_a_signal_handler_that_rebinds_a_held_local_is_seen_by_the_loop(ember_mo
                 outcome = ("return", r)
             if state["done"]:
                 break
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
     assert state["done"], "the handler never ran inside the loop"
     if isinstance(value, str):
         assert outcome[0] == "raise" and "str" in outcome[1], outcome
@@ -222,6 +224,26 @@ def test_a_range_loop_entered_with_an_exhausted_iterator_keeps_the_old_value(emb
     run_both(fi, fc, 0, "kept")
     run_both(fi, fc, -5, 2.5)
     run_both(fi, fc, 3, "replaced")
+
+
+def test_a_range_loop_over_something_else_deopts_at_its_for_iter(ember_mod):
+    # The inner loop holds `t` (its stack has the outer iterator too, so its variable stays
+    # boxed and its FOR_ITER_RANGE checks the iterator's kind itself). `range` rebound to a
+    # generator: the check sends the frame to the interpreter, which runs the generator; the
+    # generator reads its caller's locals, and finds `t` where the interpreter keeps it.
+    src = ("import builtins, sys\nLOG = []\n"
+           "def fake_range(n):\n    for k in builtins.range(n):\n"
+           "        LOG.append(sys._getframe(1).f_locals.get('t'))\n        yield k\n"
+           "def f(rows, n):\n    t = 0\n    for r in rows:\n        for i in range(n):\n            t = t + i\n"
+           "    return t\n")
+    fi, fc = both(src, warm=[([1, 2, 3], 50)])
+    hir = ember_mod.dump(fc)
+    assert "LoadFastAndClear" in hir and ":CInt64 = ForIter" not in hir
+    for f in (fi, fc):
+        f.__globals__["range"] = f.__globals__["fake_range"]
+        f.__globals__["LOG"].clear()
+    run_both(fi, fc, [1, 2], 4)
+    assert fc.__globals__["LOG"] == fi.__globals__["LOG"] == [0, 0, 1, 3, 6, 6, 7, 9]
 
 
 def test_tracing_sees_every_line_of_the_loop(ember_mod):
