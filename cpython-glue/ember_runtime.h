@@ -145,6 +145,9 @@ int ember_store_attr_slot_float(PyThreadState *ts, PyObject *owner, PyObject *na
 PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
 /* The slow half of ember_rt_periodic (pending calls, instrumentation changes). */
 int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f);
+/* 1 when sys.monitoring or sys.settrace applies to the code `f` runs, else 0; runs nothing
+ * (unlike ember_rt_periodic_slow, it handles no pending event). */
+int ember_rt_monitoring_on(PyThreadState *ts, _PyInterpreterFrame *f);
 /* 1 if an exception is set, else 0. */
 int ember_err_occurred(PyThreadState *ts);
 /* UnboundLocalError for local `idx` (LOAD_FAST_CHECK, DELETE_FAST); always returns NULL. */

@@ -12,6 +12,7 @@
 extern void _PyEval_FrameClearAndPop(PyThreadState *tstate, _PyInterpreterFrame *frame);
 /* shim.c: handles pending calls / signals / GIL drop and instrumentation changes. */
 int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f);
+int ember_rt_monitoring_on(PyThreadState *ts, _PyInterpreterFrame *f);
 
 /* RESUME and JUMP_BACKWARD: 0 = go on, -1 = exception, 1 = hand the frame to the
  * interpreter (monitoring or tracing is on, or the code's instrumentation is out of date). */
@@ -33,8 +34,10 @@ int ember_rt_eval_breaker(PyThreadState *ts, _PyInterpreterFrame *f)
     if (eb == 0) return 0;
     if (eb & _PY_EVAL_EVENTS_MASK) return 1;
     /* Only the instrumentation version (sys.settrace or sys.monitoring was on at some point in
-     * this process): pending work only when monitoring applies to this code. */
-    return ember_rt_periodic_slow(ts, f);
+     * this process): work only when monitoring applies to this code. A test, which must run
+     * nothing: an event that arrives now (a signal) is left to the next check, since the
+     * caller has not yet written the locals it holds to the frame. */
+    return ember_rt_monitoring_on(ts, f);
 }
 
 /* One local's release at a compiled return: Py_XDECREF, except that an exact float that dies

@@ -2562,6 +2562,11 @@ int ember_rt_periodic_slow(PyThreadState *ts, _PyInterpreterFrame *f)
     return 1;
 }
 
+int ember_rt_monitoring_on(PyThreadState *ts, _PyInterpreterFrame *f)
+{
+    return monitoring_active(ts, (PyCodeObject *)f->f_executable);
+}
+
 int ember_rt_inline_pending(PyThreadState *ts, PyObject *callable, PyObject *const *args, i64 nargs)
 {
     PyFunctionObject *func = (PyFunctionObject *)callable;
@@ -3911,6 +3916,7 @@ static PyObject *shim_set_log(PyObject *self, PyObject *arg)
 static const EmberHelper helper_table[] = {
     EMBER_RUNTIME_HELPERS(X)
     X(ember_rt_periodic_slow)
+    X(ember_rt_monitoring_on)
     X(ember_rt_reraise)
     /* Data the inlined SEND reads (ember_runtime.h). */
     {"ember_extra_index", (const void *)&ember_extra_index},
