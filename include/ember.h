@@ -1052,6 +1052,16 @@ enum EmberOp
    * iterator, else true when it has an item left (`ember_range_iter_state`). Reads its operand.
    */
   EMBER_OP_RANGE_NON_EMPTY = 121,
+  /**
+   * HIR only (made by the SSA builder after each `Call` and `CallKw`): the eval-breaker check
+   * a `CALL` makes once its callee has returned (`CHECK_EVAL_BREAKER` in the `CALL_*`
+   * instructions of Python/bytecodes.c). imm0 = the call's code unit: pending work (a signal
+   * handler, a pending call) runs with the frame's `instr_ptr` there, and an exception it
+   * raises is raised at the call (its traceback entry, its handler), as in the interpreter.
+   * The frame state is where the interpreter goes on when the check hands the frame over
+   * (monitoring switched on): the next instruction, with the call's result pushed.
+   */
+  EMBER_OP_CALL_BREAKER = 122,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

@@ -416,6 +416,16 @@ fn callees_round_trip_through_the_wire_and_the_text_form() {
 }
 
 #[test]
+fn a_call_is_followed_by_its_eval_breaker_check_at_the_call() {
+    // CallBreaker<3>: the check reports the CALL (code unit 3) to pending work and tracebacks;
+    // its frame state resumes the interpreter after it, with the result pushed.
+    let text = printer::print(&build::build(&method_call_with_callee()).unwrap());
+    assert!(text.contains("  v3 = Call<0, 0> v1 v2 @3[]\n  CallBreaker<3> @4[v3]\n  ReturnValue v3 @4[]\n"), "{text}");
+    let f = parser::parse(&text).unwrap();
+    assert_eq!(printer::print(&f), text);
+}
+
+#[test]
 fn malformed_callees_are_rejected() {
     // A site that is no method or global load of the caller.
     let mut w = method_call_with_callee();

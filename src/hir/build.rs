@@ -456,10 +456,11 @@ impl<'w> Builder<'w> {
                     stack.extend(results);
                     if matches!(ins.op, Op::Call | Op::CallKw) {
                         // A call can switch tracing or monitoring on (or leave a signal
-                        // pending): check the eval breaker and, if the frame must go to the
-                        // interpreter, resume it at the next instruction with the result pushed.
+                        // pending): check the eval breaker at the call and, if the frame must go
+                        // to the interpreter, resume it at the next instruction with the result
+                        // pushed.
                         if let Some(next) = self.w.instrs.get(i + 1) {
-                            let mut r = instr(Op::Resume, vec![], vec![], vec![]);
+                            let mut r = instr(Op::CallBreaker, vec![i64::from(ins.bc)], vec![], vec![]);
                             r.fs = Some(FrameState { bc: next.bc, stack: stack.clone(), inlined: None, locals: vec![] });
                             out.push(r);
                         }
@@ -590,6 +591,7 @@ impl<'w> Builder<'w> {
                 | Op::GuardReleasable
                 | Op::IntConst
                 | Op::RangeNonEmpty
+                | Op::CallBreaker
                 | Op::AllocInstance
                 | Op::InitStore
                 | Op::StoreAttrFloat => {

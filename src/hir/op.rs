@@ -379,6 +379,14 @@ pub enum Op {
     /// (with the frame state's stack; the locals are still in the frame) unless `it` is a range
     /// iterator, else true when it has an item left (`ember_range_iter_state`). Reads its operand.
     RangeNonEmpty = 121,
+    /// HIR only (made by the SSA builder after each `Call` and `CallKw`): the eval-breaker check
+    /// a `CALL` makes once its callee has returned (`CHECK_EVAL_BREAKER` in the `CALL_*`
+    /// instructions of Python/bytecodes.c). imm0 = the call's code unit: pending work (a signal
+    /// handler, a pending call) runs with the frame's `instr_ptr` there, and an exception it
+    /// raises is raised at the call (its traceback entry, its handler), as in the interpreter.
+    /// The frame state is where the interpreter goes on when the check hands the frame over
+    /// (monitoring switched on): the next instruction, with the call's result pushed.
+    CallBreaker = 122,
 }
 
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
@@ -893,6 +901,7 @@ ops! {
     GuardReleasable, 0, false, true, true;
     IntConst, 1, false, false, true;
     RangeNonEmpty, 0, false, true, true;
+    CallBreaker, 1, false, true, true;
 }
 
 impl Op {
@@ -935,7 +944,7 @@ impl Op {
     pub fn stack_effect(self, imms: &[i64]) -> Option<(usize, usize)> {
         let n = |i: usize| -> Option<usize> { imms.get(i).and_then(|&v| usize::try_from(v).ok()) };
         Some(match self {
-            Op::Nop | Op::Resume | Op::DeleteFast | Op::Jump | Op::JumpBackward | Op::Deopt => (0, 0),
+            Op::Nop | Op::Resume | Op::CallBreaker | Op::DeleteFast | Op::Jump | Op::JumpBackward | Op::Deopt => (0, 0),
             Op::LoadFast | Op::LoadFastCheck | Op::LoadFastAndClear | Op::LoadConst | Op::PushNull | Op::LoadAssertionError => (0, 1),
             Op::StoreFast | Op::PopTop | Op::StoreGlobal => (1, 0),
             Op::Copy => {

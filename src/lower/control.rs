@@ -1,7 +1,7 @@
 //! Lowering of control flow: jumps, conditional branches, returns, raises and leaving
 //! compiled code.
 //!
-//! Ops: `Resume`, `Jump`, `JumpBackward`, `PopJumpIfFalse`, `PopJumpIfTrue`, `PopJumpIfNone`,
+//! Ops: `Resume`, `CallBreaker`, `Jump`, `JumpBackward`, `PopJumpIfFalse`, `PopJumpIfTrue`, `PopJumpIfNone`,
 //! `PopJumpIfNotNone`, `ReturnValue`, `ReturnConst`, `RaiseVarargs`, `Deopt`. They mirror
 //! CPython's RESUME and JUMP_BACKWARD (both check the eval breaker: [`Lower::periodic`]),
 //! JUMP_FORWARD / JUMP_BACKWARD_NO_INTERRUPT (`Jump`), the POP_JUMP_IF_* instructions,
@@ -26,10 +26,11 @@ impl<'ctx> Lower<'ctx, '_> {
         let arg = |k: usize| ins.args[k];
         let unsupported = || super::unsupported(ins);
         match ins.op {
-            Op::Resume => self.periodic(fs)?,
+            Op::Resume => self.periodic(fs, fs.bc)?,
+            Op::CallBreaker => self.periodic(fs, u32::try_from(imm(0)).map_err(|_| unsupported())?)?,
             Op::Jump => self.jump(&ins.targets[0])?,
             Op::JumpBackward => {
-                self.periodic(fs)?;
+                self.periodic(fs, fs.bc)?;
                 self.jump(&ins.targets[0])?;
             }
             Op::PopJumpIfFalse | Op::PopJumpIfTrue if self.f.ty(arg(0)) == Type::CBool => {

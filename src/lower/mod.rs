@@ -639,8 +639,13 @@ impl<'ctx> Lower<'ctx, '_> {
         self.b.build_int_compare(IntPredicate::NE, e, self.ctx.i32_type().const_zero(), "failed").map_err(llvm)
     }
 
-    fn periodic(&mut self, fs: &FrameState) -> Result<(), EmberError> {
-        self.set_ip(fs.bc)?;
+    /// The eval-breaker check of `RESUME`, `JUMP_BACKWARD` and a `CALL` (`ember_rt_periodic`):
+    /// pending work runs with the frame's `instr_ptr` at code unit `at` (the instruction making
+    /// the check: for a call's [`Op::CallBreaker`], the call, where `fs.bc` is the next
+    /// instruction), and an exception it raises leaves from `at`; a hand-off to the interpreter
+    /// (monitoring switched on) resumes it at `fs.bc` with `fs`'s stack.
+    fn periodic(&mut self, fs: &FrameState, at: u32) -> Result<(), EmberError> {
+        self.set_ip(at)?;
         if !fs.locals.is_empty() {
             return self.periodic_held(fs);
         }
@@ -651,7 +656,7 @@ impl<'ctx> Lower<'ctx, '_> {
         let cont = self.new_block("periodic_ok");
         self.b.build_conditional_branch(bad, slow, cont).map_err(llvm)?;
         self.b.position_at_end(slow);
-        let raise = self.exit_block(fs, "ember_rt_raise")?;
+        let raise = self.exit_block(&FrameState { bc: at, ..fs.clone() }, "ember_rt_raise")?;
         let deopt = self.exit_block(fs, "ember_rt_deopt")?;
         let neg = self.b.build_int_compare(IntPredicate::SLT, r, zero, "err").map_err(llvm)?;
         self.b.build_conditional_branch(neg, raise, deopt).map_err(llvm)?;
@@ -758,11 +763,11 @@ impl<'ctx> Lower<'ctx, '_> {
     }
 
     /// Lowers one instruction: stores its code unit in the frame's `instr_ptr` when it has a
-    /// frame state (`Resume` and `JumpBackward` do it in [`Lower::periodic`]), then hands it to
-    /// the method of its [`Family`].
+    /// frame state (`Resume`, `CallBreaker` and `JumpBackward` do it in [`Lower::periodic`]), then
+    /// hands it to the method of its [`Family`].
     fn instr(&mut self, ins: &Instr) -> Result<(), EmberError> {
         let fs = ins.fs.clone().unwrap_or_default();
-        if ins.fs.is_some() && !matches!(ins.op, Op::Resume | Op::JumpBackward) {
+        if ins.fs.is_some() && !matches!(ins.op, Op::Resume | Op::CallBreaker | Op::JumpBackward) {
             self.set_ip(fs.bc)?;
         }
         let Some(family) = family(ins.op) else { return Err(unsupported(ins)) };
@@ -826,8 +831,8 @@ fn family(op: Op) -> Option<Family> {
         | BuildMap | BuildConstKeyMap | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd
         | DictUpdate | DictMerge | UnpackSequence | UnpackEx | UnpackStore | MatchClass | MatchMapping | MatchSequence | MatchKeys
         | GetLen => Family::Containers,
-        Resume | Jump | JumpBackward | PopJumpIfFalse | PopJumpIfTrue | PopJumpIfNone | PopJumpIfNotNone | ReturnValue | ReturnConst
-        | RaiseVarargs | Deopt => Family::Control,
+        Resume | CallBreaker | Jump | JumpBackward | PopJumpIfFalse | PopJumpIfTrue | PopJumpIfNone | PopJumpIfNotNone | ReturnValue
+        | ReturnConst | RaiseVarargs | Deopt => Family::Control,
         ForIter | ReturnGenerator | YieldValue | ResumeAt | GenInterp | Send | EndSend | GetYieldFromIter | GetAwaitable | GetAiter
         | GetAnext => Family::Iter,
         Unsupported => return None,

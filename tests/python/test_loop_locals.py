@@ -298,3 +298,47 @@ def test_no_reference_is_lost_or_leaked(ember_mod):
     assert (sys.getrefcount(big), sys.getrefcount(flt)) == before
     run_both(fi, fc, 0, big, flt)
     run_both(fi, fc, 3, big, flt)
+
+
+def test_a_signal_handled_after_a_call_is_raised_at_the_call(ember_mod):
+    # The interpreter's CALL_* instructions check the eval breaker once the callee has returned
+    # (CHECK_EVAL_BREAKER, Python/bytecodes.c) with instr_ptr still at the CALL: an exception a
+    # handler raises there has the CALL's traceback entry (line, carets). Compiled code makes
+    # that check (CallBreaker) with the frame at the call too; it used to report the next
+    # instruction (here STORE_FAST and BINARY_OP), an entry the interpreter never makes, with
+    # another line and other carets. Not a held loop (it calls): SIGALRM lands at the calls and
+    # the back edge; every entry must be one the interpreter can make, formatted alike.
+    import dis
+    import traceback
+
+    src = "def f(n):\n    t = 0\n    for i in range(n):\n        s = str(\n            i)\n        t += len(s)\n    return t\n"
+    fi, fc = both(src, warm=[(100,)])
+    checks = {i.offset: i.opname for i in dis.get_instructions(fi)}
+
+    def landings(fn):
+        out = {}
+
+        def handler(sig, frame):
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGALRM, handler)
+        try:
+            for _ in range(60):
+                signal.setitimer(signal.ITIMER_REAL, 0.001)
+                try:
+                    fn(10 ** 8)
+                except KeyboardInterrupt as e:
+                    tb = e.__traceback__
+                    while tb is not None and tb.tb_frame.f_code is not fn.__code__:
+                        tb = tb.tb_next
+                    out[tb.tb_lasti] = "".join(traceback.format_tb(tb)[:1])
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        return out
+
+    seen_i, seen_c = landings(fi), landings(fc)
+    assert {checks[k] for k in seen_c} <= {"CALL", "JUMP_BACKWARD"}, {checks[k] for k in seen_c}
+    assert {checks[k] for k in seen_c} == {"CALL", "JUMP_BACKWARD"}, seen_c.keys()
+    for k in seen_c.keys() & seen_i.keys():
+        assert seen_c[k] == seen_i[k]
