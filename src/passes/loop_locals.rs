@@ -7,7 +7,8 @@
 //! traceback. So a loop qualifies when nothing in it can run Python code: every instruction is
 //! one of [`super::borrow::quiet`]'s (loads, constants, guards, unboxing, boxing, machine
 //! arithmetic, releases of values whose deallocator is trivial), a store of a local, a branch on
-//! a `bool`, a jump, or a `FOR_ITER_RANGE`; the function is not a generator and may speculate.
+//! a `bool`, a jump, a `FOR_ITER_RANGE`, or a comprehension's `LIST_APPEND` onto its own list;
+//! the function is not a generator and may speculate.
 //! Inside such a loop the frame is written at every way out:
 //! - **the loop's exits**: each exit edge gets a block that stores the held locals
 //!   (`StoreFast`, into slots that hold NULL);
@@ -46,7 +47,10 @@
 //!
 //! **The loop variable of `for i in range(...)`** ([`range_var`]) is held as a machine integer:
 //! the header's `FOR_ITER_RANGE` yields a `CInt64` (`ember_for_iter_range_i64`, no int object),
-//! reads of `i` read the number, and an exit boxes it once. Its header value must be an item
+//! reads of `i` read the number, and an exit boxes it once. The header's other stack values
+//! (a comprehension's list and the outer value of its variable) pass through to the loop's
+//! exit; so `[i * i for i in range(n)]` makes one int object per item, the product. Its header
+//! value must be an item
 //! on every pass, so the entry tests the range first (`RangeNonEmpty`, which deopts unless the
 //! iterator is a range iterator): with no item left it releases the iterator and goes to the
 //! loop's exit target with the locals untouched in the frame; otherwise it releases `i`'s old
@@ -141,6 +145,8 @@ fn allowed(f: &Function, ins: &Instr, held_loads: &BTreeSet<Value>) -> bool {
     match ins.op {
         Op::PopTop if held_loads.contains(&ins.args[0]) => true,
         Op::StoreFast | Op::Swap | Op::Jump | Op::JumpBackward => true,
+        // A comprehension's LIST_APPEND onto its own list: no code runs (it may raise).
+        Op::ListAppend => true,
         Op::PopJumpIfFalse | Op::PopJumpIfTrue => matches!(f.ty(ins.args[0]), Type::Bool | Type::CBool),
         Op::ForIter => ForIterImms::of(ins).is_some_and(|i| i.spec == ForIterSpec::Range),
         _ => quiet(f, ins),
@@ -207,10 +213,12 @@ fn range_var(f: &Function, lp: &Loop, locals: &[(u32, Type, bool)]) -> Option<u3
     if term.op != Op::ForIter || ForIterImms::of(term)?.spec != ForIterSpec::Range || !hb.instrs.is_empty() {
         return None;
     }
-    if hb.params.len() != 1
-        || term.args[0] != hb.params[0]
-        || !term.targets[1].args.is_empty()
-        || lp.body.contains(&(term.targets[1].block.0 as usize))
+    // The iterator is one of the header's stack values; the others (a comprehension's list
+    // and the outer value of its variable) pass through to the exhaustion edge.
+    let ex = &term.targets[1];
+    if !hb.params.contains(&term.args[0])
+        || !ex.args.iter().all(|a| hb.params.contains(a) && *a != term.args[0])
+        || lp.body.contains(&(ex.block.0 as usize))
     {
         return None;
     }
@@ -307,8 +315,14 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
     let slots: Vec<u32> = plan.locals.iter().map(|l| l.0).collect();
     let rv = plan.range_var.and_then(|k| slots.iter().position(|&s| s == k));
     let h = lp.header;
-    // The range loop's exhaustion edge before it is rewritten (the entry's empty case takes it).
-    let exhausted = f.blocks[h].term.targets.get(1).cloned();
+    // The range loop's exhaustion edge before it is rewritten (the entry's empty case takes
+    // it): the iterator's position among the header's stack values, and those of the values
+    // the edge passes on.
+    let exhausted = f.blocks[h].term.targets.get(1).map(|ex| {
+        let hp = &f.blocks[h].params;
+        let at = |v: &Value| hp.iter().position(|p| p == v).unwrap_or(0);
+        (ex.block, at(&f.blocks[h].term.args[0]), ex.args.iter().map(at).collect::<Vec<usize>>())
+    });
     if rv.is_some() {
         // The item is a machine integer, as is the body's parameter that receives it.
         let term = &f.blocks[h].term;
@@ -434,14 +448,14 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
             let fresh = |f: &mut Function| -> Vec<Value> { tys.iter().map(|t| f.new_value(*t)).collect() };
             let stack = fresh(f);
             let entry = next_id(f, &new_blocks);
-            if let (Some(_), Some(ex)) = (rv, &exhausted) {
+            if let (Some(_), Some((ex_block, it, ex_args))) = (rv, &exhausted) {
                 // A range with no item left: the loop does not run, nothing is taken from the
                 // frame; the iterator goes as FOR_ITER's exhaustion releases it.
                 let c = f.new_value(Type::CBool);
                 let test = instr(
                     Op::RangeNonEmpty,
                     vec![],
-                    vec![stack[0]],
+                    vec![stack[*it]],
                     vec![c],
                     Some(FrameState { bc: lp.bc, stack: stack.clone(), inlined: None, locals: vec![] }),
                 );
@@ -452,8 +466,8 @@ fn promote(f: &mut Function, lp: &Loop, plan: &Plan) {
                 branch.targets = vec![BlockCall { block: go, args: stack.clone() }, BlockCall { block: empty, args: stack.clone() }];
                 new_blocks.push(Block { params: stack.clone(), instrs: vec![test], term: branch });
                 let mut jump = instr(Op::Jump, vec![f.blocks[h].term.imms[0]], vec![], vec![], None);
-                jump.targets = vec![BlockCall { block: ex.block, args: vec![] }];
-                let release = instr(Op::PopTop, vec![], vec![empty_stack[0]], vec![], None);
+                jump.targets = vec![BlockCall { block: *ex_block, args: ex_args.iter().map(|&q| empty_stack[q]).collect() }];
+                let release = instr(Op::PopTop, vec![], vec![empty_stack[*it]], vec![], None);
                 // The go block is pushed next (below), then this one.
                 let empty_block = Block { params: empty_stack, instrs: vec![release], term: jump };
                 new_blocks.push(entry_block(f, lp, plan, &slots, rv, go_stack));

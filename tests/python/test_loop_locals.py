@@ -38,6 +38,12 @@ LOOPS = {
               "            break\n    return s, i\n"),
     "return_inside": ("def f(n):\n    s = 0\n    for i in range(n):\n        s = s + i\n        if s > 50:\n"
                       "            return s\n    return -s\n"),
+    # Comprehensions (inlined since 3.12): the loop runs with the list and the outer value of
+    # the variable on the stack; LIST_APPEND runs no code.
+    "comprehension": "def f(n):\n    i = 'outer'\n    r = [i * i for i in range(n)]\n    return r, i\n",
+    "comprehension_walrus": "def f(n):\n    t = 0\n    r = [(t := t + i) for i in range(n)]\n    return r, t\n",
+    "comprehension_filtered": ("def f(n):\n    k = 3\n    return [i - k for i in range(n, -n, -2) if i < k], k\n"),
+    "comprehension_nested": "def f(n):\n    return [[j * i for j in range(i)] for i in range(n)]\n",
 }
 
 
@@ -127,6 +133,21 @@ def alarm_in(code, on_frame, every=0.002):
         signal.signal(signal.SIGALRM, old)
 
 
+def consistent_visit(code, lasti, d, n):
+    """True when a signal handler's view of `def f(n): s = 0; for i in range(n): s += i` is one
+    the interpreter can give: at the back edge, with `s` the sum of range(i + 1); at the CALL
+    of range(n) (whose check the interpreter makes too), before the loop: `s` 0, `i` unbound;
+    or at the function's RESUME, with only `n` bound."""
+    import dis
+
+    op = {ins.offset: ins.opname for ins in dis.get_instructions(code)}.get(lasti)
+    if op == "JUMP_BACKWARD":
+        return sorted(d) == ["i", "n", "s"] and d["n"] == n and d["s"] == d["i"] * (d["i"] + 1) // 2
+    if op == "RESUME":
+        return d == {"n": n}
+    return op == "CALL" and d == {"n": n, "s": 0}
+
+
 def test_a_signal_handler_sees_the_locals_as_the_interpreter_keeps_them(ember_mod):
     # The handler runs at a back edge; the compiled loop writes its locals to the frame before
     # it (Lower::periodic_held), so the handler finds s and i consistent: s is the sum of
@@ -134,15 +155,14 @@ def test_a_signal_handler_sees_the_locals_as_the_interpreter_keeps_them(ember_mo
     src = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
     fi, fc = both(src, warm=[(100,)])
     seen = []
-    with alarm_in(fc.__code__, lambda frame: seen.append(dict(frame.f_locals))):
+    with alarm_in(fc.__code__, lambda frame: seen.append((frame.f_lasti, dict(frame.f_locals)))):
         for _ in range(40):
             assert fc(200000) == fi(200000)
             if len(seen) >= 5:
                 break
     assert seen, "the handler never ran inside the loop"
-    for d in seen:
-        assert d["n"] == 200000
-        assert d["s"] == d["i"] * (d["i"] + 1) // 2, d
+    for lasti, d in seen:
+        assert consistent_visit(fc.__code__, lasti, d, 200000), (lasti, d)
 
 
 def test_a_back_edge_after_tracing_was_on_runs_no_handler_before_it_writes_the_locals(ember_mod):
@@ -157,11 +177,12 @@ def test_a_back_edge_after_tracing_was_on_runs_no_handler_before_it_writes_the_l
     src = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
     fi, fc = both(src, warm=[(100,)])
     seen = []
-    with alarm_in(fc.__code__, lambda frame: seen.append(dict(frame.f_locals)), every=0.0005):
+    record = lambda frame: seen.append((frame.f_lasti, dict(frame.f_locals)))  # noqa: E731
+    with alarm_in(fc.__code__, record, every=0.0005):
         for _ in range(150):
             assert fc(300000) == fi(300000)
     assert len(seen) > 500, len(seen)
-    bad = [d for d in seen if sorted(d) != ["i", "n", "s"] or d["s"] != d["i"] * (d["i"] + 1) // 2]
+    bad = [v for v in seen if not consistent_visit(fc.__code__, v[0], v[1], 300000)]
     assert not bad, (len(bad), len(seen), bad[:3])
 
 
@@ -177,8 +198,13 @@ def test_a_signal_handler_that_rebinds_a_held_local_is_seen_by_the_loop(ember_mo
     fi, fc = both(src, warm=[(100,)])
     state = {"done": False}
 
+    import dis
+
+    back_edge = next(i.offset for i in dis.get_instructions(fc.__code__) if i.opname == "JUMP_BACKWARD")
+
     def rebind(frame):
-        if not state["done"]:
+        # At the back edge only: a visit at RESUME or at range()'s CALL comes before `s = 0`.
+        if not state["done"] and frame.f_lasti == back_edge:
             frame.f_locals["s"] = value
             state["done"] = True
 
@@ -247,15 +273,15 @@ def test_a_range_loop_entered_with_an_exhausted_iterator_keeps_the_old_value(emb
 
 
 def test_a_range_loop_over_something_else_deopts_at_its_for_iter(ember_mod):
-    # The inner loop holds `t` (its stack has the outer iterator too, so its variable stays
-    # boxed and its FOR_ITER_RANGE checks the iterator's kind itself). `range` rebound to a
+    # The inner loop holds `t` and `i` (the body stores `i` again, so `i` stays boxed and its
+    # FOR_ITER_RANGE checks the iterator's kind itself). `range` rebound to a
     # generator: the check sends the frame to the interpreter, which runs the generator; the
     # generator reads its caller's locals, and finds `t` where the interpreter keeps it.
     src = ("import builtins, sys\nLOG = []\n"
            "def fake_range(n):\n    for k in builtins.range(n):\n"
            "        LOG.append(sys._getframe(1).f_locals.get('t'))\n        yield k\n"
            "def f(rows, n):\n    t = 0\n    for r in rows:\n        for i in range(n):\n            t = t + i\n"
-           "    return t\n")
+           "            i = i + 1\n    return t\n")
     fi, fc = both(src, warm=[([1, 2, 3], 50)])
     hir = ember_mod.dump(fc)
     assert "LoadFastAndClear" in hir and ":CInt64 = ForIter" not in hir
@@ -342,3 +368,33 @@ def test_a_signal_handled_after_a_call_is_raised_at_the_call(ember_mod):
     assert {checks[k] for k in seen_c} == {"CALL", "JUMP_BACKWARD"}, seen_c.keys()
     for k in seen_c.keys() & seen_i.keys():
         assert seen_c[k] == seen_i[k]
+
+
+def test_a_comprehension_holds_its_variable_as_a_machine_integer(ember_mod):
+    # `[i * i for i in range(n)]`: the range item is an int64 (no int object per item); only the
+    # appended product is boxed. Overflow past 64 bits deopts with the list built so far and
+    # the interpreter finishes it; a zero divisor raises from the comprehension with the outer
+    # value of the variable restored, as its exception handler restores it.
+    src = "def f(lo, n, k):\n    i = 'outer'\n    r = [i * i * i // (i - k) for i in range(lo, lo + n)]\n    return r, i\n"
+    fi, fc = both(src, warm=[(0, 20, -1)])
+    hir = ember_mod.dump(fc)
+    assert ":CInt64 = ForIter" in hir and " L3=" in hir, hir
+    before = ember_mod.stats()["deopts"]
+    run_both(fi, fc, 0, 50, -1)
+    run_both(fi, fc, 5, 0, -1)              # no item: the variable keeps its outer value
+    assert ember_mod.stats()["deopts"] == before   # the entry's range test passed, then exited
+    run_both(fi, fc, 2 ** 21 - 5, 10, -1)   # i**3 passes 2**63 mid-list
+    run_both(fi, fc, 0, 10, 4)              # ZeroDivisionError at i == 4
+    assert ember_mod.stats()["deopts"] > before
+
+    def locals_at_raise(func):
+        try:
+            func(0, 10, 4)
+        except ZeroDivisionError as e:
+            tb = e.__traceback__
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            return sorted(tb.tb_frame.f_locals.items())
+        raise AssertionError("no exception")
+
+    assert locals_at_raise(fc) == locals_at_raise(fi)
