@@ -1,10 +1,12 @@
 """Loops that run no code (issue 16, SSA locals: src/passes/loop_locals.rs and unbox_locals.rs):
-pyperf times three kernels, interpreted or compiled by Ember, per loop iteration.
+pyperf times four kernels, interpreted or compiled by Ember, per loop iteration.
 
 - ``range_sum``: ``for i in range(n): s += i`` (the loop variable and the sum held as machine
   integers);
 - ``float_recurrence``: ``x = x * 0.999 + 1.0`` over ``range(n)`` (the float held as a double);
-- ``while_count``: ``while i < n: i = i + 1; t = t + i`` (ints, no range).
+- ``while_count``: ``while i < n: i = i + 1; t = t + i`` (ints, no range);
+- ``squares``: ``[i * i for i in range(n)]`` (a comprehension: the variable held as a machine
+  integer, the product boxed and appended).
 
 Usage: ``python bench/loop_locals.py -o interp.json``, ``python bench/loop_locals.py --ember -o
 ember.json``, then ``python -m pyperf compare_to interp.json ember.json``; for two builds, the
@@ -45,7 +47,11 @@ def while_count(n):
     return t
 
 
-KERNELS = (range_sum, float_recurrence, while_count)
+def squares(n):
+    return [i * i for i in range(n)]
+
+
+KERNELS = (range_sum, float_recurrence, while_count, squares)
 
 
 def add_cmdline_args(cmd, args):

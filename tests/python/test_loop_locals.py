@@ -5,6 +5,7 @@ frame's f_locals wherever Python code can look at them (a traceback's frame, a s
 a tracer), the order of __del__ side effects, and reference counts."""
 
 import contextlib
+import re
 import signal
 import sys
 
@@ -22,7 +23,7 @@ def holds_locals(ember, func):
     """True when compiling `func` now holds a loop's locals in SSA values: its HIR takes them
     out of the frame at the loop's entry (LoadFastAndClear) and names them in frame states."""
     hir = ember.dump(func)
-    return "LoadFastAndClear" in hir and " L1=" in hir or " L2=" in hir
+    return "LoadFastAndClear" in hir and re.search(r" L\d+=v", hir) is not None
 
 
 LOOPS = {
