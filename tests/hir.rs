@@ -426,6 +426,34 @@ fn a_call_is_followed_by_its_eval_breaker_check_at_the_call() {
 }
 
 #[test]
+fn calls_the_interpreter_makes_without_an_eval_breaker_check_get_no_call_breaker() {
+    // `f(x)` as `x(x)`: CALL 1 generic (spec 0) is checked; quickened to CALL_LEN (3),
+    // CALL_ISINSTANCE (4) or CALL_LIST_APPEND (5) it is not, as in Python/bytecodes.c.
+    let text = |spec: i64| {
+        let w = asm(
+            1,
+            1,
+            3,
+            vec![],
+            &[
+                (Op::Resume, &[]),
+                (Op::LoadFast, &[0]),
+                (Op::PushNull, &[]),
+                (Op::LoadFast, &[0]),
+                (Op::Call, &[1, spec]),
+                (Op::ReturnValue, &[]),
+            ],
+        );
+        printer::print(&build::build(&w).unwrap())
+    };
+    assert!(text(0).contains("CallBreaker<4> @5[v3]"), "{}", text(0));
+    for spec in [3, 4, 5] {
+        assert!(!text(spec).contains("CallBreaker"), "{}", text(spec));
+    }
+    assert!(text(1).contains("CallBreaker<4>"), "{}", text(1));
+}
+
+#[test]
 fn malformed_callees_are_rejected() {
     // A site that is no method or global load of the caller.
     let mut w = method_call_with_callee();

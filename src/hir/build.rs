@@ -10,7 +10,8 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::error::EmberError;
-use crate::hir::op::Op;
+use crate::hir::imms::CallImms;
+use crate::hir::op::{CallSpec, Op};
 use crate::hir::wire::{WireFunction, WireInstr};
 use crate::hir::{Block, BlockCall, BlockId, FrameState, Function, Instr, Type, Value};
 
@@ -452,9 +453,13 @@ impl<'w> Builder<'w> {
                     let results: Vec<Value> = (0..pushes).map(|_| self.f.new_value(Type::Object)).collect();
                     let mut x = instr(ins.op, ins.imms.clone(), args, results.clone());
                     x.fs = fs(&stack);
+                    // The interpreter's CALL_LEN, CALL_ISINSTANCE and CALL_LIST_APPEND make no
+                    // eval-breaker check (Python/bytecodes.c, 3.13): nor does their compiled form.
+                    let unchecked =
+                        CallImms::of(&x).is_some_and(|c| matches!(c.spec, CallSpec::Len | CallSpec::IsInstance | CallSpec::ListAppend));
                     out.push(x);
                     stack.extend(results);
-                    if matches!(ins.op, Op::Call | Op::CallKw) {
+                    if matches!(ins.op, Op::Call | Op::CallKw) && !unchecked {
                         // A call can switch tracing or monitoring on (or leave a signal
                         // pending): check the eval breaker at the call and, if the frame must go
                         // to the interpreter, resume it at the next instruction with the result
