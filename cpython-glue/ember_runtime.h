@@ -131,6 +131,10 @@ PyObject *ember_binary_op_float_first(PyThreadState *ts, PyObject *a, PyObject *
  * functions with many unpacking sites. */
 int ember_unpack_sequence_outline(PyObject *seq, i64 n, PyObject **out);
 int ember_unpack_store_outline(PyObject *seq, i64 n, PyObject **dst);
+/* UnpackStore of a borrowed `seq` (a local the frame keeps bound: passes::borrow), out of
+ * line: as ember_unpack_store, without releasing `seq` on the exact tuple and list paths; the
+ * generic path takes a reference first (it may run code that unbinds the local). */
+int ember_unpack_store_borrowed_outline(PyObject *seq, i64 n, PyObject **dst);
 /* StoreSubscrFloat: STORE_SUBSCR_LIST_INT of a double (`container`, `sub` consumed), written
  * into the item in place under the same condition, else boxed and stored as
  * ember_store_subscr_list_int_float. 0, or -1 with an exception. */
@@ -1119,6 +1123,6 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_box_for_exit_float) X(ember_decref_int) X(ember_decref_float) \
     X(ember_unpack_sequence_slow) X(ember_unpack_store_slow) X(ember_number_from_int) X(ember_int_to_i64) X(ember_release_local_float) X(ember_store_subscr_list_int_float) \
     X(ember_store_local_float) X(ember_store_subscr_list_float) X(ember_store_attr_slot_float) \
-    X(ember_unpack_sequence_outline) X(ember_unpack_store_outline) X(ember_binary_op_float_first)
+    X(ember_unpack_sequence_outline) X(ember_unpack_store_outline) X(ember_unpack_store_borrowed_outline) X(ember_binary_op_float_first)
 
 #endif /* EMBER_RUNTIME_H */

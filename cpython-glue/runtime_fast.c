@@ -261,10 +261,11 @@ ember_unpack_sequence(PyObject *seq, i64 n, PyObject **out)
  * last (nothing can observe that: an exact tuple has no finaliser and no weak references). The
  * exact list path snapshots the items, releases the list, then stores, as the interpreter's
  * order is. Everything else takes the slow path. */
-EMBER_INLINE_HELPER int
-ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
+static inline Py_ALWAYS_INLINE int
+unpack_store(PyObject *seq, i64 n, PyObject **dst, int borrowed)
 {
     if (n < 1 || n > 16) {
+        if (borrowed) Py_INCREF(seq);
         return ember_unpack_store_slow(seq, n, dst);
     }
     if (PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == n) {
@@ -277,7 +278,7 @@ ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
             dst[k] = items[k];
             Py_XDECREF(old);
         }
-        ember_rc_decref(seq);
+        if (!borrowed) ember_rc_decref(seq);
         return 0;
     }
     if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) == n) {
@@ -288,7 +289,7 @@ ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
         for (i64 k = 0; k < n; k++) {
             items[k] = Py_NewRef(list_items[k]);
         }
-        ember_rc_decref(seq);
+        if (!borrowed) ember_rc_decref(seq);
         for (i64 k = 0; k < n; k++) {
             PyObject *old = dst[k];
             dst[k] = items[k];
@@ -296,7 +297,14 @@ ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
         }
         return 0;
     }
+    if (borrowed) Py_INCREF(seq);
     return ember_unpack_store_slow(seq, n, dst);
+}
+
+EMBER_INLINE_HELPER int
+ember_unpack_store(PyObject *seq, i64 n, PyObject **dst)
+{
+    return unpack_store(seq, n, dst, 0);
 }
 
 /* The two above as one out-of-line call each, for functions with many unpacking sites
@@ -312,6 +320,15 @@ __attribute__((noinline)) int
 ember_unpack_store_outline(PyObject *seq, i64 n, PyObject **dst)
 {
     return ember_unpack_store(seq, n, dst);
+}
+
+/* ember_runtime.h. The sequence stays bound to its local across the call (passes::borrow):
+ * the exact paths reference the items before any old value's release can run code, and do not
+ * touch `seq` afterwards, so they take no reference to it. */
+__attribute__((noinline)) int
+ember_unpack_store_borrowed_outline(PyObject *seq, i64 n, PyObject **dst)
+{
+    return unpack_store(seq, n, dst, 1);
 }
 
 void

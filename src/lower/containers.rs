@@ -130,7 +130,14 @@ impl<'ctx> Lower<'ctx, '_> {
             Op::GetLen => self.helper_op(ins, fs, "ember_get_len", &[], false)?,
             Op::UnpackStore => {
                 let dst = self.local_slot(imm(1) as u64)?;
-                let name = if self.inline_unpack { "ember_unpack_store" } else { "ember_unpack_store_outline" };
+                // A borrowed sequence (passes::borrow) takes the form that does not release it.
+                let name = if self.borrowed.contains(&arg(0)) {
+                    "ember_unpack_store_borrowed_outline"
+                } else if self.inline_unpack {
+                    "ember_unpack_store"
+                } else {
+                    "ember_unpack_store_outline"
+                };
                 let r = self.call(name, &[self.val(arg(0))?.into(), self.i64c(imm(0)).into(), dst.into()])?;
                 self.check_int(r, fs)?;
             }

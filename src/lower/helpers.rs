@@ -272,6 +272,7 @@ helpers! {
     ember_binary_op_float_first(P, P, P, I) -> Ptr;
     ember_unpack_sequence_outline(P, I, P) -> I32;
     ember_unpack_store_outline(P, I, P) -> I32;
+    ember_unpack_store_borrowed_outline(P, I, P) -> I32;
     ember_store_subscr_list_float(P, P, P, F) -> I32;
     ember_store_attr_slot_float(P, P, P, F, I, I, I) -> I32;
     ember_int_to_i64(P, P) -> I32, cold;

@@ -19,7 +19,10 @@
 //!
 //! A `LoadFast` whose only use is the owner of a `LoadAttr` (not the module form) or a
 //! `StoreAttr` in the same block, an operand of a `BinarySubscr` quickened for lists or tuples
-//! (`BINARY_SUBSCR_LIST_INT`, `_TUPLE_INT`: the element read runs no Python code), or the
+//! (`BINARY_SUBSCR_LIST_INT`, `_TUPLE_INT`: the element read runs no Python code), the
+//! sequence of an `UnpackStore` (its exact tuple and list paths reference the items before
+//! any store can run code, and do not touch the sequence after; its generic path takes a
+//! reference first), or the
 //! operand of the block's `PopJumpIfNone` /
 //! `PopJumpIfNotNone` (an identity test, whose release the lowering then skips), with only
 //! such instructions between, is borrowed too:
@@ -122,6 +125,8 @@ pub fn run(f: &mut Function) -> usize {
                 Op::LoadAttr => x.args[0] == v && LoadAttrImms::of(x).is_some_and(|a| a.spec != AttrSpec::Module),
                 Op::StoreAttr | Op::StoreAttrFloat => x.args[1] == v,
                 Op::BinarySubscr => BinarySubscrImms::of(x).is_some_and(|s| matches!(s.spec, SubscrSpec::ListInt | SubscrSpec::TupleInt)),
+                // The sequence of a fused unpacking (`ember_unpack_store_borrowed_outline`).
+                Op::UnpackStore => x.args[0] == v,
                 _ => false,
             };
             let term = &f.blocks[bi].term;

@@ -736,6 +736,42 @@ def f(kind):
     log.append((a, b, c, list(seq)))
     return log
 """, [("list",), ("tuple",)]),
+    # `a, b, c = seq` of a local borrows it (ember_unpack_store_borrowed_outline): a finaliser
+    # run by a released old value rebinds `seq`, dropping the last reference to the sequence,
+    # mid-store; and an __iter__ that does the same on the generic path.
+    Case("unpack_store_borrowed_sequence_unbound_mid_store", """
+import sys
+class Rebind:
+    def __init__(self, log):
+        self.log = log
+    def __del__(self):
+        sys._getframe(1).f_locals["seq"] = None
+        self.log.append("rebound")
+
+class Sneaky:
+    def __iter__(self):
+        sys._getframe(1).f_locals["seq"] = "gone"
+        return iter((str(7), str(8), str(9)))
+
+def f(kind):
+    log = []
+    if kind == "list":
+        seq = [str(1), str(2), str(3)]
+    elif kind == "tuple":
+        seq = (str(4), str(5), str(6))
+    else:
+        seq = Sneaky()
+    a, b, c = Rebind(log), "b0", "c0"
+    a, b, c = seq
+    log.append((a, b, c, seq))
+    return log
+""", [("list",), ("tuple",), ("other",)]),
+    Case("unpack_store_into_its_own_sequence", """
+def f(kind):
+    t = [str(1), str(2)] if kind == "list" else (str(3), str(4))
+    t, a = t          # the first store releases the borrowed sequence's last reference
+    return t, a
+""", [("list",), ("tuple",)]),
     Case("unpack_nested_for", """
 def f(pairs):
     s = 0
