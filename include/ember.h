@@ -1056,9 +1056,10 @@ enum EmberOp
    * HIR only (made by the SSA builder after each `Call` and `CallKw`, except those quickened
    * to `CALL_LEN`, `CALL_ISINSTANCE` and `CALL_LIST_APPEND`, which make none): the
    * eval-breaker check a `CALL` makes once its callee has returned (`CHECK_EVAL_BREAKER` in
-   * the `CALL_*` instructions of Python/bytecodes.c). imm0 = the call's code unit: pending work (a signal
-   * handler, a pending call) runs with the frame's `instr_ptr` there, and an exception it
-   * raises is raised at the call (its traceback entry, its handler), as in the interpreter.
+   * the `CALL_*` instructions of Python/bytecodes.c). imm0 = the call's code unit: pending
+   * work (a signal handler, a pending call) runs with the frame's `instr_ptr` there, and an
+   * exception it raises is raised at the call (its traceback entry, its handler), as in the
+   * interpreter.
    * The frame state is where the interpreter goes on when the check hands the frame over
    * (monitoring switched on): the next instruction, with the call's result pushed.
    */

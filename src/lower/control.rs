@@ -1,10 +1,11 @@
 //! Lowering of control flow: jumps, conditional branches, returns, raises and leaving
 //! compiled code.
 //!
-//! Ops: `Resume`, `CallBreaker`, `Jump`, `JumpBackward`, `PopJumpIfFalse`, `PopJumpIfTrue`, `PopJumpIfNone`,
-//! `PopJumpIfNotNone`, `ReturnValue`, `ReturnConst`, `RaiseVarargs`, `Deopt`. They mirror
-//! CPython's RESUME and JUMP_BACKWARD (both check the eval breaker: [`Lower::periodic`]),
-//! JUMP_FORWARD / JUMP_BACKWARD_NO_INTERRUPT (`Jump`), the POP_JUMP_IF_* instructions,
+//! Ops: `Resume`, `CallBreaker`, `Jump`, `JumpBackward`, `PopJumpIfFalse`, `PopJumpIfTrue`,
+//! `PopJumpIfNone`, `PopJumpIfNotNone`, `ReturnValue`, `ReturnConst`, `RaiseVarargs`, `Deopt`.
+//! They mirror CPython's RESUME, JUMP_BACKWARD and a CALL's check after its callee (all check
+//! the eval breaker: [`Lower::periodic`]), JUMP_FORWARD / JUMP_BACKWARD_NO_INTERRUPT (`Jump`),
+//! the POP_JUMP_IF_* instructions,
 //! RETURN_VALUE, RETURN_CONST (the builder turns it into `LoadConst` and `ReturnValue`; left
 //! unsupported here) and RAISE_VARARGS; `Deopt` is what the shim emits for the namespace
 //! instructions compiled code does not model (LOAD_NAME, STORE_NAME, ...): the interpreter

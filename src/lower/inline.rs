@@ -131,9 +131,7 @@ impl<'ctx> Lower<'ctx, '_> {
         };
         let arg = |k: usize| -> Result<Value, EmberError> { ins.args.get(k).copied().ok_or_else(unsupported) };
         let r: Option<PointerValue<'ctx>> = match ins.op {
-            // CALL_LEN (the one call a pure body makes) checks no eval breaker: nor does its
-            // CallBreaker here.
-            Op::Resume | Op::CallBreaker | Op::Nop | Op::PopTop => None,
+            Op::Resume | Op::Nop | Op::PopTop => None,
             Op::LoadFast | Op::LoadFastBorrow | Op::LoadFastCheck => {
                 let k = usize::try_from(*ins.imms.first().ok_or_else(unsupported)?).map_err(|_| unsupported())?;
                 Some(*args.get(1 + k).ok_or_else(unsupported)?)

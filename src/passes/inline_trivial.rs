@@ -104,8 +104,8 @@ fn trivial(f: &Function) -> Option<Returns> {
 /// value borrowed and make the call instead whenever a read or test cannot answer without
 /// running code (`lower::inline`): its instructions are `Resume`, `Nop`, loads of parameters
 /// and constants, `LoadAttr`, `LoadGlobal` (and `PushNull`), `BinarySubscr`, a `Call`
-/// quickened to `CALL_LEN` (`len(x)`) and its `CallBreaker`, `CompareOp`, `ToBool`,
-/// `UnaryNot`, `IsOp`, `Copy` and `PopTop`; its terminators are `ReturnValue`, `ReturnConst`, `Jump` and the `PopJumpIf*`
+/// quickened to `CALL_LEN` (`len(x)`), `CompareOp`, `ToBool`, `UnaryNot`, `IsOp`, `Copy` and
+/// `PopTop`; its terminators are `ReturnValue`, `ReturnConst`, `Jump` and the `PopJumpIf*`
 /// branches; its blocks form no cycle (no loop, so no eval-breaker check). The lowering
 /// evaluates the subscript only on an exact list or tuple and `len` only of the builtin on an
 /// exact container (`lower::inline`), and makes the call otherwise. Nothing else: no store,
@@ -119,10 +119,9 @@ fn pure(f: &Function) -> bool {
         }
         Op::LoadGlobal => LoadGlobalImms::of(ins).is_some(),
         Op::PushNull | Op::BinarySubscr => true,
-        // `len(x)`: the interpreter quickened the call to CALL_LEN, which makes no eval-breaker
-        // check: the body's `CallBreaker` after it is evaluated as nothing (`lower::inline`).
+        // `len(x)`: the interpreter quickened the call to CALL_LEN (which makes no eval-breaker
+        // check, so the SSA builder puts no `CallBreaker` after it).
         Op::Call => CallImms::of(ins).is_some_and(|c| c.spec == CallSpec::Len && c.nargs == 1),
-        Op::CallBreaker => true,
         _ => false,
     };
     let ok_term = |t: &crate::hir::Instr| {

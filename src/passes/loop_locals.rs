@@ -50,10 +50,10 @@
 //! reads of `i` read the number, and an exit boxes it once. The header's other stack values
 //! (a comprehension's list and the outer value of its variable) pass through to the loop's
 //! exit; so `[i * i for i in range(n)]` makes one int object per item, the product. Its header
-//! value must be an item
-//! on every pass, so the entry tests the range first (`RangeNonEmpty`, which deopts unless the
-//! iterator is a range iterator): with no item left it releases the iterator and goes to the
-//! loop's exit target with the locals untouched in the frame; otherwise it releases `i`'s old
+//! value must be an item on every pass, so the entry tests the range first (`RangeNonEmpty`,
+//! which deopts unless the iterator is a range iterator): with no item left it releases the
+//! iterator and goes to the loop's exit target with the locals untouched in the frame;
+//! otherwise it releases `i`'s old
 //! value at once (a first item is certain, nothing runs before the first store, where the
 //! interpreter releases it, and `GuardReleasable` made sure the release runs no code) and starts
 //! the header with 0, which the first item replaces before anything reads it.
