@@ -824,6 +824,11 @@ void ember_init_store(PyObject *obj, i64 index, PyObject *value, i64 initialised
  * `version`, the inline values are valid, the value is set), borrowed; NULL otherwise (no
  * exception: compiled code makes the call). In the helper bitcode. */
 PyObject *ember_trivial_attr(PyObject *owner, i64 version, i64 index);
+/* LoadAttrBorrow (passes/borrow.rs): the attribute a LOAD_ATTR_SLOT (`spec`
+ * EMBER_ATTR_SPEC_SLOT, `index` a byte offset) or LOAD_ATTR_INSTANCE_VALUE (`index` an
+ * inline-values index) site reads, borrowed from `owner`, when the interpreter's form would
+ * read it; NULL otherwise (no exception: compiled code deopts). In the helper bitcode. */
+PyObject *ember_peek_attr(PyObject *owner, i64 spec, i64 version, i64 index);
 
 /* An inlined callee body (TrivialBody::Inline, src/lower/inline.rs): a callee that only reads
  * attributes and globals, compares, tests truth and branches is evaluated in compiled code
@@ -1098,7 +1103,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_inl_subscr) X(ember_inl_len) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_peek_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_inl_subscr) X(ember_inl_len) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_range_iter_state) X(ember_for_iter_range_i64) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

@@ -852,6 +852,21 @@ ember_trivial_attr(PyObject *owner, i64 version, i64 index)
     return profile_attr(owner, version, index);
 }
 
+/* LoadAttrBorrow (passes/borrow.rs): the value a site quickened to LOAD_ATTR_SLOT (`spec`
+ * EMBER_ATTR_SPEC_SLOT, `index` the slot's byte offset) or LOAD_ATTR_INSTANCE_VALUE (`index` the
+ * inline-values index) reads, borrowed from `owner`, when the interpreter's form would read it
+ * (Python/bytecodes.c: the type's version is `version`, the inline values are valid, the
+ * attribute is set); NULL otherwise (no exception: compiled code deopts to the LOAD_ATTR).
+ * `spec` is a constant at each site, so the test folds. */
+EMBER_INLINE_HELPER PyObject *
+ember_peek_attr(PyObject *owner, i64 spec, i64 version, i64 index)
+{
+    if (spec == EMBER_ATTR_SPEC_SLOT) {
+        return ember_type_version_ok(owner, version) ? *(PyObject **)((char *)owner + index) : NULL;
+    }
+    return profile_attr(owner, version, index);
+}
+
 /* The hits load_attr_ic_hit does not inline: entry 0 in its other forms, the other entries in
  * their instance-value form. NULL (no exception) when none applies. */
 static __attribute__((noinline)) PyObject *

@@ -478,6 +478,12 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
                 else if (op == LOAD_ATTR_SLOT) { spec = EMBER_ATTR_SPEC_SLOT; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_MODULE) { spec = EMBER_ATTR_SPEC_MODULE; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_WITH_HINT) { spec = EMBER_ATTR_SPEC_WITH_HINT; a = cache_u32(&cache[1]); c = cache[3].cache; }
+                /* A slot or inline-value read whose compiled guard failed (a LoadAttrBorrow,
+                 * passes/borrow.rs) goes generic: the self-specialising cache, no deopt. */
+                if ((spec == EMBER_ATTR_SPEC_INSTANCE_VALUE || spec == EMBER_ATTR_SPEC_SLOT) && despecialised(co, i)) {
+                    spec = EMBER_ATTR_SPEC_GENERIC;
+                    a = c = 0;
+                }
                 /* LOAD_ATTR_CLASS (_PyLoadMethodCache): the class's type version, and in imm5 the
                  * attribute's value, which the class holds while it keeps that version. */
                 int64_t class_value = 0;

@@ -597,6 +597,7 @@ impl<'w> Builder<'w> {
                 | Op::IntConst
                 | Op::RangeNonEmpty
                 | Op::CallBreaker
+                | Op::LoadAttrBorrow
                 | Op::AllocInstance
                 | Op::InitStore
                 | Op::StoreAttrFloat => {

@@ -389,6 +389,18 @@ pub enum Op {
     /// The frame state is where the interpreter goes on when the check hands the frame over
     /// (monitoring switched on): the next instruction, with the call's result pushed.
     CallBreaker = 122,
+    /// HIR only (made by `passes::borrow`): `v = LoadAttrBorrow<name, spec, version, index>
+    /// owner`, a `LoadAttr` quickened to `LOAD_ATTR_SLOT` or `LOAD_ATTR_INSTANCE_VALUE` whose
+    /// result is only read (type-guarded, unboxed, read as a number) and released with nothing
+    /// between that runs Python code: the attribute's value, borrowed from `owner` (no
+    /// reference taken; `owner` is a borrowed local that stays bound, so the object keeps it).
+    /// Immediates as `LoadAttr`'s first four ([`AttrSpec::Slot`] or
+    /// [`AttrSpec::InstanceValue`], the type version, the byte offset or values index). Deopts,
+    /// with `owner` pushed back on the frame state's stack, where the interpreter's form would
+    /// (`DEOPT_IF` of `LOAD_ATTR_SLOT` / `_INSTANCE_VALUE` in Python/bytecodes.c: another type
+    /// version, invalid inline values, an unset attribute); the interpreter then runs the
+    /// `LOAD_ATTR`, and a site that keeps failing is serialised generic on recompilation.
+    LoadAttrBorrow = 123,
 }
 
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
@@ -904,6 +916,7 @@ ops! {
     IntConst, 1, false, false, true;
     RangeNonEmpty, 0, false, true, true;
     CallBreaker, 1, false, true, true;
+    LoadAttrBorrow, 4, false, true, true;
 }
 
 impl Op {
@@ -925,6 +938,7 @@ impl Op {
             // LOAD_ATTR_* / STORE_ATTR_*: the type (or module keys) version; LOAD_ATTR_MODULE:
             // the address of a `math` function the attribute was identified as.
             Op::LoadAttr => &[2, 5],
+            Op::LoadAttrBorrow => &[2],
             Op::StoreAttr | Op::StoreAttrFloat => &[2],
             // LOAD_ATTR_METHOD_*: type version, keys version, descriptor address.
             Op::LoadMethod => &[2, 3, 4],
@@ -969,6 +983,7 @@ impl Op {
             | Op::UnaryInvert
             | Op::ToBool
             | Op::LoadAttr
+            | Op::LoadAttrBorrow
             | Op::GetIter
             | Op::FormatSimple
             | Op::ConvertValue => (1, 1),

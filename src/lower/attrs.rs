@@ -1,6 +1,7 @@
 //! Lowering of name lookups: globals, attributes, methods, `super()` attributes and imports.
 //!
-//! Ops: `LoadGlobal`, `StoreGlobal`, `DeleteGlobal`, `LoadAttr`, `LoadMethod`, `StoreAttr`,
+//! Ops: `LoadGlobal`, `StoreGlobal`, `DeleteGlobal`, `LoadAttr`, `LoadAttrBorrow`
+//! (`passes::borrow`'s borrowed read of a slot or inline value, deopting on a miss), `LoadMethod`, `StoreAttr`,
 //! `StoreAttrFloat` (`passes::store_float`'s store of a double into a slot), `InitStore`
 //! (`passes::inline_init`'s store into a new instance), `DeleteAttr`, `LoadSuperAttr`, `LoadBuildClass`, `ImportName`, `ImportFrom`. They mirror
 //! CPython's LOAD_GLOBAL (and LOAD_GLOBAL_MODULE, _BUILTIN), STORE_GLOBAL, DELETE_GLOBAL,
@@ -16,7 +17,9 @@ use inkwell::AddressSpace;
 
 use super::{llvm, Lower, Pre};
 use crate::error::EmberError;
-use crate::hir::imms::{InitStoreImms, LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrFloatImms, StoreAttrImms};
+use crate::hir::imms::{
+    InitStoreImms, LoadAttrBorrowImms, LoadAttrImms, LoadGlobalImms, LoadMethodImms, StoreAttrFloatImms, StoreAttrImms,
+};
 use crate::hir::op::{AttrSpec, GlobalSpec, MethodSpec, StoreAttrSpec};
 use crate::hir::{FrameState, Instr, Op};
 use crate::ic::{EMBER_IC_EMPTY, EMBER_IC_WAYS};
@@ -120,6 +123,21 @@ impl<'ctx> Lower<'ctx, '_> {
                     AttrSpec::Module => self.call_ptr("ember_load_attr_module", &[base[0], base[1], base[2], a, b2])?,
                 };
                 self.check_null(r, fs)?;
+                self.def(ins.results[0], r);
+            }
+            Op::LoadAttrBorrow => {
+                // The attribute borrowed from its (borrowed) owner; where the interpreter's form
+                // would not read it, a deopt to the LOAD_ATTR with the owner pushed back.
+                let at = LoadAttrBorrowImms::of(ins).ok_or_else(unsupported)?;
+                if !matches!(at.spec, AttrSpec::Slot | AttrSpec::InstanceValue) {
+                    return Err(unsupported());
+                }
+                let (spec, index) = (self.i64c(at.spec as i64).into(), self.i64c(at.index).into());
+                let r = self.call_ptr("ember_peek_attr", &[self.val(arg(0))?.into(), spec, self.bound_imm(at.version)?.into(), index])?;
+                let ok = self.b.build_is_not_null(r, "peeked").map_err(llvm)?;
+                let mut at_load = fs.clone();
+                at_load.stack.push(arg(0));
+                self.guard(ok, &at_load)?;
                 self.def(ins.results[0], r);
             }
             Op::LoadMethod => {

@@ -112,14 +112,14 @@ fn machine_type(ctx: ContextRef<'_>, t: Type) -> inkwell::types::BasicTypeEnum<'
     }
 }
 
-/// The values of `f` that are borrowed references: results of `LoadFastBorrow` and of guards
-/// on borrowed values (`passes::borrow`).
+/// The values of `f` that are borrowed references: results of `LoadFastBorrow`,
+/// `LoadAttrBorrow` and of guards on borrowed values (`passes::borrow`).
 fn borrowed_values(f: &Function) -> std::collections::HashSet<Value> {
     let mut s = std::collections::HashSet::new();
     for b in &f.blocks {
         for ins in &b.instrs {
             match ins.op {
-                Op::LoadFastBorrow => {
+                Op::LoadFastBorrow | Op::LoadAttrBorrow => {
                     s.insert(ins.results[0]);
                 }
                 Op::GuardType if s.contains(&ins.args[0]) => {
@@ -823,8 +823,8 @@ fn family(op: Op) -> Option<Family> {
         | ToBool | CompareOp | IsOp | ContainsOp => Family::Operators,
         GuardType | GuardReleasable | RangeNonEmpty | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,
         FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall | IntConst => Family::Arith,
-        LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadMethod | StoreAttr | StoreAttrFloat | InitStore | DeleteAttr
-        | LoadSuperAttr | LoadBuildClass | ImportName | ImportFrom => Family::Attrs,
+        LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadAttrBorrow | LoadMethod | StoreAttr | StoreAttrFloat | InitStore
+        | DeleteAttr | LoadSuperAttr | LoadBuildClass | ImportName | ImportFrom => Family::Attrs,
         Call | CallTrivial | GuardCallee | AllocInstance | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction
         | SetFunctionAttribute | BeforeWith | BeforeAsyncWith => Family::Calls,
         BinarySubscr | StoreSubscr | StoreSubscrFloat | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList

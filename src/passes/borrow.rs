@@ -44,6 +44,7 @@ pub(crate) fn quiet(f: &Function, ins: &Instr) -> bool {
     match ins.op {
         Op::LoadFast
         | Op::LoadFastBorrow
+        | Op::LoadAttrBorrow
         | Op::LoadConst
         | Op::GuardType
         | Op::Unbox
@@ -71,7 +72,15 @@ fn quiet_between(f: &Function, instrs: &[Instr], from: usize, to: usize, local: 
         Op::StoreFast | Op::DeleteFast | Op::LoadFastAndClear => x.imms[0] == local,
         _ => false,
     };
-    instrs[from + 1..to].iter().enumerate().all(|(k, x)| dropped.contains(&(from + 1 + k)) || (quiet(f, x) && !rebinds(x)))
+    // A release of a value an earlier `UnboxNumber(s)` of the block read runs no code either:
+    // past that check the value is an exact float or a compact int.
+    let number = |k: usize, x: &Instr| {
+        x.op == Op::PopTop && instrs[..k].iter().any(|y| matches!(y.op, Op::UnboxNumber | Op::UnboxNumbers) && y.args.contains(&x.args[0]))
+    };
+    instrs[from + 1..to]
+        .iter()
+        .enumerate()
+        .all(|(k, x)| dropped.contains(&(from + 1 + k)) || ((quiet(f, x) || number(from + 1 + k, x)) && !rebinds(x)))
 }
 
 /// Runs the pass; returns the number of loads made borrowed.
@@ -149,6 +158,54 @@ pub fn run(f: &mut Function) -> usize {
             k += 1;
             !drop_at.contains(&(k - 1))
         });
+        n += borrow_attrs(f, bi, &count);
     }
     n
+}
+
+/// The attribute reads of block `bi` that become `LoadAttrBorrow`: a `LoadAttr` quickened to
+/// `LOAD_ATTR_SLOT` or `_INSTANCE_VALUE` whose owner is a borrowed local of the block and
+/// whose value is only read ([`reads`]) and released, with nothing between the read and the
+/// release that runs Python code or rebinds the owner's local. The owner's object then keeps
+/// its reference to the value throughout: only Python code (a store, a `__del__`) could drop
+/// it. Taken last to first, so that an earlier read's range may contain a later borrowed one
+/// (`self.x > other.x`). Returns the number made borrowed; their releases are removed.
+fn borrow_attrs(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) -> usize {
+    let mut n = 0;
+    let mut i = f.blocks[bi].instrs.len();
+    while i > 0 {
+        i -= 1;
+        let instrs = &f.blocks[bi].instrs;
+        let ins = &instrs[i];
+        if ins.op != Op::LoadAttr || !LoadAttrImms::of(ins).is_some_and(|a| matches!(a.spec, AttrSpec::Slot | AttrSpec::InstanceValue)) {
+            continue;
+        }
+        let (v, owner) = (ins.results[0], ins.args[0]);
+        let Some(local) = instrs[..i].iter().find(|x| x.op == Op::LoadFastBorrow && x.results[0] == owner).map(|x| x.imms[0]) else {
+            continue;
+        };
+        let g = match instrs.iter().skip(i + 1).position(|x| x.op == Op::GuardType && x.args[0] == v) {
+            Some(k) if count(v) == 1 => instrs[i + 1 + k].results[0],
+            _ => v,
+        };
+        let from = instrs.iter().position(|x| x.results.contains(&g)).unwrap_or(i);
+        let Some(pi) = instrs.iter().skip(from + 1).position(|x| x.op == Op::PopTop && x.args[0] == g).map(|k| k + from + 1) else {
+            continue;
+        };
+        let unboxes: usize = instrs[from + 1..pi].iter().filter(|x| reads(x, g)).map(|x| x.args.iter().filter(|a| **a == g).count()).sum();
+        if unboxes == 0 || count(g) != unboxes + 1 || !quiet_between(f, instrs, i, pi, local, &[]) {
+            continue;
+        }
+        let b = &mut f.blocks[bi];
+        b.instrs[i].op = Op::LoadAttrBorrow;
+        b.instrs[i].imms.truncate(4);
+        b.instrs.remove(pi);
+        n += 1;
+    }
+    n
+}
+
+/// True when `x` reads `g` as a number: unboxes it, or reads it as `UnboxNumber(s)` does.
+fn reads(x: &Instr, g: Value) -> bool {
+    matches!(x.op, Op::Unbox | Op::UnboxNumber | Op::UnboxNumbers) && x.args.contains(&g)
 }
