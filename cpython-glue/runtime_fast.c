@@ -853,16 +853,32 @@ ember_trivial_attr(PyObject *owner, i64 version, i64 index)
 }
 
 /* LoadAttrBorrow (passes/borrow.rs): the value a site quickened to LOAD_ATTR_SLOT (`spec`
- * EMBER_ATTR_SPEC_SLOT, `index` the slot's byte offset) or LOAD_ATTR_INSTANCE_VALUE (`index` the
- * inline-values index) reads, borrowed from `owner`, when the interpreter's form would read it
- * (Python/bytecodes.c: the type's version is `version`, the inline values are valid, the
- * attribute is set); NULL otherwise (no exception: compiled code deopts to the LOAD_ATTR).
+ * EMBER_ATTR_SPEC_SLOT, `index` the slot's byte offset), LOAD_ATTR_INSTANCE_VALUE (`index` the
+ * inline-values index) or LOAD_ATTR_WITH_HINT (`index` the dict hint, `name` the key) reads,
+ * borrowed from `owner`, when the interpreter's form would read it (Python/bytecodes.c: the
+ * type's version is `version`, the inline values are valid or the managed __dict__'s entry is
+ * `name`'s, the attribute is set); NULL otherwise (no exception: compiled code deopts to the
+ * LOAD_ATTR).
  * `spec` is a constant at each site, so the test folds. */
 EMBER_INLINE_HELPER PyObject *
-ember_peek_attr(PyObject *owner, i64 spec, i64 version, i64 index)
+ember_peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index)
 {
     if (spec == EMBER_ATTR_SPEC_SLOT) {
         return ember_type_version_ok(owner, version) ? *(PyObject **)((char *)owner + index) : NULL;
+    }
+    if (spec == EMBER_ATTR_SPEC_WITH_HINT) {
+        /* _CHECK_ATTR_WITH_HINT and _LOAD_ATTR_WITH_HINT: the managed __dict__'s entry `index`
+         * holds `name` (compared by identity, as the interpreter does). */
+        if (!ember_type_version_ok(owner, version) || !(Py_TYPE(owner)->tp_flags & Py_TPFLAGS_MANAGED_DICT))
+            return NULL;
+        PyDictObject *dict = _PyObject_GetManagedDict(owner);
+        if (dict == NULL || index < 0 || index >= dict->ma_keys->dk_nentries) return NULL;
+        if (DK_IS_UNICODE(dict->ma_keys)) {
+            PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys) + index;
+            return ep->me_key == name ? ep->me_value : NULL;
+        }
+        PyDictKeyEntry *ep = DK_ENTRIES(dict->ma_keys) + index;
+        return ep->me_key == name ? ep->me_value : NULL;
     }
     return profile_attr(owner, version, index);
 }

@@ -478,9 +478,11 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
                 else if (op == LOAD_ATTR_SLOT) { spec = EMBER_ATTR_SPEC_SLOT; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_MODULE) { spec = EMBER_ATTR_SPEC_MODULE; a = cache_u32(&cache[1]); c = cache[3].cache; }
                 else if (op == LOAD_ATTR_WITH_HINT) { spec = EMBER_ATTR_SPEC_WITH_HINT; a = cache_u32(&cache[1]); c = cache[3].cache; }
-                /* A slot or inline-value read whose compiled guard failed (a LoadAttrBorrow,
-                 * passes/borrow.rs) goes generic: the self-specialising cache, no deopt. */
-                if ((spec == EMBER_ATTR_SPEC_INSTANCE_VALUE || spec == EMBER_ATTR_SPEC_SLOT) && despecialised(co, i)) {
+                /* A slot, inline-value or dict-hint read whose compiled guard failed (a
+                 * LoadAttrBorrow, passes/borrow.rs) goes generic: the self-specialising cache,
+                 * no deopt. */
+                if ((spec == EMBER_ATTR_SPEC_INSTANCE_VALUE || spec == EMBER_ATTR_SPEC_SLOT ||
+                     spec == EMBER_ATTR_SPEC_WITH_HINT) && despecialised(co, i)) {
                     spec = EMBER_ATTR_SPEC_GENERIC;
                     a = c = 0;
                 }

@@ -105,15 +105,17 @@ views! {
         /// That `__init__` function's address (a bound value; 0: none).
         init: i64 = 9,
     }
-    /// `LoadAttrBorrow` (`passes::borrow`'s borrowed `LOAD_ATTR_SLOT` / `_INSTANCE_VALUE`).
+    /// `LoadAttrBorrow` (`passes::borrow`'s borrowed `LOAD_ATTR_SLOT` / `_INSTANCE_VALUE` /
+    /// `_WITH_HINT`).
     LoadAttrBorrowImms for LoadAttrBorrow {
         /// The name (constant-table index).
         name: i64 = 0,
-        /// The quickened form: [`AttrSpec::Slot`] or [`AttrSpec::InstanceValue`].
+        /// The quickened form: [`AttrSpec::Slot`], [`AttrSpec::InstanceValue`] or
+        /// [`AttrSpec::WithHint`].
         spec: AttrSpec = 1,
         /// The type version (a bound value).
         version: i64 = 2,
-        /// Slot offset in bytes, or inline-values index.
+        /// Slot offset in bytes, inline-values index or dict hint.
         index: i64 = 3,
     }
     /// `LoadAttr` (`LOAD_ATTR`, attribute form).

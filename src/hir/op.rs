@@ -390,15 +390,16 @@ pub enum Op {
     /// (monitoring switched on): the next instruction, with the call's result pushed.
     CallBreaker = 122,
     /// HIR only (made by `passes::borrow`): `v = LoadAttrBorrow<name, spec, version, index>
-    /// owner`, a `LoadAttr` quickened to `LOAD_ATTR_SLOT` or `LOAD_ATTR_INSTANCE_VALUE` whose
+    /// owner`, a `LoadAttr` quickened to `LOAD_ATTR_SLOT`, `_INSTANCE_VALUE` or `_WITH_HINT` whose
     /// result is only read (type-guarded, unboxed, read as a number) and released with nothing
     /// between that runs Python code: the attribute's value, borrowed from `owner` (no
     /// reference taken; `owner` is a borrowed local that stays bound, so the object keeps it).
-    /// Immediates as `LoadAttr`'s first four ([`AttrSpec::Slot`] or
-    /// [`AttrSpec::InstanceValue`], the type version, the byte offset or values index). Deopts,
-    /// with `owner` pushed back on the frame state's stack, where the interpreter's form would
-    /// (`DEOPT_IF` of `LOAD_ATTR_SLOT` / `_INSTANCE_VALUE` in Python/bytecodes.c: another type
-    /// version, invalid inline values, an unset attribute); the interpreter then runs the
+    /// Immediates as `LoadAttr`'s first four ([`AttrSpec::Slot`], [`AttrSpec::InstanceValue`] or
+    /// [`AttrSpec::WithHint`], the type version, the byte offset, values index or dict hint).
+    /// Deopts, with `owner` pushed back on the frame state's stack, where the interpreter's form
+    /// would (`DEOPT_IF` of `LOAD_ATTR_SLOT` / `_INSTANCE_VALUE` / `_WITH_HINT` in
+    /// Python/bytecodes.c: another type version, invalid inline values, no managed `__dict__`
+    /// or another key at the hint, an unset attribute); the interpreter then runs the
     /// `LOAD_ATTR`, and a site that keeps failing is serialised generic on recompilation.
     LoadAttrBorrow = 123,
 }

@@ -1,7 +1,7 @@
 //! Lowering of name lookups: globals, attributes, methods, `super()` attributes and imports.
 //!
 //! Ops: `LoadGlobal`, `StoreGlobal`, `DeleteGlobal`, `LoadAttr`, `LoadAttrBorrow`
-//! (`passes::borrow`'s borrowed read of a slot or inline value, deopting on a miss), `LoadMethod`, `StoreAttr`,
+//! (`passes::borrow`'s borrowed read of a slot, inline value or dict entry, deopting on a miss), `LoadMethod`, `StoreAttr`,
 //! `StoreAttrFloat` (`passes::store_float`'s store of a double into a slot), `InitStore`
 //! (`passes::inline_init`'s store into a new instance), `DeleteAttr`, `LoadSuperAttr`, `LoadBuildClass`, `ImportName`, `ImportFrom`. They mirror
 //! CPython's LOAD_GLOBAL (and LOAD_GLOBAL_MODULE, _BUILTIN), STORE_GLOBAL, DELETE_GLOBAL,
@@ -129,11 +129,12 @@ impl<'ctx> Lower<'ctx, '_> {
                 // The attribute borrowed from its (borrowed) owner; where the interpreter's form
                 // would not read it, a deopt to the LOAD_ATTR with the owner pushed back.
                 let at = LoadAttrBorrowImms::of(ins).ok_or_else(unsupported)?;
-                if !matches!(at.spec, AttrSpec::Slot | AttrSpec::InstanceValue) {
+                if !matches!(at.spec, AttrSpec::Slot | AttrSpec::InstanceValue | AttrSpec::WithHint) {
                     return Err(unsupported());
                 }
                 let (spec, index) = (self.i64c(at.spec as i64).into(), self.i64c(at.index).into());
-                let r = self.call_ptr("ember_peek_attr", &[self.val(arg(0))?.into(), spec, self.bound_imm(at.version)?.into(), index])?;
+                let (owner, name) = (self.val(arg(0))?.into(), self.konst(at.name)?.into());
+                let r = self.call_ptr("ember_peek_attr", &[owner, name, spec, self.bound_imm(at.version)?.into(), index])?;
                 let ok = self.b.build_is_not_null(r, "peeked").map_err(llvm)?;
                 let mut at_load = fs.clone();
                 at_load.stack.push(arg(0));

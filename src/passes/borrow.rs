@@ -164,7 +164,7 @@ pub fn run(f: &mut Function) -> usize {
 }
 
 /// The attribute reads of block `bi` that become `LoadAttrBorrow`: a `LoadAttr` quickened to
-/// `LOAD_ATTR_SLOT` or `_INSTANCE_VALUE` whose owner is a borrowed local of the block and
+/// `LOAD_ATTR_SLOT`, `_INSTANCE_VALUE` or `_WITH_HINT` whose owner is a borrowed local of the block and
 /// whose value is only read ([`reads`]) and released, with nothing between the read and the
 /// release that runs Python code or rebinds the owner's local. The owner's object then keeps
 /// its reference to the value throughout: only Python code (a store, a `__del__`) could drop
@@ -177,7 +177,8 @@ fn borrow_attrs(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) -> 
         i -= 1;
         let instrs = &f.blocks[bi].instrs;
         let ins = &instrs[i];
-        if ins.op != Op::LoadAttr || !LoadAttrImms::of(ins).is_some_and(|a| matches!(a.spec, AttrSpec::Slot | AttrSpec::InstanceValue)) {
+        let spec = |a: LoadAttrImms| matches!(a.spec, AttrSpec::Slot | AttrSpec::InstanceValue | AttrSpec::WithHint);
+        if ins.op != Op::LoadAttr || !LoadAttrImms::of(ins).is_some_and(spec) {
             continue;
         }
         let (v, owner) = (ins.results[0], ins.args[0]);

@@ -349,7 +349,8 @@ def test_borrowed_identity_tests_keep_reference_counts(ember_mod):
 # Borrowed attribute values (passes/borrow.rs, LoadAttrBorrow): a slot or inline-value read
 # that is only compared or unboxed takes no reference, and deopts to the LOAD_ATTR wherever the
 # interpreter's quickened form would not read it: another type version (a class changed, a
-# subclass), an attribute deleted, invalidated inline values. Slots (S) and inline values (V).
+# subclass), an attribute deleted, invalidated inline values, another key at the dict hint.
+# Slots (S), inline values (V) and an assigned __dict__ (H: LOAD_ATTR_WITH_HINT).
 ATTR_VALUE_SRC = """
 class S:
     __slots__ = ("x", "y")
@@ -361,6 +362,10 @@ class V:
     def __init__(self, x, y):
         self.x = x
         self.y = y
+
+class H:
+    def __init__(self, x, y):
+        self.__dict__ = {"x": x, "y": y}
 
 def f(ps):
     best = ps[0]
@@ -377,7 +382,7 @@ def _attr_points(cls, n=20):
     return [cls(0.5 * i, 1.0 + i) for i in range(n)]
 
 
-@pytest.mark.parametrize("cls", ["S", "V"])
+@pytest.mark.parametrize("cls", ["S", "V", "H"])
 def test_borrowed_attribute_values_deopt_where_the_interpreter_would(ember_mod, cls):
     fi, fc = both(ATTR_VALUE_SRC, warm=[(Make(lambda ns: _attr_points(ns[cls])),)] * 2, own_code=True)
     assert "LoadAttrBorrow" in ember_mod.dump(fc, "hir")
@@ -411,6 +416,12 @@ def test_borrowed_attribute_values_deopt_where_the_interpreter_would(ember_mod, 
                 setattr(ps[4], f"a{k}", k)
             return ps
         run_both(fi, fc, Make(many))
+    if cls == "H":
+        def reordered(ns):  # y before x in one instance's dict: another key at the hint
+            ps = _attr_points(ns[cls])
+            ps[4].__dict__ = {"y": 2.0, "x": 9.0}
+            return ps
+        run_both(fi, fc, Make(reordered))
     # The class itself changes: its version moves on, every read deopts until recompiled.
     ki.z = kc.z = 1
     for _ in range(3):
