@@ -182,8 +182,13 @@ fn borrow_attrs(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) -> 
             continue;
         }
         let (v, owner) = (ins.results[0], ins.args[0]);
-        let Some(local) = instrs[..i].iter().find(|x| x.op == Op::LoadFastBorrow && x.results[0] == owner).map(|x| x.imms[0]) else {
-            continue;
+        // The owner: a borrowed local, or (`self.x += d`) the copy, right before the read, of an
+        // owned local load whose other use is the owner of a store after the read's range.
+        let copied = copied_owner(instrs, i, count);
+        let local = match (instrs[..i].iter().find(|x| x.op == Op::LoadFastBorrow && x.results[0] == owner), copied) {
+            (Some(x), _) => x.imms[0],
+            (None, Some((wi, _))) => instrs[wi].imms[0],
+            _ => continue,
         };
         let g = match instrs.iter().skip(i + 1).position(|x| x.op == Op::GuardType && x.args[0] == v) {
             Some(k) if count(v) == 1 => instrs[i + 1 + k].results[0],
@@ -197,13 +202,44 @@ fn borrow_attrs(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) -> 
         if unboxes == 0 || count(g) != unboxes + 1 || !quiet_between(f, instrs, i, pi, local, &[]) {
             continue;
         }
+        // A copied owner: the local load is borrowed too when nothing from it to its store can
+        // run code or rebind the local (the copy and this read will not).
+        if let Some((wi, si)) = copied {
+            if pi > si || !quiet_between(f, instrs, wi, si, local, &[i - 1, i]) {
+                continue;
+            }
+        }
         let b = &mut f.blocks[bi];
         b.instrs[i].op = Op::LoadAttrBorrow;
         b.instrs[i].imms.truncate(4);
         b.instrs.remove(pi);
+        if let Some((wi, _)) = copied {
+            b.instrs[wi].op = Op::LoadFastBorrow;
+            b.instrs[i].args[0] = b.instrs[wi].results[0];
+            b.instrs.remove(i - 1);
+            i -= 1;
+        }
         n += 1;
     }
     n
+}
+
+/// For the `LoadAttr` at `i` whose owner is `Copy<1> w` right before it, `w` the result of a
+/// `LoadFast` of the block (an owned reference) with one other use, the owner of a `StoreAttr`
+/// or `StoreAttrFloat` after `i` (`self.x += d`): the indices of that load and that store.
+fn copied_owner(instrs: &[Instr], i: usize, count: &dyn Fn(Value) -> usize) -> Option<(usize, usize)> {
+    let c = instrs.get(i.checked_sub(1)?)?;
+    if c.op != Op::Copy || c.imms.first() != Some(&1) || c.results.first() != Some(&instrs[i].args[0]) || count(c.results[0]) != 1 {
+        return None;
+    }
+    let w = c.args[0];
+    let wi = instrs[..i - 1].iter().position(|x| x.op == Op::LoadFast && x.results[0] == w)?;
+    if count(w) != 2 {
+        return None;
+    }
+    let si = instrs.iter().skip(i + 1).position(|x| x.args.contains(&w)).map(|k| k + i + 1)?;
+    matches!(instrs[si].op, Op::StoreAttr | Op::StoreAttrFloat).then_some(())?;
+    (instrs[si].args[1] == w && instrs[si].args[0] != w).then_some((wi, si))
 }
 
 /// True when `x` reads `g` as a number: unboxes it, or reads it as `UnboxNumber(s)` does.

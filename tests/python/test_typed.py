@@ -445,6 +445,68 @@ def test_borrowed_attribute_values_keep_reference_counts(ember_mod):
     assert [sys.getrefcount(x) for x in xs] == counts
 
 
+# `p.x *= d` (LOAD_FAST, COPY 1, LOAD_ATTR, ..., STORE_ATTR): the local load and the read are
+# both borrowed (passes/borrow.rs), so the update takes no reference at all. Breakers: a zero
+# divisor (ZeroDivisionError from `1.0 / d`, with its traceback, mid-loop), an int attribute, a
+# subclass, a deleted attribute, and a `d` with __rmul__ / __rtruediv__ (generic path).
+AUG_ATTR_SRC = ATTR_VALUE_SRC + """
+class R:
+    def __rtruediv__(self, other):
+        return 1.5
+
+    def __rmul__(self, other):
+        return other
+
+def g(ps, ds):
+    for p in ps:
+        for d in ds:
+            p.x *= d
+            p.y = p.y + 1.0 / d
+    return [(p.x, p.y) for p in ps]
+"""
+
+
+@pytest.mark.parametrize("cls", ["S", "V", "H"])
+def test_borrowed_augmented_attribute_updates_match_the_interpreter(ember_mod, cls):
+    pts = Make(lambda ns: _attr_points(ns[cls], 6))
+    fi, fc = both(AUG_ATTR_SRC, "g", warm=[(pts, [2.0, 4.0])] * 2, own_code=True)
+    assert "LoadAttrBorrow" in ember_mod.dump(fc, "hir")
+    run_both(fi, fc, pts, [2.0, 0.5])
+    for ds in ([2.0, 0.0, 1.0], [2, 3], [2.0, Make(lambda ns: ns["R"]()), 1.0]):
+        run_both(fi, fc, pts, ds)
+
+    def sub(ns):
+        ps = _attr_points(ns[cls], 6)
+        ps[2] = type("Sub", (ns[cls],), {"__slots__": ()} if cls == "S" else {})(9.5, 2.0)
+        return ps
+
+    def deleted(ns):
+        ps = _attr_points(ns[cls], 6)
+        del ps[3].x
+        return ps
+
+    def int_x(ns):
+        ps = _attr_points(ns[cls], 6)
+        ps[1].x = 7
+        return ps
+
+    for make in (sub, deleted, int_x):
+        run_both(fi, fc, Make(make), [2.0, 4.0])
+
+
+def test_borrowed_augmented_attribute_updates_keep_reference_counts(ember_mod):
+    fi, fc = both(AUG_ATTR_SRC, "g", warm=[(Make(lambda ns: _attr_points(ns["V"], 6)), [2.0, 4.0])] * 2,
+                  own_code=True)
+    ps = _attr_points(fc.__globals__["V"], 6)
+    ds = [float(1000 + i) for i in range(3)]
+    counts = [sys.getrefcount(p) for p in ps] + [sys.getrefcount(d) for d in ds]
+    for _ in range(30):
+        fc(ps, ds)
+    with pytest.raises(ZeroDivisionError):
+        fc(ps, [2.0, 0.0])
+    assert [sys.getrefcount(p) for p in ps] + [sys.getrefcount(d) for d in ds] == counts
+
+
 # Borrowed subscript operands (BINARY_SUBSCR_LIST_INT / _TUPLE_INT on locals): the fast path
 # reads the element without references; every other case takes the generic path, including a
 # __getitem__ that drops the frame's reference to the container through f_locals.
