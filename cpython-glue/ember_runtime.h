@@ -827,9 +827,10 @@ PyObject *ember_trivial_attr(PyObject *owner, i64 version, i64 index);
 /* LoadAttrBorrow (passes/borrow.rs): the attribute a LOAD_ATTR_SLOT (`spec`
  * EMBER_ATTR_SPEC_SLOT, `index` a byte offset), LOAD_ATTR_INSTANCE_VALUE (`index` an
  * inline-values index) or LOAD_ATTR_WITH_HINT (`index` the dict hint) site reads for `name`,
- * borrowed from `owner`, when the interpreter's form would read it; NULL otherwise (no
+ * borrowed from `owner`, when the interpreter's form would read it, else as the site's cache
+ * `ic` answers it without running code (ember_inl_attr_miss); NULL when neither can (no
  * exception: compiled code deopts). In the helper bitcode. */
-PyObject *ember_peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index);
+PyObject *ember_peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index, EmberAttrIC *ic);
 
 /* An inlined callee body (TrivialBody::Inline, src/lower/inline.rs): a callee that only reads
  * attributes and globals, compares, tests truth and branches is evaluated in compiled code

@@ -857,11 +857,11 @@ ember_trivial_attr(PyObject *owner, i64 version, i64 index)
  * inline-values index) or LOAD_ATTR_WITH_HINT (`index` the dict hint, `name` the key) reads,
  * borrowed from `owner`, when the interpreter's form would read it (Python/bytecodes.c: the
  * type's version is `version`, the inline values are valid or the managed __dict__'s entry is
- * `name`'s, the attribute is set); NULL otherwise (no exception: compiled code deopts to the
- * LOAD_ATTR).
+ * `name`'s, the attribute is set); else what the site's own cache `ic` answers without running
+ * code (ember_inl_attr_miss: another class of a polymorphic site, a class whose version moved
+ * on); NULL when neither can (no exception: compiled code deopts to the LOAD_ATTR).
  * `spec` is a constant at each site, so the test folds. */
-EMBER_INLINE_HELPER PyObject *
-ember_peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index)
+static inline PyObject *peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index)
 {
     if (spec == EMBER_ATTR_SPEC_SLOT) {
         return ember_type_version_ok(owner, version) ? *(PyObject **)((char *)owner + index) : NULL;
@@ -881,6 +881,14 @@ ember_peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 inde
         return ep->me_key == name ? ep->me_value : NULL;
     }
     return profile_attr(owner, version, index);
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index, EmberAttrIC *ic)
+{
+    PyObject *attr = peek_attr(owner, name, spec, version, index);
+    if (EMBER_LIKELY(attr != NULL)) return attr;
+    return ember_inl_attr_miss(owner, name, ic);
 }
 
 /* The hits load_attr_ic_hit does not inline: entry 0 in its other forms, the other entries in

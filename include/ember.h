@@ -1066,16 +1066,19 @@ enum EmberOp
   EMBER_OP_CALL_BREAKER = 122,
   /**
    * HIR only (made by `passes::borrow`): `v = LoadAttrBorrow<name, spec, version, index>
-   * owner`, a `LoadAttr` quickened to `LOAD_ATTR_SLOT` or `LOAD_ATTR_INSTANCE_VALUE` whose
+   * owner`, a `LoadAttr` quickened to `LOAD_ATTR_SLOT`, `_INSTANCE_VALUE` or `_WITH_HINT` whose
    * result is only read (type-guarded, unboxed, read as a number) and released with nothing
    * between that runs Python code: the attribute's value, borrowed from `owner` (no
    * reference taken; `owner` is a borrowed local that stays bound, so the object keeps it).
-   * Immediates as `LoadAttr`'s first four ([`AttrSpec::Slot`] or
-   * [`AttrSpec::InstanceValue`], the type version, the byte offset or values index). Deopts,
-   * with `owner` pushed back on the frame state's stack, where the interpreter's form would
-   * (`DEOPT_IF` of `LOAD_ATTR_SLOT` / `_INSTANCE_VALUE` in Python/bytecodes.c: another type
-   * version, invalid inline values, an unset attribute); the interpreter then runs the
-   * `LOAD_ATTR`, and a site that keeps failing is serialised generic on recompilation.
+   * Immediates as `LoadAttr`'s first four ([`AttrSpec::Slot`], [`AttrSpec::InstanceValue`] or
+   * [`AttrSpec::WithHint`], the type version, the byte offset, values index or dict hint).
+   * Where the interpreter's form would not read it (`DEOPT_IF` of `LOAD_ATTR_SLOT` /
+   * `_INSTANCE_VALUE` / `_WITH_HINT` in Python/bytecodes.c: another type version, invalid
+   * inline values, no managed `__dict__` or another key at the hint, an unset attribute),
+   * the site's own attribute cache answers if it can without running code (another class
+   * of a polymorphic site); else it deopts, with `owner` pushed back on the frame state's
+   * stack. The interpreter then runs the `LOAD_ATTR`, and a site that failed is serialised
+   * generic on recompilation.
    */
   EMBER_OP_LOAD_ATTR_BORROW = 123,
 };

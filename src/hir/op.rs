@@ -396,11 +396,13 @@ pub enum Op {
     /// reference taken; `owner` is a borrowed local that stays bound, so the object keeps it).
     /// Immediates as `LoadAttr`'s first four ([`AttrSpec::Slot`], [`AttrSpec::InstanceValue`] or
     /// [`AttrSpec::WithHint`], the type version, the byte offset, values index or dict hint).
-    /// Deopts, with `owner` pushed back on the frame state's stack, where the interpreter's form
-    /// would (`DEOPT_IF` of `LOAD_ATTR_SLOT` / `_INSTANCE_VALUE` / `_WITH_HINT` in
-    /// Python/bytecodes.c: another type version, invalid inline values, no managed `__dict__`
-    /// or another key at the hint, an unset attribute); the interpreter then runs the
-    /// `LOAD_ATTR`, and a site that keeps failing is serialised generic on recompilation.
+    /// Where the interpreter's form would not read it (`DEOPT_IF` of `LOAD_ATTR_SLOT` /
+    /// `_INSTANCE_VALUE` / `_WITH_HINT` in Python/bytecodes.c: another type version, invalid
+    /// inline values, no managed `__dict__` or another key at the hint, an unset attribute),
+    /// the site's own attribute cache answers if it can without running code (another class
+    /// of a polymorphic site); else it deopts, with `owner` pushed back on the frame state's
+    /// stack. The interpreter then runs the `LOAD_ATTR`, and a site that failed is serialised
+    /// generic on recompilation.
     LoadAttrBorrow = 123,
 }
 

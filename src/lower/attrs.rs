@@ -126,15 +126,17 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.def(ins.results[0], r);
             }
             Op::LoadAttrBorrow => {
-                // The attribute borrowed from its (borrowed) owner; where the interpreter's form
-                // would not read it, a deopt to the LOAD_ATTR with the owner pushed back.
+                // The attribute borrowed from its (borrowed) owner; where neither the
+                // interpreter's form nor the site's cache can read it, a deopt to the LOAD_ATTR
+                // with the owner pushed back.
                 let at = LoadAttrBorrowImms::of(ins).ok_or_else(unsupported)?;
                 if !matches!(at.spec, AttrSpec::Slot | AttrSpec::InstanceValue | AttrSpec::WithHint) {
                     return Err(unsupported());
                 }
                 let (spec, index) = (self.i64c(at.spec as i64).into(), self.i64c(at.index).into());
                 let (owner, name) = (self.val(arg(0))?.into(), self.konst(at.name)?.into());
-                let r = self.call_ptr("ember_peek_attr", &[owner, name, spec, self.bound_imm(at.version)?.into(), index])?;
+                let ic = self.attr_ic().into();
+                let r = self.call_ptr("ember_peek_attr", &[owner, name, spec, self.bound_imm(at.version)?.into(), index, ic])?;
                 let ok = self.b.build_is_not_null(r, "peeked").map_err(llvm)?;
                 let mut at_load = fs.clone();
                 at_load.stack.push(arg(0));

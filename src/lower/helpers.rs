@@ -157,7 +157,7 @@ helpers! {
     ember_alloc_instance(P, P, P, P, I) -> Ptr;
     ember_init_store(P, I, P, I) -> Void;
     ember_trivial_attr(P, I, I) -> Ptr;
-    ember_peek_attr(P, P, I, I, I) -> Ptr;
+    ember_peek_attr(P, P, I, I, I, P) -> Ptr;
     ember_inl_attr(P, P, P) -> Ptr;
     ember_inl_attr_miss(P, P, P) -> Ptr;
     ember_inl_global(P, P, I, I, I) -> Ptr;
