@@ -686,14 +686,18 @@ ember_type_version_ok(PyObject *owner, i64 type_version)
     return type_version != 0 && (i64)Py_TYPE(owner)->tp_version_tag == type_version;
 }
 
-/* LOAD_ATTR_SLOT: type version, PyObject* at byte `offset` in the object (NULL -> generic). */
+/* LOAD_ATTR_SLOT's read: the PyObject* at byte `offset` in the object when its type has
+ * `type_version` (borrowed; NULL when unset or another type). */
+static inline PyObject *slot_value(PyObject *owner, i64 type_version, i64 offset)
+{
+    return EMBER_LIKELY(ember_type_version_ok(owner, type_version)) ? *(PyObject **)((char *)owner + offset) : NULL;
+}
+
+/* LOAD_ATTR_SLOT: slot_value as a new reference (NULL -> generic). */
 static inline PyObject *load_attr_slot_hit(PyObject *owner, i64 type_version, i64 offset)
 {
-    if (EMBER_LIKELY(ember_type_version_ok(owner, type_version))) {
-        PyObject *attr = *(PyObject **)((char *)owner + offset);
-        if (EMBER_LIKELY(attr != NULL)) return Py_NewRef(attr);
-    }
-    return NULL;
+    PyObject *attr = slot_value(owner, type_version, offset);
+    return EMBER_LIKELY(attr != NULL) ? Py_NewRef(attr) : NULL;
 }
 
 PyObject *
@@ -863,22 +867,15 @@ ember_trivial_attr(PyObject *owner, i64 version, i64 index)
  * `spec` is a constant at each site, so the test folds. */
 static inline PyObject *peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index)
 {
-    if (spec == EMBER_ATTR_SPEC_SLOT) {
-        return ember_type_version_ok(owner, version) ? *(PyObject **)((char *)owner + index) : NULL;
-    }
+    if (spec == EMBER_ATTR_SPEC_SLOT) return slot_value(owner, version, index);
     if (spec == EMBER_ATTR_SPEC_WITH_HINT) {
         /* _CHECK_ATTR_WITH_HINT and _LOAD_ATTR_WITH_HINT: the managed __dict__'s entry `index`
          * holds `name` (compared by identity, as the interpreter does). */
         if (!ember_type_version_ok(owner, version) || !(Py_TYPE(owner)->tp_flags & Py_TPFLAGS_MANAGED_DICT))
             return NULL;
-        PyDictObject *dict = _PyObject_GetManagedDict(owner);
-        if (dict == NULL || index < 0 || index >= dict->ma_keys->dk_nentries) return NULL;
-        if (DK_IS_UNICODE(dict->ma_keys)) {
-            PyDictUnicodeEntry *ep = DK_UNICODE_ENTRIES(dict->ma_keys) + index;
-            return ep->me_key == name ? ep->me_value : NULL;
-        }
-        PyDictKeyEntry *ep = DK_ENTRIES(dict->ma_keys) + index;
-        return ep->me_key == name ? ep->me_value : NULL;
+        PyDictObject *dict;
+        PyObject **slot = ember_ic_hint_slot(owner, name, index, &dict);
+        return slot != NULL ? *slot : NULL;
     }
     return profile_attr(owner, version, index);
 }

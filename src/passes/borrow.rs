@@ -98,26 +98,10 @@ pub fn run(f: &mut Function) -> usize {
             if ins.op != Op::LoadFast {
                 continue;
             }
-            let (v, local) = (ins.results[0], ins.imms[0]);
-            // Either the only use is a guard in this block, whose uses are unboxing and one
-            // release; or the uses are number reads (UnboxNumber, UnboxNumbers) and one release.
-            let reads = |x: &Instr, g: Value| match x.op {
-                Op::Unbox | Op::UnboxNumber | Op::UnboxNumbers => x.args.contains(&g),
-                _ => false,
-            };
-            let g = match instrs.iter().skip(i + 1).position(|x| x.op == Op::GuardType && x.args[0] == v) {
-                Some(k) if count(v) == 1 => instrs[i + 1 + k].results[0],
-                _ => v,
-            };
-            let from = instrs.iter().position(|x| x.results.contains(&g)).unwrap_or(i);
-            let Some(pi) = instrs.iter().skip(from + 1).position(|x| x.op == Op::PopTop && x.args[0] == g).map(|k| k + from + 1) else {
+            let local = ins.imms[0];
+            let Some(pi) = read_then_released(instrs, i, &count) else {
                 continue;
             };
-            let unboxes: usize =
-                instrs[from + 1..pi].iter().filter(|x| reads(x, g)).map(|x| x.args.iter().filter(|a| **a == g).count()).sum();
-            if unboxes == 0 || count(g) != unboxes + 1 {
-                continue;
-            }
             if quiet_between(f, instrs, i, pi, local, &drop_at) {
                 borrow_at.push(i);
                 drop_at.push(pi);
@@ -165,7 +149,7 @@ pub fn run(f: &mut Function) -> usize {
 
 /// The attribute reads of block `bi` that become `LoadAttrBorrow`: a `LoadAttr` quickened to
 /// `LOAD_ATTR_SLOT`, `_INSTANCE_VALUE` or `_WITH_HINT` whose owner is a borrowed local of the block and
-/// whose value is only read ([`reads`]) and released, with nothing between the read and the
+/// whose value is only read ([`read_then_released`]) and released, with nothing between the read and the
 /// release that runs Python code or rebinds the owner's local. The owner's object then keeps
 /// its reference to the value throughout: only Python code (a store, a `__del__`) could drop
 /// it. Taken last to first, so that an earlier read's range may contain a later borrowed one
@@ -181,7 +165,7 @@ fn borrow_attrs(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) -> 
         if ins.op != Op::LoadAttr || !LoadAttrImms::of(ins).is_some_and(spec) {
             continue;
         }
-        let (v, owner) = (ins.results[0], ins.args[0]);
+        let owner = ins.args[0];
         // The owner: a borrowed local, or (`self.x += d`) the copy, right before the read, of an
         // owned local load whose other use is the owner of a store after the read's range.
         let copied = copied_owner(instrs, i, count);
@@ -190,16 +174,10 @@ fn borrow_attrs(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) -> 
             (None, Some((wi, _))) => instrs[wi].imms[0],
             _ => continue,
         };
-        let g = match instrs.iter().skip(i + 1).position(|x| x.op == Op::GuardType && x.args[0] == v) {
-            Some(k) if count(v) == 1 => instrs[i + 1 + k].results[0],
-            _ => v,
-        };
-        let from = instrs.iter().position(|x| x.results.contains(&g)).unwrap_or(i);
-        let Some(pi) = instrs.iter().skip(from + 1).position(|x| x.op == Op::PopTop && x.args[0] == g).map(|k| k + from + 1) else {
+        let Some(pi) = read_then_released(instrs, i, count) else {
             continue;
         };
-        let unboxes: usize = instrs[from + 1..pi].iter().filter(|x| reads(x, g)).map(|x| x.args.iter().filter(|a| **a == g).count()).sum();
-        if unboxes == 0 || count(g) != unboxes + 1 || !quiet_between(f, instrs, i, pi, local, &[]) {
+        if !quiet_between(f, instrs, i, pi, local, &[]) {
             continue;
         }
         // A copied owner: the local load is borrowed too when nothing from it to its store can
@@ -242,7 +220,18 @@ fn copied_owner(instrs: &[Instr], i: usize, count: &dyn Fn(Value) -> usize) -> O
     (instrs[si].args[1] == w && instrs[si].args[0] != w).then_some((wi, si))
 }
 
-/// True when `x` reads `g` as a number: unboxes it, or reads it as `UnboxNumber(s)` does.
-fn reads(x: &Instr, g: Value) -> bool {
-    matches!(x.op, Op::Unbox | Op::UnboxNumber | Op::UnboxNumbers) && x.args.contains(&g)
+/// When the value `instrs[i]` defines is only read and then released in the block (either its
+/// only use is a `GuardType` whose result is unboxed and released once, or its uses are number
+/// reads, `UnboxNumber` / `UnboxNumbers`, and one release), the index of that release.
+fn read_then_released(instrs: &[Instr], i: usize, count: &dyn Fn(Value) -> usize) -> Option<usize> {
+    let v = instrs[i].results[0];
+    let g = match instrs.iter().skip(i + 1).position(|x| x.op == Op::GuardType && x.args[0] == v) {
+        Some(k) if count(v) == 1 => instrs[i + 1 + k].results[0],
+        _ => v,
+    };
+    let from = instrs.iter().position(|x| x.results.contains(&g)).unwrap_or(i);
+    let pi = instrs.iter().skip(from + 1).position(|x| x.op == Op::PopTop && x.args[0] == g)? + from + 1;
+    let reads = |x: &&Instr| matches!(x.op, Op::Unbox | Op::UnboxNumber | Op::UnboxNumbers) && x.args.contains(&g);
+    let unboxes: usize = instrs[from + 1..pi].iter().filter(reads).map(|x| x.args.iter().filter(|a| **a == g).count()).sum();
+    (unboxes > 0 && count(g) == unboxes + 1).then_some(pi)
 }
