@@ -77,6 +77,16 @@ ember_rc_incref(PyObject *op)
     op->ob_refcnt = (Py_ssize_t)lo + 1;
 }
 
+/* Py_NewRef(op) as ember_rc_incref writes it: for the callables that global and method loads
+ * give compiled code, which a compiled callee's return releases with the header's 64-bit
+ * Py_DECREF (frame_fast.c leave, f_funcobj). */
+static inline Py_ALWAYS_INLINE PyObject *
+ember_rc_newref(PyObject *op)
+{
+    ember_rc_incref(op);
+    return op;
+}
+
 /* Py_DECREF(op), reading the count's low half: while the count stays above 1 it writes the
  * decremented low half; the release that may free the object takes the header's Py_DECREF. */
 static inline Py_ALWAYS_INLINE void
@@ -127,6 +137,7 @@ ember_rc_release_keeps(PyObject *op)
 
 #else
 static inline void ember_rc_incref(PyObject *op) { Py_INCREF(op); }
+static inline PyObject *ember_rc_newref(PyObject *op) { return Py_NewRef(op); }
 static inline void ember_rc_decref(PyObject *op) { Py_DECREF(op); }
 static inline void ember_rc_xdecref(PyObject *op) { Py_XDECREF(op); }
 static inline int ember_rc_is_one(PyObject *op) { return Py_REFCNT(op) == 1; }

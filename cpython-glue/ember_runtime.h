@@ -906,7 +906,11 @@ ember_push_stolen(PyThreadState *ts, PyFunctionObject *func, PyObject *const *ar
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)ts->datastack_top;
     ts->datastack_top += code->co_framesize;
     f->f_funcobj = (PyObject *)func;
-    f->f_executable = Py_NewRef(code);
+    /* Written as a 64-bit count (ember_rc_incref): the return's Py_DECREF of f_executable
+     * (frame_fast.c leave) reads the whole count a few dozen instructions later, which a 32-bit
+     * Py_INCREF store cannot forward to (ember_refcount.h). */
+    ember_rc_incref((PyObject *)code);
+    f->f_executable = (PyObject *)code;
     f->f_builtins = func->func_builtins;
     f->f_globals = func->func_globals;
     f->f_locals = NULL;

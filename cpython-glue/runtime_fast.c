@@ -652,7 +652,7 @@ ember_load_global_module(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *na
                      (i64)g->ma_keys->dk_version == keys_version)) {
         PyObject *res = DK_UNICODE_ENTRIES(g->ma_keys)[index].me_value;
         if (EMBER_LIKELY(res != NULL)) {
-            return Py_NewRef(res);
+            return ember_rc_newref(res);
         }
     }
     return ember_load_global(ts, f, name);
@@ -670,7 +670,7 @@ ember_load_global_builtin(PyThreadState *ts, _PyInterpreterFrame *f, PyObject *n
                      PyDict_CheckExact(b) && (i64)b->ma_keys->dk_version == builtins_version)) {
         PyObject *res = DK_UNICODE_ENTRIES(b->ma_keys)[index].me_value;
         if (EMBER_LIKELY(res != NULL)) {
-            return Py_NewRef(res);
+            return ember_rc_newref(res);
         }
     }
     return ember_load_global(ts, f, name);
@@ -1193,7 +1193,7 @@ ember_load_method_ic(PyThreadState *ts, PyObject *owner, PyObject *name, EmberAt
         PyObject *meth = ember_ic_method_inline(&ic->e[i], tp, owner);
         if (EMBER_LIKELY(meth != NULL)) {
             *self_out = owner;
-            return Py_NewRef(meth);
+            return ember_rc_newref(meth);
         }
     }
     return ember_load_method_ic_miss(ts, owner, name, ic, self_out);
@@ -1214,7 +1214,7 @@ static inline PyObject *method_or_cache(PyThreadState *ts, PyObject *owner, PyOb
 {
     if (EMBER_LIKELY(hit && descr != NULL)) {
         *self_out = owner;
-        return Py_NewRef(descr);
+        return ember_rc_newref(descr);
     }
     return ember_load_method_ic(ts, owner, name, ic, self_out);
 }

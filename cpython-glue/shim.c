@@ -2534,8 +2534,11 @@ PyObject *ember_vectorcall(PyObject *callable, PyObject *const *args, size_t nar
      * _PyEvalFramePushAndInit below). */
     if (kwnames == NULL && nargs == co->co_argcount && ember_simple_call(func, co, nargs) &&
         _PyThreadState_HasStackSpace(ts, co->co_framesize)) {
-        f = _PyFrame_PushUnchecked(ts, (PyFunctionObject *)Py_NewRef(func), (int)nargs);
-        for (Py_ssize_t i = 0; i < nargs; i++) f->localsplus[i] = Py_NewRef(args[i]);
+        /* ember_push_stolen (_PyFrame_PushUnchecked's work) with the references written as 64-bit
+         * counts (ember_rc_incref), as the compiled return's releases read them (ember_refcount.h). */
+        ember_rc_incref(callable);
+        for (Py_ssize_t i = 0; i < nargs; i++) ember_rc_incref(args[i]);
+        f = ember_push_stolen(ts, func, args, nargs);
     } else {
         Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
         Py_INCREF(func);
