@@ -172,16 +172,51 @@ PyObject *ember_binary_slice(PyObject *container, PyObject *start, PyObject *sto
     return res;
 }
 
+/* Items STORE_SLICE moves rather than copies (move_slice_items), on the C stack. */
+#define EMBER_SLICE_MOVE_ITEMS 16
+
+/* container[lo:hi] = v for an exact list `v` that only the caller references (a temporary, as
+ * fannkuch's `perm[:k + 1] = perm[k::-1]` makes) and exactly as many items as the slice
+ * replaces (1 to EMBER_SLICE_MOVE_ITEMS, after clamping): v's items move into `container`
+ * instead of being copied with a new reference each and released again with v (list_ass_slice,
+ * Objects/listobject.c, then v's list_dealloc). The items replaced are released last to first,
+ * as list_ass_slice releases them, with v already empty. The end state is the interpreter's:
+ * the same items at the same places, the same counts. 1 when done (the caller still releases
+ * v, now empty), 0 with nothing done. */
+static inline int move_slice_items(PyObject *v, PyObject *container, Py_ssize_t lo, Py_ssize_t hi)
+{
+    clamp_slice(Py_SIZE(container), &lo, &hi);
+    Py_ssize_t n = Py_SIZE(v);
+    if (n != hi - lo || n <= 0 || n > EMBER_SLICE_MOVE_ITEMS) return 0;
+    PyObject **dst = ((PyListObject *)container)->ob_item + lo, **src = ((PyListObject *)v)->ob_item;
+    PyObject *old[EMBER_SLICE_MOVE_ITEMS];
+    for (Py_ssize_t k = 0; k < n; k++) {
+        old[k] = dst[k];
+        dst[k] = src[k];
+    }
+    Py_SET_SIZE(v, 0);
+    for (Py_ssize_t k = n - 1; k >= 0; k--) Py_XDECREF(old[k]);
+    return 1;
+}
+
 /* STORE_SLICE: container[start:stop] = v. An exact list with simple bounds is assigned as
  * list_ass_subscript's step-1 path does it (Objects/listobject.c), in its order: `v` made a
  * sequence first (a copy when it is the list itself, else PySequence_Fast with its
  * "must assign iterable to extended slice" error; iterating `v` may run code that resizes
  * the list), then the indices adjusted to the list's size at that point, then list_ass_slice
- * (through PyList_SetSlice). */
+ * (through PyList_SetSlice). A temporary list of the slice's length moves its items in
+ * (move_slice_items). */
 int ember_store_slice(PyObject *v, PyObject *container, PyObject *start, PyObject *stop)
 {
     Py_ssize_t lo, hi;
     if (Py_TYPE(container) == &PyList_Type && simple_slice(start, stop, &lo, &hi)) {
+        if (PyList_CheckExact(v) && v != container && Py_REFCNT(v) == 1 && move_slice_items(v, container, lo, hi)) {
+            Py_DECREF(start);
+            Py_DECREF(stop);
+            Py_DECREF(v);
+            Py_DECREF(container);
+            return 0;
+        }
         PyObject *seq = v == container ? PyList_GetSlice(v, 0, Py_SIZE(v))
                                        : PySequence_Fast(v, "must assign iterable to extended slice");
         int err = -1;

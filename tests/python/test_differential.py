@@ -1312,6 +1312,52 @@ def f(xs, i, j, v):
       ([1, 2, 3], 0, 2, 5), ([1, 2], 0, "x", []), ([1, 2, 3], True, False, [0]),
       ([1, 2, 3], 2 ** 70, -(2 ** 70), "ab"), ([1, 2, 3], mk("Idx"), None, [6]),
       (mk("L", [1, 2, 3]), 0, 2, [4]), ([], 0, 0, range(3)), ([0] * 6, 1, 4, iter([1]))]),
+    # A temporary list as long as the slice it replaces moves its items in (runtime_more.c
+    # move_slice_items): fannkuch's reversal, a comprehension, clamped and negative bounds; and
+    # the cases that copy instead (another length, more than 16 items, an empty list). The items
+    # replaced die last to first, each __del__ seeing the list already assigned.
+    Case("slice_move_items", """
+log = []
+
+class D:
+    def __init__(self, name, watch):
+        self.name = name
+        self.watch = watch
+    def __del__(self):
+        log.append((self.name, list(self.watch)))
+
+def flips(perm):
+    n = 0
+    k = perm[0]
+    while k:
+        perm[:k + 1] = perm[k::-1]
+        n += 1
+        k = perm[0]
+    return n
+
+def f(n, lo, hi):
+    del log[:]
+    out = []
+    perm = [3, 1, 4, 0, 2]
+    out.append((flips(perm), perm))
+    xs = list(range(n))
+    xs[lo:hi] = [x * 10 for x in xs[lo:hi]]
+    out.append(list(xs))
+    xs[lo:hi] = [7] * 3
+    out.append(list(xs))
+    ys = [0] * 20
+    ys[0:17] = list(range(17))
+    ys[2:18] = list(range(16))
+    out.append(ys)
+    zs = []
+    zs[0:0] = []
+    out.append(zs)
+    ws = [None, None, None]
+    ws[:] = [D("a", ws), D("b", ws), D("c", ws)]
+    ws[0:3] = [1, 2, 3]
+    out.append((ws, list(log)))
+    return out
+""", [(5, 1, 3), (5, -3, -1), (5, 3, 100), (0, 0, 0), (6, -100, 2), (4, 2, 1)]),
     # `x[a:b:c]` (BUILD_SLICE 3 then BINARY_SUBSCR) is one SubscrSlice (passes::slice_subscr):
     # exact lists and tuples with None or small-int parts are sliced without a slice object;
     # a zero step, bools, big ints, __index__ objects, strings and subclasses take the generic

@@ -113,6 +113,14 @@ def slices(l, t, o):
     del l[1:3]
     return a[1], b[0], c[0], d[-1]
 
+def slice_move(l, o):
+    l[0:2] = l[1::-1]
+    l[0:2] = [l[1], l[0]]
+    x = l[2]
+    l[2:3] = [o]
+    l[2:3] = [x]
+    return l[0]
+
 def slice_step_error(l, o):
     return l[::0]
 
@@ -241,6 +249,7 @@ SUCCESS = [
     ("store_global", lambda ns: (object(),)),
     ("unpack", lambda ns: ((object(), object()),)),
     ("slices", lambda ns: ([object(), object(), object()], (object(), object()), object())),
+    ("slice_move", lambda ns: ([object(), object(), object()], object())),
     ("catch_inside", lambda ns: ({}, object())),
     ("catch_with_stack", lambda ns: (object(), object(), 1)),
     ("catch_in_loop", lambda ns: ([1, 2, 0, 4], 1.5)),
