@@ -449,7 +449,10 @@ def test_time_in_compiled_callees_run_inline_is_charged_to_their_interpreted_cal
     caller's (its backward jump). Without the charge the caller's compile was queued after about
     90 samples (measured, with the charge switched off); with it after about 17."""
     filler = "\n".join(f"                if flag == {k}:\n                    t += {k} * i - flag" for k in range(10))
-    proc = ok(run_script(tmp_path, f"""
+    # Up to three processes: the count is 17-18 samples in almost every run, but once in a CI run
+    # on a loaded machine it read 67 (2026-12-07); without the charge every run reads about 90.
+    for _ in range(3):
+        proc = ok(run_script(tmp_path, f"""
         import ember, time
         def inner(x):
             return x * 3 + 1
@@ -474,7 +477,9 @@ def test_time_in_compiled_callees_run_inline_is_charged_to_their_interpreted_cal
         ember.wait_for_compiles()
         print(ember.is_compiled(leaf), ember.is_compiled(inner), ember.is_compiled(caller), used < 50,
               caller(2_000, -1) == expected, caller(10, 3) == sum(33 * i + 142 for i in range(10)), used)
-    """, module_ember=True, env=cost_env()))
+        """, module_ember=True, env=cost_env()))
+        if proc.stdout.split()[:6] == ["True"] * 6:
+            break
     assert proc.stdout.split()[:6] == ["True"] * 6, proc.stdout + proc.stderr
 
 
