@@ -4,7 +4,8 @@ Usage: ``.venv/bin/python bench/shares.py [-b float,nbody] [--reps 3] [--runs 20
 
 For each benchmark and repetition it runs ``bench/inprocess.py BENCH`` twice, interleaved:
 under the interpreter (``EMBER_DISABLE=1``) and under Ember at its defaults (``python -m
-ember``, with ``EMBER_PERF=jitdump`` so that compiled functions have names). Each runs inside
+ember``, with ``EMBER_PERF=jitdump`` so that compiled functions have names): ``bench/run.py``'s
+``nojit`` and ``ember`` configurations, from its whitelisted environment. Each runs inside
 ``perf record -e cpu-clock``, enabled only around the timed calls (``inprocess.py
 --perf-ctl``, after at least ``WARMUP_SECONDS`` of warm-up), so start-up, warm-up and compilation
 are not in the profile. Samples of
@@ -40,6 +41,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ember_bench.configs import base_environ, cpython_config
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -123,16 +126,14 @@ def profile(bench: str, ember: bool, runs: int, warmups: int, work: Path) -> dic
         if fifo.exists():
             fifo.unlink()
         os.mkfifo(fifo)
-    python = str(ROOT / ".venv" / "bin" / "python")
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    env["PYTHONHASHSEED"] = "0"
-    cmd = [python] + (["-m", "ember"] if ember else []) + [str(INPROCESS), bench, "--runs", str(runs),
-                                                             "--warmups", str(warmups), "--warmup-seconds", str(WARMUP_SECONDS),
-                                                             "--perf-ctl", f"{ctl},{ack}"]
+    # The harness's own configurations of the two modes (their argv and EMBER_* variables) and
+    # its whitelisted environment.
+    config = cpython_config("ember" if ember else "nojit", str(ROOT / ".venv" / "bin" / "python"), 0)
+    env = {**base_environ(), **config.env}
     if ember:
         env["EMBER_PERF"] = "jitdump"
-    else:
-        env["EMBER_DISABLE"] = "1"
+    cmd = config.argv + [str(INPROCESS), bench, "--runs", str(runs), "--warmups", str(warmups),
+                         "--warmup-seconds", str(WARMUP_SECONDS), "--perf-ctl", f"{ctl},{ack}"]
     rec = ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(FREQ), "-k", "1", "-D", "-1",
            "--control", f"fifo:{ctl},{ack}", "-o", str(data), "--"] + cmd
     run = subprocess.run(rec, env=env, cwd=work, capture_output=True, text=True)
