@@ -210,7 +210,7 @@ int ember_store_slice(PyObject *v, PyObject *container, PyObject *start, PyObjec
 {
     Py_ssize_t lo, hi;
     if (Py_TYPE(container) == &PyList_Type && simple_slice(start, stop, &lo, &hi)) {
-        if (PyList_CheckExact(v) && v != container && Py_REFCNT(v) == 1 && move_slice_items(v, container, lo, hi)) {
+        if (PyList_CheckExact(v) && v != container && ember_rc_is_one(v) && move_slice_items(v, container, lo, hi)) {
             Py_DECREF(start);
             Py_DECREF(stop);
             Py_DECREF(v);
