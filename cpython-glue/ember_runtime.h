@@ -795,6 +795,12 @@ int ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code
  * raised from the callee's first line (its traceback entry added), which compiled code raises
  * at the call. */
 int ember_rt_inline_pending(PyThreadState *ts, PyObject *callable, PyObject *const *args, i64 nargs);
+/* GuardMethodCallee (src/hir/op.rs, passes::inline_method): what ember_inline_callee_ok answers
+ * (0, 1 or 2) for a method's body inlined into the caller running `frame`, when `self_or_null`
+ * (the LoadMethod's second value) is not NULL and `callable` is a Python function whose globals
+ * and builtins are the frame's (the body's global loads read the frame's dicts); 0 otherwise.
+ * In the helper bitcode. */
+int ember_inline_method_ok(PyThreadState *ts, _PyInterpreterFrame *frame, PyObject *callable, PyObject *self_or_null, PyObject *code);
 /* AllocInstance's check (the guards of the interpreter's CALL_ALLOC_AND_ENTER_INIT,
  * Python/bytecodes.c): 1 when `cls` is exactly a class (metaclass `type`) of type version
  * `version` and its __init__ `init` (read only then: the type version keeps it in the class)
@@ -831,6 +837,11 @@ PyObject *ember_trivial_attr(PyObject *owner, i64 version, i64 index);
  * `ic` answers it without running code (ember_inl_attr_miss); NULL when neither can (no
  * exception: compiled code deopts). In the helper bitcode. */
 PyObject *ember_peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index, EmberAttrIC *ic);
+/* LoadAttrBorrow in an inlined method body (passes::inline_method): ember_peek_attr's first test
+ * alone, the interpreter's form for the profile's type version `version`, and NULL for anything
+ * else (also another class the site's cache knows): the body's later stores rely on that version.
+ * In the helper bitcode. */
+PyObject *ember_peek_attr_exact(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index);
 
 /* An inlined callee body (TrivialBody::Inline, src/lower/inline.rs): a callee that only reads
  * attributes and globals, compares, tests truth and branches is evaluated in compiled code
@@ -1109,7 +1120,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
     X(ember_store_subscr_dict) X(ember_delete_subscr) \
     X(ember_build_tuple) X(ember_build_list) X(ember_build_map) X(ember_build_const_key_map) \
     X(ember_list_append) X(ember_list_extend) \
-    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_peek_attr) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_inl_subscr) X(ember_inl_len) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
+    X(ember_call) X(ember_call_ic) X(ember_call_ic_fast) X(ember_trivial_callee_ok) X(ember_inline_callee_ok) X(ember_inline_method_ok) X(ember_alloc_instance_ok) X(ember_alloc_instance) X(ember_init_store) X(ember_trivial_attr) X(ember_peek_attr) X(ember_peek_attr_exact) X(ember_inl_attr) X(ember_inl_attr_miss) X(ember_inl_global) X(ember_inl_global_lookup) X(ember_inl_compare) X(ember_inl_truth) X(ember_inl_subscr) X(ember_inl_len) X(ember_call_builtin_o) X(ember_call_builtin_fast) X(ember_call_len) X(ember_call_isinstance) \
     X(ember_call_list_append) X(ember_call_method_descriptor_o) X(ember_call_method_descriptor_noargs) \
     X(ember_call_method_descriptor_fast) \
     X(ember_get_iter) X(ember_for_iter) X(ember_for_iter_range) X(ember_range_iter_state) X(ember_for_iter_range_i64) X(ember_for_iter_list) X(ember_for_iter_tuple) X(ember_for_iter_gen) \

@@ -772,6 +772,15 @@ ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code)
 }
 
 int
+ember_inline_method_ok(PyThreadState *ts, _PyInterpreterFrame *frame, PyObject *callable, PyObject *self_or_null, PyObject *code)
+{
+    if (self_or_null == NULL || !Py_IS_TYPE(callable, &PyFunction_Type)) return 0;
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    if (func->func_globals != frame->f_globals || func->func_builtins != frame->f_builtins) return 0;
+    return ember_inline_callee_ok(ts, callable, code);
+}
+
+int
 ember_alloc_instance_ok(PyThreadState *ts, PyObject *cls, i64 version, PyObject *init, PyObject *code)
 {
     if (!Py_IS_TYPE(cls, &PyType_Type) || ((PyTypeObject *)cls)->tp_version_tag != (uint32_t)version) return 0;
@@ -886,6 +895,12 @@ ember_peek_attr(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 inde
     PyObject *attr = peek_attr(owner, name, spec, version, index);
     if (EMBER_LIKELY(attr != NULL)) return attr;
     return ember_inl_attr_miss(owner, name, ic);
+}
+
+EMBER_INLINE_HELPER PyObject *
+ember_peek_attr_exact(PyObject *owner, PyObject *name, i64 spec, i64 version, i64 index)
+{
+    return peek_attr(owner, name, spec, version, index);
 }
 
 /* The hits load_attr_ic_hit does not inline: entry 0 in its other forms, the other entries in

@@ -34,7 +34,7 @@
 /**
  * Size of [`EmberCompiled::passes`] in bytes, NUL included.
  */
-#define EMBER_PASS_LOG_BYTES 320
+#define EMBER_PASS_LOG_BYTES 384
 
 /**
  * `flags` bit of [`ember_compile_object`]: call cold helpers with `preserve_mostcc` (the
@@ -89,10 +89,18 @@
  * `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2;
  * `return self.x`: 13, a `LOAD_ATTR` has 9 inline-cache units) and for the bodies it evaluates
  * in place (deltablue's `BinaryConstraint.output`, an `if`/`else` on a compare of an attribute
- * and a class attribute: 55; richards' `isTaskHoldingOrWaiting`: 55), small enough that
- * serialising callees costs the calling thread little.
+ * and a class attribute: 55; richards' `isTaskHoldingOrWaiting`: 55) and for the method bodies
+ * `passes::inline_method` inlines (float's `Point.normalize`: 124, three slot reads, a `sqrt`
+ * and three slot updates; `Point.maximize`: 175), small enough that serialising callees costs the calling thread
+ * little. `passes::inline_trivial` keeps to bodies below [`EMBER_TRIVIAL_MAX_CODE_UNITS`].
  */
-#define EMBER_INLINE_MAX_CODE_UNITS 64
+#define EMBER_INLINE_MAX_CODE_UNITS 192
+
+/**
+ * Largest body (in code units) `passes::inline_trivial` evaluates in place: the callees'
+ * limit before `passes::inline_method` needed larger ones.
+ */
+#define EMBER_TRIVIAL_MAX_CODE_UNITS 64
 
 /**
  * Most immediates one wire instruction carries (`LoadGlobal`'s ten; the shim stages
@@ -1081,6 +1089,19 @@ enum EmberOp
    * generic on recompilation.
    */
   EMBER_OP_LOAD_ATTR_BORROW = 123,
+  /**
+   * HIR only (made by `passes::inline_method`): `GuardMethodCallee<code> callable
+   * self_or_null args...`, the check in front of a method's body that `passes::inline_method`
+   * put in place of a `Call` of a `LoadMethod`'s two values: `self_or_null` is not NULL (the
+   * load found a method, not a plain attribute), `callable` is a Python function whose code
+   * object is imm0 (a bound handle, kept alive by the shim) and whose globals and builtins
+   * are the caller frame's (the body's global loads read the caller's), and what
+   * [`Op::GuardCallee`] checks holds (no monitoring, room under the recursion limit).
+   * Deopts otherwise, with the call's frame state and operands, so that the interpreter
+   * makes the call; pending eval-breaker work runs first in a frame of the callee, as for
+   * `GuardCallee`. Reads its operands; consumes nothing, defines nothing.
+   */
+  EMBER_OP_GUARD_METHOD_CALLEE = 124,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

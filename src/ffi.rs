@@ -108,7 +108,7 @@ pub struct EmberCompiled {
 }
 
 /// Size of [`EmberCompiled::passes`] in bytes, NUL included.
-pub const EMBER_PASS_LOG_BYTES: usize = 320;
+pub const EMBER_PASS_LOG_BYTES: usize = 384;
 
 impl EmberCompiled {
     /// A result with no code (a failed compile).

@@ -598,6 +598,7 @@ impl<'w> Builder<'w> {
                 | Op::RangeNonEmpty
                 | Op::CallBreaker
                 | Op::LoadAttrBorrow
+                | Op::GuardMethodCallee
                 | Op::AllocInstance
                 | Op::InitStore
                 | Op::StoreAttrFloat => {

@@ -404,6 +404,17 @@ pub enum Op {
     /// stack. The interpreter then runs the `LOAD_ATTR`, and a site that failed is serialised
     /// generic on recompilation.
     LoadAttrBorrow = 123,
+    /// HIR only (made by `passes::inline_method`): `GuardMethodCallee<code> callable
+    /// self_or_null args...`, the check in front of a method's body that `passes::inline_method`
+    /// put in place of a `Call` of a `LoadMethod`'s two values: `self_or_null` is not NULL (the
+    /// load found a method, not a plain attribute), `callable` is a Python function whose code
+    /// object is imm0 (a bound handle, kept alive by the shim) and whose globals and builtins
+    /// are the caller frame's (the body's global loads read the caller's), and what
+    /// [`Op::GuardCallee`] checks holds (no monitoring, room under the recursion limit).
+    /// Deopts otherwise, with the call's frame state and operands, so that the interpreter
+    /// makes the call; pending eval-breaker work runs first in a frame of the callee, as for
+    /// `GuardCallee`. Reads its operands; consumes nothing, defines nothing.
+    GuardMethodCallee = 124,
 }
 
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
@@ -920,6 +931,7 @@ ops! {
     RangeNonEmpty, 0, false, true, true;
     CallBreaker, 1, false, true, true;
     LoadAttrBorrow, 4, false, true, true;
+    GuardMethodCallee, 1, false, true, true;
 }
 
 impl Op {
@@ -948,7 +960,7 @@ impl Op {
             // The callee's code object, and the type version of a returned attribute.
             Op::CallTrivial => &[1, 4],
             // The inlined callee's code object.
-            Op::GuardCallee => &[0],
+            Op::GuardCallee | Op::GuardMethodCallee => &[0],
             // `__init__`'s code object, the class's type version, `__init__`'s address.
             Op::AllocInstance => &[0, 1, 2],
             _ => &[],
@@ -1101,7 +1113,7 @@ impl Op {
             Op::MathCall => (2, 1),
             Op::StoreFastFloat => (1, 0),
             Op::StoreSubscrFloat => (3, 0),
-            Op::GuardCallee | Op::GuardReleasable => (0, 0),
+            Op::GuardCallee | Op::GuardMethodCallee | Op::GuardReleasable => (0, 0),
             Op::IntConst => (0, 1),
             Op::RangeNonEmpty => (1, 1),
             Op::AllocInstance => (0, 2),

@@ -41,9 +41,14 @@ pub const EMBER_WIRE_VERSION: u16 = 6;
 /// `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2;
 /// `return self.x`: 13, a `LOAD_ATTR` has 9 inline-cache units) and for the bodies it evaluates
 /// in place (deltablue's `BinaryConstraint.output`, an `if`/`else` on a compare of an attribute
-/// and a class attribute: 55; richards' `isTaskHoldingOrWaiting`: 55), small enough that
-/// serialising callees costs the calling thread little.
-pub const EMBER_INLINE_MAX_CODE_UNITS: u32 = 64;
+/// and a class attribute: 55; richards' `isTaskHoldingOrWaiting`: 55) and for the method bodies
+/// `passes::inline_method` inlines (float's `Point.normalize`: 124, three slot reads, a `sqrt`
+/// and three slot updates; `Point.maximize`: 175), small enough that serialising callees costs the calling thread
+/// little. `passes::inline_trivial` keeps to bodies below [`EMBER_TRIVIAL_MAX_CODE_UNITS`].
+pub const EMBER_INLINE_MAX_CODE_UNITS: u32 = 192;
+/// Largest body (in code units) `passes::inline_trivial` evaluates in place: the callees'
+/// limit before `passes::inline_method` needed larger ones.
+pub const EMBER_TRIVIAL_MAX_CODE_UNITS: u32 = 64;
 /// Most immediates one wire instruction carries (`LoadGlobal`'s ten; the shim stages
 /// instructions in arrays of this size).
 pub const EMBER_WIRE_MAX_IMMS: u16 = 10;

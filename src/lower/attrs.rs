@@ -135,11 +135,22 @@ impl<'ctx> Lower<'ctx, '_> {
                 }
                 let (spec, index) = (self.i64c(at.spec as i64).into(), self.i64c(at.index).into());
                 let (owner, name) = (self.val(arg(0))?.into(), self.konst(at.name)?.into());
-                let ic = self.attr_ic().into();
-                let r = self.call_ptr("ember_peek_attr", &[owner, name, spec, self.bound_imm(at.version)?.into(), index, ic])?;
+                let version = self.bound_imm(at.version)?.into();
+                // In an inlined method body only the profile's type version answers: the body's
+                // stores, made later, rely on it (passes::inline_method).
+                let r = if fs.inlined.is_some() {
+                    self.call_ptr("ember_peek_attr_exact", &[owner, name, spec, version, index])?
+                } else {
+                    let ic = self.attr_ic().into();
+                    self.call_ptr("ember_peek_attr", &[owner, name, spec, version, index, ic])?
+                };
                 let ok = self.b.build_is_not_null(r, "peeked").map_err(llvm)?;
+                // In an inlined method body (passes::inline_method) the deopt goes to the call:
+                // the owner is the call's own operand, already on the state's stack.
                 let mut at_load = fs.clone();
-                at_load.stack.push(arg(0));
+                if fs.inlined.is_none() {
+                    at_load.stack.push(arg(0));
+                }
                 self.guard(ok, &at_load)?;
                 self.def(ins.results[0], r);
             }

@@ -1,6 +1,6 @@
 //! Lowering of calls and of what makes functions and enters context managers.
 //!
-//! Ops: `Call`, `CallTrivial`, `GuardCallee`, `AllocInstance`, `CallKw`, `CallFunctionEx`, `CallIntrinsic1`, `CallIntrinsic2`, `MakeFunction`,
+//! Ops: `Call`, `CallTrivial`, `GuardCallee`, `GuardMethodCallee`, `AllocInstance`, `CallKw`, `CallFunctionEx`, `CallIntrinsic1`, `CallIntrinsic2`, `MakeFunction`,
 //! `SetFunctionAttribute`, `BeforeWith`, `BeforeAsyncWith`. They mirror CPython's CALL, CALL_KW,
 //! CALL_FUNCTION_EX, CALL_INTRINSIC_1, CALL_INTRINSIC_2, MAKE_FUNCTION, SET_FUNCTION_ATTRIBUTE,
 //! BEFORE_WITH and BEFORE_ASYNC_WITH (which call `__enter__` / `__aenter__`). `Call` and
@@ -12,7 +12,8 @@
 //! an attribute, or a body that only reads and tests, `lower::inline`) in front of it, taken
 //! when `ember_trivial_callee_ok` allows. `GuardCallee` (from `passes::inline_call`) checks
 //! with `ember_inline_callee_ok` that an inlined callee's body may run in place of its call,
-//! and deopts to the call otherwise. `AllocInstance` (from `passes::inline_init`) makes the
+//! and deopts to the call otherwise; `GuardMethodCallee` (from `passes::inline_method`) does the
+//! same for a method's body with `ember_inline_method_ok`. `AllocInstance` (from `passes::inline_init`) makes the
 //! instance of a class call whose `__init__` runs inline after the same checks
 //! (`ember_alloc_instance_ok`, then `ember_alloc_instance`), and deopts to the call otherwise.
 
@@ -131,12 +132,16 @@ impl<'ctx> Lower<'ctx, '_> {
                 phi.add_incoming(&[(&r_fast, fast_end), (&r_slow, slow_end)]);
                 self.def(ins.results[0], phi.as_basic_value().into_pointer_value());
             }
-            Op::GuardCallee => {
+            Op::GuardCallee | Op::GuardMethodCallee => {
                 let code = self.b.build_int_to_ptr(self.bound_imm(imm(0))?, self.ptr_t(), "code").map_err(llvm)?;
-                let r = self
-                    .call("ember_inline_callee_ok", &[self.ts.into(), self.val(arg(0))?.into(), code.into()])?
-                    .ok_or_else(|| crate::error::EmberError::Llvm("ember_inline_callee_ok returned void".into()))?
-                    .into_int_value();
+                let r = if ins.op == Op::GuardCallee {
+                    self.call("ember_inline_callee_ok", &[self.ts.into(), self.val(arg(0))?.into(), code.into()])?
+                } else {
+                    let (callable, self_or_null) = (self.val(arg(0))?.into(), self.val(arg(1))?.into());
+                    self.call("ember_inline_method_ok", &[self.ts.into(), self.frame.into(), callable, self_or_null, code.into()])?
+                }
+                .ok_or_else(|| crate::error::EmberError::Llvm("ember_inline_callee_ok returned void".into()))?
+                .into_int_value();
                 let one = r.get_type().const_int(1, false);
                 let ok = self.b.build_int_compare(inkwell::IntPredicate::EQ, r, one, "callee_ok").map_err(llvm)?;
                 let (body, check) = (self.new_block("callee_body"), self.new_block("callee_check"));

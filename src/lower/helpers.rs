@@ -153,11 +153,13 @@ helpers! {
     ember_call_ic_fast(P, P, I, P) -> Ptr;
     ember_trivial_callee_ok(P, P, P, P) -> I32;
     ember_inline_callee_ok(P, P, P) -> I32;
+    ember_inline_method_ok(P, P, P, P, P) -> I32;
     ember_alloc_instance_ok(P, P, I, P, P) -> I32;
     ember_alloc_instance(P, P, P, P, I) -> Ptr;
     ember_init_store(P, I, P, I) -> Void;
     ember_trivial_attr(P, I, I) -> Ptr;
     ember_peek_attr(P, P, I, I, I, P) -> Ptr;
+    ember_peek_attr_exact(P, P, I, I, I) -> Ptr;
     ember_inl_attr(P, P, P) -> Ptr;
     ember_inl_attr_miss(P, P, P) -> Ptr;
     ember_inl_global(P, P, I, I, I) -> Ptr;

@@ -825,8 +825,8 @@ fn family(op: Op) -> Option<Family> {
         FloatBinOp | IntBinOp | FloatCompare | IntCompare | MathCall | IntConst => Family::Arith,
         LoadGlobal | StoreGlobal | DeleteGlobal | LoadAttr | LoadAttrBorrow | LoadMethod | StoreAttr | StoreAttrFloat | InitStore
         | DeleteAttr | LoadSuperAttr | LoadBuildClass | ImportName | ImportFrom => Family::Attrs,
-        Call | CallTrivial | GuardCallee | AllocInstance | CallKw | CallFunctionEx | CallIntrinsic1 | CallIntrinsic2 | MakeFunction
-        | SetFunctionAttribute | BeforeWith | BeforeAsyncWith => Family::Calls,
+        Call | CallTrivial | GuardCallee | GuardMethodCallee | AllocInstance | CallKw | CallFunctionEx | CallIntrinsic1
+        | CallIntrinsic2 | MakeFunction | SetFunctionAttribute | BeforeWith | BeforeAsyncWith => Family::Calls,
         BinarySubscr | StoreSubscr | StoreSubscrFloat | DeleteSubscr | BinarySlice | SubscrSlice | StoreSlice | BuildTuple | BuildList
         | BuildMap | BuildConstKeyMap | BuildString | BuildSlice | BuildSet | ListAppend | ListExtend | SetAdd | SetUpdate | MapAdd
         | DictUpdate | DictMerge | UnpackSequence | UnpackEx | UnpackStore | MatchClass | MatchMapping | MatchSequence | MatchKeys

@@ -52,7 +52,7 @@ use crate::hir::{Function, Op, Type, Value};
 /// The type typed code gives the result of `a k b` on operands of types `ta` and `tb`
 /// (`specialize`'s plan), or `None` when it leaves the operation generic (which could run
 /// code: not admitted in an inlined body).
-fn typed_result(spec: Option<Type>, ta: Type, tb: Type, k: Arith) -> Option<Type> {
+pub(crate) fn typed_result(spec: Option<Type>, ta: Type, tb: Type, k: Arith) -> Option<Type> {
     let (ta, tb) = match spec {
         // Quickened: both are guarded to the profile's type, except that a float form reads an
         // int operand as a number (UnboxNumber), while an int form on a known float never holds.
@@ -171,7 +171,13 @@ pub fn run(f: &mut Function) -> usize {
                 Op::BinaryOp => {
                     let r = result(f, Type::Object);
                     let args = b.args.iter().map(|a| map[a]).collect();
-                    out.push(instr(Op::BinaryOp, b.imms.clone(), args, vec![r], Some(inlined.clone())));
+                    // The body's values on its stack below the operands (`1.0` in `1.0 / (...)`)
+                    // are owned too: a side exit releases them.
+                    let mut st = inlined.clone();
+                    if let (Some(list), Some(bfs)) = (st.inlined.as_mut(), b.fs.as_ref()) {
+                        list.extend(bfs.stack.iter().filter_map(|v| map.get(v).copied()));
+                    }
+                    out.push(instr(Op::BinaryOp, b.imms.clone(), args, vec![r], Some(st)));
                     map.insert(b.results[0], r);
                 }
                 _ => {}

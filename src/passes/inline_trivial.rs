@@ -139,6 +139,12 @@ fn pure(f: &Function) -> bool {
     if f.blocks.is_empty() || !f.blocks.iter().all(|b| b.instrs.iter().all(ok_instr) && ok_term(&b.term)) {
         return false;
     }
+    // Small bodies only: the last code unit of any instruction, a bound on the body's size.
+    let last =
+        f.blocks.iter().flat_map(|b| b.instrs.iter().chain(std::iter::once(&b.term))).filter_map(|i| i.fs.as_ref()).map(|s| s.bc).max();
+    if last.unwrap_or(0) >= crate::hir::wire::EMBER_TRIVIAL_MAX_CODE_UNITS {
+        return false;
+    }
     // No cycle: depth-first search with an on-stack mark.
     fn cyclic(f: &Function, b: usize, state: &mut [u8]) -> bool {
         match state[b] {

@@ -8,6 +8,7 @@ pub mod box_elim;
 pub mod infer;
 pub mod inline_call;
 pub mod inline_init;
+pub mod inline_method;
 pub mod inline_trivial;
 pub mod loop_locals;
 pub mod math_call;
@@ -37,9 +38,10 @@ pub struct Pass {
 
 /// The default pipeline, in order.
 pub const PIPELINE: &[Pass] = &[
-    // First: these three consume the callees, which nothing after them reads.
+    // First: these four consume the callees, which nothing after them reads.
     Pass { name: "inline_init", run: inline_init::run },
     Pass { name: "inline_call", run: inline_call::run },
+    Pass { name: "inline_method", run: inline_method::run },
     Pass { name: "inline_trivial", run: inline_trivial::run },
     Pass { name: "pure_pop", run: pure_pop::run },
     Pass { name: "unpack_store", run: unpack_store::run },

@@ -158,6 +158,17 @@ def test_references_of_arguments_and_results_are_kept(ember_mod):
     assert [sys.getrefcount(x) for x in xs] == counts
 
 
+def test_a_deopt_inside_the_body_releases_the_bodys_own_values(ember_mod):
+    """`1.0 / (...)`: the constant 1.0 is on eval_A's stack while the int arithmetic after it
+    checks its operands; a deopt there releases the body's reference to it."""
+    hi, hc = pair("h")
+    one = next(c for c in hc.__globals__["eval_A"].__code__.co_consts if c == 1.0)
+    before = sys.getrefcount(one)
+    for _ in range(10):
+        run_both(hi, hc, 2 ** 70, 1, 3)   # a big int: deopts at the first addition
+    assert sys.getrefcount(one) == before
+
+
 def test_a_call_whose_inlined_body_keeps_failing_is_left_as_a_call(ember_mod):
     """Withdrawn after its guards failed (the failing call site is recorded as despecialised),
     the function compiled again keeps the call: the shim no longer offers the callee."""

@@ -1,0 +1,434 @@
+//! Inlines a method call whose body reads slots of its parameters, computes on the numbers it
+//! read and writes slots back: float's `Point.normalize`
+//!
+//! ```python
+//! def normalize(self):
+//!     x = self.x
+//!     y = self.y
+//!     z = self.z
+//!     norm = sqrt(x * x + y * y + z * z)
+//!     self.x /= norm
+//!     self.y /= norm
+//!     self.z /= norm
+//! ```
+//!
+//! called as `p.normalize()` in a loop. The shim sends the function a `LoadMethod`'s inline
+//! cache holds ([`crate::hir::Callee`], site = the load). When its body is admitted
+//! ([`admissible`]), the call
+//!
+//! ```text
+//! v1, v2:opt = LoadMethod<3, 2, 131813, 0, 4096> v0 @44[]
+//! v3 = Call<0, 0> v1 v2 @54[]
+//! ```
+//! becomes `GuardMethodCallee<code> v1 v2` ([`Op::GuardMethodCallee`]), then the body in two
+//! sections:
+//!
+//! 1. **Checks and computation.** Every read, every local (an SSA value: the body has no
+//!    frame), every constant, `math` call and arithmetic, in the body's order. A slot read is
+//!    `LoadAttrBorrow` of the call's own operand, exact to the profile's type version, and a
+//!    `Copy` that owns the value. Each of these has the call's frame state with the call's
+//!    operands on the stack and the body's owned values (its stack, its locals, the values
+//!    waiting to be stored) after the bar, so any check that fails deopts *to the call*: the
+//!    interpreter then makes the call from the start, with the callee's frame, traceback entry
+//!    and events its own. The typed passes then type this section as the caller's own code.
+//! 2. **Effects.** The locals are released (each holds an int or a float, checked in section 1,
+//!    whose release runs no code), then the slot stores are made in the body's order, then the
+//!    call's operands are released as the callee's frame would release them.
+//!
+//! Moving every store after every check is what makes a deopt to the call exact: nothing the
+//! body does before a check can be seen. That holds because (see [`admissible`]) a slot is
+//! read only before any store to the same offset (so reordering cannot change what a read
+//! sees, even when two parameters are the same object), each stored slot was read first from
+//! the same parameter at the same type version (so its type version is checked in section 1,
+//! the store takes the interpreter's `STORE_ATTR_SLOT` path, and its old value is a number
+//! checked in section 1, whose release runs no code), and no two stores write the same offset.
+//! Releasing the locals before the stores lets `store_float` write a dying slot float in place
+//! (`self.x /= norm`: the slot's float has no other reference left), as the interpreter could
+//! not with the frame holding `x`.
+//!
+//! `GuardMethodCallee` also checks that the load found a method (`self` is there), that the
+//! function's globals and builtins are the caller's (a `math` global of the body is read from
+//! the caller's frame), and what `GuardCallee` checks (the code object, no monitoring, the
+//! recursion limit; pending eval-breaker work runs in a frame of the callee first). The
+//! body's own eval-breaker checks after its calls (`CallBreaker`) are left out: work that
+//! becomes pending in the body runs at the caller's next check, with the caller's frame.
+//!
+//! A call whose body kept failing is withdrawn with the rest of the function and, once its call
+//! site is recorded as despecialised, no longer offered by the shim. Nothing is done when the
+//! function may not speculate ([`Function::speculate`]).
+
+use std::collections::{HashMap, HashSet};
+
+use super::inline_call::typed_result;
+use super::instr;
+use crate::hir::imms::{BinaryOpImms, CallImms, LoadAttrImms, LoadGlobalImms, StoreAttrImms};
+use crate::hir::op::{Arith, AttrSpec, BinarySpec, CallSpec, MathFn, StoreAttrSpec};
+use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
+
+/// Where a callee value comes from, for [`admissible`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Origin {
+    /// Parameter k (a reference the call holds).
+    Param(u32),
+    /// A read of parameter k's slot at this byte offset.
+    Slot(u32, i64),
+    /// A result of typed arithmetic or of a `math` call: an int or a float.
+    Number,
+    /// A constant.
+    Const,
+    /// A global the shim identified as a `math` function.
+    Math,
+    /// The NULL pushed with it.
+    Null,
+}
+
+/// The type `specialize` gives the result of `BinaryOp` `ins` on operands of types `ta` and
+/// `tb`: `inline_call`'s plan, and the division it speculates on when one operand is a known
+/// `Float` and the other of unknown type (`norm` after `sqrt`). `None`: left generic.
+fn planned(ins: &Instr, ta: Type, tb: Type) -> Option<Type> {
+    let imms = BinaryOpImms::of(ins)?;
+    if let Some(t) = typed_result(imms.spec.number_type(), ta, tb, imms.arith) {
+        return Some(t);
+    }
+    let number_like = |t: Type| matches!(t, Type::Float | Type::Int | Type::Object);
+    (imms.arith == Arith::TrueDivide
+        && imms.spec == BinarySpec::Generic
+        && number_like(ta)
+        && number_like(tb)
+        && (ta == Type::Float || tb == Type::Float))
+        .then_some(Type::Float)
+}
+
+/// True when `c`'s body can be inlined by this pass: one block of `Resume`, `Nop`,
+/// `CallBreaker`, loads of parameters and of locals it stored before, stores of locals other
+/// than parameters (each once), constants, `Copy<1>`, `LoadAttr`s quickened to
+/// `LOAD_ATTR_SLOT` on a parameter (at an offset no store before it writes), one-argument calls
+/// of globals the shim identified as `math` functions, `BinaryOp`s that `specialize` will type
+/// ([`planned`]) and `StoreAttr`s quickened to `STORE_ATTR_SLOT` on a parameter, at least one,
+/// each at its own offset and after a read of that slot of that parameter at the same type
+/// version; ending in a return. Every local must end up holding a number or a constant, and
+/// every stored slot's old value must be a number (an operand of typed arithmetic or of a
+/// `math` call), so that releasing either runs no code.
+pub fn admissible(c: &Function) -> bool {
+    let [b] = c.blocks.as_slice() else { return false };
+    let argc = c.argcount;
+    let mut origin: HashMap<Value, Origin> = HashMap::new();
+    let mut ty: HashMap<Value, Type> = HashMap::new();
+    let mut locals: HashMap<i64, Value> = HashMap::new();
+    let mut reads: Vec<(u32, i64, i64)> = vec![];
+    let mut stored: HashSet<i64> = HashSet::new();
+    let mut old_values: Vec<Origin> = vec![];
+    let mut checked: HashSet<Origin> = HashSet::new();
+    for ins in &b.instrs {
+        let r = ins.results.first().copied();
+        let (o, t) = match ins.op {
+            Op::Resume | Op::Nop | Op::CallBreaker => continue,
+            Op::LoadFast | Op::LoadFastBorrow | Op::LoadFastCheck => {
+                let k = ins.imms[0];
+                if k >= 0 && (k as u64) < argc as u64 {
+                    (Origin::Param(k as u32), Type::Object)
+                } else {
+                    let Some(v) = locals.get(&k) else { return false };
+                    (origin[v], ty[v])
+                }
+            }
+            Op::StoreFast => {
+                let k = ins.imms[0];
+                if k < argc as i64 || locals.contains_key(&k) || !origin.contains_key(&ins.args[0]) {
+                    return false;
+                }
+                locals.insert(k, ins.args[0]);
+                continue;
+            }
+            Op::LoadConst => (Origin::Const, c.const_type(ins.imms[0])),
+            Op::Copy if ins.imms.first() == Some(&1) => match origin.get(&ins.args[0]) {
+                Some(&o) => (o, ty[&ins.args[0]]),
+                None => return false,
+            },
+            Op::LoadAttr => {
+                let Some(a) = LoadAttrImms::of(ins) else { return false };
+                let Some(&Origin::Param(p)) = origin.get(&ins.args[0]) else { return false };
+                if a.spec != AttrSpec::Slot || a.version <= 0 || stored.contains(&a.index) {
+                    return false;
+                }
+                reads.push((p, a.index, a.version));
+                (Origin::Slot(p, a.index), Type::Object)
+            }
+            Op::LoadGlobal => match LoadGlobalImms::of(ins) {
+                Some(g) if g.push_null && g.known != MathFn::None && g.object != 0 => (Origin::Math, Type::Object),
+                _ => return false,
+            },
+            Op::PushNull => (Origin::Null, Type::OptObject),
+            Op::Call => {
+                let one = CallImms::of(ins).is_some_and(|k| k.nargs == 1 && k.spec != CallSpec::Len) && ins.args.len() == 3;
+                let (Some(&f0), Some(&f1), Some(&x)) =
+                    (origin.get(&ins.args[0]), origin.get(&ins.args[1]), origin.get(ins.args.get(2).unwrap_or(&ins.args[0])))
+                else {
+                    return false;
+                };
+                if !one || f0 != Origin::Math || f1 != Origin::Null || matches!(x, Origin::Math | Origin::Null) {
+                    return false;
+                }
+                checked.insert(x);
+                (Origin::Number, Type::Float)
+            }
+            Op::BinaryOp => {
+                let (Some(&ta), Some(&tb)) = (ty.get(&ins.args[0]), ty.get(&ins.args[1])) else { return false };
+                let Some(t) = planned(ins, ta, tb) else { return false };
+                for a in &ins.args {
+                    checked.insert(origin[a]);
+                }
+                (Origin::Number, t)
+            }
+            Op::StoreAttr => {
+                let Some(s) = StoreAttrImms::of(ins) else { return false };
+                let (Some(&Origin::Param(p)), Some(_)) = (origin.get(&ins.args[1]), origin.get(&ins.args[0])) else { return false };
+                if s.spec != StoreAttrSpec::Slot || s.version <= 0 || !stored.insert(s.index) {
+                    return false;
+                }
+                if !reads.contains(&(p, s.index, s.version)) {
+                    return false;
+                }
+                old_values.push(Origin::Slot(p, s.index));
+                continue;
+            }
+            _ => return false,
+        };
+        let Some(r) = r else { return false };
+        origin.insert(r, o);
+        ty.insert(r, t);
+    }
+    let returns = match b.term.op {
+        Op::ReturnValue => b.term.args.first().and_then(|v| origin.get(v)).is_some_and(|o| !matches!(o, Origin::Math | Origin::Null)),
+        Op::ReturnConst => true,
+        _ => false,
+    };
+    let releasable = |o: &Origin| matches!(o, Origin::Number | Origin::Const | Origin::Param(_)) || checked.contains(o);
+    returns && !old_values.is_empty() && old_values.iter().all(|o| checked.contains(o)) && locals.values().all(|v| releasable(&origin[v]))
+}
+
+/// A callee value in the caller: a parameter not taken yet (the call's operand, used where the
+/// body only reads it), or a value the inlined body owns.
+#[derive(Clone, Copy)]
+enum Val {
+    Param(u32),
+    Owned(Value),
+}
+
+/// The inlining of one call (see the module doc).
+struct Inliner<'a> {
+    call: &'a Instr,
+    at_call: FrameState,
+    map: HashMap<Value, Val>,
+    locals: Vec<(i64, Value)>,
+    pending: Vec<(Vec<i64>, Value, u32)>,
+}
+
+impl Inliner<'_> {
+    /// The call's operand for parameter `k` (0: `self`).
+    fn operand(&self, k: u32) -> Value {
+        self.call.args[1 + k as usize]
+    }
+
+    /// An owned value for callee value `v`: a new reference to a parameter's operand, or the
+    /// body's own value.
+    fn take(&mut self, f: &mut Function, v: Value, out: &mut Vec<Instr>) -> Value {
+        match self.map[&v] {
+            Val::Owned(x) => x,
+            Val::Param(k) => {
+                let a = self.operand(k);
+                let t = if f.ty(a) == Type::OptObject { Type::Object } else { f.ty(a) };
+                let r = f.new_value(t);
+                out.push(instr(Op::Copy, vec![1], vec![a], vec![r], None));
+                r
+            }
+        }
+    }
+
+    /// The frame state of a body instruction whose own state in the callee is `fs`: the call's,
+    /// with the body's owned values after the bar (its stack there, its locals, the values
+    /// waiting to be stored).
+    fn state(&self, fs: Option<&FrameState>) -> FrameState {
+        let mut s = self.at_call.clone();
+        let mut owned: Vec<Value> = vec![];
+        for v in fs.map(|fs| fs.stack.as_slice()).unwrap_or(&[]) {
+            if let Some(Val::Owned(x)) = self.map.get(v) {
+                owned.push(*x);
+            }
+        }
+        owned.extend(self.locals.iter().map(|(_, v)| *v));
+        owned.extend(self.pending.iter().map(|(_, v, _)| *v));
+        s.inlined = Some(owned);
+        s
+    }
+}
+
+/// Emits the inlined body of `body` for `call` (see the module doc) into `out`.
+fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function, out: &mut Vec<Instr>) {
+    let at_call = super::at_call(call);
+    out.push(instr(Op::GuardMethodCallee, vec![code as i64], call.args.clone(), vec![], Some(at_call.clone())));
+    let mut il = Inliner { call, at_call, map: HashMap::new(), locals: vec![], pending: vec![] };
+    let konst = |f: &mut Function, k: i64| super::const_index(f, body.consts[k as usize], body.const_type(k));
+    let block = &body.blocks[0];
+    for b in &block.instrs {
+        let fs = b.fs.as_ref();
+        match b.op {
+            Op::LoadFast | Op::LoadFastBorrow | Op::LoadFastCheck => {
+                let k = b.imms[0];
+                let v = if k < body.argcount as i64 {
+                    Val::Param(k as u32)
+                } else {
+                    let &(_, x) = il.locals.iter().find(|(s, _)| *s == k).expect("admitted: stored before");
+                    let r = f.new_value(f.ty(x));
+                    out.push(instr(Op::Copy, vec![1], vec![x], vec![r], None));
+                    Val::Owned(r)
+                };
+                il.map.insert(b.results[0], v);
+            }
+            Op::StoreFast => {
+                let x = il.take(f, b.args[0], out);
+                il.locals.push((b.imms[0], x));
+            }
+            Op::Copy => {
+                let v = match il.map[&b.args[0]] {
+                    Val::Param(k) => Val::Param(k),
+                    Val::Owned(x) => {
+                        let r = f.new_value(f.ty(x));
+                        out.push(instr(Op::Copy, vec![1], vec![x], vec![r], None));
+                        Val::Owned(r)
+                    }
+                };
+                il.map.insert(b.results[0], v);
+            }
+            Op::LoadConst => {
+                let k = konst(f, b.imms[0]);
+                let r = f.new_value(body.const_type(b.imms[0]));
+                out.push(instr(Op::LoadConst, vec![k], vec![], vec![r], None));
+                il.map.insert(b.results[0], Val::Owned(r));
+            }
+            Op::LoadAttr => {
+                let a = LoadAttrImms::of(b).expect("admitted");
+                let Val::Param(p) = il.map[&b.args[0]] else { unreachable!("admitted: the owner is a parameter") };
+                let owner = il.operand(p);
+                let peek = f.new_value(Type::Object);
+                let name = konst(f, a.name);
+                let st = il.state(fs);
+                out.push(instr(Op::LoadAttrBorrow, vec![name, a.spec as i64, a.version, a.index], vec![owner], vec![peek], Some(st)));
+                let r = f.new_value(Type::Object);
+                out.push(instr(Op::Copy, vec![1], vec![peek], vec![r], None));
+                il.map.insert(b.results[0], Val::Owned(r));
+            }
+            Op::StoreAttr => {
+                let s = StoreAttrImms::of(b).expect("admitted");
+                let Val::Param(p) = il.map[&b.args[1]] else { unreachable!("admitted: the owner is a parameter") };
+                let v = il.take(f, b.args[0], out);
+                let name = konst(f, s.name);
+                il.pending.push((vec![name, s.spec as i64, s.version, s.index], v, p));
+            }
+            Op::LoadGlobal | Op::PushNull | Op::Call | Op::BinaryOp => {
+                let mut imms = b.imms.clone();
+                if b.op == Op::LoadGlobal {
+                    imms[0] = konst(f, imms[0]);
+                }
+                let st = il.state(fs);
+                let args: Vec<Value> = b.args.clone().into_iter().map(|a| il.take(f, a, out)).collect();
+                let t = if b.op == Op::PushNull { Type::OptObject } else { Type::Object };
+                let r = f.new_value(t);
+                let state = (b.op != Op::PushNull).then_some(st);
+                out.push(instr(b.op, imms, args, vec![r], state));
+                il.map.insert(b.results[0], Val::Owned(r));
+            }
+            _ => {}
+        }
+    }
+    // What the call returns, owned.
+    let ret = match block.term.op {
+        Op::ReturnConst => {
+            let k = konst(f, block.term.imms[0]);
+            let r = f.new_value(body.const_type(block.term.imms[0]));
+            out.push(instr(Op::LoadConst, vec![k], vec![], vec![r], None));
+            r
+        }
+        _ => il.take(f, block.term.args[0], out),
+    };
+    // Effects: the locals' releases, then the stores.
+    for (_, x) in std::mem::take(&mut il.locals) {
+        out.push(instr(Op::PopTop, vec![], vec![x], vec![], None));
+    }
+    let pending = std::mem::take(&mut il.pending);
+    for (k, (imms, v, p)) in pending.iter().enumerate() {
+        let owner_op = il.operand(*p);
+        let owner = f.new_value(Type::Object);
+        out.push(instr(Op::Copy, vec![1], vec![owner_op], vec![owner], None));
+        let mut st = il.at_call.clone();
+        st.inlined = Some(pending[k + 1..].iter().map(|(_, v, _)| *v).chain(std::iter::once(ret)).collect());
+        out.push(instr(Op::StoreAttr, imms.clone(), vec![*v, owner], vec![], Some(st)));
+    }
+    // The call's result is the body's returned value, renamed.
+    let result = call.results[0];
+    f.types[result.0 as usize] = f.ty(ret);
+    for ins in out.iter_mut() {
+        for v in ins.results.iter_mut().chain(ins.args.iter_mut()) {
+            if *v == ret {
+                *v = result;
+            }
+        }
+        if let Some(fs) = ins.fs.as_mut() {
+            for v in fs.values_mut() {
+                if *v == ret {
+                    *v = result;
+                }
+            }
+        }
+    }
+    // The callee's frame would release `self` and the arguments, the call the callable.
+    for a in &call.args {
+        out.push(instr(Op::PopTop, vec![], vec![*a], vec![], None));
+    }
+}
+
+/// Runs the pass; returns the number of calls inlined.
+pub fn run(f: &mut Function) -> usize {
+    if !f.speculate || f.callees.is_empty() {
+        return 0;
+    }
+    // Site of a method load → callee index, for the admitted callees.
+    let mut by_site: HashMap<u32, usize> = HashMap::new();
+    for (i, c) in f.callees.iter().enumerate() {
+        if admissible(&c.body) {
+            by_site.insert(c.site, i);
+        }
+    }
+    if by_site.is_empty() {
+        return 0;
+    }
+    // The callable of each such method load → (its self value, callee index).
+    let mut loads: HashMap<Value, (Value, usize)> = HashMap::new();
+    for ins in f.blocks.iter().flat_map(|b| &b.instrs) {
+        if let (Op::LoadMethod, Some(fs)) = (ins.op, &ins.fs) {
+            if let Some(&ci) = by_site.get(&fs.bc) {
+                loads.insert(ins.results[0], (ins.results[1], ci));
+            }
+        }
+    }
+    let mut used: HashSet<usize> = HashSet::new();
+    let n = super::expand_instrs(f, |f, ins, out| {
+        let target = CallImms::of(&ins).filter(|c| c.spec == CallSpec::Generic && ins.fs.is_some()).and_then(|c| {
+            let &(self_value, ci) = loads.get(ins.args.first()?)?;
+            let fits = ins.args.get(1) == Some(&self_value) && c.nargs >= 0 && c.nargs as u64 + 1 == f.callees[ci].body.argcount as u64;
+            fits.then_some(ci)
+        });
+        let Some(ci) = target else {
+            out.push(ins);
+            return false;
+        };
+        used.insert(ci);
+        let (code, body) = (f.callees[ci].code, f.callees[ci].body.clone());
+        let mut mine = vec![];
+        inline(f, &ins, code, &body, &mut mine);
+        out.extend(mine);
+        true
+    });
+    super::drop_callees(f, &used);
+    n
+}

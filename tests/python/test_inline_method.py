@@ -1,0 +1,239 @@
+"""Method bodies inlined at their call sites (passes::inline_method, GuardMethodCallee): a
+method that reads slots of `self`, computes on the numbers and writes slots back (float's
+`Point.normalize`) runs as its body in the caller, every check first and every store after
+them. Each way out (a slot holding something else, a zero norm, an unset slot, the instance's
+class changed, the method replaced on the class or through `__code__`, a staticmethod, other
+globals, a rebound `sqrt`, tracing, pending work at the call) is made to happen in the middle of
+a hot loop, and result, exception, traceback, tracer events and the arguments' state are
+compared with the interpreter. References are checked too."""
+
+import sys
+import types
+
+import pytest
+
+from conftest import both, collections_seen, run_both, traced
+
+SRC = """
+import sys
+from math import sqrt
+
+class P:
+    __slots__ = ('x', 'y', 'z')
+
+    def __init__(self, x, y, z):
+        self.x = x
+        self.y = y
+        self.z = z
+
+    def normalize(self):
+        x = self.x
+        y = self.y
+        z = self.z
+        norm = sqrt(x * x + y * y + z * z)
+        self.x /= norm
+        self.y /= norm
+        self.z /= norm
+
+    def bump(self, k):
+        self.x = self.x * k
+        self.y = self.y * k
+
+class Q(P):
+    __slots__ = ()
+
+class R(P):
+    __slots__ = ()
+    seen = []
+
+    def __setattr__(self, name, value):
+        R.seen.append((name, sys._getframe(1).f_code.co_name))
+        object.__setattr__(self, name, value)
+
+def bump_all(data, k):
+    ps = [P(*t) for t in data]
+    for p in ps:
+        p.bump(k)
+    return [(p.x, p.y) for p in ps]
+
+def f(data, change=None):
+    ps = [P(*t) for t in data]
+    for i in range(len(ps)):
+        if change is not None and i == len(ps) // 2:
+            change(ps, i, globals())
+        ps[i].normalize()
+    return [(p.x, p.y, p.z) for p in ps]
+"""
+
+DATA = [(float(i) + 0.5, 2.0 * i + 1.0, 3.25) for i in range(60)]
+
+
+@pytest.fixture(autouse=True)
+def _speculation_on(ember_mod):
+    ember_mod._shim.set_speculate(True)
+
+
+def pair(src=SRC):
+    """The interpreted and the compiled copy of `f`, warmed up before the compile."""
+    return both(src, warm=[(DATA,)] * 3)
+
+
+def test_the_method_runs_inlined_and_agrees(ember_mod):
+    fi, fc = pair()
+    hir = ember_mod.dump(fc, "hir")
+    assert hir.count("GuardMethodCallee") == 1, hir
+    # The slot stores come after every check, and write the dying floats in place.
+    body = hir[hir.index("GuardMethodCallee"):]
+    assert body.count("StoreAttrFloat") == 3, hir
+    assert body.rindex("LoadAttrBorrow") < body.index("StoreAttrFloat"), hir
+    deopts = ember_mod.stats()["deopts"]
+    for _ in range(5):
+        run_both(fi, fc, DATA)
+    assert ember_mod.stats()["deopts"] == deopts
+
+
+@pytest.mark.parametrize("row", [
+    (3, 4, 12),                 # ints: read as numbers, no deopt; the results are floats
+    (2 ** 70, 1.0, 1.0),        # a big int: deopt, the interpreter computes it
+    (1.0, "ab", 2.0),           # TypeError from the callee's frame
+    (0.0, 0.0, 0.0),            # ZeroDivisionError at the first division
+    (1.0, True, 2.0),           # a bool: deopt
+    (1e200, 1e200, 1e200),      # an infinite norm: the slots become 0.0
+], ids=["ints", "bigint", "str", "zero", "bool", "overflow"])
+def test_a_slot_holding_something_else_makes_the_call(ember_mod, row):
+    fi, fc = pair()
+    data = DATA[:30] + [row] + DATA[30:]
+    oi, _ = run_both(fi, fc, data)
+    if row[1] == "ab" or row[0] == 0.0:
+        assert oi.kind == "raise" and oi.traceback[-1][0] == "P.normalize", oi.describe()
+
+
+def unset_slot(ps, i, g):
+    del ps[i].y
+
+
+def change_class(ps, i, g):
+    for p in ps[i:]:
+        p.__class__ = g["Q"]
+
+
+def replace_method(ps, i, g):
+    def normalize(self):
+        self.x = -1.0
+    g["P"].normalize = normalize
+
+
+def replace_code(ps, i, g):
+    def other(self):
+        self.z = 7.0
+    g["P"].normalize.__code__ = other.__code__
+
+
+def static_method(ps, i, g):
+    # The same function and code, found without `self`: TypeError (missing argument).
+    g["P"].normalize = staticmethod(g["P"].normalize)
+
+
+def other_globals(ps, i, g):
+    fn = g["P"].normalize
+    g["P"].normalize = types.FunctionType(fn.__code__, {"sqrt": lambda v: 2.0, "__builtins__": __builtins__})
+
+
+def rebind_sqrt(ps, i, g):
+    g["sqrt"] = lambda v: 4.0
+
+
+def class_with_setattr(ps, i, g):
+    # Another class whose stores run code: its slots read as P's would, but its __setattr__
+    # must see the callee's frame, so the inlined body must not run for it.
+    for p in ps[i:]:
+        p.__class__ = g["R"]
+
+
+def shared_floats(ps, i, g):
+    # The slots' floats gain other references: they must not be written in place.
+    g["KEEP"] = [(p.x, p.y, p.z) for p in ps]
+
+
+@pytest.mark.parametrize("change", [unset_slot, change_class, replace_method, replace_code, static_method,
+                                    other_globals, rebind_sqrt, shared_floats, class_with_setattr])
+def test_each_check_failing_mid_loop_agrees_with_the_interpreter(ember_mod, change):
+    fi, fc = pair()
+    oi, oc = run_both(fi, fc, DATA, change)
+    if change is shared_floats:
+        keep_i, keep_c = fi.__globals__["KEEP"], fc.__globals__["KEEP"]
+        assert keep_i == keep_c and keep_c[-1] == (DATA[-1][0], DATA[-1][1], DATA[-1][2])
+    if change in (unset_slot, static_method):
+        assert oi.kind == "raise", oi.describe()
+    if change is class_with_setattr:
+        seen_i, seen_c = fi.__globals__["R"].seen, fc.__globals__["R"].seen
+        assert seen_i == seen_c and seen_c[0] == ("x", "normalize"), (seen_i, seen_c)
+
+
+def test_a_check_after_a_store_in_the_body_deopts_before_any_store(ember_mod):
+    """`self.x = self.x * k` then `self.y = self.y * k`: a str in y fails after the
+    interpreter stored x. The inlined body checks y before storing anything, so the
+    interpreter's call stores x once, as it would have."""
+    bi, bc = both(SRC, name="bump_all", warm=[(DATA, 1.5)] * 3)
+    assert "GuardMethodCallee" in ember_mod.dump(bc, "hir")
+    run_both(bi, bc, DATA, 2.0)
+    data = DATA[:20] + [(1.0, "ab", 2.0)] + DATA[20:]
+    oi, _ = run_both(bi, bc, data, 2.0)
+    assert oi.kind == "raise" and oi.traceback[-1][0] == "P.bump", oi.describe()
+    oi, _ = run_both(bi, bc, DATA[:20] + [(1.0, 2 ** 80, 2.0)] + DATA[20:], 2.0)
+
+
+def test_tracing_switched_on_mid_loop_sees_the_calls(ember_mod):
+    fi, fc = pair()
+    ri, ei = traced(lambda start: fi(DATA, lambda *a: start()), ("normalize",))
+    rc, ec = traced(lambda start: fc(DATA, lambda *a: start()), ("normalize",))
+    assert ri == rc
+    assert ei == ec and ("normalize", "call", ei[0][2]) in ei
+
+
+def test_references_are_kept(ember_mod):
+    fi, fc = pair()
+    data = [tuple(float(v) + 0.25 for v in t) for t in DATA]
+    counts = [[sys.getrefcount(v) for v in t] for t in data]
+    for _ in range(20):
+        r = fc(data)
+    assert r == fi(data)
+    del r
+    assert [[sys.getrefcount(v) for v in t] for t in data] == counts
+
+
+def test_a_call_whose_inlined_body_keeps_failing_is_left_as_a_call(ember_mod):
+    """Withdrawn after its checks failed (the call site recorded as despecialised), the
+    function compiled again keeps the call."""
+    fi, fc = pair()
+    before = ember_mod.stats()["recompiles"]
+    data = [(2 ** 70, 1.0, 1.0)] * 8
+    for _ in range(40):
+        run_both(fi, fc, data)
+    assert ember_mod.stats()["recompiles"] > before
+    assert ember_mod.force_compile(fc)
+    assert "GuardMethodCallee" not in ember_mod.dump(fc, "hir")
+    run_both(fi, fc, DATA)
+
+
+GC_SRC = SRC + """
+def g(n):
+    p = P(1.0, 2.0, 3.0)
+    node = None
+    for i in range(n):
+        node = [node, [i]]   # tracked allocations: under threshold 1 they schedule a
+        p.x = p.x + 1.0      # collection, which the callee's RESUME runs
+        p.normalize()
+    return p.x, p.y, p.z
+"""
+
+
+def test_pending_work_at_an_inlined_call_runs_in_a_frame_of_the_callee(ember_mod):
+    gi, gc_ = both(GC_SRC, name="g", warm=[(50,)] * 3)
+    assert "GuardMethodCallee" in ember_mod.dump(gc_, "hir")
+    ri, si = collections_seen(gi, 40, lambda fr: fr.f_code.co_name)
+    deopts = ember_mod.stats()["deopts"]
+    rc, sc = collections_seen(gc_, 40, lambda fr: fr.f_code.co_name)
+    assert ember_mod.stats()["deopts"] == deopts
+    assert ri == rc and si == sc
+    assert si.count("normalize") >= 30, si
