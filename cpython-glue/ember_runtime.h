@@ -71,6 +71,12 @@ PyObject *ember_rt_raise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 
 /* Deopt: the frame (locals in place, `depth` stack values spilled) resumes in the interpreter
  * at code unit `bc`; returns the function's result. */
 PyObject *ember_rt_deopt(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
+/* Deopt<ColdLoop> (src/hir/op.rs): compiled code reached the FOR_ITER of a loop the interpreter
+ * had never run when the function was serialised, so its body was compiled without a profile.
+ * Withdraws the compiled code (new calls run in the interpreter, which profiles the loop; the
+ * cost policy or the call counter compiles the function again, with that profile) without
+ * recording a failed guard, then continues as ember_rt_deopt. */
+PyObject *ember_rt_deopt_cold(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth);
 /* A failed guard of typed HIR (GuardType, a non-compact Unbox, an int overflow, a zero float
  * divisor): as ember_rt_deopt, counted per code object; when the exit's boxing failed
  * (ember_box_for_exit_*: an exception is set) it raises at `bc` instead. A function whose
@@ -1101,7 +1107,7 @@ PyObject *ember_before_async_with(PyThreadState *ts, PyObject *mgr, PyObject **e
 /* The helper table: X(name) for every helper above, used by the shim to register addresses. */
 #define EMBER_RUNTIME_HELPERS(X) \
     X(ember_incref) X(ember_decref) X(ember_xdecref) \
-    X(ember_rt_periodic) X(ember_rt_eval_breaker) X(ember_rt_leave) X(ember_rt_leave_floats) X(ember_rt_raise) X(ember_rt_deopt) \
+    X(ember_rt_periodic) X(ember_rt_eval_breaker) X(ember_rt_leave) X(ember_rt_leave_floats) X(ember_rt_raise) X(ember_rt_deopt) X(ember_rt_deopt_cold) \
     X(ember_err_occurred) X(ember_raise_unbound_local) \
     X(ember_binary_op) X(ember_binary_op_add_int) X(ember_binary_op_subtract_int) \
     X(ember_binary_op_multiply_int) X(ember_binary_op_add_float) X(ember_binary_op_subtract_float) \

@@ -253,6 +253,29 @@ static PyFunctionObject *class_init(PyObject *value)
 }
 
 static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nested, PyObject **keep, Buf *out);
+/* 1 when the adaptive instruction whose first cache entry is `cache` has never run: its counter
+ * is still the warm-up value _PyCode_Quicken gave it (the first run decrements it, the second
+ * specialises the instruction; Include/internal/pycore_code.h). */
+static int never_ran(const _Py_CODEUNIT *cache)
+{
+    return cache->counter.as_counter == adaptive_counter_warmup().as_counter;
+}
+
+/* 1 when some FOR_ITER of `co` has run (specialised, or its counter moved). */
+static int any_loop_ran(PyCodeObject *co)
+{
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    Py_ssize_t n = Py_SIZE(co);
+    for (Py_ssize_t i = 0; i < n;) {
+        int op = code[i].op.code;
+        while (op == EXTENDED_ARG && i + 1 < n) op = code[++i].op.code;
+        int base = _PyOpcode_Deopt[op];
+        if (base == FOR_ITER && i + 1 < n && (op != FOR_ITER || !never_ran(&code[i + 1]))) return 1;
+        i += 1 + _PyOpcode_Caches[base];
+    }
+    return 0;
+}
+
 
 /* The code unit of the CALL that calls the value a LOAD_GLOBAL (with its NULL) ending before
  * unit `from` pushed, when the instructions between only push its arguments in straight-line
@@ -316,6 +339,13 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
     struct { uint32_t site; PyFunctionObject *func; } callees[EMBER_INLINE_MAX_CALLEES];
     int ncallees = 0;
 
+    /* Loops the interpreter never ran become Deopt<ColdLoop> at their FOR_ITER when the
+     * function has run another loop: it is being compiled from a partial profile (on-stack
+     * replacement in its first loop, before the later ones ever ran), and the first use of
+     * such a loop withdraws the code so that it is compiled again with a profile of it. */
+    int cold_loops = speculate && !nested && !(co->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)) &&
+                     any_loop_ran(co);
+
     for (Py_ssize_t i = 0; i < n;) {
         int op = code[i].op.code;
         int oparg = code[i].op.arg;
@@ -329,6 +359,11 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
         _Py_CODEUNIT *cache = &code[i + 1];
         Py_ssize_t next = i + 1 + ncache;
         int r = 0;
+        if (cold_loops && op == FOR_ITER && never_ran(cache)) {
+            if (E1(EMBER_OP_DEOPT, EMBER_DEOPT_REASON_COLD_LOOP)) { PyErr_NoMemory(); goto done; }
+            i = next;
+            continue;
+        }
         switch (base) {
         case NOP: case CACHE: case RESERVED:
             r = E0(EMBER_OP_NOP); break;
@@ -640,7 +675,7 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
          * which compiled code does not model): the frame goes to the interpreter there. */
         case LOAD_NAME: case STORE_NAME: case DELETE_NAME: case LOAD_LOCALS: case SETUP_ANNOTATIONS:
         case LOAD_FROM_DICT_OR_GLOBALS: case LOAD_FROM_DICT_OR_DEREF:
-            r = E0(EMBER_OP_DEOPT); break;
+            r = E1(EMBER_OP_DEOPT, EMBER_DEOPT_REASON_UNSUPPORTED); break;
         default: {
             const char *nm = _PyOpcode_OpName[base] ? _PyOpcode_OpName[base] : "<unknown>";
             r = E2(EMBER_OP_UNSUPPORTED, base, name_index(&prog, nm));

@@ -2707,6 +2707,27 @@ PyObject *ember_rt_reraise(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i6
     return unwind(ts, f, bc, depth, !reraised);
 }
 
+/* Withdraws the compiled code of `info` (running in frame `f`, leaving at code unit `bc`, for
+ * `why`): new calls run in the interpreter, which re-specialises what it runs; the cost policy
+ * or the call counter compiles the code again. The old code stays mapped (frames may still run
+ * it). */
+static void withdraw(CodeInfo *info, _PyInterpreterFrame *f, i64 bc, const char *why)
+{
+    PyObject *name = PyFunction_Check(f->f_funcobj) ? full_name((PyFunctionObject *)f->f_funcobj) : NULL;
+    const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
+    if (!cname) { PyErr_Clear(); cname = "?"; }
+    n_recompiles++;
+    ember_log("Deopt: %s withdrawn after %s (last at code unit %lld); %s", cname, why, (long long)bc,
+              info->recompiles < EMBER_MAX_RECOMPILES ? "compiled again when hot" : "compiled again without speculation");
+    Py_XDECREF(name);
+    info->entry = NULL;
+    info->state = 0;
+    info->deopts = 0;
+    info->samples = 0;
+    info->ncalls = 0;
+    ember_code_epoch++;
+}
+
 PyObject *ember_rt_guard_fail(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth)
 {
     /* An exit that could not box a value (ember_box_for_exit_*) raises MemoryError here. */
@@ -2720,26 +2741,22 @@ PyObject *ember_rt_guard_fail(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc,
         if (!seen && info->ndespec < EMBER_MAX_DESPEC) info->despec[info->ndespec++] = (int32_t)bc;
     }
     if (info && info->state == 1 && !info->is_gen && ++info->deopts >= EMBER_DEOPT_LIMIT) {
-        /* Withdraw: new calls run in the interpreter, which re-specialises the failing
-         * instructions; the cost policy or the call counter compiles the code again. The old
-         * code stays mapped (frames may still run it). */
-        PyObject *name = PyFunction_Check(f->f_funcobj) ? full_name((PyFunctionObject *)f->f_funcobj) : NULL;
-        const char *cname = name ? PyUnicode_AsUTF8(name) : NULL;
-        if (!cname) { PyErr_Clear(); cname = "?"; }
+        char why[48];
+        snprintf(why, sizeof why, "%u failed guards", info->deopts);
         info->recompiles++;
-        n_recompiles++;
-        ember_log("Deopt: %s withdrawn after %u failed guards (last at code unit %lld); %s", cname, info->deopts,
-                  (long long)bc, info->recompiles < EMBER_MAX_RECOMPILES ? "compiled again when hot"
-                                                                          : "compiled again without speculation");
-        Py_XDECREF(name);
+        withdraw(info, f, bc, why);
         if (cache_dir) cache_record_despec(co, info);
-        info->entry = NULL;
-        info->state = 0;
-        info->deopts = 0;
-        info->samples = 0;
-        info->ncalls = 0;
-        ember_code_epoch++;
     }
+    return ember_rt_deopt(ts, f, bc, depth);
+}
+
+PyObject *ember_rt_deopt_cold(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc, i64 depth)
+{
+    n_deopts++;
+    CodeInfo *info = ember_code_info((PyCodeObject *)f->f_executable);
+    /* Not a failed speculation: nothing is recorded against the loop, and the withdrawal does
+     * not count towards compiling without speculation. */
+    if (info && info->state == 1 && !info->is_gen) withdraw(info, f, bc, "a loop that had never run when it was compiled");
     return ember_rt_deopt(ts, f, bc, depth);
 }
 

@@ -75,13 +75,13 @@
 #define EMBER_WIRE_MAGIC 826428741
 
 /**
- * Wire format version this library reads (6: `LoadGlobal` carries the type version and the
+ * Wire format version this library reads (7: `Deopt` carries its reason, imm0; 6: `LoadGlobal` carries the type version and the
  * `__init__` address of a class its value was identified as: imm8 and imm9; 5: the callees
  * section after the instructions;
  * 4: `LoadGlobal` and `LoadAttr` carry the `math` function their value was identified as:
  * imm6 and imm7, imm4 and imm5).
  */
-#define EMBER_WIRE_VERSION 6
+#define EMBER_WIRE_VERSION 7
 
 /**
  * Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
@@ -659,9 +659,12 @@ enum EmberOp
    */
   EMBER_OP_UNSUPPORTED = 49,
   /**
-   * Hand the frame to the interpreter at this instruction. The wire format and the builder
-   * accept it (tests and the text form use it); the shim does not emit it today. Block
-   * terminator.
+   * `Deopt<reason>`: hand the frame to the interpreter at this instruction. Block
+   * terminator. imm0 is a [`DeoptReason`]: the shim emits [`DeoptReason::Unsupported`] for
+   * the namespace opcodes of class bodies (`LOAD_NAME`, ...) and [`DeoptReason::ColdLoop`]
+   * for the `FOR_ITER` of a loop the interpreter had never run when the function was
+   * serialised (its profile has nothing for the loop's body), whose first use withdraws the
+   * compiled code so that the function is compiled again with a profile of it.
    */
   EMBER_OP_DEOPT = 50,
   /**
@@ -1628,6 +1631,31 @@ enum EmberForIterSpec
 typedef enum EmberForIterSpec EmberForIterSpec;
 #else
 typedef uint8_t EmberForIterSpec;
+#endif // __STDC_VERSION__ >= 202311L
+
+/**
+ * Why a [`Op::Deopt`] hands the frame to the interpreter: its imm0, shared with C
+ * (`EMBER_DEOPT_REASON_*` in the generated header).
+ */
+enum EmberDeoptReason
+#if __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * An instruction compiled code does not model (the namespace opcodes of class bodies).
+   */
+  EMBER_DEOPT_REASON_UNSUPPORTED = 0,
+  /**
+   * The `FOR_ITER` of a loop the interpreter had never run when the function was
+   * serialised: `ember_rt_deopt_cold` withdraws the compiled code at its first use.
+   */
+  EMBER_DEOPT_REASON_COLD_LOOP = 1,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum EmberDeoptReason EmberDeoptReason;
+#else
+typedef uint8_t EmberDeoptReason;
 #endif // __STDC_VERSION__ >= 202311L
 
 /**

@@ -280,7 +280,7 @@ impl<'w> Builder<'w> {
                     return Err(EmberError::Unsupported(format!("opcode {name} at code unit {bc}")));
                 }
                 Op::Deopt => {
-                    let mut t = instr(Op::Deopt, vec![], vec![], vec![]);
+                    let mut t = instr(Op::Deopt, ins.imms.clone(), vec![], vec![]);
                     t.fs = fs(&stack);
                     break t;
                 }

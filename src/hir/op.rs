@@ -121,9 +121,12 @@ pub enum Op {
     /// A CPython instruction Ember cannot compile: imm0 = CPython opcode, imm1 = string index
     /// of its name. Compiling a function in which it is reachable fails with its name.
     Unsupported = 49,
-    /// Hand the frame to the interpreter at this instruction. The wire format and the builder
-    /// accept it (tests and the text form use it); the shim does not emit it today. Block
-    /// terminator.
+    /// `Deopt<reason>`: hand the frame to the interpreter at this instruction. Block
+    /// terminator. imm0 is a [`DeoptReason`]: the shim emits [`DeoptReason::Unsupported`] for
+    /// the namespace opcodes of class bodies (`LOAD_NAME`, ...) and [`DeoptReason::ColdLoop`]
+    /// for the `FOR_ITER` of a loop the interpreter had never run when the function was
+    /// serialised (its profile has nothing for the loop's body), whose first use withdraws the
+    /// compiled code so that the function is compiled again with a profile of it.
     Deopt = 50,
     /// `FORMAT_SIMPLE`: `format(v)` (str passes through).
     FormatSimple = 51,
@@ -417,6 +420,18 @@ pub enum Op {
     GuardMethodCallee = 124,
 }
 
+/// Why a [`Op::Deopt`] hands the frame to the interpreter: its imm0, shared with C
+/// (`EMBER_DEOPT_REASON_*` in the generated header).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
+pub enum DeoptReason {
+    /// An instruction compiled code does not model (the namespace opcodes of class bodies).
+    Unsupported = 0,
+    /// The `FOR_ITER` of a loop the interpreter had never run when the function was
+    /// serialised: `ember_rt_deopt_cold` withdraws the compiled code at its first use.
+    ColdLoop = 1,
+}
+
 /// What [`Op::CallTrivial`]'s callee returns: its imm2. Not shared with C.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::FromRepr)]
@@ -548,7 +563,8 @@ from_imm!(
     StoreSubscrSpec,
     ForIterSpec,
     MathFn,
-    TrivialBody
+    TrivialBody,
+    DeoptReason
 );
 
 /// `BinaryOp`'s imm1: the quickened form the specialising interpreter chose
@@ -857,7 +873,7 @@ ops! {
     LoadAssertionError, 0, false, false, false;
     UnpackSequence, 1, false, true, false;
     Unsupported, 2, false, false, false;
-    Deopt, 0, true, false, false;
+    Deopt, 1, true, false, false;
     FormatSimple, 0, false, true, false;
     FormatWithSpec, 0, false, true, false;
     ConvertValue, 1, false, true, false;

@@ -30,12 +30,12 @@ use crate::hir::Type;
 
 /// Magic number at the start of every wire function ("EMB1", little-endian).
 pub const EMBER_WIRE_MAGIC: u32 = 0x3142_4D45;
-/// Wire format version this library reads (6: `LoadGlobal` carries the type version and the
+/// Wire format version this library reads (7: `Deopt` carries its reason, imm0; 6: `LoadGlobal` carries the type version and the
 /// `__init__` address of a class its value was identified as: imm8 and imm9; 5: the callees
 /// section after the instructions;
 /// 4: `LoadGlobal` and `LoadAttr` carry the `math` function their value was identified as:
 /// imm6 and imm7, imm4 and imm5).
-pub const EMBER_WIRE_VERSION: u16 = 6;
+pub const EMBER_WIRE_VERSION: u16 = 7;
 /// Largest callee (in code units, `Py_SIZE` of its code object, inline caches included) the
 /// shim sends with a caller (the callees section): enough for the bodies
 /// `passes::inline_trivial` replaces (`return self`: 3 units; `return <constant>`: 2;
@@ -378,6 +378,9 @@ pub fn validate(f: &WireFunction) -> Result<(), EmberError> {
             }
             Op::LoadAttr if crate::hir::op::MathFn::from_imm(imm(4)).is_none() => {
                 return Err(err(i, ins, format!("unknown math function {}", imm(4))));
+            }
+            Op::Deopt if crate::hir::op::DeoptReason::from_imm(imm(0)).is_none() => {
+                return Err(err(i, ins, format!("unknown deopt reason {}", imm(0))));
             }
             Op::CopyFreeVars if imm(0) < 0 || imm(0) as u64 > f.nlocalsplus as u64 => {
                 return Err(err(i, ins, format!("{} free variables for {} slots", imm(0), f.nlocalsplus)));

@@ -17,6 +17,7 @@ use inkwell::IntPredicate;
 
 use super::{llvm, Lower};
 use crate::error::EmberError;
+use crate::hir::op::DeoptReason;
 use crate::hir::{FrameState, Instr, Op, Type};
 
 impl<'ctx> Lower<'ctx, '_> {
@@ -81,7 +82,11 @@ impl<'ctx> Lower<'ctx, '_> {
                 self.b.build_unconditional_branch(exit).map_err(llvm)?;
             }
             Op::Deopt => {
-                let exit = self.exit_block(fs, "ember_rt_deopt")?;
+                let rt = match DeoptReason::from_imm(imm(0)) {
+                    Some(DeoptReason::ColdLoop) => "ember_rt_deopt_cold",
+                    _ => "ember_rt_deopt",
+                };
+                let exit = self.exit_block(fs, rt)?;
                 self.b.build_unconditional_branch(exit).map_err(llvm)?;
             }
             _ => return Err(unsupported()),

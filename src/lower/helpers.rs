@@ -93,6 +93,7 @@ helpers! {
     ember_rt_leave_floats(P, P, P, I) -> Ptr;
     ember_rt_raise(P, P, I, I) -> Ptr, cold;
     ember_rt_deopt(P, P, I, I) -> Ptr, cold;
+    ember_rt_deopt_cold(P, P, I, I) -> Ptr, cold;
     ember_rt_reraise(P, P, I, I) -> Ptr, cold;
     ember_err_occurred(P) -> I32;
     ember_raise_unbound_local(P, P, I) -> Ptr, cold;
