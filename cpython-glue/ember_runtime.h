@@ -812,8 +812,11 @@ int ember_inline_method_ok(PyThreadState *ts, _PyInterpreterFrame *frame, PyObje
  * `version` and its __init__ `init` (read only then: the type version keeps it in the class)
  * may run inline with code object `code` (ember_inline_callee_ok, pending eval-breaker work
  * aside; the recursion limit must leave room for two frames, __init__'s and the cleanup frame
- * the interpreter pushes under it), 0 otherwise (deopt to the call). In the helper bitcode. */
-int ember_alloc_instance_ok(PyThreadState *ts, PyObject *cls, i64 version, PyObject *init, PyObject *code);
+ * the interpreter pushes under it) and, when `same_globals`, has the globals and builtins of
+ * the caller's `frame` (its inlined body reads the caller's); 0 otherwise (deopt to the call).
+ * In the helper bitcode. */
+int ember_alloc_instance_ok(PyThreadState *ts, _PyInterpreterFrame *frame, PyObject *cls, i64 version, PyObject *init,
+                            PyObject *code, i64 same_globals);
 /* AllocInstance once ember_alloc_instance_ok answered 1 (shim.c): a new instance of `cls`
  * (_PyType_NewManagedObject's work: PyType_GenericAlloc, inline values empty), a new reference;
  * base[0] (the NULL's scratch stack slot of the caller, the `nargs` arguments at base[1..])
@@ -825,12 +828,14 @@ int ember_alloc_instance_ok(PyThreadState *ts, PyObject *cls, i64 version, PyObj
  * exception set (no memory; an exception from that call, with its traceback), raised at the
  * call. */
 PyObject *ember_alloc_instance(PyThreadState *ts, PyObject *cls, PyObject *init, PyObject **base, i64 nargs);
-/* InitStore: __init__'s STORE_ATTR_INSTANCE_VALUE on an instance AllocInstance just made:
+/* InitStore: __init__'s STORE_ATTR_INSTANCE_VALUE (`spec` EMBER_STORE_ATTR_SPEC_INSTANCE_VALUE)
+ * or STORE_ATTR_SLOT (EMBER_STORE_ATTR_SPEC_SLOT) on an instance AllocInstance just made:
  * nothing when `initialised` (__init__ ran as a call); otherwise a new reference to `value`
- * goes into `obj`'s inline values at `index` (in range for `obj`'s type version), and an old
- * value there is released, which runs no code (it is an argument or a constant the caller
- * still holds). In the helper bitcode. */
-void ember_init_store(PyObject *obj, i64 index, PyObject *value, i64 initialised);
+ * goes into `obj`'s inline values at `index` or its slot at byte offset `index` (in range for
+ * `obj`'s type version), and an old value there is released, which runs no code (the inlined
+ * body stores each place once, and an earlier store's value is an argument, a constant or a
+ * number). In the helper bitcode. */
+void ember_init_store(PyObject *obj, i64 spec, i64 index, PyObject *value, i64 initialised);
 /* CallTrivial's attribute body (TrivialBody::Attr): `owner`'s inline value at `index` when the
  * callee's LOAD_ATTR_INSTANCE_VALUE would read it (Python/bytecodes.c: the type's version is
  * `version`, the inline values are valid, the value is set), borrowed; NULL otherwise (no

@@ -781,9 +781,14 @@ ember_inline_method_ok(PyThreadState *ts, _PyInterpreterFrame *frame, PyObject *
 }
 
 int
-ember_alloc_instance_ok(PyThreadState *ts, PyObject *cls, i64 version, PyObject *init, PyObject *code)
+ember_alloc_instance_ok(PyThreadState *ts, _PyInterpreterFrame *frame, PyObject *cls, i64 version, PyObject *init,
+                        PyObject *code, i64 same_globals)
 {
     if (!Py_IS_TYPE(cls, &PyType_Type) || ((PyTypeObject *)cls)->tp_version_tag != (uint32_t)version) return 0;
+    /* The type version keeps `init` in the class, so it can be read now. */
+    if (same_globals && (((PyFunctionObject *)init)->func_globals != frame->f_globals ||
+                         ((PyFunctionObject *)init)->func_builtins != frame->f_builtins))
+        return 0;
     /* The interpreter counts the cleanup frame it pushes under __init__'s against the
      * recursion limit as well. */
     if (ts->py_recursion_remaining <= 1) return 0;
@@ -791,9 +796,17 @@ ember_alloc_instance_ok(PyThreadState *ts, PyObject *cls, i64 version, PyObject 
 }
 
 void
-ember_init_store(PyObject *obj, i64 index, PyObject *value, i64 initialised)
+ember_init_store(PyObject *obj, i64 spec, i64 index, PyObject *value, i64 initialised)
 {
     if (initialised) return;
+    if (spec == EMBER_STORE_ATTR_SPEC_SLOT) {
+        /* A __slots__ member of the new instance: empty until now. */
+        PyObject **addr = (PyObject **)((char *)obj + index);
+        PyObject *old = *addr;
+        *addr = Py_NewRef(value);
+        Py_XDECREF(old);
+        return;
+    }
     PyDictValues *values = _PyObject_InlineValues(obj);
     PyObject *old = values->values[index];
     values->values[index] = Py_NewRef(value);

@@ -236,14 +236,17 @@ static int callee_eligible(PyObject *f)
 
 /* The __init__ of a class whose calls the interpreter's CALL_ALLOC_AND_ENTER_INIT makes
  * (the conditions of get_init_for_simple_managed_python_class, Python/specialize.c: metaclass
- * `type`, object.__new__, PyType_GenericAlloc, inline values) when that __init__ is a function
- * the callees section may carry (callee_eligible), or NULL. Borrowed: alive while the class's
- * type version is unchanged. */
+ * `type`, object.__new__, PyType_GenericAlloc, inline values), or of such a class whose
+ * instances have `__slots__` and no `__dict__` (which the interpreter calls through
+ * type.__call__; passes::inline_init makes the same instance), when that __init__ is a
+ * function the callees section may carry (callee_eligible), or NULL. Borrowed: alive while the
+ * class's type version is unchanged. */
 static PyFunctionObject *class_init(PyObject *value)
 {
     if (value == NULL || Py_TYPE(value) != &PyType_Type) return NULL;
     PyTypeObject *tp = (PyTypeObject *)value;
-    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !(tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) ||
+    int layout = (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES) || (tp->tp_dictoffset == 0 && !(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT));
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !layout ||
         (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT) ||
         !_PyType_IS_GC(tp) || tp->tp_new != PyBaseObject_Type.tp_new || tp->tp_alloc != PyType_GenericAlloc ||
         tp->tp_itemsize != 0 || tp->tp_version_tag == 0)

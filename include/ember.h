@@ -1011,11 +1011,13 @@ enum EmberOp
   EMBER_OP_GUARD_CALLEE = 115,
   /**
    * HIR only (made by `passes::inline_init`): `v, done:CBool = AllocInstance<code, version,
-   * init> cls args...`, a class call whose `__init__` body follows inline (the work of the
-   * interpreter's `CALL_ALLOC_AND_ENTER_INIT`): when `cls` is exactly a class of type
+   * init, globals> cls args...`, a class call whose `__init__` body follows inline (the work
+   * of the interpreter's `CALL_ALLOC_AND_ENTER_INIT`): when `cls` is exactly a class of type
    * version imm1 (a bound value), its `__init__` (the function at imm2, a bound address) still
-   * has code object imm0 (bound), no monitoring applies to that code and the recursion limit
-   * leaves room, `v` is a new instance (a new reference; its inline values empty) and `done`
+   * has code object imm0 (bound), with imm3 true its globals and builtins are the caller
+   * frame's (a body that reads globals reads the caller's), no monitoring applies to that code
+   * and the recursion limit leaves room, `v` is a new instance (a new reference; its inline
+   * values and slots empty) and `done`
    * false; deopts otherwise, with the call's frame state, so that the interpreter makes the
    * call. When eval-breaker work is pending after the allocation, `__init__` is called with
    * the instance and `args` instead (its `RESUME` runs that work, as in the interpreter, and
@@ -1024,11 +1026,13 @@ enum EmberOp
    */
   EMBER_OP_ALLOC_INSTANCE = 116,
   /**
-   * HIR only (made by `passes::inline_init`): `InitStore<index> obj value done`, `__init__`'s
-   * `obj.name = value` (`STORE_ATTR_INSTANCE_VALUE`) on an instance `AllocInstance` has just
-   * made, unless `done` (its `__init__` ran as a call): `value` (a new reference taken here)
-   * goes into `obj`'s inline values at imm0, which `obj`'s type version guarantees is in
-   * range. Reads its operands, runs no code, never leaves compiled code.
+   * HIR only (made by `passes::inline_init`): `InitStore<spec, index> obj value done`,
+   * `__init__`'s `obj.name = value` on an instance `AllocInstance` has just made, unless `done`
+   * (its `__init__` ran as a call): `value` (a new reference taken here) goes into `obj`'s
+   * inline values at index imm1 (imm0 [`StoreAttrSpec::InstanceValue`],
+   * `STORE_ATTR_INSTANCE_VALUE`) or into its slot at byte offset imm1
+   * ([`StoreAttrSpec::Slot`], `STORE_ATTR_SLOT`), which `obj`'s type version guarantees is
+   * in range. Reads its operands, runs no code, never leaves compiled code.
    */
   EMBER_OP_INIT_STORE = 117,
   /**

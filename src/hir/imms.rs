@@ -210,11 +210,16 @@ views! {
         version: i64 = 1,
         /// `__init__`'s address (a bound value).
         init: i64 = 2,
+        /// True when `__init__`'s globals and builtins must be the caller frame's (its body
+        /// reads globals).
+        same_globals: bool = 3,
     }
-    /// `InitStore` (`__init__`'s store into a new instance's inline values).
+    /// `InitStore` (`__init__`'s store into a new instance's inline values or slot).
     InitStoreImms for InitStore {
-        /// The inline-values index.
-        index: i64 = 0,
+        /// Where the value goes: [`StoreAttrSpec::InstanceValue`] or [`StoreAttrSpec::Slot`].
+        spec: StoreAttrSpec = 0,
+        /// The inline-values index or the slot's byte offset.
+        index: i64 = 1,
     }
     /// `CallTrivial` (a call whose callee's body is only a return).
     CallTrivialImms for CallTrivial {

@@ -341,22 +341,26 @@ pub enum Op {
     /// call. Reads its operands; consumes nothing, defines nothing.
     GuardCallee = 115,
     /// HIR only (made by `passes::inline_init`): `v, done:CBool = AllocInstance<code, version,
-    /// init> cls args...`, a class call whose `__init__` body follows inline (the work of the
-    /// interpreter's `CALL_ALLOC_AND_ENTER_INIT`): when `cls` is exactly a class of type
+    /// init, globals> cls args...`, a class call whose `__init__` body follows inline (the work
+    /// of the interpreter's `CALL_ALLOC_AND_ENTER_INIT`): when `cls` is exactly a class of type
     /// version imm1 (a bound value), its `__init__` (the function at imm2, a bound address) still
-    /// has code object imm0 (bound), no monitoring applies to that code and the recursion limit
-    /// leaves room, `v` is a new instance (a new reference; its inline values empty) and `done`
+    /// has code object imm0 (bound), with imm3 true its globals and builtins are the caller
+    /// frame's (a body that reads globals reads the caller's), no monitoring applies to that code
+    /// and the recursion limit leaves room, `v` is a new instance (a new reference; its inline
+    /// values and slots empty) and `done`
     /// false; deopts otherwise, with the call's frame state, so that the interpreter makes the
     /// call. When eval-breaker work is pending after the allocation, `__init__` is called with
     /// the instance and `args` instead (its `RESUME` runs that work, as in the interpreter, and
     /// its body makes the stores) and `done` is true. An exception from that call, or a failed
     /// allocation, is raised at the call. Reads its operands; consumes nothing.
     AllocInstance = 116,
-    /// HIR only (made by `passes::inline_init`): `InitStore<index> obj value done`, `__init__`'s
-    /// `obj.name = value` (`STORE_ATTR_INSTANCE_VALUE`) on an instance `AllocInstance` has just
-    /// made, unless `done` (its `__init__` ran as a call): `value` (a new reference taken here)
-    /// goes into `obj`'s inline values at imm0, which `obj`'s type version guarantees is in
-    /// range. Reads its operands, runs no code, never leaves compiled code.
+    /// HIR only (made by `passes::inline_init`): `InitStore<spec, index> obj value done`,
+    /// `__init__`'s `obj.name = value` on an instance `AllocInstance` has just made, unless `done`
+    /// (its `__init__` ran as a call): `value` (a new reference taken here) goes into `obj`'s
+    /// inline values at index imm1 (imm0 [`StoreAttrSpec::InstanceValue`],
+    /// `STORE_ATTR_INSTANCE_VALUE`) or into its slot at byte offset imm1
+    /// ([`StoreAttrSpec::Slot`], `STORE_ATTR_SLOT`), which `obj`'s type version guarantees is
+    /// in range. Reads its operands, runs no code, never leaves compiled code.
     InitStore = 117,
     /// HIR only (made by `passes::store_float`): `STORE_ATTR_SLOT` of `Box d` for a `CDouble`
     /// `d`: `StoreAttrFloat<name, spec, version, offset> d owner`, with `StoreAttr`'s
@@ -939,8 +943,8 @@ ops! {
     StoreSubscrFloat, 0, false, true, true;
     CallTrivial, 6, false, true, true;
     GuardCallee, 1, false, true, true;
-    AllocInstance, 3, false, true, true;
-    InitStore, 1, false, false, true;
+    AllocInstance, 4, false, true, true;
+    InitStore, 2, false, false, true;
     StoreAttrFloat, 4, false, true, true;
     GuardReleasable, 0, false, true, true;
     IntConst, 1, false, false, true;

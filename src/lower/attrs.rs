@@ -229,7 +229,7 @@ impl<'ctx> Lower<'ctx, '_> {
                 let (obj, v) = (self.val(arg(0))?.into(), self.val(arg(1))?.into());
                 let ran = self.val_any(arg(2))?.into_int_value();
                 let ran = self.b.build_int_z_extend(ran, self.i64c(0).get_type(), "initialised").map_err(llvm)?;
-                self.call("ember_init_store", &[obj, self.i64c(m.index).into(), v, ran.into()])?;
+                self.call("ember_init_store", &[obj, self.i64c(m.spec as i64).into(), self.i64c(m.index).into(), v, ran.into()])?;
             }
             Op::LoadSuperAttr => {
                 let a: Vec<BasicValueEnum> = vec![

@@ -174,7 +174,18 @@ impl<'ctx> Lower<'ctx, '_> {
                 let cls = self.val(arg(0))?;
                 let version = self.bound_imm(m.version)?;
                 let r = self
-                    .call("ember_alloc_instance_ok", &[self.ts.into(), cls.into(), version.into(), init.into(), code.into()])?
+                    .call(
+                        "ember_alloc_instance_ok",
+                        &[
+                            self.ts.into(),
+                            self.frame.into(),
+                            cls.into(),
+                            version.into(),
+                            init.into(),
+                            code.into(),
+                            self.i64c(m.same_globals as i64).into(),
+                        ],
+                    )?
                     .ok_or_else(|| crate::error::EmberError::Llvm("ember_alloc_instance_ok returned void".into()))?
                     .into_int_value();
                 let ok = self.b.build_int_compare(inkwell::IntPredicate::NE, r, r.get_type().const_zero(), "init_ok").map_err(llvm)?;

@@ -155,9 +155,9 @@ helpers! {
     ember_trivial_callee_ok(P, P, P, P) -> I32;
     ember_inline_callee_ok(P, P, P) -> I32;
     ember_inline_method_ok(P, P, P, P, P) -> I32;
-    ember_alloc_instance_ok(P, P, I, P, P) -> I32;
+    ember_alloc_instance_ok(P, P, P, I, P, P, I) -> I32;
     ember_alloc_instance(P, P, P, P, I) -> Ptr;
-    ember_init_store(P, I, P, I) -> Void;
+    ember_init_store(P, I, I, P, I) -> Void;
     ember_trivial_attr(P, I, I) -> Ptr;
     ember_peek_attr(P, P, I, I, I, P) -> Ptr;
     ember_peek_attr_exact(P, P, I, I, I) -> Ptr;

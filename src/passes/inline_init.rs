@@ -47,6 +47,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::inline_method::{admissible_as, inline, Body, InitOf};
 use super::{instr, GlobalCalls};
 use crate::hir::imms::StoreAttrImms;
 use crate::hir::op::StoreAttrSpec;
@@ -126,9 +127,15 @@ pub fn run(f: &mut Function) -> usize {
     for (i, c) in f.callees.iter().enumerate() {
         sites.insert(c.site, i);
     }
+    // Bodies of stores only (`stores`), or bodies that compute what they store (None:
+    // `inline_method`'s two sections, with the instance made between them).
     let calls = GlobalCalls::find(f, |g, bc| {
         let &ci = sites.get(&bc).filter(|_| g.class_version != 0 && g.init != 0)?;
-        admissible(&f.callees[ci].body, g.class_version).map(|stores| (ci, stores, *g))
+        let body = &f.callees[ci].body;
+        match admissible(body, g.class_version) {
+            Some(stores) => Some((ci, Some(stores), *g)),
+            None => admissible_as(body, Body::Init { version: g.class_version }).then_some((ci, None, *g)),
+        }
     });
     if calls.is_empty() {
         return 0;
@@ -143,6 +150,11 @@ pub fn run(f: &mut Function) -> usize {
             }
         };
         used.insert(ci);
+        let Some(stores) = stores else {
+            let (code, body) = (f.callees[ci].code, f.callees[ci].body.clone());
+            inline(f, &ins, code, &body, Some(InitOf { version: g.class_version, init: g.init }), out);
+            return true;
+        };
         let code = f.callees[ci].code as i64;
         let body_consts: Vec<(u64, Type)> = {
             let body = &f.callees[ci].body;
@@ -150,17 +162,18 @@ pub fn run(f: &mut Function) -> usize {
         };
         let obj = ins.results[0];
         let done = f.new_value(Type::CBool);
+        let iv = StoreAttrSpec::InstanceValue as i64;
         let alloc_args = super::callable_and_args(&ins);
-        out.push(instr(Op::AllocInstance, vec![code, g.class_version, g.init], alloc_args, vec![obj, done], Some(super::at_call(&ins))));
+        out.push(instr(Op::AllocInstance, vec![code, g.class_version, g.init, 0], alloc_args, vec![obj, done], Some(super::at_call(&ins))));
         for s in &stores {
             match s.value {
-                Source::Param(k) => out.push(instr(Op::InitStore, vec![s.index], vec![obj, ins.args[1 + k], done], vec![], None)),
+                Source::Param(k) => out.push(instr(Op::InitStore, vec![iv, s.index], vec![obj, ins.args[1 + k], done], vec![], None)),
                 Source::Const(k) => {
                     let (handle, t) = body_consts[k as usize];
                     let kk = super::const_index(f, handle, t);
                     let v = f.new_value(t);
                     out.push(instr(Op::LoadConst, vec![kk], vec![], vec![v], None));
-                    out.push(instr(Op::InitStore, vec![s.index], vec![obj, v, done], vec![], None));
+                    out.push(instr(Op::InitStore, vec![iv, s.index], vec![obj, v, done], vec![], None));
                     out.push(instr(Op::PopTop, vec![], vec![v], vec![], None));
                 }
             }

@@ -99,6 +99,20 @@ fn planned(ins: &Instr, ta: Type, tb: Type) -> Option<Type> {
         .then_some(Type::Float)
 }
 
+/// What a callee body is inlined as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// A method called through a `LoadMethod` (this pass).
+    Method,
+    /// The `__init__` of a class of this type version, called through the class
+    /// (`passes::inline_init`): parameter 0 is the new instance, made after the body's first
+    /// section, so the body may only store into it.
+    Init {
+        /// The class's type version.
+        version: i64,
+    },
+}
+
 /// True when `c`'s body can be inlined by this pass: one block of `Resume`, `Nop`,
 /// `CallBreaker`, loads of parameters and of locals it stored before, stores of locals other
 /// than parameters (each once), constants, `Copy<1>`, `LoadAttr`s quickened to
@@ -110,7 +124,18 @@ fn planned(ins: &Instr, ta: Type, tb: Type) -> Option<Type> {
 /// every stored slot's old value must be a number (an operand of typed arithmetic or of a
 /// `math` call), so that releasing either runs no code.
 pub fn admissible(c: &Function) -> bool {
+    admissible_as(c, Body::Method)
+}
+
+/// [`admissible`] for a body inlined as `kind`. For [`Body::Init`]: no slot reads, parameter 0
+/// (the instance) used only as the owner of stores, each store quickened for the class's type
+/// version (`STORE_ATTR_SLOT` or `STORE_ATTR_INSTANCE_VALUE`) at its own place (the place is
+/// empty: no read comes first), and the body returns `None`.
+pub(crate) fn admissible_as(c: &Function, kind: Body) -> bool {
     let [b] = c.blocks.as_slice() else { return false };
+    let init = matches!(kind, Body::Init { .. });
+    // In an __init__, the instance does not exist yet where the body computes.
+    let instance = |o: Option<&Origin>| init && o == Some(&Origin::Param(0));
     let argc = c.argcount;
     let mut origin: HashMap<Value, Origin> = HashMap::new();
     let mut ty: HashMap<Value, Type> = HashMap::new();
@@ -134,7 +159,7 @@ pub fn admissible(c: &Function) -> bool {
             }
             Op::StoreFast => {
                 let k = ins.imms[0];
-                if k < argc as i64 || locals.contains_key(&k) || !origin.contains_key(&ins.args[0]) {
+                if k < argc as i64 || locals.contains_key(&k) || !origin.contains_key(&ins.args[0]) || instance(origin.get(&ins.args[0])) {
                     return false;
                 }
                 locals.insert(k, ins.args[0]);
@@ -148,7 +173,7 @@ pub fn admissible(c: &Function) -> bool {
             Op::LoadAttr => {
                 let Some(a) = LoadAttrImms::of(ins) else { return false };
                 let Some(&Origin::Param(p)) = origin.get(&ins.args[0]) else { return false };
-                if a.spec != AttrSpec::Slot || a.version <= 0 || stored.contains(&a.index) {
+                if init || a.spec != AttrSpec::Slot || a.version <= 0 || stored.contains(&a.index) {
                     return false;
                 }
                 reads.push((p, a.index, a.version));
@@ -166,7 +191,7 @@ pub fn admissible(c: &Function) -> bool {
                 else {
                     return false;
                 };
-                if !one || f0 != Origin::Math || f1 != Origin::Null || matches!(x, Origin::Math | Origin::Null) {
+                if !one || f0 != Origin::Math || f1 != Origin::Null || matches!(x, Origin::Math | Origin::Null) || instance(Some(&x)) {
                     return false;
                 }
                 checked.insert(x);
@@ -175,6 +200,9 @@ pub fn admissible(c: &Function) -> bool {
             Op::BinaryOp => {
                 let (Some(&ta), Some(&tb)) = (ty.get(&ins.args[0]), ty.get(&ins.args[1])) else { return false };
                 let Some(t) = planned(ins, ta, tb) else { return false };
+                if ins.args.iter().any(|a| instance(origin.get(a))) {
+                    return false;
+                }
                 for a in &ins.args {
                     checked.insert(origin[a]);
                 }
@@ -182,14 +210,24 @@ pub fn admissible(c: &Function) -> bool {
             }
             Op::StoreAttr => {
                 let Some(s) = StoreAttrImms::of(ins) else { return false };
-                let (Some(&Origin::Param(p)), Some(_)) = (origin.get(&ins.args[1]), origin.get(&ins.args[0])) else { return false };
-                if s.spec != StoreAttrSpec::Slot || s.version <= 0 || !stored.insert(s.index) {
+                let (Some(&Origin::Param(p)), Some(v)) = (origin.get(&ins.args[1]), origin.get(&ins.args[0])) else { return false };
+                if s.version <= 0 || !stored.insert(s.index) || instance(Some(v)) {
                     return false;
                 }
-                if !reads.contains(&(p, s.index, s.version)) {
-                    return false;
+                match kind {
+                    Body::Method => {
+                        if s.spec != StoreAttrSpec::Slot || !reads.contains(&(p, s.index, s.version)) {
+                            return false;
+                        }
+                        old_values.push(Origin::Slot(p, s.index));
+                    }
+                    Body::Init { version } => {
+                        let place = matches!(s.spec, StoreAttrSpec::Slot | StoreAttrSpec::InstanceValue);
+                        if p != 0 || !place || s.version != version || s.index < 0 {
+                            return false;
+                        }
+                    }
                 }
-                old_values.push(Origin::Slot(p, s.index));
                 continue;
             }
             _ => return false,
@@ -198,13 +236,26 @@ pub fn admissible(c: &Function) -> bool {
         origin.insert(r, o);
         ty.insert(r, t);
     }
-    let returns = match b.term.op {
-        Op::ReturnValue => b.term.args.first().and_then(|v| origin.get(v)).is_some_and(|o| !matches!(o, Origin::Math | Origin::Null)),
-        Op::ReturnConst => true,
+    let returns = match (b.term.op, kind) {
+        (Op::ReturnValue, Body::Method) => {
+            b.term.args.first().and_then(|v| origin.get(v)).is_some_and(|o| !matches!(o, Origin::Math | Origin::Null))
+        }
+        (Op::ReturnConst, Body::Method) => true,
+        // `return None`: the constant, loaded or returned directly.
+        (Op::ReturnValue, Body::Init { .. }) => {
+            let none = |v: &Value| {
+                b.instrs.iter().any(|i| i.op == Op::LoadConst && i.results[0] == *v && c.const_type(i.imms[0]) == Type::NoneType)
+            };
+            b.term.args.first().is_some_and(none)
+        }
+        (Op::ReturnConst, Body::Init { .. }) => b.term.imms.first().is_some_and(|&k| c.const_type(k) == Type::NoneType),
         _ => false,
     };
     let releasable = |o: &Origin| matches!(o, Origin::Number | Origin::Const | Origin::Param(_)) || checked.contains(o);
-    returns && !old_values.is_empty() && old_values.iter().all(|o| checked.contains(o)) && locals.values().all(|v| releasable(&origin[v]))
+    returns
+        && (init || !old_values.is_empty())
+        && old_values.iter().all(|o| checked.contains(o))
+        && locals.values().all(|v| releasable(&origin[v]))
 }
 
 /// A callee value in the caller: a parameter not taken yet (the call's operand, used where the
@@ -263,10 +314,25 @@ impl Inliner<'_> {
     }
 }
 
-/// Emits the inlined body of `body` for `call` (see the module doc) into `out`.
-fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function, out: &mut Vec<Instr>) {
+/// The class of an `__init__` inlined by `passes::inline_init`: its type version and the
+/// `__init__` function's address (both bound values, `LoadGlobal`'s imm8 and imm9).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InitOf {
+    /// The class's type version.
+    pub version: i64,
+    /// `__init__`'s address.
+    pub init: i64,
+}
+
+/// Emits the inlined body of `body` for `call` (see the module doc) into `out`: a method's
+/// (`init` None), or, for `passes::inline_init`, the `__init__` of the class `init` describes,
+/// whose first section is followed by the `AllocInstance` that makes the instance (the call's
+/// result) and the `InitStore`s into it.
+pub(crate) fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function, init: Option<InitOf>, out: &mut Vec<Instr>) {
     let at_call = super::at_call(call);
-    out.push(instr(Op::GuardMethodCallee, vec![code as i64], call.args.clone(), vec![], Some(at_call.clone())));
+    if init.is_none() {
+        out.push(instr(Op::GuardMethodCallee, vec![code as i64], call.args.clone(), vec![], Some(at_call.clone())));
+    }
     let mut il = Inliner { call, at_call, map: HashMap::new(), locals: vec![], pending: vec![] };
     let konst = |f: &mut Function, k: i64| super::const_index(f, body.consts[k as usize], body.const_type(k));
     let block = &body.blocks[0];
@@ -340,6 +406,26 @@ fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function, out: &mut 
             }
             _ => {}
         }
+    }
+    if let Some(c) = init {
+        // The instance, then the stores into it (none when `__init__` ran as a call), then
+        // the releases of what the body still owns and of the call's operands.
+        let obj = call.results[0];
+        f.types[obj.0 as usize] = Type::Object;
+        let done = f.new_value(Type::CBool);
+        let reads_globals = block.instrs.iter().any(|i| i.op == Op::LoadGlobal);
+        let st = il.state(None);
+        let imms = vec![code as i64, c.version, c.init, reads_globals as i64];
+        out.push(instr(Op::AllocInstance, imms, super::callable_and_args(call), vec![obj, done], Some(st)));
+        for (imms, v, _) in std::mem::take(&mut il.pending) {
+            out.push(instr(Op::InitStore, vec![imms[1], imms[3]], vec![obj, v, done], vec![], None));
+            out.push(instr(Op::PopTop, vec![], vec![v], vec![], None));
+        }
+        for (_, x) in std::mem::take(&mut il.locals) {
+            out.push(instr(Op::PopTop, vec![], vec![x], vec![], None));
+        }
+        super::release_call_operands(call, out);
+        return;
     }
     // What the call returns, owned.
     let ret = match block.term.op {
@@ -425,7 +511,7 @@ pub fn run(f: &mut Function) -> usize {
         used.insert(ci);
         let (code, body) = (f.callees[ci].code, f.callees[ci].body.clone());
         let mut mine = vec![];
-        inline(f, &ins, code, &body, &mut mine);
+        inline(f, &ins, code, &body, None, &mut mine);
         out.extend(mine);
         true
     });
