@@ -376,6 +376,20 @@ class SignalStop(Exception):
     """What `signal_landings`' handler raises."""
 
 
+def assert_pending_work_runs_in_the_callee(ember, fi, fc, arg, marker, callee, least):
+    """The collections that allocations schedule just before an inlined call (`collections_seen`
+    with `arg`) are seen from the same frames under the interpreter (`fi`) and compiled code
+    (`fc`, whose HIR must contain `marker`), with no deopt: at least `least` of them from a
+    frame of `callee`."""
+    assert marker in ember.dump(fc, "hir")
+    ri, si = collections_seen(fi, arg, lambda fr: fr.f_code.co_name)
+    deopts = ember.stats()["deopts"]
+    rc, sc = collections_seen(fc, arg, lambda fr: fr.f_code.co_name)
+    assert ember.stats()["deopts"] == deopts
+    assert ri == rc and si == sc
+    assert si.count(callee) >= least, si
+
+
 def signal_landings(f, arg, caller, callee, call_line, first_line, tries):
     """Calls f(arg) up to `tries` times, each with a SIGALRM handler that raises SignalStop in
     the frame it interrupts when that is `caller`'s or `callee`'s, until it has raised in

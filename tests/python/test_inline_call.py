@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import both, collections_seen, run_both, signal_landings, traced
+from conftest import assert_pending_work_runs_in_the_callee, both, run_both, signal_landings, traced
 
 SRC = """
 import sys
@@ -205,13 +205,7 @@ def test_pending_work_at_an_inlined_call_runs_in_a_frame_of_the_callee(ember_mod
     interpreter, with the callee's frame current; compiled code runs it in a frame of the
     callee pushed for the purpose (ember_rt_inline_pending), without a deopt."""
     fi, fc = both(GC_SRC, warm=[(50,)] * 3)
-    assert "GuardCallee" in ember_mod.dump(fc, "hir")
-    ri, si = collections_seen(fi, 40, lambda fr: fr.f_code.co_name)
-    deopts = ember_mod.stats()["deopts"]
-    rc, sc = collections_seen(fc, 40, lambda fr: fr.f_code.co_name)
-    assert ember_mod.stats()["deopts"] == deopts
-    assert ri == rc and si == sc
-    assert si.count("eval_A") >= 30, si
+    assert_pending_work_runs_in_the_callee(ember_mod, fi, fc, 40, "GuardCallee", "eval_A", 30)
 
 
 def test_an_exception_from_pending_work_at_an_inlined_call_has_the_callees_entry(ember_mod):

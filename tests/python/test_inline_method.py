@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from conftest import both, collections_seen, run_both, traced
+from conftest import assert_pending_work_runs_in_the_callee, both, run_both, traced
 
 SRC = """
 import sys
@@ -230,13 +230,7 @@ def g(n):
 
 def test_pending_work_at_an_inlined_call_runs_in_a_frame_of_the_callee(ember_mod):
     gi, gc_ = both(GC_SRC, name="g", warm=[(50,)] * 3)
-    assert "GuardMethodCallee" in ember_mod.dump(gc_, "hir")
-    ri, si = collections_seen(gi, 40, lambda fr: fr.f_code.co_name)
-    deopts = ember_mod.stats()["deopts"]
-    rc, sc = collections_seen(gc_, 40, lambda fr: fr.f_code.co_name)
-    assert ember_mod.stats()["deopts"] == deopts
-    assert ri == rc and si == sc
-    assert si.count("normalize") >= 30, si
+    assert_pending_work_runs_in_the_callee(ember_mod, gi, gc_, 40, "GuardMethodCallee", "normalize", 30)
 
 
 INIT_SRC = """
@@ -353,8 +347,4 @@ def many(n):
 
 def test_a_collection_the_allocation_schedules_runs_in_a_frame_of_init(ember_mod):
     gi, gc_ = both(INIT_GC_SRC, name="many", warm=[(50,)] * 3)
-    assert "AllocInstance" in ember_mod.dump(gc_, "hir")
-    ri, si = collections_seen(gi, 40, lambda fr: fr.f_code.co_name)
-    rc, sc = collections_seen(gc_, 40, lambda fr: fr.f_code.co_name)
-    assert ri == rc and si == sc
-    assert si.count("__init__") >= 10, si
+    assert_pending_work_runs_in_the_callee(ember_mod, gi, gc_, 40, "AllocInstance", "__init__", 10)
