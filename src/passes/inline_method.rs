@@ -61,8 +61,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::inline_call::typed_result;
 use super::instr;
+use super::specialize::speculated_divide;
 use crate::hir::imms::{BinaryOpImms, CallImms, LoadAttrImms, LoadGlobalImms, StoreAttrImms};
-use crate::hir::op::{Arith, AttrSpec, BinarySpec, CallSpec, MathFn, StoreAttrSpec};
+use crate::hir::op::{AttrSpec, CallSpec, MathFn, StoreAttrSpec};
 use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
 
 /// Where a callee value comes from, for [`admissible`].
@@ -90,13 +91,7 @@ fn planned(ins: &Instr, ta: Type, tb: Type) -> Option<Type> {
     if let Some(t) = typed_result(imms.spec.number_type(), ta, tb, imms.arith) {
         return Some(t);
     }
-    let number_like = |t: Type| matches!(t, Type::Float | Type::Int | Type::Object);
-    (imms.arith == Arith::TrueDivide
-        && imms.spec == BinarySpec::Generic
-        && number_like(ta)
-        && number_like(tb)
-        && (ta == Type::Float || tb == Type::Float))
-        .then_some(Type::Float)
+    speculated_divide(imms.spec, imms.arith, [ta, tb], [ta == Type::Float, tb == Type::Float]).then_some(Type::Float)
 }
 
 /// What a callee body is inlined as.
@@ -488,25 +483,15 @@ pub fn run(f: &mut Function) -> usize {
     if by_site.is_empty() {
         return 0;
     }
-    // The callable of each such method load → (its self value, callee index).
-    let mut loads: HashMap<Value, (Value, usize)> = HashMap::new();
-    for ins in f.blocks.iter().flat_map(|b| &b.instrs) {
-        if let (Op::LoadMethod, Some(fs)) = (ins.op, &ins.fs) {
-            if let Some(&ci) = by_site.get(&fs.bc) {
-                loads.insert(ins.results[0], (ins.results[1], ci));
-            }
-        }
-    }
+    let calls = super::MethodCalls::find(f, |bc| by_site.get(&bc).copied());
     let mut used: HashSet<usize> = HashSet::new();
     let n = super::expand_instrs(f, |f, ins, out| {
-        let target = CallImms::of(&ins).filter(|c| c.spec == CallSpec::Generic && ins.fs.is_some()).and_then(|c| {
-            let &(self_value, ci) = loads.get(ins.args.first()?)?;
-            let fits = ins.args.get(1) == Some(&self_value) && c.nargs >= 0 && c.nargs as u64 + 1 == f.callees[ci].body.argcount as u64;
-            fits.then_some(ci)
-        });
-        let Some(ci) = target else {
-            out.push(ins);
-            return false;
+        let ci = match calls.call_of(&ins) {
+            Some((&ci, nargs)) if nargs + 1 == f.callees[ci].body.argcount as u64 => ci,
+            _ => {
+                out.push(ins);
+                return false;
+            }
         };
         used.insert(ci);
         let (code, body) = (f.callees[ci].code, f.callees[ci].body.clone());

@@ -182,25 +182,12 @@ pub fn run(f: &mut Function) -> usize {
     // The callees whose bodies are evaluated in place, kept for the lowering: index in
     // `callees` → index in `f.callees`.
     let mut kept: HashMap<usize, usize> = HashMap::new();
-    // The callable and self values of those method loads.
-    let mut loads: HashMap<Value, (Value, u32)> = HashMap::new();
-    for b in &f.blocks {
-        for ins in &b.instrs {
-            if let (Op::LoadMethod, Some(fs)) = (ins.op, &ins.fs) {
-                if by_site.contains_key(&fs.bc) {
-                    loads.insert(ins.results[0], (ins.results[1], fs.bc));
-                }
-            }
-        }
-    }
+    let calls = super::MethodCalls::find(f, |bc| by_site.get(&bc).copied());
     let mut n = 0;
     for bi in 0..f.blocks.len() {
         for ii in 0..f.blocks[bi].instrs.len() {
-            let ins = &f.blocks[bi].instrs[ii];
-            let Some(call) = CallImms::of(ins).filter(|c| c.spec == CallSpec::Generic) else { continue };
-            let Some(&(self_value, site)) = ins.args.first().and_then(|c| loads.get(c)) else { continue };
-            let (code, argcount, returns, ci) = by_site[&site];
-            if ins.args.get(1) != Some(&self_value) || call.nargs < 0 || call.nargs as u64 + 1 != argcount as u64 {
+            let Some((&(code, argcount, returns, ci), nargs)) = calls.call_of(&f.blocks[bi].instrs[ii]) else { continue };
+            if nargs + 1 != argcount as u64 {
                 continue;
             }
             let (body, index, version, slot) = match returns {
@@ -217,7 +204,7 @@ pub fn run(f: &mut Function) -> usize {
             };
             let ins = &mut f.blocks[bi].instrs[ii];
             ins.op = Op::CallTrivial;
-            ins.imms = vec![call.nargs, code as i64, body as i64, index, version, slot];
+            ins.imms = vec![nargs as i64, code as i64, body as i64, index, version, slot];
             n += 1;
         }
     }

@@ -256,6 +256,39 @@ impl<T> GlobalCalls<T> {
     }
 }
 
+/// The calls of methods loaded by `LoadMethod`, for the passes that put a callee's work in place
+/// of such a call (`inline_trivial`, `inline_method`): the callable values of the loads the pass
+/// picked, with their `self` values.
+pub(crate) struct MethodCalls<T> {
+    loads: HashMap<Value, (Value, T)>,
+}
+
+impl<T> MethodCalls<T> {
+    /// Scans `f`: `pick` gets the code unit of each `LoadMethod` with a frame state (the site
+    /// of the callee the shim sent with it) and answers what the pass keeps for its calls.
+    pub(crate) fn find(f: &Function, mut pick: impl FnMut(u32) -> Option<T>) -> Self {
+        let mut loads = HashMap::new();
+        for ins in f.blocks.iter().flat_map(|b| &b.instrs) {
+            if let (Op::LoadMethod, Some(fs)) = (ins.op, &ins.fs) {
+                if let Some(t) = pick(fs.bc) {
+                    loads.insert(ins.results[0], (ins.results[1], t));
+                }
+            }
+        }
+        MethodCalls { loads }
+    }
+
+    /// When `ins` is a generic `Call` (with a frame state) of a picked load's callable and its
+    /// `self` value, without keywords: what was picked for the load, and the call's argument
+    /// count (`self` not counted).
+    pub(crate) fn call_of(&self, ins: &Instr) -> Option<(&T, u64)> {
+        let call = CallImms::of(ins).filter(|c| c.spec == CallSpec::Generic && ins.fs.is_some())?;
+        let nargs = u64::try_from(call.nargs).ok()?;
+        let (self_value, t) = self.loads.get(ins.args.first()?)?;
+        (ins.args.get(1) == Some(self_value)).then_some((t, nargs))
+    }
+}
+
 /// The frame state of call `ins` with its operands on the stack: where a check in front of
 /// an inlined callee deopts to, so that the interpreter makes the call.
 pub(crate) fn at_call(ins: &Instr) -> FrameState {

@@ -69,6 +69,15 @@ pub(crate) fn typed_arith(ta: Type, tb: Type, k: Arith) -> bool {
     }
 }
 
+/// True when a `BinaryOp` of `k` with profile `spec` on operands of types `types` is a division
+/// `specialize` speculates on: `/`, which the interpreter never quickens, with both operands
+/// possibly numbers and one known or likely (`floaty`) to be a float; both are then read as
+/// numbers. `passes::inline_method` asks the same to know that a body's division will be typed.
+pub(crate) fn speculated_divide(spec: BinarySpec, k: Arith, types: [Type; 2], floaty: [bool; 2]) -> bool {
+    let number_like = |t: Type| matches!(t, Type::Float | Type::Int | Type::Object);
+    k == Arith::TrueDivide && spec == BinarySpec::Generic && types.iter().all(|t| number_like(*t)) && floaty.iter().any(|f| *f)
+}
+
 /// Locals that only ever hold floats once written: every write of the local in the function is
 /// a `StoreFast` of a value known to be a `Float` (or a `StoreFastFloat`), there is at least
 /// one, and the local is not a parameter. A load of such a local is *likely* a float: nothing
@@ -121,15 +130,13 @@ fn plan(f: &Function, ins: &Instr, likely: &HashSet<Value>) -> Option<Plan> {
             if typed_arith(ta, tb, k) {
                 return Some(Plan::Arith { ta, tb, k, guard: false });
             }
-            // `/`, which the interpreter never quickens, with one operand known or likely to
-            // be a float and the other of unknown type: speculate that both are numbers.
-            let number_like = |v: Value| matches!(f.ty(v), Type::Float | Type::Int | Type::Object);
             let floaty = |v: Value| f.ty(v) == Type::Float || likely.contains(&v);
-            (k == Arith::TrueDivide
-                && spec == BinarySpec::Generic
-                && ins.args.iter().all(|v| number_like(*v))
-                && ins.args.iter().any(|v| floaty(*v)))
-            .then_some(Plan::Arith { ta: Type::Float, tb: Type::Float, k, guard: true })
+            speculated_divide(spec, k, [ta, tb], [floaty(ins.args[0]), floaty(ins.args[1])]).then_some(Plan::Arith {
+                ta: Type::Float,
+                tb: Type::Float,
+                k,
+                guard: true,
+            })
         }
         Op::CompareOp => {
             let CompareOpImms { spec, cmp: c, .. } = CompareOpImms::of(ins)?;
