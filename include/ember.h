@@ -1110,6 +1110,15 @@ enum EmberOp
    * `GuardCallee`. Reads its operands; consumes nothing, defines nothing.
    */
   EMBER_OP_GUARD_METHOD_CALLEE = 124,
+  /**
+   * HIR only (made by `passes::inline_method` for a conditional expression of an inlined
+   * body, `passes::straighten`): `v = Select cond a b` is `a` if `cond` is true, else `b`.
+   * `cond` is a `CBool` or an exact bool object (a typed comparison's result); `a` and `b`
+   * are objects, borrowed, and so is `v` (no reference taken: a `Copy` of `v` owns it). No
+   * immediates; it cannot leave compiled code. The interpreter's form is a branch on
+   * `POP_JUMP_IF_FALSE` / `_TRUE` whose arms load the two values.
+   */
+  EMBER_OP_SELECT = 125,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum EmberOp EmberOp;

@@ -599,6 +599,7 @@ impl<'w> Builder<'w> {
                 | Op::CallBreaker
                 | Op::LoadAttrBorrow
                 | Op::GuardMethodCallee
+                | Op::Select
                 | Op::AllocInstance
                 | Op::InitStore
                 | Op::StoreAttrFloat => {

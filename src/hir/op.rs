@@ -422,6 +422,13 @@ pub enum Op {
     /// makes the call; pending eval-breaker work runs first in a frame of the callee, as for
     /// `GuardCallee`. Reads its operands; consumes nothing, defines nothing.
     GuardMethodCallee = 124,
+    /// HIR only (made by `passes::inline_method` for a conditional expression of an inlined
+    /// body, `passes::straighten`): `v = Select cond a b` is `a` if `cond` is true, else `b`.
+    /// `cond` is a `CBool` or an exact bool object (a typed comparison's result); `a` and `b`
+    /// are objects, borrowed, and so is `v` (no reference taken: a `Copy` of `v` owns it). No
+    /// immediates; it cannot leave compiled code. The interpreter's form is a branch on
+    /// `POP_JUMP_IF_FALSE` / `_TRUE` whose arms load the two values.
+    Select = 125,
 }
 
 /// Why a [`Op::Deopt`] hands the frame to the interpreter: its imm0, shared with C
@@ -952,6 +959,7 @@ ops! {
     CallBreaker, 1, false, true, true;
     LoadAttrBorrow, 4, false, true, true;
     GuardMethodCallee, 1, false, true, true;
+    Select, 0, false, false, true;
 }
 
 impl Op {
@@ -1134,6 +1142,7 @@ impl Op {
             Op::StoreFastFloat => (1, 0),
             Op::StoreSubscrFloat => (3, 0),
             Op::GuardCallee | Op::GuardMethodCallee | Op::GuardReleasable => (0, 0),
+            Op::Select => (3, 1),
             Op::IntConst => (0, 1),
             Op::RangeNonEmpty => (1, 1),
             Op::AllocInstance => (0, 2),

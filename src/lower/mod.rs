@@ -113,13 +113,13 @@ fn machine_type(ctx: ContextRef<'_>, t: Type) -> inkwell::types::BasicTypeEnum<'
 }
 
 /// The values of `f` that are borrowed references: results of `LoadFastBorrow`,
-/// `LoadAttrBorrow` and of guards on borrowed values (`passes::borrow`).
+/// `LoadAttrBorrow`, `Select` and of guards on borrowed values (`passes::borrow`).
 fn borrowed_values(f: &Function) -> std::collections::HashSet<Value> {
     let mut s = std::collections::HashSet::new();
     for b in &f.blocks {
         for ins in &b.instrs {
             match ins.op {
-                Op::LoadFastBorrow | Op::LoadAttrBorrow => {
+                Op::LoadFastBorrow | Op::LoadAttrBorrow | Op::Select => {
                     s.insert(ins.results[0]);
                 }
                 Op::GuardType if s.contains(&ins.args[0]) => {
@@ -818,7 +818,7 @@ fn family(op: Op) -> Option<Family> {
     use Op::*;
     Some(match op {
         Nop | LoadFastBorrow | LoadFast | LoadFastCheck | LoadFastAndClear | StoreFast | StoreFastFloat | DeleteFast | LoadConst
-        | PushNull | PopTop | Copy | Swap | MakeCell | CopyFreeVars | LoadDeref | StoreDeref | DeleteDeref => Family::Locals,
+        | PushNull | PopTop | Copy | Swap | Select | MakeCell | CopyFreeVars | LoadDeref | StoreDeref | DeleteDeref => Family::Locals,
         BinaryOp | UnaryNot | UnaryNegative | UnaryInvert | GetIter | LoadAssertionError | FormatSimple | FormatWithSpec | ConvertValue
         | ToBool | CompareOp | IsOp | ContainsOp => Family::Operators,
         GuardType | GuardReleasable | RangeNonEmpty | Unbox | Box | UnboxNumber | UnboxNumbers | IntToFloat => Family::Boxing,

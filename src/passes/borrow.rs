@@ -57,6 +57,7 @@ pub(crate) fn quiet(f: &Function, ins: &Instr) -> bool {
         | Op::FloatCompare
         | Op::IntCompare
         | Op::Copy
+        | Op::Select
         | Op::PushNull
         | Op::Nop => true,
         Op::PopTop => f.ty(ins.args[0]).trivial_release(),
@@ -143,6 +144,68 @@ pub fn run(f: &mut Function) -> usize {
             !drop_at.contains(&(k - 1))
         });
         n += borrow_attrs(f, bi, &count);
+        n += borrow_copies(f, bi, &count);
+    }
+    n
+}
+
+/// The copies of block `bi` that go: a `Copy<1>` of a borrowed value (a `LoadFastBorrow`,
+/// `LoadAttrBorrow` or `Select` result, or a guard of one) whose copy is only read and released
+/// ([`read_then_released`]), with nothing between the copy and the release that runs Python
+/// code or rebinds a local. Whatever keeps the borrowed value alive (the frame's local, the
+/// owner's slot, a chosen operand) keeps it throughout, so the reads can use it directly:
+/// the copy and its release are removed (an inlined method body's slot read that is only
+/// compared, `self.x > other.x`). Returns the number removed.
+fn borrow_copies(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) -> usize {
+    let mut n = 0;
+    let mut i = f.blocks[bi].instrs.len();
+    while i > 0 {
+        i -= 1;
+        let instrs = &f.blocks[bi].instrs;
+        let c = &instrs[i];
+        if c.op != Op::Copy || c.imms.first() != Some(&1) {
+            continue;
+        }
+        let b = c.args[0];
+        let borrowed = |v: Value| {
+            instrs[..i].iter().any(|x| {
+                x.results.first() == Some(&v)
+                    && (matches!(x.op, Op::LoadFastBorrow | Op::LoadAttrBorrow | Op::Select)
+                        || (x.op == Op::GuardType
+                            && instrs[..i].iter().any(|y| {
+                                y.results.first() == Some(&x.args[0])
+                                    && matches!(y.op, Op::LoadFastBorrow | Op::LoadAttrBorrow | Op::Select)
+                            })))
+            })
+        };
+        if !borrowed(b) {
+            continue;
+        }
+        let Some(pi) = read_then_released(instrs, i, count) else {
+            continue;
+        };
+        if !quiet_between(f, instrs, i, pi, -1, &[]) {
+            continue;
+        }
+        let copy = c.results[0];
+        let blk = &mut f.blocks[bi];
+        blk.instrs.remove(pi);
+        blk.instrs.remove(i);
+        for x in blk.instrs.iter_mut().skip(i) {
+            for a in x.args.iter_mut() {
+                if *a == copy {
+                    *a = b;
+                }
+            }
+            if let Some(fs) = x.fs.as_mut() {
+                for v in fs.values_mut() {
+                    if *v == copy {
+                        *v = b;
+                    }
+                }
+            }
+        }
+        n += 1;
     }
     n
 }

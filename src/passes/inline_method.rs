@@ -62,8 +62,9 @@ use std::collections::{HashMap, HashSet};
 use super::inline_call::typed_result;
 use super::instr;
 use super::specialize::speculated_divide;
-use crate::hir::imms::{BinaryOpImms, CallImms, LoadAttrImms, LoadGlobalImms, StoreAttrImms};
-use crate::hir::op::{AttrSpec, CallSpec, MathFn, StoreAttrSpec};
+use super::straighten::{straighten, Arm, Step, Straight};
+use crate::hir::imms::{BinaryOpImms, CallImms, CompareOpImms, LoadAttrImms, LoadGlobalImms, StoreAttrImms};
+use crate::hir::op::{AttrSpec, CallSpec, CompareSpec, MathFn, StoreAttrSpec};
 use crate::hir::{FrameState, Function, Instr, Op, Type, Value};
 
 /// Where a callee value comes from, for [`admissible`].
@@ -81,6 +82,13 @@ enum Origin {
     Math,
     /// The NULL pushed with it.
     Null,
+    /// The result of a typed comparison: a bool.
+    Truth,
+    /// The value a conditional expression chose ([`Step::Select`]): a parameter's object, a
+    /// local's or a slot's value read before any store to the slot. Whichever it is, something
+    /// the call keeps (a parameter, a local, a slot not yet written) holds it until the body's
+    /// stores, so releasing the choice runs no code.
+    Chosen,
 }
 
 /// The type `specialize` gives the result of `BinaryOp` `ins` on operands of types `ta` and
@@ -127,7 +135,11 @@ pub fn admissible(c: &Function) -> bool {
 /// version (`STORE_ATTR_SLOT` or `STORE_ATTR_INSTANCE_VALUE`) at its own place (the place is
 /// empty: no read comes first), and the body returns `None`.
 pub(crate) fn admissible_as(c: &Function, kind: Body) -> bool {
-    let [b] = c.blocks.as_slice() else { return false };
+    straighten(c).is_some_and(|s| admit(c, &s, kind))
+}
+
+/// [`admissible_as`] on the straight-line form `s` of `c`'s body.
+fn admit(c: &Function, s: &Straight, kind: Body) -> bool {
     let init = matches!(kind, Body::Init { .. });
     // In an __init__, the instance does not exist yet where the body computes.
     let instance = |o: Option<&Origin>| init && o == Some(&Origin::Param(0));
@@ -136,10 +148,38 @@ pub(crate) fn admissible_as(c: &Function, kind: Body) -> bool {
     let mut ty: HashMap<Value, Type> = HashMap::new();
     let mut locals: HashMap<i64, Value> = HashMap::new();
     let mut reads: Vec<(u32, i64, i64)> = vec![];
+    // (parameter, name) → the offset of its first slot read.
+    let mut named: HashMap<(u32, u64), i64> = HashMap::new();
     let mut stored: HashSet<i64> = HashSet::new();
     let mut old_values: Vec<Origin> = vec![];
     let mut checked: HashSet<Origin> = HashSet::new();
-    for ins in &b.instrs {
+    for step in &s.steps {
+        let ins = match step {
+            Step::Ins(ins) => ins,
+            Step::Select { cond, arms, result, attrs } => {
+                if origin.get(cond) != Some(&Origin::Truth) {
+                    return false;
+                }
+                for arm in arms {
+                    let ok = match *arm {
+                        Arm::Local(k) if k >= 0 && (k as u64) < argc as u64 => !instance(Some(&Origin::Param(k as u32))),
+                        Arm::Local(k) => locals.contains_key(&k),
+                        // Read before, at an offset nothing has stored to yet.
+                        Arm::Attr(k, i) => {
+                            let name = c.consts.get(attrs[i].imms[0] as usize).copied().unwrap_or(0);
+                            let first = u32::try_from(k).ok().and_then(|p| named.get(&(p, name)));
+                            !init && first.is_some_and(|off| !stored.contains(off))
+                        }
+                    };
+                    if !ok {
+                        return false;
+                    }
+                }
+                origin.insert(*result, Origin::Chosen);
+                ty.insert(*result, Type::Object);
+                continue;
+            }
+        };
         let r = ins.results.first().copied();
         let (o, t) = match ins.op {
             Op::Resume | Op::Nop | Op::CallBreaker => continue,
@@ -172,6 +212,7 @@ pub(crate) fn admissible_as(c: &Function, kind: Body) -> bool {
                     return false;
                 }
                 reads.push((p, a.index, a.version));
+                named.entry((p, c.consts.get(a.name as usize).copied().unwrap_or(0))).or_insert(a.index);
                 (Origin::Slot(p, a.index), Type::Object)
             }
             Op::LoadGlobal => match LoadGlobalImms::of(ins) {
@@ -203,6 +244,18 @@ pub(crate) fn admissible_as(c: &Function, kind: Body) -> bool {
                 }
                 (Origin::Number, t)
             }
+            Op::CompareOp => {
+                let (Some(&ta), Some(&tb)) = (ty.get(&ins.args[0]), ty.get(&ins.args[1])) else { return false };
+                let Some(k) = CompareOpImms::of(ins) else { return false };
+                let typed = matches!(k.spec, CompareSpec::Int | CompareSpec::Float) || (ta == tb && matches!(ta, Type::Int | Type::Float));
+                if !typed || ins.args.iter().any(|a| instance(origin.get(a))) {
+                    return false;
+                }
+                for a in &ins.args {
+                    checked.insert(origin[a]);
+                }
+                (Origin::Truth, Type::Bool)
+            }
             Op::StoreAttr => {
                 let Some(s) = StoreAttrImms::of(ins) else { return false };
                 let (Some(&Origin::Param(p)), Some(v)) = (origin.get(&ins.args[1]), origin.get(&ins.args[0])) else { return false };
@@ -231,22 +284,23 @@ pub(crate) fn admissible_as(c: &Function, kind: Body) -> bool {
         origin.insert(r, o);
         ty.insert(r, t);
     }
-    let returns = match (b.term.op, kind) {
+    let term = &s.term;
+    let returns = match (term.op, kind) {
         (Op::ReturnValue, Body::Method) => {
-            b.term.args.first().and_then(|v| origin.get(v)).is_some_and(|o| !matches!(o, Origin::Math | Origin::Null))
+            term.args.first().and_then(|v| origin.get(v)).is_some_and(|o| !matches!(o, Origin::Math | Origin::Null))
         }
         (Op::ReturnConst, Body::Method) => true,
         // `return None`: the constant, loaded or returned directly.
         (Op::ReturnValue, Body::Init { .. }) => {
-            let none = |v: &Value| {
-                b.instrs.iter().any(|i| i.op == Op::LoadConst && i.results[0] == *v && c.const_type(i.imms[0]) == Type::NoneType)
-            };
-            b.term.args.first().is_some_and(none)
+            let none =
+                |v: &Value| s.instrs().any(|i| i.op == Op::LoadConst && i.results[0] == *v && c.const_type(i.imms[0]) == Type::NoneType);
+            term.args.first().is_some_and(none)
         }
-        (Op::ReturnConst, Body::Init { .. }) => b.term.imms.first().is_some_and(|&k| c.const_type(k) == Type::NoneType),
+        (Op::ReturnConst, Body::Init { .. }) => term.imms.first().is_some_and(|&k| c.const_type(k) == Type::NoneType),
         _ => false,
     };
-    let releasable = |o: &Origin| matches!(o, Origin::Number | Origin::Const | Origin::Param(_)) || checked.contains(o);
+    let releasable =
+        |o: &Origin| matches!(o, Origin::Number | Origin::Truth | Origin::Chosen | Origin::Const | Origin::Param(_)) || checked.contains(o);
     returns
         && (init || !old_values.is_empty())
         && old_values.iter().all(|o| checked.contains(o))
@@ -268,6 +322,9 @@ struct Inliner<'a> {
     map: HashMap<Value, Val>,
     locals: Vec<(i64, Value)>,
     pending: Vec<(Vec<i64>, Value, u32)>,
+    /// (parameter, name handle) → the specialisation, type version and offset of the body's
+    /// first slot read of that attribute of that parameter.
+    reads: HashMap<(u32, u64), [i64; 3]>,
 }
 
 impl Inliner<'_> {
@@ -307,6 +364,53 @@ impl Inliner<'_> {
         s.inlined = Some(owned);
         s
     }
+
+    /// Emits a folded conditional expression (`Step::Select`): each arm as a borrowed value (a
+    /// parameter's operand, a local's value, or the slot read again with the profile of the
+    /// body's first read of it, which [`admissible`] requires), then `Select` and a `Copy` that
+    /// owns the choice, then the release of the tested bool.
+    #[allow(clippy::too_many_arguments)]
+    fn select(
+        &mut self,
+        f: &mut Function,
+        body: &Function,
+        cond: Value,
+        arms: &[Arm; 2],
+        result: Value,
+        attrs: &[Instr],
+        out: &mut Vec<Instr>,
+    ) {
+        let Val::Owned(c) = self.map[&cond] else { unreachable!("admitted: a comparison's result") };
+        let mut vals = [c; 2];
+        for (j, arm) in arms.iter().enumerate() {
+            vals[j] = match *arm {
+                Arm::Local(k) if k < i64::from(body.argcount) => self.operand(k as u32),
+                Arm::Local(k) => self.locals.iter().find(|(s, _)| *s == k).expect("admitted: stored before").1,
+                Arm::Attr(k, i) => {
+                    let k_name = attrs[i].imms[0];
+                    let name = body.consts[k_name as usize];
+                    let [spec, version, index] = self.reads[&(k as u32, name)];
+                    let owner = self.operand(k as u32);
+                    let peek = f.new_value(Type::Object);
+                    let mut st = self.state(None);
+                    st.inlined.get_or_insert_with(Vec::new).push(c);
+                    let name = super::const_index(f, name, body.const_type(k_name));
+                    out.push(instr(Op::LoadAttrBorrow, vec![name, spec, version, index], vec![owner], vec![peek], Some(st)));
+                    peek
+                }
+            };
+        }
+        let t = match (f.ty(vals[0]), f.ty(vals[1])) {
+            (a, b) if a == b && a != Type::OptObject => a,
+            _ => Type::Object,
+        };
+        let s = f.new_value(t);
+        out.push(instr(Op::Select, vec![], vec![c, vals[0], vals[1]], vec![s], None));
+        let r = f.new_value(t);
+        out.push(instr(Op::Copy, vec![1], vec![s], vec![r], None));
+        out.push(instr(Op::PopTop, vec![], vec![c], vec![], None));
+        self.map.insert(result, Val::Owned(r));
+    }
 }
 
 /// The class of an `__init__` inlined by `passes::inline_init`: its type version and the
@@ -328,10 +432,17 @@ pub(crate) fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function,
     if init.is_none() {
         out.push(instr(Op::GuardMethodCallee, vec![code as i64], call.args.clone(), vec![], Some(at_call.clone())));
     }
-    let mut il = Inliner { call, at_call, map: HashMap::new(), locals: vec![], pending: vec![] };
+    let mut il = Inliner { call, at_call, map: HashMap::new(), locals: vec![], pending: vec![], reads: HashMap::new() };
     let konst = |f: &mut Function, k: i64| super::const_index(f, body.consts[k as usize], body.const_type(k));
-    let block = &body.blocks[0];
-    for b in &block.instrs {
+    let straight = straighten(body).expect("admitted: a straight-line body");
+    for step in &straight.steps {
+        let b = match step {
+            Step::Ins(b) => b,
+            Step::Select { cond, arms, result, attrs } => {
+                il.select(f, body, *cond, arms, *result, attrs, out);
+                continue;
+            }
+        };
         let fs = b.fs.as_ref();
         match b.op {
             Op::LoadFast | Op::LoadFastBorrow | Op::LoadFastCheck => {
@@ -374,6 +485,7 @@ pub(crate) fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function,
                 let peek = f.new_value(Type::Object);
                 let name = konst(f, a.name);
                 let st = il.state(fs);
+                il.reads.entry((p, body.consts[a.name as usize])).or_insert([a.spec as i64, a.version, a.index]);
                 out.push(instr(Op::LoadAttrBorrow, vec![name, a.spec as i64, a.version, a.index], vec![owner], vec![peek], Some(st)));
                 let r = f.new_value(Type::Object);
                 out.push(instr(Op::Copy, vec![1], vec![peek], vec![r], None));
@@ -386,7 +498,7 @@ pub(crate) fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function,
                 let name = konst(f, s.name);
                 il.pending.push((vec![name, s.spec as i64, s.version, s.index], v, p));
             }
-            Op::LoadGlobal | Op::PushNull | Op::Call | Op::BinaryOp => {
+            Op::LoadGlobal | Op::PushNull | Op::Call | Op::BinaryOp | Op::CompareOp => {
                 let mut imms = b.imms.clone();
                 if b.op == Op::LoadGlobal {
                     imms[0] = konst(f, imms[0]);
@@ -408,7 +520,7 @@ pub(crate) fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function,
         let obj = call.results[0];
         f.types[obj.0 as usize] = Type::Object;
         let done = f.new_value(Type::CBool);
-        let reads_globals = block.instrs.iter().any(|i| i.op == Op::LoadGlobal);
+        let reads_globals = straight.instrs().any(|i| i.op == Op::LoadGlobal);
         let st = il.state(None);
         let imms = vec![code as i64, c.version, c.init, reads_globals as i64];
         out.push(instr(Op::AllocInstance, imms, super::callable_and_args(call), vec![obj, done], Some(st)));
@@ -423,14 +535,15 @@ pub(crate) fn inline(f: &mut Function, call: &Instr, code: u64, body: &Function,
         return;
     }
     // What the call returns, owned.
-    let ret = match block.term.op {
+    let term = &straight.term;
+    let ret = match term.op {
         Op::ReturnConst => {
-            let k = konst(f, block.term.imms[0]);
-            let r = f.new_value(body.const_type(block.term.imms[0]));
+            let k = konst(f, term.imms[0]);
+            let r = f.new_value(body.const_type(term.imms[0]));
             out.push(instr(Op::LoadConst, vec![k], vec![], vec![r], None));
             r
         }
-        _ => il.take(f, block.term.args[0], out),
+        _ => il.take(f, term.args[0], out),
     };
     // Effects: the locals' releases, then the stores.
     for (_, x) in std::mem::take(&mut il.locals) {

@@ -16,6 +16,7 @@ pub mod pure_pop;
 pub mod slice_subscr;
 pub mod specialize;
 pub mod store_float;
+pub mod straighten;
 pub mod unbox_locals;
 pub mod unpack_store;
 
