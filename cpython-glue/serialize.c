@@ -203,6 +203,40 @@ static int despecialised(PyCodeObject *co, Py_ssize_t i)
     return 0;
 }
 
+/* The local the BINARY_OP at code unit `i` stores its result into: the STORE_FAST right after
+ * it (or the first store of STORE_FAST_LOAD_FAST / STORE_FAST_STORE_FAST), or -1. */
+static int stored_local(const _Py_CODEUNIT *code, Py_ssize_t n, Py_ssize_t i)
+{
+    Py_ssize_t j = i + 1 + _PyOpcode_Caches[BINARY_OP];
+    if (j >= n) return -1;
+    int oparg = code[j].op.arg;
+    switch (_PyOpcode_Deopt[code[j].op.code]) {
+    case STORE_FAST: return oparg;
+    case STORE_FAST_LOAD_FAST: case STORE_FAST_STORE_FAST: return oparg >> 4;
+    }
+    return -1;
+}
+
+/* 1 when the BINARY_OP at code unit `i` stores into a local that a despecialised BINARY_OP of
+ * `co` stores into too: an accumulator whose type flipped at one of its updates flips at the
+ * others (go's Board.score: `count += 1` in two branches, `count` an int for one colour and a
+ * float for the other), so all of them are serialised generic at once rather than each costing
+ * a withdrawal of its own. */
+static int despecialised_with(PyCodeObject *co, Py_ssize_t i)
+{
+    CodeInfo *info = ember_code_info(co);
+    if (!info || info->ndespec == 0) return 0;
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    Py_ssize_t n = Py_SIZE(co);
+    int k = stored_local(code, n, i);
+    if (k < 0) return 0;
+    for (int d = 0; d < info->ndespec; d++) {
+        Py_ssize_t u = info->despec[d];
+        if (u >= 0 && u < n && _PyOpcode_Deopt[code[u].op.code] == BINARY_OP && stored_local(code, n, u) == k) return 1;
+    }
+    return 0;
+}
+
 /* 1 when the specialisable instruction at code unit `i` (its base opcode, its adaptive counter
  * in the next code unit) was never executed: the counter still holds _PyCode_Quicken's warm-up
  * value (ADAPTIVE_WARMUP_VALUE and _BACKOFF, Include/internal/pycore_code.h). Its first
@@ -415,7 +449,8 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
             case BINARY_OP_MULTIPLY_FLOAT: spec = EMBER_BINARY_SPEC_MULTIPLY_FLOAT; break;
             case BINARY_OP_ADD_UNICODE: spec = EMBER_BINARY_SPEC_ADD_STR; break;
             }
-            if (spec != EMBER_BINARY_SPEC_ADD_STR && despecialised(co, i)) spec = EMBER_BINARY_SPEC_DESPECIALISED;
+            if (spec != EMBER_BINARY_SPEC_ADD_STR && (despecialised(co, i) || despecialised_with(co, i)))
+                spec = EMBER_BINARY_SPEC_DESPECIALISED;
             else if (op == BINARY_OP && never_executed(code, i)) spec = EMBER_BINARY_SPEC_UNREACHED;
             r = emit(&prog, EMBER_OP_BINARY_OP, (uint32_t)i, 3, oparg, spec, arith_of(oparg), 0, 0, 0);
             break;

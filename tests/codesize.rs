@@ -54,11 +54,14 @@ const LIMITS: &[(&str, Target, u64, u64)] = &[
     // (nbody's `dx = x1 - x2` went from 39 to 30 instructions; `advance` 1.08x in process):
     // 23069/20184 B (+4.2 %/+3.1 %).
     // The constant of ember_rt_leave (above): 23074/20188 B.
-    ("distinct200", Target::X86_64, 23074, 5201),
+    // Float comparisons read their operands as numbers too (UnboxNumbers instead of two
+    // GuardType<Float>: a compact int compares as a double instead of deopting, go's
+    // UCTNode.best_child): 23840/20940 B (+3.3 %/+3.7 %).
+    ("distinct200", Target::X86_64, 23840, 5370),
     ("calls1", Target::Aarch64, 308, 56),
     ("calls2", Target::Aarch64, 416, 83),
     ("calls200", Target::Aarch64, 19448, 4841),
-    ("distinct200", Target::Aarch64, 20188, 4909),
+    ("distinct200", Target::Aarch64, 20940, 5097),
 ];
 
 /// The goal: marginal code bytes per Python call site on AArch64.

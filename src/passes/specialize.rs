@@ -36,6 +36,9 @@
 //! (`UnboxNumbers`, deopting for anything but floats and compact ints, not both ints), as for
 //! float's `Point.normalize`, `self.x /= norm` with `norm = sqrt(...)`. The division keeps
 //! the operand objects for its frame state, so a zero divisor deopts with them on the stack.
+//! A `COMPARE_OP` quickened for floats reads its operands the same way (`UnboxNumbers`, or
+//! `UnboxNumber` beside a known `Float`) and compares doubles: a compact int operand converts
+//! exactly, so `x > best` with `best = -1` before the first float does not deopt.
 //! A site whose guards kept failing arrives as [`BinarySpec::Despecialised`] and is left
 //! generic.
 //!
@@ -164,23 +167,21 @@ fn expand(f: &mut Function, ins: Instr, p: Plan, out: &mut Vec<Instr>) {
     let (mut a, mut b) = (ins.args[0], ins.args[1]);
     // Float arithmetic quickened by the profile with one operand already known to be a Float:
     // the other may also be an int (an accumulator that starts at 0), read by UnboxNumber.
-    let number = match p {
-        Plan::Arith { ta: Type::Float, tb: Type::Float, guard: true, .. } => {
-            if f.ty(a) == Type::Float && f.ty(b) != Type::Float {
-                Some(1)
-            } else if f.ty(b) == Type::Float && f.ty(a) != Type::Float {
-                Some(0)
-            } else {
-                None
-            }
-        }
-        _ => None,
+    // So is a float comparison: `best.score > maxscore` with `maxscore = -1` before the first
+    // float, compared as doubles (a compact int converts exactly), as `float_richcompare` does.
+    let floats =
+        matches!(p, Plan::Arith { ta: Type::Float, tb: Type::Float, guard: true, .. } | Plan::Compare { t: Type::Float, guard: true, .. });
+    let number = if !floats {
+        None
+    } else if f.ty(a) == Type::Float && f.ty(b) != Type::Float {
+        Some(1)
+    } else if f.ty(b) == Type::Float && f.ty(a) != Type::Float {
+        Some(0)
+    } else {
+        None
     };
     // Neither known: both may be numbers of either kind (not both ints).
-    let numbers = number.is_none()
-        && matches!(p, Plan::Arith { ta: Type::Float, tb: Type::Float, guard: true, .. })
-        && f.ty(a) != Type::Float
-        && f.ty(b) != Type::Float;
+    let numbers = number.is_none() && floats && f.ty(a) != Type::Float && f.ty(b) != Type::Float;
     let (da, db);
     if numbers {
         da = f.new_value(Type::CDouble);

@@ -107,6 +107,49 @@ def test_a_guard_that_keeps_failing_gets_its_function_recompiled_generic(ember_m
     assert ember_mod.is_compiled(fc)
 
 
+def test_a_float_comparison_reads_a_compact_int_as_a_number(ember_mod):
+    """COMPARE_OP_FLOAT with an int operand (go's UCTNode.best_child: `child.score > best`,
+    `best = -1` before the first float) compares as doubles, as float_richcompare does for a
+    compact int: no deopt. Two ints, a big int and a str still deopt to the interpreter."""
+    src = ("def f(xs):\n    best = -1\n    k = None\n    for i, x in enumerate(xs):\n"
+           "        if x > best:\n            best = x\n            k = i\n    return k, best\n")
+    fi, fc = both(src, warm=[([0.5, 2.5, 1.5],)] * 3)
+    hir = ember_mod.dump(fc, "hir")
+    assert "UnboxNumbers" in hir and "FloatCompare" in hir, hir
+    before = deopts(ember_mod)
+    for xs in ([0.5, 2.5, 1.5], [-3.0, -2.0], [1.0, 1, 2, 2.0], [0.5, 3, 2.0, float("nan")]):
+        run_both(fi, fc, xs)
+    assert deopts(ember_mod) == before
+    for xs in ([1, 2], [2 ** 80, 1.0], ["a", 1.0]):
+        run_both(fi, fc, xs)
+    assert deopts(ember_mod) > before
+
+
+def test_an_accumulator_whose_type_flips_is_despecialised_at_all_its_updates(ember_mod):
+    """go's Board.score: `count += 1` in two branches, `count` an int or a float by the
+    argument. When one update's guards made the function withdraw, the compile after it takes
+    every update of that local generic (serialize.c, despecialised_with), not only the one that
+    failed: neither kind of call deopts any more."""
+    src = ("def f(xs, start):\n    count = start\n    for x in xs:\n        if x > 0:\n"
+           "            count += 1\n        else:\n            count += 2\n    return count\n")
+    xs = [1, -1] * 8
+    fi, fc = both(src, warm=[(xs, 0)] * 3)
+    recompiles = ember_mod.stats()["recompiles"]
+    for _ in range(20):
+        run_both(fi, fc, xs, 0.5)
+    assert ember_mod.stats()["recompiles"] > recompiles
+    # Interpreted, calls with an int re-specialise the update that did not fail for ints.
+    for _ in range(25):
+        run_both(fi, fc, xs, 3)
+    assert ember_mod.force_compile(fc)
+    assert ember_mod.dump(fc, "hir").count("BinaryOp<13, 9,") == 2
+    before = deopts(ember_mod)
+    for _ in range(5):
+        run_both(fi, fc, xs, 0.5)
+        run_both(fi, fc, xs, 3)
+    assert deopts(ember_mod) == before
+
+
 def test_deopt_paths_keep_reference_counts(ember_mod):
     src = "def f(a, b, c):\n    return (a - b) * c\n"
     fi, fc = both(src, warm=[(4.0, 1.5, 2.0)] * 3)
