@@ -647,6 +647,8 @@ typedef struct {
     int osr_count;       /* frames of this code moved into compiled code */
     int osr_return;      /* 1 + code unit of a RETURN_VALUE; -1 none; 0 not looked up yet */
     uint32_t deopts;     /* failed guards since it was last compiled (ember_rt_guard_fail) */
+    int cold_calls;      /* calls of its compiled code that reached a loop never run when it was
+                          * compiled (ember_rt_deopt_cold; EMBER_COLD_LOOP_CALLS) */
     int ndespec;         /* code units whose guards failed: compiled generic from now on (serialize.c) */
     int32_t despec[EMBER_MAX_DESPEC];
     int recompiles;      /* times its compiled code was withdrawn for failing guards */

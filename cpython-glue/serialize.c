@@ -378,8 +378,9 @@ static int serialize_one(PyFunctionObject *func, int osr, int speculate, int nes
 
     /* Loops the interpreter never ran become Deopt<ColdLoop> at their FOR_ITER when the
      * function has run another loop: it is being compiled from a partial profile (on-stack
-     * replacement in its first loop, before the later ones ever ran), and the first use of
-     * such a loop withdraws the code so that it is compiled again with a profile of it. */
+     * replacement in its first loop, before the later ones ever ran), and such a loop used in
+     * a second call withdraws the code so that it is compiled again with a profile of it
+     * (ember_rt_deopt_cold). */
     int cold_loops = speculate && !nested && !(co->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)) &&
                      any_loop_ran(co);
 

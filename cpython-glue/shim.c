@@ -378,6 +378,12 @@ static long n_osr_arms;          /* code objects armed for OSR (stats "osr_arms"
  * is compiled without any speculation. */
 #define EMBER_DEOPT_LIMIT 16
 #define EMBER_MAX_RECOMPILES 3
+/* Compiled code that reaches a loop the interpreter had never run (Deopt<ColdLoop>) hands the
+ * frame over each time, and is withdrawn (to be compiled again with the loop's profile) only
+ * when that happens in this many calls: a loop met once, at the end of a driver function
+ * called once or twice (pyperf's WorkerTask._compute_values: its hook loop after the timed
+ * loop), is not worth compiling a large function again for. */
+#define EMBER_COLD_LOOP_CALLS 2
 static PyObject *osr_callback;   /* osr_jump as a callable, kept here: it is unregistered while it may run */
 static PyObject *osr_name;       /* "ember", the tool's name */
 static PyObject *osr_set_local_events;   /* sys.monitoring.set_local_events (not Ember's wrapper) */
@@ -2723,6 +2729,7 @@ static void withdraw(CodeInfo *info, _PyInterpreterFrame *f, i64 bc, const char 
     info->entry = NULL;
     info->state = 0;
     info->deopts = 0;
+    info->cold_calls = 0;
     info->samples = 0;
     info->ncalls = 0;
     ember_code_epoch++;
@@ -2755,8 +2762,10 @@ PyObject *ember_rt_deopt_cold(PyThreadState *ts, _PyInterpreterFrame *f, i64 bc,
     n_deopts++;
     CodeInfo *info = ember_code_info((PyCodeObject *)f->f_executable);
     /* Not a failed speculation: nothing is recorded against the loop, and the withdrawal does
-     * not count towards compiling without speculation. */
-    if (info && info->state == 1 && !info->is_gen) withdraw(info, f, bc, "a loop that had never run when it was compiled");
+     * not count towards compiling without speculation. The interpreter runs the loop from here,
+     * which gives it a profile. */
+    if (info && info->state == 1 && !info->is_gen && ++info->cold_calls >= EMBER_COLD_LOOP_CALLS)
+        withdraw(info, f, bc, "a loop that had never run when it was compiled");
     return ember_rt_deopt(ts, f, bc, depth);
 }
 

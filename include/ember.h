@@ -664,8 +664,8 @@ enum EmberOp
    * terminator. imm0 is a [`DeoptReason`]: the shim emits [`DeoptReason::Unsupported`] for
    * the namespace opcodes of class bodies (`LOAD_NAME`, ...) and [`DeoptReason::ColdLoop`]
    * for the `FOR_ITER` of a loop the interpreter had never run when the function was
-   * serialised (its profile has nothing for the loop's body), whose first use withdraws the
-   * compiled code so that the function is compiled again with a profile of it.
+   * serialised (its profile has nothing for the loop's body), whose use in a second call
+   * withdraws the compiled code so that the function is compiled again with a profile of it.
    */
   EMBER_OP_DEOPT = 50,
   /**
@@ -1662,7 +1662,8 @@ enum EmberDeoptReason
   EMBER_DEOPT_REASON_UNSUPPORTED = 0,
   /**
    * The `FOR_ITER` of a loop the interpreter had never run when the function was
-   * serialised: `ember_rt_deopt_cold` withdraws the compiled code at its first use.
+   * serialised: `ember_rt_deopt_cold` withdraws the compiled code when a second call gets
+   * there (`EMBER_COLD_LOOP_CALLS`).
    */
   EMBER_DEOPT_REASON_COLD_LOOP = 1,
 };

@@ -125,8 +125,8 @@ pub enum Op {
     /// terminator. imm0 is a [`DeoptReason`]: the shim emits [`DeoptReason::Unsupported`] for
     /// the namespace opcodes of class bodies (`LOAD_NAME`, ...) and [`DeoptReason::ColdLoop`]
     /// for the `FOR_ITER` of a loop the interpreter had never run when the function was
-    /// serialised (its profile has nothing for the loop's body), whose first use withdraws the
-    /// compiled code so that the function is compiled again with a profile of it.
+    /// serialised (its profile has nothing for the loop's body), whose use in a second call
+    /// withdraws the compiled code so that the function is compiled again with a profile of it.
     Deopt = 50,
     /// `FORMAT_SIMPLE`: `format(v)` (str passes through).
     FormatSimple = 51,
@@ -439,7 +439,8 @@ pub enum DeoptReason {
     /// An instruction compiled code does not model (the namespace opcodes of class bodies).
     Unsupported = 0,
     /// The `FOR_ITER` of a loop the interpreter had never run when the function was
-    /// serialised: `ember_rt_deopt_cold` withdraws the compiled code at its first use.
+    /// serialised: `ember_rt_deopt_cold` withdraws the compiled code when a second call gets
+    /// there (`EMBER_COLD_LOOP_CALLS`).
     ColdLoop = 1,
 }
 

@@ -1,7 +1,7 @@
 """Loops the interpreter never ran when a function was compiled (Deopt<ColdLoop>, serialize.c
 `never_ran`): a function compiled from a partial profile (on-stack replacement in its first
 loop, before a later loop ever ran) leaves compiled code at such a loop's FOR_ITER, withdraws
-the code, and is compiled again with a profile of the loop (float's `benchmark`: its
+the code when a second call gets there, and is compiled again with a profile of the loop (float's `benchmark`: its
 `p.normalize()` loop had no profile, so the method load was generic and never inlined)."""
 
 import pytest
@@ -48,7 +48,14 @@ def test_a_loop_that_never_ran_leaves_and_the_function_is_compiled_again_with_it
     before = ember_mod.stats()
     run_both(fi, fc, 30, True)
     after = ember_mod.stats()
+    # Met once: the interpreter runs the loop, the code stays.
     assert after["deopts"] == before["deopts"] + 1
+    assert after["recompiles"] == before["recompiles"]
+    assert ember_mod.is_compiled(fc)
+    # Met in a second call: withdrawn.
+    run_both(fi, fc, 30, True)
+    after = ember_mod.stats()
+    assert after["deopts"] == before["deopts"] + 2
     assert after["recompiles"] == before["recompiles"] + 1
     assert not ember_mod.is_compiled(fc)
     # Interpreted now, the loop gets its profile; compiled again, the method call is inlined.
