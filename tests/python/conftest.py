@@ -437,3 +437,53 @@ def same_float(a, b):
 def ember_mod():
     """The `ember` module (imported lazily)."""
     return _ember()
+
+
+def assert_tracing_sees_the_calls(fi, fc, data, name):
+    """Runs `fi(data, change)` and `fc(data, change)` where `change` switches a tracer on
+    mid-loop (`traced`), and asserts that both return the same and that the tracer saw the
+    same events, among them calls of the function named `name`: an inlined call is made as a
+    call once tracing is on."""
+    ri, ei = traced(lambda start: fi(data, lambda *a: start()), (name,))
+    rc, ec = traced(lambda start: fc(data, lambda *a: start()), (name,))
+    assert ri == rc
+    assert ei == ec and (name, "call", ei[0][2]) in ei
+
+
+def assert_argument_references_kept(fi, fc, data):
+    """Calls `fc(data)` 20 times, `data` a list of tuples of fresh floats, and asserts that the
+    result equals `fi(data)`'s and that every float of `data` has its reference count back."""
+    data = [tuple(float(v) + 0.25 for v in t) for t in data]
+    counts = [[sys.getrefcount(v) for v in t] for t in data]
+    for _ in range(20):
+        r = fc(data)
+    assert r == fi(data)
+    del r
+    assert [[sys.getrefcount(v) for v in t] for t in data] == counts
+
+
+#: The slot classes of the inlined-method tests (test_inline_method, test_inline_select): `P`
+#: with three slots and the methods given as `{methods}` (a class body's text), its subclass `Q`
+#: and `R`, whose `__setattr__` records the name stored and the function that stored it.
+SLOT_CLASSES = """
+import sys
+
+class P:
+    __slots__ = ('x', 'y', 'z')
+
+    def __init__(self, x, y, z):
+        self.x = x
+        self.y = y
+        self.z = z
+{methods}
+class Q(P):
+    __slots__ = ()
+
+class R(P):
+    __slots__ = ()
+    seen = []
+
+    def __setattr__(self, name, value):
+        R.seen.append((name, sys._getframe(1).f_code.co_name))
+        object.__setattr__(self, name, value)
+"""

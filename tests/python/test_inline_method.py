@@ -12,20 +12,10 @@ import types
 
 import pytest
 
-from conftest import assert_pending_work_runs_in_the_callee, both, run_both, traced
+from conftest import (SLOT_CLASSES, assert_argument_references_kept, assert_pending_work_runs_in_the_callee,
+                      assert_tracing_sees_the_calls, both, run_both)
 
-SRC = """
-import sys
-from math import sqrt
-
-class P:
-    __slots__ = ('x', 'y', 'z')
-
-    def __init__(self, x, y, z):
-        self.x = x
-        self.y = y
-        self.z = z
-
+SRC = SLOT_CLASSES.format(methods="""
     def normalize(self):
         x = self.x
         y = self.y
@@ -38,17 +28,8 @@ class P:
     def bump(self, k):
         self.x = self.x * k
         self.y = self.y * k
-
-class Q(P):
-    __slots__ = ()
-
-class R(P):
-    __slots__ = ()
-    seen = []
-
-    def __setattr__(self, name, value):
-        R.seen.append((name, sys._getframe(1).f_code.co_name))
-        object.__setattr__(self, name, value)
+""") + """
+from math import sqrt
 
 def bump_all(data, k):
     ps = [P(*t) for t in data]
@@ -185,21 +166,12 @@ def test_a_check_after_a_store_in_the_body_deopts_before_any_store(ember_mod):
 
 def test_tracing_switched_on_mid_loop_sees_the_calls(ember_mod):
     fi, fc = pair()
-    ri, ei = traced(lambda start: fi(DATA, lambda *a: start()), ("normalize",))
-    rc, ec = traced(lambda start: fc(DATA, lambda *a: start()), ("normalize",))
-    assert ri == rc
-    assert ei == ec and ("normalize", "call", ei[0][2]) in ei
+    assert_tracing_sees_the_calls(fi, fc, DATA, "normalize")
 
 
 def test_references_are_kept(ember_mod):
     fi, fc = pair()
-    data = [tuple(float(v) + 0.25 for v in t) for t in DATA]
-    counts = [[sys.getrefcount(v) for v in t] for t in data]
-    for _ in range(20):
-        r = fc(data)
-    assert r == fi(data)
-    del r
-    assert [[sys.getrefcount(v) for v in t] for t in data] == counts
+    assert_argument_references_kept(fi, fc, DATA)
 
 
 def test_a_call_whose_inlined_body_keeps_failing_is_left_as_a_call(ember_mod):

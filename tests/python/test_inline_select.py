@@ -8,23 +8,11 @@ the method changed, a `__setattr__` that looks at its caller, tracing) are compa
 interpreter: result, exception, traceback, tracer events and the instances' state.
 References are checked too."""
 
-import sys
-
 import pytest
 
-from conftest import both, run_both, traced
+from conftest import SLOT_CLASSES, assert_argument_references_kept, assert_tracing_sees_the_calls, both, run_both
 
-SRC = """
-import sys
-
-class P:
-    __slots__ = ('x', 'y', 'z')
-
-    def __init__(self, x, y, z):
-        self.x = x
-        self.y = y
-        self.z = z
-
+SRC = SLOT_CLASSES.format(methods="""
     def maximize(self, other):
         self.x = self.x if self.x > other.x else other.x
         self.y = self.y if self.y > other.y else other.y
@@ -38,18 +26,7 @@ class P:
     def better(self, other):
         self.x = self.x if self.x < other.x else other.x
         return self if self.y > other.y else other
-
-class Q(P):
-    __slots__ = ()
-
-class R(P):
-    __slots__ = ()
-    seen = []
-
-    def __setattr__(self, name, value):
-        R.seen.append((name, sys._getframe(1).f_code.co_name))
-        object.__setattr__(self, name, value)
-
+""") + """
 def f(data, change=None):
     ps = [P(*t) for t in data]
     best = ps[0]
@@ -220,18 +197,9 @@ def test_parameters_chosen_and_returned(ember_mod):
 
 def test_tracing_switched_on_mid_loop_sees_the_calls(ember_mod):
     fi, fc = pair()
-    ri, ei = traced(lambda start: fi(DATA, lambda *a: start()), ("maximize",))
-    rc, ec = traced(lambda start: fc(DATA, lambda *a: start()), ("maximize",))
-    assert ri == rc
-    assert ei == ec and ("maximize", "call", ei[0][2]) in ei
+    assert_tracing_sees_the_calls(fi, fc, DATA, "maximize")
 
 
 def test_references_are_kept(ember_mod):
     fi, fc = pair()
-    data = [tuple(float(v) + 0.25 for v in t) for t in DATA]
-    counts = [[sys.getrefcount(v) for v in t] for t in data]
-    for _ in range(20):
-        r = fc(data)
-    assert r == fi(data)
-    del r
-    assert [[sys.getrefcount(v) for v in t] for t in data] == counts
+    assert_argument_references_kept(fi, fc, DATA)
