@@ -771,12 +771,19 @@ ember_inline_callee_ok(PyThreadState *ts, PyObject *callable, PyObject *code)
     return (eb & _PY_EVAL_EVENTS_MASK) ? 2 : 1;
 }
 
+/* 1 when `func` reads the globals and builtins of the caller's `frame`: an inlined body's
+ * global loads are compiled as the caller's. */
+static inline int
+same_namespace(PyFunctionObject *func, _PyInterpreterFrame *frame)
+{
+    return func->func_globals == frame->f_globals && func->func_builtins == frame->f_builtins;
+}
+
 int
 ember_inline_method_ok(PyThreadState *ts, _PyInterpreterFrame *frame, PyObject *callable, PyObject *self_or_null, PyObject *code)
 {
     if (self_or_null == NULL || !Py_IS_TYPE(callable, &PyFunction_Type)) return 0;
-    PyFunctionObject *func = (PyFunctionObject *)callable;
-    if (func->func_globals != frame->f_globals || func->func_builtins != frame->f_builtins) return 0;
+    if (!same_namespace((PyFunctionObject *)callable, frame)) return 0;
     return ember_inline_callee_ok(ts, callable, code);
 }
 
@@ -786,9 +793,7 @@ ember_alloc_instance_ok(PyThreadState *ts, _PyInterpreterFrame *frame, PyObject 
 {
     if (!Py_IS_TYPE(cls, &PyType_Type) || ((PyTypeObject *)cls)->tp_version_tag != (uint32_t)version) return 0;
     /* The type version keeps `init` in the class, so it can be read now. */
-    if (same_globals && (((PyFunctionObject *)init)->func_globals != frame->f_globals ||
-                         ((PyFunctionObject *)init)->func_builtins != frame->f_builtins))
-        return 0;
+    if (same_globals && !same_namespace((PyFunctionObject *)init, frame)) return 0;
     /* The interpreter counts the cleanup frame it pushes under __init__'s against the
      * recursion limit as well. */
     if (ts->py_recursion_remaining <= 1) return 0;

@@ -334,6 +334,26 @@ pub struct Callee {
     pub body: Function,
 }
 
+/// The values among `instrs` that are borrowed references (no reference of their own): results
+/// of `LoadFastBorrow`, `LoadAttrBorrow` and `Select`, and of guards of such values
+/// (`passes::borrow`, `passes::inline_method`). The lowering releases none of them and takes a
+/// reference for each that a side exit spills; `passes::borrow` drops copies of them.
+pub fn borrowed_values<'a>(instrs: impl IntoIterator<Item = &'a Instr>) -> std::collections::HashSet<Value> {
+    let mut s = std::collections::HashSet::new();
+    for ins in instrs {
+        match ins.op {
+            Op::LoadFastBorrow | Op::LoadAttrBorrow | Op::Select => {
+                s.insert(ins.results[0]);
+            }
+            Op::GuardType if s.contains(&ins.args[0]) => {
+                s.insert(ins.results[0]);
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
 impl Function {
     /// True when the function computes with machine floats (typed float arithmetic, `math`
     /// calls, float stores): its compiled returns release the frame's locals so that dying

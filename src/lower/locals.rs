@@ -3,7 +3,8 @@
 //! Ops: `LoadFast`, `LoadFastCheck`, `LoadFastAndClear`, `LoadFastBorrow` (HIR-only, made by
 //! `passes::borrow`), `StoreFast`, `StoreFastFloat` (HIR-only, made by `passes::store_float`),
 //! `DeleteFast`, `LoadConst`, `PushNull`, `PopTop`, `Copy`, `Swap`, `Select` (HIR-only, made by
-//! `passes::inline_method`: a machine select of two borrowed objects), `Nop`, `MakeCell`, `CopyFreeVars`, `LoadDeref`, `StoreDeref`, `DeleteDeref`. They mirror CPython's
+//! `passes::inline_method`: a machine select of two borrowed objects), `Nop`, `MakeCell`,
+//! `CopyFreeVars`, `LoadDeref`, `StoreDeref`, `DeleteDeref`. They mirror CPython's
 //! LOAD_FAST, LOAD_FAST_CHECK, LOAD_FAST_AND_CLEAR (and the halves of LOAD_FAST_LOAD_FAST,
 //! STORE_FAST_LOAD_FAST, STORE_FAST_STORE_FAST), STORE_FAST, DELETE_FAST, LOAD_CONST, PUSH_NULL,
 //! POP_TOP / END_FOR, COPY, SWAP, NOP, MAKE_CELL, COPY_FREE_VARS, LOAD_DEREF, STORE_DEREF and
@@ -24,14 +25,7 @@ impl<'ctx> Lower<'ctx, '_> {
         match ins.op {
             Op::Nop => {}
             Op::Select => {
-                let c = match (self.f.ty(arg(0)), self.bools.get(&arg(0))) {
-                    (Type::CBool, _) => self.val_any(arg(0))?.into_int_value(),
-                    (_, Some(c)) => *c,
-                    _ => {
-                        let ci = self.b.build_ptr_to_int(self.val(arg(0))?, self.ctx.i64_type(), "c").map_err(llvm)?;
-                        self.b.build_int_compare(inkwell::IntPredicate::EQ, ci, self.bound(self.f.layout.true_)?, "truth").map_err(llvm)?
-                    }
-                };
+                let c = self.truth(arg(0))?;
                 let (a, b) = (self.val(arg(1))?, self.val(arg(2))?);
                 let v = self.b.build_select(c, a, b, "chosen").map_err(llvm)?.into_pointer_value();
                 self.def(ins.results[0], v);

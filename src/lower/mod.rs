@@ -112,26 +112,6 @@ fn machine_type(ctx: ContextRef<'_>, t: Type) -> inkwell::types::BasicTypeEnum<'
     }
 }
 
-/// The values of `f` that are borrowed references: results of `LoadFastBorrow`,
-/// `LoadAttrBorrow`, `Select` and of guards on borrowed values (`passes::borrow`).
-fn borrowed_values(f: &Function) -> std::collections::HashSet<Value> {
-    let mut s = std::collections::HashSet::new();
-    for b in &f.blocks {
-        for ins in &b.instrs {
-            match ins.op {
-                Op::LoadFastBorrow | Op::LoadAttrBorrow | Op::Select => {
-                    s.insert(ins.results[0]);
-                }
-                Op::GuardType if s.contains(&ins.args[0]) => {
-                    s.insert(ins.results[0]);
-                }
-                _ => {}
-            }
-        }
-    }
-    s
-}
-
 fn llvm(e: impl std::fmt::Display) -> EmberError {
     EmberError::Llvm(e.to_string())
 }
@@ -241,7 +221,7 @@ pub fn lower_split<'ctx>(
         i64_slot,
         vals: HashMap::new(),
         bools: HashMap::new(),
-        borrowed: borrowed_values(f),
+        borrowed: crate::hir::borrowed_values(f.blocks.iter().flat_map(|b| &b.instrs)),
         guard_exits: HashMap::new(),
         blocks,
         phis,
@@ -494,6 +474,19 @@ impl<'ctx> Lower<'ctx, '_> {
 
     fn incref(&self, v: PointerValue<'ctx>) -> Result<(), EmberError> {
         self.call("ember_incref", &[v.into()]).map(|_| ())
+    }
+
+    /// The machine truth (`i1`) of `v`, a `CBool` or an exact bool: the value itself, the machine
+    /// value the `Box` that made it recorded (`bools`), or a comparison with `True`.
+    fn truth(&self, v: Value) -> Result<IntValue<'ctx>, EmberError> {
+        if self.f.ty(v) == Type::CBool {
+            return Ok(self.val_any(v)?.into_int_value());
+        }
+        if let Some(c) = self.bools.get(&v) {
+            return Ok(*c);
+        }
+        let vi = self.b.build_ptr_to_int(self.val(v)?, self.ctx.i64_type(), "b").map_err(llvm)?;
+        self.b.build_int_compare(IntPredicate::EQ, vi, self.bound(self.f.layout.true_)?, "truth").map_err(llvm)
     }
 
     fn release(&self, v: Value) -> Result<(), EmberError> {

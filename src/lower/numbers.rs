@@ -79,10 +79,7 @@ impl<'ctx> Lower<'ctx, '_> {
                         phi.add_incoming(&[(&x1, fast_end), (&x2, slow_end)]);
                         phi.as_basic_value()
                     }
-                    Type::Bool => {
-                        let vi = self.b.build_ptr_to_int(v, self.ctx.i64_type(), "b").map_err(llvm)?;
-                        self.b.build_int_compare(IntPredicate::EQ, vi, self.bound(self.f.layout.true_)?, "truth").map_err(llvm)?.into()
-                    }
+                    Type::Bool => self.truth(arg(0))?.into(),
                     t => return Err(EmberError::Verify(format!("Unbox of a {} value", t.name()))),
                 };
                 self.def(ins.results[0], r);

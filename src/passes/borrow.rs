@@ -35,6 +35,8 @@
 //! on a cache hit (no Python code runs there) and take one around the generic path, which may
 //! run Python code that unbinds the local.
 
+use std::collections::HashMap;
+
 use crate::hir::imms::{BinarySubscrImms, LoadAttrImms};
 use crate::hir::op::{AttrSpec, SubscrSpec};
 use crate::hir::{Function, Instr, Op, Value};
@@ -90,6 +92,8 @@ pub fn run(f: &mut Function) -> usize {
     // takes its own reference).
     let uses = super::operand_uses(f);
     let count = |v: Value| uses.get(&v).copied().unwrap_or(0);
+    // Removed copies → the borrowed values their uses read instead.
+    let mut copies: HashMap<Value, Value> = HashMap::new();
     let mut n = 0;
     for bi in 0..f.blocks.len() {
         let mut drop_at = vec![];
@@ -144,41 +148,30 @@ pub fn run(f: &mut Function) -> usize {
             !drop_at.contains(&(k - 1))
         });
         n += borrow_attrs(f, bi, &count);
-        n += borrow_copies(f, bi, &count);
+        n += borrow_copies(f, bi, &count, &mut copies);
     }
+    super::infer::substitute(f, &copies);
     n
 }
 
-/// The copies of block `bi` that go: a `Copy<1>` of a borrowed value (a `LoadFastBorrow`,
-/// `LoadAttrBorrow` or `Select` result, or a guard of one) whose copy is only read and released
-/// ([`read_then_released`]), with nothing between the copy and the release that runs Python
-/// code or rebinds a local. Whatever keeps the borrowed value alive (the frame's local, the
-/// owner's slot, a chosen operand) keeps it throughout, so the reads can use it directly:
-/// the copy and its release are removed (an inlined method body's slot read that is only
-/// compared, `self.x > other.x`). Returns the number removed.
-fn borrow_copies(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) -> usize {
+/// The copies of block `bi` that go: a `Copy<1>` of a value of the block that is borrowed
+/// ([`crate::hir::borrowed_values`]: a `LoadFastBorrow`, `LoadAttrBorrow` or `Select` result, or
+/// a guard of one) whose copy is only read and released ([`read_then_released`]), with nothing
+/// between the copy and the release that runs Python code or rebinds a local. Whatever keeps the
+/// borrowed value alive (the frame's local, the owner's slot, a chosen operand) keeps it
+/// throughout, so the reads can use it directly: the copy and its release are removed (an
+/// inlined method body's slot read that is only compared, `self.x > other.x`), and `copies`
+/// maps the copy to the borrowed value for [`super::infer::substitute`]. Returns the number
+/// removed.
+fn borrow_copies(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize, copies: &mut HashMap<Value, Value>) -> usize {
+    let borrowed = crate::hir::borrowed_values(&f.blocks[bi].instrs);
     let mut n = 0;
     let mut i = f.blocks[bi].instrs.len();
     while i > 0 {
         i -= 1;
         let instrs = &f.blocks[bi].instrs;
         let c = &instrs[i];
-        if c.op != Op::Copy || c.imms.first() != Some(&1) {
-            continue;
-        }
-        let b = c.args[0];
-        let borrowed = |v: Value| {
-            instrs[..i].iter().any(|x| {
-                x.results.first() == Some(&v)
-                    && (matches!(x.op, Op::LoadFastBorrow | Op::LoadAttrBorrow | Op::Select)
-                        || (x.op == Op::GuardType
-                            && instrs[..i].iter().any(|y| {
-                                y.results.first() == Some(&x.args[0])
-                                    && matches!(y.op, Op::LoadFastBorrow | Op::LoadAttrBorrow | Op::Select)
-                            })))
-            })
-        };
-        if !borrowed(b) {
+        if c.op != Op::Copy || c.imms.first() != Some(&1) || !borrowed.contains(&c.args[0]) {
             continue;
         }
         let Some(pi) = read_then_released(instrs, i, count) else {
@@ -187,24 +180,10 @@ fn borrow_copies(f: &mut Function, bi: usize, count: &dyn Fn(Value) -> usize) ->
         if !quiet_between(f, instrs, i, pi, -1, &[]) {
             continue;
         }
-        let copy = c.results[0];
+        copies.insert(c.results[0], c.args[0]);
         let blk = &mut f.blocks[bi];
         blk.instrs.remove(pi);
         blk.instrs.remove(i);
-        for x in blk.instrs.iter_mut().skip(i) {
-            for a in x.args.iter_mut() {
-                if *a == copy {
-                    *a = b;
-                }
-            }
-            if let Some(fs) = x.fs.as_mut() {
-                for v in fs.values_mut() {
-                    if *v == copy {
-                        *v = b;
-                    }
-                }
-            }
-        }
         n += 1;
     }
     n

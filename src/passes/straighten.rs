@@ -99,19 +99,17 @@ impl Straight {
     }
 }
 
-/// The arm at the start of block `b`: what it loads, the value it leaves, the attribute read
-/// (if any) and how many instructions it takes.
-fn arm(b: &Block) -> Option<(Arm, Value, Option<Instr>, usize)> {
+/// The arm at the start of block `b`: the local it loads, the attribute read of it (if any),
+/// the value it leaves and how many instructions it takes.
+fn arm(b: &Block) -> Option<(i64, Option<&Instr>, Value, usize)> {
     let load = b.instrs.first()?;
     if !matches!(load.op, Op::LoadFast | Op::LoadFastBorrow) || !b.params.is_empty() {
         return None;
     }
     let k = load.imms[0];
     match b.instrs.get(1) {
-        Some(a) if a.op == Op::LoadAttr && a.args == [load.results[0]] && a.results.len() == 1 => {
-            Some((Arm::Attr(k, 0), a.results[0], Some(a.clone()), 2))
-        }
-        _ => Some((Arm::Local(k), load.results[0], None, 1)),
+        Some(a) if a.op == Op::LoadAttr && a.args == [load.results[0]] && a.results.len() == 1 => Some((k, Some(a), a.results[0], 2)),
+        _ => Some((k, None, load.results[0], 1)),
     }
 }
 
@@ -176,17 +174,17 @@ pub(crate) fn straighten(c: &Function) -> Option<Straight> {
                     return None;
                 }
                 let (by, bn) = (&c.blocks[yes.0 as usize], &c.blocks[no.0 as usize]);
-                let (ay, vy, ry, ny) = arm(by)?;
-                let (an, vn, rn, nn) = arm(bn)?;
+                let (ky, ry, vy, ny) = arm(by)?;
+                let (kn, rn, vn, nn) = arm(bn)?;
                 let mut attrs = vec![];
-                let mut place = |a: Arm, r: Option<Instr>| match (a, r) {
-                    (Arm::Attr(k, _), Some(i)) => {
-                        attrs.push(i);
+                let mut place = |k: i64, r: Option<&Instr>| match r {
+                    Some(i) => {
+                        attrs.push(i.clone());
                         Arm::Attr(k, attrs.len() - 1)
                     }
-                    (a, _) => a,
+                    None => Arm::Local(k),
                 };
-                let arms = [place(ay, ry), place(an, rn)];
+                let arms = [place(ky, ry), place(kn, rn)];
                 let cond = t.args[0];
                 let (jy, jn) = (&by.term, &bn.term);
                 if jy.op == Op::Jump && jn.op == Op::Jump {
